@@ -1,0 +1,405 @@
+"""The round model: ``round.toml`` plus the estate register (台账), validated on load.
+
+A round is a folder holding ``round.toml`` and its inputs. :func:`load_round` reads and
+checks everything and reports *all* problems at once, each naming the file, row, field
+and a fix, as a :class:`~sampling.errors.WuyeError`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+from sampling.tables import read_table, rename_columns
+
+TIERS: tuple[str, ...] = ("一级", "二级", "三级", "四级", "还建社区")
+RESETTLEMENT_TIER = "还建社区"
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "一级": 0.90,
+    "二级": 0.80,
+    "三级": 0.70,
+    "四级": 0.60,
+    "还建社区": 0.50,
+}
+TIER_ALIASES = {
+    "1": "一级", "一": "一级", "一级物业": "一级", "一级服务": "一级",
+    "2": "二级", "二": "二级", "二级物业": "二级", "二级服务": "二级",
+    "3": "三级", "三": "三级", "三级物业": "三级", "三级服务": "三级",
+    "4": "四级", "四": "四级", "四级物业": "四级", "四级服务": "四级",
+    "还建": "还建社区", "还建小区": "还建社区",
+}
+PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?P<kind>[HQ])(?P<part>\d)$")
+
+REGISTER_COLUMNS: dict[str, str] = {
+    "estate_id": "estate_id", "小区编号": "estate_id", "编号": "estate_id",
+    "estate_name": "estate_name", "小区名称": "estate_name", "小区": "estate_name",
+    "community": "community", "社区": "community", "所属社区": "community",
+    "firm": "firm", "物业企业": "firm", "物业服务企业": "firm", "物业公司": "firm",
+    "tier": "tier", "服务等级": "tier", "物业服务等级": "tier", "等级": "tier",
+    "households": "households", "户数": "households", "总户数": "households",
+    "complaints": "complaints", "投诉件数": "complaints", "投诉数": "complaints",
+    "credit_score": "credit_score", "信用积分": "credit_score",
+    "red_property": "red_property", "红色物业": "red_property",
+    "professional": "professional", "专业物业": "professional",
+    "committee": "committee", "业委会": "committee", "已成立业委会": "committee",
+    "committee_party_share": "committee_party_share",
+    "业委会党员比例": "committee_party_share",
+    "firm_revenue": "firm_revenue", "企业年营收(万元)": "firm_revenue",
+    "企业年营收": "firm_revenue",
+}
+REQUIRED_REGISTER = ("estate_id", "estate_name", "community", "firm", "tier", "households")
+REGISTER_LABELS = {
+    "estate_id": "小区编号", "estate_name": "小区名称", "community": "所属社区",
+    "firm": "物业企业", "tier": "服务等级", "households": "户数",
+}
+OPTIONAL_NUMERIC = ("complaints", "credit_score", "committee_party_share", "firm_revenue")
+OPTIONAL_BOOL = ("red_property", "professional", "committee")
+TRUE_WORDS = {"是", "有", "已", "已成立", "y", "yes", "true", "1", "√", "✓"}
+FALSE_WORDS = {"否", "无", "未", "未成立", "n", "no", "false", "0", "×", ""}
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling parameters (``[sampling]``); see :func:`sampling.sample_size`."""
+
+    margin: float = 0.08
+    planning_p: str | float = "threshold"
+    deff: float = 1.0
+    response_rate: float = 0.85
+    minimum: int = 30
+    maximum: int | None = None
+    method: str = "srs"
+    reserve_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Ingest parameters (``[ingest]``)."""
+
+    min_duration_s: float = 60.0
+    match_cutoff: float = 90.0
+    estate_question: str | None = None
+    building_question: str | None = None
+    room_question: str | None = None
+
+
+@dataclass
+class Round:
+    """A loaded, validated round. See ``docs/architecture.md`` for the contract."""
+
+    root: Path
+    round_id: str
+    district: str
+    period: str
+    year: int
+    kind: str
+    part: int
+    seed: int
+    confidence: float
+    thresholds: dict[str, float]
+    sampling: SamplingConfig
+    ingest: IngestConfig
+    questionnaire: str
+    register: pd.DataFrame
+    paths: dict[str, Any]
+    output_dir: Path
+    database: Path
+    secret_path: Path
+    rules: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    interval_method: str = "beta"
+
+    @property
+    def label(self) -> str:
+        """Human label such as ``葛店经开区 2025年上半年``."""
+        return f"{self.district} {period_label(self.period)}"
+
+
+def period_label(period: str) -> str:
+    """``2025H1`` → ``2025年上半年``; ``2025Q3`` → ``2025年第三季度``."""
+    m = PERIOD_PATTERN.match(period)
+    if not m:
+        return period
+    year, kind, part = m["year"], m["kind"], int(m["part"])
+    if kind == "H":
+        return f"{year}年{'上' if part == 1 else '下'}半年"
+    return f"{year}年第{'一二三四'[part - 1]}季度"
+
+
+def previous_period(period: str) -> str:
+    """The period before ``period`` of the same kind: 2025H1 → 2024H2, 2025Q1 → 2024Q4."""
+    m = PERIOD_PATTERN.match(period)
+    if not m:
+        raise WuyeError(Problem(f"无法识别的评估期 {period!r}", "写成 2025H1 或 2025Q3 这样的格式"))
+    year, kind, part = int(m["year"]), m["kind"], int(m["part"])
+    parts = 2 if kind == "H" else 4
+    if part == 1:
+        return f"{year - 1}{kind}{parts}"
+    return f"{year}{kind}{part - 1}"
+
+
+def load_round(path: str | Path) -> Round:
+    """Load and validate a round folder (or its ``round.toml``).
+
+    Reports every problem found in ``round.toml`` and the 台账 together. Quarterly
+    rounds (``Qn``) keep only 还建社区 estates; half-year rounds (``Hn``) keep all.
+    """
+    path = Path(path)
+    toml_path = path / "round.toml" if path.is_dir() else path
+    root = toml_path.parent.resolve()
+    if not toml_path.exists():
+        raise WuyeError(
+            Problem("找不到 round.toml", "在评估轮次文件夹中创建 round.toml（见 README）",
+                    file=str(toml_path))
+        )
+    try:
+        config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WuyeError(
+            Problem(f"round.toml 格式错误：{exc}", "按 TOML 语法修正（字符串加引号，键值用 =）",
+                    file=toml_path.name)
+        ) from exc
+
+    problems: list[Problem] = []
+    where = toml_path.name
+
+    def get(section: str, key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
+        table = config.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(Problem(f"[{section}] 应是一个表", f"写成 [{section}] 小节", file=where))
+            return default
+        value = table.get(key, default)
+        if value is None:
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            problems.append(
+                Problem(f"[{section}] {key} 的值 {value!r} 类型不对", f"应为 {_kind_name(kind)}",
+                        file=where, column=f"{section}.{key}")
+            )
+            return default
+        return value
+
+    district = get("round", "district", "", str)
+    if not district:
+        problems.append(Problem("缺少 [round] district（区名）", '例如 district = "葛店经开区"',
+                                file=where, column="round.district"))
+    period = get("round", "period", "", str)
+    m = PERIOD_PATTERN.match(period or "")
+    if not m or (m["kind"] == "H" and int(m["part"]) not in (1, 2)) or (
+        m["kind"] == "Q" and int(m["part"]) not in (1, 2, 3, 4)
+    ):
+        problems.append(Problem(f"评估期 period = {period!r} 无法识别",
+                                '写成 "2025H1"（半年）或 "2025Q3"（季度，仅还建社区）',
+                                file=where, column="round.period"))
+        m = None
+    round_id = get("round", "id", period or "round", str)
+    if not re.fullmatch(r"[\w\-.]+", round_id or "") or round_id in {".", ".."}:
+        problems.append(Problem(f"轮次编号 id = {round_id!r} 不能作为文件夹名",
+                                "只用字母、数字、下划线、连字符", file=where, column="round.id"))
+    seed = get("round", "seed", 20240906, int)
+    confidence = get("round", "confidence", 0.95, (int, float))
+    if not 0 < confidence < 1:
+        problems.append(Problem(f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
+                                "通常写 0.95", file=where, column="round.confidence"))
+    interval_method = get("round", "interval_method", "beta", str)
+
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    for tier, value in (config.get("thresholds") or {}).items():
+        if tier not in TIERS:
+            problems.append(Problem(f"未知的服务等级 {tier!r}", f"只能是 {'、'.join(TIERS)}",
+                                    file=where, column=f"thresholds.{tier}"))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            problems.append(Problem(f"满意率门槛 {tier} = {value!r} 应是 0 与 1 之间的小数",
+                                    "例如 0.9 表示 90%", file=where, column=f"thresholds.{tier}"))
+        else:
+            thresholds[tier] = float(value)
+
+    sampling = _section(config, "sampling", SamplingConfig, where, problems)
+    if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
+        not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
+    ):
+        problems.append(Problem(f"planning_p = {sampling.planning_p!r} 无效",
+                                '写 "threshold"（按等级门槛）或 0 与 1 之间的小数，如 0.5',
+                                file=where, column="sampling.planning_p"))
+    if not 0 < sampling.margin < 1:
+        problems.append(Problem(f"margin = {sampling.margin} 应在 0 与 1 之间", "例如 0.08",
+                                file=where, column="sampling.margin"))
+    if not 0 < sampling.response_rate <= 1:
+        problems.append(Problem(f"response_rate = {sampling.response_rate} 应在 (0, 1] 内",
+                                "例如 0.85", file=where, column="sampling.response_rate"))
+    if sampling.method not in ("srs", "systematic"):
+        problems.append(Problem(f"抽样方法 method = {sampling.method!r} 未知",
+                                '写 "srs" 或 "systematic"', file=where, column="sampling.method"))
+    ingest = _section(config, "ingest", IngestConfig, where, problems)
+
+    inputs = config.get("inputs", {}) if isinstance(config.get("inputs", {}), dict) else {}
+    paths: dict[str, Any] = {}
+    for key in ("register", "frame", "firms"):
+        if key in inputs:
+            paths[key] = (root / str(inputs[key])).resolve()
+    responses = inputs.get("responses", [])
+    responses = [responses] if isinstance(responses, str) else list(responses)
+    paths["responses"] = [str(root / str(r)) for r in responses]
+    if "register" not in paths:
+        problems.append(Problem("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"',
+                                file=where, column="inputs.register"))
+
+    output = config.get("output", {}) if isinstance(config.get("output", {}), dict) else {}
+    workspace = root.parent
+    output_dir = (root / output["dir"]).resolve() if "dir" in output else (
+        workspace / "reports" / round_id)
+    database = (root / output["database"]).resolve() if "database" in output else (
+        workspace / "wuye.sqlite")
+    secrets = (root / output["secrets"]).resolve() if "secrets" in output else (
+        workspace / ".secrets")
+    questionnaire_cfg = config.get("questionnaire", {})
+    questionnaire = "default"
+    if isinstance(questionnaire_cfg, dict) and "path" in questionnaire_cfg:
+        q = str(questionnaire_cfg["path"])
+        questionnaire = q if q == "default" else str((root / q).resolve())
+
+    register = pd.DataFrame()
+    if "register" in paths and not problems:
+        try:
+            register = load_register(paths["register"], thresholds, problems)
+        except WuyeError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise WuyeError(problems)
+
+    year, kind, part = int(m["year"]), m["kind"], int(m["part"])
+    if kind == "Q":
+        register = register[register["tier"] == RESETTLEMENT_TIER].reset_index(drop=True)
+        if register.empty:
+            raise WuyeError(Problem("季度轮次只评估还建社区，但台账中没有还建社区",
+                                    "检查台账的服务等级列，或把评估期改为半年（如 2025H1）",
+                                    file=paths["register"].name))
+    return Round(
+        root=root, round_id=round_id, district=district, period=period, year=year, kind=kind,
+        part=part, seed=seed, confidence=float(confidence), thresholds=thresholds,
+        sampling=sampling, ingest=ingest, questionnaire=questionnaire, register=register,
+        paths=paths, output_dir=output_dir, database=database,
+        secret_path=secrets / f"{round_id}.key",
+        rules=dict(config.get("rules", {}) or {}), report=dict(config.get("report", {}) or {}),
+        interval_method=interval_method,
+    )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "整数", float: "小数", str: "带引号的文字", bool: "true/false"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return "或".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _section(config: dict, name: str, cls: type, where: str, problems: list[Problem]) -> Any:
+    """Build a config dataclass from ``[name]``, checking unknown keys and value types."""
+    table = config.get(name, {})
+    if not isinstance(table, dict):
+        problems.append(Problem(f"[{name}] 应是一个表", f"写成 [{name}] 小节", file=where))
+        return cls()
+    defaults = cls()
+    values = {}
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            problems.append(Problem(f"[{name}] 中有未知的键 {key!r}", "检查拼写或删除该行",
+                                    file=where, column=f"{name}.{key}"))
+            continue
+        default = getattr(defaults, key)
+        expected: tuple[type, ...]
+        if isinstance(default, bool):
+            expected = (bool,)
+        elif isinstance(default, (int, float)) and default is not None:
+            expected = (int, float)
+        else:
+            expected = (str, int, float)
+        if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
+            problems.append(Problem(f"[{name}] {key} 的值 {value!r} 类型不对",
+                                    f"应为 {_kind_name(expected)}", file=where,
+                                    column=f"{name}.{key}"))
+            continue
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            if not value.is_integer():
+                problems.append(Problem(f"[{name}] {key} = {value} 应为整数", "去掉小数部分",
+                                        file=where, column=f"{name}.{key}"))
+                continue
+            value = int(value)
+        values[key] = value
+    return cls(**values)
+
+
+def load_register(path: Path, thresholds: dict[str, float], problems: list[Problem] | None = None
+                  ) -> pd.DataFrame:
+    """Read and validate the 台账; returns the contract columns plus ``threshold``.
+
+    Problems are appended to ``problems`` (raised as one :class:`WuyeError` when not given).
+    """
+    own = problems is None
+    problems = [] if problems is None else problems
+    raw = read_table(path, what="台账")
+    name = Path(path).name
+    frame = rename_columns(raw, REGISTER_COLUMNS)
+    rows = np.asarray(raw.attrs["source_rows"])
+    missing = [c for c in REQUIRED_REGISTER if c not in frame.columns]
+    if missing:
+        labels = "、".join(f"{REGISTER_LABELS[c]}（{c}）" for c in missing)
+        problems.append(Problem(f"台账缺少列：{labels}",
+                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
+                                file=name, row=1))
+        if own:
+            raise WuyeError(problems)
+        return pd.DataFrame(columns=[*REQUIRED_REGISTER, "threshold"])
+
+    keep = [c for c in frame.columns if c in set(REGISTER_COLUMNS.values())]
+    frame = frame[keep].copy()
+    for col in frame.columns:
+        frame[col] = frame[col].astype("string").str.strip()
+    start = len(problems)
+
+    def report(mask: pd.Series, column: str, message: str, fix: str) -> None:
+        for row, value in zip(rows[mask.to_numpy()], frame.loc[mask, column], strict=True):
+            shown = "" if pd.isna(value) else f"「{value}」"
+            problems.append(Problem(f"{message}{shown}", fix, file=name, row=int(row),
+                                    column=REGISTER_LABELS.get(column, column)))
+
+    for col in ("estate_id", "estate_name", "community", "firm", "tier"):
+        report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
+    dup = frame["estate_id"].duplicated(keep="first") & frame["estate_id"].notna()
+    report(dup, "estate_id", "小区编号重复", "每个小区编号只能出现一次")
+
+    tier = frame["tier"].map(lambda t: TIER_ALIASES.get(t, t) if isinstance(t, str) else t)
+    bad_tier = tier.notna() & ~tier.isin(TIERS)
+    report(bad_tier, "tier", "未知的服务等级", f"只能是 {'、'.join(TIERS)}")
+    frame["tier"] = tier
+
+    households = pd.to_numeric(frame["households"], errors="coerce")
+    bad = households.isna() | (households < 1) | (households != np.floor(households))
+    report(bad, "households", "户数应为正整数", "填写该小区的总户数，如 560")
+    frame["households"] = households.fillna(0).astype("int64")
+
+    for col in OPTIONAL_NUMERIC:
+        if col in frame.columns:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = frame[col].notna() & (values.isna() | (values < 0))
+            report(bad, col, "应为非负数", "填写数字或留空")
+            frame[col] = values
+    for col in OPTIONAL_BOOL:
+        if col in frame.columns:
+            text = frame[col].fillna("").str.lower()
+            bad = ~text.isin(TRUE_WORDS | FALSE_WORDS)
+            report(bad, col, "应为 是/否", "填写 是 或 否")
+            frame[col] = text.isin(TRUE_WORDS)
+
+    if own and len(problems) > start:
+        raise WuyeError(problems)
+    frame["threshold"] = frame["tier"].map(thresholds).astype(float)
+    for col in ("estate_id", "estate_name", "community", "firm", "tier"):
+        frame[col] = frame[col].astype(str)
+    return frame.reset_index(drop=True)
