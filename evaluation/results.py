@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evaluation.round import Round
+from evaluation.round import Round, load_round
 
 
 def _empty() -> pd.DataFrame:
@@ -41,3 +44,57 @@ class RoundResults:
     ingest_counts: pd.DataFrame = field(default_factory=_empty)
     quarantine_summary: pd.DataFrame = field(default_factory=_empty)
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+FRAMES: tuple[str, ...] = (
+    "estates", "items", "dimensions", "district", "firms", "escalations", "changes",
+    "firm_changes", "drivers", "importance", "trends", "indicators", "plan",
+    "ingest_counts", "quarantine_summary",
+)
+
+
+def save_results(results: RoundResults, directory: Path) -> list[Path]:
+    """Write every frame as ``<name>.csv`` (UTF-8 with BOM, opens in Excel) plus ``meta.json``.
+
+    Returns the written paths. Files are written to a temporary name and renamed.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in FRAMES:
+        target = directory / f"{name}.csv"
+        tmp = target.with_suffix(".csv.tmp")
+        getattr(results, name).to_csv(tmp, index=False, encoding="utf-8-sig")
+        os.replace(tmp, target)
+        written.append(target)
+    meta = {"round_root": str(results.round.root), **results.meta}
+    target = directory / "meta.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, target)
+    written.append(target)
+    return written
+
+
+def load_results(round_path: str | Path, directory: str | Path | None = None) -> RoundResults:
+    """Load a round's saved results (for notebooks): ``load_results("rounds/2025H1")``."""
+    rnd = load_round(round_path)
+    directory = Path(directory) if directory else rnd.output_dir / "data"
+    frames = {}
+    for name in FRAMES:
+        path = directory / f"{name}.csv"
+        frames[name] = _read_frame(path) if path.exists() else pd.DataFrame()
+    meta_path = directory / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    meta.pop("round_root", None)
+    return RoundResults(round=rnd, meta=meta, **frames)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype={"estate_id": str, "item_id": str})
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    for col in frame.columns:
+        if frame[col].dtype == object and frame[col].isin(["True", "False"]).all():
+            frame[col] = frame[col] == "True"
+    return frame
