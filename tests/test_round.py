@@ -113,7 +113,7 @@ def test_bad_round_toml_names_the_field(tmp_path: Path, toml: str, column: str) 
 def test_unparsable_toml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(WuyeError, match="TOML"):
         load_round(make_round(tmp_path, toml="[round\nperiod = 2025"))
-    with pytest.raises(WuyeError, match="round.toml"):
+    with pytest.raises(WuyeError, match=r"round\.toml"):
         load_round(tmp_path / "nowhere")
 
 
