@@ -1,0 +1,1 @@
+"""Reports: the bureau's Excel workbook, Chinese PDFs (Typst), notebooks and the manifest."""

@@ -1,0 +1,67 @@
+"""Fonts: the OFL Noto CJK fonts shipped on PyPI, so no system font is needed.
+
+* Typst: the Noto Sans CJK variable font from ``manimgx-fonts-cjk`` (bold works).
+* matplotlib: ``NotoSansSC-Regular.otf`` from ``pylopdf-fonts-zh-cn`` (the variable font's
+  default instance is hairline-thin in matplotlib), used through a concrete family list so
+  that Latin glyphs come from DejaVu Sans and Chinese ones fall back glyph by glyph.
+
+A round may name a system font in ``round.toml``: ``[report] font = "Microsoft YaHei"``
+(Typst then also searches the system fonts; the bundled font stays as the fallback).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+from sampling.errors import Problem, WuyeError
+
+TYPST_FAMILY = "Noto Sans CJK SC"
+MPL_FAMILY = "Noto Sans SC"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        raise WuyeError(Problem(f"缺少中文字体包 {name}",
+                                f"在项目环境中运行 pip install {name.replace('_', '-')}"))
+    return Path(spec.origin).parent
+
+
+@cache
+def typst_font_dirs() -> tuple[str, ...]:
+    """Folders holding the Typst CJK font (Typst's ``font_paths`` takes folders, not files)."""
+    return (str(_package_dir("manimgx_fonts_cjk")),)
+
+
+def typst_families(report: dict | None = None) -> list[str]:
+    """Font families for Typst, the round's chosen system font first when given."""
+    chosen = str((report or {}).get("font") or "").strip()
+    return [chosen, TYPST_FAMILY] if chosen else [TYPST_FAMILY]
+
+
+def uses_system_font(report: dict | None = None) -> bool:
+    """Whether ``round.toml`` asks for a system font (Typst must then search system fonts)."""
+    return bool(str((report or {}).get("font") or "").strip())
+
+
+@cache
+def matplotlib_font_file() -> Path:
+    """Path of the regular-weight Noto Sans SC used for charts."""
+    return _package_dir("pylopdf_fonts_zh_cn") / "NotoSansSC-Regular.otf"
+
+
+@cache
+def setup_matplotlib() -> list[str]:
+    """Register the CJK font with matplotlib and set the family list; returns the families."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib import font_manager, rcParams
+
+    font_manager.fontManager.addfont(str(matplotlib_font_file()))
+    families = ["DejaVu Sans", MPL_FAMILY]
+    rcParams["font.family"] = families
+    rcParams["axes.unicode_minus"] = False
+    return families

@@ -1,0 +1,127 @@
+"""Numbers the way the bureau reads them: 百分比 with one decimal, intervals in full-width brackets.
+
+Scalar helpers for templates and vectorised ``*_series`` helpers for tables. Missing values
+(``None``/NaN) show as ``—``; nothing raises on them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING = "—"
+DASH = "–"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """``0.852`` → ``"85.2%"``; missing → ``"—"``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def interval(value: Any, low: Any, high: Any, digits: int = 1) -> str:
+    """``(0.852, 0.81, 0.889)`` → ``"85.2%（81.0%–88.9%）"``; no interval → just the rate."""
+    if _is_missing(value):
+        return MISSING
+    if _is_missing(low) or _is_missing(high):
+        return pct(value, digits)
+    return f"{pct(value, digits)}（{pct(low, digits)}{DASH}{pct(high, digits)}）"
+
+
+def number(value: Any, digits: int = 1) -> str:
+    """A plain number with ``digits`` decimals (the 0–100 index): ``82.34`` → ``"82.3"``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{float(value):.{digits}f}"
+
+
+def index_interval(value: Any, low: Any, high: Any, digits: int = 1) -> str:
+    """The 0–100 index with its interval: ``"82.3（79.0–85.6）"``."""
+    if _is_missing(value):
+        return MISSING
+    if _is_missing(low) or _is_missing(high):
+        return number(value, digits)
+    return f"{number(value, digits)}（{number(low, digits)}{DASH}{number(high, digits)}）"
+
+
+def points(value: Any, digits: int = 1) -> str:
+    """A difference of proportions in 百分点: ``0.032`` → ``"+3.2个百分点"``."""
+    if _is_missing(value):
+        return MISSING
+    v = float(value) * 100
+    if math.isclose(v, 0.0, abs_tol=0.5 * 10**-digits):
+        return f"{0:.{digits}f}个百分点"
+    return f"{v:+.{digits}f}个百分点"
+
+
+def integer(value: Any) -> str:
+    """An integer count with no decimals; missing → ``"—"``."""
+    if _is_missing(value):
+        return MISSING
+    return f"{round(float(value))}"
+
+
+def pct_series(values: pd.Series, digits: int = 1) -> pd.Series:
+    """Vectorised :func:`pct`."""
+    num = pd.to_numeric(values, errors="coerce").astype(float)
+    text = (num * 100).round(digits).map(lambda v: f"{v:.{digits}f}%", na_action="ignore")
+    return text.fillna(MISSING).astype(str)
+
+
+def number_series(values: pd.Series, digits: int = 1) -> pd.Series:
+    """Vectorised :func:`number`."""
+    num = pd.to_numeric(values, errors="coerce").astype(float)
+    return num.map(lambda v: f"{v:.{digits}f}", na_action="ignore").fillna(MISSING).astype(str)
+
+
+def points_series(values: pd.Series, digits: int = 1) -> pd.Series:
+    """Vectorised :func:`points`."""
+    num = pd.to_numeric(values, errors="coerce").astype(float)
+    return num.map(lambda v: points(v, digits), na_action="ignore").fillna(MISSING).astype(str)
+
+
+def interval_series(values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
+                    ) -> pd.Series:
+    """Vectorised :func:`interval`."""
+    p, lo, hi = (pct_series(s, digits) for s in (values, low, high))
+    has_ci = pd.to_numeric(low, errors="coerce").notna().to_numpy() & pd.to_numeric(
+        high, errors="coerce").notna().to_numpy()
+    full = p + "（" + lo + DASH + hi + "）"
+    out = np.where(has_ci & (p != MISSING).to_numpy(), full, p)
+    return pd.Series(out, index=values.index, dtype=str)
+
+
+def index_interval_series(values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
+                          ) -> pd.Series:
+    """Vectorised :func:`index_interval`."""
+    p, lo, hi = (number_series(s, digits) for s in (values, low, high))
+    has_ci = pd.to_numeric(low, errors="coerce").notna().to_numpy() & pd.to_numeric(
+        high, errors="coerce").notna().to_numpy()
+    full = p + "（" + lo + DASH + hi + "）"
+    out = np.where(has_ci & (p != MISSING).to_numpy(), full, p)
+    return pd.Series(out, index=values.index, dtype=str)
+
+
+def text_series(values: pd.Series) -> pd.Series:
+    """Strings for display: missing → ``""``."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a spreadsheet: East Asian wide/fullwidth characters count 2."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))

@@ -1,0 +1,365 @@
+"""Chinese PDFs typeset with Typst from PyPI: the district report and per-estate cards.
+
+Data reaches the templates as one JSON string (``sys.inputs.data``); one Typst compiler per
+process (fonts loaded once) renders every card. Cards fan out over any
+:class:`concurrent.futures.Executor` in batches; one estate's failure is collected, not raised.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.report import fonts, tables
+from evaluation.report import format as fmt
+from evaluation.report.files import atomic_write_bytes, safe_filename
+from evaluation.report.manifest import Failure
+from evaluation.results import RoundResults
+
+TEMPLATES = Path(__file__).with_name("templates")
+INLINE_BELOW = 12  # fewer cards than this render in-process: a worker start costs more
+
+_COMPILERS: dict[tuple, Any] = {}
+
+
+# ---------------------------------------------------------------- payloads (pure)
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalar: NaN/NA → None, numpy → Python."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def table_payload(frame: pd.DataFrame, widths: Sequence[str] | None = None) -> dict | None:
+    """A display frame as ``{"columns", "rows"}`` for ``data-table``; empty → None."""
+    if frame is None or frame.empty:
+        return None
+    out: dict[str, Any] = {"columns": [str(c) for c in frame.columns],
+                           "rows": frame.astype(str).to_numpy().tolist()}
+    if widths:
+        out["widths"] = list(widths)
+    return out
+
+
+def method_rows(results: RoundResults) -> list[list[str]]:
+    """The method appendix as key/value rows."""
+    rnd, meta = results.round, results.meta
+    s = rnd.sampling
+    return [
+        ["抽样设计", str(meta.get("design") or f"按楼栋分层抽样（{s.method}），"
+                     f"按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定样本量，"
+                     f"最少 {s.minimum} 户，预计应答率 {fmt.pct(s.response_rate, 0)}")],
+        ["满意率", "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 户数 / 样本数）"],
+        ["估计方法", str(meta.get("estimator") or "设计加权比例估计（Horvitz–Thompson）")],
+        ["区间方法", str(meta.get("interval") or f"{rnd.interval_method} 区间，置信水平 "
+                     f"{fmt.pct(rnd.confidence, 0)}")],
+        ["判定规则", "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」"],
+        ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
+    ]
+
+
+def _font_list(results: RoundResults) -> list[str]:
+    return fonts.typst_families(results.round.report)
+
+
+def _title(results: RoundResults) -> str:
+    return results.round.label
+
+
+def district_payload(results: RoundResults) -> dict[str, Any]:
+    """Everything the district template shows, already formatted."""
+    e = results.estates
+    tier_charts = []
+    if not e.empty and {"tier", "rate"} <= set(e.columns):
+        order = {t: i for i, t in enumerate(results.round.thresholds)}
+        ordered = e.assign(_o=e["tier"].map(order).fillna(99)).sort_values(
+            ["_o", "rate"], ascending=[True, False])
+        cols = pd.DataFrame({
+            "tier": ordered["tier"].astype(str),
+            "name": fmt.text_series(ordered.get("estate_name", ordered["estate_id"])),
+            "rate": ordered["rate"], "low": ordered.get("rate_low"),
+            "high": ordered.get("rate_high"),
+            "text": fmt.interval_series(ordered["rate"], ordered.get("rate_low", ordered["rate"]),
+                                        ordered.get("rate_high", ordered["rate"])),
+            "verdict": fmt.text_series(ordered.get("verdict", pd.Series("", index=ordered.index))),
+        })
+        for tier, group in cols.groupby("tier", sort=False):
+            thr = results.round.thresholds.get(tier)
+            tier_charts.append({
+                "tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr),
+                "rows": [{k: _clean(v) for k, v in r.items()}
+                         for r in group.drop(columns="tier").to_dict("records")],
+            })
+    qs = results.quarantine_summary
+    quarantine = tables.format_frame(qs)
+    if not qs.empty and "count" in qs.columns:
+        total = pd.DataFrame({c: [""] for c in quarantine.columns})
+        total.iloc[0, 0] = "合计"
+        total.iloc[0, -1] = str(int(pd.to_numeric(qs["count"], errors="coerce").sum()))
+        quarantine = pd.concat([quarantine, total], ignore_index=True)
+    estates = tables.estates_table(results)
+    return {
+        "title": _title(results), "fonts": _font_list(results),
+        "generated": str(results.meta.get("generated") or date.today().isoformat()),
+        "overview": tables.overview(results).to_numpy().tolist(),
+        "tiers": table_payload(tables.tier_summary(results)),
+        "tier_charts": tier_charts,
+        "estates": table_payload(estates.drop(columns=["小区编号"], errors="ignore")),
+        "red": table_payload(tables.lists_table(results, "红榜")),
+        "black": table_payload(tables.lists_table(results, "黑榜")),
+        "firms": table_payload(tables.firms_table(results)),
+        "drivers": table_payload(tables.format_frame(results.drivers)),
+        "changes": table_payload(tables.changes_table(results)),
+        "escalations": table_payload(tables.format_frame(results.escalations)),
+        "indicators": table_payload(tables.indicators_table(results)),
+        "method": method_rows(results),
+        "ingest": table_payload(tables.format_frame(results.ingest_counts)),
+        "quarantine": table_payload(quarantine),
+    }
+
+
+def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
+    """One payload per estate (keyed by ``estate_id``), built column-wise for the whole round."""
+    e = results.estates
+    if e.empty or "estate_id" not in e.columns:
+        return {}
+    e = e.reset_index(drop=True)
+
+    def col(name: str, default: Any = np.nan) -> pd.Series:
+        return e[name] if name in e.columns else pd.Series(default, index=e.index)
+
+    idx = pd.to_numeric(col("index"), errors="coerce") / 100
+    verdict = fmt.text_series(col("verdict", ""))
+    thr_text = fmt.pct_series(col("threshold"))
+    note = np.select(
+        [verdict == "达标", verdict == "未达标", verdict == "临界"],
+        ["置信区间下限不低于达标线 " + thr_text, "置信区间上限低于达标线 " + thr_text,
+         "置信区间跨越达标线 " + thr_text + "，差异在抽样误差范围内"], "")
+    frame = pd.DataFrame({
+        "id": e["estate_id"].astype(str),
+        "name": fmt.text_series(col("estate_name", "")),
+        "tier": fmt.text_series(col("tier", "")),
+        "threshold": pd.to_numeric(col("threshold"), errors="coerce"),
+        "threshold_text": thr_text,
+        "rate": pd.to_numeric(col("rate"), errors="coerce"),
+        "rate_low": pd.to_numeric(col("rate_low"), errors="coerce"),
+        "rate_high": pd.to_numeric(col("rate_high"), errors="coerce"),
+        "rate_pct": fmt.pct_series(col("rate")),
+        "rate_text": fmt.interval_series(col("rate"), col("rate_low"), col("rate_high")),
+        "index_text": fmt.index_interval_series(col("index"), col("index_low"), col("index_high")),
+        "index_frac": idx.clip(0, 1),
+        "index_low_frac": (pd.to_numeric(col("index_low"), errors="coerce") / 100).clip(0, 1),
+        "index_high_frac": (pd.to_numeric(col("index_high"), errors="coerce") / 100).clip(0, 1),
+        "verdict": verdict, "verdict_note": note,
+        "list": fmt.text_series(col("list", "")),
+        "reasons": fmt.text_series(col("reasons", "")),
+        "flags": fmt.text_series(col("flags", "")),
+    })
+    for c in ("rate", "rate_low", "rate_high"):
+        frame[c] = frame[c].clip(0, 1)
+    facts = pd.DataFrame({
+        "所属社区": fmt.text_series(col("community", "")),
+        "物业企业": fmt.text_series(col("firm", "")),
+        "服务等级": frame["tier"],
+        "户数": fmt.number_series(col("households"), 0),
+        "有效样本": fmt.number_series(col("n"), 0),
+        "应答率": fmt.pct_series(col("response_rate")),
+        "排名": fmt.number_series(col("rank"), 0),
+    })
+    fact_rows = [[[k, v] for k, v in zip(facts.columns, row, strict=True)]
+                 for row in facts.to_numpy().tolist()]
+    records = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
+
+    dims: dict[str, list] = {}
+    d = results.dimensions
+    if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
+        dd = pd.DataFrame({
+            "estate_id": d["estate_id"].astype(str), "name": fmt.text_series(d["dimension"]),
+            "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
+            "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
+            if "ci_low" in d else np.nan,
+            "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
+            if "ci_high" in d else np.nan,
+            "text": fmt.interval_series(d["rate"], d.get("ci_low", d["rate"]),
+                                        d.get("ci_high", d["rate"])),
+        })
+        for key, group in dd.groupby("estate_id", sort=False):
+            dims[key] = [{k: _clean(v) for k, v in r.items()}
+                         for r in group.drop(columns="estate_id").to_dict("records")]
+
+    changes: dict[str, dict] = {}
+    c = results.changes
+    if not c.empty and {"estate_id", "diff"} <= set(c.columns):
+        sig = c["significant"] if "significant" in c.columns else pd.Series(None, index=c.index)
+        diff = fmt.points_series(c["diff"])
+        if {"diff_low", "diff_high"} <= set(c.columns):
+            diff = diff + "（" + fmt.points_series(c["diff_low"]).str.replace("个百分点", "") \
+                + fmt.DASH + fmt.points_series(c["diff_high"]) + "）"
+        cc = pd.DataFrame({"estate_id": c["estate_id"].astype(str),
+                           "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
+                           "diff": diff, "significant": sig.astype(object)})
+        changes = {r.pop("estate_id"): {k: _clean(v) for k, v in r.items()}
+                   for r in cc.to_dict("records")}
+
+    title = _title(results)
+    font_list = _font_list(results)
+    method = (f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
+              f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
+              f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。")
+    return {
+        r["id"]: {"title": title, "fonts": font_list, "estate": r, "facts": f,
+                  "dimensions": dims.get(r["id"], []), "change": changes.get(r["id"]),
+                  "method": method}
+        for r, f in zip(records, fact_rows, strict=True)
+    }
+
+
+# ---------------------------------------------------------------- compiling (I/O)
+
+def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> Any:
+    """One Typst compiler per process and template (fonts are loaded once)."""
+    import typst
+
+    key = (template, font_dirs, system_fonts)
+    if key not in _COMPILERS:
+        _COMPILERS[key] = typst.Compiler(str(TEMPLATES / template), root=str(TEMPLATES),
+                                         font_paths=list(font_dirs),
+                                         ignore_system_fonts=not system_fonts)
+    return _COMPILERS[key]
+
+
+def compile_pdf(template: str, payload: dict[str, Any], *, system_fonts: bool = False,
+                fmt_: str = "pdf", ppi: float | None = None) -> bytes:
+    """Compile ``templates/<template>`` with ``payload`` as ``sys.inputs.data``."""
+    compiler = _compiler(template, fonts.typst_font_dirs(), system_fonts)
+    data = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    kwargs: dict[str, Any] = {"format": fmt_, "sys_inputs": {"data": data}}
+    if ppi:
+        kwargs["ppi"] = ppi
+    out = compiler.compile(**kwargs)
+    return out[0] if isinstance(out, list) else out
+
+
+def render_district_pdf(results: RoundResults, target: Path) -> Path:
+    """Write the district 红黑榜 report PDF to ``target`` (atomically)."""
+    pdf = compile_pdf("district.typ", district_payload(results),
+                      system_fonts=fonts.uses_system_font(results.round.report))
+    return atomic_write_bytes(Path(target), pdf)
+
+
+def render_card_batch(jobs: list[tuple[str, str]], out_dir: str, system_fonts: bool = False
+                      ) -> list[tuple[str, str | None, str | None]]:
+    """Worker: compile cards for ``jobs`` = ``[(estate_id, payload_json)]``.
+
+    Returns ``(estate_id, written path or None, error or None)`` per estate; one estate's
+    error never stops the batch. Runs in any process (picklable arguments only).
+    """
+    compiler = _compiler("card.typ", fonts.typst_font_dirs(), system_fonts)
+    folder = Path(out_dir)
+    results: list[tuple[str, str | None, str | None]] = []
+    for estate_id, data in jobs:
+        try:
+            pdf = compiler.compile(format="pdf", sys_inputs={"data": data})
+            target = atomic_write_bytes(folder / f"{safe_filename(estate_id)}.pdf", pdf)
+            results.append((estate_id, str(target), None))
+        except Exception as exc:  # Typst and OS errors: record per estate, keep going
+            results.append((estate_id, None, f"{type(exc).__name__}: {exc}"[:500]))
+    return results
+
+
+def default_executor(max_workers: int = 2) -> ProcessPoolExecutor:
+    """A spawn-context process pool (forked workers can hang with kernels/threads)."""
+    workers = max(1, min(max_workers, os.cpu_count() or 1))
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def _batches(items: list, n_batches: int) -> list[list]:
+    size = max(1, math.ceil(len(items) / max(1, n_batches)))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | None = None,
+                 progress: bool = True, estate_ids: Sequence[str] | None = None,
+                 batch_size: int = 25) -> tuple[list[Path], list[Failure]]:
+    """Render one PDF card per estate into ``out_dir/<safe estate_id>.pdf``.
+
+    ``executor``: any :class:`~concurrent.futures.Executor` (e.g. a ``dask.distributed``
+    client's ``get_executor()``); by default a small spawn process pool, or in-process for a
+    handful of cards. Estates go in batches of ``batch_size`` per task. Returns the written
+    paths and the per-estate failures.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payloads = card_payloads(results)
+    if estate_ids is not None:
+        wanted = {str(x) for x in estate_ids}
+        payloads = {k: v for k, v in payloads.items() if k in wanted}
+    jobs = [(k, json.dumps(v, ensure_ascii=False, allow_nan=False)) for k, v in payloads.items()]
+    if not jobs:
+        return [], []
+    system_fonts = fonts.uses_system_font(results.round.report)
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    own = executor is None and len(jobs) >= INLINE_BELOW
+    if own:
+        executor = default_executor(min(2, len(batches)))
+    written: list[Path] = []
+    failures: list[Failure] = []
+    bar = tqdm(total=len(jobs), desc="小区报告卡", unit="个", disable=not progress)
+
+    def collect(batch: list, outcome: list | None, error: str | None) -> None:
+        if outcome is None:
+            outcome = [(k, None, error) for k, _ in batch]
+        for estate_id, path, err in outcome:
+            if err is None and path:
+                written.append(Path(path))
+            else:
+                failures.append(Failure(kind="pdf", target=f"cards/{safe_filename(estate_id)}.pdf",
+                                        reason=err or "未知错误", estate_id=estate_id))
+        bar.update(len(batch))
+
+    try:
+        if executor is None:
+            for batch in batches:
+                collect(batch, render_card_batch(batch, str(out_dir), system_fonts), None)
+        else:
+            futures: dict[Future, list] = {
+                executor.submit(render_card_batch, batch, str(out_dir), system_fonts): batch
+                for batch in batches}
+            for future in as_completed(futures):
+                try:
+                    collect(futures[future], future.result(), None)
+                except Exception as exc:  # a worker died: every estate of its batch failed
+                    collect(futures[future], None, f"工作进程失败：{type(exc).__name__}: {exc}")
+    finally:
+        bar.close()
+        if own and executor is not None:
+            executor.shutdown(wait=True)
+    return written, failures
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``(fn(*args, **kwargs), seconds)`` — for benchmarks."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
