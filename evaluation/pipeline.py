@@ -1,0 +1,297 @@
+"""The round, stage by stage: the I/O edge that wires the pure stages together.
+
+Each step reads what earlier steps stored, does its work, and writes its outputs (files
+under ``round.output_dir`` and tables in the workspace database) so that steps can be run
+one at a time from the CLI or all at once with :func:`run_round`.
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+
+from evaluation.results import RoundResults, save_results
+from evaluation.round import Round, load_round, previous_period
+from sampling.errors import Problem, WuyeError
+
+Echo = Callable[[str], Any]
+DEMO_PERIODS: tuple[str, ...] = ("2025H2", "2026H1")
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _store(rnd: Round):
+    from evaluation.store import Store
+
+    return Store(rnd.database)
+
+
+# --------------------------------------------------------------------------- sampling
+def sample_step(rnd: Round, *, echo: Echo = _quiet):
+    """Draw the round's sample, write field sheets and the sampling record, store it."""
+    from sampling.design import run_sampling
+
+    if "frame" not in rnd.paths:
+        raise WuyeError(Problem("round.toml 未指定住户清册 [inputs] frame，无法抽样",
+                                '在 [inputs] 中加入 frame = "住户清册.csv"', file="round.toml"))
+    drawn = run_sampling(rnd)
+    store = _store(rnd)
+    store.write_step(rnd.round_id, "round", _round_tables(rnd))
+    store.write_step(rnd.round_id, "sample", {"strata": drawn.strata, "plan": drawn.plan})
+    plan = drawn.plan
+    echo(f"抽样完成：{len(plan)} 个小区，主样本 {int(plan['n'].sum())} 户，"
+         f"替补 {int((drawn.sample['role'] == 'reserve').sum())} 户；"
+         f"入户名单在 {rnd.output_dir / 'sampling'}")
+    for warning in getattr(drawn, "warnings", []) or []:
+        echo(f"提示：{warning}")
+    return drawn
+
+
+def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
+    meta = pd.DataFrame([{
+        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
+        "year": rnd.year, "kind": rnd.kind, "confidence": rnd.confidence,
+        "root": str(rnd.root),
+    }])
+    register = rnd.register.assign(round_id=rnd.round_id)
+    return {"rounds": meta, "register": register}
+
+
+def _load_sample(rnd: Round):
+    from sampling.record import read_sampling_record
+
+    folder = rnd.output_dir / "sampling"
+    if not folder.exists():
+        return None
+    return read_sampling_record(folder)
+
+
+# --------------------------------------------------------------------------- ingest
+def response_files(rnd: Round) -> list[Path]:
+    """Expand the ``[inputs] responses`` globs, in sorted order."""
+    files: list[Path] = []
+    for pattern in rnd.paths.get("responses", []):
+        matches = sorted(glob.glob(pattern))
+        files.extend(Path(m) for m in matches)
+    return files
+
+
+def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _quiet):
+    """Read the fieldwork exports; quarantine bad rows; store pseudonymised responses."""
+    from evaluation.ingest import ingest_round
+
+    files = files or response_files(rnd)
+    if not files:
+        raise WuyeError(Problem("没有找到要导入的问卷导出文件",
+                                "在命令后列出文件，或在 round.toml 的 [inputs] responses 中写明路径",
+                                file="round.toml"))
+    drawn = _load_sample(rnd)
+    result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
+    folder = rnd.output_dir / "ingest"
+    folder.mkdir(parents=True, exist_ok=True)
+    result.write_quarantine(folder / "隔离记录.xlsx")
+    _store(rnd).write_step(rnd.round_id, "ingest", {
+        "respondents": result.respondents,
+        "answers": result.answers,
+        "ingest_counts": result.counts,
+        "quarantine_summary": quarantine_summary(result.quarantine),
+        "response_rates": result.response_rates,
+    })
+    echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
+    echo(f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
+         f"隔离记录在 {folder / '隔离记录.xlsx'}")
+    return result
+
+
+def quarantine_summary(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows counted by reason."""
+    if quarantine.empty:
+        return pd.DataFrame(columns=["reason_code", "reason", "count"])
+    return (quarantine.groupby(["reason_code"], sort=True)
+            .agg(reason=("reason", "first"), count=("reason", "size")).reset_index())
+
+
+def _stored_ingest(rnd: Round) -> SimpleNamespace:
+    store = _store(rnd)
+    respondents = store.read("respondents", round_id=rnd.round_id)
+    if respondents.empty:
+        raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有导入问卷数据",
+                                f"先运行 wuye-eval ingest {rnd.root}"))
+    return SimpleNamespace(
+        respondents=respondents,
+        answers=store.read("answers", round_id=rnd.round_id),
+        response_rates=store.read("response_rates", round_id=rnd.round_id),
+    )
+
+
+# --------------------------------------------------------------------------- scoring
+def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
+    """Estimate rates, indices and intervals; judge each estate; store the scores."""
+    from evaluation.scoring import score_round
+
+    ingest = ingest if ingest is not None else _stored_ingest(rnd)
+    drawn = _load_sample(rnd)
+    scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
+    _store(rnd).write_step(rnd.round_id, "score", {
+        "estates": scores.estates, "items": scores.items,
+        "dimensions": scores.dimensions, "district": scores.district,
+    })
+    counts = scores.estates["verdict"].value_counts()
+    echo("计算完成：" + "，".join(f"{k} {int(counts.get(k, 0))} 个"
+                                  for k in ("达标", "临界", "未达标")))
+    return scores
+
+
+def _stored_scores(rnd: Round) -> SimpleNamespace:
+    store = _store(rnd)
+    estates = store.read("estates", round_id=rnd.round_id)
+    if estates.empty:
+        raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有计算满意率，不能排名或出报告",
+                                f"先运行 wuye-eval score {rnd.root}"))
+    return SimpleNamespace(
+        estates=estates,
+        items=store.read("items", round_id=rnd.round_id),
+        dimensions=store.read("dimensions", round_id=rnd.round_id),
+        district=store.read("district", round_id=rnd.round_id),
+    )
+
+
+# --------------------------------------------------------------------------- ranking
+def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
+    """Apply the 红黑榜 rules with history; store the lists."""
+    from evaluation.ranking import rank_round
+
+    scores = scores if scores is not None else _stored_scores(rnd)
+    store = _store(rnd)
+    ranking = rank_round(rnd, scores.estates, history=store)
+    store.write_step(rnd.round_id, "rank", {
+        "ranking": ranking.estates, "firms": ranking.firms,
+        "escalations": ranking.escalations,
+    })
+    lists = ranking.estates["list"].value_counts()
+    echo(f"红黑榜：红榜 {int(lists.get('红榜', 0))} 个小区，黑榜 {int(lists.get('黑榜', 0))} 个小区")
+    return ranking
+
+
+# --------------------------------------------------------------------------- report
+def build_results(rnd: Round) -> RoundResults:
+    """Gather every stored table of the round (and the previous round) for the reports."""
+    from evaluation.change import compare_rounds
+    from evaluation.drivers import importance_performance, key_drivers
+    from evaluation.history import trend_table
+    from evaluation.indicators import district_indicators
+
+    store = _store(rnd)
+    rid = rnd.round_id
+
+    def read(table: str, round_id: str = rid) -> pd.DataFrame:
+        return store.read(table, round_id=round_id)
+
+    scores = _stored_scores(rnd)
+    ranking = read("ranking")
+    estates = rnd.register.merge(
+        scores.estates.drop(columns=[c for c in ("tier", "threshold") if c in rnd.register],
+                            errors="ignore"),
+        on="estate_id", how="left")
+    if not ranking.empty:
+        estates = estates.merge(ranking.drop(columns=["round_id"], errors="ignore"),
+                                on="estate_id", how="left", suffixes=("", "_rank"))
+    previous = read("estates", previous_period(rnd.period))
+    changes = (compare_rounds(scores.estates, previous, confidence=rnd.confidence)
+               if not previous.empty else pd.DataFrame())
+    answers = read("answers")
+    from evaluation.questionnaire import load_questionnaire
+
+    questionnaire = load_questionnaire(rnd.questionnaire)
+    drivers = key_drivers(answers, questionnaire.items) if not answers.empty else pd.DataFrame()
+    importance = (importance_performance(answers, questionnaire.items)
+                  if not answers.empty else pd.DataFrame())
+    drawn = _load_sample(rnd)
+    return RoundResults(
+        round=rnd,
+        estates=estates,
+        items=scores.items,
+        dimensions=scores.dimensions,
+        district=scores.district,
+        firms=read("firms"),
+        escalations=read("escalations"),
+        changes=changes,
+        drivers=drivers,
+        importance=importance,
+        trends=trend_table(store, kind="estates"),
+        indicators=district_indicators(rnd.register, rnd.year),
+        plan=pd.DataFrame() if drawn is None else drawn.plan,
+        ingest_counts=read("ingest_counts"),
+        quarantine_summary=read("quarantine_summary"),
+        meta={"round_id": rid, "period": rnd.period, "district": rnd.district,
+              "confidence": rnd.confidence, "interval_method": rnd.interval_method,
+              "sampling": None if drawn is None else drawn.meta},
+    )
+
+
+def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
+    """Render the workbook, PDFs and notebooks; write the manifest."""
+    from evaluation.report import render_reports
+
+    results = build_results(rnd)
+    save_results(results, rnd.output_dir / "data")
+    manifest = render_reports(results, cards=cards)
+    echo(f"报告已生成：{rnd.output_dir}（清单 manifest.json）")
+    return manifest
+
+
+# --------------------------------------------------------------------------- whole round
+def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
+    """Ingest → score → rank → report, in one go."""
+    ingest = ingest_step(rnd, echo=echo)
+    scores = score_step(rnd, ingest, echo=echo)
+    rank_step(rnd, scores, echo=echo)
+    return report_step(rnd, cards=cards, echo=echo)
+
+
+def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet) -> Path:
+    """Write the paper-entry template for the round's questionnaire."""
+    from evaluation.ingest import write_template
+    from evaluation.questionnaire import load_questionnaire
+
+    target = output or rnd.output_dir / "纸质问卷录入模板.xlsx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_template(target, load_questionnaire(rnd.questionnaire), rnd.register)
+    echo(f"录入模板：{target}")
+    return target
+
+
+def run_demo(workspace: Path = Path("reports"), *, estates: int = 40, seed: int = 2024,
+             cards: bool = True, echo: Echo = _quiet) -> list[Path]:
+    """Build the demo district and run its two consecutive half-year rounds end to end."""
+    from evaluation.demo import build_district, write_demo_round, write_fieldwork
+
+    workspace = Path(workspace)
+    demo_dir = workspace / "demo"
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    district = build_district(seed, estates=estates)
+    outputs = []
+    for period in DEMO_PERIODS:
+        out = workspace / period
+        if out.exists():
+            shutil.rmtree(out)
+        round_dir = write_demo_round(demo_dir, period, seed=seed, estates=estates,
+                                     output_dir=out, database=demo_dir / "wuye.sqlite",
+                                     secrets=demo_dir / ".secrets", district=district)
+        rnd = load_round(round_dir)
+        echo(f"== {rnd.label}（{len(rnd.register)} 个小区）==")
+        drawn = sample_step(rnd, echo=echo)
+        write_fieldwork(round_dir, district, drawn.sample, period=period, seed=seed)
+        run_round(rnd, cards=cards, echo=echo)
+        outputs.append(rnd.output_dir)
+    echo("示例运行完成：" + "、".join(str(p) for p in outputs))
+    return outputs
