@@ -1,0 +1,355 @@
+"""From a round's answers to estimates: rates, indices and intervals per estate, item,
+dimension, tier and district (see ``docs/architecture.md``, Scoring).
+
+Definitions (all design-based with the weights of :mod:`evaluation.weights`, variance
+and intervals of :mod:`evaluation.estimation`, buildings as strata inside estates):
+
+* estate ``rate``: share satisfied on the overall item (``is_overall``, 总体评价) —
+  respondents who skipped it are excluded (domain of non-missing);
+* estate ``index`` (0–100): mean over respondents of their mean item points over all
+  answered items (the overall item included); interval ``ŷ ± t_df·se``;
+* item ``rate``: share satisfied per item;
+* dimension ``rate``: mean over respondents of their share satisfied among the
+  dimension's answered items (a respondent-level score in [0, 1], so the estate's
+  respondents remain the units), ``index`` likewise from points;
+* district rows (per tier and ``全区``): the stratified estimator over every respondent of
+  the tier — equal to the household-weighted mean of estate rates ``Σ N_e p̂_e / Σ N_e``
+  over the estates with respondents, with ``V = Σ (N_e/ΣN)² V_e`` (estates are strata).
+
+Everything is computed with ``bincount`` over integer codes (:func:`score_arrays`); the
+string → code mapping is the only per-row pandas work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.estimation import (
+    DomainMoments,
+    _deffs,
+    check_method,
+    domain_moments,
+    mean_interval,
+    proportion_interval,
+)
+from evaluation.round import TIERS
+from evaluation.verdict import verdicts
+from evaluation.weights import respondent_weights
+from sampling.errors import Problem, WuyeError
+
+OVERALL_DIMENSION = "总体评价"
+DISTRICT_LABEL = "全区"
+
+
+@dataclass
+class Scores:
+    """Scoring output frames (columns as in ``docs/architecture.md``)."""
+
+    estates: pd.DataFrame
+    items: pd.DataFrame
+    dimensions: pd.DataFrame
+    district: pd.DataFrame
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArrayResults:
+    """Raw per-domain moments from :func:`score_arrays` (flat domain codes)."""
+
+    items: DomainMoments        # domain = estate * n_items + item
+    index: DomainMoments        # domain = estate
+    dim_rate: DomainMoments     # domain = estate * n_dims + dim
+    dim_index: DomainMoments
+
+
+def score_arrays(
+    *,
+    n_estates: int,
+    stratum_estate: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
+    resp_stratum: np.ndarray,
+    weight: np.ndarray,
+    ans_resp: np.ndarray,
+    ans_item: np.ndarray,
+    item_dim: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+    lonely: str = "adjust",
+) -> ArrayResults:
+    """All moments of a round from integer codes — the vectorised hot path.
+
+    Strata (buildings) nest in estates (``stratum_estate``); respondents index strata;
+    answers index respondents and items; items index dimensions (``item_dim``).
+    """
+    n_strata = len(n_h)
+    n_items = len(item_dim)
+    n_dims = int(item_dim.max()) + 1 if n_items else 0
+    n_resp = len(resp_stratum)
+    a_stratum = resp_stratum[ans_resp]
+    a_estate = stratum_estate[a_stratum]
+    # items: cell = item × stratum (dense, strata nest in estates)
+    cell = ans_item.astype(np.int64) * n_strata + a_stratum
+    cells = np.arange(n_items * n_strata)
+    c_item, c_stratum = cells // n_strata, cells % n_strata
+    items = domain_moments(
+        satisfied, weight[ans_resp], a_estate * n_items + ans_item, n_estates * n_items,
+        a_stratum, n_h, f_h, cell=cell, cell_domain=stratum_estate[c_stratum] * n_items + c_item,
+        cell_stratum=c_stratum, lonely=lonely, binary=True)
+    # respondent index: mean of answered item points
+    has_pts = ~np.isnan(points)
+    psum = np.bincount(ans_resp[has_pts], points[has_pts], n_resp)
+    pcnt = np.bincount(ans_resp[has_pts], minlength=n_resp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_index = np.where(pcnt > 0, psum / pcnt, np.nan)
+    r_estate = stratum_estate[resp_stratum]
+    index = domain_moments(
+        r_index, weight, r_estate, n_estates, resp_stratum, n_h, f_h, cell=resp_stratum,
+        cell_domain=stratum_estate, cell_stratum=np.arange(n_strata), lonely=lonely)
+    # dimensions: respondent × dimension scores, then domain estate × dimension
+    a_dim = item_dim[ans_item]
+    rd = ans_resp.astype(np.int64) * n_dims + a_dim
+    has_sat = ~np.isnan(satisfied)
+    ssum = np.bincount(rd[has_sat], satisfied[has_sat], n_resp * n_dims)
+    scnt = np.bincount(rd[has_sat], minlength=n_resp * n_dims)
+    dsum = np.bincount(rd[has_pts], points[has_pts], n_resp * n_dims)
+    dcnt = np.bincount(rd[has_pts], minlength=n_resp * n_dims)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rd_sat = np.where(scnt > 0, ssum / np.maximum(scnt, 1), np.nan)
+        rd_pts = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), np.nan)
+    rd_resp = np.repeat(np.arange(n_resp), n_dims)
+    rd_dim = np.tile(np.arange(n_dims), n_resp)
+    rd_stratum = resp_stratum[rd_resp]
+    dcell = rd_dim * n_strata + rd_stratum
+    dcells = np.arange(n_dims * n_strata)
+    dc_dim, dc_stratum = dcells // n_strata, dcells % n_strata
+    common = dict(cell=dcell, cell_domain=stratum_estate[dc_stratum] * n_dims + dc_dim,
+                  cell_stratum=dc_stratum, lonely=lonely)
+    dwt = weight[rd_resp]
+    ddomain = r_estate[rd_resp] * n_dims + rd_dim
+    dim_rate = domain_moments(rd_sat, dwt, ddomain, n_estates * n_dims, rd_stratum, n_h, f_h,
+                              **common)
+    dim_index = domain_moments(rd_pts, dwt, ddomain, n_estates * n_dims, rd_stratum, n_h, f_h,
+                               **common)
+    return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
+
+
+def _overall_item(questionnaire: Any, items: pd.DataFrame | None, answers: pd.DataFrame,
+                  overall_item: str | None) -> str:
+    if overall_item is not None:
+        return overall_item
+    present = set(answers["item_id"].astype(str).unique())
+    if items is not None and "is_overall" in items.columns:
+        ids = items.loc[items["is_overall"].astype(bool), "item_id"].astype(str).tolist()
+        ids = [i for i in ids if i in present]
+        if ids:
+            return ids[0]
+    ids = answers.loc[answers["dimension"] == OVERALL_DIMENSION, "item_id"].astype(str).unique()
+    if len(ids):
+        return str(sorted(ids)[0])
+    raise WuyeError(Problem("问卷中找不到总体评价题（is_overall / 维度「总体评价」）",
+                            "在问卷中把总体满意度题标为 overall = true，或传入 overall_item",
+                            column="overall_item"))
+
+
+def _questionnaire_items(rnd: Any) -> pd.DataFrame | None:
+    try:
+        from evaluation.questionnaire import load_questionnaire
+    except ImportError:  # pragma: no cover - questionnaire module not there yet
+        return None
+    return load_questionnaire(getattr(rnd, "questionnaire", "default")).items
+
+
+def score_round(
+    round: Any,
+    ingest: Any,
+    strata: pd.DataFrame | None = None,
+    *,
+    overall_item: str | None = None,
+    items: pd.DataFrame | None = None,
+    method: str | None = None,
+    confidence: float | None = None,
+    lonely: str = "adjust",
+    min_n: int = 30,
+    min_response_rate: float = 0.5,
+) -> Scores:
+    """Estimate every rate and index of a round and judge each estate (see module doc).
+
+    ``round`` gives ``register`` (estate_id, tier, households, threshold, firm),
+    ``confidence`` and ``interval_method``; ``ingest`` gives ``respondents``, ``answers``
+    and optionally ``response_rates`` (estate_id, response_rate; NaN when absent);
+    ``strata`` is the sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    """
+    method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
+    confidence = float(confidence if confidence is not None
+                       else getattr(round, "confidence", 0.95))
+    register = getattr(round, "register", None)
+    respondents = ingest.respondents
+    answers = ingest.answers
+    if items is None:
+        items = _questionnaire_items(round)
+    overall = _overall_item(None, items, answers, overall_item)
+
+    wts = respondent_weights(respondents, strata, register)
+    # ---- encode (the only string work)
+    estate_ids = pd.Index(sorted(set(wts["estate_id"]) | (
+        set(register["estate_id"].astype(str)) if register is not None else set())))
+    s_codes, _ = pd.factorize(wts["stratum"])
+    first = np.unique(s_codes, return_index=True)[1]
+    stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
+    N_h = wts["N_h"].to_numpy()[first]
+    n_h = wts["n_h"].to_numpy()[first]
+    f_h = np.clip(1 - n_h / N_h, 0, 1)
+    resp_index = pd.Index(wts["response_id"])
+    if resp_index.has_duplicates:
+        raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
+                                column="response_id"))
+    ans_resp = resp_index.get_indexer(answers["response_id"])
+    orphan = ans_resp < 0
+    if orphan.any():
+        raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
+                                "用同一次导入的 respondents 与 answers", column="response_id"))
+    item_codes, item_uniq = pd.factorize(answers["item_id"].astype(str), sort=True)
+    dim_of_item = (answers.assign(_c=item_codes).drop_duplicates("_c")
+                   .set_index("_c")["dimension"].sort_index())
+    dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
+    res = score_arrays(
+        n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
+        resp_stratum=s_codes, weight=wts["weight"].to_numpy(dtype=float),
+        ans_resp=ans_resp, ans_item=item_codes, item_dim=dim_codes,
+        satisfied=pd.to_numeric(answers["satisfied"], errors="coerce").to_numpy(dtype=float),
+        points=pd.to_numeric(answers["points"], errors="coerce").to_numpy(dtype=float),
+        lonely=lonely)
+
+    n_items, n_dims = len(item_uniq), len(dim_uniq)
+    item_tab = _prop_table(res.items, method, confidence)
+    item_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_items))
+    item_tab.insert(1, "item_id", np.tile(np.asarray(item_uniq, dtype=object), len(estate_ids)))
+    item_tab.insert(2, "dimension", np.tile(dim_of_item.to_numpy(dtype=object), len(estate_ids)))
+    item_tab = item_tab.rename(columns={"estimate": "rate"})
+
+    dim_tab = _prop_table(res.dim_rate, method, confidence).rename(columns={"estimate": "rate"})
+    dim_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_dims))
+    dim_tab.insert(1, "dimension", np.tile(np.asarray(dim_uniq, dtype=object), len(estate_ids)))
+    ilo, ihi = mean_interval(res.dim_index.estimate, res.dim_index.var, res.dim_index.df,
+                             confidence=confidence)
+    dim_tab["index"] = res.dim_index.estimate
+    dim_tab["index_low"], dim_tab["index_high"] = _clip100(ilo, ihi, res.dim_index)
+
+    if overall not in set(item_uniq):
+        raise WuyeError(Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果",
+                                column="overall_item"))
+    ov = item_tab[item_tab["item_id"] == overall].reset_index(drop=True)
+    est = pd.DataFrame({"estate_id": estate_ids.to_numpy()})
+    est["rate"] = ov["rate"].to_numpy()
+    est["rate_se"] = ov["se"].to_numpy()
+    est["rate_low"] = ov["ci_low"].to_numpy()
+    est["rate_high"] = ov["ci_high"].to_numpy()
+    lo, hi = mean_interval(res.index.estimate, res.index.var, res.index.df,
+                           confidence=confidence)
+    est["index"] = res.index.estimate
+    est["index_low"], est["index_high"] = _clip100(lo, hi, res.index)
+    est["n"] = ov["n"].to_numpy()
+    est["respondents"] = np.bincount(stratum_estate[s_codes], minlength=len(estate_ids))
+    est["response_rate"] = _response_rates(ingest, estate_ids)
+    est["df"] = ov["df"].to_numpy()
+    est["deff"] = ov["deff"].to_numpy()
+    est["census"] = ov["census"].to_numpy()
+    fallback = wts.groupby("estate_id")["fallback"].any()
+    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(True).astype(bool)
+    if register is not None and len(register):
+        reg = register.assign(estate_id=register["estate_id"].astype(str)).drop_duplicates(
+            "estate_id").set_index("estate_id")
+        for col in ("tier", "threshold", "firm", "households"):
+            if col in reg.columns:
+                est[col] = est["estate_id"].map(reg[col])
+    if "threshold" not in est.columns:
+        est["threshold"] = np.nan
+    if "tier" not in est.columns:
+        est["tier"] = pd.Series(pd.NA, index=est.index, dtype="str")
+    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
+
+    district = _district(est, res, stratum_estate, s_codes, wts, ans_resp, item_codes,
+                         list(item_uniq).index(overall), answers, method, confidence, lonely,
+                         n_h, f_h)
+    return Scores(
+        estates=est, items=item_tab.drop(columns=["census"]),
+        dimensions=dim_tab.drop(columns=["census"]), district=district,
+        weights=wts, meta={"overall_item": overall, "method": method,
+                           "confidence": confidence, "lonely": lonely})
+
+
+def _clip100(lo, hi, m: DomainMoments):
+    lo = np.where(m.census, m.estimate, np.clip(lo, 0, 100))
+    hi = np.where(m.census, m.estimate, np.clip(hi, 0, 100))
+    return lo, hi
+
+
+def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFrame:
+    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction,
+                                 method=method, confidence=confidence)
+    deff, _ = _deffs(m)
+    return pd.DataFrame({"estimate": m.estimate, "se": np.sqrt(m.var), "ci_low": lo,
+                         "ci_high": hi, "n": m.n.astype(np.int64),
+                         "df": m.df.astype(np.int64), "deff": deff, "census": m.census})
+
+
+def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
+    rates = getattr(ingest, "response_rates", None)
+    if rates is None or not isinstance(rates, pd.DataFrame) or rates.empty \
+            or "response_rate" not in rates.columns:
+        return np.full(len(estate_ids), np.nan)
+    r = rates.assign(estate_id=rates["estate_id"].astype(str)).drop_duplicates("estate_id")
+    return pd.Series(estate_ids).map(r.set_index("estate_id")["response_rate"]).to_numpy(float)
+
+
+def _district(est, res, stratum_estate, s_codes, wts, ans_resp, item_codes, overall_code,
+              answers, method, confidence, lonely, n_h, f_h) -> pd.DataFrame:
+    """Per tier and 全区: stratified estimator over all respondents (estates = strata)."""
+    tiers = est["tier"].astype(object).where(est["tier"].notna(), "未分级").to_numpy()
+    order = {t: i for i, t in enumerate(TIERS)}
+    tier_uniq = np.array(sorted(set(tiers), key=lambda t: (order.get(t, 99), str(t))),
+                         dtype=object)
+    tier_codes = pd.Index(tier_uniq).get_indexer(tiers)
+    n_t = len(tier_uniq)
+    sel = item_codes == overall_code
+    a_resp = ans_resp[sel]
+    a_str = s_codes[a_resp]
+    a_est = stratum_estate[a_str]
+    y = pd.to_numeric(answers["satisfied"], errors="coerce").to_numpy(dtype=float)[sel]
+    w = wts["weight"].to_numpy(dtype=float)[a_resp]
+    rows = []
+    for label, dom, nd in ((None, tier_codes[a_est], n_t),
+                           (DISTRICT_LABEL, np.zeros(len(a_resp), dtype=np.int64), 1)):
+        m = domain_moments(y, w, dom, nd, a_str, n_h, f_h, lonely=lonely, binary=True)
+        lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction,
+                                     method=method, confidence=confidence)
+        # index: respondent-level, same strata
+        r_idx = res.index  # estate-level moments; combine household-weighted
+        frame = pd.DataFrame({"tier": tier_uniq if label is None else [label],
+                              "rate": m.estimate, "rate_se": np.sqrt(m.var),
+                              "rate_low": lo, "rate_high": hi, "n": m.n.astype(np.int64),
+                              "df": m.df.astype(np.int64)})
+        egroup = tier_codes if label is None else np.zeros(len(est), dtype=np.int64)
+        ok = ~np.isnan(r_idx.estimate)
+        W = np.where(ok, r_idx.weight, 0.0)
+        tot = np.bincount(egroup, W, nd)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            idx = np.bincount(egroup, np.where(ok, W * r_idx.estimate, 0), nd) / tot
+            ivar = np.bincount(egroup, np.where(ok, W**2 * r_idx.var, 0), nd) / tot**2
+        ilo, ihi = mean_interval(idx, ivar, frame["df"].to_numpy(float), confidence=confidence)
+        frame["index"], frame["index_low"], frame["index_high"] = idx, ilo, ihi
+        frame["estates"] = np.bincount(egroup, minlength=nd)
+        frame["estates_scored"] = np.bincount(egroup, ok.astype(float), nd).astype(np.int64)
+        verdict = est["verdict"].to_numpy()
+        for v, col in (("达标", "pass"), ("临界", "borderline"), ("未达标", "fail")):
+            frame[col] = np.bincount(egroup, (verdict == v).astype(float), nd).astype(np.int64)
+        frame["point_pass"] = np.bincount(egroup, est["point_pass"].to_numpy(float),
+                                          nd).astype(np.int64)
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
