@@ -1,0 +1,385 @@
+"""The workspace's memory: one SQLite file (``wuye.sqlite``) holding every round's results.
+
+Standard library :mod:`sqlite3`, no server. The schema is versioned (table
+``schema_version``) and upgraded by :data:`MIGRATIONS` when a store is opened. Each step of a
+round is written by :meth:`Store.write_step` inside ONE transaction: the step's rows for that
+round are deleted and the new frames inserted, so re-running a step replaces its results
+exactly and an interrupted step (exception, kill, power cut) leaves the previous state — SQLite
+rolls the hot journal back on the next open.
+
+Data tables are named ``<step>_<name>`` (e.g. ``score_estates``, ``rank_firms``); every row
+carries ``round_id``. Columns follow the frames written: a column not yet in the table is
+added (``ALTER TABLE``, inside the same transaction) and its pandas kind recorded in
+``columns`` so :meth:`Store.read` returns the same dtypes. Column names that differ only in
+case (``N`` and ``n`` in the sampling plan) are stored under distinct SQL names.
+
+Personal data never enters the store: columns such as ``room``, ``phone``, ``household_id``
+are refused, and the ingest quarantine is stored as counts only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+
+STEPS: dict[str, tuple[str, ...]] = {
+    "round": ("register", "firms"),
+    "sample": ("strata", "plan"),
+    "ingest": ("respondents", "answers", "quarantine_counts", "counts", "dispositions"),
+    "score": ("estates", "items", "dimensions", "district"),
+    "rank": ("estates", "firms", "escalations"),
+}
+DATA_TABLES: tuple[str, ...] = tuple(f"{s}_{t}" for s, ts in STEPS.items() for t in ts)
+META_TABLES: tuple[str, ...] = ("schema_version", "rounds", "steps", "columns")
+#: steps that must have been written (for the same round) before a step may be written
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "round": (), "sample": ("round",), "ingest": ("round",), "score": ("round",),
+    "rank": ("round", "score"),
+}
+STEP_LABELS = {"round": "轮次登记", "sample": "抽样", "ingest": "问卷导入", "score": "评分",
+               "rank": "排名"}
+#: column names that would carry personal data (compared case-insensitively)
+FORBIDDEN_COLUMNS = frozenset({
+    "room", "phone", "mobile", "telephone", "name", "respondent_name", "ip", "ip_address",
+    "household_id", "address", "contact", "id_card", "姓名", "电话", "手机", "手机号",
+    "联系电话", "房号", "门牌号", "地址", "身份证", "ip地址", "detail", "raw",
+})
+ROUND_FIELDS = ("period", "year", "kind", "part", "district", "label")
+
+
+def _create_v1(con: sqlite3.Connection) -> None:
+    con.execute("CREATE TABLE rounds (round_id TEXT PRIMARY KEY, period TEXT, year INTEGER, "
+                "kind TEXT, part INTEGER, district TEXT, label TEXT, meta TEXT, "
+                "updated_at TEXT)")
+    con.execute("CREATE TABLE steps (round_id TEXT NOT NULL, step TEXT NOT NULL, "
+                "written_at TEXT, row_counts TEXT, meta TEXT, PRIMARY KEY (round_id, step))")
+    con.execute('CREATE TABLE "columns" (table_name TEXT NOT NULL, column_name TEXT NOT NULL, '
+                "sql_name TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL, "
+                "PRIMARY KEY (table_name, column_name))")
+    for table in DATA_TABLES:
+        con.execute(f"CREATE TABLE {_q(table)} (round_id TEXT NOT NULL)")
+        con.execute(f"CREATE INDEX {_q('ix_' + table)} ON {_q(table)} (round_id)")
+
+
+#: (version, description, function applied inside the upgrade transaction); append only.
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
+    (1, "rounds, steps, column registry and one table per step output", _create_v1),
+]
+
+#: test hook: called with the table name after each table's rows are inserted
+_after_table: Callable[[str], None] | None = None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """A workspace database. ``Store(path)`` creates or upgrades it; use as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            self.con.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise WuyeError(Problem(f"无法打开历史数据库：{exc}",
+                                    "确认该文件是 wuye-eval 的数据库且未损坏；必要时改用新文件",
+                                    file=str(path))) from exc
+
+    # -- lifecycle
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER "
+                             "PRIMARY KEY, description TEXT, applied_at TEXT)")
+            current = self.con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            current = int(current or 0)
+            latest = max(v for v, _, _ in MIGRATIONS)
+            if current > latest:
+                raise WuyeError(Problem(
+                    f"历史数据库的结构版本 {current} 比本程序支持的 {latest} 新",
+                    "升级 wuye-eval 后再打开该数据库", file=str(self.path)))
+            for version, description, apply in sorted(MIGRATIONS, key=lambda m: m[0]):
+                if version > current:
+                    apply(self.con)
+                    self.con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                                     (version, description, _now()))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # -- writing
+    def write_step(self, round_id: str, step: str, tables: dict[str, pd.DataFrame],
+                   meta: dict[str, Any] | None = None) -> dict[str, int]:
+        """Replace ``step``'s results for ``round_id`` with ``tables``, in one transaction.
+
+        ``tables`` maps names from :data:`STEPS` to DataFrames (names of the step not given
+        are emptied for the round). For ``step="round"`` the ``meta`` dict must carry
+        ``period`` (and may carry ``year, kind, part, district, label``); it is stored in
+        ``rounds``. A ``quarantine`` frame given to ``ingest`` is stored as
+        ``quarantine_counts`` (per file and reason) only. Returns rows written per table.
+        Raises :class:`WuyeError` — with nothing written — for an unknown step or table,
+        personal-data columns, or a step whose prerequisites (``REQUIRES``) are missing,
+        e.g. ranking a round that has not been scored.
+        """
+        round_id = str(round_id)
+        meta = dict(meta or {})
+        tables = dict(tables)
+        if step not in STEPS:
+            raise WuyeError(Problem(f"未知的步骤 {step!r}", f"只能是 {'、'.join(STEPS)}"))
+        if step == "ingest" and "quarantine" in tables:
+            tables["quarantine_counts"] = quarantine_counts(tables.pop("quarantine"))
+        unknown = [t for t in tables if t not in STEPS[step]]
+        if unknown:
+            raise WuyeError(Problem(f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
+                                    f"只能是 {'、'.join(STEPS[step])}"))
+        problems = []
+        for name, frame in tables.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise WuyeError(Problem(f"表 {name} 应是 DataFrame", "检查调用代码"))
+            bad = [str(c) for c in frame.columns if str(c).strip().lower() in FORBIDDEN_COLUMNS]
+            if bad:
+                problems.append(Problem(
+                    f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
+                    "只保存假名化的 household_key，删除姓名、电话、房号等列"))
+        if step == "round" and not meta.get("period"):
+            problems.append(Problem("登记轮次时缺少评估期 period", "在 meta 中给出 period，如 2025H1"))
+        if problems:
+            raise WuyeError(problems)
+
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            done = {r[0] for r in self.con.execute(
+                "SELECT step FROM steps WHERE round_id = ?", (round_id,))}
+            missing = [s for s in REQUIRES[step] if s not in done]
+            if missing:
+                labels = "、".join(STEP_LABELS[s] for s in missing)
+                raise WuyeError(Problem(
+                    f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
+                    f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步"))
+            if step == "round":
+                fields = {k: meta.get(k) for k in ROUND_FIELDS}
+                self.con.execute(
+                    "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (round_id, *(None if v is None else (int(v) if k in ("year", "part")
+                                                         else str(v))
+                                 for k, v in fields.items()),
+                     json.dumps(meta, ensure_ascii=False, default=str), _now()))
+            counts: dict[str, int] = {}
+            for name in STEPS[step]:
+                table = f"{step}_{name}"
+                self.con.execute(f"DELETE FROM {_q(table)} WHERE round_id = ?", (round_id,))
+                if name in tables:
+                    counts[name] = self._insert(table, round_id, tables[name])
+                    if _after_table is not None:
+                        _after_table(table)
+            self.con.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)",
+                (round_id, step, _now(), json.dumps(counts),
+                 json.dumps(meta, ensure_ascii=False, default=str)))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return counts
+
+    def _columns(self, table: str) -> pd.DataFrame:
+        return pd.read_sql_query(
+            'SELECT column_name, sql_name, kind, position FROM "columns" WHERE table_name = ? '
+            "ORDER BY position", self.con, params=(table,))
+
+    def _insert(self, table: str, round_id: str, frame: pd.DataFrame) -> int:
+        frame = frame.reset_index(drop=True)
+        frame = frame.drop(columns=[c for c in frame.columns if str(c) == "round_id"])
+        known = self._columns(table)
+        mapping = dict(zip(known["column_name"], known["sql_name"], strict=True))
+        used = {s.lower() for s in known["sql_name"]} | {"round_id"}
+        position = len(known)
+        values: list[Any] = []
+        names: list[str] = []
+        for col in frame.columns:
+            col_name = str(col)
+            kind, data = _to_sql_values(frame[col])
+            if col_name not in mapping:
+                sql_name, k = col_name, 1
+                while sql_name.lower() in used:
+                    sql_name, k = f"{col_name}#{k}", k + 1
+                used.add(sql_name.lower())
+                self.con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(sql_name)}")
+                self.con.execute('INSERT INTO "columns" VALUES (?, ?, ?, ?, ?)',
+                                 (table, col_name, sql_name, kind, position))
+                position += 1
+                mapping[col_name] = sql_name
+            else:
+                old = known.loc[known["column_name"] == col_name, "kind"].iloc[0]
+                if old != kind and kind != "null":
+                    merged = _merge_kinds(old, kind)
+                    self.con.execute('UPDATE "columns" SET kind = ? WHERE table_name = ? AND '
+                                     "column_name = ?", (merged, table, col_name))
+            names.append(mapping[col_name])
+            values.append(data)
+        if not len(frame):
+            return 0
+        sql = (f"INSERT INTO {_q(table)} (round_id{''.join(', ' + _q(n) for n in names)}) "
+               f"VALUES (?{', ?' * len(names)})")
+        rows: Iterable[tuple] = zip([round_id] * len(frame), *values, strict=True)
+        self.con.executemany(sql, rows)
+        return len(frame)
+
+    # -- reading
+    def read(self, table: str, round_id: str | None = None) -> pd.DataFrame:
+        """Rows of ``table`` (all rounds, or one), with the dtypes they were written with."""
+        if table in ("rounds", "steps", "schema_version"):
+            where = " WHERE round_id = ?" if round_id is not None and table != "schema_version" \
+                else ""
+            params = (str(round_id),) if where else ()
+            return pd.read_sql_query(f"SELECT * FROM {table}{where}", self.con, params=params)
+        if table not in DATA_TABLES:
+            raise WuyeError(Problem(f"历史数据库中没有表 {table!r}",
+                                    f"可用的表：{'、'.join(DATA_TABLES)}"))
+        cols = self._columns(table)
+        select = ", ".join(["round_id", *(_q(s) for s in cols["sql_name"])])
+        sql = f"SELECT {select} FROM {_q(table)}"
+        params: tuple = ()
+        if round_id is not None:
+            sql += " WHERE round_id = ?"
+            params = (str(round_id),)
+        sql += " ORDER BY rowid"
+        raw = pd.DataFrame(self.con.execute(sql, params).fetchall(),
+                           columns=["round_id", *cols["column_name"]])
+        out = {"round_id": raw["round_id"].astype(str)}
+        for name, kind in zip(cols["column_name"], cols["kind"], strict=True):
+            out[name] = _from_sql(raw[name], kind)
+        return pd.DataFrame(out)
+
+    def rounds(self) -> pd.DataFrame:
+        """The rounds table, ordered by series (kind), year and part."""
+        frame = self.read("rounds")
+        return frame.sort_values(["kind", "year", "part", "round_id"],
+                                 kind="mergesort").reset_index(drop=True)
+
+    def steps(self, round_id: str | None = None) -> pd.DataFrame:
+        """Steps written, with their time and row counts."""
+        return self.read("steps", round_id)
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of every table, sorted (for tests comparing database states)."""
+        names = [r[0] for r in self.con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: sorted(map(repr, self.con.execute(f"SELECT * FROM {_q(n)}").fetchall()))
+                for n in names}
+
+
+def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows counted per ``source_file``, ``reason_code`` and ``reason``."""
+    keys = [c for c in ("source_file", "reason_code", "reason") if c in quarantine.columns]
+    if not keys:
+        return pd.DataFrame({"count": [len(quarantine)]})
+    return (quarantine.groupby(keys, dropna=False, sort=True).size()
+            .rename("count").reset_index())
+
+
+def _kind(s: pd.Series) -> str:
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool" if isinstance(dtype, np.dtype) else "boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int" if isinstance(dtype, np.dtype) else "Int64"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        if s.notna().any() and isinstance(dtype, np.dtype) and dtype.kind == "O":
+            sample = s.dropna()
+            if sample.map(type).isin([bool, np.bool_]).all():
+                return "boolean"
+            if sample.map(type).isin([int, np.int64]).all():
+                return "Int64"
+            if sample.map(type).isin([float, int, np.float64]).all():
+                return "float"
+        return "str" if s.notna().any() else "null"
+    return "str"
+
+
+def _merge_kinds(old: str, new: str) -> str:
+    if old == "null":
+        return new
+    if {old, new} <= {"int", "Int64"}:
+        return "Int64"
+    if {old, new} <= {"bool", "boolean"}:
+        return "boolean"
+    if {old, new} <= {"int", "Int64", "float"}:
+        return "float"
+    return "str"
+
+
+def _to_sql_values(s: pd.Series) -> tuple[str, np.ndarray]:
+    """Python values sqlite3 accepts (int, float, str, None), vectorised per column."""
+    kind = _kind(s)
+    notna = s.notna().to_numpy()
+    if kind in ("bool", "int"):
+        data = s.to_numpy().astype(object)
+    elif kind == "float":
+        data = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float).astype(object)
+    elif kind == "datetime":
+        data = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
+    elif kind == "boolean":
+        data = s.fillna(False).astype(bool).to_numpy().astype(object)
+    elif kind == "Int64":
+        data = pd.to_numeric(s, errors="coerce").fillna(0).astype("int64").to_numpy().astype(
+            object)
+    else:
+        data = s.astype("string").to_numpy(dtype=object)
+    data = np.where(notna, data, None)
+    return kind, data
+
+
+def _from_sql(s: pd.Series, kind: str) -> pd.Series:
+    if kind == "bool":
+        return s.astype(bool) if s.notna().all() else s.astype("boolean")
+    if kind == "boolean":
+        return s.astype("boolean")
+    if kind == "int":
+        return s.astype("int64") if s.notna().all() else s.astype("Int64")
+    if kind == "Int64":
+        return s.astype("Int64")
+    if kind == "float":
+        return pd.to_numeric(s, errors="coerce").astype(float)
+    if kind == "datetime":
+        return pd.to_datetime(s)
+    return s.astype("str")
