@@ -1,0 +1,551 @@
+"""Ingest a round's fieldwork exports: read, link, validate, pseudonymise, account.
+
+:func:`ingest_round` reads every export, stacks the rows, applies the rules of
+:mod:`evaluation.ingest.validate` to all rows at once (vectorised), and returns an
+:class:`IngestResult` whose tables follow ``docs/architecture.md``. Every input row ends
+in exactly one of ``respondents`` or ``quarantine``; ``counts`` shows read = accepted +
+quarantined per file and per estate.
+
+Rules (first one broken wins, order of ``validate.REASONS``):
+
+- ``blank_row``: no question answered (metadata such as 序号 or time may be present);
+- ``missing_required``: no estate name; a required item (the overall item by default)
+  left empty — an explicit 不清楚/跳过 counts as answered; with a sample, building or room
+  empty;
+- ``unknown_estate`` / ``ambiguous_estate``: see :mod:`evaluation.ingest.linking`;
+- ``bad_answer``: an item answer that is neither an option text, a skip marker, nor
+  (code exports, paper template) a valid option number;
+- ``speeder``: 所用时间 < ``[ingest] min_duration_s`` (rows without a duration pass);
+- ``not_in_sample`` (only when a sample is given): estate + building + room do not
+  identify exactly one sampled household;
+- ``duplicate``: among rows passing every other rule, several for the same household
+  (the linked ``household_id``; without a sample: estate + building + unit + room; for
+  rows without a room: estate + phone). The latest submission (提交答卷时间; ties and
+  missing times: the later file, then the later row) is kept, the others quarantined.
+
+Dispositions (with a sample), per sampled household: ``completed`` if an accepted
+response links to it; ``refused``/``not_reached`` if ``contacts`` says so; a *main*
+household without a response in a building where reserves were used is ``substituted``
+— the k = (used reserves − refused mains) non-responding mains of the building with the
+*lowest* ``order`` are substituted, the rest ``not_reached``; reserves without a response
+are ``unused``. Response rate per estate = completed (main + reserve) ÷ main sample size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.ingest import linking, pseudonym, validate
+from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
+from evaluation.questionnaire import Questionnaire, load_questionnaire
+from sampling.errors import Problem, WuyeError
+
+RESPONDENT_COLUMNS = ["response_id", "estate_id", "building", "household_key", "role",
+                      "source_file", "source_row", "submitted_at", "duration_s",
+                      "room_key", "phone_key", "ip_key", "platform"]
+ANSWER_COLUMNS = ["response_id", "estate_id", "item_id", "dimension", "code", "satisfied",
+                  "points"]
+QUARANTINE_COLUMNS = ["source_file", "sheet", "source_row", "reason_code", "reason",
+                      "estate_raw", "detail", "estate_id", "household_key", "room_key",
+                      "phone_key"]
+UNRESOLVED = "(未识别)"
+ESTATE_HEADERS = {"小区名称", "小区", "estate", "estate_name", "estate_id", "小区编号"}
+
+
+@dataclass
+class IngestResult:
+    """Tables produced by :func:`ingest_round` (see ``docs/architecture.md``)."""
+
+    respondents: pd.DataFrame
+    answers: pd.DataFrame
+    quarantine: pd.DataFrame
+    counts: pd.DataFrame
+    dispositions: pd.DataFrame
+    response_rates: pd.DataFrame
+    exports: list[ExportInfo] = field(default_factory=list)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Per-file and per-estate table with Chinese headers."""
+        table = self.counts.copy()
+        table["level"] = table["level"].map({"file": "文件", "estate": "小区", "total": "合计"})
+        return table.rename(columns={"level": "层级", "source_file": "文件", "estate_id": "小区编号",
+                                     "read": "读入", "accepted": "接受", "quarantined": "隔离"})
+
+    def summary(self) -> str:
+        """Printable accounting (read = accepted + quarantined) and quarantine reasons."""
+        lines = ["导入核对（读入 = 接受 + 隔离）："]
+        lines.append(self.summary_frame().fillna("").to_string(index=False))
+        if len(self.quarantine):
+            reasons = self.quarantine.groupby(["reason_code", "reason"]).size()
+            lines.append("隔离原因：")
+            lines += [f"  {code}（{msg}）：{n} 行" for (code, msg), n in reasons.items()]
+        return "\n".join(lines)
+
+    def write_quarantine(self, path: str | Path) -> Path:
+        """Write the quarantine workbook (隔离记录 + 导入核对) via a temporary file."""
+        import xlsxwriter
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        headers = {"source_file": "文件", "sheet": "工作表", "source_row": "原始行号",
+                   "reason_code": "原因代码", "reason": "原因", "estate_raw": "填写的小区名称",
+                   "detail": "说明", "estate_id": "小区编号", "household_key": "住户假名",
+                   "room_key": "房号假名", "phone_key": "电话假名"}
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                              "strings_to_urls": False,
+                                              "strings_to_numbers": False})
+        try:
+            for title, frame, names in (
+                ("隔离记录", self.quarantine, headers),
+                ("导入核对", self.summary_frame(), None),
+            ):
+                sheet = book.add_worksheet(title)
+                bold = book.add_format({"bold": True})
+                cols = list(frame.columns)
+                sheet.write_row(0, 0, [names.get(c, c) if names else c for c in cols], bold)
+                values = frame.astype(object).where(frame.notna(), None).to_numpy()
+                for r, row in enumerate(values, start=1):
+                    sheet.write_row(r, 0, [_cell(v) for v in row])
+                sheet.freeze_panes(1, 0)
+                sheet.set_column(0, len(cols) - 1, 14)
+        finally:
+            book.close()
+        os.replace(tmp, path)
+        return path
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    return str(value)
+
+
+def ingest_round(
+    round: Any,
+    files: Iterable[str | Path] | Mapping[str | Path, str] | None = None,
+    *,
+    sample: pd.DataFrame | None = None,
+    questionnaire: Questionnaire | str | Path | None = None,
+    contacts: pd.DataFrame | None = None,
+    key: bytes | None = None,
+    allow_unsampled: bool = False,
+    margin: float = linking.DEFAULT_MARGIN,
+) -> IngestResult:
+    """Ingest the round's exports.
+
+    ``files``: paths (default ``round.paths["responses"]``), or a mapping path → estate
+    (name or id) for one-file-per-estate exports without an estate question (a file
+    without an estate column otherwise uses its file name as the estate name).
+    ``sample``: the drawn sample (``estate_id, building, unit, floor, room, household_id,
+    role, order``); ``None`` skips sample linking and dispositions. ``contacts``:
+    optional ``household_id, status`` (``refused``/``not_reached``) from field records.
+    ``key``: HMAC key (default: read or create ``round.secret_path``).
+    ``allow_unsampled``: keep households not in the sample with role ``unsampled``
+    instead of quarantining them.
+    """
+    cfg = getattr(round, "ingest", None)
+    min_duration = float(getattr(cfg, "min_duration_s", 60.0))
+    cutoff = float(getattr(cfg, "match_cutoff", 90.0))
+    if questionnaire is None:
+        questionnaire = load_questionnaire(getattr(round, "questionnaire", "default"))
+    elif not isinstance(questionnaire, Questionnaire):
+        questionnaire = load_questionnaire(questionnaire)
+    if key is None:
+        key = pseudonym.load_or_create_key(round.secret_path)
+    if files is None:
+        files = list(getattr(round, "paths", {}).get("responses", []))
+    estate_for_file: dict[str, str] = {}
+    if isinstance(files, Mapping):
+        estate_for_file = {str(Path(p)): str(e) for p, e in files.items()}
+        files = list(files)
+    files = [Path(f) for f in files]
+    if not files:
+        raise WuyeError(Problem("没有要导入的问卷导出文件",
+                                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出"))
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise WuyeError(Problem(f"文件名重复：{'、'.join(dup)}", "每个导出文件使用不同的文件名，"
+                                "以便按文件名和行号追溯"))
+
+    overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
+    parts = []
+    exports = []
+    for order, path in enumerate(files):
+        frame, info = read_survey_export(path)
+        exports.append(info)
+        parts.append(_standardise(frame, info, questionnaire, overrides,
+                                  estate_for_file.get(str(path)), order))
+    rows = pd.concat(parts, ignore_index=True)
+    return _validate(rows, round.register, questionnaire, key, sample=sample,
+                     contacts=contacts, min_duration=min_duration, cutoff=cutoff,
+                     margin=margin, allow_unsampled=allow_unsampled, exports=exports)
+
+
+# --------------------------------------------------------------------------- column mapping
+
+
+def find_column(info: ExportInfo, number: int | None, text: str | None,
+                *, exclude: set[str] = frozenset()) -> str | None:
+    """The question column for a question: same normalised text first, then same number
+    (single/matrix columns only)."""
+    q = info.questions[info.questions["qtype"].isin(["single", "matrix", "unnumbered"])]
+    q = q[~q["column"].isin(exclude)]
+    if text:
+        want = normalise_text(text)
+        hit = q[q["text"] == want]
+        if len(hit) == 1:
+            return str(hit["column"].iloc[0])
+    if number is not None:
+        hit = q[q["number"] == number]
+        if len(hit) >= 1:
+            return str(hit["column"].iloc[0])
+    return None
+
+
+def _override(info: ExportInfo, spec: Any) -> str | None:
+    if spec is None:
+        return None
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        return find_column(info, int(spec), None)
+    return find_column(info, None, str(spec)) or (
+        str(spec) if str(spec) in info.questions["column"].tolist() else None)
+
+
+def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
+                 overrides: dict[str, Any], file_estate: str | None, order: int
+                 ) -> pd.DataFrame:
+    """One export's rows in the standard wide layout (raw text, not yet validated)."""
+    n = len(frame)
+    used: set[str] = set()
+    ident: dict[str, str | None] = {}
+    for key_name in ("estate", "building", "room", "phone", "name"):
+        spec = q.identification.get(key_name)
+        col = _override(info, overrides.get(key_name))
+        if col is None and spec is not None:
+            col = find_column(info, spec.number, spec.text, exclude=used)
+        if col is None and key_name == "estate":
+            col = next((c for c in frame.columns if normalise_text(c).lower() in ESTATE_HEADERS),
+                       None)
+        ident[key_name] = col
+        if col:
+            used.add(col)
+    item_cols: dict[str, str | None] = {}
+    for item in q.items.itertuples(index=False):
+        number = None if pd.isna(item.number) else int(item.number)
+        col = find_column(info, number, item.text, exclude=used)
+        item_cols[item.item_id] = col
+        if col:
+            used.add(col)
+    if not any(item_cols.values()):
+        raise WuyeError(Problem("导出文件中没有找到本问卷的评价题列",
+                                f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
+                                "题号或题干与问卷定义一致", file=info.file, sheet=info.sheet))
+
+    def col(name: str | None) -> pd.Series:
+        if name is None:
+            return pd.Series(pd.NA, index=frame.index, dtype="string")
+        return frame[name].astype("string")
+
+    out = pd.DataFrame({
+        "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
+        "source_row": info.source_rows.astype(np.int64), "platform": info.platform,
+        "kind": info.kind,
+    }, index=frame.index)
+    estate = col(ident["estate"])
+    if file_estate is not None or ident["estate"] is None:
+        fallback = file_estate if file_estate is not None else Path(info.file).stem
+        estate = estate.fillna(fallback) if ident["estate"] else pd.Series(
+            fallback, index=frame.index, dtype="string")
+    out["estate_raw"] = estate
+    for key_name in ("building", "room", "phone", "name"):
+        out[f"{key_name}_raw"] = col(ident[key_name])
+    meta = info.metadata
+    out["ip_raw"] = col(meta.get("ip"))
+    out["submitted_raw"] = col(meta.get("submitted_at") or meta.get("ended_at"))
+    duration = col(meta.get("duration"))
+    if meta.get("duration") is None and meta.get("started_at") and meta.get("ended_at"):
+        started = validate.parse_timestamp(col(meta["started_at"]))
+        ended = validate.parse_timestamp(col(meta["ended_at"]))
+        duration = (ended - started).dt.total_seconds().astype("string")
+    out["duration_raw"] = duration
+    other_q = [c for c in info.question_columns if c not in used]
+    answered_other = frame[other_q].notna().any(axis=1) if other_q else pd.Series(
+        False, index=frame.index)
+    id_answered = frame[[c for c in ident.values() if c]].notna().any(axis=1) if any(
+        ident.values()) else pd.Series(False, index=frame.index)
+    for item_id, c in item_cols.items():
+        out[f"item:{item_id}"] = col(c)
+    item_answered = out[[f"item:{i}" for i in item_cols]].notna().any(axis=1)
+    out["answered_any"] = (item_answered | id_answered | answered_other).to_numpy()
+    out["missing_items"] = "、".join(
+        f"{i}" for i, c in item_cols.items() if c is None)
+    out.attrs = {}
+    assert len(out) == n
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key: bytes, *,
+              sample: pd.DataFrame | None, contacts: pd.DataFrame | None,
+              min_duration: float, cutoff: float, margin: float, allow_unsampled: bool,
+              exports: list[ExportInfo]) -> IngestResult:
+    n = len(rows)
+    reason = np.full(n, "", dtype=object)
+    detail = np.full(n, "", dtype=object)
+
+    def flag(mask: np.ndarray, code: str, text: np.ndarray | str = "") -> None:
+        new = np.asarray(mask, dtype=bool) & (reason == "")
+        reason[new] = code
+        if isinstance(text, str):
+            detail[new] = text
+        else:
+            detail[new] = np.asarray(text, dtype=object)[new]
+
+    flag(~rows["answered_any"].to_numpy(), "blank_row")
+
+    matched = linking.match_estates(rows["estate_raw"], register, cutoff=cutoff, margin=margin)
+    estate_id = matched["estate_id"].astype("string")
+    m = matched["match"].to_numpy()
+    sugg = matched["suggestions"].to_numpy(dtype=object)
+    flag(m == "missing", "missing_required", "小区名称未填写")
+    flag(m == "unknown", "unknown_estate",
+         np.where(sugg != "", "最接近的台账小区：" + sugg.astype(str), "台账中没有相近的小区名称"))
+    flag(m == "ambiguous", "ambiguous_estate", "可能是：" + sugg.astype(str))
+
+    # answers
+    items = q.items
+    codes = np.zeros((n, len(items)), dtype=np.int64)
+    status = np.zeros((n, len(items)), dtype=np.int8)
+    accept_codes = rows["kind"].eq("code").to_numpy()
+    for j, item in enumerate(items.itertuples(index=False)):
+        opts = q.scale_options(item.scale)
+        values = rows[f"item:{item.item_id}"]
+        c_text, s_text = validate.decode_column(values, opts, accept_codes=False)
+        if accept_codes.any():
+            c_code, s_code = validate.decode_column(values, opts, accept_codes=True)
+            c_text = np.where(accept_codes, c_code, c_text)
+            s_text = np.where(accept_codes, s_code, s_text)
+        codes[:, j], status[:, j] = c_text, s_text
+    bad = status == validate.BAD
+    numbers = items["number"].astype("string").fillna("?").to_numpy()
+    bad_text = _describe(bad, numbers, "第{}题答案无法识别")
+    flag(bad.any(axis=1), "bad_answer", bad_text)
+    required = items["required"].to_numpy(dtype=bool)
+    blank_req = (status == validate.BLANK) & required[None, :]
+    flag(blank_req.any(axis=1), "missing_required", _describe(blank_req, numbers, "第{}题未作答"))
+
+    duration = validate.parse_duration(rows["duration_raw"]).to_numpy()
+    speeder = np.nan_to_num(duration, nan=np.inf) < min_duration
+    speed_text = np.full(n, "", dtype=object)
+    speed_text[speeder] = [f"用时 {d:.0f} 秒，低于 {min_duration:.0f} 秒" for d in duration[speeder]]
+    flag(speeder, "speeder", speed_text)
+
+    # buildings, rooms, households
+    bkey = linking.building_key(rows["building_raw"])
+    room = linking.room_parts(rows["room_raw"])
+    building = bkey.copy()
+    household_id = pd.Series(pd.NA, index=rows.index, dtype="string")
+    role = pd.Series(pd.NA, index=rows.index, dtype="string")
+    if sample is not None:
+        need = (bkey.isna() | room["room_key"].isna()).to_numpy()
+        flag(need, "missing_required", "有抽样名单时须填写楼栋号和房号")
+        resp = pd.DataFrame({"estate_id": estate_id, "building_key": bkey,
+                             "room_key": room["room_key"], "unit_key": room["unit_key"]})
+        link = linking.link_sample(resp, sample)
+        labels = linking.frame_building_labels(resp, sample)
+        building = labels.fillna(bkey)
+        household_id = link["household_id"].astype("string")
+        role = link["role"].astype("string")
+        lk = link["link"].to_numpy()
+        notes = np.select([lk == "ambiguous", lk == "no_room"],
+                          ["该楼栋有多户同一房号，请补填单元号", "缺少房号"],
+                          "抽样名单中没有该楼栋、房号")
+        if allow_unsampled:
+            role = role.fillna("unsampled")
+        else:
+            flag(lk != "linked", "not_in_sample", notes)
+
+    # pseudonyms (raw personal values are dropped after this point)
+    room_ident = (estate_id.fillna("") + "|" + bkey.fillna("") + "|"
+                  + room["unit_key"].fillna("") + "|" + room["room_key"].fillna(""))
+    room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
+    phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
+    ip_key = pseudonym.pseudonymise(pseudonym.normalise_ip(rows["ip_raw"]), key, "ip")
+    household_key = pseudonym.pseudonymise(household_id, key, "household")
+
+    submitted = validate.parse_timestamp(rows["submitted_raw"])
+    # duplicates among otherwise complete rows
+    ok = reason == ""
+    dup_key = household_key.where(household_key.notna(), room_key)
+    dup_key = dup_key.where(dup_key.notna(), ("phone:" + estate_id.fillna("") + ":"
+                                              + phone_key).where(phone_key.notna()))
+    cand = pd.DataFrame({"k": dup_key, "t": submitted, "f": rows["file_order"],
+                         "r": rows["source_row"], "i": np.arange(n)})[ok & dup_key.notna()
+                                                                     .to_numpy()]
+    cand = cand.sort_values(["k", "t", "f", "r"], na_position="first")
+    last = cand.drop_duplicates("k", keep="last").set_index("k")
+    losers = cand[cand.duplicated("k", keep="last")]
+    if len(losers):
+        kept = last.loc[losers["k"]]
+        text = np.full(n, "", dtype=object)
+        text[losers["i"].to_numpy()] = [
+            f"保留 {rows['source_file'].iat[i]} 第 {rows['source_row'].iat[i]} 行的答卷"
+            for i in kept["i"].to_numpy()]
+        mask = np.zeros(n, dtype=bool)
+        mask[losers["i"].to_numpy()] = True
+        flag(mask, "duplicate", text)
+
+    accepted = reason == ""
+    response_id = _response_ids(rows)
+    respondents = pd.DataFrame({
+        "response_id": response_id, "estate_id": estate_id, "building": building,
+        "household_key": household_key, "role": role, "source_file": rows["source_file"],
+        "source_row": rows["source_row"], "submitted_at": submitted, "duration_s": duration,
+        "room_key": room_key, "phone_key": phone_key, "ip_key": ip_key,
+        "platform": rows["platform"],
+    })[accepted].reset_index(drop=True)
+    answers = _answers(respondents, codes[accepted], status[accepted], q)
+    reason_s = pd.Series(reason, dtype=object)
+    quarantine = pd.DataFrame({
+        "source_file": rows["source_file"], "sheet": rows["sheet"],
+        "source_row": rows["source_row"], "reason_code": reason_s,
+        "reason": reason_s.map(validate.REASONS), "estate_raw": rows["estate_raw"],
+        "detail": pd.Series(detail, dtype=object), "estate_id": estate_id,
+        "household_key": household_key, "room_key": room_key, "phone_key": phone_key,
+    })[~accepted].reset_index(drop=True)
+    quarantine["detail"] = quarantine["detail"].astype("string")
+    counts = _counts(rows, estate_id, accepted)
+    dispositions, rates = _dispositions(respondents, sample, contacts, key, register)
+    return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+
+
+def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarray:
+    out = np.full(mask.shape[0], "", dtype=object)
+    rows_with = np.flatnonzero(mask.any(axis=1))
+    for i in rows_with:  # only rows being quarantined
+        out[i] = "；".join(template.format(numbers[j]) for j in np.flatnonzero(mask[i]))
+    return out
+
+
+def _response_ids(rows: pd.DataFrame) -> np.ndarray:
+    stems = rows["source_file"].map(lambda s: Path(s).stem).to_numpy()
+    return np.array([hashlib.blake2b(f"{s}:{r}".encode(), digest_size=8).hexdigest()
+                     for s, r in zip(stems, rows["source_row"].to_numpy(), strict=True)],
+                    dtype=object)
+
+
+def _answers(resp: pd.DataFrame, codes: np.ndarray, status: np.ndarray,
+             q: Questionnaire) -> pd.DataFrame:
+    """Long answers: one row per respondent × item."""
+    n, k = codes.shape
+    items = q.items
+    opts = q.options
+    sat_lookup = np.full((len(items), int(opts["code"].max()) + 1 if len(opts) else 1), np.nan)
+    pts_lookup = sat_lookup.copy()
+    for j, scale in enumerate(items["scale"]):
+        o = opts[(opts["scale"] == scale) & ~opts["missing"]]
+        sat_lookup[j, o["code"].to_numpy()] = o["satisfied"].to_numpy(dtype=float)
+        pts_lookup[j, o["code"].to_numpy()] = o["points"].to_numpy(dtype=float)
+    flat_codes = codes.reshape(-1)
+    has = (status.reshape(-1) == validate.OK) & (flat_codes > 0)
+    col = np.tile(np.arange(k), n)
+    safe = np.where(has, flat_codes, 0)
+    satisfied = np.where(has, sat_lookup[col, safe], np.nan)
+    points = np.where(has, pts_lookup[col, safe], np.nan)
+    code = pd.array(np.where(has, flat_codes, 0), dtype="Int64")
+    code[~has] = pd.NA
+    return pd.DataFrame({
+        "response_id": np.repeat(resp["response_id"].to_numpy(dtype=object), k),
+        "estate_id": np.repeat(resp["estate_id"].to_numpy(dtype=object), k),
+        "item_id": np.tile(items["item_id"].to_numpy(dtype=object), n),
+        "dimension": np.tile(items["dimension"].to_numpy(dtype=object), n),
+        "code": code, "satisfied": satisfied, "points": points,
+    })
+
+
+def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
+    base = pd.DataFrame({"source_file": rows["source_file"],
+                         "estate_id": estate_id.fillna(UNRESOLVED),
+                         "accepted": accepted.astype(int), "quarantined": (~accepted).astype(int)})
+    base["read"] = 1
+    cols = ["read", "accepted", "quarantined"]
+    by_file = base.groupby("source_file", sort=False)[cols].sum().reset_index()
+    by_file.insert(0, "level", "file")
+    by_estate = base.groupby("estate_id")[cols].sum().reset_index()
+    by_estate.insert(0, "level", "estate")
+    total = pd.DataFrame([{"level": "total", **base[cols].sum().to_dict()}])
+    out = pd.concat([by_file, by_estate, total], ignore_index=True)
+    for c in ("source_file", "estate_id"):
+        out[c] = out[c].astype("string")
+    return out[["level", "source_file", "estate_id", *cols]]
+
+
+def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
+                  contacts: pd.DataFrame | None, key: bytes, register: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rate_cols = ["estate_id", "n_main", "completed_main", "completed_reserve", "completed",
+                 "refused", "not_reached", "substituted", "response_rate"]
+    if sample is None:
+        done = resp.groupby("estate_id").size()
+        rates = pd.DataFrame({"estate_id": register["estate_id"].astype(str)})
+        rates["completed"] = rates["estate_id"].map(done).fillna(0).astype(int)
+        for c in ("n_main", "completed_main", "completed_reserve", "refused", "not_reached",
+                  "substituted"):
+            rates[c] = pd.NA
+        rates["response_rate"] = np.nan
+        disp = pd.DataFrame(columns=["estate_id", "household_key", "role", "status", "building",
+                                     "order"])
+        return disp, rates[rate_cols]
+    s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
+    s["household_key"] = pseudonym.pseudonymise(s["household_id"], key, "household")
+    completed = s["household_key"].isin(resp["household_key"].dropna())
+    status = pd.Series(np.where(completed, "completed", ""), index=s.index, dtype=object)
+    if contacts is not None and len(contacts):
+        c = contacts.drop_duplicates("household_id", keep="last").set_index("household_id")
+        recorded = s["household_id"].map(c["status"]).astype(object)
+        valid = recorded.isin(["refused", "not_reached"]) & ~completed
+        status[valid] = recorded[valid]
+    is_main = s["role"].eq("main")
+    used_reserves = (completed & ~is_main).groupby([s["estate_id"], s["building"]]).sum()
+    refused_main = (status.eq("refused") & is_main).groupby([s["estate_id"], s["building"]]).sum()
+    slots = (used_reserves - refused_main).clip(lower=0)
+    open_main = is_main & status.eq("")
+    cand = s[open_main].sort_values(["estate_id", "building", "order"])
+    rank = cand.groupby(["estate_id", "building"]).cumcount()
+    allowed = pd.Series(list(zip(cand["estate_id"], cand["building"], strict=True)),
+                        index=cand.index).map(slots).fillna(0)
+    subst = rank < allowed
+    status[subst[subst].index] = "substituted"
+    status[open_main & status.eq("")] = "not_reached"
+    status[~is_main & status.eq("")] = "unused"
+    s["status"] = status
+    disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
+        drop=True)
+    rates = pd.DataFrame({
+        "n_main": is_main.groupby(s["estate_id"]).sum(),
+        "completed_main": (s["status"].eq("completed") & is_main).groupby(s["estate_id"]).sum(),
+        "completed_reserve": (s["status"].eq("completed") & ~is_main).groupby(
+            s["estate_id"]).sum(),
+        "refused": s["status"].eq("refused").groupby(s["estate_id"]).sum(),
+        "not_reached": s["status"].eq("not_reached").groupby(s["estate_id"]).sum(),
+        "substituted": s["status"].eq("substituted").groupby(s["estate_id"]).sum(),
+    }).reset_index()
+    rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
+    rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
+    return disp, rates[rate_cols]

@@ -1,0 +1,232 @@
+"""Linking responses to the 台账 (estate names) and to the drawn sample (building, room).
+
+Estate names — normalisation (:func:`estate_key`): Unicode NFKC (full-width letters,
+digits and punctuation become half-width), lower case, every space and punctuation mark
+removed, ``一期…九期`` written with digits. The *core* name (:func:`estate_core`)
+additionally drops, repeatedly, one of the trailing suffixes :data:`ESTATE_SUFFIXES`
+(小区, 花园, 家园, 社区, 公寓, 新村, 住宅区, 生活区, 宿舍区) unless fewer than two
+characters would remain (so 桂花园 stays 桂花园). 苑/城/府/庭 are *not* stripped: they
+are usually part of the name itself.
+
+Matching (:func:`match_estates`), in order; the first rule that decides wins:
+
+1. blank → ``missing``;
+2. equal to a normalised 台账 ``estate_id`` → ``id``;
+3. equal to exactly one normalised 台账 name, else to exactly one core name → ``exact``;
+   equal to several → ``ambiguous``;
+4. fuzzy: score = max(rapidfuzz ``ratio`` of normalised names, of core names), 0–100.
+   Accepted (``fuzzy``) only when the best score ≥ ``cutoff`` (``[ingest] match_cutoff``,
+   default 90) **and** it beats the second-best estate by ≥ ``margin`` (default 5 points);
+   best ≥ cutoff but not clearly ahead → ``ambiguous``; otherwise ``unknown``. Rows that
+   are not accepted are quarantined with up to three ranked suggestions — never guessed.
+
+Buildings (:func:`building_key`): NFKC, lower case, spaces removed, leading 第 and
+trailing 号楼/栋/幢/号/楼/座/# dropped, Chinese numerals 一…九十九 written as digits,
+leading zeros dropped: ``3栋``, ``3号楼``, ``３``, ``三栋`` and ``03`` all become ``3``.
+The response's building is then reported in the *frame's* form (the sample's label with
+the same key, e.g. ``3栋`` if the frame says ``3栋``); without a sample, the key itself.
+
+Rooms (:func:`room_parts`): the last group of digits is the room key (leading zeros
+dropped), the group before it, if any, the unit: ``1-101``, ``1单元101``, ``101室``,
+``3栋1单元101`` → room 101 (unit 1). A response links to the sampled household with the
+same estate, building key and room key; when several units share that room number the
+unit must match too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz
+from rapidfuzz.process import cdist
+
+ESTATE_SUFFIXES: tuple[str, ...] = (
+    "住宅小区", "小区", "花园", "家园", "社区", "公寓", "新村", "住宅区", "生活区", "宿舍区",
+)
+DEFAULT_MARGIN = 5.0
+SUGGEST_FLOOR = 50.0
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_PUNCT = r"[\s\W_]+"
+_SUFFIX_RE = re.compile("(?:" + "|".join(map(re.escape, ESTATE_SUFFIXES)) + ")$")
+
+
+def chinese_number(text: str) -> str:
+    """``三`` → ``3``, ``十二`` → ``12``, ``二十`` → ``20``, ``九十九`` → ``99``; else unchanged."""
+    if not text or any(c not in _CN_DIGITS and c != "十" for c in text):
+        return text
+    if "十" not in text:
+        return "".join(str(_CN_DIGITS[c]) for c in text)
+    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1:
+        return text
+    return str((_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0))
+
+
+def estate_key(names: pd.Series) -> pd.Series:
+    """Normalised estate name (see module docstring); blank → NA."""
+    text = names.astype("string").str.normalize("NFKC").str.lower()
+    text = text.str.replace(_PUNCT, "", regex=True)
+    text = text.str.replace(r"([一二三四五六七八九])期",
+                            lambda m: f"{_CN_DIGITS[m[1]]}期", regex=True)
+    return text.where(text != "")
+
+
+def estate_core(keys: pd.Series) -> pd.Series:
+    """Normalised name without trailing suffixes (小区, 花园, …), never shorter than 2."""
+    core = keys.astype("string")
+    for _ in range(3):
+        stripped = core.str.replace(_SUFFIX_RE, "", regex=True)
+        core = stripped.where(stripped.str.len() >= 2, core)
+    return core
+
+
+def match_estates(
+    names: pd.Series, register: pd.DataFrame, *, cutoff: float = 90.0,
+    margin: float = DEFAULT_MARGIN,
+) -> pd.DataFrame:
+    """Match raw estate names to the 台账; one row per input row (same index).
+
+    Columns: ``estate_id`` (NA unless accepted), ``match`` (``id``/``exact``/``fuzzy``/
+    ``ambiguous``/``unknown``/``missing``), ``score`` (float), ``suggestions`` (str).
+    Work is done once per distinct name.
+    """
+    keys = estate_key(names)
+    uniq = pd.Series(keys.dropna().unique(), dtype="string")
+    reg_id = register["estate_id"].astype(str).to_numpy()
+    reg_name = register["estate_name"].astype(str).to_numpy()
+    reg_full = estate_key(register["estate_name"]).fillna("").to_numpy()
+    reg_core = estate_core(pd.Series(reg_full, dtype="string")).fillna("").to_numpy()
+    id_keys = estate_key(register["estate_id"]).fillna("").to_numpy()
+
+    out = pd.DataFrame({"key": uniq, "estate_id": pd.Series(pd.NA, index=uniq.index,
+                                                             dtype="string"),
+                        "match": "unknown", "score": np.nan, "suggestions": ""})
+    if len(uniq) and len(register):
+        core = estate_core(uniq).to_numpy(dtype=object)
+        full = uniq.to_numpy(dtype=object)
+        by_id = dict(zip(id_keys, reg_id, strict=True))
+        full_groups = pd.Series(reg_id).groupby(reg_full).agg(list).to_dict()
+        core_groups = pd.Series(reg_id).groupby(reg_core).agg(list).to_dict()
+        s_full = cdist(list(full), list(reg_full), scorer=fuzz.ratio, workers=1)
+        s_core = cdist(list(core), list(reg_core), scorer=fuzz.ratio, workers=1)
+        scores = np.maximum(s_full, s_core).astype(float)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        best = np.take_along_axis(scores, order[:, :1], axis=1)[:, 0]
+        second = (np.take_along_axis(scores, order[:, 1:2], axis=1)[:, 0]
+                  if scores.shape[1] > 1 else np.zeros(len(full)))
+        estate_ids = np.full(len(full), None, dtype=object)
+        match = np.full(len(full), "unknown", dtype=object)
+        fuzzy_ok = (best >= cutoff) & (best - second >= margin)
+        fuzzy_amb = (best >= cutoff) & ~fuzzy_ok
+        match[fuzzy_amb] = "ambiguous"
+        match[fuzzy_ok] = "fuzzy"
+        estate_ids[fuzzy_ok] = reg_id[order[fuzzy_ok, 0]]
+        # exact rules override fuzzy ones (small dict lookups per distinct name)
+        for i, (f, c) in enumerate(zip(full, core, strict=True)):
+            if f in by_id:
+                estate_ids[i], match[i], best[i] = by_id[f], "id", 100.0
+                continue
+            group = full_groups.get(f) or core_groups.get(c)
+            if group:
+                if len(group) == 1:
+                    estate_ids[i], match[i], best[i] = group[0], "exact", 100.0
+                else:
+                    estate_ids[i], match[i] = None, "ambiguous"
+        top = order[:, :3]
+        suggestions = []
+        for i in range(len(full)):
+            if match[i] in ("id", "exact", "fuzzy"):
+                suggestions.append("")
+                continue
+            parts = [f"{reg_name[j]}（{reg_id[j]}，{scores[i, j]:.0f}分）" for j in top[i]
+                     if scores[i, j] >= SUGGEST_FLOOR]
+            suggestions.append("；".join(parts))
+        out["estate_id"] = pd.array(estate_ids, dtype="string")
+        out["match"] = match
+        out["score"] = best
+        out["suggestions"] = suggestions
+    looked = keys.to_frame("key").merge(out, on="key", how="left")
+    looked.index = names.index
+    looked["match"] = looked["match"].where(keys.notna(), "missing").fillna("unknown")
+    looked["suggestions"] = looked["suggestions"].fillna("")
+    return looked[["estate_id", "match", "score", "suggestions"]]
+
+
+def building_key(values: pd.Series) -> pd.Series:
+    """Normalised building label (see module docstring); blank → NA."""
+    text = values.astype("string").str.normalize("NFKC").str.lower()
+    text = text.str.replace(r"\s+", "", regex=True).str.replace(r"^第", "", regex=True)
+    text = text.str.replace(r"(?:号楼|栋楼|栋|幢|号|楼|座|#)$", "", regex=True)
+    text = text.str.replace(r"^[零〇一二两三四五六七八九十]+$",
+                            lambda m: chinese_number(m[0]), regex=True)
+    text = text.str.replace(r"^0+(?=\d)", "", regex=True)
+    return text.where(text != "")
+
+
+def room_parts(values: pd.Series) -> pd.DataFrame:
+    """``room_key`` (last digit group, no leading zeros) and ``unit_key`` (the group
+    before it, if any) of free-text room numbers; NA when there are no digits."""
+    text = values.astype("string").str.normalize("NFKC")
+    groups = text.str.findall(r"\d+")
+    room = groups.str[-1].str.replace(r"^0+(?=\d)", "", regex=True)
+    unit = groups.str[-2].str.replace(r"^0+(?=\d)", "", regex=True)
+    return pd.DataFrame({"room_key": room.astype("string"), "unit_key": unit.astype("string")},
+                        index=values.index)
+
+
+def unit_key(values: pd.Series) -> pd.Series:
+    """Unit label as its digits (``1单元`` → ``1``), else the normalised text."""
+    text = values.astype("string").str.normalize("NFKC").str.strip()
+    digits = text.str.extract(r"(\d+)", expand=False).str.replace(r"^0+(?=\d)", "", regex=True)
+    return digits.fillna(text.str.replace(r"单元$", "", regex=True).map(
+        lambda s: chinese_number(s) if isinstance(s, str) else s)).astype("string")
+
+
+def frame_building_labels(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.Series:
+    """The frame's building label for each response (``estate_id``, ``building_key``),
+    NA when the estate has no building with that key in the sample."""
+    labels = sample[["estate_id", "building"]].drop_duplicates().copy()
+    labels["building_key"] = building_key(labels["building"])
+    labels = labels.drop_duplicates(["estate_id", "building_key"])
+    merged = responses[["estate_id", "building_key"]].merge(
+        labels, on=["estate_id", "building_key"], how="left")
+    return pd.Series(merged["building"].to_numpy(), index=responses.index, dtype="string")
+
+
+def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """Link responses to sampled households.
+
+    ``responses``: ``estate_id, building_key, room_key, unit_key`` (index kept).
+    Returns, on the same index, ``household_id``, ``role`` (NA when not linked) and
+    ``link`` — ``linked``, ``no_room`` (no room number), ``ambiguous`` (several units
+    share the room number and none given/matching) or ``not_found``.
+    """
+    s = sample[["estate_id", "building", "unit", "room", "household_id", "role"]].copy()
+    s["building_key"] = building_key(s["building"])
+    parts = room_parts(s["room"])
+    s["room_key"] = parts["room_key"]
+    s["s_unit"] = unit_key(s["unit"]) if "unit" in s else pd.NA
+    r = responses[["estate_id", "building_key", "room_key", "unit_key"]].copy()
+    r["_i"] = np.arange(len(r))
+    cand = r.merge(s[["estate_id", "building_key", "room_key", "s_unit", "household_id",
+                      "role"]], on=["estate_id", "building_key", "room_key"], how="inner")
+    n_cand = cand.groupby("_i").size()
+    unit_ok = cand["unit_key"].notna() & (cand["unit_key"] == cand["s_unit"]).fillna(False)
+    by_unit = cand[unit_ok.to_numpy()]
+    n_unit = by_unit.groupby("_i").size()
+    single = cand[cand["_i"].map(n_cand).to_numpy() == 1]
+    resolved = by_unit[by_unit["_i"].map(n_unit).to_numpy() == 1]
+    resolved = resolved[~resolved["_i"].isin(single["_i"])]
+    chosen = pd.concat([single, resolved]).set_index("_i")
+    idx = np.arange(len(r))
+    household = pd.Series(chosen["household_id"], dtype="string").reindex(idx)
+    role = pd.Series(chosen["role"], dtype="string").reindex(idx)
+    link = np.where(household.notna().to_numpy(), "linked",
+                    np.where(r["room_key"].isna().to_numpy(), "no_room",
+                             np.where(pd.Series(idx).map(n_cand).fillna(0).to_numpy() > 1,
+                                      "ambiguous", "not_found")))
+    return pd.DataFrame({"household_id": household.to_numpy(), "role": role.to_numpy(),
+                         "link": link}, index=responses.index)

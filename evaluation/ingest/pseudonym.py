@@ -1,0 +1,73 @@
+"""Keyed pseudonyms (HMAC-SHA256) for personal data: phone, name, IP, room, household.
+
+PIPL: raw personal values are replaced at ingest by ``HMAC-SHA256(key, "<kind>:<value>")``
+truncated to :data:`LENGTH` hex characters. The key is random per round and lives at
+``round.secret_path`` (``<workspace>/.secrets/<round_id>.key``), outside the report
+folder, created with mode 0600. Without the key a pseudonym cannot be reversed or
+recomputed; with it, the same value always gives the same pseudonym within the round
+(so duplicates and follow-up visits can be matched).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+
+LENGTH = 16
+
+
+def load_or_create_key(path: str | Path) -> bytes:
+    """The round's HMAC key; created (32 random bytes, hex, mode 0600) when missing."""
+    path = Path(path)
+    if path.exists():
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) < 16:
+            raise WuyeError(Problem("假名化密钥文件内容无效", "不要手工修改密钥文件；若本轮尚未导入数据，"
+                                    "可删除它后重新运行（会生成新密钥）", file=str(path)))
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created concurrently
+        return load_or_create_key(path)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key.hex() + "\n")
+    return key
+
+
+def pseudonym(value: str, key: bytes, kind: str, length: int = LENGTH) -> str:
+    """``HMAC-SHA256(key, f"{kind}:{value}")`` as ``length`` hex characters."""
+    return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()[:length]
+
+
+def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH) -> pd.Series:
+    """Pseudonymise a column (computed once per distinct value; NA and blank stay NA)."""
+    text = values.astype("string").str.strip()
+    text = text.where(text != "")
+    uniques = text.dropna().unique()
+    mapping = {v: pseudonym(v, key, kind, length) for v in uniques}
+    return text.map(mapping).astype("string")
+
+
+def normalise_phone(values: pd.Series) -> pd.Series:
+    """Digits only, without a leading +86/86 country code, so variants pseudonymise alike."""
+    digits = values.astype("string").str.normalize("NFKC").str.replace(r"\D", "", regex=True)
+    digits = digits.str.replace(r"^(?:0086|86)(?=1\d{10}$)", "", regex=True)
+    return digits.where(digits != "")
+
+
+def normalise_ip(values: pd.Series) -> pd.Series:
+    """The address part of 问卷星's ``58.19.3.4(湖北-鄂州)``."""
+    text = values.astype("string").str.normalize("NFKC").str.strip()
+    return text.str.replace(r"\s*\(.*$", "", regex=True).where(lambda s: s != "")

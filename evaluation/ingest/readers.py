@@ -1,0 +1,355 @@
+"""Reading survey exports: 问卷星 (xls/xlsx, text and code), 腾讯问卷 CSV, KoboToolbox, paper.
+
+:func:`read_survey_export` detects the platform and export kind and returns every data
+row as text (``str`` dtype, NA for empty cells) with an :class:`ExportInfo` describing
+what it found. Nothing is dropped except fully blank rows *after the last data row*
+(formatting residue); blank rows between data rows are kept so that ingest can account
+for them. ``ExportInfo.source_rows`` gives each row's spreadsheet row number (header = 1
+when the header is on the first row; CSV: line number).
+
+Question headers recognised (after NFKC and removing type suffixes like
+``(单选题 *必答)``/``【单选题】``):
+
+- ``N、题干`` (问卷星, our paper template), ``N.题干``/``Q N:题干`` (腾讯问卷);
+- ``第N题(选项)`` — one 0/1 column per option of a multi-select (问卷星 按选项序号);
+- ``N(子题)`` — one column per row of a matrix question (问卷星);
+- KoboToolbox: every non-metadata column (``q4``/``Q4`` gives the number; group paths
+  ``group/q4`` keep their last segment).
+
+Skipped markers: ``(跳过)`` in text exports and ``-3`` (also ``-2``) in code exports mean
+the respondent was routed past the question; they are kept here and decoded as missing by
+ingest (:data:`SKIP_MARKERS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+TEMPLATE_MARKER_SHEET = "_wuye_template"
+MULTI_SEPARATOR = "┋"
+SKIP_MARKERS = frozenset({"(跳过)", "跳过", "-3", "-2", "(空)"})
+
+#: metadata column aliases (normalised header → canonical name)
+METADATA_ALIASES: dict[str, str] = {
+    "序号": "response_no", "编号": "response_no", "答卷编号": "response_no",
+    "录入序号": "response_no", "_id": "response_no", "_index": "response_no",
+    "提交答卷时间": "submitted_at", "提交时间": "submitted_at", "结束答题时间": "submitted_at",
+    "答题结束时间": "submitted_at", "_submission_time": "submitted_at", "调查日期": "submitted_at",
+    "开始答题时间": "started_at", "start": "started_at", "end": "ended_at",
+    "所用时间": "duration", "答题时长": "duration", "作答时长": "duration", "用时": "duration",
+    "来源": "source", "来源详情": "source_detail",
+    "来自ip": "ip", "ip": "ip", "ip地址": "ip", "填写者ip": "ip",
+    "调查员": "interviewer", "访问员": "interviewer",
+    "_uuid": "kobo_uuid", "today": "kobo_today", "deviceid": "kobo_device",
+    "_validation_status": "kobo_other", "__version__": "kobo_other", "_status": "kobo_other",
+    "_submitted_by": "kobo_other", "_tags": "kobo_other", "_notes": "kobo_other",
+    "meta/instanceid": "kobo_other", "formhub/uuid": "kobo_other", "_xform_id_string": "kobo_other",
+    "地理位置国家和地区": "geo", "省": "geo", "市": "geo", "用户id": "user_id", "昵称": "user_id",
+    "自定义字段": "custom",
+}
+WJX_MARKERS = {"提交答卷时间", "所用时间", "来源详情", "来自ip"}
+KOBO_MARKERS = {"_uuid", "_submission_time", "_index", "__version__", "_validation_status"}
+TENCENT_MARKERS = {"答题时长", "开始答题时间", "结束答题时间", "地理位置国家和地区"}
+
+_SUFFIX = re.compile(
+    r"(?:[(（【\[]\s*(?:单选题|多选题|填空题|多项填空题|矩阵[^)）】\]]*|量表题|排序题|下拉框"
+    r"|简答题|单选|多选|必答|选填)[^)）】\]]*[)）】\]]|\*必答)\s*$"
+)
+_NUMBERED = re.compile(r"^(?:Q|q|第)?(\d{1,4})(?:题)?\s*[、.．:：)）]\s*(.*)$", re.S)
+_MULTI = re.compile(r"^第(\d{1,4})题[(（](.*)[)）]$", re.S)
+_MATRIX = re.compile(r"^(\d{1,4})[(（](.*)[)）]$", re.S)
+_KOBO_NUMBER = re.compile(r"^[qQ](\d{1,4})(?:$|[_\-])")
+
+
+@dataclass
+class ExportInfo:
+    """What :func:`read_survey_export` detected in a file.
+
+    ``questions``: one row per question column — ``column`` (header in the returned frame),
+    ``number`` (Int64, NA when unnumbered), ``text`` (normalised 题干 or sub-question),
+    ``option`` (multi-select option for ``第N题(选项)`` columns, else NA), ``qtype``
+    (``single``, ``multi_flag``, ``matrix`` or ``unnumbered``).
+    ``metadata``: canonical name (``response_no, submitted_at, duration, source,
+    source_detail, ip, …``) → column header.
+    """
+
+    path: str
+    file: str
+    platform: str
+    kind: str
+    sheet: str | None
+    header_row: int
+    metadata: dict[str, str]
+    questions: pd.DataFrame
+    source_rows: np.ndarray
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def question_columns(self) -> list[str]:
+        """Headers of the question columns, in file order."""
+        return self.questions["column"].tolist()
+
+
+def normalise_text(text: object) -> str:
+    """NFKC, no spaces, no trailing type suffix such as ``(单选题 *必答)``."""
+    out = "".join(unicodedata.normalize("NFKC", str(text)).split())
+    previous = None
+    while previous != out:
+        previous, out = out, _SUFFIX.sub("", out)
+    return out
+
+
+def classify_header(header: str) -> tuple[int | None, str, str | None, str]:
+    """``(number, text, option, qtype)`` of a question header, qtype ``""`` if not one."""
+    h = normalise_text(header)
+    m = _MULTI.match(h)
+    if m:
+        return int(m[1]), "", m[2], "multi_flag"
+    m = _NUMBERED.match(h)
+    if m and m[2]:
+        return int(m[1]), m[2], None, "single"
+    m = _MATRIX.match(h)
+    if m and m[2]:
+        return int(m[1]), m[2], None, "matrix"
+    return None, h, None, ""
+
+
+def read_survey_export(
+    path: str | Path, *, sheet: str | int | None = None
+) -> tuple[pd.DataFrame, ExportInfo]:
+    """Read one survey export; detect platform (``wjx``, ``tencent``, ``kobo``,
+    ``template``, ``generic``) and kind (``text``: answers as option text; ``code``:
+    answers as option numbers).
+
+    Returns ``(rows, info)``: ``rows`` has one column per header (headers stripped of
+    surrounding spaces, duplicates suffixed ``.1``), every cell ``str`` or NA.
+    Raises :class:`WuyeError` naming the file for missing, empty, corrupt, encrypted or
+    unrecognisable files.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.exists():
+        raise WuyeError(Problem("找不到问卷导出文件", "检查文件路径", file=str(path)))
+    if path.stat().st_size == 0:
+        raise WuyeError(Problem("问卷导出文件是空的（0 字节）", "从问卷平台重新导出该文件", file=name))
+    suffix = path.suffix.lower()
+    encoding = None
+    sheet_name: str | None = None
+    sheet_names: list[str] = []
+    if suffix in EXCEL_SUFFIXES:
+        raw, sheet_name, sheet_names = _read_excel(path, sheet)
+    elif suffix in CSV_SUFFIXES:
+        raw, encoding = _read_csv(path)
+    else:
+        raise WuyeError(Problem(f"不支持的文件格式 {suffix or '（无扩展名）'}",
+                                "请导出为 .xlsx、.xls 或 .csv", file=name))
+    if raw.empty or raw.notna().to_numpy().sum() == 0:
+        raise WuyeError(Problem("文件中没有任何数据", "确认导出时选择了正确的问卷和答卷范围",
+                                file=name, sheet=sheet_name))
+    header_idx = _find_header(raw)
+    headers = _unique([_clean_header(v) for v in raw.iloc[header_idx].tolist()])
+    body = raw.iloc[header_idx + 1:]
+    filled = body.notna().to_numpy().any(axis=1)
+    last = np.flatnonzero(filled)
+    body = body.iloc[: (last[-1] + 1) if len(last) else 0]
+    keep = [i for i, h in enumerate(headers) if h]
+    frame = body.iloc[:, keep].copy()
+    frame.columns = [headers[i] for i in keep]
+    frame = frame.reset_index(drop=True)
+    source_rows = np.asarray(body.index.to_numpy(), dtype=np.int64) + 1
+
+    metadata: dict[str, str] = {}
+    q_rows: list[dict[str, object]] = []
+    keys = {c: normalise_text(c).lower() for c in frame.columns}
+    platform = _platform(set(keys.values()), sheet_names, encoding is not None)
+    for col in frame.columns:
+        key = keys[col]
+        canonical = METADATA_ALIASES.get(key) or METADATA_ALIASES.get(key.split("/")[-1])
+        if canonical and canonical not in metadata:
+            metadata[canonical] = col
+            continue
+        if canonical:
+            continue
+        number, text, option, qtype = classify_header(col)
+        if not qtype and platform == "kobo":
+            last_seg = col.split("/")[-1]
+            m = _KOBO_NUMBER.match(last_seg)
+            number, text, qtype = (int(m[1]) if m else None), normalise_text(last_seg), "unnumbered"
+        elif not qtype and platform in ("generic", "template", "tencent"):
+            qtype = "unnumbered"
+        if qtype:
+            q_rows.append({"column": col, "number": number, "text": text, "option": option,
+                           "qtype": qtype})
+    questions = pd.DataFrame(q_rows, columns=["column", "number", "text", "option", "qtype"])
+    questions["number"] = questions["number"].astype("Int64")
+    numbered = questions["number"].notna()
+    if not numbered.any() and platform not in ("kobo", "template", "generic"):
+        raise WuyeError(Problem("没有找到可识别的题目列（列名应形如「4、题干」）",
+                                "确认导出的是答卷数据（问卷星：下载答卷数据→按选项文本或序号），"
+                                "且第一行是列名", file=name, sheet=sheet_name))
+    if questions.empty:
+        raise WuyeError(Problem("没有找到任何题目列", "确认第一行是列名，题目列写成「4、题干」",
+                                file=name, sheet=sheet_name))
+    kind = "code" if platform == "template" else _kind(frame, questions)
+    info = ExportInfo(path=str(path), file=name, platform=platform, kind=kind, sheet=sheet_name,
+                      header_row=header_idx + 1, metadata=metadata, questions=questions,
+                      source_rows=source_rows, encoding=encoding)
+    return frame, info
+
+
+def expand_multiselect(values: pd.Series, separator: str = MULTI_SEPARATOR) -> pd.DataFrame:
+    """A ``┋``-joined multi-select text column as one 0/1 (Int64) column per option;
+    rows with no answer (NA, ``(跳过)``) are NA in every column."""
+    text = values.astype("string")
+    skipped = text.isna() | text.isin(SKIP_MARKERS)
+    dummies = text.where(~skipped, "").str.get_dummies(sep=separator).astype("Int64")
+    dummies.loc[skipped.to_numpy()] = pd.NA
+    return dummies
+
+
+def multiselect_flags(frame: pd.DataFrame, info: ExportInfo, number: int) -> pd.DataFrame:
+    """The ``第N题(选项)`` 0/1 columns of question ``number`` as Int64, headed by option."""
+    q = info.questions
+    cols = q[(q["qtype"] == "multi_flag") & (q["number"] == number)]
+    out = frame[cols["column"].tolist()].apply(pd.to_numeric, errors="coerce")
+    out.columns = cols["option"].tolist()
+    return out.where(out >= 0).astype("Int64")
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str, list[str]]:
+    name = path.name
+    head = path.read_bytes()[:512]
+    if head.lstrip().startswith(b"<") or b"<html" in head.lower() or b"<table" in head.lower():
+        raise WuyeError(Problem("该文件名为 Excel，实际是网页（HTML）格式，无法直接读取",
+                                "用 Excel 打开后「另存为」.xlsx，再导入", file=name))
+    try:
+        book = pd.ExcelFile(path, engine="calamine")
+        names = [str(s) for s in book.sheet_names]
+        if sheet is None:
+            data_sheets = [s for s in names if s != TEMPLATE_MARKER_SHEET]
+            target: str | int = data_sheets[0] if data_sheets else 0
+        else:
+            target = sheet
+        raw = book.parse(target, header=None, dtype=str)
+    except WuyeError:
+        raise
+    except Exception as exc:  # calamine raises many kinds; name the file and the fix
+        encrypted = head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and path.suffix.lower() in (
+            ".xlsx", ".xlsm")
+        reason = "文件已加密（设置了打开密码）" if encrypted else "文件已损坏或不是有效的 Excel 文件"
+        if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
+            reason = "文件已加密（设置了打开密码）"
+        raise WuyeError(Problem(f"无法读取问卷导出：{reason}（{type(exc).__name__}）",
+                                "取消密码保护，或从问卷平台重新下载，用 Excel 另存为 .xlsx 后重试",
+                                file=name)) from exc
+    return raw, str(target if isinstance(target, str) else names[target]), names
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates: tuple[str, ...] = ("utf-16",)
+    else:
+        candidates = ("utf-8-sig", "gb18030")
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:8192]
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",\t;").delimiter
+        except csv.Error:
+            sep = "\t" if sample.count("\t") > sample.count(",") else ","
+        try:
+            raw = pd.read_csv(io.StringIO(text), header=None, dtype=str, sep=sep,
+                              keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                              engine="c")
+        except Exception as exc:  # malformed quoting etc.
+            raise WuyeError(Problem(f"CSV 文件格式错误：{type(exc).__name__}: {exc}",
+                                    "用 Excel 打开后另存为「CSV UTF-8」或 .xlsx", file=path.name)
+                            ) from exc
+        return raw, encoding
+    raise WuyeError(Problem("无法识别 CSV 文件的编码（已尝试 UTF-8、GBK/GB18030）",
+                            "用 Excel 打开后另存为「CSV UTF-8」", file=path.name))
+
+
+def _clean_header(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def _unique(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        if h and h in seen:
+            seen[h] += 1
+            out.append(f"{h}.{seen[h]}")
+        else:
+            seen[h] = 0
+            out.append(h)
+    return out
+
+
+def _find_header(raw: pd.DataFrame) -> int:
+    """Index of the header row: the first of the first 20 rows with ≥ 2 metadata or
+    question-like cells; otherwise the first non-blank row."""
+    top = raw.iloc[:20]
+    best = None
+    for i, row in enumerate(top.itertuples(index=False)):
+        hits = 0
+        for v in row:
+            if isinstance(v, str) and v.strip():
+                key = normalise_text(v).lower()
+                if key in METADATA_ALIASES or classify_header(v)[3]:
+                    hits += 1
+        if hits >= 2:
+            return i
+        if best is None and any(isinstance(v, str) and v.strip() for v in row):
+            best = i
+    return best or 0
+
+
+def _platform(keys: set[str], sheet_names: list[str], is_csv: bool) -> str:
+    if TEMPLATE_MARKER_SHEET in sheet_names:
+        return "template"
+    if keys & KOBO_MARKERS:
+        return "kobo"
+    if keys & TENCENT_MARKERS:
+        return "tencent"
+    if keys & WJX_MARKERS or "序号" in keys:
+        return "wjx"
+    return "generic"
+
+
+def _kind(frame: pd.DataFrame, questions: pd.DataFrame) -> str:
+    """``code`` when the export has 0/1 multi-select columns or most answered question
+    columns hold only integers (option numbers); ``text`` otherwise."""
+    if (questions["qtype"] == "multi_flag").any():
+        return "code"
+    cols = questions.loc[questions["qtype"] != "multi_flag", "column"].tolist()
+    if not cols:
+        return "text"
+    sub = frame[cols].astype("string")
+    answered = sub.notna().any()
+    integer = (sub.apply(lambda s: s.str.fullmatch(r"\s*-?\d+\s*")).fillna(True)).all()
+    n = int(answered.sum())
+    return "code" if n and int((integer & answered).sum()) * 2 >= n else "text"

@@ -1,0 +1,111 @@
+"""Validation rules: answer decoding, durations, and the quarantine reason codes.
+
+Every input row ends either accepted or quarantined with exactly one reason (the first
+rule, in the order of :data:`REASONS`, that the row breaks). Codes are stable English
+identifiers; messages are Chinese for the quarantine workbook.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from evaluation.ingest.readers import SKIP_MARKERS
+
+#: reason code → Chinese message, in the order the rules are applied
+REASONS: dict[str, str] = {
+    "blank_row": "空行：没有任何题目作答",
+    "missing_required": "必答信息缺失",
+    "unknown_estate": "小区名称无法与台账匹配",
+    "ambiguous_estate": "小区名称可对应多个台账小区，无法确定",
+    "bad_answer": "答案无法识别或超出选项范围",
+    "speeder": "答题用时过短（疑似乱答）",
+    "not_in_sample": "该户不在本轮抽样名单中",
+    "duplicate": "同一户重复提交（保留最后一份完整答卷）",
+}
+
+# answer status codes returned by decode_column
+OK, NO_ANSWER, BLANK, BAD = 0, 1, 2, 3
+
+
+def _clean(value: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+def decode_column(
+    values: pd.Series, options: pd.DataFrame, *, accept_codes: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one answer column against a scale's option table.
+
+    Returns ``(code, status)`` arrays: ``code`` is the option code 1..k or 0 when there is
+    no scored answer; ``status`` is OK, NO_ANSWER (a missing option such as 不清楚,
+    ``(跳过)``, −3), BLANK (empty cell) or BAD (unreadable or out of range). Option text
+    is compared after NFKC and removing spaces; when ``accept_codes`` (code exports, the
+    paper template) integers 1..k are codes, k+1.. the missing options, negatives skips.
+    Work is done once per distinct value.
+    """
+    labels = {_clean(str(lbl)): (int(c), bool(m)) for lbl, c, m in
+              options[["label", "code", "missing"]].itertuples(index=False)}
+    max_code = int(options["code"].max()) if len(options) else 0
+    missing_codes = set(options.loc[options["missing"], "code"].astype(int))
+    skip = {_clean(s) for s in SKIP_MARKERS}
+    idx, uniques = pd.factorize(values, use_na_sentinel=True)
+    u_code = np.zeros(len(uniques) + 1, dtype=np.int64)
+    u_status = np.full(len(uniques) + 1, BAD, dtype=np.int8)
+    u_status[-1] = BLANK  # index -1 (NA sentinel) maps to the last slot
+    for j, raw in enumerate(uniques):
+        v = _clean(str(raw))
+        if v == "":
+            u_status[j] = BLANK
+        elif v in labels:
+            code, missing = labels[v]
+            u_code[j], u_status[j] = (0, NO_ANSWER) if missing else (code, OK)
+        elif v in skip:
+            u_status[j] = NO_ANSWER
+        elif accept_codes and _is_int(v):
+            n = int(float(v))
+            if n < 0 or n in missing_codes:
+                u_status[j] = NO_ANSWER
+            elif 1 <= n <= max_code:
+                u_code[j], u_status[j] = n, OK
+    return u_code[idx], u_status[idx]
+
+
+def _is_int(v: str) -> bool:
+    try:
+        f = float(v)
+    except ValueError:
+        return False
+    return f.is_integer()
+
+
+def parse_duration(values: pd.Series) -> pd.Series:
+    """Seconds from 问卷星's ``125秒``, ``2分5秒``, ``1小时2分3秒``, ``0:02:05`` or a
+    plain number of seconds; NaN when unreadable or blank."""
+    text = values.astype("string").str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
+    plain = pd.to_numeric(text, errors="coerce")
+    parts = text.str.extract(r"^(?:(\d+(?:\.\d+)?)(?:小时|时|h))?(?:(\d+(?:\.\d+)?)(?:分钟|分|m|min))?"
+                             r"(?:(\d+(?:\.\d+)?)(?:秒|s|sec))?$")
+    hms = parts.apply(pd.to_numeric, errors="coerce")
+    units = hms.fillna(0).to_numpy() @ np.array([3600.0, 60.0, 1.0])
+    has_unit = hms.notna().any(axis=1).to_numpy()
+    clock = text.str.extract(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$").apply(
+        pd.to_numeric, errors="coerce")
+    clock_s = clock.fillna(0).to_numpy() @ np.array([3600.0, 60.0, 1.0])
+    has_clock = clock[[1, 2]].notna().all(axis=1).to_numpy()
+    out = np.where(plain.notna().to_numpy(), plain.to_numpy(dtype=float, na_value=np.nan),
+                   np.where(has_unit, units, np.where(has_clock, clock_s, np.nan)))
+    return pd.Series(out, index=values.index, dtype=float)
+
+
+def parse_timestamp(values: pd.Series) -> pd.Series:
+    """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
+    serial day numbers)."""
+    text = values.astype("string").str.normalize("NFKC").str.strip()
+    out = pd.to_datetime(text, errors="coerce", format="mixed")
+    serial = pd.to_numeric(text, errors="coerce")
+    from_serial = pd.to_datetime(serial, unit="D", origin="1899-12-30", errors="coerce")
+    use = out.isna() & serial.between(20000, 80000)
+    return out.where(~use, from_serial)

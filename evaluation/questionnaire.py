@@ -1,0 +1,268 @@
+"""Questionnaire definitions: items, dimensions, answer scales, loaded from TOML.
+
+A questionnaire TOML (see ``evaluation/questionnaires/default.toml``) has:
+
+- ``[questionnaire]`` ``id`` and ``title``;
+- ``[scales.<name>]``: ``options`` (in the order shown, code 1 = first), ``points`` (0–100
+  per option, for the index), ``satisfied`` (options counted as satisfied), ``missing``
+  (options meaning "no answer", e.g. 不清楚/不适用/跳过 — missing, never dissatisfied);
+- ``[identification]``: ``estate``, ``building``, ``room``, ``phone``, ``name`` questions
+  as ``{ number = N, text = "..." }``;
+- ``[free_text]``: free-text questions (never scored, never stored: may hold personal data);
+- ``[[items]]``: ``id``, ``number``, ``text``, ``dimension``, optional ``scale`` (default
+  ``"five"``), ``overall = true`` for the 总体评价 item, optional ``required`` (default:
+  true for the overall item, false otherwise).
+
+Option codes: the answer options get codes 1..k; the ``missing`` options follow as
+k+1, k+2, … (the order 问卷星 numbers them when 不清楚 is shown as an extra option).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "questionnaires" / "default.toml"
+DEFAULT_SCALE = "five"
+IDENTIFICATION_KEYS = ("estate", "building", "room", "phone", "name")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A non-scored question (identification or free text): number and text."""
+
+    number: int | None
+    text: str
+
+
+@dataclass
+class Questionnaire:
+    """A loaded questionnaire.
+
+    ``items``: ``item_id, number, text, dimension, scale, is_overall, required``.
+    ``options``: ``scale, code, label, satisfied, points, missing`` (one row per option of
+    each scale, missing options included with ``missing=True`` and ``points`` NaN).
+    """
+
+    id: str
+    title: str
+    items: pd.DataFrame
+    options: pd.DataFrame
+    identification: dict[str, Question] = field(default_factory=dict)
+    free_text: dict[str, Question] = field(default_factory=dict)
+    overall_item: str = ""
+    source: str = "default"
+
+    @property
+    def dimensions(self) -> list[str]:
+        """Dimensions in questionnaire order."""
+        return list(dict.fromkeys(self.items["dimension"]))
+
+    def scale_options(self, scale: str) -> pd.DataFrame:
+        """The option table of one scale."""
+        return self.options[self.options["scale"] == scale].reset_index(drop=True)
+
+    def satisfied_labels(self, scale: str = DEFAULT_SCALE) -> list[str]:
+        """Labels counted as satisfied on ``scale``."""
+        table = self.scale_options(scale)
+        return table.loc[table["satisfied"], "label"].tolist()
+
+
+def load_questionnaire(
+    path_or_default: str | Path = "default", *, satisfied: Iterable[str] | None = None
+) -> Questionnaire:
+    """Load and validate a questionnaire TOML (``"default"`` = the shipped one).
+
+    ``satisfied`` overrides, for every scale, which option labels count as satisfied
+    (e.g. ``["非常满意", "满意", "基本满意"]``); each label must exist in some scale.
+    Raises :class:`WuyeError` listing every problem found.
+    """
+    path = DEFAULT_PATH if str(path_or_default) == "default" else Path(path_or_default)
+    name = path.name
+    if not path.exists():
+        raise WuyeError(Problem("找不到问卷定义文件", "检查 round.toml 中 [questionnaire] path",
+                                file=str(path)))
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WuyeError(Problem(f"问卷定义格式错误：{exc}", "按 TOML 语法修正（字符串加引号）",
+                                file=name)) from exc
+    return questionnaire_from_dict(config, source=str(path_or_default), file=name,
+                                   satisfied=satisfied)
+
+
+def questionnaire_from_dict(
+    config: dict[str, Any], *, source: str = "", file: str | None = None,
+    satisfied: Iterable[str] | None = None,
+) -> Questionnaire:
+    """Build a :class:`Questionnaire` from a parsed TOML dict (see module docstring)."""
+    problems: list[Problem] = []
+
+    def bad(message: str, fix: str, column: str | None = None) -> None:
+        problems.append(Problem(message, fix, file=file, column=column))
+
+    meta = config.get("questionnaire", {})
+    meta = meta if isinstance(meta, dict) else {}
+    scales_cfg = config.get("scales", {})
+    if not isinstance(scales_cfg, dict) or not scales_cfg:
+        bad("缺少答案量表 [scales.<名称>]", '例如 [scales.five] options = ["非常满意", …]', "scales")
+        scales_cfg = {}
+    override = None if satisfied is None else [str(s).strip() for s in satisfied]
+    option_rows: list[dict[str, Any]] = []
+    for scale, spec in scales_cfg.items():
+        where = f"scales.{scale}"
+        if not isinstance(spec, dict):
+            bad(f"[{where}] 应是一个表", f"写成 [{where}] 小节", where)
+            continue
+        options = spec.get("options")
+        if not isinstance(options, list) or len(options) < 2 or not all(
+            isinstance(o, str) and o.strip() for o in options
+        ):
+            bad(f"[{where}] options 应是至少两个选项文字的列表", '例如 options = ["满意", "不满意"]',
+                f"{where}.options")
+            continue
+        options = [o.strip() for o in options]
+        if len(set(options)) != len(options):
+            bad(f"[{where}] options 有重复选项", "每个选项只写一次", f"{where}.options")
+        points = spec.get("points")
+        if points is None:
+            k = len(options)
+            points = [100 * (k - 1 - i) / (k - 1) for i in range(k)]
+        if not isinstance(points, list) or len(points) != len(options) or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 100
+            for p in points
+        ):
+            bad(f"[{where}] points 应与 options 一一对应，取值 0–100", "例如 points = [100, 50, 0]",
+                f"{where}.points")
+            continue
+        sat = spec.get("satisfied", options[:1])
+        if not isinstance(sat, list) or not all(isinstance(s, str) for s in sat):
+            bad(f"[{where}] satisfied 应是选项文字的列表", '例如 satisfied = ["非常满意", "满意"]',
+                f"{where}.satisfied")
+            sat = []
+        unknown = [s for s in sat if s.strip() not in options]
+        if unknown:
+            bad(f"[{where}] satisfied 中的 {'、'.join(unknown)} 不在 options 中", "检查选项文字",
+                f"{where}.satisfied")
+        if override is not None:
+            sat = [s for s in override if s in options]
+        missing = spec.get("missing", [])
+        if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
+            bad(f"[{where}] missing 应是选项文字的列表", '例如 missing = ["不清楚"]',
+                f"{where}.missing")
+            missing = []
+        clash = [m for m in missing if m.strip() in options]
+        if clash:
+            bad(f"[{where}] {'、'.join(clash)} 同时出现在 options 和 missing 中",
+                "「无回答」类选项只写在 missing 中", f"{where}.missing")
+        sat_set = {s.strip() for s in sat}
+        for i, (label, pts) in enumerate(zip(options, points, strict=True)):
+            option_rows.append({"scale": scale, "code": i + 1, "label": label,
+                                "satisfied": label in sat_set, "points": float(pts),
+                                "missing": False})
+        for j, label in enumerate(m.strip() for m in missing):
+            option_rows.append({"scale": scale, "code": len(options) + j + 1, "label": label,
+                                "satisfied": False, "points": float("nan"), "missing": True})
+    options_df = pd.DataFrame(option_rows, columns=["scale", "code", "label", "satisfied",
+                                                    "points", "missing"])
+    if override is not None:
+        known = set(options_df["label"])
+        unknown = [s for s in override if s not in known]
+        if unknown:
+            bad(f"满意选项 {'、'.join(unknown)} 不在任何量表中", "检查轮次配置中的满意选项文字")
+
+    items_cfg = config.get("items", [])
+    item_rows: list[dict[str, Any]] = []
+    if not isinstance(items_cfg, list) or not items_cfg:
+        bad("问卷没有评价题 [[items]]", "至少写一道 [[items]]（id、number、text、dimension）", "items")
+        items_cfg = []
+    for i, spec in enumerate(items_cfg, start=1):
+        where = f"items[{i}]"
+        if not isinstance(spec, dict):
+            bad(f"第 {i} 个 [[items]] 格式不对", "每道题写成一个 [[items]] 表", where)
+            continue
+        item_id, number = spec.get("id"), spec.get("number")
+        text, dimension = spec.get("text"), spec.get("dimension")
+        scale = spec.get("scale", DEFAULT_SCALE)
+        if not isinstance(item_id, str) or not item_id.strip():
+            bad(f"第 {i} 道题缺少 id", '例如 id = "S01"', where)
+            continue
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            bad(f"题目 {item_id} 的题号 number 应为正整数", "写问卷中的题号，如 number = 4",
+                f"{where}.number")
+            number = None
+        if not isinstance(text, str) or not text.strip():
+            bad(f"题目 {item_id} 缺少题干 text", "写问卷上的题干文字", f"{where}.text")
+            text = ""
+        if not isinstance(dimension, str) or not dimension.strip():
+            bad(f"题目 {item_id} 缺少维度 dimension", '例如 dimension = "环境卫生"',
+                f"{where}.dimension")
+            dimension = ""
+        if scale not in scales_cfg:
+            bad(f"题目 {item_id} 的量表 {scale!r} 未定义",
+                f"可用量表：{'、'.join(scales_cfg) or '（无）'}", f"{where}.scale")
+        overall = bool(spec.get("overall", False))
+        required = spec.get("required", overall)
+        item_rows.append({"item_id": item_id.strip(), "number": number, "text": text.strip(),
+                          "dimension": dimension.strip(), "scale": scale,
+                          "is_overall": overall, "required": bool(required)})
+    items = pd.DataFrame(item_rows, columns=["item_id", "number", "text", "dimension", "scale",
+                                             "is_overall", "required"])
+    items["number"] = items["number"].astype("Int64")
+    dup_ids = items.loc[items["item_id"].duplicated(), "item_id"].tolist()
+    if dup_ids:
+        bad(f"题目 id 重复：{'、'.join(dup_ids)}", "每道题的 id 唯一", "items")
+    numbers = items["number"].dropna()
+    dup_numbers = numbers[numbers.duplicated()].astype(str).tolist()
+    if dup_numbers:
+        bad(f"题号重复：{'、'.join(dup_numbers)}", "每道题的题号唯一", "items")
+    overall_ids = items.loc[items["is_overall"], "item_id"].tolist()
+    if len(overall_ids) != 1 and item_rows:
+        bad(f"应有且只有一道总体评价题（overall = true），现有 {len(overall_ids)} 道",
+            "在总体评价题下写 overall = true", "items")
+
+    identification = _questions(config.get("identification", {}), "identification", bad)
+    unknown_keys = [k for k in identification if k not in IDENTIFICATION_KEYS]
+    if unknown_keys:
+        bad(f"[identification] 中有未知的键 {'、'.join(unknown_keys)}",
+            f"只能是 {'、'.join(IDENTIFICATION_KEYS)}", "identification")
+    free_text = _questions(config.get("free_text", {}), "free_text", bad)
+    used = [q.number for q in [*identification.values(), *free_text.values()] if q.number]
+    clash = sorted(set(used) & set(numbers.astype(int)))
+    if clash:
+        bad(f"题号 {'、'.join(map(str, clash))} 同时用于评价题和识别/开放题", "检查题号", "items")
+    if problems:
+        raise WuyeError(problems)
+    return Questionnaire(
+        id=str(meta.get("id", "custom")), title=str(meta.get("title", "物业服务满意度调查问卷")),
+        items=items, options=options_df, identification=identification, free_text=free_text,
+        overall_item=overall_ids[0], source=source,
+    )
+
+
+def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
+    out: dict[str, Question] = {}
+    if not isinstance(table, dict):
+        bad(f"[{section}] 应是一个表", f"写成 [{section}] 小节", section)
+        return out
+    for key, spec in table.items():
+        if isinstance(spec, str):
+            spec = {"text": spec}
+        if not isinstance(spec, dict):
+            bad(f"[{section}] {key} 应写成 {{ number = N, text = \"…\" }}", "见默认问卷",
+                f"{section}.{key}")
+            continue
+        number, text = spec.get("number"), spec.get("text", "")
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)
+                                   or number < 1):
+            bad(f"[{section}] {key} 的题号应为正整数", "如 number = 1", f"{section}.{key}")
+            number = None
+        out[key] = Question(number, str(text).strip())
+    return out
