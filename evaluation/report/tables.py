@@ -269,3 +269,18 @@ def indicators_table(results: RoundResults) -> pd.DataFrame:
         out["数值"] = np.where(share, fmt.pct_series(v), fmt.number_series(v, 2))
         out["目标"] = np.where(share, fmt.pct_series(t), fmt.number_series(t, 2))
     return out
+
+
+class NoData:
+    """Displays 本轮无数据 in notebooks (Markdown) and as plain text."""
+
+    def _repr_markdown_(self) -> str:
+        return f"*{NO_DATA}*"
+
+    def __repr__(self) -> str:
+        return NO_DATA
+
+
+def show(frame: pd.DataFrame | None) -> pd.DataFrame | NoData:
+    """``frame`` for display, or :class:`NoData` when it is empty."""
+    return NoData() if frame is None or frame.empty else frame
