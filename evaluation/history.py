@@ -31,14 +31,20 @@ def period_key(period: str) -> tuple[str, int, int]:
 
 
 def _periods(frame: pd.DataFrame, column: str = "period") -> pd.DataFrame:
-    """Add ``series``, ``_year``, ``_part`` columns parsed from ``period`` (vectorised)."""
-    parts = frame[column].astype(str).str.extract(PERIOD_PATTERN)
-    if parts["year"].isna().any():
-        bad = frame.loc[parts["year"].isna(), column].astype(str).unique()
-        raise WuyeError(Problem(f"无法识别的评估期 {'、'.join(bad[:5])}",
+    """Add ``series``, ``_year``, ``_part`` parsed from ``period`` (vectorised).
+
+    A round stored without a period (series ``""``) sorts after the others and never joins
+    a series' streaks or trends.
+    """
+    parts = frame[column].astype("string").str.extract(PERIOD_PATTERN)
+    bad = frame[column].notna() & parts["year"].isna()
+    if bad.any():
+        shown = frame.loc[bad, column].astype(str).unique()
+        raise WuyeError(Problem(f"无法识别的评估期 {'、'.join(shown[:5])}",
                                 "写成 2025H1 或 2025Q3 这样的格式"))
-    return frame.assign(series=parts["kind"].astype(str), _year=parts["year"].astype(int),
-                        _part=parts["part"].astype(int))
+    return frame.assign(series=parts["kind"].fillna("").astype(str),
+                        _year=pd.to_numeric(parts["year"]).fillna(9999).astype(int),
+                        _part=pd.to_numeric(parts["part"]).fillna(0).astype(int))
 
 
 def _open(db: Any) -> tuple[Any, bool]:
@@ -81,7 +87,7 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
         if own:
             store.close()
     out = out.drop(columns=[c for c in ("period",) if c in out.columns])
-    out = rounds.merge(out, on="round_id", how="inner")
+    out = out.merge(rounds, on="round_id", how="left")
     if estate_id is not None:
         if "estate_id" in out.columns:
             out = out[out["estate_id"].astype(str) == str(estate_id)]
@@ -209,13 +215,16 @@ def change_test(rate: pd.Series, se: pd.Series, prev_rate: pd.Series, prev_se: p
 
 
 def trend_table(db: Any, *, level: str = "estate", estate_id: str | None = None,
-                firm: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+                firm: str | None = None, confidence: float = 0.95, kind: str | None = None
+                ) -> pd.DataFrame:
     """Per estate (``level="estate"``) or firm (``"firm"``) across rounds, with change tests.
 
     One row per key × round in series and period order: the round's ``rate, rate_se,
     rate_low, rate_high, verdict, composite, rank, list`` and the change from the previous
     round *of the same series* in which the key was scored (:func:`change_test`).
+    ``kind="estates"``/``"firms"`` is accepted for ``level``.
     """
+    level = {"estates": "estate", "firms": "firm"}.get(kind or level, kind or level)
     if level not in ("estate", "firm"):
         raise WuyeError(Problem(f"未知的层级 level={level!r}", "只能是 estate 或 firm"))
     frame = history(db, kind="estates" if level == "estate" else "firms", estate_id=estate_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,14 @@ class Ranking:
     rules: Rules = field(default_factory=Rules)
 
 
-def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: pd.DataFrame | None = None,
+def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
                rules: Rules | None = None) -> Ranking:
     """Rank a scored round: composite, eligibility, lists with reasons, firms, escalations.
 
     ``history`` is the earlier rounds' listings as returned by
-    ``evaluation.history.history(db, kind="lists")`` (rows of this ``round_id`` are ignored).
+    ``evaluation.history.history(db, kind="lists")``, or a ``Store`` / database path to read
+    them from (rows of this ``round_id`` are ignored). A database that does not exist yet
+    means no history.
     Raises :class:`WuyeError` for bad rules, estates scored but missing from the 台账, or
     estates without a firm — before anything is computed or written.
     """
@@ -453,9 +456,15 @@ def current_lists(round: Any, est: pd.DataFrame, firms: pd.DataFrame) -> pd.Data
 
 
 def _escalations(round: Any, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.DataFrame,
-                 history: pd.DataFrame | None, rules: Rules) -> pd.DataFrame:
+                 history: Any, rules: Rules) -> pd.DataFrame:
     now = current_lists(round, est, firms)
     frames = [now]
+    if isinstance(history, (str, Path)) and not Path(history).exists():
+        history = None
+    if history is not None and not isinstance(history, pd.DataFrame):
+        from evaluation.history import history as read_history
+
+        history = read_history(history, kind="lists")
     if history is not None and len(history):
         prev = history[history["round_id"].astype(str) != str(round.round_id)]
         frames.insert(0, prev[[c for c in now.columns if c in prev.columns]])

@@ -7,8 +7,12 @@ round are deleted and the new frames inserted, so re-running a step replaces its
 exactly and an interrupted step (exception, kill, power cut) leaves the previous state — SQLite
 rolls the hot journal back on the next open.
 
-Data tables are named ``<step>_<name>`` (e.g. ``score_estates``, ``rank_firms``); every row
-carries ``round_id``. Columns follow the frames written: a column not yet in the table is
+Data tables (:data:`STEPS`): ``register, firm_register`` (step ``round``), ``strata, plan``
+(``sample``), ``respondents, answers, quarantine_summary, ingest_counts, dispositions,
+response_rates`` (``ingest``), ``estates, items, dimensions, district`` (``score``),
+``ranking, firms, escalations`` (``rank``); ``<step>_<name>`` spellings such as
+``score_estates`` or ``rank_estates`` are accepted too. Every row carries ``round_id``; the
+``rounds`` table holds each round's period, year, kind (series) and district. Columns follow the frames written: a column not yet in the table is
 added (``ALTER TABLE``, inside the same transaction) and its pandas kind recorded in
 ``columns`` so :meth:`Store.read` returns the same dtypes. Column names that differ only in
 case (``N`` and ``n`` in the sampling plan) are stored under distinct SQL names.
@@ -29,21 +33,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.round import PERIOD_PATTERN
 from sampling.errors import Problem, WuyeError
 
 STEPS: dict[str, tuple[str, ...]] = {
-    "round": ("register", "firms"),
+    "round": ("register", "firm_register"),
     "sample": ("strata", "plan"),
-    "ingest": ("respondents", "answers", "quarantine_counts", "counts", "dispositions"),
+    "ingest": ("respondents", "answers", "quarantine_summary", "ingest_counts", "dispositions",
+               "response_rates"),
     "score": ("estates", "items", "dimensions", "district"),
-    "rank": ("estates", "firms", "escalations"),
+    "rank": ("ranking", "firms", "escalations"),
 }
-DATA_TABLES: tuple[str, ...] = tuple(f"{s}_{t}" for s, ts in STEPS.items() for t in ts)
+#: names accepted in ``write_step(tables=...)`` for a step, mapped to the stored table
+ALIASES: dict[str, dict[str, str]] = {
+    "round": {"firms": "firm_register"},
+    "ingest": {"counts": "ingest_counts", "quarantine_counts": "quarantine_summary"},
+    "rank": {"estates": "ranking"},
+}
+DATA_TABLES: tuple[str, ...] = tuple(t for ts in STEPS.values() for t in ts)
+#: ``<step>_<name>`` spellings accepted by :meth:`Store.read`
+READ_ALIASES: dict[str, str] = {
+    **{f"{s}_{t}": t for s, ts in STEPS.items() for t in ts},
+    **{f"{s}_{a}": t for s, m in ALIASES.items() for a, t in m.items()},
+}
 META_TABLES: tuple[str, ...] = ("schema_version", "rounds", "steps", "columns")
 #: steps that must have been written (for the same round) before a step may be written
 REQUIRES: dict[str, tuple[str, ...]] = {
-    "round": (), "sample": ("round",), "ingest": ("round",), "score": ("round",),
-    "rank": ("round", "score"),
+    "round": (), "sample": (), "ingest": (), "score": (), "rank": ("score",),
 }
 STEP_LABELS = {"round": "轮次登记", "sample": "抽样", "ingest": "问卷导入", "score": "评分",
                "rank": "排名"}
@@ -147,22 +163,31 @@ class Store:
                    meta: dict[str, Any] | None = None) -> dict[str, int]:
         """Replace ``step``'s results for ``round_id`` with ``tables``, in one transaction.
 
-        ``tables`` maps names from :data:`STEPS` to DataFrames (names of the step not given
-        are emptied for the round). For ``step="round"`` the ``meta`` dict must carry
-        ``period`` (and may carry ``year, kind, part, district, label``); it is stored in
-        ``rounds``. A ``quarantine`` frame given to ``ingest`` is stored as
-        ``quarantine_counts`` (per file and reason) only. Returns rows written per table.
+        ``tables`` maps the step's table names (:data:`STEPS`, or :data:`ALIASES` such as
+        ``estates`` for the rank step) to DataFrames; the step's tables not given are emptied
+        for the round. Round metadata (``period, year, kind, part, district, label``) comes
+        from ``meta`` or from a one-row ``rounds`` frame given to any step and is upserted
+        into ``rounds``; a round never registered whose id is itself a period (``2025H1``)
+        is registered with that period. A ``quarantine`` frame given to ``ingest`` is stored
+        as counts per file and reason only. Returns rows written per table.
+
         Raises :class:`WuyeError` — with nothing written — for an unknown step or table,
-        personal-data columns, or a step whose prerequisites (``REQUIRES``) are missing,
-        e.g. ranking a round that has not been scored.
+        personal-data columns, or a step whose prerequisites (:data:`REQUIRES`) are missing:
+        ranking a round that has not been scored.
         """
         round_id = str(round_id)
         meta = dict(meta or {})
         tables = dict(tables)
         if step not in STEPS:
             raise WuyeError(Problem(f"未知的步骤 {step!r}", f"只能是 {'、'.join(STEPS)}"))
+        rounds_frame = tables.pop("rounds", None)
+        if isinstance(rounds_frame, pd.DataFrame) and len(rounds_frame):
+            first = rounds_frame.iloc[0].to_dict()
+            meta = {**{k: v for k, v in first.items() if k != "round_id" and pd.notna(v)},
+                    **meta}
         if step == "ingest" and "quarantine" in tables:
-            tables["quarantine_counts"] = quarantine_counts(tables.pop("quarantine"))
+            tables["quarantine_summary"] = quarantine_counts(tables.pop("quarantine"))
+        tables = {ALIASES.get(step, {}).get(k, k): v for k, v in tables.items()}
         unknown = [t for t in tables if t not in STEPS[step]]
         if unknown:
             raise WuyeError(Problem(f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
@@ -176,8 +201,6 @@ class Store:
                 problems.append(Problem(
                     f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
                     "只保存假名化的 household_key，删除姓名、电话、房号等列"))
-        if step == "round" and not meta.get("period"):
-            problems.append(Problem("登记轮次时缺少评估期 period", "在 meta 中给出 period，如 2025H1"))
         if problems:
             raise WuyeError(problems)
 
@@ -191,22 +214,14 @@ class Store:
                 raise WuyeError(Problem(
                     f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
                     f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步"))
-            if step == "round":
-                fields = {k: meta.get(k) for k in ROUND_FIELDS}
-                self.con.execute(
-                    "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (round_id, *(None if v is None else (int(v) if k in ("year", "part")
-                                                         else str(v))
-                                 for k, v in fields.items()),
-                     json.dumps(meta, ensure_ascii=False, default=str), _now()))
+            self._register_round(round_id, meta)
             counts: dict[str, int] = {}
             for name in STEPS[step]:
-                table = f"{step}_{name}"
-                self.con.execute(f"DELETE FROM {_q(table)} WHERE round_id = ?", (round_id,))
+                self.con.execute(f"DELETE FROM {_q(name)} WHERE round_id = ?", (round_id,))
                 if name in tables:
-                    counts[name] = self._insert(table, round_id, tables[name])
+                    counts[name] = self._insert(name, round_id, tables[name])
                     if _after_table is not None:
-                        _after_table(table)
+                        _after_table(name)
             self.con.execute(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)",
                 (round_id, step, _now(), json.dumps(counts),
@@ -216,6 +231,34 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         return counts
+
+    def _register_round(self, round_id: str, meta: dict[str, Any]) -> None:
+        """Upsert the ``rounds`` row from ``meta`` (keeping fields it does not carry)."""
+        row = self.con.execute("SELECT period, year, kind, part, district, label, meta FROM "
+                               "rounds WHERE round_id = ?", (round_id,)).fetchone()
+        old = dict(zip(ROUND_FIELDS, row[:6], strict=True)) if row else {}
+        period = meta.get("period") or old.get("period")
+        if not period and PERIOD_PATTERN.match(round_id):
+            period = round_id
+        if not meta and row:
+            return
+        fields = {**old, **{k: meta[k] for k in ROUND_FIELDS if meta.get(k) is not None}}
+        fields["period"] = period
+        m = PERIOD_PATTERN.match(str(period or ""))
+        if m:
+            fields.setdefault("year", int(m["year"]))
+            fields.setdefault("kind", m["kind"])
+            fields["part"] = int(m["part"]) if fields.get("part") is None else fields["part"]
+            fields["year"] = int(m["year"]) if fields.get("year") is None else fields["year"]
+            fields["kind"] = m["kind"] if fields.get("kind") is None else fields["kind"]
+        old_meta = json.loads(row[6]) if row and row[6] else {}
+        values = [None if fields.get(k) is None else (int(fields[k]) if k in ("year", "part")
+                                                      else str(fields[k]))
+                  for k in ROUND_FIELDS]
+        self.con.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (round_id, *values,
+                          json.dumps({**old_meta, **meta}, ensure_ascii=False, default=str),
+                          _now()))
 
     def _columns(self, table: str) -> pd.DataFrame:
         return pd.read_sql_query(
@@ -268,6 +311,7 @@ class Store:
                 else ""
             params = (str(round_id),) if where else ()
             return pd.read_sql_query(f"SELECT * FROM {table}{where}", self.con, params=params)
+        table = READ_ALIASES.get(table, table)
         if table not in DATA_TABLES:
             raise WuyeError(Problem(f"历史数据库中没有表 {table!r}",
                                     f"可用的表：{'、'.join(DATA_TABLES)}"))
