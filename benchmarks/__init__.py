@@ -1,0 +1,1 @@
+"""On-demand benchmarks (not run by pytest): ``python -m benchmarks [name ...]``."""

@@ -1,0 +1,319 @@
+"""Round-level sampling: size every estate, allocate across buildings, draw with reserves.
+
+Design (per estate, all estates processed together as flat arrays):
+
+* **Size** — :func:`sampling.size.sample_size` at the planning proportion (the estate's
+  tier threshold, or a fixed number), with FPC, design effect and response-rate inflation.
+* ``method = "srs"`` — buildings are strata. When ``n ≥`` the number of buildings, ``n``
+  is allocated proportionally (≥ 1 per building, largest-remainder rounding; see
+  :func:`sampling.allocation.allocate_arrays`) and each building gets a simple random
+  sample without replacement (the ``n_h`` households with the smallest random keys);
+  ``pi_h = n_h / N_h``. When ``n <`` the number of buildings, not every building can be
+  reached: the estate is drawn by systematic sampling over its frame sorted by building,
+  unit, floor and room, which spreads the sample over buildings in proportion to their
+  size (implicit stratification); every household then has ``pi = n / N``.
+* ``method = "systematic"`` — every estate is drawn that way.
+* **Reserves** (替补) — per building ``reserve_h = min(N_h − n_h, max(ceil(ratio·n_h), 1))``
+  for buildings with ``n_h ≥ 1`` (none when ``reserve_ratio = 0``), taken in random-key
+  order from the households not in the main sample, and used in that order.
+
+Randomness is reproducible and estate-order independent; see :mod:`sampling.selection`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sampling.allocation import allocate_arrays
+from sampling.errors import Problem, WuyeError
+from sampling.record import RoundSample, frame_sha256, package_version
+from sampling.selection import (
+    canonical_order,
+    estate_keys,
+    household_keys,
+    rank_within,
+    splitmix64,
+    systematic_mask,
+    to_unit,
+)
+from sampling.size import expected_margin, sample_size
+
+FRAME_REQUIRED = ("estate_id", "building", "unit", "floor", "room")
+STRATIFIED = "stratified_srs"
+SYSTEMATIC = "systematic"
+DESIGN_LABELS = {STRATIFIED: "按楼栋分层简单随机抽样", SYSTEMATIC: "按楼栋/单元/楼层/房号排序后等距抽样"}
+
+
+def draw_round(
+    register: pd.DataFrame,
+    frame: pd.DataFrame,
+    config: Any,
+    *,
+    seed: int,
+    confidence: float,
+) -> RoundSample:
+    """Size, allocate and draw the main sample and reserves of every estate in ``register``.
+
+    ``config`` is an :class:`evaluation.round.SamplingConfig` (``margin, planning_p, deff,
+    response_rate, minimum, maximum, method, reserve_ratio``). Vacant households
+    (``occupied == False``) are not drawn. Estates in ``register`` without households get a
+    plan row with ``N = n = 0``. Returns a :class:`~sampling.record.RoundSample`.
+    """
+    _check_inputs(register, frame, config, seed)
+    frame = _prepared(frame)
+    estate_ids = register["estate_id"].astype(str).to_numpy()
+    in_round = frame["estate_id"].isin(estate_ids)
+    if not in_round.all():
+        stray = sorted(frame.loc[~in_round, "estate_id"].unique())[:10]
+        raise WuyeError(Problem(f"住户清册中的小区不在台账中：{'、'.join(stray)}",
+                                "先用 load_frame 检查住户清册，或核对小区编号"))
+    order, codes, labels = canonical_order(frame)
+    digest = frame_sha256(frame, canonical=(order, codes, labels))
+    occupied = frame["occupied"].to_numpy(dtype=bool)
+    order = order[occupied[order]]
+
+    est = codes["estate_id"][order]
+    bld = codes["building"][order]
+    total = len(order)
+    n_est = len(labels["estate_id"])
+    # Strata = (estate, building) runs in the sorted frame of occupied households.
+    change = np.ones(total, dtype=bool)
+    if total:
+        change[1:] = (est[1:] != est[:-1]) | (bld[1:] != bld[:-1])
+    stratum = np.cumsum(change) - 1
+    n_strata = int(stratum[-1]) + 1 if total else 0
+    first = np.flatnonzero(change)
+    stratum_est = est[first]
+    big_nh = np.bincount(stratum, minlength=n_strata)
+    big_n = np.bincount(est, minlength=n_est)
+    buildings = np.bincount(stratum_est, minlength=n_est)
+    est_start = np.concatenate([[0], np.cumsum(big_n)[:-1]]).astype(np.int64)
+    position = np.arange(total, dtype=np.int64) - est_start[est]
+
+    ids = np.asarray(labels["estate_id"], dtype=object)
+    reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
+    p_plan = _planning_p(reg, ids, config)
+    n = sample_size(big_n, margin=config.margin, confidence=confidence, p=p_plan,
+                    deff=config.deff, response_rate=config.response_rate,
+                    minimum=config.minimum, maximum=config.maximum)
+    n = np.atleast_1d(n)
+
+    method = str(config.method)
+    systematic = np.full(n_est, method == SYSTEMATIC) | (n < buildings)
+    keys = estate_keys(ids, seed)
+    z = household_keys(keys[est], position + 1)
+
+    # Main sample: allocation for stratified estates, systematic picks for the others.
+    alloc = allocate_arrays(np.where(systematic, 0, n), stratum_est, big_nh)
+    start = to_unit(splitmix64(keys))
+    picked = systematic_mask(position, n[est], big_n[est], start[est]) & systematic[est]
+    realised = np.bincount(stratum, weights=picked, minlength=n_strata).astype(np.int64)
+    n_h = np.where(systematic[stratum_est], realised, alloc)
+    flag = (systematic[est] & ~picked).astype(np.int64)
+    rank = rank_within(stratum, n_strata, flag, z)
+
+    ratio = float(config.reserve_ratio)
+    reserve_h = np.ceil(ratio * n_h - 1e-9).astype(np.int64)
+    if ratio > 0:
+        reserve_h = np.maximum(reserve_h, (n_h > 0).astype(np.int64))
+    reserve_h = np.minimum(reserve_h, big_nh - n_h)
+
+    main = rank < n_h[stratum]
+    reserve = ~main & (rank < (n_h + reserve_h)[stratum])
+    chosen = np.flatnonzero(main | reserve)
+    is_main = main[chosen]
+    role_order = np.where(is_main, 0, rank[chosen] - n_h[stratum[chosen]] + 1)
+    # Field order: estate, building, main sample in walking order, then reserves in order.
+    field = np.lexsort((position[chosen], role_order, ~is_main, stratum[chosen], est[chosen]))
+    chosen = chosen[field]
+    is_main = is_main[field]
+    rows = order[chosen]
+    sample = frame.iloc[rows][list(FRAME_REQUIRED)].reset_index(drop=True)
+    for col in FRAME_REQUIRED:
+        if sample[col].hasnans:
+            sample[col] = sample[col].fillna("")
+    if "household_id" in frame.columns:
+        sample["household_id"] = frame["household_id"].to_numpy()[rows]
+    else:
+        parts = [sample[c].to_numpy(dtype=object) for c in ("estate_id", "building", "unit",
+                                                             "room")]
+        joined = ["|".join(row) for row in zip(*parts, strict=True)]
+        sample["household_id"] = pd.array(joined, dtype="str")
+    sample["role"] = np.where(is_main, "main", "reserve")
+    st = stratum[chosen]
+    within = np.arange(len(chosen)) - np.searchsorted(st, st)  # st is sorted
+    n_main_before = np.minimum(within, n_h[st])
+    sample["order"] = np.where(is_main, within + 1, within - n_main_before + 1).astype(np.int64)
+    e = est[chosen]
+    sample["seq"] = (np.arange(len(chosen)) - np.searchsorted(e, e) + 1).astype(np.int64)
+
+    design = np.where(systematic, SYSTEMATIC, STRATIFIED)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pi_est = np.where(big_n > 0, n / np.maximum(big_n, 1), 0.0)
+        pi_h = np.where(systematic[stratum_est], pi_est[stratum_est], n_h / big_nh)
+    strata = pd.DataFrame({
+        "estate_id": pd.array(ids[stratum_est], dtype="str"),
+        "building": pd.array(np.asarray(labels["building"], dtype=object)[bld[first]],
+                             dtype="str"),
+        "N_h": big_nh.astype(np.int64),
+        "n_h": n_h.astype(np.int64),
+        "reserve_h": reserve_h.astype(np.int64),
+        "pi_h": pi_h,
+        "design": pd.array(design[stratum_est], dtype="str"),
+    })
+    plan = _plan(reg, ids, big_n, n, buildings, reserve_h, stratum_est, design, p_plan,
+                 config, confidence)
+    meta = {
+        "seed": int(seed),
+        "frame_sha256": digest,
+        "frame_rows": len(frame),
+        "frame_occupied": int(total),
+        "design": {
+            "method": method,
+            "stratified_srs": DESIGN_LABELS[STRATIFIED],
+            "systematic": DESIGN_LABELS[SYSTEMATIC],
+            "fallback": "小区样本量少于楼栋数时，改为按排序后的住户清册等距抽样（隐含按楼栋分层）",
+            "reserves": "每栋替补数 = max(ceil(reserve_ratio × n_h), 1)，不超过剩余户数；按顺序使用",
+            "rng": "numpy.random.SeedSequence([seed, sha256(estate_id)]) → splitmix64 keys",
+        },
+        "parameters": {
+            "margin": config.margin, "planning_p": config.planning_p, "deff": config.deff,
+            "response_rate": config.response_rate, "minimum": config.minimum,
+            "maximum": config.maximum, "reserve_ratio": config.reserve_ratio,
+            "confidence": float(confidence),
+        },
+        "estates": len(plan),
+        "sample_main": int(is_main.sum()),
+        "sample_reserve": int((~is_main).sum()),
+        "package_version": package_version(),
+        "numpy_version": np.__version__,
+    }
+    return RoundSample(sample=sample, strata=strata, plan=plan, meta=meta)
+
+
+def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSample:
+    """Load the frame of ``round``, draw, write field sheets and the record.
+
+    Reads ``round.paths["frame"]`` (checked against ``round.register``; in quarterly rounds
+    estates of the full 台账 outside the round are skipped with a warning), then writes
+    into ``round.output_dir / "sampling"``: ``抽样入户表_<round_id>.xlsx`` and the record
+    files. The result has ``written`` (paths) and ``meta["warnings"]`` (Chinese texts).
+    """
+    from sampling.fieldsheets import write_field_sheets
+    from sampling.frame import load_frame
+    from sampling.record import write_sampling_record
+
+    path = frame_path or (round.paths or {}).get("frame")
+    if not path:
+        raise WuyeError(Problem("round.toml 没有给出住户清册路径 [inputs] frame",
+                                '在 [inputs] 中加上 frame = "住户清册.xlsx"', file="round.toml",
+                                column="inputs.frame"))
+    known: list[str] = []
+    if getattr(round, "kind", "H") == "Q" and "register" in (round.paths or {}):
+        from evaluation.round import load_register
+
+        known = load_register(round.paths["register"], round.thresholds)["estate_id"].tolist()
+    frame, warnings = load_frame(path, round.register, known_estates=known)
+    result = draw_round(round.register, frame, round.sampling, seed=round.seed,
+                        confidence=round.confidence)
+    result.meta["round_id"] = round.round_id
+    result.meta["frame_file"] = Path(path).name
+    result.meta["warnings"] = [str(w) for w in warnings]
+    out = Path(round.output_dir) / "sampling"
+    out.mkdir(parents=True, exist_ok=True)
+    sheets = write_field_sheets(result, round.register, out / f"抽样入户表_{round.round_id}.xlsx",
+                                title=getattr(round, "label", ""))
+    result.written = [sheets, *write_sampling_record(result, out)]
+    return result
+
+
+def _check_inputs(register: pd.DataFrame, frame: pd.DataFrame, config: Any, seed: int) -> None:
+    missing = [c for c in ("estate_id", "building", "room") if c not in frame.columns]
+    if missing:
+        raise WuyeError(Problem(f"住户清册缺少列：{'、'.join(missing)}", "用 load_frame 读取住户清册"))
+    if "estate_id" not in register.columns:
+        raise WuyeError(Problem("台账缺少小区编号列（estate_id）", "用 load_round 读取台账"))
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise WuyeError(Problem(f"参数 seed 无效：{seed!r} 应为非负整数",
+                                "在 round.toml 的 [round] 中写 seed = 20240906 这样的整数",
+                                column="seed"))
+    if str(config.method) not in ("srs", SYSTEMATIC):
+        raise WuyeError(Problem(f"参数 method 无效：{config.method!r}",
+                                '写 "srs" 或 "systematic"', column="sampling.method"))
+    if not 0 <= float(config.reserve_ratio) <= 10:
+        raise WuyeError(Problem(f"参数 reserve_ratio 无效：{config.reserve_ratio!r}",
+                                "替补比例应在 0 与 10 之间，例如 0.5", column="sampling.reserve_ratio"))
+
+
+def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
+    """Frame with all contract columns as text and a boolean ``occupied``."""
+    out = frame.copy(deep=False)
+    for col in FRAME_REQUIRED:
+        if col not in out.columns:
+            out[col] = ""
+        elif out[col].dtype != "str":
+            column = out[col].astype("str")
+            out[col] = column.fillna("") if column.hasnans else column
+    if "occupied" not in out.columns:
+        out["occupied"] = True
+    else:
+        out["occupied"] = out["occupied"].fillna(True).astype(bool)
+    return out
+
+
+def _planning_p(reg: pd.DataFrame, ids: np.ndarray, config: Any) -> np.ndarray:
+    planning = config.planning_p
+    if isinstance(planning, str):
+        if planning != "threshold":
+            try:
+                planning = float(planning)
+            except ValueError as exc:
+                raise WuyeError(Problem(f"参数 planning_p 无效：{planning!r}",
+                                        '写 "threshold"（按达标线）或 0.5 这样的小数',
+                                        column="sampling.planning_p")) from exc
+        else:
+            if "threshold" not in reg.columns:
+                raise WuyeError(Problem("台账没有达标线（threshold）列，无法按达标线计算样本量",
+                                        '用 load_round 读取台账，或设 planning_p = 0.5',
+                                        column="sampling.planning_p"))
+            p = reg["threshold"].reindex(ids).to_numpy(dtype=float)
+            if np.any(~np.isfinite(p)):
+                raise WuyeError(Problem("部分小区没有达标线，无法计算样本量",
+                                        "检查台账的服务等级，或设 planning_p = 0.5",
+                                        column="sampling.planning_p"))
+            return p
+    return np.full(len(ids), float(planning))
+
+
+def _plan(reg: pd.DataFrame, ids: np.ndarray, big_n: np.ndarray, n: np.ndarray,
+          buildings: np.ndarray, reserve_h: np.ndarray, stratum_est: np.ndarray,
+          design: np.ndarray, p_plan: np.ndarray, config: Any, confidence: float
+          ) -> pd.DataFrame:
+    reserves = np.bincount(stratum_est, weights=reserve_h, minlength=len(ids)).astype(np.int64)
+    margin = expected_margin(n, big_n, p=p_plan, confidence=confidence, deff=config.deff,
+                             response_rate=config.response_rate)
+    drawn = pd.DataFrame({
+        "estate_id": ids.astype(str), "N": big_n.astype(np.int64), "n": n.astype(np.int64),
+        "reserves": reserves, "buildings": buildings.astype(np.int64), "planning_p": p_plan,
+        "margin_at_threshold": margin, "design": design.astype(str),
+    })
+    present = set(ids.tolist())
+    absent = [e for e in reg.index if e not in present]
+    if absent:
+        threshold = (reg["threshold"].reindex(absent).to_numpy(dtype=float)
+                     if "threshold" in reg.columns else np.nan)
+        empty = pd.DataFrame({"estate_id": absent, "N": 0, "n": 0, "reserves": 0,
+                              "buildings": 0, "planning_p": threshold,
+                              "margin_at_threshold": np.nan, "design": "none"})
+        drawn = pd.concat([drawn, empty], ignore_index=True)
+    # Register order, so the plan reads like the 台账.
+    position = pd.Series(np.arange(len(reg)), index=reg.index)
+    drawn = drawn.iloc[np.argsort(position.reindex(drawn["estate_id"]).to_numpy(),
+                                  kind="stable")]
+    for col in ("estate_id", "design"):
+        drawn[col] = drawn[col].astype("str")
+    return drawn.reset_index(drop=True)

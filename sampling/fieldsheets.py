@@ -1,0 +1,166 @@
+"""Print-ready field sheets (入户调查表) for surveyors: one workbook, one sheet per estate."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import xlsxwriter
+
+from sampling.record import RoundSample
+
+HEADERS = ("序号", "楼栋", "单元", "房号", "主样本/替补", "访问结果", "备注")
+WIDTHS = (6, 12, 8, 10, 12, 22, 26)
+SUMMARY_HEADERS = ("小区编号", "小区名称", "可抽户数", "主样本", "替补", "楼栋数", "抽样方法",
+                   "预计误差(±)")
+DESIGN_NAMES = {"stratified_srs": "分层随机", "systematic": "等距抽样", "none": "无住户"}
+_BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_RESERVED_SHEET_NAMES = {"history"}
+INSTRUCTIONS = (
+    "1. 每个小区一张工作表，先访问「主样本」住户，结果填在「访问结果」列（完成/拒访/无人/空置等）。",
+    "2. 主样本住户拒访或多次上门无人时，用同一楼栋的替补，按 替补1、替补2 … 的顺序依次使用，不得跳号。",
+    "3. 不得自行更换住户；替补用完仍不足时，在备注中说明并报告项目负责人。",
+    "4. 本表含住户房号，仅供入户调查使用，调查结束后交回，不得外传。",
+)
+
+
+def sheet_names(labels: list[str]) -> list[str]:
+    """Excel-safe, unique (case-insensitive) sheet names of at most 31 characters."""
+    used: set[str] = {"说明"}
+    names = []
+    for label in labels:
+        base = _BAD_SHEET_CHARS.sub("_", str(label)).strip().strip("'") or "小区"
+        base = base[:31]
+        name, k = base, 1
+        while name.lower() in used or name.lower() in _RESERVED_SHEET_NAMES:
+            k += 1
+            suffix = f"~{k}"
+            name = base[: 31 - len(suffix)] + suffix
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def write_field_sheets(
+    round_sample: RoundSample,
+    register: pd.DataFrame,
+    path: str | Path,
+    *,
+    title: str = "",
+) -> Path:
+    """Write the field-sheet workbook; returns its path.
+
+    A first sheet 说明 lists the rules and every estate's sizes; then one sheet per estate
+    with households (序号, 楼栋, 单元, 房号, 主样本/替补 such as ``主样本`` or ``替补3``,
+    blank 访问结果 and 备注), A4, fit to page width, header row repeated on every page,
+    page header with the estate name and footer with page numbers, gridlines printed.
+    Written to a temporary name, then renamed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    names = (register.assign(estate_id=register["estate_id"].astype(str))
+             .set_index("estate_id")["estate_name"].astype(str)
+             if "estate_name" in register.columns else pd.Series(dtype=str))
+    plan = round_sample.plan
+    sample = round_sample.sample
+    groups = sample.groupby("estate_id", sort=False).indices
+    estates = [e for e in plan["estate_id"].astype(str) if e in groups]
+    labels = [f"{e} {names.get(e, '')}".strip() for e in estates]
+
+    workbook = xlsxwriter.Workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "strings_to_numbers": False})
+    try:
+        fmt = _formats(workbook)
+        _summary_sheet(workbook, fmt, plan, names, title)
+        columns = {c: sample[c].astype(str).to_numpy() for c in ("building", "unit", "room")}
+        roles = sample["role"].to_numpy()
+        orders = sample["order"].to_numpy()
+        seqs = sample["seq"].to_numpy()
+        for estate, label, sheet_name in zip(estates, labels, sheet_names(labels), strict=True):
+            rows = groups[estate]
+            ws = workbook.add_worksheet(sheet_name)
+            _page_setup(ws, _escape(f"{label}  {title}".strip()), len(rows))
+            ws.write_row(0, 0, HEADERS, fmt["header"])
+            for i, r in enumerate(rows, start=1):
+                is_main = roles[r] == "main"
+                cell = fmt["main"] if is_main else fmt["reserve"]
+                ws.write_number(i, 0, int(seqs[r]), cell)
+                ws.write_string(i, 1, columns["building"][r], cell)
+                ws.write_string(i, 2, columns["unit"][r], cell)
+                ws.write_string(i, 3, columns["room"][r], cell)
+                ws.write_string(i, 4, "主样本" if is_main else f"替补{int(orders[r])}", cell)
+                ws.write_blank(i, 5, None, cell)
+                ws.write_blank(i, 6, None, cell)
+    finally:
+        workbook.close()
+    os.replace(tmp, path)
+    return path
+
+
+def _formats(workbook: xlsxwriter.Workbook) -> dict:
+    base = {"border": 1, "valign": "vcenter", "font_size": 11}
+    return {
+        "header": workbook.add_format({**base, "bold": True, "align": "center",
+                                       "bg_color": "#D9D9D9"}),
+        "main": workbook.add_format(base),
+        "reserve": workbook.add_format({**base, "font_color": "#595959", "italic": True}),
+        "title": workbook.add_format({"bold": True, "font_size": 14}),
+        "text": workbook.add_format({"text_wrap": True, "valign": "top"}),
+        "percent": workbook.add_format({**base, "num_format": "0.0%"}),
+    }
+
+
+def _page_setup(ws, header: str, n_rows: int) -> None:
+    ws.set_paper(9)  # A4
+    ws.set_portrait()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    ws.hide_gridlines(0)
+    ws.center_horizontally()
+    ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
+    ws.set_header(f"&C&12{header}"[:255])
+    ws.set_footer("&C第 &P 页，共 &N 页")
+    ws.freeze_panes(1, 0)
+    ws.print_area(0, 0, max(n_rows, 1), len(HEADERS) - 1)
+    for col, width in enumerate(WIDTHS):
+        ws.set_column(col, col, width)
+
+
+def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str
+                   ) -> None:
+    ws = workbook.add_worksheet("说明")
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.hide_gridlines(0)
+    ws.set_footer("&C第 &P 页，共 &N 页")
+    ws.set_column(0, 0, 14)
+    ws.set_column(1, 1, 28)
+    ws.set_column(2, 7, 11)
+    ws.write_string(0, 0, f"{title} 入户调查抽样表".strip(), fmt["title"])
+    for i, line in enumerate(INSTRUCTIONS, start=1):
+        ws.write_string(i, 0, line)
+    top = len(INSTRUCTIONS) + 2
+    ws.write_row(top, 0, SUMMARY_HEADERS, fmt["header"])
+    ws.repeat_rows(top)
+    for i, row in enumerate(plan.itertuples(index=False), start=top + 1):
+        ws.write_string(i, 0, str(row.estate_id), fmt["main"])
+        ws.write_string(i, 1, str(names.get(str(row.estate_id), "")), fmt["main"])
+        ws.write_number(i, 2, int(row.N), fmt["main"])
+        ws.write_number(i, 3, int(row.n), fmt["main"])
+        ws.write_number(i, 4, int(row.reserves), fmt["main"])
+        ws.write_number(i, 5, int(row.buildings), fmt["main"])
+        ws.write_string(i, 6, DESIGN_NAMES.get(str(row.design), str(row.design)), fmt["main"])
+        margin = float(row.margin_at_threshold)
+        if margin == margin:
+            ws.write_number(i, 7, margin, fmt["percent"])
+        else:
+            ws.write_blank(i, 7, None, fmt["main"])
+
+
+def _escape(text: str) -> str:
+    """Escape ``&`` for Excel header/footer codes."""
+    return text.replace("&", "&&")

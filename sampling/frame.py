@@ -1,0 +1,163 @@
+"""Reading and checking the sampling frame (住户清册: one row per household)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sampling.errors import Problem, WuyeError
+from sampling.tables import read_table, rename_columns
+
+FRAME_COLUMNS: dict[str, str] = {
+    "estate_id": "estate_id", "小区编号": "estate_id", "编号": "estate_id",
+    "building": "building", "楼栋": "building", "楼栋号": "building", "楼号": "building",
+    "栋": "building", "幢": "building",
+    "unit": "unit", "单元": "unit", "单元号": "unit",
+    "floor": "floor", "楼层": "floor", "层": "floor",
+    "room": "room", "房号": "room", "房间号": "room", "门牌号": "room", "室": "room",
+    "occupied": "occupied", "是否入住": "occupied", "入住": "occupied",
+    "入住情况": "occupied", "入住状态": "occupied",
+}
+FRAME_LABELS = {"estate_id": "小区编号", "building": "楼栋", "unit": "单元", "floor": "楼层",
+                "room": "房号", "occupied": "是否入住"}
+REQUIRED_FRAME = ("estate_id", "building", "room")
+OCCUPIED_TRUE = {"是", "已入住", "入住", "有人", "y", "yes", "true", "1", "√", "✓"}
+OCCUPIED_FALSE = {"否", "未入住", "空置", "空", "无人", "n", "no", "false", "0", "×"}
+MAX_ROW_PROBLEMS = 50
+
+
+def household_ids(frame: pd.DataFrame) -> pd.Series:
+    """``"{estate_id}|{building}|{unit}|{room}"`` for every row."""
+    return (frame["estate_id"].astype(str) + "|" + frame["building"].astype(str) + "|"
+            + frame["unit"].astype(str) + "|" + frame["room"].astype(str))
+
+
+def load_frame(
+    path: str | Path,
+    register: pd.DataFrame,
+    *,
+    known_estates: Iterable[str] = (),
+    sheet: str | int = 0,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read the household frame (Excel or CSV) and check it against the 台账.
+
+    Returns ``(frame, warnings)``; ``frame`` has ``estate_id, building, unit, floor, room,
+    occupied`` (bool; all ``True`` when the file has no 是否入住 column; blank cells count
+    as occupied) and ``household_id``, all text stripped and NFKC-normalised. Raises
+    :class:`WuyeError` listing, with row numbers, missing estate/building/room cells,
+    duplicate rooms (same estate, building, unit, room), unreadable 是否入住 values and
+    estates absent from ``register``. Estates listed in ``known_estates`` (e.g. the full
+    台账 of a quarterly round, which covers only 还建社区) are removed with a warning
+    instead. Warnings also report estates whose number of rows differs from the 台账
+    ``households`` (the frame's count is used, since it is what is drawn from) and 台账
+    estates without any frame rows (they cannot be sampled).
+    """
+    raw = read_table(path, sheet=sheet, what="住户清册")
+    name = Path(path).name
+    frame = rename_columns(raw, FRAME_COLUMNS)
+    rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
+    missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
+    if missing:
+        labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)
+        raise WuyeError(Problem(f"住户清册缺少列：{labels}",
+                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
+                                file=name, row=1))
+    out = pd.DataFrame(index=frame.index)
+    for col in ("estate_id", "building", "unit", "floor", "room"):
+        if col in frame.columns:
+            text = frame[col].astype("str").str.normalize("NFKC").str.strip()
+            out[col] = text.where(frame[col].notna(), "")
+        else:
+            out[col] = ""
+    problems: list[Problem] = []
+
+    def report(mask: np.ndarray, column: str, message: str, fix: str,
+               details: list[str] | None = None) -> None:
+        hits = np.flatnonzero(mask)
+        for k, i in enumerate(hits[:MAX_ROW_PROBLEMS]):
+            extra = details[k] if details else ""
+            problems.append(Problem(f"{message}{extra}", fix, file=name, row=int(rows[i]),
+                                    column=FRAME_LABELS[column]))
+        if len(hits) > MAX_ROW_PROBLEMS:
+            problems.append(Problem(f"另有 {len(hits) - MAX_ROW_PROBLEMS} 行同样{message}", fix,
+                                    file=name, column=FRAME_LABELS[column]))
+
+    for col in REQUIRED_FRAME:
+        report((out[col] == "").to_numpy(), col, "不能为空", f"补上{FRAME_LABELS[col]}，或删除该行")
+
+    known = set(register["estate_id"].astype(str)) if "estate_id" in register else set()
+    elsewhere = set(map(str, known_estates)) - known
+    present = out["estate_id"] != ""
+    unknown = present & ~out["estate_id"].isin(known) & ~out["estate_id"].isin(elsewhere)
+    if unknown.any():
+        bad = pd.DataFrame({"estate_id": out.loc[unknown, "estate_id"],
+                            "row": rows[unknown.to_numpy()]})
+        for estate, group in bad.groupby("estate_id", sort=True):
+            shown = "、".join(str(r) for r in group["row"].head(5))
+            more = f" 等 {len(group)} 行" if len(group) > 5 else ""
+            problems.append(Problem(
+                f"小区编号「{estate}」不在台账中（第 {shown} 行{more}）",
+                "核对小区编号是否与台账一致，或在台账中补上该小区", file=name,
+                row=int(group["row"].iloc[0]), column=FRAME_LABELS["estate_id"]))
+
+    key = ["estate_id", "building", "unit", "room"]
+    complete = present & (out["building"] != "") & (out["room"] != "")
+    dup = out.duplicated(subset=key, keep="first") & complete
+    if dup.any():
+        first_row = pd.Series(rows, index=out.index).groupby(
+            [out[k] for k in key], sort=False).transform("first")
+        details = [f"「{b} {u} {r}」，与第 {int(f)} 行重复".replace("  ", " ")
+                   for b, u, r, f in zip(out.loc[dup, "building"], out.loc[dup, "unit"],
+                                         out.loc[dup, "room"], first_row[dup], strict=True)]
+        report(dup.to_numpy(), "room", "房号重复", "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行",
+               details[:MAX_ROW_PROBLEMS])
+
+    if "occupied" in frame.columns:
+        text = frame["occupied"].astype("str").str.normalize("NFKC").str.strip().str.lower()
+        text = text.where(frame["occupied"].notna(), "")
+        occupied = ~text.isin(OCCUPIED_FALSE)
+        bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
+        report(bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）")
+        out["occupied"] = occupied.astype(bool)
+    else:
+        out["occupied"] = True
+
+    if problems:
+        raise WuyeError(problems)
+
+    warnings: list[Problem] = []
+    dropped = out["estate_id"].isin(elsewhere)
+    if dropped.any():
+        counts = out.loc[dropped, "estate_id"].value_counts().sort_index()
+        warnings.append(Problem(
+            f"住户清册中有 {len(counts)} 个小区（{'、'.join(counts.index[:10])}"
+            f"{'等' if len(counts) > 10 else ''}，共 {int(counts.sum())} 户）不在本轮评估范围内，已不参与抽样",
+            "无需处理；如需评估这些小区，请检查评估期与服务等级", file=name))
+        out = out.loc[~dropped]
+    out = out.reset_index(drop=True)
+    out["household_id"] = household_ids(out)
+
+    if "households" in register and len(register):
+        reg = register.set_index(register["estate_id"].astype(str))["households"]
+        units = out.groupby("estate_id", sort=False).size()
+        occupied_n = out.groupby("estate_id", sort=False)["occupied"].sum()
+        both = units.index.intersection(reg.index)
+        differ = both[(units[both] != reg[both]).to_numpy()]
+        for estate in sorted(differ):
+            vacant = int(units[estate] - occupied_n[estate])
+            note = f"，其中空置 {vacant} 户不参与抽样" if vacant else ""
+            warnings.append(Problem(
+                f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
+                f"抽样按住户清册的户数计算（实际从清册中抽取{note}）",
+                "核对台账户数或补全住户清册", file=name, column=FRAME_LABELS["estate_id"]))
+        absent = sorted(set(reg.index) - set(units.index))
+        if absent:
+            warnings.append(Problem(
+                f"台账中 {len(absent)} 个小区在住户清册中没有任何住户：{'、'.join(absent[:20])}"
+                f"{'等' if len(absent) > 20 else ''}；这些小区无法抽样",
+                "在住户清册中补上这些小区的住户", file=name))
+    out.attrs = {"file": name}
+    return out, warnings
