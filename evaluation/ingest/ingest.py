@@ -57,6 +57,7 @@ QUARANTINE_COLUMNS = ["source_file", "sheet", "source_row", "reason_code", "reas
                       "estate_raw", "detail", "estate_id", "household_key", "room_key",
                       "phone_key"]
 UNRESOLVED = "(未识别)"
+EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
 ESTATE_HEADERS = {"小区名称", "小区", "estate", "estate_name", "estate_id", "小区编号"}
 
 
@@ -72,17 +73,18 @@ class IngestResult:
     response_rates: pd.DataFrame
     exports: list[ExportInfo] = field(default_factory=list)
 
-    def summary_frame(self) -> pd.DataFrame:
-        """Per-file and per-estate table with Chinese headers."""
+    def summary(self) -> pd.DataFrame:
+        """Per-file and per-estate accounting (read = accepted + quarantined), Chinese
+        headers, ready to print."""
         table = self.counts.copy()
         table["level"] = table["level"].map({"file": "文件", "estate": "小区", "total": "合计"})
-        return table.rename(columns={"level": "层级", "source_file": "文件", "estate_id": "小区编号",
-                                     "read": "读入", "accepted": "接受", "quarantined": "隔离"})
+        table = table.rename(columns={"level": "层级", "source_file": "文件", "estate_id": "小区编号",
+                                      "read": "读入", "accepted": "接受", "quarantined": "隔离"})
+        return table.astype({"文件": object, "小区编号": object}).fillna("")
 
-    def summary(self) -> str:
-        """Printable accounting (read = accepted + quarantined) and quarantine reasons."""
-        lines = ["导入核对（读入 = 接受 + 隔离）："]
-        lines.append(self.summary_frame().fillna("").to_string(index=False))
+    def report(self) -> str:
+        """Printable accounting plus quarantine reasons (no personal data)."""
+        lines = ["导入核对（读入 = 接受 + 隔离）：", self.summary().to_string(index=False)]
         if len(self.quarantine):
             reasons = self.quarantine.groupby(["reason_code", "reason"]).size()
             lines.append("隔离原因：")
@@ -106,7 +108,7 @@ class IngestResult:
         try:
             for title, frame, names in (
                 ("隔离记录", self.quarantine, headers),
-                ("导入核对", self.summary_frame(), None),
+                ("导入核对", self.summary(), None),
             ):
                 sheet = book.add_worksheet(title)
                 bold = book.add_format({"bold": True})
@@ -255,10 +257,13 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
                                 f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
                                 "题号或题干与问卷定义一致", file=info.file, sheet=info.sheet))
 
-    def col(name: str | None) -> pd.Series:
+    def col(name: str | None, *, raw: bool = False) -> pd.Series:
         if name is None:
             return pd.Series(pd.NA, index=frame.index, dtype="string")
-        return frame[name].astype("string")
+        values = frame[name].astype("string")
+        if raw:
+            return values
+        return values.mask(values.str.strip().isin(EMPTY_MARKERS) | (values.str.strip() == ""))
 
     out = pd.DataFrame({
         "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
@@ -282,15 +287,12 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
         ended = validate.parse_timestamp(col(meta["ended_at"]))
         duration = (ended - started).dt.total_seconds().astype("string")
     out["duration_raw"] = duration
-    other_q = [c for c in info.question_columns if c not in used]
-    answered_other = frame[other_q].notna().any(axis=1) if other_q else pd.Series(
-        False, index=frame.index)
-    id_answered = frame[[c for c in ident.values() if c]].notna().any(axis=1) if any(
-        ident.values()) else pd.Series(False, index=frame.index)
+    answered = np.zeros(n, dtype=bool)
+    for c in info.question_columns:
+        answered |= col(c).notna().to_numpy()
     for item_id, c in item_cols.items():
-        out[f"item:{item_id}"] = col(c)
-    item_answered = out[[f"item:{i}" for i in item_cols]].notna().any(axis=1)
-    out["answered_any"] = (item_answered | id_answered | answered_other).to_numpy()
+        out[f"item:{item_id}"] = col(c, raw=True)
+    out["answered_any"] = answered
     out["missing_items"] = "、".join(
         f"{i}" for i, c in item_cols.items() if c is None)
     out.attrs = {}

@@ -14,6 +14,11 @@ Matching (:func:`match_estates`), in order; the first rule that decides wins:
 2. equal to a normalised 台账 ``estate_id`` → ``id``;
 3. equal to exactly one normalised 台账 name, else to exactly one core name → ``exact``;
    equal to several → ``ambiguous``;
+   the beginning (≥ 2 characters) of exactly one 台账 name, at most
+   :data:`PREFIX_MISSING` = 2 characters short of it (``融创`` for 融创城, ``星光`` for
+   星光苑, ``金地城`` for 金地城A区) → ``prefix``; of several → ``ambiguous``. With a
+   sample, building and room must then also identify a sampled household of that estate,
+   which catches a wrong guess;
 4. fuzzy: score = max(rapidfuzz ``ratio`` of normalised names, of core names), 0–100.
    Accepted (``fuzzy``) only when the best score ≥ ``cutoff`` (``[ingest] match_cutoff``,
    default 90) **and** it beats the second-best estate by ≥ ``margin`` (default 5 points);
@@ -46,6 +51,8 @@ ESTATE_SUFFIXES: tuple[str, ...] = (
     "住宅小区", "小区", "花园", "家园", "社区", "公寓", "新村", "住宅区", "生活区", "宿舍区",
 )
 DEFAULT_MARGIN = 5.0
+PREFIX_MISSING = 2
+ACCEPTED = ("id", "exact", "prefix", "fuzzy")
 SUGGEST_FLOOR = 50.0
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}
@@ -89,7 +96,7 @@ def match_estates(
 ) -> pd.DataFrame:
     """Match raw estate names to the 台账; one row per input row (same index).
 
-    Columns: ``estate_id`` (NA unless accepted), ``match`` (``id``/``exact``/``fuzzy``/
+    Columns: ``estate_id`` (NA unless accepted), ``match`` (``id``/``exact``/``prefix``/``fuzzy``/
     ``ambiguous``/``unknown``/``missing``), ``score`` (float), ``suggestions`` (str).
     Work is done once per distinct name.
     """
@@ -110,6 +117,11 @@ def match_estates(
         by_id = dict(zip(id_keys, reg_id, strict=True))
         full_groups = pd.Series(reg_id).groupby(reg_full).agg(list).to_dict()
         core_groups = pd.Series(reg_id).groupby(reg_core).agg(list).to_dict()
+        prefixes: dict[str, set[str]] = {}
+        for rid, name_key in zip(reg_id, reg_full, strict=True):
+            for cut in range(1, PREFIX_MISSING + 1):
+                if len(name_key) - cut >= 2:
+                    prefixes.setdefault(name_key[:-cut], set()).add(rid)
         s_full = cdist(list(full), list(reg_full), scorer=fuzz.ratio, workers=1)
         s_core = cdist(list(core), list(reg_core), scorer=fuzz.ratio, workers=1)
         scores = np.maximum(s_full, s_core).astype(float)
@@ -135,10 +147,17 @@ def match_estates(
                     estate_ids[i], match[i], best[i] = group[0], "exact", 100.0
                 else:
                     estate_ids[i], match[i] = None, "ambiguous"
+                continue
+            owners = prefixes.get(f) or prefixes.get(c)
+            if owners:
+                if len(owners) == 1:
+                    estate_ids[i], match[i] = next(iter(owners)), "prefix"
+                else:
+                    estate_ids[i], match[i] = None, "ambiguous"
         top = order[:, :3]
         suggestions = []
         for i in range(len(full)):
-            if match[i] in ("id", "exact", "fuzzy"):
+            if match[i] in ACCEPTED:
                 suggestions.append("")
                 continue
             parts = [f"{reg_name[j]}（{reg_id[j]}，{scores[i, j]:.0f}分）" for j in top[i]
@@ -170,9 +189,10 @@ def room_parts(values: pd.Series) -> pd.DataFrame:
     """``room_key`` (last digit group, no leading zeros) and ``unit_key`` (the group
     before it, if any) of free-text room numbers; NA when there are no digits."""
     text = values.astype("string").str.normalize("NFKC")
-    groups = text.str.findall(r"\d+")
-    room = groups.str[-1].str.replace(r"^0+(?=\d)", "", regex=True)
-    unit = groups.str[-2].str.replace(r"^0+(?=\d)", "", regex=True)
+    room = text.str.extract(r"(\d+)\D*$", expand=False).astype("string")
+    unit = text.str.extract(r"(\d+)\D+\d+\D*$", expand=False).astype("string")
+    room = room.str.replace(r"^0+(?=\d)", "", regex=True)
+    unit = unit.str.replace(r"^0+(?=\d)", "", regex=True)
     return pd.DataFrame({"room_key": room.astype("string"), "unit_key": unit.astype("string")},
                         index=values.index)
 

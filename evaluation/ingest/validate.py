@@ -50,14 +50,14 @@ def decode_column(
               options[["label", "code", "missing"]].itertuples(index=False)}
     max_code = int(options["code"].max()) if len(options) else 0
     missing_codes = set(options.loc[options["missing"], "code"].astype(int))
-    skip = {_clean(s) for s in SKIP_MARKERS}
+    skip = {_clean(s) for s in SKIP_MARKERS} - {"(空)"}
     idx, uniques = pd.factorize(values, use_na_sentinel=True)
     u_code = np.zeros(len(uniques) + 1, dtype=np.int64)
     u_status = np.full(len(uniques) + 1, BAD, dtype=np.int8)
     u_status[-1] = BLANK  # index -1 (NA sentinel) maps to the last slot
     for j, raw in enumerate(uniques):
         v = _clean(str(raw))
-        if v == "":
+        if v in ("", "(空)"):
             u_status[j] = BLANK
         elif v in labels:
             code, missing = labels[v]
