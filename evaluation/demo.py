@@ -336,8 +336,8 @@ def _design_truth(seed: int, estate_id: np.ndarray, tier: np.ndarray, firm_role:
         else:
             levels[d] = base + DIMENSION_BIAS.get(d, 0.0) + rng.normal(0, 0.35, n)
     trend = np.zeros(n)
-    improver = free & (band != "pass") & (rng.random(n) < 0.4)
-    trend[improver] = 0.25 + 0.2 * rng.random(int(improver.sum()))
+    improver = free & (band != "pass") & (rng.random(n) < 0.6)
+    trend[improver] = 0.3 + 0.3 * rng.random(int(improver.sum()))
     decliner = free & (band != "fail") & ~improver & (rng.random(n) < 0.15)
     trend[decliner] = -(0.15 + 0.15 * rng.random(int(decliner.sum())))
     poor = firm_role == "poor"
@@ -414,7 +414,7 @@ def _period_tag(period: str) -> int:
 
 
 def period_step(period: str) -> float:
-    """Half-years from :data:`BASE_PERIOD` (2025H2 → 0, 2026H1 → 1, 2026Q3 → 1.5)."""
+    """Half-years from :data:`BASE_PERIOD` (2025H2 → 0, 2026H1 → 1, 2026Q2 → 1.5)."""
     year, kind, part = _period_parts(period)
     base_year, _, base_part = _period_parts(BASE_PERIOD)
     half = year * 2 + (part - 1 if kind == "H" else (part - 1) / 2)
@@ -425,7 +425,7 @@ def period_shift(truth: pd.DataFrame, seed: int, period: str) -> np.ndarray:
     """Logit shift of every estate's levels in ``period``: its trend × half-years since
     :data:`BASE_PERIOD` plus a little period noise (N(0, 0.08)); zero in the base period.
 
-    Improvers (some near/failing estates) rise by 0.25–0.45 per half-year, a few decline;
+    Improvers (~60% of near/failing estates) rise by 0.3–0.6 per half-year, a few decline;
     the poor firms' estates never improve, so they are black-listed round after round.
     """
     step = period_step(period)
