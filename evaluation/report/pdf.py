@@ -11,6 +11,7 @@ import json
 import math
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -28,9 +29,9 @@ from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
 
 TEMPLATES = Path(__file__).with_name("templates")
-INLINE_BELOW = 12  # fewer cards than this render in-process: a worker start costs more
+INLINE_BELOW = 40  # fewer cards render in-process: starting spawn workers costs ~1 s more
 
-_COMPILERS: dict[tuple, Any] = {}
+_LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not shareable
 
 
 # ---------------------------------------------------------------- payloads (pure)
@@ -235,15 +236,16 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------- compiling (I/O)
 
 def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> Any:
-    """One Typst compiler per process and template (fonts are loaded once)."""
+    """One Typst compiler per thread and template (fonts are loaded once)."""
     import typst
 
     key = (template, font_dirs, system_fonts)
-    if key not in _COMPILERS:
-        _COMPILERS[key] = typst.Compiler(str(TEMPLATES / template), root=str(TEMPLATES),
+    compilers = _LOCAL.__dict__.setdefault("compilers", {})
+    if key not in compilers:
+        compilers[key] = typst.Compiler(str(TEMPLATES / template), root=str(TEMPLATES),
                                          font_paths=list(font_dirs),
                                          ignore_system_fonts=not system_fonts)
-    return _COMPILERS[key]
+    return compilers[key]
 
 
 def compile_pdf(template: str, payload: dict[str, Any], *, system_fonts: bool = False,
@@ -292,20 +294,15 @@ def default_executor(max_workers: int = 2) -> ProcessPoolExecutor:
                                mp_context=multiprocessing.get_context("spawn"))
 
 
-def _batches(items: list, n_batches: int) -> list[list]:
-    size = max(1, math.ceil(len(items) / max(1, n_batches)))
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | None = None,
                  progress: bool = True, estate_ids: Sequence[str] | None = None,
-                 batch_size: int = 25) -> tuple[list[Path], list[Failure]]:
+                 batch_size: int | None = None) -> tuple[list[Path], list[Failure]]:
     """Render one PDF card per estate into ``out_dir/<safe estate_id>.pdf``.
 
     ``executor``: any :class:`~concurrent.futures.Executor` (e.g. a ``dask.distributed``
     client's ``get_executor()``); by default a small spawn process pool, or in-process for a
-    handful of cards. Estates go in batches of ``batch_size`` per task. Returns the written
-    paths and the per-estate failures.
+    few dozen cards. Estates go in batches of ``batch_size`` per task (default: about eight
+    tasks, 5–100 estates each). Returns the written paths and the per-estate failures.
     """
     from tqdm.auto import tqdm
 
@@ -319,7 +316,8 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
     if not jobs:
         return [], []
     system_fonts = fonts.uses_system_font(results.round.report)
-    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    size = batch_size or min(100, max(5, math.ceil(len(jobs) / 8)))
+    batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     own = executor is None and len(jobs) >= INLINE_BELOW
     if own:
         executor = default_executor(min(2, len(batches)))

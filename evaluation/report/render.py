@@ -1,0 +1,103 @@
+"""Orchestration: every report output of a round, then ``manifest.json``.
+
+``render_reports(results)`` writes into ``results.round.output_dir``: the data bundle
+(``data/``), the bureau's workbook, ``district_report.pdf``, ``cards/<estate>.pdf`` and the
+executed notebooks with their HTML. One output's failure is collected (and listed in the
+manifest) while the others still complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from pathlib import Path
+
+from evaluation.report.excel import write_workbook
+from evaluation.report.files import safe_filename
+from evaluation.report.manifest import Failure, Manifest, write_manifest
+from evaluation.report.notebooks import report_jobs, run_notebooks
+from evaluation.report.pdf import render_cards, render_district_pdf
+from evaluation.results import RoundResults, save_results
+from sampling.errors import WuyeError
+
+log = logging.getLogger("wuye.report")
+
+
+def workbook_name(results: RoundResults) -> str:
+    """``<district>_<round_id>_结果.xlsx`` (made safe as a file name)."""
+    rnd = results.round
+    return f"{safe_filename(rnd.district)}_{safe_filename(rnd.round_id)}_结果.xlsx"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        return f"文件被占用或无写入权限（{exc.filename}）：关闭正在打开它的程序（如 Excel）后重试"
+    if isinstance(exc, WuyeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def render_reports(results: RoundResults, *, executor: Executor | None = None,
+                   progress: bool = True, notebooks: bool = True,
+                   notebook_estates: Iterable[str] | None = None, cards: bool = True,
+                   save_data: bool = True) -> Manifest:
+    """Render every report of the round and write ``manifest.json``; returns the manifest.
+
+    ``executor`` fans out the estate cards (and notebooks) — any
+    :class:`concurrent.futures.Executor`, e.g. a ``dask.distributed`` client's
+    ``get_executor()``; by default a small spawn process pool. ``notebook_estates`` (default
+    ``[report] notebook_estates`` in ``round.toml``) get their own estate notebook.
+    """
+    rnd = results.round
+    out = Path(rnd.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    failures: list[Failure] = []
+    timings: dict[str, float] = {}
+
+    def step(name: str, kind: str, target: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # one output failing must not stop the others
+            failures.append(Failure(kind=kind, target=target, reason=_reason(exc)))
+            log.error("生成 %s 失败：%s", target, _reason(exc))
+            return None
+        finally:
+            timings[name] = round(time.perf_counter() - t0, 3)
+
+    data_dir = out / "data"
+    if save_data:
+        step("data", "data", "data/", save_results, results, data_dir)
+    book = workbook_name(results)
+    step("excel", "excel", book, write_workbook, results, out / book)
+    step("district_pdf", "pdf", "district_report.pdf", render_district_pdf, results,
+         out / "district_report.pdf")
+    if cards:
+        got = step("cards", "pdf", "cards/", render_cards, results, out / "cards",
+                   executor=executor, progress=progress)
+        if got is not None:
+            written, card_failures = got
+            failures.extend(card_failures)
+            keep = {p.name for p in written}
+            for stale in (out / "cards").glob("*.pdf"):  # never list an old card as current
+                if stale.name not in keep:
+                    stale.unlink()
+    if notebooks:
+        estates = list(notebook_estates if notebook_estates is not None
+                       else rnd.report.get("notebook_estates", []) or [])
+        jobs = report_jobs(rnd.root, out, results_dir=data_dir, estates=estates)
+        got = step("notebooks", "notebook", "notebooks/", run_notebooks, jobs,
+                   executor=executor, progress=progress)
+        if got is not None:
+            failures.extend(got[1])
+    manifest = write_manifest(out, failures, extra={
+        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
+        "timings_s": timings})
+    if failures:
+        log.warning("报告生成完成，但有 %d 项失败：", len(failures))
+        for f in failures:
+            where = f"（第 {f.cell} 个单元格）" if f.cell else ""
+            log.warning("  %s %s%s：%s", f.kind, f.target, where, f.reason)
+    return manifest

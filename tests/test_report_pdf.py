@@ -1,0 +1,117 @@
+"""Typst PDFs: Chinese text survives, odd names are safe, failures are collected."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pypdfium2 as pdfium
+import pytest
+
+from evaluation.report import format as fmt
+from evaluation.report import pdf
+from evaluation.report.synthetic import FORMULA_NAME, ODD_NAME, synthetic_results
+from evaluation.results import FRAMES
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory):
+    return synthetic_results(tmp_path_factory.mktemp("pdf") / "round", n_estates=20)
+
+
+def pdf_text(path: Path) -> str:
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        text = "".join(page.get_textpage().get_text_range() for page in doc)
+    finally:
+        doc.close()
+    return re.sub(r"\s+", "", text)
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def test_district_pdf_text(results, tmp_path: Path) -> None:
+    path = pdf.render_district_pdf(results, tmp_path / "district.pdf")
+    text = pdf_text(path)
+    e = results.estates
+    for name in e["estate_name"].head(8):
+        assert squash(name) in text
+    row = e.iloc[5]
+    assert squash(fmt.interval(row["rate"], row["rate_low"], row["rate_high"])) in text
+    for heading in ("测评概况", "分等级结果", "红榜", "黑榜", "物业企业汇总", "测评方法"):
+        assert heading in text
+    assert "隔离" in text and "答题时间过短" in text
+    assert "本轮无数据" not in text  # every section has data here
+
+
+def test_cards_for_odd_names_use_ids(results, tmp_path: Path) -> None:
+    ids = ["E001", "E002", "E003"]
+    written, failures = pdf.render_cards(results, tmp_path / "cards", estate_ids=ids,
+                                         progress=False)
+    assert not failures
+    assert sorted(p.name for p in written) == [f"{i}.pdf" for i in ids]
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == [f"{i}.pdf" for i in ids]
+    assert squash(FORMULA_NAME) in pdf_text(tmp_path / "cards" / "E001.pdf")
+    text = pdf_text(tmp_path / "cards" / "E002.pdf")
+    assert squash(ODD_NAME) in text
+    row = results.estates.set_index("estate_id").loc["E002"]
+    assert squash(fmt.interval(row["rate"], row["rate_low"], row["rate_high"])) in text
+    assert "分项满意率" in text and "与上一轮相比" in text
+
+
+def test_card_renders_to_png_with_threshold_line(results, tmp_path: Path) -> None:
+    """The red threshold line sits at threshold × bar width from the bar's left edge."""
+    payload = pdf.card_payloads(results)["E002"]
+    png = pdf.compile_pdf("card.typ", payload, fmt_="png", ppi=144)
+    (tmp_path / "card.png").write_bytes(png)
+    from PIL import Image
+
+    img = np.asarray(Image.open(tmp_path / "card.png").convert("RGB")).astype(int)
+    red = (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    # dimension bars: light-blue fill rows; the track starts at the bars' common left edge
+    blue = (abs(img[..., 0] - 0x8F) < 6) & (abs(img[..., 1] - 0xB3) < 6) & (
+        abs(img[..., 2] - 0xE0) < 6)
+    rows = np.where(blue.any(axis=1))[0]
+    left = int(np.where(blue[rows].any(axis=0))[0].min())
+    width = 7.5 / 2.54 * 144  # 7.5 cm at 144 ppi
+    red_cols = np.where(red[rows].any(axis=0))[0]
+    assert len(red_cols)
+    expected = left + payload["estate"]["threshold"] * width
+    assert abs(red_cols.mean() - expected) < 4
+
+
+def test_empty_round_says_no_data(results, tmp_path: Path) -> None:
+    empty = type(results)(round=results.round, estates=pd.DataFrame(),
+                          **{k: pd.DataFrame() for k in FRAMES if k != "estates"})
+    text = pdf_text(pdf.render_district_pdf(empty, tmp_path / "d.pdf"))
+    assert "本轮无数据" in text
+    assert pdf.render_cards(empty, tmp_path / "c", progress=False) == ([], [])
+
+
+def test_one_failing_card_does_not_stop_others(results, tmp_path: Path, monkeypatch) -> None:
+    good = pdf.card_payloads(results)
+    bad = {k: v for k, v in list(good.items())[:4]}
+    bad["E002"] = {**bad["E002"], "estate": None}  # template cannot read it
+    monkeypatch.setattr(pdf, "card_payloads", lambda _r: bad)
+    written, failures = pdf.render_cards(results, tmp_path / "cards", progress=False,
+                                         executor=ThreadPoolExecutor(2), batch_size=2)
+    assert sorted(p.stem for p in written) == ["E001", "E003", "E004"]
+    assert [f.estate_id for f in failures] == ["E002"]
+    assert failures[0].reason
+    assert not (tmp_path / "cards" / "E002.pdf").exists()
+    assert not [p for p in (tmp_path / "cards").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cards_on_local_dask_cluster(results, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \
+            distributed.Client(cluster) as client:
+        written, failures = pdf.render_cards(results, tmp_path / "cards",
+                                             executor=client.get_executor(),
+                                             estate_ids=["E003", "E004"], progress=False)
+    assert not failures and len(written) == 2
