@@ -212,8 +212,10 @@ def read_survey_export(
 
 def expand_multiselect(values: pd.Series, separator: str = MULTI_SEPARATOR) -> pd.DataFrame:
     """A ``┋``-joined multi-select text column as one 0/1 (Int64) column per option;
-    rows with no answer (NA, ``(跳过)``) are NA in every column."""
-    text = values.astype("string")
+    rows with no answer (NA, ``(跳过)``) are NA in every column. Text typed into an
+    "other" option (问卷星 writes ``其他【请注明】〖…〗``) is dropped: it may hold
+    personal data, and the option itself is kept."""
+    text = values.astype("string").str.replace(r"〖[^〗]*〗", "", regex=True)
     skipped = text.isna() | text.isin(SKIP_MARKERS)
     dummies = text.where(~skipped, "").str.get_dummies(sep=separator).astype("Int64")
     dummies.loc[skipped.to_numpy()] = pd.NA
@@ -246,7 +248,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str,
             target: str | int = data_sheets[0] if data_sheets else 0
         else:
             target = sheet
-        raw = book.parse(target, header=None, dtype=str)
+        raw = pd.read_excel(book, sheet_name=target, header=None, dtype=str)
     except WuyeError:
         raise
     except Exception as exc:  # calamine raises many kinds; name the file and the fix
