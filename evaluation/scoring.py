@@ -12,9 +12,10 @@ and intervals of :mod:`evaluation.estimation`, buildings as strata inside estate
 * dimension ``rate``: mean over respondents of their share satisfied among the
   dimension's answered items (a respondent-level score in [0, 1], so the estate's
   respondents remain the units), ``index`` likewise from points;
-* district rows (per tier and ``全区``): the stratified estimator over every respondent of
-  the tier — equal to the household-weighted mean of estate rates ``Σ N_e p̂_e / Σ N_e``
-  over the estates with respondents, with ``V = Σ (N_e/ΣN)² V_e`` (estates are strata).
+* district rows (per tier and ``全区``): the household-weighted mean of the estates'
+  rates (and indices) ``Σ N_e p̂_e / Σ N_e`` over the scored estates, with
+  ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata), df = Σ df_e; the interval
+  uses the round's method with these. Unscored estates are counted in ``estates`` only.
 
 Everything is computed with ``bincount`` over integer codes (:func:`score_arrays`); the
 string → code mapping is the only per-row pandas work.
@@ -274,9 +275,7 @@ def score_round(
         est["tier"] = pd.Series(pd.NA, index=est.index, dtype="str")
     est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
 
-    district = _district(est, res, stratum_estate, s_codes, wts, ans_resp, item_codes,
-                         list(item_uniq).index(overall), answers, method, confidence, lonely,
-                         n_h, f_h)
+    district = _district(est, res, method, confidence)
     return Scores(
         estates=est, items=item_tab.drop(columns=["census"]),
         dimensions=dim_tab.drop(columns=["census"]), district=district,
@@ -308,48 +307,53 @@ def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
     return pd.Series(estate_ids).map(r.set_index("estate_id")["response_rate"]).to_numpy(float)
 
 
-def _district(est, res, stratum_estate, s_codes, wts, ans_resp, item_codes, overall_code,
-              answers, method, confidence, lonely, n_h, f_h) -> pd.DataFrame:
-    """Per tier and 全区: stratified estimator over all respondents (estates = strata)."""
+def _district(est: pd.DataFrame, res: ArrayResults, method: str, confidence: float
+              ) -> pd.DataFrame:
+    """Per tier and 全区: ``Σ N_e ŷ_e / Σ N_e`` over the scored estates with
+    ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata); df = Σ df_e, n = Σ n_e;
+    N_e = 台账 户数 (Σ weights when the register lacks it)."""
     tiers = est["tier"].astype(object).where(est["tier"].notna(), "未分级").to_numpy()
     order = {t: i for i, t in enumerate(TIERS)}
-    tier_uniq = np.array(sorted(set(tiers), key=lambda t: (order.get(t, 99), str(t))),
-                         dtype=object)
-    tier_codes = pd.Index(tier_uniq).get_indexer(tiers)
-    n_t = len(tier_uniq)
-    sel = item_codes == overall_code
-    a_resp = ans_resp[sel]
-    a_str = s_codes[a_resp]
-    a_est = stratum_estate[a_str]
-    y = pd.to_numeric(answers["satisfied"], errors="coerce").to_numpy(dtype=float)[sel]
-    w = wts["weight"].to_numpy(dtype=float)[a_resp]
-    rows = []
-    for label, dom, nd in ((None, tier_codes[a_est], n_t),
-                           (DISTRICT_LABEL, np.zeros(len(a_resp), dtype=np.int64), 1)):
-        m = domain_moments(y, w, dom, nd, a_str, n_h, f_h, lonely=lonely, binary=True)
-        lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction,
-                                     method=method, confidence=confidence)
-        # index: respondent-level, same strata
-        r_idx = res.index  # estate-level moments; combine household-weighted
-        frame = pd.DataFrame({"tier": tier_uniq if label is None else [label],
-                              "rate": m.estimate, "rate_se": np.sqrt(m.var),
-                              "rate_low": lo, "rate_high": hi, "n": m.n.astype(np.int64),
-                              "df": m.df.astype(np.int64)})
-        egroup = tier_codes if label is None else np.zeros(len(est), dtype=np.int64)
-        ok = ~np.isnan(r_idx.estimate)
-        W = np.where(ok, r_idx.weight, 0.0)
-        tot = np.bincount(egroup, W, nd)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            idx = np.bincount(egroup, np.where(ok, W * r_idx.estimate, 0), nd) / tot
-            ivar = np.bincount(egroup, np.where(ok, W**2 * r_idx.var, 0), nd) / tot**2
-        ilo, ihi = mean_interval(idx, ivar, frame["df"].to_numpy(float), confidence=confidence)
-        frame["index"], frame["index_low"], frame["index_high"] = idx, ilo, ihi
-        frame["estates"] = np.bincount(egroup, minlength=nd)
-        frame["estates_scored"] = np.bincount(egroup, ok.astype(float), nd).astype(np.int64)
+    labels = sorted(set(tiers), key=lambda t: (order.get(t, 99), str(t)))
+    codes = pd.Index(labels).get_indexer(tiers)
+    N = (est["households"].to_numpy(dtype=float) if "households" in est.columns
+         else np.full(len(est), np.nan))
+    frames = []
+    for names, group in ((labels, codes), ([DISTRICT_LABEL], np.zeros(len(est), np.int64))):
+        nd = len(names)
+        frame = pd.DataFrame({"tier": names})
+        for value, m in (("rate", None), ("index", res.index)):
+            p = est[value].to_numpy(dtype=float)
+            var = (est["rate_se"].to_numpy(dtype=float) ** 2 if m is None else m.var)
+            Ne = np.where(np.isnan(N), (res.index.weight if m is None else m.weight), N)
+            ok = ~np.isnan(p) & ~np.isnan(var)
+            W = np.bincount(group, np.where(ok, Ne, 0.0), nd)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                y = np.bincount(group, np.where(ok, Ne * p, 0.0), nd) / W
+                v = np.bincount(group, np.where(ok, Ne**2 * var, 0.0), nd) / W**2
+            n = np.bincount(group, np.where(ok, est["n"].to_numpy(dtype=float), 0.0), nd)
+            df = np.bincount(group, np.where(ok, est["df"].to_numpy(dtype=float), 0.0), nd)
+            census = np.bincount(group, (ok & ~est["census"].to_numpy(dtype=bool)
+                                         ).astype(float), nd) == 0
+            if value == "rate":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    frac = np.where(W > 0, n / W, np.nan)
+                lo, hi = proportion_interval(y, v, n, df, census & (n > 0), frac,
+                                             method=method, confidence=confidence)
+                frame["rate"], frame["rate_se"] = y, np.sqrt(v)
+                frame["rate_low"], frame["rate_high"] = lo, hi
+                frame["n"], frame["df"] = n.astype(np.int64), df.astype(np.int64)
+            else:
+                lo, hi = mean_interval(y, v, df, confidence=confidence)
+                frame["index"] = y
+                frame["index_low"], frame["index_high"] = np.clip(lo, 0, 100), np.clip(hi, 0, 100)
+        frame["estates"] = np.bincount(group, minlength=nd)
+        frame["estates_scored"] = np.bincount(
+            group, est["rate"].notna().to_numpy(float), nd).astype(np.int64)
         verdict = est["verdict"].to_numpy()
-        for v, col in (("达标", "pass"), ("临界", "borderline"), ("未达标", "fail")):
-            frame[col] = np.bincount(egroup, (verdict == v).astype(float), nd).astype(np.int64)
-        frame["point_pass"] = np.bincount(egroup, est["point_pass"].to_numpy(float),
+        for v_, col in (("达标", "pass"), ("临界", "borderline"), ("未达标", "fail")):
+            frame[col] = np.bincount(group, (verdict == v_).astype(float), nd).astype(np.int64)
+        frame["point_pass"] = np.bincount(group, est["point_pass"].to_numpy(float),
                                           nd).astype(np.int64)
-        rows.append(frame)
-    return pd.concat(rows, ignore_index=True)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
