@@ -79,7 +79,7 @@ MESS_RATES: dict[str, float] = {
 }
 BUILDING_FORMATS: dict[str, float] = {"{b}栋": 0.45, "{b}": 0.25, "{b}号楼": 0.30}
 """How respondents write building 3: ``3栋`` / ``3`` / ``3号楼`` (``３栋`` when full width)."""
-ROOM_FORMATS: dict[str, float] = {"{u}-{r}": 0.8, "{u}单元{r}": 0.15, "{r}": 0.05}
+ROOM_FORMATS: dict[str, float] = {"{u}-{r}": 0.8, "{u}单元{r}": 0.17, "{r}": 0.03}
 """How respondents write unit 1 room 302: ``1-302`` / ``1单元302`` / ``302`` (unit unknown)."""
 EMPTY = "(空)"
 """What 问卷星 writes for an unanswered fill-in question."""
@@ -558,8 +558,8 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
         raise WuyeError(Problem(f"样本中有示例区没有的小区：{unknown}",
                                 "用同一个 build_district 结果抽样"))
     frame = district.frame
-    occupied = pd.Series(frame["occupied"].to_numpy(), index=frame["household_id"])
-    occ = occupied.reindex(s["household_id"]).fillna(True).to_numpy(dtype=bool)
+    at = pd.Index(frame["household_id"]).get_indexer(s["household_id"])
+    occ = np.where(at >= 0, frame["occupied"].to_numpy()[np.maximum(at, 0)], True)
 
     # --- visits: response, refusal, substitutes in order within the building
     rate = rng.uniform(*RESPONSE_RATE, len(truth))
@@ -593,10 +593,16 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     rows = resp.assign(e=e[completed]).reset_index(drop=True)
     n_resp = len(rows)
     k_un = max(2, round(MESS_RATES["unsampled"] * n_resp))
-    pool = np.flatnonzero((frame["estate_id"].isin(pd.unique(s["estate_id"]))
-                           & frame["occupied"]
-                           & ~frame["household_id"].isin(s["household_id"])).to_numpy())
-    pick = np.sort(rng.choice(pool, min(k_un, len(pool)), replace=False))
+    # candidates: random frame rows of sampled estates, occupied, not in the sample
+    sampled = np.zeros(len(frame), dtype=bool)
+    sampled[at[at >= 0]] = True
+    estates_in = np.zeros(len(truth), dtype=bool)
+    estates_in[e] = True
+    frame_estate = np.repeat(np.arange(len(truth)), district.register["households"].to_numpy())
+    pool = rng.permutation(len(frame))[: 50 * k_un]
+    pool = pool[estates_in[frame_estate[pool]] & frame["occupied"].to_numpy()[pool]
+                & ~sampled[pool]]
+    pick = np.sort(pool[:k_un])
     extra = frame.iloc[pick][["estate_id", "building", "unit", "room", "household_id"]]
     extra = extra.assign(unit=extra["unit"].astype(str), role="unsampled",
                          e=estate_index.get_indexer(extra["estate_id"]))
