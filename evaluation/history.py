@@ -18,7 +18,7 @@ from evaluation.round import PERIOD_PATTERN
 from sampling.errors import Problem, WuyeError
 
 BLACK, RED = "黑榜", "红榜"
-LIST_COLUMNS = ("round_id", "period", "level", "key", "name", "firm", "list", "eligible",
+LIST_COLUMNS = ("round_id", "period", "level", "key", "label", "firm", "list", "eligible",
                 "reasons")
 
 
@@ -68,7 +68,7 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
       ranking columns (``composite, rank, eligible, list, reasons``).
     - ``kind="firms"``: one row per round × firm from the firm roll-up.
     - ``kind="lists"``: one row per round × ranked estate and firm — ``round_id, period,
-      level`` (estate/firm), ``key, name, firm, list`` (红榜/黑榜/""), ``eligible, reasons``.
+      level`` (estate/firm), ``key, label, firm, list`` (红榜/黑榜/""), ``eligible, reasons``.
 
     ``estate_id`` / ``firm`` filter the rows. ``db`` is a path or an open ``Store``.
     """
@@ -133,14 +133,14 @@ def _lists(store: Any) -> pd.DataFrame:
             est = est.assign(estate_name=est["estate_id"])
         frames.append(pd.DataFrame({
             "round_id": est["round_id"], "level": "estate", "key": est["estate_id"].astype(str),
-            "name": est["estate_name"].fillna(est["estate_id"]).astype(str),
+            "label": est["estate_name"].fillna(est["estate_id"]).astype(str),
             "firm": est["firm"].astype(str) if "firm" in est else "",
             "list": est["list"].fillna("").astype(str), "eligible": est["eligible"],
             "reasons": est["reasons"].fillna("").astype(str)}))
     if "firm" in firms.columns:
         frames.append(pd.DataFrame({
             "round_id": firms["round_id"], "level": "firm", "key": firms["firm"].astype(str),
-            "name": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
+            "label": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
             "list": firms["list"].fillna("").astype(str), "eligible": firms["eligible"],
             "reasons": firms["reasons"].fillna("").astype(str)}))
     if not frames:

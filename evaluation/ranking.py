@@ -38,7 +38,7 @@ class Ranking:
     - ``firms``: one row per firm — roll-up (``rate, rate_se, rate_low, rate_high, threshold,
       verdict, index, composite``), counts, ``rank, eligible, list, reasons``.
     - ``escalations``: one row per estate/firm listed this round — ``level`` (estate/firm),
-      ``key``, ``name``, ``list``, ``black_consecutive, black_total, red_consecutive,
+      ``key``, ``label`` (estate name or firm), ``list``, ``black_consecutive, black_total, red_consecutive,
       red_total``, ``flag`` (``退出预警``/``推荐表彰``/``""``), ``note``.
     """
 
@@ -442,12 +442,12 @@ def _rank_firms(frame: pd.DataFrame, est: pd.DataFrame, rules: Rules, *, confide
 def current_lists(round: Any, est: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
     """This round's lists in the shape of ``history(db, kind="lists")``."""
     e = pd.DataFrame({"level": "estate", "key": est["estate_id"].astype(str),
-                      "name": est["estate_name"].astype(str) if "estate_name" in est
+                      "label": est["estate_name"].astype(str) if "estate_name" in est
                       else est["estate_id"].astype(str),
                       "firm": est["firm"].astype(str), "list": est["list"],
                       "eligible": est["eligible"]})
     f = pd.DataFrame({"level": "firm", "key": firms["firm"].astype(str),
-                      "name": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
+                      "label": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
                       "list": firms["list"], "eligible": firms["eligible"]})
     out = pd.concat([e, f], ignore_index=True)
     out.insert(0, "period", str(round.period))
@@ -470,7 +470,7 @@ def _escalations(round: Any, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.D
         frames.insert(0, prev[[c for c in now.columns if c in prev.columns]])
     allrows = pd.concat(frames, ignore_index=True)
     counts = consecutive_listings(allrows, str(round.round_id))
-    listed = now[now["list"] != ""][["level", "key", "name", "firm", "list"]]
+    listed = now[now["list"] != ""][["level", "key", "label", "firm", "list"]]
     out = listed.merge(counts, on=["level", "key"], how="left")
     for col in ("black_consecutive", "black_total", "red_consecutive", "red_total"):
         out[col] = out[col].fillna(0).astype("int64")
