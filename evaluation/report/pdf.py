@@ -29,7 +29,7 @@ from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
 
 TEMPLATES = Path(__file__).with_name("templates")
-INLINE_BELOW = 40  # fewer cards render in-process: starting spawn workers costs ~1 s more
+INLINE_BELOW = 150  # fewer cards render in-process: spawning 2 workers costs 2–4 s (measured)
 
 _LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not shareable
 
@@ -301,7 +301,7 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
 
     ``executor``: any :class:`~concurrent.futures.Executor` (e.g. a ``dask.distributed``
     client's ``get_executor()``); by default a small spawn process pool, or in-process for a
-    few dozen cards. Estates go in batches of ``batch_size`` per task (default: about eight
+    fewer than ``INLINE_BELOW`` cards. Estates go in batches of ``batch_size`` per task (default: about eight
     tasks, 5–100 estates each). Returns the written paths and the per-estate failures.
     """
     from tqdm.auto import tqdm

@@ -1,0 +1,84 @@
+"""End to end: render_reports writes every output and a manifest; notebooks run with papermill."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from evaluation.report.manifest import write_manifest
+from evaluation.report.render import render_reports, workbook_name
+from evaluation.report.synthetic import ODD_NAME, synthetic_results
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory):
+    """One run: 6 estates, the district notebook, one estate notebook and one that fails."""
+    results = synthetic_results(tmp_path_factory.mktemp("render") / "round", n_estates=6)
+    manifest = render_reports(results, progress=False, notebook_estates=["E002", ODD_NAME])
+    return results, manifest
+
+
+def test_every_output_is_listed_with_sha256(rendered) -> None:
+    results, manifest = rendered
+    out = results.round.output_dir
+    body = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    paths = {f["path"]: f for f in body["files"]}
+    assert workbook_name(results) in paths
+    assert paths[workbook_name(results)]["kind"] == "excel"
+    assert paths["district_report.pdf"]["kind"] == "pdf"
+    assert {f"cards/E00{i}.pdf" for i in range(1, 7)} <= set(paths)
+    assert paths["notebooks/district_report.ipynb"]["kind"] == "notebook"
+    assert paths["notebooks/district_report.html"]["kind"] == "html"
+    assert paths["notebooks/estate_E002.html"]["kind"] == "html"
+    assert paths["data/estates.csv"]["kind"] == "data"
+    for rel, entry in paths.items():
+        data = (out / rel).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_failing_notebook_is_recorded_and_others_complete(rendered) -> None:
+    results, manifest = rendered
+    body = json.loads((results.round.output_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert len(body["failures"]) == 1
+    failure = body["failures"][0]
+    assert failure["kind"] == "notebook" and failure["estate_id"] == ODD_NAME
+    assert failure["cell"] == 5  # the cell that looks the estate up
+    # the odd id reached the kernel intact (no injection, no SyntaxError)
+    assert failure["reason"].startswith("ValueError")
+    assert "/" not in failure["target"] and "\n" not in failure["target"]
+    assert manifest.paths("pdf") and manifest.paths("excel")
+
+
+def test_parameters_are_injected_as_literals(rendered) -> None:
+    results, _ = rendered
+    nb_dir = results.round.output_dir / "notebooks"
+    failed = [p for p in nb_dir.glob("estate_*.ipynb") if "E002" not in p.name]
+    nb = nbformat.read(failed[0], as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    values = {t.targets[0].id: ast.literal_eval(t.value)
+              for t in ast.parse(injected.source).body}
+    assert values["estate_id"] == ODD_NAME
+    assert nb.cells[0].cell_type == "markdown" and "执行失败" in nb.cells[0].source
+
+
+def test_html_has_no_code_and_shows_results(rendered) -> None:
+    results, _ = rendered
+    html = (results.round.output_dir / "notebooks" / "district_report.html").read_text(
+        encoding="utf-8")
+    assert "load_results(" not in html
+    assert "测评概况" in html and "红榜" in html
+    assert "%" in html
+
+
+def test_write_manifest_skips_temporaries(tmp_path: Path) -> None:
+    (tmp_path / "a.pdf").write_bytes(b"x")
+    (tmp_path / ".a.pdf.1.tmp").write_bytes(b"half")
+    manifest = write_manifest(tmp_path)
+    assert [f["path"] for f in manifest.files] == ["a.pdf"]
