@@ -148,10 +148,10 @@ def load_frame(
         differ = both[(units[both] != reg[both]).to_numpy()]
         for estate in sorted(differ):
             vacant = int(units[estate] - occupied_n[estate])
-            note = f"，其中空置 {vacant} 户不参与抽样" if vacant else ""
+            note = f"（另有空置 {vacant} 户不参与抽样）" if vacant else ""
             warnings.append(Problem(
                 f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
-                f"抽样按住户清册的户数计算（实际从清册中抽取{note}）",
+                f"样本量按住户清册的 {int(occupied_n[estate])} 户已入住住户计算并从中抽取{note}",
                 "核对台账户数或补全住户清册", file=name, column=FRAME_LABELS["estate_id"]))
         absent = sorted(set(reg.index) - set(units.index))
         if absent:
