@@ -34,8 +34,8 @@ the same key, e.g. ``3栋`` if the frame says ``3栋``); without a sample, the k
 Rooms (:func:`room_parts`): the last group of digits is the room key (leading zeros
 dropped), the group before it, if any, the unit: ``1-101``, ``1单元101``, ``101室``,
 ``3栋1单元101`` → room 101 (unit 1). A response links to the sampled household with the
-same estate, building key and room key; when several units share that room number the
-unit must match too.
+same estate, building key and room key; a unit that is given must match, and when several
+sampled units share that room number a unit must be given.
 """
 
 from __future__ import annotations
@@ -233,14 +233,11 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     r["_i"] = np.arange(len(r))
     cand = r.merge(s[["estate_id", "building_key", "room_key", "s_unit", "household_id",
                       "role"]], on=["estate_id", "building_key", "room_key"], how="inner")
+    given = cand["unit_key"].notna().to_numpy()
+    same_unit = (cand["unit_key"] == cand["s_unit"]).fillna(False).to_numpy(dtype=bool)
+    cand = cand[~given | same_unit]  # a unit that is given must match
     n_cand = cand.groupby("_i").size()
-    unit_ok = cand["unit_key"].notna() & (cand["unit_key"] == cand["s_unit"]).fillna(False)
-    by_unit = cand[unit_ok.to_numpy()]
-    n_unit = by_unit.groupby("_i").size()
-    single = cand[cand["_i"].map(n_cand).to_numpy() == 1]
-    resolved = by_unit[by_unit["_i"].map(n_unit).to_numpy() == 1]
-    resolved = resolved[~resolved["_i"].isin(single["_i"])]
-    chosen = pd.concat([single, resolved]).set_index("_i")
+    chosen = cand[cand["_i"].map(n_cand).to_numpy() == 1].set_index("_i")
     idx = np.arange(len(r))
     household = pd.Series(chosen["household_id"], dtype="string").reindex(idx)
     role = pd.Series(chosen["role"], dtype="string").reindex(idx)
