@@ -24,7 +24,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_every_output_is_listed_with_sha256(rendered) -> None:
-    results, manifest = rendered
+    results, _manifest = rendered
     out = results.round.output_dir
     body = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     paths = {f["path"]: f for f in body["files"]}

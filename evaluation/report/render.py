@@ -42,13 +42,15 @@ def _reason(exc: BaseException) -> str:
 def render_reports(results: RoundResults, *, executor: Executor | None = None,
                    progress: bool = True, notebooks: bool = True,
                    notebook_estates: Iterable[str] | None = None, cards: bool = True,
-                   save_data: bool = True) -> Manifest:
+                   save_data: bool = True, notebook_executor: Executor | None = None
+                   ) -> Manifest:
     """Render every report of the round and write ``manifest.json``; returns the manifest.
 
-    ``executor`` fans out the estate cards (and notebooks) — any
-    :class:`concurrent.futures.Executor`, e.g. a ``dask.distributed`` client's
-    ``get_executor()``; by default a small spawn process pool. ``notebook_estates`` (default
-    ``[report] notebook_estates`` in ``round.toml``) get their own estate notebook.
+    ``executor`` fans out the estate cards — any :class:`concurrent.futures.Executor`, e.g.
+    a ``dask.distributed`` client's ``get_executor()``; by default in-process for fewer than
+    ``pdf.INLINE_BELOW`` cards, else a 2-worker spawn pool. ``notebook_estates`` (default
+    ``[report] notebook_estates`` in ``round.toml``) get their own estate notebook; notebooks
+    run one kernel per worker (``notebook_executor``, default: spawn pool when > 2).
     """
     rnd = results.round
     out = Path(rnd.output_dir)
@@ -89,7 +91,7 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
                        else rnd.report.get("notebook_estates", []) or [])
         jobs = report_jobs(rnd.root, out, results_dir=data_dir, estates=estates)
         got = step("notebooks", "notebook", "notebooks/", run_notebooks, jobs,
-                   executor=executor, progress=progress)
+                   executor=notebook_executor, progress=progress)
         if got is not None:
             failures.extend(got[1])
     manifest = write_manifest(out, failures, extra={
