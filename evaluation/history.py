@@ -126,15 +126,16 @@ def _lists(store: Any) -> pd.DataFrame:
     frames = []
     if "estate_id" in est.columns:
         reg = store.read("round_register")
-        if "estate_name" in reg.columns:
-            est = est.merge(reg[["round_id", "estate_id", "estate_name"]],
+        names = [c for c in ("estate_name", "firm") if c in reg.columns and c not in est]
+        if names and "estate_id" in reg.columns:
+            est = est.merge(reg[["round_id", "estate_id", *names]],
                             on=["round_id", "estate_id"], how="left")
-        else:
+        if "estate_name" not in est.columns:
             est = est.assign(estate_name=est["estate_id"])
         frames.append(pd.DataFrame({
             "round_id": est["round_id"], "level": "estate", "key": est["estate_id"].astype(str),
             "label": est["estate_name"].fillna(est["estate_id"]).astype(str),
-            "firm": est["firm"].astype(str) if "firm" in est else "",
+            "firm": est["firm"].fillna("").astype(str) if "firm" in est else "",
             "list": est["list"].fillna("").astype(str), "eligible": est["eligible"],
             "reasons": est["reasons"].fillna("").astype(str)}))
     if "firm" in firms.columns:

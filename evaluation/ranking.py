@@ -21,7 +21,7 @@ from evaluation.rules import TIE_KEYS, VERDICT_POINTS, Rules, credit_grade, pars
 from sampling.errors import Problem, WuyeError
 
 RED, BLACK = "红榜", "黑榜"
-ESTATE_COLUMNS = ("estate_id", "firm", "composite", "rank", "eligible", "list", "reasons",
+ESTATE_COLUMNS = ("estate_id", "composite", "rank", "eligible", "list", "reasons",
                   "credit_grade", "complaints_per_100")
 SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n",
                   "verdict")
@@ -31,7 +31,7 @@ SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "inde
 class Ranking:
     """Result of :func:`rank_round`.
 
-    - ``estates``: one row per estate of the 台账 — ``estate_id, firm, composite`` (0–100),
+    - ``estates``: one row per estate of the 台账 — ``estate_id, composite`` (0–100),
       ``rank`` (Int64, 1 = best, ties share the smaller rank; NA when not eligible),
       ``eligible``, ``list`` (``红榜``/``黑榜``/``""``), ``reasons``, ``credit_grade``,
       ``complaints_per_100``.
