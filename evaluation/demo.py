@@ -551,6 +551,10 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     s["household_id"] = (sample["household_id"].astype(str).to_numpy()
                          if "household_id" in sample.columns else
                          s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"])
+    # a canonical order, so that the visits do not depend on how the sample is sorted
+    perm = np.lexsort([s[c].to_numpy() for c in ("household_id", "order", "role", "building",
+                                                  "estate_id")])
+    s = s.iloc[perm].reset_index(drop=True)
     estate_index = pd.Index(truth["estate_id"])
     e = estate_index.get_indexer(s["estate_id"])
     if (e < 0).any():
@@ -585,8 +589,10 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     replaced = np.zeros(len(s), dtype=bool)
     replaced[main_rows] = missed & (rank <= filled[group[main_rows]])
     dispositions = pd.DataFrame({
-        "estate_id": s["estate_id"], "household_id": s["household_id"], "role": s["role"],
-        "order": s["order"], "status": pd.Series(status, dtype="str"), "replaced": replaced})
+        "estate_id": s["estate_id"].to_numpy(), "household_id": s["household_id"].to_numpy(),
+        "role": s["role"].to_numpy(), "order": s["order"].to_numpy(),
+        "status": pd.array(status, dtype="str"), "replaced": replaced},
+        index=perm).sort_index()  # back in the caller's row order
 
     # --- who answers: completed visits, a few unsampled households, unknown estates
     resp = s.loc[completed, ["estate_id", "building", "unit", "room", "household_id", "role"]]

@@ -341,3 +341,15 @@ def test_bad_arguments_are_clear_errors(district: DemoDistrict, sample: pd.DataF
     stranger = sample.assign(estate_id="XX999")
     with pytest.raises(WuyeError, match="没有的小区"):
         simulate_fieldwork(district, stranger, period=PERIOD, seed=1)
+
+
+def test_visits_do_not_depend_on_sample_row_order(district: DemoDistrict, sample: pd.DataFrame
+                                                  ) -> None:
+    shuffled = sample.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    shuffled = shuffled.assign(order=shuffled["order"].astype(str))  # as read from a CSV
+    first = simulate_visits(district, sample, period=PERIOD, seed=2024)
+    second = simulate_visits(district, shuffled, period=PERIOD, seed=2024)
+    pd.testing.assert_frame_equal(first.export, second.export)
+    assert second.dispositions["household_id"].tolist() == shuffled["household_id"].tolist()
+    back = second.dispositions.set_index("household_id").loc[sample["household_id"]]
+    assert back["status"].tolist() == first.dispositions["status"].tolist()
