@@ -24,6 +24,7 @@ from evaluation.report.manifest import Failure
 from sampling.errors import Problem, WuyeError
 
 RESET_TAG = "wuye-reset"
+INLINE_MAX = 4  # up to this many notebooks share one kernel in this process
 
 
 def notebook_dir() -> Path:
@@ -191,7 +192,7 @@ def run_notebooks(jobs: Sequence[NotebookJob], *, executor: Executor | None = No
                   ) -> tuple[list[Path], list[Failure], list[NotebookOutcome]]:
     """Execute ``jobs`` in ``workers`` batches (one kernel each) over ``executor``.
 
-    Without an executor, up to two notebooks run in this process; more use a spawn-context
+    Without an executor, up to ``INLINE_MAX`` notebooks run here in one kernel; more use a spawn
     process pool. Returns written files, failures (with the failing cell) and outcomes.
     """
     from tqdm.auto import tqdm
@@ -202,17 +203,16 @@ def run_notebooks(jobs: Sequence[NotebookJob], *, executor: Executor | None = No
     n_batches = max(1, min(workers, len(jobs)))
     size = math.ceil(len(jobs) / n_batches)
     batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    own = executor is None and len(batches) > 1 and len(jobs) > 2
+    own = executor is None and len(batches) > 1 and len(jobs) > INLINE_MAX
     if own:
         executor = ProcessPoolExecutor(max_workers=min(len(batches), os.cpu_count() or 1),
                                        mp_context=multiprocessing.get_context("spawn"))
     outcomes: list[NotebookOutcome] = []
     bar = tqdm(total=len(jobs), desc="报告笔记本", unit="本", disable=not progress)
     try:
-        if executor is None:
-            for batch in batches:
-                outcomes += run_notebook_batch(batch, timeout)
-                bar.update(len(batch))
+        if executor is None:  # one kernel for all of them
+            outcomes += run_notebook_batch(jobs, timeout)
+            bar.update(len(jobs))
         else:
             futures: dict[Future, list] = {executor.submit(run_notebook_batch, b, timeout): b
                                            for b in batches}
