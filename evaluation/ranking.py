@@ -99,10 +99,10 @@ def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     reg["firm"] = firm.astype(str)
     sc = scores.copy()
     sc["estate_id"] = sc["estate_id"].astype(str)
-    drop = [c for c in ("tier", "threshold") if c in sc.columns and c in reg.columns]
-    if "threshold" in drop:
+    # the verdict's threshold comes from scoring; every other shared column from the 台账
+    if "threshold" in sc.columns and "threshold" in reg.columns:
         reg = reg.drop(columns="threshold")
-        drop.remove("threshold")
+    drop = [c for c in sc.columns if c in reg.columns and c != "estate_id"]
     out = reg.merge(sc.drop(columns=drop), on="estate_id", how="left", validate="one_to_one")
     for col in ("rate", "rate_se", "rate_low", "rate_high", "index", "n", "response_rate",
                 "threshold"):

@@ -343,3 +343,12 @@ def test_quarterly_rounds_do_not_break_or_join_half_year_streaks() -> None:
     assert row["black_consecutive"] == 2 and row["flag"] == "退出预警"
     esc = rank_round(rnd(reg, round_id="2025Q4"), sc, history=history).escalations
     assert esc.query("level == 'estate'").iloc[0]["black_consecutive"] == 1
+
+
+def test_scores_sharing_register_columns_are_merged_cleanly() -> None:
+    reg, sc = make([{"id": "A", "rate": 0.9, "verdict": "达标", "threshold": 0.8}])
+    sc = sc.assign(households=999, firm="别的企业", threshold=0.85)  # scoring echoes some columns
+    out = rank_round(rnd(reg, ONLY_INDEX), sc)
+    assert out.firms["firm"].tolist() == ["甲物业"]  # the 台账 decides the firm
+    assert out.firms["households"].tolist() == [200]
+    assert out.firms["threshold"].tolist() == [pytest.approx(0.85)]  # scoring's threshold
