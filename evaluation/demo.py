@@ -42,7 +42,7 @@ BASE_PERIOD = "2025H2"
 
 TIER_SHARES: dict[str, float] = {"一级": 0.12, "二级": 0.22, "三级": 0.26, "四级": 0.20,
                                  "还建社区": 0.20}
-BAND_SHARES: dict[str, float] = {"pass": 0.45, "near": 0.30, "fail": 0.25}
+BAND_SHARES: dict[str, float] = {"pass": 0.5, "near": 0.3, "fail": 0.2}
 # Logit offsets of the overall satisfaction level from the tier threshold, per band.
 BAND_OFFSETS: dict[str, tuple[float, float]] = {
     "pass": (1.0, 2.0), "near": (-0.2, 0.2), "fail": (-2.0, -1.0),
@@ -216,8 +216,8 @@ def _unique_names(first: tuple[str, ...], places: tuple[str, ...], suffixes: tup
 def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
     """Build the demo district: 台账, household frame and hidden truth (see module doc).
 
-    About 6 社区 and 12 firms per 40 estates (more at city scale), every tier present
-    (还建社区 ≈ 20%), households 80–3,000, one or two consistently poor firms (credit score
+    About 6 社区 and 12 firms per 40 estates (0.3 firms per estate, at most 400), every
+    tier present (还建社区 ≈ 20%), households 80–3,000, one or two consistently poor firms (credit score
     below 60, every estate failing) and one consistently excellent firm.
     """
     if not isinstance(estates, (int, np.integer)) or estates < len(TIERS):
@@ -258,12 +258,13 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
     # Firms: ~12 per 40 estates; each firm manages at least one estate.
     firm_names = [f"{c}{b}{f}" for c in nm.FIRM_CITIES for f in nm.FIRM_FORMS
                   for b in nm.FIRM_BRANDS]
-    n_firms = min(max(12, n // 5), len(firm_names), n)
+    n_firms = min(max(3, round(0.3 * n)), len(firm_names))
     firm_idx = rng.permutation(np.concatenate(
         [np.arange(n_firms), rng.integers(0, n_firms, n - n_firms)]))
     per_firm = np.bincount(firm_idx, minlength=n_firms)
-    by_size = np.lexsort((rng.random(n_firms), -per_firm))  # most estates first
-    n_poor = 2 if n_firms <= 20 else round(n_firms * 0.08)
+    # poor and excellent firms: drawn among firms with two or more estates
+    by_size = np.lexsort((rng.random(n_firms), per_firm < 2))
+    n_poor = 1 if n_firms < 8 else 2 if n_firms <= 20 else round(n_firms * 0.08)
     n_excellent = 1 if n_firms <= 20 else round(n_firms * 0.05)
     role = np.full(n_firms, "", dtype=object)
     role[by_size[:n_poor]] = "poor"
