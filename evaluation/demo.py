@@ -217,8 +217,9 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
     """Build the demo district: 台账, household frame and hidden truth (see module doc).
 
     About 6 社区 and 12 firms per 40 estates (0.3 firms per estate, at most 400), every
-    tier present (还建社区 ≈ 20%), households 80–3,000, one or two consistently poor firms (credit score
-    below 60, every estate failing) and one consistently excellent firm.
+    tier present (还建社区 ≈ 20%), households 80–3,000, one or two consistently poor firms
+    (credit score below 60, every estate failing) and one consistently excellent firm
+    (more of both at city scale).
     """
     if not isinstance(estates, (int, np.integer)) or estates < len(TIERS):
         raise WuyeError(Problem(f"示例小区数 estates = {estates!r} 太少",
