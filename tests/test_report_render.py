@@ -75,6 +75,7 @@ def test_html_has_no_code_and_shows_results(rendered) -> None:
     assert "load_results(" not in html
     assert "测评概况" in html and "红榜" in html
     assert "%" in html
+    assert "<img" in html  # the interval chart is embedded
 
 
 def test_write_manifest_skips_temporaries(tmp_path: Path) -> None:

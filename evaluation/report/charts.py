@@ -18,6 +18,33 @@ from evaluation.results import RoundResults
 VERDICT_COLORS = {"达标": "#1b7f3b", "临界": "#b7791f", "未达标": "#c53030"}
 
 
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    """A pyplot-free Figure (no global state, no backend switching, thread-safe)."""
+    setup_matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.add_subplot()
+
+
+def to_png(fig: Any, dpi: int = 110) -> bytes:
+    """PNG bytes of a Figure."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def show(fig: Any) -> Any:
+    """For a notebook cell: the chart as an embedded PNG, or 本轮无数据 when there is none."""
+    if fig is None:
+        return tables.NoData()
+    from IPython.display import Image
+
+    return Image(data=to_png(fig), format="png")
+
+
 def interval_chart(results: RoundResults, tier: str | None = None, max_estates: int = 60) -> Any:
     """Estates' rates with confidence intervals as error bars, red line at each threshold.
 
@@ -31,14 +58,11 @@ def interval_chart(results: RoundResults, tier: str | None = None, max_estates: 
     e = e.sort_values("rate").tail(max_estates)
     if e.empty:
         return None
-    setup_matplotlib()
-    import matplotlib.pyplot as plt
-
     y = np.arange(len(e))
     rate = e["rate"].to_numpy(float)
     low = e.get("rate_low", e["rate"]).to_numpy(float)
     high = e.get("rate_high", e["rate"]).to_numpy(float)
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(e) + 1.2))
+    fig, ax = _figure(7, 0.28 * len(e) + 1.2)
     colors = [VERDICT_COLORS.get(v, "#1f4e9c") for v in e.get("verdict", pd.Series("", e.index))]
     ax.errorbar(rate, y, xerr=[rate - low, high - rate], fmt="none", ecolor="#555", capsize=2)
     ax.scatter(rate, y, c=colors, zorder=3, s=18)
@@ -63,13 +87,10 @@ def dimension_chart(results: RoundResults, estate_id: str) -> Any:
     d = d[d["estate_id"].astype(str) == str(estate_id)]
     if d.empty:
         return None
-    setup_matplotlib()
-    import matplotlib.pyplot as plt
-
     rate = d["rate"].to_numpy(float)
     low = d.get("ci_low", d["rate"]).to_numpy(float)
     high = d.get("ci_high", d["rate"]).to_numpy(float)
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(d) + 1.2))
+    fig, ax = _figure(7, 0.4 * len(d) + 1.2)
     y = np.arange(len(d))
     ax.barh(y, rate, color="#8fb3e0", xerr=[rate - low, high - rate], capsize=3)
     ax.set_yticks(y, d["dimension"].astype(str))

@@ -55,9 +55,6 @@ def matplotlib_font_file() -> Path:
 @cache
 def setup_matplotlib() -> list[str]:
     """Register the CJK font with matplotlib and set the family list; returns the families."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib import font_manager, rcParams
 
     font_manager.fontManager.addfont(str(matplotlib_font_file()))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from evaluation.report import format as fmt
 from evaluation.results import RoundResults
+from evaluation.round import period_label
 
 NO_DATA = "本轮无数据"
 VERDICTS = ("达标", "临界", "未达标")
@@ -92,7 +93,8 @@ def overview(results: RoundResults) -> pd.DataFrame:
     """Round overview: estates, households, sample, response rate and verdict counts."""
     e = results.estates
     rnd = results.round
-    rows = [("评估区域", rnd.district), ("评估期", rnd.label), ("置信水平", fmt.pct(rnd.confidence, 0))]
+    rows = [("评估区域", rnd.district), ("评估期", period_label(rnd.period)),
+            ("置信水平", fmt.pct(rnd.confidence, 0))]
     if not e.empty:
         counts = _col(e, "verdict").value_counts()
         rows += [
