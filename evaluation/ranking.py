@@ -3,6 +3,25 @@
 Inputs follow ``docs/architecture.md``: the round's 台账 (``round.register``) and the scoring
 stage's ``scores.estates``. Rules come from ``[rules]`` (:mod:`evaluation.rules`). Everything
 is vectorised over estates and firms; reasons are Chinese text with the numbers.
+
+Decision procedure, per estate:
+
+1. **Eligible** = scored, ``n ≥ min_n`` and response rate ≥ ``min_response_rate`` (not
+   checked when unknown). Ineligible estates get no rank and no list; the reason says why.
+2. **Composite** (0–100) = weighted mean of the available components (:func:`composite_score`).
+3. **Rank** over eligible estates by ``tie_break`` (default composite ↓, rate_low ↓, n ↓);
+   estates equal on every key share the smaller rank ("1224"), so a tie on the boundary of
+   top k puts both in.
+4. **Black** if any black criterion holds (verdict, bottom k among 临界/未达标, credit
+   grade). **Red** if verdict in the red verdicts and rank within top k / top x%
+   (``ceil(x · eligible)``), and not black: black wins. Ranks count every eligible estate,
+   black-listed ones included.
+
+Per firm: :func:`firm_rollup` (household-weighted stratified estimate with interval), ranked
+by weighted composite; red if 达标, in the top and (by default) without black estates; black
+if its weighted verdict is 未达标, black estates hold ≥ ``black_estate_share`` of its
+eligible households, or its credit grade is listed. Escalation counts come from
+:func:`evaluation.history.consecutive_listings`.
 """
 
 from __future__ import annotations
@@ -73,6 +92,9 @@ def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
 def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """台账 ⟕ scores on estate_id, with clear errors for mismatches."""
     problems: list[Problem] = []
+    if scores is None or len(scores) == 0:
+        raise WuyeError(Problem("本轮还没有评分结果，不能排名",
+                                "先运行评分（wuye-eval score <轮次>），再运行 wuye-eval rank"))
     missing = [c for c in SCORE_REQUIRED if c not in scores.columns]
     if missing:
         raise WuyeError(Problem(f"评分结果缺少列：{'、'.join(missing)}",

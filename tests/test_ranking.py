@@ -208,6 +208,8 @@ def test_bad_inputs_raise_before_anything() -> None:
         rank_round(rnd(reg), sc.drop(columns=["rate_se"]))
     with pytest.raises(WuyeError, match="重复"):
         rank_round(rnd(reg), pd.concat([sc, sc]))
+    with pytest.raises(WuyeError, match="还没有评分结果"):
+        rank_round(rnd(reg), sc.iloc[0:0])
     with pytest.raises(WuyeError) as err:
         rank_round(rnd(reg, {"weights": {"index": -1}}), sc)
     assert err.value.problems[0].column == "rules.weights.index"
