@@ -353,3 +353,21 @@ def test_visits_do_not_depend_on_sample_row_order(district: DemoDistrict, sample
     assert second.dispositions["household_id"].tolist() == shuffled["household_id"].tolist()
     back = second.dispositions.set_index("household_id").loc[sample["household_id"]]
     assert back["status"].tolist() == first.dispositions["status"].tolist()
+
+
+def test_quarterly_round_and_other_questionnaire(district: DemoDistrict, sample: pd.DataFrame,
+                                                 tmp_path: Path) -> None:
+    resettled = district.register.loc[district.register["tier"] == "还建社区", "estate_id"]
+    quarter = sample[sample["estate_id"].isin(resettled)]
+    export = simulate_fieldwork(district, quarter, period="2026Q1", seed=9)
+    assert export["提交答卷时间"].dropna().str.startswith("2026/3/").all()
+    default = (Path(__file__).resolve().parents[1] / "evaluation" / "questionnaires"
+               / "default.toml").read_text(encoding="utf-8")
+    custom = tmp_path / "q.toml"
+    custom.write_text(default.replace('dimension = "停车管理"',
+                                      'dimension = "停车管理"\nscale = "three"'),
+                      encoding="utf-8")
+    other = simulate_fieldwork(district, quarter, period="2026Q1", seed=9,
+                               questionnaire_path=custom)
+    parking = set(other["13、小区停车秩序与车位管理"].dropna())
+    assert parking <= {"满意", "一般", "不满意", DONT_KNOW, SKIPPED} and "一般" in parking
