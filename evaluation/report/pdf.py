@@ -49,6 +49,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-safe dicts (NaN → None, numpy → Python), in one pass."""
+    cols = {c: [_clean(v) for v in frame[c].tolist()] for c in frame.columns}
+    return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+
 def table_payload(frame: pd.DataFrame, widths: Sequence[str] | None = None) -> dict | None:
     """A display frame as ``{"columns", "rows"}`` for ``data-table``; empty → None."""
     if frame is None or frame.empty:
@@ -102,13 +108,13 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
                                         ordered.get("rate_high", ordered["rate"])),
             "verdict": fmt.text_series(ordered.get("verdict", pd.Series("", index=ordered.index))),
         })
-        for tier, group in cols.groupby("tier", sort=False):
+        grouped: dict[str, list] = {}
+        for rec in _records(cols):
+            grouped.setdefault(rec.pop("tier"), []).append(rec)
+        for tier, rows in grouped.items():
             thr = results.round.thresholds.get(tier)
-            tier_charts.append({
-                "tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr),
-                "rows": [{k: _clean(v) for k, v in r.items()}
-                         for r in group.drop(columns="tier").to_dict("records")],
-            })
+            tier_charts.append({"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr),
+                                "rows": rows})
     qs = results.quarantine_summary
     quarantine = tables.format_frame(qs)
     if not qs.empty and "count" in qs.columns:
@@ -187,7 +193,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     })
     fact_rows = [[[k, v] for k, v in zip(facts.columns, row, strict=True)]
                  for row in facts.to_numpy().tolist()]
-    records = [{k: _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
+    records = _records(frame)
 
     dims: dict[str, list] = {}
     d = results.dimensions
@@ -202,9 +208,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             "text": fmt.interval_series(d["rate"], d.get("ci_low", d["rate"]),
                                         d.get("ci_high", d["rate"])),
         })
-        for key, group in dd.groupby("estate_id", sort=False):
-            dims[key] = [{k: _clean(v) for k, v in r.items()}
-                         for r in group.drop(columns="estate_id").to_dict("records")]
+        for rec in _records(dd):
+            dims.setdefault(rec.pop("estate_id"), []).append(rec)
 
     changes: dict[str, dict] = {}
     c = results.changes
@@ -217,8 +222,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         cc = pd.DataFrame({"estate_id": c["estate_id"].astype(str),
                            "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
                            "diff": diff, "significant": sig.astype(object)})
-        changes = {r.pop("estate_id"): {k: _clean(v) for k, v in r.items()}
-                   for r in cc.to_dict("records")}
+        changes = {r.pop("estate_id"): r for r in _records(cc)}
 
     title = _title(results)
     font_list = _font_list(results)
