@@ -40,7 +40,7 @@ from evaluation.rules import TIE_KEYS, VERDICT_POINTS, Rules, credit_grade, pars
 from sampling.errors import Problem, WuyeError
 
 RED, BLACK = "红榜", "黑榜"
-ESTATE_COLUMNS = ("estate_id", "composite", "rank", "eligible", "list", "reasons",
+ESTATE_COLUMNS = ("estate_id", "composite", "rank", "eligible", "list", "reasons", "criteria",
                   "credit_grade", "complaints_per_100")
 SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n",
                   "verdict")
@@ -52,7 +52,9 @@ class Ranking:
 
     - ``estates``: one row per estate of the 台账 — ``estate_id, composite`` (0–100),
       ``rank`` (Int64, 1 = best, ties share the smaller rank; NA when not eligible),
-      ``eligible``, ``list`` (``红榜``/``黑榜``/``""``), ``reasons``, ``credit_grade``,
+      ``eligible``, ``list`` (``红榜``/``黑榜``/``""``), ``reasons`` (Chinese, with the
+      numbers), ``criteria`` (codes of the criteria met: ``top_k, top_share, verdict,
+      bottom_k, credit_grade, ineligible``, comma-joined), ``credit_grade``,
       ``complaints_per_100``.
     - ``firms``: one row per firm — roll-up (``rate, rate_se, rate_low, rate_high, threshold,
       verdict, index, composite``), counts, ``rank, eligible, list, reasons``.
@@ -298,10 +300,19 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         np.where(red, red_text, ""),
         np.where(black_bottom, bottom_text, ""),
         np.where(black_credit, credit_text, ""),
-        np.where(eligible & ~red & ~black, rank_text, ""),
+        np.where(eligible & ~red, rank_text, ""),
         np.where(~eligible, why_not, ""),
     ], est.index)
     est["reasons"] = reasons.str.replace("：；", "：", regex=False)
+    est["criteria"] = _join([
+        np.where(red & (rank <= red_rule.top_k) if red_rule.top_k > 0 else False, "top_k", ""),
+        np.where(red & (rank <= share_k) if red_rule.top_share > 0 else False, "top_share", ""),
+        np.where(red & (red_rule.top_k == 0) & (red_rule.top_share == 0), "verdict", ""),
+        np.where(black_verdict, "verdict", ""),
+        np.where(black_bottom, "bottom_k", ""),
+        np.where(black_credit, "credit_grade", ""),
+        np.where(~eligible, "ineligible", ""),
+    ], est.index, sep=",")
     return est
 
 

@@ -165,6 +165,8 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
     assert out.loc["A", "list"] == "黑榜" and "信用等级 C（信用积分 58.0）" in out.loc["A", "reasons"]
     assert out.loc["D", "list"] == "黑榜"
     assert "满意率 60.0%（上限 68.0%，门槛 80%）未达标" in out.loc["D", "reasons"]
+    assert out.loc["A", "criteria"] == "credit_grade" and out.loc["D", "criteria"] == "verdict"
+    assert "综合得分 60.0，第 5/5 名" in out.loc["D", "reasons"]  # position shown when black
     # ranks count every eligible estate: E is second, outside top_k = 1
     assert out.loc["E", "rank"] == 2 and out.loc["E", "list"] == ""
     # bottom k among 临界/未达标 only (verdict rule off, credit rule off)
@@ -172,7 +174,8 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
     out = by_id(rank_round(rnd(reg, rules), sc).estates)
     assert out.index[out["list"] == "黑榜"].tolist() == ["C", "D"]
     assert "在临界/未达标小区中综合得分倒数第 1（60.0 分，倒数 2 名上黑榜）" in out.loc["D", "reasons"]
-    assert "倒数第 2" in out.loc["C", "reasons"]
+    assert "倒数第 2" in out.loc["C", "reasons"] and out.loc["C", "criteria"] == "bottom_k"
+    assert out.loc["A", "criteria"] == "top_k"
     assert out.loc["A", "list"] == "红榜"
 
 
