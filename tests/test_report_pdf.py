@@ -115,3 +115,31 @@ def test_cards_on_local_dask_cluster(results, tmp_path: Path) -> None:
                                              executor=client.get_executor(),
                                              estate_ids=["E003", "E004"], progress=False)
     assert not failures and len(written) == 2
+
+
+def test_results_round_tripped_through_csv_render(results, tmp_path: Path) -> None:
+    """What notebooks and a re-run see: frames saved as CSV and loaded back (NaN lists etc.)."""
+    from evaluation.report.excel import write_workbook
+    from evaluation.results import load_results, save_results
+
+    save_results(results, tmp_path / "data")
+    loaded = load_results(results.round.root, tmp_path / "data")
+    assert loaded.estates["list"].isna().any()  # empty strings come back as NaN
+    written, failures = pdf.render_cards(loaded, tmp_path / "cards", progress=False,
+                                         estate_ids=["E001", "E002"])
+    assert not failures and len(written) == 2
+    assert "本轮无数据" not in pdf_text(pdf.render_district_pdf(loaded, tmp_path / "d.pdf"))
+    assert write_workbook(loaded, tmp_path / "x.xlsx").exists()
+
+
+def test_display_tables_on_empty_results(results) -> None:
+    from evaluation.report import tables
+
+    empty = type(results)(round=results.round, estates=pd.DataFrame(),
+                          **{k: pd.DataFrame() for k in FRAMES if k != "estates"})
+    for fn in (tables.tier_summary, tables.estates_table, tables.firms_table,
+               tables.changes_table, tables.dimensions_table, tables.indicators_table):
+        assert fn(empty).empty
+    assert repr(tables.show(tables.estates_table(empty))) == "本轮无数据"
+    assert tables.estate_profile(empty, "E001").empty
+    assert len(tables.overview(empty)) == 3

@@ -78,19 +78,22 @@ def pct_series(values: pd.Series, digits: int = 1) -> pd.Series:
     """Vectorised :func:`pct`."""
     num = pd.to_numeric(values, errors="coerce").astype(float)
     text = (num * 100).round(digits).map(lambda v: f"{v:.{digits}f}%", na_action="ignore")
+    text = text.astype(object)
     return text.fillna(MISSING).astype(str)
 
 
 def number_series(values: pd.Series, digits: int = 1) -> pd.Series:
     """Vectorised :func:`number`."""
     num = pd.to_numeric(values, errors="coerce").astype(float)
-    return num.map(lambda v: f"{v:.{digits}f}", na_action="ignore").fillna(MISSING).astype(str)
+    text = num.map(lambda v: f"{v:.{digits}f}", na_action="ignore").astype(object)
+    return text.fillna(MISSING).astype(str)
 
 
 def points_series(values: pd.Series, digits: int = 1) -> pd.Series:
     """Vectorised :func:`points`."""
     num = pd.to_numeric(values, errors="coerce").astype(float)
-    return num.map(lambda v: points(v, digits), na_action="ignore").fillna(MISSING).astype(str)
+    text = num.map(lambda v: points(v, digits), na_action="ignore").astype(object)
+    return text.fillna(MISSING).astype(str)
 
 
 def interval_series(values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1

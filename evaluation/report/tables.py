@@ -72,7 +72,7 @@ def format_frame(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> p
         elif pd.api.types.is_float_dtype(s):
             whole = s.dropna()
             if len(whole) and (whole == whole.round()).all():
-                out[col] = s.map(lambda v: f"{v:.0f}", na_action="ignore").fillna(fmt.MISSING)
+                out[col] = s.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object).fillna(fmt.MISSING)
             else:
                 out[col] = fmt.number_series(s, 2)
         else:
