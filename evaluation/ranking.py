@@ -70,18 +70,25 @@ class Ranking:
 
 
 def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
-               rules: Rules | None = None) -> Ranking:
+               rules: Rules | None = None, firms: pd.DataFrame | None = None) -> Ranking:
     """Rank a scored round: composite, eligibility, lists with reasons, firms, escalations.
 
     ``history`` is the earlier rounds' listings as returned by
     ``evaluation.history.history(db, kind="lists")``, or a ``Store`` / database path to read
     them from (rows of this ``round_id`` are ignored). A database that does not exist yet
     means no history.
-    Raises :class:`WuyeError` for bad rules, estates scored but missing from the 台账, or
-    estates without a firm — before anything is computed or written.
+    ``firms`` is an optional firm register (企业名录: ``firm`` / 物业企业, optional
+    ``credit_score`` / 信用积分, ``firm_revenue``): every firm of the 台账 must be in it, and
+    its credit score, when given, replaces the 台账's per-estate copy.
+    Raises :class:`WuyeError` for bad rules, a round without scores, estates scored but
+    missing from the 台账, estates without a firm, or firms missing from the firm register —
+    before anything is computed or written.
     """
     rules = rules if rules is not None else parse_rules(getattr(round, "rules", {}) or {})
-    frame = _merge_inputs(round.register, scores_estates)
+    register = round.register
+    if firms is not None:
+        register = _apply_firm_register(register, firms)
+    frame = _merge_inputs(register, scores_estates)
     est = _rank_estates(frame, rules)
     firms = _rank_firms(frame, est, rules, confidence=float(getattr(round, "confidence", 0.95)))
     esc = _escalations(round, frame, est, firms, history, rules)
@@ -90,6 +97,30 @@ def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
 
 
 # ----------------------------------------------------------------------------- inputs
+
+def _apply_firm_register(register: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
+    """Check every 台账 firm is in the firm register; take firm-level credit scores from it."""
+    from evaluation.round import REGISTER_COLUMNS
+    from sampling.tables import rename_columns
+
+    table = rename_columns(firms, {**REGISTER_COLUMNS, "企业名称": "firm"})
+    if "firm" not in table.columns:
+        raise WuyeError(Problem("企业名录缺少「物业企业」列", "在第一行写上 物业企业（或 firm）",
+                                file=firms.attrs.get("file"), row=1))
+    names = table["firm"].astype("string").str.strip()
+    known = set(names.dropna())
+    used = register["firm"].astype("string").str.strip()
+    missing = sorted(set(used.dropna()) - known)
+    if missing:
+        raise WuyeError(Problem(f"台账中的物业企业不在企业名录中：{'、'.join(missing[:10])}",
+                                "在企业名录中补上这些企业，或改正台账中的企业名称",
+                                file=firms.attrs.get("file"), column="物业企业"))
+    if "credit_score" in table.columns:
+        score = pd.to_numeric(table["credit_score"], errors="coerce")
+        by_firm = pd.Series(score.to_numpy(), index=names.to_numpy()).groupby(level=0).max()
+        register = register.assign(credit_score=used.map(by_firm).astype(float).to_numpy())
+    return register
+
 
 def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """台账 ⟕ scores on estate_id, with clear errors for mismatches."""

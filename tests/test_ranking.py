@@ -357,3 +357,14 @@ def test_scores_sharing_register_columns_are_merged_cleanly() -> None:
     assert out.firms["firm"].tolist() == ["甲物业"]  # the 台账 decides the firm
     assert out.firms["households"].tolist() == [200]
     assert out.firms["threshold"].tolist() == [pytest.approx(0.85)]  # scoring's threshold
+
+
+def test_firm_register_checks_firms_and_supplies_credit_scores() -> None:
+    reg, sc = make([{"id": "A", "firm": "甲", "rate": 0.9, "verdict": "达标"},
+                    {"id": "B", "firm": "乙", "rate": 0.9, "verdict": "达标"}])
+    with pytest.raises(WuyeError, match="不在企业名录中：乙"):
+        rank_round(rnd(reg), sc, firms=pd.DataFrame({"物业企业": ["甲"]}))
+    firms = pd.DataFrame({"物业企业": ["甲", "乙"], "信用积分": ["88", "55"]})
+    out = by_id(rank_round(rnd(reg), sc, firms=firms).estates)
+    assert out["credit_grade"].tolist() == ["AAA", "C"]
+    assert out.loc["B", "list"] == "黑榜"
