@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -79,12 +80,21 @@ def samplics_loop(register: pd.DataFrame, frame: pd.DataFrame, config: SamplingC
                   ) -> float | None:
     """Per-estate stratified SRS with samplics, when it is installed (else ``None``)."""
     try:
-        from samplics.sampling import SampleSelection
-        from samplics.utils.types import SelectMethod
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "samplics is archived" FutureWarning
+            from samplics.sampling import SampleSelection
+            from samplics.utils.types import SelectMethod
     except Exception:
         return None
     threshold = register.set_index("estate_id")["threshold"]
     start = time.perf_counter()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # samplics warns on census strata (N_h = n_h = 1)
+        _samplics_estates(frame, threshold, config, SampleSelection, SelectMethod)
+    return time.perf_counter() - start
+
+
+def _samplics_estates(frame, threshold, config, SampleSelection, SelectMethod) -> None:
     for estate, households in frame.groupby("estate_id", sort=False):
         big_n = len(households)
         n = int(sample_size(big_n, margin=config.margin, p=float(threshold[estate]),
@@ -95,7 +105,6 @@ def samplics_loop(register: pd.DataFrame, frame: pd.DataFrame, config: SamplingC
         selector = SampleSelection(method=SelectMethod.srs_wor, strat=True, wr=False)
         selector.select(samp_unit=households.index.to_numpy(), samp_size=n_h,
                         stratum=households["building"].to_numpy())
-    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,9 +75,9 @@ def allocate_arrays(
     (1977, §5.8) for Neyman's over-allocation. ``L_h = 1`` for every non-empty building
     when ``floor_one`` and ``n ≥`` the number of non-empty buildings, else 0. Quotas are
     rounded by Hamilton's largest-remainder method so each estate's parts add up to ``n``
-    exactly (ties: earlier stratum first). Zero weights are nudged by ``1e-9`` of the
-    estate's largest ``w_h/N_h`` so zero-variance strata are filled last; an estate whose
-    weights are all zero falls back to proportional allocation.
+    exactly (ties: earlier stratum first). Weights are scaled so each estate's largest
+    ``w_h/N_h`` is 1 and nudged by ``1e-9·N_h``, so zero-variance strata are filled last;
+    an estate whose weights are all zero falls back to proportional allocation.
     """
     g = np.asarray(group, dtype=np.int64)
     big_n = np.asarray(population, dtype=np.int64)
@@ -102,18 +102,16 @@ def allocate_arrays(
         g.size)
     upper = big_n.astype(float)
 
-    w = big_n.astype(float) if weights is None else np.asarray(weights, dtype=float).copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
+    w = big_n.astype(float) if weights is None else np.asarray(weights, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(nonempty, w / np.maximum(big_n, 1), 0.0)
-    top = np.zeros(n_groups)
-    np.maximum.at(top, g, ratio)
-    top = np.where(top > 0, top, 1.0)
-    w = np.where(nonempty, w + 1e-9 * top[g] * big_n, 0.0)
-    if weights is not None:
-        all_zero = np.bincount(g, weights=np.asarray(weights, dtype=float),
-                               minlength=n_groups) <= 0
-        w = np.where(all_zero[g], big_n.astype(float), w)
-
+        top = np.zeros(n_groups)
+        np.maximum.at(top, g, ratio)
+        # Normalise so the largest w_h/N_h of each estate is 1 (no overflow for tiny
+        # weights); all-zero weights fall back to proportional allocation.
+        usable = np.isfinite(top) & (top > 0)
+        w = np.where(usable[g], w / np.where(usable, top, 1.0)[g], big_n)
+    w = np.where(nonempty, w + 1e-9 * big_n, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         reach = np.where(w > 0, upper / w, 0.0)
     hi = np.zeros(n_groups)

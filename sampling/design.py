@@ -55,13 +55,17 @@ def draw_round(
     *,
     seed: int,
     confidence: float,
+    variances: pd.Series | None = None,
 ) -> RoundSample:
     """Size, allocate and draw the main sample and reserves of every estate in ``register``.
 
     ``config`` is an :class:`evaluation.round.SamplingConfig` (``margin, planning_p, deff,
     response_rate, minimum, maximum, method, reserve_ratio``). Vacant households
     (``occupied == False``) are not drawn. Estates in ``register`` without households get a
-    plan row with ``N = n = 0``. Returns a :class:`~sampling.record.RoundSample`.
+    plan row with ``N = n = 0``. ``variances`` (indexed by ``(estate_id, building)``, e.g.
+    ``p̂(1 − p̂)`` per building from the previous round) switches the stratified estates to
+    Neyman allocation; buildings without a value get their estate's mean variance.
+    Returns a :class:`~sampling.record.RoundSample`.
     """
     _check_inputs(register, frame, config, seed)
     frame = _prepared(frame)
@@ -108,7 +112,11 @@ def draw_round(
     z = household_keys(keys[est], position + 1)
 
     # Main sample: allocation for stratified estates, systematic picks for the others.
-    alloc = allocate_arrays(np.where(systematic, 0, n), stratum_est, big_nh)
+    weights = None
+    if variances is not None:
+        weights = big_nh * np.sqrt(_stratum_variances(variances, ids[stratum_est], np.asarray(
+            labels["building"], dtype=object)[bld[first]], stratum_est))
+    alloc = allocate_arrays(np.where(systematic, 0, n), stratum_est, big_nh, weights=weights)
     start = to_unit(splitmix64(keys))
     picked = systematic_mask(position, n[est], big_n[est], start[est]) & systematic[est]
     realised = np.bincount(stratum, weights=picked, minlength=n_strata).astype(np.int64)
@@ -132,15 +140,13 @@ def draw_round(
     chosen = chosen[field]
     is_main = is_main[field]
     rows = order[chosen]
-    sample = frame.iloc[rows][list(FRAME_REQUIRED)].reset_index(drop=True)
-    for col in FRAME_REQUIRED:
-        if sample[col].hasnans:
-            sample[col] = sample[col].fillna("")
+    # Text columns rebuilt from the factor codes: NaN becomes "", no pandas take needed.
+    texts = {c: np.asarray(labels[c], dtype=object)[codes[c][rows]] for c in FRAME_REQUIRED}
+    sample = pd.DataFrame({c: pd.array(texts[c], dtype="str") for c in FRAME_REQUIRED})
     if "household_id" in frame.columns:
-        sample["household_id"] = frame["household_id"].to_numpy()[rows]
+        sample["household_id"] = pd.array(frame["household_id"].to_numpy()[rows], dtype="str")
     else:
-        parts = [sample[c].to_numpy(dtype=object) for c in ("estate_id", "building", "unit",
-                                                             "room")]
+        parts = [texts[c] for c in ("estate_id", "building", "unit", "room")]
         joined = ["|".join(row) for row in zip(*parts, strict=True)]
         sample["household_id"] = pd.array(joined, dtype="str")
     sample["role"] = np.where(is_main, "main", "reserve")
@@ -185,6 +191,7 @@ def draw_round(
             "response_rate": config.response_rate, "minimum": config.minimum,
             "maximum": config.maximum, "reserve_ratio": config.reserve_ratio,
             "confidence": float(confidence),
+            "allocation": "proportional" if variances is None else "neyman",
         },
         "estates": len(plan),
         "sample_main": int(is_main.sum()),
@@ -263,6 +270,29 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     else:
         out["occupied"] = out["occupied"].fillna(True).astype(bool)
     return out
+
+
+def _stratum_variances(variances: pd.Series, estates: np.ndarray, buildings: np.ndarray,
+                       stratum_est: np.ndarray) -> np.ndarray:
+    """Per-stratum variances for Neyman allocation; gaps get the estate's mean."""
+    if not isinstance(variances, pd.Series) or variances.index.nlevels != 2:
+        raise WuyeError(Problem("参数 variances 无效：应为以 (estate_id, building) 为索引的 Series",
+                                "例如上一轮各楼栋的 p(1-p)", column="variances"))
+    index = pd.MultiIndex.from_arrays([variances.index.get_level_values(0).astype(str),
+                                       variances.index.get_level_values(1).astype(str)])
+    given = pd.Series(pd.to_numeric(variances, errors="coerce").to_numpy(dtype=float),
+                      index=index)
+    if (given < 0).any() or np.isinf(given).any():
+        raise WuyeError(Problem("参数 variances 无效：方差应为非负有限数", "检查 variances 的取值",
+                                column="variances"))
+    var = given.reindex(pd.MultiIndex.from_arrays([estates.astype(str),
+                                                   buildings.astype(str)])).to_numpy()
+    known = np.isfinite(var)
+    sums = np.bincount(stratum_est, weights=np.where(known, var, 0.0))
+    counts = np.bincount(stratum_est, weights=known)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
+    return np.where(known, var, mean[stratum_est])
 
 
 def _planning_p(reg: pd.DataFrame, ids: np.ndarray, config: Any) -> np.ndarray:

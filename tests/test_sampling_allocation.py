@@ -57,6 +57,8 @@ def test_neyman_zero_variance():
     assert one(20, [50, 50], [0.0, 4.0]) == [1, 19]
     assert one(20, [50, 50], [0.0, 0.0]) == [10, 10]  # falls back to proportional
     assert one(100, [50, 50], [0.0, 4.0]) == [50, 50]  # census fills zero-variance strata too
+    assert one(10, [50, 50], [1e-300, 1.0]) == [1, 9]
+    assert one(10, [50, 50], [1e300, 1e300]) == [5, 5]
 
 
 def test_many_estates_at_once_equal_one_by_one():

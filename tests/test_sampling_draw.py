@@ -115,6 +115,23 @@ def test_sizes_follow_the_threshold():
     assert (plan["margin_at_threshold"] <= CONFIG.margin + 1e-12).all()
 
 
+def test_neyman_allocation_in_draw():
+    register, frame = make_round({"N": [100, 100, 100]})
+    config = dataclasses.replace(CONFIG, margin=0.1, minimum=0)
+    plain = draw(register, frame, config)
+    variances = pd.Series([0.01, 0.25], index=pd.MultiIndex.from_tuples([("N", "1栋"),
+                                                                          ("N", "2栋")]))
+    neyman = draw_round(register, frame, config, seed=11, confidence=0.95, variances=variances)
+    n_h = neyman.strata["n_h"].tolist()
+    assert sum(n_h) == plain.plan["n"].iloc[0]
+    # S = 0.1, 0.5 and (missing → estate mean 0.13) 0.36: n_h ∝ 0.1 : 0.5 : 0.36
+    assert n_h[0] < n_h[2] < n_h[1]
+    assert neyman.meta["parameters"]["allocation"] == "neyman"
+    with pytest.raises(WuyeError, match="variances"):
+        draw_round(register, frame, config, seed=1, confidence=0.95,
+                   variances=pd.Series([1.0], index=["N"]))
+
+
 def test_tiny_estates_and_census():
     register, frame = make_round({"T1": [1], "T2": [1, 1], "T3": [3, 1]})
     result = draw(register, frame)
