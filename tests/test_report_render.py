@@ -83,3 +83,23 @@ def test_write_manifest_skips_temporaries(tmp_path: Path) -> None:
     (tmp_path / ".a.pdf.1.tmp").write_bytes(b"half")
     manifest = write_manifest(tmp_path)
     assert [f["path"] for f in manifest.files] == ["a.pdf"]
+
+
+def test_render_without_notebooks_removes_stale_cards(tmp_path: Path) -> None:
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+    stale = results.round.output_dir / "cards" / "GONE.pdf"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"%PDF old")
+    manifest = render_reports(results, progress=False, notebooks=False)
+    assert manifest.ok and not stale.exists()
+    assert sorted(p.name for p in manifest.paths("pdf")) == [
+        "E001.pdf", "E002.pdf", "E003.pdf", "district_report.pdf"]
+
+
+def test_render_round_needs_saved_results(tmp_path: Path) -> None:
+    from evaluation.report.render import render_round
+    from sampling.errors import WuyeError
+
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+    with pytest.raises(WuyeError, match="结果数据"):
+        render_round(results.round.root)

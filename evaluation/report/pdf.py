@@ -134,6 +134,7 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "black": table_payload(tables.lists_table(results, "黑榜")),
         "firms": table_payload(tables.firms_table(results)),
         "drivers": table_payload(tables.format_frame(results.drivers)),
+        "importance": table_payload(tables.format_frame(results.importance)),
         "changes": table_payload(tables.changes_table(results)),
         "escalations": table_payload(tables.format_frame(results.escalations)),
         "indicators": table_payload(tables.indicators_table(results)),

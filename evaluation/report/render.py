@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 from evaluation.report.excel import write_workbook
 from evaluation.report.files import safe_filename
@@ -20,7 +21,7 @@ from evaluation.report.manifest import Failure, Manifest, write_manifest
 from evaluation.report.notebooks import report_jobs, run_notebooks
 from evaluation.report.pdf import render_cards, render_district_pdf
 from evaluation.results import RoundResults, save_results
-from sampling.errors import WuyeError
+from sampling.errors import Problem, WuyeError
 
 log = logging.getLogger("wuye.report")
 
@@ -103,3 +104,22 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
             where = f"（第 {f.cell} 个单元格）" if f.cell else ""
             log.warning("  %s %s%s：%s", f.kind, f.target, where, f.reason)
     return manifest
+
+
+def render_round(round_path: str | Path, results_dir: str | Path | None = None, **kwargs: Any
+                 ) -> Manifest:
+    """``wuye-eval report <round>``: load the saved results of a round and render them.
+
+    ``results_dir`` defaults to ``<output_dir>/data`` (where the pipeline saves them);
+    ``kwargs`` go to :func:`render_reports`.
+    """
+    from evaluation.results import load_results
+
+    results = load_results(round_path, results_dir)
+    if results.estates.empty:
+        raise WuyeError(Problem(
+            "没有找到本轮的结果数据（estates.csv 为空或不存在）",
+            "先运行 wuye-eval run <轮次文件夹> 完成录入与计分，再生成报告",
+            file=str(Path(results_dir) if results_dir else results.round.output_dir / "data")))
+    kwargs.setdefault("save_data", results_dir is not None)
+    return render_reports(results, **kwargs)
