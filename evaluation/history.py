@@ -97,6 +97,7 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
         out = out[out["firm"].astype(str) == str(firm)]
     out = _periods(out)
     key = {"estates": ["estate_id"], "firms": ["firm"], "lists": ["level", "key"]}[kind]
+    key = [k for k in key if k in out.columns]
     out = out.sort_values(["series", "_year", "_part", "round_id", *key], kind="mergesort")
     cols = ["round_id", "period", "series", *[c for c in out.columns if c not in (
         "round_id", "period", "series", "_year", "_part")]]

@@ -138,3 +138,15 @@ def test_change_test_edges() -> None:
     assert out.loc[0, "p_value"] == 0.0 and bool(out.loc[0, "significant"])  # exact, differs
     assert out.loc[1, "p_value"] == 1.0 and not bool(out.loc[1, "significant"])
     assert np.isnan(out.loc[2, "p_value"]) and not bool(out.loc[2, "significant"])
+
+
+def test_empty_store_gives_empty_frames(tmp_path: Path) -> None:
+    path = tmp_path / "wuye.sqlite"
+    with Store(path) as store:
+        store.write_step("2025H1", "round", {"register": pd.DataFrame({"estate_id": ["A"]})},
+                         meta={"period": "2025H1"})
+    for kind in ("estates", "firms", "lists"):
+        assert history(path, kind=kind).empty
+    assert trend_table(path).empty and trend_table(path, level="firm").empty
+    assert consecutive_listings(pd.DataFrame(columns=["round_id", "period", "level", "key",
+                                                      "list"]), "2025H1").empty
