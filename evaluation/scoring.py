@@ -33,7 +33,7 @@ from evaluation.estimation import (
     DomainMoments,
     _deffs,
     check_method,
-    domain_moments,
+    matrix_moments,
     mean_interval,
     proportion_interval,
 )
@@ -88,55 +88,38 @@ def score_arrays(
     Strata (buildings) nest in estates (``stratum_estate``); respondents index strata;
     answers index respondents and items; items index dimensions (``item_dim``).
     """
-    n_strata = len(n_h)
     n_items = len(item_dim)
     n_dims = int(item_dim.max()) + 1 if n_items else 0
     n_resp = len(resp_stratum)
-    a_stratum = resp_stratum[ans_resp]
-    a_estate = stratum_estate[a_stratum]
-    # items: cell = item × stratum (dense, strata nest in estates)
-    cell = ans_item.astype(np.int64) * n_strata + a_stratum
-    cells = np.arange(n_items * n_strata)
-    c_item, c_stratum = cells // n_strata, cells % n_strata
-    items = domain_moments(
-        satisfied, weight[ans_resp], a_estate * n_items + ans_item, n_estates * n_items,
-        a_stratum, n_h, f_h, cell=cell, cell_domain=stratum_estate[c_stratum] * n_items + c_item,
-        cell_stratum=c_stratum, lonely=lonely, binary=True)
+    key = np.asarray(ans_resp, dtype=np.int64) * n_items + ans_item
+    if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
+        raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
+                                "检查导入结果：每份答卷每题只能有一行", column="item_id"))
+    # respondent × item grids (one scatter each); NaN = no answer
+    sat = np.full(n_resp * n_items, np.nan)
+    sat[key] = satisfied
+    sat = sat.reshape(n_resp, n_items)
+    pts = np.full(n_resp * n_items, np.nan)
+    pts[key] = points
+    pts = pts.reshape(n_resp, n_items)
+    common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
+                  n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
+    items = matrix_moments(sat, weight, binary=True, **common)
     # respondent index: mean of answered item points
-    has_pts = ~np.isnan(points)
-    psum = np.bincount(ans_resp[has_pts], points[has_pts], n_resp)
-    pcnt = np.bincount(ans_resp[has_pts], minlength=n_resp)
+    has_pts = ~np.isnan(pts)
+    pts0 = np.where(has_pts, pts, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r_index = np.where(pcnt > 0, psum / pcnt, np.nan)
-    r_estate = stratum_estate[resp_stratum]
-    index = domain_moments(
-        r_index, weight, r_estate, n_estates, resp_stratum, n_h, f_h, cell=resp_stratum,
-        cell_domain=stratum_estate, cell_stratum=np.arange(n_strata), lonely=lonely)
-    # dimensions: respondent × dimension scores, then domain estate × dimension
-    a_dim = item_dim[ans_item]
-    rd = ans_resp.astype(np.int64) * n_dims + a_dim
-    has_sat = ~np.isnan(satisfied)
-    ssum = np.bincount(rd[has_sat], satisfied[has_sat], n_resp * n_dims)
-    scnt = np.bincount(rd[has_sat], minlength=n_resp * n_dims)
-    dsum = np.bincount(rd[has_pts], points[has_pts], n_resp * n_dims)
-    dcnt = np.bincount(rd[has_pts], minlength=n_resp * n_dims)
+        r_index = pts0.sum(axis=1) / has_pts.sum(axis=1)
+    index = matrix_moments(r_index, weight, **common)
+    # dimensions: respondent × dimension scores (share satisfied, mean points)
+    D = np.zeros((n_items, n_dims))
+    D[np.arange(n_items), item_dim] = 1.0
+    has_sat = ~np.isnan(sat)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = np.where(scnt > 0, ssum / np.maximum(scnt, 1), np.nan)
-        rd_pts = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), np.nan)
-    rd_resp = np.repeat(np.arange(n_resp), n_dims)
-    rd_dim = np.tile(np.arange(n_dims), n_resp)
-    rd_stratum = resp_stratum[rd_resp]
-    dcell = rd_dim * n_strata + rd_stratum
-    dcells = np.arange(n_dims * n_strata)
-    dc_dim, dc_stratum = dcells // n_strata, dcells % n_strata
-    common = dict(cell=dcell, cell_domain=stratum_estate[dc_stratum] * n_dims + dc_dim,
-                  cell_stratum=dc_stratum, lonely=lonely)
-    dwt = weight[rd_resp]
-    ddomain = r_estate[rd_resp] * n_dims + rd_dim
-    dim_rate = domain_moments(rd_sat, dwt, ddomain, n_estates * n_dims, rd_stratum, n_h, f_h,
-                              **common)
-    dim_index = domain_moments(rd_pts, dwt, ddomain, n_estates * n_dims, rd_stratum, n_h, f_h,
-                               **common)
+        rd_sat = (np.where(has_sat, sat, 0.0) @ D) / (has_sat.astype(float) @ D)
+        rd_pts = (pts0 @ D) / (has_pts.astype(float) @ D)
+    dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
+    dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
 
