@@ -493,11 +493,16 @@ def _rank_firms(frame: pd.DataFrame, est: pd.DataFrame, rules: Rules, *, confide
                  + str(max(fr.min_estates, 1)) + "，不参与排名", ""),
     ], firms.index)
     firms["reasons"] = reasons.str.replace("：；", "：", regex=False)
+    firms["criteria"] = _join([
+        np.where(red, "top", ""), np.where(b_verdict, "verdict", ""),
+        np.where(b_share, "black_share", ""), np.where(b_credit, "credit_grade", ""),
+        np.where(~eligible, "ineligible", ""),
+    ], firms.index, sep=",")
     firms["rank"] = firms["rank"].astype("Int64")
     cols = ["firm", "estates", "estates_scored", "estates_eligible", "households", "coverage",
             "n", "rate", "rate_se", "rate_low", "rate_high", "threshold", "verdict", "index",
             "composite", "credit_score", "credit_grade", "red_estates", "black_estates",
-            "black_share", "rank", "eligible", "list", "reasons"]
+            "black_share", "rank", "eligible", "list", "reasons", "criteria"]
     return firms[cols]
 
 

@@ -286,6 +286,7 @@ def test_firm_lists_and_reasons() -> None:
     # 乙: one of two equal-size estates black → 50% of households ≥ 0.5 → black
     assert firms.loc["乙", "list"] == "黑榜"
     assert "旗下黑榜小区 1 个，占参评户数 50.0%（≥ 50%）" in firms.loc["乙", "reasons"]
+    assert firms.loc["乙", "criteria"] == "black_share" and firms.loc["甲", "criteria"] == "top"
     assert firms.loc["丙", "list"] == "红榜"
     assert firms.loc["丁", "eligible"] == np.False_ and pd.isna(firms.loc["丁", "rank"])
     assert "参评小区 0 个 < 1，不参与排名" in firms.loc["丁", "reasons"]
