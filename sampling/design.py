@@ -208,7 +208,8 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
     Reads ``round.paths["frame"]`` (checked against ``round.register``; in quarterly rounds
     estates of the full 台账 outside the round are skipped with a warning), then writes
     into ``round.output_dir / "sampling"``: ``抽样入户表_<round_id>.xlsx`` and the record
-    files. The result has ``written`` (paths) and ``meta["warnings"]`` (Chinese texts).
+    files. The result has ``written`` (paths) and ``warnings`` (Problems; as Chinese texts in
+    ``meta["warnings"]``).
     """
     from sampling.fieldsheets import write_field_sheets
     from sampling.frame import load_frame
@@ -230,6 +231,7 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
     result.meta["round_id"] = round.round_id
     result.meta["frame_file"] = Path(path).name
     result.meta["warnings"] = [str(w) for w in warnings]
+    result.warnings = list(warnings)
     out = Path(round.output_dir) / "sampling"
     out.mkdir(parents=True, exist_ok=True)
     sheets = write_field_sheets(result, round.register, out / f"抽样入户表_{round.round_id}.xlsx",

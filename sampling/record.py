@@ -38,7 +38,8 @@ class RoundSample:
     (``estate_id, building, N_h, n_h, reserve_h, pi_h, design``); ``plan``: one row per
     estate (``estate_id, N, n, reserves, buildings, planning_p, margin_at_threshold,
     design``); ``meta``: seed, frame SHA-256, design and parameters. ``written`` lists
-    files written by :func:`sampling.design.run_sampling`.
+    files written by :func:`sampling.design.run_sampling` and ``warnings`` the frame
+    warnings (:class:`~sampling.errors.Problem`, also in ``meta["warnings"]`` as text).
     """
 
     sample: pd.DataFrame
@@ -46,6 +47,7 @@ class RoundSample:
     plan: pd.DataFrame
     meta: dict[str, Any]
     written: list[Path] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def package_version() -> str:

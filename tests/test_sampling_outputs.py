@@ -120,6 +120,7 @@ def test_run_sampling_writes_everything(tmp_path):
     assert result.meta["round_id"] == "2025H1"
     (warning,) = result.meta["warnings"]  # 007 has 33 rows in the frame, 32 in the 台账
     assert "33 户" in warning and "32 户" in warning
+    assert str(result.warnings[0]) == warning
     round_.paths = {}
     with pytest.raises(WuyeError, match="frame"):
         run_sampling(round_)
