@@ -57,7 +57,7 @@ class Ranking:
       bottom_k, credit_grade, ineligible``, comma-joined), ``credit_grade``,
       ``complaints_per_100``.
     - ``firms``: one row per firm — roll-up (``rate, rate_se, rate_low, rate_high, threshold,
-      verdict, index, composite``), counts, ``rank, eligible, list, reasons``.
+      verdict, index, composite``), counts, ``rank, eligible, list, reasons, criteria``.
     - ``escalations``: one row per estate/firm listed this round — ``level`` (estate/firm),
       ``key``, ``label`` (estate name or firm), ``list``, ``black_consecutive, black_total, red_consecutive,
       red_total``, ``flag`` (``退出预警``/``推荐表彰``/``""``), ``note``.
