@@ -82,7 +82,7 @@ def write_field_sheets(
         for estate, label, sheet_name in zip(estates, labels, sheet_names(labels), strict=True):
             rows = groups[estate]
             ws = workbook.add_worksheet(sheet_name)
-            _page_setup(ws, _escape(f"{label}  {title}".strip()), len(rows))
+            _page_setup(ws, _escape(f"{label}  {title}".strip()), len(rows), fmt["main"])
             ws.write_row(0, 0, HEADERS, fmt["header"])
             for i, r in enumerate(rows, start=1):
                 is_main = roles[r] == "main"
@@ -92,8 +92,6 @@ def write_field_sheets(
                 ws.write_string(i, 2, columns["unit"][r], cell)
                 ws.write_string(i, 3, columns["room"][r], cell)
                 ws.write_string(i, 4, "主样本" if is_main else f"替补{int(orders[r])}", cell)
-                ws.write_blank(i, 5, None, cell)
-                ws.write_blank(i, 6, None, cell)
     finally:
         workbook.close()
     os.replace(tmp, path)
@@ -113,7 +111,7 @@ def _formats(workbook: xlsxwriter.Workbook) -> dict:
     }
 
 
-def _page_setup(ws, header: str, n_rows: int) -> None:
+def _page_setup(ws, header: str, n_rows: int, blank_format) -> None:
     ws.set_paper(9)  # A4
     ws.set_portrait()
     ws.fit_to_pages(1, 0)
@@ -126,7 +124,9 @@ def _page_setup(ws, header: str, n_rows: int) -> None:
     ws.freeze_panes(1, 0)
     ws.print_area(0, 0, max(n_rows, 1), len(HEADERS) - 1)
     for col, width in enumerate(WIDTHS):
-        ws.set_column(col, col, width)
+        # The blank 访问结果/备注 columns get their borders from the column format (cheaper
+        # than writing hundreds of thousands of blank cells); the print area bounds them.
+        ws.set_column(col, col, width, blank_format if col >= 5 else None)
 
 
 def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str
