@@ -174,6 +174,7 @@ def matrix_moments(
     lonely: str = "adjust",
     binary: bool = False,
     deff: bool = True,
+    valid: np.ndarray | None = None,
 ) -> DomainMoments:
     """Domain moments for K variables at once, with strata nested in groups (estates).
 
@@ -182,7 +183,8 @@ def matrix_moments(
     domains are group × column (code ``group * K + k``) — e.g. estate × item. The
     per-(stratum, column) sums are sparse–dense products ``M @ X`` with ``M`` the
     stratum-by-unit incidence matrix (weights in its data), one pass over ``Y`` per moment
-    and no per-answer index arrays. Same formulas as :func:`domain_moments`.
+    and no per-answer index arrays. Same formulas as :func:`domain_moments`. With
+    ``valid`` (float 0/1 mask, same shape) ``Y`` must already hold 0 where invalid.
     """
     from scipy import sparse
 
@@ -214,16 +216,21 @@ def matrix_moments(
             return (base * wh[:, None]).ravel(), (base * (wh * wh)[:, None]).ravel()
         return (Mw @ X).ravel(), ((Mw2 @ X).ravel() if second else np.zeros(0))
 
-    valid = ~np.isnan(Y)
-    vf = valid.astype(float)
+    if valid is None:
+        mask = ~np.isnan(Y)
+        vf = mask.astype(float)
+        y0 = np.where(mask, Y, 0.0)
+    else:
+        vf = np.asarray(valid, dtype=float).reshape(R, K)
+        mask = vf > 0
+        y0 = Y
     cnt = (M @ vf).ravel()
     sw, sw2 = sums(vf)
-    y0 = np.where(valid, Y, 0.0)
     shift = 0.0
     if not binary:
         den = sw.sum()
         shift = float(sums(y0, False)[0].sum() / den) if den > 0 else 0.0
-        y0 = np.where(valid, Y - shift, 0.0)
+        y0 = np.where(mask, y0 - shift, 0.0)
     swy, sw2y = sums(y0)
     if binary:
         sw2y2, swy2 = sw2y, swy

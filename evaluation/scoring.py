@@ -92,32 +92,46 @@ def score_arrays(
     n_dims = int(item_dim.max()) + 1 if n_items else 0
     n_resp = len(resp_stratum)
     key = np.asarray(ans_resp, dtype=np.int64) * n_items + ans_item
-    if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
-        raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
-                                "检查导入结果：每份答卷每题只能有一行", column="item_id"))
-    # respondent × item grids (one scatter each); NaN = no answer
-    sat = np.full(n_resp * n_items, np.nan)
-    sat[key] = satisfied
-    sat = sat.reshape(n_resp, n_items)
-    pts = np.full(n_resp * n_items, np.nan)
-    pts[key] = points
-    pts = pts.reshape(n_resp, n_items)
+    satisfied = np.asarray(satisfied, dtype=float)
+    points = np.asarray(points, dtype=float)
+    if len(key) == n_resp * n_items and np.array_equal(key, np.arange(len(key))):
+        # fast path: answers already form the full respondent × item grid in order
+        has_sat = ~np.isnan(satisfied)
+        sat = np.where(has_sat, satisfied, 0.0)
+        has_pts = ~np.isnan(points)
+        pts = np.where(has_pts, points, 0.0)
+    else:
+        if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
+            raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
+                                    "检查导入结果：每份答卷每题只能有一行", column="item_id"))
+        # respondent × item grids (one scatter each), zero-filled with validity masks
+        sat = np.zeros(n_resp * n_items)
+        has_sat = np.zeros(n_resp * n_items, dtype=bool)
+        ok = ~np.isnan(satisfied)
+        sat[key] = np.where(ok, satisfied, 0.0)
+        has_sat[key] = ok
+        pts = np.zeros(n_resp * n_items)
+        has_pts = np.zeros(n_resp * n_items, dtype=bool)
+        ok = ~np.isnan(points)
+        pts[key] = np.where(ok, points, 0.0)
+        has_pts[key] = ok
+    shape = (n_resp, n_items)
+    sat, has_sat, pts, has_pts = (a.reshape(shape) for a in (sat, has_sat, pts, has_pts))
+    sat_f = has_sat.astype(float)
+    pts_f = has_pts.astype(float)
     common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
                   n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
-    items = matrix_moments(sat, weight, binary=True, **common)
+    items = matrix_moments(sat, weight, binary=True, valid=sat_f, **common)
     # respondent index: mean of answered item points
-    has_pts = ~np.isnan(pts)
-    pts0 = np.where(has_pts, pts, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r_index = pts0.sum(axis=1) / has_pts.sum(axis=1)
+        r_index = pts.sum(axis=1) / pts_f.sum(axis=1)
     index = matrix_moments(r_index, weight, **common)
     # dimensions: respondent × dimension scores (share satisfied, mean points)
     D = np.zeros((n_items, n_dims))
     D[np.arange(n_items), item_dim] = 1.0
-    has_sat = ~np.isnan(sat)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = (np.where(has_sat, sat, 0.0) @ D) / (has_sat.astype(float) @ D)
-        rd_pts = (pts0 @ D) / (has_pts.astype(float) @ D)
+        rd_sat = (sat @ D) / (sat_f @ D)
+        rd_pts = (pts @ D) / (pts_f @ D)
     dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
@@ -282,12 +296,16 @@ def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFram
 
 
 def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
-    rates = getattr(ingest, "response_rates", None)
-    if rates is None or not isinstance(rates, pd.DataFrame) or rates.empty \
-            or "response_rate" not in rates.columns:
-        return np.full(len(estate_ids), np.nan)
-    r = rates.assign(estate_id=rates["estate_id"].astype(str)).drop_duplicates("estate_id")
-    return pd.Series(estate_ids).map(r.set_index("estate_id")["response_rate"]).to_numpy(float)
+    """Per-estate response rate from ``ingest.response_rates`` or, failing that, the
+    ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
+    for name in ("response_rates", "dispositions"):
+        rates = getattr(ingest, name, None)
+        if isinstance(rates, pd.DataFrame) and not rates.empty \
+                and {"estate_id", "response_rate"} <= set(rates.columns):
+            r = rates.assign(estate_id=rates["estate_id"].astype(str)).drop_duplicates(
+                "estate_id").set_index("estate_id")["response_rate"]
+            return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
+    return np.full(len(estate_ids), np.nan)
 
 
 def _district(est: pd.DataFrame, res: ArrayResults, method: str, confidence: float

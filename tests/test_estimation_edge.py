@@ -128,3 +128,29 @@ def test_non_binary_y_rejected_for_proportion():
 def test_missing_y_column():
     with pytest.raises(WuyeError, match="y"):
         survey_mean(pd.DataFrame({"x": [1.0]}), "y")
+
+
+@pytest.mark.parametrize("constant_weights", [True, False])
+def test_matrix_kernel_matches_row_kernel(constant_weights):
+    """matrix_moments (scoring's kernel) equals domain_moments on the same long data."""
+    from evaluation.estimation import domain_moments, matrix_moments
+
+    rng = np.random.default_rng(5)
+    R, K, n_strata, n_groups = 400, 3, 24, 6
+    stratum = rng.integers(0, n_strata, R)
+    group = np.arange(n_strata) % n_groups
+    n_h = np.bincount(stratum, minlength=n_strata)
+    N_h = n_h + rng.integers(0, 30, n_strata)
+    f_h = 1 - n_h / N_h
+    w = (N_h / n_h)[stratum] * (1.0 if constant_weights else rng.uniform(0.5, 1.5, R))
+    Y = rng.normal(60, 20, (R, K))
+    Y[rng.random((R, K)) < 0.1] = np.nan
+    m = matrix_moments(Y, w, stratum, group, n_groups, n_h, f_h)
+    long_y = Y.ravel()
+    dom = np.repeat(group[stratum], K) * K + np.tile(np.arange(K), R)
+    ref = domain_moments(long_y, np.repeat(w, K), dom, n_groups * K, np.repeat(stratum, K),
+                         n_h, f_h)
+    np.testing.assert_allclose(m.estimate, ref.estimate, rtol=1e-12)
+    np.testing.assert_allclose(m.var, ref.var, rtol=1e-9)
+    np.testing.assert_allclose(m.s2, ref.s2, rtol=1e-9)
+    np.testing.assert_array_equal(m.df, ref.df)

@@ -152,3 +152,27 @@ def test_census_estate_and_missing_response_rates():
     if n_ans == 30:
         assert e.rate_low == e.rate_high == e.rate
         assert "普查" in e["flags"]
+
+
+def test_answer_order_does_not_matter_and_duplicates_are_rejected():
+    from sampling.errors import WuyeError
+
+    rnd, ing, rec = synth(n_estates=3)
+    a = score_round(rnd, ing, rec, overall_item="S05").estates
+    ing.answers = ing.answers.sample(frac=1.0, random_state=2)
+    b = score_round(rnd, ing, rec, overall_item="S05").estates
+    pd.testing.assert_frame_equal(a, b)
+    ing.answers = pd.concat([ing.answers, ing.answers.iloc[:1]])
+    with pytest.raises(WuyeError, match="不止一次"):
+        score_round(rnd, ing, rec, overall_item="S05")
+
+
+def test_estate_without_respondents_is_not_scored():
+    rnd, ing, rec = synth(n_estates=2)
+    extra = pd.DataFrame({"estate_id": ["E999"], "firm": ["F0"], "tier": ["一级"],
+                          "households": [90], "threshold": [0.9]})
+    rnd.register = pd.concat([rnd.register, extra], ignore_index=True)
+    e = score_round(rnd, ing, rec, overall_item="S05").estates.set_index("estate_id")
+    assert e.loc["E999", "verdict"] == "未评估"
+    assert "无有效样本" in e.loc["E999", "flags"]
+    assert e.loc["E999", "n"] == 0
