@@ -42,6 +42,11 @@ def test_prefix_rule_accepts_unique_short_forms_only() -> None:
     out = match("融创", "葛店经开区东湖春晓", "阳光")
     assert out["estate_id"].tolist()[:2] == ["E005", "E006"]
     assert out["match"].tolist() == ["prefix", "prefix", "ambiguous"]  # 阳光: 家园 or 花园
+    register = pd.DataFrame({"estate_id": ["A", "B"], "estate_name": ["葛店花园", "葛店还建小区"]})
+    out = match_estates(pd.Series(["葛店", "葛店花园小区", "葛店还建"]), register)
+    # 葛店 is 葛店花园's core name but also begins 葛店还建小区: not guessed
+    assert out["match"].tolist() == ["ambiguous", "exact", "exact"]
+    assert out["estate_id"].tolist()[1:] == ["A", "B"]
 
 
 def test_suffix_collision_is_ambiguous_with_suggestions() -> None:

@@ -12,13 +12,14 @@ Matching (:func:`match_estates`), in order; the first rule that decides wins:
 
 1. blank → ``missing``;
 2. equal to a normalised 台账 ``estate_id`` → ``id``;
-3. equal to exactly one normalised 台账 name, else to exactly one core name → ``exact``;
-   equal to several → ``ambiguous``;
-   the beginning (≥ 2 characters) of exactly one 台账 name, at most
-   :data:`PREFIX_MISSING` = 2 characters short of it (``融创`` for 融创城, ``星光`` for
-   星光苑, ``金地城`` for 金地城A区) → ``prefix``; of several → ``ambiguous``. With a
-   sample, building and room must then also identify a sampled household of that estate,
-   which catches a wrong guess;
+3. equal to exactly one normalised 台账 name → ``exact`` (to several → ``ambiguous``);
+   otherwise its core name is compared with the 台账's core names and beginnings: equal
+   to exactly one core name → ``exact``; the beginning (≥ 2 characters) of exactly one
+   台账 name and at most :data:`PREFIX_MISSING` = 2 characters short of it (``融创`` for
+   融创城, ``星光`` for 星光苑, ``金地城`` for 金地城A区) → ``prefix``. If the core
+   name equals or begins *several* estates' names (``阳光`` with 阳光家园 and 阳光花园;
+   ``葛店`` with 葛店花园 and 葛店还建小区) → ``ambiguous``. With a sample, building and
+   room must then also identify a sampled household of that estate;
 4. fuzzy: score = max(rapidfuzz ``ratio`` of normalised names, of core names), 0–100.
    Accepted (``fuzzy``) only when the best score ≥ ``cutoff`` (``[ingest] match_cutoff``,
    default 90) **and** it beats the second-best estate by ≥ ``margin`` (default 5 points);
@@ -47,6 +48,8 @@ import pandas as pd
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
+from evaluation.ingest.uniques import on_uniques
+
 ESTATE_SUFFIXES: tuple[str, ...] = (
     "住宅小区", "小区", "花园", "家园", "社区", "公寓", "新村", "住宅区", "生活区", "宿舍区",
 )
@@ -74,6 +77,10 @@ def chinese_number(text: str) -> str:
 
 def estate_key(names: pd.Series) -> pd.Series:
     """Normalised estate name (see module docstring); blank → NA."""
+    return on_uniques(names, _estate_key)
+
+
+def _estate_key(names: pd.Series) -> pd.Series:
     text = names.astype("string").str.normalize("NFKC").str.lower()
     text = text.str.replace(_PUNCT, "", regex=True)
     text = text.str.replace(r"([一二三四五六七八九])期",
@@ -117,11 +124,13 @@ def match_estates(
         by_id = dict(zip(id_keys, reg_id, strict=True))
         full_groups = pd.Series(reg_id).groupby(reg_full).agg(list).to_dict()
         core_groups = pd.Series(reg_id).groupby(reg_core).agg(list).to_dict()
-        prefixes: dict[str, set[str]] = {}
-        for rid, name_key in zip(reg_id, reg_full, strict=True):
-            for cut in range(1, PREFIX_MISSING + 1):
-                if len(name_key) - cut >= 2:
-                    prefixes.setdefault(name_key[:-cut], set()).add(rid)
+        # every beginning (≥ 2 characters) of every name and core name → its estates
+        starts: dict[str, set[str]] = {}
+        lengths = dict(zip(reg_id, reg_full, strict=True))
+        for rid, name_key, core_key in zip(reg_id, reg_full, reg_core, strict=True):
+            for key_text in {name_key, core_key}:
+                for end in range(2, len(key_text) + 1):
+                    starts.setdefault(key_text[:end], set()).add(rid)
         s_full = cdist(list(full), list(reg_full), scorer=fuzz.ratio, workers=1)
         s_core = cdist(list(core), list(reg_core), scorer=fuzz.ratio, workers=1)
         scores = np.maximum(s_full, s_core).astype(float)
@@ -141,19 +150,23 @@ def match_estates(
             if f in by_id:
                 estate_ids[i], match[i], best[i] = by_id[f], "id", 100.0
                 continue
-            group = full_groups.get(f) or core_groups.get(c)
+            group = full_groups.get(f)
             if group:
                 if len(group) == 1:
                     estate_ids[i], match[i], best[i] = group[0], "exact", 100.0
                 else:
                     estate_ids[i], match[i] = None, "ambiguous"
                 continue
-            owners = prefixes.get(f) or prefixes.get(c)
-            if owners:
-                if len(owners) == 1:
-                    estate_ids[i], match[i] = next(iter(owners)), "prefix"
-                else:
-                    estate_ids[i], match[i] = None, "ambiguous"
+            # a core or shortened name must not also begin another estate's name
+            owners = starts.get(f, set()) | starts.get(c, set()) | set(core_groups.get(c, ()))
+            if len(owners) > 1:
+                estate_ids[i], match[i] = None, "ambiguous"
+            elif len(owners) == 1:
+                owner = next(iter(owners))
+                if c in core_groups:
+                    estate_ids[i], match[i], best[i] = owner, "exact", 100.0
+                elif len(lengths[owner]) - len(f) <= PREFIX_MISSING:
+                    estate_ids[i], match[i] = owner, "prefix"
         top = order[:, :3]
         suggestions = []
         for i in range(len(full)):
@@ -176,6 +189,10 @@ def match_estates(
 
 def building_key(values: pd.Series) -> pd.Series:
     """Normalised building label (see module docstring); blank → NA."""
+    return on_uniques(values, _building_key)
+
+
+def _building_key(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.lower()
     text = text.str.replace(r"\s+", "", regex=True).str.replace(r"^第", "", regex=True)
     text = text.str.replace(r"(?:号楼|栋楼|栋|幢|号|楼|座|#)$", "", regex=True)
@@ -188,6 +205,10 @@ def building_key(values: pd.Series) -> pd.Series:
 def room_parts(values: pd.Series) -> pd.DataFrame:
     """``room_key`` (last digit group, no leading zeros) and ``unit_key`` (the group
     before it, if any) of free-text room numbers; NA when there are no digits."""
+    return on_uniques(values, _room_parts)
+
+
+def _room_parts(values: pd.Series) -> pd.DataFrame:
     text = values.astype("string").str.normalize("NFKC")
     room = text.str.extract(r"(\d+)\D*$", expand=False).astype("string")
     unit = text.str.extract(r"(\d+)\D+\d+\D*$", expand=False).astype("string")
@@ -199,6 +220,10 @@ def room_parts(values: pd.Series) -> pd.DataFrame:
 
 def unit_key(values: pd.Series) -> pd.Series:
     """Unit label as its digits (``1单元`` → ``1``), else the normalised text."""
+    return on_uniques(values, _unit_key)
+
+
+def _unit_key(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.strip()
     digits = text.str.extract(r"(\d+)", expand=False).str.replace(r"^0+(?=\d)", "", regex=True)
     return digits.fillna(text.str.replace(r"单元$", "", regex=True).map(

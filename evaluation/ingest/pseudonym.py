@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation.ingest.uniques import on_uniques
 from sampling.errors import Problem, WuyeError
 
 LENGTH = 16
@@ -53,15 +54,20 @@ def pseudonym(value: str, key: bytes, kind: str, length: int = LENGTH) -> str:
 
 def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH) -> pd.Series:
     """Pseudonymise a column (computed once per distinct value; NA and blank stay NA)."""
-    text = values.astype("string").str.strip()
-    text = text.where(text != "")
-    uniques = text.dropna().unique()
-    mapping = {v: pseudonym(v, key, kind, length) for v in uniques}
-    return text.map(mapping).astype("string")
+    def one(u: pd.Series) -> pd.Series:
+        text = u.str.strip()
+        return pd.Series([None if (v is pd.NA or v == "") else pseudonym(v, key, kind, length)
+                          for v in text], dtype="string")
+
+    return on_uniques(values.astype("string"), one)
 
 
 def normalise_phone(values: pd.Series) -> pd.Series:
     """Digits only, without a leading +86/86 country code, so variants pseudonymise alike."""
+    return on_uniques(values.astype("string"), _phone)
+
+
+def _phone(values: pd.Series) -> pd.Series:
     digits = values.astype("string").str.normalize("NFKC").str.replace(r"\D", "", regex=True)
     digits = digits.str.replace(r"^(?:0086|86)(?=1\d{10}$)", "", regex=True)
     return digits.where(digits != "")
@@ -69,5 +75,9 @@ def normalise_phone(values: pd.Series) -> pd.Series:
 
 def normalise_ip(values: pd.Series) -> pd.Series:
     """The address part of 问卷星's ``58.19.3.4(湖北-鄂州)``."""
+    return on_uniques(values.astype("string"), _ip)
+
+
+def _ip(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.strip()
     return text.str.replace(r"\s*\(.*$", "", regex=True).where(lambda s: s != "")

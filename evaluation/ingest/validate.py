@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ingest.readers import SKIP_MARKERS
+from evaluation.ingest.uniques import on_uniques
 
 #: reason code → Chinese message, in the order the rules are applied
 REASONS: dict[str, str] = {
@@ -84,6 +85,10 @@ def _is_int(v: str) -> bool:
 def parse_duration(values: pd.Series) -> pd.Series:
     """Seconds from 问卷星's ``125秒``, ``2分5秒``, ``1小时2分3秒``, ``0:02:05`` or a
     plain number of seconds; NaN when unreadable or blank."""
+    return on_uniques(values, _parse_duration).astype(float)
+
+
+def _parse_duration(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
     plain = pd.to_numeric(text, errors="coerce")
     parts = text.str.extract(r"^(?:(\d+(?:\.\d+)?)(?:小时|时|h))?(?:(\d+(?:\.\d+)?)(?:分钟|分|m|min))?"
@@ -103,8 +108,12 @@ def parse_duration(values: pd.Series) -> pd.Series:
 def parse_timestamp(values: pd.Series) -> pd.Series:
     """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
     serial day numbers)."""
-    text = values.astype("string").str.normalize("NFKC").str.strip()
-    out = pd.to_datetime(text, errors="coerce", format="mixed")
+    text = on_uniques(values.astype("string"), lambda u: u.str.normalize("NFKC").str.strip())
+    out = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d %H:%M:%S")
+    rest = out.isna() & text.notna()
+    if rest.any():  # other layouts: parsed one distinct value at a time
+        out = out.where(~rest, on_uniques(text.where(rest), lambda u: pd.Series(
+            pd.to_datetime(u, errors="coerce", format="mixed"), dtype="datetime64[ns]")))
     serial = pd.to_numeric(text, errors="coerce")
     from_serial = pd.to_datetime(serial, unit="D", origin="1899-12-30", errors="coerce")
     use = out.isna() & serial.between(20000, 80000)
