@@ -12,7 +12,8 @@ Matching (:func:`match_estates`), in order; the first rule that decides wins:
 
 1. blank → ``missing``;
 2. equal to a normalised 台账 ``estate_id`` → ``id``;
-3. equal to exactly one normalised 台账 name → ``exact`` (to several → ``ambiguous``);
+3. equal to exactly one normalised 台账 name, itself or with trailing suffixes removed one
+   at a time (``葛店花园小区`` → 葛店花园) → ``exact`` (to several → ``ambiguous``);
    otherwise its core name is compared with the 台账's core names and beginnings: equal
    to exactly one core name → ``exact``; the beginning (≥ 2 characters) of exactly one
    台账 name and at most :data:`PREFIX_MISSING` = 2 characters short of it (``融创`` for
@@ -97,6 +98,16 @@ def estate_core(keys: pd.Series) -> pd.Series:
     return core
 
 
+def _strip_chain(key: str) -> list[str]:
+    """``key`` and its forms with one, two, … trailing suffixes removed (≥ 2 characters)."""
+    out = [key]
+    while True:
+        shorter = _SUFFIX_RE.sub("", out[-1])
+        if shorter == out[-1] or len(shorter) < 2:
+            return out
+        out.append(shorter)
+
+
 def match_estates(
     names: pd.Series, register: pd.DataFrame, *, cutoff: float = 90.0,
     margin: float = DEFAULT_MARGIN,
@@ -150,7 +161,7 @@ def match_estates(
             if f in by_id:
                 estate_ids[i], match[i], best[i] = by_id[f], "id", 100.0
                 continue
-            group = full_groups.get(f)
+            group = next((full_groups[x] for x in _strip_chain(f) if x in full_groups), None)
             if group:
                 if len(group) == 1:
                     estate_ids[i], match[i], best[i] = group[0], "exact", 100.0
