@@ -91,16 +91,21 @@ def score_arrays(
     n_items = len(item_dim)
     n_dims = int(item_dim.max()) + 1 if n_items else 0
     n_resp = len(resp_stratum)
-    key = np.asarray(ans_resp, dtype=np.int64) * n_items + ans_item
+    ans_resp = np.asarray(ans_resp)
+    ans_item = np.asarray(ans_item)
     satisfied = np.asarray(satisfied, dtype=float)
     points = np.asarray(points, dtype=float)
-    if len(key) == n_resp * n_items and np.array_equal(key, np.arange(len(key))):
+    ordered = len(ans_resp) == n_resp * n_items and n_items > 0 and bool(
+        (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
+        and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all())
+    if ordered:
         # fast path: answers already form the full respondent × item grid in order
         has_sat = ~np.isnan(satisfied)
         sat = np.where(has_sat, satisfied, 0.0)
         has_pts = ~np.isnan(points)
         pts = np.where(has_pts, points, 0.0)
     else:
+        key = ans_resp.astype(np.int64) * n_items + ans_item
         if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
             raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
                                     "检查导入结果：每份答卷每题只能有一行", column="item_id"))
