@@ -143,3 +143,23 @@ def test_display_tables_on_empty_results(results) -> None:
     assert repr(tables.show(tables.estates_table(empty))) == "本轮无数据"
     assert tables.estate_profile(empty, "E001").empty
     assert len(tables.overview(empty)) == 3
+
+
+def test_stage_column_names_are_understood(results) -> None:
+    """Frames as the pipeline builds them: merge suffixes, rate_low/high, rate_prev/change."""
+    from evaluation.report import tables
+
+    e = results.estates.rename(columns={"firm": "firm_x", "households": "households_x"})
+    e = e.assign(firm_y=e["firm_x"], households_y=e["households_x"])
+    c = results.changes.rename(columns={"previous_rate": "rate_prev", "diff": "change",
+                                        "diff_low": "change_low", "diff_high": "change_high"})
+    f = results.firms.rename(columns={"ci_low": "rate_low", "ci_high": "rate_high"})
+    staged = type(results)(**{**results.__dict__, "estates": e, "changes": c, "firms": f})
+    ready = tables.prepare(staged)
+    assert {"firm", "households"} <= set(ready.estates.columns)
+    assert not [col for col in ready.estates.columns if col.endswith(("_x", "_y"))]
+    assert tables.prepare(ready) is ready
+    card = pdf.card_payloads(staged)["E003"]
+    assert dict(card["facts"])["物业企业"] == results.estates.iloc[2]["firm"]
+    assert card["change"]["diff"].endswith("个百分点）")
+    assert "（" in tables.firms_table(staged)["满意率（区间）"].iloc[0]

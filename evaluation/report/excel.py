@@ -152,13 +152,14 @@ def _select(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 ESTATE_COLUMNS = ("rank", "estate_id", "estate_name", "community", "firm", "tier", "households",
                   "threshold", "rate", "rate_low", "rate_high", "index", "index_low",
                   "index_high", "n", "response_rate", "verdict", "point_pass", "composite",
-                  "list", "reasons", "flags")
+                  "complaints", "credit_grade", "list", "reasons", "flags")
 
 
 def write_workbook(results: RoundResults, target: Path) -> Path:
     """Write the bureau's workbook to ``target`` atomically; returns ``target``."""
     import xlsxwriter
 
+    results = tables.prepare(results)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)

@@ -66,18 +66,34 @@ def table_payload(frame: pd.DataFrame, widths: Sequence[str] | None = None) -> d
     return out
 
 
+INTERVAL_LABELS = {
+    "beta": "Korn–Graubard 区间（Clopper–Pearson 区间按有效样本量调整，R survey svyciprop beta）",
+    "logit": "Logit 变换区间（R survey svyciprop logit）",
+    "xlogit": "Logit 变换区间（R survey svyciprop xlogit）",
+    "asin": "反正弦变换区间", "wilson": "Wilson 得分区间（按有效样本量）",
+    "mean": "正态近似区间（p̂ ± t·se）",
+}
+
+
 def method_rows(results: RoundResults) -> list[list[str]]:
     """The method appendix as key/value rows."""
     rnd, meta = results.round, results.meta
     s = rnd.sampling
+    sampling = meta.get("sampling") if isinstance(meta.get("sampling"), dict) else {}
+    design = meta.get("design") or sampling.get("design")
+    if isinstance(design, dict):
+        design = "；".join(str(design[k]) for k in ("stratified_srs", "fallback") if k in design)
+    design_text = str(design or f"按楼栋分层抽样（{s.method}）")
+    design_text += (f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
+                    f"预计应答率 {fmt.pct(s.response_rate, 0)}")
+    method = str(meta.get("interval_method") or rnd.interval_method)
+    interval = meta.get("interval") or INTERVAL_LABELS.get(method, method)
     return [
-        ["抽样设计", str(meta.get("design") or f"按楼栋分层抽样（{s.method}），"
-                     f"按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定样本量，"
-                     f"最少 {s.minimum} 户，预计应答率 {fmt.pct(s.response_rate, 0)}")],
-        ["满意率", "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 户数 / 样本数）"],
-        ["估计方法", str(meta.get("estimator") or "设计加权比例估计（Horvitz–Thompson）")],
-        ["区间方法", str(meta.get("interval") or f"{rnd.interval_method} 区间，置信水平 "
-                     f"{fmt.pct(rnd.confidence, 0)}")],
+        ["抽样设计", design_text],
+        ["满意率", "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 楼栋户数 / 楼栋样本数）"],
+        ["估计方法", str(meta.get("estimator") or "分层设计加权比例估计（Horvitz–Thompson），"
+                     "方差含有限总体校正（R survey svymean 同法）")],
+        ["区间方法", f"{interval}，置信水平 {fmt.pct(rnd.confidence, 0)}"],
         ["判定规则", "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」"],
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
     ]
@@ -93,6 +109,7 @@ def _title(results: RoundResults) -> str:
 
 def district_payload(results: RoundResults) -> dict[str, Any]:
     """Everything the district template shows, already formatted."""
+    results = tables.prepare(results)
     e = results.estates
     tier_charts = []
     if not e.empty and {"tier", "rate"} <= set(e.columns):
@@ -115,13 +132,6 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
             thr = results.round.thresholds.get(tier)
             tier_charts.append({"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr),
                                 "rows": rows})
-    qs = results.quarantine_summary
-    quarantine = tables.format_frame(qs)
-    if not qs.empty and "count" in qs.columns:
-        total = pd.DataFrame({c: [""] for c in quarantine.columns})
-        total.iloc[0, 0] = "合计"
-        total.iloc[0, -1] = str(int(pd.to_numeric(qs["count"], errors="coerce").sum()))
-        quarantine = pd.concat([quarantine, total], ignore_index=True)
     estates = tables.estates_table(results)
     return {
         "title": _title(results), "fonts": _font_list(results),
@@ -133,19 +143,20 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "red": table_payload(tables.lists_table(results, "红榜")),
         "black": table_payload(tables.lists_table(results, "黑榜")),
         "firms": table_payload(tables.firms_table(results)),
-        "drivers": table_payload(tables.format_frame(results.drivers)),
-        "importance": table_payload(tables.format_frame(results.importance)),
+        "drivers": table_payload(tables.drivers_table(results)),
+        "importance": table_payload(tables.importance_table(results)),
         "changes": table_payload(tables.changes_table(results)),
-        "escalations": table_payload(tables.format_frame(results.escalations)),
+        "escalations": table_payload(tables.escalations_table(results)),
         "indicators": table_payload(tables.indicators_table(results)),
         "method": method_rows(results),
-        "ingest": table_payload(tables.format_frame(results.ingest_counts)),
-        "quarantine": table_payload(quarantine),
+        "ingest": table_payload(tables.ingest_table(results, files_only=True)),
+        "quarantine": table_payload(tables.quarantine_table(results)),
     }
 
 
 def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     """One payload per estate (keyed by ``estate_id``), built column-wise for the whole round."""
+    results = tables.prepare(results)
     e = results.estates
     if e.empty or "estate_id" not in e.columns:
         return {}

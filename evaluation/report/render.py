@@ -20,6 +20,7 @@ from evaluation.report.files import safe_filename
 from evaluation.report.manifest import Failure, Manifest, write_manifest
 from evaluation.report.notebooks import report_jobs, run_notebooks
 from evaluation.report.pdf import render_cards, render_district_pdf
+from evaluation.report.tables import prepare
 from evaluation.results import RoundResults, save_results
 from sampling.errors import Problem, WuyeError
 
@@ -53,6 +54,7 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
     ``[report] notebook_estates`` in ``round.toml``) get their own estate notebook; notebooks
     run one kernel per worker (``notebook_executor``, default: spawn pool when > 2).
     """
+    results = prepare(results)
     rnd = results.round
     out = Path(rnd.output_dir)
     out.mkdir(parents=True, exist_ok=True)

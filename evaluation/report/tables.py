@@ -7,6 +7,7 @@ strings ready to show; an empty result gives an empty frame (callers print 本�
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -34,14 +35,67 @@ LABELS: dict[str, str] = {
     "accepted": "接受", "quarantined": "隔离", "source_file": "来源文件", "level": "级别",
     "action": "处理", "deff": "设计效应", "df": "自由度", "se": "标准误", "N": "户数",
     "buildings": "楼栋数", "margin_at_threshold": "达标线处误差", "sample": "样本量",
+    "credit_grade": "信用等级", "credit_score": "信用积分", "complaints": "投诉件数",
+    "complaints_per_100": "每百户投诉", "eligible": "参与排名", "respondents": "答卷数",
+    "census": "普查", "criteria": "依据代码", "performance": "满意率", "quadrant": "象限",
+    "odds_ratio": "优势比", "or_low": "优势比下限", "or_high": "优势比上限", "label": "名称",
+    "flag": "预警", "direction": "方向", "unit": "单位", "numerator": "分子",
+    "denominator": "分母", "year": "年度", "coverage": "覆盖率", "estates_scored": "已计分小区",
+    "estates_eligible": "参与排名小区", "red_estates": "红榜小区数", "black_estates": "黑榜小区数",
+    "black_share": "黑榜户数占比", "series": "序列", "prev_round": "上一轮", "prev_rate": "上轮满意率",
+    "change": "变化", "change_low": "变化下限", "change_high": "变化上限", "change_se": "变化标准误",
+    "reserves": "备用样本", "planning_p": "规划比例", "design": "抽样设计", "imputed": "插补数",
+    "pass": "达标", "borderline": "临界", "fail": "未达标", "rate_prev": "上轮满意率",
+    "black_consecutive": "连续黑榜轮数", "red_consecutive": "连续红榜轮数",
+    "black_total": "累计黑榜", "red_total": "累计红榜", "key": "编号", "z": "z 值",
+    "index_prev": "上轮指数", "index_change": "指数变化", "index_significant": "指数变化显著",
+    "index_direction": "指数方向", "fallback_strata": "回退分层",
 }
+HIDDEN_COLUMNS = {"round_id"}
+LEVELS = {"estate": "小区", "firm": "物业企业", "file": "文件"}
 PERCENT_COLUMNS = {
     "rate", "rate_low", "rate_high", "ci_low", "ci_high", "response_rate", "threshold",
-    "previous_rate", "share", "rate_se", "se",
+    "previous_rate", "share", "rate_se", "se", "performance", "coverage", "black_share",
+    "prev_rate", "rate_prev", "planning_p", "change_se", "margin_at_threshold",
 }
-POINT_COLUMNS = {"diff", "diff_low", "diff_high"}
-NUMBER_COLUMNS = {"index", "index_low", "index_high", "composite", "importance", "coef",
-                  "deff", "margin_at_threshold"}
+POINT_COLUMNS = {"diff", "diff_low", "diff_high", "change", "change_low", "change_high"}
+NUMBER_COLUMNS = {"index", "index_low", "index_high", "composite", "deff", "index_prev",
+                  "index_change", "complaints_per_100"}
+# column renames from the stages' frames to the names the report reads (old → report)
+ALIASES: dict[str, dict[str, str]] = {
+    "district": {"rate_low": "ci_low", "rate_high": "ci_high"},
+    "firms": {"rate_low": "ci_low", "rate_high": "ci_high"},
+    "changes": {"rate_prev": "previous_rate", "change": "diff", "change_low": "diff_low",
+                "change_high": "diff_high"},
+}
+
+
+def prepare(results: RoundResults) -> RoundResults:
+    """The results with the column names the report reads (idempotent, cheap).
+
+    Merge suffixes in ``estates`` (``firm_x``/``firm_y``) are coalesced, and interval and
+    change columns of the other frames get the report's names (the originals stay).
+    """
+    if getattr(results, "_report_prepared", False):
+        return results
+    e = results.estates
+    if not e.empty:
+        e = e.copy()
+        for suffix in ("_x", "_y", "_rank"):
+            for col in [c for c in e.columns if c.endswith(suffix)]:
+                base = col[: -len(suffix)]
+                e[base] = e[base].combine_first(e[col]) if base in e.columns else e[col]
+                e = e.drop(columns=col)
+    changes = {"estates": e}
+    for name, renames in ALIASES.items():
+        frame = getattr(results, name)
+        add = {new: frame[old] for old, new in renames.items()
+               if old in frame.columns and new not in frame.columns}
+        if add:
+            changes[name] = frame.assign(**add)
+    out = replace(results, **changes)
+    object.__setattr__(out, "_report_prepared", True)
+    return out
 
 
 def estate_label_map(results: RoundResults) -> pd.DataFrame:
@@ -57,7 +111,8 @@ def format_frame(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> p
     """Generic display: known columns renamed to Chinese, rates as 百分比, booleans 是/否."""
     if frame is None or frame.empty:
         return pd.DataFrame()
-    cols = [c for c in (columns or frame.columns) if c in frame.columns]
+    cols = [c for c in (columns or frame.columns) if c in frame.columns
+            and (columns is not None or c not in HIDDEN_COLUMNS)]
     out = pd.DataFrame(index=frame.index)
     for col in cols:
         s = frame[col]
@@ -67,6 +122,8 @@ def format_frame(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> p
             out[col] = fmt.points_series(s)
         elif col in NUMBER_COLUMNS and _numeric(s):
             out[col] = fmt.number_series(s)
+        elif col == "level":
+            out[col] = fmt.text_series(s.map(lambda v: LEVELS.get(v, v)))
         elif s.dtype == bool:
             out[col] = s.map({True: "是", False: "否"}).astype(str)
         elif pd.api.types.is_float_dtype(s):
@@ -91,6 +148,7 @@ def _col(frame: pd.DataFrame, name: str, default: object = pd.NA) -> pd.Series:
 
 def overview(results: RoundResults) -> pd.DataFrame:
     """Round overview: estates, households, sample, response rate and verdict counts."""
+    results = prepare(results)
     e = results.estates
     rnd = results.round
     rows = [("评估区域", rnd.district), ("评估期", period_label(rnd.period)),
@@ -106,11 +164,19 @@ def overview(results: RoundResults) -> pd.DataFrame:
             ("红榜小区", f"{int((_col(e, 'list') == '红榜').sum())} 个"),
             ("黑榜小区", f"{int((_col(e, 'list') == '黑榜').sum())} 个"),
         ]
+    d = results.district
+    if not d.empty and {"tier", "rate"} <= set(d.columns):
+        overall = d[~d["tier"].isin(list(rnd.thresholds))]
+        if len(overall):
+            r = overall.iloc[-1]
+            rows.append(("全区满意率（区间）", fmt.interval(r["rate"], r.get("ci_low"),
+                                                     r.get("ci_high"))))
     return pd.DataFrame(rows, columns=["项目", "内容"])
 
 
 def tier_summary(results: RoundResults) -> pd.DataFrame:
     """Per tier: threshold, estates, verdict counts and (if scored) the tier's pooled rate."""
+    results = prepare(results)
     e = results.estates
     if e.empty or "tier" not in e.columns:
         return pd.DataFrame()
@@ -135,6 +201,7 @@ def tier_summary(results: RoundResults) -> pd.DataFrame:
 
 def estates_table(results: RoundResults, estate_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Every estate: name, tier, threshold, rate with interval, index, sample, verdict, list."""
+    results = prepare(results)
     e = results.estates
     if e.empty:
         return pd.DataFrame()
@@ -160,6 +227,7 @@ def estates_table(results: RoundResults, estate_ids: Iterable[str] | None = None
 
 def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
     """Estates on ``which`` (``"红榜"``/``"黑榜"``) with rate, firm and the reasons."""
+    results = prepare(results)
     e = results.estates
     if e.empty or "list" not in e.columns:
         return pd.DataFrame()
@@ -178,6 +246,7 @@ def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
 
 def firms_table(results: RoundResults) -> pd.DataFrame:
     """Firm roll-up: estates, households, pooled rate with interval, list and reasons."""
+    results = prepare(results)
     f = results.firms
     if f.empty:
         return pd.DataFrame()
@@ -185,7 +254,7 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
     if "rate" in f.columns:
         out["满意率（区间）"] = fmt.interval_series(f["rate"], _col(f, "ci_low"),
                                               _col(f, "ci_high")).to_numpy()
-    for col in ("list", "reasons"):
+    for col in ("verdict", "credit_grade", "list", "reasons"):
         if col in f.columns:
             out[LABELS[col]] = fmt.text_series(f[col]).to_numpy()
     return out
@@ -193,6 +262,7 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
 
 def changes_table(results: RoundResults) -> pd.DataFrame:
     """Change since the previous round per estate (names joined in)."""
+    results = prepare(results)
     c = results.changes
     if c.empty or "estate_id" not in c.columns:
         return pd.DataFrame()
@@ -212,11 +282,14 @@ def changes_table(results: RoundResults) -> pd.DataFrame:
         out["变化（区间）"] = change.to_numpy()
     if "significant" in c.columns:
         out["显著"] = c["significant"].map({True: "是", False: "否"}).fillna("—").to_numpy()
+    if "direction" in c.columns:
+        out["方向"] = fmt.text_series(c["direction"]).to_numpy()
     return out
 
 
 def dimensions_table(results: RoundResults, estate_id: str | None = None) -> pd.DataFrame:
     """Dimension rates with intervals (one estate, or all estates with names)."""
+    results = prepare(results)
     d = results.dimensions
     if d.empty:
         return pd.DataFrame()
@@ -238,6 +311,7 @@ def dimensions_table(results: RoundResults, estate_id: str | None = None) -> pd.
 
 def estate_profile(results: RoundResults, estate_id: str) -> pd.DataFrame:
     """One estate's key facts as a two-column table."""
+    results = prepare(results)
     e = results.estates
     row = e[e["estate_id"].astype(str) == str(estate_id)] if "estate_id" in e.columns else e
     if row.empty:
@@ -259,18 +333,105 @@ def estate_profile(results: RoundResults, estate_id: str) -> pd.DataFrame:
 
 
 def indicators_table(results: RoundResults) -> pd.DataFrame:
-    """Action-plan indicators; values and targets in [0, 1] show as 百分比."""
+    """Action-plan indicators: value against target (shares as 百分比), met or not."""
+    results = prepare(results)
     ind = results.indicators
     if ind.empty:
         return pd.DataFrame()
-    out = format_frame(ind)
-    if {"value", "target"} <= set(ind.columns):
-        v = pd.to_numeric(ind["value"], errors="coerce")
-        t = pd.to_numeric(ind["target"], errors="coerce")
-        share = (v.between(0, 1) | v.isna()) & (t.between(0, 1) | t.isna())
-        out["数值"] = np.where(share, fmt.pct_series(v), fmt.number_series(v, 2))
-        out["目标"] = np.where(share, fmt.pct_series(t), fmt.number_series(t, 2))
+    name = ind["label"] if "label" in ind.columns else _col(ind, "indicator", "")
+    v = pd.to_numeric(_col(ind, "value"), errors="coerce")
+    t = pd.to_numeric(_col(ind, "target"), errors="coerce")
+    unit = _col(ind, "unit", "").astype(object).fillna("")
+    share = (unit == "比例") | ((v.between(0, 1) | v.isna()) & (t.between(0, 1) | t.isna())
+                              & (unit == ""))
+    out = pd.DataFrame({
+        "指标": fmt.text_series(name),
+        "数值": np.where(share, fmt.pct_series(v), fmt.number_series(v, 2)),
+        "目标": np.where(share, fmt.pct_series(t), fmt.number_series(t, 2)),
+        "是否达成": _col(ind, "met").map({True: "是", False: "否"}).fillna("—").astype(str),
+    })
+    if {"numerator", "denominator"} <= set(ind.columns):
+        out["计算"] = (fmt.number_series(ind["numerator"], 0) + " / "
+                     + fmt.number_series(ind["denominator"], 0))
+    if "note" in ind.columns:
+        out["说明"] = fmt.text_series(ind["note"])
+    return out.reset_index(drop=True)
+
+
+def escalations_table(results: RoundResults) -> pd.DataFrame:
+    """Escalations: who (estate or firm), list, warning and the note."""
+    results = prepare(results)
+    esc = results.escalations
+    if esc.empty:
+        return pd.DataFrame()
+    if "label" in esc.columns or "flag" in esc.columns:
+        return format_frame(esc, ["level", "label", "firm", "list", "flag", "note"])
+    return format_frame(esc)
+
+
+def drivers_table(results: RoundResults) -> pd.DataFrame:
+    """Key drivers: odds ratio with interval, p value, relative importance, rank."""
+    results = prepare(results)
+    d = results.drivers
+    if d.empty:
+        return pd.DataFrame()
+    if "odds_ratio" not in d.columns:
+        return format_frame(d)
+    d = d.sort_values("rank") if "rank" in d.columns else d
+    out = pd.DataFrame({"分项": fmt.text_series(_col(d, "dimension", ""))})
+    ratio = fmt.number_series(d["odds_ratio"], 2)
+    if {"or_low", "or_high"} <= set(d.columns):
+        ratio = (ratio + "（" + fmt.number_series(d["or_low"], 2) + fmt.DASH
+                 + fmt.number_series(d["or_high"], 2) + "）")
+    out["优势比（区间）"] = ratio.to_numpy()
+    if "p_value" in d.columns:
+        pv = pd.to_numeric(d["p_value"], errors="coerce")
+        out["p 值"] = np.where(pv < 0.001, "<0.001", fmt.number_series(pv, 3))
+    if "importance" in d.columns:
+        out["相对重要性"] = fmt.pct_series(d["importance"]).to_numpy()
+    if "rank" in d.columns:
+        out["排名"] = fmt.number_series(d["rank"], 0).to_numpy()
+    if "note" in d.columns:
+        out["说明"] = fmt.text_series(d["note"]).to_numpy()
+    return out.reset_index(drop=True)
+
+
+def importance_table(results: RoundResults) -> pd.DataFrame:
+    """Importance–performance: each dimension's rate, importance and quadrant."""
+    results = prepare(results)
+    imp = results.importance
+    if imp.empty:
+        return pd.DataFrame()
+    out = format_frame(imp)
+    if "importance" in imp.columns:
+        out["重要性"] = fmt.number_series(imp["importance"], 2).to_numpy()
     return out
+
+
+def ingest_table(results: RoundResults, files_only: bool = False) -> pd.DataFrame:
+    """Read / accepted / quarantined counts (per file only when ``files_only``)."""
+    results = prepare(results)
+    ic = results.ingest_counts
+    if ic.empty:
+        return pd.DataFrame()
+    if files_only and "level" in ic.columns:
+        ic = ic[ic["level"] == "file"]
+        return format_frame(ic, ["source_file", "read", "accepted", "quarantined"])
+    return format_frame(ic)
+
+
+def quarantine_table(results: RoundResults) -> pd.DataFrame:
+    """Quarantined rows by reason, with a total row."""
+    results = prepare(results)
+    qs = results.quarantine_summary
+    out = format_frame(qs, [c for c in qs.columns if c not in ("round_id", "reason_code")]
+                       if "reason" in qs.columns else None)
+    if out.empty or "count" not in qs.columns:
+        return out
+    total = pd.DataFrame({c: [""] for c in out.columns})
+    total.iloc[0, 0] = "合计"
+    total.iloc[0, -1] = fmt.integer(pd.to_numeric(qs["count"], errors="coerce").sum())
+    return pd.concat([out, total], ignore_index=True)
 
 
 class NoData:
