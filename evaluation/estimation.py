@@ -476,10 +476,9 @@ def encode_design(data: pd.DataFrame, *, strata: str | None = None, weights: str
         vals = pd.to_numeric(data[fpc], errors="coerce").to_numpy(dtype=float)
         if np.isnan(vals).any() or (vals <= 0).any():
             raise _bad("fpc", f"列「{fpc}」应为正数（各层总体单位数）", "填写每层的总户数 N_h")
-        lo = np.full(n_strata, np.inf)
-        hi = np.full(n_strata, -np.inf)
-        np.minimum.at(lo, scode, vals)
-        np.maximum.at(hi, scode, vals)
+        span = pd.Series(vals).groupby(scode).agg(["min", "max"])
+        lo = span["min"].reindex(range(n_strata)).to_numpy(dtype=float)
+        hi = span["max"].reindex(range(n_strata)).to_numpy(dtype=float)
         if (hi - lo > 1e-9 * np.maximum(hi, 1)).any():
             raise _bad("fpc", f"列「{fpc}」在同一分层内取值不同", "同一分层各行的 N_h 应相同")
         N_h = n_h / lo if (vals <= 1).all() else lo
