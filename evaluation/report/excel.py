@@ -29,6 +29,13 @@ VERDICT_FILL = {"达标": "#C6EFCE", "临界": "#FFEB9C", "未达标": "#FFC7CE"
 VERDICT_FONT = {"达标": "#006100", "临界": "#9C5700", "未达标": "#9C0006"}
 LIST_FILL = {"红榜": "#F8CBAD", "黑榜": "#BFBFBF"}
 MAX_WIDTH = 60
+INTEGER_COLUMNS = {
+    "n", "households", "estates", "rank", "count", "read", "accepted", "quarantined", "N",
+    "sample", "buildings", "complaints", "respondents", "df", "reserves", "estates_scored",
+    "estates_eligible", "red_estates", "black_estates", "black_consecutive", "red_consecutive",
+    "black_total", "red_total", "numerator", "denominator", "year", "imputed", "pass",
+    "borderline", "fail", "point_pass", "N_h", "n_h", "reserve_h",
+}
 
 
 class _Writer:
@@ -78,6 +85,7 @@ class _Writer:
         if frame is None or frame.empty:
             ws.write_string(row, 0, tables.NO_DATA, self.f["nodata"])
             return row + 2
+        frame = frame[[c for c in frame.columns if c not in tables.HIDDEN_COLUMNS]]
         cols = list(frame.columns)
         for j, c in enumerate(cols):
             head = labels.get(c, str(c))
@@ -99,6 +107,8 @@ class _Writer:
             else:
                 if pd.api.types.is_bool_dtype(series):
                     texts = series.map({True: "是", False: "否"}).fillna("").astype(str)
+                elif c == "level":
+                    texts = fmt.text_series(series.map(lambda v: tables.LEVELS.get(v, v)))
                 else:
                     texts = fmt.text_series(series)
                 for i, s in enumerate(texts.tolist()):
@@ -137,8 +147,7 @@ def _kinds(columns: Sequence[str]) -> dict[str, str]:
             out[c] = "pp"
         elif c in tables.NUMBER_COLUMNS:
             out[c] = "num1"
-        elif c in {"n", "households", "estates", "rank", "count", "read", "accepted",
-                   "quarantined", "N", "sample", "buildings"}:
+        elif c in INTEGER_COLUMNS:
             out[c] = "int"
         else:
             out[c] = "num2"
@@ -341,7 +350,10 @@ def _quality(w: _Writer, ws: Any, results: RoundResults) -> None:
     row = w.table(ws, ic, 1, _kinds(ic.columns))
     w.text(ws, row, 0, "隔离数据（按原因）", "bold")
     qs = results.quarantine_summary
-    w.table(ws, qs, row + 1, _kinds(qs.columns), autofilter=False)
+    row = w.table(ws, qs, row + 1, _kinds(qs.columns), autofilter=False)
+    plan = _with_names(results.plan, results)
+    w.text(ws, row, 0, "抽样方案", "bold")
+    w.table(ws, plan, row + 1, _kinds(plan.columns), autofilter=False)
 
 
 def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
