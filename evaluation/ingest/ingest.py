@@ -45,6 +45,7 @@ import pandas as pd
 
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
+from evaluation.ingest.uniques import on_uniques
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from sampling.errors import Problem, WuyeError
 
@@ -263,7 +264,7 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
         values = frame[name].astype("string")
         if raw:
             return values
-        return values.mask(values.str.strip().isin(EMPTY_MARKERS) | (values.str.strip() == ""))
+        return values.mask(_blankish(values).to_numpy(dtype=bool))
 
     out = pd.DataFrame({
         "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
@@ -298,6 +299,12 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
     out.attrs = {}
     assert len(out) == n
     return out
+
+
+def _blankish(values: pd.Series) -> pd.Series:
+    """Empty, blank or an empty/skip marker such as ``(空)`` (per distinct value)."""
+    return on_uniques(values, lambda u: (u.str.strip().isin(EMPTY_MARKERS)
+                                         | (u.str.strip() == "")).fillna(True))
 
 
 # --------------------------------------------------------------------------- validation
@@ -446,7 +453,8 @@ def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarra
 
 
 def _response_ids(rows: pd.DataFrame) -> np.ndarray:
-    stems = rows["source_file"].map(lambda s: Path(s).stem).to_numpy()
+    stems = on_uniques(rows["source_file"], lambda u: pd.Series(
+        [Path(f).stem if isinstance(f, str) else "" for f in u], dtype="string")).to_numpy()
     return np.array([hashlib.blake2b(f"{s}:{r}".encode(), digest_size=8).hexdigest()
                      for s, r in zip(stems, rows["source_row"].to_numpy(), strict=True)],
                     dtype=object)

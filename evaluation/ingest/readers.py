@@ -16,6 +16,9 @@ Question headers recognised (after NFKC and removing type suffixes like
 - KoboToolbox: every non-metadata column (``q4``/``Q4`` gives the number; group paths
   ``group/q4`` keep their last segment).
 
+Excel files are read with python-calamine (the engine behind pandas'
+``engine="calamine"``), converting each column once per distinct value.
+
 Skipped markers: ``(跳过)`` in text exports and ``-3`` (also ``-2``) in code exports mean
 the respondent was routed past the question; they are kept here and decoded as missing by
 ingest (:data:`SKIP_MARKERS`).
@@ -24,6 +27,7 @@ ingest (:data:`SKIP_MARKERS`).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import unicodedata
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from python_calamine import CalamineWorkbook
 
 from sampling.errors import Problem, WuyeError
 
@@ -241,14 +246,20 @@ def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str,
         raise WuyeError(Problem("该文件名为 Excel，实际是网页（HTML）格式，无法直接读取",
                                 "用 Excel 打开后「另存为」.xlsx，再导入", file=name))
     try:
-        book = pd.ExcelFile(path, engine="calamine")
+        book = CalamineWorkbook.from_path(str(path))
         names = [str(s) for s in book.sheet_names]
         if sheet is None:
             data_sheets = [s for s in names if s != TEMPLATE_MARKER_SHEET]
-            target: str | int = data_sheets[0] if data_sheets else 0
+            target = data_sheets[0] if data_sheets else names[0]
+        elif isinstance(sheet, int):
+            target = names[sheet]
         else:
             target = sheet
-        raw = pd.read_excel(book, sheet_name=target, header=None, dtype=str)
+            if target not in names:
+                raise WuyeError(Problem(f"没有名为「{target}」的工作表",
+                                        f"现有工作表：{'、'.join(names)}", file=name))
+        rows = book.get_sheet_by_name(target).to_python(skip_empty_area=False)
+        raw = _text_frame(rows)
     except WuyeError:
         raise
     except Exception as exc:  # calamine raises many kinds; name the file and the fix
@@ -260,7 +271,46 @@ def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str,
         raise WuyeError(Problem(f"无法读取问卷导出：{reason}（{type(exc).__name__}）",
                                 "取消密码保护，或从问卷平台重新下载，用 Excel 另存为 .xlsx 后重试",
                                 file=name)) from exc
-    return raw, str(target if isinstance(target, str) else names[target]), names
+    return raw, target, names
+
+
+def _text_frame(rows: list[list[object]]) -> pd.DataFrame:
+    """Calamine's cell values as text columns (``str`` dtype, NA for empty cells).
+
+    Each column is converted once per distinct value: integral numbers without ``.0``,
+    dates as ``YYYY-MM-DD HH:MM:SS``. (This is what pandas' ``engine="calamine"`` reader
+    does cell by cell in Python; doing it per distinct value is ~10× faster.)
+    """
+    width = max((len(r) for r in rows), default=0)
+    if any(len(r) != width for r in rows):
+        rows = [list(r) + [""] * (width - len(r)) for r in rows]
+    table = np.empty((len(rows), width), dtype=object)
+    if rows and width:
+        table[:] = rows
+    columns = {}
+    for c in range(width):
+        codes, uniques = pd.factorize(table[:, c], use_na_sentinel=True)
+        texts = np.array([_cell_text(u) for u in uniques] + [None], dtype=object)
+        columns[c] = pd.Series(texts[codes], dtype="str")
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def _cell_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
@@ -351,8 +401,8 @@ def _kind(frame: pd.DataFrame, questions: pd.DataFrame) -> str:
     if not cols:
         return "text"
     answered = integer = 0
-    for col in cols:  # a few dozen columns; each test is vectorised over rows
-        values = frame[col].astype("string").dropna()
+    for col in cols:  # a few dozen columns, each tested once per distinct value
+        values = pd.Series(frame[col].dropna().unique()).astype("string")
         if len(values):
             answered += 1
             integer += bool(values.str.fullmatch(r"\s*-?\d+\s*").fillna(False).all())
