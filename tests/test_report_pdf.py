@@ -141,6 +141,7 @@ def test_display_tables_on_empty_results(results) -> None:
                tables.changes_table, tables.dimensions_table, tables.indicators_table):
         assert fn(empty).empty
     assert repr(tables.show(tables.estates_table(empty))) == "本轮无数据"
+    assert "<table" in tables.show(tables.overview(results)).to_html()
     assert tables.estate_profile(empty, "E001").empty
     assert len(tables.overview(empty)) == 3
 

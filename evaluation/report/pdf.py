@@ -189,7 +189,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         "index_high_frac": (pd.to_numeric(col("index_high"), errors="coerce") / 100).clip(0, 1),
         "verdict": verdict, "verdict_note": note,
         "list": fmt.text_series(col("list", "")),
-        "reasons": fmt.text_series(col("reasons", "")),
+        "reasons": fmt.text_series(col("reasons", "")).str.replace(
+            r"^(红榜|黑榜)[：:]\s*", "", regex=True),
         "flags": fmt.text_series(col("flags", "")),
     })
     for c in ("rate", "rate_low", "rate_high"):

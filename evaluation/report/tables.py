@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -444,6 +445,8 @@ class NoData:
         return NO_DATA
 
 
-def show(frame: pd.DataFrame | None) -> pd.DataFrame | NoData:
-    """``frame`` for display, or :class:`NoData` when it is empty."""
-    return NoData() if frame is None or frame.empty else frame
+def show(frame: pd.DataFrame | None) -> Any:
+    """``frame`` for display without the row index, or :class:`NoData` when it is empty."""
+    if frame is None or frame.empty:
+        return NoData()
+    return frame.style.hide(axis="index")
