@@ -37,6 +37,23 @@ QUADRANTS = {(True, True): "优势区", (True, False): "改进区",
              (False, True): "维持区", (False, False): "机会区"}
 
 
+def _with_by(answers: pd.DataFrame, by: Sequence[str],
+             register: pd.DataFrame | None) -> pd.DataFrame:
+    """Bring ``by`` columns (e.g. ``firm``) from the 台账 by ``estate_id`` when missing."""
+    missing = [c for c in by if c not in answers.columns]
+    if not missing:
+        return answers
+    if register is None or "estate_id" not in answers.columns \
+            or any(c not in register.columns for c in missing):
+        raise WuyeError(Problem(f"参数 by 无效：answers 中没有列 {'、'.join(missing)}",
+                                "传入 register=台账（含该列），或先把该列并入 answers",
+                                column="by"))
+    reg = register.assign(estate_id=register["estate_id"].astype(str)).drop_duplicates(
+        "estate_id")[["estate_id", *missing]]
+    return answers.assign(estate_id=answers["estate_id"].astype(str)).merge(
+        reg, on="estate_id", how="left")
+
+
 def _respondent_matrix(answers: pd.DataFrame, items: pd.DataFrame | None,
                        by: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     for col in ("response_id", "item_id", "dimension", "satisfied"):
@@ -65,15 +82,18 @@ def _by_list(by: str | Sequence[str] | None) -> list[str]:
 
 
 def key_drivers(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None = None, *,
-                by: str | Sequence[str] | None = None) -> pd.DataFrame:
+                by: str | Sequence[str] | None = None,
+                register: pd.DataFrame | None = None) -> pd.DataFrame:
     """Logistic regression of overall dissatisfaction on dimension dissatisfaction.
 
     Returns one row per (``by`` group,) dimension: ``dimension, coef, se, odds_ratio,
-    or_low, or_high, p_value, importance, rank, n, imputed, note``.
+    or_low, or_high, p_value, importance, rank, n, imputed, note``. ``by`` columns missing
+    from ``answers`` (e.g. ``firm``) are taken from ``register`` by ``estate_id``.
     """
     import statsmodels.api as sm
 
     by_cols = _by_list(by)
+    answers = _with_by(answers, by_cols, register)
     frame, dims = _respondent_matrix(answers, questionnaire_items, by_cols)
     groups = [((), frame)] if not by_cols else list(frame.groupby(by_cols, sort=True))
     rows = []
@@ -119,12 +139,14 @@ def key_drivers(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None 
 
 
 def importance_performance(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None = None,
-                           *, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+                           *, by: str | Sequence[str] | None = None,
+                           register: pd.DataFrame | None = None) -> pd.DataFrame:
     """Importance–performance table per (``by`` group,) dimension (see module docstring).
 
     Columns: ``dimension, performance, importance, quadrant, n``.
     """
     by_cols = _by_list(by)
+    answers = _with_by(answers, by_cols, register)
     frame, dims = _respondent_matrix(answers, questionnaire_items, by_cols)
     groups = [((), frame)] if not by_cols else list(frame.groupby(by_cols, sort=True))
     rows = []

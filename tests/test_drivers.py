@@ -49,3 +49,16 @@ def test_importance_performance_quadrants():
     # D0 is the most important and the worst performing → 改进区
     assert out.loc["D0", "quadrant"] == "改进区"
     assert out.loc["D0", "performance"] < out.loc["D1", "performance"]
+
+
+def test_by_firm_from_register():
+    a = _answers().drop(columns=["firm"])
+    a["estate_id"] = np.where(np.arange(len(a)) // 4 % 2, "E1", "E2")
+    reg = pd.DataFrame({"estate_id": ["E1", "E2"], "firm": ["甲", "乙"]})
+    out = importance_performance(a, by="firm", register=reg)
+    assert set(out.firm) == {"甲", "乙"}
+    import pytest
+
+    from sampling.errors import WuyeError
+    with pytest.raises(WuyeError, match="by"):
+        key_drivers(a, by="firm")
