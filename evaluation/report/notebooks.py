@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -145,7 +146,10 @@ def run_notebook_batch(jobs: Sequence[NotebookJob], timeout: int = 300,
 
     def start() -> KernelManager:
         manager = KernelManager(kernel_name=kernel_name)
-        manager.start_kernel(cwd=str(Path(jobs[0].target).parent))
+        # the kernel's own console chatter (e.g. its TCP notice) is not for report readers;
+        # cell errors still reach us through the notebook outputs
+        manager.start_kernel(cwd=str(Path(jobs[0].target).parent),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return manager
 
     try:
