@@ -105,8 +105,3 @@ def dimension_chart(results: RoundResults, estate_id: str) -> Any:
     ax.set_title("分项满意率")
     fig.tight_layout()
     return fig
-
-
-def no_data() -> tables.NoData:
-    """The 本轮无数据 marker for notebook cells."""
-    return tables.NoData()

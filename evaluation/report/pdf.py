@@ -12,7 +12,6 @@ import math
 import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from datetime import date
@@ -55,15 +54,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
-def table_payload(frame: pd.DataFrame, widths: Sequence[str] | None = None) -> dict | None:
+def table_payload(frame: pd.DataFrame) -> dict | None:
     """A display frame as ``{"columns", "rows"}`` for ``data-table``; empty → None."""
     if frame is None or frame.empty:
         return None
-    out: dict[str, Any] = {"columns": [str(c) for c in frame.columns],
-                           "rows": frame.astype(str).to_numpy().tolist()}
-    if widths:
-        out["widths"] = list(widths)
-    return out
+    return {"columns": [str(c) for c in frame.columns],
+            "rows": frame.astype(str).to_numpy().tolist()}
 
 
 INTERVAL_LABELS = {
@@ -371,10 +367,3 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
         if own and executor is not None:
             executor.shutdown(wait=True)
     return written, failures
-
-
-def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    """``(fn(*args, **kwargs), seconds)`` — for benchmarks."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
