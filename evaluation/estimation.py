@@ -222,10 +222,15 @@ def matrix_moments(
         y0 = np.where(mask, Y, 0.0)
     else:
         vf = np.asarray(valid, dtype=float).reshape(R, K)
-        mask = vf > 0
+        mask = None if binary else vf > 0
         y0 = Y
-    cnt = (M @ vf).ravel()
-    sw, sw2 = sums(vf)
+    base_v = M @ vf
+    cnt = base_v.ravel()
+    if constant:
+        sw = (base_v * wh[:, None]).ravel()
+        sw2 = (base_v * (wh * wh)[:, None]).ravel()
+    else:
+        sw, sw2 = sums(vf)
     shift = 0.0
     if not binary:
         den = sw.sum()
@@ -348,8 +353,16 @@ def _deffs(m: DomainMoments) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tq(alpha_half: float, df: np.ndarray) -> np.ndarray:
-    """Upper t quantile ``t_{1−α/2, df}`` with df floored at 1 (normal when df = inf)."""
-    return stats.t.isf(alpha_half, np.maximum(df, 1.0))
+    """Upper t quantile ``t_{1−α/2, df}`` with df floored at 1 (normal when df = inf).
+
+    Computed once per distinct df (domains share few df values)."""
+    df = np.maximum(np.asarray(df, dtype=float), 1.0)
+    flat = np.where(np.isnan(df), 1.0, df).ravel()
+    uniq, inv = np.unique(flat, return_inverse=True)
+    q = np.where(np.isinf(uniq), special.ndtri(1 - alpha_half),
+                 special.stdtrit(np.where(np.isinf(uniq), 1.0, uniq), 1 - alpha_half))
+    out = q[inv].reshape(df.shape)
+    return np.where(np.isnan(df), np.nan, out)
 
 
 def proportion_interval(
