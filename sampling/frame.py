@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,8 +32,18 @@ MAX_ROW_PROBLEMS = 50
 
 def household_ids(frame: pd.DataFrame) -> pd.Series:
     """``"{estate_id}|{building}|{unit}|{room}"`` for every row."""
-    return (frame["estate_id"].astype(str) + "|" + frame["building"].astype(str) + "|"
-            + frame["unit"].astype(str) + "|" + frame["room"].astype(str))
+    parts = [frame[c].astype(str).to_numpy(dtype=object)
+             for c in ("estate_id", "building", "unit", "room")]
+    joined = ["|".join(row) for row in zip(*parts, strict=True)]
+    return pd.Series(pd.array(joined, dtype="str"), index=frame.index, name="household_id")
+
+
+def _clean(values: pd.Series) -> pd.Series:
+    """Text as users mean it: NFKC, stripped; missing → ``""``. Work on distinct values."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    cleaned = np.array([unicodedata.normalize("NFKC", str(u)).strip() for u in uniques]
+                       + [""], dtype=object)
+    return pd.Series(pd.array(cleaned[codes], dtype="str"), index=values.index)
 
 
 def load_frame(
@@ -57,8 +68,10 @@ def load_frame(
     """
     raw = read_table(path, sheet=sheet, what="住户清册")
     name = Path(path).name
-    frame = rename_columns(raw, FRAME_COLUMNS)
     rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
+    # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
+    raw.attrs = {}
+    frame = rename_columns(raw, FRAME_COLUMNS)
     missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
     if missing:
         labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)
@@ -67,11 +80,7 @@ def load_frame(
                                 file=name, row=1))
     out = pd.DataFrame(index=frame.index)
     for col in ("estate_id", "building", "unit", "floor", "room"):
-        if col in frame.columns:
-            text = frame[col].astype("str").str.normalize("NFKC").str.strip()
-            out[col] = text.where(frame[col].notna(), "")
-        else:
-            out[col] = ""
+        out[col] = _clean(frame[col]) if col in frame.columns else ""
     problems: list[Problem] = []
 
     def report(mask: np.ndarray, column: str, message: str, fix: str,
@@ -116,8 +125,7 @@ def load_frame(
                details[:MAX_ROW_PROBLEMS])
 
     if "occupied" in frame.columns:
-        text = frame["occupied"].astype("str").str.normalize("NFKC").str.strip().str.lower()
-        text = text.where(frame["occupied"].notna(), "")
+        text = _clean(frame["occupied"]).str.lower()
         occupied = ~text.isin(OCCUPIED_FALSE)
         bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
         report(bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）")
