@@ -103,3 +103,20 @@ def test_render_round_needs_saved_results(tmp_path: Path) -> None:
     results = synthetic_results(tmp_path / "round", n_estates=3)
     with pytest.raises(WuyeError, match="结果数据"):
         render_round(results.round.root)
+
+
+def test_failed_workbook_is_reported_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    import xlsxwriter
+
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+
+    def broken_close(self) -> None:  # simulates a crash while the workbook is written
+        raise PermissionError(13, "denied", str(results.round.output_dir / "x.xlsx"))
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", broken_close)
+    manifest = render_reports(results, progress=False, notebooks=False)
+    assert [f.kind for f in manifest.failures] == ["excel"]
+    assert "关闭" in manifest.failures[0].reason
+    out = results.round.output_dir
+    assert not list(out.glob("*.xlsx")) and not [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert (out / "district_report.pdf").exists() and len(manifest.paths("pdf")) == 4
