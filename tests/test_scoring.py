@@ -176,3 +176,21 @@ def test_estate_without_respondents_is_not_scored():
     assert e.loc["E999", "verdict"] == "未评估"
     assert "无有效样本" in e.loc["E999", "flags"]
     assert e.loc["E999", "n"] == 0
+
+
+def test_more_respondents_than_households_raises_N_and_is_marked():
+    resp = pd.DataFrame({"response_id": list("abc"), "estate_id": "E1", "building": "1"})
+    rec = pd.DataFrame({"estate_id": ["E1"], "building": ["1"], "N_h": [2]})
+    w = respondent_weights(resp, rec)
+    assert w.n_exceeds_N.all() and (w.weight == 1).all() and (w.N_h == 3).all()
+
+
+def test_estate_missing_from_record_uses_register_households():
+    resp = pd.DataFrame({"response_id": list("abcd"), "estate_id": ["E1", "E1", "E2", "E2"],
+                         "building": ["1", "2", "1", None]})
+    rec = pd.DataFrame({"estate_id": ["E1", "E1"], "building": ["1", "2"], "N_h": [10, 30]})
+    reg = pd.DataFrame({"estate_id": ["E1", "E2"], "households": [40, 90]})
+    w = respondent_weights(resp, rec, reg).set_index("response_id")
+    assert w.loc["c", "fallback"] and w.loc["c", "stratum"] == "E2|*"
+    assert w.loc["c", "weight"] == pytest.approx(45.0)
+    assert not w.loc["a", "fallback"] and w.loc["b", "weight"] == pytest.approx(30.0)
