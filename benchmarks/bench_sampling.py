@@ -4,7 +4,8 @@ Goal (issue 3): ``draw_round`` ≤ 2 s on 2 cores. Baseline measured in the same
 per-estate Python loop that sizes each estate and draws with pandas
 ``groupby("building").sample(frac=n/N)`` (main sample only, no reserves, no record) —
 and samplics' ``SampleSelection`` when samplics is installed.
-Run: ``python -m benchmarks sampling`` (``--households 200000`` for a quicker run).
+Run: ``python -m benchmarks sampling`` or ``python -m benchmarks.bench_sampling
+--households 200000 --io`` (smaller frame; ``--io`` adds informational I/O timings).
 """
 
 from __future__ import annotations
@@ -107,12 +108,38 @@ def _samplics_estates(frame, threshold, config, SampleSelection, SelectMethod) -
                         stratum=households["building"].to_numpy())
 
 
+def io_stages(register: pd.DataFrame, frame: pd.DataFrame, result) -> None:
+    """Informational timings of the I/O edges (no goal): CSV frame, field sheets, record."""
+    import tempfile
+    from pathlib import Path
+
+    from sampling.fieldsheets import write_field_sheets
+    from sampling.frame import load_frame
+    from sampling.record import write_sampling_record
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "frame.csv"
+        frame.to_csv(path, index=False)
+        start = time.perf_counter()
+        load_frame(path, register)
+        print(f"load_frame (CSV, checks, household_id): {time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        write_field_sheets(result, register, Path(folder) / "sheets.xlsx")
+        print(f"write_field_sheets ({len(result.plan):,} sheets, {len(result.sample):,} rows): "
+              f"{time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        write_sampling_record(result, Path(folder) / "record")
+        print(f"write_sampling_record: {time.perf_counter() - start:.2f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print timings of ``draw_round`` and of the per-estate baselines."""
     parser = argparse.ArgumentParser(prog="bench_sampling")
     parser.add_argument("--households", type=int, default=1_000_000)
     parser.add_argument("--estates", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--io", action="store_true",
+                        help="also time load_frame (CSV), field sheets and the record")
     args = parser.parse_args([] if argv is None else argv)
     register, frame = make_frame(args.households, args.estates)
     config = SamplingConfig()
@@ -126,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         times.append(time.perf_counter() - start)
     best = min(times)
     main_n = int((result.sample["role"] == "main").sum())
-    print(f"draw_round (size + allocate + draw + reserves + record): best {best:.2f} s of "
+    print(f"draw_round (size + allocate + draw + reserves + frame hash): best {best:.2f} s of "
           f"{args.repeat}; {main_n:,} main + {len(result.sample) - main_n:,} reserves; "
           f"goal ≤ {GOAL_SECONDS:.1f} s → {'OK' if best <= GOAL_SECONDS else 'MISSED'}")
 
@@ -135,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     base = time.perf_counter() - start
     print(f"baseline per-estate loop, pandas groupby().sample (main sample only): {base:.2f} s "
           f"({drawn:,} drawn) → draw_round is {base / best:.1f}× faster")
+    if args.io:
+        io_stages(register, frame, result)
     other = samplics_loop(register, frame, config)
     if other is None:
         print("samplics not installed: samplics baseline skipped")
