@@ -120,3 +120,13 @@ def test_failed_workbook_is_reported_and_leaves_no_file(tmp_path: Path, monkeypa
     out = results.round.output_dir
     assert not list(out.glob("*.xlsx")) and not [p for p in out.rglob("*") if ".tmp" in p.name]
     assert (out / "district_report.pdf").exists() and len(manifest.paths("pdf")) == 4
+
+
+def test_register_only_round_renders(tmp_path: Path) -> None:
+    """Before scoring (only the 台账): every output renders, sections say 本轮无数据."""
+    from evaluation.results import RoundResults
+
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+    bare = RoundResults(round=results.round, estates=results.round.register.copy())
+    manifest = render_reports(bare, progress=False, notebooks=False)
+    assert manifest.ok and len(manifest.paths("pdf")) == 4 and manifest.paths("excel")
