@@ -157,7 +157,7 @@ def draw_round(
     e = est[chosen]
     sample["seq"] = (np.arange(len(chosen)) - np.searchsorted(e, e) + 1).astype(np.int64)
 
-    design = np.where(systematic, SYSTEMATIC, STRATIFIED)
+    design = np.where(big_n == 0, "none", np.where(systematic, SYSTEMATIC, STRATIFIED))
     with np.errstate(divide="ignore", invalid="ignore"):
         pi_est = np.where(big_n > 0, n / np.maximum(big_n, 1), 0.0)
         pi_h = np.where(systematic[stratum_est], pi_est[stratum_est], n_h / big_nh)

@@ -214,6 +214,18 @@ def test_vacant_households_excluded_and_missing_estates_planned():
     assert plan.loc["V", "N"] == 40
     assert plan.loc["Z", "N"] == 0 and plan.loc["Z", "n"] == 0
     assert result.meta["frame_rows"] == 70 and result.meta["frame_occupied"] == 60
+    assert plan.loc["Z", "design"] == "none"
+
+
+def test_all_vacant_estate_and_empty_frame():
+    register, frame = make_round({"V": [3], "W": [2]})
+    frame["occupied"] = frame["estate_id"] == "W"
+    result = draw(register, frame)
+    plan = result.plan.set_index("estate_id")
+    assert plan.loc["V", ["N", "n"]].tolist() == [0, 0] and plan.loc["V", "design"] == "none"
+    assert set(result.sample["estate_id"]) == {"W"}
+    empty = draw(register, frame.iloc[:0])
+    assert empty.sample.empty and empty.strata.empty and (empty.plan["N"] == 0).all()
 
 
 def test_frame_hash_ignores_row_order_and_sees_changes():
