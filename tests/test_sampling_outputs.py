@@ -124,3 +124,53 @@ def test_run_sampling_writes_everything(tmp_path):
     round_.paths = {}
     with pytest.raises(WuyeError, match="frame"):
         run_sampling(round_)
+
+
+REGISTER_CSV = """小区编号,小区名称,所属社区,物业企业,服务等级,户数
+E1,葛店花园,葛店社区,华宇物业,一级,60
+E2,融创城,宏伟社区,华宇物业,二级,40
+E3,还建一区,还建一社区,安居物业,还建社区,30
+"""
+ROUND_TOML = """
+[round]
+district = "葛店经开区"
+period = "{period}"
+seed = 7
+
+[sampling]
+margin = 0.1
+minimum = 10
+
+[inputs]
+register = "台账.csv"
+frame = "住户清册.csv"
+"""
+
+
+def real_round(tmp_path, period: str):
+    from evaluation.round import load_round
+
+    folder = tmp_path / period
+    folder.mkdir()
+    (folder / "round.toml").write_text(ROUND_TOML.format(period=period), encoding="utf-8")
+    (folder / "台账.csv").write_text(REGISTER_CSV, encoding="utf-8")
+    lines = ["小区编号,楼栋,单元,楼层,房号,是否入住"]
+    for estate, size in (("E1", 60), ("E2", 40), ("E3", 30)):
+        lines += [f"{estate},{i % 3 + 1}栋,1单元,{i // 6 + 1},{i // 6 + 1}0{i % 6},"
+                  f"{'否' if i == 0 else '是'}" for i in range(size)]
+    (folder / "住户清册.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_round(folder)
+
+
+def test_run_sampling_on_loaded_rounds(tmp_path):
+    half = run_sampling(real_round(tmp_path, "2025H1"))
+    assert half.plan["estate_id"].tolist() == ["E1", "E2", "E3"]
+    assert half.plan["N"].tolist() == [59, 39, 29]  # one vacant household each
+    assert half.plan["planning_p"].tolist() == [0.9, 0.8, 0.5]
+    assert half.warnings == [] and half.meta["seed"] == 7
+    quarter = run_sampling(real_round(tmp_path, "2025Q3"))
+    assert quarter.plan["estate_id"].tolist() == ["E3"]
+    assert any("不在本轮评估范围" in w.message for w in quarter.warnings)
+    same = half.sample[half.sample["estate_id"] == "E3"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(quarter.sample, same)  # same seed, same estate → same draw
+    assert (quarter.written[0].parent / "meta.json").exists()
