@@ -118,9 +118,9 @@ def load_frame(
     if dup.any():
         first_row = pd.Series(rows, index=out.index).groupby(
             [out[k] for k in key], sort=False).transform("first")
-        details = [f"「{b} {u} {r}」，与第 {int(f)} 行重复".replace("  ", " ")
-                   for b, u, r, f in zip(out.loc[dup, "building"], out.loc[dup, "unit"],
-                                         out.loc[dup, "room"], first_row[dup], strict=True)]
+        # Row numbers only: room numbers are personal data and stay out of messages.
+        details = [f"（与第 {int(f)} 行为同一楼栋、单元、房号）"
+                   for f in first_row[dup].head(MAX_ROW_PROBLEMS)]
         report(dup.to_numpy(), "room", "房号重复", "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行",
                details[:MAX_ROW_PROBLEMS])
 

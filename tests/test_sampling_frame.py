@@ -49,6 +49,7 @@ def test_duplicate_room_reported_with_rows(tmp_path):
         load_frame(write_csv(tmp_path, rows), REGISTER)
     (problem,) = info.value.problems
     assert problem.row == 8 and "房号重复" in problem.message and "第 2 行" in problem.message
+    assert "101" not in str(problem)  # room numbers are personal data
     assert problem.file == "frame.csv"
 
 
