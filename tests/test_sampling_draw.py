@@ -200,6 +200,22 @@ def test_inclusion_frequencies_are_uniform():
                   + 1)
 
 
+def test_systematic_inclusion_frequencies_are_n_over_big_n():
+    draws = 400
+    register, frame = make_round({f"S{i:03d}": [7, 5, 11] for i in range(draws)})
+    config = dataclasses.replace(CONFIG, margin=0.3, minimum=5, response_rate=1.0,
+                                 method="systematic")
+    result = draw(register, frame, config)
+    main = result.sample[result.sample["role"] == "main"]
+    n, big_n = result.plan["n"].iloc[0], result.plan["N"].iloc[0]
+    assert (result.plan["n"] == n).all() and n < big_n
+    hits = main["household_id"].str.split("|", n=1).str[1].value_counts().reindex(
+        frame["household_id"].str.split("|", n=1).str[1].unique(), fill_value=0)
+    pi = n / big_n
+    assert np.all(np.abs(hits.to_numpy() - draws * pi) < 4.5 * np.sqrt(draws * pi * (1 - pi))
+                  + 1)
+
+
 def test_vacant_households_excluded_and_missing_estates_planned():
     register, frame = make_round({"V": [50], "W": [20]})
     frame["occupied"] = True
