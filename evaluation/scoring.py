@@ -200,8 +200,10 @@ def score_round(
 
     wts = respondent_weights(respondents, strata, register)
     # ---- encode (the only string work)
-    estate_ids = pd.Index(sorted(set(wts["estate_id"]) | (
-        set(register["estate_id"].astype(str)) if register is not None else set())))
+    ids = wts["estate_id"].unique().astype(str)
+    if register is not None and "estate_id" in register.columns:
+        ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
+    estate_ids = pd.Index(np.unique(np.asarray(ids, dtype=object).astype(str)))
     s_codes, _ = pd.factorize(wts["stratum"])
     first = np.unique(s_codes, return_index=True)[1]
     stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
@@ -218,8 +220,10 @@ def score_round(
         raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
                                 "用同一次导入的 respondents 与 answers", column="response_id"))
     item_codes, item_uniq = pd.factorize(answers["item_id"].astype(str), sort=True)
-    dim_of_item = (answers.assign(_c=item_codes).drop_duplicates("_c")
-                   .set_index("_c")["dimension"].sort_index())
+    firsts = pd.Series(item_codes).drop_duplicates()          # first row of each item
+    first = np.empty(len(item_uniq), dtype=np.int64)
+    first[firsts.to_numpy()] = firsts.index.to_numpy()
+    dim_of_item = pd.Series(answers["dimension"].to_numpy()[first], dtype=object)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
         n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
