@@ -59,7 +59,7 @@ def ours(d: dict) -> None:
     """Every rate and index with its interval."""
     res = score_arrays(**d)
     for m in (res.items, res.dim_rate):
-        proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction)
+        proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc)
     for m in (res.index, res.dim_index):
         mean_interval(m.estimate, m.var, m.df)
 

@@ -33,9 +33,11 @@ Edge cases (documented policy):
 * **Census** (every stratum touching the domain has n_h = N_h): the variance is 0 and the
   interval is ``[p̂, p̂]``.
 * **p̂ = 0 or 1 from a sample** (variance 0 but not a census): every method returns the
-  Korn–Graubard/Clopper–Pearson bound with effective n = (n_d − 1)/(1 − n_d/Ŵ_d) + 1
-  (the SRS-without-replacement n_eff of the non-degenerate case, plus one so that a single
-  respondent still gives a one-sided bound): ``[0, 1 − (α/2)^(1/n_eff)]`` at p̂ = 0 and
+  Korn–Graubard/Clopper–Pearson bound with effective n = (n_d − 1)/g_d + 1, where g_d is
+  the mean FPC factor 1 − n_h/N_h over the domain's units (1 without fpc) — the
+  SRS-without-replacement n_eff (n−1)/(1−f) of the non-degenerate case, plus one so that
+  a single respondent still gives a one-sided bound; without fpc this is Clopper–Pearson
+  with n_d: ``[0, 1 − (α/2)^(1/n_eff)]`` at p̂ = 0 and
   ``[(α/2)^(1/n_eff), 1]`` at p̂ = 1 — one-sided, never zero width.
 * **df < 1** (one PSU in the domain): quantiles use df = 1.
 * **Lonely strata** (a stratum with one PSU in the whole design), like R's
@@ -92,7 +94,7 @@ class DomainMoments:
     df: np.ndarray         # PSUs in domain − strata in domain (R degf of subset)
     census: np.ndarray     # every stratum touching the domain is fully enumerated
     s2: np.ndarray         # R svyvar: n/(n−1) Σ w (y−ŷ)² / Σ w
-    fraction: np.ndarray   # n / Σ w (estimated sampling fraction of the domain)
+    fpc: np.ndarray        # mean over the domain's units of 1 − n_h/N_h (1 without fpc)
 
 
 def domain_moments(
@@ -288,7 +290,6 @@ def _psu_moments(y, w, domain, n_domains, stratum, n_h, f_h, psu, lonely) -> Dom
                 n_domains, n_h, f_h, shift, lonely, units)
     m.n = rows.astype(float)
     m.s2 = _svyvar(swy2, swy, sw, cell_domain, n_domains, m.n, m.weight, m.estimate - shift)
-    m.fraction = np.divide(m.n, m.weight, out=np.full(n_domains, np.nan), where=m.weight > 0)
     return m
 
 
@@ -335,11 +336,12 @@ def _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum, n_d
     not_census = np.bincount(cell_domain, (present & (fh > 0)).astype(float), n_domains)
     census = (not_census == 0) & (n > 0)
     s2v = _svyvar(swy2, swy, sw, cell_domain, n_domains, n, weight, est_c)
+    units_d = np.bincount(cell_domain, units, n_domains)
     with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(weight > 0, n / weight, np.nan)
+        fpc = np.bincount(cell_domain, units * fh, n_domains) / units_d
     var = np.where(n > 0, var, np.nan)
     return DomainMoments(estimate=est_c + shift, var=var, n=n, weight=weight, df=df,
-                         census=census, s2=s2v, fraction=fraction)
+                         census=census, s2=s2v, fpc=fpc)
 
 
 def _deffs(m: DomainMoments) -> tuple[np.ndarray, np.ndarray]:
@@ -367,7 +369,7 @@ def _tq(alpha_half: float, df: np.ndarray) -> np.ndarray:
 
 def proportion_interval(
     p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.ndarray, census: np.ndarray,
-    fraction: np.ndarray, *, method: str = "beta", confidence: float = 0.95,
+    fpc: np.ndarray, *, method: str = "beta", confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval for proportions as R ``svyciprop`` (see module docstring for edge cases)."""
     check_method(method)
@@ -403,8 +405,8 @@ def proportion_interval(
         else:  # mean
             lo, hi = np.clip(p - q * se, 0, 1), np.clip(p + q * se, 0, 1)
         # degenerate: p̂ ∈ {0, 1} or zero variance from a sample → one-sided KG bound
-        ff = np.where(np.isfinite(fraction), np.clip(fraction, 0, 1 - 1e-12), 0.0)
-        neff0 = np.maximum(n - 1, 0) / (1 - ff) + 1
+        g = np.where(np.isfinite(fpc), np.clip(fpc, 1e-12, 1.0), 1.0)
+        neff0 = np.maximum(n - 1, 0) / g + 1
         edge_lo = np.where(p <= 0, 0.0,
                            special.betaincinv(neff0 * p, neff0 * (1 - p) + 1, alpha / 2))
         edge_hi = np.where(p >= 1, 1.0,
@@ -574,7 +576,7 @@ def survey_proportion(
     check_confidence(confidence)
     m, keys = _estimate(data, y, strata=strata, weights=weights, fpc=fpc, psu=psu, by=by,
                         lonely=lonely, binary=True)
-    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction,
+    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc,
                                  method=method, confidence=confidence)
     return _table(keys, m, lo, hi)
 

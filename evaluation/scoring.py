@@ -281,7 +281,8 @@ def score_round(
         est["tier"] = pd.Series(pd.NA, index=est.index, dtype="str")
     est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
 
-    district = _district(est, res, method, confidence)
+    ov_fpc = res.items.fpc.reshape(len(estate_ids), n_items)[:, list(item_uniq).index(overall)]
+    district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est, items=item_tab.drop(columns=["census"]),
         dimensions=dim_tab.drop(columns=["census"]), district=district,
@@ -296,7 +297,7 @@ def _clip100(lo, hi, m: DomainMoments):
 
 
 def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFrame:
-    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fraction,
+    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc,
                                  method=method, confidence=confidence)
     deff, _ = _deffs(m)
     return pd.DataFrame({"estimate": m.estimate, "se": np.sqrt(m.var), "ci_low": lo,
@@ -317,8 +318,8 @@ def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
     return np.full(len(estate_ids), np.nan)
 
 
-def _district(est: pd.DataFrame, res: ArrayResults, method: str, confidence: float
-              ) -> pd.DataFrame:
+def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: str,
+              confidence: float) -> pd.DataFrame:
     """Per tier and 全区: ``Σ N_e ŷ_e / Σ N_e`` over the scored estates with
     ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata); df = Σ df_e, n = Σ n_e;
     N_e = 台账 户数 (Σ weights when the register lacks it)."""
@@ -346,9 +347,10 @@ def _district(est: pd.DataFrame, res: ArrayResults, method: str, confidence: flo
             census = np.bincount(group, (ok & ~est["census"].to_numpy(dtype=bool)
                                          ).astype(float), nd) == 0
             if value == "rate":
+                nn = np.where(ok, est["n"].to_numpy(dtype=float), 0.0)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    frac = np.where(W > 0, n / W, np.nan)
-                lo, hi = proportion_interval(y, v, n, df, census & (n > 0), frac,
+                    g = np.bincount(group, nn * np.nan_to_num(ov_fpc, nan=1.0), nd) / n
+                lo, hi = proportion_interval(y, v, n, df, census & (n > 0), g,
                                              method=method, confidence=confidence)
                 frame["rate"], frame["rate_se"] = y, np.sqrt(v)
                 frame["rate_low"], frame["rate_high"] = lo, hi

@@ -40,7 +40,7 @@ def exact_coverage(N: int, n: int, rates: np.ndarray, method: str = "beta",
     f = n / N
     var = (1 - f) * p * (1 - p) / (n - 1) if n > 1 else np.zeros_like(p)
     lo, hi = proportion_interval(p, var, np.full_like(p, n), np.full_like(p, n - 1),
-                                 np.full(p.shape, n == N), np.full_like(p, f),
+                                 np.full(p.shape, n == N), np.full_like(p, 1 - f),
                                  method=method, confidence=confidence)
     covered = (lo[None, :] <= truth[:, None] + 1e-12) & (hi[None, :] >= truth[:, None] - 1e-12)
     return (pmf * covered).sum(axis=1)
@@ -78,6 +78,6 @@ def test_srs_coverage_matches_simulation():
     f = n / N
     var = (1 - f) * p * (1 - p) / (n - 1)
     lo, hi = proportion_interval(p, var, np.full_like(p, n), np.full_like(p, n - 1),
-                                 np.zeros(p.shape, bool), np.full_like(p, f))
+                                 np.zeros(p.shape, bool), np.full_like(p, 1 - f))
     sim = ((lo <= K / N) & (hi >= K / N)).mean()
     assert sim == pytest.approx(exact_coverage(N, n, np.array([P]))[0], abs=0.006)

@@ -154,3 +154,13 @@ def test_matrix_kernel_matches_row_kernel(constant_weights):
     np.testing.assert_allclose(m.var, ref.var, rtol=1e-9)
     np.testing.assert_allclose(m.s2, ref.s2, rtol=1e-9)
     np.testing.assert_array_equal(m.df, ref.df)
+
+
+def test_all_satisfied_without_fpc_is_clopper_pearson():
+    """No fpc (with-replacement design): the one-sided bound is Clopper–Pearson with n,
+    whatever the weights' scale — never zero width."""
+    df = pd.DataFrame({"y": [1.0] * 12, "w": 7.5})
+    for weights in (None, "w"):
+        r = survey_proportion(df, "y", weights=weights).iloc[0]
+        assert r.ci_high == 1
+        assert r.ci_low == pytest.approx(0.025 ** (1 / 12), rel=1e-10)
