@@ -194,6 +194,13 @@ def score_round(
     register = getattr(round, "register", None)
     respondents = ingest.respondents
     answers = ingest.answers
+    if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
+        raise WuyeError(Problem("没有可计算的有效答卷（respondents/answers 为空）",
+                                "先导入问卷数据（wuye-eval ingest），并检查隔离区中的原因"))
+    for col in ("response_id", "item_id", "dimension", "satisfied", "points"):
+        if col not in answers.columns:
+            raise WuyeError(Problem(f"answers 缺少列「{col}」", "使用 ingest_round 的 answers",
+                                    column=col))
     if items is None:
         items = _questionnaire_items(round)
     overall = _overall_item(None, items, answers, overall_item)

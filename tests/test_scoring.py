@@ -194,3 +194,12 @@ def test_estate_missing_from_record_uses_register_households():
     assert w.loc["c", "fallback"] and w.loc["c", "stratum"] == "E2|*"
     assert w.loc["c", "weight"] == pytest.approx(45.0)
     assert not w.loc["a", "fallback"] and w.loc["b", "weight"] == pytest.approx(30.0)
+
+
+def test_empty_answers_raise():
+    from sampling.errors import WuyeError
+
+    rnd, ing, rec = synth(n_estates=1)
+    ing.answers = ing.answers.iloc[:0]
+    with pytest.raises(WuyeError, match="有效答卷"):
+        score_round(rnd, ing, rec)
