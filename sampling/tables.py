@@ -54,7 +54,7 @@ def read_table(path: str | Path, *, sheet: str | int = 0, what: str = "表格") 
         ) from exc
     frame.columns = [normalise_header(c) for c in frame.columns]
     frame = frame.dropna(how="all")
-    frame.attrs["source_rows"] = (frame.index.to_numpy() + 2).tolist()
+    frame.attrs["source_rows"] = frame.index.to_numpy() + 2
     frame.attrs["file"] = name
     return frame.reset_index(drop=True)
 
