@@ -275,7 +275,7 @@ def score_round(
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
     fallback = wts.groupby("estate_id")["fallback"].any()
-    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(True).astype(bool)
+    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(False).astype(bool)
     if register is not None and len(register):
         reg = register.assign(estate_id=register["estate_id"].astype(str)).drop_duplicates(
             "estate_id").set_index("estate_id")
