@@ -127,16 +127,16 @@ def score_arrays(
     common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
                   n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
     items = matrix_moments(sat, weight, binary=True, valid=sat_f, **common)
-    # respondent index: mean of answered item points
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r_index = pts.sum(axis=1) / pts_f.sum(axis=1)
-    index = matrix_moments(r_index, weight, **common)
-    # dimensions: respondent × dimension scores (share satisfied, mean points)
+    # dimensions: respondent × dimension sums (D partitions the items into dimensions)
     D = np.zeros((n_items, n_dims))
     D[np.arange(n_items), item_dim] = 1.0
+    pts_dim, pcnt_dim = pts @ D, pts_f @ D
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = (sat @ D) / (sat_f @ D)
-        rd_pts = (pts @ D) / (pts_f @ D)
+        rd_sat = (sat @ D) / (sat_f @ D)              # share satisfied per dimension
+        rd_pts = pts_dim / pcnt_dim                   # mean points per dimension
+        # respondent index: mean of all answered item points (row sums over dimensions)
+        r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
+    index = matrix_moments(r_index, weight, **common)
     dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
