@@ -197,13 +197,9 @@ def build_results(rnd: Round) -> RoundResults:
 
     scores = _stored_scores(rnd)
     ranking = read("ranking")
-    estates = rnd.register.merge(
-        scores.estates.drop(columns=[c for c in ("tier", "threshold") if c in rnd.register],
-                            errors="ignore"),
-        on="estate_id", how="left")
+    estates = _merge_new_columns(rnd.register, scores.estates)
     if not ranking.empty:
-        estates = estates.merge(ranking.drop(columns=["round_id"], errors="ignore"),
-                                on="estate_id", how="left", suffixes=("", "_rank"))
+        estates = _merge_new_columns(estates, ranking)
     previous = read("estates", previous_period(rnd.period))
     changes = (compare_rounds(scores.estates, previous, confidence=rnd.confidence)
                if not previous.empty else pd.DataFrame())
@@ -235,6 +231,12 @@ def build_results(rnd: Round) -> RoundResults:
               "confidence": rnd.confidence, "interval_method": rnd.interval_method,
               "sampling": None if drawn is None else drawn.meta},
     )
+
+
+def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """Left-join on ``estate_id`` the columns of ``right`` that ``left`` does not have."""
+    extra = [c for c in right.columns if c not in left.columns or c == "estate_id"]
+    return left.merge(right[extra], on="estate_id", how="left")
 
 
 def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):

@@ -1,5 +1,15 @@
 """Sampling: sample sizes, allocation across buildings, seeded selection with reserves."""
 
+from sampling.allocation import allocate
+from sampling.design import draw_round, run_sampling
 from sampling.errors import Problem, WuyeError
+from sampling.fieldsheets import write_field_sheets
+from sampling.frame import load_frame
+from sampling.record import RoundSample, frame_sha256, read_sampling_record, write_sampling_record
+from sampling.size import expected_margin, sample_size
 
-__all__ = ["Problem", "WuyeError"]
+__all__ = [
+    "Problem", "RoundSample", "WuyeError", "allocate", "draw_round", "expected_margin",
+    "frame_sha256", "load_frame", "read_sampling_record", "run_sampling", "sample_size",
+    "write_field_sheets", "write_sampling_record",
+]
