@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.results import RoundResults, save_results
+from evaluation.results import RoundResults
 from evaluation.round import Round, load_round, previous_period
 from sampling.errors import Problem, WuyeError
 
@@ -184,10 +184,11 @@ def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
 # --------------------------------------------------------------------------- report
 def build_results(rnd: Round) -> RoundResults:
     """Gather every stored table of the round (and the previous round) for the reports."""
-    from evaluation.change import compare_rounds
+    from evaluation.change import compare_firms, compare_rounds
     from evaluation.drivers import importance_performance, key_drivers
     from evaluation.history import trend_table
     from evaluation.indicators import district_indicators
+    from evaluation.questionnaire import load_questionnaire
 
     store = _store(rnd)
     rid = rnd.round_id
@@ -201,15 +202,18 @@ def build_results(rnd: Round) -> RoundResults:
     if not ranking.empty:
         estates = _merge_new_columns(estates, ranking)
     previous = read("estates", previous_period(rnd.period))
-    changes = (compare_rounds(scores.estates, previous, confidence=rnd.confidence)
-               if not previous.empty else pd.DataFrame())
+    changes = firm_changes = pd.DataFrame()
+    if not previous.empty:
+        changes = compare_rounds(scores.estates, previous, confidence=rnd.confidence)
+        firm_changes = compare_firms(scores.estates, previous, confidence=rnd.confidence)
     answers = read("answers")
-    from evaluation.questionnaire import load_questionnaire
-
     questionnaire = load_questionnaire(rnd.questionnaire)
-    drivers = key_drivers(answers, questionnaire.items) if not answers.empty else pd.DataFrame()
-    importance = (importance_performance(answers, questionnaire.items)
-                  if not answers.empty else pd.DataFrame())
+    drivers = firm_drivers = importance = pd.DataFrame()
+    if not answers.empty:
+        drivers = key_drivers(answers, questionnaire.items)
+        firm_drivers = key_drivers(answers, questionnaire.items, by="firm",
+                                   register=rnd.register)
+        importance = importance_performance(answers, questionnaire.items)
     drawn = _load_sample(rnd)
     return RoundResults(
         round=rnd,
@@ -220,7 +224,9 @@ def build_results(rnd: Round) -> RoundResults:
         firms=read("firms"),
         escalations=read("escalations"),
         changes=changes,
+        firm_changes=firm_changes,
         drivers=drivers,
+        firm_drivers=firm_drivers,
         importance=importance,
         trends=trend_table(store, kind="estates"),
         indicators=district_indicators(rnd.register, rnd.year),
@@ -244,8 +250,14 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
     from evaluation.report import render_reports
 
     results = build_results(rnd)
-    save_results(results, rnd.output_dir / "data")
-    manifest = render_reports(results, cards=cards)
+    estates = rnd.report.get("notebook_estates")
+    if estates is None and "list" in results.estates.columns:
+        # by default the black-listed estates, the ones a firm is likely to dispute
+        estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
+    manifest = render_reports(results, cards=cards, notebook_estates=estates)
+    failures = getattr(manifest, "failures", [])
+    if failures:
+        echo(f"注意：{len(failures)} 项报告未能生成，原因见 manifest.json 的 failures")
     echo(f"报告已生成：{rnd.output_dir}（清单 manifest.json）")
     return manifest
 

@@ -37,6 +37,7 @@ class RoundResults:
     changes: pd.DataFrame = field(default_factory=_empty)
     firm_changes: pd.DataFrame = field(default_factory=_empty)
     drivers: pd.DataFrame = field(default_factory=_empty)
+    firm_drivers: pd.DataFrame = field(default_factory=_empty)
     importance: pd.DataFrame = field(default_factory=_empty)
     trends: pd.DataFrame = field(default_factory=_empty)
     indicators: pd.DataFrame = field(default_factory=_empty)
@@ -48,7 +49,7 @@ class RoundResults:
 
 FRAMES: tuple[str, ...] = (
     "estates", "items", "dimensions", "district", "firms", "escalations", "changes",
-    "firm_changes", "drivers", "importance", "trends", "indicators", "plan",
+    "firm_changes", "drivers", "firm_drivers", "importance", "trends", "indicators", "plan",
     "ingest_counts", "quarantine_summary",
 )
 
