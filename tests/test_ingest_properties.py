@@ -43,7 +43,7 @@ def _write(path: Path, rows: list[list[object]]) -> None:
         frame.to_excel(path, index=False, engine="xlsxwriter")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=rows_strategy, suffix=st.sampled_from([".xlsx", ".csv"]))
 def test_malformed_rows_never_raise_never_lost(tmp_path: Path, rows: list[list[object]],
                                               suffix: str) -> None:
@@ -67,7 +67,7 @@ def test_malformed_rows_never_raise_never_lost(tmp_path: Path, rows: list[list[o
     assert result.quarantine["reason_code"].notna().all()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(names=st.lists(st.one_of(st.none(), odd_text, plausible), max_size=20))
 def test_estate_matching_total(names: list[str | None]) -> None:
     out = match_estates(pd.Series(names, dtype="string"), REGISTER)
@@ -78,7 +78,7 @@ def test_estate_matching_total(names: list[str | None]) -> None:
     assert (out["estate_id"].notna() == accepted).all()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(values=st.lists(st.one_of(st.none(), odd_text, plausible), max_size=20))
 def test_field_parsers_total(values: list[str | None]) -> None:
     s = pd.Series(values, dtype="string")

@@ -336,3 +336,39 @@ def test_demo_export_ingests_with_every_row_accounted(tmp_path: Path) -> None:
     assert (accepted["role"].to_numpy() == result.respondents["role"].to_numpy()).all()
     assert len(result.respondents) > 0.85 * n
     assert np.isfinite(result.response_rates["response_rate"]).all()
+
+
+def test_respondents_contract_columns(messy) -> None:
+    result, _ = messy
+    assert list(result.respondents.columns[:9]) == [
+        "response_id", "estate_id", "building", "household_key", "role", "source_file",
+        "source_row", "submitted_at", "duration_s"]
+    assert list(result.quarantine.columns[:7]) == [
+        "source_file", "sheet", "source_row", "reason_code", "reason", "estate_raw", "detail"]
+
+
+def test_matrix_export_matched_by_row_label(tmp_path: Path) -> None:
+    # 问卷星 matrix question 4 with one column per row, headed "4(row label)"
+    headers = [*META, "1、您居住的小区名称", "2、您居住的楼栋号", "3、您的房号",
+               *[f"4({i.text})" for i in Q.items.itertuples()]]
+    rows = [[1, "2025-06-01 10:00:00", "200秒", "a", "b", IP, "锦绣花园", "3", "101",
+             *(["满意"] * 12 + ["非常满意"])]]
+    result = ingest_round(make_round(tmp_path), [write_export(tmp_path / "m.xlsx", rows, headers)])
+    assert result.quarantine.empty
+    assert result.answers["code"].tolist() == [2] * 12 + [1]
+
+
+def test_kobo_export_ingests(tmp_path: Path) -> None:
+    table = pd.DataFrame({
+        "start": ["2025-06-01T10:00:00", "2025-06-01T11:00:00"],
+        "end": ["2025-06-01T10:04:00", "2025-06-01T11:00:20"],
+        "estate": ["锦绣花园", "阳光家园"], "building": ["3", "1"], "room": ["101", "102"],
+        **{f"survey/q{i.number}": ["满意", "不满意"] for i in Q.items.itertuples()},
+        "_id": [1, 2], "_uuid": ["a", "b"], "_submission_time": ["2025-06-01T10:05:00"] * 2})
+    path = tmp_path / "kobo.xlsx"
+    table.to_excel(path, index=False)
+    result = ingest_round(make_round(tmp_path), [path])
+    assert result.exports[0].platform == "kobo"
+    assert result.respondents["estate_id"].tolist() == ["E001"]
+    assert result.quarantine["reason_code"].tolist() == ["speeder"]  # 20 s from start to end
+    assert result.respondents["duration_s"].tolist() == [240.0]

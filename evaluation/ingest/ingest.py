@@ -59,7 +59,14 @@ QUARANTINE_COLUMNS = ["source_file", "sheet", "source_row", "reason_code", "reas
                       "phone_key"]
 UNRESOLVED = "(未识别)"
 EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
-ESTATE_HEADERS = {"小区名称", "小区", "estate", "estate_name", "estate_id", "小区编号"}
+#: headers accepted for identification columns when no question matches (Kobo, hand-made)
+IDENT_HEADERS: dict[str, set[str]] = {
+    "estate": {"小区名称", "小区", "estate", "estate_name", "estate_id", "小区编号"},
+    "building": {"楼栋", "楼栋号", "楼号", "building"},
+    "room": {"房号", "房间号", "门牌号", "room"},
+    "phone": {"电话", "联系电话", "手机", "手机号", "phone"},
+    "name": {"姓名", "name"},
+}
 
 
 @dataclass
@@ -203,8 +210,9 @@ def ingest_round(
 
 def find_column(info: ExportInfo, number: int | None, text: str | None,
                 *, exclude: set[str] = frozenset()) -> str | None:
-    """The question column for a question: same normalised text first, then same number
-    (single/matrix columns only)."""
+    """The question column for a question: the same normalised text (题干, or a matrix
+    row's label) first, then the same question number (not for matrix rows, which share
+    their matrix's number)."""
     q = info.questions[info.questions["qtype"].isin(["single", "matrix", "unnumbered"])]
     q = q[~q["column"].isin(exclude)]
     if text:
@@ -213,7 +221,7 @@ def find_column(info: ExportInfo, number: int | None, text: str | None,
         if len(hit) == 1:
             return str(hit["column"].iloc[0])
     if number is not None:
-        hit = q[q["number"] == number]
+        hit = q[(q["number"] == number).fillna(False) & (q["qtype"] != "matrix")]
         if len(hit) >= 1:
             return str(hit["column"].iloc[0])
     return None
@@ -240,9 +248,9 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
         col = _override(info, overrides.get(key_name))
         if col is None and spec is not None:
             col = find_column(info, spec.number, spec.text, exclude=used)
-        if col is None and key_name == "estate":
-            col = next((c for c in frame.columns if normalise_text(c).lower() in ESTATE_HEADERS),
-                       None)
+        if col is None:
+            col = next((c for c in frame.columns if c not in used and normalise_text(
+                c.split("/")[-1]).lower() in IDENT_HEADERS[key_name]), None)
         ident[key_name] = col
         if col:
             used.add(col)
@@ -302,9 +310,8 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
 
 
 def _blankish(values: pd.Series) -> pd.Series:
-    """Empty, blank or an empty/skip marker such as ``(空)`` (per distinct value)."""
-    return on_uniques(values, lambda u: (u.str.strip().isin(EMPTY_MARKERS)
-                                         | (u.str.strip() == "")).fillna(True))
+    """Empty, or an empty/skip marker such as ``(空)`` (blank cells are NA by now)."""
+    return values.isna() | values.isin(EMPTY_MARKERS)
 
 
 # --------------------------------------------------------------------------- validation

@@ -54,10 +54,12 @@ def pseudonym(value: str, key: bytes, kind: str, length: int = LENGTH) -> str:
 
 def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH) -> pd.Series:
     """Pseudonymise a column (computed once per distinct value; NA and blank stay NA)."""
+    prefix = f"{kind}:"
+
     def one(u: pd.Series) -> pd.Series:
-        text = u.str.strip()
-        return pd.Series([None if (v is pd.NA or v == "") else pseudonym(v, key, kind, length)
-                          for v in text], dtype="string")
+        text = u.str.strip().to_numpy(dtype=object, na_value=None).tolist()
+        return pd.Series([hmac.digest(key, (prefix + v).encode(), "sha256").hex()[:length]
+                          if v else None for v in text], dtype="string")
 
     return on_uniques(values.astype("string"), one)
 

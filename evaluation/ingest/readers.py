@@ -36,14 +36,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs import lib
 from python_calamine import CalamineWorkbook
 
+from evaluation.ingest.uniques import on_uniques
 from sampling.errors import Problem, WuyeError
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 TEMPLATE_MARKER_SHEET = "_wuye_template"
 MULTI_SEPARATOR = "┋"
+KIND_SAMPLE_ROWS = 5000
 SKIP_MARKERS = frozenset({"(跳过)", "跳过", "-3", "-2", "(空)"})
 
 #: metadata column aliases (normalised header → canonical name)
@@ -289,7 +292,13 @@ def _text_frame(rows: list[list[object]]) -> pd.DataFrame:
         table[:] = rows
     columns = {}
     for c in range(width):
-        codes, uniques = pd.factorize(table[:, c], use_na_sentinel=True)
+        column = table[:, c]
+        if lib.is_string_array(column, skipna=False):  # the usual case: text cells only
+            column = column.copy()
+            column[column == ""] = None
+            columns[c] = pd.Series(column, dtype="str")
+            continue
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
         texts = np.array([_cell_text(u) for u in uniques] + [None], dtype=object)
         columns[c] = pd.Series(texts[codes], dtype="str")
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
@@ -337,7 +346,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
             raise WuyeError(Problem(f"CSV 文件格式错误：{type(exc).__name__}: {exc}",
                                     "用 Excel 打开后另存为「CSV UTF-8」或 .xlsx", file=path.name)
                             ) from exc
-        return raw, encoding
+        blank = raw.apply(lambda col: on_uniques(col, lambda u: u.str.strip() == "").fillna(False))
+        return raw.mask(blank.astype(bool)), encoding
     raise WuyeError(Problem("无法识别 CSV 文件的编码（已尝试 UTF-8、GBK/GB18030）",
                             "用 Excel 打开后另存为「CSV UTF-8」", file=path.name))
 
@@ -394,15 +404,17 @@ def _platform(keys: set[str], sheet_names: list[str], is_csv: bool) -> str:
 
 def _kind(frame: pd.DataFrame, questions: pd.DataFrame) -> str:
     """``code`` when the export has 0/1 multi-select columns or most answered question
-    columns hold only integers (option numbers); ``text`` otherwise."""
+    columns hold only integers (option numbers) in the first :data:`KIND_SAMPLE_ROWS`
+    rows; ``text`` otherwise. (Ingest accepts option text in code exports too.)"""
     if (questions["qtype"] == "multi_flag").any():
         return "code"
     cols = questions.loc[questions["qtype"] != "multi_flag", "column"].tolist()
     if not cols:
         return "text"
     answered = integer = 0
+    head = frame[cols].iloc[:KIND_SAMPLE_ROWS]
     for col in cols:  # a few dozen columns, each tested once per distinct value
-        values = pd.Series(frame[col].dropna().unique()).astype("string")
+        values = pd.Series(head[col].dropna().unique()).astype("string")
         if len(values):
             answered += 1
             integer += bool(values.str.fullmatch(r"\s*-?\d+\s*").fillna(False).all())

@@ -27,6 +27,9 @@ REASONS: dict[str, str] = {
     "duplicate": "同一户重复提交（保留最后一份完整答卷）",
 }
 
+TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+                     "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+
 # answer status codes returned by decode_column
 OK, NO_ANSWER, BLANK, BAD = 0, 1, 2, 3
 
@@ -109,12 +112,39 @@ def parse_timestamp(values: pd.Series) -> pd.Series:
     """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
     serial day numbers)."""
     text = on_uniques(values.astype("string"), lambda u: u.str.normalize("NFKC").str.strip())
-    out = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d %H:%M:%S")
-    rest = out.isna() & text.notna()
-    if rest.any():  # other layouts: parsed one distinct value at a time
-        out = out.where(~rest, on_uniques(text.where(rest), lambda u: pd.Series(
-            pd.to_datetime(u, errors="coerce", format="mixed"), dtype="datetime64[ns]")))
-    serial = pd.to_numeric(text, errors="coerce")
-    from_serial = pd.to_datetime(serial, unit="D", origin="1899-12-30", errors="coerce")
-    use = out.isna() & serial.between(20000, 80000)
-    return out.where(~use, from_serial)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for layout in TIMESTAMP_FORMATS:  # vectorised, most common layouts first
+        rest = (out.isna() & text.notna()).to_numpy()
+        if not rest.any():
+            break
+        try:
+            parsed = pd.to_datetime(text[rest], errors="coerce", format=layout)
+        except (ValueError, OverflowError):
+            continue
+        out[rest] = pd.Series(parsed).astype("datetime64[ns]").to_numpy()
+    rest = (out.isna() & text.notna()).to_numpy()
+    if rest.any():  # other layouts and Excel serial numbers, one distinct value at a time
+        out[rest] = on_uniques(text[rest], _parse_other).to_numpy()
+    return out
+
+
+def _parse_other(values: pd.Series) -> pd.Series:
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for i, v in enumerate(values.to_numpy(dtype=object, na_value=None)):
+        if v is None:
+            continue
+        try:
+            number = float(v)
+        except ValueError:
+            number = None
+        try:
+            if number is not None:
+                if 20000 <= number <= 80000:  # Excel serial day number
+                    out.iat[i] = pd.Timestamp("1899-12-30") + pd.to_timedelta(number, unit="D")
+                continue
+            stamp = pd.Timestamp(pd.to_datetime(v, format="mixed"))
+        except (ValueError, OverflowError, TypeError, pd.errors.OutOfBoundsDatetime):
+            continue
+        if 1900 <= stamp.year <= 2200:
+            out.iat[i] = stamp.tz_localize(None) if stamp.tzinfo else stamp
+    return out
