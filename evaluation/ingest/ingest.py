@@ -6,7 +6,9 @@
 in exactly one of ``respondents`` or ``quarantine``; ``counts`` shows read = accepted +
 quarantined per file and per estate.
 
-Rules (first one broken wins, order of ``validate.REASONS``):
+Rules — each row gets exactly one reason, the first broken in this order: blank row;
+no estate name; unknown/ambiguous estate; bad answer; required item empty; speeder; (with
+a sample) building or room empty; not in sample; duplicate.
 
 - ``blank_row``: no question answered (metadata such as 序号 or time may be present);
 - ``missing_required``: no estate name; a required item (the overall item by default)
@@ -22,6 +24,12 @@ Rules (first one broken wins, order of ``validate.REASONS``):
   (the linked ``household_id``; without a sample: estate + building + unit + room; for
   rows without a room: estate + phone). The latest submission (提交答卷时间; ties and
   missing times: the later file, then the later row) is kept, the others quarantined.
+
+Personal data: phone, IP and room (with estate and building) become HMAC pseudonyms
+(``phone_key``, ``ip_key``, ``room_key``; sampled households ``household_key``) — see
+:mod:`evaluation.ingest.pseudonym`; respondent names and free-text comments are not kept
+at all. Raw values never reach ``respondents``, ``answers``, ``quarantine`` or the
+workbook (``quarantine.estate_raw`` keeps the estate name as typed: it is not personal).
 
 Dispositions (with a sample), per sampled household: ``completed`` if an accepted
 response links to it; ``refused``/``not_reached`` if ``contacts`` says so; a *main*

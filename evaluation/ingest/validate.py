@@ -1,7 +1,7 @@
 """Validation rules: answer decoding, durations, and the quarantine reason codes.
 
 Every input row ends either accepted or quarantined with exactly one reason (the first
-rule, in the order of :data:`REASONS`, that the row breaks). Codes are stable English
+rule it breaks, in the order given in :mod:`evaluation.ingest.ingest`). Codes are stable English
 identifiers; messages are Chinese for the quarantine workbook.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 from evaluation.ingest.readers import SKIP_MARKERS
 from evaluation.ingest.uniques import on_uniques
 
-#: reason code → Chinese message, in the order the rules are applied
+#: reason code → Chinese message
 REASONS: dict[str, str] = {
     "blank_row": "空行：没有任何题目作答",
     "missing_required": "必答信息缺失",
