@@ -142,8 +142,9 @@ def read_survey_export(
     ``template``, ``generic``) and kind (``text``: answers as option text; ``code``:
     answers as option numbers).
 
-    Returns ``(rows, info)``: ``rows`` has one column per header (headers stripped of
-    surrounding spaces, duplicates suffixed ``.1``), every cell ``str`` or NA.
+    Returns ``(rows, info)``: ``rows`` has one column per header (headers NFKC-normalised,
+    e.g. full-width ``？`` → ``?``, and stripped; duplicates suffixed ``.1``), every cell
+    ``str`` or NA.
     Raises :class:`WuyeError` naming the file for missing, empty, corrupt, encrypted or
     unrecognisable files.
     """
