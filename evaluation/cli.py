@@ -87,8 +87,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     from evaluation.round import load_round
 
     if args.command == "demo":
-        pipeline.run_demo(args.workspace, estates=args.estates, seed=args.seed,
-                          cards=not args.no_cards, echo=print)
+        with pipeline.writing_to(args.workspace):
+            pipeline.run_demo(args.workspace, estates=args.estates, seed=args.seed,
+                              cards=not args.no_cards, echo=print)
         return 0
     if args.command == "history":
         from evaluation.history import history
@@ -97,6 +98,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(frame.to_string(index=False) if not frame.empty else "（无记录）")
         return 0
     rnd = load_round(args.round)
+    with pipeline.writing_to(rnd.output_dir, rnd.database):
+        _run_step(args, rnd)
+    return 0
+
+
+def _run_step(args: argparse.Namespace, rnd) -> None:
+    from evaluation import pipeline
+
     if args.command == "sample":
         pipeline.sample_step(rnd, echo=print)
     elif args.command == "ingest":
@@ -111,7 +120,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
     elif args.command == "run":
         pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
-    return 0
 
 
 if __name__ == "__main__":

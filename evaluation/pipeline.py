@@ -7,9 +7,11 @@ one at a time from the CLI or all at once with :func:`run_round`.
 
 from __future__ import annotations
 
+import errno
 import glob
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,10 +30,88 @@ def _quiet(_: str) -> None:
     return None
 
 
+#: test hook (tests/test_faults.py): ``WUYE_TEST_PAUSE_AT=<point>`` makes the run write the
+#: file named by ``WUYE_TEST_PAUSE_FILE`` and sleep at that point, so a test can kill it
+#: there. Points: ``ingest``/``score``/``rank`` (inside the step's database transaction,
+#: after its first table is inserted) and ``report`` (after the data bundle and workbook,
+#: before the PDF). Unset in normal use: then nothing here runs.
+PAUSE_ENV = "WUYE_TEST_PAUSE_AT"
+PAUSE_TABLES = {"ingest": "respondents", "score": "estates", "rank": "ranking"}
+
+
+def _pause_here() -> None:
+    import os
+    import time
+
+    marker = os.environ.get("WUYE_TEST_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(os.environ.get(PAUSE_ENV, ""), encoding="utf-8")
+    time.sleep(600)
+
+
+def _install_pause_hooks() -> None:
+    """Arm the ``WUYE_TEST_PAUSE_AT`` hook, if set (tests only)."""
+    import os
+
+    point = os.environ.get(PAUSE_ENV)
+    if not point:
+        return
+    if point in PAUSE_TABLES:
+        import evaluation.store as store_module
+
+        table = PAUSE_TABLES[point]
+        store_module._after_table = lambda name: _pause_here() if name == table else None
+    elif point == "report":
+        import evaluation.report.render as render_module
+
+        original = render_module.render_district_pdf
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            _pause_here()
+            return original(*args, **kwargs)
+
+        render_module.render_district_pdf = paused
+
+
 def _store(rnd: Round):
     from evaluation.store import Store
 
+    _install_pause_hooks()
     return Store(rnd.database)
+
+
+# --------------------------------------------------------------------------- write errors
+_WRITE_FIXES = {
+    errno.ENOSPC: "磁盘空间不足：清理磁盘，或在 round.toml 的 [output] dir 改用有空间的文件夹，然后重新运行",
+    errno.EFBIG: "文件超过了系统允许的大小（或磁盘已满）：清理磁盘或改用其他输出文件夹后重新运行",
+    errno.EACCES: "没有写入权限，或文件正被其他程序（如 Excel）打开：关闭该程序、检查文件夹权限后重新运行",
+    errno.EROFS: "该文件夹在只读磁盘上：在 round.toml 的 [output] dir 改用可写入的文件夹后重新运行",
+    errno.EEXIST: "该位置已有一个同名文件（应为文件夹）：移走该文件，或在 [output] dir 改用其他文件夹",
+    errno.ENOTDIR: "路径中有一段是文件而不是文件夹：移走该文件，或在 [output] dir 改用其他文件夹",
+}
+_WRITE_FIXES[errno.EDQUOT] = _WRITE_FIXES[errno.ENOSPC]
+_WRITE_FIXES[errno.EPERM] = _WRITE_FIXES[errno.EACCES]
+
+
+@contextmanager
+def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, a file in the way) into a located
+    :class:`WuyeError` naming ``folder`` (or the file) and what to do. Every output is
+    written to a temporary name and renamed, so earlier outputs are left as they were."""
+    import sqlite3
+
+    keep = "此前已生成的文件没有被改动"
+    try:
+        yield
+    except OSError as exc:
+        fix = _WRITE_FIXES.get(exc.errno or -1, "检查磁盘空间和文件夹写入权限后重新运行")
+        where = f"（{exc.filename}）" if exc.filename else ""
+        raise WuyeError(Problem(f"写入输出文件夹失败：{exc.strerror or exc}{where}",
+                                f"{fix}；{keep}", file=str(folder))) from exc
+    except sqlite3.OperationalError as exc:
+        raise WuyeError(Problem(f"写入历史数据库失败：{exc}",
+                                "清理磁盘空间并确认数据库文件可写入后重新运行；数据库中已有的结果不受影响",
+                                file=str(database or folder))) from exc
 
 
 # --------------------------------------------------------------------------- sampling
@@ -254,7 +334,13 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
     if estates is None and "list" in results.estates.columns:
         # by default the black-listed estates, the ones a firm is likely to dispute
         estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
-    manifest = render_reports(results, cards=cards, notebook_estates=estates)
+    notebooks = rnd.report.get("notebooks", True)
+    if not isinstance(notebooks, bool):
+        raise WuyeError(Problem(f"[report] notebooks = {notebooks!r} 应为 true 或 false",
+                                "写 notebooks = false 可跳过笔记本", file="round.toml",
+                                column="report.notebooks"))
+    manifest = render_reports(results, cards=cards, notebooks=notebooks,
+                              notebook_estates=estates)
     failures = getattr(manifest, "failures", [])
     if failures:
         echo(f"注意：{len(failures)} 项报告未能生成，原因见 manifest.json 的 failures")

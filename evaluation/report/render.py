@@ -8,6 +8,7 @@ manifest) while the others still complete.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Iterable
@@ -31,6 +32,22 @@ def workbook_name(results: RoundResults) -> str:
     """``<district>_<round_id>_结果.xlsx`` (made safe as a file name)."""
     rnd = results.round
     return f"{safe_filename(rnd.district)}_{safe_filename(rnd.round_id)}_结果.xlsx"
+
+
+#: write errors that would fail every other output too: stop, keep the earlier outputs
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+def fatal_os_error(exc: BaseException) -> OSError | None:
+    """The disk-full/read-only ``OSError`` behind ``exc`` (also when a library wraps it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        inner = [seen, *(a for a in getattr(seen, "args", ()) if isinstance(a, OSError))]
+        for candidate in inner:
+            if isinstance(candidate, OSError) and candidate.errno in FATAL_ERRNOS:
+                return candidate
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -66,6 +83,9 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # one output failing must not stop the others
+            fatal = fatal_os_error(exc)
+            if fatal is not None:  # ... unless the disk is full: the manifest stays as it was
+                raise fatal from exc
             failures.append(Failure(kind=kind, target=target, reason=_reason(exc)))
             log.error("生成 %s 失败：%s", target, _reason(exc))
             return None

@@ -1,0 +1,228 @@
+"""Faults: a run killed (SIGKILL) inside ingest, scoring, ranking and reporting, then re-run,
+ends with the same outputs and database as an uninterrupted run; a full disk or an
+unwritable output folder gives a clear error (exit 2) and leaves earlier outputs intact.
+
+The kills use the pipeline's test hook ``WUYE_TEST_PAUSE_AT`` (see ``evaluation/pipeline.py``):
+the run writes a marker file and sleeps at the named point (inside the step's database
+transaction, or between the workbook and the PDF), and the test kills it there. To stay
+fast, the chained scenario kills one run at each point in turn in the same workspace, then
+completes it, and compares with an uninterrupted run of the same round at the same path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evaluation.store import DATA_TABLES
+
+PERIOD = "2025H2"
+SEED = 11
+POINTS = ("ingest", "score", "rank", "report")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sampled 5-estate round with its fieldwork export and pseudonym key, no outputs."""
+    from evaluation import pipeline
+    from evaluation.demo import build_district, write_demo_round, write_fieldwork
+    from evaluation.ingest.pseudonym import load_or_create_key
+    from evaluation.round import load_round
+
+    ws = tmp_path_factory.mktemp("fault_template") / "ws"
+    district = build_district(SEED, estates=5)
+    root = write_demo_round(ws / "demo", PERIOD, seed=SEED, estates=5, output_dir=ws / "out",
+                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
+                            district=district)
+    with (root / "round.toml").open("a", encoding="utf-8") as fh:
+        fh.write("\n[report]\nnotebooks = false\n")  # kernels are slow; not what is tested
+    rnd = load_round(root)
+    drawn = pipeline.sample_step(rnd)
+    write_fieldwork(root, district, drawn.sample, period=PERIOD, seed=SEED)
+    load_or_create_key(rnd.secret_path)  # same key for every copy: same pseudonyms
+    return ws
+
+
+def _cli(args: list[str], env: dict[str, str] | None = None, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "evaluation.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+                            **kwargs)
+
+
+def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    proc = _cli(args, **kwargs)
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _kill_at(point: str, root: Path, tmp: Path) -> None:
+    """Start ``wuye-eval run``, wait until it pauses at ``point``, SIGKILL it."""
+    marker = tmp / f"paused_{point}"
+    marker.unlink(missing_ok=True)
+    proc = _cli(["run", str(root)], env={"WUYE_TEST_PAUSE_AT": point,
+                                          "WUYE_TEST_PAUSE_FILE": str(marker)})
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"run ended before pausing at {point}: {proc.returncode}\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"run never reached {point}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _db_tables(path: Path) -> dict[str, list[tuple]]:
+    """Every data table's rows (sorted) and the rounds table without its timestamp."""
+    con = sqlite3.connect(path)
+    try:
+        out = {}
+        for table in DATA_TABLES:
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+            rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
+            out[table] = (cols, sorted(map(repr, rows)))
+        cols = [r[1] for r in con.execute('PRAGMA table_info("rounds")') if r[1] != "updated_at"]
+        out["rounds"] = sorted(map(repr, con.execute(
+            "SELECT " + ",".join(f'"{c}"' for c in cols) + " FROM rounds").fetchall()))
+        out["steps"] = sorted(con.execute("SELECT round_id, step, row_counts FROM steps"))
+        return out
+    finally:
+        con.close()
+
+
+def _outputs(ws: Path) -> dict[str, object]:
+    """Manifest file list, data-file hashes, and the files on disk (no temporaries)."""
+    out = ws / "out"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listed = sorted((f["path"], f["kind"]) for f in manifest["files"])
+    data = {f["path"]: f["sha256"] for f in manifest["files"]
+            if f["path"].startswith("data/") and f["path"].endswith(".csv")}
+    for path, digest in data.items():  # the manifest tells the truth about the files
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == digest
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    return {"listed": listed, "data": data, "on_disk": on_disk,
+            "failures": manifest["failures"]}
+
+
+@pytest.fixture(scope="module")
+def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted run of the template round, at the path the faulty runs use."""
+    ws = tmp_path_factory.mktemp("fault_run") / "ws"
+    shutil.copytree(template, ws)
+    done = _run(["run", str(_root(ws))])
+    assert done.returncode == 0, done.stderr
+    result = (_outputs(ws), _db_tables(ws / "wuye.sqlite"))
+    done_copy = ws.parent / "done"
+    shutil.move(ws, done_copy)
+    return ws, result, done_copy
+
+
+def _root(ws: Path) -> Path:
+    return ws / "demo" / "inputs" / PERIOD
+
+
+def test_killed_at_each_step_then_rerun_equals_uninterrupted(template, baseline, tmp_path):
+    ws, (want_outputs, want_db), _ = baseline
+    shutil.copytree(template, ws)
+    root = _root(ws)
+    try:
+        _kill_at("ingest", root, tmp_path)
+        # killed inside the ingest transaction: nothing of it was committed
+        con = sqlite3.connect(ws / "wuye.sqlite")
+        assert con.execute("SELECT count(*) FROM respondents").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM steps WHERE step = 'ingest'").fetchone()[0] == 0
+        con.close()
+        for point in POINTS[1:]:
+            _kill_at(point, root, tmp_path)  # each re-run gets one step further
+        con = sqlite3.connect(ws / "wuye.sqlite")
+        assert con.execute("SELECT count(*) FROM ranking").fetchone()[0] > 0
+        con.close()
+        done = _run(["run", str(root)])
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        got = _outputs(ws)
+        assert got == want_outputs
+        assert _db_tables(ws / "wuye.sqlite") == want_db
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+def _no_file_size_limit() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+
+
+def test_disk_full_during_report_is_a_clear_error_and_keeps_earlier_outputs(template, baseline):
+    """A write that hits the file-size limit (RLIMIT_FSIZE, the way a full disk fails a
+    write) ends with exit 2 and a message naming the folder; earlier outputs stay intact."""
+    ws, _, done_copy = baseline
+    shutil.copytree(done_copy, ws)
+    root = _root(ws)
+    try:
+        out = ws / "out"
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+        def limited() -> None:
+            _no_file_size_limit()
+            resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+        full = _run(["report", str(root)], preexec_fn=limited)
+        assert full.returncode == 2, full.stdout + full.stderr
+        assert "Traceback" not in full.stderr
+        assert str(out) in full.stderr or out.name in full.stderr
+        assert "磁盘" in full.stderr
+        after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert after == before  # every earlier output byte-for-byte, no leftovers
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+def test_output_folder_not_writable_is_a_clear_error(template, tmp_path):
+    """The output folder is unusable (root ignores chmod, so a *file* sits where the
+    folder should be): exit 2, a message naming it, no traceback, the file untouched."""
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    shutil.rmtree(ws / "out", ignore_errors=True)
+    (ws / "out").write_bytes(b"not a folder")
+    done = _run(["run", str(_root(ws))])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "out" in done.stderr
+    assert (ws / "out").read_bytes() == b"not a folder"
+
+
+def test_read_only_output_folder(template, tmp_path):
+    """chmod 0555 on the output folder: exit 2 and a clear message (skipped as root)."""
+    if os.geteuid() == 0:
+        pytest.skip("running as root: chmod does not stop root from writing "
+                    "(the file-in-the-way test covers the unwritable folder)")
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    done = _run(["run", str(_root(ws))])
+    assert done.returncode == 0, done.stderr
+    out = ws / "out"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for folder in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
+        folder.chmod(0o555)
+    try:
+        again = _run(["report", str(_root(ws))])
+        assert again.returncode == 2
+        assert "Traceback" not in again.stderr
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    finally:
+        for folder in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
+            folder.chmod(0o755)
