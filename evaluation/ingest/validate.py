@@ -108,6 +108,10 @@ def _parse_duration(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=float)
 
 
+EARLIEST = pd.Timestamp("1900-01-01")
+LATEST = pd.Timestamp("2200-01-01")
+
+
 def parse_timestamp(values: pd.Series) -> pd.Series:
     """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
     serial day numbers)."""
@@ -121,7 +125,9 @@ def parse_timestamp(values: pd.Series) -> pd.Series:
             parsed = pd.to_datetime(text[rest], errors="coerce", format=layout)
         except (ValueError, OverflowError):
             continue
-        out[rest] = pd.Series(parsed).astype("datetime64[ns]").to_numpy()
+        parsed = pd.Series(parsed)
+        plausible = (parsed >= EARLIEST) & (parsed <= LATEST)  # outside: unreadable, NaT
+        out[rest] = parsed.where(plausible).astype("datetime64[ns]").to_numpy()
     rest = (out.isna() & text.notna()).to_numpy()
     if rest.any():  # other layouts and Excel serial numbers, one distinct value at a time
         out[rest] = on_uniques(text[rest], _parse_other).to_numpy()
