@@ -1,0 +1,223 @@
+"""City-scale round: a 2,000-estate demo round (~600,000 responses) run end to end.
+
+Stages, each through the pipeline's own functions (``evaluation.pipeline``):
+sample (draw + field sheets + sampling record + store), ingest, score, rank, and the report
+(results gathered from the store, Excel workbook, district PDF; estate cards only with
+``--cards``, timed apart). The simulated 问卷星 export and the demo inputs are fieldwork
+input, not part of the round: they are timed but left out of the "whole round" figure.
+
+Printed with the goals beside them (2 cores): scoring ≤ 1 s, whole round without estate
+cards ≤ 60 s, peak memory ≤ 1.5 GB. Ratios are against baselines measured in the same run:
+scoring vs a bare ``numpy.bincount`` pass over the same answers (per estate × item counts of
+satisfied and answered), ingest vs a bare ``python-calamine`` read of the export.
+
+Peak memory: ``ru_maxrss`` of this process and of its waited-for children (spawned card
+workers, the notebook kernel); per stage from ``VmHWM`` (reset through
+``/proc/self/clear_refs`` on Linux, where allowed).
+
+Run: ``.venv/bin/python -m benchmarks city`` or ``.venv/bin/python benchmarks/bench_city.py
+[--estates 2000] [--cards] [--keep DIR] [--profile STAGE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+GOAL_SCORE_S = 1.0
+GOAL_ROUND_S = 60.0
+GOAL_PEAK_MB = 1536.0
+PERIOD = "2025H2"
+
+
+def _rss_mb() -> tuple[float, float]:
+    """Peak resident memory (MB) of this process and of its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KB on Linux
+    return own / scale, kids / scale
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs`` 5); False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+class Stages:
+    """Times stages, records each one's peak RSS, optionally profiles one of them (cProfile)."""
+
+    def __init__(self, profile: str | None = None) -> None:
+        self.rows: list[tuple[str, float, float | None, bool]] = []
+        self.profile = profile
+        self.can_reset = _reset_hwm()
+
+    def run(self, name: str, fn: Callable[[], Any], *, in_round: bool = True) -> Any:
+        if self.can_reset:
+            _reset_hwm()
+        profiler = None
+        if self.profile == name:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        t0 = time.perf_counter()
+        out = fn()
+        elapsed = time.perf_counter() - t0
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+        peak = _hwm_mb() if self.can_reset else None
+        self.rows.append((name, elapsed, peak, in_round))
+        mark = "" if in_round else "  (fieldwork input, not in the round total)"
+        mem = f"{peak:7.0f} MB peak" if peak is not None else ""
+        print(f"  {name:<22} {elapsed:7.2f} s  {mem}{mark}", flush=True)
+        return out
+
+    def total(self) -> float:
+        return sum(t for _, t, _, r in self.rows if r)
+
+
+def _bincount_baseline(answers: Any) -> float:
+    """Bare numpy: satisfied and answered counts per estate × item over the same answers."""
+    import numpy as np
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    est = pd.factorize(answers["estate_id"])[0]
+    item = pd.factorize(answers["item_id"])[0]
+    sat = answers["satisfied"].to_numpy(dtype=float, na_value=np.nan)
+    k = int(item.max()) + 1
+    cell = est * k + item
+    size = (int(est.max()) + 1) * k
+    ok = ~np.isnan(sat)
+    np.bincount(cell[ok], weights=sat[ok], minlength=size)
+    np.bincount(cell[ok], minlength=size)
+    return time.perf_counter() - t0
+
+
+def _calamine_baseline(path: Path) -> float:
+    from python_calamine import CalamineWorkbook
+
+    t0 = time.perf_counter()
+    book = CalamineWorkbook.from_path(str(path))
+    rows = book.get_sheet_by_index(0).to_python()
+    assert rows
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--estates", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--margin", type=float, default=0.04,
+                        help="[sampling] margin of the round (0.04 → ~600,000 responses at "
+                             "2,000 estates; the demo's own 0.08 gives ~230,000)")
+    parser.add_argument("--cards", action="store_true", help="also render every estate card")
+    parser.add_argument("--keep", type=Path, help="workspace folder to use and keep")
+    parser.add_argument("--profile", help="profile one stage with cProfile (stage name)")
+    # under ``python -m benchmarks city`` the module names stay on the command line
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+
+    from evaluation.demo import build_district, simulate_fieldwork, write_demo_round, write_export
+    from evaluation.pipeline import build_results, ingest_step, rank_step, sample_step, score_step
+    from evaluation.report.excel import write_workbook
+    from evaluation.report.pdf import render_cards, render_district_pdf
+    from evaluation.report.render import workbook_name
+    from evaluation.report.tables import prepare
+    from evaluation.results import save_results
+    from evaluation.round import load_round
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
+    demo = work / "demo"
+    out = work / PERIOD
+    print(f"City-scale round: {args.estates} estates, workspace {work}; "
+          f"{os.cpu_count()} CPUs visible", flush=True)
+    st = Stages(args.profile)
+
+    district = st.run("build district", lambda: build_district(args.seed, estates=args.estates),
+                      in_round=False)
+    round_dir = st.run("write inputs", lambda: write_demo_round(
+        demo, PERIOD, seed=args.seed, estates=args.estates, output_dir=out,
+        database=demo / "wuye.sqlite", secrets=demo / ".secrets", district=district),
+        in_round=False)
+    toml = round_dir / "round.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(
+        "margin = 0.08", f"margin = {args.margin}"), encoding="utf-8")
+    rnd = st.run("load round", lambda: load_round(round_dir))
+    drawn = st.run("sample", lambda: sample_step(rnd))
+    export = st.run("simulate fieldwork", lambda: simulate_fieldwork(
+        district, drawn.sample, period=PERIOD, seed=args.seed), in_round=False)
+    path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
+    st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
+    n_rows = len(export)
+    export = district = drawn = None  # simulated inputs: not held during the round
+    ingest = st.run("ingest", lambda: ingest_step(rnd, [path]))
+    n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
+    scores = st.run("score", lambda: score_step(rnd, ingest))
+    st.run("rank", lambda: rank_step(rnd, scores))
+    answers = ingest.answers
+    ingest = None
+    results = st.run("gather results", lambda: prepare(build_results(rnd)))
+    st.run("save data tables", lambda: save_results(results, out / "data"))
+    st.run("excel", lambda: write_workbook(results, out / workbook_name(results)))
+    st.run("district pdf", lambda: render_district_pdf(results, out / "district_report.pdf"))
+    total = st.total()
+    own, kids = _rss_mb()
+
+    if args.cards:
+        def cards() -> None:
+            _, failures = render_cards(results, out / "cards", progress=False)
+            assert not failures, failures[:3]
+        st.run("estate cards", cards, in_round=False)
+
+    base_score = min(_bincount_baseline(answers) for _ in range(3))
+    base_read = _calamine_baseline(path)
+    times = {name: t for name, t, _, _ in st.rows}
+    peak = max(own, kids)
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print(f"\nRound: {n_rows:,} export rows → {n_resp:,} respondents, {n_ans:,} answers; "
+          f"{len(rnd.register):,} estates", flush=True)
+    print(f"  scoring        {times['score']:6.2f} s   goal ≤ {GOAL_SCORE_S:.0f} s   "
+          f"{verdict(times['score'] <= GOAL_SCORE_S)}; "
+          f"{times['score'] / base_score:5.1f}× a bare bincount pass ({base_score:.3f} s)")
+    print(f"  ingest         {times['ingest']:6.2f} s   "
+          f"{times['ingest'] / base_read:5.1f}× a bare calamine read ({base_read:.2f} s)")
+    print(f"  whole round    {total:6.2f} s   goal ≤ {GOAL_ROUND_S:.0f} s   "
+          f"{verdict(total <= GOAL_ROUND_S)} (load → district pdf, no cards, no export writing)")
+    print(f"  peak memory    {peak:6.0f} MB  goal ≤ {GOAL_PEAK_MB:.0f} MB {verdict(peak <= GOAL_PEAK_MB)}"
+          f" (this process {own:.0f} MB, largest child {kids:.0f} MB)")
+    if args.cards:
+        print(f"  estate cards   {times['estate cards']:6.2f} s   "
+              f"({times['estate cards'] / len(rnd.register) * 1000:.0f} ms per estate)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main(sys.argv[1:])
