@@ -210,6 +210,18 @@ def load_round(path: str | Path) -> Round:
         problems.append(Problem(f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
                                 "通常写 0.95", file=where, column="round.confidence"))
     interval_method = get("round", "interval_method", "beta", str)
+    from evaluation.estimation import METHODS
+
+    if interval_method not in METHODS:
+        problems.append(Problem(f"区间方法 interval_method = {interval_method!r} 未知",
+                                f"可选：{'、'.join(METHODS)}（默认 beta）", file=where,
+                                column="round.interval_method"))
+    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report"):
+        if name in config and not isinstance(config[name], dict):
+            problems.append(Problem(f"[{name}] 应是一个表，而不是 {config[name]!r}",
+                                    f"写成 [{name}] 小节，下面每行一个 键 = 值", file=where,
+                                    column=name))
+            config[name] = {}
 
     thresholds = dict(DEFAULT_THRESHOLDS)
     for tier, value in (config.get("thresholds") or {}).items():
@@ -235,24 +247,58 @@ def load_round(path: str | Path) -> Round:
     if not 0 < sampling.response_rate <= 1:
         problems.append(Problem(f"response_rate = {sampling.response_rate} 应在 (0, 1] 内",
                                 "例如 0.85", file=where, column="sampling.response_rate"))
+    checks = (
+        ("minimum", sampling.minimum >= 1, "至少 1，通常 30"),
+        ("maximum", sampling.maximum is None or (isinstance(sampling.maximum, int)
+                                                   and sampling.maximum >= sampling.minimum),
+         "不小于 minimum 的整数，或删除该行"),
+        ("deff", sampling.deff > 0, "正数，通常 1.0"),
+        ("reserve_ratio", sampling.reserve_ratio >= 0, "不小于 0，例如 0.5"),
+    )
+    for key, ok, fix in checks:
+        if not ok:
+            problems.append(Problem(f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                                    f"应为 {fix}", file=where, column=f"sampling.{key}"))
     if sampling.method not in ("srs", "systematic"):
         problems.append(Problem(f"抽样方法 method = {sampling.method!r} 未知",
                                 '写 "srs" 或 "systematic"', file=where, column="sampling.method"))
     ingest = _section(config, "ingest", IngestConfig, where, problems)
+    if ingest.min_duration_s < 0:
+        problems.append(Problem(f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负",
+                                "填写秒数，如 60", file=where, column="ingest.min_duration_s"))
+    if not 0 <= ingest.match_cutoff <= 100:
+        problems.append(Problem(f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间",
+                                "通常写 90", file=where, column="ingest.match_cutoff"))
+
+    def text_value(section: str, key: str, value: Any) -> str | None:
+        if isinstance(value, str) and value and "\x00" not in value:
+            return value
+        problems.append(Problem(f"[{section}] {key} 的值 {value!r} 应为带引号的路径文字",
+                                f'例如 {key} = "文件名"', file=where, column=f"{section}.{key}"))
+        return None
 
     inputs = config.get("inputs", {}) if isinstance(config.get("inputs", {}), dict) else {}
     paths: dict[str, Any] = {}
     for key in ("register", "frame", "firms"):
-        if key in inputs:
-            paths[key] = (root / str(inputs[key])).resolve()
+        if key in inputs and (value := text_value("inputs", key, inputs[key])) is not None:
+            paths[key] = (root / value).resolve()
     responses = inputs.get("responses", [])
-    responses = [responses] if isinstance(responses, str) else list(responses)
-    paths["responses"] = [str(root / str(r)) for r in responses]
+    responses = [responses] if isinstance(responses, str) else responses
+    if not isinstance(responses, list):
+        problems.append(Problem(f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
+                                '例如 responses = ["fieldwork/*.xlsx"]', file=where,
+                                column="inputs.responses"))
+        responses = []
+    responses = [r for r in responses if text_value("inputs", "responses", r) is not None]
+    paths["responses"] = [str(root / r) for r in responses]
     if "register" not in paths:
         problems.append(Problem("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"',
                                 file=where, column="inputs.register"))
 
     output = config.get("output", {}) if isinstance(config.get("output", {}), dict) else {}
+    output = {k: v for k, v in output.items()
+              if k not in ("dir", "database", "secrets")
+              or text_value("output", k, v) is not None}
     workspace = root.parent
     output_dir = (root / output["dir"]).resolve() if "dir" in output else (
         workspace / "reports" / round_id)
@@ -263,8 +309,15 @@ def load_round(path: str | Path) -> Round:
     questionnaire_cfg = config.get("questionnaire", {})
     questionnaire = "default"
     if isinstance(questionnaire_cfg, dict) and "path" in questionnaire_cfg:
-        q = str(questionnaire_cfg["path"])
+        q = text_value("questionnaire", "path", questionnaire_cfg["path"]) or "default"
         questionnaire = q if q == "default" else str((root / q).resolve())
+    report_cfg = config.get("report", {}) or {}
+    chosen = report_cfg.get("notebook_estates") if isinstance(report_cfg, dict) else None
+    if chosen is not None and not (isinstance(chosen, list)
+                                   and all(isinstance(e, str) for e in chosen)):
+        problems.append(Problem(f"[report] notebook_estates 的值 {chosen!r} 应为小区编号列表",
+                                '例如 notebook_estates = ["GD001", "GD002"]', file=where,
+                                column="report.notebook_estates"))
 
     register = pd.DataFrame()
     if "register" in paths and not problems:
