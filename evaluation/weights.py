@@ -113,10 +113,27 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
     anchor = rec["building"].where(rec["m"] > 0)
     rec["group"] = anchor.groupby(rec["estate_id"]).bfill()
     rec["group"] = rec["group"].fillna(anchor.groupby(rec["estate_id"]).ffill())
-    members = rec.groupby(["estate_id", "group"], sort=False)["building"].agg("+".join)
-    totals = rec.groupby(["estate_id", "group"], sort=False)["N_h"].sum()
-    rec = rec.join(members.rename("label"), on=["estate_id", "group"])
-    rec = rec.join(totals.rename("N_g"), on=["estate_id", "group"])
+    # label = the group's buildings "+"-joined in sort order: one vectorised reduceat, not a
+    # Python join per group (tens of thousands of groups in a city)
+    gid = rec.groupby(["estate_id", "group"], sort=False).ngroup().to_numpy()
+    order = np.argsort(gid, kind="stable")
+    order = order[gid[order] >= 0]
+    g_sorted = gid[order]
+    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]]) if len(order) else \
+        np.empty(0, dtype=np.int64)
+    pieces = rec["building"].to_numpy(dtype=object)[order]
+    head = np.zeros(len(order), dtype=bool)
+    head[starts] = True
+    pieces = np.where(head, pieces, "+" + pieces)
+    n_groups = int(gid.max()) + 1 if len(gid) else 0
+    labels = np.full(n_groups, np.nan, dtype=object)
+    totals = np.zeros(n_groups)
+    if len(order):
+        labels[g_sorted[starts]] = np.add.reduceat(pieces, starts)
+        totals = np.bincount(g_sorted, rec["N_h"].to_numpy(dtype=float)[order], n_groups)
+    ok = gid >= 0
+    rec["label"] = np.where(ok, labels[np.maximum(gid, 0)], np.nan)
+    rec["N_g"] = np.where(ok, totals[np.maximum(gid, 0)], np.nan)
     lookup = rec.set_index(["estate_id", "building"])[["label", "N_g"]]
     tk = pd.MultiIndex.from_arrays([resp["estate_id"].to_numpy(), target])
     got = lookup.reindex(tk)
