@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ TIER_ALIASES = {
     "4": "四级", "四": "四级", "四级物业": "四级", "四级服务": "四级",
     "还建": "还建社区", "还建小区": "还建社区",
 }
+CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?P<kind>[HQ])(?P<part>\d)$")
 
 REGISTER_COLUMNS: dict[str, str] = {
@@ -418,12 +420,19 @@ def load_register(path: Path, thresholds: dict[str, float], problems: list[Probl
 
     def report(mask: pd.Series, column: str, message: str, fix: str) -> None:
         for row, value in zip(rows[mask.to_numpy()], frame.loc[mask, column], strict=True):
-            shown = "" if pd.isna(value) else f"「{value}」"
+            text = "" if pd.isna(value) else re.sub(CONTROL_CHARS, "\ufffd", str(value))
+            shown = f"「{text[:40]}{'…' if len(text) > 40 else ''}」" if text else ""
             problems.append(Problem(f"{message}{shown}", fix, file=name, row=int(row),
                                     column=REGISTER_LABELS.get(column, column)))
 
+    # the same NFKC form the frame and the exports are read in (full-width letters, é)
+    frame["estate_id"] = frame["estate_id"].map(
+        lambda t: unicodedata.normalize("NFKC", t).strip() if isinstance(t, str) else t)
     for col in ("estate_id", "estate_name", "community", "firm", "tier"):
         report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
+        control = frame[col].str.contains(CONTROL_CHARS, regex=True, na=False)
+        report(control, col, "含有控制字符（换行、制表符、NUL 等）",
+               "删除单元格中的换行和不可见字符")
     dup = frame["estate_id"].duplicated(keep="first") & frame["estate_id"].notna()
     report(dup, "estate_id", "小区编号重复", "每个小区编号只能出现一次")
 
