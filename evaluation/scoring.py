@@ -142,11 +142,10 @@ def score_arrays(
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
 
-def _overall_item(questionnaire: Any, items: pd.DataFrame | None, answers: pd.DataFrame,
+def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.DataFrame,
                   overall_item: str | None) -> str:
     if overall_item is not None:
         return overall_item
-    present = set(answers["item_id"].astype(str).unique())
     if items is not None and "is_overall" in items.columns:
         ids = items.loc[items["is_overall"].astype(bool), "item_id"].astype(str).tolist()
         ids = [i for i in ids if i in present]
@@ -203,7 +202,11 @@ def score_round(
                                     column=col))
     if items is None:
         items = _questionnaire_items(round)
-    overall = _overall_item(None, items, answers, overall_item)
+    ans_resp_ids = answers["response_id"].to_numpy(dtype=object)
+    runs = _runs(ans_resp_ids)
+    item_codes, item_uniq = _item_codes(answers["item_id"].astype(str).to_numpy(dtype=object),
+                                        runs)
+    overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
     wts = respondent_weights(respondents, strata, register)
     # ---- encode (the only string work)
@@ -221,12 +224,13 @@ def score_round(
     if resp_index.has_duplicates:
         raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
                                 column="response_id"))
-    ans_resp = resp_index.get_indexer(answers["response_id"])
+    # one lookup per run of equal ids (answers come grouped by respondent), not per answer
+    ans_resp = np.repeat(resp_index.get_indexer(ans_resp_ids[runs]),
+                         np.diff(np.append(runs, len(ans_resp_ids))))
     orphan = ans_resp < 0
     if orphan.any():
         raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
                                 "用同一次导入的 respondents 与 answers", column="response_id"))
-    item_codes, item_uniq = pd.factorize(answers["item_id"].astype(str), sort=True)
     firsts = pd.Series(item_codes).drop_duplicates()          # first row of each item
     first = np.empty(len(item_uniq), dtype=np.int64)
     first[firsts.to_numpy()] = firsts.index.to_numpy()
@@ -295,6 +299,29 @@ def score_round(
         dimensions=dim_tab.drop(columns=["census"]), district=district,
         weights=wts, meta={"overall_item": overall, "method": method,
                            "confidence": confidence, "lonely": lonely})
+
+
+def _runs(values: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal consecutive values."""
+    change = np.ones(len(values), dtype=bool)
+    if len(values) > 1:
+        np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
+
+
+def _item_codes(item_ids: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(item_ids, sort=True)``; when every respondent's run repeats the same
+    items in the same order (ingest's respondent × item grid), the first run is factorized
+    and tiled — one comparison per answer instead of one hash lookup."""
+    k = int(runs[1]) if len(runs) > 1 else len(item_ids)
+    if k and len(item_ids) % k == 0 and len(runs) == len(item_ids) // k \
+            and (len(runs) < 2 or bool((np.diff(runs) == k).all())):
+        first = item_ids[:k]
+        codes, uniques = pd.factorize(first, sort=True)
+        if len(uniques) == k and bool((item_ids.reshape(-1, k) == first).all()):
+            return np.tile(codes, len(item_ids) // k), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(item_ids, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def _clip100(lo, hi, m: DomainMoments):
