@@ -155,7 +155,8 @@ class Store:
                                      (version, description, _now()))
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            if self.con.in_transaction:  # SQLite already rolled back on a full disk
+                self.con.execute("ROLLBACK")
             raise
 
     # -- writing
@@ -228,7 +229,8 @@ class Store:
                  json.dumps(meta, ensure_ascii=False, default=str)))
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            if self.con.in_transaction:  # SQLite already rolled back on a full disk
+                self.con.execute("ROLLBACK")
             raise
         return counts
 
