@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
@@ -203,11 +204,11 @@ def ingest_round(
     parts = []
     exports = []
     for order, path in enumerate(files):
-        frame, info = read_survey_export(path)
+        frame, info = read_survey_export(path, categorical=True)
         exports.append(info)
         parts.append(_standardise(frame, info, questionnaire, overrides,
                                   estate_for_file.get(str(path)), order))
-    rows = pd.concat(parts, ignore_index=True)
+    rows = _stack(parts)
     return _validate(rows, round.register, questionnaire, key, sample=sample,
                      contacts=contacts, min_duration=min_duration, cutoff=cutoff,
                      margin=margin, allow_unsampled=allow_unsampled, exports=exports)
@@ -277,7 +278,16 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
     def col(name: str | None, *, raw: bool = False) -> pd.Series:
         if name is None:
             return pd.Series(pd.NA, index=frame.index, dtype="string")
-        values = frame[name].astype("string")
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # text per distinct value
+            if raw:
+                return values
+            cat = values.array
+            blank = np.append(cat.categories.isin(EMPTY_MARKERS), True)
+            codes = np.where(blank[cat.codes], -1, cat.codes)
+            return pd.Series(pd.Categorical.from_codes(codes, dtype=cat.dtype),
+                             index=values.index, name=values.name)
+        values = values.astype("string")
         if raw:
             return values
         return values.mask(_blankish(values).to_numpy(dtype=bool))
@@ -288,6 +298,8 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
         "kind": info.kind,
     }, index=frame.index)
     estate = col(ident["estate"])
+    if file_estate is not None and ident["estate"]:
+        estate = estate.astype("string")
     if file_estate is not None or ident["estate"] is None:
         fallback = file_estate if file_estate is not None else Path(info.file).stem
         estate = estate.fillna(fallback) if ident["estate"] else pd.Series(
@@ -315,6 +327,24 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
     out.attrs = {}
     assert len(out) == n
     return out
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """All files' standardised rows; text columns stay categorical (categories united)
+    or, when the files disagree in type, become ``string``."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    rows = pd.concat(parts, ignore_index=True)
+    for c in rows.columns:
+        if not any(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts):
+            continue
+        if isinstance(rows[c].dtype, pd.CategoricalDtype):
+            continue
+        try:
+            rows[c] = pd.Series(union_categoricals([p[c] for p in parts]), index=rows.index)
+        except TypeError:  # a column missing in some file (all NA, ``string``)
+            rows[c] = rows[c].astype("string")
+    return rows
 
 
 def _blankish(values: pd.Series) -> pd.Series:
@@ -449,7 +479,8 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     quarantine = pd.DataFrame({
         "source_file": rows["source_file"], "sheet": rows["sheet"],
         "source_row": rows["source_row"], "reason_code": reason_s,
-        "reason": reason_s.map(validate.REASONS), "estate_raw": rows["estate_raw"],
+        "reason": reason_s.map(validate.REASONS),
+        "estate_raw": rows["estate_raw"].astype("string"),
         "detail": pd.Series(detail, dtype=object), "estate_id": estate_id,
         "household_key": household_key, "room_key": room_key, "phone_key": phone_key,
     })[~accepted].reset_index(drop=True)

@@ -136,7 +136,7 @@ def classify_header(header: str) -> tuple[int | None, str, str | None, str]:
 
 
 def read_survey_export(
-    path: str | Path, *, sheet: str | int | None = None
+    path: str | Path, *, sheet: str | int | None = None, categorical: bool = False
 ) -> tuple[pd.DataFrame, ExportInfo]:
     """Read one survey export; detect platform (``wjx``, ``tencent``, ``kobo``,
     ``template``, ``generic``) and kind (``text``: answers as option text; ``code``:
@@ -144,7 +144,9 @@ def read_survey_export(
 
     Returns ``(rows, info)``: ``rows`` has one column per header (headers NFKC-normalised,
     e.g. full-width ``？`` → ``?``, and stripped; duplicates suffixed ``.1``), every cell
-    ``str`` or NA.
+    ``str`` or NA. ``categorical=True`` gives the same text as ``category`` columns
+    (categories of ``str`` dtype), each column factorised once: faster for large files,
+    used by ingest.
     Raises :class:`WuyeError` naming the file for missing, empty, corrupt, encrypted or
     unrecognisable files.
     """
@@ -159,9 +161,13 @@ def read_survey_export(
     sheet_name: str | None = None
     sheet_names: list[str] = []
     if suffix in EXCEL_SUFFIXES:
-        raw, sheet_name, sheet_names = _read_excel(path, sheet)
+        raw, sheet_name, sheet_names = _read_excel(path, sheet, categorical)
     elif suffix in CSV_SUFFIXES:
         raw, encoding = _read_csv(path)
+        if categorical:
+            raw = pd.DataFrame({c: _categorical(raw[c].to_numpy(dtype=object, na_value=None),
+                                                text_only=True) for c in raw.columns},
+                               index=raw.index)
     else:
         raise WuyeError(Problem(f"不支持的文件格式 {suffix or '（无扩展名）'}",
                                 "请导出为 .xlsx、.xls 或 .csv", file=name))
@@ -243,7 +249,8 @@ def multiselect_flags(frame: pd.DataFrame, info: ExportInfo, number: int) -> pd.
 # --------------------------------------------------------------------------- internals
 
 
-def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str, list[str]]:
+def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
+                ) -> tuple[pd.DataFrame, str, list[str]]:
     name = path.name
     head = path.read_bytes()[:512]
     if head.lstrip().startswith(b"<") or b"<html" in head.lower() or b"<table" in head.lower():
@@ -263,7 +270,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str,
                 raise WuyeError(Problem(f"没有名为「{target}」的工作表",
                                         f"现有工作表：{'、'.join(names)}", file=name))
         rows = book.get_sheet_by_name(target).to_python(skip_empty_area=False)
-        raw = _text_frame(rows)
+        raw = _text_frame(rows, categorical=categorical)
     except WuyeError:
         raise
     except Exception as exc:  # calamine raises many kinds; name the file and the fix
@@ -278,8 +285,9 @@ def _read_excel(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str,
     return raw, target, names
 
 
-def _text_frame(rows: list[list[object]]) -> pd.DataFrame:
-    """Calamine's cell values as text columns (``str`` dtype, NA for empty cells).
+def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.DataFrame:
+    """Calamine's cell values as text columns (``str`` dtype, NA for empty cells; with
+    ``categorical``, ``category`` columns of the same text).
 
     Each column is converted once per distinct value: integral numbers without ``.0``,
     dates as ``YYYY-MM-DD HH:MM:SS``. (This is what pandas' ``engine="calamine"`` reader
@@ -294,6 +302,9 @@ def _text_frame(rows: list[list[object]]) -> pd.DataFrame:
     columns = {}
     for c in range(width):
         column = table[:, c]
+        if categorical:
+            columns[c] = _categorical(column)
+            continue
         if lib.is_string_array(column, skipna=False):  # the usual case: text cells only
             column = column.copy()
             column[column == ""] = None
@@ -303,6 +314,26 @@ def _text_frame(rows: list[list[object]]) -> pd.DataFrame:
         texts = np.array([_cell_text(u) for u in uniques] + [None], dtype=object)
         columns[c] = pd.Series(texts[codes], dtype="str")
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def _categorical(column: np.ndarray, *, text_only: bool = False) -> pd.Categorical:
+    """One column of cell values as a ``Categorical`` of their text (as :func:`_text_frame`
+    would convert them: in a column of strings only, ``""`` is NA; otherwise
+    :func:`_cell_text`), factorised once. ``text_only``: the values are already text or
+    None (CSV), kept as they are."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    if text_only:
+        texts = uniques
+    elif codes.min(initial=0) >= 0 and all(isinstance(u, str) for u in uniques):
+        texts = np.array([u if u != "" else None for u in uniques], dtype=object)
+    else:
+        texts = np.array([_cell_text(u) for u in uniques], dtype=object)
+    # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
+    t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
+    final = np.append(t_codes, -1)[codes] if len(codes) else codes
+    return pd.Categorical.from_codes(final, dtype=pd.CategoricalDtype(
+        pd.Index(np.asarray(categories, dtype=object), dtype="str")))
 
 
 def _cell_text(value: object) -> str | None:
