@@ -226,3 +226,27 @@ def test_read_only_output_folder(template, tmp_path):
     finally:
         for folder in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
             folder.chmod(0o755)
+
+
+def test_disk_full_during_the_database_write_keeps_the_database(template, baseline):
+    """Ingest again with no room to grow the database: exit 2 naming wuye.sqlite, the
+    database passes its integrity check and holds exactly what it held before."""
+    ws, _, done_copy = baseline
+    shutil.copytree(done_copy, ws)
+    try:
+        before = _db_tables(ws / "wuye.sqlite")
+
+        def limited() -> None:
+            _no_file_size_limit()
+            resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+        full = _run(["ingest", str(_root(ws))], preexec_fn=limited)
+        assert full.returncode == 2, full.stdout + full.stderr
+        assert "Traceback" not in full.stderr
+        assert "wuye.sqlite" in full.stderr
+        con = sqlite3.connect(ws / "wuye.sqlite")
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        con.close()
+        assert _db_tables(ws / "wuye.sqlite") == before
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
