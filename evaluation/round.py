@@ -60,6 +60,9 @@ REQUIRED_REGISTER = ("estate_id", "estate_name", "community", "firm", "tier", "h
 REGISTER_LABELS = {
     "estate_id": "小区编号", "estate_name": "小区名称", "community": "所属社区",
     "firm": "物业企业", "tier": "服务等级", "households": "户数",
+    "complaints": "投诉件数", "credit_score": "信用积分", "red_property": "红色物业",
+    "professional": "专业物业", "committee": "业委会", "committee_party_share": "业委会党员比例",
+    "firm_revenue": "企业年营收(万元)",
 }
 OPTIONAL_NUMERIC = ("complaints", "credit_score", "committee_party_share", "firm_revenue")
 OPTIONAL_BOOL = ("red_property", "professional", "committee")
