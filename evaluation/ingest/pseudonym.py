@@ -10,6 +10,7 @@ recomputed; with it, the same value always gives the same pseudonym within the r
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -53,20 +54,33 @@ def pseudonym(value: str, key: bytes, kind: str, length: int = LENGTH) -> str:
 
 
 def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH) -> pd.Series:
-    """Pseudonymise a column (computed once per distinct value; NA and blank stay NA)."""
+    """Pseudonymise a column (computed once per distinct value; NA and blank stay NA).
+
+    Same digests as :func:`pseudonym`; HMAC (RFC 2104) from SHA-256 states keyed once,
+    about twice as fast as :func:`hmac.digest` per value."""
     prefix = f"{kind}:"
+    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+
+    def digest(value: str) -> str:
+        i = inner()
+        i.update((prefix + value).encode())
+        o = outer()
+        o.update(i.digest())
+        return o.hexdigest()[:length]
 
     def one(u: pd.Series) -> pd.Series:
         text = u.str.strip().to_numpy(dtype=object, na_value=None).tolist()
-        return pd.Series([hmac.digest(key, (prefix + v).encode(), "sha256").hex()[:length]
-                          if v else None for v in text], dtype="string")
+        return pd.Series([digest(v) if v else None for v in text], dtype="string")
 
-    return on_uniques(values.astype("string"), one)
+    return on_uniques(values, one)
 
 
 def normalise_phone(values: pd.Series) -> pd.Series:
     """Digits only, without a leading +86/86 country code, so variants pseudonymise alike."""
-    return on_uniques(values.astype("string"), _phone)
+    return on_uniques(values, _phone)
 
 
 def _phone(values: pd.Series) -> pd.Series:
@@ -77,7 +91,7 @@ def _phone(values: pd.Series) -> pd.Series:
 
 def normalise_ip(values: pd.Series) -> pd.Series:
     """The address part of 问卷星's ``58.19.3.4(湖北-鄂州)``."""
-    return on_uniques(values.astype("string"), _ip)
+    return on_uniques(values, _ip)
 
 
 def _ip(values: pd.Series) -> pd.Series:
