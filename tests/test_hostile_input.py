@@ -502,3 +502,62 @@ def test_missing_files_and_wrong_suffix(ws, tmp_path, capsys):
     code, err = _cli(["score", tmp_path / "no_round"], capsys)
     assert code == 2
     _assert_located(err, "round.toml")
+
+
+# --------------------------------------------------------------------------- typed cells
+TYPED = [pd.Timestamp("2025-01-01 08:00"), True, False, 3.5, -1, 1e300, 0, "=1/0",
+         "#DIV/0!", 12345678901234567890]
+
+
+def _typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], object]
+                    ) -> None:
+    """Write ``data`` as xlsx with some cells replaced by real Excel types (dates,
+    booleans, numbers, a formula) rather than text."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(data.columns))
+    for row in data.astype(object).where(data.notna(), None).itertuples(index=False):
+        sheet.append(list(row))
+    columns = list(data.columns)
+    for (row, column), value in cells.items():
+        if isinstance(value, int) and abs(value) > 2**53:
+            value = float(value)
+        sheet.cell(row + 2, columns.index(column) + 1).value = (
+            value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+    book.save(path)
+
+
+def test_register_with_real_excel_types_in_every_column(ws, capsys):
+    """Dates, booleans, numbers and formulas as real Excel cells in each register column:
+    a located problem per bad cell or a clean load, never a traceback."""
+    root = _root(ws)
+    register = pd.read_csv(root / "台账.csv", dtype=str, encoding="utf-8-sig")
+    for column in register.columns:
+        cells = {(row, column): TYPED[(row + len(column)) % len(TYPED)] for row in range(5)}
+        _typed_workbook(register, root / "台账.xlsx", cells)
+        _set_toml(root, ("inputs", "register"), "台账.xlsx")
+        code, err = _cli(["score", root], capsys)
+        assert code == 2, err  # the register's problems, or (it loaded) no answers yet
+        if "还没有导入问卷数据" not in err:
+            _assert_located(err, "台账.xlsx", "第 ")
+
+
+def test_export_with_real_excel_types_in_every_column(template, tmp_path):
+    from evaluation.ingest import ingest_round
+    from evaluation.round import load_round
+    from sampling.record import read_sampling_record
+
+    export = _export(template)
+    rng = np.random.default_rng(9)
+    cells = {}
+    for column in export.columns:
+        for row in rng.choice(len(export), size=8, replace=False):
+            cells[(int(row), column)] = TYPED[int(rng.integers(len(TYPED)))]
+    path = tmp_path / "问卷星导出_类型.xlsx"
+    _typed_workbook(export, path, cells)
+    rnd = load_round(_root(template))
+    sample = read_sampling_record(template / "out" / "sampling").sample
+    result = ingest_round(rnd, [path], sample=sample)
+    _assert_accounted(result, len(export))
