@@ -520,17 +520,22 @@ def _answers(resp: pd.DataFrame, codes: np.ndarray, status: np.ndarray,
         pts_lookup[j, o["code"].to_numpy()] = o["points"].to_numpy(dtype=float)
     flat_codes = codes.reshape(-1)
     has = (status.reshape(-1) == validate.OK) & (flat_codes > 0)
+    row = np.repeat(np.arange(n), k)
     col = np.tile(np.arange(k), n)
     safe = np.where(has, flat_codes, 0)
     satisfied = np.where(has, sat_lookup[col, safe], np.nan)
     points = np.where(has, pts_lookup[col, safe], np.nan)
-    code = pd.array(np.where(has, flat_codes, 0), dtype="Int64")
-    code[~has] = pd.NA
+    code = pd.arrays.IntegerArray(safe.astype("int64"), ~has)
+
+    def spread(values: pd.Series, index: np.ndarray) -> Any:
+        # dtype inferred on the short column, then repeated without re-checking each cell
+        return pd.Series(values.to_numpy(dtype=object)).array.take(index)
+
     return pd.DataFrame({
-        "response_id": np.repeat(resp["response_id"].to_numpy(dtype=object), k),
-        "estate_id": np.repeat(resp["estate_id"].to_numpy(dtype=object), k),
-        "item_id": np.tile(items["item_id"].to_numpy(dtype=object), n),
-        "dimension": np.tile(items["dimension"].to_numpy(dtype=object), n),
+        "response_id": spread(resp["response_id"], row),
+        "estate_id": spread(resp["estate_id"], row),
+        "item_id": spread(items["item_id"], col),
+        "dimension": spread(items["dimension"], col),
         "code": code, "satisfied": satisfied, "points": points,
     })
 
