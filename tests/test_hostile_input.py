@@ -464,6 +464,7 @@ def test_escaping_ids_and_formula_names_stay_inside_the_round(ws, tmp_path, caps
     frame.to_csv(root / "住户清册.csv", index=False, encoding="utf-8-sig")
     shutil.rmtree(ws / "out")
     (ws / "wuye.sqlite").unlink(missing_ok=True)
+    _set_toml(root, ("round", "district"), "../../区/x\\y")  # names the workbook
     before = _tree(tmp_path)
     for command in ("sample", "run"):
         code, err = _cli([command, root], capsys)

@@ -1,8 +1,8 @@
 """Privacy audit: the demo's raw personal data never appears in anything the run writes.
 
-One small demo run (``wuye-eval demo --estates 12``, both rounds, in a subprocess so its
-stdout/stderr are captured) is scanned. The raw values come from the demo's own inputs: the
-simulated 问卷星 exports under ``demo/inputs/<period>/fieldwork/`` (phone numbers, IP
+One small demo run (``wuye-eval -v demo --estates 12``, both rounds, in a subprocess so
+its stdout/stderr and INFO logs are captured) is scanned. The raw values come from the
+demo's own inputs: the simulated 问卷星 exports under ``demo/inputs/<period>/fieldwork/`` (phone numbers, IP
 addresses, building and room as typed) and the household frame ``住户清册.csv``.
 
 What is searched for, and why in this form:
@@ -46,7 +46,7 @@ PERIODS = ("2025H2", "2026H1")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ws = tmp_path_factory.mktemp("privacy") / "ws"
-    done = subprocess.run([sys.executable, "-m", "evaluation.cli", "demo", "--workspace",
+    done = subprocess.run([sys.executable, "-m", "evaluation.cli", "-v", "demo", "--workspace",
                            str(ws), "--estates", "12"], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
