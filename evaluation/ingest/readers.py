@@ -298,13 +298,14 @@ def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.Da
         rows = [list(r) + [""] * (width - len(r)) for r in rows]
     table = np.empty((len(rows), width), dtype=object)
     if rows and width:
-        table[:] = rows
+        table = lib.to_object_array(rows, min_width=width)
+    if categorical:  # contiguous columns hash about twice as fast
+        by_column = np.ascontiguousarray(table.T)
+        return pd.DataFrame({c: _categorical(by_column[c]) for c in range(width)},
+                            index=pd.RangeIndex(len(rows)))
     columns = {}
     for c in range(width):
         column = table[:, c]
-        if categorical:
-            columns[c] = _categorical(column)
-            continue
         if lib.is_string_array(column, skipna=False):  # the usual case: text cells only
             column = column.copy()
             column[column == ""] = None
