@@ -433,7 +433,10 @@ def load_register(path: Path, thresholds: dict[str, float], problems: list[Probl
         lambda t: unicodedata.normalize("NFKC", t).strip() if isinstance(t, str) else t)
     for col in ("estate_id", "estate_name", "community", "firm", "tier"):
         report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
-        control = frame[col].str.contains(CONTROL_CHARS, regex=True, na=False)
+        # ids name files and join tables: no control characters; names may hold a line
+        # break (Alt+Enter in Excel) but never NUL, which no workbook can store
+        control = frame[col].str.contains(CONTROL_CHARS if col == "estate_id" else "\x00",
+                                          regex=True, na=False)
         report(control, col, "含有控制字符（换行、制表符、NUL 等）",
                "删除单元格中的换行和不可见字符")
     dup = frame["estate_id"].duplicated(keep="first") & frame["estate_id"].notna()
