@@ -537,7 +537,7 @@ def _answers(resp: pd.DataFrame, codes: np.ndarray, status: np.ndarray,
         "item_id": spread(items["item_id"], col),
         "dimension": spread(items["dimension"], col),
         "code": code, "satisfied": satisfied, "points": points,
-    })
+    }, copy=False)
 
 
 def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
