@@ -501,9 +501,10 @@ def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarra
 def _response_ids(rows: pd.DataFrame) -> np.ndarray:
     stems = on_uniques(rows["source_file"], lambda u: pd.Series(
         [Path(f).stem if isinstance(f, str) else "" for f in u], dtype="string")).to_numpy()
-    return np.array([hashlib.blake2b(f"{s}:{r}".encode(), digest_size=8).hexdigest()
-                     for s, r in zip(stems, rows["source_row"].to_numpy(), strict=True)],
-                    dtype=object)
+    blake = hashlib.blake2b
+    return np.array([blake(f"{s}:{r}".encode(), digest_size=8).hexdigest()
+                     for s, r in zip(stems.tolist(), rows["source_row"].to_numpy().tolist(),
+                                     strict=True)], dtype=object)
 
 
 def _answers(resp: pd.DataFrame, codes: np.ndarray, status: np.ndarray,

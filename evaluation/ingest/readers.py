@@ -324,12 +324,16 @@ def _categorical(column: np.ndarray, *, text_only: bool = False) -> pd.Categoric
     None (CSV), kept as they are."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
-    if text_only:
-        texts = uniques
-    elif codes.min(initial=0) >= 0 and all(isinstance(u, str) for u in uniques):
-        texts = np.array([u if u != "" else None for u in uniques], dtype=object)
-    else:
-        texts = np.array([_cell_text(u) for u in uniques], dtype=object)
+    if not text_only and codes.min(initial=0) >= 0 and lib.is_string_array(uniques,
+                                                                          skipna=False):
+        # strings only (the usual case): distinct already; "" is NA
+        empty = np.flatnonzero(uniques == "")
+        if len(empty):
+            codes = np.where(codes == empty[0], -1, codes - (codes > empty[0]))
+            uniques = np.delete(uniques, empty[0])
+        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(
+            pd.Index(uniques, dtype="str")))
+    texts = uniques if text_only else np.array([_cell_text(u) for u in uniques], dtype=object)
     # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
     t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
     final = np.append(t_codes, -1)[codes] if len(codes) else codes
