@@ -205,27 +205,41 @@ def test_output_folder_not_writable_is_a_clear_error(template, tmp_path):
     assert (ws / "out").read_bytes() == b"not a folder"
 
 
-def test_read_only_output_folder(template, tmp_path):
-    """chmod 0555 on the output folder: exit 2 and a clear message (skipped as root)."""
-    if os.geteuid() == 0:
-        pytest.skip("running as root: chmod does not stop root from writing "
-                    "(the file-in-the-way test covers the unwritable folder)")
-    ws = tmp_path / "ws"
-    shutil.copytree(template, ws)
-    done = _run(["run", str(_root(ws))])
-    assert done.returncode == 0, done.stderr
+def _lock(folders: list[Path], locked: bool) -> bool:
+    """Make ``folders`` read-only: chmod for users; for root (whom chmod does not stop) the
+    immutable attribute (``chattr +i``). False when neither is possible here."""
+    if os.geteuid() != 0:
+        for folder in folders:
+            folder.chmod(0o555 if locked else 0o755)
+        return True
+    if shutil.which("chattr") is None:
+        return False
+    flag = "+i" if locked else "-i"
+    done = subprocess.run(["chattr", flag, *map(str, folders)], capture_output=True)
+    return done.returncode == 0
+
+
+def test_read_only_output_folder_is_a_clear_error(template, baseline):
+    """Every folder of an earlier round's outputs read-only: ``report`` ends with exit 2,
+    a message naming the folder and what to do, and every earlier output unchanged."""
+    ws, _, done_copy = baseline
+    shutil.copytree(done_copy, ws)
     out = ws / "out"
+    folders = [out, *sorted(p for p in out.rglob("*") if p.is_dir())]
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    for folder in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
-        folder.chmod(0o555)
+    if not _lock(folders, True):
+        shutil.rmtree(ws, ignore_errors=True)
+        pytest.skip("cannot make a folder read-only here (root without chattr +i)")
     try:
         again = _run(["report", str(_root(ws))])
-        assert again.returncode == 2
+        assert again.returncode == 2, again.stdout + again.stderr
         assert "Traceback" not in again.stderr
+        assert str(out) in again.stderr
+        assert "权限" in again.stderr or "只读" in again.stderr
         assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     finally:
-        for folder in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
-            folder.chmod(0o755)
+        _lock(folders, False)
+        shutil.rmtree(ws, ignore_errors=True)
 
 
 def test_disk_full_during_the_database_write_keeps_the_database(template, baseline):
