@@ -362,7 +362,14 @@ def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet
     from evaluation.ingest import write_template
     from evaluation.questionnaire import load_questionnaire
 
-    target = output or rnd.output_dir / "纸质问卷录入模板.xlsx"
+    name = "纸质问卷录入模板.xlsx"
+    target = output or rnd.output_dir / name
+    if target.is_dir():  # ``-o 某文件夹``: the template goes inside it
+        target = target / name
+    if target.suffix.lower() != ".xlsx":
+        raise WuyeError(Problem(f"录入模板只能保存为 .xlsx，而不是 {target.name}",
+                                "把 -o 的文件名改为以 .xlsx 结尾，或给出一个文件夹",
+                                file=str(target)))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_template(target, load_questionnaire(rnd.questionnaire), rnd.register)
     echo(f"录入模板：{target}")

@@ -562,3 +562,17 @@ def test_export_with_real_excel_types_in_every_column(template, tmp_path):
     sample = read_sampling_record(template / "out" / "sampling").sample
     result = ingest_round(rnd, [path], sample=sample)
     _assert_accounted(result, len(export))
+
+
+def test_template_output_to_a_folder_or_a_wrong_suffix(ws, tmp_path, capsys):
+    root = _root(ws)
+    folder = tmp_path / "模板"
+    folder.mkdir()
+    before = _tree(tmp_path)
+    code, err = _cli(["template", root, "-o", folder], capsys)
+    assert code == 0, err
+    new = set(_tree(tmp_path)) - set(before)
+    assert new == {"模板/纸质问卷录入模板.xlsx"}  # inside the folder, no temporary left
+    code, err = _cli(["template", root, "-o", tmp_path / "x.txt"], capsys)
+    assert code == 2
+    _assert_located(err, "x.txt")
