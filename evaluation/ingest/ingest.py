@@ -449,9 +449,12 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     dup_key = household_key.where(household_key.notna(), room_key)
     dup_key = dup_key.where(dup_key.notna(), ("phone:" + estate_id.fillna("") + ":"
                                               + phone_key).where(phone_key.notna()))
+    # only keys that occur more than once among those rows need sorting
+    keyed = ok & dup_key.notna().to_numpy()
+    repeated = np.zeros(n, dtype=bool)
+    repeated[keyed] = dup_key[keyed].duplicated(keep=False).to_numpy()
     cand = pd.DataFrame({"k": dup_key, "t": submitted, "f": rows["file_order"],
-                         "r": rows["source_row"], "i": np.arange(n)})[ok & dup_key.notna()
-                                                                     .to_numpy()]
+                         "r": rows["source_row"], "i": np.arange(n)})[repeated]
     cand = cand.sort_values(["k", "t", "f", "r"], na_position="first")
     last = cand.drop_duplicates("k", keep="last").set_index("k")
     losers = cand[cand.duplicated("k", keep="last")]

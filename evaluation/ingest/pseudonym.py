@@ -16,6 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from evaluation.ingest.uniques import on_uniques
@@ -64,16 +65,19 @@ def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH)
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
 
-    def digest(value: str) -> str:
-        i = inner()
-        i.update((prefix + value).encode())
-        o = outer()
-        o.update(i.digest())
-        return o.hexdigest()[:length]
-
     def one(u: pd.Series) -> pd.Series:
-        text = u.str.strip().to_numpy(dtype=object, na_value=None).tolist()
-        return pd.Series([digest(v) if v else None for v in text], dtype="string")
+        out: list[str | None] = []
+        for v in u.to_numpy(dtype=object, na_value=None).tolist():
+            v = v.strip() if v is not None else None
+            if not v:
+                out.append(None)
+                continue
+            i = inner()
+            i.update((prefix + v).encode())
+            o = outer()
+            o.update(i.digest())
+            out.append(o.hexdigest()[:length])
+        return pd.Series(out, dtype="string")
 
     return on_uniques(values, one)
 
@@ -84,9 +88,19 @@ def normalise_phone(values: pd.Series) -> pd.Series:
 
 
 def _phone(values: pd.Series) -> pd.Series:
-    digits = values.astype("string").str.normalize("NFKC").str.replace(r"\D", "", regex=True)
+    text = values.astype("string")
+    # plain ASCII digits without a country code (nearly all) are already normalised
+    plain = np.array([isinstance(v, str) and v.isascii() and v.isdigit()
+                      and not v.startswith(("86", "0086"))
+                      for v in text.to_numpy(dtype=object, na_value=None).tolist()], dtype=bool)
+    if plain.all():
+        return text
+    rest = text[~plain]
+    digits = rest.str.normalize("NFKC").str.replace(r"\D", "", regex=True)
     digits = digits.str.replace(r"^(?:0086|86)(?=1\d{10}$)", "", regex=True)
-    return digits.where(digits != "")
+    out = text.copy()
+    out[~plain] = digits.where(digits != "")
+    return out
 
 
 def normalise_ip(values: pd.Series) -> pd.Series:
