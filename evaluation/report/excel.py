@@ -111,8 +111,13 @@ class _Writer:
                     texts = fmt.text_series(series.map(lambda v: tables.LEVELS.get(v, v)))
                 else:
                     texts = fmt.text_series(series)
-                for i, s in enumerate(texts.tolist()):
-                    self.text(ws, row + 1 + i, j, s)
+                values = texts.tolist()
+                text_f, quoted_f = self.f["text"], self.f["quoted"]
+                for i, s in enumerate(values):  # as self.text, widths once per distinct value
+                    ws.write_string(row + 1 + i, j, s,
+                                    quoted_f if s.startswith(FORMULA_START) else text_f)
+                for s in set(values):
+                    self._track(ws, j, s)
         last = row + len(frame)
         if autofilter:
             ws.autofilter(row, 0, last, len(cols) - 1)
