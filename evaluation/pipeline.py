@@ -175,6 +175,11 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
                                 file="round.toml"))
     drawn = _load_sample(rnd)
     result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
+    if len(result.respondents) + len(result.quarantine) == 0:
+        # storing this would replace the round's earlier ingest with nothing
+        raise WuyeError(Problem("导出文件中没有任何答卷行（只有表头或全是空行）",
+                                "确认导出的是本轮问卷的答卷数据；本次没有写入任何结果，之前导入的数据保持不变",
+                                file="、".join(Path(f).name for f in files)))
     folder = rnd.output_dir / "ingest"
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")

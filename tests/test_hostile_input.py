@@ -576,3 +576,48 @@ def test_template_output_to_a_folder_or_a_wrong_suffix(ws, tmp_path, capsys):
     code, err = _cli(["template", root, "-o", tmp_path / "x.txt"], capsys)
     assert code == 2
     _assert_located(err, "x.txt")
+
+
+def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
+    """Header only, BOM only, blank lines, broken quoting, an OLE2 .xls: located errors;
+    duplicate headers, GBK, 3,000 extra columns and 40 copies of every row: accounted for.
+    A header-only export does not wipe the round's earlier ingest."""
+    from evaluation.store import Store
+
+    root = _root(ws)
+    export = _export(ws)
+    code, err = _cli(["ingest", root], capsys)
+    assert code == 0, err
+    with Store(ws / "wuye.sqlite") as store:
+        accepted = len(store.read("respondents", round_id=PERIOD))
+    export.iloc[:0].to_excel(tmp_path / "header_only.xlsx", index=False)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf")
+    (tmp_path / "blank.csv").write_text("\n\n\n", encoding="utf-8")
+    (tmp_path / "quotes.csv").write_text(",".join(export.columns) + '\n"open,1,2\n',
+                                         encoding="utf-8")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0" + b"x" * 3000)
+    for name in ("header_only.xlsx", "bom.csv", "blank.csv", "quotes.csv", "old.xls"):
+        code, err = _cli(["ingest", root, tmp_path / name], capsys)
+        assert code == 2, name
+        _assert_located(err, name)
+    with Store(ws / "wuye.sqlite") as store:
+        assert len(store.read("respondents", round_id=PERIOD)) == accepted
+
+    dup = export.copy()
+    dup.columns = [dup.columns[9] if i == 10 else c for i, c in enumerate(dup.columns)]
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    export.head(50).to_csv(tmp_path / "gbk.csv", index=False, encoding="gb18030")
+    wide = pd.concat([export.head(5), pd.DataFrame("x", index=range(5),
+                                                   columns=[f"extra{i}" for i in range(3000)])],
+                     axis=1)
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    pd.concat([export] * 40).to_csv(tmp_path / "tall.csv", index=False)
+    for name, rows in (("dup.csv", len(export)), ("gbk.csv", 50), ("wide.csv", 5),
+                       ("tall.csv", 40 * len(export))):
+        code, err = _cli(["ingest", root, tmp_path / name], capsys)
+        assert code == 0, (name, err)
+        with Store(ws / "wuye.sqlite") as store:
+            counts = store.read("ingest_counts", round_id=PERIOD)
+        total = counts[counts["level"] == "total"].iloc[0]
+        assert int(total["read"]) == rows, name
+        assert int(total["read"]) == int(total["accepted"]) + int(total["quarantined"])
