@@ -318,16 +318,23 @@ class Store:
             raise WuyeError(Problem(f"历史数据库中没有表 {table!r}",
                                     f"可用的表：{'、'.join(DATA_TABLES)}"))
         cols = self._columns(table)
-        select = ", ".join(["round_id", *(_q(s) for s in cols["sql_name"])])
+        # one round: its id is not fetched row by row (millions of answers at city scale)
+        constant = round_id is not None and len(cols) > 0
+        select = ", ".join([*([] if constant else ["round_id"]),
+                            *(_q(s) for s in cols["sql_name"])])
         sql = f"SELECT {select} FROM {_q(table)}"
         params: tuple = ()
         if round_id is not None:
             sql += " WHERE round_id = ?"
             params = (str(round_id),)
         sql += " ORDER BY rowid"
-        raw = pd.DataFrame(self.con.execute(sql, params).fetchall(),
-                           columns=["round_id", *cols["column_name"]])
-        out = {"round_id": raw["round_id"].astype(str)}
+        rows = self.con.execute(sql, params).fetchall()
+        names = [*([] if constant else ["round_id"]), *cols["column_name"]]
+        raw = pd.DataFrame(rows, columns=names)
+        rows = None
+        ids = (pd.Series(str(round_id), index=raw.index, dtype=object) if constant
+               else raw["round_id"])
+        out = {"round_id": ids.astype(str)}
         for name, kind in zip(cols["column_name"], cols["kind"], strict=True):
             out[name] = _from_sql(raw[name], kind)
         return pd.DataFrame(out)
