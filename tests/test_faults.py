@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -105,17 +106,40 @@ def _db_tables(path: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _content_digest(path: Path) -> str:
+    """sha256 of what a file says, without its creation time: workbooks without
+    ``docProps/core.xml``, PDFs as their text; other files byte for byte."""
+    h = hashlib.sha256()
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as z:
+            for name in sorted(n for n in z.namelist() if n != "docProps/core.xml"):
+                h.update(name.encode())
+                h.update(z.read(name))
+    elif path.suffix == ".pdf":
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            for page in pdf:
+                h.update(page.get_textpage().get_text_range().encode())
+        finally:
+            pdf.close()
+    else:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def _outputs(ws: Path) -> dict[str, object]:
-    """Manifest file list, data-file hashes, and the files on disk (no temporaries)."""
+    """Manifest file list, every file's content digest (timestamps left out), and the
+    files on disk (no temporaries)."""
     out = ws / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     listed = sorted((f["path"], f["kind"]) for f in manifest["files"])
-    data = {f["path"]: f["sha256"] for f in manifest["files"]
-            if f["path"].startswith("data/") and f["path"].endswith(".csv")}
-    for path, digest in data.items():  # the manifest tells the truth about the files
-        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == digest
+    for f in manifest["files"]:  # the manifest tells the truth about the files
+        assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    return {"listed": listed, "data": data, "on_disk": on_disk,
+    contents = {rel: _content_digest(out / rel) for rel in on_disk if rel != "manifest.json"}
+    return {"listed": listed, "contents": contents, "on_disk": on_disk,
             "failures": manifest["failures"]}
 
 
