@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -330,11 +331,25 @@ def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     return left.merge(right[extra], on="estate_id", how="left")
 
 
+_STALE_TEMP = re.compile(r"^\..+\.\d+\.tmp$|^.+\.(csv|json|xlsx)\.tmp$")
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporaries a killed report run left behind (``.<name>.<pid>.tmp``,
+    ``<name>.csv.tmp``); finished files are never touched."""
+    if not folder.is_dir():
+        return
+    for path in folder.rglob("*.tmp"):
+        if path.is_file() and _STALE_TEMP.match(path.name):
+            path.unlink(missing_ok=True)
+
+
 def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
     """Render the workbook, PDFs and notebooks; write the manifest."""
     from evaluation.report import render_reports
 
     results = build_results(rnd)
+    _remove_stale_temporaries(rnd.output_dir)
     estates = rnd.report.get("notebook_estates")
     if estates is None and "list" in results.estates.columns:
         # by default the black-listed estates, the ones a firm is likely to dispute

@@ -288,3 +288,28 @@ def test_disk_full_during_the_database_write_keeps_the_database(template, baseli
         assert _db_tables(ws / "wuye.sqlite") == before
     finally:
         shutil.rmtree(ws, ignore_errors=True)
+
+
+def test_a_rerun_report_removes_temporaries_a_killed_run_left(template, baseline):
+    """A run killed in the middle of writing leaves ``.<name>.<pid>.tmp`` files; the next
+    report removes them and never lists them."""
+    from evaluation import pipeline
+    from evaluation.round import load_round
+
+    ws, _, done_copy = baseline
+    shutil.copytree(done_copy, ws)
+    out = ws / "out"
+    stale = [out / ".district_report.pdf.99999.tmp", out / "cards" / ".GD001.pdf.4242.tmp",
+             out / "data" / "estates.csv.tmp"]
+    try:
+        for path in stale:
+            path.write_bytes(b"half a file")
+        keep = out / "notes.tmp"  # not one of ours: left alone
+        keep.write_bytes(b"user file")
+        manifest = pipeline.report_step(load_round(_root(ws)), cards=False)
+        assert not any(p.exists() for p in stale)
+        assert keep.exists()
+        assert not any(f["path"].endswith(".tmp") and "/." in "/" + f["path"]
+                       for f in manifest.files)
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
