@@ -43,6 +43,14 @@ def test_categorical_text_frame_matches_plain_on_awkward_cells() -> None:
     _same(rows)
     _same([["a", "b"], ["", "x"], ["", "y"]])  # string-only columns with blanks
     _same([["a"]])
+    nums = [1.0, -0.0, 0.5, 1e15, 1e14 + 1, -3.0, float("inf"), float("nan"), 1e-300, 2.0**53]
+    _same([["序号", "x"], *[[v, "y"] for v in nums]])  # a numbers-only column
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20))
+def test_numbers_only_column_matches_plain(values: list[float]) -> None:
+    _same([["序号"], *[[v] for v in values]])
 
 
 @settings(max_examples=60, deadline=None)

@@ -333,12 +333,28 @@ def _categorical(column: np.ndarray, *, text_only: bool = False) -> pd.Categoric
             uniques = np.delete(uniques, empty[0])
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(
             pd.Index(uniques, dtype="str")))
-    texts = uniques if text_only else np.array([_cell_text(u) for u in uniques], dtype=object)
+    if text_only:
+        texts = uniques
+    elif len(uniques) and lib.infer_dtype(uniques, skipna=False) == "floating":
+        texts = _float_texts(uniques.astype(float))  # e.g. 序号: numbers only
+    else:
+        texts = np.array([_cell_text(u) for u in uniques], dtype=object)
     # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
     t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
     final = np.append(t_codes, -1)[codes] if len(codes) else codes
     return pd.Categorical.from_codes(final, dtype=pd.CategoricalDtype(
         pd.Index(np.asarray(categories, dtype=object), dtype="str")))
+
+
+def _float_texts(values: np.ndarray) -> np.ndarray:
+    """:func:`_cell_text` of many floats at once."""
+    out = np.full(len(values), None, dtype=object)
+    finite = np.isfinite(values)
+    integral = finite & (np.floor(values) == values) & (np.abs(values) < 1e15)
+    out[integral] = values[integral].astype(np.int64).astype(str).astype(object)
+    other = ~integral & ~np.isnan(values)
+    out[other] = [repr(v) for v in values[other].tolist()]
+    return out
 
 
 def _cell_text(value: object) -> str | None:
