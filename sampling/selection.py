@@ -67,7 +67,10 @@ def to_unit(z: np.ndarray) -> np.ndarray:
 def natural_key(text: str) -> tuple:
     """Sort key putting ``2栋`` before ``10栋`` (digit runs compare as numbers)."""
     parts = _DIGITS.split(text)
-    return (tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text)
+    # a digit run compares as its number: (digits without leading zeros, then the digits);
+    # no int() so a pasted 1,000,000-digit "room" cannot overflow int parsing
+    return (tuple((len(p.lstrip("0")), p.lstrip("0")) if i % 2 else p
+                  for i, p in enumerate(parts)), text)
 
 
 def natural_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list[str]]:
