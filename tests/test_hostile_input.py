@@ -621,3 +621,36 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
         total = counts[counts["level"] == "total"].iloc[0]
         assert int(total["read"]) == rows, name
         assert int(total["read"]) == int(total["accepted"]) + int(total["quarantined"])
+
+
+def test_frame_enormous_and_typed_cells(template, tmp_path):
+    """1 MB cells (a digit run, text) and real Excel types in every frame column: the
+    sample is drawn or the problems name the frame — never a crash in natural sorting."""
+    from evaluation.round import load_round
+    from sampling.design import run_sampling
+
+    root = _root(template)
+    frame = pd.read_csv(root / "住户清册.csv", dtype=str, encoding="utf-8-sig")
+    cases = [("csv", {(3, "房号"): "1" * 1_000_000, (5, "楼栋"): "栋" * 1_000_000,
+                      (7, "单元"): "9" * 5000 + "单元"})]
+    cases.append(("xlsx", {(row + 50 * i, column): TYPED[(row + i) % len(TYPED)]
+                           for row in range(0, 40, 4) for i, column in enumerate(FRAME_HEADERS)}))
+    for n, (kind, cells) in enumerate(cases):
+        folder = tmp_path / f"case{n}"
+        folder.mkdir()
+        path = folder / f"住户清册.{kind}"
+        if kind == "csv":
+            changed = frame.copy()
+            for (row, column), value in cells.items():
+                changed.loc[row, column] = value
+            changed.to_csv(path, index=False, encoding="utf-8-sig")
+        else:
+            _typed_workbook(frame, path, cells)
+        rnd = load_round(root)
+        rnd.output_dir = folder / "out"
+        try:
+            drawn = run_sampling(rnd, frame_path=path)
+            assert int(drawn.plan["N"].sum()) <= len(frame)
+        except WuyeError as exc:
+            assert all(p.file and path.name in p.file for p in exc.problems), exc
+            assert len(str(exc)) < 20_000
