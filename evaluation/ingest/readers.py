@@ -293,12 +293,14 @@ def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.Da
     dates as ``YYYY-MM-DD HH:MM:SS``. (This is what pandas' ``engine="calamine"`` reader
     does cell by cell in Python; doing it per distinct value is ~10× faster.)
     """
-    width = max((len(r) for r in rows), default=0)
-    if any(len(r) != width for r in rows):
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    width = int(lengths.max(initial=0))
+    if (lengths != width).any():
         rows = [list(r) + [""] * (width - len(r)) for r in rows]
-    table = np.empty((len(rows), width), dtype=object)
     if rows and width:
         table = lib.to_object_array(rows, min_width=width)
+    else:
+        table = np.empty((len(rows), width), dtype=object)
     if categorical:  # contiguous columns hash about twice as fast
         by_column = np.ascontiguousarray(table.T)
         return pd.DataFrame({c: _categorical(by_column[c]) for c in range(width)},
@@ -335,10 +337,12 @@ def _categorical(column: np.ndarray, *, text_only: bool = False) -> pd.Categoric
             pd.Index(uniques, dtype="str")))
     if text_only:
         texts = uniques
-    elif len(uniques) and lib.infer_dtype(uniques, skipna=False) == "floating":
-        texts = _float_texts(uniques.astype(float))  # e.g. 序号: numbers only
-    else:
-        texts = np.array([_cell_text(u) for u in uniques], dtype=object)
+    else:  # numbers (e.g. 序号, often all distinct) at once, other cells one by one
+        number = np.fromiter((type(u) is float for u in uniques), dtype=bool,
+                             count=len(uniques))
+        texts = np.empty(len(uniques), dtype=object)
+        texts[number] = _float_texts(uniques[number].astype(float))
+        texts[~number] = [_cell_text(u) for u in uniques[~number]]
     # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
     t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
     final = np.append(t_codes, -1)[codes] if len(codes) else codes
