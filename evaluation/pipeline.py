@@ -94,25 +94,83 @@ _WRITE_FIXES[errno.EDQUOT] = _WRITE_FIXES[errno.ENOSPC]
 _WRITE_FIXES[errno.EPERM] = _WRITE_FIXES[errno.EACCES]
 
 
+#: the temporary names our writers use: ``.<name>.<pid>.tmp``, ``.<stem>.tmp.xlsx``,
+#: ``.<name>.tmp``, ``<name>.csv.tmp``
+_STALE_TEMP = re.compile(r"^\..+\.tmp(\.[A-Za-z]{2,5})?$|^.+\.(csv|json|xlsx)\.tmp$")
+
+
+def _remove_stale_temporaries(folder: Path, since: float | None = None) -> None:
+    """Delete temporaries a killed or failed run left behind (modified at or after
+    ``since``, if given); finished files are never touched."""
+    if not folder.is_dir():
+        return
+    for path in folder.rglob("*"):
+        if _STALE_TEMP.match(path.name) and path.is_file() and (
+                since is None or path.stat().st_mtime >= since):
+            path.unlink(missing_ok=True)
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``exc``: itself, one a library wrapped (xlsxwriter's
+    ``FileCreateError`` carries it as its argument), or its cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, *getattr(seen, "args", ())):
+            if isinstance(candidate, OSError):
+                return candidate
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _release_quietly(exc: BaseException) -> None:
+    """Free what the failed write still holds (e.g. xlsxwriter's open zip file, whose
+    finaliser would fail again on the full disk) without Python printing
+    "Exception ignored ... Traceback" on stderr."""
+    import gc
+    import sys
+    import traceback
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        seen: BaseException | None = exc
+        while seen is not None:
+            traceback.clear_frames(seen.__traceback__)
+            seen = seen.__cause__ or seen.__context__
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
 @contextmanager
 def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
     """Turn a failed write (disk full, read-only, a file in the way) into a located
     :class:`WuyeError` naming ``folder`` (or the file) and what to do. Every output is
     written to a temporary name and renamed, so earlier outputs are left as they were."""
     import sqlite3
+    import time
 
     keep = "此前已生成的文件没有被改动"
+    started = time.time() - 1.0  # file times may be coarser than the clock
     try:
         yield
-    except OSError as exc:
-        fix = _WRITE_FIXES.get(exc.errno or -1, "检查磁盘空间和文件夹写入权限后重新运行")
-        where = f"（{exc.filename}）" if exc.filename else ""
-        raise WuyeError(Problem(f"写入输出文件夹失败：{exc.strerror or exc}{where}",
-                                f"{fix}；{keep}", file=str(folder))) from exc
     except sqlite3.OperationalError as exc:
         raise WuyeError(Problem(f"写入历史数据库失败：{exc}",
                                 "清理磁盘空间并确认数据库文件可写入后重新运行；数据库中已有的结果不受影响",
                                 file=str(database or folder))) from exc
+    except (WuyeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        error = _os_error_in(exc)
+        if error is None:
+            raise
+        fix = _WRITE_FIXES.get(error.errno or -1, "检查磁盘空间和文件夹写入权限后重新运行")
+        where = f"（{error.filename}）" if error.filename else ""
+        problem = Problem(f"写入输出文件夹失败：{error.strerror or error}{where}",
+                          f"{fix}；{keep}", file=str(folder))
+        _release_quietly(exc)
+        _remove_stale_temporaries(Path(folder), since=started)
+        raise WuyeError(problem) from None
 
 
 # --------------------------------------------------------------------------- sampling
@@ -331,17 +389,6 @@ def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     return left.merge(right[extra], on="estate_id", how="left")
 
 
-_STALE_TEMP = re.compile(r"^\..+\.\d+\.tmp$|^.+\.(csv|json|xlsx)\.tmp$")
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Delete temporaries a killed report run left behind (``.<name>.<pid>.tmp``,
-    ``<name>.csv.tmp``); finished files are never touched."""
-    if not folder.is_dir():
-        return
-    for path in folder.rglob("*.tmp"):
-        if path.is_file() and _STALE_TEMP.match(path.name):
-            path.unlink(missing_ok=True)
 
 
 def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):

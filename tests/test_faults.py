@@ -313,3 +313,29 @@ def test_a_rerun_report_removes_temporaries_a_killed_run_left(template, baseline
                        for f in manifest.files)
     finally:
         shutil.rmtree(ws, ignore_errors=True)
+
+
+@pytest.mark.parametrize("command", ["sample", "ingest"])
+def test_disk_full_while_writing_a_workbook(template, baseline, command):
+    """The field sheets (sample) or the quarantine workbook (ingest) hit a full disk: exit 2
+    naming the output folder, no traceback (not even from a half-closed zip file), no
+    temporary left, every earlier output and the database unchanged."""
+    ws, _, done_copy = baseline
+    shutil.copytree(done_copy, ws)
+    out = ws / "out"
+    try:
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        db = _db_tables(ws / "wuye.sqlite")
+
+        def limited() -> None:
+            _no_file_size_limit()
+            resource.setrlimit(resource.RLIMIT_FSIZE, (3_000, 3_000))
+
+        full = _run([command, str(_root(ws))], preexec_fn=limited)
+        assert full.returncode == 2, full.stdout + full.stderr
+        assert "Traceback" not in full.stderr and "Exception ignored" not in full.stderr
+        assert str(out) in full.stderr and "磁盘" in full.stderr
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+        assert _db_tables(ws / "wuye.sqlite") == db
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
