@@ -436,8 +436,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
             flag(lk != "linked", "not_in_sample", notes)
 
     # pseudonyms (raw personal values are dropped after this point)
-    room_ident = (estate_id.fillna("") + "|" + bkey.fillna("") + "|"
-                  + room["unit_key"].fillna("") + "|" + room["room_key"].fillna(""))
+    room_ident = _joined("|", estate_id, bkey, room["unit_key"], room["room_key"])
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
     ip_key = pseudonym.pseudonymise(pseudonym.normalise_ip(rows["ip_raw"]), key, "ip")
@@ -447,8 +446,10 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     # duplicates among otherwise complete rows
     ok = reason == ""
     dup_key = household_key.where(household_key.notna(), room_key)
-    dup_key = dup_key.where(dup_key.notna(), ("phone:" + estate_id.fillna("") + ":"
-                                              + phone_key).where(phone_key.notna()))
+    by_phone = (dup_key.isna() & phone_key.notna()).to_numpy()
+    if by_phone.any():
+        dup_key = dup_key.copy()
+        dup_key[by_phone] = "phone:" + _joined(":", estate_id[by_phone], phone_key[by_phone])
     # only keys that occur more than once among those rows need sorting
     keyed = ok & dup_key.notna().to_numpy()
     repeated = np.zeros(n, dtype=bool)
@@ -491,6 +492,13 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     counts = _counts(rows, estate_id, accepted)
     dispositions, rates = _dispositions(respondents, sample, contacts, key, register)
     return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+
+
+def _joined(sep: str, *columns: pd.Series) -> pd.Series:
+    """Text columns joined row by row, NA as empty (one pass instead of one per ``+``)."""
+    texts = [c.to_numpy(dtype=object, na_value="").tolist() for c in columns]
+    return pd.Series([sep.join(t) for t in zip(*texts, strict=True)],
+                     index=columns[0].index, dtype="string")
 
 
 def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarray:
