@@ -114,8 +114,14 @@ LATEST = pd.Timestamp("2200-01-01")
 
 def parse_timestamp(values: pd.Series) -> pd.Series:
     """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
-    serial day numbers)."""
-    text = on_uniques(values.astype("string"), lambda u: u.str.normalize("NFKC").str.strip())
+    serial day numbers). Parsed once per distinct value."""
+    out = on_uniques(values, _parse_timestamp)
+    return pd.Series(out.to_numpy(dtype="datetime64[ns]"), index=values.index,
+                     dtype="datetime64[ns]")
+
+
+def _parse_timestamp(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.normalize("NFKC").str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     for layout in TIMESTAMP_FORMATS:  # vectorised, most common layouts first
         rest = (out.isna() & text.notna()).to_numpy()
