@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -889,13 +891,37 @@ def write_fieldwork(round_dir: str | Path, district: DemoDistrict, sample: pd.Da
 
 def write_export(export: pd.DataFrame, path: str | Path) -> None:
     """Write an export DataFrame as 问卷星 does: header row, numbers as numbers, text as
-    text, missing cells empty."""
+    text (shared strings, at most 32,767 characters as Excel allows), missing cells empty.
+
+    xlsxwriter writes the workbook with the header row; the data rows are then streamed
+    into the sheet as XML in chunks (city scale: 600,000 rows in seconds, not minutes)."""
+    fast = len(export) > 0 and all(isinstance(c, str) for c in export.columns)
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
+                                               "strings_to_numbers": False,
+                                               "strings_to_urls": False, "in_memory": True})
+    workbook.set_properties({"created": CREATED, "author": "wuye-eval demo"})
+    sheet = workbook.add_worksheet("Sheet1")
+    sheet.write_row(0, 0, list(export.columns))
+    if not fast:
+        _write_cells(sheet, export)
+    workbook.close()
+    if fast and not _append_rows(Path(path), export):
+        write_export_cells(export, path)
+
+
+def write_export_cells(export: pd.DataFrame, path: str | Path) -> None:
+    """:func:`write_export` cell by cell through xlsxwriter (the reference; slow at scale)."""
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
                                                "strings_to_numbers": False,
                                                "strings_to_urls": False})
     workbook.set_properties({"created": CREATED, "author": "wuye-eval demo"})
     sheet = workbook.add_worksheet("Sheet1")
     sheet.write_row(0, 0, list(export.columns))
+    _write_cells(sheet, export)
+    workbook.close()
+
+
+def _write_cells(sheet: Any, export: pd.DataFrame) -> None:
     for c, name in enumerate(export.columns):
         values = export[name].to_numpy(dtype=object)
         for r in np.flatnonzero(pd.notna(values)):
@@ -906,7 +932,105 @@ def write_export(export: pd.DataFrame, path: str | Path) -> None:
                 sheet.write_number(r + 1, c, float(value))
             else:
                 sheet.write_string(r + 1, c, str(value))
-    workbook.close()
+
+
+_EXPORT_CHUNK = 20_000
+_MAX_TEXT = 32_767  # Excel's cell limit; xlsxwriter truncates longer strings the same way
+
+
+def _number_text(value: Any) -> str:
+    return "%.16G" % (int(value) if isinstance(value, (int, np.integer)) else float(value))
+
+
+def _append_rows(path: Path, export: pd.DataFrame) -> bool:
+    """Stream ``export``'s rows into ``xl/worksheets/sheet1.xml`` of the workbook at
+    ``path`` (header already there) and their texts into ``xl/sharedStrings.xml``.
+    False (nothing changed) for what only the cell-by-cell path handles: non-finite
+    numbers (xlsxwriter refuses them)."""
+    from sampling.fieldsheets import xml_text
+
+    with zipfile.ZipFile(path) as z:
+        sst = z.read("xl/sharedStrings.xml").decode("utf-8")
+    found = re.search(r'count="(\d+)" uniqueCount="(\d+)"', sst)
+    if found is None:
+        return False
+    base = int(found[2])
+    n, k = export.shape
+    letters = [xlsxwriter.utility.xl_col_to_name(c) for c in range(k)]
+    strings: dict[str, int] = {}
+    cells: list[np.ndarray] = []  # per column: the cell's <v> text, or None when empty
+    numeric: list[np.ndarray] = []
+    refs = 0
+    for name in export.columns:
+        values = export[name].to_numpy(dtype=object)
+        present = np.asarray(pd.notna(values), dtype=bool)
+        is_number = np.fromiter((isinstance(v, (int, float, np.integer, np.floating))
+                                 for v in values), dtype=bool, count=n) & present
+        text_at = present & ~is_number
+        v = np.full(n, None, dtype=object)
+        if text_at.any():
+            codes, uniques = pd.factorize(values[text_at])
+            index = np.array([strings.setdefault(str(u)[:_MAX_TEXT], len(strings))
+                              for u in uniques], dtype=np.int64)
+            v[text_at] = numbers_text(base + index[codes])
+        if is_number.any():
+            numbers = values[is_number]
+            if not np.isfinite(np.asarray(numbers, dtype=float)).all():
+                return False
+            v[is_number] = [_number_text(x) for x in numbers]
+        refs += int(text_at.sum())
+        cells.append(v)
+        numeric.append(is_number)
+    filled = np.zeros(n, dtype=bool)
+    for v in cells:
+        filled |= np.not_equal(v, None)
+    last_row = int(np.flatnonzero(filled)[-1]) + 2 if filled.any() else 1
+
+    def chunk(lo: int, hi: int) -> str:
+        rows = np.arange(lo + 2, hi + 2).astype(str).astype(object)
+        parts = []
+        for c in range(k):
+            v = cells[c][lo:hi]
+            kind = np.where(numeric[c][lo:hi], '"><v>', '" t="s"><v>').astype(object)
+            there = np.not_equal(v, None)
+            frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
+            parts.append(np.where(there, frag, ""))
+        return "".join([f'<row r="{r}">{"".join(p)}</row>'
+                        for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True),
+                                           strict=True) if f])
+
+    source = path.with_name(path.name + ".src")
+    os.replace(path, source)
+    try:
+        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
+                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+            for info in zin.infolist():
+                data = zin.read(info.filename)
+                out = zipfile.ZipInfo(info.filename, info.date_time)
+                out.compress_type = zipfile.ZIP_DEFLATED
+                if info.filename == "xl/worksheets/sheet1.xml":
+                    head, tail = data.decode("utf-8").split("</sheetData>", 1)
+                    head = re.sub(r'<dimension ref="[^"]*"/>',
+                                  f'<dimension ref="A1:{letters[-1]}{last_row}"/>', head, count=1)
+                    with zout.open(out, "w", force_zip64=True) as sink:
+                        sink.write(head.encode("utf-8"))
+                        for lo in range(0, n, _EXPORT_CHUNK):
+                            sink.write(chunk(lo, min(n, lo + _EXPORT_CHUNK)).encode("utf-8"))
+                        sink.write(("</sheetData>" + tail).encode("utf-8"))
+                    continue
+                if info.filename == "xl/sharedStrings.xml":
+                    items = "".join(
+                        f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
+                        if u != u.strip() else f"<si><t>{xml_text(u)}</t></si>"
+                        for u in strings)
+                    sst = (sst[:found.start()]
+                           + f'count="{int(found[1]) + refs}" uniqueCount="{base + len(strings)}"'
+                           + sst[found.end():].replace("</sst>", items + "</sst>", 1))
+                    data = sst.encode("utf-8")
+                zout.writestr(out, data, compresslevel=1)
+    finally:
+        source.unlink(missing_ok=True)
+    return True
 
 
 def _write_register(path: Path, register: pd.DataFrame) -> None:

@@ -136,7 +136,7 @@ _ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"([\x00-\x08\x0B-\x1F])")
 
 
-def _xml_text(text: str) -> str:
+def xml_text(text: str) -> str:
     """Cell text as XML, with Excel's ``_xHHHH_`` escapes for control characters (as
     xlsxwriter writes shared strings)."""
     text = _ESCAPED_ESCAPE.sub(r"_x005F\1", text)
@@ -183,8 +183,8 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
             ref = _numbers(base + codes).reshape(4, n_rows)  # shared-string index per cell
             added = sum(len(r) for r in pending.values()) * 4
             items = "".join(
-                f'<si><t xml:space="preserve">{_xml_text(str(u))}</t></si>'
-                if str(u) != str(u).strip() else f"<si><t>{_xml_text(str(u))}</t></si>"
+                f'<si><t xml:space="preserve">{xml_text(str(u))}</t></si>'
+                if str(u) != str(u).strip() else f"<si><t>{xml_text(str(u))}</t></si>"
                 for u in uniques)
             sst = (sst[:found.start()]
                    + f'count="{int(found[1]) + added}" uniqueCount="{base + len(uniques)}"'
