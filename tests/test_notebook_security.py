@@ -137,3 +137,45 @@ def test_estate_notebook_names_cannot_escape(tmp_path, estate_id):
     target = Path(jobs[1].target)
     assert target.parent == tmp_path / "out" / "notebooks"
     assert target.name.startswith("estate_") and "\x00" not in target.name
+
+
+HTML_PAYLOADS = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>',
+                 '<b onmouseover=alert(3)>企业</b>', '[点我](javascript:alert(4))',
+                 '"><svg onload=alert(5)>']
+
+
+def test_tables_escape_html_in_cells():
+    """Names from other people's spreadsheets are shown as text in the HTML reports."""
+    import pandas as pd
+
+    from evaluation.report import tables
+
+    frame = pd.DataFrame({"小区名称": HTML_PAYLOADS, "物业企业": HTML_PAYLOADS[::-1]})
+    html = tables.show(frame).to_html()
+    for payload in HTML_PAYLOADS:
+        if "<" in payload:
+            assert payload not in html
+    assert "<script>" not in html and "<img" not in html and "<svg" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_headings_escape_html_and_markdown():
+    from evaluation.report import tables
+
+    for payload in HTML_PAYLOADS:
+        html = tables.heading(f"葛店经开区 2025年上半年：{payload}")._repr_html_()
+        assert html.startswith("<h2>") and html.endswith("</h2>")
+        inner = html[4:-5]
+        assert "<" not in inner and ">" not in inner  # no tag can open inside
+        assert not hasattr(tables.heading(payload), "_repr_markdown_")  # never Markdown
+
+
+def test_notebooks_never_render_data_as_markdown_or_raw_html():
+    """Static check of the shipped notebooks: no Markdown/HTML display built from data."""
+    for name in ("district_report.ipynb", "estate_report.ipynb"):
+        nb = nbformat.read(notebook_dir() / name, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for bad in ("Markdown(f", "HTML(f", "escape=False", "to_html(escape"):
+                assert bad not in cell.source, (name, bad)

@@ -446,7 +446,30 @@ class NoData:
 
 
 def show(frame: pd.DataFrame | None) -> Any:
-    """``frame`` for display without the row index, or :class:`NoData` when it is empty."""
+    """``frame`` for display without the row index, or :class:`NoData` when it is empty.
+
+    Cell text is HTML-escaped: names come from other people's spreadsheets, and a Styler
+    otherwise passes ``<script>`` or ``onerror=`` straight into the HTML report."""
     if frame is None or frame.empty:
         return NoData()
-    return frame.style.hide(axis="index")
+    return frame.style.hide(axis="index").format(escape="html")
+
+
+class Heading:
+    """A heading whose text is shown as text, never as HTML or Markdown (see :func:`heading`)."""
+
+    def __init__(self, text: str, level: int = 2) -> None:
+        self.text, self.level = str(text), int(level)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<h{self.level}>{html.escape(self.text)}</h{self.level}>"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def heading(text: str, level: int = 2) -> Heading:
+    """A notebook heading for ``text`` (an estate or district name), escaped for HTML."""
+    return Heading(text, level)
