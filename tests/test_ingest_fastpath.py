@@ -71,3 +71,29 @@ def test_fast_pseudonymise_equals_reference_hmac() -> None:
         assert cat.fillna("-").tolist() == pd.Series(got, dtype="string").fillna("-").tolist()
         assert np.all(pseudonymise(values.astype(object), key, "phone").fillna("-").to_numpy()
                       == np.array(pd.Series(got, dtype="string").fillna("-")))
+
+
+def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
+    """Files of different kinds stacked (categorical columns united, a column missing in
+    one file): the same rows, answers and quarantine as ingesting each file alone."""
+    from evaluation.ingest.ingest import ingest_round
+    from tests.test_ingest_round import HEADERS, make_round, messy_rows, row, write_export
+
+    a = write_export(tmp_path / "a.xlsx", messy_rows())
+    csv_rows = [row(20 + i, estate="阳光家园", room=f"2-{300 + i}", answer=ans, phone=f"1390000{i:04d}")
+                for i, ans in enumerate(["非常满意", "不满意", "(跳过)", "满意"])]
+    b = tmp_path / "b.csv"
+    pd.DataFrame(csv_rows, columns=HEADERS).to_csv(b, index=False, encoding="utf-8-sig")
+    no_phone = [h for h in HEADERS if not h.startswith("17、")]
+    c_rows = [[v for h, v in zip(HEADERS, row(40 + i, estate="阳光花园", room=f"5-{500 + i}",
+                                                 seconds=f"{30 * (i + 1)}秒"), strict=True)
+               if not h.startswith("17、")] for i in range(4)]
+    c = write_export(tmp_path / "c.xlsx", c_rows, no_phone)
+    rnd = make_round(tmp_path)
+    together = ingest_round(rnd, [a, b, c])
+    alone = [ingest_round(rnd, [f]) for f in (a, b, c)]
+    for name in ("respondents", "answers", "quarantine"):
+        want = pd.concat([getattr(r, name) for r in alone], ignore_index=True)
+        pd.testing.assert_frame_equal(getattr(together, name), want, check_dtype=True)
+    total = together.counts.query("level == 'total'").iloc[0]
+    assert total["read"] == len(messy_rows()) + 8 == total["accepted"] + total["quarantined"]

@@ -336,13 +336,14 @@ def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return parts[0].reset_index(drop=True)
     rows = pd.concat(parts, ignore_index=True)
     for c in rows.columns:
-        if not any(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts):
-            continue
-        if isinstance(rows[c].dtype, pd.CategoricalDtype):
+        categorical = [isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts]
+        if not any(categorical) or isinstance(rows[c].dtype, pd.CategoricalDtype):
             continue
         try:
+            if not all(categorical):  # a column missing in some file (all NA, ``string``)
+                raise TypeError
             rows[c] = pd.Series(union_categoricals([p[c] for p in parts]), index=rows.index)
-        except TypeError:  # a column missing in some file (all NA, ``string``)
+        except TypeError:
             rows[c] = rows[c].astype("string")
     return rows
 
