@@ -311,6 +311,10 @@ def load_round(path: str | Path) -> Round:
         workspace / "wuye.sqlite")
     secrets = (root / output["secrets"]).resolve() if "secrets" in output else (
         workspace / ".secrets")
+    if secrets == output_dir or secrets.is_relative_to(output_dir):
+        problems.append(Problem("假名化密钥文件夹不能放在报告输出文件夹内（报告会对外发送）",
+                                "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
+                                file=where, column="output.secrets"))
     questionnaire_cfg = config.get("questionnaire", {})
     questionnaire = "default"
     if isinstance(questionnaire_cfg, dict) and "path" in questionnaire_cfg:

@@ -255,3 +255,21 @@ def test_a_name_column_is_not_kept(demo, tmp_path):
     assert len(result.respondents) > 100
     found = [f"{k}: {n}" for k, parts in texts.items() for t in parts for n in names if n in t]
     assert not found, found[:10]
+
+
+def test_the_pseudonym_key_cannot_live_in_the_report_folder(tmp_path):
+    """Reports are sent out; a key inside them would undo the pseudonyms."""
+    from evaluation.round import load_round
+    from sampling.errors import WuyeError
+
+    (tmp_path / "台账.csv").write_text(
+        "小区编号,小区名称,所属社区,物业企业,服务等级,户数\nE1,甲小区,东社区,甲物业,一级,100\n",
+        encoding="utf-8")
+    base = ('[round]\ndistrict = "区"\nperiod = "2025H1"\n[inputs]\nregister = "台账.csv"\n'
+            '[output]\ndir = "out"\n')
+    (tmp_path / "round.toml").write_text(base + 'secrets = "out/keys"\n', encoding="utf-8")
+    with pytest.raises(WuyeError) as caught:
+        load_round(tmp_path)
+    assert caught.value.problems[0].column == "output.secrets"
+    (tmp_path / "round.toml").write_text(base + 'secrets = "keys"\n', encoding="utf-8")
+    assert load_round(tmp_path).secret_path.parent == tmp_path / "keys"
