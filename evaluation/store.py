@@ -69,6 +69,8 @@ FORBIDDEN_COLUMNS = frozenset({
     "household_id", "address", "contact", "id_card", "姓名", "电话", "手机", "手机号",
     "联系电话", "房号", "门牌号", "地址", "身份证", "ip地址", "detail", "raw",
 })
+CHUNK_ROWS = 200_000
+"""Rows converted, inserted and fetched at a time."""
 ROUND_FIELDS = ("period", "year", "kind", "part", "district", "label")
 
 
@@ -274,11 +276,11 @@ class Store:
         mapping = dict(zip(known["column_name"], known["sql_name"], strict=True))
         used = {s.lower() for s in known["sql_name"]} | {"round_id"}
         position = len(known)
-        values: list[Any] = []
+        kinds: list[str] = []
         names: list[str] = []
         for col in frame.columns:
             col_name = str(col)
-            kind, data = _to_sql_values(frame[col])
+            kind = _kind(frame[col])
             if col_name not in mapping:
                 sql_name, k = col_name, 1
                 while sql_name.lower() in used:
@@ -296,13 +298,19 @@ class Store:
                     self.con.execute('UPDATE "columns" SET kind = ? WHERE table_name = ? AND '
                                      "column_name = ?", (merged, table, col_name))
             names.append(mapping[col_name])
-            values.append(data)
+            kinds.append(kind)
         if not len(frame):
             return 0
         sql = (f"INSERT INTO {_q(table)} (round_id{''.join(', ' + _q(n) for n in names)}) "
                f"VALUES (?{', ?' * len(names)})")
-        rows: Iterable[tuple] = zip([round_id] * len(frame), *values, strict=True)
-        self.con.executemany(sql, rows)
+        # in chunks: Python values for millions of answers at once would take gigabytes
+        # (still one transaction: all or nothing)
+        for lo in range(0, len(frame), CHUNK_ROWS):
+            part = frame.iloc[lo:lo + CHUNK_ROWS]
+            values = [_to_sql_values(part[col], kind)[1]
+                      for col, kind in zip(frame.columns, kinds, strict=True)]
+            rows: Iterable[tuple] = zip([round_id] * len(part), *values, strict=True)
+            self.con.executemany(sql, rows)
         return len(frame)
 
     # -- reading
@@ -328,10 +336,16 @@ class Store:
             sql += " WHERE round_id = ?"
             params = (str(round_id),)
         sql += " ORDER BY rowid"
-        rows = self.con.execute(sql, params).fetchall()
         names = [*([] if constant else ["round_id"]), *cols["column_name"]]
-        raw = pd.DataFrame(rows, columns=names)
-        rows = None
+        kinds = [*([] if constant else ["str"]), *cols["kind"]]
+        parts: list[list[np.ndarray]] = [[] for _ in names]
+        cursor = self.con.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):  # bounded memory for millions of rows
+            for j, column in enumerate(zip(*rows, strict=True)):
+                parts[j].append(_compact(np.array(column, dtype=object), kinds[j]))
+        raw = pd.DataFrame({str(j): (np.concatenate(p) if p else np.empty(0, dtype=object))
+                            for j, p in enumerate(parts)})
+        raw.columns = names
         ids = (pd.Series(str(round_id), index=raw.index, dtype=object) if constant
                else raw["round_id"])
         out = {"round_id": ids.astype(str)}
@@ -401,9 +415,10 @@ def _merge_kinds(old: str, new: str) -> str:
     return "str"
 
 
-def _to_sql_values(s: pd.Series) -> tuple[str, np.ndarray]:
-    """Python values sqlite3 accepts (int, float, str, None), vectorised per column."""
-    kind = _kind(s)
+def _to_sql_values(s: pd.Series, kind: str | None = None) -> tuple[str, np.ndarray]:
+    """Python values sqlite3 accepts (int, float, str, None), vectorised per column
+    (``kind`` as :func:`_kind` gives for the whole column, when ``s`` is a part of it)."""
+    kind = _kind(s) if kind is None else kind
     notna = s.notna().to_numpy()
     if kind in ("bool", "int"):
         data = s.to_numpy().astype(object)
@@ -420,6 +435,20 @@ def _to_sql_values(s: pd.Series) -> tuple[str, np.ndarray]:
         data = s.astype("string").to_numpy(dtype=object)
     data = np.where(notna, data, None)
     return kind, data
+
+
+def _compact(values: np.ndarray, kind: str) -> np.ndarray:
+    """A fetched column part, light in memory: floats as float64, repeated texts as one
+    object each (sqlite3 makes a new object per row)."""
+    if kind == "float":
+        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    if kind == "str" and len(values) and pd.api.types.infer_dtype(values) == "string":
+        codes, uniques = pd.factorize(values)
+        if len(uniques) < len(values):
+            out = np.asarray(uniques, dtype=object).take(np.maximum(codes, 0))
+            out[codes < 0] = None
+            return out
+    return values
 
 
 def _from_sql(s: pd.Series, kind: str) -> pd.Series:
