@@ -50,6 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
                            str(ws), "--estates", "12"], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     return {"workspace": ws, "stdout": done.stdout, "stderr": done.stderr}
 
 
