@@ -171,11 +171,21 @@ def test_killed_at_each_step_then_rerun_equals_uninterrupted(template, baseline,
         assert con.execute("SELECT count(*) FROM respondents").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM steps WHERE step = 'ingest'").fetchone()[0] == 0
         con.close()
+        # each re-run gets one step further; the killed step committed nothing, the one
+        # before it everything
+        done_table = {"score": "respondents", "rank": "estates", "report": "ranking"}
+        killed_table = {"score": "estates", "rank": "ranking"}
         for point in POINTS[1:]:
-            _kill_at(point, root, tmp_path)  # each re-run gets one step further
-        con = sqlite3.connect(ws / "wuye.sqlite")
-        assert con.execute("SELECT count(*) FROM ranking").fetchone()[0] > 0
-        con.close()
+            _kill_at(point, root, tmp_path)
+            con = sqlite3.connect(ws / "wuye.sqlite")
+            assert con.execute(f"SELECT count(*) FROM {done_table[point]}").fetchone()[0] > 0
+            if point in killed_table:
+                table = killed_table[point]
+                assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+            con.close()
+        # killed inside the report: the workbook was written, the manifest never was
+        assert (ws / "out" / "data" / "estates.csv").exists()
+        assert not (ws / "out" / "manifest.json").exists()
         done = _run(["run", str(root)])
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
