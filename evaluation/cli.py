@@ -9,12 +9,26 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sampling.errors import WuyeError
 
 log = logging.getLogger("wuye")
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]``, else a Chinese usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"应为整数，而不是 {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"应在 {low} 与 {high} 之间，而不是 {value}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="在内置示例区（两个半年度轮次）上运行全流程")
     demo.add_argument("--workspace", type=Path, default=Path("reports"),
                       help="示例输出目录（默认 reports/）")
-    demo.add_argument("--estates", type=int, default=40, help="示例小区数（默认 40）")
-    demo.add_argument("--seed", type=int, default=2024, help="示例数据的随机种子")
+    demo.add_argument("--estates", type=_int_between(5, 20_000), default=40,
+                      help="示例小区数（默认 40，5 至 20000）")
+    demo.add_argument("--seed", type=_int_between(0, 2**31 - 1), default=2024,
+                      help="示例数据的随机种子（非负整数）")
     demo.add_argument("--no-cards", action="store_true", help="不生成各小区报告卡")
 
     for name, text in (

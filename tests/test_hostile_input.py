@@ -653,3 +653,14 @@ def test_frame_enormous_and_typed_cells(template, tmp_path):
         except WuyeError as exc:
             assert all(p.file and path.name in p.file for p in exc.problems), exc
             assert len(str(exc)) < 20_000
+
+
+@pytest.mark.parametrize("args", [["--seed", "-1"], ["--estates", "-3"], ["--estates", "abc"],
+                                  ["--estates", "10000000"], ["--seed", "1e9"]])
+def test_demo_arguments_out_of_range_are_usage_errors(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as caught:
+        main(["demo", "--workspace", str(tmp_path / "ws"), *args])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and args[0] in err
+    assert not (tmp_path / "ws").exists()
