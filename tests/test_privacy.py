@@ -274,3 +274,17 @@ def test_the_pseudonym_key_cannot_live_in_the_report_folder(tmp_path):
     assert caught.value.problems[0].column == "output.secrets"
     (tmp_path / "round.toml").write_text(base + 'secrets = "keys"\n', encoding="utf-8")
     assert load_round(tmp_path).secret_path.parent == tmp_path / "keys"
+
+
+@pytest.mark.parametrize("option", ["--estate", "--firm"])
+def test_history_filters_are_parameters_not_sql(demo, capsys, option):
+    """``wuye-eval history`` filters cannot inject SQL (checked on the demo's database)."""
+    from evaluation.cli import main
+
+    db = demo["workspace"] / "demo" / "wuye.sqlite"
+    before = _sqlite_dump(db)
+    for payload in ("x' OR '1'='1", '"; DROP TABLE rounds; --', "GD001' --"):
+        assert main(["history", str(db), "--kind", "estates", option, payload]) == 0
+        out = capsys.readouterr().out
+        assert "（无记录）" in out
+    assert _sqlite_dump(db) == before
