@@ -11,8 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sampling.errors import WuyeError
+
+if TYPE_CHECKING:
+    from evaluation.round import Round
 
 log = logging.getLogger("wuye")
 
@@ -119,7 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_step(args: argparse.Namespace, rnd) -> None:
+def _run_step(args: argparse.Namespace, rnd: Round) -> None:
+    """Run the round sub-command ``args.command`` on the loaded round."""
     from evaluation import pipeline
 
     if args.command == "sample":
