@@ -109,7 +109,8 @@ def _estates(store: Any) -> pd.DataFrame:
     if score.empty:
         return pd.DataFrame(columns=["round_id", "estate_id"])
     reg = store.read("round_register")
-    keep = [c for c in ("estate_name", "community", "firm", "households") if c in reg.columns]
+    keep = [c for c in ("estate_name", "community", "firm", "households")
+            if c in reg.columns and c not in score.columns]  # no firm_x/firm_y
     if len(reg.columns) > 1 and "estate_id" in reg.columns:
         score = score.merge(reg[["round_id", "estate_id", *keep]],
                             on=["round_id", "estate_id"], how="left")
