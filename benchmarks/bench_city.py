@@ -7,9 +7,11 @@ sample (draw + field sheets + sampling record + store), ingest, score, rank, and
 input, not part of the round: they are timed but left out of the "whole round" figure.
 
 Printed with the goals beside them (2 cores): scoring ≤ 1 s, whole round without estate
-cards ≤ 60 s, peak memory ≤ 1.5 GB. Ratios are against baselines measured in the same run:
-scoring vs a bare ``numpy.bincount`` pass over the same answers (per estate × item counts of
-satisfied and answered), ingest vs a bare ``python-calamine`` read of the export.
+cards ≤ 60 s, peak memory ≤ 1.5 GB. The scoring figure is ``score_round`` alone (best of 3;
+the score step also reads the sampling record and stores the estimates). Ratios are against
+baselines measured in the same run: scoring vs a bare pass over the same answers
+(``pd.factorize`` of the estate and item ids, then ``numpy.bincount`` counts of satisfied and
+answered per estate × item), ingest vs a bare ``python-calamine`` read of the export.
 
 Peak memory: ``ru_maxrss`` of this process and of its waited-for children (spawned card
 workers, the notebook kernel); per stage from ``VmHWM`` (reset through
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.report.tables import prepare
     from evaluation.results import save_results
     from evaluation.round import load_round
+    from evaluation.scoring import score_round
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
     demo = work / "demo"
@@ -174,10 +177,17 @@ def main(argv: list[str] | None = None) -> None:
     path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
     st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
     n_rows = len(export)
+    strata = drawn.strata
     export = district = drawn = None  # simulated inputs: not held during the round
     ingest = st.run("ingest", lambda: ingest_step(rnd, [path]))
     n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
     scores = st.run("score", lambda: score_step(rnd, ingest))
+    pure = []
+    for _ in range(3):  # score_round alone (score_step adds reading the record and storing)
+        t0 = time.perf_counter()
+        score_round(rnd, ingest, strata)
+        pure.append(time.perf_counter() - t0)
+    pure_score = min(pure)
     base_score = min(_bincount_baseline(ingest.answers) for _ in range(3))
     ingest = None  # as in run_round: the ingest result is not held past scoring
     st.run("rank", lambda: rank_step(rnd, scores))
@@ -206,9 +216,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\nRound: {n_rows:,} export rows → {n_resp:,} respondents, {n_ans:,} answers; "
           f"{len(rnd.register):,} estates", flush=True)
-    print(f"  scoring        {times['score']:6.2f} s   goal ≤ {GOAL_SCORE_S:.0f} s   "
-          f"{verdict(times['score'] <= GOAL_SCORE_S)}; "
-          f"{times['score'] / base_score:5.1f}× a bare bincount pass ({base_score:.3f} s)")
+    print(f"  scoring        {pure_score:6.2f} s   goal ≤ {GOAL_SCORE_S:.0f} s   "
+          f"{verdict(pure_score <= GOAL_SCORE_S)}; "
+          f"{pure_score / base_score:5.1f}× a bare bincount pass ({base_score:.3f} s); "
+          f"score_round best of 3 (the score step, with record read and store: "
+          f"{times['score']:.2f} s)")
     print(f"  ingest         {times['ingest']:6.2f} s   "
           f"{times['ingest'] / base_read:5.1f}× a bare calamine read ({base_read:.2f} s)")
     print(f"  whole round    {total:6.2f} s   goal ≤ {GOAL_ROUND_S:.0f} s   "
