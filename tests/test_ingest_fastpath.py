@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evaluation.ingest.ingest import ingest_round
 from evaluation.ingest.pseudonym import pseudonym, pseudonymise
-from evaluation.ingest.readers import _text_frame
+from evaluation.ingest.readers import _text_frame, read_survey_export
+from sampling.errors import WuyeError
+from tests.test_ingest_round import HEADERS, make_round, messy_rows, row, write_export
 
 CELLS = st.one_of(
     st.none(), st.sampled_from(["", " ", "  x ", "1", "1.0", "非常满意", "(跳过)", "-3"]),
@@ -76,11 +81,10 @@ def test_fast_pseudonymise_equals_reference_hmac() -> None:
 def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
     """Files of different kinds stacked (categorical columns united, a column missing in
     one file): the same rows, answers and quarantine as ingesting each file alone."""
-    from evaluation.ingest.ingest import ingest_round
-    from tests.test_ingest_round import HEADERS, make_round, messy_rows, row, write_export
 
     a = write_export(tmp_path / "a.xlsx", messy_rows())
-    csv_rows = [row(20 + i, estate="阳光家园", room=f"2-{300 + i}", answer=ans, phone=f"1390000{i:04d}")
+    csv_rows = [row(20 + i, estate="阳光家园", room=f"2-{300 + i}", answer=ans,
+                    phone=f"1390000{i:04d}")
                 for i, ans in enumerate(["非常满意", "不满意", "(跳过)", "满意"])]
     b = tmp_path / "b.csv"
     pd.DataFrame(csv_rows, columns=HEADERS).to_csv(b, index=False, encoding="utf-8-sig")
@@ -97,3 +101,15 @@ def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
         pd.testing.assert_frame_equal(getattr(together, name), want, check_dtype=True)
     total = together.counts.query("level == 'total'").iloc[0]
     assert total["read"] == len(messy_rows()) + 8 == total["accepted"] + total["quarantined"]
+
+
+def test_reader_restores_garbage_collector(tmp_path) -> None:
+    bad = tmp_path / "坏.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not really a workbook")
+    assert gc.isenabled()
+    with pytest.raises(WuyeError):
+        read_survey_export(bad)
+    assert gc.isenabled()
+    good = write_export(tmp_path / "好.xlsx", messy_rows())
+    read_survey_export(good, categorical=True)
+    assert gc.isenabled()

@@ -26,11 +26,14 @@ ingest (:data:`SKIP_MARKERS`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import gc
 import io
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,8 +272,10 @@ def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
             if target not in names:
                 raise WuyeError(Problem(f"没有名为「{target}」的工作表",
                                         f"现有工作表：{'、'.join(names)}", file=name))
-        rows = book.get_sheet_by_name(target).to_python(skip_empty_area=False)
-        raw = _text_frame(rows, categorical=categorical)
+        with _gc_paused():  # 100,000s of row lists: no cycle collection passes over them
+            rows = book.get_sheet_by_name(target).to_python(skip_empty_area=False)
+            raw = _text_frame(rows, categorical=categorical)
+            del rows
     except WuyeError:
         raise
     except Exception as exc:  # calamine raises many kinds; name the file and the fix
@@ -283,6 +288,20 @@ def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
                                 "取消密码保护，或从问卷平台重新下载，用 Excel 另存为 .xlsx 后重试",
                                 file=name)) from exc
     return raw, target, names
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored afterwards): building a large sheet
+    allocates many container objects, and the collector would traverse them repeatedly
+    though they hold no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.DataFrame:
