@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     # the round's peak: over its own stages when the kernel lets us reset the high-water
     # mark (the simulated fieldwork input is not part of the round), else the process's
     peak = max([*stage_peaks, kids]) if stage_peaks else max(own, kids)
+    if stage_peaks:  # ru_maxrss was reset with the high-water mark: take every stage's
+        own = max(m for _, _, m, _ in st.rows if m is not None)
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
