@@ -68,6 +68,19 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def _run_here(args: list[str]) -> tuple[int, str]:
+    """Run the CLI in this process (no interpreter start-up); returns (code, stderr)."""
+    import contextlib
+    import io
+
+    from evaluation.cli import main
+
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(args)
+    return code, err.getvalue()
+
+
 def _kill_at(point: str, root: Path, tmp: Path) -> None:
     """Start ``wuye-eval run``, wait until it pauses at ``point``, SIGKILL it."""
     marker = tmp / f"paused_{point}"
@@ -148,8 +161,8 @@ def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory):
     """An uninterrupted run of the template round, at the path the faulty runs use."""
     ws = tmp_path_factory.mktemp("fault_run") / "ws"
     shutil.copytree(template, ws)
-    done = _run(["run", str(_root(ws))])
-    assert done.returncode == 0, done.stderr
+    code, err = _run_here(["run", str(_root(ws))])
+    assert code == 0, err
     result = (_outputs(ws), _db_tables(ws / "wuye.sqlite"))
     done_copy = ws.parent / "done"
     shutil.move(ws, done_copy)
@@ -186,9 +199,9 @@ def test_killed_at_each_step_then_rerun_equals_uninterrupted(template, baseline,
         # killed inside the report: the workbook was written, the manifest never was
         assert (ws / "out" / "data" / "estates.csv").exists()
         assert not (ws / "out" / "manifest.json").exists()
-        done = _run(["run", str(root)])
-        assert done.returncode == 0, done.stderr
-        assert "Traceback" not in done.stderr
+        code, err = _run_here(["run", str(root)])
+        assert code == 0, err
+        assert "Traceback" not in err
         got = _outputs(ws)
         assert got == want_outputs
         assert _db_tables(ws / "wuye.sqlite") == want_db

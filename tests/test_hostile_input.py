@@ -389,7 +389,7 @@ def _assert_accounted(result, n_rows: int) -> None:
     assert ids.is_unique
 
 
-@HSET
+@settings(HSET, max_examples=8)
 @given(data=st.data())
 def test_export_wrong_values_in_any_column_are_quarantined_or_accepted(template,
                                                                        tmp_path_factory,
