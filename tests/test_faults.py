@@ -362,3 +362,20 @@ def test_disk_full_while_writing_a_workbook(template, baseline, command):
         assert _db_tables(ws / "wuye.sqlite") == db
     finally:
         shutil.rmtree(ws, ignore_errors=True)
+
+
+def test_disk_full_writing_the_template_elsewhere_leaves_nothing(template, tmp_path):
+    """``template -o`` outside the round's folders on a full disk: exit 2, no temporary."""
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws)
+    target = tmp_path / "elsewhere" / "模板.xlsx"
+    target.parent.mkdir()
+
+    def limited() -> None:
+        _no_file_size_limit()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, 2_000))
+
+    full = _run(["template", str(_root(ws)), "-o", str(target)], preexec_fn=limited)
+    assert full.returncode == 2, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr and "Exception ignored" not in full.stderr
+    assert list(target.parent.iterdir()) == []

@@ -137,7 +137,11 @@ class IngestResult:
                 sheet.freeze_panes(1, 0)
                 sheet.set_column(0, len(cols) - 1, 14)
         finally:
-            book.close()
+            try:
+                book.close()  # xlsxwriter writes the file here
+            except BaseException:  # e.g. a full disk: leave no temporary behind
+                tmp.unlink(missing_ok=True)
+                raise
         os.replace(tmp, path)
         return path
 

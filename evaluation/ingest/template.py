@@ -98,6 +98,10 @@ def write_template(path: str | Path, questionnaire: Questionnaire,
         marker.hide()
         sheet.activate()
     finally:
-        book.close()
+        try:
+            book.close()  # xlsxwriter writes the file here
+        except BaseException:  # e.g. a full disk: leave no temporary behind
+            tmp.unlink(missing_ok=True)
+            raise
     os.replace(tmp, path)
     return path
