@@ -204,13 +204,13 @@ def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
     return {"rounds": meta, "register": register}
 
 
-def _load_sample(rnd: Round):
+def _load_sample(rnd: Round, *, households: bool = True):
     from sampling.record import read_sampling_record
 
     folder = rnd.output_dir / "sampling"
     if not folder.exists():
         return None
-    return read_sampling_record(folder)
+    return read_sampling_record(folder, households=households)
 
 
 # --------------------------------------------------------------------------- ingest
@@ -282,7 +282,7 @@ def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
     from evaluation.scoring import score_round
 
     ingest = ingest if ingest is not None else _stored_ingest(rnd)
-    drawn = _load_sample(rnd)
+    drawn = _load_sample(rnd, households=False)
     scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
     _store(rnd).write_step(rnd.round_id, "score", {
         "estates": scores.estates, "items": scores.items,
@@ -358,7 +358,7 @@ def build_results(rnd: Round) -> RoundResults:
         firm_drivers = key_drivers(answers, questionnaire.items, by="firm",
                                    register=rnd.register)
         importance = importance_performance(answers, questionnaire.items)
-    drawn = _load_sample(rnd)
+    drawn = _load_sample(rnd, households=False)
     return RoundResults(
         round=rnd,
         estates=estates,

@@ -107,11 +107,15 @@ def write_sampling_record(round_sample: RoundSample, directory: str | Path) -> l
     return written
 
 
-def read_sampling_record(directory: str | Path) -> RoundSample:
-    """Read a record written by :func:`write_sampling_record` back into a ``RoundSample``."""
+def read_sampling_record(directory: str | Path, *, households: bool = True) -> RoundSample:
+    """Read a record written by :func:`write_sampling_record` back into a ``RoundSample``.
+
+    ``households=False`` skips ``sample.csv`` (one row per drawn household, large at city
+    scale) for callers that need only the strata, plan and meta; ``sample`` is then empty.
+    """
     directory = Path(directory)
-    tables = {}
-    for name in (SAMPLE_FILE, STRATA_FILE, PLAN_FILE):
+    tables = {SAMPLE_FILE: pd.DataFrame()}
+    for name in (SAMPLE_FILE, STRATA_FILE, PLAN_FILE) if households else (STRATA_FILE, PLAN_FILE):
         path = directory / name
         if not path.exists():
             raise WuyeError(Problem("抽样记录不完整：缺少文件", "重新运行 wuye-eval sample 生成抽样记录",
