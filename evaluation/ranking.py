@@ -207,16 +207,17 @@ def composite_score(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     return comps
 
 
-def min_rank(frame: pd.DataFrame, keys: tuple[str, ...] | list[str], mask: pd.Series
-             ) -> pd.Series:
+def min_rank(frame: pd.DataFrame, keys: tuple[str, ...] | list[str], mask: pd.Series, *,
+             from_bottom: bool = False) -> pd.Series:
     """Competition rank ("1224") over ``keys`` (directions from ``TIE_KEYS``) among ``mask``.
 
-    Rows equal on every key share the smaller rank; NA keys sort last. Returns Int64 with NA
-    outside ``mask``.
+    Rows equal on every key share the smaller rank; NA keys count as worst. With
+    ``from_bottom`` rank 1 is the worst row. Returns Int64 with NA outside ``mask``.
     """
     sub = frame.loc[mask, list(keys)].astype(float)
-    ascending = [TIE_KEYS[k][0] for k in keys]
-    filled = pd.DataFrame({k: sub[k].fillna(np.inf if asc else -np.inf)
+    ascending = [TIE_KEYS[k][0] != from_bottom for k in keys]
+    worst = -np.inf if from_bottom else np.inf  # NA fill, on the ascending scale
+    filled = pd.DataFrame({k: sub[k].fillna(worst if asc else -worst)
                            for k, asc in zip(keys, ascending, strict=True)}, index=sub.index)
     ordered = filled.sort_values(list(keys), ascending=ascending, kind="mergesort")
     vals = ordered.to_numpy()
@@ -292,7 +293,7 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     among = eligible & est["verdict"].isin(list(b.bottom_among))
     black_bottom = pd.Series(False, index=est.index)
     if b.bottom_k > 0 and among.any():
-        from_bottom = _rank_from_bottom(est, rules.tie_break, among)
+        from_bottom = min_rank(est, rules.tie_break, among, from_bottom=True)
         black_bottom = among & (from_bottom <= b.bottom_k).fillna(False).astype(bool)
     else:
         from_bottom = pd.Series(np.nan, index=est.index)
@@ -345,22 +346,6 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         np.where(~eligible, "ineligible", ""),
     ], est.index, sep=",")
     return est
-
-
-def _rank_from_bottom(est: pd.DataFrame, keys: tuple[str, ...], mask: pd.Series) -> pd.Series:
-    """1 = worst among ``mask`` (competition rank from the bottom, ties share)."""
-    sub = est.loc[mask, list(keys)].astype(float)
-    ascending = [not TIE_KEYS[k][0] for k in keys]
-    filled = pd.DataFrame({k: sub[k].fillna(-np.inf if asc else np.inf)
-                           for k, asc in zip(keys, ascending, strict=True)}, index=sub.index)
-    ordered = filled.sort_values(list(keys), ascending=ascending, kind="mergesort")
-    vals = ordered.to_numpy()
-    new = np.ones(len(ordered), dtype=bool)
-    if len(ordered) > 1:
-        new[1:] = (vals[1:] != vals[:-1]).any(axis=1)
-    pos = np.arange(1, len(ordered) + 1, dtype=float)
-    ranks = pd.Series(np.where(new, pos, np.nan), index=ordered.index).ffill()
-    return ranks.reindex(est.index).astype("Int64")
 
 
 # ----------------------------------------------------------------------------- firms
