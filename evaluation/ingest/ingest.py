@@ -54,6 +54,7 @@ from pandas.api.types import union_categoricals
 
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
+from evaluation.ingest.template import close_or_discard
 from evaluation.ingest.uniques import on_uniques
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from sampling.errors import Problem, WuyeError
@@ -137,11 +138,7 @@ class IngestResult:
                 sheet.freeze_panes(1, 0)
                 sheet.set_column(0, len(cols) - 1, 14)
         finally:
-            try:
-                book.close()  # xlsxwriter writes the file here
-            except BaseException:  # e.g. a full disk: leave no temporary behind
-                tmp.unlink(missing_ok=True)
-                raise
+            close_or_discard(book, tmp)
         os.replace(tmp, path)
         return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -98,10 +99,19 @@ def write_template(path: str | Path, questionnaire: Questionnaire,
         marker.hide()
         sheet.activate()
     finally:
-        try:
-            book.close()  # xlsxwriter writes the file here
-        except BaseException:  # e.g. a full disk: leave no temporary behind
-            tmp.unlink(missing_ok=True)
-            raise
+        close_or_discard(book, tmp)
     os.replace(tmp, path)
     return path
+
+
+def close_or_discard(book: Any, tmp: Path) -> None:
+    """Close an xlsxwriter ``book`` being written to ``tmp``; on failure remove ``tmp``.
+
+    xlsxwriter writes the file at close; a failing close (e.g. a full disk) must leave no
+    temporary behind. The caller renames ``tmp`` into place only after a clean close.
+    """
+    try:
+        book.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
