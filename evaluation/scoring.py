@@ -202,10 +202,7 @@ def score_round(
                                     column=col))
     if items is None:
         items = _questionnaire_items(round)
-    ans_resp_ids = answers["response_id"].to_numpy(dtype=object)
-    runs = _runs(ans_resp_ids)
-    item_codes, item_uniq = _item_codes(answers["item_id"].astype(str).to_numpy(dtype=object),
-                                        runs)
+    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
     overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
     wts = respondent_weights(respondents, strata, register)
@@ -224,17 +221,11 @@ def score_round(
     if resp_index.has_duplicates:
         raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
                                 column="response_id"))
-    # one lookup per run of equal ids (answers come grouped by respondent), not per answer
-    ans_resp = np.repeat(resp_index.get_indexer(ans_resp_ids[runs]),
-                         np.diff(np.append(runs, len(ans_resp_ids))))
+    ans_resp = _respondent_positions(answers["response_id"], resp_index)
     orphan = ans_resp < 0
     if orphan.any():
         raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
                                 "用同一次导入的 respondents 与 answers", column="response_id"))
-    firsts = pd.Series(item_codes).drop_duplicates()          # first row of each item
-    first = np.empty(len(item_uniq), dtype=np.int64)
-    first[firsts.to_numpy()] = firsts.index.to_numpy()
-    dim_of_item = pd.Series(answers["dimension"].to_numpy()[first], dtype=object)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
         n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
@@ -309,10 +300,64 @@ def _runs(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(change)
 
 
-def _item_codes(item_ids: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(item_ids, sort=True)``; when every respondent's run repeats the same
-    items in the same order (ingest's respondent × item grid), the first run is factorized
-    and tiled — one comparison per answer instead of one hash lookup."""
+def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
+    """Each answer's row in ``resp_index`` (−1 when absent). A Categorical is mapped
+    through its categories (one lookup per respondent); otherwise one lookup per run of
+    equal ids (answers come grouped by respondent), not per answer."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy()
+        cats = ids.cat.categories
+        if len(cats) == len(resp_index) and cats.equals(resp_index):
+            return codes.astype(np.int64)       # categories are the respondents, in order
+        lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1)
+        return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
+    values = ids.to_numpy(dtype=object)
+    runs = _runs(values)
+    return np.repeat(resp_index.get_indexer(values[runs]),
+                     np.diff(np.append(runs, len(values))))
+
+
+def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Item codes per answer as ``pd.factorize(item_id, sort=True)`` would give them,
+    the sorted item ids, and each item's dimension (from its first answer).
+
+    A Categorical ``item_id`` is recoded through its used categories; otherwise, when
+    every respondent's run repeats the same items in the same order (ingest's respondent
+    × item grid), the first run is factorized and tiled — one comparison per answer
+    instead of one hash lookup."""
+    ids = answers["item_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        raw = ids.cat.codes.to_numpy()
+        if (raw < 0).any():
+            raise WuyeError(Problem("answers 中有缺少 item_id 的行", "使用 ingest_round 的 answers",
+                                    column="item_id"))
+        cats = np.asarray(ids.cat.categories.astype(str), dtype=object)
+        used = np.flatnonzero(np.bincount(raw, minlength=len(cats)) > 0)
+        order = used[np.argsort(cats[used], kind="stable")]
+        recode = np.full(len(cats), -1, dtype=np.int64)
+        recode[order] = np.arange(len(order))
+        codes, uniques = recode[raw], cats[order]
+    else:
+        values = ids.astype(str).to_numpy(dtype=object)
+        codes, uniques = _grid_codes(values, _runs(answers["response_id"].to_numpy(
+            dtype=object)) if len(values) else np.zeros(0, dtype=np.int64))
+    k = len(uniques)
+    head = codes[:k]
+    if len(head) == k and bool((np.sort(head) == np.arange(k)).all()):
+        first = np.empty(k, dtype=np.int64)     # the first respondent answered every item
+        first[head] = np.arange(k)
+    else:
+        firsts = pd.Series(codes).drop_duplicates()
+        first = np.empty(k, dtype=np.int64)
+        first[firsts.to_numpy()] = firsts.index.to_numpy()
+    dims = answers["dimension"]
+    dim_of_item = pd.Series(np.asarray(dims.iloc[first].astype(object)), dtype=object)
+    return codes, uniques, dim_of_item
+
+
+def _grid_codes(item_ids: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(item_ids, sort=True)``, tiling the first run when every run repeats
+    the same items in the same order."""
     k = int(runs[1]) if len(runs) > 1 else len(item_ids)
     if k and len(item_ids) % k == 0 and len(runs) == len(item_ids) // k \
             and (len(runs) < 2 or bool((np.diff(runs) == k).all())):

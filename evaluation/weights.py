@@ -52,11 +52,23 @@ def respondent_weights(
     ``fallback`` (bool: estate not in the sampling record) and ``n_exceeds_N`` (bool).
     """
     _require(respondents, ("response_id", "estate_id"), "respondents")
-    resp = respondents[["response_id", "estate_id"]].copy()
-    resp["estate_id"] = resp["estate_id"].astype(str)
+    # the rules act on distinct (estate, building) pairs — thousands, not one row per
+    # respondent; ``m`` counts each pair's respondents and ``pair`` maps respondents back
     building = (respondents["building"] if "building" in respondents.columns
-                else pd.Series(pd.NA, index=respondents.index))
-    resp["building"] = building.astype("str").where(building.notna(), None)
+                else pd.Series(pd.NA, index=respondents.index, dtype=object))
+    keys = pd.DataFrame({"estate_id": respondents["estate_id"], "building": building},
+                        index=respondents.index)
+    pair = keys.groupby(["estate_id", "building"], sort=False, dropna=False,
+                        observed=True).ngroup().to_numpy()
+    firsts = pd.Series(pair).drop_duplicates()      # group code → its first respondent
+    resp = keys.iloc[firsts.index.to_numpy()].reset_index(drop=True)
+    remap = np.empty(len(firsts), dtype=np.int64)
+    remap[firsts.to_numpy()] = np.arange(len(firsts))
+    pair = remap[pair]                               # respondent → row of ``resp``
+    resp["estate_id"] = resp["estate_id"].astype(str)
+    b = resp["building"]
+    resp["building"] = b.astype("str").where(b.notna(), None)
+    resp["m"] = np.bincount(pair, minlength=len(resp)).astype(float)
     resp["_row"] = np.arange(len(resp))
 
     if strata is not None and len(strata):
@@ -79,20 +91,33 @@ def respondent_weights(
         parts.append(_record_strata(resp[in_record], rec))
     if (~in_record).any():
         parts.append(_register_strata(resp[~in_record], register))
-    out = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
-    n_h = out.groupby("stratum", sort=False)["response_id"].transform("size").astype(float)
-    exceeds = n_h > out["N_h"]
-    out["N_h"] = np.maximum(out["N_h"].to_numpy(dtype=float), n_h.to_numpy())
+    u = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
+    # respondents per stratum: Σ m over the pairs of the stratum
+    s_code, s_labels = pd.factorize(u["stratum"])
+    n_s = np.bincount(s_code, u["m"].to_numpy(dtype=float), len(s_labels))
+    n_h_u = n_s[s_code]
+    N_u = u["N_h"].to_numpy(dtype=float)
+    out = pd.DataFrame({
+        "response_id": respondents["response_id"].to_numpy(),
+        "estate_id": pd.array(u["estate_id"].to_numpy(dtype=object)[pair], dtype="str"),
+        "stratum": pd.array(u["stratum"].to_numpy(dtype=object)[pair], dtype="str"),
+    })
+    N_h = np.maximum(N_u, n_h_u)[pair]
+    n_h = n_h_u[pair]
+    out["N_h"] = N_h
     out["n_h"] = n_h.astype(np.int64)
-    out["weight"] = out["N_h"] / out["n_h"]
-    out["n_exceeds_N"] = exceeds.to_numpy()
-    return out[[*WEIGHT_COLUMNS, "fallback", "n_exceeds_N"]].reset_index(drop=True)
+    out["weight"] = N_h / n_h
+    out["fallback"] = u["fallback"].to_numpy(dtype=bool)[pair]
+    out["n_exceeds_N"] = (n_h_u > N_u)[pair]
+    return out[[*WEIGHT_COLUMNS, "fallback", "n_exceeds_N"]]
 
 
 def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
-    """Collapse record buildings and respondents' buildings into strata (vectorised)."""
+    """Collapse record buildings and respondents' buildings into strata (vectorised).
+
+    ``resp`` holds distinct (estate, building) pairs with their respondent count ``m``."""
     rec = rec[rec["estate_id"].isin(resp["estate_id"])].copy()
-    counts = resp.groupby(["estate_id", "building"], dropna=True).size().rename("m")
+    counts = resp.groupby(["estate_id", "building"], dropna=True)["m"].sum()
     rec = rec.merge(counts.reset_index(), on=["estate_id", "building"], how="left")
     rec["m"] = rec["m"].fillna(0)
     # respondents with a building unknown to the record → next record building in order
@@ -104,7 +129,7 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
         u = resp.loc[unknown, ["estate_id", "building"]]
         nxt = _next_building(u, rec)
         target[unknown] = nxt
-        extra = pd.Series(1.0, index=pd.MultiIndex.from_arrays(
+        extra = pd.Series(resp.loc[unknown, "m"].to_numpy(dtype=float), index=pd.MultiIndex.from_arrays(
             [u["estate_id"].to_numpy(), nxt])).groupby(level=[0, 1]).sum()
         key = pd.MultiIndex.from_frame(rec[["estate_id", "building"]])
         rec["m"] += extra.reindex(key).fillna(0).to_numpy()
@@ -137,7 +162,7 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
     lookup = rec.set_index(["estate_id", "building"])[["label", "N_g"]]
     tk = pd.MultiIndex.from_arrays([resp["estate_id"].to_numpy(), target])
     got = lookup.reindex(tk)
-    out = resp[["response_id", "estate_id", "_row"]].copy()
+    out = resp[["estate_id", "m", "_row"]].copy()
     out["stratum"] = (resp["estate_id"].to_numpy() + "|" + got["label"].to_numpy(dtype=object))
     out["N_h"] = got["N_g"].to_numpy(dtype=float)
     out["fallback"] = False
@@ -158,7 +183,7 @@ def _next_building(u: pd.DataFrame, rec: pd.DataFrame) -> np.ndarray:
 
 
 def _register_strata(resp: pd.DataFrame, register: pd.DataFrame | None) -> pd.DataFrame:
-    out = resp[["response_id", "estate_id", "_row"]].copy()
+    out = resp[["estate_id", "m", "_row"]].copy()
     out["stratum"] = out["estate_id"] + "|*"
     households = None
     if register is not None and "households" in register.columns:
@@ -169,7 +194,7 @@ def _register_strata(resp: pd.DataFrame, register: pd.DataFrame | None) -> pd.Da
         out["N_h"] = out["estate_id"].map(households).astype(float)
     else:
         out["N_h"] = np.nan
-    m = out.groupby("estate_id")["response_id"].transform("size").astype(float)
+    m = out.groupby("estate_id")["m"].transform("sum").astype(float)
     out["N_h"] = out["N_h"].fillna(m)
     out["fallback"] = True
     return out
