@@ -42,6 +42,7 @@ import pandas as pd
 from pandas._libs import lib
 from python_calamine import CalamineWorkbook
 
+from evaluation.ingest import xlsx
 from evaluation.ingest.uniques import on_uniques
 from sampling.errors import Problem, WuyeError
 
@@ -259,19 +260,63 @@ def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
     if head.lstrip().startswith(b"<") or b"<html" in head.lower() or b"<table" in head.lower():
         raise WuyeError(Problem("该文件名为 Excel，实际是网页（HTML）格式，无法直接读取",
                                 "用 Excel 打开后「另存为」.xlsx，再导入", file=name))
+    if path.suffix.lower() in (".xlsx", ".xlsm") and head.startswith(b"PK\x03\x04"):
+        fast = _read_xlsx_fast(path, sheet)
+        if fast is not None:
+            raw, target, names = fast
+            return (raw if categorical else _text_columns(raw)), target, names
+    return _read_excel_calamine(path, sheet, head, categorical)
+
+
+def _read_xlsx_fast(path: Path, sheet: str | int | None
+                    ) -> tuple[pd.DataFrame, str, list[str]] | None:
+    """The sheet by :func:`evaluation.ingest.xlsx.read_xlsx_sheet` (streamed, categorical
+    codes), or None when that reader does not handle the file (unusual content, damage,
+    unknown sheet): the calamine path then reads it or names the problem."""
+
+    def pick(names: list[str]) -> str:
+        try:
+            return _pick_sheet(names, sheet, path.name)
+        except (WuyeError, IndexError) as exc:
+            raise xlsx.Unsupported("sheet") from exc
+
+    try:
+        with _gc_paused():
+            return xlsx.read_xlsx_sheet(path, pick)
+    except Exception:
+        return None
+
+
+def _pick_sheet(names: list[str], sheet: str | int | None, file: str) -> str:
+    """The sheet to read: the first one that is not the template marker by default."""
+    if sheet is None:
+        data_sheets = [s for s in names if s != TEMPLATE_MARKER_SHEET]
+        return data_sheets[0] if data_sheets else names[0]
+    if isinstance(sheet, int):
+        return names[sheet]
+    if sheet not in names:
+        raise WuyeError(Problem(f"没有名为「{sheet}」的工作表",
+                                f"现有工作表：{'、'.join(names)}", file=file))
+    return sheet
+
+
+def _text_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as ``str`` columns (NA for missing), as :func:`_text_frame`."""
+    columns = {}
+    for c in raw.columns:
+        cat = raw[c].array
+        texts = np.append(np.asarray(cat.categories, dtype=object), None)
+        columns[c] = pd.Series(texts[cat.codes], dtype="str")
+    return pd.DataFrame(columns, index=raw.index)
+
+
+def _read_excel_calamine(path: Path, sheet: str | int | None, head: bytes,
+                         categorical: bool) -> tuple[pd.DataFrame, str, list[str]]:
+    name = path.name
     try:
         book = CalamineWorkbook.from_path(str(path))
         names = [str(s) for s in book.sheet_names]
-        if sheet is None:
-            data_sheets = [s for s in names if s != TEMPLATE_MARKER_SHEET]
-            target = data_sheets[0] if data_sheets else names[0]
-        elif isinstance(sheet, int):
-            target = names[sheet]
-        else:
-            target = sheet
-            if target not in names:
-                raise WuyeError(Problem(f"没有名为「{target}」的工作表",
-                                        f"现有工作表：{'、'.join(names)}", file=name))
+        target = _pick_sheet(names, sheet, name)
         with _gc_paused():  # 100,000s of row lists: no cycle collection passes over them
             rows = book.get_sheet_by_name(target).to_python(skip_empty_area=False)
             raw = _text_frame(rows, categorical=categorical)

@@ -1,0 +1,680 @@
+"""A streaming reader for plain .xlsx sheets: every column as a ``Categorical`` of text.
+
+An .xlsx is a zip; a survey export's sheet is simple XML (``<row><c r="B2" t="s"><v>12</v>
+</c>…``) and most of its text cells are *shared strings*: the ``<v>`` of such a cell is an
+index into the workbook's shared-string table, so it already is a category code. This
+reader reads the shared-string table once, then stream-decompresses the sheet in chunks of
+:data:`CHUNK_BYTES` (cut after a ``</row>``) and finds the cells of each chunk with numpy
+on the raw bytes (positions of ``<``, ``>`` and ``"``), never building one Python object
+per cell. Each cell becomes an ``int32`` code in a (column × row) table: ``≥ 0`` a shared
+string, ``-1`` empty, ``≤ -2`` another value (number, boolean, inline string) kept once
+per distinct value per chunk. Each column is then turned into text once per distinct code.
+
+The result is exactly what ``python-calamine``'s ``to_python(skip_empty_area=False)``
+followed by :func:`evaluation.ingest.readers._categorical` gives (``tests/test_fast_xlsx.py``
+compares both on every fixture), including calamine's text rules: ``\\r\\n`` → ``\\n``,
+XML entities, leading/trailing XML whitespace trimmed unless ``xml:space="preserve"``,
+``_x00HH_`` escapes, phonetic runs (``<rPh>``) dropped. Anything else — formulas, error or
+date-typed cells, numbers with a date or custom style, cells without a reference,
+namespace prefixes, other encodings — raises :class:`Unsupported`, and the caller reads
+the file with calamine instead.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CHUNK_BYTES = 8 << 20
+#: builtin number formats calamine reads as plain numbers (not dates or durations)
+PLAIN_BUILTIN_FORMATS = frozenset({*range(0, 14), *range(37, 45), 48, 49})
+
+_NUMBER, _SHARED, _BOOL, _INLINE = 0, 1, 2, 3
+_XML_WS = " \t\r\n"
+_WS_BYTES = np.array([32, 9, 10, 13], dtype=np.uint8)
+#: first letters of the tags that may stand inside <sheetData> (row, c, v, f, is, t, r,
+#: rPr and its children, rPh, phoneticPr, extLst/ext, and closing tags)
+_TAG_LETTERS = np.zeros(256, dtype=bool)
+_TAG_LETTERS[np.frombuffer(b"/rcvfitbusoepl", dtype=np.uint8)] = True
+_PAD = 64
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_SI = re.compile(r'<si>\s*<t>([^<]*)</t>\s*</si>|<si>\s*<t xml:space="preserve">([^<]*)</t>'
+                 r"\s*</si>|<si>(.*?)</si>|<si\s*/>", re.S)
+_RUN_TEXT = re.compile(r"<t(\s[^>]*)?>([^<]*)</t>|<t(\s[^>]*)?/>")
+_PHONETIC = re.compile(r"<rPh\b.*?</rPh>|<rPh\b[^>]*/>", re.S)
+_ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
+_DECL_ENCODING = re.compile(rb'<\?xml[^>]*encoding\s*=\s*["\']([^"\']+)["\']')
+
+
+class Unsupported(Exception):
+    """The workbook uses something this reader does not handle: read it with calamine."""
+
+
+@dataclass
+class _Extras:
+    """Values other than shared strings, one entry per distinct value per chunk."""
+
+    kinds: list[np.ndarray] = field(default_factory=list)
+    numbers: list[np.ndarray] = field(default_factory=list)
+    keys: list[np.ndarray] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, kind: int, numbers: np.ndarray | None, keys: np.ndarray | None) -> int:
+        """Append a block of distinct values; returns the extra index of its first."""
+        n = len(numbers) if numbers is not None else len(keys)  # type: ignore[arg-type]
+        self.kinds.append(np.full(n, kind, dtype=np.int8))
+        self.numbers.append(numbers if numbers is not None else np.full(n, np.nan))
+        self.keys.append(keys if keys is not None else np.full(n, None, dtype=object))
+        start = self.size
+        self.size += n
+        return start
+
+
+def sheet_names(path: str | Path) -> list[str]:
+    """The workbook's sheet names in workbook order (as calamine lists them)."""
+    with zipfile.ZipFile(path) as zf:
+        return [name for name, _ in _workbook(zf)[0]]
+
+
+def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str]]:
+    """``(frame, sheet name, all sheet names)``: ``pick(names)`` chooses the sheet;
+    ``frame`` has columns ``0..width-1`` of ``category`` dtype (categories ``str``), row
+    ``i`` being spreadsheet row ``i + 1``. Raises :class:`Unsupported`."""
+    with zipfile.ZipFile(path) as zf:
+        sheets, rels_of = _workbook(zf)
+        names = [name for name, _ in sheets]
+        target = pick(names)
+        member = dict(sheets).get(target)
+        if member is None or member not in zf.NameToInfo:
+            raise Unsupported(f"sheet part of {target!r} not found")
+        sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
+        styles_part = rels_of.get("styles", "xl/styles.xml")
+        plain = _plain_styles(zf.read(styles_part) if styles_part in zf.NameToInfo else None)
+        shared = (_shared_strings(zf.read(sst_part)) if sst_part in zf.NameToInfo
+                  else np.empty(0, dtype=object))
+        with zf.open(member) as fh:
+            table, has_kind = _read_cells(fh, len(shared), plain)
+    return _columns(table, has_kind, shared), target, names
+
+
+# --------------------------------------------------------------------------- workbook parts
+
+
+def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """``[(sheet name, sheet part)]`` in workbook order, and the workbook's relation
+    targets by type (``sharedStrings``, ``styles``)."""
+    root_rels = _relations(zf, "_rels/.rels", "")
+    book = next((t for kind, t in root_rels if kind == "officeDocument"), "xl/workbook.xml")
+    text = _xml_text(zf.read(book))
+    base = posixpath.dirname(book)
+    rels_name = posixpath.join(base, "_rels", posixpath.basename(book) + ".rels")
+    rels = _relations(zf, rels_name, base)
+    by_id = dict(_relation_ids(zf, rels_name, base))
+    sheets = []
+    block = re.search(r"<sheets>(.*?)</sheets>", text, re.S)
+    if block is None:
+        raise Unsupported("no <sheets> in workbook")
+    for tag in re.findall(r"<sheet\b([^>]*)/?>", block[1]):
+        attrs = dict(_ATTR.findall(tag))
+        rid = next((v for k, v in attrs.items() if k.endswith(":id")), None)
+        if "name" not in attrs or rid is None or rid not in by_id:
+            raise Unsupported("sheet without name or relation")
+        sheets.append((_entities(attrs["name"]), by_id[rid]))
+    kinds: dict[str, str] = {}
+    for kind, target in rels:
+        kinds.setdefault(kind, target)
+    return sheets, kinds
+
+
+def _relations(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
+    return [(kind, target) for kind, target in
+            ((t.rsplit("/", 1)[-1], target) for t, target in _relation_types(zf, name, base))]
+
+
+def _relation_types(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
+    return [(attrs.get("Type", ""), target) for attrs, target in _rel_entries(zf, name, base)]
+
+
+def _relation_ids(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
+    return [(attrs.get("Id", ""), target) for attrs, target in _rel_entries(zf, name, base)]
+
+
+def _rel_entries(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[dict[str, str], str]]:
+    if name not in zf.NameToInfo:
+        raise Unsupported(f"no {name}")
+    out = []
+    for tag in re.findall(r"<Relationship\b([^>]*)/?>", _xml_text(zf.read(name))):
+        attrs = dict(_ATTR.findall(tag))
+        if attrs.get("TargetMode") == "External":
+            continue
+        target = _entities(attrs.get("Target", ""))
+        target = target[1:] if target.startswith("/") else posixpath.normpath(
+            posixpath.join(base, target))
+        out.append((attrs, target))
+    return out
+
+
+def _xml_text(data: bytes) -> str:
+    """An XML part as text; only UTF-8 is handled here."""
+    m = _DECL_ENCODING.search(data[:200])
+    if m and m[1].lower().replace(b"-", b"") != b"utf8":
+        raise Unsupported("XML encoding other than UTF-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise Unsupported("UTF-16 XML")
+    return data.decode("utf-8-sig")
+
+
+def _plain_styles(data: bytes | None) -> np.ndarray:
+    """Per cell style (``s``): True when calamine reads its numbers as plain numbers."""
+    if data is None:
+        return np.ones(1, dtype=bool)
+    text = _xml_text(data)
+    custom = {int(a["numFmtId"]): _entities(a.get("formatCode", "")) for a in
+              (dict(_ATTR.findall(t)) for t in re.findall(r"<numFmt\b([^>]*)/?>", text))
+              if "numFmtId" in a}
+    block = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", text, re.S)
+    if block is None:
+        return np.ones(1, dtype=bool)
+    plain = []
+    for tag in re.findall(r"<xf\b([^>]*?)/?>", block[1]):
+        fmt = int(dict(_ATTR.findall(tag)).get("numFmtId", "0"))
+        if fmt in custom:
+            code = custom[fmt]
+            plain.append(not re.search(r'[dmhysapDMHYSAP\[\]"\\_]', code))
+        else:
+            plain.append(fmt in PLAIN_BUILTIN_FORMATS)
+    return np.array(plain or [True], dtype=bool)
+
+
+# --------------------------------------------------------------------------- text rules
+
+
+def _entities(raw: str) -> str:
+    """XML entity and character references decoded; an unknown entity is unsupported."""
+    if "&" not in raw:
+        return raw
+    found = _ENTITY.findall(raw)
+    if len(found) != raw.count("&"):
+        raise Unsupported("unknown XML entity")
+    return _ENTITY.sub(_entity, raw)
+
+
+def _entity(m: re.Match[str]) -> str:
+    if m[1]:
+        return _NAMED[m[1]]
+    code = int(m[2]) if m[2] else int(m[3], 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise Unsupported("bad character reference")
+    return chr(code)
+
+
+def _run_text(raw: str, preserve: bool) -> str:
+    """One ``<t>``'s text as calamine reads it (before ``_x00HH_`` escapes)."""
+    if "\r" in raw:
+        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _entities(raw)
+    return text if preserve else text.strip(_XML_WS)
+
+
+def _escapes(text: str) -> str:
+    """``_x00HH_`` → the character (calamine decodes only codes up to 0xFF)."""
+    if "_x" not in text:
+        return text
+    return _ESCAPE.sub(lambda m: chr(int(m[1], 16)) if int(m[1], 16) <= 0xFF else m[0], text)
+
+
+def _rich_text(inner: str) -> str:
+    """The text of a ``<si>``/``<is>`` with runs: its ``<t>`` parts, phonetic runs dropped."""
+    inner = _PHONETIC.sub("", inner)
+    if "<rPh" in inner:
+        raise Unsupported("phonetic run")
+    parts = []
+    for attrs, raw, empty_attrs in _RUN_TEXT.findall(inner):
+        del empty_attrs
+        parts.append(_run_text(raw, 'xml:space="preserve"' in (attrs or "")))
+    return _escapes("".join(parts))
+
+
+def _shared_strings(data: bytes) -> np.ndarray:
+    """The shared-string table as an object array of ``str``."""
+    text = _xml_text(data)
+    out = []
+    append = out.append
+    for plain, kept, rich in _SI.findall(text):
+        if rich:
+            append(_rich_text(rich))
+        elif kept:
+            append(_escapes(_run_text(kept, True)) if ("&" in kept or "\r" in kept
+                                                       or "_x" in kept) else kept)
+        elif "&" in plain or "\r" in plain or "_x" in plain:
+            append(_escapes(_run_text(plain, False)))
+        else:
+            append(plain.strip(_XML_WS))
+    if text.count("<si") != len(out):
+        raise Unsupported("shared strings not understood")
+    return np.array(out, dtype=object) if out else np.empty(0, dtype=object)
+
+
+# --------------------------------------------------------------------------- the sheet
+
+
+def _read_cells(fh, n_shared: int, plain: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The sheet's cells as an int32 (column × row) code table, plus the extra values and
+    which kinds of cell each column holds."""
+    state = _State(n_shared, plain)
+    buf = b""
+    while True:  # the part before <sheetData>
+        data = fh.read(CHUNK_BYTES)
+        buf += data
+        m = re.search(rb"<sheetData\s*(/?)>", buf)
+        if m:
+            if m[1]:
+                return state.result()
+            buf = buf[m.end():]
+            break
+        if b":sheetData" in buf:
+            raise Unsupported("namespace prefix")
+        if not data:
+            raise Unsupported("no <sheetData>")
+        if len(buf) > 64 * CHUNK_BYTES:
+            raise Unsupported("no <sheetData> near the start")
+    while True:
+        data = fh.read(CHUNK_BYTES)
+        if not data:
+            end = buf.find(b"</sheetData>")
+            if end < 0:
+                raise Unsupported("no </sheetData>")
+            state.chunk(buf[:end])
+            return state.result()
+        buf += data
+        end = buf.find(b"</sheetData>")
+        if end >= 0:
+            state.chunk(buf[:end])
+            return state.result()
+        cut = buf.rfind(b"</row>")
+        if cut >= 0:
+            state.chunk(buf[:cut + 6])
+            buf = buf[cut + 6:]
+
+
+class _State:
+    """Codes gathered chunk by chunk."""
+
+    def __init__(self, n_shared: int, plain: np.ndarray) -> None:
+        self.n_shared = n_shared
+        self.plain = plain
+        self.table = np.full((8, 1 << 14), -1, dtype=np.int32)
+        self.height = 0
+        self.width = 0
+        self.extras = _Extras()
+        self.kinds = np.zeros((4, 8), dtype=bool)  # kind × column: column holds that kind
+        self.last_row = 0
+
+    def result(self) -> tuple[np.ndarray, dict]:
+        table = self.table[:self.width, :self.height]
+        kinds = self.kinds[:, :self.width]
+        return table, {"extras": self.extras, "kinds": kinds}
+
+    def chunk(self, buf: bytes) -> None:
+        """Parse one chunk of ``<row>`` elements (cut after a ``</row>``)."""
+        n = len(buf)
+        if n == 0:
+            return
+        a = np.frombuffer(buf + b"\0" * _PAD, dtype=np.uint8)
+        body = a[:n]
+        lt = np.flatnonzero(body == 60)
+        if not len(lt):
+            if body.tobytes().strip():
+                raise Unsupported("text outside cells")
+            return
+        lt = np.append(lt, n)  # sentinel: "next tag" of the last one
+        b1 = a[lt[:-1] + 1]
+        b2 = a[lt[:-1] + 2]
+        if not _TAG_LETTERS[b1].all():
+            raise Unsupported("unexpected tag (comment, CDATA, prefix, …)")
+        end2 = np.isin(b2, _WS_BYTES) | (b2 == 62) | (b2 == 47)
+        if ((b1 == 102) & end2).any():
+            raise Unsupported("formula")
+        if ((b1 == 118) & end2 & (b2 != 62)).any():
+            raise Unsupported("<v> with attributes or empty")
+        if ((b1 == 114) & (b2 == 80) & (a[lt[:-1] + 3] == 104)).any():
+            raise Unsupported("phonetic run in an inline string")
+        gt = np.flatnonzero(body == 62)
+        end3 = a[lt[:-1] + 4]
+        is_row = ((b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119)
+                  & (np.isin(end3, _WS_BYTES) | (end3 == 62) | (end3 == 47)))
+        ei = np.flatnonzero(is_row | ((b1 == 99) & end2))  # <row …> and <c …> elements
+        if not len(ei):
+            return
+        X = lt[ei]
+        E = gt[np.searchsorted(gt, X)]  # the '>' that ends each element's start tag
+        if (lt[ei + 1] <= E).any() or (gt[np.searchsorted(gt, lt[ei + 1]) - 1] != E).any():
+            raise Unsupported("start tag not understood")
+        erow = is_row[ei]
+        # attributes: the quotes inside a start tag come in pairs name="value"
+        q = np.flatnonzero(body == 34)
+        first = np.searchsorted(q, X)
+        count = np.searchsorted(q, E) - first
+        if (count % 2).any():
+            raise Unsupported("unbalanced quotes")
+        owner = np.repeat(np.arange(len(X)), count)
+        qq = q[first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)]
+        if b"'" in buf:
+            ap = np.flatnonzero(body == 39)
+            if (np.searchsorted(ap, E) > np.searchsorted(ap, X)).any():
+                raise Unsupported("single-quoted attribute")
+        qo, qc, ko = qq[0::2], qq[1::2], owner[0::2]
+        if (a[qo - 1] != 61).any():
+            raise Unsupported("spaces around '='")
+        single = np.isin(a[qo - 3], _WS_BYTES)
+        name = a[qo - 2]
+        is_r = single & (name == 114)
+        if (np.bincount(ko[is_r], minlength=len(X)) > 1).any():
+            raise Unsupported("two references")
+        # row numbers: r="N", or the previous row's + 1
+        row_at = np.full(len(X), -1, dtype=np.int64)
+        row_ref = is_r & erow[ko]
+        row_at[ko[row_ref]] = _digits(a, qo[row_ref] + 1, qc[row_ref], 7)
+        rows = _follow(row_at[erow], self.last_row)
+        if len(rows):
+            self.last_row = int(rows[-1])
+        row_number = np.cumsum(erow) - 1  # ordinal of the row each element is in
+        cells = np.flatnonzero(~erow)
+        if not len(cells):
+            return
+        if row_number[cells[0]] < 0:
+            raise Unsupported("cell outside a row")
+        nc = len(cells)
+        cell_of = np.full(len(X), -1, dtype=np.int64)
+        cell_of[cells] = np.arange(nc)
+        keep = ~erow[ko]
+        qo, qc, kc = qo[keep], qc[keep], cell_of[ko[keep]]
+        single, name = single[keep], name[keep]
+        is_r, is_s, is_t = single & (name == 114), single & (name == 115), single & (name == 116)
+        P = X[cells]
+        selfclose = a[E[cells] - 1] == 47
+        col = np.full(nc, -1, dtype=np.int64)
+        row = rows[row_number[cells]]
+        col[kc[is_r]], row[kc[is_r]] = _reference(a, qo[is_r] + 1, qc[is_r])
+        if (col < 0).any():  # cells without a reference: the previous cell's column + 1
+            col = _follow_in_groups(col, row_number[cells])
+        ko = kc
+        kind = np.zeros(nc, dtype=np.int8)
+        if is_t.any():
+            kt = ko[is_t]
+            if (np.bincount(kt, minlength=nc) > 1).any():
+                raise Unsupported("two t attributes")
+            kind[kt] = _cell_types(a, qo[is_t] + 1, qc[is_t])
+        style = np.zeros(nc, dtype=np.int64)
+        if is_s.any():
+            style[ko[is_s]] = _digits(a, qo[is_s] + 1, qc[is_s], 9)
+        # values
+        vi = np.flatnonzero((b1 == 118) & (b2 == 62))
+        V = lt[vi]
+        vend = lt[vi + 1]
+        if len(V) and ((a[vend + 1] != 47) | (a[vend + 2] != 118)).any():
+            raise Unsupported("<v> not closed by </v>")
+        kv = np.searchsorted(P, V, "right") - 1
+        if len(V) and ((kv < 0).any() or selfclose[kv].any()
+                       or (np.bincount(kv, minlength=nc) > 1).any()):
+            raise Unsupported("value outside a cell")
+        if (kind[kv] == _INLINE).any():
+            raise Unsupported("inline string with a value")
+        codes = np.full(nc, -1, dtype=np.int32)
+        has = np.zeros(nc, dtype=bool)
+        vk = kind[kv]
+        vs, ve = V + 3, vend
+        self._shared(a, codes, has, kv[vk == _SHARED], vs[vk == _SHARED], ve[vk == _SHARED])
+        self._numbers(a, codes, has, style, kv[vk == _NUMBER], vs[vk == _NUMBER],
+                      ve[vk == _NUMBER])
+        self._bools(a, codes, has, kv[vk == _BOOL], vs[vk == _BOOL], ve[vk == _BOOL])
+        inline = np.flatnonzero(kind == _INLINE)
+        if len(inline):
+            self._inline(buf, a, lt, b1, end2, gt, P, codes, has, inline)
+        self._store(col[has], row[has], codes[has], kind[has])
+
+    def _shared(self, a, codes, has, k, start, end) -> None:
+        if not len(k):
+            return
+        idx = _digits(a, start, end, 10)
+        if (idx >= self.n_shared).any():
+            raise Unsupported("shared string index out of range")
+        codes[k] = idx
+        has[k] = True
+
+    def _numbers(self, a, codes, has, style, k, start, end) -> None:
+        if not len(k):
+            return
+        s = style[k]
+        if (s >= len(self.plain)).any() or not self.plain[s].all():
+            raise Unsupported("number with a date or custom format")
+        width = end - start
+        if (width < 1).any() or (width > 40).any():
+            raise Unsupported("number text")
+        w = int(width.max())
+        span = np.arange(w)
+        m = span < width[:, None]
+        chars = np.where(m, a[start[:, None] + span], 0).astype(np.uint8)
+        ok = ((chars >= 48) & (chars <= 57)) | np.isin(chars, np.frombuffer(b".eE+-", np.uint8))
+        if not (ok | ~m).all():
+            raise Unsupported("number text")
+        values = np.ascontiguousarray(chars).view(f"S{w}").ravel().astype(np.float64)
+        if not np.isfinite(values).all():
+            raise Unsupported("number out of range")
+        uniques, inverse = np.unique(values, return_inverse=True)
+        first = self.extras.add(_NUMBER, uniques, None)
+        codes[k] = -2 - (first + inverse.ravel())
+        has[k] = True
+
+    def _bools(self, a, codes, has, k, start, end) -> None:
+        if not len(k):
+            return
+        if ((end - start) != 1).any():
+            raise Unsupported("boolean text")
+        digit = a[start]
+        if not np.isin(digit, [48, 49]).all():
+            raise Unsupported("boolean text")
+        first = self.extras.add(_BOOL, np.array([0.0, 1.0]), None)
+        codes[k] = -2 - (first + (digit == 49))
+        has[k] = True
+
+    def _inline(self, buf, a, lt, b1, end2, gt, P, codes, has, inline) -> None:
+        """Inline strings: each cell's key is its ``<t>`` parts (raw bytes) joined by
+        ``<``, each part led by ``P`` (keep whitespace) or another byte (trim)."""
+        ti = np.flatnonzero((b1 == 116) & end2)
+        T = lt[ti]
+        kt = np.searchsorted(P, T, "right") - 1
+        if (kt < 0).any() or (codes[kt] != -1).any():
+            raise Unsupported("text outside an inline string")
+        te = gt[np.searchsorted(gt, T)]
+        nxt = lt[ti + 1]
+        closed = a[te - 1] == 47
+        if (te >= nxt).any() or (~closed & ((a[nxt + 1] != 47) | (a[nxt + 2] != 116))).any():
+            raise Unsupported("inline text not understood")
+        stop = np.where(closed, te + 1, nxt)
+        # each part from the ">" that closes its <t> tag: that byte is the flag (trim)
+        keys = [buf[s:e] for s, e in zip(te.tolist(), stop.tolist(), strict=True)]
+        for i in np.flatnonzero(te != T + 2).tolist():  # <t xml:space=…> or <t/>: rare
+            keep = b'xml:space="preserve"' in buf[T[i]:te[i]]
+            keys[i] = (b"P" if keep else b">") + keys[i][1:]
+        counts = np.bincount(kt, minlength=len(P))
+        cell_keys = np.full(len(P), b"", dtype=object)
+        one = counts[kt] == 1
+        parts = np.empty(len(keys), dtype=object)
+        parts[:] = keys
+        cell_keys[kt[one]] = parts[one]
+        for c in np.unique(kt[~one]).tolist():  # rich text: several runs
+            cell_keys[c] = b"<".join(parts[kt == c].tolist())
+        local, uniques = pd.factorize(cell_keys[inline])
+        first = self.extras.add(_INLINE, None, np.asarray(uniques, dtype=object))
+        codes[inline] = -2 - (first + local)
+        has[inline] = True
+
+    def _store(self, col, row, codes, kind) -> None:
+        if not len(col):
+            return
+        width = int(col.max()) + 1
+        height = int(row.max())
+        rows_cap = self.table.shape[1]
+        cols_cap = self.table.shape[0]
+        if width > cols_cap or height > rows_cap:
+            new = np.full((max(cols_cap, width), max(rows_cap, height) * (2 if height >
+                                                                            rows_cap else 1)),
+                          -1, dtype=np.int32)
+            new[:cols_cap, :rows_cap] = self.table
+            self.table = new
+            kinds = np.zeros((4, new.shape[0]), dtype=bool)
+            kinds[:, :self.kinds.shape[1]] = self.kinds
+            self.kinds = kinds
+        if self.n_shared + self.extras.size >= 2**31 - 2:
+            raise Unsupported("too many distinct values")
+        self.table[col, row - 1] = codes
+        self.kinds[kind, col] = True
+        self.width = max(self.width, width)
+        self.height = max(self.height, height)
+
+
+def _follow(values: np.ndarray, before: int) -> np.ndarray:
+    """Missing values (-1) as the previous value + 1 (the first: ``before + 1``)."""
+    idx = np.arange(len(values))
+    last = np.maximum.accumulate(np.where(values >= 0, idx, -1)) if len(values) else idx
+    return np.where(last >= 0, values[np.maximum(last, 0)] + idx - last, before + 1 + idx)
+
+
+def _follow_in_groups(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """:func:`_follow` within runs of equal ``group`` (each run starting before 0)."""
+    idx = np.arange(len(values))
+    start = np.maximum.accumulate(np.where(np.r_[True, group[1:] != group[:-1]], idx, 0))
+    last = np.maximum.accumulate(np.where(values >= 0, idx, -1))
+    known = last >= start
+    return np.where(known, values[np.maximum(last, 0)] + idx - last, idx - start)
+
+
+def _digits(a: np.ndarray, start: np.ndarray, end: np.ndarray, max_width: int) -> np.ndarray:
+    """The decimal integers written in ``a[start:end]`` (vectorised)."""
+    width = end - start
+    value = np.zeros(len(width), dtype=np.int64)
+    if not len(width):
+        return value
+    if (width < 1).any() or (width > max_width).any():
+        raise Unsupported("number field")
+    bad = np.zeros(len(width), dtype=bool)
+    for j in range(int(width.max())):
+        digit = a[start + j].astype(np.int64) - 48
+        inside = j < width
+        bad |= inside & ((digit < 0) | (digit > 9))
+        value = np.where(inside, value * 10 + digit, value)
+    if bad.any():
+        raise Unsupported("number field")
+    return value
+
+
+def _reference(a: np.ndarray, start: np.ndarray, end: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Column (0-based) and row (1-based) of ``A1``-style references."""
+    c0, c1, c2, c3 = (a[start + i].astype(np.int64) for i in range(4))
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return (x >= 65) & (x <= 90)
+
+    l1 = up(c0)
+    l2 = l1 & up(c1)
+    l3 = l2 & up(c2)
+    if not l1.all() or (l3 & up(c3)).any():
+        raise Unsupported("cell reference")
+    col = np.where(l3, ((c0 - 64) * 26 + (c1 - 64)) * 26 + (c2 - 64),
+                   np.where(l2, (c0 - 64) * 26 + (c1 - 64), c0 - 64)) - 1
+    letters = 1 + l2.astype(np.int64) + l3
+    row = _digits(a, start + letters, end, 7)
+    if (row < 1).any() or (row > 1_048_576).any() or (col > 16_383).any():
+        raise Unsupported("cell reference out of range")
+    return col, row
+
+
+def _cell_types(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``t`` attribute values as kinds; anything but ``s``, ``n``, ``b``, ``inlineStr``
+    is unsupported (``str`` and ``e`` come with formulas, ``d`` is a date)."""
+    width = end - start
+    first = a[start]
+    kind = np.full(len(start), -1, dtype=np.int8)
+    one = width == 1
+    kind[one & (first == ord("s"))] = _SHARED
+    kind[one & (first == ord("n"))] = _NUMBER
+    kind[one & (first == ord("b"))] = _BOOL
+    inline = np.flatnonzero((width == 9) & (first == ord("i")))
+    if len(inline):
+        text = a[start[inline, None] + np.arange(9)]
+        ok = (text == np.frombuffer(b"inlineStr", dtype=np.uint8)).all(axis=1)
+        kind[inline[ok]] = _INLINE
+    if (kind < 0).any():
+        raise Unsupported("cell type")
+    return kind
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _columns(table: np.ndarray, info: dict, shared: np.ndarray) -> pd.DataFrame:
+    """Each column of codes as a ``Categorical`` of its text, with the rules of
+    :func:`evaluation.ingest.readers._categorical` (in a column of strings only, ``""``
+    is NA; otherwise whitespace-only text is NA, numbers as in ``_float_texts``)."""
+    from evaluation.ingest.readers import _float_texts
+
+    extras: _Extras = info["extras"]
+    kinds = info["kinds"]
+    if extras.size:
+        e_kind = np.concatenate(extras.kinds)
+        e_num = np.concatenate(extras.numbers)
+        e_key = np.concatenate(extras.keys)
+    else:
+        e_kind = np.zeros(0, np.int8)
+        e_num = np.zeros(0)
+        e_key = np.empty(0, dtype=object)
+    inline_text: dict[int, str | None] = {}
+    width, height = table.shape
+    columns = {}
+    for c in range(width):
+        if kinds[_NUMBER, c] and kinds[_BOOL, c]:
+            raise Unsupported("numbers and booleans in one column")  # pandas merges 1.0/True
+        local, uniq = pd.factorize(table[c])
+        uniq = np.asarray(uniq)
+        texts = np.full(len(uniq), None, dtype=object)
+        is_shared = uniq >= 0
+        texts[is_shared] = shared[uniq[is_shared]]
+        extra = np.flatnonzero(uniq <= -2)
+        if len(extra):
+            e = -2 - uniq[extra].astype(np.int64)
+            k = e_kind[e]
+            num = k == _NUMBER
+            texts[extra[num]] = _float_texts(e_num[e[num]])
+            boolean = k == _BOOL
+            texts[extra[boolean]] = np.where(e_num[e[boolean]] == 1.0, "TRUE", "FALSE")
+            for i, j in zip(extra[k == _INLINE].tolist(), e[k == _INLINE].tolist(),
+                            strict=True):
+                if j not in inline_text:
+                    inline_text[j] = _inline_key_text(e_key[j])
+                texts[i] = inline_text[j]
+        if kinds[_NUMBER, c] or kinds[_BOOL, c]:
+            blank = np.array([t is None or not t.strip() for t in texts], dtype=bool)
+        else:
+            blank = np.array([t is None or t == "" for t in texts], dtype=bool)
+        texts[blank] = None
+        t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
+        final = t_codes[local] if len(local) else local
+        columns[c] = pd.Categorical.from_codes(final.astype(np.int64), dtype=pd.CategoricalDtype(
+            pd.Index(np.asarray(categories, dtype=object), dtype="str")))
+    return pd.DataFrame(columns, index=pd.RangeIndex(height))
+
+
+def _inline_key_text(key: bytes) -> str:
+    parts = key.split(b"<") if key else []  # each led by its flag byte
+    text = "".join(_run_text(p[1:].decode("utf-8"), p[:1] == b"P") for p in parts)
+    return _escapes(text)
