@@ -1,13 +1,18 @@
 # Two commands do all the set-up: `make demo` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
+# svy and samplics (benchmark baselines only) live in their own venv: svy brings polars and
+# pyarrow, and pyarrow would change pandas' default string storage in .venv.
+BASELINES ?= .venv-baselines
 ifeq ($(OS),Windows_NT)
 BIN := $(VENV)/Scripts
+BASE_BIN := $(BASELINES)/Scripts
 else
 BIN := $(VENV)/bin
+BASE_BIN := $(BASELINES)/bin
 endif
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench baselines clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +33,15 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python -m pip install -e ".[bench]"
+$(BASELINES)/.installed:
+	$(PYTHON) -m venv $(BASELINES)
+	$(BASE_BIN)/python -m pip install --upgrade pip
+	$(BASE_BIN)/python -m pip install "svy>=0.3" "samplics>=0.4"
+	touch $@
+
+baselines: $(BASELINES)/.installed
+
+bench: $(VENV)/.installed-dev baselines
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -7,20 +7,32 @@ computes only the same point estimates (Σw·y / Σw per domain, respondent mean
 variance) — measured in the same run, medians of repeated runs. Then the full
 ``score_round`` on DataFrames with string ids, and svy (default 1,000 estates, the
 overall item, ~40 s: svy's ``prop(by=)`` grows faster than linearly in the number of
-domains) and samplics (50 estates) on a subset (``pip install svy samplics``; skipped with a
-message when not installed). Ratios are printed for the same subset (svy vs our
-DataFrame ``survey_proportion``) and per domain against our full city run.
+domains) and samplics (50 estates) on a subset. Ratios are printed for the same subset
+(svy/samplics vs our DataFrame ``survey_proportion``, measured here) and per domain
+against our full city run.
+
+svy and samplics run in a separate environment, never in ``.venv``: svy needs polars and
+pyarrow, and pyarrow changes pandas 3's default string storage for the whole package. The
+subset is written to a temporary ``.npz`` and timed by ``benchmarks/survey_baselines.py``
+under the interpreter ``$WUYE_BASELINES_PYTHON``, else ``.venv-baselines/bin/python``
+(Windows: ``.venv-baselines/Scripts/python.exe``), created by ``make baselines``; when it
+is missing a message says so and the rest is still measured.
 
 Goals: all rates and indices with intervals ≤ 1 s and ≤ 5× the bincount pass;
 ≥ 1,000× faster than svy.
 
-Run: ``.venv/bin/python benchmarks/bench_estimation.py [--estates 2000] [--repeat 3]``
+Run: ``.venv/bin/python -m benchmarks.bench_estimation [--estates 2000] [--repeat 3]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -140,6 +152,49 @@ def subset_frame(d: dict, n_estates: int) -> pd.DataFrame:
     return frame[frame["y"].notna()].reset_index(drop=True)
 
 
+BASELINES_SCRIPT = Path(__file__).resolve().with_name("survey_baselines.py")
+
+
+def baselines_python() -> Path:
+    """Interpreter of the baselines environment: ``$WUYE_BASELINES_PYTHON``, else
+    ``.venv-baselines/bin/python`` (Windows: ``.venv-baselines/Scripts/python.exe``)."""
+    if os.environ.get("WUYE_BASELINES_PYTHON"):
+        return Path(os.environ["WUYE_BASELINES_PYTHON"])
+    venv = Path(__file__).resolve().parents[1] / ".venv-baselines"
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run_baselines(sub: pd.DataFrame, samplics_estates: int) -> dict | None:
+    """svy and samplics timings from ``survey_baselines.py`` in the baselines environment
+    (its JSON line), or None with a message when that environment is missing or fails."""
+    python = baselines_python()
+    if not python.is_file():
+        print(f"  svy/samplics 未测：找不到基线环境的解释器 {python}。"
+              f"在仓库根目录运行 `make baselines` 创建 .venv-baselines（svy、samplics 装在其中，"
+              f"不进入 .venv），或用环境变量 WUYE_BASELINES_PYTHON 指定解释器。")
+        return None
+    with tempfile.TemporaryDirectory(prefix="wuye-bench-") as tmp:
+        path = Path(tmp) / "subset.npz"
+        np.savez(path, **{c: sub[c].to_numpy(dtype=str if c in ("estate", "stratum")
+                                             else float) for c in sub.columns})
+        try:
+            done = subprocess.run([str(python), str(BASELINES_SCRIPT), str(path),
+                                   "--samplics", str(samplics_estates)],
+                                  capture_output=True, text=True, encoding="utf-8",
+                                  timeout=3600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            print(f"  svy/samplics 未测：{type(exc).__name__}: {exc}"[:300])
+            return None
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (done.stderr.strip() or done.stdout.strip())[-600:]
+        print(f"  svy/samplics 未测：{python} {BASELINES_SCRIPT.name} 退出码 "
+              f"{done.returncode}\n{tail}")
+        return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--estates", type=int, default=2000)
@@ -168,55 +223,35 @@ def main() -> None:
 
     sub = subset_frame(d, args.subset)
     t = time.perf_counter()
-    mine = survey_proportion(sub, "y", strata="stratum", weights="w", fpc="N", by="estate")
+    survey_proportion(sub, "y", strata="stratum", weights="w", fpc="N", by="estate")
     t_mine = time.perf_counter() - t
     print(f"subset: {args.subset} estates, overall item, {len(sub):,} rows — "
           f"ours {t_mine * 1e3:.1f} ms")
     per_domain_ours = t_ours / (args.estates * (N_ITEMS + 9 + 1))
-    try:
-        import polars as pl
-        from svy import Sample
-        from svy.core.design import Design
-
-        sample = Sample(pl.DataFrame({c: sub[c].to_numpy() for c in sub.columns}),
-                        Design(stratum="stratum", wgt="w", pop_size="N"))
-        t = time.perf_counter()
-        est = sample.estimation.prop("y", by="estate", ci_method="beta")
-        t_svy = time.perf_counter() - t
-        print(f"  svy {getattr(__import__('svy'), '__version__', '?')} prop(by=estate): "
+    n_small = min(args.subset, args.samplics)
+    small = sub[sub["estate"].astype(int) < n_small]
+    t = time.perf_counter()
+    survey_proportion(small, "y", strata="stratum", weights="w", fpc="N", by="estate")
+    t_m2 = time.perf_counter() - t
+    base = run_baselines(sub, n_small)
+    if base is None:
+        return
+    svy, smp = base["svy"], base["samplics"]
+    if "error" in svy:
+        print(f"  svy not measured: {svy['error']}"[:300])
+    else:
+        t_svy = svy["seconds"]
+        print(f"  svy {svy['version']} prop(by=estate): "
               f"{t_svy:.2f} s — same-subset ratio {t_svy / t_mine:,.0f}×; per-domain "
               f"ratio vs our full run {t_svy / args.subset / per_domain_ours:,.0f}× "
               f"(goal ≥ 1,000×)")
-        del est
-    except Exception as exc:  # benchmark only: report and continue
-        print(f"  svy not measured: {type(exc).__name__}: {exc}"[:300])
-    try:
-        import warnings
-
-        from samplics.estimation import TaylorEstimator
-        from samplics.utils.types import PopParam
-
-        small = sub[sub["estate"].astype(int) < min(args.subset, args.samplics)]
-        strata = small["stratum"].astype(int).to_numpy()
-        fpc = 1 - small.groupby("stratum")["y"].transform("size").to_numpy() / small[
-            "N"].to_numpy()
-        t = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            TaylorEstimator(PopParam.mean).estimate(small["y"].to_numpy(), small["w"].to_numpy(),
-                                             stratum=strata, domain=small["estate"].to_numpy(),
-                                             fpc=fpc)
-        t_smp = time.perf_counter() - t
-        t = time.perf_counter()
-        survey_proportion(small, "y", strata="stratum", weights="w", fpc="N", by="estate")
-        t_m2 = time.perf_counter() - t
-        n_small = small["estate"].nunique()
-        print(f"  samplics TaylorEstimator on {n_small} estates: {t_smp:.2f} s — same-subset "
-              f"ratio {t_smp / t_m2:,.0f}×; per-domain ratio vs our full run "
-              f"{t_smp / n_small / per_domain_ours:,.0f}×")
-    except Exception as exc:  # benchmark only: report and continue
-        print(f"  samplics not measured: {type(exc).__name__}: {exc}"[:300])
-    del mine
+    if "error" in smp:
+        print(f"  samplics not measured: {smp['error']}"[:300])
+    else:
+        t_smp = smp["seconds"]
+        print(f"  samplics {smp['version']} TaylorEstimator on {smp['domains']} estates: "
+              f"{t_smp:.2f} s — same-subset ratio {t_smp / t_m2:,.0f}×; per-domain ratio vs "
+              f"our full run {t_smp / smp['domains'] / per_domain_ours:,.0f}×")
 
 
 if __name__ == "__main__":
