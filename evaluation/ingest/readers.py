@@ -16,8 +16,14 @@ Question headers recognised (after NFKC and removing type suffixes like
 - KoboToolbox: every non-metadata column (``q4``/``Q4`` gives the number; group paths
   ``group/q4`` keep their last segment).
 
-Excel files are read with python-calamine (the engine behind pandas'
-``engine="calamine"``), converting each column once per distinct value.
+Excel files: .xlsx/.xlsm are streamed by :mod:`evaluation.ingest.xlsx` (the sheet XML
+decompressed in chunks and scanned with numpy; a shared-string cell's index is its category
+code, so no Python object is made per cell and memory stays bounded — a 642,000-row city
+export reads in ~0.6 GB instead of ~2.6 GB). Whatever that reader does not handle (.xls,
+.ods, formulas, dates, odd XML, damaged or encrypted files) is read with python-calamine
+(the engine behind pandas' ``engine="calamine"``), converting each column once per
+distinct value; both give the same frame (``tests/test_fast_xlsx.py``), and calamine
+names the problem of a file neither can read.
 
 Skipped markers: ``(跳过)`` in text exports and ``-3`` (also ``-2``) in code exports mean
 the respondent was routed past the question; they are kept here and decoded as missing by

@@ -42,6 +42,10 @@ _WS_BYTES = np.array([32, 9, 10, 13], dtype=np.uint8)
 #: rPr and its children, rPh, phoneticPr, extLst/ext, and closing tags)
 _TAG_LETTERS = np.zeros(256, dtype=bool)
 _TAG_LETTERS[np.frombuffer(b"/rcvfitbusoepl", dtype=np.uint8)] = True
+_IS_WS = np.zeros(256, dtype=bool)
+_IS_WS[_WS_BYTES] = True
+_ENDS_NAME = _IS_WS.copy()  # a byte that ends a tag name: whitespace, '>' or '/'
+_ENDS_NAME[[62, 47]] = True
 _PAD = 64
 _ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -340,7 +344,7 @@ class _State:
         b2 = a[lt[:-1] + 2]
         if not _TAG_LETTERS[b1].all():
             raise Unsupported("unexpected tag (comment, CDATA, prefix, …)")
-        end2 = np.isin(b2, _WS_BYTES) | (b2 == 62) | (b2 == 47)
+        end2 = _ENDS_NAME[b2]
         if ((b1 == 102) & end2).any():
             raise Unsupported("formula")
         if ((b1 == 118) & end2 & (b2 != 62)).any():
@@ -350,7 +354,7 @@ class _State:
         gt = np.flatnonzero(body == 62)
         end3 = a[lt[:-1] + 4]
         is_row = ((b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119)
-                  & (np.isin(end3, _WS_BYTES) | (end3 == 62) | (end3 == 47)))
+                  & _ENDS_NAME[end3])
         ei = np.flatnonzero(is_row | ((b1 == 99) & end2))  # <row …> and <c …> elements
         if not len(ei):
             return
@@ -374,7 +378,7 @@ class _State:
         qo, qc, ko = qq[0::2], qq[1::2], owner[0::2]
         if (a[qo - 1] != 61).any():
             raise Unsupported("spaces around '='")
-        single = np.isin(a[qo - 3], _WS_BYTES)
+        single = _IS_WS[a[qo - 3]]
         name = a[qo - 2]
         is_r = single & (name == 114)
         if (np.bincount(ko[is_r], minlength=len(X)) > 1).any():
