@@ -1,4 +1,8 @@
-"""The whole demo, end to end: two rounds, every stage, every output listed and verifiable."""
+"""The whole demo, end to end: two rounds, every stage, every output listed and verifiable.
+
+The tests read the session's shared demo run (``demo_run`` in ``conftest.py``); only the
+determinism test makes a second run of its own, in-process, to compare with it.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,10 @@ from evaluation.pipeline import DEMO_PERIODS
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workspace = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--workspace", str(workspace), "--estates", "16"]) == 0
-    return workspace
+def demo(demo_run) -> Path:
+    """The workspace of the session's shared demo run (conftest ``demo_run``, 16 estates,
+    both rounds with cards); read-only."""
+    return demo_run.workspace
 
 
 def _pdf_text(path: Path) -> str:
@@ -64,8 +68,11 @@ def test_history_exists_after_two_rounds(demo: Path) -> None:
     assert set(lists["round_id"]) == set(DEMO_PERIODS)
 
 
-def test_demo_is_deterministic(demo: Path, tmp_path: Path) -> None:
-    assert main(["demo", "--workspace", str(tmp_path), "--estates", "16", "--no-cards"]) == 0
+def test_demo_is_deterministic(demo_run, tmp_path: Path) -> None:
+    """A second run of its own (in-process, without cards) gives the shared run's results."""
+    demo = demo_run.workspace
+    assert main(["demo", "--workspace", str(tmp_path), "--estates", str(demo_run.estates),
+                 "--no-cards"]) == 0
     for period in DEMO_PERIODS:
         first = pd.read_csv(demo / period / "data" / "estates.csv", encoding="utf-8-sig")
         again = pd.read_csv(tmp_path / period / "data" / "estates.csv", encoding="utf-8-sig")

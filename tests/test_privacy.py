@@ -1,7 +1,8 @@
 """Privacy audit: the demo's raw personal data never appears in anything the run writes.
 
-One small demo run (``wuye-eval -v demo --estates 12``, both rounds, in a subprocess so
-its stdout/stderr and INFO logs are captured) is scanned. The raw values come from the
+The session's shared demo run (the ``demo_run`` fixture of ``conftest.py``:
+``wuye-eval -v demo --estates 16``, both rounds, in a subprocess so its stdout/stderr and
+INFO logs are captured) is scanned; the tests only read its workspace. The raw values come from the
 demo's own inputs: the simulated 问卷星 exports under ``demo/inputs/<period>/fieldwork/`` (phone numbers, IP
 addresses, building and room as typed) and the household frame ``住户清册.csv``.
 
@@ -32,8 +33,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -41,17 +40,6 @@ import pandas as pd
 import pytest
 
 PERIODS = ("2025H2", "2026H1")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    ws = tmp_path_factory.mktemp("privacy") / "ws"
-    done = subprocess.run([sys.executable, "-m", "evaluation.cli", "-v", "demo", "--workspace",
-                           str(ws), "--estates", "12"], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
-    return {"workspace": ws, "stdout": done.stdout, "stderr": done.stderr}
 
 
 def _raw_values(ws: Path) -> dict[str, set[str]]:
@@ -171,11 +159,11 @@ def _find(texts: dict[str, list[str]], values: set[str], kind: str) -> list[str]
 
 
 @pytest.fixture(scope="module")
-def scanned(demo) -> dict:
-    ws = demo["workspace"]
+def scanned(demo_run) -> dict:
+    ws = demo_run.workspace
     values = _raw_values(ws)
     sampling = {f"{period}/sampling" for period in PERIODS}
-    texts: dict[str, list[str]] = {"(stdout)": [demo["stdout"]], "(stderr)": [demo["stderr"]]}
+    texts: dict[str, list[str]] = {"(stdout)": [demo_run.stdout], "(stderr)": [demo_run.stderr]}
     field_texts: dict[str, list[str]] = {}
     kinds: set[str] = set()
     for path in _written_files(ws):
@@ -230,14 +218,14 @@ def test_sampling_folder_lists_rooms_as_designed(scanned):
     assert hits
 
 
-def test_a_name_column_is_not_kept(demo, tmp_path):
+def test_a_name_column_is_not_kept(demo_run, tmp_path):
     """An export with a 姓名 column (not in the demo questionnaire): the names reach neither
     the accepted rows, the answers, the quarantine nor its workbook."""
     from evaluation.ingest import ingest_round
     from evaluation.round import load_round
     from sampling.record import read_sampling_record
 
-    ws = demo["workspace"]
+    ws = demo_run.workspace
     root = ws / "demo" / "inputs" / PERIODS[0]
     rnd = load_round(root)
     export = next((root / "fieldwork").glob("*.xlsx"))
@@ -277,11 +265,11 @@ def test_the_pseudonym_key_cannot_live_in_the_report_folder(tmp_path):
 
 
 @pytest.mark.parametrize("option", ["--estate", "--firm"])
-def test_history_filters_are_parameters_not_sql(demo, capsys, option):
+def test_history_filters_are_parameters_not_sql(demo_run, capsys, option):
     """``wuye-eval history`` filters cannot inject SQL (checked on the demo's database)."""
     from evaluation.cli import main
 
-    db = demo["workspace"] / "demo" / "wuye.sqlite"
+    db = demo_run.workspace / "demo" / "wuye.sqlite"
     before = _sqlite_dump(db)
     for payload in ("x' OR '1'='1", '"; DROP TABLE rounds; --', "GD001' --"):
         assert main(["history", str(db), "--kind", "estates", option, payload]) == 0
