@@ -9,7 +9,8 @@ rolls the hot journal back on the next open.
 
 Data tables (:data:`STEPS`): ``register, firm_register`` (step ``round``), ``strata, plan``
 (``sample``), ``respondents, answers, quarantine_summary, ingest_counts, dispositions,
-response_rates`` (``ingest``), ``estates, items, dimensions, district`` (``score``),
+response_rates`` (``ingest``), ``estates, items, dimensions, district, drivers,
+firm_drivers, importance`` (``score``; the last three since schema version 2),
 ``ranking, firms, escalations`` (``rank``); ``<step>_<name>`` spellings such as
 ``score_estates`` or ``rank_estates`` are accepted too. Every row carries ``round_id``; the
 ``rounds`` table holds each round's period, year, kind (series) and district. Columns follow the frames written: a column not yet in the table is
@@ -41,7 +42,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "sample": ("strata", "plan"),
     "ingest": ("respondents", "answers", "quarantine_summary", "ingest_counts", "dispositions",
                "response_rates"),
-    "score": ("estates", "items", "dimensions", "district"),
+    "score": ("estates", "items", "dimensions", "district", "drivers", "firm_drivers",
+              "importance"),
     "rank": ("ranking", "firms", "escalations"),
 }
 #: names accepted in ``write_step(tables=...)`` for a step, mapped to the stored table
@@ -74,6 +76,22 @@ CHUNK_ROWS = 200_000
 ROUND_FIELDS = ("period", "year", "kind", "part", "district", "label")
 
 
+#: data tables each schema version creates (fixed once released: a later version adds its own)
+V1_TABLES: tuple[str, ...] = (
+    "register", "firm_register", "strata", "plan", "respondents", "answers",
+    "quarantine_summary", "ingest_counts", "dispositions", "response_rates", "estates", "items",
+    "dimensions", "district", "ranking", "firms", "escalations")
+V2_TABLES: tuple[str, ...] = ("drivers", "firm_drivers", "importance")
+
+
+def _create_data_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
+    """One table per step output: ``round_id`` and an index on it; the other columns are
+    added as frames are written."""
+    for table in tables:
+        con.execute(f"CREATE TABLE {_q(table)} (round_id TEXT NOT NULL)")
+        con.execute(f"CREATE INDEX {_q('ix_' + table)} ON {_q(table)} (round_id)")
+
+
 def _create_v1(con: sqlite3.Connection) -> None:
     con.execute("CREATE TABLE rounds (round_id TEXT PRIMARY KEY, period TEXT, year INTEGER, "
                 "kind TEXT, part INTEGER, district TEXT, label TEXT, meta TEXT, "
@@ -83,14 +101,18 @@ def _create_v1(con: sqlite3.Connection) -> None:
     con.execute('CREATE TABLE "columns" (table_name TEXT NOT NULL, column_name TEXT NOT NULL, '
                 "sql_name TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL, "
                 "PRIMARY KEY (table_name, column_name))")
-    for table in DATA_TABLES:
-        con.execute(f"CREATE TABLE {_q(table)} (round_id TEXT NOT NULL)")
-        con.execute(f"CREATE INDEX {_q('ix_' + table)} ON {_q(table)} (round_id)")
+    _create_data_tables(con, V1_TABLES)
+
+
+def _create_v2(con: sqlite3.Connection) -> None:
+    _create_data_tables(con, V2_TABLES)
 
 
 #: (version, description, function applied inside the upgrade transaction); append only.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "rounds, steps, column registry and one table per step output", _create_v1),
+    (2, "score step: key drivers (district, by firm) and importance-performance tables",
+     _create_v2),
 ]
 
 #: test hook: called with the table name after each table's rows are inserted

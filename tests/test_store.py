@@ -46,23 +46,88 @@ def db(tmp_path: Path) -> Store:
 
 def test_migrations_apply_once_and_refuse_newer_databases(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "w.sqlite"
+    latest = max(v for v, _, _ in store_module.MIGRATIONS)
     with Store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == latest == 2
     calls = []
 
-    def v2(con) -> None:
+    def notes(con) -> None:
         calls.append(1)
         con.execute("CREATE TABLE notes (round_id TEXT, text TEXT)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, (2, "notes", v2)])
+    monkeypatch.setattr(store_module, "MIGRATIONS",
+                        [*store_module.MIGRATIONS, (latest + 1, "notes", notes)])
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == latest + 1
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == latest + 1
     assert calls == [1]
-    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
-    with pytest.raises(WuyeError, match="结构版本 2 比本程序支持的 1 新"):
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:latest])
+    with pytest.raises(WuyeError, match=f"结构版本 {latest + 1} 比本程序支持的 {latest} 新"):
         Store(path)
+
+
+def _indexes(store: Store) -> dict[str, str]:
+    return {r[0]: r[1] for r in store.con.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+
+
+def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    path = tmp_path / "w.sqlite"
+    v1_steps = {**store_module.STEPS,
+                "score": tuple(t for t in store_module.STEPS["score"]
+                               if t not in store_module.V2_TABLES)}
+    with monkeypatch.context() as m:  # the store as it was before schema version 2
+        m.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+        m.setattr(store_module, "STEPS", v1_steps)
+        with Store(path) as store:
+            assert store.schema_version == 1
+            store.write_step("2025H1", "round", {"register": register()},
+                             meta={"period": "2025H1"})
+            store.write_step("2025H1", "score", {"estates": scores(3)})
+            tables = {r[0] for r in store.con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            assert not tables & set(store_module.V2_TABLES)
+            v1_snapshot = store.snapshot()
+    with Store(path) as store:
+        assert store.schema_version == 2
+        # earlier rounds are kept as they were; the new tables are there, empty, indexed
+        upgraded = store.snapshot()
+        assert {k: v for k, v in upgraded.items() if k != "schema_version"} == {
+            **{k: v for k, v in v1_snapshot.items() if k != "schema_version"},
+            **{t: [] for t in store_module.V2_TABLES}}
+        indexes = _indexes(store)
+        for table in store_module.V2_TABLES:
+            assert indexes[f"ix_{table}"] == table
+            assert store.read(table, "2025H1").empty  # a round scored before: no drivers
+        assert store.read("estates", "2025H1")["estate_id"].tolist() == ["E0", "E1", "E2"]
+        drivers = pd.DataFrame({"dimension": ["环境卫生", "停车管理"], "coef": [0.8, np.nan],
+                                "n": np.array([400, 400]), "note": ["", "模型未收敛"],
+                                "rank": [1.0, np.nan]})
+        store.write_step("2025H2", "score", {"estates": scores(3), "drivers": drivers,
+                                             "firm_drivers": drivers.assign(firm="甲"),
+                                             "importance": drivers[["dimension", "n"]]})
+        back = store.read("score_drivers", "2025H2")
+        pd.testing.assert_frame_equal(back.drop(columns="round_id"), drivers)
+        assert store.read("firm_drivers", "2025H2")["firm"].tolist() == ["甲", "甲"]
+        assert len(store.read("importance", "2025H2")) == 2
+        assert store.read("drivers", "2025H1").empty
+
+
+def test_fresh_and_upgraded_databases_have_the_same_schema(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+        Store(tmp_path / "old.sqlite").close()
+    schemas = []
+    for name in ("old.sqlite", "new.sqlite"):
+        with Store(tmp_path / name) as store:
+            schemas.append(sorted(store.con.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                "WHERE name != 'schema_version'")))
+    assert schemas[0] == schemas[1]
+    assert {t for _, t, _, _ in schemas[1]} >= set(store_module.DATA_TABLES)
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
