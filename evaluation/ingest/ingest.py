@@ -55,7 +55,6 @@ from pandas.api.types import union_categoricals
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
 from evaluation.ingest.template import close_or_discard
-from evaluation.ingest.uniques import on_uniques
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from sampling.errors import Problem, WuyeError
 
@@ -132,9 +131,12 @@ class IngestResult:
                 bold = book.add_format({"bold": True})
                 cols = list(frame.columns)
                 sheet.write_row(0, 0, [names.get(c, c) if names else c for c in cols], bold)
-                values = frame.astype(object).where(frame.notna(), None).to_numpy()
-                for r, row in enumerate(values, start=1):
-                    sheet.write_row(r, 0, [_cell(v) for v in row])
+                for c, col in enumerate(cols):  # one typed call per non-empty cell
+                    numbers, values = _sheet_column(frame[col])
+                    write = sheet.write_number if numbers else sheet.write_string
+                    for r, v in enumerate(values, start=1):
+                        if v is not None and v != "":  # as write_row: None and "" stay blank
+                            write(r, c, v)
                 sheet.freeze_panes(1, 0)
                 sheet.set_column(0, len(cols) - 1, 14)
         finally:
@@ -143,14 +145,25 @@ class IngestResult:
         return path
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value)
-    return str(value)
+def _sheet_column(values: pd.Series) -> tuple[bool, list[Any]]:
+    """A column's cells as Python values (``None``: blank): ``(True, numbers)`` for an
+    integer or float column, else ``(False, texts)``; an object column must hold one
+    kind only (else it is written as text)."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return False, [None if v is None else str(v)
+                       for v in values.to_numpy(dtype=object, na_value=None).tolist()]
+    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+        cells = values.to_numpy(dtype=object, na_value=None).tolist()
+        return True, [None if v is None or v != v else v for v in cells]
+    cells = values.to_numpy(dtype=object, na_value=None).tolist()
+    present = [v for v in cells if v is not None and not (isinstance(v, float) and v != v)]
+    if present and all(isinstance(v, (int, float, np.integer, np.floating))
+                       and not isinstance(v, (bool, np.bool_)) for v in present):
+        return True, [None if v is None or v != v else
+                      (int(v) if isinstance(v, (int, np.integer)) else float(v)) for v in cells]
+    return False, [None if v is None or (isinstance(v, float) and v != v) else
+                   (v if type(v) is str else str(v)) for v in cells]
 
 
 def ingest_round(
@@ -442,7 +455,16 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
     ip_key = pseudonym.pseudonymise(pseudonym.normalise_ip(rows["ip_raw"]), key, "ip")
-    household_key = pseudonym.pseudonymise(household_id, key, "household")
+    # sampled households and linked rows in one pass: each household is hashed once
+    sample_keys = None
+    if sample is None:
+        household_key = pseudonym.pseudonymise(household_id, key, "household")
+    else:
+        both = pseudonym.pseudonymise(pd.concat(
+            [sample["household_id"].astype("string"), household_id], ignore_index=True),
+            key, "household").array
+        sample_keys = pd.Series(both[:len(sample)], index=sample.index, name="household_key")
+        household_key = pd.Series(both[len(sample):], index=rows.index, name="household_key")
 
     submitted = validate.parse_timestamp(rows["submitted_raw"])
     # duplicates among otherwise complete rows
@@ -480,7 +502,8 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
         "room_key": room_key, "phone_key": phone_key, "ip_key": ip_key,
         "platform": rows["platform"],
     })[accepted].reset_index(drop=True)
-    answers = _answers(respondents, codes[accepted], status[accepted], q)
+    answers = answers_frame(respondents["response_id"], respondents["estate_id"],
+                            np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
     reason_s = pd.Series(reason, dtype=object)
     quarantine = pd.DataFrame({
         "source_file": rows["source_file"], "sheet": rows["sheet"],
@@ -492,7 +515,8 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     })[~accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
     counts = _counts(rows, estate_id, accepted)
-    dispositions, rates = _dispositions(respondents, sample, contacts, key, register)
+    dispositions, rates = _dispositions(respondents, sample, contacts, key, register,
+                                        sample_keys=sample_keys)
     return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
 
 
@@ -512,46 +536,151 @@ def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarra
 
 
 def _response_ids(rows: pd.DataFrame) -> np.ndarray:
-    stems = on_uniques(rows["source_file"], lambda u: pd.Series(
-        [Path(f).stem if isinstance(f, str) else "" for f in u], dtype="string")).to_numpy()
-    blake = hashlib.blake2b
-    return np.array([blake(f"{s}:{r}".encode(), digest_size=8).hexdigest()
-                     for s, r in zip(stems.tolist(), rows["source_row"].to_numpy().tolist(),
-                                     strict=True)], dtype=object)
+    """``blake2b("{file_stem}:{row}", 8 bytes)`` as hex, per row: the hash state that has
+    absorbed ``"{file_stem}:"`` is made once per file and copied per row."""
+    files, names = pd.factorize(rows["source_file"], use_na_sentinel=True)
+    numbers = rows["source_row"].to_numpy()
+    out = np.empty(len(rows), dtype=object)
+    for j in range(-1, len(names)):
+        where = np.flatnonzero(files == j)
+        if not len(where):
+            continue
+        name = names[j] if j >= 0 else None
+        stem = Path(name).stem if isinstance(name, str) else ""
+        copy = hashlib.blake2b(f"{stem}:".encode(), digest_size=8).copy
+        ids = []
+        append = ids.append
+        for r in numbers[where].tolist():
+            h = copy()
+            h.update(str(r).encode())
+            append(h.hexdigest())
+        out[where] = ids
+    return out
 
 
-def _answers(resp: pd.DataFrame, codes: np.ndarray, status: np.ndarray,
-             q: Questionnaire) -> pd.DataFrame:
-    """Long answers: one row per respondent × item."""
+#: prefix of the stored answer columns of ``respondents`` (one per item: ``q:<item_id>``)
+ANSWER_PREFIX = "q:"
+
+
+def answers_frame(response_id: pd.Series, estate_id: pd.Series, codes: np.ndarray,
+                  q: Questionnaire) -> pd.DataFrame:
+    """Long answers, one row per respondent × item (respondents' order, then the
+    questionnaire's item order), from the respondent × item matrix of option ``codes``
+    (column ``j`` = ``q.items`` row ``j``; 0 = no scored answer).
+
+    ``response_id``, ``estate_id``, ``item_id`` and ``dimension`` are categorical (about a
+    tenth of the memory of text columns at city scale; estate, item and dimension
+    categories sorted); ``code`` Int64 (NA: no answer); ``satisfied`` and ``points`` from
+    the option tables (NaN without an answer or for a code the scale does not have).
+    """
+    codes = np.asarray(codes)
     n, k = codes.shape
     items = q.items
-    opts = q.options
-    sat_lookup = np.full((len(items), int(opts["code"].max()) + 1 if len(opts) else 1), np.nan)
+    opts = q.options[~q.options["missing"]]
+    width = int(opts["code"].max()) + 1 if len(opts) else 1
+    sat_lookup = np.full((k, width), np.nan)  # column 0 (no answer) stays NaN
     pts_lookup = sat_lookup.copy()
     for j, scale in enumerate(items["scale"]):
-        o = opts[(opts["scale"] == scale) & ~opts["missing"]]
+        o = opts[opts["scale"] == scale]
         sat_lookup[j, o["code"].to_numpy()] = o["satisfied"].to_numpy(dtype=float)
         pts_lookup[j, o["code"].to_numpy()] = o["points"].to_numpy(dtype=float)
-    flat_codes = codes.reshape(-1)
-    has = (status.reshape(-1) == validate.OK) & (flat_codes > 0)
-    row = np.repeat(np.arange(n), k)
-    col = np.tile(np.arange(k), n)
-    safe = np.where(has, flat_codes, 0)
-    satisfied = np.where(has, sat_lookup[col, safe], np.nan)
-    points = np.where(has, pts_lookup[col, safe], np.nan)
-    code = pd.arrays.IntegerArray(safe.astype("int64"), ~has)
+    safe = np.where((codes > 0) & (codes < width), codes, 0)
+    satisfied = np.empty((n, k))
+    points = np.empty((n, k))
+    for j in range(k):  # one lookup per item column, no 7-million-long index arrays
+        satisfied[:, j] = sat_lookup[j, safe[:, j]]
+        points[:, j] = pts_lookup[j, safe[:, j]]
+    flat = codes.reshape(-1)
+    code = pd.arrays.IntegerArray(flat.astype(np.int64), flat <= 0)
 
-    def spread(values: pd.Series, index: np.ndarray) -> Any:
-        # dtype inferred on the short column, then repeated without re-checking each cell
-        return pd.Series(values.to_numpy(dtype=object)).array.take(index)
-
+    r_codes, r_names = pd.factorize(pd.Series(response_id), use_na_sentinel=True)
+    e_codes, e_names = pd.factorize(pd.Series(estate_id), sort=True, use_na_sentinel=True)
+    i_codes, i_names = pd.factorize(items["item_id"].astype(str), sort=True)
+    d_codes, d_names = pd.factorize(items["dimension"].astype(str), sort=True)
     return pd.DataFrame({
-        "response_id": spread(resp["response_id"], row),
-        "estate_id": spread(resp["estate_id"], row),
-        "item_id": spread(items["item_id"], col),
-        "dimension": spread(items["dimension"], col),
-        "code": code, "satisfied": satisfied, "points": points,
+        "response_id": _categorical(np.repeat(_narrow(r_codes, len(r_names)), k), r_names),
+        "estate_id": _categorical(np.repeat(_narrow(e_codes, len(e_names)), k), e_names),
+        "item_id": _categorical(np.tile(_narrow(i_codes, len(i_names)), n), i_names),
+        "dimension": _categorical(np.tile(_narrow(d_codes, len(d_names)), n), d_names),
+        "code": code, "satisfied": satisfied.reshape(-1), "points": points.reshape(-1),
     }, copy=False)
+
+
+def _narrow(codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Category codes in the integer type pandas keeps for ``n_categories`` (no copy later)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return codes.astype(dtype, copy=False)
+    return codes.astype(np.int64, copy=False)
+
+
+def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories).astype("str"),
+                                     validate=False)
+
+
+def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """The answer codes as one column per item, ``q:<item_id>`` (Int64; NA: no answer), one
+    row per respondent in ``respondents``' order — the stored form of ``answers``
+    (see :func:`answers_from_columns`). Items in their order of first appearance."""
+    n = len(respondents)
+    index = pd.Index(respondents["response_id"])
+    if not index.is_unique:
+        raise WuyeError(Problem("respondents 中 response_id 有重复，无法保存答案",
+                                "检查导入结果：每份答卷的编号应唯一", column="response_id"))
+    r_codes, r_names = _codes(answers["response_id"])
+    i_codes, i_names = _codes(answers["item_id"])
+    at = index.get_indexer(pd.Index(r_names))  # respondent row of each distinct id
+    if (at < 0).any() or (r_codes < 0).any():
+        raise WuyeError(Problem("answers 中有答卷不在 respondents 中，无法保存答案",
+                                "用同一次导入的 respondents 与 answers", column="response_id"))
+    code = answers["code"].to_numpy(dtype=np.int64, na_value=0)
+    k = len(i_names)
+    if (k and len(answers) == n * k and np.array_equal(at, np.arange(n))
+            and (r_codes.reshape(n, k) == np.arange(n)[:, None]).all()
+            and np.array_equal(np.sort(i_codes[:k]), np.arange(k))
+            and (i_codes.reshape(n, k) == i_codes[:k]).all()):
+        # the respondent × item grid of answers_frame: a reshape, no scatter
+        order = i_codes[:k]
+        grid = code.reshape(n, k)[:, np.argsort(order)]
+    else:
+        order = pd.unique(i_codes)
+        order = order[order >= 0]
+        grid = np.zeros((n, k), dtype=np.int64)
+        ok = i_codes >= 0
+        grid[at[r_codes[ok]], i_codes[ok]] = code[ok]
+    return pd.DataFrame({f"{ANSWER_PREFIX}{i_names[j]}": pd.arrays.IntegerArray(
+        np.ascontiguousarray(grid[:, j]), grid[:, j] <= 0) for j in order},
+        index=respondents.index)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (−1: NA) and the distinct values of a column, categorical or not."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
+    codes, names = pd.factorize(values, use_na_sentinel=True)
+    return codes, np.asarray(names, dtype=object)
+
+
+def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.DataFrame:
+    """The long ``answers`` frame rebuilt from the ``q:<item_id>`` columns of stored
+    ``respondents`` (:func:`answer_columns`) and the round's questionnaire: the same rows,
+    values and dtypes as :func:`ingest_round` gave. An item without a column (not in the
+    questionnaire when ingested) has no answers."""
+    items = q.items["item_id"].astype(str).tolist()
+    stored = {c[len(ANSWER_PREFIX):] for c in respondents.columns
+              if str(c).startswith(ANSWER_PREFIX)}
+    unknown = sorted(stored - set(items))
+    if unknown:
+        raise WuyeError(Problem(f"已保存的答案中有问卷里没有的题目：{'、'.join(unknown)}",
+                                "问卷定义在导入后被修改了：重新运行 wuye-eval ingest"))
+    codes = np.zeros((len(respondents), len(items)), dtype=np.int64)
+    for j, item in enumerate(items):
+        column = respondents.get(f"{ANSWER_PREFIX}{item}")
+        if column is not None:
+            codes[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(
+                dtype=np.float64, na_value=0.0).astype(np.int64)
+    return answers_frame(respondents["response_id"], respondents["estate_id"], codes, q)
 
 
 def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
@@ -572,8 +701,11 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
 
 
 def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
-                  contacts: pd.DataFrame | None, key: bytes, register: pd.DataFrame
+                  contacts: pd.DataFrame | None, key: bytes, register: pd.DataFrame,
+                  *, sample_keys: pd.Series | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dispositions per sampled household and response rates per estate (module doc);
+    ``sample_keys``: the sample's household pseudonyms, when already computed."""
     rate_cols = ["estate_id", "n_main", "completed_main", "completed_reserve", "completed",
                  "refused", "not_reached", "substituted", "response_rate"]
     if sample is None:
@@ -588,7 +720,8 @@ def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
                                      "order"])
         return disp, rates[rate_cols]
     s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
-    s["household_key"] = pseudonym.pseudonymise(s["household_id"], key, "household")
+    s["household_key"] = (pseudonym.pseudonymise(s["household_id"], key, "household")
+                          if sample_keys is None else sample_keys)
     completed = s["household_key"].isin(resp["household_key"].dropna())
     status = pd.Series(np.where(completed, "completed", ""), index=s.index, dtype=object)
     if contacts is not None and len(contacts):

@@ -57,29 +57,37 @@ def pseudonym(value: str, key: bytes, kind: str, length: int = LENGTH) -> str:
 def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH) -> pd.Series:
     """Pseudonymise a column (computed once per distinct value; NA and blank stay NA).
 
-    Same digests as :func:`pseudonym`; HMAC (RFC 2104) from SHA-256 states keyed once,
-    about twice as fast as :func:`hmac.digest` per value."""
-    prefix = f"{kind}:"
+    Same digests as :func:`pseudonym`; see :func:`hmac_hex`."""
+    return on_uniques(values, lambda u: pd.Series(
+        hmac_hex(u.to_numpy(dtype=object, na_value=None).tolist(), key, kind, length),
+        dtype="string"))
+
+
+def hmac_hex(values: list[str | None], key: bytes, kind: str, length: int = LENGTH
+             ) -> list[str | None]:
+    """:func:`pseudonym` of each value (stripped; ``None`` and blank give ``None``).
+
+    HMAC (RFC 2104) from SHA-256 states keyed once — the inner state has also absorbed
+    ``"<kind>:"`` — and copied per value: about 2.5× faster than :func:`hmac.digest`."""
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
-
-    def one(u: pd.Series) -> pd.Series:
-        out: list[str | None] = []
-        for v in u.to_numpy(dtype=object, na_value=None).tolist():
-            v = v.strip() if v is not None else None
-            if not v:
-                out.append(None)
-                continue
-            i = inner()
-            i.update((prefix + v).encode())
-            o = outer()
-            o.update(i.digest())
-            out.append(o.hexdigest()[:length])
-        return pd.Series(out, dtype="string")
-
-    return on_uniques(values, one)
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    inner.update(f"{kind}:".encode())
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    inner_copy, outer_copy = inner.copy, outer.copy
+    out: list[str | None] = []
+    append = out.append
+    for v in values:
+        v = v.strip() if v is not None else None
+        if not v:
+            append(None)
+            continue
+        i = inner_copy()
+        i.update(v.encode())
+        o = outer_copy()
+        o.update(i.digest())
+        append(o.hexdigest()[:length])
+    return out
 
 
 def normalise_phone(values: pd.Series) -> pd.Series:
