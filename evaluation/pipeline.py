@@ -278,15 +278,25 @@ def _stored_ingest(rnd: Round) -> SimpleNamespace:
 
 # --------------------------------------------------------------------------- scoring
 def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
-    """Estimate rates, indices and intervals; judge each estate; store the scores."""
+    """Estimate rates, indices and intervals; judge each estate; find the key drivers (district
+    and by firm) and the importance–performance table; store them all (step ``score``).
+
+    The drivers come from the answers already in memory (one respondent × dimension matrix,
+    :func:`evaluation.drivers.round_drivers`), so the report never re-reads the answers."""
+    from evaluation.drivers import round_drivers
+    from evaluation.questionnaire import load_questionnaire
     from evaluation.scoring import score_round
 
     ingest = ingest if ingest is not None else _stored_ingest(rnd)
     drawn = _load_sample(rnd, households=False)
     scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
+    drivers = round_drivers(ingest.answers, load_questionnaire(rnd.questionnaire).items,
+                            rnd.register)
     _store(rnd).write_step(rnd.round_id, "score", {
         "estates": scores.estates, "items": scores.items,
         "dimensions": scores.dimensions, "district": scores.district,
+        "drivers": drivers["drivers"], "firm_drivers": drivers["firm_drivers"],
+        "importance": drivers["importance"],
     })
     counts = scores.estates["verdict"].value_counts()
     echo("计算完成：" + "，".join(f"{k} {int(counts.get(k, 0))} 个"
@@ -327,18 +337,24 @@ def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
 
 # --------------------------------------------------------------------------- report
 def build_results(rnd: Round) -> RoundResults:
-    """Gather every stored table of the round (and the previous round) for the reports."""
+    """Gather every stored table of the round (and the previous round) for the reports.
+
+    Reads the scores, rankings and the score step's drivers and importance tables — never
+    the answers."""
     from evaluation.change import compare_firms, compare_rounds
-    from evaluation.drivers import importance_performance, key_drivers
     from evaluation.history import trend_table
     from evaluation.indicators import district_indicators
-    from evaluation.questionnaire import load_questionnaire
 
     store = _store(rnd)
     rid = rnd.round_id
 
     def read(table: str, round_id: str = rid) -> pd.DataFrame:
         return store.read(table, round_id=round_id)
+
+    def stored(table: str) -> pd.DataFrame:
+        """A table of the round as its step produced it (no ``round_id``); none: empty."""
+        frame = read(table)
+        return frame.drop(columns="round_id") if len(frame) else pd.DataFrame()
 
     scores = _stored_scores(rnd)
     ranking = read("ranking")
@@ -350,14 +366,9 @@ def build_results(rnd: Round) -> RoundResults:
     if not previous.empty:
         changes = compare_rounds(scores.estates, previous, confidence=rnd.confidence)
         firm_changes = compare_firms(scores.estates, previous, confidence=rnd.confidence)
-    answers = read("answers")
-    questionnaire = load_questionnaire(rnd.questionnaire)
-    drivers = firm_drivers = importance = pd.DataFrame()
-    if not answers.empty:
-        drivers = key_drivers(answers, questionnaire.items)
-        firm_drivers = key_drivers(answers, questionnaire.items, by="firm",
-                                   register=rnd.register)
-        importance = importance_performance(answers, questionnaire.items)
+    # stored by the score step (a round scored before schema version 2 has none: empty)
+    drivers, firm_drivers, importance = (stored(t)
+                                         for t in ("drivers", "firm_drivers", "importance"))
     drawn = _load_sample(rnd, households=False)
     return RoundResults(
         round=rnd,
