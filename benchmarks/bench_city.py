@@ -3,8 +3,10 @@
 Stages, each through the pipeline's own functions (``evaluation.pipeline``):
 sample (draw + field sheets + sampling record + store), ingest, score, rank, and the report
 (results gathered from the store, Excel workbook, district PDF; estate cards only with
-``--cards``, timed apart). The simulated 问卷星 export and the demo inputs are fieldwork
-input, not part of the round: they are timed but left out of the "whole round" figure.
+``--cards``, timed apart). The demo inputs, the sample and the simulated 问卷星 export are
+made in a child process — as in real use, where fieldwork lies days between sampling and
+ingest — and the round goes on from ``load round`` in a fresh process; the simulated input
+is timed but left out of the "whole round" figure.
 
 Printed with the goals beside them (2 cores): scoring ≤ 1 s, whole round without estate
 cards ≤ 60 s, peak memory ≤ 1.5 GB. The scoring figure is ``score_round`` alone (best of 3;
@@ -13,9 +15,9 @@ baselines measured in the same run: scoring vs a bare pass over the same answers
 (``pd.factorize`` of the estate and item ids, then ``numpy.bincount`` counts of satisfied and
 answered per estate × item), ingest vs a bare ``python-calamine`` read of the export.
 
-Peak memory: ``ru_maxrss`` of this process and of its waited-for children (spawned card
-workers, the notebook kernel); per stage from ``VmHWM`` (reset through
-``/proc/self/clear_refs`` on Linux, where allowed).
+Peak memory: per round stage from ``VmHWM`` (reset through ``/proc/self/clear_refs`` on
+Linux, where allowed; the sample stage's in the fieldwork process), else ``ru_maxrss`` of
+the round's process; the fieldwork process's own peak is printed apart.
 
 Run: ``.venv/bin/python -m benchmarks city`` or ``.venv/bin/python benchmarks/bench_city.py
 [--estates 2000] [--cards] [--keep DIR] [--profile STAGE]``.
@@ -131,6 +133,35 @@ def _calamine_baseline(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _fieldwork(args: argparse.Namespace, work: Path, queue: Any) -> None:
+    """Child process: the round's inputs, its sample (a round stage, timed with its own
+    peak) and the simulated 问卷星 export — fieldwork input that an agency receives days
+    later, so its memory is not the round's."""
+    from evaluation.demo import build_district, simulate_fieldwork, write_demo_round, write_export
+    from evaluation.pipeline import sample_step
+    from evaluation.round import load_round
+
+    st = Stages(args.profile)
+    demo = work / "demo"
+    district = st.run("build district", lambda: build_district(args.seed, estates=args.estates),
+                      in_round=False)
+    round_dir = st.run("write inputs", lambda: write_demo_round(
+        demo, PERIOD, seed=args.seed, estates=args.estates, output_dir=work / PERIOD,
+        database=demo / "wuye.sqlite", secrets=demo / ".secrets", district=district),
+        in_round=False)
+    toml = round_dir / "round.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(
+        "margin = 0.08", f"margin = {args.margin}"), encoding="utf-8")
+    rnd = load_round(round_dir)
+    drawn = st.run("sample", lambda: sample_step(rnd))
+    export = st.run("simulate fieldwork", lambda: simulate_fieldwork(
+        district, drawn.sample, period=PERIOD, seed=args.seed), in_round=False)
+    path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
+    st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
+    queue.put({"rows": st.rows, "round_dir": str(round_dir), "export": str(path),
+               "n_rows": len(export), "peak": _rss_mb()[0]})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estates", type=int, default=2000)
@@ -144,8 +175,15 @@ def main(argv: list[str] | None = None) -> None:
     # under ``python -m benchmarks city`` the module names stay on the command line
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 
-    from evaluation.demo import build_district, simulate_fieldwork, write_demo_round, write_export
-    from evaluation.pipeline import build_results, ingest_step, rank_step, sample_step, score_step
+    import multiprocessing
+
+    from evaluation.pipeline import (
+        _load_sample,
+        build_results,
+        ingest_step,
+        rank_step,
+        score_step,
+    )
     from evaluation.report.excel import write_workbook
     from evaluation.report.pdf import render_cards, render_district_pdf
     from evaluation.report.render import workbook_name
@@ -155,30 +193,25 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.scoring import score_round
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
-    demo = work / "demo"
     out = work / PERIOD
     print(f"City-scale round: {args.estates} estates, workspace {work}; "
           f"{os.cpu_count()} CPUs visible", flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fieldwork, args=(args, work, queue))
+    child.start()
+    made = queue.get()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"fieldwork process failed (exit code {child.exitcode})")
     st = Stages(args.profile)
-
-    district = st.run("build district", lambda: build_district(args.seed, estates=args.estates),
-                      in_round=False)
-    round_dir = st.run("write inputs", lambda: write_demo_round(
-        demo, PERIOD, seed=args.seed, estates=args.estates, output_dir=out,
-        database=demo / "wuye.sqlite", secrets=demo / ".secrets", district=district),
-        in_round=False)
-    toml = round_dir / "round.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace(
-        "margin = 0.08", f"margin = {args.margin}"), encoding="utf-8")
-    rnd = st.run("load round", lambda: load_round(round_dir))
-    drawn = st.run("sample", lambda: sample_step(rnd))
-    export = st.run("simulate fieldwork", lambda: simulate_fieldwork(
-        district, drawn.sample, period=PERIOD, seed=args.seed), in_round=False)
-    path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
-    st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
-    n_rows = len(export)
-    strata = drawn.strata
-    export = district = drawn = None  # simulated inputs: not held during the round
+    st.rows.extend(made["rows"])
+    path = Path(made["export"])
+    n_rows = made["n_rows"]
+    print(f"  (fieldwork process: peak {made['peak']:.0f} MB; the round continues in a fresh "
+          f"process, as after days of fieldwork)", flush=True)
+    rnd = st.run("load round", lambda: load_round(Path(made["round_dir"])))
+    strata = _load_sample(rnd, households=False).strata
     ingest = st.run("ingest", lambda: ingest_step(rnd, [path]))
     n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
     scores = st.run("score", lambda: score_step(rnd, ingest))
@@ -196,22 +229,21 @@ def main(argv: list[str] | None = None) -> None:
     st.run("excel", lambda: write_workbook(results, out / workbook_name(results)))
     st.run("district pdf", lambda: render_district_pdf(results, out / "district_report.pdf"))
     total = st.total()
-    own, kids = _rss_mb()
+    own, _ = _rss_mb()
 
     if args.cards:
         def cards() -> None:
             _, failures = render_cards(results, out / "cards", progress=False)
             assert not failures, failures[:3]
         st.run("estate cards", cards, in_round=False)
+    _, kids = _rss_mb()  # the fieldwork process, card workers
 
     base_read = _calamine_baseline(path)
     times = {name: t for name, t, _, _ in st.rows}
     stage_peaks = [m for _, _, m, r in st.rows if r and m is not None]
     # the round's peak: over its own stages when the kernel lets us reset the high-water
-    # mark (the simulated fieldwork input is not part of the round), else the process's
-    peak = max([*stage_peaks, kids]) if stage_peaks else max(own, kids)
-    if stage_peaks:  # ru_maxrss was reset with the high-water mark: take every stage's
-        own = max(m for _, _, m, _ in st.rows if m is not None)
+    # mark (the fieldwork process is not part of the round), else this process's
+    peak = max(stage_peaks) if stage_peaks else own
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
@@ -228,8 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  whole round    {total:6.2f} s   goal ≤ {GOAL_ROUND_S:.0f} s   "
           f"{verdict(total <= GOAL_ROUND_S)} (load → district pdf, no cards, no export writing)")
     print(f"  peak memory    {peak:6.0f} MB  goal ≤ {GOAL_PEAK_MB:.0f} MB {verdict(peak <= GOAL_PEAK_MB)}"
-          f" (round stages; whole process incl. simulated input {own:.0f} MB, "
-          f"largest child {kids:.0f} MB)")
+          f" (round stages; this process {own:.0f} MB; fieldwork process "
+          f"{made['peak']:.0f} MB; largest child incl. fieldwork {kids:.0f} MB)")
     if args.cards:
         print(f"  estate cards   {times['estate cards']:6.2f} s   "
               f"({times['estate cards'] / len(rnd.register) * 1000:.0f} ms per estate)")
