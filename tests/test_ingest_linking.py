@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from evaluation.ingest.linking import (
@@ -107,3 +108,15 @@ def test_link_sample_uses_unit_when_needed() -> None:
     assert out["link"].tolist() == ["linked", "ambiguous", "linked", "not_found", "no_room",
                                     "not_found", "not_found"]
     assert out["role"].iat[0] == "reserve"
+
+
+def test_top_columns_equal_a_stable_argsort_with_many_ties() -> None:
+    from evaluation.ingest.linking import top_columns
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n, m = int(rng.integers(0, 30)), int(rng.integers(1, 12))
+        scores = rng.integers(0, 4, size=(n, m)).astype(np.float32) * 25
+        for k in (1, 2, 3, 5):
+            want = np.argsort(-scores, axis=1, kind="stable")[:, :min(k, m)]
+            assert np.array_equal(top_columns(scores, k), want)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,14 +375,25 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
               min_duration: float, cutoff: float, margin: float, allow_unsampled: bool,
               exports: list[ExportInfo]) -> IngestResult:
     n = len(rows)
-    reason = np.full(n, "", dtype=object)
+    codes_used = [""]  # reason codes in the order first flagged; 0 = accepted so far
+    reason = np.zeros(n, dtype=np.int8)
     detail = np.full(n, "", dtype=object)
 
-    def flag(mask: np.ndarray, code: str, text: np.ndarray | str = "") -> None:
-        new = np.asarray(mask, dtype=bool) & (reason == "")
-        reason[new] = code
+    def flag(mask: np.ndarray, code: str,
+             text: np.ndarray | str | Callable[[np.ndarray], Any] = "") -> None:
+        """Quarantine the rows of ``mask`` not yet quarantined; ``text``: one detail for
+        all, one per input row, or a function giving the details of the rows it is passed
+        (positions), so that texts are made for the quarantined rows only."""
+        new = np.asarray(mask, dtype=bool) & (reason == 0)
+        if code not in codes_used:
+            codes_used.append(code)
+        reason[new] = codes_used.index(code)
         if isinstance(text, str):
             detail[new] = text
+        elif callable(text):
+            where = np.flatnonzero(new)
+            if len(where):
+                detail[where] = np.asarray(list(text(where)), dtype=object)
         else:
             detail[new] = np.asarray(text, dtype=object)[new]
 
@@ -393,13 +404,14 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     m = matched["match"].to_numpy()
     sugg = matched["suggestions"].to_numpy(dtype=object)
     flag(m == "missing", "missing_required", "小区名称未填写")
-    flag(m == "unknown", "unknown_estate",
-         np.where(sugg != "", "最接近的台账小区：" + sugg.astype(str), "台账中没有相近的小区名称"))
-    flag(m == "ambiguous", "ambiguous_estate", "可能是：" + sugg.astype(str))
+    flag(m == "unknown", "unknown_estate", lambda at: [
+        f"最接近的台账小区：{t}" if t else "台账中没有相近的小区名称" for t in sugg[at]])
+    flag(m == "ambiguous", "ambiguous_estate", lambda at: [f"可能是：{t}" for t in sugg[at]])
 
     # answers
     items = q.items
-    codes = np.zeros((n, len(items)), dtype=np.int64)
+    small = len(q.options) == 0 or int(q.options["code"].max()) < 127
+    codes = np.zeros((n, len(items)), dtype=np.int8 if small else np.int32)
     status = np.zeros((n, len(items)), dtype=np.int8)
     accept_codes = rows["kind"].eq("code").to_numpy()
     for j, item in enumerate(items.itertuples(index=False)):
@@ -442,13 +454,12 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
         household_id = link["household_id"].astype("string")
         role = link["role"].astype("string")
         lk = link["link"].to_numpy()
-        notes = np.select([lk == "ambiguous", lk == "no_room"],
-                          ["该楼栋有多户同一房号，请补填单元号", "缺少房号"],
-                          "抽样名单中没有该楼栋、房号")
+        notes = {"ambiguous": "该楼栋有多户同一房号，请补填单元号", "no_room": "缺少房号"}
         if allow_unsampled:
             role = role.fillna("unsampled")
         else:
-            flag(lk != "linked", "not_in_sample", notes)
+            flag(lk != "linked", "not_in_sample", lambda at: [
+                notes.get(v, "抽样名单中没有该楼栋、房号") for v in lk[at].tolist()])
 
     # pseudonyms (raw personal values are dropped after this point)
     room_ident = _joined("|", estate_id, bkey, room["unit_key"], room["room_key"])
@@ -468,7 +479,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
 
     submitted = validate.parse_timestamp(rows["submitted_raw"])
     # duplicates among otherwise complete rows
-    ok = reason == ""
+    ok = reason == 0
     dup_key = household_key.where(household_key.notna(), room_key)
     by_phone = (dup_key.isna() & phone_key.notna()).to_numpy()
     if by_phone.any():
@@ -484,16 +495,17 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     last = cand.drop_duplicates("k", keep="last").set_index("k")
     losers = cand[cand.duplicated("k", keep="last")]
     if len(losers):
-        kept = last.loc[losers["k"]]
+        kept = last.loc[losers["k"], "i"].to_numpy()
+        files = rows["source_file"].to_numpy(dtype=object)[kept]
+        row_numbers = rows["source_row"].to_numpy(dtype=object)[kept]
         text = np.full(n, "", dtype=object)
-        text[losers["i"].to_numpy()] = [
-            f"保留 {rows['source_file'].iat[i]} 第 {rows['source_row'].iat[i]} 行的答卷"
-            for i in kept["i"].to_numpy()]
+        text[losers["i"].to_numpy()] = [f"保留 {f} 第 {r} 行的答卷"
+                                        for f, r in zip(files, row_numbers, strict=True)]
         mask = np.zeros(n, dtype=bool)
         mask[losers["i"].to_numpy()] = True
         flag(mask, "duplicate", text)
 
-    accepted = reason == ""
+    accepted = reason == 0
     response_id = _response_ids(rows)
     respondents = pd.DataFrame({
         "response_id": response_id, "estate_id": estate_id, "building": building,
@@ -504,7 +516,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     })[accepted].reset_index(drop=True)
     answers = answers_frame(respondents["response_id"], respondents["estate_id"],
                             np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
-    reason_s = pd.Series(reason, dtype=object)
+    reason_s = pd.Series(np.asarray(codes_used, dtype=object)[reason], dtype=object)
     quarantine = pd.DataFrame({
         "source_file": rows["source_file"], "sheet": rows["sheet"],
         "source_row": rows["source_row"], "reason_code": reason_s,
@@ -722,38 +734,54 @@ def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
     s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
     s["household_key"] = (pseudonym.pseudonymise(s["household_id"], key, "household")
                           if sample_keys is None else sample_keys)
-    completed = s["household_key"].isin(resp["household_key"].dropna())
-    status = pd.Series(np.where(completed, "completed", ""), index=s.index, dtype=object)
+    completed = s["household_key"].isin(resp["household_key"].dropna()).to_numpy()
+    # status codes (integers while deciding; the labels once at the end)
+    labels = np.array(["", "completed", "refused", "not_reached", "substituted", "unused"],
+                      dtype=object)
+    status = np.where(completed, 1, 0).astype(np.int8)
     if contacts is not None and len(contacts):
         c = contacts.drop_duplicates("household_id", keep="last").set_index("household_id")
         recorded = s["household_id"].map(c["status"]).astype(object)
-        valid = recorded.isin(["refused", "not_reached"]) & ~completed
-        status[valid] = recorded[valid]
-    is_main = s["role"].eq("main")
-    used_reserves = (completed & ~is_main).groupby([s["estate_id"], s["building"]]).sum()
-    refused_main = (status.eq("refused") & is_main).groupby([s["estate_id"], s["building"]]).sum()
-    slots = (used_reserves - refused_main).clip(lower=0)
-    open_main = is_main & status.eq("")
-    cand = s[open_main].sort_values(["estate_id", "building", "order"])
-    rank = cand.groupby(["estate_id", "building"]).cumcount()
-    allowed = pd.Series(list(zip(cand["estate_id"], cand["building"], strict=True)),
-                        index=cand.index).map(slots).fillna(0)
-    subst = rank < allowed
-    status[subst[subst].index] = "substituted"
-    status[open_main & status.eq("")] = "not_reached"
-    status[~is_main & status.eq("")] = "unused"
-    s["status"] = status
+        for code in (2, 3):
+            status[(recorded.eq(labels[code]).to_numpy() & ~completed)] = code
+    is_main = s["role"].eq("main").to_numpy(dtype=bool, na_value=False)
+    # buildings (estate × building; NA in either: never substituted) and estates as codes
+    estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
+    building, _ = pd.factorize(s["building"], use_na_sentinel=True)
+    pair = np.where((estate >= 0) & (building >= 0),
+                    estate.astype(np.int64) * (int(building.max()) + 2) + building, -1)
+    group, _ = pd.factorize(pair, use_na_sentinel=False)
+    group = np.where(pair >= 0, group, -1)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    known = group >= 0
+    used_reserves = np.bincount(group[known & completed & ~is_main], minlength=n_groups)
+    refused_main = np.bincount(group[known & (status == 2) & is_main], minlength=n_groups)
+    slots = np.clip(used_reserves - refused_main, 0, None)
+    # per building, the open mains with the lowest ``order`` are the substituted ones
+    open_main = np.flatnonzero(is_main & (status == 0) & known)
+    ranked = open_main[np.lexsort((s["order"].to_numpy()[open_main], group[open_main]))]
+    g = group[ranked]
+    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if len(g) else np.zeros(0, int)
+    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
+    status[ranked[rank < slots[g]]] = 4
+    status[is_main & (status == 0)] = 3
+    status[~is_main & (status == 0)] = 5
+    s["status"] = pd.Series(labels[status], index=s.index, dtype=object)
     disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
         drop=True)
+
+    def per_estate(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(estate[mask & (estate >= 0)], minlength=len(estates))
+
     rates = pd.DataFrame({
-        "n_main": is_main.groupby(s["estate_id"]).sum(),
-        "completed_main": (s["status"].eq("completed") & is_main).groupby(s["estate_id"]).sum(),
-        "completed_reserve": (s["status"].eq("completed") & ~is_main).groupby(
-            s["estate_id"]).sum(),
-        "refused": s["status"].eq("refused").groupby(s["estate_id"]).sum(),
-        "not_reached": s["status"].eq("not_reached").groupby(s["estate_id"]).sum(),
-        "substituted": s["status"].eq("substituted").groupby(s["estate_id"]).sum(),
-    }).reset_index()
+        "estate_id": pd.Series(estates, dtype=s["estate_id"].dtype),
+        "n_main": per_estate(is_main),
+        "completed_main": per_estate((status == 1) & is_main),
+        "completed_reserve": per_estate((status == 1) & ~is_main),
+        "refused": per_estate(status == 2),
+        "not_reached": per_estate(status == 3),
+        "substituted": per_estate(status == 4),
+    })
     rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
     rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
     return disp, rates[rate_cols]

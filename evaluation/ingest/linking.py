@@ -144,10 +144,11 @@ def match_estates(
                     starts.setdefault(key_text[:end], set()).add(rid)
         s_full = cdist(list(full), list(reg_full), scorer=fuzz.ratio, workers=1)
         s_core = cdist(list(core), list(reg_core), scorer=fuzz.ratio, workers=1)
-        scores = np.maximum(s_full, s_core).astype(float)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        best = np.take_along_axis(scores, order[:, :1], axis=1)[:, 0]
-        second = (np.take_along_axis(scores, order[:, 1:2], axis=1)[:, 0]
+        scores = np.maximum(s_full, s_core)  # float32, as rapidfuzz gives it
+        del s_full, s_core
+        top = top_columns(scores, 3)
+        best = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
+        second = (np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
                   if scores.shape[1] > 1 else np.zeros(len(full)))
         estate_ids = np.full(len(full), None, dtype=object)
         match = np.full(len(full), "unknown", dtype=object)
@@ -155,7 +156,7 @@ def match_estates(
         fuzzy_amb = (best >= cutoff) & ~fuzzy_ok
         match[fuzzy_amb] = "ambiguous"
         match[fuzzy_ok] = "fuzzy"
-        estate_ids[fuzzy_ok] = reg_id[order[fuzzy_ok, 0]]
+        estate_ids[fuzzy_ok] = reg_id[top[fuzzy_ok, 0]]
         # exact rules override fuzzy ones (small dict lookups per distinct name)
         for i, (f, c) in enumerate(zip(full, core, strict=True)):
             if f in by_id:
@@ -178,7 +179,6 @@ def match_estates(
                     estate_ids[i], match[i], best[i] = owner, "exact", 100.0
                 elif len(lengths[owner]) - len(f) <= PREFIX_MISSING:
                     estate_ids[i], match[i] = owner, "prefix"
-        top = order[:, :3]
         suggestions = []
         for i in range(len(full)):
             if match[i] in ACCEPTED:
@@ -196,6 +196,25 @@ def match_estates(
     looked["match"] = looked["match"].where(keys.notna(), "missing").fillna("unknown")
     looked["suggestions"] = looked["suggestions"].fillna("")
     return looked[["estate_id", "match", "score", "suggestions"]]
+
+
+def top_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` highest scores, highest first, ties in column
+    order: the first ``k`` columns of a stable ``argsort(-scores)``, without sorting whole
+    rows (a partition finds each row's k-th highest score)."""
+    n, m = scores.shape
+    k = min(k, m)
+    if k == 0 or n == 0:
+        return np.zeros((n, k), dtype=np.intp)
+    kth = np.partition(scores, m - k, axis=1)[:, m - k]
+    greater = scores > kth[:, None]
+    need = k - greater.sum(axis=1)  # columns still to take among those equal to the k-th
+    equal = scores == kth[:, None]
+    rank = np.cumsum(equal, axis=1, dtype=np.int32 if m < 2**31 else np.int64)
+    take = greater | (equal & (rank <= need[:, None]))
+    cols = np.nonzero(take)[1].reshape(n, k)  # exactly k per row, in column order
+    order = np.argsort(-np.take_along_axis(scores, cols, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1)
 
 
 def building_key(values: pd.Series) -> pd.Series:
