@@ -224,8 +224,13 @@ def response_files(rnd: Round) -> list[Path]:
 
 
 def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _quiet):
-    """Read the fieldwork exports; quarantine bad rows; store pseudonymised responses."""
+    """Read the fieldwork exports; quarantine bad rows; store pseudonymised responses.
+
+    The answers are stored compactly, one row per respondent: each item's answer code is a
+    ``q:<item_id>`` column of ``respondents`` (NULL: no answer); the long ``answers`` table
+    is left empty for the round (:func:`_stored_ingest` rebuilds the long frame)."""
     from evaluation.ingest import ingest_round
+    from evaluation.ingest.ingest import answer_columns
 
     files = files or response_files(rnd)
     if not files:
@@ -242,9 +247,11 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     folder = rnd.output_dir / "ingest"
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")
+    respondents = pd.concat([result.respondents,
+                             answer_columns(result.respondents, result.answers)], axis=1)
     _store(rnd).write_step(rnd.round_id, "ingest", {
-        "respondents": result.respondents,
-        "answers": result.answers,
+        "respondents": respondents,
+        "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
         "ingest_counts": result.counts,
         "quarantine_summary": quarantine_summary(result.quarantine),
         "response_rates": result.response_rates,
@@ -264,14 +271,25 @@ def quarantine_summary(quarantine: pd.DataFrame) -> pd.DataFrame:
 
 
 def _stored_ingest(rnd: Round) -> SimpleNamespace:
+    """The round's stored ingest: ``respondents`` (without the answer columns), the long
+    ``answers`` rebuilt from those ``q:<item_id>`` columns and the round's questionnaire
+    (a round stored by an earlier version: its long ``answers`` rows), ``response_rates``."""
+    from evaluation.ingest.ingest import ANSWER_PREFIX, answers_from_columns
+    from evaluation.questionnaire import load_questionnaire
+
     store = _store(rnd)
     respondents = store.read("respondents", round_id=rnd.round_id)
     if respondents.empty:
         raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有导入问卷数据",
                                 f"先运行 wuye-eval ingest {rnd.root}"))
+    answers = store.read("answers", round_id=rnd.round_id)
+    wide = [c for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)]
+    if answers.empty and wide:
+        answers = answers_from_columns(
+            respondents, load_questionnaire(getattr(rnd, "questionnaire", "default")))
     return SimpleNamespace(
-        respondents=respondents,
-        answers=store.read("answers", round_id=rnd.round_id),
+        respondents=respondents.drop(columns=wide),
+        answers=answers,
         response_rates=store.read("response_rates", round_id=rnd.round_id),
     )
 

@@ -465,7 +465,6 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     room_ident = _joined("|", estate_id, bkey, room["unit_key"], room["room_key"])
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
-    ip_key = pseudonym.pseudonymise(pseudonym.normalise_ip(rows["ip_raw"]), key, "ip")
     # sampled households and linked rows in one pass: each household is hashed once
     sample_keys = None
     if sample is None:
@@ -506,14 +505,19 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
         flag(mask, "duplicate", text)
 
     accepted = reason == 0
-    response_id = _response_ids(rows)
+    # response ids and IP pseudonyms are kept for accepted rows only: made for those only
     respondents = pd.DataFrame({
-        "response_id": response_id, "estate_id": estate_id, "building": building,
-        "household_key": household_key, "role": role, "source_file": rows["source_file"],
-        "source_row": rows["source_row"], "submitted_at": submitted, "duration_s": duration,
-        "room_key": room_key, "phone_key": phone_key, "ip_key": ip_key,
+        "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"), "estate_id": estate_id,
+        "building": building, "household_key": household_key, "role": role,
+        "source_file": rows["source_file"], "source_row": rows["source_row"],
+        "submitted_at": submitted, "duration_s": duration, "room_key": room_key,
+        "phone_key": phone_key, "ip_key": pd.Series(pd.NA, index=rows.index, dtype="string"),
         "platform": rows["platform"],
     })[accepted].reset_index(drop=True)
+    respondents["response_id"] = pd.Series(
+        _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str")
+    respondents["ip_key"] = pseudonym.pseudonymise(
+        pseudonym.normalise_ip(rows["ip_raw"][accepted]), key, "ip").array
     answers = answers_frame(respondents["response_id"], respondents["estate_id"],
                             np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
     reason_s = pd.Series(np.asarray(codes_used, dtype=object)[reason], dtype=object)

@@ -1,0 +1,134 @@
+"""Stored ingest: answers kept as one ``q:<item_id>`` column per item in ``respondents``;
+the score step run from the store gives exactly the scores of the in-memory ingest, and a
+database written by an earlier version (long ``answers`` rows) still scores."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import pipeline
+from evaluation.ingest.ingest import (
+    ANSWER_PREFIX,
+    answer_columns,
+    answers_frame,
+    answers_from_columns,
+)
+from evaluation.questionnaire import load_questionnaire
+from evaluation.round import load_round
+from evaluation.scoring import score_round
+from evaluation.store import Store
+
+PERIOD = "2025H2"
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory):
+    """A sampled 5-estate demo round, ingested (in memory and stored)."""
+    from evaluation.demo import build_district, write_demo_round, write_fieldwork
+
+    ws = tmp_path_factory.mktemp("ingest_store")
+    district = build_district(SEED, estates=5)
+    root = write_demo_round(ws / "demo", PERIOD, seed=SEED, estates=5, output_dir=ws / "out",
+                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
+                            district=district)
+    rnd = load_round(root)
+    drawn = pipeline.sample_step(rnd)
+    write_fieldwork(root, district, drawn.sample, period=PERIOD, seed=SEED)
+    result = pipeline.ingest_step(rnd)
+    return rnd, result, drawn.strata
+
+
+def _assert_same_scores(rnd, a, b, strata) -> None:
+    one, two = score_round(rnd, a, strata), score_round(rnd, b, strata)
+    for name in ("estates", "items", "dimensions", "district"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+
+
+def test_answers_are_stored_one_row_per_respondent(ingested) -> None:
+    rnd, result, _ = ingested
+    con = sqlite3.connect(rnd.database)
+    try:
+        assert con.execute("SELECT count(*) FROM answers").fetchone()[0] == 0
+        n = con.execute("SELECT count(*) FROM respondents").fetchone()[0]
+    finally:
+        con.close()
+    assert n == len(result.respondents) > 0
+    stored = Store(rnd.database).read("respondents", round_id=rnd.round_id)
+    items = load_questionnaire(rnd.questionnaire).items["item_id"].tolist()
+    assert sorted(c for c in stored.columns if c.startswith(ANSWER_PREFIX)) == sorted(
+        f"{ANSWER_PREFIX}{i}" for i in items)
+    first = f"{ANSWER_PREFIX}{items[0]}"
+    assert str(stored[first].dtype) == "Int64"
+    want = result.answers[result.answers["item_id"] == items[0]]["code"]
+    assert stored[first].tolist() == want.tolist()
+
+
+def test_score_from_the_store_equals_score_in_memory(ingested) -> None:
+    rnd, result, strata = ingested
+    stored = pipeline._stored_ingest(rnd)
+    pd.testing.assert_frame_equal(stored.answers, result.answers)
+    assert list(stored.respondents.columns) == ["round_id", *result.respondents.columns]
+    _assert_same_scores(rnd, result, stored, strata)
+    # the CLI's separate score step stores the same estimates as the in-memory run
+    from_store = pipeline.score_step(rnd)
+    pd.testing.assert_frame_equal(from_store.estates, score_round(rnd, result, strata).estates)
+
+
+def test_a_database_of_the_previous_version_still_scores(ingested, tmp_path: Path) -> None:
+    """Long ``answers`` rows and no ``q:`` columns: the long table is read as before."""
+    rnd, result, strata = ingested
+    old = tmp_path / "old.sqlite"
+    Store(old).write_step(rnd.round_id, "ingest", {
+        "respondents": result.respondents,
+        "answers": result.answers.astype({c: "str" for c in
+                                          ("response_id", "estate_id", "item_id", "dimension")}),
+        "response_rates": result.response_rates,
+    })
+    rnd_old = load_round(rnd.root)
+    rnd_old.database = old
+    stored = pipeline._stored_ingest(rnd_old)
+    assert not any(str(c).startswith(ANSWER_PREFIX) for c in stored.respondents.columns)
+    assert len(stored.answers) == len(result.answers)
+    _assert_same_scores(rnd, result, stored, strata)
+
+
+def test_answer_columns_round_trip_in_any_row_order(ingested) -> None:
+    rnd, result, _ = ingested
+    q = load_questionnaire(rnd.questionnaire)
+    shuffled = result.answers.sample(frac=1.0, random_state=3)
+    plain = shuffled.astype({"response_id": "str", "item_id": "str"})
+    for answers in (shuffled, plain):
+        wide = answer_columns(result.respondents, answers)
+        assert len(wide) == len(result.respondents)
+        back = answers_from_columns(pd.concat([result.respondents, wide], axis=1), q)
+        pd.testing.assert_frame_equal(back, result.answers)
+
+
+def test_answers_frame_is_compact_and_looks_up_options() -> None:
+    q = load_questionnaire("default")
+    k = len(q.items)
+    codes = np.zeros((3, k), dtype=np.int64)
+    codes[0] = 1
+    codes[1, 0] = 2
+    codes[2, 0] = 99  # a code the scale does not have: kept, but neither satisfied nor points
+    frame = answers_frame(pd.Series(["r1", "r2", "r3"]), pd.Series(["E2", "E1", "E2"]),
+                          codes, q)
+    assert len(frame) == 3 * k
+    for c in ("response_id", "estate_id", "item_id", "dimension"):
+        assert isinstance(frame[c].dtype, pd.CategoricalDtype)
+    assert list(frame["estate_id"].cat.categories) == ["E1", "E2"]
+    assert frame["response_id"].tolist() == ["r1"] * k + ["r2"] * k + ["r3"] * k
+    assert frame["item_id"].tolist()[:k] == q.items["item_id"].tolist()
+    opts = q.scale_options(q.items["scale"].iloc[0]).set_index("code")
+    first = frame.iloc[0]
+    assert first["code"] == 1 and first["satisfied"] == float(opts.loc[1, "satisfied"])
+    assert first["points"] == float(opts.loc[1, "points"])
+    assert frame["code"].isna().sum() == 2 * k - 2
+    odd = frame.iloc[2 * k]
+    assert odd["code"] == 99 and np.isnan(odd["satisfied"]) and np.isnan(odd["points"])
