@@ -58,10 +58,11 @@ def _reset_hwm() -> bool:
         return False
 
 
-def _hwm_mb() -> float | None:
+def _hwm_mb(field: str = "VmHWM") -> float | None:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process in MB, where /proc has it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -79,6 +80,7 @@ class Stages:
     def run(self, name: str, fn: Callable[[], Any], *, in_round: bool = True) -> Any:
         if self.can_reset:
             _reset_hwm()
+        before = _hwm_mb("VmRSS")
         profiler = None
         if self.profile == name:
             import cProfile
@@ -98,6 +100,8 @@ class Stages:
         self.rows.append((name, elapsed, peak, in_round))
         mark = "" if in_round else "  (fieldwork input, not in the round total)"
         mem = f"{peak:7.0f} MB peak" if peak is not None else ""
+        if before is not None and peak is not None:
+            mem += f" ({before:.0f} MB at start)"
         print(f"  {name:<22} {elapsed:7.2f} s  {mem}{mark}", flush=True)
         return out
 
