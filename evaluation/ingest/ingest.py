@@ -407,6 +407,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     flag(m == "unknown", "unknown_estate", lambda at: [
         f"最接近的台账小区：{t}" if t else "台账中没有相近的小区名称" for t in sugg[at]])
     flag(m == "ambiguous", "ambiguous_estate", lambda at: [f"可能是：{t}" for t in sugg[at]])
+    del matched  # large intermediates are dropped as soon as done (city scale)
 
     # answers
     items = q.items
@@ -454,6 +455,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
         household_id = link["household_id"].astype("string")
         role = link["role"].astype("string")
         lk = link["link"].to_numpy()
+        del resp, link, labels
         notes = {"ambiguous": "该楼栋有多户同一房号，请补填单元号", "no_room": "缺少房号"}
         if allow_unsampled:
             role = role.fillna("unsampled")
@@ -464,6 +466,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     # pseudonyms (raw personal values are dropped after this point)
     room_ident = _joined("|", estate_id, bkey, room["unit_key"], room["room_key"])
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
+    del room_ident
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
     # sampled households and linked rows in one pass: each household is hashed once
     sample_keys = None
@@ -520,6 +523,7 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
         pseudonym.normalise_ip(rows["ip_raw"][accepted]), key, "ip").array
     answers = answers_frame(respondents["response_id"], respondents["estate_id"],
                             np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
+    del codes, status
     reason_s = pd.Series(np.asarray(codes_used, dtype=object)[reason], dtype=object)
     quarantine = pd.DataFrame({
         "source_file": rows["source_file"], "sheet": rows["sheet"],
@@ -753,7 +757,7 @@ def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
     estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
     building, _ = pd.factorize(s["building"], use_na_sentinel=True)
     pair = np.where((estate >= 0) & (building >= 0),
-                    estate.astype(np.int64) * (int(building.max()) + 2) + building, -1)
+                    estate.astype(np.int64) * (int(building.max(initial=0)) + 2) + building, -1)
     group, _ = pd.factorize(pair, use_na_sentinel=False)
     group = np.where(pair >= 0, group, -1)
     n_groups = int(group.max()) + 1 if len(group) else 0
