@@ -90,3 +90,20 @@ def test_field_parsers_total(values: list[str | None]) -> None:
     code, status = decode_column(s, Q.scale_options("five"), accept_codes=True)
     assert len(code) == len(status) == len(s)
     assert ((code >= 0) & (code <= 5)).all()
+
+
+STAMPS = st.sampled_from([
+    "2025-06-01 10:00:00", "2025/6/1 10:00", "2025-06-01T10:00:00", "2025-06-01T10:00:00.5",
+    "2025/06/01 10:00:00", "2025-06-01 10:00", " 2025-06-01 10:00:00 ", "２０２５-06-01 10:00:00",
+    "45000", "1899-01-01 00:00:00", "2025-13-01 10:00:00", "x", ""])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), STAMPS), min_size=1, max_size=40))
+def test_timestamps_read_alone_as_in_any_mix(values: list[str | None]) -> None:
+    """Layouts are tried in the order the first values suggest: a value's time never
+    depends on the values around it."""
+    together = parse_timestamp(pd.Series(values, dtype=object))
+    alone = [parse_timestamp(pd.Series([v], dtype=object)).iloc[0] for v in values]
+    assert together.isna().tolist() == [pd.isna(v) for v in alone]
+    assert [t for t in together if pd.notna(t)] == [t for t in alone if pd.notna(t)]
