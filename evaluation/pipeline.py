@@ -259,7 +259,24 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
     echo(f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
          f"隔离记录在 {folder / '隔离记录.xlsx'}")
+    _return_freed_memory()
     return result
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory the ingest freed (the export's cells, the validation's intermediates)
+    back to the system before scoring: glibc keeps freed heap pages in the process
+    (``malloc_trim``; a no-op elsewhere)."""
+    import ctypes
+    import gc
+    import sys
+    from contextlib import suppress
+
+    if not sys.platform.startswith("linux"):
+        return
+    gc.collect()
+    with suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def quarantine_summary(quarantine: pd.DataFrame) -> pd.DataFrame:

@@ -686,7 +686,8 @@ def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.Data
     """The long ``answers`` frame rebuilt from the ``q:<item_id>`` columns of stored
     ``respondents`` (:func:`answer_columns`) and the round's questionnaire: the same rows,
     values and dtypes as :func:`ingest_round` gave. An item without a column (not in the
-    questionnaire when ingested) has no answers."""
+    questionnaire when ingested) has only missing answers; a column of an item the
+    questionnaire no longer has is an error (re-run the ingest)."""
     items = q.items["item_id"].astype(str).tolist()
     stored = {c[len(ANSWER_PREFIX):] for c in respondents.columns
               if str(c).startswith(ANSWER_PREFIX)}
