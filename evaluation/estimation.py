@@ -221,7 +221,7 @@ def matrix_moments(
     if valid is None:
         mask = ~np.isnan(Y)
         vf = mask.astype(float)
-        y0 = np.where(mask, Y, 0.0)
+        y0 = np.where(mask, Y, 0.0)             # a new array: centred in place below
     else:
         vf = np.asarray(valid, dtype=float).reshape(R, K)
         mask = None if binary else vf > 0
@@ -237,13 +237,16 @@ def matrix_moments(
     if not binary:
         den = sw.sum()
         shift = float(sums(y0, False)[0].sum() / den) if den > 0 else 0.0
-        y0 = np.where(mask, y0 - shift, 0.0)
+        if valid is not None:
+            y0 = y0.copy()                      # never centre the caller's array
+        y0 -= shift
+        y0[~mask] = 0.0
     swy, sw2y = sums(y0)
     if binary:
         sw2y2, swy2 = sw2y, swy
     else:
-        y2 = y0 * y0
-        swy2, sw2y2 = sums(y2)
+        np.multiply(y0, y0, out=y0)             # y² in place: y0 is not needed any more
+        swy2, sw2y2 = sums(y0)
         if not deff:
             swy2 = np.zeros_like(sw)
     cells = np.arange(n_strata * K)

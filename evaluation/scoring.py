@@ -93,51 +93,51 @@ def score_arrays(
     n_resp = len(resp_stratum)
     ans_resp = np.asarray(ans_resp)
     ans_item = np.asarray(ans_item)
-    satisfied = np.asarray(satisfied, dtype=float)
-    points = np.asarray(points, dtype=float)
     ordered = len(ans_resp) == n_resp * n_items and n_items > 0 and bool(
         (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
         and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all())
-    if ordered:
-        # fast path: answers already form the full respondent × item grid in order
-        has_sat = ~np.isnan(satisfied)
-        sat = np.where(has_sat, satisfied, 0.0)
-        has_pts = ~np.isnan(points)
-        pts = np.where(has_pts, points, 0.0)
-    else:
+    key = None
+    if not ordered:
         key = ans_resp.astype(np.int64) * n_items + ans_item
         if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
             raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
                                     "检查导入结果：每份答卷每题只能有一行", column="item_id"))
-        # respondent × item grids (one scatter each), zero-filled with validity masks
-        sat = np.zeros(n_resp * n_items)
-        has_sat = np.zeros(n_resp * n_items, dtype=bool)
-        ok = ~np.isnan(satisfied)
-        sat[key] = np.where(ok, satisfied, 0.0)
-        has_sat[key] = ok
-        pts = np.zeros(n_resp * n_items)
-        has_pts = np.zeros(n_resp * n_items, dtype=bool)
-        ok = ~np.isnan(points)
-        pts[key] = np.where(ok, points, 0.0)
-        has_pts[key] = ok
     shape = (n_resp, n_items)
-    sat, has_sat, pts, has_pts = (a.reshape(shape) for a in (sat, has_sat, pts, has_pts))
-    sat_f = has_sat.astype(float)
-    pts_f = has_pts.astype(float)
+
+    def grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity;
+        ordered answers already form the grid, others are scattered into it."""
+        values = np.asarray(values, dtype=float)
+        ok = ~np.isnan(values)
+        if key is None:
+            return np.where(ok, values, 0.0).reshape(shape), ok.astype(float).reshape(shape)
+        filled, valid = np.zeros(n_resp * n_items), np.zeros(n_resp * n_items)
+        filled[key] = np.where(ok, values, 0.0)
+        valid[key] = ok
+        return filled.reshape(shape), valid.reshape(shape)
+
     common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
                   n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
-    items = matrix_moments(sat, weight, binary=True, valid=sat_f, **common)
-    # dimensions: respondent × dimension sums (D partitions the items into dimensions)
+    # dimensions: respondent × dimension sums (D partitions the items into dimensions);
+    # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
     D = np.zeros((n_items, n_dims))
     D[np.arange(n_items), item_dim] = 1.0
-    pts_dim, pcnt_dim = pts @ D, pts_f @ D
+    sat, sat_valid = grid(satisfied)
+    items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = (sat @ D) / (sat_f @ D)              # share satisfied per dimension
+        rd_sat = (sat @ D) / (sat_valid @ D)          # share satisfied per dimension
+    del sat, sat_valid
+    pts, pts_valid = grid(points)
+    pts_dim, pcnt_dim = pts @ D, pts_valid @ D
+    del pts, pts_valid
+    with np.errstate(invalid="ignore", divide="ignore"):
         rd_pts = pts_dim / pcnt_dim                   # mean points per dimension
         # respondent index: mean of all answered item points (row sums over dimensions)
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
+    del pts_dim, pcnt_dim
     index = matrix_moments(r_index, weight, **common)
     dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
+    del rd_sat
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
@@ -231,8 +231,7 @@ def score_round(
         n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
         resp_stratum=s_codes, weight=wts["weight"].to_numpy(dtype=float),
         ans_resp=ans_resp, ans_item=item_codes, item_dim=dim_codes,
-        satisfied=pd.to_numeric(answers["satisfied"], errors="coerce").to_numpy(dtype=float),
-        points=pd.to_numeric(answers["points"], errors="coerce").to_numpy(dtype=float),
+        satisfied=_floats(answers["satisfied"]), points=_floats(answers["points"]),
         lonely=lonely)
 
     n_items, n_dims = len(item_uniq), len(dim_uniq)
@@ -300,6 +299,13 @@ def _runs(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(change)
 
 
+def _floats(values: pd.Series) -> np.ndarray:
+    """A numeric column as float64 — the column's own array when it already is one."""
+    if values.dtype == np.float64:
+        return values.to_numpy()
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
 def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
     """Each answer's row in ``resp_index`` (−1 when absent). A Categorical is mapped
     through its categories (one lookup per respondent); otherwise one lookup per run of
@@ -308,8 +314,8 @@ def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
         codes = ids.cat.codes.to_numpy()
         cats = ids.cat.categories
         if len(cats) == len(resp_index) and cats.equals(resp_index):
-            return codes.astype(np.int64)       # categories are the respondents, in order
-        lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1)
+            return codes                        # categories are the respondents, in order
+        lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1).astype(np.int32)
         return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
     values = ids.to_numpy(dtype=object)
     runs = _runs(values)
@@ -334,7 +340,7 @@ def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Se
         cats = np.asarray(ids.cat.categories.astype(str), dtype=object)
         used = np.flatnonzero(np.bincount(raw, minlength=len(cats)) > 0)
         order = used[np.argsort(cats[used], kind="stable")]
-        recode = np.full(len(cats), -1, dtype=np.int64)
+        recode = np.full(len(cats), -1, dtype=np.int32)
         recode[order] = np.arange(len(order))
         codes, uniques = recode[raw], cats[order]
     else:
