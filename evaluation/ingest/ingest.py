@@ -222,7 +222,9 @@ def ingest_round(
         exports.append(info)
         parts.append(_standardise(frame, info, questionnaire, overrides,
                                   estate_for_file.get(str(path)), order))
+        del frame  # the export's other columns (names, free text) are not kept
     rows = _stack(parts)
+    del parts
     return _validate(rows, round.register, questionnaire, key, sample=sample,
                      contacts=contacts, min_duration=min_duration, cutoff=cutoff,
                      margin=margin, allow_unsampled=allow_unsampled, exports=exports)
