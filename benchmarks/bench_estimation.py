@@ -7,9 +7,11 @@ computes only the same point estimates (Σw·y / Σw per domain, respondent mean
 variance) — measured in the same run, medians of repeated runs. Then the full
 ``score_round`` on DataFrames with string ids, and svy (default 1,000 estates, the
 overall item, ~40 s: svy's ``prop(by=)`` grows faster than linearly in the number of
-domains) and samplics (50 estates) on a subset. Ratios are printed for the same subset
-(svy/samplics vs our DataFrame ``survey_proportion``, measured here) and per domain
-against our full city run.
+domains) and samplics (50 estates) on a subset. Ratios are printed for the same subset —
+svy against our estimator on integer codes (``domain_moments`` + beta intervals, as the
+round path runs it with codes from categorical columns) and against the DataFrame
+``survey_proportion``, which also hashes the string ids in the call; samplics against the
+DataFrame call — and per domain against our full city run.
 
 svy and samplics run in a separate environment, never in ``.venv``: svy needs polars and
 pyarrow, and pyarrow changes pandas 3's default string storage for the whole package. The
