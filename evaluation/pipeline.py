@@ -228,9 +228,11 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
 
     The answers are stored compactly, one row per respondent: each item's answer code is a
     ``q:<item_id>`` column of ``respondents`` (NULL: no answer); the long ``answers`` table
-    is left empty for the round (:func:`_stored_ingest` rebuilds the long frame)."""
+    is left empty for the round (:func:`_stored_ingest` rebuilds the long frame). The step's
+    meta records the round's items and the questionnaire's scoring fingerprint."""
     from evaluation.ingest import ingest_round
     from evaluation.ingest.ingest import answer_columns
+    from evaluation.questionnaire import load_questionnaire
 
     files = files or response_files(rnd)
     if not files:
@@ -249,13 +251,15 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     result.write_quarantine(folder / "隔离记录.xlsx")
     respondents = pd.concat([result.respondents,
                              answer_columns(result.respondents, result.answers)], axis=1)
+    questionnaire = load_questionnaire(rnd.questionnaire)
     _store(rnd).write_step(rnd.round_id, "ingest", {
         "respondents": respondents,
         "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
         "ingest_counts": result.counts,
         "quarantine_summary": quarantine_summary(result.quarantine),
         "response_rates": result.response_rates,
-    })
+    }, meta={"items": questionnaire.items["item_id"].astype(str).tolist(),
+             "questionnaire": questionnaire.scoring_fingerprint()})
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
     echo(f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
          f"隔离记录在 {folder / '隔离记录.xlsx'}")
@@ -300,15 +304,38 @@ def _stored_ingest(rnd: Round) -> SimpleNamespace:
         raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有导入问卷数据",
                                 f"先运行 wuye-eval ingest {rnd.root}"))
     answers = store.read("answers", round_id=rnd.round_id)
+    # the table's columns are the union over rounds: other rounds' items are all empty here
     wide = [c for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)]
     if answers.empty and wide:
-        answers = answers_from_columns(
-            respondents, load_questionnaire(getattr(rnd, "questionnaire", "default")))
+        questionnaire = load_questionnaire(rnd.questionnaire)
+        meta = _step_meta(store, rnd.round_id, "ingest")
+        if meta.get("questionnaire") not in (None, questionnaire.scoring_fingerprint()):
+            raise WuyeError(Problem(
+                f"轮次 {rnd.round_id} 导入后问卷定义被修改了（题目、量表、满意选项或分值），"
+                "用现在的问卷计分会改变已保存答案的含义",
+                "恢复导入时的问卷文件；或确认新问卷无误后重新运行 wuye-eval ingest 再计分",
+                file=str(rnd.questionnaire)))
+        own = ([f"{ANSWER_PREFIX}{i}" for i in meta["items"]] if "items" in meta
+               else [c for c in wide if respondents[c].notna().any()])
+        answers = answers_from_columns(respondents[[c for c in respondents.columns
+                                                    if c not in wide or c in own]],
+                                       questionnaire)
     return SimpleNamespace(
         respondents=respondents.drop(columns=wide),
         answers=answers,
         response_rates=store.read("response_rates", round_id=rnd.round_id),
     )
+
+
+def _step_meta(store: Any, round_id: str, step: str) -> dict[str, Any]:
+    """The ``meta`` a step of the round was written with (empty when none)."""
+    import json
+
+    steps = store.steps(round_id)
+    row = steps[steps["step"] == step]
+    if row.empty or not isinstance(row["meta"].iloc[0], str):
+        return {}
+    return json.loads(row["meta"].iloc[0] or "{}")
 
 
 # --------------------------------------------------------------------------- scoring

@@ -65,6 +65,19 @@ class Questionnaire:
         """Dimensions in questionnaire order."""
         return list(dict.fromkeys(self.items["dimension"]))
 
+    def scoring_fingerprint(self) -> str:
+        """SHA-256 of what turns stored answer codes into scores: each item's dimension and
+        scale, and each option's code, satisfied flag, points and missing flag. Stored with
+        an ingest, so a round is never re-scored with a questionnaire edited since."""
+        import hashlib
+        import json
+
+        items = self.items[["item_id", "dimension", "scale", "is_overall"]].astype(str)
+        options = self.options[["scale", "code", "satisfied", "points", "missing"]].astype(str)
+        text = json.dumps([items.to_numpy().tolist(), options.to_numpy().tolist()],
+                          ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def scale_options(self, scale: str) -> pd.DataFrame:
         """The option table of one scale."""
         return self.options[self.options["scale"] == scale].reset_index(drop=True)

@@ -132,3 +132,47 @@ def test_answers_frame_is_compact_and_looks_up_options() -> None:
     assert frame["code"].isna().sum() == 2 * k - 2
     odd = frame.iloc[2 * k]
     assert odd["code"] == 99 and np.isnan(odd["satisfied"]) and np.isnan(odd["points"])
+
+
+def test_other_rounds_items_do_not_break_the_rebuild(ingested, tmp_path: Path) -> None:
+    """The ``respondents`` table's columns are the union over rounds: a later round with an
+    item this round's questionnaire lacks leaves that column empty here, not an error."""
+    import shutil
+
+    rnd, result, strata = ingested
+    db = tmp_path / "two_rounds.sqlite"
+    shutil.copy(rnd.database, db)
+    Store(db).write_step("2026H1", "ingest", {"respondents": pd.DataFrame({
+        "response_id": ["x1"], "estate_id": ["GD001"], f"{ANSWER_PREFIX}NEW_ITEM": [3]})},
+        meta={"items": ["NEW_ITEM"]})
+    rnd_two = load_round(rnd.root)
+    rnd_two.database = db
+    stored = pipeline._stored_ingest(rnd_two)
+    assert "NEW_ITEM" not in set(stored.answers["item_id"].astype(str))
+    _assert_same_scores(rnd, result, stored, strata)
+
+
+def test_a_questionnaire_edited_after_ingest_is_refused(ingested, tmp_path: Path) -> None:
+    """Stored codes are scored with the questionnaire they were ingested with: an edited
+    scoring (points of an option) stops the rebuild with a located error; an identical
+    copy elsewhere is accepted (the fingerprint is of the content, not the path)."""
+    from importlib.resources import files
+
+    from sampling.errors import WuyeError
+
+    rnd, result, strata = ingested
+    text = (files("evaluation") / "questionnaires" / "default.toml").read_text(encoding="utf-8")
+    same = tmp_path / "same.toml"
+    same.write_text(text, encoding="utf-8")
+    edited = tmp_path / "edited.toml"
+    assert "points = [100, 75, 50, 25, 0]" in text
+    edited.write_text(text.replace("points = [100, 75, 50, 25, 0]",
+                                   "points = [100, 80, 50, 25, 0]"), encoding="utf-8")
+    rnd_same = load_round(rnd.root)
+    rnd_same.questionnaire = str(same)
+    _assert_same_scores(rnd, result, pipeline._stored_ingest(rnd_same), strata)
+    rnd_edit = load_round(rnd.root)
+    rnd_edit.questionnaire = str(edited)
+    with pytest.raises(WuyeError) as err:
+        pipeline._stored_ingest(rnd_edit)
+    assert "问卷定义被修改" in str(err.value) and "edited.toml" in str(err.value)
