@@ -401,8 +401,8 @@ def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
 def build_results(rnd: Round) -> RoundResults:
     """Gather every stored table of the round (and the previous round) for the reports.
 
-    Reads the scores, rankings and the score step's drivers and importance tables — never
-    the answers."""
+    Reads the scores, rankings and the score step's drivers and importance tables — not the
+    answers, except for a round scored before those tables were stored."""
     from evaluation.change import compare_firms, compare_rounds
     from evaluation.history import trend_table
     from evaluation.indicators import district_indicators
@@ -428,9 +428,12 @@ def build_results(rnd: Round) -> RoundResults:
     if not previous.empty:
         changes = compare_rounds(scores.estates, previous, confidence=rnd.confidence)
         firm_changes = compare_firms(scores.estates, previous, confidence=rnd.confidence)
-    # stored by the score step (a round scored before schema version 2 has none: empty)
+    # stored by the score step; a round scored before schema version 2 has none: they are
+    # computed from its stored answers (empty when it has none either)
     drivers, firm_drivers, importance = (stored(t)
                                          for t in ("drivers", "firm_drivers", "importance"))
+    if drivers.empty and firm_drivers.empty and importance.empty:
+        drivers, firm_drivers, importance = _drivers_from_stored_answers(rnd)
     drawn = _load_sample(rnd, households=False)
     return RoundResults(
         round=rnd,
@@ -454,6 +457,22 @@ def build_results(rnd: Round) -> RoundResults:
               "confidence": rnd.confidence, "interval_method": rnd.interval_method,
               "sampling": None if drawn is None else drawn.meta},
     )
+
+
+def _drivers_from_stored_answers(rnd: Round) -> tuple[pd.DataFrame, ...]:
+    """Drivers, firm drivers and importance of a round scored before the score step stored
+    them, from its stored answers; three empty frames when it has no answers either."""
+    from evaluation.drivers import round_drivers
+    from evaluation.questionnaire import load_questionnaire
+
+    try:
+        answers = _stored_ingest(rnd).answers
+    except WuyeError:
+        answers = pd.DataFrame()
+    if answers.empty:
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    tables = round_drivers(answers, load_questionnaire(rnd.questionnaire).items, rnd.register)
+    return tables["drivers"], tables["firm_drivers"], tables["importance"]
 
 
 def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:

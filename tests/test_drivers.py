@@ -252,8 +252,10 @@ def test_score_step_stores_the_tables_and_the_report_reads_them_not_the_answers(
         pd.testing.assert_frame_equal(getattr(results, name), frame)
 
 
-def test_a_round_scored_before_the_driver_tables_reports_without_them(scored,
-                                                                       tmp_path) -> None:
+def test_a_round_scored_before_the_driver_tables_gets_them_from_its_answers(scored,
+                                                                             tmp_path) -> None:
+    """No driver rows (scored by an earlier version): computed from the stored answers,
+    equal to what the score step stores; no answers either: the reports go without them."""
     import shutil
     import sqlite3
 
@@ -262,20 +264,31 @@ def test_a_round_scored_before_the_driver_tables_reports_without_them(scored,
     from evaluation.report.excel import write_workbook
     from evaluation.report.pdf import district_payload
     from evaluation.results import load_results, save_results
+    from evaluation.store import Store
 
     rnd, _ = scored
+    with Store(rnd.database) as store:
+        want = {name: store.read(name, rnd.round_id).drop(columns="round_id")
+                for name in ("drivers", "firm_drivers", "importance")}
     old = tmp_path / "old.sqlite"
     shutil.copy(rnd.database, old)
-    con = sqlite3.connect(old)
-    with con:  # as a round scored by an earlier version: no driver rows
-        for name in ("drivers", "firm_drivers", "importance"):
-            con.execute(f'DELETE FROM "{name}"')
-    con.close()
-    rnd.database, database = old, rnd.database
-    try:
-        results = pipeline.build_results(rnd)
-    finally:
-        rnd.database = database
+
+    def build(deleting: tuple[str, ...]):
+        con = sqlite3.connect(old)
+        with con:  # as a round scored by an earlier version: no driver rows
+            for name in deleting:
+                con.execute(f'DELETE FROM "{name}"')
+        con.close()
+        rnd.database, database = old, rnd.database
+        try:
+            return pipeline.build_results(rnd)
+        finally:
+            rnd.database = database
+
+    results = build(("drivers", "firm_drivers", "importance"))
+    for name, frame in want.items():
+        pd.testing.assert_frame_equal(getattr(results, name), frame)
+    results = build(("respondents", "answers"))
     assert results.drivers.empty and results.firm_drivers.empty and results.importance.empty
     assert tables.drivers_table(results).empty and tables.importance_table(results).empty
     payload = district_payload(results)
