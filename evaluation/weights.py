@@ -31,6 +31,9 @@ import pandas as pd
 from sampling.errors import Problem, WuyeError
 
 WEIGHT_COLUMNS = ("response_id", "estate_id", "stratum", "weight", "N_h", "n_h")
+#: column dtypes of the (empty) result for no respondents
+EMPTY_DTYPES = {"response_id": "str", "estate_id": "str", "stratum": "str", "weight": float,
+                "N_h": float, "n_h": np.int64, "fallback": bool, "n_exceeds_N": bool}
 
 
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], name: str) -> None:
@@ -91,6 +94,8 @@ def respondent_weights(
         parts.append(_record_strata(resp[in_record], rec))
     if (~in_record).any():
         parts.append(_register_strata(resp[~in_record], register))
+    if not parts:  # no respondents
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_DTYPES.items()})
     u = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
     # respondents per stratum: Σ m over the pairs of the stratum
     s_code, s_labels = pd.factorize(u["stratum"])

@@ -203,3 +203,11 @@ def test_empty_answers_raise():
     ing.answers = ing.answers.iloc[:0]
     with pytest.raises(WuyeError, match="有效答卷"):
         score_round(rnd, ing, rec)
+
+
+def test_weights_of_no_respondents_are_an_empty_table() -> None:
+    resp = pd.DataFrame({"response_id": pd.Series(dtype=str), "estate_id": pd.Series(dtype=str)})
+    w = respondent_weights(resp)
+    assert w.empty
+    assert list(w.columns) == ["response_id", "estate_id", "stratum", "weight", "N_h", "n_h",
+                               "fallback", "n_exceeds_N"]
