@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.codes import by_estate, column_codes, factorize, runs, tiled_codes
 from sampling.errors import Problem, WuyeError
 
 OVERALL_DIMENSION = "总体评价"
@@ -77,25 +78,6 @@ class RespondentMatrix:
         return len(self.frame)
 
 
-def _small(codes: np.ndarray, n_labels: int) -> np.ndarray:
-    """``codes`` in the smallest signed integer type that holds them (and −1)."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n_labels <= np.iinfo(dtype).max:
-            return codes.astype(dtype, copy=False)
-    return codes.astype(np.int64, copy=False)
-
-
-def _runs(values: np.ndarray) -> np.ndarray:
-    """Start positions of the runs of equal consecutive values."""
-    change = np.ones(len(values), dtype=bool)
-    if len(values) > 1:
-        try:
-            np.not_equal(values[1:], values[:-1], out=change[1:])
-        except TypeError:  # pd.NA in an object column: every row its own run
-            change[1:] = True
-    return np.flatnonzero(change)
-
-
 def _codes(col: pd.Series, *, starts: np.ndarray | None = None,
            period: int = 0) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (−1 = missing) and their labels (each used at least once, except a
@@ -103,26 +85,17 @@ def _codes(col: pd.Series, *, starts: np.ndarray | None = None,
 
     Categorical: its codes, no hashing. ``starts`` (the runs of the column: a respondent's
     answers are consecutive rows): only each run's first value is hashed. ``period``
-    (ingest's respondent × item grid: every respondent's rows carry the same sequence of
-    ``period`` values): the first sequence is hashed and tiled after one comparison per row.
-    Otherwise ``pandas.factorize``. The codes are the same whichever way; hashing millions of
-    rows would cost a table as large as the column."""
+    (ingest's respondent × item grid): the first ``period`` values are hashed and tiled
+    (:func:`evaluation.codes.tiled_codes`). Otherwise ``pandas.factorize``. The codes are the
+    same whichever way; hashing millions of rows would cost a table as large as the column."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+        return column_codes(col)
     values = col.to_numpy()
     if starts is not None and 2 * len(starts) <= len(values):
-        codes, uniques = pd.factorize(values[starts])
-        codes = _small(codes, len(uniques))
-        return np.repeat(codes, np.diff(np.append(starts, len(values)))), pd.Index(uniques)
-    if 0 < period < len(values) and len(values) % period == 0:
-        first = values[:period]
-        with np.errstate(all="ignore"):
-            same = bool((values.reshape(-1, period) == first).all())
-        if same:
-            codes, uniques = pd.factorize(first)
-            return np.tile(_small(codes, len(uniques)), len(values) // period), pd.Index(uniques)
-    codes, uniques = pd.factorize(values)
-    return _small(codes, len(uniques)), pd.Index(uniques)
+        run_codes, uniques = factorize(values[starts])
+        return np.repeat(run_codes, np.diff(np.append(starts, len(values)))), uniques
+    tiled = tiled_codes(values, period)
+    return tiled if tiled is not None else factorize(values)
 
 
 def _argsort(labels: pd.Index) -> np.ndarray:
@@ -157,7 +130,7 @@ def respondent_matrix(answers: pd.DataFrame, questionnaire_items: pd.DataFrame |
     n_rows = len(answers)
     ids = answers["response_id"]
     categorical = isinstance(ids.dtype, pd.CategoricalDtype)
-    starts = _runs(ids.cat.codes.to_numpy() if categorical else ids.to_numpy())
+    starts = runs(ids.cat.codes.to_numpy() if categorical else ids.to_numpy())
     resp, resp_labels = _codes(ids, starts=starts)
     # rows per respondent when every respondent has one run of the same length
     period = int(starts[1]) if len(starts) > 1 and n_rows % int(starts[1]) == 0 \
@@ -227,8 +200,11 @@ def _by_list(by: str | Sequence[str] | None) -> list[str]:
     return [] if by is None else [by] if isinstance(by, str) else list(by)
 
 
-def _check_by(missing: Sequence[str], has_estate: bool, register: pd.DataFrame | None) -> None:
-    if missing and (register is None or not has_estate
+def _check_by(columns: pd.Index, by_cols: list[str], register: pd.DataFrame | None) -> None:
+    """The ``by`` columns are in ``columns`` (the answers' or the matrix's), or come from
+    ``register`` by ``estate_id``."""
+    missing = [c for c in by_cols if c not in columns]
+    if missing and (register is None or "estate_id" not in columns
                     or any(c not in register.columns for c in missing)):
         raise WuyeError(Problem(f"参数 by 无效：answers 中没有列 {'、'.join(missing)}",
                                 "传入 register=台账（含该列），或先把该列并入 answers",
@@ -240,14 +216,13 @@ def _groups(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame
     """The matrix frame (with the ``by`` columns) and each ``by`` group's key and row
     positions (groups sorted by key, rows in matrix order; a missing key is no group).
     ``by`` columns the matrix lacks (e.g. ``firm``) come from the 台账 by each respondent's
-    ``estate_id`` (one lookup per respondent, not per answer)."""
+    ``estate_id`` (one lookup per respondent, not per answer). ``by`` is checked
+    (:func:`_check_by`) by the caller."""
     frame = matrix.frame
     missing = [c for c in by_cols if c not in frame.columns]
-    _check_by(missing, "estate_id" in frame.columns, register)
     if missing:
         assert register is not None
-        reg = register.assign(estate_id=register["estate_id"].astype(str)).drop_duplicates(
-            "estate_id").set_index("estate_id")
+        reg = by_estate(register)
         estates = pd.Index(frame["estate_id"].astype(str))
         frame = frame.assign(**{c: reg[c].reindex(estates).set_axis(frame.index)
                                 for c in missing})
@@ -297,6 +272,12 @@ def matrix_drivers(matrix: RespondentMatrix, *, by: str | Sequence[str] | None =
     """:func:`key_drivers` from a :func:`respondent_matrix`: one Logit fit per group, the
     design prepared with numpy on the group's rows (no per-group DataFrames)."""
     by_cols = _by_list(by)
+    _check_by(matrix.frame.columns, by_cols, register)
+    return _drivers(matrix, by_cols, register)
+
+
+def _drivers(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
+             ) -> pd.DataFrame:
     dims = matrix.dimensions
     frame, groups = _groups(matrix, by_cols, register)
     if not groups:
@@ -343,6 +324,12 @@ def matrix_importance(matrix: RespondentMatrix, *, by: str | Sequence[str] | Non
                       register: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`importance_performance` from a :func:`respondent_matrix`."""
     by_cols = _by_list(by)
+    _check_by(matrix.frame.columns, by_cols, register)
+    return _importance(matrix, by_cols, register)
+
+
+def _importance(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
+                ) -> pd.DataFrame:
     dims = matrix.dimensions
     frame, groups = _groups(matrix, by_cols, register)
     rows = []
@@ -367,10 +354,12 @@ def matrix_importance(matrix: RespondentMatrix, *, by: str | Sequence[str] | Non
 
 def _matrix_for(answers: pd.DataFrame | RespondentMatrix, items: pd.DataFrame | None,
                 by_cols: list[str], register: pd.DataFrame | None) -> RespondentMatrix:
+    """``answers`` itself when a matrix, else its :func:`respondent_matrix`; ``by`` checked
+    first (once: before a matrix is built)."""
     if isinstance(answers, RespondentMatrix):
+        _check_by(answers.frame.columns, by_cols, register)
         return answers
-    _check_by([c for c in by_cols if c not in answers.columns], "estate_id" in answers.columns,
-              register)
+    _check_by(answers.columns, by_cols, register)
     return respondent_matrix(answers, items, keys=[c for c in by_cols if c in answers.columns])
 
 
@@ -388,7 +377,7 @@ def key_drivers(answers: pd.DataFrame | RespondentMatrix,
     """
     by_cols = _by_list(by)
     matrix = _matrix_for(answers, questionnaire_items, by_cols, register)
-    return matrix_drivers(matrix, by=by_cols, register=register)
+    return _drivers(matrix, by_cols, register)
 
 
 def importance_performance(answers: pd.DataFrame | RespondentMatrix,
@@ -402,7 +391,7 @@ def importance_performance(answers: pd.DataFrame | RespondentMatrix,
     """
     by_cols = _by_list(by)
     matrix = _matrix_for(answers, questionnaire_items, by_cols, register)
-    return matrix_importance(matrix, by=by_cols, register=register)
+    return _importance(matrix, by_cols, register)
 
 
 def round_drivers(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None = None,

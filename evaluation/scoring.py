@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.codes import by_estate, factorize, runs, tiled_codes
 from evaluation.estimation import (
     DomainMoments,
     _deffs,
@@ -271,8 +272,7 @@ def score_round(
     fallback = wts.groupby("estate_id")["fallback"].any()
     est["fallback_strata"] = est["estate_id"].map(fallback).fillna(False).astype(bool)
     if register is not None and len(register):
-        reg = register.assign(estate_id=register["estate_id"].astype(str)).drop_duplicates(
-            "estate_id").set_index("estate_id")
+        reg = by_estate(register)
         for col in ("tier", "threshold", "firm", "households"):
             if col in reg.columns:
                 est[col] = est["estate_id"].map(reg[col])
@@ -289,14 +289,6 @@ def score_round(
         dimensions=dim_tab.drop(columns=["census"]), district=district,
         weights=wts, meta={"overall_item": overall, "method": method,
                            "confidence": confidence, "lonely": lonely})
-
-
-def _runs(values: np.ndarray) -> np.ndarray:
-    """Start positions of the runs of equal consecutive values."""
-    change = np.ones(len(values), dtype=bool)
-    if len(values) > 1:
-        np.not_equal(values[1:], values[:-1], out=change[1:])
-    return np.flatnonzero(change)
 
 
 def _floats(values: pd.Series) -> np.ndarray:
@@ -318,9 +310,9 @@ def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
         lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1).astype(np.int32)
         return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
     values = ids.to_numpy(dtype=object)
-    runs = _runs(values)
-    return np.repeat(resp_index.get_indexer(values[runs]),
-                     np.diff(np.append(runs, len(values))))
+    starts = runs(values)
+    return np.repeat(resp_index.get_indexer(values[starts]),
+                     np.diff(np.append(starts, len(values))))
 
 
 def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
@@ -345,8 +337,8 @@ def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Se
         codes, uniques = recode[raw], cats[order]
     else:
         values = ids.astype(str).to_numpy(dtype=object)
-        codes, uniques = _grid_codes(values, _runs(answers["response_id"].to_numpy(
-            dtype=object)) if len(values) else np.zeros(0, dtype=np.int64))
+        codes, uniques = _grid_codes(values, runs(answers["response_id"].to_numpy(
+            dtype=object)))
     k = len(uniques)
     head = codes[:k]
     if len(head) == k and bool((np.sort(head) == np.arange(k)).all()):
@@ -361,17 +353,12 @@ def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Se
     return codes, uniques, dim_of_item
 
 
-def _grid_codes(item_ids: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(item_ids, sort=True)``, tiling the first run when every run repeats
-    the same items in the same order."""
-    k = int(runs[1]) if len(runs) > 1 else len(item_ids)
-    if k and len(item_ids) % k == 0 and len(runs) == len(item_ids) // k \
-            and (len(runs) < 2 or bool((np.diff(runs) == k).all())):
-        first = item_ids[:k]
-        codes, uniques = pd.factorize(first, sort=True)
-        if len(uniques) == k and bool((item_ids.reshape(-1, k) == first).all()):
-            return np.tile(codes, len(item_ids) // k), np.asarray(uniques, dtype=object)
-    codes, uniques = pd.factorize(item_ids, sort=True)
+def _grid_codes(item_ids: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(item_ids, sort=True)`` (narrowed codes), tiling the first run (the
+    rows up to ``starts[1]``, the second respondent's first) when every run repeats it."""
+    k = int(starts[1]) if len(starts) > 1 else len(item_ids)
+    tiled = tiled_codes(item_ids, k, sort=True)
+    codes, uniques = tiled if tiled is not None else factorize(item_ids, sort=True)
     return codes, np.asarray(uniques, dtype=object)
 
 
@@ -397,8 +384,7 @@ def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
         rates = getattr(ingest, name, None)
         if isinstance(rates, pd.DataFrame) and not rates.empty \
                 and {"estate_id", "response_rate"} <= set(rates.columns):
-            r = rates.assign(estate_id=rates["estate_id"].astype(str)).drop_duplicates(
-                "estate_id").set_index("estate_id")["response_rate"]
+            r = by_estate(rates)["response_rate"]
             return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
     return np.full(len(estate_ids), np.nan)
 

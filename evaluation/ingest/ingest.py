@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
 from evaluation.ingest.template import close_or_discard
@@ -620,20 +621,12 @@ def answers_frame(response_id: pd.Series, estate_id: pd.Series, codes: np.ndarra
     i_codes, i_names = pd.factorize(items["item_id"].astype(str), sort=True)
     d_codes, d_names = pd.factorize(items["dimension"].astype(str), sort=True)
     return pd.DataFrame({
-        "response_id": _categorical(np.repeat(_narrow(r_codes, len(r_names)), k), r_names),
-        "estate_id": _categorical(np.repeat(_narrow(e_codes, len(e_names)), k), e_names),
-        "item_id": _categorical(np.tile(_narrow(i_codes, len(i_names)), n), i_names),
-        "dimension": _categorical(np.tile(_narrow(d_codes, len(d_names)), n), d_names),
+        "response_id": _categorical(np.repeat(narrow(r_codes, len(r_names)), k), r_names),
+        "estate_id": _categorical(np.repeat(narrow(e_codes, len(e_names)), k), e_names),
+        "item_id": _categorical(np.tile(narrow(i_codes, len(i_names)), n), i_names),
+        "dimension": _categorical(np.tile(narrow(d_codes, len(d_names)), n), d_names),
         "code": code, "satisfied": satisfied.reshape(-1), "points": points.reshape(-1),
     }, copy=False)
-
-
-def _narrow(codes: np.ndarray, n_categories: int) -> np.ndarray:
-    """Category codes in the integer type pandas keeps for ``n_categories`` (no copy later)."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n_categories < np.iinfo(dtype).max:
-            return codes.astype(dtype, copy=False)
-    return codes.astype(np.int64, copy=False)
 
 
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
@@ -650,9 +643,9 @@ def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
     if not index.is_unique:
         raise WuyeError(Problem("respondents 中 response_id 有重复，无法保存答案",
                                 "检查导入结果：每份答卷的编号应唯一", column="response_id"))
-    r_codes, r_names = _codes(answers["response_id"])
-    i_codes, i_names = _codes(answers["item_id"])
-    at = index.get_indexer(pd.Index(r_names))  # respondent row of each distinct id
+    r_codes, r_names = column_codes(answers["response_id"])
+    i_codes, i_names = column_codes(answers["item_id"])
+    at = index.get_indexer(r_names)  # respondent row of each distinct id
     if (at < 0).any() or (r_codes < 0).any():
         raise WuyeError(Problem("answers 中有答卷不在 respondents 中，无法保存答案",
                                 "用同一次导入的 respondents 与 answers", column="response_id"))
@@ -660,8 +653,7 @@ def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
     k = len(i_names)
     if (k and len(answers) == n * k and np.array_equal(at, np.arange(n))
             and (r_codes.reshape(n, k) == np.arange(n)[:, None]).all()
-            and np.array_equal(np.sort(i_codes[:k]), np.arange(k))
-            and (i_codes.reshape(n, k) == i_codes[:k]).all()):
+            and np.array_equal(np.sort(i_codes[:k]), np.arange(k)) and is_tiled(i_codes, k)):
         # the respondent × item grid of answers_frame: a reshape, no scatter
         order = i_codes[:k]
         grid = code.reshape(n, k)[:, np.argsort(order)]
@@ -674,14 +666,6 @@ def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
     return pd.DataFrame({f"{ANSWER_PREFIX}{i_names[j]}": pd.arrays.IntegerArray(
         np.ascontiguousarray(grid[:, j]), grid[:, j] <= 0) for j in order},
         index=respondents.index)
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (−1: NA) and the distinct values of a column, categorical or not."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
-    codes, names = pd.factorize(values, use_na_sentinel=True)
-    return codes, np.asarray(names, dtype=object)
 
 
 def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.DataFrame:
