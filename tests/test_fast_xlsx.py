@@ -344,7 +344,9 @@ def test_real_dates_and_types_written_by_xlsxwriter(tmp_path: Path,
 def test_sheet_choice_and_template_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_parts(tmp_path / "two.xlsx", edge_rows(), EDGE_SST,
                        sheets=(readers.TEMPLATE_MARKER_SHEET, "答卷 &amp; 数据"))
-    assert xlsx.sheet_names(path) == CalamineWorkbook.from_path(str(path)).sheet_names
+    assert fast_raw(path, 1) is not None
+    assert (xlsx.read_xlsx_sheet(path, lambda names: names[1])[2]
+            == CalamineWorkbook.from_path(str(path)).sheet_names)
     assert_same_export(monkeypatch, path)
     frame, info = read_survey_export(path)
     assert info.sheet == "答卷 & 数据" and info.platform == "template"
@@ -365,3 +367,73 @@ def test_damaged_zip_goes_to_calamine_and_is_located(tmp_path: Path) -> None:
         with pytest.raises(WuyeError) as err:
             read_survey_export(path)
         assert err.value.problems[0].file == name
+
+
+@pytest.mark.parametrize(("name", "part", "old", "new"), [
+    ("start tag not closed", "xl/worksheets/sheet1.xml", '<c r="A13">', '<c r="A13"'),
+    ("number text", "xl/worksheets/sheet1.xml", "<v>1.5E1</v>", "<v>1.5.1</v>"),
+    ("not UTF-8", "xl/sharedStrings.xml", "满意", "\udcff"),
+    ("inline text not UTF-8", "xl/worksheets/sheet1.xml", "  trim  ", "\udcff"),
+    ("number format id", "xl/styles.xml", 'numFmtId="0"', 'numFmtId="x"'),
+    ("missing workbook", "_rels/.rels", "xl/workbook.xml", "xl/nothing.xml"),
+])
+def test_malformed_parts_are_declined_not_crashes(tmp_path: Path, name: str, part: str,
+                                                  old: str, new: str) -> None:
+    """Malformed XML in a sound zip: the reader declines it (Unsupported), the caller reads
+    it with calamine."""
+    path = write_parts(tmp_path / "good.xlsx", edge_rows(), EDGE_SST,
+                       '<cellXfs count="1"><xf numFmtId="0"/></cellXfs>')
+    with zipfile.ZipFile(path) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist()}
+    text = parts[part].decode()
+    assert old in text
+    parts[part] = text.replace(old, new).encode("utf-8", "surrogateescape")
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, data in parts.items():
+            zf.writestr(n, data)
+    fast_raw(path)
+    with pytest.raises(xlsx.Unsupported):
+        fast_raw(bad)
+    assert readers._read_xlsx_fast(bad, None) is None
+
+
+def test_encrypted_or_oddly_compressed_part_is_declined(tmp_path: Path) -> None:
+    good = write_parts(tmp_path / "good.xlsx", edge_rows(), EDGE_SST)
+    sheet = "xl/worksheets/sheet1.xml"
+    odd = tmp_path / "bzip2.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(odd, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name),
+                         zipfile.ZIP_BZIP2 if name == sheet else zipfile.ZIP_DEFLATED)
+    data = bytearray(good.read_bytes())  # the sheet's central directory entry: "encrypted"
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46:at + 46 + len(sheet)] != sheet.encode():
+        at = data.index(b"PK\x01\x02", at + 1)
+    data[at + 8] |= 0x1
+    encrypted = tmp_path / "encrypted.xlsx"
+    encrypted.write_bytes(bytes(data))
+    assert zipfile.ZipFile(encrypted).getinfo(sheet).flag_bits & 0x1
+    for path in (odd, encrypted):
+        with pytest.raises(xlsx.Unsupported):
+            fast_raw(path)
+        assert readers._read_xlsx_fast(path, None) is None
+
+
+def test_fast_path_declines_are_logged_without_cell_text_and_bugs_propagate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_parts(tmp_path / "odd.xlsx", HEAD + '<row r="2"><c r="A2"><f>1+1</f><v>2</v>'
+                       '</c><c r="C2" t="s"><v>4</v></c></row>',
+                       [*HEAD_SST, "<si><t>张三 13800138000</t></si>"])
+    with caplog.at_level("DEBUG", logger="wuye.ingest"):
+        assert readers._read_xlsx_fast(path, None) is None
+    assert "odd.xlsx" in caplog.text and "formula" in caplog.text
+    assert "张三" not in caplog.text and "13800138000" not in caplog.text
+
+    def broken(*args, **kwargs):
+        raise IndexError("a bug in the fast reader")
+
+    monkeypatch.setattr(xlsx, "read_xlsx_sheet", broken)
+    with pytest.raises(IndexError, match="a bug"):
+        read_survey_export(path)

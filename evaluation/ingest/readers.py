@@ -18,8 +18,8 @@ Question headers recognised (after NFKC and removing type suffixes like
 
 Excel files: .xlsx/.xlsm are streamed by :mod:`evaluation.ingest.xlsx` (the sheet XML
 decompressed in chunks and scanned with numpy; a shared-string cell's index is its category
-code, so no Python object is made per cell and memory stays bounded — a 642,000-row city
-export reads in ~0.6 GB instead of ~2.6 GB). Whatever that reader does not handle (.xls,
+code, so no Python object is made per cell (inline strings aside) and memory stays bounded
+— a 642,000-row city export reads in ~0.6 GB instead of ~2.6 GB). Whatever that reader does not handle (.xls,
 .ods, formulas, dates, odd XML, damaged or encrypted files) is read with python-calamine
 (the engine behind pandas' ``engine="calamine"``), converting each column once per
 distinct value; both give the same frame (``tests/test_fast_xlsx.py``), and calamine
@@ -37,8 +37,11 @@ import csv
 import datetime as dt
 import gc
 import io
+import logging
 import re
 import unicodedata
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +61,13 @@ TEMPLATE_MARKER_SHEET = "_wuye_template"
 MULTI_SEPARATOR = "┋"
 KIND_SAMPLE_ROWS = 5000
 SKIP_MARKERS = frozenset({"(跳过)", "跳过", "-3", "-2", "(空)"})
+#: what the streaming .xlsx reader raises on a file it does not handle: its own signal, and
+#: a damaged zip (truncated, bad CRC or header, corrupt deflate stream, member name not
+#: UTF-8). Anything else is a bug in that reader and propagates.
+FAST_XLSX_DECLINES = (xlsx.Unsupported, zipfile.BadZipFile, zlib.error, EOFError, OSError,
+                      UnicodeDecodeError)
+
+log = logging.getLogger("wuye.ingest")
 
 #: metadata column aliases (normalised header → canonical name)
 METADATA_ALIASES: dict[str, str] = {
@@ -289,7 +299,12 @@ def _read_xlsx_fast(path: Path, sheet: str | int | None
     try:
         with _gc_paused():
             return xlsx.read_xlsx_sheet(path, pick)
-    except Exception:
+    except FAST_XLSX_DECLINES as exc:
+        # the kind of reason only (Unsupported messages are fixed texts): never cell text
+        reason = f"Unsupported: {exc}" if isinstance(exc, xlsx.Unsupported) else type(
+            exc).__name__
+        log.debug("%s: streaming .xlsx reader declined (%s), reading with calamine",
+                  path.name, reason)
         return None
 
 

@@ -5,8 +5,9 @@ An .xlsx is a zip; a survey export's sheet is simple XML (``<row><c r="B2" t="s"
 index into the workbook's shared-string table, so it already is a category code. This
 reader reads the shared-string table once, then stream-decompresses the sheet in chunks of
 :data:`CHUNK_BYTES` (cut after a ``</row>``) and finds the cells of each chunk with numpy
-on the raw bytes (positions of ``<``, ``>`` and ``"``), never building one Python object
-per cell. Each cell becomes an ``int32`` code in a (column × row) table: ``≥ 0`` a shared
+on the raw bytes (positions of ``<``, ``>`` and ``"``): no Python object per shared-string,
+number or boolean cell (an inline-string cell, rare in exports, makes one ``bytes`` key per
+text run). Each cell becomes an ``int32`` code in a (column × row) table: ``≥ 0`` a shared
 string, ``-1`` empty, ``≤ -2`` another value (number, boolean, inline string) kept once
 per distinct value per chunk. Each column is then turned into text once per distinct code.
 
@@ -16,8 +17,11 @@ compares both on every fixture), including calamine's text rules: ``\\r\\n`` →
 XML entities, leading/trailing XML whitespace trimmed unless ``xml:space="preserve"``,
 ``_x00HH_`` escapes, phonetic runs (``<rPh>``) dropped. Anything else — formulas, error or
 date-typed cells, numbers with a date or custom style, cells without a reference,
-namespace prefixes, other encodings — raises :class:`Unsupported`, and the caller reads
-the file with calamine instead.
+namespace prefixes, other encodings, encrypted or unusually compressed parts, malformed
+XML — raises :class:`Unsupported`, and the caller reads the file with calamine instead. A
+damaged zip raises what :mod:`zipfile`/:mod:`zlib` raise (``BadZipFile``, ``zlib.error``,
+``EOFError``, ``OSError``, ``UnicodeDecodeError`` for a member name); any other exception
+is a bug here.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _SI = re.compile(r'<si>\s*<t>([^<]*)</t>\s*</si>|<si>\s*<t xml:space="preserve">([^<]*)</t>'
                  r"\s*</si>|<si>(.*?)</si>|<si\s*/>", re.S)
-_RUN_TEXT = re.compile(r"<t(\s[^>]*)?>([^<]*)</t>|<t(\s[^>]*)?/>")
+_RUN_TEXT = re.compile(r"<t(\s[^>]*)?>([^<]*)</t>|<t(?:\s[^>]*)?/>")
 _PHONETIC = re.compile(r"<rPh\b.*?</rPh>|<rPh\b[^>]*/>", re.S)
 _ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
 _DECL_ENCODING = re.compile(rb'<\?xml[^>]*encoding\s*=\s*["\']([^"\']+)["\']')
@@ -82,31 +86,39 @@ class _Extras:
         return start
 
 
-def sheet_names(path: str | Path) -> list[str]:
-    """The workbook's sheet names in workbook order (as calamine lists them)."""
-    with zipfile.ZipFile(path) as zf:
-        return [name for name, _ in _workbook(zf)[0]]
+@dataclass
+class _Cells:
+    """A sheet's cells: ``codes`` (column × row, see the module docstring), the extra values
+    the negative codes point to, and ``kinds`` (kind × column: the column holds that kind)."""
+
+    codes: np.ndarray
+    extras: _Extras
+    kinds: np.ndarray
 
 
 def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str]]:
     """``(frame, sheet name, all sheet names)``: ``pick(names)`` chooses the sheet;
     ``frame`` has columns ``0..width-1`` of ``category`` dtype (categories ``str``), row
     ``i`` being spreadsheet row ``i + 1``. Raises :class:`Unsupported`."""
-    with zipfile.ZipFile(path) as zf:
+    try:
+        book = zipfile.ZipFile(path)
+    except NotImplementedError as exc:  # a zip version or feature zipfile does not read
+        raise Unsupported("zip version") from exc
+    with book as zf:
         sheets, rels_of = _workbook(zf)
         names = [name for name, _ in sheets]
         target = pick(names)
         member = dict(sheets).get(target)
-        if member is None or member not in zf.NameToInfo:
-            raise Unsupported(f"sheet part of {target!r} not found")
+        if member is None:
+            raise Unsupported("sheet part not found")
         sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
         styles_part = rels_of.get("styles", "xl/styles.xml")
-        plain = _plain_styles(zf.read(styles_part) if styles_part in zf.NameToInfo else None)
-        shared = (_shared_strings(zf.read(sst_part)) if sst_part in zf.NameToInfo
+        plain = _plain_styles(_read(zf, styles_part) if styles_part in zf.NameToInfo else None)
+        shared = (_shared_strings(_read(zf, sst_part)) if sst_part in zf.NameToInfo
                   else np.empty(0, dtype=object))
-        with zf.open(member) as fh:
-            table, has_kind = _read_cells(fh, len(shared), plain)
-    return _columns(table, has_kind, shared), target, names
+        with zf.open(_member(zf, member)) as fh:
+            cells = _read_cells(fh, len(shared), plain)
+    return _columns(cells, shared), target, names
 
 
 # --------------------------------------------------------------------------- workbook parts
@@ -115,13 +127,11 @@ def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str
 def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """``[(sheet name, sheet part)]`` in workbook order, and the workbook's relation
     targets by type (``sharedStrings``, ``styles``)."""
-    root_rels = _relations(zf, "_rels/.rels", "")
-    book = next((t for kind, t in root_rels if kind == "officeDocument"), "xl/workbook.xml")
-    text = _xml_text(zf.read(book))
+    book = _relations(zf, "_rels/.rels", "")[1].get("officeDocument", "xl/workbook.xml")
+    text = _xml_text(_read(zf, book))
     base = posixpath.dirname(book)
-    rels_name = posixpath.join(base, "_rels", posixpath.basename(book) + ".rels")
-    rels = _relations(zf, rels_name, base)
-    by_id = dict(_relation_ids(zf, rels_name, base))
+    by_id, by_type = _relations(
+        zf, posixpath.join(base, "_rels", posixpath.basename(book) + ".rels"), base)
     sheets = []
     block = re.search(r"<sheets>(.*?)</sheets>", text, re.S)
     if block is None:
@@ -132,38 +142,42 @@ def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str
         if "name" not in attrs or rid is None or rid not in by_id:
             raise Unsupported("sheet without name or relation")
         sheets.append((_entities(attrs["name"]), by_id[rid]))
-    kinds: dict[str, str] = {}
-    for kind, target in rels:
-        kinds.setdefault(kind, target)
-    return sheets, kinds
+    return sheets, by_type
 
 
-def _relations(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
-    return [(kind, target) for kind, target in
-            ((t.rsplit("/", 1)[-1], target) for t, target in _relation_types(zf, name, base))]
-
-
-def _relation_types(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
-    return [(attrs.get("Type", ""), target) for attrs, target in _rel_entries(zf, name, base)]
-
-
-def _relation_ids(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[str, str]]:
-    return [(attrs.get("Id", ""), target) for attrs, target in _rel_entries(zf, name, base)]
-
-
-def _rel_entries(zf: zipfile.ZipFile, name: str, base: str) -> list[tuple[dict[str, str], str]]:
-    if name not in zf.NameToInfo:
-        raise Unsupported(f"no {name}")
-    out = []
-    for tag in re.findall(r"<Relationship\b([^>]*)/?>", _xml_text(zf.read(name))):
+def _relations(zf: zipfile.ZipFile, name: str, base: str
+               ) -> tuple[dict[str, str], dict[str, str]]:
+    """The internal targets (part names) of the relations part ``name``, by ``Id`` and by
+    type (the last segment of ``Type``; the first relation of each type)."""
+    by_id: dict[str, str] = {}
+    by_type: dict[str, str] = {}
+    for tag in re.findall(r"<Relationship\b([^>]*)/?>", _xml_text(_read(zf, name))):
         attrs = dict(_ATTR.findall(tag))
         if attrs.get("TargetMode") == "External":
             continue
         target = _entities(attrs.get("Target", ""))
         target = target[1:] if target.startswith("/") else posixpath.normpath(
             posixpath.join(base, target))
-        out.append((attrs, target))
-    return out
+        by_id[attrs.get("Id", "")] = target
+        by_type.setdefault(attrs.get("Type", "").rsplit("/", 1)[-1], target)
+    return by_id, by_type
+
+
+def _member(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+    """The zip entry of part ``name``: present, not encrypted or patched, stored or
+    deflated (the only methods OPC allows)."""
+    info = zf.NameToInfo.get(name)
+    if info is None:
+        raise Unsupported("part missing")
+    if info.flag_bits & 0x61:  # encrypted, compressed patched data, strong encryption
+        raise Unsupported("encrypted part")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise Unsupported("compression method")
+    return info
+
+
+def _read(zf: zipfile.ZipFile, name: str) -> bytes:
+    return zf.read(_member(zf, name))
 
 
 def _xml_text(data: bytes) -> str:
@@ -173,7 +187,10 @@ def _xml_text(data: bytes) -> str:
         raise Unsupported("XML encoding other than UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise Unsupported("UTF-16 XML")
-    return data.decode("utf-8-sig")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unsupported("XML not valid UTF-8") from exc
 
 
 def _plain_styles(data: bytes | None) -> np.ndarray:
@@ -181,7 +198,7 @@ def _plain_styles(data: bytes | None) -> np.ndarray:
     if data is None:
         return np.ones(1, dtype=bool)
     text = _xml_text(data)
-    custom = {int(a["numFmtId"]): _entities(a.get("formatCode", "")) for a in
+    custom = {_style_id(a["numFmtId"]): _entities(a.get("formatCode", "")) for a in
               (dict(_ATTR.findall(t)) for t in re.findall(r"<numFmt\b([^>]*)/?>", text))
               if "numFmtId" in a}
     block = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", text, re.S)
@@ -189,13 +206,19 @@ def _plain_styles(data: bytes | None) -> np.ndarray:
         return np.ones(1, dtype=bool)
     plain = []
     for tag in re.findall(r"<xf\b([^>]*?)/?>", block[1]):
-        fmt = int(dict(_ATTR.findall(tag)).get("numFmtId", "0"))
+        fmt = _style_id(dict(_ATTR.findall(tag)).get("numFmtId", "0"))
         if fmt in custom:
             code = custom[fmt]
             plain.append(not re.search(r'[dmhysapDMHYSAP\[\]"\\_]', code))
         else:
             plain.append(fmt in PLAIN_BUILTIN_FORMATS)
     return np.array(plain or [True], dtype=bool)
+
+
+def _style_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise Unsupported("number format id")
+    return int(text)
 
 
 # --------------------------------------------------------------------------- text rules
@@ -241,8 +264,7 @@ def _rich_text(inner: str) -> str:
     if "<rPh" in inner:
         raise Unsupported("phonetic run")
     parts = []
-    for attrs, raw, empty_attrs in _RUN_TEXT.findall(inner):
-        del empty_attrs
+    for attrs, raw in _RUN_TEXT.findall(inner):
         parts.append(_run_text(raw, 'xml:space="preserve"' in (attrs or "")))
     return _escapes("".join(parts))
 
@@ -270,9 +292,8 @@ def _shared_strings(data: bytes) -> np.ndarray:
 # --------------------------------------------------------------------------- the sheet
 
 
-def _read_cells(fh, n_shared: int, plain: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The sheet's cells as an int32 (column × row) code table, plus the extra values and
-    which kinds of cell each column holds."""
+def _read_cells(fh, n_shared: int, plain: np.ndarray) -> _Cells:
+    """The sheet's cells, read from the sheet part ``fh`` chunk by chunk."""
     state = _State(n_shared, plain)
     buf = b""
     while True:  # the part before <sheetData>
@@ -322,10 +343,9 @@ class _State:
         self.kinds = np.zeros((4, 8), dtype=bool)  # kind × column: column holds that kind
         self.last_row = 0
 
-    def result(self) -> tuple[np.ndarray, dict]:
-        table = self.table[:self.width, :self.height]
-        kinds = self.kinds[:, :self.width]
-        return table, {"extras": self.extras, "kinds": kinds}
+    def result(self) -> _Cells:
+        return _Cells(self.table[:self.width, :self.height], self.extras,
+                      self.kinds[:, :self.width])
 
     def chunk(self, buf: bytes) -> None:
         """Parse one chunk of ``<row>`` elements (cut after a ``</row>``)."""
@@ -359,7 +379,10 @@ class _State:
         if not len(ei):
             return
         X = lt[ei]
-        E = gt[np.searchsorted(gt, X)]  # the '>' that ends each element's start tag
+        E = np.searchsorted(gt, X)  # the '>' that ends each element's start tag
+        if len(E) and E[-1] >= len(gt):
+            raise Unsupported("start tag not closed")
+        E = gt[E]
         if (lt[ei + 1] <= E).any() or (gt[np.searchsorted(gt, lt[ei + 1]) - 1] != E).any():
             raise Unsupported("start tag not understood")
         erow = is_row[ei]
@@ -470,7 +493,10 @@ class _State:
         ok = ((chars >= 48) & (chars <= 57)) | np.isin(chars, np.frombuffer(b".eE+-", np.uint8))
         if not (ok | ~m).all():
             raise Unsupported("number text")
-        values = np.ascontiguousarray(chars).view(f"S{w}").ravel().astype(np.float64)
+        try:
+            values = np.ascontiguousarray(chars).view(f"S{w}").ravel().astype(np.float64)
+        except ValueError as exc:  # "1.2.3", "1e", "+-1"…
+            raise Unsupported("number text") from exc
         if not np.isfinite(values).all():
             raise Unsupported("number out of range")
         uniques, inverse = np.unique(values, return_inverse=True)
@@ -498,7 +524,10 @@ class _State:
         kt = np.searchsorted(P, T, "right") - 1
         if (kt < 0).any() or (codes[kt] != -1).any():
             raise Unsupported("text outside an inline string")
-        te = gt[np.searchsorted(gt, T)]
+        te = np.searchsorted(gt, T)
+        if len(te) and te[-1] >= len(gt):
+            raise Unsupported("inline text not understood")
+        te = gt[te]
         nxt = lt[ti + 1]
         closed = a[te - 1] == 47
         if (te >= nxt).any() or (~closed & ((a[nxt + 1] != 47) | (a[nxt + 2] != 116))).any():
@@ -515,8 +544,14 @@ class _State:
         parts = np.empty(len(keys), dtype=object)
         parts[:] = keys
         cell_keys[kt[one]] = parts[one]
-        for c in np.unique(kt[~one]).tolist():  # rich text: several runs
-            cell_keys[c] = b"<".join(parts[kt == c].tolist())
+        several = np.flatnonzero(~one)  # rich text: several runs, adjacent (kt ascending)
+        if len(several):
+            cuts = np.flatnonzero(np.diff(kt[several])) + 1
+            starts = np.r_[0, cuts].tolist()
+            runs = parts[several].tolist()
+            cell_keys[kt[several[starts]]] = [
+                b"<".join(runs[i:j]) for i, j in zip(starts, [*starts[1:], len(runs)],
+                                                     strict=True)]
         local, uniques = pd.factorize(cell_keys[inline])
         first = self.extras.add(_INLINE, None, np.asarray(uniques, dtype=object))
         codes[inline] = -2 - (first + local)
@@ -626,14 +661,13 @@ def _cell_types(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray
 # --------------------------------------------------------------------------- columns
 
 
-def _columns(table: np.ndarray, info: dict, shared: np.ndarray) -> pd.DataFrame:
+def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
     """Each column of codes as a ``Categorical`` of its text, with the rules of
     :func:`evaluation.ingest.readers._categorical` (in a column of strings only, ``""``
     is NA; otherwise whitespace-only text is NA, numbers as in ``_float_texts``)."""
     from evaluation.ingest.readers import _float_texts
 
-    extras: _Extras = info["extras"]
-    kinds = info["kinds"]
+    table, extras, kinds = cells.codes, cells.extras, cells.kinds
     if extras.size:
         e_kind = np.concatenate(extras.kinds)
         e_num = np.concatenate(extras.numbers)
@@ -679,6 +713,10 @@ def _columns(table: np.ndarray, info: dict, shared: np.ndarray) -> pd.DataFrame:
 
 
 def _inline_key_text(key: bytes) -> str:
+    """An inline-string key (see ``_State._inline``) as text."""
     parts = key.split(b"<") if key else []  # each led by its flag byte
-    text = "".join(_run_text(p[1:].decode("utf-8"), p[:1] == b"P") for p in parts)
+    try:
+        text = "".join(_run_text(p[1:].decode("utf-8"), p[:1] == b"P") for p in parts)
+    except UnicodeDecodeError as exc:
+        raise Unsupported("XML not valid UTF-8") from exc
     return _escapes(text)
