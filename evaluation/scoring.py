@@ -218,11 +218,7 @@ def score_round(
     N_h = wts["N_h"].to_numpy()[first]
     n_h = wts["n_h"].to_numpy()[first]
     f_h = np.clip(1 - n_h / N_h, 0, 1)
-    resp_index = pd.Index(wts["response_id"])
-    if resp_index.has_duplicates:
-        raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
-                                column="response_id"))
-    ans_resp = _respondent_positions(answers["response_id"], resp_index)
+    ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
     orphan = ans_resp < 0
     if orphan.any():
         raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
@@ -301,12 +297,18 @@ def _floats(values: pd.Series) -> np.ndarray:
 def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
     """Each answer's row in ``resp_index`` (−1 when absent). A Categorical is mapped
     through its categories (one lookup per respondent); otherwise one lookup per run of
-    equal ids (answers come grouped by respondent), not per answer."""
-    if isinstance(ids.dtype, pd.CategoricalDtype):
+    equal ids (answers come grouped by respondent), not per answer. Duplicate respondent
+    ids are an error."""
+    categorical = isinstance(ids.dtype, pd.CategoricalDtype)
+    if categorical and len(ids.cat.categories) == len(resp_index) \
+            and ids.cat.categories.equals(resp_index):
+        return ids.cat.codes.to_numpy()         # categories: the respondents (unique), in order
+    if resp_index.has_duplicates:
+        raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
+                                column="response_id"))
+    if categorical:
         codes = ids.cat.codes.to_numpy()
         cats = ids.cat.categories
-        if len(cats) == len(resp_index) and cats.equals(resp_index):
-            return codes                        # categories are the respondents, in order
         lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1).astype(np.int32)
         return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
     values = ids.to_numpy(dtype=object)

@@ -211,3 +211,15 @@ def test_weights_of_no_respondents_are_an_empty_table() -> None:
     assert w.empty
     assert list(w.columns) == ["response_id", "estate_id", "stratum", "weight", "N_h", "n_h",
                                "fallback", "n_exceeds_N"]
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_duplicate_respondent_ids_are_rejected(categorical: bool) -> None:
+    from sampling.errors import WuyeError
+
+    rnd, ing, rec = synth(n_estates=2)
+    ing.respondents = pd.concat([ing.respondents, ing.respondents.iloc[:1]], ignore_index=True)
+    if categorical:
+        ing.answers["response_id"] = ing.answers["response_id"].astype("category")
+    with pytest.raises(WuyeError, match="response_id 有重复"):
+        score_round(rnd, ing, rec, overall_item="S05")
