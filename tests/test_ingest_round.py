@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from types import SimpleNamespace
@@ -301,6 +302,10 @@ def test_clear_errors(tmp_path: Path) -> None:
     write_export(tmp_path / "x" / "other.xlsx", [row(1)])
     with pytest.raises(WuyeError, match="文件名重复"):
         ingest_round(make_round(tmp_path), [other, tmp_path / "x" / "other.xlsx"])
+    # the same stem with another extension would give the same response ids
+    (tmp_path / "other.csv").write_text("序号\n1\n", encoding="utf-8")
+    with pytest.raises(WuyeError, match=re.escape("文件名重复（不计扩展名）：other.csv、other.xlsx")):
+        ingest_round(make_round(tmp_path), [other, tmp_path / "other.csv"])
 
 
 def test_demo_export_ingests_with_every_row_accounted(tmp_path: Path) -> None:

@@ -209,10 +209,12 @@ def ingest_round(
     if not files:
         raise WuyeError(Problem("没有要导入的问卷导出文件",
                                 "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出"))
-    names = [f.name for f in files]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise WuyeError(Problem(f"文件名重复：{'、'.join(dup)}", "每个导出文件使用不同的文件名，"
+    # response ids hash "{file stem}:{row}": stems must differ too (a.xlsx and a.csv)
+    stems = [f.stem for f in files]
+    if len(set(stems)) != len(stems):
+        dup = sorted({f.name for f in files if stems.count(f.stem) > 1})
+        raise WuyeError(Problem(f"文件名重复（不计扩展名）：{'、'.join(dup)}",
+                                "每个导出文件使用不同的文件名（如加上日期或平台），"
                                 "以便按文件名和行号追溯"))
 
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
