@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     from evaluation.report.tables import prepare
     from evaluation.results import save_results
     from evaluation.round import load_round
-    from evaluation.scoring import score_round
+    from evaluation.scoring.round_scores import score_round
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
     out = work / PERIOD

@@ -40,13 +40,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from evaluation.estimation import (
+from evaluation.scoring.estimation import (
     domain_moments,
     mean_interval,
     proportion_interval,
     survey_proportion,
 )
-from evaluation.scoring import score_arrays, score_round
+from evaluation.scoring.round_scores import score_arrays, score_round
 
 N_ITEMS = 12
 ITEM_DIM = np.array([0, 0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 8])   # 8 dimensions + 总体评价 (8)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation.ranking import rank_round
+from evaluation.ranking.lists import rank_round
 from evaluation.store import Store
 
 GOAL_S = 2.0

@@ -27,10 +27,10 @@ def main() -> None:
 
     import papermill
 
+    from evaluation.demo.synthetic import synthetic_results
     from evaluation.report import pdf
     from evaluation.report.notebooks import notebook_dir, report_jobs, run_notebooks
     from evaluation.report.render import render_reports
-    from evaluation.report.synthetic import synthetic_results
 
     work = Path(tempfile.mkdtemp(prefix="bench_report_"))
     results = synthetic_results(work / "round", n_estates=args.estates)

@@ -6,12 +6,10 @@ that the command line starts fast.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
 from evaluation.history import history  # binds the function over the module name
 from evaluation.round import Round, load_round
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     # questionnaires and ingest
@@ -20,23 +18,23 @@ _LAZY: dict[str, str] = {
     "read_survey_export": "evaluation.ingest",
     "ingest_round": "evaluation.ingest",
     "write_template": "evaluation.ingest",
-    # estimation and verdicts
-    "survey_proportion": "evaluation.estimation",
-    "survey_mean": "evaluation.estimation",
+    # scoring: estimation and verdicts
+    "survey_proportion": "evaluation.scoring",
+    "survey_mean": "evaluation.scoring",
     "score_round": "evaluation.scoring",
     "Scores": "evaluation.scoring",
-    "verdicts": "evaluation.verdict",
-    "compare_rounds": "evaluation.change",
-    "key_drivers": "evaluation.drivers",
-    "importance_performance": "evaluation.drivers",
-    # 红黑榜 and history
-    "parse_rules": "evaluation.rules",
-    "Rules": "evaluation.rules",
+    "verdicts": "evaluation.scoring",
+    "key_drivers": "evaluation.scoring",
+    "importance_performance": "evaluation.scoring",
+    # ranking: 红黑榜, changes and history
+    "compare_rounds": "evaluation.ranking",
+    "parse_rules": "evaluation.ranking",
+    "Rules": "evaluation.ranking",
     "rank_round": "evaluation.ranking",
     "Ranking": "evaluation.ranking",
+    "district_indicators": "evaluation.ranking",
     "Store": "evaluation.store",
     "trend_table": "evaluation.history",
-    "district_indicators": "evaluation.indicators",
     # results and reports
     "RoundResults": "evaluation.results",
     "load_results": "evaluation.results",
@@ -53,9 +51,4 @@ _LAZY: dict[str, str] = {
 __all__ = ["Problem", "Round", "WuyeError", "history", "load_round", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

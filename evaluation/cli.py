@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sampling.errors import WuyeError
+from wuye_common.errors import WuyeError
 
 if TYPE_CHECKING:
     from evaluation.round import Round
@@ -108,8 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "demo":
         with pipeline.writing_to(args.workspace):
-            pipeline.run_demo(args.workspace, estates=args.estates, seed=args.seed,
-                              cards=not args.no_cards, echo=print)
+            run_demo(args.workspace, estates=args.estates, seed=args.seed,
+                     cards=not args.no_cards, echo=print)
         return 0
     if args.command == "history":
         from evaluation.history import history
@@ -141,6 +141,38 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> None:
         pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
     elif args.command == "run":
         pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
+
+
+def run_demo(workspace: Path = Path("reports"), *, estates: int = 40, seed: int = 2024,
+             cards: bool = True, echo: Callable[[str], object] = print) -> list[Path]:
+    """Build the demo district and run its two consecutive half-year rounds end to end."""
+    import shutil
+
+    from evaluation import pipeline
+    from evaluation.demo import DEMO_PERIODS, build_district, write_demo_round, write_fieldwork
+    from evaluation.round import load_round
+
+    workspace = Path(workspace)
+    demo_dir = workspace / "demo"
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    district = build_district(seed, estates=estates)
+    outputs = []
+    for period in DEMO_PERIODS:
+        out = workspace / period
+        if out.exists():
+            shutil.rmtree(out)
+        round_dir = write_demo_round(demo_dir, period, seed=seed, estates=estates,
+                                     output_dir=out, database=demo_dir / "wuye.sqlite",
+                                     secrets=demo_dir / ".secrets", district=district)
+        rnd = load_round(round_dir)
+        echo(f"== {rnd.label}（{len(rnd.register)} 个小区）==")
+        drawn = pipeline.sample_step(rnd, echo=echo)
+        write_fieldwork(round_dir, district, drawn.sample, period=period, seed=seed)
+        pipeline.run_round(rnd, cards=cards, echo=echo)
+        outputs.append(rnd.output_dir)
+    echo("示例运行完成：" + "、".join(str(p) for p in outputs))
+    return outputs
 
 
 if __name__ == "__main__":

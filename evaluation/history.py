@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from evaluation.round import PERIOD_PATTERN
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 BLACK, RED = "黑榜", "红榜"
 LIST_COLUMNS = ("round_id", "period", "level", "key", "label", "firm", "list", "eligible",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import glob
-import re
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +18,11 @@ from typing import Any
 import pandas as pd
 
 from evaluation.results import RoundResults
-from evaluation.round import Round, load_round, previous_period
-from sampling.errors import Problem, WuyeError
+from evaluation.round import Round, previous_period
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.files import remove_stale_temporaries
 
 Echo = Callable[[str], Any]
-DEMO_PERIODS: tuple[str, ...] = ("2025H2", "2026H1")
 
 
 def _quiet(_: str) -> None:
@@ -94,22 +92,6 @@ _WRITE_FIXES[errno.EDQUOT] = _WRITE_FIXES[errno.ENOSPC]
 _WRITE_FIXES[errno.EPERM] = _WRITE_FIXES[errno.EACCES]
 
 
-#: the temporary names our writers use: ``.<name>.<pid>.tmp``, ``.<stem>.tmp.xlsx``,
-#: ``.<name>.tmp``, ``<name>.csv.tmp``
-_STALE_TEMP = re.compile(r"^\..+\.tmp(\.[A-Za-z]{2,5})?$|^.+\.(csv|json|xlsx)\.tmp$")
-
-
-def _remove_stale_temporaries(folder: Path, since: float | None = None) -> None:
-    """Delete temporaries a killed or failed run left behind (modified at or after
-    ``since``, if given); finished files are never touched."""
-    if not folder.is_dir():
-        return
-    for path in folder.rglob("*"):
-        if _STALE_TEMP.match(path.name) and path.is_file() and (
-                since is None or path.stat().st_mtime >= since):
-            path.unlink(missing_ok=True)
-
-
 def _os_error_in(exc: BaseException) -> OSError | None:
     """The ``OSError`` behind ``exc``: itself, one a library wrapped (xlsxwriter's
     ``FileCreateError`` carries it as its argument), or its cause."""
@@ -169,7 +151,7 @@ def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
         problem = Problem(f"写入输出文件夹失败：{error.strerror or error}{where}",
                           f"{fix}；{keep}", file=str(folder))
         _release_quietly(exc)
-        _remove_stale_temporaries(Path(folder), since=started)
+        remove_stale_temporaries(Path(folder), since=started)
         raise WuyeError(problem) from None
 
 
@@ -344,10 +326,10 @@ def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
     and by firm) and the importance–performance table; store them all (step ``score``).
 
     The drivers come from the answers already in memory (one respondent × dimension matrix,
-    :func:`evaluation.drivers.round_drivers`), so the report never re-reads the answers."""
-    from evaluation.drivers import round_drivers
+    :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
     from evaluation.questionnaire import load_questionnaire
-    from evaluation.scoring import score_round
+    from evaluation.scoring.drivers import round_drivers
+    from evaluation.scoring.round_scores import score_round
 
     ingest = ingest if ingest is not None else _stored_ingest(rnd)
     drawn = _load_sample(rnd, households=False)
@@ -383,7 +365,7 @@ def _stored_scores(rnd: Round) -> SimpleNamespace:
 # --------------------------------------------------------------------------- ranking
 def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
     """Apply the 红黑榜 rules with history; store the lists."""
-    from evaluation.ranking import rank_round
+    from evaluation.ranking.lists import rank_round
 
     scores = scores if scores is not None else _stored_scores(rnd)
     store = _store(rnd)
@@ -403,9 +385,9 @@ def build_results(rnd: Round) -> RoundResults:
 
     Reads the scores, rankings and the score step's drivers and importance tables — not the
     answers, except for a round scored before those tables were stored."""
-    from evaluation.change import compare_firms, compare_rounds
     from evaluation.history import trend_table
-    from evaluation.indicators import district_indicators
+    from evaluation.ranking.change import compare_firms, compare_rounds
+    from evaluation.ranking.indicators import district_indicators
 
     store = _store(rnd)
     rid = rnd.round_id
@@ -462,8 +444,8 @@ def build_results(rnd: Round) -> RoundResults:
 def _drivers_from_stored_answers(rnd: Round) -> tuple[pd.DataFrame, ...]:
     """Drivers, firm drivers and importance of a round scored before the score step stored
     them, from its stored answers; three empty frames when it has no answers either."""
-    from evaluation.drivers import round_drivers
     from evaluation.questionnaire import load_questionnaire
+    from evaluation.scoring.drivers import round_drivers
 
     try:
         answers = _stored_ingest(rnd).answers
@@ -488,7 +470,7 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
     from evaluation.report import render_reports
 
     results = build_results(rnd)
-    _remove_stale_temporaries(rnd.output_dir)
+    remove_stale_temporaries(rnd.output_dir)
     estates = rnd.report.get("notebook_estates")
     if estates is None and "list" in results.estates.columns:
         # by default the black-listed estates, the ones a firm is likely to dispute
@@ -533,31 +515,3 @@ def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet
     write_template(target, load_questionnaire(rnd.questionnaire), rnd.register)
     echo(f"录入模板：{target}")
     return target
-
-
-def run_demo(workspace: Path = Path("reports"), *, estates: int = 40, seed: int = 2024,
-             cards: bool = True, echo: Echo = _quiet) -> list[Path]:
-    """Build the demo district and run its two consecutive half-year rounds end to end."""
-    from evaluation.demo import build_district, write_demo_round, write_fieldwork
-
-    workspace = Path(workspace)
-    demo_dir = workspace / "demo"
-    if demo_dir.exists():
-        shutil.rmtree(demo_dir)
-    district = build_district(seed, estates=estates)
-    outputs = []
-    for period in DEMO_PERIODS:
-        out = workspace / period
-        if out.exists():
-            shutil.rmtree(out)
-        round_dir = write_demo_round(demo_dir, period, seed=seed, estates=estates,
-                                     output_dir=out, database=demo_dir / "wuye.sqlite",
-                                     secrets=demo_dir / ".secrets", district=district)
-        rnd = load_round(round_dir)
-        echo(f"== {rnd.label}（{len(rnd.register)} 个小区）==")
-        drawn = sample_step(rnd, echo=echo)
-        write_fieldwork(round_dir, district, drawn.sample, period=period, seed=seed)
-        run_round(rnd, cards=cards, echo=echo)
-        outputs.append(rnd.output_dir)
-    echo("示例运行完成：" + "、".join(str(p) for p in outputs))
-    return outputs

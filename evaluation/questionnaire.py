@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "questionnaires" / "default.toml"
 DEFAULT_SCALE = "five"

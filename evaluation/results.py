@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.round import Round, load_round
+from wuye_common.files import atomic_path
 
 
 def _empty() -> pd.DataFrame:
@@ -63,15 +63,14 @@ def save_results(results: RoundResults, directory: Path) -> list[Path]:
     written = []
     for name in FRAMES:
         target = directory / f"{name}.csv"
-        tmp = target.with_suffix(".csv.tmp")
-        getattr(results, name).to_csv(tmp, index=False, encoding="utf-8-sig")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            getattr(results, name).to_csv(tmp, index=False, encoding="utf-8-sig")
         written.append(target)
     meta = {"round_root": str(results.round.root), **results.meta}
     target = directory / "meta.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str),
+                       encoding="utf-8")
     written.append(target)
     return written
 

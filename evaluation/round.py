@@ -2,7 +2,7 @@
 
 A round is a folder holding ``round.toml`` and its inputs. :func:`load_round` reads and
 checks everything and reports *all* problems at once, each naming the file, row, field
-and a fix, as a :class:`~sampling.errors.WuyeError`.
+and a fix, as a :class:`~wuye_common.errors.WuyeError`.
 """
 
 from __future__ import annotations
@@ -17,25 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sampling.errors import Problem, WuyeError
 from sampling.tables import read_table, rename_columns
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
 
-TIERS: tuple[str, ...] = ("一级", "二级", "三级", "四级", "还建社区")
-RESETTLEMENT_TIER = "还建社区"
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "一级": 0.90,
-    "二级": 0.80,
-    "三级": 0.70,
-    "四级": 0.60,
-    "还建社区": 0.50,
-}
-TIER_ALIASES = {
-    "1": "一级", "一": "一级", "一级物业": "一级", "一级服务": "一级",
-    "2": "二级", "二": "二级", "二级物业": "二级", "二级服务": "二级",
-    "3": "三级", "三": "三级", "三级物业": "三级", "三级服务": "三级",
-    "4": "四级", "四": "四级", "四级物业": "四级", "四级服务": "四级",
-    "还建": "还建社区", "还建小区": "还建社区",
-}
 CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?P<kind>[HQ])(?P<part>\d)$")
 
@@ -215,7 +200,7 @@ def load_round(path: str | Path) -> Round:
         problems.append(Problem(f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
                                 "通常写 0.95", file=where, column="round.confidence"))
     interval_method = get("round", "interval_method", "beta", str)
-    from evaluation.estimation import METHODS
+    from evaluation.scoring.estimation import METHODS
 
     if interval_method not in METHODS:
         problems.append(Problem(f"区间方法 interval_method = {interval_method!r} 未知",

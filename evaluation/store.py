@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.round import PERIOD_PATTERN
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 STEPS: dict[str, tuple[str, ...]] = {
     "round": ("register", "firm_register"),

@@ -2,11 +2,11 @@
 
 from sampling.allocation import allocate
 from sampling.design import draw_round, run_sampling
-from sampling.errors import Problem, WuyeError
 from sampling.fieldsheets import write_field_sheets
 from sampling.frame import load_frame
 from sampling.record import RoundSample, frame_sha256, read_sampling_record, write_sampling_record
 from sampling.size import expected_margin, sample_size
+from wuye_common.errors import Problem, WuyeError
 
 __all__ = [
     "Problem", "RoundSample", "WuyeError", "allocate", "draw_round", "expected_margin",

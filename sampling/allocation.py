@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 _BISECTION_STEPS = 100
 

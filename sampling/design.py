@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from sampling.allocation import allocate_arrays
-from sampling.errors import Problem, WuyeError
 from sampling.record import RoundSample, frame_sha256, package_version
 from sampling.selection import (
     canonical_order,
@@ -41,6 +40,7 @@ from sampling.selection import (
     to_unit,
 )
 from sampling.size import expected_margin, sample_size
+from wuye_common.errors import Problem, WuyeError
 
 FRAME_REQUIRED = ("estate_id", "building", "unit", "floor", "room")
 STRATIFIED = "stratified_srs"

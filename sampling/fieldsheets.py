@@ -12,6 +12,7 @@ import pandas as pd
 import xlsxwriter
 
 from sampling.record import RoundSample
+from wuye_common.files import atomic_path, temp_path
 
 HEADERS = ("序号", "楼栋", "单元", "房号", "主样本/替补", "访问结果", "备注")
 WIDTHS = (6, 12, 8, 10, 12, 22, 26)
@@ -78,9 +79,13 @@ def write_field_sheets(
     page header with the estate name and footer with page numbers, gridlines printed.
     Written to a temporary name, then renamed.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    with atomic_path(path) as tmp:
+        _write_workbook(tmp, round_sample, register, title)
+    return Path(path)
+
+
+def _write_workbook(tmp: Path, round_sample: RoundSample, register: pd.DataFrame,
+                    title: str) -> None:
     names = (register.assign(estate_id=register["estate_id"].astype(str))
              .set_index("estate_id")["estate_name"].astype(str)
              if "estate_name" in register.columns else pd.Series(dtype=str))
@@ -127,8 +132,6 @@ def write_field_sheets(
                    label=np.where(roles == "main", "主样本",
                                   "替补" + _numbers(orders)).astype(object),
                    main=roles == "main")
-    os.replace(tmp, path)
-    return path
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -171,7 +174,7 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
     seq = _numbers(seqs)
     names = {f"xl/worksheets/sheet{k}.xml": rows for k, rows in pending.items()}
 
-    source = path.with_name(path.name + ".src")
+    source = temp_path(path)
     os.replace(path, source)
     try:
         with zipfile.ZipFile(source) as zin, zipfile.ZipFile(

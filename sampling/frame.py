@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sampling.errors import Problem, WuyeError
 from sampling.tables import read_table, rename_columns
+from wuye_common.errors import Problem, WuyeError
 
 FRAME_COLUMNS: dict[str, str] = {
     "estate_id": "estate_id", "小区编号": "estate_id", "编号": "estate_id",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.files import atomic_path
 
 SAMPLE_FILE = "sample.csv"
 STRATA_FILE = "strata.csv"
@@ -39,7 +39,7 @@ class RoundSample:
     estate (``estate_id, N, n, reserves, buildings, planning_p, margin_at_threshold,
     design``); ``meta``: seed, frame SHA-256, design and parameters. ``written`` lists
     files written by :func:`sampling.design.run_sampling` and ``warnings`` the frame
-    warnings (:class:`~sampling.errors.Problem`, also in ``meta["warnings"]`` as text).
+    warnings (:class:`~wuye_common.errors.Problem`, also in ``meta["warnings"]`` as text).
     """
 
     sample: pd.DataFrame
@@ -94,15 +94,13 @@ def write_sampling_record(round_sample: RoundSample, directory: str | Path) -> l
     for name, table in ((SAMPLE_FILE, round_sample.sample), (STRATA_FILE, round_sample.strata),
                         (PLAN_FILE, round_sample.plan)):
         target = directory / name
-        tmp = target.with_name(f".{name}.tmp")
-        table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
         written.append(target)
     target = directory / META_FILE
-    tmp = target.with_name(f".{META_FILE}.tmp")
-    tmp.write_text(json.dumps(_jsonable(round_sample.meta), ensure_ascii=False, indent=2,
-                              sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(_jsonable(round_sample.meta), ensure_ascii=False, indent=2,
+                                  sort_keys=True) + "\n", encoding="utf-8")
     written.append(target)
     return written
 

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 # Guards ``ceil`` against binary noise such as 217.00000000000003.
 _CEIL_TOLERANCE = 1e-9
@@ -48,7 +48,7 @@ def sample_size(
     ``p`` is the planning proportion: the estate's tier threshold (where the verdict is
     decided) or 0.5 (the most conservative value). ``deff`` is the anticipated design
     effect. Returns an ``int64`` array of the broadcast shape (0-d for scalar inputs).
-    Invalid arguments raise :class:`~sampling.errors.WuyeError` naming the argument.
+    Invalid arguments raise :class:`~wuye_common.errors.WuyeError` naming the argument.
     """
     big_n = _population(population)
     e = np.asarray(margin, dtype=float)

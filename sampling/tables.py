@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")

@@ -1,16 +1,21 @@
-"""Shared test fixtures: where the read-only ../shared fixtures live (skip when absent), and
-one demo run shared by the whole session (read-only)."""
+"""Shared test fixtures: where the read-only ../shared fixtures live (skip when absent), one
+demo run shared by the whole session (read-only), and one small sampled round that tests
+copy and break (``small_round``, ``ws``)."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import tomli_w
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -64,3 +69,48 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     after = _fingerprint(ws)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"the shared demo workspace was changed by a test: {changed[:10]}"
+
+
+SMALL_ROUND_PERIOD = "2025H2"
+SMALL_ROUND_SEED = 5
+
+
+@pytest.fixture(scope="session")
+def small_round(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sampled 5-estate demo round with its simulated 问卷星 export and pseudonym key, no
+    outputs (built once per session; read-only: copy it, e.g. with ``ws``). The 台账 is a CSV
+    so tests can rewrite it; notebooks are off (kernels are slow, and not what is tested).
+
+    Layout: ``<ws>/demo/inputs/2025H2/`` (the round folder), ``<ws>/out/`` (outputs),
+    ``<ws>/wuye.sqlite``, ``<ws>/.secrets/``."""
+    from evaluation import pipeline
+    from evaluation.demo import build_district, write_demo_round, write_fieldwork
+    from evaluation.ingest.pseudonym import load_or_create_key
+    from evaluation.round import load_round
+
+    ws = tmp_path_factory.mktemp("small_round") / "ws"
+    period, seed = SMALL_ROUND_PERIOD, SMALL_ROUND_SEED
+    district = build_district(seed, estates=5)
+    root = write_demo_round(ws / "demo", period, seed=seed, estates=5, output_dir=ws / "out",
+                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
+                            district=district)
+    register = pd.read_excel(root / "台账.xlsx", dtype=str, engine="calamine")
+    register.to_csv(root / "台账.csv", index=False, encoding="utf-8-sig")
+    (root / "台账.xlsx").unlink()
+    config = tomllib.loads((root / "round.toml").read_text(encoding="utf-8"))
+    config["inputs"]["register"] = "台账.csv"
+    config["report"] = {"notebooks": False}
+    (root / "round.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+    rnd = load_round(root)
+    drawn = pipeline.sample_step(rnd)
+    write_fieldwork(root, district, drawn.sample, period=period, seed=seed)
+    load_or_create_key(rnd.secret_path)  # same key for every copy: same pseudonyms
+    return ws
+
+
+@pytest.fixture
+def ws(small_round: Path, tmp_path: Path) -> Path:
+    """A private copy of ``small_round`` at ``tmp_path / "ws"``."""
+    target = tmp_path / "ws"
+    shutil.copytree(small_round, target)
+    return target

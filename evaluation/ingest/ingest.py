@@ -42,7 +42,6 @@ are ``unused``. Response rate per estate = completed (main + reserve) ÷ main sa
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,9 +54,9 @@ from pandas.api.types import union_categoricals
 from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
-from evaluation.ingest.template import close_or_discard
 from evaluation.questionnaire import Questionnaire, load_questionnaire
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.files import atomic_path
 
 RESPONDENT_COLUMNS = ["response_id", "estate_id", "building", "household_key", "role",
                       "source_file", "source_row", "submitted_at", "duration_s",
@@ -115,34 +114,33 @@ class IngestResult:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        headers = {"source_file": "文件", "sheet": "工作表", "source_row": "原始行号",
-                   "reason_code": "原因代码", "reason": "原因", "estate_raw": "填写的小区名称",
-                   "detail": "说明", "estate_id": "小区编号", "household_key": "住户假名",
-                   "room_key": "房号假名", "phone_key": "电话假名"}
-        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                              "strings_to_urls": False,
-                                              "strings_to_numbers": False})
-        try:
-            for title, frame, names in (
-                ("隔离记录", self.quarantine, headers),
-                ("导入核对", self.summary(), None),
-            ):
-                sheet = book.add_worksheet(title)
-                bold = book.add_format({"bold": True})
-                cols = list(frame.columns)
-                sheet.write_row(0, 0, [names.get(c, c) if names else c for c in cols], bold)
-                for c, col in enumerate(cols):  # one typed call per non-empty cell
-                    numbers, values = _sheet_column(frame[col])
-                    write = sheet.write_number if numbers else sheet.write_string
-                    for r, v in enumerate(values, start=1):
-                        if v is not None and v != "":  # as write_row: None and "" stay blank
-                            write(r, c, v)
-                sheet.freeze_panes(1, 0)
-                sheet.set_column(0, len(cols) - 1, 14)
-        finally:
-            close_or_discard(book, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            headers = {"source_file": "文件", "sheet": "工作表", "source_row": "原始行号",
+                       "reason_code": "原因代码", "reason": "原因", "estate_raw": "填写的小区名称",
+                       "detail": "说明", "estate_id": "小区编号", "household_key": "住户假名",
+                       "room_key": "房号假名", "phone_key": "电话假名"}
+            book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                                  "strings_to_urls": False,
+                                                  "strings_to_numbers": False})
+            try:
+                for title, frame, names in (
+                    ("隔离记录", self.quarantine, headers),
+                    ("导入核对", self.summary(), None),
+                ):
+                    sheet = book.add_worksheet(title)
+                    bold = book.add_format({"bold": True})
+                    cols = list(frame.columns)
+                    sheet.write_row(0, 0, [names.get(c, c) if names else c for c in cols], bold)
+                    for c, col in enumerate(cols):  # one typed call per non-empty cell
+                        numbers, values = _sheet_column(frame[col])
+                        write = sheet.write_number if numbers else sheet.write_string
+                        for r, v in enumerate(values, start=1):
+                            if v is not None and v != "":  # as write_row: None and "" stay blank
+                                write(r, c, v)
+                    sheet.freeze_panes(1, 0)
+                    sheet.set_column(0, len(cols) - 1, 14)
+            finally:
+                book.close()
         return path
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ingest.uniques import on_uniques
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 LENGTH = 16
 

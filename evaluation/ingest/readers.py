@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import gc
 import io
 import logging
@@ -52,8 +51,9 @@ from pandas._libs import lib
 from python_calamine import CalamineWorkbook
 
 from evaluation.ingest import xlsx
+from evaluation.ingest.cells import categorical_texts, cell_text
 from evaluation.ingest.uniques import on_uniques
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -185,7 +185,7 @@ def read_survey_export(
     elif suffix in CSV_SUFFIXES:
         raw, encoding = _read_csv(path)
         if categorical:
-            raw = pd.DataFrame({c: _categorical(raw[c].to_numpy(dtype=object, na_value=None),
+            raw = pd.DataFrame({c: categorical_texts(raw[c].to_numpy(dtype=object, na_value=None),
                                                 text_only=True) for c in raw.columns},
                                index=raw.index)
     else:
@@ -388,7 +388,7 @@ def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.Da
         table = np.empty((len(rows), width), dtype=object)
     if categorical:  # contiguous columns hash about twice as fast
         by_column = np.ascontiguousarray(table.T)
-        return pd.DataFrame({c: _categorical(by_column[c]) for c in range(width)},
+        return pd.DataFrame({c: categorical_texts(by_column[c]) for c in range(width)},
                             index=pd.RangeIndex(len(rows)))
     columns = {}
     for c in range(width):
@@ -399,69 +399,9 @@ def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.Da
             columns[c] = pd.Series(column, dtype="str")
             continue
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        texts = np.array([_cell_text(u) for u in uniques] + [None], dtype=object)
+        texts = np.array([cell_text(u) for u in uniques] + [None], dtype=object)
         columns[c] = pd.Series(texts[codes], dtype="str")
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
-
-
-def _categorical(column: np.ndarray, *, text_only: bool = False) -> pd.Categorical:
-    """One column of cell values as a ``Categorical`` of their text (as :func:`_text_frame`
-    would convert them: in a column of strings only, ``""`` is NA; otherwise
-    :func:`_cell_text`), factorised once. ``text_only``: the values are already text or
-    None (CSV), kept as they are."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
-    if not text_only and codes.min(initial=0) >= 0 and lib.is_string_array(uniques,
-                                                                          skipna=False):
-        # strings only (the usual case): distinct already; "" is NA
-        empty = np.flatnonzero(uniques == "")
-        if len(empty):
-            codes = np.where(codes == empty[0], -1, codes - (codes > empty[0]))
-            uniques = np.delete(uniques, empty[0])
-        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(
-            pd.Index(uniques, dtype="str")))
-    if text_only:
-        texts = uniques
-    else:  # numbers (e.g. 序号, often all distinct) at once, other cells one by one
-        number = np.fromiter((type(u) is float for u in uniques), dtype=bool,
-                             count=len(uniques))
-        texts = np.empty(len(uniques), dtype=object)
-        texts[number] = _float_texts(uniques[number].astype(float))
-        texts[~number] = [_cell_text(u) for u in uniques[~number]]
-    # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
-    t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
-    final = np.append(t_codes, -1)[codes] if len(codes) else codes
-    return pd.Categorical.from_codes(final, dtype=pd.CategoricalDtype(
-        pd.Index(np.asarray(categories, dtype=object), dtype="str")))
-
-
-def _float_texts(values: np.ndarray) -> np.ndarray:
-    """:func:`_cell_text` of many floats at once."""
-    out = np.full(len(values), None, dtype=object)
-    finite = np.isfinite(values)
-    integral = finite & (np.floor(values) == values) & (np.abs(values) < 1e15)
-    out[integral] = values[integral].astype(np.int64).astype(str).astype(object)
-    other = ~integral & ~np.isnan(values)
-    out[other] = [repr(v) for v in values[other].tolist()]
-    return out
-
-
-def _cell_text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value if value.strip() else None
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return None
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:

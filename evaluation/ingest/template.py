@@ -9,14 +9,13 @@ typed as option text or option number (1 = first option; the missing options fol
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from evaluation.ingest.readers import TEMPLATE_MARKER_SHEET
 from evaluation.questionnaire import Questionnaire
+from wuye_common.files import atomic_path
 
 DATA_SHEET = "问卷录入"
 META_HEADERS = ["录入序号", "调查日期", "调查员", "所用时间"]
@@ -44,74 +43,60 @@ def write_template(path: str | Path, questionnaire: Questionnaire,
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                          "strings_to_urls": False})
-    try:
-        sheet = book.add_worksheet(DATA_SHEET)
-        guide = book.add_worksheet("填写说明")
-        lists = book.add_worksheet("选项")
-        marker = book.add_worksheet(TEMPLATE_MARKER_SHEET)
-        head = book.add_format({"bold": True, "text_wrap": True, "valign": "top",
-                                "bg_color": "#DDEBF7", "border": 1})
-        text_fmt = book.add_format({"num_format": "@"})
-        headers = template_headers(questionnaire)
-        sheet.set_row(0, 48)
-        names = [] if register is None else register["estate_name"].astype(str).tolist()
-        for i, name in enumerate(names):
-            lists.write_string(i, 0, name)
-        opt_col = 1
-        for c, (header, kind) in enumerate(headers):
-            sheet.write_string(0, c, header, head)
-            sheet.set_column(c, c, 10 if kind == "meta" else 14, text_fmt)
-            if kind == "estate" and names:
-                sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
-                    "validate": "list", "source": f"=选项!$A$1:$A${len(names)}",
-                    "error_type": "warning", "error_message": "请填写台账中的小区名称"})
-            elif kind.startswith("item:"):
-                opts = questionnaire.scale_options(kind.split(":", 1)[1])
-                labels = opts["label"].tolist()
-                for r, label in enumerate(labels):
-                    lists.write_string(r, opt_col, label)
-                col_letter = xlsxwriter.utility.xl_col_to_name(opt_col)
-                sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
-                    "validate": "list",
-                    "source": f"=选项!${col_letter}$1:${col_letter}${len(labels)}",
-                    "error_type": "information",
-                    "error_message": "可填选项文字，或选项序号 1–" + str(len(labels))})
-                opt_col += 1
-        sheet.freeze_panes(1, 4)
-        lines = [
-            "纸质问卷录入说明",
-            "1. 每份问卷录入一行；不要修改第一行的列名，不要删除或插入列。",
-            "2. 评价题可填选项文字（如「满意」），也可填选项序号（1 = 第一个选项）。",
-            "3. 不清楚、不适用或未作答：填「不清楚」或留空；必答题（总体评价）不能留空。",
-            "4. 小区名称请按台账填写；楼栋号、房号按抽样名单填写（如 3栋、1单元101）。",
-            "5. 所用时间可留空；电话等个人信息导入时会被假名化，不会出现在报告中。",
-            f"问卷：{questionnaire.title}（{questionnaire.id}）",
-        ]
-        for r, line in enumerate(lines):
-            guide.write_string(r, 0, line)
-        guide.set_column(0, 0, 90)
-        lists.hide()
-        marker.write_string(0, 0, "wuye-eval paper-entry template")
-        marker.write_string(1, 0, questionnaire.id)
-        marker.hide()
-        sheet.activate()
-    finally:
-        close_or_discard(book, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                              "strings_to_urls": False})
+        try:
+            sheet = book.add_worksheet(DATA_SHEET)
+            guide = book.add_worksheet("填写说明")
+            lists = book.add_worksheet("选项")
+            marker = book.add_worksheet(TEMPLATE_MARKER_SHEET)
+            head = book.add_format({"bold": True, "text_wrap": True, "valign": "top",
+                                    "bg_color": "#DDEBF7", "border": 1})
+            text_fmt = book.add_format({"num_format": "@"})
+            headers = template_headers(questionnaire)
+            sheet.set_row(0, 48)
+            names = [] if register is None else register["estate_name"].astype(str).tolist()
+            for i, name in enumerate(names):
+                lists.write_string(i, 0, name)
+            opt_col = 1
+            for c, (header, kind) in enumerate(headers):
+                sheet.write_string(0, c, header, head)
+                sheet.set_column(c, c, 10 if kind == "meta" else 14, text_fmt)
+                if kind == "estate" and names:
+                    sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
+                        "validate": "list", "source": f"=选项!$A$1:$A${len(names)}",
+                        "error_type": "warning", "error_message": "请填写台账中的小区名称"})
+                elif kind.startswith("item:"):
+                    opts = questionnaire.scale_options(kind.split(":", 1)[1])
+                    labels = opts["label"].tolist()
+                    for r, label in enumerate(labels):
+                        lists.write_string(r, opt_col, label)
+                    col_letter = xlsxwriter.utility.xl_col_to_name(opt_col)
+                    sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
+                        "validate": "list",
+                        "source": f"=选项!${col_letter}$1:${col_letter}${len(labels)}",
+                        "error_type": "information",
+                        "error_message": "可填选项文字，或选项序号 1–" + str(len(labels))})
+                    opt_col += 1
+            sheet.freeze_panes(1, 4)
+            lines = [
+                "纸质问卷录入说明",
+                "1. 每份问卷录入一行；不要修改第一行的列名，不要删除或插入列。",
+                "2. 评价题可填选项文字（如「满意」），也可填选项序号（1 = 第一个选项）。",
+                "3. 不清楚、不适用或未作答：填「不清楚」或留空；必答题（总体评价）不能留空。",
+                "4. 小区名称请按台账填写；楼栋号、房号按抽样名单填写（如 3栋、1单元101）。",
+                "5. 所用时间可留空；电话等个人信息导入时会被假名化，不会出现在报告中。",
+                f"问卷：{questionnaire.title}（{questionnaire.id}）",
+            ]
+            for r, line in enumerate(lines):
+                guide.write_string(r, 0, line)
+            guide.set_column(0, 0, 90)
+            lists.hide()
+            marker.write_string(0, 0, "wuye-eval paper-entry template")
+            marker.write_string(1, 0, questionnaire.id)
+            marker.hide()
+            sheet.activate()
+        finally:
+            book.close()
     return path
-
-
-def close_or_discard(book: Any, tmp: Path) -> None:
-    """Close an xlsxwriter ``book`` being written to ``tmp``; on failure remove ``tmp``.
-
-    xlsxwriter writes the file at close; a failing close (e.g. a full disk) must leave no
-    temporary behind. The caller renames ``tmp`` into place only after a clean close.
-    """
-    try:
-        book.close()
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -12,7 +12,7 @@ string, ``-1`` empty, ``≤ -2`` another value (number, boolean, inline string) 
 per distinct value per chunk. Each column is then turned into text once per distinct code.
 
 The result is exactly what ``python-calamine``'s ``to_python(skip_empty_area=False)``
-followed by :func:`evaluation.ingest.readers._categorical` gives (``tests/test_fast_xlsx.py``
+followed by :func:`evaluation.ingest.cells.categorical_texts` gives (``tests/test_fast_xlsx.py``
 compares both on every fixture), including calamine's text rules: ``\\r\\n`` → ``\\n``,
 XML entities, leading/trailing XML whitespace trimmed unless ``xml:space="preserve"``,
 ``_x00HH_`` escapes, phonetic runs (``<rPh>``) dropped. Anything else — formulas, error or
@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from evaluation.ingest.cells import float_texts
 
 CHUNK_BYTES = 8 << 20
 #: builtin number formats calamine reads as plain numbers (not dates or durations)
@@ -663,9 +665,8 @@ def _cell_types(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray
 
 def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
     """Each column of codes as a ``Categorical`` of its text, with the rules of
-    :func:`evaluation.ingest.readers._categorical` (in a column of strings only, ``""``
-    is NA; otherwise whitespace-only text is NA, numbers as in ``_float_texts``)."""
-    from evaluation.ingest.readers import _float_texts
+    :func:`evaluation.ingest.cells.categorical_texts` (in a column of strings only, ``""``
+    is NA; otherwise whitespace-only text is NA, numbers as in ``float_texts``)."""
 
     table, extras, kinds = cells.codes, cells.extras, cells.kinds
     if extras.size:
@@ -692,7 +693,7 @@ def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
             e = -2 - uniq[extra].astype(np.int64)
             k = e_kind[e]
             num = k == _NUMBER
-            texts[extra[num]] = _float_texts(e_num[e[num]])
+            texts[extra[num]] = float_texts(e_num[e[num]])
             boolean = k == _BOOL
             texts[extra[boolean]] = np.where(e_num[e[boolean]] == 1.0, "TRUE", "FALSE")
             for i, j in zip(extra[k == _INLINE].tolist(), e[k == _INLINE].tolist(),

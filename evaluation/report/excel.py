@@ -19,9 +19,9 @@ import pandas as pd
 
 from evaluation.report import format as fmt
 from evaluation.report import tables
-from evaluation.report.files import temp_path
 from evaluation.report.pdf import method_rows
 from evaluation.results import RoundResults
+from wuye_common.files import atomic_path
 
 SHEETS = ("汇总", "小区结果", "分项结果", "红黑榜", "企业汇总", "历史趋势", "数据质量", "方法说明")
 FORMULA_START = ("=", "+", "-", "@")
@@ -175,11 +175,11 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
 
     results = tables.prepare(results)
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(target)
-    wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                        "strings_to_numbers": False, "nan_inf_to_errors": True})
-    try:
+    with atomic_path(target) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                            "strings_to_urls": False,
+                                            "strings_to_numbers": False,
+                                            "nan_inf_to_errors": True})
         w = _Writer(wb)
         sheets = {name: wb.add_worksheet(name) for name in SHEETS}
         _summary(w, sheets["汇总"], results)
@@ -193,10 +193,6 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
         for ws in sheets.values():
             w.fit(ws)
         wb.close()
-        tmp.replace(target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 

@@ -15,7 +15,7 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
 
 TYPST_FAMILY = "Noto Sans CJK SC"
 MPL_FAMILY = "Noto Sans SC"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evaluation.report.files import atomic_write_bytes
+from wuye_common.files import STALE_TEMP, atomic_write_bytes
 
 MANIFEST_NAME = "manifest.json"
 
@@ -79,7 +79,7 @@ def write_manifest(output_dir: Path, failures: list[Failure] | None = None,
     files = []
     for path in sorted(p for p in output_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(output_dir)
-        if rel.name == MANIFEST_NAME or rel.name.endswith(".tmp") or rel.name.startswith("."):
+        if rel.name == MANIFEST_NAME or STALE_TEMP.match(rel.name) or rel.name.startswith("."):
             continue
         files.append({"path": rel.as_posix(), "kind": file_kind(rel),
                       "sha256": sha256_file(path), "bytes": path.stat().st_size})

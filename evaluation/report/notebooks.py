@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.report.files import atomic_write_bytes, safe_filename
 from evaluation.report.manifest import Failure
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.files import atomic_write_bytes, safe_filename
 
 RESET_TAG = "wuye-reset"
 INLINE_MAX = 4  # up to this many notebooks share one kernel in this process

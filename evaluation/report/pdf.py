@@ -23,9 +23,9 @@ import pandas as pd
 
 from evaluation.report import fonts, tables
 from evaluation.report import format as fmt
-from evaluation.report.files import atomic_write_bytes, safe_filename
 from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
+from wuye_common.files import atomic_write_bytes, safe_filename
 
 TEMPLATES = Path(__file__).with_name("templates")
 INLINE_BELOW = 150  # fewer cards render in-process: spawning 2 workers costs 2–4 s (measured)

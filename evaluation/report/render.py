@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.report.excel import write_workbook
-from evaluation.report.files import safe_filename
 from evaluation.report.manifest import Failure, Manifest, write_manifest
 from evaluation.report.notebooks import report_jobs, run_notebooks
 from evaluation.report.pdf import render_cards, render_district_pdf
 from evaluation.report.tables import prepare
 from evaluation.results import RoundResults, save_results
-from sampling.errors import Problem, WuyeError
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.files import safe_filename
 
 log = logging.getLogger("wuye.report")
 

@@ -1,0 +1,64 @@
+"""What the estate and firm lists share: the list labels, competition ranks with the rules'
+tie-break directions, and the number texts of the reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.ranking.rules import TIE_KEYS, VERDICT_POINTS
+
+RED, BLACK = "红榜", "黑榜"
+
+
+def min_rank(frame: pd.DataFrame, keys: tuple[str, ...] | list[str], mask: pd.Series, *,
+             from_bottom: bool = False) -> pd.Series:
+    """Competition rank ("1224") over ``keys`` (directions from ``TIE_KEYS``) among ``mask``.
+
+    Rows equal on every key share the smaller rank; NA keys count as worst. With
+    ``from_bottom`` rank 1 is the worst row. Returns Int64 with NA outside ``mask``.
+    """
+    sub = frame.loc[mask, list(keys)].astype(float)
+    ascending = [TIE_KEYS[k][0] != from_bottom for k in keys]
+    worst = -np.inf if from_bottom else np.inf  # NA fill, on the ascending scale
+    filled = pd.DataFrame({k: sub[k].fillna(worst if asc else -worst)
+                           for k, asc in zip(keys, ascending, strict=True)}, index=sub.index)
+    ordered = filled.sort_values(list(keys), ascending=ascending, kind="mergesort")
+    vals = ordered.to_numpy()
+    new = np.ones(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        new[1:] = (vals[1:] != vals[:-1]).any(axis=1)
+    pos = np.arange(1, len(ordered) + 1, dtype=float)
+    ranks = pd.Series(np.where(new, pos, np.nan), index=ordered.index).ffill()
+    return ranks.reindex(frame.index).astype("Int64")
+
+
+def pct(x: pd.Series, digits: int = 1) -> np.ndarray:
+    return np.char.mod(f"%.{digits}f%%", np.asarray(x, dtype=float) * 100.0)
+
+
+def num(x: pd.Series, fmt: str = "%.1f") -> np.ndarray:
+    return np.char.mod(fmt, np.asarray(x, dtype=float))
+
+
+def join_texts(parts: list[Any], index: pd.Index, sep: str = "；") -> pd.Series:
+    """Join per-row text parts, skipping empty ones (vectorised)."""
+    out = pd.Series("", index=index, dtype=object)
+    for part in parts:
+        part = pd.Series(np.asarray(part, dtype=object), index=index).fillna("")
+        out = out + np.where(part != "", part + sep, "")
+    return out.str.removesuffix(sep).astype(str)
+
+
+def verdict_text(frame: pd.DataFrame) -> pd.Series:
+    """``满意率 92.1%（下限 88.3%，门槛 90%）达标`` — the bound that decided the verdict."""
+    v = frame["verdict"]
+    rate, low, high = pct(frame["rate"]), pct(frame["rate_low"]), pct(frame["rate_high"])
+    thr = pct(frame["threshold"], 0)
+    bound = np.where(v == "达标", "下限 " + low.astype(object),
+                     np.where(v == "未达标", "上限 " + high.astype(object),
+                              "区间 " + low.astype(object) + "–" + high.astype(object)))
+    text = "满意率 " + rate.astype(object) + "（" + bound + "，门槛 " + thr.astype(object) + "）" + v
+    return pd.Series(np.where(v.isin(list(VERDICT_POINTS)), text, ""), index=frame.index)

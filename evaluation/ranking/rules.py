@@ -1,0 +1,296 @@
+"""The 红黑榜 rules: ``[rules]`` in ``round.toml``, parsed and validated with documented defaults.
+
+Every key is optional; an empty ``[rules]`` gives the defaults below. Example::
+
+    [rules]
+    tie_break = ["composite", "rate_low", "n"]   # 名次并列时依次比较（均为越大越好，投诉越少越好）
+    escalation_count = 2        # 连续 2 轮黑榜 → 退出预警
+    commendation_count = 2      # 连续 2 轮红榜 → 推荐表彰
+
+    [rules.weights]             # 综合得分 = Σ 权重 × 分项得分（0–100）/ Σ 权重（缺项的权重不计）
+    index = 0.6                 # 满意度指数（0–100）
+    verdict = 0.2               # 判定：达标 100、临界 50、未达标 0
+    credit = 0.1                # 企业信用积分（台账 credit_score，0–100）
+    complaints = 0.1            # 每百户投诉：0 件 100 分，≥ complaints_cap 件 0 分，线性
+    inspection = 0.0            # 检查考评得分（inspection_column 所指的台账列，0–100）
+    complaints_cap = 10.0
+    inspection_column = "inspection_score"
+
+    [rules.eligibility]         # 不满足者不参与排名、不上榜（理由中写明）
+    min_n = 20
+    min_response_rate = 0.5     # 应答率缺失时不检查
+
+    [rules.red]                 # 红榜：判定属于 verdicts，且名次在前 top_k 名或前 top_share
+    verdicts = ["达标"]
+    top_k = 0                   # 0 = 不按名次数
+    top_share = 0.10            # 0 = 不按比例；名次 ≤ ceil(top_share × 参评数)
+    mode = "either"             # either：满足其一；both：两者都满足
+
+    [rules.black]               # 黑榜：满足任一条即上榜
+    verdicts = ["未达标"]
+    bottom_k = 0                # 判定属于 bottom_among 的小区中综合得分最低的 bottom_k 个
+    bottom_among = ["临界", "未达标"]
+    credit_grades = ["C"]       # 信用等级（烟台/山东：AAA ≥ 85，AA ≥ 80，A ≥ 70，B ≥ 60，C < 60）
+
+    [rules.credit_bands]        # 可改：等级 = 下限（含），从高到低
+    AAA = 85
+    AA = 80
+    A = 70
+    B = 60
+    C = 0
+
+    [rules.firms]               # 企业层面（按户数加权汇总各小区）
+    min_estates = 1             # 参评小区少于该数的企业不上榜
+    red_top_share = 0.2
+    red_top_k = 0
+    red_requires_no_black = true   # 旗下有黑榜小区的企业不能上红榜
+    black_verdicts = ["未达标"]     # 企业加权满意率判定
+    black_estate_share = 0.5       # 旗下黑榜小区户数占比 ≥ 该值 → 企业黑榜；0 = 不用
+    credit_grades = ["C"]
+
+Bands follow 《烟台市物业服务企业信用信息管理办法》(烟建住房〔2022〕13号) and the Shandong
+scheme. Unknown keys, wrong types and negative weights raise :class:`WuyeError` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wuye_common.errors import Problem, WuyeError
+
+VERDICTS: tuple[str, ...] = ("达标", "临界", "未达标")
+VERDICT_POINTS: dict[str, float] = {"达标": 100.0, "临界": 50.0, "未达标": 0.0}
+
+#: tie-break keys → (column, ascending, Chinese label)
+TIE_KEYS: dict[str, tuple[bool, str]] = {
+    "composite": (False, "综合得分"),
+    "index": (False, "满意度指数"),
+    "rate": (False, "满意率"),
+    "rate_low": (False, "满意率下限"),
+    "credit_score": (False, "信用积分"),
+    "complaints_per_100": (True, "每百户投诉"),
+    "n": (False, "样本量"),
+    "households": (False, "户数"),
+    "response_rate": (False, "应答率"),
+}
+DEFAULT_BANDS: dict[str, float] = {"AAA": 85.0, "AA": 80.0, "A": 70.0, "B": 60.0, "C": 0.0}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Composite weights; each component is on a 0–100 scale (see module docstring)."""
+
+    index: float = 0.6
+    verdict: float = 0.2
+    credit: float = 0.1
+    complaints: float = 0.1
+    inspection: float = 0.0
+    complaints_cap: float = 10.0
+    inspection_column: str = "inspection_score"
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Who takes part in the ranking."""
+
+    min_n: int = 20
+    min_response_rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class RedRule:
+    """Red list: verdict in ``verdicts`` and in the top ``top_k`` and/or ``top_share``."""
+
+    verdicts: tuple[str, ...] = ("达标",)
+    top_k: int = 0
+    top_share: float = 0.10
+    mode: str = "either"
+
+
+@dataclass(frozen=True)
+class BlackRule:
+    """Black list: any of verdict, bottom k among ``bottom_among``, credit grade."""
+
+    verdicts: tuple[str, ...] = ("未达标",)
+    bottom_k: int = 0
+    bottom_among: tuple[str, ...] = ("临界", "未达标")
+    credit_grades: tuple[str, ...] = ("C",)
+
+
+@dataclass(frozen=True)
+class FirmRule:
+    """Firm-level lists (estates rolled up by households)."""
+
+    min_estates: int = 1
+    red_top_share: float = 0.2
+    red_top_k: int = 0
+    red_requires_no_black: bool = True
+    black_verdicts: tuple[str, ...] = ("未达标",)
+    black_estate_share: float = 0.5
+    credit_grades: tuple[str, ...] = ("C",)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Validated ranking rules of a round."""
+
+    weights: Weights = field(default_factory=Weights)
+    eligibility: Eligibility = field(default_factory=Eligibility)
+    red: RedRule = field(default_factory=RedRule)
+    black: BlackRule = field(default_factory=BlackRule)
+    firms: FirmRule = field(default_factory=FirmRule)
+    credit_bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
+    tie_break: tuple[str, ...] = ("composite", "rate_low", "n")
+    escalation_count: int = 2
+    commendation_count: int = 2
+
+
+def parse_rules(raw: dict[str, Any] | None, *, file: str = "round.toml") -> Rules:
+    """Parse ``[rules]`` (a dict from TOML) into :class:`Rules`; report every problem at once."""
+    raw = dict(raw or {})
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str, fix: str) -> None:
+        problems.append(Problem(message, fix, file=file, column=f"rules.{key}"))
+
+    sections = {"weights": Weights, "eligibility": Eligibility, "red": RedRule,
+                "black": BlackRule, "firms": FirmRule}
+    parsed: dict[str, Any] = {}
+    for name, cls in sections.items():
+        table = raw.pop(name, {})
+        if not isinstance(table, dict):
+            bad(name, f"[rules.{name}] 应是一个表", f"写成 [rules.{name}] 小节")
+            table = {}
+        parsed[name] = _section(name, table, cls, bad)
+
+    bands_raw = raw.pop("credit_bands", None)
+    bands = tuple(DEFAULT_BANDS.items())
+    if bands_raw is not None:
+        if not isinstance(bands_raw, dict) or not bands_raw:
+            bad("credit_bands", "[rules.credit_bands] 应是 等级 = 下限 的表", '例如 AAA = 85')
+        else:
+            items = []
+            for grade, low in bands_raw.items():
+                if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
+                    bad(f"credit_bands.{grade}", f"信用等级 {grade} 的下限 {low!r} 应为非负数",
+                        "例如 AAA = 85")
+                else:
+                    items.append((str(grade), float(low)))
+            bands = tuple(sorted(items, key=lambda kv: -kv[1]))
+
+    tie_break = raw.pop("tie_break", list(Rules.tie_break))
+    if isinstance(tie_break, str):
+        tie_break = [tie_break]
+    if not isinstance(tie_break, list) or not tie_break:
+        bad("tie_break", f"tie_break = {tie_break!r} 应是列表", '例如 ["composite", "rate_low", "n"]')
+        tie_break = list(Rules.tie_break)
+    unknown = [k for k in tie_break if k not in TIE_KEYS]
+    if unknown:
+        bad("tie_break", f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"只能用 {'、'.join(TIE_KEYS)}")
+        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
+
+    counts = {}
+    for key in ("escalation_count", "commendation_count"):
+        value = raw.pop(key, getattr(Rules, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            bad(key, f"{key} = {value!r} 应为正整数", "例如 2")
+            value = getattr(Rules, key)
+        counts[key] = value
+
+    for key in raw:
+        bad(key, f"[rules] 中有未知的键 {key!r}", "检查拼写或删除该行")
+
+    for name in ("red", "black"):
+        rule = parsed[name]
+        for verdict in rule.verdicts:
+            if verdict not in VERDICTS:
+                bad(f"{name}.verdicts", f"未知的判定 {verdict!r}", f"只能是 {'、'.join(VERDICTS)}")
+    for verdict in (*parsed["black"].bottom_among, *parsed["firms"].black_verdicts):
+        if verdict not in VERDICTS:
+            bad("black", f"未知的判定 {verdict!r}", f"只能是 {'、'.join(VERDICTS)}")
+    grades = {g for g, _ in bands}
+    for grade in (*parsed["black"].credit_grades, *parsed["firms"].credit_grades):
+        if grade not in grades:
+            bad("black.credit_grades", f"未知的信用等级 {grade!r}", f"只能是 {'、'.join(grades)}")
+    if parsed["red"].mode not in ("either", "both"):
+        bad("red.mode", f"mode = {parsed['red'].mode!r} 无效", '写 "either"（满足其一）或 "both"')
+    for name, attr in (("red", "top_share"), ("firms", "red_top_share"),
+                       ("firms", "black_estate_share"), ("eligibility", "min_response_rate")):
+        value = getattr(parsed[name], attr)
+        if not 0 <= value <= 1:
+            bad(f"{name}.{attr}", f"{attr} = {value} 应在 0 与 1 之间", "例如 0.1 表示 10%")
+    w = parsed["weights"]
+    if w.index + w.verdict + w.credit + w.complaints + w.inspection <= 0:
+        bad("weights", "综合得分的权重之和为 0", "至少给一个分项正的权重，例如 index = 1")
+    if w.complaints_cap <= 0:
+        bad("weights.complaints_cap", "complaints_cap 应大于 0", "例如 10（每百户 10 件投诉记 0 分）")
+    if problems:
+        raise WuyeError(problems)
+    return Rules(credit_bands=bands, tie_break=tuple(tie_break), **parsed, **counts)
+
+
+def _section(name: str, table: dict[str, Any], cls: type, bad: Any) -> Any:
+    """Build a frozen rule dataclass from a TOML table, checking names, types and signs."""
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            bad(f"{name}.{key}", f"[rules.{name}] 中有未知的键 {key!r}", "检查拼写或删除该行")
+            continue
+        default = getattr(defaults, key)
+        where = f"{name}.{key}"
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                bad(where, f"{key} = {value!r} 应是文字列表", '例如 ["未达标"]')
+                continue
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                bad(where, f"{key} = {value!r} 应为 true 或 false", "写 true 或 false")
+                continue
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                    isinstance(value, float) and not value.is_integer()):
+                bad(where, f"{key} = {value!r} 应为整数", "例如 2")
+                continue
+            value = int(value)
+            if value < 0:
+                bad(where, f"{key} = {value} 不能为负数", "改为 0 或正整数")
+                continue
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                bad(where, f"{key} = {value!r} 应为数字", "例如 0.2")
+                continue
+            value = float(value)
+            if value < 0:
+                what = "权重" if name == "weights" else "取值"
+                bad(where, f"{what} {key} = {value} 不能为负数", "改为 0（不计）或正数")
+                continue
+        elif isinstance(default, str) and not isinstance(value, str):
+            bad(where, f"{key} = {value!r} 应为带引号的文字", '例如 "either"')
+            continue
+        values[key] = value
+    return cls(**values)
+
+
+def credit_grade(scores: Any, bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
+                 ) -> Any:
+    """Credit grade per score (vectorised): the highest band whose lower bound ≤ score.
+
+    Bands default to Yantai/Shandong (AAA ≥ 85, AA ≥ 80, A ≥ 70, B ≥ 60, C < 60); missing
+    scores give ``""``. Accepts a pandas Series and returns a Series of str.
+    """
+    import numpy as np
+    import pandas as pd
+
+    s = pd.to_numeric(pd.Series(scores), errors="coerce")
+    ordered = sorted(bands, key=lambda kv: -kv[1])
+    conditions = [s.to_numpy() >= low for _, low in ordered]
+    lowest = ordered[-1][0]
+    out = np.select(conditions, [g for g, _ in ordered], default=lowest)
+    out = np.where(s.isna().to_numpy(), "", out)
+    return pd.Series(out, index=s.index, dtype=str)

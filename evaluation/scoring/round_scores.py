@@ -1,0 +1,443 @@
+"""From a round's answers to estimates: rates, indices and intervals per estate, item,
+dimension, tier and district (see ``docs/architecture.md``, Scoring).
+
+Definitions (all design-based with the weights of :mod:`evaluation.scoring.weights`, variance
+and intervals of :mod:`evaluation.scoring.estimation`, buildings as strata inside estates):
+
+* estate ``rate``: share satisfied on the overall item (``is_overall``, 总体评价) —
+  respondents who skipped it are excluded (domain of non-missing);
+* estate ``index`` (0–100): mean over respondents of their mean item points over all
+  answered items (the overall item included); interval ``ŷ ± t_df·se``;
+* item ``rate``: share satisfied per item;
+* dimension ``rate``: mean over respondents of their share satisfied among the
+  dimension's answered items (a respondent-level score in [0, 1], so the estate's
+  respondents remain the units), ``index`` likewise from points;
+* district rows (per tier and ``全区``): the household-weighted mean of the estates'
+  rates (and indices) ``Σ N_e p̂_e / Σ N_e`` over the scored estates, with
+  ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata), df = Σ df_e; the interval
+  uses the round's method with these. Unscored estates are counted in ``estates`` only.
+
+Everything is computed with ``bincount`` over integer codes (:func:`score_arrays`); the
+string → code mapping is the only per-row pandas work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.codes import by_estate, factorize, runs, tiled_codes
+from evaluation.scoring.estimation import (
+    DomainMoments,
+    _deffs,
+    check_method,
+    matrix_moments,
+    mean_interval,
+    proportion_interval,
+)
+from evaluation.scoring.verdict import verdicts
+from evaluation.scoring.weights import respondent_weights
+from wuye_common.errors import Problem, WuyeError
+from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
+
+DISTRICT_LABEL = "全区"
+
+
+@dataclass
+class Scores:
+    """Scoring output frames (columns as in ``docs/architecture.md``)."""
+
+    estates: pd.DataFrame
+    items: pd.DataFrame
+    dimensions: pd.DataFrame
+    district: pd.DataFrame
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArrayResults:
+    """Raw per-domain moments from :func:`score_arrays` (flat domain codes)."""
+
+    items: DomainMoments        # domain = estate * n_items + item
+    index: DomainMoments        # domain = estate
+    dim_rate: DomainMoments     # domain = estate * n_dims + dim
+    dim_index: DomainMoments
+
+
+def score_arrays(
+    *,
+    n_estates: int,
+    stratum_estate: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
+    resp_stratum: np.ndarray,
+    weight: np.ndarray,
+    ans_resp: np.ndarray,
+    ans_item: np.ndarray,
+    item_dim: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+    lonely: str = "adjust",
+) -> ArrayResults:
+    """All moments of a round from integer codes — the vectorised hot path.
+
+    Strata (buildings) nest in estates (``stratum_estate``); respondents index strata;
+    answers index respondents and items; items index dimensions (``item_dim``).
+    """
+    n_items = len(item_dim)
+    n_dims = int(item_dim.max()) + 1 if n_items else 0
+    n_resp = len(resp_stratum)
+    ans_resp = np.asarray(ans_resp)
+    ans_item = np.asarray(ans_item)
+    ordered = len(ans_resp) == n_resp * n_items and n_items > 0 and bool(
+        (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
+        and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all())
+    key = None
+    if not ordered:
+        key = ans_resp.astype(np.int64) * n_items + ans_item
+        if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
+            raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
+                                    "检查导入结果：每份答卷每题只能有一行", column="item_id"))
+    shape = (n_resp, n_items)
+
+    def grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity;
+        ordered answers already form the grid, others are scattered into it."""
+        values = np.asarray(values, dtype=float)
+        ok = ~np.isnan(values)
+        if key is None:
+            return np.where(ok, values, 0.0).reshape(shape), ok.astype(float).reshape(shape)
+        filled, valid = np.zeros(n_resp * n_items), np.zeros(n_resp * n_items)
+        filled[key] = np.where(ok, values, 0.0)
+        valid[key] = ok
+        return filled.reshape(shape), valid.reshape(shape)
+
+    common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
+                  n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
+    # dimensions: respondent × dimension sums (D partitions the items into dimensions);
+    # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
+    D = np.zeros((n_items, n_dims))
+    D[np.arange(n_items), item_dim] = 1.0
+    sat, sat_valid = grid(satisfied)
+    items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rd_sat = (sat @ D) / (sat_valid @ D)          # share satisfied per dimension
+    del sat, sat_valid
+    pts, pts_valid = grid(points)
+    pts_dim, pcnt_dim = pts @ D, pts_valid @ D
+    del pts, pts_valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rd_pts = pts_dim / pcnt_dim                   # mean points per dimension
+        # respondent index: mean of all answered item points (row sums over dimensions)
+        r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
+    del pts_dim, pcnt_dim
+    index = matrix_moments(r_index, weight, **common)
+    dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
+    del rd_sat
+    dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
+    return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
+
+
+def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.DataFrame,
+                  overall_item: str | None) -> str:
+    if overall_item is not None:
+        return overall_item
+    if items is not None and "is_overall" in items.columns:
+        ids = items.loc[items["is_overall"].astype(bool), "item_id"].astype(str).tolist()
+        ids = [i for i in ids if i in present]
+        if ids:
+            return ids[0]
+    ids = answers.loc[answers["dimension"] == OVERALL_DIMENSION, "item_id"].astype(str).unique()
+    if len(ids):
+        return str(sorted(ids)[0])
+    raise WuyeError(Problem("问卷中找不到总体评价题（is_overall / 维度「总体评价」）",
+                            "在问卷中把总体满意度题标为 overall = true，或传入 overall_item",
+                            column="overall_item"))
+
+
+def _questionnaire_items(rnd: Any) -> pd.DataFrame | None:
+    try:
+        from evaluation.questionnaire import load_questionnaire
+    except ImportError:  # pragma: no cover - questionnaire module not there yet
+        return None
+    return load_questionnaire(getattr(rnd, "questionnaire", "default")).items
+
+
+def score_round(
+    round: Any,
+    ingest: Any,
+    strata: pd.DataFrame | None = None,
+    *,
+    overall_item: str | None = None,
+    items: pd.DataFrame | None = None,
+    method: str | None = None,
+    confidence: float | None = None,
+    lonely: str = "adjust",
+    min_n: int = 30,
+    min_response_rate: float = 0.5,
+) -> Scores:
+    """Estimate every rate and index of a round and judge each estate (see module doc).
+
+    ``round`` gives ``register`` (estate_id, tier, households, threshold, firm),
+    ``confidence`` and ``interval_method``; ``ingest`` gives ``respondents``, ``answers``
+    and optionally ``response_rates`` (estate_id, response_rate; NaN when absent);
+    ``strata`` is the sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    """
+    method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
+    confidence = float(confidence if confidence is not None
+                       else getattr(round, "confidence", 0.95))
+    register = getattr(round, "register", None)
+    respondents = ingest.respondents
+    answers = ingest.answers
+    if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
+        raise WuyeError(Problem("没有可计算的有效答卷（respondents/answers 为空）",
+                                "先导入问卷数据（wuye-eval ingest），并检查隔离区中的原因"))
+    for col in ("response_id", "item_id", "dimension", "satisfied", "points"):
+        if col not in answers.columns:
+            raise WuyeError(Problem(f"answers 缺少列「{col}」", "使用 ingest_round 的 answers",
+                                    column=col))
+    if items is None:
+        items = _questionnaire_items(round)
+    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+    overall = _overall_item(set(item_uniq), items, answers, overall_item)
+
+    wts = respondent_weights(respondents, strata, register)
+    # ---- encode (the only string work)
+    ids = wts["estate_id"].unique().astype(str)
+    if register is not None and "estate_id" in register.columns:
+        ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
+    estate_ids = pd.Index(np.unique(np.asarray(ids, dtype=object).astype(str)))
+    s_codes, _ = pd.factorize(wts["stratum"])
+    first = np.unique(s_codes, return_index=True)[1]
+    stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
+    N_h = wts["N_h"].to_numpy()[first]
+    n_h = wts["n_h"].to_numpy()[first]
+    f_h = np.clip(1 - n_h / N_h, 0, 1)
+    ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
+    orphan = ans_resp < 0
+    if orphan.any():
+        raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
+                                "用同一次导入的 respondents 与 answers", column="response_id"))
+    dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
+    res = score_arrays(
+        n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
+        resp_stratum=s_codes, weight=wts["weight"].to_numpy(dtype=float),
+        ans_resp=ans_resp, ans_item=item_codes, item_dim=dim_codes,
+        satisfied=_floats(answers["satisfied"]), points=_floats(answers["points"]),
+        lonely=lonely)
+
+    n_items, n_dims = len(item_uniq), len(dim_uniq)
+    item_tab = _prop_table(res.items, method, confidence)
+    item_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_items))
+    item_tab.insert(1, "item_id", np.tile(np.asarray(item_uniq, dtype=object), len(estate_ids)))
+    item_tab.insert(2, "dimension", np.tile(dim_of_item.to_numpy(dtype=object), len(estate_ids)))
+    item_tab = item_tab.rename(columns={"estimate": "rate"})
+
+    dim_tab = _prop_table(res.dim_rate, method, confidence).rename(columns={"estimate": "rate"})
+    dim_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_dims))
+    dim_tab.insert(1, "dimension", np.tile(np.asarray(dim_uniq, dtype=object), len(estate_ids)))
+    ilo, ihi = mean_interval(res.dim_index.estimate, res.dim_index.var, res.dim_index.df,
+                             confidence=confidence)
+    dim_tab["index"] = res.dim_index.estimate
+    dim_tab["index_low"], dim_tab["index_high"] = _clip100(ilo, ihi, res.dim_index)
+
+    if overall not in set(item_uniq):
+        raise WuyeError(Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果",
+                                column="overall_item"))
+    ov = item_tab[item_tab["item_id"] == overall].reset_index(drop=True)
+    est = pd.DataFrame({"estate_id": estate_ids.to_numpy()})
+    est["rate"] = ov["rate"].to_numpy()
+    est["rate_se"] = ov["se"].to_numpy()
+    est["rate_low"] = ov["ci_low"].to_numpy()
+    est["rate_high"] = ov["ci_high"].to_numpy()
+    lo, hi = mean_interval(res.index.estimate, res.index.var, res.index.df,
+                           confidence=confidence)
+    est["index"] = res.index.estimate
+    est["index_low"], est["index_high"] = _clip100(lo, hi, res.index)
+    est["n"] = ov["n"].to_numpy()
+    est["respondents"] = np.bincount(stratum_estate[s_codes], minlength=len(estate_ids))
+    est["response_rate"] = _response_rates(ingest, estate_ids)
+    est["df"] = ov["df"].to_numpy()
+    est["deff"] = ov["deff"].to_numpy()
+    est["census"] = ov["census"].to_numpy()
+    fallback = wts.groupby("estate_id")["fallback"].any()
+    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(False).astype(bool)
+    if register is not None and len(register):
+        reg = by_estate(register)
+        for col in ("tier", "threshold", "firm", "households"):
+            if col in reg.columns:
+                est[col] = est["estate_id"].map(reg[col])
+    if "threshold" not in est.columns:
+        est["threshold"] = np.nan
+    if "tier" not in est.columns:
+        est["tier"] = pd.Series(pd.NA, index=est.index, dtype="str")
+    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
+
+    ov_fpc = res.items.fpc.reshape(len(estate_ids), n_items)[:, list(item_uniq).index(overall)]
+    district = _district(est, res, ov_fpc, method, confidence)
+    return Scores(
+        estates=est, items=item_tab.drop(columns=["census"]),
+        dimensions=dim_tab.drop(columns=["census"]), district=district,
+        weights=wts, meta={"overall_item": overall, "method": method,
+                           "confidence": confidence, "lonely": lonely})
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """A numeric column as float64 — the column's own array when it already is one."""
+    if values.dtype == np.float64:
+        return values.to_numpy()
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
+def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
+    """Each answer's row in ``resp_index`` (−1 when absent). A Categorical is mapped
+    through its categories (one lookup per respondent); otherwise one lookup per run of
+    equal ids (answers come grouped by respondent), not per answer. Duplicate respondent
+    ids are an error."""
+    categorical = isinstance(ids.dtype, pd.CategoricalDtype)
+    if categorical and len(ids.cat.categories) == len(resp_index) \
+            and ids.cat.categories.equals(resp_index):
+        return ids.cat.codes.to_numpy()         # categories: the respondents (unique), in order
+    if resp_index.has_duplicates:
+        raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
+                                column="response_id"))
+    if categorical:
+        codes = ids.cat.codes.to_numpy()
+        cats = ids.cat.categories
+        lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1).astype(np.int32)
+        return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
+    values = ids.to_numpy(dtype=object)
+    starts = runs(values)
+    return np.repeat(resp_index.get_indexer(values[starts]),
+                     np.diff(np.append(starts, len(values))))
+
+
+def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Item codes per answer as ``pd.factorize(item_id, sort=True)`` would give them,
+    the sorted item ids, and each item's dimension (from its first answer).
+
+    A Categorical ``item_id`` is recoded through its used categories; otherwise, when
+    every respondent's run repeats the same items in the same order (ingest's respondent
+    × item grid), the first run is factorized and tiled — one comparison per answer
+    instead of one hash lookup."""
+    ids = answers["item_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        raw = ids.cat.codes.to_numpy()
+        if (raw < 0).any():
+            raise WuyeError(Problem("answers 中有缺少 item_id 的行", "使用 ingest_round 的 answers",
+                                    column="item_id"))
+        cats = np.asarray(ids.cat.categories.astype(str), dtype=object)
+        used = np.flatnonzero(np.bincount(raw, minlength=len(cats)) > 0)
+        order = used[np.argsort(cats[used], kind="stable")]
+        recode = np.full(len(cats), -1, dtype=np.int32)
+        recode[order] = np.arange(len(order))
+        codes, uniques = recode[raw], cats[order]
+    else:
+        values = ids.astype(str).to_numpy(dtype=object)
+        codes, uniques = _grid_codes(values, runs(answers["response_id"].to_numpy(
+            dtype=object)))
+    k = len(uniques)
+    head = codes[:k]
+    if len(head) == k and bool((np.sort(head) == np.arange(k)).all()):
+        first = np.empty(k, dtype=np.int64)     # the first respondent answered every item
+        first[head] = np.arange(k)
+    else:
+        firsts = pd.Series(codes).drop_duplicates()
+        first = np.empty(k, dtype=np.int64)
+        first[firsts.to_numpy()] = firsts.index.to_numpy()
+    dims = answers["dimension"]
+    dim_of_item = pd.Series(np.asarray(dims.iloc[first].astype(object)), dtype=object)
+    return codes, uniques, dim_of_item
+
+
+def _grid_codes(item_ids: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(item_ids, sort=True)`` (narrowed codes), tiling the first run (the
+    rows up to ``starts[1]``, the second respondent's first) when every run repeats it."""
+    k = int(starts[1]) if len(starts) > 1 else len(item_ids)
+    tiled = tiled_codes(item_ids, k, sort=True)
+    codes, uniques = tiled if tiled is not None else factorize(item_ids, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _clip100(lo, hi, m: DomainMoments):
+    lo = np.where(m.census, m.estimate, np.clip(lo, 0, 100))
+    hi = np.where(m.census, m.estimate, np.clip(hi, 0, 100))
+    return lo, hi
+
+
+def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFrame:
+    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc,
+                                 method=method, confidence=confidence)
+    deff, _ = _deffs(m)
+    return pd.DataFrame({"estimate": m.estimate, "se": np.sqrt(m.var), "ci_low": lo,
+                         "ci_high": hi, "n": m.n.astype(np.int64),
+                         "df": m.df.astype(np.int64), "deff": deff, "census": m.census})
+
+
+def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
+    """Per-estate response rate from ``ingest.response_rates`` or, failing that, the
+    ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
+    for name in ("response_rates", "dispositions"):
+        rates = getattr(ingest, name, None)
+        if isinstance(rates, pd.DataFrame) and not rates.empty \
+                and {"estate_id", "response_rate"} <= set(rates.columns):
+            r = by_estate(rates)["response_rate"]
+            return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
+    return np.full(len(estate_ids), np.nan)
+
+
+def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: str,
+              confidence: float) -> pd.DataFrame:
+    """Per tier and 全区: ``Σ N_e ŷ_e / Σ N_e`` over the scored estates with
+    ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata); df = Σ df_e, n = Σ n_e;
+    N_e = 台账 户数 (Σ weights when the register lacks it)."""
+    tiers = est["tier"].astype(object).where(est["tier"].notna(), "未分级").to_numpy()
+    order = {t: i for i, t in enumerate(TIERS)}
+    labels = sorted(set(tiers), key=lambda t: (order.get(t, 99), str(t)))
+    codes = pd.Index(labels).get_indexer(tiers)
+    N = (est["households"].to_numpy(dtype=float) if "households" in est.columns
+         else np.full(len(est), np.nan))
+    frames = []
+    for names, group in ((labels, codes), ([DISTRICT_LABEL], np.zeros(len(est), np.int64))):
+        nd = len(names)
+        frame = pd.DataFrame({"tier": names})
+        for value, m in (("rate", None), ("index", res.index)):
+            p = est[value].to_numpy(dtype=float)
+            var = (est["rate_se"].to_numpy(dtype=float) ** 2 if m is None else m.var)
+            Ne = np.where(np.isnan(N), (res.index.weight if m is None else m.weight), N)
+            ok = ~np.isnan(p) & ~np.isnan(var)
+            W = np.bincount(group, np.where(ok, Ne, 0.0), nd)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                y = np.bincount(group, np.where(ok, Ne * p, 0.0), nd) / W
+                v = np.bincount(group, np.where(ok, Ne**2 * var, 0.0), nd) / W**2
+            n = np.bincount(group, np.where(ok, est["n"].to_numpy(dtype=float), 0.0), nd)
+            df = np.bincount(group, np.where(ok, est["df"].to_numpy(dtype=float), 0.0), nd)
+            census = np.bincount(group, (ok & ~est["census"].to_numpy(dtype=bool)
+                                         ).astype(float), nd) == 0
+            if value == "rate":
+                nn = np.where(ok, est["n"].to_numpy(dtype=float), 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    g = np.bincount(group, nn * np.nan_to_num(ov_fpc, nan=1.0), nd) / n
+                lo, hi = proportion_interval(y, v, n, df, census & (n > 0), g,
+                                             method=method, confidence=confidence)
+                frame["rate"], frame["rate_se"] = y, np.sqrt(v)
+                frame["rate_low"], frame["rate_high"] = lo, hi
+                frame["n"], frame["df"] = n.astype(np.int64), df.astype(np.int64)
+            else:
+                lo, hi = mean_interval(y, v, df, confidence=confidence)
+                frame["index"] = y
+                frame["index_low"], frame["index_high"] = np.clip(lo, 0, 100), np.clip(hi, 0, 100)
+        frame["estates"] = np.bincount(group, minlength=nd)
+        frame["estates_scored"] = np.bincount(
+            group, est["rate"].notna().to_numpy(float), nd).astype(np.int64)
+        verdict = est["verdict"].to_numpy()
+        for v_, col in (("达标", "pass"), ("临界", "borderline"), ("未达标", "fail")):
+            frame[col] = np.bincount(group, (verdict == v_).astype(float), nd).astype(np.int64)
+        frame["point_pass"] = np.bincount(group, est["point_pass"].to_numpy(float),
+                                          nd).astype(np.int64)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

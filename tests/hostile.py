@@ -1,0 +1,222 @@
+"""Helpers of the hostile-input tests (``tests/*/test_hostile_*.py``): odd values, the CLI
+runner that asserts no traceback, and checks that errors are located and nothing is written
+outside the round's folders. The 5-estate round they break is ``small_round`` in
+``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from evaluation.cli import main
+
+PERIOD = "2025H2"
+
+
+SEED = 5
+
+
+HSET = settings(max_examples=12, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+ODD_TEXT = [
+    "\x00", "a\x00b", "\u202e右到左\u200f", "😀🏠", "e\u0301\u0301\u0301", "ＧＤ００１",
+    "\ufeff", "\u200b", "\r\n", "\t", "\x1b[31m", "\udcff"[:0] + "𠀀𪚥", " ", "",
+    "=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "=HYPERLINK(\"http://x\",\"y\")",
+    "../../x", "/etc/passwd", "a\\b", "NaN", "None", "null", "TRUE", "1e309", "-0",
+    "9" * 40, "1,000", "３０秒",
+]
+
+
+WRONG_VALUES = st.one_of(
+    st.sampled_from(ODD_TEXT),
+    st.integers(-10**12, 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+)
+
+
+def round_folder(ws: Path) -> Path:
+    return ws / "demo" / "inputs" / PERIOD
+
+
+def file_tree(base: Path) -> dict[str, int]:
+    return {p.relative_to(base).as_posix(): p.stat().st_mtime_ns
+            for p in base.rglob("*") if p.is_file()}
+
+
+ALLOWED = ("ws/out/", "ws/wuye.sqlite", "ws/.secrets/")
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    """Run the CLI, return (exit code, stderr); the tree around ``ws`` is checked after."""
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def changed_outside(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    return sorted(p for p in set(after) - set(before) | {p for p in before if p in after
+                                                          and before[p] != after[p]}
+                  if not p.startswith(ALLOWED))
+
+
+def assert_located(err: str, *needles: str) -> None:
+    assert err.startswith("错误：共发现"), err[:500]
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in {err[:800]!r}"
+
+
+def broken_files(good: Path, folder: Path) -> dict[str, Path]:
+    data = good.read_bytes()
+    rng = np.random.default_rng(1)
+    files = {
+        "half": data[: len(data) // 2],
+        "random": rng.bytes(5000),
+        "ole2": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + rng.bytes(4096),
+        "empty": b"",
+        "html": b"<html><body><table><tr><td>1</td></tr></table></body></html>",
+        "zip_no_xml": zip_bytes(folder),
+    }
+    out = {}
+    for name, content in files.items():
+        path = folder / f"坏文件_{name}.xlsx"
+        path.write_bytes(content)
+        out[name] = path
+    return out
+
+
+def zip_bytes(folder: Path) -> bytes:
+    path = folder / "z.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("hello.txt", "not a workbook")
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def set_toml(root: Path, key: tuple[str, ...], value) -> None:
+    path = root / "round.toml"
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    node = config
+    for part in key[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[key[-1]] = value
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
+
+
+TOML_CASES = [
+    (("thresholds",), "x"), (("inputs",), "x"), (("inputs", "responses"), 5),
+    (("inputs", "register"), 5), (("inputs", "frame"), ["a"]), (("output", "dir"), 5),
+    (("output", "database"), {"a": 1}), (("output", "secrets"), True),
+    (("questionnaire",), "x"), (("questionnaire", "path"), 5), (("report",), 5),
+    (("rules",), "x"), (("report", "notebook_estates"), "GD001"), (("round",), 5),
+    (("round", "id"), "../../x"), (("round", "id"), "/abs/x"), (("round", "id"), "a/b"),
+    (("round", "id"), "a\\b"), (("round", "id"), "a\x00b"), (("round", "id"), ".."),
+    (("round", "seed"), "x"), (("round", "seed"), 1.5), (("round", "confidence"), "0.95"),
+    (("round", "confidence"), 95), (("round", "period"), 2025), (("round", "district"), 3),
+    (("round", "interval_method"), "nonsense"), (("thresholds", "一级"), "90%"),
+    (("thresholds", "五级"), 0.5), (("thresholds", "一级"), True),
+    (("sampling", "margin"), "x"), (("sampling", "minimum"), -5),
+    (("sampling", "maximum"), "x"), (("sampling", "deff"), 0), (("sampling", "method"), 1),
+    (("sampling", "reserve_ratio"), -1), (("sampling", "planning_p"), 2),
+    (("sampling", "unknown_key"), 1), (("ingest", "min_duration_s"), "x"),
+    (("ingest", "match_cutoff"), 500), (("ingest", "estate_question"), [1]),
+]
+
+
+REGISTER_HEADERS = ["小区编号", "小区名称", "所属社区", "物业企业", "服务等级", "户数",
+                    "投诉件数", "信用积分", "红色物业", "专业物业", "业委会", "业委会党员比例"]
+
+
+FRAME_HEADERS = ["小区编号", "楼栋", "单元", "楼层", "房号", "是否入住"]
+
+
+def demo_export(template: Path) -> pd.DataFrame:
+    from evaluation.ingest.readers import read_survey_export
+
+    path = next((round_folder(template) / "fieldwork").glob("*.xlsx"))
+    frame, _ = read_survey_export(path)
+    return pd.read_excel(path, dtype=str, engine="calamine", keep_default_na=False,
+                         na_values=[""]).iloc[: len(frame)]
+
+
+def ingest_export(template: Path, data: pd.DataFrame, path: Path, *, csv: bool = False):
+    from evaluation.demo import write_export
+    from evaluation.ingest import ingest_round
+    from evaluation.round import load_round
+    from sampling.record import read_sampling_record
+
+    if csv:
+        data.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        write_export(data, path)
+    rnd = load_round(round_folder(template))
+    sample = read_sampling_record(template / "out" / "sampling").sample
+    return ingest_round(rnd, [path], sample=sample)
+
+
+def assert_accounted(result, n_rows: int) -> None:
+    """read = accepted + quarantined for the file and in total, and read = rows written."""
+    counts = result.counts
+    files = counts[counts["level"] == "file"]
+    assert int(files["read"].sum()) == n_rows
+    assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
+    assert len(result.respondents) + len(result.quarantine) == n_rows
+    assert result.quarantine["reason"].notna().all()
+    assert (result.quarantine["reason"].astype(str).str.len() > 0).all()
+    ids = pd.concat([result.respondents["source_row"], result.quarantine["source_row"]])
+    assert ids.is_unique
+
+
+def formula_count(path: Path) -> int:
+    """Formula cells in a workbook; also checks every XML part parses (a control character
+    that slipped into the XML makes Excel refuse the whole file)."""
+    import xml.etree.ElementTree as ET
+
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith((".xml", ".rels")):
+                ET.fromstring(z.read(name))
+        return sum(len(re.findall(r"<f[ >]", z.read(n).decode("utf-8", "replace")))
+                   for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
+ESCAPE_IDS = ["../../esc", "/tmp/wuye_escape_abs", "a/b", "a\\b", "CON"]
+
+
+TYPED = [pd.Timestamp("2025-01-01 08:00"), True, False, 3.5, -1, 1e300, 0, "=1/0",
+         "#DIV/0!", 12345678901234567890]
+
+
+def typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], object]
+                    ) -> None:
+    """Write ``data`` as xlsx with some cells replaced by real Excel types (dates,
+    booleans, numbers, a formula) rather than text."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(data.columns))
+    for row in data.astype(object).where(data.notna(), None).itertuples(index=False):
+        sheet.append(list(row))
+    columns = list(data.columns)
+    for (row, column), value in cells.items():
+        if isinstance(value, int) and abs(value) > 2**53:
+            value = float(value)
+        sheet.cell(row + 2, columns.index(column) + 1).value = (
+            value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+    book.save(path)

@@ -1,0 +1,131 @@
+"""Round model: round.toml and the 台账 are validated with located, fixable problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluation.round import (
+    DEFAULT_THRESHOLDS,
+    load_round,
+    period_label,
+    previous_period,
+)
+from wuye_common.errors import WuyeError
+
+REGISTER = """小区编号,小区名称,所属社区,物业企业,服务等级,户数
+E1,葛店花园,葛店社区,华宇物业,一级,560
+E2,融创城,宏伟社区,华宇物业,二级,1200
+E3,还建一区,还建一社区,安居物业,还建社区,300
+"""
+
+TOML = """
+[round]
+district = "葛店经开区"
+period = "{period}"
+seed = 7
+
+[inputs]
+register = "台账.csv"
+"""
+
+
+def make_round(tmp_path: Path, *, period: str = "2025H1", register: str = REGISTER,
+               toml: str | None = None) -> Path:
+    folder = tmp_path / "r"
+    folder.mkdir(exist_ok=True)
+    (folder / "round.toml").write_text(toml or TOML.format(period=period), encoding="utf-8")
+    (folder / "台账.csv").write_text(register, encoding="utf-8")
+    return folder
+
+
+def test_half_year_round_loads_all_estates_with_thresholds(tmp_path: Path) -> None:
+    rnd = load_round(make_round(tmp_path))
+    assert rnd.kind == "H" and rnd.year == 2025 and rnd.round_id == "2025H1"
+    assert rnd.thresholds == DEFAULT_THRESHOLDS
+    assert list(rnd.register["estate_id"]) == ["E1", "E2", "E3"]
+    assert list(rnd.register["threshold"]) == [0.90, 0.80, 0.50]
+    assert rnd.register["households"].dtype == "int64"
+    assert rnd.output_dir == (tmp_path / "reports" / "2025H1").resolve()
+    assert rnd.database == (tmp_path / "wuye.sqlite").resolve()
+    assert rnd.label == "葛店经开区 2025年上半年"
+
+
+def test_quarterly_round_covers_only_resettlement_estates(tmp_path: Path) -> None:
+    rnd = load_round(make_round(tmp_path, period="2025Q3"))
+    assert list(rnd.register["estate_id"]) == ["E3"]
+    assert rnd.kind == "Q"
+
+
+def test_register_excel_with_chinese_headers(tmp_path: Path) -> None:
+    folder = make_round(tmp_path)
+    frame = pd.read_csv(folder / "台账.csv", dtype=str)
+    frame.to_excel(folder / "台账.xlsx", index=False)
+    toml = TOML.format(period="2025H2").replace("台账.csv", "台账.xlsx")
+    (folder / "round.toml").write_text(toml, encoding="utf-8")
+    assert len(load_round(folder).register) == 3
+
+
+def test_every_register_problem_is_located(tmp_path: Path) -> None:
+    bad = REGISTER.replace("一级,560", "五级,560").replace("二级,1200", "二级,-5")
+    bad += "E1,重复小区,葛店社区,华宇物业,三级,100\n"
+    with pytest.raises(WuyeError) as info:
+        load_round(make_round(tmp_path, register=bad))
+    problems = info.value.problems
+    by_column = {(p.row, p.column) for p in problems}
+    assert (2, "服务等级") in by_column
+    assert (3, "户数") in by_column
+    assert (5, "小区编号") in by_column
+    assert all(p.file == "台账.csv" and p.fix for p in problems)
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    register = "小区编号,小区名称,所属社区,服务等级,户数\nE1,A,B,一级,10\n"
+    with pytest.raises(WuyeError, match="物业企业"):
+        load_round(make_round(tmp_path, register=register))
+
+
+@pytest.mark.parametrize(
+    ("toml", "column"),
+    [
+        ('[round]\ndistrict = "X"\nperiod = "2025H3"\n[inputs]\nregister = "台账.csv"\n',
+         "round.period"),
+        ('[round]\ndistrict = "X"\nperiod = "2025H1"\nconfidence = 1.5\n'
+         '[inputs]\nregister = "台账.csv"\n', "round.confidence"),
+        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[thresholds]\n"五级" = 0.5\n'
+         '[inputs]\nregister = "台账.csv"\n', "thresholds.五级"),
+        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargin = "big"\n'
+         '[inputs]\nregister = "台账.csv"\n', "sampling.margin"),
+        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargn = 0.1\n'
+         '[inputs]\nregister = "台账.csv"\n', "sampling.margn"),
+        ('[round]\ndistrict = "X"\nperiod = "2025H1"\nid = "../x"\n'
+         '[inputs]\nregister = "台账.csv"\n', "round.id"),
+    ],
+)
+def test_bad_round_toml_names_the_field(tmp_path: Path, toml: str, column: str) -> None:
+    with pytest.raises(WuyeError) as info:
+        load_round(make_round(tmp_path, toml=toml))
+    assert column in {p.column for p in info.value.problems}
+
+
+def test_unparsable_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WuyeError, match="TOML"):
+        load_round(make_round(tmp_path, toml="[round\nperiod = 2025"))
+    with pytest.raises(WuyeError, match=r"round\.toml"):
+        load_round(tmp_path / "nowhere")
+
+
+def test_gbk_register_is_read(tmp_path: Path) -> None:
+    folder = make_round(tmp_path)
+    (folder / "台账.csv").write_bytes(REGISTER.encode("gbk"))
+    assert load_round(folder).register.loc[0, "estate_name"] == "葛店花园"
+
+
+def test_period_helpers() -> None:
+    assert previous_period("2025H1") == "2024H2"
+    assert previous_period("2025H2") == "2025H1"
+    assert previous_period("2025Q1") == "2024Q4"
+    assert period_label("2025Q3") == "2025年第三季度"
+    assert period_label("2025H2") == "2025年下半年"
