@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from evaluation.round import SamplingConfig
+from sampling.config import SamplingConfig
 from sampling.design import draw_round
 from sampling.selection import stable_hash
 from sampling.size import sample_size

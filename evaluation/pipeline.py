@@ -214,7 +214,6 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     meta records the round's items and the questionnaire's scoring fingerprint."""
     from evaluation.ingest import ingest_round
     from evaluation.ingest.ingest import answer_columns
-    from evaluation.questionnaire import load_questionnaire
 
     files = files or response_files(rnd)
     if not files:
@@ -233,7 +232,7 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     result.write_quarantine(folder / "隔离记录.xlsx")
     respondents = pd.concat([result.respondents,
                              answer_columns(result.respondents, result.answers)], axis=1)
-    questionnaire = load_questionnaire(rnd.questionnaire)
+    questionnaire = rnd.questionnaire
     _store(rnd).write_step(rnd.round_id, "ingest", {
         "respondents": respondents,
         "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
@@ -278,7 +277,6 @@ def _stored_ingest(rnd: Round) -> SimpleNamespace:
     ``answers`` rebuilt from those ``q:<item_id>`` columns and the round's questionnaire
     (a round stored by an earlier version: its long ``answers`` rows), ``response_rates``."""
     from evaluation.ingest.ingest import ANSWER_PREFIX, answers_from_columns
-    from evaluation.questionnaire import load_questionnaire
 
     store = _store(rnd)
     respondents = store.read("respondents", round_id=rnd.round_id)
@@ -289,14 +287,14 @@ def _stored_ingest(rnd: Round) -> SimpleNamespace:
     # the table's columns are the union over rounds: other rounds' items are all empty here
     wide = [c for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)]
     if answers.empty and wide:
-        questionnaire = load_questionnaire(rnd.questionnaire)
+        questionnaire = rnd.questionnaire
         meta = _step_meta(store, rnd.round_id, "ingest")
         if meta.get("questionnaire") not in (None, questionnaire.scoring_fingerprint()):
             raise WuyeError(Problem(
                 f"轮次 {rnd.round_id} 导入后问卷定义被修改了（题目、量表、满意选项或分值），"
                 "用现在的问卷计分会改变已保存答案的含义",
                 "恢复导入时的问卷文件；或确认新问卷无误后重新运行 wuye-eval ingest 再计分",
-                file=str(rnd.questionnaire)))
+                file=questionnaire.source))
         own = ([f"{ANSWER_PREFIX}{i}" for i in meta["items"]] if "items" in meta
                else [c for c in wide if respondents[c].notna().any()])
         answers = answers_from_columns(respondents[[c for c in respondents.columns
@@ -327,15 +325,13 @@ def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
 
     The drivers come from the answers already in memory (one respondent × dimension matrix,
     :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
-    from evaluation.questionnaire import load_questionnaire
     from evaluation.scoring.drivers import round_drivers
     from evaluation.scoring.round_scores import score_round
 
     ingest = ingest if ingest is not None else _stored_ingest(rnd)
     drawn = _load_sample(rnd, households=False)
     scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
-    drivers = round_drivers(ingest.answers, load_questionnaire(rnd.questionnaire).items,
-                            rnd.register)
+    drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
     _store(rnd).write_step(rnd.round_id, "score", {
         "estates": scores.estates, "items": scores.items,
         "dimensions": scores.dimensions, "district": scores.district,
@@ -444,7 +440,6 @@ def build_results(rnd: Round) -> RoundResults:
 def _drivers_from_stored_answers(rnd: Round) -> tuple[pd.DataFrame, ...]:
     """Drivers, firm drivers and importance of a round scored before the score step stored
     them, from its stored answers; three empty frames when it has no answers either."""
-    from evaluation.questionnaire import load_questionnaire
     from evaluation.scoring.drivers import round_drivers
 
     try:
@@ -453,7 +448,7 @@ def _drivers_from_stored_answers(rnd: Round) -> tuple[pd.DataFrame, ...]:
         answers = pd.DataFrame()
     if answers.empty:
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    tables = round_drivers(answers, load_questionnaire(rnd.questionnaire).items, rnd.register)
+    tables = round_drivers(answers, rnd.questionnaire.items, rnd.register)
     return tables["drivers"], tables["firm_drivers"], tables["importance"]
 
 
@@ -475,12 +470,7 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
     if estates is None and "list" in results.estates.columns:
         # by default the black-listed estates, the ones a firm is likely to dispute
         estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
-    notebooks = rnd.report.get("notebooks", True)
-    if not isinstance(notebooks, bool):
-        raise WuyeError(Problem(f"[report] notebooks = {notebooks!r} 应为 true 或 false",
-                                "写 notebooks = false 可跳过笔记本", file="round.toml",
-                                column="report.notebooks"))
-    manifest = render_reports(results, cards=cards, notebooks=notebooks,
+    manifest = render_reports(results, cards=cards, notebooks=rnd.report.get("notebooks", True),
                               notebook_estates=estates)
     failures = getattr(manifest, "failures", [])
     if failures:
@@ -501,7 +491,6 @@ def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
 def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet) -> Path:
     """Write the paper-entry template for the round's questionnaire."""
     from evaluation.ingest import write_template
-    from evaluation.questionnaire import load_questionnaire
 
     name = "纸质问卷录入模板.xlsx"
     target = output or rnd.output_dir / name
@@ -512,6 +501,6 @@ def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet
                                 "把 -o 的文件名改为以 .xlsx 结尾，或给出一个文件夹",
                                 file=str(target)))
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_template(target, load_questionnaire(rnd.questionnaire), rnd.register)
+    write_template(target, rnd.questionnaire, rnd.register)
     echo(f"录入模板：{target}")
     return target

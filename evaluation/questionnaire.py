@@ -89,14 +89,21 @@ class Questionnaire:
 
 
 def load_questionnaire(
-    path_or_default: str | Path = "default", *, satisfied: Iterable[str] | None = None
+    path_or_default: str | Path | Questionnaire = "default", *,
+    satisfied: Iterable[str] | None = None,
 ) -> Questionnaire:
     """Load and validate a questionnaire TOML (``"default"`` = the shipped one).
 
+    An already loaded :class:`Questionnaire` (e.g. a loaded round's ``questionnaire``) is
+    returned as it is; with ``satisfied`` it is loaded again from its ``source``.
     ``satisfied`` overrides, for every scale, which option labels count as satisfied
     (e.g. ``["非常满意", "满意", "基本满意"]``); each label must exist in some scale.
     Raises :class:`WuyeError` listing every problem found.
     """
+    if isinstance(path_or_default, Questionnaire):
+        if satisfied is None:
+            return path_or_default
+        path_or_default = path_or_default.source
     path = DEFAULT_PATH if str(path_or_default) == "default" else Path(path_or_default)
     name = path.name
     if not path.exists():
@@ -104,6 +111,10 @@ def load_questionnaire(
                                 file=str(path)))
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:  # a folder, no permission
+        raise WuyeError(Problem(f"无法读取问卷定义文件：{exc.strerror or exc}",
+                                "检查 round.toml 中 [questionnaire] path 指向可读取的 .toml 文件",
+                                file=str(path))) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WuyeError(Problem(f"问卷定义格式错误：{exc}", "按 TOML 语法修正（字符串加引号）",
                                 file=name)) from exc

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.questionnaire import Questionnaire, load_questionnaire
+from evaluation.ranking.rules import Rules, parse_rules
+from sampling.config import SamplingConfig
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
@@ -55,18 +58,10 @@ TRUE_WORDS = {"是", "有", "已", "已成立", "y", "yes", "true", "1", "√", 
 FALSE_WORDS = {"否", "无", "未", "未成立", "n", "no", "false", "0", "×", ""}
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    """Sampling parameters (``[sampling]``); see :func:`sampling.sample_size`."""
-
-    margin: float = 0.08
-    planning_p: str | float = "threshold"
-    deff: float = 1.0
-    response_rate: float = 0.85
-    minimum: int = 30
-    maximum: int | None = None
-    method: str = "srs"
-    reserve_ratio: float = 0.5
+REPORT_KEYS = ("notebooks", "notebook_estates", "font")
+"""Keys of ``[report]``: ``notebooks`` (bool, default true), ``notebook_estates`` (estate ids
+given their own notebook; default the black-listed ones), ``font`` (a system font for the
+PDFs)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,14 @@ class IngestConfig:
 
 @dataclass
 class Round:
-    """A loaded, validated round. See ``docs/architecture.md`` for the contract."""
+    """A loaded, validated round. See ``docs/architecture.md`` for the contract.
+
+    ``questionnaire`` is the loaded :class:`~evaluation.questionnaire.Questionnaire` (its
+    file: ``questionnaire_path``, ``"default"`` for the shipped one), ``rules`` the parsed
+    ``[rules]``, ``report`` the checked ``[report]`` table. ``register`` holds the estates
+    the round covers; ``all_estate_ids`` every estate of the 台账 (quarterly rounds cover
+    only its 还建社区).
+    """
 
     root: Path
     round_id: str
@@ -96,15 +98,17 @@ class Round:
     thresholds: dict[str, float]
     sampling: SamplingConfig
     ingest: IngestConfig
-    questionnaire: str
+    questionnaire: Questionnaire
     register: pd.DataFrame
     paths: dict[str, Any]
     output_dir: Path
     database: Path
     secret_path: Path
-    rules: dict[str, Any] = field(default_factory=dict)
+    rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
     interval_method: str = "beta"
+    questionnaire_path: str = "default"
+    all_estate_ids: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -138,10 +142,80 @@ def previous_period(period: str) -> str:
 def load_round(path: str | Path) -> Round:
     """Load and validate a round folder (or its ``round.toml``).
 
-    Reports every problem found in ``round.toml`` and the 台账 together. Quarterly
-    rounds (``Qn``) keep only 还建社区 estates; half-year rounds (``Hn``) keep all.
+    Reports every problem found in ``round.toml`` (its questionnaire and ``[rules]``
+    included) and the 台账 together. Quarterly rounds (``Qn``) keep only 还建社区 estates;
+    half-year rounds (``Hn``) keep all.
     """
-    path = Path(path)
+    toml = _read_toml(Path(path))
+    fields = _round_section(toml)
+    _check_tables(toml)
+    thresholds = _thresholds_section(toml)
+    sampling = _sampling_section(toml)
+    ingest = _ingest_section(toml)
+    paths = _inputs_section(toml)
+    output_dir, database, secrets = _output_section(toml, fields["round_id"])
+    questionnaire, questionnaire_path = _questionnaire_section(toml)
+    rules = _rules_section(toml)
+    report = _report_section(toml)
+    register = _register_section(toml, paths, thresholds)
+    if toml.problems or questionnaire is None:
+        raise WuyeError(toml.problems)
+    return Round(
+        root=toml.root, **fields, thresholds=thresholds, sampling=sampling, ingest=ingest,
+        questionnaire=questionnaire, questionnaire_path=questionnaire_path,
+        register=_covered_estates(register, fields["kind"], paths["register"]),
+        all_estate_ids=tuple(register["estate_id"].tolist()), paths=paths,
+        output_dir=output_dir, database=database,
+        secret_path=secrets / f"{fields['round_id']}.key", rules=rules, report=report,
+    )
+
+
+@dataclass
+class _Toml:
+    """``round.toml`` being read: its tables, the round folder, and the problems so far."""
+
+    config: dict[str, Any]
+    root: Path
+    where: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def bad(self, message: str, fix: str, column: str | None = None) -> None:
+        """Record a problem located in ``round.toml`` (``column``: ``section.key``)."""
+        self.problems.append(Problem(message, fix, file=self.where, column=column))
+
+    def table(self, name: str) -> dict[str, Any]:
+        """The table ``[name]`` (empty when absent or not a table)."""
+        table = self.config.get(name, {})
+        return table if isinstance(table, dict) else {}
+
+    def get(self, section: str, key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
+        """``[section] key`` of type ``kind``; ``default`` when absent or of another type."""
+        table = self.config.get(section, {})
+        if not isinstance(table, dict):
+            self.problems.append(Problem(f"[{section}] 应是一个表", f"写成 [{section}] 小节",
+                                         file=self.where))
+            return default
+        value = table.get(key, default)
+        if value is None:
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.bad(f"[{section}] {key} 的值 {value!r} 类型不对", f"应为 {_kind_name(kind)}",
+                     f"{section}.{key}")
+            return default
+        return value
+
+    def text(self, section: str, key: str, value: Any) -> str | None:
+        """A path written as text (``None``, and a problem, for anything else)."""
+        if isinstance(value, str) and value and "\x00" not in value:
+            return value
+        self.bad(f"[{section}] {key} 的值 {value!r} 应为带引号的路径文字",
+                 f'例如 {key} = "文件名"', f"{section}.{key}")
+        return None
+
+
+def _read_toml(path: Path) -> _Toml:
+    """Parse ``round.toml`` (``path`` is the round folder or the file itself)."""
     toml_path = path / "round.toml" if path.is_dir() else path
     root = toml_path.parent.resolve()
     if not toml_path.exists():
@@ -156,87 +230,82 @@ def load_round(path: str | Path) -> Round:
             Problem(f"round.toml 格式错误：{exc}", "按 TOML 语法修正（字符串加引号，键值用 =）",
                     file=toml_path.name)
         ) from exc
+    return _Toml(config, root, toml_path.name)
 
-    problems: list[Problem] = []
-    where = toml_path.name
 
-    def get(section: str, key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
-        table = config.get(section, {})
-        if not isinstance(table, dict):
-            problems.append(Problem(f"[{section}] 应是一个表", f"写成 [{section}] 小节", file=where))
-            return default
-        value = table.get(key, default)
-        if value is None:
-            return default
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            problems.append(
-                Problem(f"[{section}] {key} 的值 {value!r} 类型不对", f"应为 {_kind_name(kind)}",
-                        file=where, column=f"{section}.{key}")
-            )
-            return default
-        return value
+def _round_section(toml: _Toml) -> dict[str, Any]:
+    """``[round]``: district, period (with its year, kind and part), id, seed, confidence
+    and interval method, as :class:`Round` fields."""
+    from evaluation.scoring.estimation import METHODS
 
-    district = get("round", "district", "", str)
+    district = toml.get("round", "district", "", str)
     if not district:
-        problems.append(Problem("缺少 [round] district（区名）", '例如 district = "葛店经开区"',
-                                file=where, column="round.district"))
-    period = get("round", "period", "", str)
+        toml.bad("缺少 [round] district（区名）", '例如 district = "葛店经开区"', "round.district")
+    period = toml.get("round", "period", "", str)
     m = PERIOD_PATTERN.match(period or "")
     if not m or (m["kind"] == "H" and int(m["part"]) not in (1, 2)) or (
         m["kind"] == "Q" and int(m["part"]) not in (1, 2, 3, 4)
     ):
-        problems.append(Problem(f"评估期 period = {period!r} 无法识别",
-                                '写成 "2025H1"（半年）或 "2025Q3"（季度，仅还建社区）',
-                                file=where, column="round.period"))
+        toml.bad(f"评估期 period = {period!r} 无法识别",
+                 '写成 "2025H1"（半年）或 "2025Q3"（季度，仅还建社区）', "round.period")
         m = None
-    round_id = get("round", "id", period or "round", str)
+    round_id = toml.get("round", "id", period or "round", str)
     if not re.fullmatch(r"[\w\-.]+", round_id or "") or round_id in {".", ".."}:
-        problems.append(Problem(f"轮次编号 id = {round_id!r} 不能作为文件夹名",
-                                "只用字母、数字、下划线、连字符", file=where, column="round.id"))
-    seed = get("round", "seed", 20240906, int)
-    confidence = get("round", "confidence", 0.95, (int, float))
+        toml.bad(f"轮次编号 id = {round_id!r} 不能作为文件夹名", "只用字母、数字、下划线、连字符",
+                 "round.id")
+    seed = toml.get("round", "seed", 20240906, int)
+    confidence = toml.get("round", "confidence", 0.95, (int, float))
     if not 0 < confidence < 1:
-        problems.append(Problem(f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
-                                "通常写 0.95", file=where, column="round.confidence"))
-    interval_method = get("round", "interval_method", "beta", str)
-    from evaluation.scoring.estimation import METHODS
-
+        toml.bad(f"置信水平 confidence = {confidence} 应在 0 与 1 之间", "通常写 0.95",
+                 "round.confidence")
+    interval_method = toml.get("round", "interval_method", "beta", str)
     if interval_method not in METHODS:
-        problems.append(Problem(f"区间方法 interval_method = {interval_method!r} 未知",
-                                f"可选：{'、'.join(METHODS)}（默认 beta）", file=where,
-                                column="round.interval_method"))
+        toml.bad(f"区间方法 interval_method = {interval_method!r} 未知",
+                 f"可选：{'、'.join(METHODS)}（默认 beta）", "round.interval_method")
+    return {"district": district, "period": period, "year": int(m["year"]) if m else 0,
+            "kind": m["kind"] if m else "", "part": int(m["part"]) if m else 0,
+            "round_id": round_id, "seed": seed, "confidence": float(confidence),
+            "interval_method": interval_method}
+
+
+def _check_tables(toml: _Toml) -> None:
+    """Sections that must be tables; one that is not is reported and read as empty."""
+    config = toml.config
     for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report"):
         if name in config and not isinstance(config[name], dict):
-            problems.append(Problem(f"[{name}] 应是一个表，而不是 {config[name]!r}",
-                                    f"写成 [{name}] 小节，下面每行一个 键 = 值", file=where,
-                                    column=name))
+            toml.bad(f"[{name}] 应是一个表，而不是 {config[name]!r}",
+                     f"写成 [{name}] 小节，下面每行一个 键 = 值", name)
             config[name] = {}
 
+
+def _thresholds_section(toml: _Toml) -> dict[str, float]:
+    """``[thresholds]``: satisfaction thresholds per tier over the defaults."""
     thresholds = dict(DEFAULT_THRESHOLDS)
-    for tier, value in (config.get("thresholds") or {}).items():
+    for tier, value in (toml.config.get("thresholds") or {}).items():
         if tier not in TIERS:
-            problems.append(Problem(f"未知的服务等级 {tier!r}", f"只能是 {'、'.join(TIERS)}",
-                                    file=where, column=f"thresholds.{tier}"))
+            toml.bad(f"未知的服务等级 {tier!r}", f"只能是 {'、'.join(TIERS)}",
+                     f"thresholds.{tier}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            problems.append(Problem(f"满意率门槛 {tier} = {value!r} 应是 0 与 1 之间的小数",
-                                    "例如 0.9 表示 90%", file=where, column=f"thresholds.{tier}"))
+            toml.bad(f"满意率门槛 {tier} = {value!r} 应是 0 与 1 之间的小数",
+                     "例如 0.9 表示 90%", f"thresholds.{tier}")
         else:
             thresholds[tier] = float(value)
+    return thresholds
 
-    sampling = _section(config, "sampling", SamplingConfig, where, problems)
+
+def _sampling_section(toml: _Toml) -> SamplingConfig:
+    """``[sampling]``: :class:`SamplingConfig`, each value in its range."""
+    sampling = _section(toml.config, "sampling", SamplingConfig, toml.where, toml.problems)
     if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
         not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
     ):
-        problems.append(Problem(f"planning_p = {sampling.planning_p!r} 无效",
-                                '写 "threshold"（按等级门槛）或 0 与 1 之间的小数，如 0.5',
-                                file=where, column="sampling.planning_p"))
+        toml.bad(f"planning_p = {sampling.planning_p!r} 无效",
+                 '写 "threshold"（按等级门槛）或 0 与 1 之间的小数，如 0.5', "sampling.planning_p")
     if not 0 < sampling.margin < 1:
-        problems.append(Problem(f"margin = {sampling.margin} 应在 0 与 1 之间", "例如 0.08",
-                                file=where, column="sampling.margin"))
+        toml.bad(f"margin = {sampling.margin} 应在 0 与 1 之间", "例如 0.08", "sampling.margin")
     if not 0 < sampling.response_rate <= 1:
-        problems.append(Problem(f"response_rate = {sampling.response_rate} 应在 (0, 1] 内",
-                                "例如 0.85", file=where, column="sampling.response_rate"))
+        toml.bad(f"response_rate = {sampling.response_rate} 应在 (0, 1] 内", "例如 0.85",
+                 "sampling.response_rate")
     checks = (
         ("minimum", sampling.minimum >= 1, "至少 1，通常 30"),
         ("maximum", sampling.maximum is None or (isinstance(sampling.maximum, int)
@@ -247,49 +316,55 @@ def load_round(path: str | Path) -> Round:
     )
     for key, ok, fix in checks:
         if not ok:
-            problems.append(Problem(f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
-                                    f"应为 {fix}", file=where, column=f"sampling.{key}"))
+            toml.bad(f"[sampling] {key} = {getattr(sampling, key)!r} 无效", f"应为 {fix}",
+                     f"sampling.{key}")
     if sampling.method not in ("srs", "systematic"):
-        problems.append(Problem(f"抽样方法 method = {sampling.method!r} 未知",
-                                '写 "srs" 或 "systematic"', file=where, column="sampling.method"))
-    ingest = _section(config, "ingest", IngestConfig, where, problems)
+        toml.bad(f"抽样方法 method = {sampling.method!r} 未知", '写 "srs" 或 "systematic"',
+                 "sampling.method")
+    return sampling
+
+
+def _ingest_section(toml: _Toml) -> IngestConfig:
+    """``[ingest]``: :class:`IngestConfig`, each value in its range."""
+    ingest = _section(toml.config, "ingest", IngestConfig, toml.where, toml.problems)
     if ingest.min_duration_s < 0:
-        problems.append(Problem(f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负",
-                                "填写秒数，如 60", file=where, column="ingest.min_duration_s"))
+        toml.bad(f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负", "填写秒数，如 60",
+                 "ingest.min_duration_s")
     if not 0 <= ingest.match_cutoff <= 100:
-        problems.append(Problem(f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间",
-                                "通常写 90", file=where, column="ingest.match_cutoff"))
+        toml.bad(f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间", "通常写 90",
+                 "ingest.match_cutoff")
+    return ingest
 
-    def text_value(section: str, key: str, value: Any) -> str | None:
-        if isinstance(value, str) and value and "\x00" not in value:
-            return value
-        problems.append(Problem(f"[{section}] {key} 的值 {value!r} 应为带引号的路径文字",
-                                f'例如 {key} = "文件名"', file=where, column=f"{section}.{key}"))
-        return None
 
-    inputs = config.get("inputs", {}) if isinstance(config.get("inputs", {}), dict) else {}
+def _inputs_section(toml: _Toml) -> dict[str, Any]:
+    """``[inputs]``: the 台账, frame and firm register resolved against the round folder,
+    and the export globs (``responses``, as text)."""
+    inputs = toml.table("inputs")
     paths: dict[str, Any] = {}
     for key in ("register", "frame", "firms"):
-        if key in inputs and (value := text_value("inputs", key, inputs[key])) is not None:
-            paths[key] = (root / value).resolve()
+        if key in inputs and (value := toml.text("inputs", key, inputs[key])) is not None:
+            paths[key] = (toml.root / value).resolve()
     responses = inputs.get("responses", [])
     responses = [responses] if isinstance(responses, str) else responses
     if not isinstance(responses, list):
-        problems.append(Problem(f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
-                                '例如 responses = ["fieldwork/*.xlsx"]', file=where,
-                                column="inputs.responses"))
+        toml.bad(f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
+                 '例如 responses = ["fieldwork/*.xlsx"]', "inputs.responses")
         responses = []
-    responses = [r for r in responses if text_value("inputs", "responses", r) is not None]
-    paths["responses"] = [str(root / r) for r in responses]
+    responses = [r for r in responses if toml.text("inputs", "responses", r) is not None]
+    paths["responses"] = [str(toml.root / r) for r in responses]
     if "register" not in paths:
-        problems.append(Problem("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"',
-                                file=where, column="inputs.register"))
+        toml.bad("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"',
+                 "inputs.register")
+    return paths
 
-    output = config.get("output", {}) if isinstance(config.get("output", {}), dict) else {}
-    output = {k: v for k, v in output.items()
+
+def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
+    """``[output]``: the output folder, the workspace database and the secrets folder
+    (defaults beside the round folder); the secrets never inside the outputs."""
+    output = {k: v for k, v in toml.table("output").items()
               if k not in ("dir", "database", "secrets")
-              or text_value("output", k, v) is not None}
-    workspace = root.parent
+              or toml.text("output", k, v) is not None}
+    root, workspace = toml.root, toml.root.parent
     output_dir = (root / output["dir"]).resolve() if "dir" in output else (
         workspace / "reports" / round_id)
     database = (root / output["database"]).resolve() if "database" in output else (
@@ -297,47 +372,80 @@ def load_round(path: str | Path) -> Round:
     secrets = (root / output["secrets"]).resolve() if "secrets" in output else (
         workspace / ".secrets")
     if secrets == output_dir or secrets.is_relative_to(output_dir):
-        problems.append(Problem("假名化密钥文件夹不能放在报告输出文件夹内（报告会对外发送）",
-                                "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
-                                file=where, column="output.secrets"))
-    questionnaire_cfg = config.get("questionnaire", {})
-    questionnaire = "default"
-    if isinstance(questionnaire_cfg, dict) and "path" in questionnaire_cfg:
-        q = text_value("questionnaire", "path", questionnaire_cfg["path"]) or "default"
-        questionnaire = q if q == "default" else str((root / q).resolve())
-    report_cfg = config.get("report", {}) or {}
-    chosen = report_cfg.get("notebook_estates") if isinstance(report_cfg, dict) else None
-    if chosen is not None and not (isinstance(chosen, list)
-                                   and all(isinstance(e, str) for e in chosen)):
-        problems.append(Problem(f"[report] notebook_estates 的值 {chosen!r} 应为小区编号列表",
-                                '例如 notebook_estates = ["GD001", "GD002"]', file=where,
-                                column="report.notebook_estates"))
+        toml.bad("假名化密钥文件夹不能放在报告输出文件夹内（报告会对外发送）",
+                 "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
+                 "output.secrets")
+    return output_dir, database, secrets
 
-    register = pd.DataFrame()
-    if "register" in paths and not problems:
-        try:
-            register = load_register(paths["register"], thresholds, problems)
-        except WuyeError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise WuyeError(problems)
 
-    year, kind, part = int(m["year"]), m["kind"], int(m["part"])
-    if kind == "Q":
-        register = register[register["tier"] == RESETTLEMENT_TIER].reset_index(drop=True)
-        if register.empty:
-            raise WuyeError(Problem("季度轮次只评估还建社区，但台账中没有还建社区",
-                                    "检查台账的服务等级列，或把评估期改为半年（如 2025H1）",
-                                    file=paths["register"].name))
-    return Round(
-        root=root, round_id=round_id, district=district, period=period, year=year, kind=kind,
-        part=part, seed=seed, confidence=float(confidence), thresholds=thresholds,
-        sampling=sampling, ingest=ingest, questionnaire=questionnaire, register=register,
-        paths=paths, output_dir=output_dir, database=database,
-        secret_path=secrets / f"{round_id}.key",
-        rules=dict(config.get("rules", {}) or {}), report=dict(config.get("report", {}) or {}),
-        interval_method=interval_method,
-    )
+def _questionnaire_section(toml: _Toml) -> tuple[Questionnaire | None, str]:
+    """``[questionnaire] path``: the loaded questionnaire (``None`` when it has problems,
+    which are recorded) and its path (``"default"``: the shipped one)."""
+    table = toml.table("questionnaire")
+    path = "default"
+    if "path" in table:
+        given = toml.text("questionnaire", "path", table["path"])
+        if given is None:
+            return None, path
+        path = given if given == "default" else str((toml.root / given).resolve())
+    try:
+        return load_questionnaire(path), path
+    except WuyeError as exc:
+        toml.problems.extend(exc.problems)
+        return None, path
+
+
+def _rules_section(toml: _Toml) -> Rules:
+    """``[rules]``: the parsed 红黑榜 rules (:func:`~evaluation.ranking.rules.parse_rules`)."""
+    try:
+        return parse_rules(toml.table("rules"), file=toml.where)
+    except WuyeError as exc:
+        toml.problems.extend(exc.problems)
+        return Rules()
+
+
+def _report_section(toml: _Toml) -> dict[str, Any]:
+    """``[report]``: its keys (:data:`REPORT_KEYS`) checked, the table returned as is."""
+    report = dict(toml.table("report"))
+    for key, value in report.items():
+        if key == "notebooks" and not isinstance(value, bool):
+            toml.bad(f"[report] notebooks = {value!r} 应为 true 或 false",
+                     "写 notebooks = false 可跳过笔记本", "report.notebooks")
+        elif key == "notebook_estates" and not (
+                isinstance(value, list) and all(isinstance(e, str) for e in value)):
+            toml.bad(f"[report] notebook_estates 的值 {value!r} 应为小区编号列表",
+                     '例如 notebook_estates = ["GD001", "GD002"]', "report.notebook_estates")
+        elif key == "font" and not (isinstance(value, str) and "\x00" not in value):
+            toml.bad(f"[report] font 的值 {value!r} 应为带引号的字体名称",
+                     '例如 font = "Microsoft YaHei"，或删除该行使用内置字体', "report.font")
+        elif key not in REPORT_KEYS:
+            toml.bad(f"[report] 中有未知的键 {key!r}",
+                     f"检查拼写或删除该行（可用：{'、'.join(REPORT_KEYS)}）", f"report.{key}")
+    return report
+
+
+def _register_section(toml: _Toml, paths: dict[str, Any],
+                      thresholds: dict[str, float]) -> pd.DataFrame:
+    """The 台账 of ``[inputs] register``, read when ``round.toml`` has no problems."""
+    if "register" not in paths or toml.problems:
+        return pd.DataFrame()
+    try:
+        return load_register(paths["register"], thresholds, toml.problems)
+    except WuyeError as exc:
+        toml.problems.extend(exc.problems)
+        return pd.DataFrame()
+
+
+def _covered_estates(register: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
+    """The estates a round covers: quarterly rounds only the 还建社区 of the 台账."""
+    if kind != "Q":
+        return register
+    covered = register[register["tier"] == RESETTLEMENT_TIER].reset_index(drop=True)
+    if covered.empty:
+        raise WuyeError(Problem("季度轮次只评估还建社区，但台账中没有还建社区",
+                                "检查台账的服务等级列，或把评估期改为半年（如 2025H1）",
+                                file=path.name))
+    return covered
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -1,6 +1,7 @@
 """Sampling: sample sizes, allocation across buildings, seeded selection with reserves."""
 
 from sampling.allocation import allocate
+from sampling.config import SamplingConfig
 from sampling.design import draw_round, run_sampling
 from sampling.fieldsheets import write_field_sheets
 from sampling.frame import load_frame
@@ -9,7 +10,7 @@ from sampling.size import expected_margin, sample_size
 from wuye_common.errors import Problem, WuyeError
 
 __all__ = [
-    "Problem", "RoundSample", "WuyeError", "allocate", "draw_round", "expected_margin",
+    "Problem", "RoundSample", "SamplingConfig", "WuyeError", "allocate", "draw_round", "expected_margin",
     "frame_sha256", "load_frame", "read_sampling_record", "run_sampling", "sample_size",
     "write_field_sheets", "write_sampling_record",
 ]

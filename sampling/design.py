@@ -59,7 +59,7 @@ def draw_round(
 ) -> RoundSample:
     """Size, allocate and draw the main sample and reserves of every estate in ``register``.
 
-    ``config`` is an :class:`evaluation.round.SamplingConfig` (``margin, planning_p, deff,
+    ``config`` is a :class:`sampling.config.SamplingConfig` (``margin, planning_p, deff,
     response_rate, minimum, maximum, method, reserve_ratio``). Vacant households
     (``occupied == False``) are not drawn. Estates in ``register`` without households get a
     plan row with ``N = n = 0``. ``variances`` (indexed by ``(estate_id, building)``, e.g.
@@ -206,9 +206,9 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
     """Load the frame of ``round``, draw, write field sheets and the record.
 
     Reads ``round.paths["frame"]`` (checked against ``round.register``; in quarterly rounds
-    estates of the full 台账 outside the round are skipped with a warning), then writes
-    into ``round.output_dir / "sampling"``: ``抽样入户表_<round_id>.xlsx`` and the record
-    files. The result has ``written`` (paths) and ``warnings`` (Problems; as Chinese texts in
+    estates of the full 台账, ``round.all_estate_ids``, outside the round are skipped with a
+    warning), then writes into ``round.output_dir / "sampling"``: ``抽样入户表_<round_id>.xlsx``
+    and the record files. The result has ``written`` (paths) and ``warnings`` (Problems; as Chinese texts in
     ``meta["warnings"]``).
     """
     from sampling.fieldsheets import write_field_sheets
@@ -220,11 +220,9 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
         raise WuyeError(Problem("round.toml 没有给出住户清册路径 [inputs] frame",
                                 '在 [inputs] 中加上 frame = "住户清册.xlsx"', file="round.toml",
                                 column="inputs.frame"))
-    known: list[str] = []
-    if getattr(round, "kind", "H") == "Q" and "register" in (round.paths or {}):
-        from evaluation.round import load_register
-
-        known = load_register(round.paths["register"], round.thresholds)["estate_id"].tolist()
+    # quarterly rounds cover part of the 台账: its other estates are skipped, not unknown
+    known = list(getattr(round, "all_estate_ids", ())) if getattr(round, "kind", "H") == "Q" \
+        else []
     frame, warnings = load_frame(path, round.register, known_estates=known)
     result = draw_round(round.register, frame, round.sampling, seed=round.seed,
                         confidence=round.confidence)

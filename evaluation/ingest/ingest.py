@@ -191,10 +191,9 @@ def ingest_round(
     cfg = getattr(round, "ingest", None)
     min_duration = float(getattr(cfg, "min_duration_s", 60.0))
     cutoff = float(getattr(cfg, "match_cutoff", 90.0))
-    if questionnaire is None:
-        questionnaire = load_questionnaire(getattr(round, "questionnaire", "default"))
-    elif not isinstance(questionnaire, Questionnaire):
-        questionnaire = load_questionnaire(questionnaire)
+    # the round's loaded questionnaire (a stand-in round without one: the shipped one)
+    questionnaire = load_questionnaire(questionnaire if questionnaire is not None
+                                       else getattr(round, "questionnaire", "default"))
     if key is None:
         key = pseudonym.load_or_create_key(round.secret_path)
     if files is None:

@@ -83,7 +83,7 @@ def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
     missing from the 台账, estates without a firm, or firms missing from the firm register —
     before anything is computed or written.
     """
-    rules = rules if rules is not None else parse_rules(getattr(round, "rules", {}) or {})
+    rules = parse_rules(rules if rules is not None else getattr(round, "rules", None))
     register = round.register
     if firms is not None:
         register = _apply_firm_register(register, firms)

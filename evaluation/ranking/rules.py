@@ -146,8 +146,12 @@ class Rules:
     commendation_count: int = 2
 
 
-def parse_rules(raw: dict[str, Any] | None, *, file: str = "round.toml") -> Rules:
-    """Parse ``[rules]`` (a dict from TOML) into :class:`Rules`; report every problem at once."""
+def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml") -> Rules:
+    """Parse ``[rules]`` (a dict from TOML) into :class:`Rules`; report every problem at once.
+
+    Parsed :class:`Rules` (e.g. a loaded round's ``rules``) are returned as they are."""
+    if isinstance(raw, Rules):
+        return raw
     raw = dict(raw or {})
     problems: list[Problem] = []
 

@@ -159,11 +159,11 @@ def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.Dat
                             column="overall_item"))
 
 
-def _questionnaire_items(rnd: Any) -> pd.DataFrame | None:
-    try:
-        from evaluation.questionnaire import load_questionnaire
-    except ImportError:  # pragma: no cover - questionnaire module not there yet
-        return None
+def _questionnaire_items(rnd: Any) -> pd.DataFrame:
+    """The items of the round's loaded questionnaire (a stand-in round without one: the
+    shipped questionnaire's)."""
+    from evaluation.questionnaire import load_questionnaire
+
     return load_questionnaire(getattr(rnd, "questionnaire", "default")).items
 
 

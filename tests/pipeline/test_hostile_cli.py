@@ -165,6 +165,31 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    (("rules", "escalation_cont"), 3), (("rules", "weights", "index"), -1),
+    (("report", "notebooks"), "no"), (("report", "fnt"), "x"),
+    (("questionnaire", "path"), "nope.toml")])
+def test_bad_rules_report_or_questionnaire_stop_run_before_ingest(ws, tmp_path, capsys, key,
+                                                                   value):
+    """``run`` with a bad [rules], [report] or questionnaire fails when the round is
+    loaded: nothing is ingested, stored or written."""
+    from evaluation.store import Store
+
+    root = round_folder(ws)
+    set_toml(root, key, value)
+    with Store(ws / "wuye.sqlite") as store:
+        before = store.snapshot()
+    files = file_tree(tmp_path)
+    code, err = run_cli(["run", root], capsys)
+    assert code == 2
+    assert_located(err, "nope.toml" if key[0] == "questionnaire" else "round.toml")
+    assert ".".join(key[:-1]) in err or key[0] == "questionnaire"
+    assert file_tree(tmp_path) == files
+    with Store(ws / "wuye.sqlite") as store:
+        assert store.snapshot() == before
+        assert "ingest" not in set(store.steps(PERIOD)["step"])
+
+
 @pytest.mark.parametrize("args", [["--seed", "-1"], ["--estates", "-3"], ["--estates", "abc"],
                                   ["--estates", "10000000"], ["--seed", "1e9"]])
 def test_demo_arguments_out_of_range_are_usage_errors(tmp_path, capsys, args):

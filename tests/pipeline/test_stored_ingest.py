@@ -169,10 +169,10 @@ def test_a_questionnaire_edited_after_ingest_is_refused(ingested, tmp_path: Path
     edited.write_text(text.replace("points = [100, 75, 50, 25, 0]",
                                    "points = [100, 80, 50, 25, 0]"), encoding="utf-8")
     rnd_same = load_round(rnd.root)
-    rnd_same.questionnaire = str(same)
+    rnd_same.questionnaire = load_questionnaire(same)
     _assert_same_scores(rnd, result, pipeline._stored_ingest(rnd_same), strata)
     rnd_edit = load_round(rnd.root)
-    rnd_edit.questionnaire = str(edited)
+    rnd_edit.questionnaire = load_questionnaire(edited)
     with pytest.raises(WuyeError) as err:
         pipeline._stored_ingest(rnd_edit)
     assert "问卷定义被修改" in str(err.value) and "edited.toml" in str(err.value)

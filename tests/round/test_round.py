@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evaluation.questionnaire import Questionnaire, load_questionnaire
+from evaluation.ranking.rules import Rules, parse_rules
 from evaluation.round import (
     DEFAULT_THRESHOLDS,
     load_round,
@@ -57,6 +59,56 @@ def test_quarterly_round_covers_only_resettlement_estates(tmp_path: Path) -> Non
     rnd = load_round(make_round(tmp_path, period="2025Q3"))
     assert list(rnd.register["estate_id"]) == ["E3"]
     assert rnd.kind == "Q"
+    assert rnd.all_estate_ids == ("E1", "E2", "E3")  # the full 台账, for sampling's frame check
+
+
+def test_round_carries_its_questionnaire_and_rules(tmp_path: Path) -> None:
+    """Loaded once: the questionnaire and the parsed [rules] travel with the round, and
+    loading or parsing them again gives back the same objects."""
+    toml = TOML.format(period="2025H1") + "[rules]\nescalation_count = 3\n"
+    rnd = load_round(make_round(tmp_path, toml=toml))
+    assert isinstance(rnd.questionnaire, Questionnaire) and rnd.questionnaire_path == "default"
+    assert rnd.questionnaire.items.equals(load_questionnaire("default").items)
+    assert load_questionnaire(rnd.questionnaire) is rnd.questionnaire
+    assert isinstance(rnd.rules, Rules) and rnd.rules.escalation_count == 3
+    assert parse_rules(rnd.rules) is rnd.rules
+    assert load_round(make_round(tmp_path)).rules == Rules()
+
+
+@pytest.mark.parametrize(
+    ("section", "column"),
+    [
+        ("[rules]\nescalation_cont = 3\n", "rules.escalation_cont"),
+        ("[rules.weights]\nindex = -1\n", "rules.weights.index"),
+        ("[report]\nnotebooks = \"no\"\n", "report.notebooks"),
+        ("[report]\nnotebook_estates = \"E1\"\n", "report.notebook_estates"),
+        ("[report]\nfont = 5\n", "report.font"),
+        ("[report]\nnotebook = false\n", "report.notebook"),
+        ("[questionnaire]\npath = \"nope.toml\"\n", None),
+    ],
+)
+def test_bad_rules_report_or_questionnaire_fail_at_load(tmp_path: Path, section: str,
+                                                        column: str | None) -> None:
+    """A bad [rules], [report] or questionnaire is reported by load_round together with
+    the other problems of round.toml, not after ingest and scoring have run."""
+    toml = TOML.format(period="2025H1").replace("seed = 7", "seed = 7\nconfidence = 2") + section
+    with pytest.raises(WuyeError) as info:
+        load_round(make_round(tmp_path, toml=toml))
+    problems = info.value.problems
+    assert "round.confidence" in {p.column for p in problems}  # reported together
+    if column is None:
+        assert any("nope.toml" in str(p.file) for p in problems)
+    else:
+        assert column in {p.column for p in problems}
+    assert all(p.file for p in problems)
+
+
+def test_a_questionnaire_that_is_a_folder_is_located(tmp_path: Path) -> None:
+    folder = make_round(tmp_path)
+    (folder / "q").mkdir()
+    toml = TOML.format(period="2025H1") + '[questionnaire]\npath = "q"\n'
+    with pytest.raises(WuyeError, match="问卷定义"):
+        load_round(make_round(tmp_path, toml=toml))
 
 
 def test_register_excel_with_chinese_headers(tmp_path: Path) -> None:

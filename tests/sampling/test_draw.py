@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.round import SamplingConfig
+from sampling.config import SamplingConfig
 from sampling.design import draw_round
 from sampling.record import frame_sha256
 from sampling.selection import estate_keys, natural_key, stable_hash, systematic_mask

@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from evaluation.round import SamplingConfig
+from sampling.config import SamplingConfig
 from sampling.design import draw_round, run_sampling
 from sampling.fieldsheets import sheet_names, write_field_sheets
 from sampling.record import read_sampling_record, write_sampling_record
@@ -123,6 +123,24 @@ def test_run_sampling_writes_everything(tmp_path):
     assert str(result.warnings[0]) == warning
     round_.paths = {}
     with pytest.raises(WuyeError, match="frame"):
+        run_sampling(round_)
+
+
+def test_quarterly_round_skips_the_other_estates_of_its_register(tmp_path):
+    """A quarterly round covers part of the 台账: frame rows of its other estates
+    (``all_estate_ids``) are skipped with a warning; estates in no 台账 stay an error."""
+    register, frame = make()
+    frame.to_csv(tmp_path / "frame.csv", index=False, encoding="utf-8-sig")
+    round_ = SimpleNamespace(
+        round_id="2025Q3", kind="Q", label="测试区 2025年第三季度", seed=1, confidence=0.95,
+        sampling=CONFIG, register=register[register["estate_id"] == "008"],
+        all_estate_ids=("007", "008"), paths={"frame": tmp_path / "frame.csv"},
+        output_dir=tmp_path / "out")
+    result = run_sampling(round_)
+    assert set(result.sample["estate_id"]) == {"008"}
+    assert any("007" in w for w in result.meta["warnings"])
+    round_.all_estate_ids = ("008",)
+    with pytest.raises(WuyeError, match="007"):
         run_sampling(round_)
 
 
