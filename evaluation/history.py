@@ -7,8 +7,9 @@ mixed in trends or streaks.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from scipy import stats
 
 from evaluation.round import PERIOD_PATTERN
 from wuye_common.errors import Problem, WuyeError
+
+if TYPE_CHECKING:
+    from evaluation.store import Store
 
 BLACK, RED = "黑榜", "红榜"
 LIST_COLUMNS = ("round_id", "period", "level", "key", "label", "firm", "list", "eligible",
@@ -47,16 +51,18 @@ def _periods(frame: pd.DataFrame, column: str = "period") -> pd.DataFrame:
                         _part=pd.to_numeric(parts["part"]).fillna(0).astype(int))
 
 
-def _open(db: Any) -> tuple[Any, bool]:
+def _open(db: Any) -> AbstractContextManager[Store]:
+    """``with _open(db) as store``: an open ``Store`` as it is (left open), or the database
+    at a path, opened and closed around the ``with``."""
     from evaluation.store import Store
 
     if isinstance(db, Store):
-        return db, False
+        return nullcontext(db)
     path = Path(db)
     if not path.exists():
         raise WuyeError(Problem("找不到历史数据库", "先运行一个轮次（会创建 wuye.sqlite），或检查路径",
                                 file=str(path)))
-    return Store(path), True
+    return Store(path)
 
 
 def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
@@ -74,8 +80,7 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
     """
     if kind not in ("estates", "firms", "lists"):
         raise WuyeError(Problem(f"未知的历史类型 kind={kind!r}", "只能是 estates、firms 或 lists"))
-    store, own = _open(db)
-    try:
+    with _open(db) as store:
         rounds = store.read("rounds")[["round_id", "period"]]
         if kind == "estates":
             out = _estates(store)
@@ -83,9 +88,6 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
             out = store.read("rank_firms")
         else:
             out = _lists(store)
-    finally:
-        if own:
-            store.close()
     out = out.drop(columns=[c for c in ("period",) if c in out.columns])
     out = out.merge(rounds, on="round_id", how="left")
     if estate_id is not None:
@@ -104,7 +106,7 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
     return out[cols].reset_index(drop=True)
 
 
-def _estates(store: Any) -> pd.DataFrame:
+def _estates(store: Store) -> pd.DataFrame:
     score = store.read("score_estates")
     if score.empty:
         return pd.DataFrame(columns=["round_id", "estate_id"])
@@ -122,7 +124,7 @@ def _estates(store: Any) -> pd.DataFrame:
     return score
 
 
-def _lists(store: Any) -> pd.DataFrame:
+def _lists(store: Store) -> pd.DataFrame:
     est = store.read("rank_estates")
     firms = store.read("rank_firms")
     frames = []

@@ -2,7 +2,9 @@
 
 Each step reads what earlier steps stored, does its work, and writes its outputs (files
 under ``round.output_dir`` and tables in the workspace database) so that steps can be run
-one at a time from the CLI or all at once with :func:`run_round`.
+one at a time from the CLI or all at once with :func:`run_round`. The loaded round carries
+its questionnaire and rules; one run opens the store once and reads the sampling record
+once (:class:`RunContext`), and every :class:`~evaluation.store.Store` is closed after use.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import errno
 import glob
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +23,14 @@ from evaluation.results import RoundResults
 from evaluation.round import Round, previous_period
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import remove_stale_temporaries
+
+if TYPE_CHECKING:
+    from evaluation.ingest import IngestResult
+    from evaluation.ranking.lists import Ranking
+    from evaluation.report.manifest import Manifest
+    from evaluation.scoring.round_scores import Scores
+    from evaluation.store import Store
+    from sampling.record import RoundSample
 
 Echo = Callable[[str], Any]
 
@@ -72,11 +82,81 @@ def _install_pause_hooks() -> None:
         render_module.render_district_pdf = paused
 
 
-def _store(rnd: Round):
+def _store(rnd: Round) -> Store:
+    """The round's workspace database, opened (use it as a context manager: it is closed
+    at the end of the ``with``)."""
     from evaluation.store import Store
 
     _install_pause_hooks()
     return Store(rnd.database)
+
+
+class RunContext:
+    """What the steps of one run share: the round's store, opened on first use and kept
+    open until the context is closed (``with RunContext(rnd) as context:``), and its
+    sampling record, read on first use (:meth:`sample`) and kept for the later steps."""
+
+    def __init__(self, rnd: Round) -> None:
+        self.rnd = rnd
+        self._store: Store | None = None
+        self._sample: RoundSample | None = None
+        self._read = False
+        self._households = False
+
+    @property
+    def store(self) -> Store:
+        """The round's workspace database, opened on first use."""
+        if self._store is None:
+            self._store = _store(self.rnd)
+        return self._store
+
+    def sample(self, *, households: bool = True) -> RoundSample | None:
+        """The round's sampling record (``None``: the round was not sampled here);
+        ``households=False`` may leave its ``sample`` (one row per household) empty."""
+        if not self._read or (households and not self._households):
+            self._sample = _load_sample(self.rnd, households=households)
+            self._read, self._households = True, households
+        return self._sample
+
+    def drop_households(self) -> None:
+        """Forget the record's households (large at city scale) once the ingest has linked
+        them; its strata, plan and meta stay."""
+        if self._sample is not None and self._households:
+            self._sample = replace(self._sample, sample=pd.DataFrame())
+            self._households = False
+
+    def close(self) -> None:
+        """Close the store, if it was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> RunContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def _context(rnd: Round, context: RunContext | None) -> Iterator[RunContext]:
+    """``context`` (a run's, left open), or one for a single step, closed at its end."""
+    if context is not None:
+        yield context
+        return
+    with RunContext(rnd) as own:
+        yield own
+
+
+@contextmanager
+def _opened(rnd: Round, store: Store | None) -> Iterator[Store]:
+    """``store`` as given (left open), or the round's store opened and closed around the
+    ``with``."""
+    if store is not None:
+        yield store
+        return
+    with _store(rnd) as own:
+        yield own
 
 
 # --------------------------------------------------------------------------- write errors
@@ -156,7 +236,7 @@ def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- sampling
-def sample_step(rnd: Round, *, echo: Echo = _quiet):
+def sample_step(rnd: Round, *, echo: Echo = _quiet) -> RoundSample:
     """Draw the round's sample, write field sheets and the sampling record, store it."""
     from sampling.design import run_sampling
 
@@ -164,9 +244,9 @@ def sample_step(rnd: Round, *, echo: Echo = _quiet):
         raise WuyeError(Problem("round.toml 未指定住户清册 [inputs] frame，无法抽样",
                                 '在 [inputs] 中加入 frame = "住户清册.csv"', file="round.toml"))
     drawn = run_sampling(rnd)
-    store = _store(rnd)
-    store.write_step(rnd.round_id, "round", _round_tables(rnd))
-    store.write_step(rnd.round_id, "sample", {"strata": drawn.strata, "plan": drawn.plan})
+    with _store(rnd) as store:
+        store.write_step(rnd.round_id, "round", _round_tables(rnd))
+        store.write_step(rnd.round_id, "sample", {"strata": drawn.strata, "plan": drawn.plan})
     plan = drawn.plan
     echo(f"抽样完成：{len(plan)} 个小区，主样本 {int(plan['n'].sum())} 户，"
          f"替补 {int((drawn.sample['role'] == 'reserve').sum())} 户；"
@@ -186,7 +266,8 @@ def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
     return {"rounds": meta, "register": register}
 
 
-def _load_sample(rnd: Round, *, households: bool = True):
+def _load_sample(rnd: Round, *, households: bool = True) -> RoundSample | None:
+    """The sampling record under ``output_dir / "sampling"`` (``None`` when absent)."""
     from sampling.record import read_sampling_record
 
     folder = rnd.output_dir / "sampling"
@@ -205,13 +286,22 @@ def response_files(rnd: Round) -> list[Path]:
     return files
 
 
-def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _quiet):
+def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _quiet,
+                context: RunContext | None = None) -> IngestResult:
     """Read the fieldwork exports; quarantine bad rows; store pseudonymised responses.
 
     The answers are stored compactly, one row per respondent: each item's answer code is a
     ``q:<item_id>`` column of ``respondents`` (NULL: no answer); the long ``answers`` table
     is left empty for the round (:func:`_stored_ingest` rebuilds the long frame). The step's
     meta records the round's items and the questionnaire's scoring fingerprint."""
+    with _context(rnd, context) as ctx:
+        result = _ingest(rnd, files, ctx, echo)
+    _return_freed_memory()
+    return result
+
+
+def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo
+            ) -> IngestResult:
     from evaluation.ingest import ingest_round
     from evaluation.ingest.ingest import answer_columns
 
@@ -220,8 +310,9 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
         raise WuyeError(Problem("没有找到要导入的问卷导出文件",
                                 "在命令后列出文件，或在 round.toml 的 [inputs] responses 中写明路径",
                                 file="round.toml"))
-    drawn = _load_sample(rnd)
+    drawn = ctx.sample()
     result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
+    ctx.drop_households()
     if len(result.respondents) + len(result.quarantine) == 0:
         # storing this would replace the round's earlier ingest with nothing
         raise WuyeError(Problem("导出文件中没有任何答卷行（只有表头或全是空行）",
@@ -233,7 +324,7 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     respondents = pd.concat([result.respondents,
                              answer_columns(result.respondents, result.answers)], axis=1)
     questionnaire = rnd.questionnaire
-    _store(rnd).write_step(rnd.round_id, "ingest", {
+    ctx.store.write_step(rnd.round_id, "ingest", {
         "respondents": respondents,
         "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
         "ingest_counts": result.counts,
@@ -244,7 +335,6 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
     echo(f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
          f"隔离记录在 {folder / '隔离记录.xlsx'}")
-    _return_freed_memory()
     return result
 
 
@@ -272,13 +362,38 @@ def quarantine_summary(quarantine: pd.DataFrame) -> pd.DataFrame:
             .agg(reason=("reason", "first"), count=("reason", "size")).reset_index())
 
 
-def _stored_ingest(rnd: Round) -> SimpleNamespace:
+@dataclass
+class StoredIngest:
+    """A round's ingest read back from the store (:func:`_stored_ingest`): what scoring
+    reads of an :class:`~evaluation.ingest.IngestResult`."""
+
+    respondents: pd.DataFrame
+    answers: pd.DataFrame
+    response_rates: pd.DataFrame
+
+
+@dataclass
+class StoredScores:
+    """A round's scores read back from the store (:func:`_stored_scores`)."""
+
+    estates: pd.DataFrame
+    items: pd.DataFrame
+    dimensions: pd.DataFrame
+    district: pd.DataFrame
+
+
+def _stored_ingest(rnd: Round, store: Store | None = None) -> StoredIngest:
     """The round's stored ingest: ``respondents`` (without the answer columns), the long
     ``answers`` rebuilt from those ``q:<item_id>`` columns and the round's questionnaire
-    (a round stored by an earlier version: its long ``answers`` rows), ``response_rates``."""
+    (a round stored by an earlier version: its long ``answers`` rows), ``response_rates``.
+    Refused when the questionnaire's scoring changed since the ingest."""
+    with _opened(rnd, store) as opened:
+        return _read_ingest(rnd, opened)
+
+
+def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
     from evaluation.ingest.ingest import ANSWER_PREFIX, answers_from_columns
 
-    store = _store(rnd)
     respondents = store.read("respondents", round_id=rnd.round_id)
     if respondents.empty:
         raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有导入问卷数据",
@@ -300,14 +415,14 @@ def _stored_ingest(rnd: Round) -> SimpleNamespace:
         answers = answers_from_columns(respondents[[c for c in respondents.columns
                                                     if c not in wide or c in own]],
                                        questionnaire)
-    return SimpleNamespace(
+    return StoredIngest(
         respondents=respondents.drop(columns=wide),
         answers=answers,
         response_rates=store.read("response_rates", round_id=rnd.round_id),
     )
 
 
-def _step_meta(store: Any, round_id: str, step: str) -> dict[str, Any]:
+def _step_meta(store: Store, round_id: str, step: str) -> dict[str, Any]:
     """The ``meta`` a step of the round was written with (empty when none)."""
     import json
 
@@ -319,7 +434,8 @@ def _step_meta(store: Any, round_id: str, step: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- scoring
-def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
+def score_step(rnd: Round, ingest: IngestResult | StoredIngest | None = None, *,
+               echo: Echo = _quiet, context: RunContext | None = None) -> Scores:
     """Estimate rates, indices and intervals; judge each estate; find the key drivers (district
     and by firm) and the importance–performance table; store them all (step ``score``).
 
@@ -328,29 +444,30 @@ def score_step(rnd: Round, ingest: Any = None, *, echo: Echo = _quiet):
     from evaluation.scoring.drivers import round_drivers
     from evaluation.scoring.round_scores import score_round
 
-    ingest = ingest if ingest is not None else _stored_ingest(rnd)
-    drawn = _load_sample(rnd, households=False)
-    scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
-    drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
-    _store(rnd).write_step(rnd.round_id, "score", {
-        "estates": scores.estates, "items": scores.items,
-        "dimensions": scores.dimensions, "district": scores.district,
-        "drivers": drivers["drivers"], "firm_drivers": drivers["firm_drivers"],
-        "importance": drivers["importance"],
-    })
+    with _context(rnd, context) as ctx:
+        ingest = ingest if ingest is not None else _stored_ingest(rnd, ctx.store)
+        drawn = ctx.sample(households=False)
+        scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
+        drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
+        ctx.store.write_step(rnd.round_id, "score", {
+            "estates": scores.estates, "items": scores.items,
+            "dimensions": scores.dimensions, "district": scores.district,
+            "drivers": drivers["drivers"], "firm_drivers": drivers["firm_drivers"],
+            "importance": drivers["importance"],
+        })
     counts = scores.estates["verdict"].value_counts()
     echo("计算完成：" + "，".join(f"{k} {int(counts.get(k, 0))} 个"
                                   for k in ("达标", "临界", "未达标")))
     return scores
 
 
-def _stored_scores(rnd: Round) -> SimpleNamespace:
-    store = _store(rnd)
+def _stored_scores(rnd: Round, store: Store) -> StoredScores:
+    """The round's stored scores (an error naming the score step when there are none)."""
     estates = store.read("estates", round_id=rnd.round_id)
     if estates.empty:
         raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有计算满意率，不能排名或出报告",
                                 f"先运行 wuye-eval score {rnd.root}"))
-    return SimpleNamespace(
+    return StoredScores(
         estates=estates,
         items=store.read("items", round_id=rnd.round_id),
         dimensions=store.read("dimensions", round_id=rnd.round_id),
@@ -359,33 +476,40 @@ def _stored_scores(rnd: Round) -> SimpleNamespace:
 
 
 # --------------------------------------------------------------------------- ranking
-def rank_step(rnd: Round, scores: Any = None, *, echo: Echo = _quiet):
-    """Apply the 红黑榜 rules with history; store the lists."""
+def rank_step(rnd: Round, scores: Scores | StoredScores | None = None, *,
+              echo: Echo = _quiet, context: RunContext | None = None) -> Ranking:
+    """Apply the round's 红黑榜 rules (``rnd.rules``) with history; store the lists."""
     from evaluation.ranking.lists import rank_round
 
-    scores = scores if scores is not None else _stored_scores(rnd)
-    store = _store(rnd)
-    ranking = rank_round(rnd, scores.estates, history=store)
-    store.write_step(rnd.round_id, "rank", {
-        "ranking": ranking.estates, "firms": ranking.firms,
-        "escalations": ranking.escalations,
-    })
+    with _context(rnd, context) as ctx:
+        store = ctx.store
+        scores = scores if scores is not None else _stored_scores(rnd, store)
+        ranking = rank_round(rnd, scores.estates, history=store)
+        store.write_step(rnd.round_id, "rank", {
+            "ranking": ranking.estates, "firms": ranking.firms,
+            "escalations": ranking.escalations,
+        })
     lists = ranking.estates["list"].value_counts()
     echo(f"红黑榜：红榜 {int(lists.get('红榜', 0))} 个小区，黑榜 {int(lists.get('黑榜', 0))} 个小区")
     return ranking
 
 
 # --------------------------------------------------------------------------- report
-def build_results(rnd: Round) -> RoundResults:
+def build_results(rnd: Round, *, context: RunContext | None = None) -> RoundResults:
     """Gather every stored table of the round (and the previous round) for the reports.
 
     Reads the scores, rankings and the score step's drivers and importance tables — not the
     answers, except for a round scored before those tables were stored."""
+    with _context(rnd, context) as ctx:
+        return _gather(rnd, ctx)
+
+
+def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
     from evaluation.history import trend_table
     from evaluation.ranking.change import compare_firms, compare_rounds
     from evaluation.ranking.indicators import district_indicators
 
-    store = _store(rnd)
+    store = ctx.store
     rid = rnd.round_id
 
     def read(table: str, round_id: str = rid) -> pd.DataFrame:
@@ -396,7 +520,7 @@ def build_results(rnd: Round) -> RoundResults:
         frame = read(table)
         return frame.drop(columns="round_id") if len(frame) else pd.DataFrame()
 
-    scores = _stored_scores(rnd)
+    scores = _stored_scores(rnd, store)
     ranking = read("ranking")
     estates = _merge_new_columns(rnd.register, scores.estates)
     if not ranking.empty:
@@ -411,8 +535,8 @@ def build_results(rnd: Round) -> RoundResults:
     drivers, firm_drivers, importance = (stored(t)
                                          for t in ("drivers", "firm_drivers", "importance"))
     if drivers.empty and firm_drivers.empty and importance.empty:
-        drivers, firm_drivers, importance = _drivers_from_stored_answers(rnd)
-    drawn = _load_sample(rnd, households=False)
+        drivers, firm_drivers, importance = _drivers_from_stored_answers(rnd, store)
+    drawn = ctx.sample(households=False)
     return RoundResults(
         round=rnd,
         estates=estates,
@@ -437,13 +561,13 @@ def build_results(rnd: Round) -> RoundResults:
     )
 
 
-def _drivers_from_stored_answers(rnd: Round) -> tuple[pd.DataFrame, ...]:
+def _drivers_from_stored_answers(rnd: Round, store: Store) -> tuple[pd.DataFrame, ...]:
     """Drivers, firm drivers and importance of a round scored before the score step stored
     them, from its stored answers; three empty frames when it has no answers either."""
     from evaluation.scoring.drivers import round_drivers
 
     try:
-        answers = _stored_ingest(rnd).answers
+        answers = _stored_ingest(rnd, store).answers
     except WuyeError:
         answers = pd.DataFrame()
     if answers.empty:
@@ -460,11 +584,12 @@ def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
 
 
 
-def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
+def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet,
+                context: RunContext | None = None) -> Manifest:
     """Render the workbook, PDFs and notebooks; write the manifest."""
     from evaluation.report import render_reports
 
-    results = build_results(rnd)
+    results = build_results(rnd, context=context)
     remove_stale_temporaries(rnd.output_dir)
     estates = rnd.report.get("notebook_estates")
     if estates is None and "list" in results.estates.columns:
@@ -480,12 +605,15 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
 
 
 # --------------------------------------------------------------------------- whole round
-def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet):
-    """Ingest → score → rank → report, in one go."""
-    ingest = ingest_step(rnd, echo=echo)
-    scores = score_step(rnd, ingest, echo=echo)
-    rank_step(rnd, scores, echo=echo)
-    return report_step(rnd, cards=cards, echo=echo)
+def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet) -> Manifest:
+    """Ingest → score → rank → report, in one go: the store opened once, the sampling
+    record read once; the ingest result is not held past scoring."""
+    with RunContext(rnd) as context:
+        scores = score_step(rnd, ingest_step(rnd, echo=echo, context=context), echo=echo,
+                            context=context)
+        rank_step(rnd, scores, echo=echo, context=context)
+        del scores
+        return report_step(rnd, cards=cards, echo=echo, context=context)
 
 
 def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet) -> Path:

@@ -123,12 +123,19 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _cannot_open(path: str | Path, exc: sqlite3.DatabaseError) -> WuyeError:
+    return WuyeError(Problem(f"无法打开历史数据库：{exc}",
+                             "确认该文件是 wuye-eval 的数据库且未损坏；必要时改用新文件",
+                             file=str(path)))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
-    """A workspace database. ``Store(path)`` creates or upgrades it; use as a context manager."""
+    """A workspace database. ``Store(path)`` creates or upgrades it; use it as a context
+    manager (``with Store(path) as store:``) so that its connection is closed."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -136,12 +143,17 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+        except sqlite3.DatabaseError as exc:
+            raise _cannot_open(path, exc) from exc
+        try:
             self.con.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise WuyeError(Problem(f"无法打开历史数据库：{exc}",
-                                    "确认该文件是 wuye-eval 的数据库且未损坏；必要时改用新文件",
-                                    file=str(path))) from exc
+            self.con.close()
+            raise _cannot_open(path, exc) from exc
+        except BaseException:  # a newer schema, an interrupt: no connection left open
+            self.con.close()
+            raise
 
     # -- lifecycle
     def close(self) -> None:

@@ -130,11 +130,29 @@ def test_fresh_and_upgraded_databases_have_the_same_schema(tmp_path: Path,
     assert {t for _, t, _, _ in schemas[1]} >= set(store_module.DATA_TABLES)
 
 
-def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+def test_not_a_database_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+
+    opened = []
+    connect = sqlite3.connect
+
+    def tracking(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", tracking)
     path = tmp_path / "w.sqlite"
     path.write_text("这不是数据库" * 100, encoding="utf-8")
     with pytest.raises(WuyeError, match="无法打开历史数据库"):
         Store(path)
+    with Store(tmp_path / "new.sqlite") as store:
+        store.con.execute("INSERT INTO schema_version VALUES (99, 'future', '')")
+    with pytest.raises(WuyeError, match="比本程序支持的"):
+        Store(tmp_path / "new.sqlite")
+    assert len(opened) == 3
+    for con in opened:  # closed, also when opening failed
+        with pytest.raises(sqlite3.ProgrammingError):
+            con.execute("SELECT 1")
 
 
 def test_round_trip_keeps_dtypes(db: Store) -> None:
