@@ -45,7 +45,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,9 @@ from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_ex
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+
+if TYPE_CHECKING:
+    from evaluation.round import Round
 
 RESPONDENT_COLUMNS = ["response_id", "estate_id", "building", "household_key", "role",
                       "source_file", "source_row", "submitted_at", "duration_s",
@@ -166,7 +169,7 @@ def _sheet_column(values: pd.Series) -> tuple[bool, list[Any]]:
 
 
 def ingest_round(
-    round: Any,
+    round: Round,
     files: Iterable[str | Path] | Mapping[str | Path, str] | None = None,
     *,
     sample: pd.DataFrame | None = None,

@@ -4,7 +4,7 @@ consecutive and total counts, 退出预警 and 推荐表彰."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,8 +13,11 @@ from evaluation.history import consecutive_listings
 from evaluation.ranking.listing import RED
 from evaluation.ranking.rules import Rules
 
+if TYPE_CHECKING:
+    from evaluation.round import Round
 
-def current_lists(round: Any, est: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
+
+def current_lists(round: Round, est: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
     """This round's lists in the shape of ``history(db, kind="lists")``."""
     e = pd.DataFrame({"level": "estate", "key": est["estate_id"].astype(str),
                       "label": est["estate_name"].astype(str) if "estate_name" in est
@@ -30,8 +33,11 @@ def current_lists(round: Any, est: pd.DataFrame, firms: pd.DataFrame) -> pd.Data
     return out
 
 
-def escalations(round: Any, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.DataFrame,
+def escalations(round: Round, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.DataFrame,
                  history: Any, rules: Rules) -> pd.DataFrame:
+    """This round's listed estates and firms with their consecutive and total listings
+    over the earlier rounds of its series (``history``: lists frame, ``Store`` or path),
+    flagged 退出预警 / 推荐表彰 by the rules' counts."""
     now = current_lists(round, est, firms)
     frames = [now]
     if isinstance(history, (str, Path)) and not Path(history).exists():

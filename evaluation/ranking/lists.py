@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from evaluation.ranking.firms import rank_firms
 from evaluation.ranking.listing import BLACK, RED, join_texts, min_rank, num, pct, verdict_text
 from evaluation.ranking.rules import VERDICT_POINTS, Rules, credit_grade, parse_rules
 from wuye_common.errors import Problem, WuyeError
+
+if TYPE_CHECKING:
+    from evaluation.round import Round
 
 ESTATE_COLUMNS = ("estate_id", "composite", "rank", "eligible", "list", "reasons", "criteria",
                   "credit_grade", "complaints_per_100")
@@ -68,7 +71,7 @@ class Ranking:
     rules: Rules = field(default_factory=Rules)
 
 
-def rank_round(round: Any, scores_estates: pd.DataFrame, *, history: Any = None,
+def rank_round(round: Round, scores_estates: pd.DataFrame, *, history: Any = None,
                rules: Rules | None = None, firms: pd.DataFrame | None = None) -> Ranking:
     """Rank a scored round: composite, eligibility, lists with reasons, firms, escalations.
 
