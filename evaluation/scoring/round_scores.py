@@ -24,7 +24,7 @@ string → code mapping is the only per-row pandas work.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from evaluation.scoring.verdict import verdicts
 from evaluation.scoring.weights import respondent_weights
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
+
+if TYPE_CHECKING:
+    from evaluation.round import Round
 
 DISTRICT_LABEL = "全区"
 
@@ -159,7 +162,7 @@ def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.Dat
                             column="overall_item"))
 
 
-def _questionnaire_items(rnd: Any) -> pd.DataFrame:
+def _questionnaire_items(rnd: Round) -> pd.DataFrame:
     """The items of the round's loaded questionnaire (a stand-in round without one: the
     shipped questionnaire's)."""
     from evaluation.questionnaire import load_questionnaire
@@ -167,9 +170,17 @@ def _questionnaire_items(rnd: Any) -> pd.DataFrame:
     return load_questionnaire(getattr(rnd, "questionnaire", "default")).items
 
 
+class Responses(Protocol):
+    """What :func:`score_round` reads of an ingest: an :class:`~evaluation.ingest.IngestResult`
+    or the pipeline's stored ingest (an optional ``response_rates``, ``dispositions``)."""
+
+    respondents: pd.DataFrame
+    answers: pd.DataFrame
+
+
 def score_round(
-    round: Any,
-    ingest: Any,
+    round: Round,
+    ingest: Responses,
     strata: pd.DataFrame | None = None,
     *,
     overall_item: str | None = None,
@@ -183,14 +194,53 @@ def score_round(
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
     ``round`` gives ``register`` (estate_id, tier, households, threshold, firm),
-    ``confidence`` and ``interval_method``; ``ingest`` gives ``respondents``, ``answers``
-    and optionally ``response_rates`` (estate_id, response_rate; NaN when absent);
-    ``strata`` is the sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    ``confidence``, ``interval_method`` and its loaded ``questionnaire`` (the items, unless
+    ``items`` is given); ``ingest`` gives ``respondents``, ``answers`` and optionally
+    ``response_rates`` (estate_id, response_rate; NaN when absent); ``strata`` is the
+    sampling record (``None`` → one stratum per estate, N = 台账 户数).
     """
     method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
     confidence = float(confidence if confidence is not None
                        else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
+    respondents, answers = _checked_responses(ingest)
+    if items is None:
+        items = _questionnaire_items(round)
+    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+    overall = _overall_item(set(item_uniq), items, answers, overall_item)
+
+    wts = respondent_weights(respondents, strata, register)
+    units = _encode_units(wts, register, answers)
+    dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
+    res = score_arrays(
+        n_estates=len(units.estate_ids), stratum_estate=units.stratum_estate, n_h=units.n_h,
+        f_h=units.f_h, resp_stratum=units.resp_stratum,
+        weight=wts["weight"].to_numpy(dtype=float), ans_resp=units.ans_resp,
+        ans_item=item_codes, item_dim=dim_codes, satisfied=_floats(answers["satisfied"]),
+        points=_floats(answers["points"]), lonely=lonely)
+
+    item_tab = _item_table(res, units.estate_ids, item_uniq, dim_of_item, method, confidence)
+    dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
+    if overall not in set(item_uniq):
+        raise WuyeError(Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果",
+                                column="overall_item"))
+    est = _estate_table(item_tab[item_tab["item_id"] == overall].reset_index(drop=True), res,
+                        units, wts, ingest, register, confidence)
+    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
+
+    ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
+        :, list(item_uniq).index(overall)]
+    district = _district(est, res, ov_fpc, method, confidence)
+    return Scores(
+        estates=est, items=item_tab.drop(columns=["census"]),
+        dimensions=dim_tab.drop(columns=["census"]), district=district,
+        weights=wts, meta={"overall_item": overall, "method": method,
+                           "confidence": confidence, "lonely": lonely})
+
+
+def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ingest's respondents and answers; an error when there are none, or the answers
+    lack a column scoring reads."""
     respondents = ingest.respondents
     answers = ingest.answers
     if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
@@ -200,13 +250,27 @@ def score_round(
         if col not in answers.columns:
             raise WuyeError(Problem(f"answers 缺少列「{col}」", "使用 ingest_round 的 answers",
                                     column=col))
-    if items is None:
-        items = _questionnaire_items(round)
-    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
-    overall = _overall_item(set(item_uniq), items, answers, overall_item)
+    return respondents, answers
 
-    wts = respondent_weights(respondents, strata, register)
-    # ---- encode (the only string work)
+
+@dataclass
+class _Units:
+    """Integer codes of a round's units: estates (the scored ones and the 台账's, sorted),
+    strata (buildings) within estates with their sizes, each respondent's stratum and each
+    answer's respondent."""
+
+    estate_ids: pd.Index
+    resp_stratum: np.ndarray
+    stratum_estate: np.ndarray
+    n_h: np.ndarray
+    f_h: np.ndarray
+    ans_resp: np.ndarray
+
+
+def _encode_units(wts: pd.DataFrame, register: pd.DataFrame | None,
+                  answers: pd.DataFrame) -> _Units:
+    """The string → code mapping of estates, strata and respondents (the only string work);
+    an error for answers whose respondent is not among the respondents."""
     ids = wts["estate_id"].unique().astype(str)
     if register is not None and "estate_id" in register.columns:
         ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
@@ -222,21 +286,25 @@ def score_round(
     if orphan.any():
         raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
                                 "用同一次导入的 respondents 与 answers", column="response_id"))
-    dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
-    res = score_arrays(
-        n_estates=len(estate_ids), stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
-        resp_stratum=s_codes, weight=wts["weight"].to_numpy(dtype=float),
-        ans_resp=ans_resp, ans_item=item_codes, item_dim=dim_codes,
-        satisfied=_floats(answers["satisfied"]), points=_floats(answers["points"]),
-        lonely=lonely)
+    return _Units(estate_ids=estate_ids, resp_stratum=s_codes, stratum_estate=stratum_estate,
+                  n_h=n_h, f_h=f_h, ans_resp=ans_resp)
 
-    n_items, n_dims = len(item_uniq), len(dim_uniq)
+
+def _item_table(res: ArrayResults, estate_ids: pd.Index, item_uniq: np.ndarray,
+                dim_of_item: pd.Series, method: str, confidence: float) -> pd.DataFrame:
+    """One row per estate × item: rate, se, interval, n, df, deff, census."""
+    n_items = len(item_uniq)
     item_tab = _prop_table(res.items, method, confidence)
     item_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_items))
     item_tab.insert(1, "item_id", np.tile(np.asarray(item_uniq, dtype=object), len(estate_ids)))
     item_tab.insert(2, "dimension", np.tile(dim_of_item.to_numpy(dtype=object), len(estate_ids)))
-    item_tab = item_tab.rename(columns={"estimate": "rate"})
+    return item_tab.rename(columns={"estimate": "rate"})
 
+
+def _dimension_table(res: ArrayResults, estate_ids: pd.Index, dim_uniq: pd.Index,
+                     method: str, confidence: float) -> pd.DataFrame:
+    """One row per estate × dimension: the rate with its interval, and the index (0–100)."""
+    n_dims = len(dim_uniq)
     dim_tab = _prop_table(res.dim_rate, method, confidence).rename(columns={"estimate": "rate"})
     dim_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_dims))
     dim_tab.insert(1, "dimension", np.tile(np.asarray(dim_uniq, dtype=object), len(estate_ids)))
@@ -244,12 +312,16 @@ def score_round(
                              confidence=confidence)
     dim_tab["index"] = res.dim_index.estimate
     dim_tab["index_low"], dim_tab["index_high"] = _clip100(ilo, ihi, res.dim_index)
+    return dim_tab
 
-    if overall not in set(item_uniq):
-        raise WuyeError(Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果",
-                                column="overall_item"))
-    ov = item_tab[item_tab["item_id"] == overall].reset_index(drop=True)
-    est = pd.DataFrame({"estate_id": estate_ids.to_numpy()})
+
+def _estate_table(ov: pd.DataFrame, res: ArrayResults, units: _Units, wts: pd.DataFrame,
+                  ingest: Responses, register: pd.DataFrame | None,
+                  confidence: float) -> pd.DataFrame:
+    """One row per estate before its verdict: the overall item's rate (``ov``, one row per
+    estate), the index, counts, response rate, design effect and the 台账's tier,
+    threshold, firm and households."""
+    est = pd.DataFrame({"estate_id": units.estate_ids.to_numpy()})
     est["rate"] = ov["rate"].to_numpy()
     est["rate_se"] = ov["se"].to_numpy()
     est["rate_low"] = ov["ci_low"].to_numpy()
@@ -259,8 +331,9 @@ def score_round(
     est["index"] = res.index.estimate
     est["index_low"], est["index_high"] = _clip100(lo, hi, res.index)
     est["n"] = ov["n"].to_numpy()
-    est["respondents"] = np.bincount(stratum_estate[s_codes], minlength=len(estate_ids))
-    est["response_rate"] = _response_rates(ingest, estate_ids)
+    est["respondents"] = np.bincount(units.stratum_estate[units.resp_stratum],
+                                     minlength=len(units.estate_ids))
+    est["response_rate"] = _response_rates(ingest, units.estate_ids)
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
@@ -275,15 +348,7 @@ def score_round(
         est["threshold"] = np.nan
     if "tier" not in est.columns:
         est["tier"] = pd.Series(pd.NA, index=est.index, dtype="str")
-    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
-
-    ov_fpc = res.items.fpc.reshape(len(estate_ids), n_items)[:, list(item_uniq).index(overall)]
-    district = _district(est, res, ov_fpc, method, confidence)
-    return Scores(
-        estates=est, items=item_tab.drop(columns=["census"]),
-        dimensions=dim_tab.drop(columns=["census"]), district=district,
-        weights=wts, meta={"overall_item": overall, "method": method,
-                           "confidence": confidence, "lonely": lonely})
+    return est
 
 
 def _floats(values: pd.Series) -> np.ndarray:
@@ -378,7 +443,7 @@ def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFram
                          "df": m.df.astype(np.int64), "deff": deff, "census": m.census})
 
 
-def _response_rates(ingest: Any, estate_ids: pd.Index) -> np.ndarray:
+def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
     """Per-estate response rate from ``ingest.response_rates`` or, failing that, the
     ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
     for name in ("response_rates", "dispositions"):
