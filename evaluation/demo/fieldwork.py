@@ -7,7 +7,7 @@ real-world mess (see :data:`MESS_RATES`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,131 +163,314 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     satisfied iff ``u`` < the estate's true level for the item's dimension, so the expected
     share satisfied is exactly the truth (:func:`truth_for`); satisfied answers split into
     非常满意/满意 and the rest into 基本满意/不满意/非常不满意 (weights 4:2:1).
+
+    The steps below draw from one random stream in this order; a new kind of fieldwork
+    (another kind of mess, a dishonest surveyor, visit records) is one more step that reads
+    and changes :class:`_Responses` and records what it did with :meth:`_Responses.mark`.
+    Add it where it belongs in the order (after the steps whose draws it must not shift).
     """
+    _check_sample(sample)
+    q = questionnaire_spec(questionnaire_path)
+    truth = truth_for(district, period)
+    rng = stream_rng(seed, FIELD_STREAM, period_tag(period), district.seed)
+    households = _canonical_sample(sample, district, truth)
+    visits = _visit(rng, households, len(truth))
+    resp = _respondents(rng, district, truth, households, visits)
+    _answer_from_truth(rng, resp, q["items"], truth)
+    _speeders(rng, resp, q["items"])
+    fullwidth = _write_estate_names(rng, resp, district.register["estate_name"].to_numpy(
+        dtype=object))
+    _write_addresses(rng, resp, fullwidth)
+    _phones_and_comments(rng, resp)
+    _submission_metadata(rng, resp, period)
+    submissions = _with_duplicates(rng, resp)
+    columns = _export_columns(q, resp, submissions)
+    export, key = _with_blank_rows(rng, columns, resp, submissions)
+    return Fieldwork(export=export, key=key, dispositions=_dispositions(households, visits),
+                     mess=resp.mess)
+
+
+# --------------------------------------------------------------------------- the visits
+
+
+@dataclass
+class _Households:
+    """The sample in a canonical order, so that the visits do not depend on how the
+    caller sorted it."""
+
+    table: pd.DataFrame
+    """``estate_id, building, unit, room, role`` (text), ``order`` (number), ``household_id``."""
+    perm: np.ndarray
+    """The caller's row of each row of ``table``."""
+    estate: np.ndarray
+    """Each household's estate: its row in the truth table."""
+    frame_row: np.ndarray
+    """Each household's row in ``district.frame`` (-1: not in the frame)."""
+    occupied: np.ndarray
+    """Vacant households are never reached (households not in the frame count as occupied)."""
+
+
+@dataclass
+class _Visits:
+    """What happened at each door of :class:`_Households` (same rows)."""
+
+    main: np.ndarray
+    """A household of the main sample (else a reserve)."""
+    status: np.ndarray
+    """``completed``/``refused``/``not_reached``/``unused`` (a reserve never contacted)."""
+    replaced: np.ndarray
+    """A main non-responder whose place a reserve took."""
+
+    @property
+    def completed(self) -> np.ndarray:
+        return self.status == "completed"
+
+
+def _check_sample(sample: pd.DataFrame) -> None:
     missing = [c for c in SAMPLE_COLUMNS if c not in sample.columns and c != "household_id"]
     if missing:
         raise WuyeError(Problem(f"样本缺少列：{'、'.join(missing)}",
                                 "传入 sampling 抽样结果的 sample 表"))
-    q = questionnaire_spec(questionnaire_path)
-    truth = truth_for(district, period)
-    rng = stream_rng(seed, FIELD_STREAM, period_tag(period), district.seed)
+
+
+def _canonical_sample(sample: pd.DataFrame, district: DemoDistrict, truth: pd.DataFrame
+                      ) -> _Households:
+    """The sample's households sorted canonically, with their estate and frame rows."""
     s = pd.DataFrame({c: sample[c].astype(str).to_numpy()
                       for c in ("estate_id", "building", "unit", "room", "role")})
     s["order"] = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
     s["household_id"] = (sample["household_id"].astype(str).to_numpy()
                          if "household_id" in sample.columns else
                          s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"])
-    # a canonical order, so that the visits do not depend on how the sample is sorted
     perm = np.lexsort([s[c].to_numpy() for c in ("household_id", "order", "role", "building",
                                                   "estate_id")])
     s = s.iloc[perm].reset_index(drop=True)
-    estate_index = pd.Index(truth["estate_id"])
-    e = estate_index.get_indexer(s["estate_id"])
+    e = pd.Index(truth["estate_id"]).get_indexer(s["estate_id"])
     if (e < 0).any():
         unknown = "、".join(pd.unique(s["estate_id"][e < 0])[:5])
         raise WuyeError(Problem(f"样本中有示例区没有的小区：{unknown}",
                                 "用同一个 build_district 结果抽样"))
     frame = district.frame
     at = pd.Index(frame["household_id"]).get_indexer(s["household_id"])
-    occ = np.where(at >= 0, frame["occupied"].to_numpy()[np.maximum(at, 0)], True)
+    occupied = np.where(at >= 0, frame["occupied"].to_numpy()[np.maximum(at, 0)], True)
+    return _Households(table=s, perm=perm, estate=e, frame_row=at, occupied=occupied)
 
-    # --- visits: response, refusal, substitutes in order within the building
-    rate = rng.uniform(*RESPONSE_RATE, len(truth))
-    responds = occ & (rng.random(len(s)) < rate[e])
-    refused = occ & (rng.random(len(s)) < REFUSAL_SHARE)
+
+def _visit(rng: np.random.Generator, households: _Households, n_estates: int) -> _Visits:
+    """Response, refusal, and substitutes taken in order within the building."""
+    s = households.table
+    rate = rng.uniform(*RESPONSE_RATE, n_estates)
+    responds = households.occupied & (rng.random(len(s)) < rate[households.estate])
+    refused = households.occupied & (rng.random(len(s)) < REFUSAL_SHARE)
     main = (s["role"] == "main").to_numpy()
     group = pd.factorize(s["estate_id"] + "|" + s["building"])[0]
     n_groups = int(group.max()) + 1 if len(group) else 0
-    deficit = np.bincount(group[main & ~responds], minlength=n_groups)
     by_order = np.lexsort((s["order"].to_numpy(), group))
+    contacted = _reserves_contacted(group, n_groups, main, responds, by_order)
+    status = np.where(responds, "completed", np.where(refused, "refused", "not_reached"))
+    status = np.where(contacted, status, "unused").astype(object)
+    replaced = _replaced(group, n_groups, main, status == "completed", by_order)
+    return _Visits(main=main, status=status, replaced=replaced)
+
+
+def _reserves_contacted(group: np.ndarray, n_groups: int, main: np.ndarray,
+                        responds: np.ndarray, by_order: np.ndarray) -> np.ndarray:
+    """Every main household is contacted; a building's reserves in ``order`` until as
+    many responded as the building's main households did not."""
+    deficit = np.bincount(group[main & ~responds], minlength=n_groups)
     reserve_rows = by_order[~main[by_order]]
     got = responds[reserve_rows].astype(np.int64)
     before = pd.Series(got).groupby(group[reserve_rows]).cumsum().to_numpy() - got
-    contacted = np.ones(len(s), dtype=bool)
+    contacted = np.ones(len(main), dtype=bool)
     contacted[reserve_rows] = before < deficit[group[reserve_rows]]
-    status = np.where(responds, "completed", np.where(refused, "refused", "not_reached"))
-    status = np.where(contacted, status, "unused").astype(object)
-    completed = status == "completed"
+    return contacted
+
+
+def _replaced(group: np.ndarray, n_groups: int, main: np.ndarray, completed: np.ndarray,
+              by_order: np.ndarray) -> np.ndarray:
+    """The main non-responders (lowest ``order`` first) whose place a completed reserve of
+    their building took."""
     filled = np.bincount(group[completed & ~main], minlength=n_groups)
     main_rows = by_order[main[by_order]]
     missed = ~completed[main_rows]
     rank = pd.Series(missed.astype(np.int64)).groupby(group[main_rows]).cumsum().to_numpy()
-    replaced = np.zeros(len(s), dtype=bool)
+    replaced = np.zeros(len(main), dtype=bool)
     replaced[main_rows] = missed & (rank <= filled[group[main_rows]])
-    dispositions = pd.DataFrame({
+    return replaced
+
+
+def _dispositions(households: _Households, visits: _Visits) -> pd.DataFrame:
+    """One row per sampled household, in the caller's row order."""
+    s = households.table
+    return pd.DataFrame({
         "estate_id": s["estate_id"].to_numpy(), "household_id": s["household_id"].to_numpy(),
         "role": s["role"].to_numpy(), "order": s["order"].to_numpy(),
-        "status": pd.array(status, dtype="str"), "replaced": replaced},
-        index=perm).sort_index()  # back in the caller's row order
+        "status": pd.array(visits.status, dtype="str"), "replaced": visits.replaced},
+        index=households.perm).sort_index()
 
-    # --- who answers: completed visits, a few unsampled households, unknown estates
-    resp = s.loc[completed, ["estate_id", "building", "unit", "room", "household_id", "role"]]
-    rows = resp.assign(e=e[completed]).reset_index(drop=True)
+
+# --------------------------------------------------------------------------- the responses
+
+
+@dataclass
+class _Responses:
+    """One row per response (duplicate submissions come later), filled in step by step."""
+
+    rows: pd.DataFrame
+    """Who answered: ``estate_id, building, unit, room, household_id, role`` and ``e`` (the
+    estate's row in the truth table, -1 for an estate not in the register)."""
+    sampled: int
+    """Completed visits: the base of the rates of :data:`MESS_RATES`."""
+    unknown_names: list[str]
+    """The estate names written by the respondents of estates not in the register."""
+    mess: dict[str, int]
+    """Counts per kind of mess (and of visit outcome), in the order the steps add them."""
+    kinds: np.ndarray
+    """Per row: the kinds of mess applied, each after a ``,``."""
+    answers: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=object))
+    """Per row × item: the answer label."""
+    duration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """所用时间 in seconds."""
+    speeder: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    texts: dict[str, np.ndarray] = field(default_factory=dict)
+    """Answers to the identification and free-text questions, by their key (``estate``,
+    ``building``, ``room``, ``phone``, ``comment``)."""
+    times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="datetime64[s]"))
+    """提交答卷时间."""
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    """The other metadata columns (来源, 来源详情, 来自IP) by header."""
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @property
+    def estate(self) -> np.ndarray:
+        return self.rows["e"].to_numpy(dtype=np.int64)
+
+    @property
+    def known(self) -> np.ndarray:
+        """The respondent's estate is in the register."""
+        return self.estate >= 0
+
+    def mark(self, mask: np.ndarray, kind: str, counted_as: str | None = None) -> None:
+        """Record that ``kind`` of mess was applied to the rows of ``mask``."""
+        self.kinds[mask] = self.kinds[mask] + "," + kind
+        self.mess[counted_as or kind] = int(np.count_nonzero(mask))
+
+
+def _respondents(rng: np.random.Generator, district: DemoDistrict, truth: pd.DataFrame,
+                 households: _Households, visits: _Visits) -> _Responses:
+    """Who answers: completed visits, a few unsampled households, unknown estates."""
+    completed, main = visits.completed, visits.main
+    resp = households.table.loc[completed, ["estate_id", "building", "unit", "room",
+                                            "household_id", "role"]]
+    rows = resp.assign(e=households.estate[completed]).reset_index(drop=True)
     n_resp = len(rows)
-    k_un = max(2, round(MESS_RATES["unsampled"] * n_resp))
-    # candidates: random frame rows of sampled estates, occupied, not in the sample
+    extra = _unsampled(rng, district, truth, households,
+                       max(2, round(MESS_RATES["unsampled"] * n_resp)))
+    names = district.register["estate_name"].to_numpy(dtype=object)
+    candidates = [x for x in nm.UNKNOWN_ESTATES if x not in set(names)]
+    unknown_names = candidates[:min(len(candidates), 1 if n_resp < 1000 else 2)]
+    unknown = _unknown_estate_rows(rng, len(unknown_names))
+    rows = pd.concat([rows, extra, unknown], ignore_index=True)
+    mess: dict[str, int] = {"main_completed": int((completed & main).sum()),
+                            "reserve_completed": int((completed & ~main).sum()),
+                            "refused": int((visits.status == "refused").sum()),
+                            "not_reached": int((visits.status == "not_reached").sum()),
+                            "unsampled": len(extra), "unknown_estate": len(unknown_names)}
+    kinds = np.full(len(rows), "", dtype=object)
+    kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
+    kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
+    return _Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess,
+                      kinds=kinds)
+
+
+def _unsampled(rng: np.random.Generator, district: DemoDistrict, truth: pd.DataFrame,
+               households: _Households, k: int) -> pd.DataFrame:
+    """Up to ``k`` occupied households of the sampled estates that are not in the sample
+    (candidates: random frame rows)."""
+    frame = district.frame
+    at = households.frame_row
     sampled = np.zeros(len(frame), dtype=bool)
     sampled[at[at >= 0]] = True
     estates_in = np.zeros(len(truth), dtype=bool)
-    estates_in[e] = True
+    estates_in[households.estate] = True
     frame_estate = np.repeat(np.arange(len(truth)), district.register["households"].to_numpy())
-    pool = rng.permutation(len(frame))[: 50 * k_un]
+    pool = rng.permutation(len(frame))[: 50 * k]
     pool = pool[estates_in[frame_estate[pool]] & frame["occupied"].to_numpy()[pool]
                 & ~sampled[pool]]
-    pick = np.sort(pool[:k_un])
+    pick = np.sort(pool[:k])
     extra = frame.iloc[pick][["estate_id", "building", "unit", "room", "household_id"]]
-    extra = extra.assign(unit=extra["unit"].astype(str), role="unsampled",
-                         e=estate_index.get_indexer(extra["estate_id"]))
-    names = district.register["estate_name"].to_numpy(dtype=object)
-    candidates = [x for x in nm.UNKNOWN_ESTATES if x not in set(names)]
-    k_unknown = min(len(candidates), 1 if n_resp < 1000 else 2)
-    unknown = pd.DataFrame({
-        "estate_id": pd.NA, "building": rng.integers(1, 15, k_unknown).astype(str),
-        "unit": rng.integers(1, 3, k_unknown).astype(str),
-        "room": (rng.integers(1, 19, k_unknown) * 100 + rng.integers(1, 3, k_unknown)
-                 ).astype(str), "household_id": pd.NA, "role": "unknown", "e": -1})
-    rows = pd.concat([rows, extra, unknown], ignore_index=True)
-    n = len(rows)
-    e_row = rows["e"].to_numpy(dtype=np.int64)
-    known = e_row >= 0
-    mess: dict[str, int] = {"main_completed": int((completed & main).sum()),
-                            "reserve_completed": int((completed & ~main).sum()),
-                            "refused": int((status == "refused").sum()),
-                            "not_reached": int((status == "not_reached").sum()),
-                            "unsampled": len(extra), "unknown_estate": k_unknown}
-    kinds = np.full(n, "", dtype=object)
-    kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
-    kinds[~known] = "unknown_estate"
+    return extra.assign(unit=extra["unit"].astype(str), role="unsampled",
+                        e=pd.Index(truth["estate_id"]).get_indexer(extra["estate_id"]))
 
-    # --- answers: ordinal latent-variable model through a Gaussian copula
-    items = q["items"]
-    levels = np.full((n, len(items)), 0.7)
+
+def _unknown_estate_rows(rng: np.random.Generator, k: int) -> pd.DataFrame:
+    """``k`` respondents living in an estate that is not in the register."""
+    return pd.DataFrame({
+        "estate_id": pd.NA, "building": rng.integers(1, 15, k).astype(str),
+        "unit": rng.integers(1, 3, k).astype(str),
+        "room": (rng.integers(1, 19, k) * 100 + rng.integers(1, 3, k)).astype(str),
+        "household_id": pd.NA, "role": "unknown", "e": -1})
+
+
+# --------------------------------------------------------------------------- the answers
+
+
+def _answer_from_truth(rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]],
+                       truth: pd.DataFrame) -> None:
+    """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
+    skipped items."""
+    n = resp.n
+    levels = _true_levels(resp, items, truth)
+    u = ndtr(0.6 * rng.standard_normal((n, 1)) + 0.8 * rng.standard_normal((n, len(items))))
+    gaps = rng.random((n, len(items)))
+    resp.answers = np.empty((n, len(items)), dtype=object)
+    for j, item in enumerate(items):
+        resp.answers[:, j] = _item_answers(item, levels[:, j], u[:, j], gaps[:, j])
+
+
+def _true_levels(resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame
+                 ) -> np.ndarray:
+    """Per respondent × item: the true satisfaction of the respondent's estate on the item's
+    dimension (0.7 for estates not in the register)."""
+    known, e_row = resp.known, resp.estate
+    levels = np.full((resp.n, len(items)), 0.7)
     for j, item in enumerate(items):  # a dozen items, not respondents
         col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
         col = OVERALL if item["overall"] else col
         levels[known, j] = truth[col].to_numpy()[e_row[known]]
-    u = ndtr(0.6 * rng.standard_normal((n, 1)) + 0.8 * rng.standard_normal((n, len(items))))
-    gaps = rng.random((n, len(items)))
-    answers = np.empty((n, len(items)), dtype=object)
-    for j, item in enumerate(items):
-        p = levels[:, j]
-        sat, non = item["satisfied"], item["not_satisfied"]
-        if len(sat) == 2:
-            top = np.clip(0.35 + 0.5 * (p - 0.5), 0.15, 0.7)
-            sat_cum = np.column_stack([top, np.ones(n)])
-        else:
-            sat_cum = np.tile(np.arange(1, len(sat) + 1) / len(sat), (n, 1))
-        w = 0.5 ** np.arange(len(non))
-        non_cum = np.cumsum(w / w.sum())
-        cuts = np.column_stack([p[:, None] * sat_cum,
-                                p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
-        idx = np.minimum((u[:, j, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
-        label = np.array(sat + non, dtype=object)[idx]
-        dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
-        skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
-        label[gaps[:, j] < dont_know] = DONT_KNOW
-        label[(gaps[:, j] >= dont_know) & (gaps[:, j] < dont_know + skipped)] = SKIPPED
-        answers[:, j] = label
+    return levels
+
+
+def _item_answers(item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.ndarray
+                  ) -> np.ndarray:
+    """One item's answer labels: satisfied iff ``u < p``; the satisfied and the other
+    options split by cuts within each part; ``gap`` decides 不清楚 and skips."""
+    n = len(p)
+    sat, non = item["satisfied"], item["not_satisfied"]
+    if len(sat) == 2:
+        top = np.clip(0.35 + 0.5 * (p - 0.5), 0.15, 0.7)
+        sat_cum = np.column_stack([top, np.ones(n)])
+    else:
+        sat_cum = np.tile(np.arange(1, len(sat) + 1) / len(sat), (n, 1))
+    w = 0.5 ** np.arange(len(non))
+    non_cum = np.cumsum(w / w.sum())
+    cuts = np.column_stack([p[:, None] * sat_cum,
+                            p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
+    idx = np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
+    label = np.array(sat + non, dtype=object)[idx]
+    dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
+    skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
+    label[gap < dont_know] = DONT_KNOW
+    label[(gap >= dont_know) & (gap < dont_know + skipped)] = SKIPPED
+    return label
+
+
+def _speeders(rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]]) -> None:
+    """Durations (log-normal, 62–1800 s); speeders answer in under 60 s, straight-lined."""
+    n = resp.n
     duration = np.clip(np.round(rng.lognormal(np.log(240), 0.45, n)), 62, 1800).astype(np.int64)
     speeder = np.zeros(n, dtype=bool)
     speeder[rng.choice(n, round(MESS_RATES["speeders"] * n), replace=False)] = True
@@ -296,39 +479,58 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
         rng.integers(0, 3, int(speeder.sum()))]
     for j, item in enumerate(items):
         ok = np.isin(straight, item["satisfied"] + item["not_satisfied"])
-        answers[np.flatnonzero(speeder)[ok], j] = straight[ok]
-    kinds[speeder] = kinds[speeder] + ",speeder"
-    mess["speeders"] = int(speeder.sum())
+        resp.answers[np.flatnonzero(speeder)[ok], j] = straight[ok]
+    resp.duration, resp.speeder = duration, speeder
+    resp.mark(speeder, "speeder", counted_as="speeders")
 
-    # --- identification answers, written the way respondents write them
+
+# --------------------------------------------------------------------------- identification
+
+
+def _write_estate_names(rng: np.random.Generator, resp: _Responses, names: np.ndarray
+                        ) -> np.ndarray:
+    """The estate name as respondents write it (the kinds ``name_*`` of
+    :data:`MESS_RATES`); returns the rows written in full width."""
+    known, e_row = resp.known, resp.estate
     estate_text = np.where(known, names[np.maximum(e_row, 0)], None).astype(object)
-    estate_text[~known] = np.array(candidates[:k_unknown], dtype=object)
+    estate_text[~known] = np.array(resp.unknown_names, dtype=object)
     variants = _name_variants(names, set(names))
     kind_names = ["name_fullwidth", "name_spaces", "name_suffix_dropped", "name_typo",
                   "name_xiaoqu"]
     rates = [MESS_RATES[k] for k in kind_names]
-    pick_kind = _choose(rng, (*rates, 1 - sum(rates)), n)
+    pick_kind = _choose(rng, (*rates, 1 - sum(rates)), resp.n)
     pick_kind[~known] = len(kind_names)
     for k, kind in enumerate(kind_names):
         hit = pick_kind == k
         estate_text[hit] = variants[kind][e_row[hit]]
-        kinds[hit] = kinds[hit] + "," + kind
-        mess[kind] = int(hit.sum())
-    fullwidth = pick_kind == 0
-    building = rows["building"].to_numpy(dtype=object)
+        resp.mark(hit, kind)
+    resp.texts["estate"] = estate_text
+    return pick_kind == 0
+
+
+def _write_addresses(rng: np.random.Generator, resp: _Responses, fullwidth: np.ndarray) -> None:
+    """Building and room as respondents write them (:data:`BUILDING_FORMATS`,
+    :data:`ROOM_FORMATS`), in full width where the estate name is."""
+    n = resp.n
+    building = resp.rows["building"].to_numpy(dtype=object)
     b_suffix = np.array(["栋", "", "号楼"], dtype=object)[_choose(rng, BUILDING_FORMATS, n)]
     building_text = building + b_suffix
-    unit = rows["unit"].to_numpy(dtype=object)
-    room = rows["room"].to_numpy(dtype=object)
+    unit = resp.rows["unit"].to_numpy(dtype=object)
+    room = resp.rows["room"].to_numpy(dtype=object)
     r_fmt = _choose(rng, ROOM_FORMATS, n)
     room_text = np.where(r_fmt == 2, room,
                          unit + np.where(r_fmt == 0, "-", "单元").astype(object) + room)
     building_text[fullwidth] = [x.translate(FULLWIDTH) for x in building_text[fullwidth]]
     room_text[fullwidth] = [x.translate(FULLWIDTH) for x in room_text[fullwidth]]
-    mess["building_plain"] = int((b_suffix == "").sum())
-    mess["building_haolou"] = int((b_suffix == "号楼").sum())
-    mess["room_without_unit"] = int((r_fmt == 2).sum())
+    resp.texts["building"], resp.texts["room"] = building_text, room_text
+    resp.mess["building_plain"] = int((b_suffix == "").sum())
+    resp.mess["building_haolou"] = int((b_suffix == "号楼").sum())
+    resp.mess["room_without_unit"] = int((r_fmt == 2).sum())
 
+
+def _phones_and_comments(rng: np.random.Generator, resp: _Responses) -> None:
+    """The optional phone and comment questions; one comment looks like a formula."""
+    n = resp.n
     phone = np.full(n, EMPTY, dtype=object)
     given = rng.random(n) < MESS_RATES["phone_given"]
     digits = pd.Series(rng.integers(0, 10**9, int(given.sum()))).astype(str).str.zfill(9)
@@ -340,15 +542,32 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
                                                                      int(said.sum()))]
     formula_row = int(rng.integers(0, n))
     comment[formula_row] = nm.FORMULA_COMMENT
-    kinds[formula_row] = kinds[formula_row] + ",formula_comment"
-    mess["phones_given"] = int(given.sum())
-    mess["comments_given"] = int((comment != EMPTY).sum())
-    mess["formula_comment"] = 1
+    resp.texts["phone"], resp.texts["comment"] = phone, comment
+    resp.mess["phones_given"] = int(given.sum())
+    resp.mess["comments_given"] = int((comment != EMPTY).sum())
+    resp.mark(np.arange(n) == formula_row, "formula_comment")
 
-    # --- submission metadata
+
+# --------------------------------------------------------------------------- the export
+
+
+@dataclass
+class _Submissions:
+    """One row per submission, in time order: the response it is (``take``, a row of
+    :class:`_Responses`), when, how long, and the kinds of mess."""
+
+    take: np.ndarray
+    times: np.ndarray
+    duration: np.ndarray
+    kinds: np.ndarray
+
+
+def _submission_metadata(rng: np.random.Generator, resp: _Responses, period: str) -> None:
+    """Time (20 days from :func:`_window_start`, 8:00–21:00), source and IP address."""
+    n = resp.n
     start = _window_start(period)
-    times = (start + rng.integers(0, 20, n).astype("timedelta64[D]")
-             + rng.integers(8 * 3600, 21 * 3600, n).astype("timedelta64[s]"))
+    resp.times = (start + rng.integers(0, 20, n).astype("timedelta64[D]")
+                  + rng.integers(8 * 3600, 21 * 3600, n).astype("timedelta64[s]"))
     source = _choose(rng, tuple(x[2] for x in SOURCES), n)
     ip_kind = _choose(rng, tuple(x[2] for x in IP_PREFIXES), n)
     octets = rng.integers(1, 255, (n, 2))
@@ -356,75 +575,92 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     ip = (np.array([x[0] for x in IP_PREFIXES], dtype=object)[ip_kind] + "." + numbers[octets[:, 0]]
           + "." + numbers[octets[:, 1]] + "("
           + np.array([x[1] for x in IP_PREFIXES], dtype=object)[ip_kind] + ")")
+    resp.metadata = {"来源": np.array([x[0] for x in SOURCES], dtype=object)[source],
+                     "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source],
+                     "来自IP": ip}
 
-    # --- duplicate submissions: the same household again, 2–30 minutes later
-    k_dup = round(MESS_RATES["duplicates"] * n_resp)
+
+def _with_duplicates(rng: np.random.Generator, resp: _Responses) -> _Submissions:
+    """Every response once, and some households again, 2–30 minutes later; time order."""
+    n, known = resp.n, resp.known
+    k_dup = round(MESS_RATES["duplicates"] * resp.sampled)
     dup = np.sort(rng.choice(np.flatnonzero(known), min(k_dup, int(known.sum())), replace=False))
     take = np.concatenate([np.arange(n), dup])
-    times = np.concatenate([times, times[dup] + rng.integers(120, 1800, len(dup)).astype(
-        "timedelta64[s]")])
+    times = np.concatenate([resp.times, resp.times[dup] + rng.integers(
+        120, 1800, len(dup)).astype("timedelta64[s]")])
     again = np.clip(np.round(rng.lognormal(np.log(240), 0.45, len(dup))), 62, 1800)
-    again = np.where(speeder[dup], rng.integers(12, 60, len(dup)), again).astype(np.int64)
-    duration = np.concatenate([duration, again])
-    kinds = np.concatenate([kinds, kinds[dup] + ",duplicate"])
-    mess["duplicates"] = len(dup)
+    again = np.where(resp.speeder[dup], rng.integers(12, 60, len(dup)), again).astype(np.int64)
+    duration = np.concatenate([resp.duration, again])
+    kinds = np.concatenate([resp.kinds, resp.kinds[dup] + ",duplicate"])
+    resp.mess["duplicates"] = len(dup)
     order = np.argsort(times, kind="stable")
-    take, times, duration, kinds = take[order], times[order], duration[order], kinds[order]
-    m = len(take)
+    return _Submissions(take=take[order], times=times[order], duration=duration[order],
+                        kinds=kinds[order])
 
+
+def _export_columns(q: dict[str, Any], resp: _Responses, subs: _Submissions
+                    ) -> dict[str, np.ndarray]:
+    """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
+    questions in question order."""
+    take = subs.take
     columns: dict[str, np.ndarray] = {
-        "序号": np.arange(1, m + 1),
-        "提交答卷时间": _format_times(times),
-        "所用时间": numbers_text(duration) + "秒",
-        "来源": np.array([x[0] for x in SOURCES], dtype=object)[source[take]],
-        "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source[take]],
-        "来自IP": ip[take],
+        "序号": np.arange(1, len(take) + 1),
+        "提交答卷时间": _format_times(subs.times),
+        "所用时间": numbers_text(subs.duration) + "秒",
+        **{name: values[take] for name, values in resp.metadata.items()},
     }
     ident, free = q["identification"], q["free_text"]
     by_number: dict[int, tuple[str, np.ndarray]] = {}
-    for key, values in (("estate", estate_text), ("building", building_text),
-                        ("room", room_text), ("phone", phone)):
+    for key in ("estate", "building", "room", "phone"):
         if key in ident:
-            by_number[ident[key]["number"]] = (ident[key]["text"], values[take])
-    for j, item in enumerate(items):
-        by_number[item["number"]] = (item["text"], answers[take, j])
+            by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key][take])
+    for j, item in enumerate(q["items"]):
+        by_number[item["number"]] = (item["text"], resp.answers[take, j])
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (free["comment"]["text"], comment[take])
+        by_number[free["comment"]["number"]] = (free["comment"]["text"],
+                                                resp.texts["comment"][take])
     for number in sorted(by_number):
         text, values = by_number[number]
         columns[f"{number}、{text}"] = values
+    return columns
 
-    # --- fully blank rows somewhere in the sheet
+
+def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None
+            ) -> np.ndarray:
+    """``values`` at ``position`` of ``total`` rows, ``fill`` elsewhere."""
+    full = np.full(total, fill, dtype=object)
+    full[position] = values
+    return full
+
+
+def _with_blank_rows(rng: np.random.Generator, columns: dict[str, np.ndarray],
+                     resp: _Responses, subs: _Submissions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The export and its hidden key, with fully blank rows somewhere in the sheet."""
+    m = len(subs.take)
     k_blank = max(1, round(MESS_RATES["blank_rows"] * m))
     at = np.sort(rng.choice(m + 1, k_blank, replace=True))
     position = np.arange(m) + np.searchsorted(at, np.arange(m), side="right")
     total = m + k_blank
     blank = np.ones(total, dtype=bool)
     blank[position] = False
-    mess["blank_rows"] = k_blank
+    resp.mess["blank_rows"] = k_blank
     data: dict[str, Any] = {}
     for name, values in columns.items():
-        full = np.full(total, None, dtype=object)
-        full[position] = values
+        full = _spread(values, position, total)
         data[name] = (pd.array(full, dtype="Int64") if name == "序号"
                       else pd.Series(full, dtype="str"))
     export = pd.DataFrame(data)
-    key_cols = {"household_id": rows["household_id"].to_numpy(dtype=object),
-                "estate_id": rows["estate_id"].to_numpy(dtype=object),
-                "role": rows["role"].to_numpy(dtype=object)}
     key = pd.DataFrame({"row": np.arange(total), "序号": export["序号"]})
-    for name, values in key_cols.items():
-        full = np.full(total, None, dtype=object)
-        full[position] = values[take]
-        key[name] = pd.Series(full, dtype="str")
+    for name in ("household_id", "estate_id", "role"):
+        values = resp.rows[name].to_numpy(dtype=object)[subs.take]
+        key[name] = pd.Series(_spread(values, position, total), dtype="str")
     key.loc[blank, "role"] = "blank"
-    full = np.full(total, "blank", dtype=object)
-    full[position] = [k.strip(",") for k in kinds]
-    key["mess"] = pd.Series(full, dtype="str")
-    mess["rows"] = total
-    mess["responses"] = m
-    export.attrs["mess"] = dict(mess)
-    return Fieldwork(export=export, key=key, dispositions=dispositions, mess=mess)
+    key["mess"] = pd.Series(_spread([k.strip(",") for k in subs.kinds], position, total,
+                                    "blank"), dtype="str")
+    resp.mess["rows"] = total
+    resp.mess["responses"] = m
+    export.attrs["mess"] = dict(resp.mess)
+    return export, key
 
 
 def numbers_text(values: np.ndarray) -> np.ndarray:
