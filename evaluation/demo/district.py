@@ -156,22 +156,51 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
         raise WuyeError(Problem(f"示例小区数 estates = {estates!r} 太少",
                                 f"至少 {len(TIERS)} 个，才能覆盖每个服务等级"))
     n = int(estates)
-    rng = stream_rng(seed, _REGISTER)
-    questionnaire = questionnaire_spec()
-    dims = _dimensions(questionnaire)
-
+    rng = stream_rng(seed, _REGISTER)  # the steps below draw from it in this order
+    dims = _dimensions(questionnaire_spec())
     tier = _allocate(TIER_SHARES, n, rng).astype(str)
     resettle = tier == RESETTLEMENT_TIER
-    names = np.empty(n, dtype=object)
+    names = _estate_names(rng, resettle)
+    width = max(3, len(str(n)))
+    estate_id = np.array([f"GD{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    community = _communities(rng, resettle)
+    firms = _firms(rng, n)
+    estate_role = firms.role[firms.of_estate].astype(str)
+    households = _households(rng, resettle)
+    governance = _governance(rng, resettle, estate_role)
+
+    truth = _design_truth(seed, estate_id, tier, estate_role, dims, firms.of_estate)
+    truth.insert(1, "firm", np.asarray(firms.names, dtype=object)[firms.of_estate].astype(str))
+    register = pd.DataFrame({
+        "estate_id": estate_id.astype(str), "estate_name": names.astype(str),
+        "community": community.astype(str), "firm": truth["firm"].to_numpy(),
+        "tier": tier, "households": households,
+    })
+    register["complaints"] = _complaints(seed, register, truth, BASE_PERIOD)
+    register["credit_score"] = firms.credit[firms.of_estate]
+    for column, values in governance.items():
+        register[column] = values
+    register["firm_revenue"] = firms.revenue[firms.of_estate]
+    frame = _build_frame(seed, register)
+    return DemoDistrict(seed=int(seed), name=nm.DISTRICT, register=register, frame=frame,
+                        truth=truth, firms=firms.table, dimensions=dims)
+
+
+def _estate_names(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
+    """Unique estate names; 还建社区 estates get resettlement names."""
+    names = np.empty(len(resettle), dtype=object)
     res_names = _unique_names(nm.RESETTLEMENT_NAMES, nm.PLACES, nm.RESETTLEMENT_SUFFIXES,
                               int(resettle.sum()), set(), rng)
     names[resettle] = res_names
     names[~resettle] = _unique_names(nm.ESTATE_NAMES, nm.PLACES, nm.SUFFIXES,
                                      int((~resettle).sum()), set(res_names), rng)
-    width = max(3, len(str(n)))
-    estate_id = np.array([f"GD{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    return names
 
-    # 社区: ~1 per 7 estates; half of the 还建社区 estates sit in a 还建 community.
+
+def _communities(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
+    """Each estate's 社区: ~1 per 7 estates; half of the 还建社区 estates sit in a 还建
+    community."""
+    n = len(resettle)
     n_comm = max(len(nm.COMMUNITIES), round(n / 7))
     communities = list(nm.COMMUNITIES)
     numerals = "一二三四五六七八九十"
@@ -185,65 +214,92 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
     res_comm = [i for i, c in enumerate(communities) if "还建" in c]
     to_res = resettle & (rng.random(n) < 0.5)
     comm_idx[to_res] = np.array(res_comm)[rng.integers(0, len(res_comm), int(to_res.sum()))]
-    community = np.array(communities, dtype=object)[comm_idx]
+    return np.array(communities, dtype=object)[comm_idx]
 
-    # Firms: ~12 per 40 estates; each firm manages at least one estate.
+
+@dataclass
+class _Firms:
+    """The district's firms and which estate each manages."""
+
+    table: pd.DataFrame
+    """``firm, role, credit_score, firm_revenue, estates`` (:attr:`DemoDistrict.firms`)."""
+    of_estate: np.ndarray
+    """Each estate's firm (row of ``table``)."""
+    names: list[str]
+    role: np.ndarray
+    credit: np.ndarray
+    revenue: np.ndarray
+
+
+def _firms(rng: np.random.Generator, n: int) -> _Firms:
+    """~12 firms per 40 estates; each firm manages at least one estate."""
     firm_names = [f"{c}{b}{f}" for c in nm.FIRM_CITIES for f in nm.FIRM_FORMS
                   for b in nm.FIRM_BRANDS]
     n_firms = min(max(3, round(0.3 * n)), len(firm_names))
     firm_idx = rng.permutation(np.concatenate(
         [np.arange(n_firms), rng.integers(0, n_firms, n - n_firms)]))
     per_firm = np.bincount(firm_idx, minlength=n_firms)
-    # poor and excellent firms: drawn among firms with two or more estates
+    role = _firm_roles(rng, per_firm)
+    credit, revenue = _firm_scores(rng, role)
+    table = pd.DataFrame({"firm": firm_names[:n_firms], "role": role.astype(str),
+                          "credit_score": credit, "firm_revenue": revenue,
+                          "estates": per_firm})
+    return _Firms(table=table, of_estate=firm_idx, names=firm_names, role=role, credit=credit,
+                  revenue=revenue)
+
+
+def _firm_roles(rng: np.random.Generator, per_firm: np.ndarray) -> np.ndarray:
+    """``poor``/``excellent``/``""`` per firm: poor and excellent firms are drawn among the
+    firms with two or more estates."""
+    n_firms = len(per_firm)
     by_size = np.lexsort((rng.random(n_firms), per_firm < 2))
     n_poor = 1 if n_firms < 8 else 2 if n_firms <= 20 else round(n_firms * 0.08)
     n_excellent = 1 if n_firms <= 20 else round(n_firms * 0.05)
     role = np.full(n_firms, "", dtype=object)
     role[by_size[:n_poor]] = "poor"
     role[by_size[n_poor:n_poor + n_excellent]] = "excellent"
+    return role
+
+
+def _firm_scores(rng: np.random.Generator, role: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Credit score (below 60 for poor firms, 92+ for excellent ones) and annual revenue
+    (2–6 big firms, the excellent ones among them)."""
+    n_firms = len(role)
+    poor, excellent = role == "poor", role == "excellent"
     credit = np.round(62 + 30 * rng.random(n_firms), 1)
-    credit[role == "poor"] = np.round(45 + 13 * rng.random(n_poor), 1)
-    credit[role == "excellent"] = np.round(92 + 6 * rng.random(n_excellent), 1)
+    credit[poor] = np.round(45 + 13 * rng.random(int(poor.sum())), 1)
+    credit[excellent] = np.round(92 + 6 * rng.random(int(excellent.sum())), 1)
     n_big = min(int(rng.integers(2, 7)), max(2, n_firms // 2))
     others = rng.permutation(np.flatnonzero(role != "excellent"))
-    big = np.concatenate([np.flatnonzero(role == "excellent"), others])[:n_big]
+    big = np.concatenate([np.flatnonzero(excellent), others])[:n_big]
     revenue = np.round(60 + 890 * rng.random(n_firms), 1)
     revenue[big] = np.round(1000 + 7000 * rng.random(len(big)), 1)
-    firms = pd.DataFrame({"firm": firm_names[:n_firms], "role": role.astype(str),
-                          "credit_score": credit, "firm_revenue": revenue,
-                          "estates": per_firm})
-    estate_role = role[firm_idx].astype(str)
+    return credit, revenue
 
-    # Households: log-normal, 80–3,000; the demo shows both a tiny and a huge estate.
+
+def _households(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
+    """Households per estate: log-normal, 80–3,000; the demo shows both a tiny and a huge
+    estate."""
+    n = len(resettle)
     households = np.where(resettle, rng.lognormal(np.log(700), 0.6, n),
                           rng.lognormal(np.log(500), 0.8, n))
     households = np.clip(np.round(households), 80, 3000).astype(np.int64)
     if n >= 10:
         households[np.argmin(households)] = 80 + int(rng.integers(0, 30))
         households[np.argmax(households)] = 2600 + int(rng.integers(0, 401))
+    return households
 
+
+def _governance(rng: np.random.Generator, resettle: np.ndarray, estate_role: np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """红色物业, 专业物业, 业委会 and its party share, as 台账 columns."""
+    n = len(resettle)
     red = rng.random(n) < np.where(estate_role == "excellent", 0.8, 0.25)
     professional = rng.random(n) < np.where(resettle, 0.6, 0.9)
     committee = rng.random(n) < 0.4
     party = np.where(committee, np.round(0.2 + 0.6 * rng.random(n), 2), np.nan)
-
-    truth = _design_truth(seed, estate_id, tier, estate_role, dims, firm_idx)
-    truth.insert(1, "firm", np.asarray(firm_names, dtype=object)[firm_idx].astype(str))
-    register = pd.DataFrame({
-        "estate_id": estate_id.astype(str), "estate_name": names.astype(str),
-        "community": community.astype(str), "firm": truth["firm"].to_numpy(),
-        "tier": tier, "households": households,
-    })
-    register["complaints"] = _complaints(seed, register, truth, BASE_PERIOD)
-    register["credit_score"] = credit[firm_idx]
-    register["red_property"] = red
-    register["professional"] = professional
-    register["committee"] = committee
-    register["committee_party_share"] = party
-    register["firm_revenue"] = revenue[firm_idx]
-    frame = _build_frame(seed, register)
-    return DemoDistrict(seed=int(seed), name=nm.DISTRICT, register=register, frame=frame,
-                        truth=truth, firms=firms, dimensions=dims)
+    return {"red_property": red, "professional": professional, "committee": committee,
+            "committee_party_share": party}
 
 
 def _design_truth(seed: int, estate_id: np.ndarray, tier: np.ndarray, firm_role: np.ndarray,
