@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,25 +160,66 @@ def _number_text(value: Any) -> str:
     return "%.16G" % (int(value) if isinstance(value, (int, np.integer)) else float(value))
 
 
+@dataclass
+class _Cells:
+    """The export's cells as sheet XML values: per column the ``<v>`` text of each cell
+    (``None``: empty) and whether it is a number (else a shared-string index)."""
+
+    values: list[np.ndarray]
+    numeric: list[np.ndarray]
+    strings: dict[str, int]
+    """The new shared strings, in index order (after the ``base`` already in the table)."""
+    refs: int
+    """Cells that refer to a shared string."""
+
+    def filled(self, n: int) -> np.ndarray:
+        """Rows with at least one non-empty cell."""
+        filled = np.zeros(n, dtype=bool)
+        for v in self.values:
+            filled |= np.not_equal(v, None)
+        return filled
+
+
 def _append_rows(path: Path, export: pd.DataFrame) -> bool:
     """Stream ``export``'s rows into ``xl/worksheets/sheet1.xml`` of the workbook at
     ``path`` (header already there) and their texts into ``xl/sharedStrings.xml``.
     False (nothing changed) for what only the cell-by-cell path handles: non-finite
     numbers (xlsxwriter refuses them)."""
-    from sampling.fieldsheets import xml_text
-
     with zipfile.ZipFile(path) as z:
         sst = z.read("xl/sharedStrings.xml").decode("utf-8")
     found = re.search(r'count="(\d+)" uniqueCount="(\d+)"', sst)
     if found is None:
         return False
-    base = int(found[2])
-    n, k = export.shape
-    letters = [xlsxwriter.utility.xl_col_to_name(c) for c in range(k)]
+    cells = _sheet_cells(export, base=int(found[2]))
+    if cells is None:
+        return False
+    source = temp_path(path)
+    os.replace(path, source)
+    try:
+        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
+                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+            for info in zin.infolist():
+                data = zin.read(info.filename)
+                out = zipfile.ZipInfo(info.filename, info.date_time)
+                out.compress_type = zipfile.ZIP_DEFLATED
+                if info.filename == "xl/worksheets/sheet1.xml":
+                    with zout.open(out, "w", force_zip64=True) as sink:
+                        _write_sheet(sink, data.decode("utf-8"), cells, len(export))
+                    continue
+                if info.filename == "xl/sharedStrings.xml":
+                    data = _shared_strings(sst, found, cells).encode("utf-8")
+                zout.writestr(out, data, compresslevel=1)
+    finally:
+        source.unlink(missing_ok=True)
+    return True
+
+
+def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
+    """:class:`_Cells` of ``export``, new shared strings numbered from ``base``; ``None``
+    for a non-finite number."""
+    n = len(export)
     strings: dict[str, int] = {}
-    cells: list[np.ndarray] = []  # per column: the cell's <v> text, or None when empty
-    numeric: list[np.ndarray] = []
-    refs = 0
+    cells = _Cells(values=[], numeric=[], strings=strings, refs=0)
     for name in export.columns:
         values = export[name].to_numpy(dtype=object)
         present = np.asarray(pd.notna(values), dtype=bool)
@@ -193,61 +235,56 @@ def _append_rows(path: Path, export: pd.DataFrame) -> bool:
         if is_number.any():
             numbers = values[is_number]
             if not np.isfinite(np.asarray(numbers, dtype=float)).all():
-                return False
+                return None
             v[is_number] = [_number_text(x) for x in numbers]
-        refs += int(text_at.sum())
-        cells.append(v)
-        numeric.append(is_number)
-    filled = np.zeros(n, dtype=bool)
-    for v in cells:
-        filled |= np.not_equal(v, None)
+        cells.refs += int(text_at.sum())
+        cells.values.append(v)
+        cells.numeric.append(is_number)
+    return cells
+
+
+def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
+    """The sheet part with the rows of ``cells`` appended, written in chunks."""
+    letters = [xlsxwriter.utility.xl_col_to_name(c) for c in range(len(cells.values))]
+    filled = cells.filled(n)
     last_row = int(np.flatnonzero(filled)[-1]) + 2 if filled.any() else 1
+    head, tail = sheet.split("</sheetData>", 1)
+    head = re.sub(r'<dimension ref="[^"]*"/>',
+                  f'<dimension ref="A1:{letters[-1]}{last_row}"/>', head, count=1)
+    sink.write(head.encode("utf-8"))
+    for lo in range(0, n, _EXPORT_CHUNK):
+        hi = min(n, lo + _EXPORT_CHUNK)
+        sink.write(_rows_xml(cells, letters, filled, lo, hi).encode("utf-8"))
+    sink.write(("</sheetData>" + tail).encode("utf-8"))
 
-    def chunk(lo: int, hi: int) -> str:
-        rows = np.arange(lo + 2, hi + 2).astype(str).astype(object)
-        parts = []
-        for c in range(k):
-            v = cells[c][lo:hi]
-            kind = np.where(numeric[c][lo:hi], '"><v>', '" t="s"><v>').astype(object)
-            there = np.not_equal(v, None)
-            frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
-            parts.append(np.where(there, frag, ""))
-        return "".join([f'<row r="{r}">{"".join(p)}</row>'
-                        for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True),
-                                           strict=True) if f])
 
-    source = temp_path(path)
-    os.replace(path, source)
-    try:
-        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
-                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
-            for info in zin.infolist():
-                data = zin.read(info.filename)
-                out = zipfile.ZipInfo(info.filename, info.date_time)
-                out.compress_type = zipfile.ZIP_DEFLATED
-                if info.filename == "xl/worksheets/sheet1.xml":
-                    head, tail = data.decode("utf-8").split("</sheetData>", 1)
-                    head = re.sub(r'<dimension ref="[^"]*"/>',
-                                  f'<dimension ref="A1:{letters[-1]}{last_row}"/>', head, count=1)
-                    with zout.open(out, "w", force_zip64=True) as sink:
-                        sink.write(head.encode("utf-8"))
-                        for lo in range(0, n, _EXPORT_CHUNK):
-                            sink.write(chunk(lo, min(n, lo + _EXPORT_CHUNK)).encode("utf-8"))
-                        sink.write(("</sheetData>" + tail).encode("utf-8"))
-                    continue
-                if info.filename == "xl/sharedStrings.xml":
-                    items = "".join(
-                        f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
-                        if u != u.strip() else f"<si><t>{xml_text(u)}</t></si>"
-                        for u in strings)
-                    sst = (sst[:found.start()]
-                           + f'count="{int(found[1]) + refs}" uniqueCount="{base + len(strings)}"'
-                           + sst[found.end():].replace("</sst>", items + "</sst>", 1))
-                    data = sst.encode("utf-8")
-                zout.writestr(out, data, compresslevel=1)
-    finally:
-        source.unlink(missing_ok=True)
-    return True
+def _rows_xml(cells: _Cells, letters: list[str], filled: np.ndarray, lo: int, hi: int) -> str:
+    """``<row>`` elements of export rows ``lo``..``hi`` (sheet rows from ``lo + 2``)."""
+    rows = np.arange(lo + 2, hi + 2).astype(str).astype(object)
+    parts = []
+    for c in range(len(letters)):
+        v = cells.values[c][lo:hi]
+        kind = np.where(cells.numeric[c][lo:hi], '"><v>', '" t="s"><v>').astype(object)
+        there = np.not_equal(v, None)
+        frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
+        parts.append(np.where(there, frag, ""))
+    return "".join([f'<row r="{r}">{"".join(p)}</row>'
+                    for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True),
+                                       strict=True) if f])
+
+
+def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
+    """The shared-string part with the new strings appended and its counts updated."""
+    from sampling.fieldsheets import xml_text
+
+    items = "".join(
+        f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
+        if u != u.strip() else f"<si><t>{xml_text(u)}</t></si>"
+        for u in cells.strings)
+    base = int(found[2])
+    return (sst[:found.start()]
+            + f'count="{int(found[1]) + cells.refs}" uniqueCount="{base + len(cells.strings)}"'
+            + sst[found.end():].replace("</sst>", items + "</sst>", 1))
 
 
 def _write_register(path: Path, register: pd.DataFrame) -> None:
