@@ -228,9 +228,10 @@ def ingest_round(
         del frame  # the export's other columns (names, free text) are not kept
     rows = _stack(parts)
     del parts
-    return _validate(rows, round.register, questionnaire, key, sample=sample,
-                     contacts=contacts, min_duration=min_duration, cutoff=cutoff,
-                     margin=margin, allow_unsampled=allow_unsampled, exports=exports)
+    context = _Context(register=round.register, questionnaire=questionnaire, key=key,
+                       sample=sample, contacts=contacts, min_duration=min_duration,
+                       cutoff=cutoff, margin=margin, allow_unsampled=allow_unsampled)
+    return _validate(rows, context, exports)
 
 
 # --------------------------------------------------------------------------- column mapping
@@ -269,16 +270,42 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
                  ) -> pd.DataFrame:
     """One export's rows in the standard wide layout (raw text, not yet validated)."""
     n = len(frame)
+    ident, item_cols = _map_columns(frame, info, q, overrides)
+    if not any(item_cols.values()):
+        raise WuyeError(Problem("导出文件中没有找到本问卷的评价题列",
+                                f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
+                                "题号或题干与问卷定义一致", file=info.file, sheet=info.sheet))
+    out = pd.DataFrame({
+        "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
+        "source_row": info.source_rows.astype(np.int64), "platform": info.platform,
+        "kind": info.kind,
+    }, index=frame.index)
+    out["estate_raw"] = _estate_raw(frame, info, ident["estate"], file_estate)
+    for key_name in ("building", "room", "phone", "name"):
+        out[f"{key_name}_raw"] = _text_column(frame, ident[key_name])
+    _add_metadata(out, frame, info.metadata)
+    answered = np.zeros(n, dtype=bool)
+    for c in info.question_columns:
+        answered |= _text_column(frame, c).notna().to_numpy()
+    for item_id, c in item_cols.items():
+        out[f"item:{item_id}"] = _text_column(frame, c, raw=True)
+    out["answered_any"] = answered
+    out["missing_items"] = "、".join(
+        f"{i}" for i, c in item_cols.items() if c is None)
+    out.attrs = {}
+    assert len(out) == n
+    return out
+
+
+def _map_columns(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
+                 overrides: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """The export's column (``None``: not found) of each identification question and of
+    each item; no column serves twice."""
     used: set[str] = set()
     ident: dict[str, str | None] = {}
     for key_name in ("estate", "building", "room", "phone", "name"):
-        spec = q.identification.get(key_name)
-        col = _override(info, overrides.get(key_name))
-        if col is None and spec is not None:
-            col = find_column(info, spec.number, spec.text, exclude=used)
-        if col is None:
-            col = next((c for c in frame.columns if c not in used and normalise_text(
-                c.split("/")[-1]).lower() in IDENT_HEADERS[key_name]), None)
+        col = _ident_column(frame, info, key_name, q.identification.get(key_name),
+                            overrides.get(key_name), used)
         ident[key_name] = col
         if col:
             used.add(col)
@@ -289,63 +316,67 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
         item_cols[item.item_id] = col
         if col:
             used.add(col)
-    if not any(item_cols.values()):
-        raise WuyeError(Problem("导出文件中没有找到本问卷的评价题列",
-                                f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
-                                "题号或题干与问卷定义一致", file=info.file, sheet=info.sheet))
+    return ident, item_cols
 
-    def col(name: str | None, *, raw: bool = False) -> pd.Series:
-        if name is None:
-            return pd.Series(pd.NA, index=frame.index, dtype="string")
-        values = frame[name]
-        if isinstance(values.dtype, pd.CategoricalDtype):  # text per distinct value
-            if raw:
-                return values
-            cat = values.array
-            blank = np.append(cat.categories.isin(EMPTY_MARKERS), True)
-            codes = np.where(blank[cat.codes], -1, cat.codes)
-            return pd.Series(pd.Categorical.from_codes(codes, dtype=cat.dtype),
-                             index=values.index, name=values.name)
-        values = values.astype("string")
+
+def _ident_column(frame: pd.DataFrame, info: ExportInfo, key_name: str, spec: Any,
+                  override: Any, used: set[str]) -> str | None:
+    """An identification question's column: the ``[ingest]`` override, else the
+    questionnaire's question, else a column with a known header (:data:`IDENT_HEADERS`)."""
+    col = _override(info, override)
+    if col is None and spec is not None:
+        col = find_column(info, spec.number, spec.text, exclude=used)
+    if col is None:
+        col = next((c for c in frame.columns if c not in used and normalise_text(
+            c.split("/")[-1]).lower() in IDENT_HEADERS[key_name]), None)
+    return col
+
+
+def _text_column(frame: pd.DataFrame, name: str | None, *, raw: bool = False) -> pd.Series:
+    """Column ``name`` of the export (all NA when ``None``); unless ``raw``, empty and skip
+    markers (:data:`EMPTY_MARKERS`) become NA."""
+    if name is None:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    values = frame[name]
+    if isinstance(values.dtype, pd.CategoricalDtype):  # text per distinct value
         if raw:
             return values
-        return values.mask(_blankish(values).to_numpy(dtype=bool))
+        cat = values.array
+        blank = np.append(cat.categories.isin(EMPTY_MARKERS), True)
+        codes = np.where(blank[cat.codes], -1, cat.codes)
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=cat.dtype),
+                         index=values.index, name=values.name)
+    values = values.astype("string")
+    if raw:
+        return values
+    return values.mask(_blankish(values).to_numpy(dtype=bool))
 
-    out = pd.DataFrame({
-        "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
-        "source_row": info.source_rows.astype(np.int64), "platform": info.platform,
-        "kind": info.kind,
-    }, index=frame.index)
-    estate = col(ident["estate"])
-    if file_estate is not None and ident["estate"]:
+
+def _estate_raw(frame: pd.DataFrame, info: ExportInfo, column: str | None,
+                file_estate: str | None) -> pd.Series:
+    """The estate name as written; blank cells (or every row, without an estate column)
+    get the file's estate, or else the file name."""
+    estate = _text_column(frame, column)
+    if file_estate is not None and column:
         estate = estate.astype("string")
-    if file_estate is not None or ident["estate"] is None:
+    if file_estate is not None or column is None:
         fallback = file_estate if file_estate is not None else Path(info.file).stem
-        estate = estate.fillna(fallback) if ident["estate"] else pd.Series(
+        estate = estate.fillna(fallback) if column else pd.Series(
             fallback, index=frame.index, dtype="string")
-    out["estate_raw"] = estate
-    for key_name in ("building", "room", "phone", "name"):
-        out[f"{key_name}_raw"] = col(ident[key_name])
-    meta = info.metadata
-    out["ip_raw"] = col(meta.get("ip"))
-    out["submitted_raw"] = col(meta.get("submitted_at") or meta.get("ended_at"))
-    duration = col(meta.get("duration"))
+    return estate
+
+
+def _add_metadata(out: pd.DataFrame, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """IP, submission time and duration as written (duration from start and end times
+    when the export has no duration column)."""
+    out["ip_raw"] = _text_column(frame, meta.get("ip"))
+    out["submitted_raw"] = _text_column(frame, meta.get("submitted_at") or meta.get("ended_at"))
+    duration = _text_column(frame, meta.get("duration"))
     if meta.get("duration") is None and meta.get("started_at") and meta.get("ended_at"):
-        started = validate.parse_timestamp(col(meta["started_at"]))
-        ended = validate.parse_timestamp(col(meta["ended_at"]))
+        started = validate.parse_timestamp(_text_column(frame, meta["started_at"]))
+        ended = validate.parse_timestamp(_text_column(frame, meta["ended_at"]))
         duration = (ended - started).dt.total_seconds().astype("string")
     out["duration_raw"] = duration
-    answered = np.zeros(n, dtype=bool)
-    for c in info.question_columns:
-        answered |= col(c).notna().to_numpy()
-    for item_id, c in item_cols.items():
-        out[f"item:{item_id}"] = col(c, raw=True)
-    out["answered_any"] = answered
-    out["missing_items"] = "、".join(
-        f"{i}" for i, c in item_cols.items() if c is None)
-    out.attrs = {}
-    assert len(out) == n
-    return out
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -375,47 +406,129 @@ def _blankish(values: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------- validation
 
 
-def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key: bytes, *,
-              sample: pd.DataFrame | None, contacts: pd.DataFrame | None,
-              min_duration: float, cutoff: float, margin: float, allow_unsampled: bool,
-              exports: list[ExportInfo]) -> IngestResult:
-    n = len(rows)
-    codes_used = [""]  # reason codes in the order first flagged; 0 = accepted so far
-    reason = np.zeros(n, dtype=np.int8)
-    detail = np.full(n, "", dtype=object)
+@dataclass(frozen=True)
+class _Context:
+    """What validating a round's stacked rows needs besides the rows."""
 
-    def flag(mask: np.ndarray, code: str,
+    register: pd.DataFrame
+    questionnaire: Questionnaire
+    key: bytes
+    """HMAC key of the pseudonyms."""
+    sample: pd.DataFrame | None = None
+    contacts: pd.DataFrame | None = None
+    min_duration: float = 60.0
+    cutoff: float = 90.0
+    margin: float = linking.DEFAULT_MARGIN
+    allow_unsampled: bool = False
+
+
+class _Flags:
+    """Each row's first broken rule (``reason``: index into ``codes``, 0 = accepted so far)
+    and its detail text."""
+
+    def __init__(self, n: int) -> None:
+        self.codes = [""]  # reason codes in the order first flagged
+        self.reason = np.zeros(n, dtype=np.int8)
+        self.detail = np.full(n, "", dtype=object)
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.reason == 0
+
+    def flag(self, mask: np.ndarray, code: str,
              text: np.ndarray | str | Callable[[np.ndarray], Any] = "") -> None:
         """Quarantine the rows of ``mask`` not yet quarantined; ``text``: one detail for
         all, one per input row, or a function giving the details of the rows it is passed
         (positions), so that texts are made for the quarantined rows only."""
-        new = np.asarray(mask, dtype=bool) & (reason == 0)
-        if code not in codes_used:
-            codes_used.append(code)
-        reason[new] = codes_used.index(code)
+        new = np.asarray(mask, dtype=bool) & (self.reason == 0)
+        if code not in self.codes:
+            self.codes.append(code)
+        self.reason[new] = self.codes.index(code)
         if isinstance(text, str):
-            detail[new] = text
+            self.detail[new] = text
         elif callable(text):
             where = np.flatnonzero(new)
             if len(where):
-                detail[where] = np.asarray(list(text(where)), dtype=object)
+                self.detail[where] = np.asarray(list(text(where)), dtype=object)
         else:
-            detail[new] = np.asarray(text, dtype=object)[new]
+            self.detail[new] = np.asarray(text, dtype=object)[new]
 
-    flag(~rows["answered_any"].to_numpy(), "blank_row")
+    def reason_codes(self) -> pd.Series:
+        return pd.Series(np.asarray(self.codes, dtype=object)[self.reason], dtype=object)
 
-    matched = linking.match_estates(rows["estate_raw"], register, cutoff=cutoff, margin=margin)
+
+@dataclass
+class _Linked:
+    """Each row's estate, building and household, as linked to the 台账 and the sample."""
+
+    estate_id: pd.Series
+    building_key: pd.Series
+    room: pd.DataFrame
+    """:func:`linking.room_parts` of the room as written (``room_key``, ``unit_key``)."""
+    building: pd.Series
+    """The sample's building label where the row links to it, else ``building_key``."""
+    household_id: pd.Series
+    role: pd.Series
+
+
+@dataclass
+class _Keys:
+    """Pseudonyms (raw personal values are not used after they are made)."""
+
+    room: pd.Series
+    phone: pd.Series
+    household: pd.Series
+    sample: pd.Series | None
+    """The sample's households' keys (``None`` without a sample)."""
+
+
+def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) -> IngestResult:
+    """Apply the rules of the module doc to all rows at once, in their order, and build
+    the result tables."""
+    q = context.questionnaire
+    flags = _Flags(len(rows))
+    flags.flag(~rows["answered_any"].to_numpy(), "blank_row")
+    estate_id = _link_estates(rows, context, flags)
+    codes, status = _decode_answers(rows, q)
+    _flag_answers(flags, q, status)
+    duration = _flag_speeders(rows, flags, context.min_duration)
+    linked = _link_households(rows, context, flags, estate_id)
+    keys = _pseudonyms(rows, context, linked)
+    submitted = validate.parse_timestamp(rows["submitted_raw"])
+    _flag_duplicates(rows, flags, estate_id, keys, submitted)
+
+    accepted = flags.accepted
+    respondents = _respondents_table(rows, context, linked, keys, submitted, duration, accepted)
+    answers = answers_frame(respondents["response_id"], respondents["estate_id"],
+                            np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
+    del codes, status
+    quarantine = _quarantine_table(rows, flags, estate_id, keys)
+    counts = _counts(rows, estate_id, accepted)
+    dispositions, rates = _dispositions(respondents, context.sample, context.contacts,
+                                        context.key, context.register, sample_keys=keys.sample)
+    return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+
+
+def _link_estates(rows: pd.DataFrame, context: _Context, flags: _Flags) -> pd.Series:
+    """Each row's ``estate_id`` from the estate name as written; flags rows without a
+    name, with an unknown or an ambiguous one."""
+    matched = linking.match_estates(rows["estate_raw"], context.register,
+                                    cutoff=context.cutoff, margin=context.margin)
     estate_id = matched["estate_id"].astype("string")
     m = matched["match"].to_numpy()
     sugg = matched["suggestions"].to_numpy(dtype=object)
-    flag(m == "missing", "missing_required", "小区名称未填写")
-    flag(m == "unknown", "unknown_estate", lambda at: [
+    flags.flag(m == "missing", "missing_required", "小区名称未填写")
+    flags.flag(m == "unknown", "unknown_estate", lambda at: [
         f"最接近的台账小区：{t}" if t else "台账中没有相近的小区名称" for t in sugg[at]])
-    flag(m == "ambiguous", "ambiguous_estate", lambda at: [f"可能是：{t}" for t in sugg[at]])
-    del matched  # large intermediates are dropped as soon as done (city scale)
+    flags.flag(m == "ambiguous", "ambiguous_estate", lambda at: [f"可能是：{t}" for t in sugg[at]])
+    return estate_id
 
-    # answers
+
+def _decode_answers(rows: pd.DataFrame, q: Questionnaire) -> tuple[np.ndarray, np.ndarray]:
+    """Per row × item: the option code and its :mod:`validate` status (option texts; in
+    code exports option numbers too)."""
     items = q.items
+    n = len(rows)
     small = len(q.options) == 0 or int(q.options["code"].max()) < 127
     codes = np.zeros((n, len(items)), dtype=np.int8 if small else np.int32)
     status = np.zeros((n, len(items)), dtype=np.int8)
@@ -429,71 +542,103 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
             c_text = np.where(accept_codes, c_code, c_text)
             s_text = np.where(accept_codes, s_code, s_text)
         codes[:, j], status[:, j] = c_text, s_text
+    return codes, status
+
+
+def _flag_answers(flags: _Flags, q: Questionnaire, status: np.ndarray) -> None:
+    """Flags answers that cannot be read, then required items left empty."""
+    items = q.items
     bad = status == validate.BAD
     numbers = items["number"].astype("string").fillna("?").to_numpy()
     bad_text = _describe(bad, numbers, "第{}题答案无法识别")
-    flag(bad.any(axis=1), "bad_answer", bad_text)
+    flags.flag(bad.any(axis=1), "bad_answer", bad_text)
     required = items["required"].to_numpy(dtype=bool)
     blank_req = (status == validate.BLANK) & required[None, :]
-    flag(blank_req.any(axis=1), "missing_required", _describe(blank_req, numbers, "第{}题未作答"))
+    flags.flag(blank_req.any(axis=1), "missing_required",
+               _describe(blank_req, numbers, "第{}题未作答"))
 
+
+def _flag_speeders(rows: pd.DataFrame, flags: _Flags, min_duration: float) -> np.ndarray:
+    """Flags rows answered in less than ``min_duration`` seconds; returns the durations."""
     duration = validate.parse_duration(rows["duration_raw"]).to_numpy()
     speeder = np.nan_to_num(duration, nan=np.inf) < min_duration
-    speed_text = np.full(n, "", dtype=object)
+    speed_text = np.full(len(rows), "", dtype=object)
     speed_text[speeder] = [f"用时 {d:.0f} 秒，低于 {min_duration:.0f} 秒" for d in duration[speeder]]
-    flag(speeder, "speeder", speed_text)
+    flags.flag(speeder, "speeder", speed_text)
+    return duration
 
-    # buildings, rooms, households
+
+def _link_households(rows: pd.DataFrame, context: _Context, flags: _Flags,
+                     estate_id: pd.Series) -> _Linked:
+    """Buildings, rooms and (with a sample) sampled households; with a sample, flags rows
+    without building or room, then rows not in the sample (unless ``allow_unsampled``)."""
     bkey = linking.building_key(rows["building_raw"])
     room = linking.room_parts(rows["room_raw"])
-    building = bkey.copy()
-    household_id = pd.Series(pd.NA, index=rows.index, dtype="string")
-    role = pd.Series(pd.NA, index=rows.index, dtype="string")
-    if sample is not None:
-        need = (bkey.isna() | room["room_key"].isna()).to_numpy()
-        flag(need, "missing_required", "有抽样名单时须填写楼栋号和房号")
-        resp = pd.DataFrame({"estate_id": estate_id, "building_key": bkey,
-                             "room_key": room["room_key"], "unit_key": room["unit_key"]})
-        link = linking.link_sample(resp, sample)
-        labels = linking.frame_building_labels(resp, sample)
-        building = labels.fillna(bkey)
-        household_id = link["household_id"].astype("string")
-        role = link["role"].astype("string")
-        lk = link["link"].to_numpy()
-        del resp, link, labels
-        notes = {"ambiguous": "该楼栋有多户同一房号，请补填单元号", "no_room": "缺少房号"}
-        if allow_unsampled:
-            role = role.fillna("unsampled")
-        else:
-            flag(lk != "linked", "not_in_sample", lambda at: [
-                notes.get(v, "抽样名单中没有该楼栋、房号") for v in lk[at].tolist()])
+    linked = _Linked(estate_id=estate_id, building_key=bkey, room=room, building=bkey.copy(),
+                     household_id=pd.Series(pd.NA, index=rows.index, dtype="string"),
+                     role=pd.Series(pd.NA, index=rows.index, dtype="string"))
+    sample = context.sample
+    if sample is None:
+        return linked
+    need = (bkey.isna() | room["room_key"].isna()).to_numpy()
+    flags.flag(need, "missing_required", "有抽样名单时须填写楼栋号和房号")
+    resp = pd.DataFrame({"estate_id": estate_id, "building_key": bkey,
+                         "room_key": room["room_key"], "unit_key": room["unit_key"]})
+    link = linking.link_sample(resp, sample)
+    linked.building = linking.frame_building_labels(resp, sample).fillna(bkey)
+    linked.household_id = link["household_id"].astype("string")
+    role = link["role"].astype("string")
+    lk = link["link"].to_numpy()
+    del resp, link
+    notes = {"ambiguous": "该楼栋有多户同一房号，请补填单元号", "no_room": "缺少房号"}
+    if context.allow_unsampled:
+        role = role.fillna("unsampled")
+    else:
+        flags.flag(lk != "linked", "not_in_sample", lambda at: [
+            notes.get(v, "抽样名单中没有该楼栋、房号") for v in lk[at].tolist()])
+    linked.role = role
+    return linked
 
-    # pseudonyms (raw personal values are dropped after this point)
-    room_ident = _joined("|", estate_id, bkey, room["unit_key"], room["room_key"])
+
+def _pseudonyms(rows: pd.DataFrame, context: _Context, linked: _Linked) -> _Keys:
+    """Room, phone and household pseudonyms (see :mod:`evaluation.ingest.pseudonym`)."""
+    key, sample, room = context.key, context.sample, linked.room
+    room_ident = _joined("|", linked.estate_id, linked.building_key, room["unit_key"],
+                         room["room_key"])
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
     del room_ident
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
     # sampled households and linked rows in one pass: each household is hashed once
-    sample_keys = None
     if sample is None:
-        household_key = pseudonym.pseudonymise(household_id, key, "household")
-    else:
-        both = pseudonym.pseudonymise(pd.concat(
-            [sample["household_id"].astype("string"), household_id], ignore_index=True),
-            key, "household").array
-        sample_keys = pd.Series(both[:len(sample)], index=sample.index, name="household_key")
-        household_key = pd.Series(both[len(sample):], index=rows.index, name="household_key")
+        household_key = pseudonym.pseudonymise(linked.household_id, key, "household")
+        return _Keys(room=room_key, phone=phone_key, household=household_key, sample=None)
+    both = pseudonym.pseudonymise(pd.concat(
+        [sample["household_id"].astype("string"), linked.household_id], ignore_index=True),
+        key, "household").array
+    sample_keys = pd.Series(both[:len(sample)], index=sample.index, name="household_key")
+    household_key = pd.Series(both[len(sample):], index=rows.index, name="household_key")
+    return _Keys(room=room_key, phone=phone_key, household=household_key, sample=sample_keys)
 
-    submitted = validate.parse_timestamp(rows["submitted_raw"])
-    # duplicates among otherwise complete rows
-    ok = reason == 0
-    dup_key = household_key.where(household_key.notna(), room_key)
-    by_phone = (dup_key.isna() & phone_key.notna()).to_numpy()
+
+def _duplicate_keys(estate_id: pd.Series, keys: _Keys) -> pd.Series:
+    """The household a row answers for: its sampled household, else its room, else
+    (rows without a room) estate + phone."""
+    dup_key = keys.household.where(keys.household.notna(), keys.room)
+    by_phone = (dup_key.isna() & keys.phone.notna()).to_numpy()
     if by_phone.any():
         dup_key = dup_key.copy()
-        dup_key[by_phone] = "phone:" + _joined(":", estate_id[by_phone], phone_key[by_phone])
+        dup_key[by_phone] = "phone:" + _joined(":", estate_id[by_phone], keys.phone[by_phone])
+    return dup_key
+
+
+def _flag_duplicates(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys,
+                     submitted: pd.Series) -> None:
+    """Among rows passing every other rule, flags all but the latest submission of each
+    household (ties and missing times: the later file, then the later row)."""
+    n = len(rows)
+    dup_key = _duplicate_keys(estate_id, keys)
     # only keys that occur more than once among those rows need sorting
-    keyed = ok & dup_key.notna().to_numpy()
+    keyed = flags.accepted & dup_key.notna().to_numpy()
     repeated = np.zeros(n, dtype=bool)
     repeated[keyed] = dup_key[keyed].duplicated(keep=False).to_numpy()
     cand = pd.DataFrame({"k": dup_key, "t": submitted, "f": rows["file_order"],
@@ -501,48 +646,54 @@ def _validate(rows: pd.DataFrame, register: pd.DataFrame, q: Questionnaire, key:
     cand = cand.sort_values(["k", "t", "f", "r"], na_position="first")
     last = cand.drop_duplicates("k", keep="last").set_index("k")
     losers = cand[cand.duplicated("k", keep="last")]
-    if len(losers):
-        kept = last.loc[losers["k"], "i"].to_numpy()
-        files = rows["source_file"].to_numpy(dtype=object)[kept]
-        row_numbers = rows["source_row"].to_numpy(dtype=object)[kept]
-        text = np.full(n, "", dtype=object)
-        text[losers["i"].to_numpy()] = [f"保留 {f} 第 {r} 行的答卷"
-                                        for f, r in zip(files, row_numbers, strict=True)]
-        mask = np.zeros(n, dtype=bool)
-        mask[losers["i"].to_numpy()] = True
-        flag(mask, "duplicate", text)
+    if not len(losers):
+        return
+    kept = last.loc[losers["k"], "i"].to_numpy()
+    files = rows["source_file"].to_numpy(dtype=object)[kept]
+    row_numbers = rows["source_row"].to_numpy(dtype=object)[kept]
+    text = np.full(n, "", dtype=object)
+    text[losers["i"].to_numpy()] = [f"保留 {f} 第 {r} 行的答卷"
+                                    for f, r in zip(files, row_numbers, strict=True)]
+    mask = np.zeros(n, dtype=bool)
+    mask[losers["i"].to_numpy()] = True
+    flags.flag(mask, "duplicate", text)
 
-    accepted = reason == 0
-    # response ids and IP pseudonyms are kept for accepted rows only: made for those only
+
+def _respondents_table(rows: pd.DataFrame, context: _Context, linked: _Linked, keys: _Keys,
+                       submitted: pd.Series, duration: np.ndarray, accepted: np.ndarray
+                       ) -> pd.DataFrame:
+    """The accepted rows (:data:`RESPONDENT_COLUMNS`); response ids and IP pseudonyms are
+    made for those rows only."""
     respondents = pd.DataFrame({
-        "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"), "estate_id": estate_id,
-        "building": building, "household_key": household_key, "role": role,
+        "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
+        "estate_id": linked.estate_id, "building": linked.building,
+        "household_key": keys.household, "role": linked.role,
         "source_file": rows["source_file"], "source_row": rows["source_row"],
-        "submitted_at": submitted, "duration_s": duration, "room_key": room_key,
-        "phone_key": phone_key, "ip_key": pd.Series(pd.NA, index=rows.index, dtype="string"),
+        "submitted_at": submitted, "duration_s": duration, "room_key": keys.room,
+        "phone_key": keys.phone, "ip_key": pd.Series(pd.NA, index=rows.index, dtype="string"),
         "platform": rows["platform"],
     })[accepted].reset_index(drop=True)
     respondents["response_id"] = pd.Series(
         _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str")
     respondents["ip_key"] = pseudonym.pseudonymise(
-        pseudonym.normalise_ip(rows["ip_raw"][accepted]), key, "ip").array
-    answers = answers_frame(respondents["response_id"], respondents["estate_id"],
-                            np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
-    del codes, status
-    reason_s = pd.Series(np.asarray(codes_used, dtype=object)[reason], dtype=object)
+        pseudonym.normalise_ip(rows["ip_raw"][accepted]), context.key, "ip").array
+    return respondents
+
+
+def _quarantine_table(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys
+                      ) -> pd.DataFrame:
+    """The quarantined rows (:data:`QUARANTINE_COLUMNS`), each with its reason."""
+    reason_s = flags.reason_codes()
     quarantine = pd.DataFrame({
         "source_file": rows["source_file"], "sheet": rows["sheet"],
         "source_row": rows["source_row"], "reason_code": reason_s,
         "reason": reason_s.map(validate.REASONS),
         "estate_raw": rows["estate_raw"].astype("string"),
-        "detail": pd.Series(detail, dtype=object), "estate_id": estate_id,
-        "household_key": household_key, "room_key": room_key, "phone_key": phone_key,
-    })[~accepted].reset_index(drop=True)
+        "detail": pd.Series(flags.detail, dtype=object), "estate_id": estate_id,
+        "household_key": keys.household, "room_key": keys.room, "phone_key": keys.phone,
+    })[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
-    counts = _counts(rows, estate_id, accepted)
-    dispositions, rates = _dispositions(respondents, sample, contacts, key, register,
-                                        sample_keys=sample_keys)
-    return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+    return quarantine
 
 
 def _joined(sep: str, *columns: pd.Series) -> pd.Series:
