@@ -332,6 +332,180 @@ def _read_cells(fh, n_shared: int, plain: np.ndarray) -> _Cells:
             buf = buf[cut + 6:]
 
 
+@dataclass
+class _Tags:
+    """A chunk's bytes and where its tags are."""
+
+    buf: bytes
+    a: np.ndarray
+    """The bytes as ``uint8``, followed by :data:`_PAD` zeros."""
+    body: np.ndarray
+    """The bytes without the padding."""
+    lt: np.ndarray
+    """Position of each ``<``, then the chunk's length (the "next tag" of the last one)."""
+    gt: np.ndarray
+    """Position of each ``>``."""
+    b1: np.ndarray
+    """The first byte after each ``<``."""
+    b2: np.ndarray
+    """The second byte after each ``<``."""
+    end2: np.ndarray
+    """The second byte ends the tag name (one-letter tags: ``<c``, ``<v``, ``<f``, …)."""
+
+
+@dataclass
+class _Elements:
+    """The chunk's ``<row …>`` and ``<c …>`` elements."""
+
+    start: np.ndarray
+    """Position of the ``<`` of each."""
+    end: np.ndarray
+    """Position of the ``>`` that ends its start tag."""
+    is_row: np.ndarray
+
+
+@dataclass
+class _Attributes:
+    """The elements' attributes ``name="value"``, one entry per attribute."""
+
+    open: np.ndarray
+    """Position of the opening quote."""
+    close: np.ndarray
+    """Position of the closing quote."""
+    owner: np.ndarray
+    """The element (index into :class:`_Elements`)."""
+    single: np.ndarray
+    """The name has one letter (``r``, ``s``, ``t``)."""
+    name: np.ndarray
+    """The name's last letter."""
+
+
+@dataclass
+class _ChunkCells:
+    """The chunk's ``<c>`` elements."""
+
+    start: np.ndarray
+    """Position of the ``<`` of each."""
+    selfclose: np.ndarray
+    """``<c …/>``: no value."""
+    col: np.ndarray
+    """Column (0-based)."""
+    row: np.ndarray
+    """Row (1-based)."""
+    kind: np.ndarray
+    """``_NUMBER``/``_SHARED``/``_BOOL``/``_INLINE`` from the ``t`` attribute."""
+    style: np.ndarray
+    """The ``s`` attribute (0 without)."""
+
+
+def _tags(buf: bytes) -> _Tags | None:
+    """Where the tags of ``buf`` are; checks that only supported tags occur. ``None`` for a
+    chunk without tags (only whitespace)."""
+    n = len(buf)
+    a = np.frombuffer(buf + b"\0" * _PAD, dtype=np.uint8)
+    body = a[:n]
+    lt = np.flatnonzero(body == 60)
+    if not len(lt):
+        if body.tobytes().strip():
+            raise Unsupported("text outside cells")
+        return None
+    lt = np.append(lt, n)  # sentinel: "next tag" of the last one
+    b1 = a[lt[:-1] + 1]
+    b2 = a[lt[:-1] + 2]
+    if not _TAG_LETTERS[b1].all():
+        raise Unsupported("unexpected tag (comment, CDATA, prefix, …)")
+    end2 = _ENDS_NAME[b2]
+    if ((b1 == 102) & end2).any():
+        raise Unsupported("formula")
+    if ((b1 == 118) & end2 & (b2 != 62)).any():
+        raise Unsupported("<v> with attributes or empty")
+    if ((b1 == 114) & (b2 == 80) & (a[lt[:-1] + 3] == 104)).any():
+        raise Unsupported("phonetic run in an inline string")
+    gt = np.flatnonzero(body == 62)
+    return _Tags(buf=buf, a=a, body=body, lt=lt, gt=gt, b1=b1, b2=b2, end2=end2)
+
+
+def _elements(t: _Tags) -> _Elements | None:
+    """The ``<row …>`` and ``<c …>`` elements and their start tags (``None``: none)."""
+    a, lt, b1, b2 = t.a, t.lt, t.b1, t.b2
+    end3 = a[lt[:-1] + 4]
+    is_row = ((b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119)
+              & _ENDS_NAME[end3])
+    ei = np.flatnonzero(is_row | ((b1 == 99) & t.end2))  # <row …> and <c …> elements
+    if not len(ei):
+        return None
+    X = lt[ei]
+    E = np.searchsorted(t.gt, X)  # the '>' that ends each element's start tag
+    if len(E) and E[-1] >= len(t.gt):
+        raise Unsupported("start tag not closed")
+    E = t.gt[E]
+    if (lt[ei + 1] <= E).any() or (t.gt[np.searchsorted(t.gt, lt[ei + 1]) - 1] != E).any():
+        raise Unsupported("start tag not understood")
+    return _Elements(start=X, end=E, is_row=is_row[ei])
+
+
+def _attributes(t: _Tags, el: _Elements) -> _Attributes:
+    """The attributes of the start tags: the quotes inside a start tag come in pairs
+    ``name="value"``; checks there is at most one ``r`` per element."""
+    a, X, E = t.a, el.start, el.end
+    q = np.flatnonzero(t.body == 34)
+    first = np.searchsorted(q, X)
+    count = np.searchsorted(q, E) - first
+    if (count % 2).any():
+        raise Unsupported("unbalanced quotes")
+    owner = np.repeat(np.arange(len(X)), count)
+    qq = q[first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)]
+    if b"'" in t.buf:
+        ap = np.flatnonzero(t.body == 39)
+        if (np.searchsorted(ap, E) > np.searchsorted(ap, X)).any():
+            raise Unsupported("single-quoted attribute")
+    qo, qc, ko = qq[0::2], qq[1::2], owner[0::2]
+    if (a[qo - 1] != 61).any():
+        raise Unsupported("spaces around '='")
+    single = _IS_WS[a[qo - 3]]
+    name = a[qo - 2]
+    is_r = single & (name == 114)
+    if (np.bincount(ko[is_r], minlength=len(X)) > 1).any():
+        raise Unsupported("two references")
+    return _Attributes(open=qo, close=qc, owner=ko, single=single, name=name)
+
+
+def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray
+                 ) -> _ChunkCells | None:
+    """The cells with their reference (else the previous cell's column + 1), type and
+    style (``None``: no cells)."""
+    a = t.a
+    row_number = np.cumsum(el.is_row) - 1  # ordinal of the row each element is in
+    cells = np.flatnonzero(~el.is_row)
+    if not len(cells):
+        return None
+    if row_number[cells[0]] < 0:
+        raise Unsupported("cell outside a row")
+    nc = len(cells)
+    cell_of = np.full(len(el.start), -1, dtype=np.int64)
+    cell_of[cells] = np.arange(nc)
+    keep = ~el.is_row[at.owner]
+    qo, qc, ko = at.open[keep], at.close[keep], cell_of[at.owner[keep]]
+    single, name = at.single[keep], at.name[keep]
+    is_r, is_s, is_t = single & (name == 114), single & (name == 115), single & (name == 116)
+    col = np.full(nc, -1, dtype=np.int64)
+    row = rows[row_number[cells]]
+    col[ko[is_r]], row[ko[is_r]] = _reference(a, qo[is_r] + 1, qc[is_r])
+    if (col < 0).any():  # cells without a reference: the previous cell's column + 1
+        col = _follow_in_groups(col, row_number[cells])
+    kind = np.zeros(nc, dtype=np.int8)
+    if is_t.any():
+        kt = ko[is_t]
+        if (np.bincount(kt, minlength=nc) > 1).any():
+            raise Unsupported("two t attributes")
+        kind[kt] = _cell_types(a, qo[is_t] + 1, qc[is_t])
+    style = np.zeros(nc, dtype=np.int64)
+    if is_s.any():
+        style[ko[is_s]] = _digits(a, qo[is_s] + 1, qc[is_s], 9)
+    return _ChunkCells(start=el.start[cells], selfclose=a[el.end[cells] - 1] == 47, col=col,
+                       row=row, kind=kind, style=style)
+
+
 class _State:
     """Codes gathered chunk by chunk."""
 
@@ -351,124 +525,60 @@ class _State:
 
     def chunk(self, buf: bytes) -> None:
         """Parse one chunk of ``<row>`` elements (cut after a ``</row>``)."""
-        n = len(buf)
-        if n == 0:
+        if not buf:
             return
-        a = np.frombuffer(buf + b"\0" * _PAD, dtype=np.uint8)
-        body = a[:n]
-        lt = np.flatnonzero(body == 60)
-        if not len(lt):
-            if body.tobytes().strip():
-                raise Unsupported("text outside cells")
+        tags = _tags(buf)
+        if tags is None:
             return
-        lt = np.append(lt, n)  # sentinel: "next tag" of the last one
-        b1 = a[lt[:-1] + 1]
-        b2 = a[lt[:-1] + 2]
-        if not _TAG_LETTERS[b1].all():
-            raise Unsupported("unexpected tag (comment, CDATA, prefix, …)")
-        end2 = _ENDS_NAME[b2]
-        if ((b1 == 102) & end2).any():
-            raise Unsupported("formula")
-        if ((b1 == 118) & end2 & (b2 != 62)).any():
-            raise Unsupported("<v> with attributes or empty")
-        if ((b1 == 114) & (b2 == 80) & (a[lt[:-1] + 3] == 104)).any():
-            raise Unsupported("phonetic run in an inline string")
-        gt = np.flatnonzero(body == 62)
-        end3 = a[lt[:-1] + 4]
-        is_row = ((b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119)
-                  & _ENDS_NAME[end3])
-        ei = np.flatnonzero(is_row | ((b1 == 99) & end2))  # <row …> and <c …> elements
-        if not len(ei):
+        elements = _elements(tags)
+        if elements is None:
             return
-        X = lt[ei]
-        E = np.searchsorted(gt, X)  # the '>' that ends each element's start tag
-        if len(E) and E[-1] >= len(gt):
-            raise Unsupported("start tag not closed")
-        E = gt[E]
-        if (lt[ei + 1] <= E).any() or (gt[np.searchsorted(gt, lt[ei + 1]) - 1] != E).any():
-            raise Unsupported("start tag not understood")
-        erow = is_row[ei]
-        # attributes: the quotes inside a start tag come in pairs name="value"
-        q = np.flatnonzero(body == 34)
-        first = np.searchsorted(q, X)
-        count = np.searchsorted(q, E) - first
-        if (count % 2).any():
-            raise Unsupported("unbalanced quotes")
-        owner = np.repeat(np.arange(len(X)), count)
-        qq = q[first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)]
-        if b"'" in buf:
-            ap = np.flatnonzero(body == 39)
-            if (np.searchsorted(ap, E) > np.searchsorted(ap, X)).any():
-                raise Unsupported("single-quoted attribute")
-        qo, qc, ko = qq[0::2], qq[1::2], owner[0::2]
-        if (a[qo - 1] != 61).any():
-            raise Unsupported("spaces around '='")
-        single = _IS_WS[a[qo - 3]]
-        name = a[qo - 2]
-        is_r = single & (name == 114)
-        if (np.bincount(ko[is_r], minlength=len(X)) > 1).any():
-            raise Unsupported("two references")
-        # row numbers: r="N", or the previous row's + 1
-        row_at = np.full(len(X), -1, dtype=np.int64)
-        row_ref = is_r & erow[ko]
-        row_at[ko[row_ref]] = _digits(a, qo[row_ref] + 1, qc[row_ref], 7)
-        rows = _follow(row_at[erow], self.last_row)
+        attributes = _attributes(tags, elements)
+        rows = self._row_numbers(tags, elements, attributes)
+        cells = _chunk_cells(tags, elements, attributes, rows)
+        if cells is None:
+            return
+        codes, has = self._values(tags, cells)
+        self._store(cells.col[has], cells.row[has], codes[has], cells.kind[has])
+
+    def _row_numbers(self, t: _Tags, el: _Elements, at: _Attributes) -> np.ndarray:
+        """The number of each ``<row>``: ``r="N"``, or the previous row's + 1."""
+        is_r = at.single & (at.name == 114)
+        row_at = np.full(len(el.start), -1, dtype=np.int64)
+        row_ref = is_r & el.is_row[at.owner]
+        row_at[at.owner[row_ref]] = _digits(t.a, at.open[row_ref] + 1, at.close[row_ref], 7)
+        rows = _follow(row_at[el.is_row], self.last_row)
         if len(rows):
             self.last_row = int(rows[-1])
-        row_number = np.cumsum(erow) - 1  # ordinal of the row each element is in
-        cells = np.flatnonzero(~erow)
-        if not len(cells):
-            return
-        if row_number[cells[0]] < 0:
-            raise Unsupported("cell outside a row")
-        nc = len(cells)
-        cell_of = np.full(len(X), -1, dtype=np.int64)
-        cell_of[cells] = np.arange(nc)
-        keep = ~erow[ko]
-        qo, qc, kc = qo[keep], qc[keep], cell_of[ko[keep]]
-        single, name = single[keep], name[keep]
-        is_r, is_s, is_t = single & (name == 114), single & (name == 115), single & (name == 116)
-        P = X[cells]
-        selfclose = a[E[cells] - 1] == 47
-        col = np.full(nc, -1, dtype=np.int64)
-        row = rows[row_number[cells]]
-        col[kc[is_r]], row[kc[is_r]] = _reference(a, qo[is_r] + 1, qc[is_r])
-        if (col < 0).any():  # cells without a reference: the previous cell's column + 1
-            col = _follow_in_groups(col, row_number[cells])
-        ko = kc
-        kind = np.zeros(nc, dtype=np.int8)
-        if is_t.any():
-            kt = ko[is_t]
-            if (np.bincount(kt, minlength=nc) > 1).any():
-                raise Unsupported("two t attributes")
-            kind[kt] = _cell_types(a, qo[is_t] + 1, qc[is_t])
-        style = np.zeros(nc, dtype=np.int64)
-        if is_s.any():
-            style[ko[is_s]] = _digits(a, qo[is_s] + 1, qc[is_s], 9)
-        # values
-        vi = np.flatnonzero((b1 == 118) & (b2 == 62))
+        return rows
+
+    def _values(self, t: _Tags, cells: _ChunkCells) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's code (see the module docstring) and whether it has a value."""
+        a, lt = t.a, t.lt
+        vi = np.flatnonzero((t.b1 == 118) & (t.b2 == 62))
         V = lt[vi]
         vend = lt[vi + 1]
         if len(V) and ((a[vend + 1] != 47) | (a[vend + 2] != 118)).any():
             raise Unsupported("<v> not closed by </v>")
-        kv = np.searchsorted(P, V, "right") - 1
-        if len(V) and ((kv < 0).any() or selfclose[kv].any()
+        nc = len(cells.start)
+        kv = np.searchsorted(cells.start, V, "right") - 1
+        if len(V) and ((kv < 0).any() or cells.selfclose[kv].any()
                        or (np.bincount(kv, minlength=nc) > 1).any()):
             raise Unsupported("value outside a cell")
-        if (kind[kv] == _INLINE).any():
+        if (cells.kind[kv] == _INLINE).any():
             raise Unsupported("inline string with a value")
         codes = np.full(nc, -1, dtype=np.int32)
         has = np.zeros(nc, dtype=bool)
-        vk = kind[kv]
+        vk = cells.kind[kv]
         vs, ve = V + 3, vend
         self._shared(a, codes, has, kv[vk == _SHARED], vs[vk == _SHARED], ve[vk == _SHARED])
-        self._numbers(a, codes, has, style, kv[vk == _NUMBER], vs[vk == _NUMBER],
+        self._numbers(a, codes, has, cells.style, kv[vk == _NUMBER], vs[vk == _NUMBER],
                       ve[vk == _NUMBER])
         self._bools(a, codes, has, kv[vk == _BOOL], vs[vk == _BOOL], ve[vk == _BOOL])
-        inline = np.flatnonzero(kind == _INLINE)
+        inline = np.flatnonzero(cells.kind == _INLINE)
         if len(inline):
-            self._inline(buf, a, lt, b1, end2, gt, P, codes, has, inline)
-        self._store(col[has], row[has], codes[has], kind[has])
+            self._inline(t, cells.start, codes, has, inline)
+        return codes, has
 
     def _shared(self, a, codes, has, k, start, end) -> None:
         if not len(k):
@@ -518,9 +628,11 @@ class _State:
         codes[k] = -2 - (first + (digit == 49))
         has[k] = True
 
-    def _inline(self, buf, a, lt, b1, end2, gt, P, codes, has, inline) -> None:
+    def _inline(self, t: _Tags, P: np.ndarray, codes: np.ndarray, has: np.ndarray,
+                inline: np.ndarray) -> None:
         """Inline strings: each cell's key is its ``<t>`` parts (raw bytes) joined by
         ``<``, each part led by ``P`` (keep whitespace) or another byte (trim)."""
+        buf, a, lt, b1, end2, gt = t.buf, t.a, t.lt, t.b1, t.end2, t.gt
         ti = np.flatnonzero((b1 == 116) & end2)
         T = lt[ti]
         kt = np.searchsorted(P, T, "right") - 1
