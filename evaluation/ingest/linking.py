@@ -43,6 +43,7 @@ sampled units share that room number a unit must be given.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -120,82 +121,150 @@ def match_estates(
     """
     keys = estate_key(names)
     uniq = pd.Series(keys.dropna().unique(), dtype="string")
-    reg_id = register["estate_id"].astype(str).to_numpy()
-    reg_name = register["estate_name"].astype(str).to_numpy()
-    reg_full = estate_key(register["estate_name"]).fillna("").to_numpy()
-    reg_core = estate_core(pd.Series(reg_full, dtype="string")).fillna("").to_numpy()
-    id_keys = estate_key(register["estate_id"]).fillna("").to_numpy()
-
+    reg = _register_keys(register)
     out = pd.DataFrame({"key": uniq, "estate_id": pd.Series(pd.NA, index=uniq.index,
                                                              dtype="string"),
                         "match": "unknown", "score": np.nan, "suggestions": ""})
     if len(uniq) and len(register):
         core = estate_core(uniq).to_numpy(dtype=object)
         full = uniq.to_numpy(dtype=object)
-        by_id = dict(zip(id_keys, reg_id, strict=True))
-        full_groups = pd.Series(reg_id).groupby(reg_full).agg(list).to_dict()
-        core_groups = pd.Series(reg_id).groupby(reg_core).agg(list).to_dict()
-        # every beginning (≥ 2 characters) of every name and core name → its estates
-        starts: dict[str, set[str]] = {}
-        lengths = dict(zip(reg_id, reg_full, strict=True))
-        for rid, name_key, core_key in zip(reg_id, reg_full, reg_core, strict=True):
-            for key_text in {name_key, core_key}:
-                for end in range(2, len(key_text) + 1):
-                    starts.setdefault(key_text[:end], set()).add(rid)
-        s_full = cdist(list(full), list(reg_full), scorer=fuzz.ratio, workers=1)
-        s_core = cdist(list(core), list(reg_core), scorer=fuzz.ratio, workers=1)
-        scores = np.maximum(s_full, s_core)  # float32, as rapidfuzz gives it
-        del s_full, s_core
-        top = top_columns(scores, 3)
-        best = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
-        second = (np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
-                  if scores.shape[1] > 1 else np.zeros(len(full)))
-        estate_ids = np.full(len(full), None, dtype=object)
-        match = np.full(len(full), "unknown", dtype=object)
-        fuzzy_ok = (best >= cutoff) & (best - second >= margin)
-        fuzzy_amb = (best >= cutoff) & ~fuzzy_ok
-        match[fuzzy_amb] = "ambiguous"
-        match[fuzzy_ok] = "fuzzy"
-        estate_ids[fuzzy_ok] = reg_id[top[fuzzy_ok, 0]]
-        # exact rules override fuzzy ones (small dict lookups per distinct name)
-        for i, (f, c) in enumerate(zip(full, core, strict=True)):
-            if f in by_id:
-                estate_ids[i], match[i], best[i] = by_id[f], "id", 100.0
-                continue
-            group = next((full_groups[x] for x in _strip_chain(f) if x in full_groups), None)
-            if group:
-                if len(group) == 1:
-                    estate_ids[i], match[i], best[i] = group[0], "exact", 100.0
-                else:
-                    estate_ids[i], match[i] = None, "ambiguous"
-                continue
-            # a core or shortened name must not also begin another estate's name
-            owners = starts.get(f, set()) | starts.get(c, set()) | set(core_groups.get(c, ()))
-            if len(owners) > 1:
-                estate_ids[i], match[i] = None, "ambiguous"
-            elif len(owners) == 1:
-                owner = next(iter(owners))
-                if c in core_groups:
-                    estate_ids[i], match[i], best[i] = owner, "exact", 100.0
-                elif len(lengths[owner]) - len(f) <= PREFIX_MISSING:
-                    estate_ids[i], match[i] = owner, "prefix"
-        suggestions = []
-        for i in range(len(full)):
-            if match[i] in ACCEPTED:
-                suggestions.append("")
-                continue
-            parts = [f"{reg_name[j]}（{reg_id[j]}，{scores[i, j]:.0f}分）" for j in top[i]
-                     if scores[i, j] >= SUGGEST_FLOOR]
-            suggestions.append("；".join(parts))
-        out["estate_id"] = pd.array(estate_ids, dtype="string")
-        out["match"] = match
-        out["score"] = best
-        out["suggestions"] = suggestions
+        found = _fuzzy_matches(full, core, reg, cutoff, margin)
+        _apply_exact_rules(found, full, core, _exact_lookups(reg))
+        out["estate_id"] = pd.array(found.estate_ids, dtype="string")
+        out["match"] = found.match
+        out["score"] = found.best
+        out["suggestions"] = _suggestions(found, reg)
     looked = keys.to_frame("key").merge(out, on="key", how="left")
     looked.index = names.index
     looked["match"] = looked["match"].where(keys.notna(), "missing").fillna("unknown")
     looked["suggestions"] = looked["suggestions"].fillna("")
     return looked[["estate_id", "match", "score", "suggestions"]]
+
+
+@dataclass
+class _RegisterKeys:
+    """The 台账's estates: ids, names, and the keys names are matched on."""
+
+    ids: np.ndarray
+    names: np.ndarray
+    full: np.ndarray
+    """:func:`estate_key` of the name."""
+    core: np.ndarray
+    """:func:`estate_core` of that key."""
+    id_keys: np.ndarray
+    """:func:`estate_key` of the id (respondents sometimes write the id)."""
+
+
+def _register_keys(register: pd.DataFrame) -> _RegisterKeys:
+    full = estate_key(register["estate_name"]).fillna("").to_numpy()
+    return _RegisterKeys(
+        ids=register["estate_id"].astype(str).to_numpy(),
+        names=register["estate_name"].astype(str).to_numpy(),
+        full=full, core=estate_core(pd.Series(full, dtype="string")).fillna("").to_numpy(),
+        id_keys=estate_key(register["estate_id"]).fillna("").to_numpy())
+
+
+@dataclass
+class _Matches:
+    """Per distinct name: the accepted estate (``None``), the kind of match, the best
+    fuzzy score, and the scores against every estate with the top three columns."""
+
+    estate_ids: np.ndarray
+    match: np.ndarray
+    best: np.ndarray
+    scores: np.ndarray
+    top: np.ndarray
+
+
+def _fuzzy_matches(full: np.ndarray, core: np.ndarray, reg: _RegisterKeys, cutoff: float,
+                   margin: float) -> _Matches:
+    """The fuzzy rule: best ``fuzz.ratio`` of name or core name ≥ ``cutoff`` and ahead of
+    the second best by ``margin`` (else ambiguous)."""
+    s_full = cdist(list(full), list(reg.full), scorer=fuzz.ratio, workers=1)
+    s_core = cdist(list(core), list(reg.core), scorer=fuzz.ratio, workers=1)
+    scores = np.maximum(s_full, s_core)  # float32, as rapidfuzz gives it
+    del s_full, s_core
+    top = top_columns(scores, 3)
+    best = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
+    second = (np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
+              if scores.shape[1] > 1 else np.zeros(len(full)))
+    estate_ids = np.full(len(full), None, dtype=object)
+    match = np.full(len(full), "unknown", dtype=object)
+    fuzzy_ok = (best >= cutoff) & (best - second >= margin)
+    fuzzy_amb = (best >= cutoff) & ~fuzzy_ok
+    match[fuzzy_amb] = "ambiguous"
+    match[fuzzy_ok] = "fuzzy"
+    estate_ids[fuzzy_ok] = reg.ids[top[fuzzy_ok, 0]]
+    return _Matches(estate_ids=estate_ids, match=match, best=best, scores=scores, top=top)
+
+
+@dataclass
+class _Exact:
+    """Lookups of the exact rules: id key → id, name key → ids, core key → ids, every
+    beginning (≥ 2 characters) of every name and core name → its estates, id → name key."""
+
+    by_id: dict[str, str]
+    full_groups: dict[str, list[str]]
+    core_groups: dict[str, list[str]]
+    starts: dict[str, set[str]]
+    lengths: dict[str, str]
+
+
+def _exact_lookups(reg: _RegisterKeys) -> _Exact:
+    starts: dict[str, set[str]] = {}
+    for rid, name_key, core_key in zip(reg.ids, reg.full, reg.core, strict=True):
+        for key_text in {name_key, core_key}:
+            for end in range(2, len(key_text) + 1):
+                starts.setdefault(key_text[:end], set()).add(rid)
+    return _Exact(by_id=dict(zip(reg.id_keys, reg.ids, strict=True)),
+                  full_groups=pd.Series(reg.ids).groupby(reg.full).agg(list).to_dict(),
+                  core_groups=pd.Series(reg.ids).groupby(reg.core).agg(list).to_dict(),
+                  starts=starts, lengths=dict(zip(reg.ids, reg.full, strict=True)))
+
+
+def _apply_exact_rules(found: _Matches, full: np.ndarray, core: np.ndarray, ex: _Exact) -> None:
+    """Exact rules override fuzzy ones (small dict lookups per distinct name)."""
+    for i, (f, c) in enumerate(zip(full, core, strict=True)):
+        hit = _exact_rule(f, c, ex)
+        if hit is None:
+            continue
+        found.estate_ids[i], found.match[i] = hit[0], hit[1]
+        if hit[2]:
+            found.best[i] = 100.0
+
+
+def _exact_rule(f: str, c: str, ex: _Exact) -> tuple[str | None, str, bool] | None:
+    """``(estate id or None, match, score 100)`` of the first exact rule that decides the
+    name key ``f`` (core key ``c``); ``None`` when none does."""
+    if f in ex.by_id:
+        return ex.by_id[f], "id", True
+    group = next((ex.full_groups[x] for x in _strip_chain(f) if x in ex.full_groups), None)
+    if group:
+        return (group[0], "exact", True) if len(group) == 1 else (None, "ambiguous", False)
+    # a core or shortened name must not also begin another estate's name
+    owners = ex.starts.get(f, set()) | ex.starts.get(c, set()) | set(ex.core_groups.get(c, ()))
+    if len(owners) > 1:
+        return None, "ambiguous", False
+    if len(owners) == 1:
+        owner = next(iter(owners))
+        if c in ex.core_groups:
+            return owner, "exact", True
+        if len(ex.lengths[owner]) - len(f) <= PREFIX_MISSING:
+            return owner, "prefix", False
+    return None
+
+
+def _suggestions(found: _Matches, reg: _RegisterKeys) -> list[str]:
+    """For names not accepted: the closest estates (top three scoring ≥ the floor)."""
+    suggestions = []
+    for i in range(len(found.match)):
+        if found.match[i] in ACCEPTED:
+            suggestions.append("")
+            continue
+        parts = [f"{reg.names[j]}（{reg.ids[j]}，{found.scores[i, j]:.0f}分）"
+                 for j in found.top[i] if found.scores[i, j] >= SUGGEST_FLOOR]
+        suggestions.append("；".join(parts))
+    return suggestions
 
 
 def top_columns(scores: np.ndarray, k: int) -> np.ndarray:

@@ -172,6 +172,31 @@ def read_survey_export(
     """
     path = Path(path)
     name = path.name
+    raw, sheet_name, sheet_names, encoding = _read_raw(path, sheet, categorical)
+    header_idx, frame, source_rows = _header_and_body(raw)
+    keys = {c: normalise_text(c).lower() for c in frame.columns}
+    platform = _platform(set(keys.values()), sheet_names, encoding is not None)
+    metadata, questions = _classify_columns(keys, platform)
+    numbered = questions["number"].notna()
+    if not numbered.any() and platform not in ("kobo", "template", "generic"):
+        raise WuyeError(Problem("没有找到可识别的题目列（列名应形如「4、题干」）",
+                                "确认导出的是答卷数据（问卷星：下载答卷数据→按选项文本或序号），"
+                                "且第一行是列名", file=name, sheet=sheet_name))
+    if questions.empty:
+        raise WuyeError(Problem("没有找到任何题目列", "确认第一行是列名，题目列写成「4、题干」",
+                                file=name, sheet=sheet_name))
+    kind = "code" if platform == "template" else _kind(frame, questions)
+    info = ExportInfo(path=str(path), file=name, platform=platform, kind=kind, sheet=sheet_name,
+                      header_row=header_idx + 1, metadata=metadata, questions=questions,
+                      source_rows=source_rows, encoding=encoding)
+    return frame, info
+
+
+def _read_raw(path: Path, sheet: str | int | None, categorical: bool
+              ) -> tuple[pd.DataFrame, str | None, list[str], str | None]:
+    """``(cells, sheet name, all sheet names, CSV encoding)`` of an export, every cell text
+    or NA; refuses missing, empty and unsupported files and files without data."""
+    name = path.name
     if not path.exists():
         raise WuyeError(Problem("找不到问卷导出文件", "检查文件路径", file=str(path)))
     if path.stat().st_size == 0:
@@ -194,6 +219,12 @@ def read_survey_export(
     if raw.empty or raw.notna().to_numpy().sum() == 0:
         raise WuyeError(Problem("文件中没有任何数据", "确认导出时选择了正确的问卷和答卷范围",
                                 file=name, sheet=sheet_name))
+    return raw, sheet_name, sheet_names, encoding
+
+
+def _header_and_body(raw: pd.DataFrame) -> tuple[int, pd.DataFrame, np.ndarray]:
+    """``(header row index, rows under it with the headers as columns, their source row
+    numbers)``; columns without a header and trailing empty rows are dropped."""
     header_idx = _find_header(raw)
     headers = _unique([_clean_header(v) for v in raw.iloc[header_idx].tolist()])
     body = raw.iloc[header_idx + 1:]
@@ -205,13 +236,16 @@ def read_survey_export(
     frame.columns = [headers[i] for i in keep]
     frame = frame.reset_index(drop=True)
     source_rows = np.asarray(body.index.to_numpy(), dtype=np.int64) + 1
+    return header_idx, frame, source_rows
 
+
+def _classify_columns(keys: dict[str, str], platform: str
+                      ) -> tuple[dict[str, str], pd.DataFrame]:
+    """The metadata columns (canonical name → header; the first of each) and the question
+    columns (:attr:`ExportInfo.questions`), from the headers and their normalised keys."""
     metadata: dict[str, str] = {}
     q_rows: list[dict[str, object]] = []
-    keys = {c: normalise_text(c).lower() for c in frame.columns}
-    platform = _platform(set(keys.values()), sheet_names, encoding is not None)
-    for col in frame.columns:
-        key = keys[col]
+    for col, key in keys.items():
         canonical = METADATA_ALIASES.get(key) or METADATA_ALIASES.get(key.split("/")[-1])
         if canonical and canonical not in metadata:
             metadata[canonical] = col
@@ -230,19 +264,7 @@ def read_survey_export(
                            "qtype": qtype})
     questions = pd.DataFrame(q_rows, columns=["column", "number", "text", "option", "qtype"])
     questions["number"] = questions["number"].astype("Int64")
-    numbered = questions["number"].notna()
-    if not numbered.any() and platform not in ("kobo", "template", "generic"):
-        raise WuyeError(Problem("没有找到可识别的题目列（列名应形如「4、题干」）",
-                                "确认导出的是答卷数据（问卷星：下载答卷数据→按选项文本或序号），"
-                                "且第一行是列名", file=name, sheet=sheet_name))
-    if questions.empty:
-        raise WuyeError(Problem("没有找到任何题目列", "确认第一行是列名，题目列写成「4、题干」",
-                                file=name, sheet=sheet_name))
-    kind = "code" if platform == "template" else _kind(frame, questions)
-    info = ExportInfo(path=str(path), file=name, platform=platform, kind=kind, sheet=sheet_name,
-                      header_row=header_idx + 1, metadata=metadata, questions=questions,
-                      source_rows=source_rows, encoding=encoding)
-    return frame, info
+    return metadata, questions
 
 
 def expand_multiselect(values: pd.Series, separator: str = MULTI_SEPARATOR) -> pd.DataFrame:
