@@ -22,6 +22,7 @@ Randomness is reproducible and estate-order independent; see :mod:`sampling.sele
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +70,101 @@ def draw_round(
     """
     _check_inputs(register, frame, config, seed)
     frame = _prepared(frame)
+    _check_estates(register, frame)
+    st = _strata(frame)
+    reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
+    p_plan = _planning_p(reg, st.ids, config)
+    n = sample_size(st.big_n, margin=config.margin, confidence=confidence, p=p_plan,
+                    deff=config.deff, response_rate=config.response_rate,
+                    minimum=config.minimum, maximum=config.maximum)
+    n = np.atleast_1d(n)
+    draw = _draw(st, n, config, seed, variances)
+    sample = _sample_table(frame, st, draw)
+    strata = _strata_table(st, draw)
+    plan = _plan(reg, st, draw, p_plan, config, confidence)
+    meta = {
+        "seed": int(seed),
+        "frame_sha256": st.digest,
+        "frame_rows": len(frame),
+        "frame_occupied": int(st.total),
+        "design": _design_meta(str(config.method)),
+        "parameters": {
+            "margin": config.margin, "planning_p": config.planning_p, "deff": config.deff,
+            "response_rate": config.response_rate, "minimum": config.minimum,
+            "maximum": config.maximum, "reserve_ratio": config.reserve_ratio,
+            "confidence": float(confidence),
+            "allocation": "proportional" if variances is None else "neyman",
+        },
+        "estates": len(plan),
+        "sample_main": int((sample["role"] == "main").sum()),
+        "sample_reserve": int((sample["role"] != "main").sum()),
+        "package_version": package_version(),
+        "numpy_version": np.__version__,
+    }
+    return RoundSample(sample=sample, strata=strata, plan=plan, meta=meta)
+
+
+def _check_estates(register: pd.DataFrame, frame: pd.DataFrame) -> None:
     estate_ids = register["estate_id"].astype(str).to_numpy()
     in_round = frame["estate_id"].isin(estate_ids)
     if not in_round.all():
         stray = sorted(frame.loc[~in_round, "estate_id"].unique())[:10]
         raise WuyeError(Problem(f"住户清册中的小区不在台账中：{'、'.join(stray)}",
                                 "先用 load_frame 检查住户清册，或核对小区编号"))
+
+
+@dataclass
+class _Strata:
+    """The occupied households in canonical order, grouped into strata = (estate,
+    building) runs."""
+
+    digest: str
+    """:func:`frame_sha256` of the whole frame."""
+    codes: dict[str, np.ndarray]
+    """Factor codes of the frame's text columns (:func:`canonical_order`)."""
+    labels: dict[str, Any]
+    """Their labels."""
+    order: np.ndarray
+    """Frame rows of the occupied households, in canonical order."""
+    est: np.ndarray
+    """Per household (in ``order``): estate code."""
+    bld: np.ndarray
+    """Per household: building code."""
+    stratum: np.ndarray
+    """Per household: stratum number."""
+    position: np.ndarray
+    """Per household: its position within its estate."""
+    first: np.ndarray
+    """Per stratum: its first household."""
+    stratum_est: np.ndarray
+    """Per stratum: estate code."""
+    big_nh: np.ndarray
+    """Per stratum: households (N_h)."""
+    big_n: np.ndarray
+    """Per estate: households (N)."""
+    buildings: np.ndarray
+    """Per estate: strata (buildings with occupied households)."""
+    ids: np.ndarray
+    """Per estate: ``estate_id``."""
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+    @property
+    def n_strata(self) -> int:
+        return len(self.big_nh)
+
+    def building_labels(self) -> np.ndarray:
+        """Per stratum: the building label."""
+        return np.asarray(self.labels["building"], dtype=object)[self.bld[self.first]]
+
+
+def _strata(frame: pd.DataFrame) -> _Strata:
     order, codes, labels = canonical_order(frame)
     digest = frame_sha256(frame, canonical=(order, codes, labels))
     occupied = frame["occupied"].to_numpy(dtype=bool)
     order = order[occupied[order]]
-
     est = codes["estate_id"][order]
     bld = codes["building"][order]
     total = len(order)
@@ -92,56 +177,79 @@ def draw_round(
     n_strata = int(stratum[-1]) + 1 if total else 0
     first = np.flatnonzero(change)
     stratum_est = est[first]
-    big_nh = np.bincount(stratum, minlength=n_strata)
     big_n = np.bincount(est, minlength=n_est)
-    buildings = np.bincount(stratum_est, minlength=n_est)
     est_start = np.concatenate([[0], np.cumsum(big_n)[:-1]]).astype(np.int64)
-    position = np.arange(total, dtype=np.int64) - est_start[est]
+    return _Strata(
+        digest=digest, codes=codes, labels=labels, order=order, est=est, bld=bld,
+        stratum=stratum, position=np.arange(total, dtype=np.int64) - est_start[est],
+        first=first, stratum_est=stratum_est,
+        big_nh=np.bincount(stratum, minlength=n_strata), big_n=big_n,
+        buildings=np.bincount(stratum_est, minlength=n_est),
+        ids=np.asarray(labels["estate_id"], dtype=object))
 
-    ids = np.asarray(labels["estate_id"], dtype=object)
-    reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
-    p_plan = _planning_p(reg, ids, config)
-    n = sample_size(big_n, margin=config.margin, confidence=confidence, p=p_plan,
-                    deff=config.deff, response_rate=config.response_rate,
-                    minimum=config.minimum, maximum=config.maximum)
-    n = np.atleast_1d(n)
 
-    method = str(config.method)
-    systematic = np.full(n_est, method == SYSTEMATIC) | (n < buildings)
-    keys = estate_keys(ids, seed)
-    z = household_keys(keys[est], position + 1)
+@dataclass
+class _Draw:
+    """What was drawn: per estate the sample size and design, per stratum ``n_h`` and reserves, per
+    household its rank (main sample: rank < ``n_h``, then the reserves in order)."""
 
-    # Main sample: allocation for stratified estates, systematic picks for the others.
+    n: np.ndarray
+    systematic: np.ndarray
+    n_h: np.ndarray
+    reserve_h: np.ndarray
+    rank: np.ndarray
+
+
+def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Series | None
+          ) -> _Draw:
+    """Main sample (allocation for stratified estates, systematic picks for the others)
+    and reserves."""
+    systematic = np.full(len(st.ids), str(config.method) == SYSTEMATIC) | (n < st.buildings)
+    keys = estate_keys(st.ids, seed)
+    z = household_keys(keys[st.est], st.position + 1)
     weights = None
     if variances is not None:
-        weights = big_nh * np.sqrt(_stratum_variances(variances, ids[stratum_est], np.asarray(
-            labels["building"], dtype=object)[bld[first]], stratum_est))
-    alloc = allocate_arrays(np.where(systematic, 0, n), stratum_est, big_nh, weights=weights)
+        weights = st.big_nh * np.sqrt(_stratum_variances(
+            variances, st.ids[st.stratum_est], st.building_labels(), st.stratum_est))
+    alloc = allocate_arrays(np.where(systematic, 0, n), st.stratum_est, st.big_nh,
+                            weights=weights)
     start = to_unit(splitmix64(keys))
-    picked = systematic_mask(position, n[est], big_n[est], start[est]) & systematic[est]
-    realised = np.bincount(stratum, weights=picked, minlength=n_strata).astype(np.int64)
-    n_h = np.where(systematic[stratum_est], realised, alloc)
+    est = st.est
+    picked = systematic_mask(st.position, n[est], st.big_n[est], start[est]) & systematic[est]
+    realised = np.bincount(st.stratum, weights=picked, minlength=st.n_strata).astype(np.int64)
+    n_h = np.where(systematic[st.stratum_est], realised, alloc)
     flag = (systematic[est] & ~picked).astype(np.int64)
-    rank = rank_within(stratum, n_strata, flag, z)
+    rank = rank_within(st.stratum, st.n_strata, flag, z)
+    return _Draw(n=n, systematic=systematic, n_h=n_h,
+                 reserve_h=_reserves(n_h, st.big_nh, float(config.reserve_ratio)), rank=rank)
 
-    ratio = float(config.reserve_ratio)
+
+def _reserves(n_h: np.ndarray, big_nh: np.ndarray, ratio: float) -> np.ndarray:
+    """``reserve_h = min(N_h − n_h, max(ceil(ratio·n_h), 1))`` (none for ratio 0 or
+    ``n_h = 0``)."""
     reserve_h = np.ceil(ratio * n_h - 1e-9).astype(np.int64)
     if ratio > 0:
         reserve_h = np.maximum(reserve_h, (n_h > 0).astype(np.int64))
-    reserve_h = np.minimum(reserve_h, big_nh - n_h)
+    return np.minimum(reserve_h, big_nh - n_h)
 
+
+def _sample_table(frame: pd.DataFrame, st: _Strata, draw: _Draw) -> pd.DataFrame:
+    """The drawn households in field order: estate, building, main sample in walking
+    order, then reserves in order."""
+    n_h, stratum, rank = draw.n_h, st.stratum, draw.rank
     main = rank < n_h[stratum]
-    reserve = ~main & (rank < (n_h + reserve_h)[stratum])
+    reserve = ~main & (rank < (n_h + draw.reserve_h)[stratum])
     chosen = np.flatnonzero(main | reserve)
     is_main = main[chosen]
     role_order = np.where(is_main, 0, rank[chosen] - n_h[stratum[chosen]] + 1)
-    # Field order: estate, building, main sample in walking order, then reserves in order.
-    field = np.lexsort((position[chosen], role_order, ~is_main, stratum[chosen], est[chosen]))
+    field = np.lexsort((st.position[chosen], role_order, ~is_main, stratum[chosen],
+                        st.est[chosen]))
     chosen = chosen[field]
     is_main = is_main[field]
-    rows = order[chosen]
+    rows = st.order[chosen]
     # Text columns rebuilt from the factor codes: NaN becomes "", no pandas take needed.
-    texts = {c: np.asarray(labels[c], dtype=object)[codes[c][rows]] for c in FRAME_REQUIRED}
+    texts = {c: np.asarray(st.labels[c], dtype=object)[st.codes[c][rows]]
+             for c in FRAME_REQUIRED}
     sample = pd.DataFrame({c: pd.array(texts[c], dtype="str") for c in FRAME_REQUIRED})
     if "household_id" in frame.columns:
         sample["household_id"] = pd.array(frame["household_id"].to_numpy()[rows], dtype="str")
@@ -150,56 +258,46 @@ def draw_round(
         joined = ["|".join(row) for row in zip(*parts, strict=True)]
         sample["household_id"] = pd.array(joined, dtype="str")
     sample["role"] = np.where(is_main, "main", "reserve")
-    st = stratum[chosen]
-    within = np.arange(len(chosen)) - np.searchsorted(st, st)  # st is sorted
-    n_main_before = np.minimum(within, n_h[st])
+    s = stratum[chosen]
+    within = np.arange(len(chosen)) - np.searchsorted(s, s)  # s is sorted
+    n_main_before = np.minimum(within, n_h[s])
     sample["order"] = np.where(is_main, within + 1, within - n_main_before + 1).astype(np.int64)
-    e = est[chosen]
+    e = st.est[chosen]
     sample["seq"] = (np.arange(len(chosen)) - np.searchsorted(e, e) + 1).astype(np.int64)
+    return sample
 
-    design = np.where(big_n == 0, "none", np.where(systematic, SYSTEMATIC, STRATIFIED))
+
+def _designs(st: _Strata, draw: _Draw) -> np.ndarray:
+    """Per estate: ``none`` (no households), systematic or stratified."""
+    return np.where(st.big_n == 0, "none", np.where(draw.systematic, SYSTEMATIC, STRATIFIED))
+
+
+def _strata_table(st: _Strata, draw: _Draw) -> pd.DataFrame:
+    """One row per stratum: ``N_h``, ``n_h``, reserves, inclusion probability, design."""
+    n, big_n, big_nh, stratum_est = draw.n, st.big_n, st.big_nh, st.stratum_est
     with np.errstate(divide="ignore", invalid="ignore"):
         pi_est = np.where(big_n > 0, n / np.maximum(big_n, 1), 0.0)
-        pi_h = np.where(systematic[stratum_est], pi_est[stratum_est], n_h / big_nh)
-    strata = pd.DataFrame({
-        "estate_id": pd.array(ids[stratum_est], dtype="str"),
-        "building": pd.array(np.asarray(labels["building"], dtype=object)[bld[first]],
-                             dtype="str"),
+        pi_h = np.where(draw.systematic[stratum_est], pi_est[stratum_est], draw.n_h / big_nh)
+    return pd.DataFrame({
+        "estate_id": pd.array(st.ids[stratum_est], dtype="str"),
+        "building": pd.array(st.building_labels(), dtype="str"),
         "N_h": big_nh.astype(np.int64),
-        "n_h": n_h.astype(np.int64),
-        "reserve_h": reserve_h.astype(np.int64),
+        "n_h": draw.n_h.astype(np.int64),
+        "reserve_h": draw.reserve_h.astype(np.int64),
         "pi_h": pi_h,
-        "design": pd.array(design[stratum_est], dtype="str"),
+        "design": pd.array(_designs(st, draw)[stratum_est], dtype="str"),
     })
-    plan = _plan(reg, ids, big_n, n, buildings, reserve_h, stratum_est, design, p_plan,
-                 config, confidence)
-    meta = {
-        "seed": int(seed),
-        "frame_sha256": digest,
-        "frame_rows": len(frame),
-        "frame_occupied": int(total),
-        "design": {
-            "method": method,
-            "stratified_srs": DESIGN_LABELS[STRATIFIED],
-            "systematic": DESIGN_LABELS[SYSTEMATIC],
-            "fallback": "小区样本量少于楼栋数时，改为按排序后的住户清册等距抽样（隐含按楼栋分层）",
-            "reserves": "每栋替补数 = max(ceil(reserve_ratio × n_h), 1)，不超过剩余户数；按顺序使用",
-            "rng": "numpy.random.SeedSequence([seed, sha256(estate_id)]) → splitmix64 keys",
-        },
-        "parameters": {
-            "margin": config.margin, "planning_p": config.planning_p, "deff": config.deff,
-            "response_rate": config.response_rate, "minimum": config.minimum,
-            "maximum": config.maximum, "reserve_ratio": config.reserve_ratio,
-            "confidence": float(confidence),
-            "allocation": "proportional" if variances is None else "neyman",
-        },
-        "estates": len(plan),
-        "sample_main": int(is_main.sum()),
-        "sample_reserve": int((~is_main).sum()),
-        "package_version": package_version(),
-        "numpy_version": np.__version__,
+
+
+def _design_meta(method: str) -> dict[str, str]:
+    return {
+        "method": method,
+        "stratified_srs": DESIGN_LABELS[STRATIFIED],
+        "systematic": DESIGN_LABELS[SYSTEMATIC],
+        "fallback": "小区样本量少于楼栋数时，改为按排序后的住户清册等距抽样（隐含按楼栋分层）",
+        "reserves": "每栋替补数 = max(ceil(reserve_ratio × n_h), 1)，不超过剩余户数；按顺序使用",
+        "rng": "numpy.random.SeedSequence([seed, sha256(estate_id)]) → splitmix64 keys",
     }
-    return RoundSample(sample=sample, strata=strata, plan=plan, meta=meta)
 
 
 def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSample:
@@ -319,16 +417,19 @@ def _planning_p(reg: pd.DataFrame, ids: np.ndarray, config: Any) -> np.ndarray:
     return np.full(len(ids), float(planning))
 
 
-def _plan(reg: pd.DataFrame, ids: np.ndarray, big_n: np.ndarray, n: np.ndarray,
-          buildings: np.ndarray, reserve_h: np.ndarray, stratum_est: np.ndarray,
-          design: np.ndarray, p_plan: np.ndarray, config: Any, confidence: float
-          ) -> pd.DataFrame:
-    reserves = np.bincount(stratum_est, weights=reserve_h, minlength=len(ids)).astype(np.int64)
+def _plan(reg: pd.DataFrame, st: _Strata, draw: _Draw, p_plan: np.ndarray, config: Any,
+          confidence: float) -> pd.DataFrame:
+    """One row per 台账 estate, in 台账 order: ``N``, ``n``, reserves, buildings, planning
+    proportion, expected margin at it, design (estates without households: ``N = n = 0``)."""
+    ids, big_n, n = st.ids, st.big_n, draw.n
+    design = _designs(st, draw)
+    reserves = np.bincount(st.stratum_est, weights=draw.reserve_h,
+                           minlength=len(ids)).astype(np.int64)
     margin = expected_margin(n, big_n, p=p_plan, confidence=confidence, deff=config.deff,
                              response_rate=config.response_rate)
     drawn = pd.DataFrame({
         "estate_id": ids.astype(str), "N": big_n.astype(np.int64), "n": n.astype(np.int64),
-        "reserves": reserves, "buildings": buildings.astype(np.int64), "planning_p": p_plan,
+        "reserves": reserves, "buildings": st.buildings.astype(np.int64), "planning_p": p_plan,
         "margin_at_threshold": margin, "design": design.astype(str),
     })
     present = set(ids.tolist())
