@@ -66,75 +66,22 @@ def load_frame(
     ``households`` (the frame's count is used, since it is what is drawn from) and 台账
     estates without any frame rows (they cannot be sampled).
     """
-    raw = read_table(path, sheet=sheet, what="住户清册")
     name = Path(path).name
-    rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
-    # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
-    raw.attrs = {}
-    frame = rename_columns(raw, FRAME_COLUMNS)
-    missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
-    if missing:
-        labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)
-        raise WuyeError(Problem(f"住户清册缺少列：{labels}",
-                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
-                                file=name, row=1))
+    frame, rows = _read_frame(path, sheet, name)
     out = pd.DataFrame(index=frame.index)
     for col in ("estate_id", "building", "unit", "floor", "room"):
         out[col] = _clean(frame[col]) if col in frame.columns else ""
-    problems: list[Problem] = []
-
-    def report(mask: np.ndarray, column: str, message: str, fix: str,
-               details: list[str] | None = None) -> None:
-        hits = np.flatnonzero(mask)
-        for k, i in enumerate(hits[:MAX_ROW_PROBLEMS]):
-            extra = details[k] if details else ""
-            problems.append(Problem(f"{message}{extra}", fix, file=name, row=int(rows[i]),
-                                    column=FRAME_LABELS[column]))
-        if len(hits) > MAX_ROW_PROBLEMS:
-            problems.append(Problem(f"另有 {len(hits) - MAX_ROW_PROBLEMS} 行同样{message}", fix,
-                                    file=name, column=FRAME_LABELS[column]))
-
+    problems = _RowProblems(name, rows)
     for col in REQUIRED_FRAME:
-        report((out[col] == "").to_numpy(), col, "不能为空", f"补上{FRAME_LABELS[col]}，或删除该行")
-
+        problems.report((out[col] == "").to_numpy(), col, "不能为空",
+                        f"补上{FRAME_LABELS[col]}，或删除该行")
     known = set(register["estate_id"].astype(str)) if "estate_id" in register else set()
     elsewhere = set(map(str, known_estates)) - known
-    present = out["estate_id"] != ""
-    unknown = present & ~out["estate_id"].isin(known) & ~out["estate_id"].isin(elsewhere)
-    if unknown.any():
-        bad = pd.DataFrame({"estate_id": out.loc[unknown, "estate_id"],
-                            "row": rows[unknown.to_numpy()]})
-        for estate, group in bad.groupby("estate_id", sort=True):
-            shown = "、".join(str(r) for r in group["row"].head(5))
-            more = f" 等 {len(group)} 行" if len(group) > 5 else ""
-            problems.append(Problem(
-                f"小区编号「{estate}」不在台账中（第 {shown} 行{more}）",
-                "核对小区编号是否与台账一致，或在台账中补上该小区", file=name,
-                row=int(group["row"].iloc[0]), column=FRAME_LABELS["estate_id"]))
-
-    key = ["estate_id", "building", "unit", "room"]
-    complete = present & (out["building"] != "") & (out["room"] != "")
-    dup = out.duplicated(subset=key, keep="first") & complete
-    if dup.any():
-        first_row = pd.Series(rows, index=out.index).groupby(
-            [out[k] for k in key], sort=False).transform("first")
-        # Row numbers only: room numbers are personal data and stay out of messages.
-        details = [f"（与第 {int(f)} 行为同一楼栋、单元、房号）"
-                   for f in first_row[dup].head(MAX_ROW_PROBLEMS)]
-        report(dup.to_numpy(), "room", "房号重复", "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行",
-               details[:MAX_ROW_PROBLEMS])
-
-    if "occupied" in frame.columns:
-        text = _clean(frame["occupied"]).str.lower()
-        occupied = ~text.isin(OCCUPIED_FALSE)
-        bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
-        report(bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）")
-        out["occupied"] = occupied.astype(bool)
-    else:
-        out["occupied"] = True
-
-    if problems:
-        raise WuyeError(problems)
+    _check_estates(out, known | elsewhere, problems)
+    _check_duplicates(out, problems)
+    out["occupied"] = _occupied(frame, problems)
+    if problems.items:
+        raise WuyeError(problems.items)
 
     warnings: list[Problem] = []
     dropped = out["estate_id"].isin(elsewhere)
@@ -147,25 +94,117 @@ def load_frame(
         out = out.loc[~dropped]
     out = out.reset_index(drop=True)
     out["household_id"] = household_ids(out)
-
-    if "households" in register and len(register):
-        reg = register.set_index(register["estate_id"].astype(str))["households"]
-        units = out.groupby("estate_id", sort=False).size()
-        occupied_n = out.groupby("estate_id", sort=False)["occupied"].sum()
-        both = units.index.intersection(reg.index)
-        differ = both[(units[both] != reg[both]).to_numpy()]
-        for estate in sorted(differ):
-            vacant = int(units[estate] - occupied_n[estate])
-            note = f"（另有空置 {vacant} 户不参与抽样）" if vacant else ""
-            warnings.append(Problem(
-                f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
-                f"样本量按住户清册的 {int(occupied_n[estate])} 户已入住住户计算并从中抽取{note}",
-                "核对台账户数或补全住户清册", file=name, column=FRAME_LABELS["estate_id"]))
-        absent = sorted(set(reg.index) - set(units.index))
-        if absent:
-            warnings.append(Problem(
-                f"台账中 {len(absent)} 个小区在住户清册中没有任何住户：{'、'.join(absent[:20])}"
-                f"{'等' if len(absent) > 20 else ''}；这些小区无法抽样",
-                "在住户清册中补上这些小区的住户", file=name))
+    warnings += _count_warnings(out, register, name)
     out.attrs = {"file": name}
     return out, warnings
+
+
+def _read_frame(path: str | Path, sheet: str | int, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The frame's rows with canonical column names, and their row numbers in the file;
+    refuses a frame without estate, building or room column."""
+    raw = read_table(path, sheet=sheet, what="住户清册")
+    rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
+    # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
+    raw.attrs = {}
+    frame = rename_columns(raw, FRAME_COLUMNS)
+    missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
+    if missing:
+        labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)
+        raise WuyeError(Problem(f"住户清册缺少列：{labels}",
+                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
+                                file=name, row=1))
+    return frame, rows
+
+
+class _RowProblems:
+    """Problems found in the frame's rows (file ``name``, row numbers ``rows``)."""
+
+    def __init__(self, name: str, rows: np.ndarray) -> None:
+        self.name = name
+        self.rows = rows
+        self.items: list[Problem] = []
+
+    def report(self, mask: np.ndarray, column: str, message: str, fix: str,
+               details: list[str] | None = None) -> None:
+        """One problem per row of ``mask`` (the first :data:`MAX_ROW_PROBLEMS`, then one
+        counting the rest)."""
+        hits = np.flatnonzero(mask)
+        for k, i in enumerate(hits[:MAX_ROW_PROBLEMS]):
+            extra = details[k] if details else ""
+            self.items.append(Problem(f"{message}{extra}", fix, file=self.name,
+                                      row=int(self.rows[i]), column=FRAME_LABELS[column]))
+        if len(hits) > MAX_ROW_PROBLEMS:
+            self.items.append(Problem(f"另有 {len(hits) - MAX_ROW_PROBLEMS} 行同样{message}", fix,
+                                      file=self.name, column=FRAME_LABELS[column]))
+
+
+def _check_estates(out: pd.DataFrame, allowed: set[str], problems: _RowProblems) -> None:
+    """One problem per estate id that is neither in the 台账 nor known elsewhere."""
+    present = out["estate_id"] != ""
+    unknown = present & ~out["estate_id"].isin(allowed)
+    if not unknown.any():
+        return
+    bad = pd.DataFrame({"estate_id": out.loc[unknown, "estate_id"],
+                        "row": problems.rows[unknown.to_numpy()]})
+    for estate, group in bad.groupby("estate_id", sort=True):
+        shown = "、".join(str(r) for r in group["row"].head(5))
+        more = f" 等 {len(group)} 行" if len(group) > 5 else ""
+        problems.items.append(Problem(
+            f"小区编号「{estate}」不在台账中（第 {shown} 行{more}）",
+            "核对小区编号是否与台账一致，或在台账中补上该小区", file=problems.name,
+            row=int(group["row"].iloc[0]), column=FRAME_LABELS["estate_id"]))
+
+
+def _check_duplicates(out: pd.DataFrame, problems: _RowProblems) -> None:
+    """Rooms listed twice (same estate, building, unit, room)."""
+    key = ["estate_id", "building", "unit", "room"]
+    complete = (out["estate_id"] != "") & (out["building"] != "") & (out["room"] != "")
+    dup = out.duplicated(subset=key, keep="first") & complete
+    if not dup.any():
+        return
+    first_row = pd.Series(problems.rows, index=out.index).groupby(
+        [out[k] for k in key], sort=False).transform("first")
+    # Row numbers only: room numbers are personal data and stay out of messages.
+    details = [f"（与第 {int(f)} 行为同一楼栋、单元、房号）"
+               for f in first_row[dup].head(MAX_ROW_PROBLEMS)]
+    problems.report(dup.to_numpy(), "room", "房号重复",
+                    "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行", details[:MAX_ROW_PROBLEMS])
+
+
+def _occupied(frame: pd.DataFrame, problems: _RowProblems) -> pd.Series | bool:
+    """是否入住 as booleans (blank: occupied; no column: all occupied); reports values
+    that are neither yes nor no."""
+    if "occupied" not in frame.columns:
+        return True
+    text = _clean(frame["occupied"]).str.lower()
+    occupied = ~text.isin(OCCUPIED_FALSE)
+    bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
+    problems.report(bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）")
+    return occupied.astype(bool)
+
+
+def _count_warnings(out: pd.DataFrame, register: pd.DataFrame, name: str) -> list[Problem]:
+    """Estates whose number of frame rows differs from the 台账 ``households``, and 台账
+    estates without frame rows."""
+    if "households" not in register or not len(register):
+        return []
+    warnings: list[Problem] = []
+    reg = register.set_index(register["estate_id"].astype(str))["households"]
+    units = out.groupby("estate_id", sort=False).size()
+    occupied_n = out.groupby("estate_id", sort=False)["occupied"].sum()
+    both = units.index.intersection(reg.index)
+    differ = both[(units[both] != reg[both]).to_numpy()]
+    for estate in sorted(differ):
+        vacant = int(units[estate] - occupied_n[estate])
+        note = f"（另有空置 {vacant} 户不参与抽样）" if vacant else ""
+        warnings.append(Problem(
+            f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
+            f"样本量按住户清册的 {int(occupied_n[estate])} 户已入住住户计算并从中抽取{note}",
+            "核对台账户数或补全住户清册", file=name, column=FRAME_LABELS["estate_id"]))
+    absent = sorted(set(reg.index) - set(units.index))
+    if absent:
+        warnings.append(Problem(
+            f"台账中 {len(absent)} 个小区在住户清册中没有任何住户：{'、'.join(absent[:20])}"
+            f"{'等' if len(absent) > 20 else ''}；这些小区无法抽样",
+            "在住户清册中补上这些小区的住户", file=name))
+    return warnings
