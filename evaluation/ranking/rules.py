@@ -168,33 +168,8 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
             table = {}
         parsed[name] = _section(name, table, cls, bad)
 
-    bands_raw = raw.pop("credit_bands", None)
-    bands = tuple(DEFAULT_BANDS.items())
-    if bands_raw is not None:
-        if not isinstance(bands_raw, dict) or not bands_raw:
-            bad("credit_bands", "[rules.credit_bands] 应是 等级 = 下限 的表", '例如 AAA = 85')
-        else:
-            items = []
-            for grade, low in bands_raw.items():
-                if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
-                    bad(f"credit_bands.{grade}", f"信用等级 {grade} 的下限 {low!r} 应为非负数",
-                        "例如 AAA = 85")
-                else:
-                    items.append((str(grade), float(low)))
-            bands = tuple(sorted(items, key=lambda kv: -kv[1]))
-
-    tie_break = raw.pop("tie_break", list(Rules.tie_break))
-    if isinstance(tie_break, str):
-        tie_break = [tie_break]
-    if not isinstance(tie_break, list) or not tie_break:
-        bad("tie_break", f"tie_break = {tie_break!r} 应是列表", '例如 ["composite", "rate_low", "n"]')
-        tie_break = list(Rules.tie_break)
-    unknown = [k for k in tie_break if k not in TIE_KEYS]
-    if unknown:
-        bad("tie_break", f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
-            f"只能用 {'、'.join(TIE_KEYS)}")
-        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
-
+    bands = _credit_bands(raw.pop("credit_bands", None), bad)
+    tie_break = _tie_break(raw.pop("tie_break", list(Rules.tie_break)), bad)
     counts = {}
     for key in ("escalation_count", "commendation_count"):
         value = raw.pop(key, getattr(Rules, key))
@@ -205,7 +180,50 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
 
     for key in raw:
         bad(key, f"[rules] 中有未知的键 {key!r}", "检查拼写或删除该行")
+    _check_vocabulary(parsed, bands, bad)
+    _check_ranges(parsed, bad)
+    if problems:
+        raise WuyeError(problems)
+    return Rules(credit_bands=bands, tie_break=tie_break, **parsed, **counts)
 
+
+def _credit_bands(bands_raw: Any, bad: Any) -> tuple[tuple[str, float], ...]:
+    """``[rules.credit_bands]`` (grade = lower bound), highest bound first; the default
+    bands when absent."""
+    bands = tuple(DEFAULT_BANDS.items())
+    if bands_raw is None:
+        return bands
+    if not isinstance(bands_raw, dict) or not bands_raw:
+        bad("credit_bands", "[rules.credit_bands] 应是 等级 = 下限 的表", '例如 AAA = 85')
+        return bands
+    items = []
+    for grade, low in bands_raw.items():
+        if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
+            bad(f"credit_bands.{grade}", f"信用等级 {grade} 的下限 {low!r} 应为非负数",
+                "例如 AAA = 85")
+        else:
+            items.append((str(grade), float(low)))
+    return tuple(sorted(items, key=lambda kv: -kv[1]))
+
+
+def _tie_break(tie_break: Any, bad: Any) -> tuple[str, ...]:
+    """``tie_break``: known keys of :data:`TIE_KEYS` (unknown ones reported and dropped)."""
+    if isinstance(tie_break, str):
+        tie_break = [tie_break]
+    if not isinstance(tie_break, list) or not tie_break:
+        bad("tie_break", f"tie_break = {tie_break!r} 应是列表", '例如 ["composite", "rate_low", "n"]')
+        tie_break = list(Rules.tie_break)
+    unknown = [k for k in tie_break if k not in TIE_KEYS]
+    if unknown:
+        bad("tie_break", f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"只能用 {'、'.join(TIE_KEYS)}")
+        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
+    return tuple(tie_break)
+
+
+def _check_vocabulary(parsed: dict[str, Any], bands: tuple[tuple[str, float], ...],
+                      bad: Any) -> None:
+    """Verdicts and credit grades named in the rules exist; ``red.mode`` is known."""
     for name in ("red", "black"):
         rule = parsed[name]
         for verdict in rule.verdicts:
@@ -220,6 +238,10 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
             bad("black.credit_grades", f"未知的信用等级 {grade!r}", f"只能是 {'、'.join(grades)}")
     if parsed["red"].mode not in ("either", "both"):
         bad("red.mode", f"mode = {parsed['red'].mode!r} 无效", '写 "either"（满足其一）或 "both"')
+
+
+def _check_ranges(parsed: dict[str, Any], bad: Any) -> None:
+    """Shares between 0 and 1; some positive weight; a positive complaints cap."""
     for name, attr in (("red", "top_share"), ("firms", "red_top_share"),
                        ("firms", "black_estate_share"), ("eligibility", "min_response_rate")):
         value = getattr(parsed[name], attr)
@@ -230,9 +252,10 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
         bad("weights", "综合得分的权重之和为 0", "至少给一个分项正的权重，例如 index = 1")
     if w.complaints_cap <= 0:
         bad("weights.complaints_cap", "complaints_cap 应大于 0", "例如 10（每百户 10 件投诉记 0 分）")
-    if problems:
-        raise WuyeError(problems)
-    return Rules(credit_bands=bands, tie_break=tuple(tie_break), **parsed, **counts)
+
+
+_INVALID = object()
+"""What :func:`_checked_value` returns for a value it reported."""
 
 
 def _section(name: str, table: dict[str, Any], cls: type, bad: Any) -> Any:
@@ -243,42 +266,60 @@ def _section(name: str, table: dict[str, Any], cls: type, bad: Any) -> Any:
         if not hasattr(defaults, key):
             bad(f"{name}.{key}", f"[rules.{name}] 中有未知的键 {key!r}", "检查拼写或删除该行")
             continue
-        default = getattr(defaults, key)
-        where = f"{name}.{key}"
-        if isinstance(default, tuple):
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                bad(where, f"{key} = {value!r} 应是文字列表", '例如 ["未达标"]')
-                continue
-            value = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                bad(where, f"{key} = {value!r} 应为 true 或 false", "写 true 或 false")
-                continue
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                    isinstance(value, float) and not value.is_integer()):
-                bad(where, f"{key} = {value!r} 应为整数", "例如 2")
-                continue
-            value = int(value)
-            if value < 0:
-                bad(where, f"{key} = {value} 不能为负数", "改为 0 或正整数")
-                continue
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                bad(where, f"{key} = {value!r} 应为数字", "例如 0.2")
-                continue
-            value = float(value)
-            if value < 0:
-                what = "权重" if name == "weights" else "取值"
-                bad(where, f"{what} {key} = {value} 不能为负数", "改为 0（不计）或正数")
-                continue
-        elif isinstance(default, str) and not isinstance(value, str):
-            bad(where, f"{key} = {value!r} 应为带引号的文字", '例如 "either"')
-            continue
-        values[key] = value
+        checked = _checked_value(name, key, value, getattr(defaults, key), bad)
+        if checked is not _INVALID:
+            values[key] = checked
     return cls(**values)
+
+
+def _checked_value(name: str, key: str, value: Any, default: Any, bad: Any) -> Any:
+    """``value`` of ``[rules.<name>] key`` in the type of its default (a text list, a
+    boolean, a non-negative integer or number, a text), or :data:`_INVALID` (reported)."""
+    where = f"{name}.{key}"
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            bad(where, f"{key} = {value!r} 应是文字列表", '例如 ["未达标"]')
+            return _INVALID
+        return tuple(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            bad(where, f"{key} = {value!r} 应为 true 或 false", "写 true 或 false")
+            return _INVALID
+        return value
+    if isinstance(default, int):
+        return _count_value(where, key, value, bad)
+    if isinstance(default, float):
+        return _number_value(name, where, key, value, bad)
+    if isinstance(default, str) and not isinstance(value, str):
+        bad(where, f"{key} = {value!r} 应为带引号的文字", '例如 "either"')
+        return _INVALID
+    return value
+
+
+def _count_value(where: str, key: str, value: Any, bad: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()):
+        bad(where, f"{key} = {value!r} 应为整数", "例如 2")
+        return _INVALID
+    value = int(value)
+    if value < 0:
+        bad(where, f"{key} = {value} 不能为负数", "改为 0 或正整数")
+        return _INVALID
+    return value
+
+
+def _number_value(name: str, where: str, key: str, value: Any, bad: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        bad(where, f"{key} = {value!r} 应为数字", "例如 0.2")
+        return _INVALID
+    value = float(value)
+    if value < 0:
+        what = "权重" if name == "weights" else "取值"
+        bad(where, f"{what} {key} = {value} 不能为负数", "改为 0（不计）或正数")
+        return _INVALID
+    return value
 
 
 def credit_grade(scores: Any, bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
