@@ -317,8 +317,6 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
     fewer than ``INLINE_BELOW`` cards. Estates go in batches of ``batch_size`` per task (default: about eight
     tasks, 5–100 estates each). Returns the written paths and the per-estate failures.
     """
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     payloads = card_payloads(results)
@@ -334,36 +332,53 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
     own = executor is None and len(jobs) >= INLINE_BELOW
     if own:
         executor = default_executor(min(2, len(batches)))
-    written: list[Path] = []
-    failures: list[Failure] = []
-    bar = tqdm(total=len(jobs), desc="小区报告卡", unit="个", disable=not progress)
+    outcomes = _CardOutcomes(len(jobs), progress)
+    try:
+        if executor is None:
+            for batch in batches:
+                outcomes.collect(batch, render_card_batch(batch, str(out_dir), system_fonts), None)
+        else:
+            _run_batches(executor, batches, str(out_dir), system_fonts, outcomes)
+    finally:
+        outcomes.bar.close()
+        if own and executor is not None:
+            executor.shutdown(wait=True)
+    return outcomes.written, outcomes.failures
 
-    def collect(batch: list, outcome: list | None, error: str | None) -> None:
+
+class _CardOutcomes:
+    """Written cards and per-estate failures, batch by batch, with a progress bar."""
+
+    def __init__(self, total: int, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.written: list[Path] = []
+        self.failures: list[Failure] = []
+        self.bar = tqdm(total=total, desc="小区报告卡", unit="个", disable=not progress)
+
+    def collect(self, batch: list, outcome: list | None, error: str | None) -> None:
+        """``outcome`` of :func:`render_card_batch`, or ``None`` and the ``error`` that
+        failed the whole batch."""
         if outcome is None:
             outcome = [(k, None, error) for k, _ in batch]
         for estate_id, path, err in outcome:
             if err is None and path:
-                written.append(Path(path))
+                self.written.append(Path(path))
             else:
-                failures.append(Failure(kind="pdf", target=f"cards/{safe_filename(estate_id)}.pdf",
-                                        reason=err or "未知错误", estate_id=estate_id))
-        bar.update(len(batch))
+                self.failures.append(Failure(
+                    kind="pdf", target=f"cards/{safe_filename(estate_id)}.pdf",
+                    reason=err or "未知错误", estate_id=estate_id))
+        self.bar.update(len(batch))
 
-    try:
-        if executor is None:
-            for batch in batches:
-                collect(batch, render_card_batch(batch, str(out_dir), system_fonts), None)
-        else:
-            futures: dict[Future, list] = {
-                executor.submit(render_card_batch, batch, str(out_dir), system_fonts): batch
-                for batch in batches}
-            for future in as_completed(futures):
-                try:
-                    collect(futures[future], future.result(), None)
-                except Exception as exc:  # a worker died: every estate of its batch failed
-                    collect(futures[future], None, f"工作进程失败：{type(exc).__name__}: {exc}")
-    finally:
-        bar.close()
-        if own and executor is not None:
-            executor.shutdown(wait=True)
-    return written, failures
+
+def _run_batches(executor: Executor, batches: list[list], out_dir: str, system_fonts: bool,
+                 outcomes: _CardOutcomes) -> None:
+    futures: dict[Future, list] = {
+        executor.submit(render_card_batch, batch, out_dir, system_fonts): batch
+        for batch in batches}
+    for future in as_completed(futures):
+        try:
+            outcomes.collect(futures[future], future.result(), None)
+        except Exception as exc:  # a worker died: every estate of its batch failed
+            outcomes.collect(futures[future], None,
+                             f"工作进程失败：{type(exc).__name__}: {exc}")

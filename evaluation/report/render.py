@@ -75,10 +75,40 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
     rnd = results.round
     out = Path(rnd.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    failures: list[Failure] = []
-    timings: dict[str, float] = {}
+    steps = _Steps()
+    data_dir = out / "data"
+    if save_data:
+        steps.run("data", "data", "data/", save_results, results, data_dir)
+    book = workbook_name(results)
+    steps.run("excel", "excel", book, write_workbook, results, out / book)
+    steps.run("district_pdf", "pdf", "district_report.pdf", render_district_pdf, results,
+              out / "district_report.pdf")
+    if cards:
+        _cards(steps, results, out, executor=executor, progress=progress)
+    if notebooks:
+        estates = list(notebook_estates if notebook_estates is not None
+                       else rnd.report.get("notebook_estates", []) or [])
+        jobs = report_jobs(rnd.root, out, results_dir=data_dir, estates=estates)
+        got = steps.run("notebooks", "notebook", "notebooks/", run_notebooks, jobs,
+                        executor=notebook_executor, progress=progress)
+        if got is not None:
+            steps.failures.extend(got[1])
+    manifest = write_manifest(out, steps.failures, extra={
+        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
+        "timings_s": steps.timings})
+    _log_failures(steps.failures)
+    return manifest
 
-    def step(name: str, kind: str, target: str, fn, *args, **kwargs):
+
+class _Steps:
+    """Runs the outputs one by one: times each and collects failures, so that one output
+    failing does not stop the others (a full or read-only disk does)."""
+
+    def __init__(self) -> None:
+        self.failures: list[Failure] = []
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, kind: str, target: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
         try:
             return fn(*args, **kwargs)
@@ -86,46 +116,34 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
             fatal = fatal_os_error(exc)
             if fatal is not None:  # ... unless the disk is full: the manifest stays as it was
                 raise fatal from exc
-            failures.append(Failure(kind=kind, target=target, reason=_reason(exc)))
+            self.failures.append(Failure(kind=kind, target=target, reason=_reason(exc)))
             log.error("生成 %s 失败：%s", target, _reason(exc))
             return None
         finally:
-            timings[name] = round(time.perf_counter() - t0, 3)
+            self.timings[name] = round(time.perf_counter() - t0, 3)
 
-    data_dir = out / "data"
-    if save_data:
-        step("data", "data", "data/", save_results, results, data_dir)
-    book = workbook_name(results)
-    step("excel", "excel", book, write_workbook, results, out / book)
-    step("district_pdf", "pdf", "district_report.pdf", render_district_pdf, results,
-         out / "district_report.pdf")
-    if cards:
-        got = step("cards", "pdf", "cards/", render_cards, results, out / "cards",
-                   executor=executor, progress=progress)
-        if got is not None:
-            written, card_failures = got
-            failures.extend(card_failures)
-            keep = {p.name for p in written}
-            for stale in (out / "cards").glob("*.pdf"):  # never list an old card as current
-                if stale.name not in keep:
-                    stale.unlink()
-    if notebooks:
-        estates = list(notebook_estates if notebook_estates is not None
-                       else rnd.report.get("notebook_estates", []) or [])
-        jobs = report_jobs(rnd.root, out, results_dir=data_dir, estates=estates)
-        got = step("notebooks", "notebook", "notebooks/", run_notebooks, jobs,
-                   executor=notebook_executor, progress=progress)
-        if got is not None:
-            failures.extend(got[1])
-    manifest = write_manifest(out, failures, extra={
-        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
-        "timings_s": timings})
+
+def _cards(steps: _Steps, results: RoundResults, out: Path, *, executor: Executor | None,
+           progress: bool) -> None:
+    """The estate cards; cards of an earlier run that were not written again are removed."""
+    got = steps.run("cards", "pdf", "cards/", render_cards, results, out / "cards",
+                    executor=executor, progress=progress)
+    if got is None:
+        return
+    written, card_failures = got
+    steps.failures.extend(card_failures)
+    keep = {p.name for p in written}
+    for stale in (out / "cards").glob("*.pdf"):  # never list an old card as current
+        if stale.name not in keep:
+            stale.unlink()
+
+
+def _log_failures(failures: list[Failure]) -> None:
     if failures:
         log.warning("报告生成完成，但有 %d 项失败：", len(failures))
         for f in failures:
             where = f"（第 {f.cell} 个单元格）" if f.cell else ""
             log.warning("  %s %s%s：%s", f.kind, f.target, where, f.reason)
-    return manifest
 
 
 def render_round(round_path: str | Path, results_dir: str | Path | None = None, **kwargs: Any
