@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"== {name} ==", flush=True)
         start = time.perf_counter()
-        module.main()
+        argv_before = sys.argv
+        sys.argv = [f"benchmarks.{name}"]  # the names chosen here are not the module's options
+        try:
+            module.main()
+        finally:
+            sys.argv = argv_before
         print(f"-- {name}: {time.perf_counter() - start:.1f} s in total\n", flush=True)
     return 0
 
