@@ -147,32 +147,59 @@ def _fieldwork(args: argparse.Namespace, work: Path, queue: Any) -> None:
 
     st = Stages(args.profile)
     demo = work / "demo"
-    district = st.run("build district", lambda: build_district(args.seed, estates=args.estates),
-                      in_round=False)
-    round_dir = st.run("write inputs", lambda: write_demo_round(
-        demo, PERIOD, seed=args.seed, estates=args.estates, output_dir=work / PERIOD,
-        database=demo / "wuye.sqlite", secrets=demo / ".secrets", district=district),
-        in_round=False)
+    district = st.run(
+        "build district", lambda: build_district(args.seed, estates=args.estates), in_round=False
+    )
+    round_dir = st.run(
+        "write inputs",
+        lambda: write_demo_round(
+            demo,
+            PERIOD,
+            seed=args.seed,
+            estates=args.estates,
+            output_dir=work / PERIOD,
+            database=demo / "wuye.sqlite",
+            secrets=demo / ".secrets",
+            district=district,
+        ),
+        in_round=False,
+    )
     toml = round_dir / "round.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace(
-        "margin = 0.08", f"margin = {args.margin}"), encoding="utf-8")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace("margin = 0.08", f"margin = {args.margin}"),
+        encoding="utf-8",
+    )
     rnd = load_round(round_dir)
     drawn = st.run("sample", lambda: sample_step(rnd))
-    export = st.run("simulate fieldwork", lambda: simulate_fieldwork(
-        district, drawn.sample, period=PERIOD, seed=args.seed), in_round=False)
+    export = st.run(
+        "simulate fieldwork",
+        lambda: simulate_fieldwork(district, drawn.sample, period=PERIOD, seed=args.seed),
+        in_round=False,
+    )
     path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
     st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
-    queue.put({"rows": st.rows, "round_dir": str(round_dir), "export": str(path),
-               "n_rows": len(export), "peak": _rss_mb()[0]})
+    queue.put(
+        {
+            "rows": st.rows,
+            "round_dir": str(round_dir),
+            "export": str(path),
+            "n_rows": len(export),
+            "peak": _rss_mb()[0],
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estates", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--margin", type=float, default=0.04,
-                        help="[sampling] margin of the round (0.04 → ~600,000 responses at "
-                             "2,000 estates; the demo's own 0.08 gives ~230,000)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.04,
+        help="[sampling] margin of the round (0.04 → ~600,000 responses at "
+        "2,000 estates; the demo's own 0.08 gives ~230,000)",
+    )
     parser.add_argument("--cards", action="store_true", help="also render every estate card")
     parser.add_argument("--keep", type=Path, help="workspace folder to use and keep")
     parser.add_argument("--profile", help="profile one stage with cProfile (stage name)")
@@ -198,8 +225,11 @@ def main(argv: list[str] | None = None) -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
     out = work / PERIOD
-    print(f"City-scale round: {args.estates} estates, workspace {work}; "
-          f"{os.cpu_count()} CPUs visible", flush=True)
+    print(
+        f"City-scale round: {args.estates} estates, workspace {work}; "
+        f"{os.cpu_count()} CPUs visible",
+        flush=True,
+    )
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_fieldwork, args=(args, work, queue))
@@ -212,8 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     st.rows.extend(made["rows"])
     path = Path(made["export"])
     n_rows = made["n_rows"]
-    print(f"  (fieldwork process: peak {made['peak']:.0f} MB; the round continues in a fresh "
-          f"process, as after days of fieldwork)", flush=True)
+    print(
+        f"  (fieldwork process: peak {made['peak']:.0f} MB; the round continues in a fresh "
+        f"process, as after days of fieldwork)",
+        flush=True,
+    )
     rnd = st.run("load round", lambda: load_round(Path(made["round_dir"])))
     strata = _load_sample(rnd, households=False).strata
     ingest = st.run("ingest", lambda: ingest_step(rnd, [path]))
@@ -236,9 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     own, _ = _rss_mb()
 
     if args.cards:
+
         def cards() -> None:
             _, failures = render_cards(results, out / "cards", progress=False)
             assert not failures, failures[:3]
+
         st.run("estate cards", cards, in_round=False)
     _, kids = _rss_mb()  # the fieldwork process, card workers
 
@@ -252,23 +287,36 @@ def main(argv: list[str] | None = None) -> None:
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    print(f"\nRound: {n_rows:,} export rows → {n_resp:,} respondents, {n_ans:,} answers; "
-          f"{len(rnd.register):,} estates", flush=True)
-    print(f"  scoring        {pure_score:6.2f} s   goal ≤ {GOAL_SCORE_S:.0f} s   "
-          f"{verdict(pure_score <= GOAL_SCORE_S)}; "
-          f"{pure_score / base_score:5.1f}× a bare bincount pass ({base_score:.3f} s); "
-          f"score_round best of 3 (the score step, with record read and store: "
-          f"{times['score']:.2f} s)")
-    print(f"  ingest         {times['ingest']:6.2f} s   "
-          f"{times['ingest'] / base_read:5.1f}× a bare calamine read ({base_read:.2f} s)")
-    print(f"  whole round    {total:6.2f} s   goal ≤ {GOAL_ROUND_S:.0f} s   "
-          f"{verdict(total <= GOAL_ROUND_S)} (load → district pdf, no cards, no export writing)")
-    print(f"  peak memory    {peak:6.0f} MB  goal ≤ {GOAL_PEAK_MB:.0f} MB {verdict(peak <= GOAL_PEAK_MB)}"
-          f" (round stages; this process {own:.0f} MB; fieldwork process "
-          f"{made['peak']:.0f} MB; largest child incl. fieldwork {kids:.0f} MB)")
+    print(
+        f"\nRound: {n_rows:,} export rows → {n_resp:,} respondents, {n_ans:,} answers; "
+        f"{len(rnd.register):,} estates",
+        flush=True,
+    )
+    print(
+        f"  scoring        {pure_score:6.2f} s   goal ≤ {GOAL_SCORE_S:.0f} s   "
+        f"{verdict(pure_score <= GOAL_SCORE_S)}; "
+        f"{pure_score / base_score:5.1f}× a bare bincount pass ({base_score:.3f} s); "
+        f"score_round best of 3 (the score step, with record read and store: "
+        f"{times['score']:.2f} s)"
+    )
+    print(
+        f"  ingest         {times['ingest']:6.2f} s   "
+        f"{times['ingest'] / base_read:5.1f}× a bare calamine read ({base_read:.2f} s)"
+    )
+    print(
+        f"  whole round    {total:6.2f} s   goal ≤ {GOAL_ROUND_S:.0f} s   "
+        f"{verdict(total <= GOAL_ROUND_S)} (load → district pdf, no cards, no export writing)"
+    )
+    print(
+        f"  peak memory    {peak:6.0f} MB  goal ≤ {GOAL_PEAK_MB:.0f} MB {verdict(peak <= GOAL_PEAK_MB)}"
+        f" (round stages; this process {own:.0f} MB; fieldwork process "
+        f"{made['peak']:.0f} MB; largest child incl. fieldwork {kids:.0f} MB)"
+    )
     if args.cards:
-        print(f"  estate cards   {times['estate cards']:6.2f} s   "
-              f"({times['estate cards'] / len(rnd.register) * 1000:.0f} ms per estate)")
+        print(
+            f"  estate cards   {times['estate cards']:6.2f} s   "
+            f"({times['estate cards'] / len(rnd.register) * 1000:.0f} ms per estate)"
+        )
 
 
 if __name__ == "__main__":

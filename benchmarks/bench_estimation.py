@@ -49,7 +49,7 @@ from evaluation.scoring.estimation import (
 from evaluation.scoring.round_scores import score_arrays, score_round
 
 N_ITEMS = 12
-ITEM_DIM = np.array([0, 0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 8])   # 8 dimensions + 总体评价 (8)
+ITEM_DIM = np.array([0, 0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 8])  # 8 dimensions + 总体评价 (8)
 
 
 def make_round(n_estates: int, n_resp: int = 300, buildings: int = 8, seed: int = 1):
@@ -72,9 +72,19 @@ def make_round(n_estates: int, n_resp: int = 300, buildings: int = 8, seed: int 
     satisfied = (rng.random(A) < p[ans_resp]).astype(float)
     satisfied[rng.random(A) < 0.03] = np.nan
     points = np.where(np.isnan(satisfied), np.nan, 25.0 + 50.0 * satisfied)
-    return dict(n_estates=n_estates, stratum_estate=stratum_estate, n_h=n_h, f_h=f_h,
-                resp_stratum=resp_stratum, weight=weight, ans_resp=ans_resp,
-                ans_item=ans_item, item_dim=ITEM_DIM, satisfied=satisfied, points=points)
+    return dict(
+        n_estates=n_estates,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        resp_stratum=resp_stratum,
+        weight=weight,
+        ans_resp=ans_resp,
+        ans_item=ans_item,
+        item_dim=ITEM_DIM,
+        satisfied=satisfied,
+        points=points,
+    )
 
 
 def ours(d: dict) -> None:
@@ -94,17 +104,15 @@ def bare(d: dict) -> None:
     y, pts = d["satisfied"], d["points"]
     ok = ~np.isnan(y)
     dom = r_est[d["ans_resp"]] * N_ITEMS + d["ans_item"]
-    np.bincount(dom[ok], w[ok] * y[ok], n_e * N_ITEMS) / np.bincount(dom[ok], w[ok],
-                                                                      n_e * N_ITEMS)
+    np.bincount(dom[ok], w[ok] * y[ok], n_e * N_ITEMS) / np.bincount(dom[ok], w[ok], n_e * N_ITEMS)
     R = len(d["resp_stratum"])
     okp = ~np.isnan(pts)
-    ri = np.bincount(d["ans_resp"][okp], pts[okp], R) / np.bincount(d["ans_resp"][okp],
-                                                                    minlength=R)
-    np.bincount(r_est, d["weight"] * np.nan_to_num(ri), n_e) / np.bincount(r_est, d["weight"],
-                                                                           n_e)
+    ri = np.bincount(d["ans_resp"][okp], pts[okp], R) / np.bincount(d["ans_resp"][okp], minlength=R)
+    np.bincount(r_est, d["weight"] * np.nan_to_num(ri), n_e) / np.bincount(r_est, d["weight"], n_e)
     rd = d["ans_resp"] * n_dims + ITEM_DIM[d["ans_item"]]
     s = np.bincount(rd[ok], y[ok], R * n_dims) / np.maximum(
-        np.bincount(rd[ok], minlength=R * n_dims), 1)
+        np.bincount(rd[ok], minlength=R * n_dims), 1
+    )
     rw = np.repeat(d["weight"], n_dims)
     de = np.repeat(r_est, n_dims) * n_dims + np.tile(np.arange(n_dims), R)
     np.bincount(de, rw * s, n_e * n_dims) / np.bincount(de, rw, n_e * n_dims)
@@ -125,24 +133,45 @@ def frames_from(d: dict, n_estates: int):
     est_ids = np.array([f"E{i:05d}" for i in range(n_estates)], dtype=object)
     r_est = d["stratum_estate"][d["resp_stratum"]]
     bld = d["resp_stratum"] % 8
-    resp = pd.DataFrame({"response_id": np.char.add("r", np.arange(R).astype(str)),
-                         "estate_id": est_ids[r_est], "building": bld.astype(str)})
-    rec = pd.DataFrame({"estate_id": est_ids[d["stratum_estate"]],
-                        "building": (np.arange(len(d["n_h"])) % 8).astype(str),
-                        "N_h": np.round(d["n_h"] / np.maximum(1 - d["f_h"], 1e-9))})
+    resp = pd.DataFrame(
+        {
+            "response_id": np.char.add("r", np.arange(R).astype(str)),
+            "estate_id": est_ids[r_est],
+            "building": bld.astype(str),
+        }
+    )
+    rec = pd.DataFrame(
+        {
+            "estate_id": est_ids[d["stratum_estate"]],
+            "building": (np.arange(len(d["n_h"])) % 8).astype(str),
+            "N_h": np.round(d["n_h"] / np.maximum(1 - d["f_h"], 1e-9)),
+        }
+    )
     rec = rec[d["n_h"] > 0]
     dims = np.array([f"D{k}" for k in range(8)] + ["总体评价"], dtype=object)
     items = np.array([f"S{k + 1:02d}" for k in range(N_ITEMS)], dtype=object)
-    ans = pd.DataFrame({"response_id": resp["response_id"].to_numpy()[d["ans_resp"]],
-                        "estate_id": resp["estate_id"].to_numpy()[d["ans_resp"]],
-                        "item_id": items[d["ans_item"]],
-                        "dimension": dims[ITEM_DIM[d["ans_item"]]],
-                        "satisfied": d["satisfied"], "points": d["points"]})
-    reg = pd.DataFrame({"estate_id": est_ids, "tier": "二级", "threshold": 0.8,
-                        "households": rec.groupby("estate_id")["N_h"].sum().reindex(est_ids)
-                        .to_numpy(), "firm": "F"})
-    rnd = SimpleNamespace(register=reg, confidence=0.95, interval_method="beta",
-                          questionnaire="default")
+    ans = pd.DataFrame(
+        {
+            "response_id": resp["response_id"].to_numpy()[d["ans_resp"]],
+            "estate_id": resp["estate_id"].to_numpy()[d["ans_resp"]],
+            "item_id": items[d["ans_item"]],
+            "dimension": dims[ITEM_DIM[d["ans_item"]]],
+            "satisfied": d["satisfied"],
+            "points": d["points"],
+        }
+    )
+    reg = pd.DataFrame(
+        {
+            "estate_id": est_ids,
+            "tier": "二级",
+            "threshold": 0.8,
+            "households": rec.groupby("estate_id")["N_h"].sum().reindex(est_ids).to_numpy(),
+            "firm": "F",
+        }
+    )
+    rnd = SimpleNamespace(
+        register=reg, confidence=0.95, interval_method="beta", questionnaire="default"
+    )
     return rnd, SimpleNamespace(respondents=resp, answers=ans, response_rates=None), rec
 
 
@@ -154,8 +183,15 @@ def subset_frame(d: dict, n_estates: int) -> pd.DataFrame:
     y = d["satisfied"][keep]
     s = d["resp_stratum"][r]
     N = np.round(d["n_h"] / np.maximum(1 - d["f_h"], 1e-9))[s]
-    frame = pd.DataFrame({"estate": r_est[r].astype(str), "stratum": s.astype(str),
-                          "w": d["weight"][r], "N": N, "y": y})
+    frame = pd.DataFrame(
+        {
+            "estate": r_est[r].astype(str),
+            "stratum": s.astype(str),
+            "w": d["weight"][r],
+            "N": N,
+            "y": y,
+        }
+    )
     return frame[frame["y"].notna()].reset_index(drop=True)
 
 
@@ -176,19 +212,35 @@ def run_baselines(sub: pd.DataFrame, samplics_estates: int) -> dict | None:
     (its JSON line), or None with a message when that environment is missing or fails."""
     python = baselines_python()
     if not python.is_file():
-        print(f"  svy/samplics 未测：找不到基线环境的解释器 {python}。"
-              f"在仓库根目录运行 `make baselines` 创建 .venv-baselines（svy、samplics 装在其中，"
-              f"不进入 .venv），或用环境变量 WUYE_BASELINES_PYTHON 指定解释器。")
+        print(
+            f"  svy/samplics 未测：找不到基线环境的解释器 {python}。"
+            f"在仓库根目录运行 `make baselines` 创建 .venv-baselines（svy、samplics 装在其中，"
+            f"不进入 .venv），或用环境变量 WUYE_BASELINES_PYTHON 指定解释器。"
+        )
         return None
     with tempfile.TemporaryDirectory(prefix="wuye-bench-") as tmp:
         path = Path(tmp) / "subset.npz"
-        np.savez(path, **{c: sub[c].to_numpy(dtype=str if c in ("estate", "stratum")
-                                             else float) for c in sub.columns})
+        np.savez(
+            path,
+            **{
+                c: sub[c].to_numpy(dtype=str if c in ("estate", "stratum") else float)
+                for c in sub.columns
+            },
+        )
         try:
-            done = subprocess.run([str(python), str(BASELINES_SCRIPT), str(path),
-                                   "--samplics", str(samplics_estates)],
-                                  capture_output=True, text=True, encoding="utf-8",
-                                  timeout=3600)
+            done = subprocess.run(
+                [
+                    str(python),
+                    str(BASELINES_SCRIPT),
+                    str(path),
+                    "--samplics",
+                    str(samplics_estates),
+                ],
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                timeout=3600,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             print(f"  svy/samplics 未测：{type(exc).__name__}: {exc}"[:300])
             return None
@@ -197,8 +249,10 @@ def run_baselines(sub: pd.DataFrame, samplics_estates: int) -> dict | None:
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         tail = (done.stderr.strip() or done.stdout.strip())[-600:]
-        print(f"  svy/samplics 未测：{python} {BASELINES_SCRIPT.name} 退出码 "
-              f"{done.returncode}\n{tail}")
+        print(
+            f"  svy/samplics 未测：{python} {BASELINES_SCRIPT.name} 退出码 "
+            f"{done.returncode}\n{tail}"
+        )
         return None
 
 
@@ -208,15 +262,22 @@ def subset_codes(sub: pd.DataFrame) -> dict:
     stratum, strata = pd.factorize(sub["stratum"], sort=True)
     n_h = np.bincount(stratum, minlength=len(strata))
     N_h = sub.groupby(stratum)["N"].first().to_numpy(dtype=float)
-    return {"y": sub["y"].to_numpy(dtype=float), "w": sub["w"].to_numpy(dtype=float),
-            "domain": domain, "n_domains": len(estates), "stratum": stratum, "n_h": n_h,
-            "f_h": np.clip(1 - n_h / N_h, 0, 1)}
+    return {
+        "y": sub["y"].to_numpy(dtype=float),
+        "w": sub["w"].to_numpy(dtype=float),
+        "domain": domain,
+        "n_domains": len(estates),
+        "stratum": stratum,
+        "n_h": n_h,
+        "f_h": np.clip(1 - n_h / N_h, 0, 1),
+    }
 
 
 def subset_on_codes(c: dict) -> None:
     """The same estimates as ``survey_proportion(by="estate")`` (beta intervals) from codes."""
-    m = domain_moments(c["y"], c["w"], c["domain"], c["n_domains"], c["stratum"], c["n_h"],
-                       c["f_h"], binary=True)
+    m = domain_moments(
+        c["y"], c["w"], c["domain"], c["n_domains"], c["stratum"], c["n_h"], c["f_h"], binary=True
+    )
     proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc, method="beta")
 
 
@@ -231,29 +292,37 @@ def main() -> None:
     A = len(d["ans_resp"])
     print(f"data: {args.estates} estates × 300 respondents × {N_ITEMS} items = {A:,} answers")
     ours(d)
-    bare(d)   # warm-up
+    bare(d)  # warm-up
     t_bare = median_time(bare, d, args.repeat)
     t_ours = median_time(ours, d, args.repeat)
     print(f"bare numpy bincount pass (point estimates only): {t_bare * 1e3:8.1f} ms")
-    print(f"all rates + indices with intervals (ours):        {t_ours * 1e3:8.1f} ms"
-          f"   goal ≤ 1000 ms  → {'OK' if t_ours <= 1 else 'MISSED'}")
-    print(f"ratio ours / bare: {t_ours / t_bare:5.2f}×   goal ≤ 5×  → "
-          f"{'OK' if t_ours / t_bare <= 5 else 'MISSED'}")
+    print(
+        f"all rates + indices with intervals (ours):        {t_ours * 1e3:8.1f} ms"
+        f"   goal ≤ 1000 ms  → {'OK' if t_ours <= 1 else 'MISSED'}"
+    )
+    print(
+        f"ratio ours / bare: {t_ours / t_bare:5.2f}×   goal ≤ 5×  → "
+        f"{'OK' if t_ours / t_bare <= 5 else 'MISSED'}"
+    )
 
     rnd, ing, rec = frames_from(d, args.estates)
     t = time.perf_counter()
     score_round(rnd, ing, rec, overall_item=f"S{N_ITEMS:02d}")
-    print(f"score_round end to end (DataFrames, string ids, verdicts): "
-          f"{time.perf_counter() - t:6.2f} s")
+    print(
+        f"score_round end to end (DataFrames, string ids, verdicts): "
+        f"{time.perf_counter() - t:6.2f} s"
+    )
 
     sub = subset_frame(d, args.subset)
     t = time.perf_counter()
     survey_proportion(sub, "y", strata="stratum", weights="w", fpc="N", by="estate")
     t_mine = time.perf_counter() - t
     t_codes = median_time(subset_on_codes, subset_codes(sub), args.repeat)
-    print(f"subset: {args.subset} estates, overall item, {len(sub):,} rows — "
-          f"ours {t_mine * 1e3:.1f} ms from the DataFrame (string ids encoded in the call), "
-          f"{t_codes * 1e3:.1f} ms on integer codes (as the round path gets them)")
+    print(
+        f"subset: {args.subset} estates, overall item, {len(sub):,} rows — "
+        f"ours {t_mine * 1e3:.1f} ms from the DataFrame (string ids encoded in the call), "
+        f"{t_codes * 1e3:.1f} ms on integer codes (as the round path gets them)"
+    )
     per_domain_ours = t_ours / (args.estates * (N_ITEMS + 9 + 1))
     n_small = min(args.subset, args.samplics)
     small = sub[sub["estate"].astype(int) < n_small]
@@ -268,18 +337,22 @@ def main() -> None:
         print(f"  svy not measured: {svy['error']}"[:300])
     else:
         t_svy = svy["seconds"]
-        print(f"  svy {svy['version']} prop(by=estate): "
-              f"{t_svy:.2f} s — same-subset ratio {t_svy / t_codes:,.0f}× on codes "
-              f"({t_svy / t_mine:,.0f}× from the DataFrame); per-domain "
-              f"ratio vs our full run {t_svy / args.subset / per_domain_ours:,.0f}× "
-              f"(goal ≥ 1,000×)")
+        print(
+            f"  svy {svy['version']} prop(by=estate): "
+            f"{t_svy:.2f} s — same-subset ratio {t_svy / t_codes:,.0f}× on codes "
+            f"({t_svy / t_mine:,.0f}× from the DataFrame); per-domain "
+            f"ratio vs our full run {t_svy / args.subset / per_domain_ours:,.0f}× "
+            f"(goal ≥ 1,000×)"
+        )
     if "error" in smp:
         print(f"  samplics not measured: {smp['error']}"[:300])
     else:
         t_smp = smp["seconds"]
-        print(f"  samplics {smp['version']} TaylorEstimator on {smp['domains']} estates: "
-              f"{t_smp:.2f} s — same-subset ratio {t_smp / t_m2:,.0f}×; per-domain ratio vs "
-              f"our full run {t_smp / smp['domains'] / per_domain_ours:,.0f}×")
+        print(
+            f"  samplics {smp['version']} TaylorEstimator on {smp['domains']} estates: "
+            f"{t_smp:.2f} s — same-subset ratio {t_smp / t_m2:,.0f}×; per-domain ratio vs "
+            f"our full run {t_smp / smp['domains'] / per_domain_ours:,.0f}×"
+        )
 
 
 if __name__ == "__main__":

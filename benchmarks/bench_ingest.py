@@ -31,51 +31,80 @@ from evaluation.questionnaire import questionnaire_from_dict
 from evaluation.round import IngestConfig
 
 N_ITEMS = 29  # 6 metadata + estate/building/room + 29 items + phone + comment = 40 columns
-LABELS = np.array(["非常满意", "满意", "基本满意", "不满意", "非常不满意", "不清楚", "(跳过)"],
-                  dtype=object)
+LABELS = np.array(
+    ["非常满意", "满意", "基本满意", "不满意", "非常不满意", "不清楚", "(跳过)"], dtype=object
+)
 
 
 def questionnaire():
-    scale = {"options": ["非常满意", "满意", "基本满意", "不满意", "非常不满意"],
-             "points": [100, 75, 50, 25, 0], "satisfied": ["非常满意", "满意"],
-             "missing": ["不清楚", "不适用", "跳过"]}
-    items = [{"id": f"S{i:02d}", "number": i + 3, "text": f"评价题{i}", "dimension": f"维度{i % 8}"}
-             for i in range(1, N_ITEMS + 1)]
+    scale = {
+        "options": ["非常满意", "满意", "基本满意", "不满意", "非常不满意"],
+        "points": [100, 75, 50, 25, 0],
+        "satisfied": ["非常满意", "满意"],
+        "missing": ["不清楚", "不适用", "跳过"],
+    }
+    items = [
+        {"id": f"S{i:02d}", "number": i + 3, "text": f"评价题{i}", "dimension": f"维度{i % 8}"}
+        for i in range(1, N_ITEMS + 1)
+    ]
     items[-1].update(overall=True, dimension="总体评价")
-    return questionnaire_from_dict({
-        "scales": {"five": scale}, "items": items,
-        "identification": {"estate": {"number": 1, "text": "您居住的小区名称"},
-                           "building": {"number": 2, "text": "您居住的楼栋号"},
-                           "room": {"number": 3, "text": "您的房号"},
-                           "phone": {"number": N_ITEMS + 4, "text": "您的联系电话"}},
-        "free_text": {"comment": {"number": N_ITEMS + 5, "text": "意见和建议"}},
-    })
+    return questionnaire_from_dict(
+        {
+            "scales": {"five": scale},
+            "items": items,
+            "identification": {
+                "estate": {"number": 1, "text": "您居住的小区名称"},
+                "building": {"number": 2, "text": "您居住的楼栋号"},
+                "room": {"number": 3, "text": "您的房号"},
+                "phone": {"number": N_ITEMS + 4, "text": "您的联系电话"},
+            },
+            "free_text": {"comment": {"number": N_ITEMS + 5, "text": "意见和建议"}},
+        }
+    )
 
 
 def write_export(path: Path, rows: int, q, register: pd.DataFrame) -> None:
     rng = np.random.default_rng(1)
-    headers = ["序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP",
-               "1、您居住的小区名称", "2、您居住的楼栋号", "3、您的房号",
-               *[f"{i.number}、{i.text}" for i in q.items.itertuples()],
-               f"{N_ITEMS + 4}、您的联系电话", f"{N_ITEMS + 5}、意见和建议"]
+    headers = [
+        "序号",
+        "提交答卷时间",
+        "所用时间",
+        "来源",
+        "来源详情",
+        "来自IP",
+        "1、您居住的小区名称",
+        "2、您居住的楼栋号",
+        "3、您的房号",
+        *[f"{i.number}、{i.text}" for i in q.items.itertuples()],
+        f"{N_ITEMS + 4}、您的联系电话",
+        f"{N_ITEMS + 5}、意见和建议",
+    ]
     names = register["estate_name"].to_numpy(dtype=object)
     cols: list[np.ndarray] = [
         np.arange(1, rows + 1),
-        np.array([f"2025-06-{d:02d} 10:{m:02d}:00" for d, m in
-                  zip(rng.integers(1, 29, rows), rng.integers(0, 60, rows), strict=True)],
-                 dtype=object),
+        np.array(
+            [
+                f"2025-06-{d:02d} 10:{m:02d}:00"
+                for d, m in zip(rng.integers(1, 29, rows), rng.integers(0, 60, rows), strict=True)
+            ],
+            dtype=object,
+        ),
         np.char.add(rng.integers(30, 900, rows).astype(str), "秒").astype(object),
-        np.full(rows, "手机提交", dtype=object), np.full(rows, "直接访问", dtype=object),
-        np.char.add(np.char.add("58.19.", rng.integers(0, 255, rows).astype(str)),
-                    ".7(湖北-鄂州)").astype(object),
+        np.full(rows, "手机提交", dtype=object),
+        np.full(rows, "直接访问", dtype=object),
+        np.char.add(
+            np.char.add("58.19.", rng.integers(0, 255, rows).astype(str)), ".7(湖北-鄂州)"
+        ).astype(object),
         names[rng.integers(0, len(names), rows)],
         np.char.add(rng.integers(1, 30, rows).astype(str), "栋").astype(object),
         np.char.add("1-", rng.integers(101, 3400, rows).astype(str)).astype(object),
     ]
     p = np.array([0.3, 0.35, 0.15, 0.08, 0.04, 0.05, 0.03])
     cols += [LABELS[rng.choice(len(LABELS), rows, p=p)] for _ in range(N_ITEMS)]
-    cols += [np.char.add("138", rng.integers(10**7, 10**8, rows).astype(str)).astype(object),
-             np.full(rows, "(空)", dtype=object)]
+    cols += [
+        np.char.add("138", rng.integers(10**7, 10**8, rows).astype(str)).astype(object),
+        np.full(rows, "(空)", dtype=object),
+    ]
     write_xlsx(path, headers, cols)
 
 
@@ -94,18 +123,21 @@ def write_xlsx(path: Path, headers: list[str], cols: list[np.ndarray]) -> None:
             continue
         codes, uniques = pd.factorize(col)
         idx = np.array([strings.setdefault(str(u), len(strings)) for u in uniques])
-        cells.append(np.char.add(np.char.add('<c t="s"><v>', idx[codes].astype(str)),
-                                 "</v></c>"))
+        cells.append(np.char.add(np.char.add('<c t="s"><v>', idx[codes].astype(str)), "</v></c>"))
     body = ["<row>" + "".join(f'<c t="s"><v>{strings[h]}</v></c>' for h in headers) + "</row>"]
     table = np.column_stack(cells)
     body += ["<row>" + "".join(r) + "</row>" for r in table.tolist()]
     ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    sheet = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet {ns}>'
-             f"<sheetData>{''.join(body)}</sheetData></worksheet>")
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet {ns}>'
+        f"<sheetData>{''.join(body)}</sheetData></worksheet>"
+    )
     sst = "".join(f"<si><t>{escape(t)}</t></si>" for t in strings)
-    shared = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst {ns} '
-              f'count="{len(strings)}" uniqueCount="{len(strings)}">{sst}</sst>')
+    shared = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst {ns} '
+        f'count="{len(strings)}" uniqueCount="{len(strings)}">{sst}</sst>'
+    )
     ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
     files = {
         "[Content_Types].xml": (
@@ -116,20 +148,24 @@ def write_xlsx(path: Path, headers: list[str], cols: list[np.ndarray]) -> None:
             f'ContentType="{ct}.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml"'
             f' ContentType="{ct}.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" '
             f'ContentType="{ct}.sharedStrings+xml"/>'
-            '</Types>'),
+            "</Types>"
+        ),
         "_rels/.rels": (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
             'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
-            f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+            f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
         "xl/workbook.xml": (
             f'<?xml version="1.0" encoding="UTF-8"?><workbook {ns} xmlns:r="{rel}"><sheets>'
-            '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+            '<sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
         "xl/_rels/workbook.xml.rels": (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
             'openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
             f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/>'
-            "</Relationships>"),
+            "</Relationships>"
+        ),
         "xl/sharedStrings.xml": shared,
         "xl/worksheets/sheet1.xml": sheet,
     }
@@ -146,37 +182,58 @@ def main() -> None:
     parser.add_argument("--skip-openpyxl", action="store_true")
     args = parser.parse_args()
     q = questionnaire()
-    register = pd.DataFrame({"estate_id": [f"E{i:04d}" for i in range(400)],
-                             "estate_name": [f"测试{i}号花园" for i in range(400)]})
+    register = pd.DataFrame(
+        {
+            "estate_id": [f"E{i:04d}" for i in range(400)],
+            "estate_name": [f"测试{i}号花园" for i in range(400)],
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench_export.xlsx"
         t0 = time.perf_counter()
         write_export(path, args.rows, q, register)
-        print(f"wrote {args.rows:,} rows × 40 columns in {time.perf_counter() - t0:.1f} s "
-              f"({path.stat().st_size / 1e6:.1f} MB)")
-        rnd = SimpleNamespace(register=register, ingest=IngestConfig(),
-                              secret_path=Path(tmp) / "secret.key", questionnaire="default")
+        print(
+            f"wrote {args.rows:,} rows × 40 columns in {time.perf_counter() - t0:.1f} s "
+            f"({path.stat().st_size / 1e6:.1f} MB)"
+        )
+        rnd = SimpleNamespace(
+            register=register,
+            ingest=IngestConfig(),
+            secret_path=Path(tmp) / "secret.key",
+            questionnaire="default",
+        )
         (result, ours, ours_cpu) = best(args.repeat, ingest_round, rnd, [path], questionnaire=q)
         total = result.counts.query("level == 'total'").iloc[0]
         assert total["read"] == args.rows == total["accepted"] + total["quarantined"]
-        print(f"ingest_round (read + validate + pseudonymise): {ours:.2f} s wall, "
-              f"{ours_cpu:.2f} s CPU  (goal ≤ 5 s)  accepted {total['accepted']:,}, "
-              f"quarantined {total['quarantined']:,}, {len(result.answers):,} answer rows")
+        print(
+            f"ingest_round (read + validate + pseudonymise): {ours:.2f} s wall, "
+            f"{ours_cpu:.2f} s CPU  (goal ≤ 5 s)  accepted {total['accepted']:,}, "
+            f"quarantined {total['quarantined']:,}, {len(result.answers):,} answer rows"
+        )
         _, floor, floor_cpu = best(
             args.repeat,
-            lambda: CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python())
-        print(f"  python-calamine parse alone (the fallback reader): {floor:.2f} s wall, "
-              f"{floor_cpu:.2f} s CPU; our ingest minus it: {ours - floor:.2f} s wall, "
-              f"{ours_cpu - floor_cpu:.2f} s CPU")
+            lambda: CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python(),
+        )
+        print(
+            f"  python-calamine parse alone (the fallback reader): {floor:.2f} s wall, "
+            f"{floor_cpu:.2f} s CPU; our ingest minus it: {ours - floor:.2f} s wall, "
+            f"{ours_cpu - floor_cpu:.2f} s CPU"
+        )
         _, pc, pc_cpu = timed(pd.read_excel, path, engine="calamine", dtype=str)
-        print(f"  pandas.read_excel(engine='calamine', dtype=str) alone: {pc:.2f} s wall, "
-              f"{pc_cpu:.2f} s CPU")
+        print(
+            f"  pandas.read_excel(engine='calamine', dtype=str) alone: {pc:.2f} s wall, "
+            f"{pc_cpu:.2f} s CPU"
+        )
         if not args.skip_openpyxl:
             _, base, base_cpu = timed(pd.read_excel, path, engine="openpyxl")
-            print(f"pandas.read_excel(engine='openpyxl') alone: {base:.2f} s wall, "
-                  f"{base_cpu:.2f} s CPU")
-            print(f"ratio openpyxl read / our full ingest: {base / ours:.1f}× wall, "
-                  f"{base_cpu / ours_cpu:.1f}× CPU  (goal ≥ 3×)")
+            print(
+                f"pandas.read_excel(engine='openpyxl') alone: {base:.2f} s wall, "
+                f"{base_cpu:.2f} s CPU"
+            )
+            print(
+                f"ratio openpyxl read / our full ingest: {base / ours:.1f}× wall, "
+                f"{base_cpu / ours_cpu:.1f}× CPU  (goal ≥ 3×)"
+            )
 
 
 def best(repeat: int, func, *args, **kwargs):

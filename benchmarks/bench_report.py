@@ -58,8 +58,7 @@ def main() -> None:
     # the same cards fanned out over a 2-worker spawn pool (start-up included)
     t = time.perf_counter()
     with pdf.default_executor(2) as pool:
-        _, pool_failures = pdf.render_cards(results, work / "pool", executor=pool,
-                                            progress=False)
+        _, pool_failures = pdf.render_cards(results, work / "pool", executor=pool, progress=False)
     t_pool = time.perf_counter() - t
     assert not pool_failures
 
@@ -69,37 +68,59 @@ def main() -> None:
     for estate_id in ids[: args.baseline]:
         t = time.perf_counter()
         papermill.execute_notebook(
-            str(source), str(work / f"pm_{estate_id}.ipynb"), progress_bar=False,
-            parameters={"round_path": str(results.round.root), "estate_id": estate_id,
-                        "results_dir": str(results.round.output_dir / "data")})
+            str(source),
+            str(work / f"pm_{estate_id}.ipynb"),
+            progress_bar=False,
+            parameters={
+                "round_path": str(results.round.root),
+                "estate_id": estate_id,
+                "results_dir": str(results.round.output_dir / "data"),
+            },
+        )
         runs.append(time.perf_counter() - t)
     per_notebook = sum(runs) / len(runs)
     baseline = per_notebook * n
 
     # the same estate notebooks through one reused kernel (our notebook runner, + HTML)
-    jobs = report_jobs(results.round.root, work / "reuse", estates=ids[: args.baseline],
-                       results_dir=results.round.output_dir / "data")[1:]
+    jobs = report_jobs(
+        results.round.root,
+        work / "reuse",
+        estates=ids[: args.baseline],
+        results_dir=results.round.output_dir / "data",
+    )[1:]
     t = time.perf_counter()
     _, nb_failures, _ = run_notebooks(jobs, progress=False)
     reuse = (time.perf_counter() - t) / len(jobs)
     assert not nb_failures, nb_failures
 
     print(f"round: {n} estates → workbook + district PDF + {cards} cards")
-    print(f"batch path (render_reports, no notebooks): {batch:6.2f} s   goal ≤ 60 s   "
-          f"{'OK' if batch <= 60 else 'MISSED'}")
+    print(
+        f"batch path (render_reports, no notebooks): {batch:6.2f} s   goal ≤ 60 s   "
+        f"{'OK' if batch <= 60 else 'MISSED'}"
+    )
     print(f"  steps: {manifest_timings(manifest)}")
-    print(f"papermill per estate: {per_notebook:5.2f} s (mean of {len(runs)} fresh-kernel runs, "
-          f"extrapolated × {n} = {baseline:6.1f} s)")
+    print(
+        f"papermill per estate: {per_notebook:5.2f} s (mean of {len(runs)} fresh-kernel runs, "
+        f"extrapolated × {n} = {baseline:6.1f} s)"
+    )
     ratio = baseline / batch
-    print(f"ratio papermill-per-estate / batch path: {ratio:5.1f}×   goal ≥ 10×   "
-          f"{'OK' if ratio >= 10 else 'MISSED'}")
-    print(f"per-estate marginal cost of a card: {marginal:5.3f} s "
-          f"(({t_n:.2f} s for {n} − {t_k:.2f} s for {k}) / {n - k})   goal ≤ 0.3 s   "
-          f"{'OK' if marginal <= 0.3 else 'MISSED'}")
-    print(f"cards only: in-process {t_n:.2f} s; 2-worker spawn pool {t_pool:.2f} s "
-          f"(worker start-up included)")
-    print(f"estate notebook via one reused kernel (+ HTML export): {reuse:5.2f} s each "
-          f"(kernel start included, {len(jobs)} notebooks)")
+    print(
+        f"ratio papermill-per-estate / batch path: {ratio:5.1f}×   goal ≥ 10×   "
+        f"{'OK' if ratio >= 10 else 'MISSED'}"
+    )
+    print(
+        f"per-estate marginal cost of a card: {marginal:5.3f} s "
+        f"(({t_n:.2f} s for {n} − {t_k:.2f} s for {k}) / {n - k})   goal ≤ 0.3 s   "
+        f"{'OK' if marginal <= 0.3 else 'MISSED'}"
+    )
+    print(
+        f"cards only: in-process {t_n:.2f} s; 2-worker spawn pool {t_pool:.2f} s "
+        f"(worker start-up included)"
+    )
+    print(
+        f"estate notebook via one reused kernel (+ HTML export): {reuse:5.2f} s each "
+        f"(kernel start included, {len(jobs)} notebooks)"
+    )
     print(f"outputs in {work}")
 
 

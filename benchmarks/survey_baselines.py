@@ -44,8 +44,7 @@ def read_subset(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path, usecols=list(COLUMNS), dtype={"estate": str, "stratum": str})
     with np.load(path) as data:
-        return pd.DataFrame({c: data[c] for c in COLUMNS}).astype(
-            {"estate": str, "stratum": str})
+        return pd.DataFrame({c: data[c] for c in COLUMNS}).astype({"estate": str, "stratum": str})
 
 
 def _error(exc: BaseException) -> dict:
@@ -59,19 +58,24 @@ def time_svy(sub: pd.DataFrame) -> dict:
     from svy import Sample
     from svy.core.design import Design
 
-    sample = Sample(pl.DataFrame({c: sub[c].to_numpy() for c in sub.columns}),
-                    Design(stratum="stratum", wgt="w", pop_size="N"))
+    sample = Sample(
+        pl.DataFrame({c: sub[c].to_numpy() for c in sub.columns}),
+        Design(stratum="stratum", wgt="w", pop_size="N"),
+    )
     t = time.perf_counter()
     sample.estimation.prop("y", by="estate", ci_method="beta")
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "domains": int(sub["estate"].nunique()),
-            "version": getattr(svy, "__version__", "?"),
-            "polars": getattr(pl, "__version__", "?")}
+    return {
+        "seconds": seconds,
+        "domains": int(sub["estate"].nunique()),
+        "version": getattr(svy, "__version__", "?"),
+        "polars": getattr(pl, "__version__", "?"),
+    }
 
 
 def time_samplics(sub: pd.DataFrame, estates: int) -> dict:
     """samplics ``TaylorEstimator`` (mean of y, by estate) on the estates below ``estates``."""
-    with warnings.catch_warnings():   # "samplics is archived" FutureWarning on import
+    with warnings.catch_warnings():  # "samplics is archived" FutureWarning on import
         warnings.simplefilter("ignore")
         import samplics
         from samplics.estimation import TaylorEstimator
@@ -79,31 +83,46 @@ def time_samplics(sub: pd.DataFrame, estates: int) -> dict:
 
     small = sub[sub["estate"].astype(int) < estates]
     strata = small["stratum"].astype(int).to_numpy()
-    fpc = 1 - small.groupby("stratum")["y"].transform("size").to_numpy() / small[
-        "N"].to_numpy()
+    fpc = 1 - small.groupby("stratum")["y"].transform("size").to_numpy() / small["N"].to_numpy()
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        TaylorEstimator(PopParam.mean).estimate(small["y"].to_numpy(), small["w"].to_numpy(),
-                                                stratum=strata,
-                                                domain=small["estate"].to_numpy(), fpc=fpc)
+        TaylorEstimator(PopParam.mean).estimate(
+            small["y"].to_numpy(),
+            small["w"].to_numpy(),
+            stratum=strata,
+            domain=small["estate"].to_numpy(),
+            fpc=fpc,
+        )
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "domains": int(small["estate"].nunique()),
-            "version": getattr(samplics, "__version__", "?")}
+    return {
+        "seconds": seconds,
+        "domains": int(small["estate"].nunique()),
+        "version": getattr(samplics, "__version__", "?"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time both libraries (each failure reported as its error text) and print one JSON line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("subset", type=Path, help=".npz or .csv with estate, stratum, w, N, y")
-    ap.add_argument("--samplics", type=int, default=50,
-                    help="samplics runs on the estates whose label is below this number")
+    ap.add_argument(
+        "--samplics",
+        type=int,
+        default=50,
+        help="samplics runs on the estates whose label is below this number",
+    )
     ap.add_argument("--skip-svy", action="store_true")
     args = ap.parse_args(argv)
     sub = read_subset(args.subset)
-    out: dict = {"versions": {"python": platform.python_version(), "numpy": np.__version__,
-                              "pandas": pd.__version__},
-                 "rows": len(sub)}
+    out: dict = {
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+        },
+        "rows": len(sub),
+    }
     if args.skip_svy:
         out["svy"] = {"error": "skipped (--skip-svy)"}
     else:

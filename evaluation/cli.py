@@ -23,6 +23,7 @@ log = logging.getLogger("wuye")
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in ``[low, high]``, else a Chinese usage error."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -44,12 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
 
     demo = sub.add_parser("demo", help="在内置示例区（两个半年度轮次）上运行全流程")
-    demo.add_argument("--workspace", type=Path, default=Path("reports"),
-                      help="示例输出目录（默认 reports/）")
-    demo.add_argument("--estates", type=_int_between(5, 20_000), default=40,
-                      help="示例小区数（默认 40，5 至 20000）")
-    demo.add_argument("--seed", type=_int_between(0, 2**31 - 1), default=2024,
-                      help="示例数据的随机种子（非负整数）")
+    demo.add_argument(
+        "--workspace", type=Path, default=Path("reports"), help="示例输出目录（默认 reports/）"
+    )
+    demo.add_argument(
+        "--estates",
+        type=_int_between(5, 20_000),
+        default=40,
+        help="示例小区数（默认 40，5 至 20000）",
+    )
+    demo.add_argument(
+        "--seed",
+        type=_int_between(0, 2**31 - 1),
+        default=2024,
+        help="示例数据的随机种子（非负整数）",
+    )
     demo.add_argument("--no-cards", action="store_true", help="不生成各小区报告卡")
 
     for name, text in (
@@ -66,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="导入问卷数据（问卷星、腾讯问卷、Kobo、纸质录入模板）")
     ingest.add_argument("round", type=Path, help="评估轮次文件夹（含 round.toml）")
-    ingest.add_argument("files", nargs="*", type=Path,
-                        help="导出文件；省略时使用 round.toml 中 [inputs] responses")
+    ingest.add_argument(
+        "files", nargs="*", type=Path, help="导出文件；省略时使用 round.toml 中 [inputs] responses"
+    )
 
     template = sub.add_parser("template", help="生成纸质问卷录入模板（Excel）")
     template.add_argument("round", type=Path, help="评估轮次文件夹（含 round.toml）")
@@ -84,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wuye-eval`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     try:
         return _dispatch(args)
     except WuyeError as exc:
@@ -97,8 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("已中断；已完成的步骤保持不变，可重新运行。", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"错误：文件读写失败：{exc.strerror or exc}（{exc.filename or ''}）。"
-              "请检查磁盘空间和文件夹写入权限后重试。", file=sys.stderr)
+        print(
+            f"错误：文件读写失败：{exc.strerror or exc}（{exc.filename or ''}）。"
+            "请检查磁盘空间和文件夹写入权限后重试。",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -108,8 +123,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "demo":
         with pipeline.writing_to(args.workspace):
-            run_demo(args.workspace, estates=args.estates, seed=args.seed,
-                     cards=not args.no_cards, echo=print)
+            run_demo(
+                args.workspace,
+                estates=args.estates,
+                seed=args.seed,
+                cards=not args.no_cards,
+                echo=print,
+            )
         return 0
     if args.command == "history":
         from evaluation.history import history
@@ -143,8 +163,14 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> None:
         pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
 
 
-def run_demo(workspace: Path = Path("reports"), *, estates: int = 40, seed: int = 2024,
-             cards: bool = True, echo: Callable[[str], object] = print) -> list[Path]:
+def run_demo(
+    workspace: Path = Path("reports"),
+    *,
+    estates: int = 40,
+    seed: int = 2024,
+    cards: bool = True,
+    echo: Callable[[str], object] = print,
+) -> list[Path]:
     """Build the demo district and run its two consecutive half-year rounds end to end."""
     import shutil
 
@@ -162,9 +188,16 @@ def run_demo(workspace: Path = Path("reports"), *, estates: int = 40, seed: int 
         out = workspace / period
         if out.exists():
             shutil.rmtree(out)
-        round_dir = write_demo_round(demo_dir, period, seed=seed, estates=estates,
-                                     output_dir=out, database=demo_dir / "wuye.sqlite",
-                                     secrets=demo_dir / ".secrets", district=district)
+        round_dir = write_demo_round(
+            demo_dir,
+            period,
+            seed=seed,
+            estates=estates,
+            output_dir=out,
+            database=demo_dir / "wuye.sqlite",
+            secrets=demo_dir / ".secrets",
+            district=district,
+        )
         rnd = load_round(round_dir)
         echo(f"== {rnd.label}（{len(rnd.register)} 个小区）==")
         drawn = pipeline.sample_step(rnd, echo=echo)

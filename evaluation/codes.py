@@ -59,8 +59,9 @@ def is_tiled(values: np.ndarray, period: int) -> bool:
         return False
 
 
-def tiled_codes(values: np.ndarray, period: int, *, sort: bool = False
-                ) -> tuple[np.ndarray, pd.Index] | None:
+def tiled_codes(
+    values: np.ndarray, period: int, *, sort: bool = False
+) -> tuple[np.ndarray, pd.Index] | None:
     """:func:`factorize` of a tiled array (:func:`is_tiled`): the first ``period`` values
     factorized and tiled (one comparison per row instead of one hash lookup); ``None``
     when ``values`` is not tiled."""
@@ -73,5 +74,8 @@ def tiled_codes(values: np.ndarray, period: int, *, sort: bool = False
 def by_estate(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (the 台账, response rates …) indexed by ``estate_id`` as str, the first row
     of each estate."""
-    return frame.assign(estate_id=frame["estate_id"].astype(str)).drop_duplicates(
-        "estate_id").set_index("estate_id")
+    return (
+        frame.assign(estate_id=frame["estate_id"].astype(str))
+        .drop_duplicates("estate_id")
+        .set_index("estate_id")
+    )

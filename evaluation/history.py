@@ -22,8 +22,17 @@ if TYPE_CHECKING:
     from evaluation.store import Store
 
 BLACK, RED = "黑榜", "红榜"
-LIST_COLUMNS = ("round_id", "period", "level", "key", "label", "firm", "list", "eligible",
-                "reasons")
+LIST_COLUMNS = (
+    "round_id",
+    "period",
+    "level",
+    "key",
+    "label",
+    "firm",
+    "list",
+    "eligible",
+    "reasons",
+)
 
 
 def period_key(period: str) -> tuple[str, int, int]:
@@ -44,11 +53,14 @@ def _periods(frame: pd.DataFrame, column: str = "period") -> pd.DataFrame:
     bad = frame[column].notna() & parts["year"].isna()
     if bad.any():
         shown = frame.loc[bad, column].astype(str).unique()
-        raise WuyeError(Problem(f"无法识别的评估期 {'、'.join(shown[:5])}",
-                                "写成 2025H1 或 2025Q3 这样的格式"))
-    return frame.assign(series=parts["kind"].fillna("").astype(str),
-                        _year=pd.to_numeric(parts["year"]).fillna(9999).astype(int),
-                        _part=pd.to_numeric(parts["part"]).fillna(0).astype(int))
+        raise WuyeError(
+            Problem(f"无法识别的评估期 {'、'.join(shown[:5])}", "写成 2025H1 或 2025Q3 这样的格式")
+        )
+    return frame.assign(
+        series=parts["kind"].fillna("").astype(str),
+        _year=pd.to_numeric(parts["year"]).fillna(9999).astype(int),
+        _part=pd.to_numeric(parts["part"]).fillna(0).astype(int),
+    )
 
 
 def _open(db: Any) -> AbstractContextManager[Store]:
@@ -60,13 +72,19 @@ def _open(db: Any) -> AbstractContextManager[Store]:
         return nullcontext(db)
     path = Path(db)
     if not path.exists():
-        raise WuyeError(Problem("找不到历史数据库", "先运行一个轮次（会创建 wuye.sqlite），或检查路径",
-                                file=str(path)))
+        raise WuyeError(
+            Problem(
+                "找不到历史数据库",
+                "先运行一个轮次（会创建 wuye.sqlite），或检查路径",
+                file=str(path),
+            )
+        )
     return Store(path)
 
 
-def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
-            firm: str | None = None) -> pd.DataFrame:
+def history(
+    db: Any, *, kind: str = "estates", estate_id: str | None = None, firm: str | None = None
+) -> pd.DataFrame:
     """Results of every stored round as one DataFrame, in series and period order.
 
     - ``kind="estates"``: one row per round × estate — ``round_id, period, series`` plus the
@@ -101,8 +119,12 @@ def history(db: Any, *, kind: str = "estates", estate_id: str | None = None,
     key = {"estates": ["estate_id"], "firms": ["firm"], "lists": ["level", "key"]}[kind]
     key = [k for k in key if k in out.columns]
     out = out.sort_values(["series", "_year", "_part", "round_id", *key], kind="mergesort")
-    cols = ["round_id", "period", "series", *[c for c in out.columns if c not in (
-        "round_id", "period", "series", "_year", "_part")]]
+    cols = [
+        "round_id",
+        "period",
+        "series",
+        *[c for c in out.columns if c not in ("round_id", "period", "series", "_year", "_part")],
+    ]
     return out[cols].reset_index(drop=True)
 
 
@@ -111,15 +133,20 @@ def _estates(store: Store) -> pd.DataFrame:
     if score.empty:
         return pd.DataFrame(columns=["round_id", "estate_id"])
     reg = store.read("round_register")
-    keep = [c for c in ("estate_name", "community", "firm", "households")
-            if c in reg.columns and c not in score.columns]  # no firm_x/firm_y
+    keep = [
+        c
+        for c in ("estate_name", "community", "firm", "households")
+        if c in reg.columns and c not in score.columns
+    ]  # no firm_x/firm_y
     if len(reg.columns) > 1 and "estate_id" in reg.columns:
-        score = score.merge(reg[["round_id", "estate_id", *keep]],
-                            on=["round_id", "estate_id"], how="left")
+        score = score.merge(
+            reg[["round_id", "estate_id", *keep]], on=["round_id", "estate_id"], how="left"
+        )
     rank = store.read("rank_estates")
     if "estate_id" in rank.columns:
-        extra = [c for c in rank.columns if c not in score.columns or c in (
-            "round_id", "estate_id")]
+        extra = [
+            c for c in rank.columns if c not in score.columns or c in ("round_id", "estate_id")
+        ]
         score = score.merge(rank[extra], on=["round_id", "estate_id"], how="left")
     return score
 
@@ -132,22 +159,40 @@ def _lists(store: Store) -> pd.DataFrame:
         reg = store.read("round_register")
         names = [c for c in ("estate_name", "firm") if c in reg.columns and c not in est]
         if names and "estate_id" in reg.columns:
-            est = est.merge(reg[["round_id", "estate_id", *names]],
-                            on=["round_id", "estate_id"], how="left")
+            est = est.merge(
+                reg[["round_id", "estate_id", *names]], on=["round_id", "estate_id"], how="left"
+            )
         if "estate_name" not in est.columns:
             est = est.assign(estate_name=est["estate_id"])
-        frames.append(pd.DataFrame({
-            "round_id": est["round_id"], "level": "estate", "key": est["estate_id"].astype(str),
-            "label": est["estate_name"].fillna(est["estate_id"]).astype(str),
-            "firm": est["firm"].fillna("").astype(str) if "firm" in est else "",
-            "list": est["list"].fillna("").astype(str), "eligible": est["eligible"],
-            "reasons": est["reasons"].fillna("").astype(str)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "round_id": est["round_id"],
+                    "level": "estate",
+                    "key": est["estate_id"].astype(str),
+                    "label": est["estate_name"].fillna(est["estate_id"]).astype(str),
+                    "firm": est["firm"].fillna("").astype(str) if "firm" in est else "",
+                    "list": est["list"].fillna("").astype(str),
+                    "eligible": est["eligible"],
+                    "reasons": est["reasons"].fillna("").astype(str),
+                }
+            )
+        )
     if "firm" in firms.columns:
-        frames.append(pd.DataFrame({
-            "round_id": firms["round_id"], "level": "firm", "key": firms["firm"].astype(str),
-            "label": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
-            "list": firms["list"].fillna("").astype(str), "eligible": firms["eligible"],
-            "reasons": firms["reasons"].fillna("").astype(str)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "round_id": firms["round_id"],
+                    "level": "firm",
+                    "key": firms["firm"].astype(str),
+                    "label": firms["firm"].astype(str),
+                    "firm": firms["firm"].astype(str),
+                    "list": firms["list"].fillna("").astype(str),
+                    "eligible": firms["eligible"],
+                    "reasons": firms["reasons"].fillna("").astype(str),
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame(columns=[c for c in LIST_COLUMNS if c != "period"])
     return pd.concat(frames, ignore_index=True)
@@ -164,8 +209,9 @@ def consecutive_listings(data: Any, round_id: str) -> pd.DataFrame:
     black_consecutive, red_consecutive, black_total, red_total`` for every key seen.
     """
     lists = data if isinstance(data, pd.DataFrame) else history(data, kind="lists")
-    empty = pd.DataFrame(columns=["level", "key", "black_consecutive", "red_consecutive",
-                                  "black_total", "red_total"])
+    empty = pd.DataFrame(
+        columns=["level", "key", "black_consecutive", "red_consecutive", "black_total", "red_total"]
+    )
     if lists.empty:
         return empty
     rounds = _periods(lists[["round_id", "period"]].drop_duplicates("round_id"))
@@ -173,30 +219,50 @@ def consecutive_listings(data: Any, round_id: str) -> pd.DataFrame:
     if this.empty:
         raise WuyeError(Problem(f"历史记录中没有轮次 {round_id}", "先对该轮次排名并写入数据库"))
     s, y, p = this[["series", "_year", "_part"]].iloc[0]
-    order = rounds[(rounds["series"] == s)
-                   & ((rounds["_year"] * 10 + rounds["_part"]) < (y * 10 + p))]
+    order = rounds[
+        (rounds["series"] == s) & ((rounds["_year"] * 10 + rounds["_part"]) < (y * 10 + p))
+    ]
     order = order.sort_values(["_year", "_part", "round_id"], kind="mergesort")
     sequence = [*order["round_id"].astype(str), str(round_id)]
     sub = lists[lists["round_id"].astype(str).isin(sequence)]
-    sub = sub.assign(_black=sub["list"] == BLACK, _red=sub["list"] == RED,
-                     round_id=sub["round_id"].astype(str))
+    sub = sub.assign(
+        _black=sub["list"] == BLACK, _red=sub["list"] == RED, round_id=sub["round_id"].astype(str)
+    )
     out = []
     for col in ("_black", "_red"):
-        mat = sub.pivot_table(index=["level", "key"], columns="round_id", values=col,
-                              aggfunc="max", fill_value=False)
+        mat = sub.pivot_table(
+            index=["level", "key"], columns="round_id", values=col, aggfunc="max", fill_value=False
+        )
         mat = mat.reindex(columns=sequence, fill_value=False).astype(bool)
         arr = mat.to_numpy()
         streak = np.cumprod(arr[:, ::-1], axis=1).sum(axis=1)
-        out.append(pd.DataFrame({f"{col[1:]}_consecutive": streak,
-                                 f"{col[1:]}_total": arr.sum(axis=1)}, index=mat.index))
+        out.append(
+            pd.DataFrame(
+                {f"{col[1:]}_consecutive": streak, f"{col[1:]}_total": arr.sum(axis=1)},
+                index=mat.index,
+            )
+        )
     result = out[0].join(out[1]).reset_index()
-    return result[["level", "key", "black_consecutive", "red_consecutive", "black_total",
-                   "red_total"]].astype({"black_consecutive": "int64", "red_consecutive": "int64",
-                                         "black_total": "int64", "red_total": "int64"})
+    return result[
+        ["level", "key", "black_consecutive", "red_consecutive", "black_total", "red_total"]
+    ].astype(
+        {
+            "black_consecutive": "int64",
+            "red_consecutive": "int64",
+            "black_total": "int64",
+            "red_total": "int64",
+        }
+    )
 
 
-def change_test(rate: pd.Series, se: pd.Series, prev_rate: pd.Series, prev_se: pd.Series,
-                *, confidence: float = 0.95) -> pd.DataFrame:
+def change_test(
+    rate: pd.Series,
+    se: pd.Series,
+    prev_rate: pd.Series,
+    prev_se: pd.Series,
+    *,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Change between two rounds' independent estimates: Wald test.
 
     ``Δ = p̂₂ − p̂₁``, ``se(Δ) = √(se₁² + se₂²)`` — the variance of a difference of estimates
@@ -213,15 +279,29 @@ def change_test(rate: pd.Series, se: pd.Series, prev_rate: pd.Series, prev_se: p
     z = z.where(delta.notna())
     p = pd.Series(2 * stats.norm.sf(np.abs(z.to_numpy(dtype=float))), index=rate.index)
     crit = stats.norm.ppf(1 - (1 - confidence) / 2)
-    return pd.DataFrame({"change": delta, "change_se": dse, "change_low": delta - crit * dse,
-                         "change_high": delta + crit * dse, "z": z, "p_value": p.where(
-                             delta.notna()), "significant": (p < 1 - confidence) & delta.notna()},
-                        index=rate.index)
+    return pd.DataFrame(
+        {
+            "change": delta,
+            "change_se": dse,
+            "change_low": delta - crit * dse,
+            "change_high": delta + crit * dse,
+            "z": z,
+            "p_value": p.where(delta.notna()),
+            "significant": (p < 1 - confidence) & delta.notna(),
+        },
+        index=rate.index,
+    )
 
 
-def trend_table(db: Any, *, level: str = "estate", estate_id: str | None = None,
-                firm: str | None = None, confidence: float = 0.95, kind: str | None = None
-                ) -> pd.DataFrame:
+def trend_table(
+    db: Any,
+    *,
+    level: str = "estate",
+    estate_id: str | None = None,
+    firm: str | None = None,
+    confidence: float = 0.95,
+    kind: str | None = None,
+) -> pd.DataFrame:
     """Per estate (``level="estate"``) or firm (``"firm"``) across rounds, with change tests.
 
     One row per key × round in series and period order: the round's ``rate, rate_se,
@@ -232,14 +312,34 @@ def trend_table(db: Any, *, level: str = "estate", estate_id: str | None = None,
     level = {"estates": "estate", "firms": "firm"}.get(kind or level, kind or level)
     if level not in ("estate", "firm"):
         raise WuyeError(Problem(f"未知的层级 level={level!r}", "只能是 estate 或 firm"))
-    frame = history(db, kind="estates" if level == "estate" else "firms", estate_id=estate_id,
-                    firm=firm)
+    frame = history(
+        db, kind="estates" if level == "estate" else "firms", estate_id=estate_id, firm=firm
+    )
     key = "estate_id" if level == "estate" else "firm"
     if frame.empty:
         return frame
-    keep = [c for c in ("round_id", "period", "series", key, "estate_name", "firm", "rate",
-                        "rate_se", "rate_low", "rate_high", "threshold", "verdict", "index",
-                        "composite", "rank", "list") if c in frame.columns]
+    keep = [
+        c
+        for c in (
+            "round_id",
+            "period",
+            "series",
+            key,
+            "estate_name",
+            "firm",
+            "rate",
+            "rate_se",
+            "rate_low",
+            "rate_high",
+            "threshold",
+            "verdict",
+            "index",
+            "composite",
+            "rank",
+            "list",
+        )
+        if c in frame.columns
+    ]
     frame = frame[list(dict.fromkeys(keep))].reset_index(drop=True)
     for col in ("rate", "rate_se"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
@@ -248,6 +348,7 @@ def trend_table(db: Any, *, level: str = "estate", estate_id: str | None = None,
     frame["prev_round"] = grp["round_id"].shift().reindex(frame.index)
     frame["prev_rate"] = grp["rate"].shift().reindex(frame.index)
     prev_se = grp["rate_se"].shift().reindex(frame.index)
-    tests = change_test(frame["rate"], frame["rate_se"], frame["prev_rate"], prev_se,
-                        confidence=confidence)
+    tests = change_test(
+        frame["rate"], frame["rate_se"], frame["prev_rate"], prev_se, confidence=confidence
+    )
     return pd.concat([frame, tests], axis=1)

@@ -217,9 +217,13 @@ def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        raise WuyeError(Problem(f"写入历史数据库失败：{exc}",
-                                "清理磁盘空间并确认数据库文件可写入后重新运行；数据库中已有的结果不受影响",
-                                file=str(database or folder))) from exc
+        raise WuyeError(
+            Problem(
+                f"写入历史数据库失败：{exc}",
+                "清理磁盘空间并确认数据库文件可写入后重新运行；数据库中已有的结果不受影响",
+                file=str(database or folder),
+            )
+        ) from exc
     except (WuyeError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -228,8 +232,11 @@ def writing_to(folder: Path, database: Path | None = None) -> Iterator[None]:
             raise
         fix = _WRITE_FIXES.get(error.errno or -1, "检查磁盘空间和文件夹写入权限后重新运行")
         where = f"（{error.filename}）" if error.filename else ""
-        problem = Problem(f"写入输出文件夹失败：{error.strerror or error}{where}",
-                          f"{fix}；{keep}", file=str(folder))
+        problem = Problem(
+            f"写入输出文件夹失败：{error.strerror or error}{where}",
+            f"{fix}；{keep}",
+            file=str(folder),
+        )
         _release_quietly(exc)
         remove_stale_temporaries(Path(folder), since=started)
         raise WuyeError(problem) from None
@@ -241,27 +248,42 @@ def sample_step(rnd: Round, *, echo: Echo = _quiet) -> RoundSample:
     from sampling.design import run_sampling
 
     if "frame" not in rnd.paths:
-        raise WuyeError(Problem("round.toml 未指定住户清册 [inputs] frame，无法抽样",
-                                '在 [inputs] 中加入 frame = "住户清册.csv"', file="round.toml"))
+        raise WuyeError(
+            Problem(
+                "round.toml 未指定住户清册 [inputs] frame，无法抽样",
+                '在 [inputs] 中加入 frame = "住户清册.csv"',
+                file="round.toml",
+            )
+        )
     drawn = run_sampling(rnd)
     with _store(rnd) as store:
         store.write_step(rnd.round_id, "round", _round_tables(rnd))
         store.write_step(rnd.round_id, "sample", {"strata": drawn.strata, "plan": drawn.plan})
     plan = drawn.plan
-    echo(f"抽样完成：{len(plan)} 个小区，主样本 {int(plan['n'].sum())} 户，"
-         f"替补 {int((drawn.sample['role'] == 'reserve').sum())} 户；"
-         f"入户名单在 {rnd.output_dir / 'sampling'}")
+    echo(
+        f"抽样完成：{len(plan)} 个小区，主样本 {int(plan['n'].sum())} 户，"
+        f"替补 {int((drawn.sample['role'] == 'reserve').sum())} 户；"
+        f"入户名单在 {rnd.output_dir / 'sampling'}"
+    )
     for warning in getattr(drawn, "warnings", []) or []:
         echo(f"提示：{warning}")
     return drawn
 
 
 def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
-    meta = pd.DataFrame([{
-        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
-        "year": rnd.year, "kind": rnd.kind, "confidence": rnd.confidence,
-        "root": str(rnd.root),
-    }])
+    meta = pd.DataFrame(
+        [
+            {
+                "round_id": rnd.round_id,
+                "district": rnd.district,
+                "period": rnd.period,
+                "year": rnd.year,
+                "kind": rnd.kind,
+                "confidence": rnd.confidence,
+                "root": str(rnd.root),
+            }
+        ]
+    )
     register = rnd.register.assign(round_id=rnd.round_id)
     return {"rounds": meta, "register": register}
 
@@ -286,8 +308,13 @@ def response_files(rnd: Round) -> list[Path]:
     return files
 
 
-def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _quiet,
-                context: RunContext | None = None) -> IngestResult:
+def ingest_step(
+    rnd: Round,
+    files: list[Path] | None = None,
+    *,
+    echo: Echo = _quiet,
+    context: RunContext | None = None,
+) -> IngestResult:
     """Read the fieldwork exports; quarantine bad rows; store pseudonymised responses.
 
     The answers are stored compactly, one row per respondent: each item's answer code is a
@@ -300,41 +327,58 @@ def ingest_step(rnd: Round, files: list[Path] | None = None, *, echo: Echo = _qu
     return result
 
 
-def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo
-            ) -> IngestResult:
+def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -> IngestResult:
     from evaluation.ingest import ingest_round
     from evaluation.ingest.ingest import answer_columns
 
     files = files or response_files(rnd)
     if not files:
-        raise WuyeError(Problem("没有找到要导入的问卷导出文件",
-                                "在命令后列出文件，或在 round.toml 的 [inputs] responses 中写明路径",
-                                file="round.toml"))
+        raise WuyeError(
+            Problem(
+                "没有找到要导入的问卷导出文件",
+                "在命令后列出文件，或在 round.toml 的 [inputs] responses 中写明路径",
+                file="round.toml",
+            )
+        )
     drawn = ctx.sample()
     result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
     ctx.drop_households()
     if len(result.respondents) + len(result.quarantine) == 0:
         # storing this would replace the round's earlier ingest with nothing
-        raise WuyeError(Problem("导出文件中没有任何答卷行（只有表头或全是空行）",
-                                "确认导出的是本轮问卷的答卷数据；本次没有写入任何结果，之前导入的数据保持不变",
-                                file="、".join(Path(f).name for f in files)))
+        raise WuyeError(
+            Problem(
+                "导出文件中没有任何答卷行（只有表头或全是空行）",
+                "确认导出的是本轮问卷的答卷数据；本次没有写入任何结果，之前导入的数据保持不变",
+                file="、".join(Path(f).name for f in files),
+            )
+        )
     folder = rnd.output_dir / "ingest"
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")
-    respondents = pd.concat([result.respondents,
-                             answer_columns(result.respondents, result.answers)], axis=1)
+    respondents = pd.concat(
+        [result.respondents, answer_columns(result.respondents, result.answers)], axis=1
+    )
     questionnaire = rnd.questionnaire
-    ctx.store.write_step(rnd.round_id, "ingest", {
-        "respondents": respondents,
-        "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
-        "ingest_counts": result.counts,
-        "quarantine_summary": quarantine_summary(result.quarantine),
-        "response_rates": result.response_rates,
-    }, meta={"items": questionnaire.items["item_id"].astype(str).tolist(),
-             "questionnaire": questionnaire.scoring_fingerprint()})
+    ctx.store.write_step(
+        rnd.round_id,
+        "ingest",
+        {
+            "respondents": respondents,
+            "answers": pd.DataFrame(),  # the round's long rows (earlier versions) are deleted
+            "ingest_counts": result.counts,
+            "quarantine_summary": quarantine_summary(result.quarantine),
+            "response_rates": result.response_rates,
+        },
+        meta={
+            "items": questionnaire.items["item_id"].astype(str).tolist(),
+            "questionnaire": questionnaire.scoring_fingerprint(),
+        },
+    )
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
-    echo(f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
-         f"隔离记录在 {folder / '隔离记录.xlsx'}")
+    echo(
+        f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
+        f"隔离记录在 {folder / '隔离记录.xlsx'}"
+    )
     return result
 
 
@@ -358,8 +402,11 @@ def quarantine_summary(quarantine: pd.DataFrame) -> pd.DataFrame:
     """Quarantined rows counted by reason."""
     if quarantine.empty:
         return pd.DataFrame(columns=["reason_code", "reason", "count"])
-    return (quarantine.groupby(["reason_code"], sort=True)
-            .agg(reason=("reason", "first"), count=("reason", "size")).reset_index())
+    return (
+        quarantine.groupby(["reason_code"], sort=True)
+        .agg(reason=("reason", "first"), count=("reason", "size"))
+        .reset_index()
+    )
 
 
 @dataclass
@@ -396,8 +443,11 @@ def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
 
     respondents = store.read("respondents", round_id=rnd.round_id)
     if respondents.empty:
-        raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有导入问卷数据",
-                                f"先运行 wuye-eval ingest {rnd.root}"))
+        raise WuyeError(
+            Problem(
+                f"轮次 {rnd.round_id} 还没有导入问卷数据", f"先运行 wuye-eval ingest {rnd.root}"
+            )
+        )
     answers = store.read("answers", round_id=rnd.round_id)
     # the table's columns are the union over rounds: other rounds' items are all empty here
     wide = [c for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)]
@@ -405,16 +455,23 @@ def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
         questionnaire = rnd.questionnaire
         meta = _step_meta(store, rnd.round_id, "ingest")
         if meta.get("questionnaire") not in (None, questionnaire.scoring_fingerprint()):
-            raise WuyeError(Problem(
-                f"轮次 {rnd.round_id} 导入后问卷定义被修改了（题目、量表、满意选项或分值），"
-                "用现在的问卷计分会改变已保存答案的含义",
-                "恢复导入时的问卷文件；或确认新问卷无误后重新运行 wuye-eval ingest 再计分",
-                file=questionnaire.source))
-        own = ([f"{ANSWER_PREFIX}{i}" for i in meta["items"]] if "items" in meta
-               else [c for c in wide if respondents[c].notna().any()])
-        answers = answers_from_columns(respondents[[c for c in respondents.columns
-                                                    if c not in wide or c in own]],
-                                       questionnaire)
+            raise WuyeError(
+                Problem(
+                    f"轮次 {rnd.round_id} 导入后问卷定义被修改了（题目、量表、满意选项或分值），"
+                    "用现在的问卷计分会改变已保存答案的含义",
+                    "恢复导入时的问卷文件；或确认新问卷无误后重新运行 wuye-eval ingest 再计分",
+                    file=questionnaire.source,
+                )
+            )
+        own = (
+            [f"{ANSWER_PREFIX}{i}" for i in meta["items"]]
+            if "items" in meta
+            else [c for c in wide if respondents[c].notna().any()]
+        )
+        answers = answers_from_columns(
+            respondents[[c for c in respondents.columns if c not in wide or c in own]],
+            questionnaire,
+        )
     return StoredIngest(
         respondents=respondents.drop(columns=wide),
         answers=answers,
@@ -434,8 +491,13 @@ def _step_meta(store: Store, round_id: str, step: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- scoring
-def score_step(rnd: Round, ingest: IngestResult | StoredIngest | None = None, *,
-               echo: Echo = _quiet, context: RunContext | None = None) -> Scores:
+def score_step(
+    rnd: Round,
+    ingest: IngestResult | StoredIngest | None = None,
+    *,
+    echo: Echo = _quiet,
+    context: RunContext | None = None,
+) -> Scores:
     """Estimate rates, indices and intervals; judge each estate; find the key drivers (district
     and by firm) and the importance–performance table; store them all (step ``score``).
 
@@ -449,15 +511,24 @@ def score_step(rnd: Round, ingest: IngestResult | StoredIngest | None = None, *,
         drawn = ctx.sample(households=False)
         scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
         drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
-        ctx.store.write_step(rnd.round_id, "score", {
-            "estates": scores.estates, "items": scores.items,
-            "dimensions": scores.dimensions, "district": scores.district,
-            "drivers": drivers["drivers"], "firm_drivers": drivers["firm_drivers"],
-            "importance": drivers["importance"],
-        })
+        ctx.store.write_step(
+            rnd.round_id,
+            "score",
+            {
+                "estates": scores.estates,
+                "items": scores.items,
+                "dimensions": scores.dimensions,
+                "district": scores.district,
+                "drivers": drivers["drivers"],
+                "firm_drivers": drivers["firm_drivers"],
+                "importance": drivers["importance"],
+            },
+        )
     counts = scores.estates["verdict"].value_counts()
-    echo("计算完成：" + "，".join(f"{k} {int(counts.get(k, 0))} 个"
-                                  for k in ("达标", "临界", "未达标")))
+    echo(
+        "计算完成："
+        + "，".join(f"{k} {int(counts.get(k, 0))} 个" for k in ("达标", "临界", "未达标"))
+    )
     return scores
 
 
@@ -465,8 +536,12 @@ def _stored_scores(rnd: Round, store: Store) -> StoredScores:
     """The round's stored scores (an error naming the score step when there are none)."""
     estates = store.read("estates", round_id=rnd.round_id)
     if estates.empty:
-        raise WuyeError(Problem(f"轮次 {rnd.round_id} 还没有计算满意率，不能排名或出报告",
-                                f"先运行 wuye-eval score {rnd.root}"))
+        raise WuyeError(
+            Problem(
+                f"轮次 {rnd.round_id} 还没有计算满意率，不能排名或出报告",
+                f"先运行 wuye-eval score {rnd.root}",
+            )
+        )
     return StoredScores(
         estates=estates,
         items=store.read("items", round_id=rnd.round_id),
@@ -476,8 +551,13 @@ def _stored_scores(rnd: Round, store: Store) -> StoredScores:
 
 
 # --------------------------------------------------------------------------- ranking
-def rank_step(rnd: Round, scores: Scores | StoredScores | None = None, *,
-              echo: Echo = _quiet, context: RunContext | None = None) -> Ranking:
+def rank_step(
+    rnd: Round,
+    scores: Scores | StoredScores | None = None,
+    *,
+    echo: Echo = _quiet,
+    context: RunContext | None = None,
+) -> Ranking:
     """Apply the round's 红黑榜 rules (``rnd.rules``) with history; store the lists."""
     from evaluation.ranking.lists import rank_round
 
@@ -485,12 +565,19 @@ def rank_step(rnd: Round, scores: Scores | StoredScores | None = None, *,
         store = ctx.store
         scores = scores if scores is not None else _stored_scores(rnd, store)
         ranking = rank_round(rnd, scores.estates, history=store)
-        store.write_step(rnd.round_id, "rank", {
-            "ranking": ranking.estates, "firms": ranking.firms,
-            "escalations": ranking.escalations,
-        })
+        store.write_step(
+            rnd.round_id,
+            "rank",
+            {
+                "ranking": ranking.estates,
+                "firms": ranking.firms,
+                "escalations": ranking.escalations,
+            },
+        )
     lists = ranking.estates["list"].value_counts()
-    echo(f"红黑榜：红榜 {int(lists.get('红榜', 0))} 个小区，黑榜 {int(lists.get('黑榜', 0))} 个小区")
+    echo(
+        f"红黑榜：红榜 {int(lists.get('红榜', 0))} 个小区，黑榜 {int(lists.get('黑榜', 0))} 个小区"
+    )
     return ranking
 
 
@@ -532,8 +619,9 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
         firm_changes = compare_firms(scores.estates, previous, confidence=rnd.confidence)
     # stored by the score step; a round scored before schema version 2 has none: they are
     # computed from its stored answers (empty when it has none either)
-    drivers, firm_drivers, importance = (stored(t)
-                                         for t in ("drivers", "firm_drivers", "importance"))
+    drivers, firm_drivers, importance = (
+        stored(t) for t in ("drivers", "firm_drivers", "importance")
+    )
     if drivers.empty and firm_drivers.empty and importance.empty:
         drivers, firm_drivers, importance = _drivers_from_stored_answers(rnd, store)
     drawn = ctx.sample(households=False)
@@ -555,9 +643,14 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
         plan=pd.DataFrame() if drawn is None else drawn.plan,
         ingest_counts=read("ingest_counts"),
         quarantine_summary=read("quarantine_summary"),
-        meta={"round_id": rid, "period": rnd.period, "district": rnd.district,
-              "confidence": rnd.confidence, "interval_method": rnd.interval_method,
-              "sampling": None if drawn is None else drawn.meta},
+        meta={
+            "round_id": rid,
+            "period": rnd.period,
+            "district": rnd.district,
+            "confidence": rnd.confidence,
+            "interval_method": rnd.interval_method,
+            "sampling": None if drawn is None else drawn.meta,
+        },
     )
 
 
@@ -582,10 +675,9 @@ def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     return left.merge(right[extra], on="estate_id", how="left")
 
 
-
-
-def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet,
-                context: RunContext | None = None) -> Manifest:
+def report_step(
+    rnd: Round, *, cards: bool = True, echo: Echo = _quiet, context: RunContext | None = None
+) -> Manifest:
     """Render the workbook, PDFs and notebooks; write the manifest."""
     from evaluation.report import render_reports
 
@@ -595,8 +687,9 @@ def report_step(rnd: Round, *, cards: bool = True, echo: Echo = _quiet,
     if estates is None and "list" in results.estates.columns:
         # by default the black-listed estates, the ones a firm is likely to dispute
         estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
-    manifest = render_reports(results, cards=cards, notebooks=rnd.report.get("notebooks", True),
-                              notebook_estates=estates)
+    manifest = render_reports(
+        results, cards=cards, notebooks=rnd.report.get("notebooks", True), notebook_estates=estates
+    )
     failures = getattr(manifest, "failures", [])
     if failures:
         echo(f"注意：{len(failures)} 项报告未能生成，原因见 manifest.json 的 failures")
@@ -609,8 +702,9 @@ def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet) -> Manifes
     """Ingest → score → rank → report, in one go: the store opened once, the sampling
     record read once; the ingest result is not held past scoring."""
     with RunContext(rnd) as context:
-        scores = score_step(rnd, ingest_step(rnd, echo=echo, context=context), echo=echo,
-                            context=context)
+        scores = score_step(
+            rnd, ingest_step(rnd, echo=echo, context=context), echo=echo, context=context
+        )
         rank_step(rnd, scores, echo=echo, context=context)
         del scores
         return report_step(rnd, cards=cards, echo=echo, context=context)
@@ -625,9 +719,13 @@ def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet
     if target.is_dir():  # ``-o 某文件夹``: the template goes inside it
         target = target / name
     if target.suffix.lower() != ".xlsx":
-        raise WuyeError(Problem(f"录入模板只能保存为 .xlsx，而不是 {target.name}",
-                                "把 -o 的文件名改为以 .xlsx 结尾，或给出一个文件夹",
-                                file=str(target)))
+        raise WuyeError(
+            Problem(
+                f"录入模板只能保存为 .xlsx，而不是 {target.name}",
+                "把 -o 的文件名改为以 .xlsx 结尾，或给出一个文件夹",
+                file=str(target),
+            )
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     write_template(target, rnd.questionnaire, rnd.register)
     echo(f"录入模板：{target}")

@@ -74,8 +74,9 @@ class Questionnaire:
 
         items = self.items[["item_id", "dimension", "scale", "is_overall"]].astype(str)
         options = self.options[["scale", "code", "satisfied", "points", "missing"]].astype(str)
-        text = json.dumps([items.to_numpy().tolist(), options.to_numpy().tolist()],
-                          ensure_ascii=False)
+        text = json.dumps(
+            [items.to_numpy().tolist(), options.to_numpy().tolist()], ensure_ascii=False
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def scale_options(self, scale: str) -> pd.DataFrame:
@@ -89,7 +90,8 @@ class Questionnaire:
 
 
 def load_questionnaire(
-    path_or_default: str | Path | Questionnaire = "default", *,
+    path_or_default: str | Path | Questionnaire = "default",
+    *,
     satisfied: Iterable[str] | None = None,
 ) -> Questionnaire:
     """Load and validate a questionnaire TOML (``"default"`` = the shipped one).
@@ -107,23 +109,33 @@ def load_questionnaire(
     path = DEFAULT_PATH if str(path_or_default) == "default" else Path(path_or_default)
     name = path.name
     if not path.exists():
-        raise WuyeError(Problem("找不到问卷定义文件", "检查 round.toml 中 [questionnaire] path",
-                                file=str(path)))
+        raise WuyeError(
+            Problem("找不到问卷定义文件", "检查 round.toml 中 [questionnaire] path", file=str(path))
+        )
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:  # a folder, no permission
-        raise WuyeError(Problem(f"无法读取问卷定义文件：{exc.strerror or exc}",
-                                "检查 round.toml 中 [questionnaire] path 指向可读取的 .toml 文件",
-                                file=str(path))) from exc
+        raise WuyeError(
+            Problem(
+                f"无法读取问卷定义文件：{exc.strerror or exc}",
+                "检查 round.toml 中 [questionnaire] path 指向可读取的 .toml 文件",
+                file=str(path),
+            )
+        ) from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise WuyeError(Problem(f"问卷定义格式错误：{exc}", "按 TOML 语法修正（字符串加引号）",
-                                file=name)) from exc
-    return questionnaire_from_dict(config, source=str(path_or_default), file=name,
-                                   satisfied=satisfied)
+        raise WuyeError(
+            Problem(f"问卷定义格式错误：{exc}", "按 TOML 语法修正（字符串加引号）", file=name)
+        ) from exc
+    return questionnaire_from_dict(
+        config, source=str(path_or_default), file=name, satisfied=satisfied
+    )
 
 
 def questionnaire_from_dict(
-    config: dict[str, Any], *, source: str = "", file: str | None = None,
+    config: dict[str, Any],
+    *,
+    source: str = "",
+    file: str | None = None,
     satisfied: Iterable[str] | None = None,
 ) -> Questionnaire:
     """Build a :class:`Questionnaire` from a parsed TOML dict (see module docstring)."""
@@ -136,14 +148,17 @@ def questionnaire_from_dict(
     meta = meta if isinstance(meta, dict) else {}
     scales_cfg = config.get("scales", {})
     if not isinstance(scales_cfg, dict) or not scales_cfg:
-        bad("缺少答案量表 [scales.<名称>]", '例如 [scales.five] options = ["非常满意", …]', "scales")
+        bad(
+            "缺少答案量表 [scales.<名称>]", '例如 [scales.five] options = ["非常满意", …]', "scales"
+        )
         scales_cfg = {}
     override = None if satisfied is None else [str(s).strip() for s in satisfied]
     option_rows: list[dict[str, Any]] = []
     for scale, spec in scales_cfg.items():
         option_rows += _scale_options(scale, spec, override, bad)
-    options_df = pd.DataFrame(option_rows, columns=["scale", "code", "label", "satisfied",
-                                                    "points", "missing"])
+    options_df = pd.DataFrame(
+        option_rows, columns=["scale", "code", "label", "satisfied", "points", "missing"]
+    )
     if override is not None:
         known = set(options_df["label"])
         unknown = [s for s in override if s not in known]
@@ -152,13 +167,19 @@ def questionnaire_from_dict(
     items = _items_table(config.get("items", []), scales_cfg, bad)
     overall_ids = items.loc[items["is_overall"], "item_id"].tolist()
     if len(overall_ids) != 1 and len(items):
-        bad(f"应有且只有一道总体评价题（overall = true），现有 {len(overall_ids)} 道",
-            "在总体评价题下写 overall = true", "items")
+        bad(
+            f"应有且只有一道总体评价题（overall = true），现有 {len(overall_ids)} 道",
+            "在总体评价题下写 overall = true",
+            "items",
+        )
     identification = _questions(config.get("identification", {}), "identification", bad)
     unknown_keys = [k for k in identification if k not in IDENTIFICATION_KEYS]
     if unknown_keys:
-        bad(f"[identification] 中有未知的键 {'、'.join(unknown_keys)}",
-            f"只能是 {'、'.join(IDENTIFICATION_KEYS)}", "identification")
+        bad(
+            f"[identification] 中有未知的键 {'、'.join(unknown_keys)}",
+            f"只能是 {'、'.join(IDENTIFICATION_KEYS)}",
+            "identification",
+        )
     free_text = _questions(config.get("free_text", {}), "free_text", bad)
     used = [q.number for q in [*identification.values(), *free_text.values()] if q.number]
     clash = sorted(set(used) & set(items["number"].dropna().astype(int)))
@@ -167,14 +188,20 @@ def questionnaire_from_dict(
     if problems:
         raise WuyeError(problems)
     return Questionnaire(
-        id=str(meta.get("id", "custom")), title=str(meta.get("title", "物业服务满意度调查问卷")),
-        items=items, options=options_df, identification=identification, free_text=free_text,
-        overall_item=overall_ids[0], source=source,
+        id=str(meta.get("id", "custom")),
+        title=str(meta.get("title", "物业服务满意度调查问卷")),
+        items=items,
+        options=options_df,
+        identification=identification,
+        free_text=free_text,
+        overall_item=overall_ids[0],
+        source=source,
     )
 
 
-def _scale_options(scale: str, spec: Any, override: list[str] | None, bad: Any
-                   ) -> list[dict[str, Any]]:
+def _scale_options(
+    scale: str, spec: Any, override: list[str] | None, bad: Any
+) -> list[dict[str, Any]]:
     """The option rows of one ``[scales.<name>]`` (none when it cannot be read): answer
     options coded 1..k, then the ``missing`` options."""
     where = f"scales.{scale}"
@@ -182,11 +209,16 @@ def _scale_options(scale: str, spec: Any, override: list[str] | None, bad: Any
         bad(f"[{where}] 应是一个表", f"写成 [{where}] 小节", where)
         return []
     options = spec.get("options")
-    if not isinstance(options, list) or len(options) < 2 or not all(
-        isinstance(o, str) and o.strip() for o in options
+    if (
+        not isinstance(options, list)
+        or len(options) < 2
+        or not all(isinstance(o, str) and o.strip() for o in options)
     ):
-        bad(f"[{where}] options 应是至少两个选项文字的列表", '例如 options = ["满意", "不满意"]',
-            f"{where}.options")
+        bad(
+            f"[{where}] options 应是至少两个选项文字的列表",
+            '例如 options = ["满意", "不满意"]',
+            f"{where}.options",
+        )
         return []
     options = [o.strip() for o in options]
     if len(set(options)) != len(options):
@@ -195,54 +227,87 @@ def _scale_options(scale: str, spec: Any, override: list[str] | None, bad: Any
     if points is None:
         k = len(options)
         points = [100 * (k - 1 - i) / (k - 1) for i in range(k)]
-    if not isinstance(points, list) or len(points) != len(options) or not all(
-        isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 100
-        for p in points
+    if (
+        not isinstance(points, list)
+        or len(points) != len(options)
+        or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 100
+            for p in points
+        )
     ):
-        bad(f"[{where}] points 应与 options 一一对应，取值 0–100", "例如 points = [100, 50, 0]",
-            f"{where}.points")
+        bad(
+            f"[{where}] points 应与 options 一一对应，取值 0–100",
+            "例如 points = [100, 50, 0]",
+            f"{where}.points",
+        )
         return []
     sat = _satisfied_options(where, spec, options, override, bad)
     missing = _missing_options(where, spec, options, bad)
     sat_set = {s.strip() for s in sat}
-    rows = [{"scale": scale, "code": i + 1, "label": label, "satisfied": label in sat_set,
-             "points": float(pts), "missing": False}
-            for i, (label, pts) in enumerate(zip(options, points, strict=True))]
-    rows += [{"scale": scale, "code": len(options) + j + 1, "label": label,
-              "satisfied": False, "points": float("nan"), "missing": True}
-             for j, label in enumerate(m.strip() for m in missing)]
+    rows = [
+        {
+            "scale": scale,
+            "code": i + 1,
+            "label": label,
+            "satisfied": label in sat_set,
+            "points": float(pts),
+            "missing": False,
+        }
+        for i, (label, pts) in enumerate(zip(options, points, strict=True))
+    ]
+    rows += [
+        {
+            "scale": scale,
+            "code": len(options) + j + 1,
+            "label": label,
+            "satisfied": False,
+            "points": float("nan"),
+            "missing": True,
+        }
+        for j, label in enumerate(m.strip() for m in missing)
+    ]
     return rows
 
 
-def _satisfied_options(where: str, spec: dict[str, Any], options: list[str],
-                       override: list[str] | None, bad: Any) -> list[str]:
+def _satisfied_options(
+    where: str, spec: dict[str, Any], options: list[str], override: list[str] | None, bad: Any
+) -> list[str]:
     """The scale's satisfied options (default: the first; ``override`` replaces them)."""
     sat = spec.get("satisfied", options[:1])
     if not isinstance(sat, list) or not all(isinstance(s, str) for s in sat):
-        bad(f"[{where}] satisfied 应是选项文字的列表", '例如 satisfied = ["非常满意", "满意"]',
-            f"{where}.satisfied")
+        bad(
+            f"[{where}] satisfied 应是选项文字的列表",
+            '例如 satisfied = ["非常满意", "满意"]',
+            f"{where}.satisfied",
+        )
         sat = []
     unknown = [s for s in sat if s.strip() not in options]
     if unknown:
-        bad(f"[{where}] satisfied 中的 {'、'.join(unknown)} 不在 options 中", "检查选项文字",
-            f"{where}.satisfied")
+        bad(
+            f"[{where}] satisfied 中的 {'、'.join(unknown)} 不在 options 中",
+            "检查选项文字",
+            f"{where}.satisfied",
+        )
     if override is not None:
         sat = [s for s in override if s in options]
     return sat
 
 
-def _missing_options(where: str, spec: dict[str, Any], options: list[str], bad: Any
-                     ) -> list[str]:
+def _missing_options(where: str, spec: dict[str, Any], options: list[str], bad: Any) -> list[str]:
     """The scale's "no answer" options (不清楚, 跳过, …), not among ``options``."""
     missing = spec.get("missing", [])
     if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
-        bad(f"[{where}] missing 应是选项文字的列表", '例如 missing = ["不清楚"]',
-            f"{where}.missing")
+        bad(
+            f"[{where}] missing 应是选项文字的列表", '例如 missing = ["不清楚"]', f"{where}.missing"
+        )
         missing = []
     clash = [m for m in missing if m.strip() in options]
     if clash:
-        bad(f"[{where}] {'、'.join(clash)} 同时出现在 options 和 missing 中",
-            "「无回答」类选项只写在 missing 中", f"{where}.missing")
+        bad(
+            f"[{where}] {'、'.join(clash)} 同时出现在 options 和 missing 中",
+            "「无回答」类选项只写在 missing 中",
+            f"{where}.missing",
+        )
     return missing
 
 
@@ -251,14 +316,20 @@ def _items_table(items_cfg: Any, scales_cfg: dict[str, Any], bad: Any) -> pd.Dat
     duplicate ids and numbers."""
     item_rows: list[dict[str, Any]] = []
     if not isinstance(items_cfg, list) or not items_cfg:
-        bad("问卷没有评价题 [[items]]", "至少写一道 [[items]]（id、number、text、dimension）", "items")
+        bad(
+            "问卷没有评价题 [[items]]",
+            "至少写一道 [[items]]（id、number、text、dimension）",
+            "items",
+        )
         items_cfg = []
     for i, spec in enumerate(items_cfg, start=1):
         row = _item_row(i, spec, scales_cfg, bad)
         if row is not None:
             item_rows.append(row)
-    items = pd.DataFrame(item_rows, columns=["item_id", "number", "text", "dimension", "scale",
-                                             "is_overall", "required"])
+    items = pd.DataFrame(
+        item_rows,
+        columns=["item_id", "number", "text", "dimension", "scale", "is_overall", "required"],
+    )
     items["number"] = items["number"].astype("Int64")
     dup_ids = items.loc[items["item_id"].duplicated(), "item_id"].tolist()
     if dup_ids:
@@ -283,24 +354,39 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
         bad(f"第 {i} 道题缺少 id", '例如 id = "S01"', where)
         return None
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-        bad(f"题目 {item_id} 的题号 number 应为正整数", "写问卷中的题号，如 number = 4",
-            f"{where}.number")
+        bad(
+            f"题目 {item_id} 的题号 number 应为正整数",
+            "写问卷中的题号，如 number = 4",
+            f"{where}.number",
+        )
         number = None
     if not isinstance(text, str) or not text.strip():
         bad(f"题目 {item_id} 缺少题干 text", "写问卷上的题干文字", f"{where}.text")
         text = ""
     if not isinstance(dimension, str) or not dimension.strip():
-        bad(f"题目 {item_id} 缺少维度 dimension", '例如 dimension = "环境卫生"',
-            f"{where}.dimension")
+        bad(
+            f"题目 {item_id} 缺少维度 dimension",
+            '例如 dimension = "环境卫生"',
+            f"{where}.dimension",
+        )
         dimension = ""
     if scale not in scales_cfg:
-        bad(f"题目 {item_id} 的量表 {scale!r} 未定义",
-            f"可用量表：{'、'.join(scales_cfg) or '（无）'}", f"{where}.scale")
+        bad(
+            f"题目 {item_id} 的量表 {scale!r} 未定义",
+            f"可用量表：{'、'.join(scales_cfg) or '（无）'}",
+            f"{where}.scale",
+        )
     overall = bool(spec.get("overall", False))
     required = spec.get("required", overall)
-    return {"item_id": item_id.strip(), "number": number, "text": text.strip(),
-            "dimension": dimension.strip(), "scale": scale,
-            "is_overall": overall, "required": bool(required)}
+    return {
+        "item_id": item_id.strip(),
+        "number": number,
+        "text": text.strip(),
+        "dimension": dimension.strip(),
+        "scale": scale,
+        "is_overall": overall,
+        "required": bool(required),
+    }
 
 
 def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
@@ -312,12 +398,16 @@ def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
         if isinstance(spec, str):
             spec = {"text": spec}
         if not isinstance(spec, dict):
-            bad(f"[{section}] {key} 应写成 {{ number = N, text = \"…\" }}", "见默认问卷",
-                f"{section}.{key}")
+            bad(
+                f'[{section}] {key} 应写成 {{ number = N, text = "…" }}',
+                "见默认问卷",
+                f"{section}.{key}",
+            )
             continue
         number, text = spec.get("number"), spec.get("text", "")
-        if number is not None and (not isinstance(number, int) or isinstance(number, bool)
-                                   or number < 1):
+        if number is not None and (
+            not isinstance(number, int) or isinstance(number, bool) or number < 1
+        ):
             bad(f"[{section}] {key} 的题号应为正整数", "如 number = 1", f"{section}.{key}")
             number = None
         out[key] = Question(number, str(text).strip())

@@ -48,9 +48,22 @@ class RoundResults:
 
 
 FRAMES: tuple[str, ...] = (
-    "estates", "items", "dimensions", "district", "firms", "escalations", "changes",
-    "firm_changes", "drivers", "firm_drivers", "importance", "trends", "indicators", "plan",
-    "ingest_counts", "quarantine_summary",
+    "estates",
+    "items",
+    "dimensions",
+    "district",
+    "firms",
+    "escalations",
+    "changes",
+    "firm_changes",
+    "drivers",
+    "firm_drivers",
+    "importance",
+    "trends",
+    "indicators",
+    "plan",
+    "ingest_counts",
+    "quarantine_summary",
 )
 
 
@@ -69,8 +82,9 @@ def save_results(results: RoundResults, directory: Path) -> list[Path]:
     meta = {"round_root": str(results.round.root), **results.meta}
     target = directory / "meta.json"
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2, default=str),
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
     written.append(target)
     return written
 

@@ -28,28 +28,58 @@ CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?P<kind>[HQ])(?P<part>\d)$")
 
 REGISTER_COLUMNS: dict[str, str] = {
-    "estate_id": "estate_id", "小区编号": "estate_id", "编号": "estate_id",
-    "estate_name": "estate_name", "小区名称": "estate_name", "小区": "estate_name",
-    "community": "community", "社区": "community", "所属社区": "community",
-    "firm": "firm", "物业企业": "firm", "物业服务企业": "firm", "物业公司": "firm",
-    "tier": "tier", "服务等级": "tier", "物业服务等级": "tier", "等级": "tier",
-    "households": "households", "户数": "households", "总户数": "households",
-    "complaints": "complaints", "投诉件数": "complaints", "投诉数": "complaints",
-    "credit_score": "credit_score", "信用积分": "credit_score",
-    "red_property": "red_property", "红色物业": "red_property",
-    "professional": "professional", "专业物业": "professional",
-    "committee": "committee", "业委会": "committee", "已成立业委会": "committee",
+    "estate_id": "estate_id",
+    "小区编号": "estate_id",
+    "编号": "estate_id",
+    "estate_name": "estate_name",
+    "小区名称": "estate_name",
+    "小区": "estate_name",
+    "community": "community",
+    "社区": "community",
+    "所属社区": "community",
+    "firm": "firm",
+    "物业企业": "firm",
+    "物业服务企业": "firm",
+    "物业公司": "firm",
+    "tier": "tier",
+    "服务等级": "tier",
+    "物业服务等级": "tier",
+    "等级": "tier",
+    "households": "households",
+    "户数": "households",
+    "总户数": "households",
+    "complaints": "complaints",
+    "投诉件数": "complaints",
+    "投诉数": "complaints",
+    "credit_score": "credit_score",
+    "信用积分": "credit_score",
+    "red_property": "red_property",
+    "红色物业": "red_property",
+    "professional": "professional",
+    "专业物业": "professional",
+    "committee": "committee",
+    "业委会": "committee",
+    "已成立业委会": "committee",
     "committee_party_share": "committee_party_share",
     "业委会党员比例": "committee_party_share",
-    "firm_revenue": "firm_revenue", "企业年营收(万元)": "firm_revenue",
+    "firm_revenue": "firm_revenue",
+    "企业年营收(万元)": "firm_revenue",
     "企业年营收": "firm_revenue",
 }
 REQUIRED_REGISTER = ("estate_id", "estate_name", "community", "firm", "tier", "households")
 REGISTER_LABELS = {
-    "estate_id": "小区编号", "estate_name": "小区名称", "community": "所属社区",
-    "firm": "物业企业", "tier": "服务等级", "households": "户数",
-    "complaints": "投诉件数", "credit_score": "信用积分", "red_property": "红色物业",
-    "professional": "专业物业", "committee": "业委会", "committee_party_share": "业委会党员比例",
+    "estate_id": "小区编号",
+    "estate_name": "小区名称",
+    "community": "所属社区",
+    "firm": "物业企业",
+    "tier": "服务等级",
+    "households": "户数",
+    "complaints": "投诉件数",
+    "credit_score": "信用积分",
+    "red_property": "红色物业",
+    "professional": "专业物业",
+    "committee": "业委会",
+    "committee_party_share": "业委会党员比例",
     "firm_revenue": "企业年营收(万元)",
 }
 OPTIONAL_NUMERIC = ("complaints", "credit_score", "committee_party_share", "firm_revenue")
@@ -161,12 +191,21 @@ def load_round(path: str | Path) -> Round:
     if toml.problems or questionnaire is None:
         raise WuyeError(toml.problems)
     return Round(
-        root=toml.root, **fields, thresholds=thresholds, sampling=sampling, ingest=ingest,
-        questionnaire=questionnaire, questionnaire_path=questionnaire_path,
+        root=toml.root,
+        **fields,
+        thresholds=thresholds,
+        sampling=sampling,
+        ingest=ingest,
+        questionnaire=questionnaire,
+        questionnaire_path=questionnaire_path,
         register=_covered_estates(register, fields["kind"], paths["register"]),
-        all_estate_ids=tuple(register["estate_id"].tolist()), paths=paths,
-        output_dir=output_dir, database=database,
-        secret_path=secrets / f"{fields['round_id']}.key", rules=rules, report=report,
+        all_estate_ids=tuple(register["estate_id"].tolist()),
+        paths=paths,
+        output_dir=output_dir,
+        database=database,
+        secret_path=secrets / f"{fields['round_id']}.key",
+        rules=rules,
+        report=report,
     )
 
 
@@ -192,16 +231,20 @@ class _Toml:
         """``[section] key`` of type ``kind``; ``default`` when absent or of another type."""
         table = self.config.get(section, {})
         if not isinstance(table, dict):
-            self.problems.append(Problem(f"[{section}] 应是一个表", f"写成 [{section}] 小节",
-                                         file=self.where))
+            self.problems.append(
+                Problem(f"[{section}] 应是一个表", f"写成 [{section}] 小节", file=self.where)
+            )
             return default
         value = table.get(key, default)
         if value is None:
             return default
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            self.bad(f"[{section}] {key} 的值 {value!r} 类型不对", f"应为 {_kind_name(kind)}",
-                     f"{section}.{key}")
+            self.bad(
+                f"[{section}] {key} 的值 {value!r} 类型不对",
+                f"应为 {_kind_name(kind)}",
+                f"{section}.{key}",
+            )
             return default
         return value
 
@@ -209,8 +252,11 @@ class _Toml:
         """A path written as text (``None``, and a problem, for anything else)."""
         if isinstance(value, str) and value and "\x00" not in value:
             return value
-        self.bad(f"[{section}] {key} 的值 {value!r} 应为带引号的路径文字",
-                 f'例如 {key} = "文件名"', f"{section}.{key}")
+        self.bad(
+            f"[{section}] {key} 的值 {value!r} 应为带引号的路径文字",
+            f'例如 {key} = "文件名"',
+            f"{section}.{key}",
+        )
         return None
 
 
@@ -220,15 +266,21 @@ def _read_toml(path: Path) -> _Toml:
     root = toml_path.parent.resolve()
     if not toml_path.exists():
         raise WuyeError(
-            Problem("找不到 round.toml", "在评估轮次文件夹中创建 round.toml（见 README）",
-                    file=str(toml_path))
+            Problem(
+                "找不到 round.toml",
+                "在评估轮次文件夹中创建 round.toml（见 README）",
+                file=str(toml_path),
+            )
         )
     try:
         config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WuyeError(
-            Problem(f"round.toml 格式错误：{exc}", "按 TOML 语法修正（字符串加引号，键值用 =）",
-                    file=toml_path.name)
+            Problem(
+                f"round.toml 格式错误：{exc}",
+                "按 TOML 语法修正（字符串加引号，键值用 =）",
+                file=toml_path.name,
+            )
         ) from exc
     return _Toml(config, root, toml_path.name)
 
@@ -243,29 +295,50 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
         toml.bad("缺少 [round] district（区名）", '例如 district = "葛店经开区"', "round.district")
     period = toml.get("round", "period", "", str)
     m = PERIOD_PATTERN.match(period or "")
-    if not m or (m["kind"] == "H" and int(m["part"]) not in (1, 2)) or (
-        m["kind"] == "Q" and int(m["part"]) not in (1, 2, 3, 4)
+    if (
+        not m
+        or (m["kind"] == "H" and int(m["part"]) not in (1, 2))
+        or (m["kind"] == "Q" and int(m["part"]) not in (1, 2, 3, 4))
     ):
-        toml.bad(f"评估期 period = {period!r} 无法识别",
-                 '写成 "2025H1"（半年）或 "2025Q3"（季度，仅还建社区）', "round.period")
+        toml.bad(
+            f"评估期 period = {period!r} 无法识别",
+            '写成 "2025H1"（半年）或 "2025Q3"（季度，仅还建社区）',
+            "round.period",
+        )
         m = None
     round_id = toml.get("round", "id", period or "round", str)
     if not re.fullmatch(r"[\w\-.]+", round_id or "") or round_id in {".", ".."}:
-        toml.bad(f"轮次编号 id = {round_id!r} 不能作为文件夹名", "只用字母、数字、下划线、连字符",
-                 "round.id")
+        toml.bad(
+            f"轮次编号 id = {round_id!r} 不能作为文件夹名",
+            "只用字母、数字、下划线、连字符",
+            "round.id",
+        )
     seed = toml.get("round", "seed", 20240906, int)
     confidence = toml.get("round", "confidence", 0.95, (int, float))
     if not 0 < confidence < 1:
-        toml.bad(f"置信水平 confidence = {confidence} 应在 0 与 1 之间", "通常写 0.95",
-                 "round.confidence")
+        toml.bad(
+            f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
+            "通常写 0.95",
+            "round.confidence",
+        )
     interval_method = toml.get("round", "interval_method", "beta", str)
     if interval_method not in METHODS:
-        toml.bad(f"区间方法 interval_method = {interval_method!r} 未知",
-                 f"可选：{'、'.join(METHODS)}（默认 beta）", "round.interval_method")
-    return {"district": district, "period": period, "year": int(m["year"]) if m else 0,
-            "kind": m["kind"] if m else "", "part": int(m["part"]) if m else 0,
-            "round_id": round_id, "seed": seed, "confidence": float(confidence),
-            "interval_method": interval_method}
+        toml.bad(
+            f"区间方法 interval_method = {interval_method!r} 未知",
+            f"可选：{'、'.join(METHODS)}（默认 beta）",
+            "round.interval_method",
+        )
+    return {
+        "district": district,
+        "period": period,
+        "year": int(m["year"]) if m else 0,
+        "kind": m["kind"] if m else "",
+        "part": int(m["part"]) if m else 0,
+        "round_id": round_id,
+        "seed": seed,
+        "confidence": float(confidence),
+        "interval_method": interval_method,
+    }
 
 
 def _check_tables(toml: _Toml) -> None:
@@ -273,8 +346,11 @@ def _check_tables(toml: _Toml) -> None:
     config = toml.config
     for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report"):
         if name in config and not isinstance(config[name], dict):
-            toml.bad(f"[{name}] 应是一个表，而不是 {config[name]!r}",
-                     f"写成 [{name}] 小节，下面每行一个 键 = 值", name)
+            toml.bad(
+                f"[{name}] 应是一个表，而不是 {config[name]!r}",
+                f"写成 [{name}] 小节，下面每行一个 键 = 值",
+                name,
+            )
             config[name] = {}
 
 
@@ -283,11 +359,13 @@ def _thresholds_section(toml: _Toml) -> dict[str, float]:
     thresholds = dict(DEFAULT_THRESHOLDS)
     for tier, value in (toml.config.get("thresholds") or {}).items():
         if tier not in TIERS:
-            toml.bad(f"未知的服务等级 {tier!r}", f"只能是 {'、'.join(TIERS)}",
-                     f"thresholds.{tier}")
+            toml.bad(f"未知的服务等级 {tier!r}", f"只能是 {'、'.join(TIERS)}", f"thresholds.{tier}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            toml.bad(f"满意率门槛 {tier} = {value!r} 应是 0 与 1 之间的小数",
-                     "例如 0.9 表示 90%", f"thresholds.{tier}")
+            toml.bad(
+                f"满意率门槛 {tier} = {value!r} 应是 0 与 1 之间的小数",
+                "例如 0.9 表示 90%",
+                f"thresholds.{tier}",
+            )
         else:
             thresholds[tier] = float(value)
     return thresholds
@@ -299,28 +377,43 @@ def _sampling_section(toml: _Toml) -> SamplingConfig:
     if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
         not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
     ):
-        toml.bad(f"planning_p = {sampling.planning_p!r} 无效",
-                 '写 "threshold"（按等级门槛）或 0 与 1 之间的小数，如 0.5', "sampling.planning_p")
+        toml.bad(
+            f"planning_p = {sampling.planning_p!r} 无效",
+            '写 "threshold"（按等级门槛）或 0 与 1 之间的小数，如 0.5',
+            "sampling.planning_p",
+        )
     if not 0 < sampling.margin < 1:
         toml.bad(f"margin = {sampling.margin} 应在 0 与 1 之间", "例如 0.08", "sampling.margin")
     if not 0 < sampling.response_rate <= 1:
-        toml.bad(f"response_rate = {sampling.response_rate} 应在 (0, 1] 内", "例如 0.85",
-                 "sampling.response_rate")
+        toml.bad(
+            f"response_rate = {sampling.response_rate} 应在 (0, 1] 内",
+            "例如 0.85",
+            "sampling.response_rate",
+        )
     checks = (
         ("minimum", sampling.minimum >= 1, "至少 1，通常 30"),
-        ("maximum", sampling.maximum is None or (isinstance(sampling.maximum, int)
-                                                   and sampling.maximum >= sampling.minimum),
-         "不小于 minimum 的整数，或删除该行"),
+        (
+            "maximum",
+            sampling.maximum is None
+            or (isinstance(sampling.maximum, int) and sampling.maximum >= sampling.minimum),
+            "不小于 minimum 的整数，或删除该行",
+        ),
         ("deff", sampling.deff > 0, "正数，通常 1.0"),
         ("reserve_ratio", sampling.reserve_ratio >= 0, "不小于 0，例如 0.5"),
     )
     for key, ok, fix in checks:
         if not ok:
-            toml.bad(f"[sampling] {key} = {getattr(sampling, key)!r} 无效", f"应为 {fix}",
-                     f"sampling.{key}")
+            toml.bad(
+                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"应为 {fix}",
+                f"sampling.{key}",
+            )
     if sampling.method not in ("srs", "systematic"):
-        toml.bad(f"抽样方法 method = {sampling.method!r} 未知", '写 "srs" 或 "systematic"',
-                 "sampling.method")
+        toml.bad(
+            f"抽样方法 method = {sampling.method!r} 未知",
+            '写 "srs" 或 "systematic"',
+            "sampling.method",
+        )
     return sampling
 
 
@@ -328,11 +421,17 @@ def _ingest_section(toml: _Toml) -> IngestConfig:
     """``[ingest]``: :class:`IngestConfig`, each value in its range."""
     ingest = _section(toml.config, "ingest", IngestConfig, toml.where, toml.problems)
     if ingest.min_duration_s < 0:
-        toml.bad(f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负", "填写秒数，如 60",
-                 "ingest.min_duration_s")
+        toml.bad(
+            f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负",
+            "填写秒数，如 60",
+            "ingest.min_duration_s",
+        )
     if not 0 <= ingest.match_cutoff <= 100:
-        toml.bad(f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间", "通常写 90",
-                 "ingest.match_cutoff")
+        toml.bad(
+            f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间",
+            "通常写 90",
+            "ingest.match_cutoff",
+        )
     return ingest
 
 
@@ -347,34 +446,45 @@ def _inputs_section(toml: _Toml) -> dict[str, Any]:
     responses = inputs.get("responses", [])
     responses = [responses] if isinstance(responses, str) else responses
     if not isinstance(responses, list):
-        toml.bad(f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
-                 '例如 responses = ["fieldwork/*.xlsx"]', "inputs.responses")
+        toml.bad(
+            f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
+            '例如 responses = ["fieldwork/*.xlsx"]',
+            "inputs.responses",
+        )
         responses = []
     responses = [r for r in responses if toml.text("inputs", "responses", r) is not None]
     paths["responses"] = [str(toml.root / r) for r in responses]
     if "register" not in paths:
-        toml.bad("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"',
-                 "inputs.register")
+        toml.bad("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"', "inputs.register")
     return paths
 
 
 def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
     """``[output]``: the output folder, the workspace database and the secrets folder
     (defaults beside the round folder); the secrets never inside the outputs."""
-    output = {k: v for k, v in toml.table("output").items()
-              if k not in ("dir", "database", "secrets")
-              or toml.text("output", k, v) is not None}
+    output = {
+        k: v
+        for k, v in toml.table("output").items()
+        if k not in ("dir", "database", "secrets") or toml.text("output", k, v) is not None
+    }
     root, workspace = toml.root, toml.root.parent
-    output_dir = (root / output["dir"]).resolve() if "dir" in output else (
-        workspace / "reports" / round_id)
-    database = (root / output["database"]).resolve() if "database" in output else (
-        workspace / "wuye.sqlite")
-    secrets = (root / output["secrets"]).resolve() if "secrets" in output else (
-        workspace / ".secrets")
+    output_dir = (
+        (root / output["dir"]).resolve() if "dir" in output else (workspace / "reports" / round_id)
+    )
+    database = (
+        (root / output["database"]).resolve()
+        if "database" in output
+        else (workspace / "wuye.sqlite")
+    )
+    secrets = (
+        (root / output["secrets"]).resolve() if "secrets" in output else (workspace / ".secrets")
+    )
     if secrets == output_dir or secrets.is_relative_to(output_dir):
-        toml.bad("假名化密钥文件夹不能放在报告输出文件夹内（报告会对外发送）",
-                 "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
-                 "output.secrets")
+        toml.bad(
+            "假名化密钥文件夹不能放在报告输出文件夹内（报告会对外发送）",
+            "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
+            "output.secrets",
+        )
     return output_dir, database, secrets
 
 
@@ -409,23 +519,37 @@ def _report_section(toml: _Toml) -> dict[str, Any]:
     report = dict(toml.table("report"))
     for key, value in report.items():
         if key == "notebooks" and not isinstance(value, bool):
-            toml.bad(f"[report] notebooks = {value!r} 应为 true 或 false",
-                     "写 notebooks = false 可跳过笔记本", "report.notebooks")
+            toml.bad(
+                f"[report] notebooks = {value!r} 应为 true 或 false",
+                "写 notebooks = false 可跳过笔记本",
+                "report.notebooks",
+            )
         elif key == "notebook_estates" and not (
-                isinstance(value, list) and all(isinstance(e, str) for e in value)):
-            toml.bad(f"[report] notebook_estates 的值 {value!r} 应为小区编号列表",
-                     '例如 notebook_estates = ["GD001", "GD002"]', "report.notebook_estates")
+            isinstance(value, list) and all(isinstance(e, str) for e in value)
+        ):
+            toml.bad(
+                f"[report] notebook_estates 的值 {value!r} 应为小区编号列表",
+                '例如 notebook_estates = ["GD001", "GD002"]',
+                "report.notebook_estates",
+            )
         elif key == "font" and not (isinstance(value, str) and "\x00" not in value):
-            toml.bad(f"[report] font 的值 {value!r} 应为带引号的字体名称",
-                     '例如 font = "Microsoft YaHei"，或删除该行使用内置字体', "report.font")
+            toml.bad(
+                f"[report] font 的值 {value!r} 应为带引号的字体名称",
+                '例如 font = "Microsoft YaHei"，或删除该行使用内置字体',
+                "report.font",
+            )
         elif key not in REPORT_KEYS:
-            toml.bad(f"[report] 中有未知的键 {key!r}",
-                     f"检查拼写或删除该行（可用：{'、'.join(REPORT_KEYS)}）", f"report.{key}")
+            toml.bad(
+                f"[report] 中有未知的键 {key!r}",
+                f"检查拼写或删除该行（可用：{'、'.join(REPORT_KEYS)}）",
+                f"report.{key}",
+            )
     return report
 
 
-def _register_section(toml: _Toml, paths: dict[str, Any],
-                      thresholds: dict[str, float]) -> pd.DataFrame:
+def _register_section(
+    toml: _Toml, paths: dict[str, Any], thresholds: dict[str, float]
+) -> pd.DataFrame:
     """The 台账 of ``[inputs] register``, read when ``round.toml`` has no problems."""
     if "register" not in paths or toml.problems:
         return pd.DataFrame()
@@ -442,9 +566,13 @@ def _covered_estates(register: pd.DataFrame, kind: str, path: Path) -> pd.DataFr
         return register
     covered = register[register["tier"] == RESETTLEMENT_TIER].reset_index(drop=True)
     if covered.empty:
-        raise WuyeError(Problem("季度轮次只评估还建社区，但台账中没有还建社区",
-                                "检查台账的服务等级列，或把评估期改为半年（如 2025H1）",
-                                file=path.name))
+        raise WuyeError(
+            Problem(
+                "季度轮次只评估还建社区，但台账中没有还建社区",
+                "检查台账的服务等级列，或把评估期改为半年（如 2025H1）",
+                file=path.name,
+            )
+        )
     return covered
 
 
@@ -464,8 +592,14 @@ def _section(config: dict, name: str, cls: type, where: str, problems: list[Prob
     values = {}
     for key, value in table.items():
         if not hasattr(defaults, key):
-            problems.append(Problem(f"[{name}] 中有未知的键 {key!r}", "检查拼写或删除该行",
-                                    file=where, column=f"{name}.{key}"))
+            problems.append(
+                Problem(
+                    f"[{name}] 中有未知的键 {key!r}",
+                    "检查拼写或删除该行",
+                    file=where,
+                    column=f"{name}.{key}",
+                )
+            )
             continue
         default = getattr(defaults, key)
         expected: tuple[type, ...]
@@ -476,22 +610,34 @@ def _section(config: dict, name: str, cls: type, where: str, problems: list[Prob
         else:
             expected = (str, int, float)
         if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
-            problems.append(Problem(f"[{name}] {key} 的值 {value!r} 类型不对",
-                                    f"应为 {_kind_name(expected)}", file=where,
-                                    column=f"{name}.{key}"))
+            problems.append(
+                Problem(
+                    f"[{name}] {key} 的值 {value!r} 类型不对",
+                    f"应为 {_kind_name(expected)}",
+                    file=where,
+                    column=f"{name}.{key}",
+                )
+            )
             continue
         if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
             if not value.is_integer():
-                problems.append(Problem(f"[{name}] {key} = {value} 应为整数", "去掉小数部分",
-                                        file=where, column=f"{name}.{key}"))
+                problems.append(
+                    Problem(
+                        f"[{name}] {key} = {value} 应为整数",
+                        "去掉小数部分",
+                        file=where,
+                        column=f"{name}.{key}",
+                    )
+                )
                 continue
             value = int(value)
         values[key] = value
     return cls(**values)
 
 
-def load_register(path: Path, thresholds: dict[str, float], problems: list[Problem] | None = None
-                  ) -> pd.DataFrame:
+def load_register(
+    path: Path, thresholds: dict[str, float], problems: list[Problem] | None = None
+) -> pd.DataFrame:
     """Read and validate the 台账; returns the contract columns plus ``threshold``.
 
     Problems are appended to ``problems`` (raised as one :class:`WuyeError` when not given).
@@ -505,9 +651,14 @@ def load_register(path: Path, thresholds: dict[str, float], problems: list[Probl
     missing = [c for c in REQUIRED_REGISTER if c not in frame.columns]
     if missing:
         labels = "、".join(f"{REGISTER_LABELS[c]}（{c}）" for c in missing)
-        problems.append(Problem(f"台账缺少列：{labels}",
-                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
-                                file=name, row=1))
+        problems.append(
+            Problem(
+                f"台账缺少列：{labels}",
+                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
+                file=name,
+                row=1,
+            )
+        )
         if own:
             raise WuyeError(problems)
         return pd.DataFrame(columns=[*REQUIRED_REGISTER, "threshold"])
@@ -522,20 +673,30 @@ def load_register(path: Path, thresholds: dict[str, float], problems: list[Probl
         for row, value in zip(rows[mask.to_numpy()], frame.loc[mask, column], strict=True):
             text = "" if pd.isna(value) else re.sub(CONTROL_CHARS, "\ufffd", str(value))
             shown = f"「{text[:40]}{'…' if len(text) > 40 else ''}」" if text else ""
-            problems.append(Problem(f"{message}{shown}", fix, file=name, row=int(row),
-                                    column=REGISTER_LABELS.get(column, column)))
+            problems.append(
+                Problem(
+                    f"{message}{shown}",
+                    fix,
+                    file=name,
+                    row=int(row),
+                    column=REGISTER_LABELS.get(column, column),
+                )
+            )
 
     # the same NFKC form the frame and the exports are read in (full-width letters, é)
     frame["estate_id"] = frame["estate_id"].map(
-        lambda t: unicodedata.normalize("NFKC", t).strip() if isinstance(t, str) else t)
+        lambda t: unicodedata.normalize("NFKC", t).strip() if isinstance(t, str) else t
+    )
     for col in ("estate_id", "estate_name", "community", "firm", "tier"):
         report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
         # ids name files and join tables: no control characters; names may hold a line
         # break (Alt+Enter in Excel) but never NUL, which no workbook can store
-        control = frame[col].str.contains(CONTROL_CHARS if col == "estate_id" else "\x00",
-                                          regex=True, na=False)
-        report(control, col, "含有控制字符（换行、制表符、NUL 等）",
-               "删除单元格中的换行和不可见字符")
+        control = frame[col].str.contains(
+            CONTROL_CHARS if col == "estate_id" else "\x00", regex=True, na=False
+        )
+        report(
+            control, col, "含有控制字符（换行、制表符、NUL 等）", "删除单元格中的换行和不可见字符"
+        )
     dup = frame["estate_id"].duplicated(keep="first") & frame["estate_id"].notna()
     report(dup, "estate_id", "小区编号重复", "每个小区编号只能出现一次")
 

@@ -40,10 +40,23 @@ from wuye_common.errors import Problem, WuyeError
 STEPS: dict[str, tuple[str, ...]] = {
     "round": ("register", "firm_register"),
     "sample": ("strata", "plan"),
-    "ingest": ("respondents", "answers", "quarantine_summary", "ingest_counts", "dispositions",
-               "response_rates"),
-    "score": ("estates", "items", "dimensions", "district", "drivers", "firm_drivers",
-              "importance"),
+    "ingest": (
+        "respondents",
+        "answers",
+        "quarantine_summary",
+        "ingest_counts",
+        "dispositions",
+        "response_rates",
+    ),
+    "score": (
+        "estates",
+        "items",
+        "dimensions",
+        "district",
+        "drivers",
+        "firm_drivers",
+        "importance",
+    ),
     "rank": ("ranking", "firms", "escalations"),
 }
 #: names accepted in ``write_step(tables=...)`` for a step, mapped to the stored table
@@ -61,16 +74,48 @@ READ_ALIASES: dict[str, str] = {
 META_TABLES: tuple[str, ...] = ("schema_version", "rounds", "steps", "columns")
 #: steps that must have been written (for the same round) before a step may be written
 REQUIRES: dict[str, tuple[str, ...]] = {
-    "round": (), "sample": (), "ingest": (), "score": (), "rank": ("score",),
+    "round": (),
+    "sample": (),
+    "ingest": (),
+    "score": (),
+    "rank": ("score",),
 }
-STEP_LABELS = {"round": "轮次登记", "sample": "抽样", "ingest": "问卷导入", "score": "评分",
-               "rank": "排名"}
+STEP_LABELS = {
+    "round": "轮次登记",
+    "sample": "抽样",
+    "ingest": "问卷导入",
+    "score": "评分",
+    "rank": "排名",
+}
 #: column names that would carry personal data (compared case-insensitively)
-FORBIDDEN_COLUMNS = frozenset({
-    "room", "phone", "mobile", "telephone", "name", "respondent_name", "ip", "ip_address",
-    "household_id", "address", "contact", "id_card", "姓名", "电话", "手机", "手机号",
-    "联系电话", "房号", "门牌号", "地址", "身份证", "ip地址", "detail", "raw",
-})
+FORBIDDEN_COLUMNS = frozenset(
+    {
+        "room",
+        "phone",
+        "mobile",
+        "telephone",
+        "name",
+        "respondent_name",
+        "ip",
+        "ip_address",
+        "household_id",
+        "address",
+        "contact",
+        "id_card",
+        "姓名",
+        "电话",
+        "手机",
+        "手机号",
+        "联系电话",
+        "房号",
+        "门牌号",
+        "地址",
+        "身份证",
+        "ip地址",
+        "detail",
+        "raw",
+    }
+)
 CHUNK_ROWS = 200_000
 """Rows converted, inserted and fetched at a time."""
 ROUND_FIELDS = ("period", "year", "kind", "part", "district", "label")
@@ -78,9 +123,24 @@ ROUND_FIELDS = ("period", "year", "kind", "part", "district", "label")
 
 #: data tables each schema version creates (fixed once released: a later version adds its own)
 V1_TABLES: tuple[str, ...] = (
-    "register", "firm_register", "strata", "plan", "respondents", "answers",
-    "quarantine_summary", "ingest_counts", "dispositions", "response_rates", "estates", "items",
-    "dimensions", "district", "ranking", "firms", "escalations")
+    "register",
+    "firm_register",
+    "strata",
+    "plan",
+    "respondents",
+    "answers",
+    "quarantine_summary",
+    "ingest_counts",
+    "dispositions",
+    "response_rates",
+    "estates",
+    "items",
+    "dimensions",
+    "district",
+    "ranking",
+    "firms",
+    "escalations",
+)
 V2_TABLES: tuple[str, ...] = ("drivers", "firm_drivers", "importance")
 
 
@@ -93,14 +153,20 @@ def _create_data_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
 
 
 def _create_v1(con: sqlite3.Connection) -> None:
-    con.execute("CREATE TABLE rounds (round_id TEXT PRIMARY KEY, period TEXT, year INTEGER, "
-                "kind TEXT, part INTEGER, district TEXT, label TEXT, meta TEXT, "
-                "updated_at TEXT)")
-    con.execute("CREATE TABLE steps (round_id TEXT NOT NULL, step TEXT NOT NULL, "
-                "written_at TEXT, row_counts TEXT, meta TEXT, PRIMARY KEY (round_id, step))")
-    con.execute('CREATE TABLE "columns" (table_name TEXT NOT NULL, column_name TEXT NOT NULL, '
-                "sql_name TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL, "
-                "PRIMARY KEY (table_name, column_name))")
+    con.execute(
+        "CREATE TABLE rounds (round_id TEXT PRIMARY KEY, period TEXT, year INTEGER, "
+        "kind TEXT, part INTEGER, district TEXT, label TEXT, meta TEXT, "
+        "updated_at TEXT)"
+    )
+    con.execute(
+        "CREATE TABLE steps (round_id TEXT NOT NULL, step TEXT NOT NULL, "
+        "written_at TEXT, row_counts TEXT, meta TEXT, PRIMARY KEY (round_id, step))"
+    )
+    con.execute(
+        'CREATE TABLE "columns" (table_name TEXT NOT NULL, column_name TEXT NOT NULL, '
+        "sql_name TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL, "
+        "PRIMARY KEY (table_name, column_name))"
+    )
     _create_data_tables(con, V1_TABLES)
 
 
@@ -111,8 +177,11 @@ def _create_v2(con: sqlite3.Connection) -> None:
 #: (version, description, function applied inside the upgrade transaction); append only.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "rounds, steps, column registry and one table per step output", _create_v1),
-    (2, "score step: key drivers (district, by firm) and importance-performance tables",
-     _create_v2),
+    (
+        2,
+        "score step: key drivers (district, by firm) and importance-performance tables",
+        _create_v2,
+    ),
 ]
 
 #: test hook: called with the table name after each table's rows are inserted
@@ -124,9 +193,13 @@ def _q(name: str) -> str:
 
 
 def _cannot_open(path: str | Path, exc: sqlite3.DatabaseError) -> WuyeError:
-    return WuyeError(Problem(f"无法打开历史数据库：{exc}",
-                             "确认该文件是 wuye-eval 的数据库且未损坏；必要时改用新文件",
-                             file=str(path)))
+    return WuyeError(
+        Problem(
+            f"无法打开历史数据库：{exc}",
+            "确认该文件是 wuye-eval 的数据库且未损坏；必要时改用新文件",
+            file=str(path),
+        )
+    )
 
 
 def _now() -> str:
@@ -175,20 +248,28 @@ class Store:
     def _migrate(self) -> None:
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER "
-                             "PRIMARY KEY, description TEXT, applied_at TEXT)")
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER "
+                "PRIMARY KEY, description TEXT, applied_at TEXT)"
+            )
             current = self.con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             current = int(current or 0)
             latest = max(v for v, _, _ in MIGRATIONS)
             if current > latest:
-                raise WuyeError(Problem(
-                    f"历史数据库的结构版本 {current} 比本程序支持的 {latest} 新",
-                    "升级 wuye-eval 后再打开该数据库", file=str(self.path)))
+                raise WuyeError(
+                    Problem(
+                        f"历史数据库的结构版本 {current} 比本程序支持的 {latest} 新",
+                        "升级 wuye-eval 后再打开该数据库",
+                        file=str(self.path),
+                    )
+                )
             for version, description, apply in sorted(MIGRATIONS, key=lambda m: m[0]):
                 if version > current:
                     apply(self.con)
-                    self.con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
-                                     (version, description, _now()))
+                    self.con.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, ?)",
+                        (version, description, _now()),
+                    )
             self.con.execute("COMMIT")
         except BaseException:
             if self.con.in_transaction:  # SQLite already rolled back on a full disk
@@ -196,8 +277,13 @@ class Store:
             raise
 
     # -- writing
-    def write_step(self, round_id: str, step: str, tables: dict[str, pd.DataFrame],
-                   meta: dict[str, Any] | None = None) -> dict[str, int]:
+    def write_step(
+        self,
+        round_id: str,
+        step: str,
+        tables: dict[str, pd.DataFrame],
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, int]:
         """Replace ``step``'s results for ``round_id`` with ``tables``, in one transaction.
 
         ``tables`` maps the step's table names (:data:`STEPS`, or :data:`ALIASES` such as
@@ -220,37 +306,48 @@ class Store:
         rounds_frame = tables.pop("rounds", None)
         if isinstance(rounds_frame, pd.DataFrame) and len(rounds_frame):
             first = rounds_frame.iloc[0].to_dict()
-            meta = {**{k: v for k, v in first.items() if k != "round_id" and pd.notna(v)},
-                    **meta}
+            meta = {**{k: v for k, v in first.items() if k != "round_id" and pd.notna(v)}, **meta}
         if step == "ingest" and "quarantine" in tables:
             tables["quarantine_summary"] = quarantine_counts(tables.pop("quarantine"))
         tables = {ALIASES.get(step, {}).get(k, k): v for k, v in tables.items()}
         unknown = [t for t in tables if t not in STEPS[step]]
         if unknown:
-            raise WuyeError(Problem(f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
-                                    f"只能是 {'、'.join(STEPS[step])}"))
+            raise WuyeError(
+                Problem(
+                    f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
+                    f"只能是 {'、'.join(STEPS[step])}",
+                )
+            )
         problems = []
         for name, frame in tables.items():
             if not isinstance(frame, pd.DataFrame):
                 raise WuyeError(Problem(f"表 {name} 应是 DataFrame", "检查调用代码"))
             bad = [str(c) for c in frame.columns if str(c).strip().lower() in FORBIDDEN_COLUMNS]
             if bad:
-                problems.append(Problem(
-                    f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
-                    "只保存假名化的 household_key，删除姓名、电话、房号等列"))
+                problems.append(
+                    Problem(
+                        f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
+                        "只保存假名化的 household_key，删除姓名、电话、房号等列",
+                    )
+                )
         if problems:
             raise WuyeError(problems)
 
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            done = {r[0] for r in self.con.execute(
-                "SELECT step FROM steps WHERE round_id = ?", (round_id,))}
+            done = {
+                r[0]
+                for r in self.con.execute("SELECT step FROM steps WHERE round_id = ?", (round_id,))
+            }
             missing = [s for s in REQUIRES[step] if s not in done]
             if missing:
                 labels = "、".join(STEP_LABELS[s] for s in missing)
-                raise WuyeError(Problem(
-                    f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
-                    f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步"))
+                raise WuyeError(
+                    Problem(
+                        f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
+                        f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步",
+                    )
+                )
             self._register_round(round_id, meta)
             counts: dict[str, int] = {}
             for name in STEPS[step]:
@@ -261,8 +358,14 @@ class Store:
                         _after_table(name)
             self.con.execute(
                 "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)",
-                (round_id, step, _now(), json.dumps(counts),
-                 json.dumps(meta, ensure_ascii=False, default=str)))
+                (
+                    round_id,
+                    step,
+                    _now(),
+                    json.dumps(counts),
+                    json.dumps(meta, ensure_ascii=False, default=str),
+                ),
+            )
             self.con.execute("COMMIT")
         except BaseException:
             if self.con.in_transaction:  # SQLite already rolled back on a full disk
@@ -272,8 +375,10 @@ class Store:
 
     def _register_round(self, round_id: str, meta: dict[str, Any]) -> None:
         """Upsert the ``rounds`` row from ``meta`` (keeping fields it does not carry)."""
-        row = self.con.execute("SELECT period, year, kind, part, district, label, meta FROM "
-                               "rounds WHERE round_id = ?", (round_id,)).fetchone()
+        row = self.con.execute(
+            "SELECT period, year, kind, part, district, label, meta FROM rounds WHERE round_id = ?",
+            (round_id,),
+        ).fetchone()
         old = dict(zip(ROUND_FIELDS, row[:6], strict=True)) if row else {}
         period = meta.get("period") or old.get("period")
         if not period and PERIOD_PATTERN.match(round_id):
@@ -290,18 +395,29 @@ class Store:
             fields["year"] = int(m["year"]) if fields.get("year") is None else fields["year"]
             fields["kind"] = m["kind"] if fields.get("kind") is None else fields["kind"]
         old_meta = json.loads(row[6]) if row and row[6] else {}
-        values = [None if fields.get(k) is None else (int(fields[k]) if k in ("year", "part")
-                                                      else str(fields[k]))
-                  for k in ROUND_FIELDS]
-        self.con.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (round_id, *values,
-                          json.dumps({**old_meta, **meta}, ensure_ascii=False, default=str),
-                          _now()))
+        values = [
+            None
+            if fields.get(k) is None
+            else (int(fields[k]) if k in ("year", "part") else str(fields[k]))
+            for k in ROUND_FIELDS
+        ]
+        self.con.execute(
+            "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                round_id,
+                *values,
+                json.dumps({**old_meta, **meta}, ensure_ascii=False, default=str),
+                _now(),
+            ),
+        )
 
     def _columns(self, table: str) -> pd.DataFrame:
         return pd.read_sql_query(
             'SELECT column_name, sql_name, kind, position FROM "columns" WHERE table_name = ? '
-            "ORDER BY position", self.con, params=(table,))
+            "ORDER BY position",
+            self.con,
+            params=(table,),
+        )
 
     def _insert(self, table: str, round_id: str, frame: pd.DataFrame) -> int:
         frame = frame.reset_index(drop=True)
@@ -321,28 +437,36 @@ class Store:
                     sql_name, k = f"{col_name}#{k}", k + 1
                 used.add(sql_name.lower())
                 self.con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(sql_name)}")
-                self.con.execute('INSERT INTO "columns" VALUES (?, ?, ?, ?, ?)',
-                                 (table, col_name, sql_name, kind, position))
+                self.con.execute(
+                    'INSERT INTO "columns" VALUES (?, ?, ?, ?, ?)',
+                    (table, col_name, sql_name, kind, position),
+                )
                 position += 1
                 mapping[col_name] = sql_name
             else:
                 old = known.loc[known["column_name"] == col_name, "kind"].iloc[0]
                 if old != kind and kind != "null":
                     merged = _merge_kinds(old, kind)
-                    self.con.execute('UPDATE "columns" SET kind = ? WHERE table_name = ? AND '
-                                     "column_name = ?", (merged, table, col_name))
+                    self.con.execute(
+                        'UPDATE "columns" SET kind = ? WHERE table_name = ? AND column_name = ?',
+                        (merged, table, col_name),
+                    )
             names.append(mapping[col_name])
             kinds.append(kind)
         if not len(frame):
             return 0
-        sql = (f"INSERT INTO {_q(table)} (round_id{''.join(', ' + _q(n) for n in names)}) "
-               f"VALUES (?{', ?' * len(names)})")
+        sql = (
+            f"INSERT INTO {_q(table)} (round_id{''.join(', ' + _q(n) for n in names)}) "
+            f"VALUES (?{', ?' * len(names)})"
+        )
         # in chunks: Python values for millions of answers at once would take gigabytes
         # (still one transaction: all or nothing)
         for lo in range(0, len(frame), CHUNK_ROWS):
-            part = frame.iloc[lo:lo + CHUNK_ROWS]
-            values = [_to_sql_values(part[col], kind)[1]
-                      for col, kind in zip(frame.columns, kinds, strict=True)]
+            part = frame.iloc[lo : lo + CHUNK_ROWS]
+            values = [
+                _to_sql_values(part[col], kind)[1]
+                for col, kind in zip(frame.columns, kinds, strict=True)
+            ]
             rows: Iterable[tuple] = zip([round_id] * len(part), *values, strict=True)
             self.con.executemany(sql, rows)
         return len(frame)
@@ -351,19 +475,22 @@ class Store:
     def read(self, table: str, round_id: str | None = None) -> pd.DataFrame:
         """Rows of ``table`` (all rounds, or one), with the dtypes they were written with."""
         if table in ("rounds", "steps", "schema_version"):
-            where = " WHERE round_id = ?" if round_id is not None and table != "schema_version" \
-                else ""
+            where = (
+                " WHERE round_id = ?" if round_id is not None and table != "schema_version" else ""
+            )
             params = (str(round_id),) if where else ()
             return pd.read_sql_query(f"SELECT * FROM {table}{where}", self.con, params=params)
         table = READ_ALIASES.get(table, table)
         if table not in DATA_TABLES:
-            raise WuyeError(Problem(f"历史数据库中没有表 {table!r}",
-                                    f"可用的表：{'、'.join(DATA_TABLES)}"))
+            raise WuyeError(
+                Problem(f"历史数据库中没有表 {table!r}", f"可用的表：{'、'.join(DATA_TABLES)}")
+            )
         cols = self._columns(table)
         # one round: its id is not fetched row by row (millions of answers at city scale)
         constant = round_id is not None and len(cols) > 0
-        select = ", ".join([*([] if constant else ["round_id"]),
-                            *(_q(s) for s in cols["sql_name"])])
+        select = ", ".join(
+            [*([] if constant else ["round_id"]), *(_q(s) for s in cols["sql_name"])]
+        )
         sql = f"SELECT {select} FROM {_q(table)}"
         params: tuple = ()
         if round_id is not None:
@@ -377,11 +504,16 @@ class Store:
         while rows := cursor.fetchmany(CHUNK_ROWS):  # bounded memory for millions of rows
             for j, column in enumerate(zip(*rows, strict=True)):
                 parts[j].append(_compact(np.array(column, dtype=object), kinds[j]))
-        raw = pd.DataFrame({str(j): (np.concatenate(p) if p else np.empty(0, dtype=object))
-                            for j, p in enumerate(parts)})
+        raw = pd.DataFrame(
+            {
+                str(j): (np.concatenate(p) if p else np.empty(0, dtype=object))
+                for j, p in enumerate(parts)
+            }
+        )
         raw.columns = names
-        ids = (pd.Series(str(round_id), index=raw.index, dtype=object) if constant
-               else raw["round_id"])
+        ids = (
+            pd.Series(str(round_id), index=raw.index, dtype=object) if constant else raw["round_id"]
+        )
         out = {"round_id": ids.astype(str)}
         for name, kind in zip(cols["column_name"], cols["kind"], strict=True):
             out[name] = _from_sql(raw[name], kind)
@@ -390,8 +522,9 @@ class Store:
     def rounds(self) -> pd.DataFrame:
         """The rounds table, ordered by series (kind), year and part."""
         frame = self.read("rounds")
-        return frame.sort_values(["kind", "year", "part", "round_id"],
-                                 kind="mergesort").reset_index(drop=True)
+        return frame.sort_values(
+            ["kind", "year", "part", "round_id"], kind="mergesort"
+        ).reset_index(drop=True)
 
     def steps(self, round_id: str | None = None) -> pd.DataFrame:
         """Steps written, with their time and row counts."""
@@ -399,10 +532,16 @@ class Store:
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Every row of every table, sorted (for tests comparing database states)."""
-        names = [r[0] for r in self.con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {n: sorted(map(repr, self.con.execute(f"SELECT * FROM {_q(n)}").fetchall()))
-                for n in names}
+        names = [
+            r[0]
+            for r in self.con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            n: sorted(map(repr, self.con.execute(f"SELECT * FROM {_q(n)}").fetchall()))
+            for n in names
+        }
 
 
 def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
@@ -410,8 +549,7 @@ def quarantine_counts(quarantine: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("source_file", "reason_code", "reason") if c in quarantine.columns]
     if not keys:
         return pd.DataFrame({"count": [len(quarantine)]})
-    return (quarantine.groupby(keys, dropna=False, sort=True).size()
-            .rename("count").reset_index())
+    return quarantine.groupby(keys, dropna=False, sort=True).size().rename("count").reset_index()
 
 
 def _kind(s: pd.Series) -> str:
@@ -463,8 +601,7 @@ def _to_sql_values(s: pd.Series, kind: str | None = None) -> tuple[str, np.ndarr
     elif kind == "boolean":
         data = s.fillna(False).astype(bool).to_numpy().astype(object)
     elif kind == "Int64":
-        data = pd.to_numeric(s, errors="coerce").fillna(0).astype("int64").to_numpy().astype(
-            object)
+        data = pd.to_numeric(s, errors="coerce").fillna(0).astype("int64").to_numpy().astype(object)
     else:
         data = s.astype("string").to_numpy(dtype=object)
     data = np.where(notna, data, None)

@@ -10,7 +10,18 @@ from sampling.size import expected_margin, sample_size
 from wuye_common.errors import Problem, WuyeError
 
 __all__ = [
-    "Problem", "RoundSample", "SamplingConfig", "WuyeError", "allocate", "draw_round", "expected_margin",
-    "frame_sha256", "load_frame", "read_sampling_record", "run_sampling", "sample_size",
-    "write_field_sheets", "write_sampling_record",
+    "Problem",
+    "RoundSample",
+    "SamplingConfig",
+    "WuyeError",
+    "allocate",
+    "draw_round",
+    "expected_margin",
+    "frame_sha256",
+    "load_frame",
+    "read_sampling_record",
+    "run_sampling",
+    "sample_size",
+    "write_field_sheets",
+    "write_sampling_record",
 ]

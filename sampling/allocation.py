@@ -31,27 +31,41 @@ def allocate(
     Series ``n_h`` (int64) with the index of ``strata_sizes``.
     """
     if not isinstance(strata_sizes, pd.Series):
-        raise WuyeError(Problem("参数 strata_sizes 无效：应为以小区为第一层索引的 Series",
-                                "例如 frame.groupby(['estate_id', 'building']).size()"))
+        raise WuyeError(
+            Problem(
+                "参数 strata_sizes 无效：应为以小区为第一层索引的 Series",
+                "例如 frame.groupby(['estate_id', 'building']).size()",
+            )
+        )
     estates = strata_sizes.index.get_level_values(0)
     codes, uniques = pd.factorize(estates)
     if isinstance(sizes_per_estate, pd.Series):
         n = sizes_per_estate.reindex(uniques)
         if n.isna().any():
             missing = "、".join(map(str, uniques[n.isna().to_numpy()][:5]))
-            raise WuyeError(Problem(f"参数 sizes_per_estate 缺少小区 {missing} 的样本量",
-                                    "为每个小区给出样本量"))
+            raise WuyeError(
+                Problem(
+                    f"参数 sizes_per_estate 缺少小区 {missing} 的样本量", "为每个小区给出样本量"
+                )
+            )
         n_group = n.to_numpy()
     else:
         n_group = np.broadcast_to(np.asarray(sizes_per_estate), (len(uniques),))
     weights = None
     if variances is not None:
-        var = (variances.reindex(strata_sizes.index) if isinstance(variances, pd.Series)
-               else np.asarray(variances, dtype=float))
+        var = (
+            variances.reindex(strata_sizes.index)
+            if isinstance(variances, pd.Series)
+            else np.asarray(variances, dtype=float)
+        )
         var = np.asarray(var, dtype=float)
         if var.shape != (len(strata_sizes),) or np.any(~np.isfinite(var)) or np.any(var < 0):
-            raise WuyeError(Problem("参数 variances 无效：应为与各楼栋一一对应的非负方差",
-                                    "检查 variances 的长度与取值"))
+            raise WuyeError(
+                Problem(
+                    "参数 variances 无效：应为与各楼栋一一对应的非负方差",
+                    "检查 variances 的长度与取值",
+                )
+            )
         weights = strata_sizes.to_numpy(dtype=float) * np.sqrt(var)
     n_h = allocate_arrays(n_group, codes, strata_sizes.to_numpy(), weights=weights)
     return pd.Series(n_h, index=strata_sizes.index, name="n_h")
@@ -90,16 +104,18 @@ def allocate_arrays(
     capacity = np.bincount(g, weights=big_n, minlength=n_groups).astype(np.int64)
     if np.any(n < 0) or np.any(n > capacity):
         bad = np.flatnonzero((n < 0) | (n > capacity))[:5]
-        raise WuyeError(Problem(
-            f"样本量超出小区总户数（第 {', '.join(str(int(b) + 1) for b in bad)} 个小区）",
-            "样本量应在 0 与该小区户数之间"))
+        raise WuyeError(
+            Problem(
+                f"样本量超出小区总户数（第 {', '.join(str(int(b) + 1) for b in bad)} 个小区）",
+                "样本量应在 0 与该小区户数之间",
+            )
+        )
     if g.size == 0:
         return np.zeros(0, dtype=np.int64)
 
     nonempty = big_n > 0
     n_buildings = np.bincount(g, weights=nonempty, minlength=n_groups)
-    lower = (nonempty & (n[g] >= n_buildings[g])).astype(float) if floor_one else np.zeros(
-        g.size)
+    lower = (nonempty & (n[g] >= n_buildings[g])).astype(float) if floor_one else np.zeros(g.size)
     upper = big_n.astype(float)
 
     w = big_n.astype(float) if weights is None else np.asarray(weights, dtype=float)

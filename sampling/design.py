@@ -46,7 +46,10 @@ from wuye_common.errors import Problem, WuyeError
 FRAME_REQUIRED = ("estate_id", "building", "unit", "floor", "room")
 STRATIFIED = "stratified_srs"
 SYSTEMATIC = "systematic"
-DESIGN_LABELS = {STRATIFIED: "按楼栋分层简单随机抽样", SYSTEMATIC: "按楼栋/单元/楼层/房号排序后等距抽样"}
+DESIGN_LABELS = {
+    STRATIFIED: "按楼栋分层简单随机抽样",
+    SYSTEMATIC: "按楼栋/单元/楼层/房号排序后等距抽样",
+}
 
 
 def draw_round(
@@ -74,9 +77,16 @@ def draw_round(
     st = _strata(frame)
     reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
     p_plan = _planning_p(reg, st.ids, config)
-    n = sample_size(st.big_n, margin=config.margin, confidence=confidence, p=p_plan,
-                    deff=config.deff, response_rate=config.response_rate,
-                    minimum=config.minimum, maximum=config.maximum)
+    n = sample_size(
+        st.big_n,
+        margin=config.margin,
+        confidence=confidence,
+        p=p_plan,
+        deff=config.deff,
+        response_rate=config.response_rate,
+        minimum=config.minimum,
+        maximum=config.maximum,
+    )
     n = np.atleast_1d(n)
     draw = _draw(st, n, config, seed, variances)
     sample = _sample_table(frame, st, draw)
@@ -89,9 +99,13 @@ def draw_round(
         "frame_occupied": int(st.total),
         "design": _design_meta(str(config.method)),
         "parameters": {
-            "margin": config.margin, "planning_p": config.planning_p, "deff": config.deff,
-            "response_rate": config.response_rate, "minimum": config.minimum,
-            "maximum": config.maximum, "reserve_ratio": config.reserve_ratio,
+            "margin": config.margin,
+            "planning_p": config.planning_p,
+            "deff": config.deff,
+            "response_rate": config.response_rate,
+            "minimum": config.minimum,
+            "maximum": config.maximum,
+            "reserve_ratio": config.reserve_ratio,
             "confidence": float(confidence),
             "allocation": "proportional" if variances is None else "neyman",
         },
@@ -109,8 +123,12 @@ def _check_estates(register: pd.DataFrame, frame: pd.DataFrame) -> None:
     in_round = frame["estate_id"].isin(estate_ids)
     if not in_round.all():
         stray = sorted(frame.loc[~in_round, "estate_id"].unique())[:10]
-        raise WuyeError(Problem(f"住户清册中的小区不在台账中：{'、'.join(stray)}",
-                                "先用 load_frame 检查住户清册，或核对小区编号"))
+        raise WuyeError(
+            Problem(
+                f"住户清册中的小区不在台账中：{'、'.join(stray)}",
+                "先用 load_frame 检查住户清册，或核对小区编号",
+            )
+        )
 
 
 @dataclass
@@ -180,12 +198,21 @@ def _strata(frame: pd.DataFrame) -> _Strata:
     big_n = np.bincount(est, minlength=n_est)
     est_start = np.concatenate([[0], np.cumsum(big_n)[:-1]]).astype(np.int64)
     return _Strata(
-        digest=digest, codes=codes, labels=labels, order=order, est=est, bld=bld,
-        stratum=stratum, position=np.arange(total, dtype=np.int64) - est_start[est],
-        first=first, stratum_est=stratum_est,
-        big_nh=np.bincount(stratum, minlength=n_strata), big_n=big_n,
+        digest=digest,
+        codes=codes,
+        labels=labels,
+        order=order,
+        est=est,
+        bld=bld,
+        stratum=stratum,
+        position=np.arange(total, dtype=np.int64) - est_start[est],
+        first=first,
+        stratum_est=stratum_est,
+        big_nh=np.bincount(stratum, minlength=n_strata),
+        big_n=big_n,
         buildings=np.bincount(stratum_est, minlength=n_est),
-        ids=np.asarray(labels["estate_id"], dtype=object))
+        ids=np.asarray(labels["estate_id"], dtype=object),
+    )
 
 
 @dataclass
@@ -200,8 +227,7 @@ class _Draw:
     rank: np.ndarray
 
 
-def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Series | None
-          ) -> _Draw:
+def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Series | None) -> _Draw:
     """Main sample (allocation for stratified estates, systematic picks for the others)
     and reserves."""
     systematic = np.full(len(st.ids), str(config.method) == SYSTEMATIC) | (n < st.buildings)
@@ -209,10 +235,12 @@ def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Seri
     z = household_keys(keys[st.est], st.position + 1)
     weights = None
     if variances is not None:
-        weights = st.big_nh * np.sqrt(_stratum_variances(
-            variances, st.ids[st.stratum_est], st.building_labels(), st.stratum_est))
-    alloc = allocate_arrays(np.where(systematic, 0, n), st.stratum_est, st.big_nh,
-                            weights=weights)
+        weights = st.big_nh * np.sqrt(
+            _stratum_variances(
+                variances, st.ids[st.stratum_est], st.building_labels(), st.stratum_est
+            )
+        )
+    alloc = allocate_arrays(np.where(systematic, 0, n), st.stratum_est, st.big_nh, weights=weights)
     start = to_unit(splitmix64(keys))
     est = st.est
     picked = systematic_mask(st.position, n[est], st.big_n[est], start[est]) & systematic[est]
@@ -220,8 +248,13 @@ def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Seri
     n_h = np.where(systematic[st.stratum_est], realised, alloc)
     flag = (systematic[est] & ~picked).astype(np.int64)
     rank = rank_within(st.stratum, st.n_strata, flag, z)
-    return _Draw(n=n, systematic=systematic, n_h=n_h,
-                 reserve_h=_reserves(n_h, st.big_nh, float(config.reserve_ratio)), rank=rank)
+    return _Draw(
+        n=n,
+        systematic=systematic,
+        n_h=n_h,
+        reserve_h=_reserves(n_h, st.big_nh, float(config.reserve_ratio)),
+        rank=rank,
+    )
 
 
 def _reserves(n_h: np.ndarray, big_nh: np.ndarray, ratio: float) -> np.ndarray:
@@ -242,14 +275,12 @@ def _sample_table(frame: pd.DataFrame, st: _Strata, draw: _Draw) -> pd.DataFrame
     chosen = np.flatnonzero(main | reserve)
     is_main = main[chosen]
     role_order = np.where(is_main, 0, rank[chosen] - n_h[stratum[chosen]] + 1)
-    field = np.lexsort((st.position[chosen], role_order, ~is_main, stratum[chosen],
-                        st.est[chosen]))
+    field = np.lexsort((st.position[chosen], role_order, ~is_main, stratum[chosen], st.est[chosen]))
     chosen = chosen[field]
     is_main = is_main[field]
     rows = st.order[chosen]
     # Text columns rebuilt from the factor codes: NaN becomes "", no pandas take needed.
-    texts = {c: np.asarray(st.labels[c], dtype=object)[st.codes[c][rows]]
-             for c in FRAME_REQUIRED}
+    texts = {c: np.asarray(st.labels[c], dtype=object)[st.codes[c][rows]] for c in FRAME_REQUIRED}
     sample = pd.DataFrame({c: pd.array(texts[c], dtype="str") for c in FRAME_REQUIRED})
     if "household_id" in frame.columns:
         sample["household_id"] = pd.array(frame["household_id"].to_numpy()[rows], dtype="str")
@@ -278,15 +309,17 @@ def _strata_table(st: _Strata, draw: _Draw) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         pi_est = np.where(big_n > 0, n / np.maximum(big_n, 1), 0.0)
         pi_h = np.where(draw.systematic[stratum_est], pi_est[stratum_est], draw.n_h / big_nh)
-    return pd.DataFrame({
-        "estate_id": pd.array(st.ids[stratum_est], dtype="str"),
-        "building": pd.array(st.building_labels(), dtype="str"),
-        "N_h": big_nh.astype(np.int64),
-        "n_h": draw.n_h.astype(np.int64),
-        "reserve_h": draw.reserve_h.astype(np.int64),
-        "pi_h": pi_h,
-        "design": pd.array(_designs(st, draw)[stratum_est], dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "estate_id": pd.array(st.ids[stratum_est], dtype="str"),
+            "building": pd.array(st.building_labels(), dtype="str"),
+            "N_h": big_nh.astype(np.int64),
+            "n_h": draw.n_h.astype(np.int64),
+            "reserve_h": draw.reserve_h.astype(np.int64),
+            "pi_h": pi_h,
+            "design": pd.array(_designs(st, draw)[stratum_est], dtype="str"),
+        }
+    )
 
 
 def _design_meta(method: str) -> dict[str, str]:
@@ -315,23 +348,32 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
 
     path = frame_path or (round.paths or {}).get("frame")
     if not path:
-        raise WuyeError(Problem("round.toml 没有给出住户清册路径 [inputs] frame",
-                                '在 [inputs] 中加上 frame = "住户清册.xlsx"', file="round.toml",
-                                column="inputs.frame"))
+        raise WuyeError(
+            Problem(
+                "round.toml 没有给出住户清册路径 [inputs] frame",
+                '在 [inputs] 中加上 frame = "住户清册.xlsx"',
+                file="round.toml",
+                column="inputs.frame",
+            )
+        )
     # quarterly rounds cover part of the 台账: its other estates are skipped, not unknown
-    known = list(getattr(round, "all_estate_ids", ())) if getattr(round, "kind", "H") == "Q" \
-        else []
+    known = list(getattr(round, "all_estate_ids", ())) if getattr(round, "kind", "H") == "Q" else []
     frame, warnings = load_frame(path, round.register, known_estates=known)
-    result = draw_round(round.register, frame, round.sampling, seed=round.seed,
-                        confidence=round.confidence)
+    result = draw_round(
+        round.register, frame, round.sampling, seed=round.seed, confidence=round.confidence
+    )
     result.meta["round_id"] = round.round_id
     result.meta["frame_file"] = Path(path).name
     result.meta["warnings"] = [str(w) for w in warnings]
     result.warnings = list(warnings)
     out = Path(round.output_dir) / "sampling"
     out.mkdir(parents=True, exist_ok=True)
-    sheets = write_field_sheets(result, round.register, out / f"抽样入户表_{round.round_id}.xlsx",
-                                title=getattr(round, "label", ""))
+    sheets = write_field_sheets(
+        result,
+        round.register,
+        out / f"抽样入户表_{round.round_id}.xlsx",
+        title=getattr(round, "label", ""),
+    )
     result.written = [sheets, *write_sampling_record(result, out)]
     return result
 
@@ -339,19 +381,35 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
 def _check_inputs(register: pd.DataFrame, frame: pd.DataFrame, config: Any, seed: int) -> None:
     missing = [c for c in ("estate_id", "building", "room") if c not in frame.columns]
     if missing:
-        raise WuyeError(Problem(f"住户清册缺少列：{'、'.join(missing)}", "用 load_frame 读取住户清册"))
+        raise WuyeError(
+            Problem(f"住户清册缺少列：{'、'.join(missing)}", "用 load_frame 读取住户清册")
+        )
     if "estate_id" not in register.columns:
         raise WuyeError(Problem("台账缺少小区编号列（estate_id）", "用 load_round 读取台账"))
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise WuyeError(Problem(f"参数 seed 无效：{seed!r} 应为非负整数",
-                                "在 round.toml 的 [round] 中写 seed = 20240906 这样的整数",
-                                column="seed"))
+        raise WuyeError(
+            Problem(
+                f"参数 seed 无效：{seed!r} 应为非负整数",
+                "在 round.toml 的 [round] 中写 seed = 20240906 这样的整数",
+                column="seed",
+            )
+        )
     if str(config.method) not in ("srs", SYSTEMATIC):
-        raise WuyeError(Problem(f"参数 method 无效：{config.method!r}",
-                                '写 "srs" 或 "systematic"', column="sampling.method"))
+        raise WuyeError(
+            Problem(
+                f"参数 method 无效：{config.method!r}",
+                '写 "srs" 或 "systematic"',
+                column="sampling.method",
+            )
+        )
     if not 0 <= float(config.reserve_ratio) <= 10:
-        raise WuyeError(Problem(f"参数 reserve_ratio 无效：{config.reserve_ratio!r}",
-                                "替补比例应在 0 与 10 之间，例如 0.5", column="sampling.reserve_ratio"))
+        raise WuyeError(
+            Problem(
+                f"参数 reserve_ratio 无效：{config.reserve_ratio!r}",
+                "替补比例应在 0 与 10 之间，例如 0.5",
+                column="sampling.reserve_ratio",
+            )
+        )
 
 
 def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
@@ -370,21 +428,36 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _stratum_variances(variances: pd.Series, estates: np.ndarray, buildings: np.ndarray,
-                       stratum_est: np.ndarray) -> np.ndarray:
+def _stratum_variances(
+    variances: pd.Series, estates: np.ndarray, buildings: np.ndarray, stratum_est: np.ndarray
+) -> np.ndarray:
     """Per-stratum variances for Neyman allocation; gaps get the estate's mean."""
     if not isinstance(variances, pd.Series) or variances.index.nlevels != 2:
-        raise WuyeError(Problem("参数 variances 无效：应为以 (estate_id, building) 为索引的 Series",
-                                "例如上一轮各楼栋的 p(1-p)", column="variances"))
-    index = pd.MultiIndex.from_arrays([variances.index.get_level_values(0).astype(str),
-                                       variances.index.get_level_values(1).astype(str)])
-    given = pd.Series(pd.to_numeric(variances, errors="coerce").to_numpy(dtype=float),
-                      index=index)
+        raise WuyeError(
+            Problem(
+                "参数 variances 无效：应为以 (estate_id, building) 为索引的 Series",
+                "例如上一轮各楼栋的 p(1-p)",
+                column="variances",
+            )
+        )
+    index = pd.MultiIndex.from_arrays(
+        [
+            variances.index.get_level_values(0).astype(str),
+            variances.index.get_level_values(1).astype(str),
+        ]
+    )
+    given = pd.Series(pd.to_numeric(variances, errors="coerce").to_numpy(dtype=float), index=index)
     if (given < 0).any() or np.isinf(given).any():
-        raise WuyeError(Problem("参数 variances 无效：方差应为非负有限数", "检查 variances 的取值",
-                                column="variances"))
-    var = given.reindex(pd.MultiIndex.from_arrays([estates.astype(str),
-                                                   buildings.astype(str)])).to_numpy()
+        raise WuyeError(
+            Problem(
+                "参数 variances 无效：方差应为非负有限数",
+                "检查 variances 的取值",
+                column="variances",
+            )
+        )
+    var = given.reindex(
+        pd.MultiIndex.from_arrays([estates.astype(str), buildings.astype(str)])
+    ).to_numpy()
     known = np.isfinite(var)
     sums = np.bincount(stratum_est, weights=np.where(known, var, 0.0))
     counts = np.bincount(stratum_est, weights=known)
@@ -400,51 +473,89 @@ def _planning_p(reg: pd.DataFrame, ids: np.ndarray, config: Any) -> np.ndarray:
             try:
                 planning = float(planning)
             except ValueError as exc:
-                raise WuyeError(Problem(f"参数 planning_p 无效：{planning!r}",
-                                        '写 "threshold"（按达标线）或 0.5 这样的小数',
-                                        column="sampling.planning_p")) from exc
+                raise WuyeError(
+                    Problem(
+                        f"参数 planning_p 无效：{planning!r}",
+                        '写 "threshold"（按达标线）或 0.5 这样的小数',
+                        column="sampling.planning_p",
+                    )
+                ) from exc
         else:
             if "threshold" not in reg.columns:
-                raise WuyeError(Problem("台账没有达标线（threshold）列，无法按达标线计算样本量",
-                                        '用 load_round 读取台账，或设 planning_p = 0.5',
-                                        column="sampling.planning_p"))
+                raise WuyeError(
+                    Problem(
+                        "台账没有达标线（threshold）列，无法按达标线计算样本量",
+                        "用 load_round 读取台账，或设 planning_p = 0.5",
+                        column="sampling.planning_p",
+                    )
+                )
             p = reg["threshold"].reindex(ids).to_numpy(dtype=float)
             if np.any(~np.isfinite(p)):
-                raise WuyeError(Problem("部分小区没有达标线，无法计算样本量",
-                                        "检查台账的服务等级，或设 planning_p = 0.5",
-                                        column="sampling.planning_p"))
+                raise WuyeError(
+                    Problem(
+                        "部分小区没有达标线，无法计算样本量",
+                        "检查台账的服务等级，或设 planning_p = 0.5",
+                        column="sampling.planning_p",
+                    )
+                )
             return p
     return np.full(len(ids), float(planning))
 
 
-def _plan(reg: pd.DataFrame, st: _Strata, draw: _Draw, p_plan: np.ndarray, config: Any,
-          confidence: float) -> pd.DataFrame:
+def _plan(
+    reg: pd.DataFrame, st: _Strata, draw: _Draw, p_plan: np.ndarray, config: Any, confidence: float
+) -> pd.DataFrame:
     """One row per 台账 estate, in 台账 order: ``N``, ``n``, reserves, buildings, planning
     proportion, expected margin at it, design (estates without households: ``N = n = 0``)."""
     ids, big_n, n = st.ids, st.big_n, draw.n
     design = _designs(st, draw)
-    reserves = np.bincount(st.stratum_est, weights=draw.reserve_h,
-                           minlength=len(ids)).astype(np.int64)
-    margin = expected_margin(n, big_n, p=p_plan, confidence=confidence, deff=config.deff,
-                             response_rate=config.response_rate)
-    drawn = pd.DataFrame({
-        "estate_id": ids.astype(str), "N": big_n.astype(np.int64), "n": n.astype(np.int64),
-        "reserves": reserves, "buildings": st.buildings.astype(np.int64), "planning_p": p_plan,
-        "margin_at_threshold": margin, "design": design.astype(str),
-    })
+    reserves = np.bincount(st.stratum_est, weights=draw.reserve_h, minlength=len(ids)).astype(
+        np.int64
+    )
+    margin = expected_margin(
+        n,
+        big_n,
+        p=p_plan,
+        confidence=confidence,
+        deff=config.deff,
+        response_rate=config.response_rate,
+    )
+    drawn = pd.DataFrame(
+        {
+            "estate_id": ids.astype(str),
+            "N": big_n.astype(np.int64),
+            "n": n.astype(np.int64),
+            "reserves": reserves,
+            "buildings": st.buildings.astype(np.int64),
+            "planning_p": p_plan,
+            "margin_at_threshold": margin,
+            "design": design.astype(str),
+        }
+    )
     present = set(ids.tolist())
     absent = [e for e in reg.index if e not in present]
     if absent:
-        threshold = (reg["threshold"].reindex(absent).to_numpy(dtype=float)
-                     if "threshold" in reg.columns else np.nan)
-        empty = pd.DataFrame({"estate_id": absent, "N": 0, "n": 0, "reserves": 0,
-                              "buildings": 0, "planning_p": threshold,
-                              "margin_at_threshold": np.nan, "design": "none"})
+        threshold = (
+            reg["threshold"].reindex(absent).to_numpy(dtype=float)
+            if "threshold" in reg.columns
+            else np.nan
+        )
+        empty = pd.DataFrame(
+            {
+                "estate_id": absent,
+                "N": 0,
+                "n": 0,
+                "reserves": 0,
+                "buildings": 0,
+                "planning_p": threshold,
+                "margin_at_threshold": np.nan,
+                "design": "none",
+            }
+        )
         drawn = pd.concat([drawn, empty], ignore_index=True)
     # Register order, so the plan reads like the 台账.
     position = pd.Series(np.arange(len(reg)), index=reg.index)
-    drawn = drawn.iloc[np.argsort(position.reindex(drawn["estate_id"]).to_numpy(),
-                                  kind="stable")]
+    drawn = drawn.iloc[np.argsort(position.reindex(drawn["estate_id"]).to_numpy(), kind="stable")]
     for col in ("estate_id", "design"):
         drawn[col] = drawn[col].astype("str")
     return drawn.reset_index(drop=True)

@@ -16,8 +16,16 @@ from wuye_common.files import atomic_path, temp_path
 
 HEADERS = ("序号", "楼栋", "单元", "房号", "主样本/替补", "访问结果", "备注")
 WIDTHS = (6, 12, 8, 10, 12, 22, 26)
-SUMMARY_HEADERS = ("小区编号", "小区名称", "可抽户数", "主样本", "替补", "楼栋数", "抽样方法",
-                   "预计误差(±)")
+SUMMARY_HEADERS = (
+    "小区编号",
+    "小区名称",
+    "可抽户数",
+    "主样本",
+    "替补",
+    "楼栋数",
+    "抽样方法",
+    "预计误差(±)",
+)
 DESIGN_NAMES = {"stratified_srs": "分层随机", "systematic": "等距抽样", "none": "无住户"}
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _RESERVED_SHEET_NAMES = {"history"}
@@ -42,7 +50,8 @@ class _Workbook(xlsxwriter.Workbook):
             self.worksheets_objs = sheets
         if name.lower() in taken:
             raise xlsxwriter.exceptions.DuplicateWorksheetName(
-                f"Sheetname '{name}', with case ignored, is already in use.")
+                f"Sheetname '{name}', with case ignored, is already in use."
+            )
         taken.add(name.lower())
         return name
 
@@ -84,19 +93,31 @@ def write_field_sheets(
     return Path(path)
 
 
-def _write_workbook(tmp: Path, round_sample: RoundSample, register: pd.DataFrame,
-                    title: str) -> None:
-    names = (register.assign(estate_id=register["estate_id"].astype(str))
-             .set_index("estate_id")["estate_name"].astype(str)
-             if "estate_name" in register.columns else pd.Series(dtype=str))
+def _write_workbook(
+    tmp: Path, round_sample: RoundSample, register: pd.DataFrame, title: str
+) -> None:
+    names = (
+        register.assign(estate_id=register["estate_id"].astype(str))
+        .set_index("estate_id")["estate_name"]
+        .astype(str)
+        if "estate_name" in register.columns
+        else pd.Series(dtype=str)
+    )
     plan = round_sample.plan
     sample = round_sample.sample
     groups = sample.groupby("estate_id", sort=False).indices
     estates = [e for e in plan["estate_id"].astype(str) if e in groups]
     labels = [f"{e} {names.get(e, '')}".strip() for e in estates]
 
-    workbook = _Workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
-                               "strings_to_numbers": False, "in_memory": True})
+    workbook = _Workbook(
+        tmp,
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "in_memory": True,
+        },
+    )
     try:
         fmt = _formats(workbook)
         _summary_sheet(workbook, fmt, plan, names, title)
@@ -128,10 +149,15 @@ def _write_workbook(tmp: Path, round_sample: RoundSample, register: pd.DataFrame
     finally:
         workbook.close()
     if pending:
-        _fill_rows(tmp, pending, styles, seqs=seqs, columns=columns,
-                   label=np.where(roles == "main", "主样本",
-                                  "替补" + _numbers(orders)).astype(object),
-                   main=roles == "main")
+        _fill_rows(
+            tmp,
+            pending,
+            styles,
+            seqs=seqs,
+            columns=columns,
+            label=np.where(roles == "main", "主样本", "替补" + _numbers(orders)).astype(object),
+            main=roles == "main",
+        )
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -158,16 +184,25 @@ def _numbers(values: np.ndarray) -> np.ndarray:
     return table[values]
 
 
-def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, int], *,
-               seqs: np.ndarray, columns: dict[str, np.ndarray], label: np.ndarray,
-               main: np.ndarray) -> None:
+def _fill_rows(
+    path: Path,
+    pending: dict[int, np.ndarray],
+    styles: tuple[int, int],
+    *,
+    seqs: np.ndarray,
+    columns: dict[str, np.ndarray],
+    label: np.ndarray,
+    main: np.ndarray,
+) -> None:
     """Insert the household rows of each estate sheet (``xl/worksheets/sheet<k>.xml`` →
     sample row positions) into the workbook xlsxwriter wrote: shared-string cells (the
     texts appended to ``sharedStrings.xml``, escaped as xlsxwriter does) with the
     main/reserve cell formats; the sheet dimension is extended to the last row. One sheet's
     XML is built at a time, so memory stays bounded at city scale."""
-    texts = [np.asarray(v, dtype=object) for v in
-             (columns["building"], columns["unit"], columns["room"], label)]
+    texts = [
+        np.asarray(v, dtype=object)
+        for v in (columns["building"], columns["unit"], columns["room"], label)
+    ]
     codes, uniques = pd.factorize(np.concatenate(texts))
     n_rows = len(texts[0])
     style = np.where(main, f' s="{styles[0]}"', f' s="{styles[1]}"').astype(object)
@@ -177,8 +212,10 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
     source = temp_path(path)
     os.replace(path, source)
     try:
-        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
-                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+        with (
+            zipfile.ZipFile(source) as zin,
+            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
+        ):
             sst = zin.read("xl/sharedStrings.xml").decode("utf-8")
             found = re.search(r'count="(\d+)" uniqueCount="(\d+)"', sst)
             assert found is not None, "sharedStrings.xml without counts"
@@ -187,21 +224,36 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
             added = sum(len(r) for r in pending.values()) * 4
             items = "".join(
                 f'<si><t xml:space="preserve">{xml_text(str(u))}</t></si>'
-                if str(u) != str(u).strip() else f"<si><t>{xml_text(str(u))}</t></si>"
-                for u in uniques)
-            sst = (sst[:found.start()]
-                   + f'count="{int(found[1]) + added}" uniqueCount="{base + len(uniques)}"'
-                   + sst[found.end():].replace("</sst>", items + "</sst>", 1))
+                if str(u) != str(u).strip()
+                else f"<si><t>{xml_text(str(u))}</t></si>"
+                for u in uniques
+            )
+            sst = (
+                sst[: found.start()]
+                + f'count="{int(found[1]) + added}" uniqueCount="{base + len(uniques)}"'
+                + sst[found.end() :].replace("</sst>", items + "</sst>", 1)
+            )
 
             def sheet_rows(rows: np.ndarray) -> str:
                 b, u, m, e = ref[:, rows]
-                return "".join([
-                    f'<row r="{r}" spans="1:7"><c r="A{r}"{s}><v>{q}</v></c>'
-                    f'<c r="B{r}"{s} t="s"><v>{bb}</v></c><c r="C{r}"{s} t="s"><v>{uu}</v></c>'
-                    f'<c r="D{r}"{s} t="s"><v>{mm}</v></c><c r="E{r}"{s} t="s"><v>{ee}</v></c>'
-                    "</row>"
-                    for r, s, q, bb, uu, mm, ee in zip(range(2, len(rows) + 2), style[rows],
-                                                       seq[rows], b, u, m, e, strict=False)])
+                return "".join(
+                    [
+                        f'<row r="{r}" spans="1:7"><c r="A{r}"{s}><v>{q}</v></c>'
+                        f'<c r="B{r}"{s} t="s"><v>{bb}</v></c><c r="C{r}"{s} t="s"><v>{uu}</v></c>'
+                        f'<c r="D{r}"{s} t="s"><v>{mm}</v></c><c r="E{r}"{s} t="s"><v>{ee}</v></c>'
+                        "</row>"
+                        for r, s, q, bb, uu, mm, ee in zip(
+                            range(2, len(rows) + 2),
+                            style[rows],
+                            seq[rows],
+                            b,
+                            u,
+                            m,
+                            e,
+                            strict=False,
+                        )
+                    ]
+                )
 
             for info in zin.infolist():
                 data = zin.read(info.filename)
@@ -210,8 +262,9 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
                     data = sst.encode("utf-8")
                 elif rows is not None and len(rows):
                     head, tail = data.decode("utf-8").split("</sheetData>", 1)
-                    head = head.replace('<dimension ref="A1:G1"/>',
-                                        f'<dimension ref="A1:G{len(rows) + 1}"/>', 1)
+                    head = head.replace(
+                        '<dimension ref="A1:G1"/>', f'<dimension ref="A1:G{len(rows) + 1}"/>', 1
+                    )
                     data = (head + sheet_rows(rows) + "</sheetData>" + tail).encode("utf-8")
                 out = zipfile.ZipInfo(info.filename, info.date_time)
                 out.compress_type = zipfile.ZIP_DEFLATED
@@ -223,8 +276,9 @@ def _fill_rows(path: Path, pending: dict[int, np.ndarray], styles: tuple[int, in
 def _formats(workbook: xlsxwriter.Workbook) -> dict:
     base = {"border": 1, "valign": "vcenter", "font_size": 11}
     return {
-        "header": workbook.add_format({**base, "bold": True, "align": "center",
-                                       "bg_color": "#D9D9D9"}),
+        "header": workbook.add_format(
+            {**base, "bold": True, "align": "center", "bg_color": "#D9D9D9"}
+        ),
         "main": workbook.add_format(base),
         "reserve": workbook.add_format({**base, "font_color": "#595959", "italic": True}),
         "title": workbook.add_format({"bold": True, "font_size": 14}),
@@ -251,8 +305,7 @@ def _page_setup(ws, header: str, n_rows: int, blank_format) -> None:
         ws.set_column(col, col, width, blank_format if col >= 5 else None)
 
 
-def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str
-                   ) -> None:
+def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str) -> None:
     ws = workbook.add_worksheet("说明")
     ws.set_paper(9)
     ws.set_landscape()

@@ -13,17 +13,40 @@ from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 
 FRAME_COLUMNS: dict[str, str] = {
-    "estate_id": "estate_id", "小区编号": "estate_id", "编号": "estate_id",
-    "building": "building", "楼栋": "building", "楼栋号": "building", "楼号": "building",
-    "栋": "building", "幢": "building",
-    "unit": "unit", "单元": "unit", "单元号": "unit",
-    "floor": "floor", "楼层": "floor", "层": "floor",
-    "room": "room", "房号": "room", "房间号": "room", "门牌号": "room", "室": "room",
-    "occupied": "occupied", "是否入住": "occupied", "入住": "occupied",
-    "入住情况": "occupied", "入住状态": "occupied",
+    "estate_id": "estate_id",
+    "小区编号": "estate_id",
+    "编号": "estate_id",
+    "building": "building",
+    "楼栋": "building",
+    "楼栋号": "building",
+    "楼号": "building",
+    "栋": "building",
+    "幢": "building",
+    "unit": "unit",
+    "单元": "unit",
+    "单元号": "unit",
+    "floor": "floor",
+    "楼层": "floor",
+    "层": "floor",
+    "room": "room",
+    "房号": "room",
+    "房间号": "room",
+    "门牌号": "room",
+    "室": "room",
+    "occupied": "occupied",
+    "是否入住": "occupied",
+    "入住": "occupied",
+    "入住情况": "occupied",
+    "入住状态": "occupied",
 }
-FRAME_LABELS = {"estate_id": "小区编号", "building": "楼栋", "unit": "单元", "floor": "楼层",
-                "room": "房号", "occupied": "是否入住"}
+FRAME_LABELS = {
+    "estate_id": "小区编号",
+    "building": "楼栋",
+    "unit": "单元",
+    "floor": "楼层",
+    "room": "房号",
+    "occupied": "是否入住",
+}
 REQUIRED_FRAME = ("estate_id", "building", "room")
 OCCUPIED_TRUE = {"是", "已入住", "入住", "有人", "y", "yes", "true", "1", "√", "✓"}
 OCCUPIED_FALSE = {"否", "未入住", "空置", "空", "无人", "n", "no", "false", "0", "×"}
@@ -32,8 +55,10 @@ MAX_ROW_PROBLEMS = 50
 
 def household_ids(frame: pd.DataFrame) -> pd.Series:
     """``"{estate_id}|{building}|{unit}|{room}"`` for every row."""
-    parts = [frame[c].astype(str).to_numpy(dtype=object)
-             for c in ("estate_id", "building", "unit", "room")]
+    parts = [
+        frame[c].astype(str).to_numpy(dtype=object)
+        for c in ("estate_id", "building", "unit", "room")
+    ]
     joined = parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]  # numpy, no loop
     return pd.Series(pd.array(joined, dtype="str"), index=frame.index, name="household_id")
 
@@ -41,8 +66,9 @@ def household_ids(frame: pd.DataFrame) -> pd.Series:
 def _clean(values: pd.Series) -> pd.Series:
     """Text as users mean it: NFKC, stripped; missing → ``""``. Work on distinct values."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object))
-    cleaned = np.array([unicodedata.normalize("NFKC", str(u)).strip() for u in uniques]
-                       + [""], dtype=object)
+    cleaned = np.array(
+        [unicodedata.normalize("NFKC", str(u)).strip() for u in uniques] + [""], dtype=object
+    )
     return pd.Series(pd.array(cleaned[codes], dtype="str"), index=values.index)
 
 
@@ -73,8 +99,9 @@ def load_frame(
         out[col] = _clean(frame[col]) if col in frame.columns else ""
     problems = _RowProblems(name, rows)
     for col in REQUIRED_FRAME:
-        problems.report((out[col] == "").to_numpy(), col, "不能为空",
-                        f"补上{FRAME_LABELS[col]}，或删除该行")
+        problems.report(
+            (out[col] == "").to_numpy(), col, "不能为空", f"补上{FRAME_LABELS[col]}，或删除该行"
+        )
     known = set(register["estate_id"].astype(str)) if "estate_id" in register else set()
     elsewhere = set(map(str, known_estates)) - known
     _check_estates(out, known | elsewhere, problems)
@@ -87,10 +114,14 @@ def load_frame(
     dropped = out["estate_id"].isin(elsewhere)
     if dropped.any():
         counts = out.loc[dropped, "estate_id"].value_counts().sort_index()
-        warnings.append(Problem(
-            f"住户清册中有 {len(counts)} 个小区（{'、'.join(counts.index[:10])}"
-            f"{'等' if len(counts) > 10 else ''}，共 {int(counts.sum())} 户）不在本轮评估范围内，已不参与抽样",
-            "无需处理；如需评估这些小区，请检查评估期与服务等级", file=name))
+        warnings.append(
+            Problem(
+                f"住户清册中有 {len(counts)} 个小区（{'、'.join(counts.index[:10])}"
+                f"{'等' if len(counts) > 10 else ''}，共 {int(counts.sum())} 户）不在本轮评估范围内，已不参与抽样",
+                "无需处理；如需评估这些小区，请检查评估期与服务等级",
+                file=name,
+            )
+        )
         out = out.loc[~dropped]
     out = out.reset_index(drop=True)
     out["household_id"] = household_ids(out)
@@ -110,9 +141,14 @@ def _read_frame(path: str | Path, sheet: str | int, name: str) -> tuple[pd.DataF
     missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
     if missing:
         labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)
-        raise WuyeError(Problem(f"住户清册缺少列：{labels}",
-                                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
-                                file=name, row=1))
+        raise WuyeError(
+            Problem(
+                f"住户清册缺少列：{labels}",
+                f"在第一行加上这些列名；现有列：{'、'.join(map(str, raw.columns))}",
+                file=name,
+                row=1,
+            )
+        )
     return frame, rows
 
 
@@ -124,18 +160,37 @@ class _RowProblems:
         self.rows = rows
         self.items: list[Problem] = []
 
-    def report(self, mask: np.ndarray, column: str, message: str, fix: str,
-               details: list[str] | None = None) -> None:
+    def report(
+        self,
+        mask: np.ndarray,
+        column: str,
+        message: str,
+        fix: str,
+        details: list[str] | None = None,
+    ) -> None:
         """One problem per row of ``mask`` (the first :data:`MAX_ROW_PROBLEMS`, then one
         counting the rest)."""
         hits = np.flatnonzero(mask)
         for k, i in enumerate(hits[:MAX_ROW_PROBLEMS]):
             extra = details[k] if details else ""
-            self.items.append(Problem(f"{message}{extra}", fix, file=self.name,
-                                      row=int(self.rows[i]), column=FRAME_LABELS[column]))
+            self.items.append(
+                Problem(
+                    f"{message}{extra}",
+                    fix,
+                    file=self.name,
+                    row=int(self.rows[i]),
+                    column=FRAME_LABELS[column],
+                )
+            )
         if len(hits) > MAX_ROW_PROBLEMS:
-            self.items.append(Problem(f"另有 {len(hits) - MAX_ROW_PROBLEMS} 行同样{message}", fix,
-                                      file=self.name, column=FRAME_LABELS[column]))
+            self.items.append(
+                Problem(
+                    f"另有 {len(hits) - MAX_ROW_PROBLEMS} 行同样{message}",
+                    fix,
+                    file=self.name,
+                    column=FRAME_LABELS[column],
+                )
+            )
 
 
 def _check_estates(out: pd.DataFrame, allowed: set[str], problems: _RowProblems) -> None:
@@ -144,15 +199,21 @@ def _check_estates(out: pd.DataFrame, allowed: set[str], problems: _RowProblems)
     unknown = present & ~out["estate_id"].isin(allowed)
     if not unknown.any():
         return
-    bad = pd.DataFrame({"estate_id": out.loc[unknown, "estate_id"],
-                        "row": problems.rows[unknown.to_numpy()]})
+    bad = pd.DataFrame(
+        {"estate_id": out.loc[unknown, "estate_id"], "row": problems.rows[unknown.to_numpy()]}
+    )
     for estate, group in bad.groupby("estate_id", sort=True):
         shown = "、".join(str(r) for r in group["row"].head(5))
         more = f" 等 {len(group)} 行" if len(group) > 5 else ""
-        problems.items.append(Problem(
-            f"小区编号「{estate}」不在台账中（第 {shown} 行{more}）",
-            "核对小区编号是否与台账一致，或在台账中补上该小区", file=problems.name,
-            row=int(group["row"].iloc[0]), column=FRAME_LABELS["estate_id"]))
+        problems.items.append(
+            Problem(
+                f"小区编号「{estate}」不在台账中（第 {shown} 行{more}）",
+                "核对小区编号是否与台账一致，或在台账中补上该小区",
+                file=problems.name,
+                row=int(group["row"].iloc[0]),
+                column=FRAME_LABELS["estate_id"],
+            )
+        )
 
 
 def _check_duplicates(out: pd.DataFrame, problems: _RowProblems) -> None:
@@ -162,13 +223,22 @@ def _check_duplicates(out: pd.DataFrame, problems: _RowProblems) -> None:
     dup = out.duplicated(subset=key, keep="first") & complete
     if not dup.any():
         return
-    first_row = pd.Series(problems.rows, index=out.index).groupby(
-        [out[k] for k in key], sort=False).transform("first")
+    first_row = (
+        pd.Series(problems.rows, index=out.index)
+        .groupby([out[k] for k in key], sort=False)
+        .transform("first")
+    )
     # Row numbers only: room numbers are personal data and stay out of messages.
-    details = [f"（与第 {int(f)} 行为同一楼栋、单元、房号）"
-               for f in first_row[dup].head(MAX_ROW_PROBLEMS)]
-    problems.report(dup.to_numpy(), "room", "房号重复",
-                    "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行", details[:MAX_ROW_PROBLEMS])
+    details = [
+        f"（与第 {int(f)} 行为同一楼栋、单元、房号）" for f in first_row[dup].head(MAX_ROW_PROBLEMS)
+    ]
+    problems.report(
+        dup.to_numpy(),
+        "room",
+        "房号重复",
+        "同一小区同一楼栋单元内每个房号只能出现一次，删除重复行",
+        details[:MAX_ROW_PROBLEMS],
+    )
 
 
 def _occupied(frame: pd.DataFrame, problems: _RowProblems) -> pd.Series | bool:
@@ -179,7 +249,9 @@ def _occupied(frame: pd.DataFrame, problems: _RowProblems) -> pd.Series | bool:
     text = _clean(frame["occupied"]).str.lower()
     occupied = ~text.isin(OCCUPIED_FALSE)
     bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
-    problems.report(bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）")
+    problems.report(
+        bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）"
+    )
     return occupied.astype(bool)
 
 
@@ -197,14 +269,23 @@ def _count_warnings(out: pd.DataFrame, register: pd.DataFrame, name: str) -> lis
     for estate in sorted(differ):
         vacant = int(units[estate] - occupied_n[estate])
         note = f"（另有空置 {vacant} 户不参与抽样）" if vacant else ""
-        warnings.append(Problem(
-            f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
-            f"样本量按住户清册的 {int(occupied_n[estate])} 户已入住住户计算并从中抽取{note}",
-            "核对台账户数或补全住户清册", file=name, column=FRAME_LABELS["estate_id"]))
+        warnings.append(
+            Problem(
+                f"小区「{estate}」住户清册有 {int(units[estate])} 户，台账登记 {int(reg[estate])} 户；"
+                f"样本量按住户清册的 {int(occupied_n[estate])} 户已入住住户计算并从中抽取{note}",
+                "核对台账户数或补全住户清册",
+                file=name,
+                column=FRAME_LABELS["estate_id"],
+            )
+        )
     absent = sorted(set(reg.index) - set(units.index))
     if absent:
-        warnings.append(Problem(
-            f"台账中 {len(absent)} 个小区在住户清册中没有任何住户：{'、'.join(absent[:20])}"
-            f"{'等' if len(absent) > 20 else ''}；这些小区无法抽样",
-            "在住户清册中补上这些小区的住户", file=name))
+        warnings.append(
+            Problem(
+                f"台账中 {len(absent)} 个小区在住户清册中没有任何住户：{'、'.join(absent[:20])}"
+                f"{'等' if len(absent) > 20 else ''}；这些小区无法抽样",
+                "在住户清册中补上这些小区的住户",
+                file=name,
+            )
+        )
     return warnings

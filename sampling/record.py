@@ -25,8 +25,17 @@ SAMPLE_FILE = "sample.csv"
 STRATA_FILE = "strata.csv"
 PLAN_FILE = "plan.csv"
 META_FILE = "meta.json"
-TEXT_COLUMNS = ("estate_id", "building", "unit", "floor", "room", "household_id", "role",
-                "design", "estate_name")
+TEXT_COLUMNS = (
+    "estate_id",
+    "building",
+    "unit",
+    "floor",
+    "room",
+    "household_id",
+    "role",
+    "design",
+    "estate_name",
+)
 
 
 @dataclass
@@ -79,8 +88,11 @@ def frame_sha256(frame: pd.DataFrame, *, canonical: tuple | None = None) -> str:
         digest.update("\n".join(labels[col]).encode("utf-8"))
         digest.update(b"\n")
         digest.update(np.asarray(codes[col], dtype="<i4")[order].tobytes())
-    occupied = (frame["occupied"].fillna(True).to_numpy(dtype=bool)
-                if "occupied" in frame.columns else np.ones(len(frame), dtype=bool))
+    occupied = (
+        frame["occupied"].fillna(True).to_numpy(dtype=bool)
+        if "occupied" in frame.columns
+        else np.ones(len(frame), dtype=bool)
+    )
     digest.update(b"column=occupied\n")
     digest.update(occupied[order].astype(np.uint8).tobytes())
     return digest.hexdigest()
@@ -91,16 +103,22 @@ def write_sampling_record(round_sample: RoundSample, directory: str | Path) -> l
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in ((SAMPLE_FILE, round_sample.sample), (STRATA_FILE, round_sample.strata),
-                        (PLAN_FILE, round_sample.plan)):
+    for name, table in (
+        (SAMPLE_FILE, round_sample.sample),
+        (STRATA_FILE, round_sample.strata),
+        (PLAN_FILE, round_sample.plan),
+    ):
         target = directory / name
         with atomic_path(target) as tmp:
             table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
         written.append(target)
     target = directory / META_FILE
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(_jsonable(round_sample.meta), ensure_ascii=False, indent=2,
-                                  sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(_jsonable(round_sample.meta), ensure_ascii=False, indent=2, sort_keys=True)
+            + "\n",
+            encoding="utf-8",
+        )
     written.append(target)
     return written
 
@@ -116,24 +134,45 @@ def read_sampling_record(directory: str | Path, *, households: bool = True) -> R
     for name in (SAMPLE_FILE, STRATA_FILE, PLAN_FILE) if households else (STRATA_FILE, PLAN_FILE):
         path = directory / name
         if not path.exists():
-            raise WuyeError(Problem("抽样记录不完整：缺少文件", "重新运行 wuye-eval sample 生成抽样记录",
-                                    file=str(path)))
+            raise WuyeError(
+                Problem(
+                    "抽样记录不完整：缺少文件",
+                    "重新运行 wuye-eval sample 生成抽样记录",
+                    file=str(path),
+                )
+            )
         header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
         dtypes = {c: "str" for c in header if c in TEXT_COLUMNS}
-        table = pd.read_csv(path, dtype=dtypes, encoding="utf-8-sig", keep_default_na=False,
-                            na_values={c: [""] for c in header if c not in TEXT_COLUMNS})
+        table = pd.read_csv(
+            path,
+            dtype=dtypes,
+            encoding="utf-8-sig",
+            keep_default_na=False,
+            na_values={c: [""] for c in header if c not in TEXT_COLUMNS},
+        )
         tables[name] = table
     meta_path = directory / META_FILE
     if not meta_path.exists():
-        raise WuyeError(Problem("抽样记录不完整：缺少文件", "重新运行 wuye-eval sample 生成抽样记录",
-                                file=str(meta_path)))
+        raise WuyeError(
+            Problem(
+                "抽样记录不完整：缺少文件",
+                "重新运行 wuye-eval sample 生成抽样记录",
+                file=str(meta_path),
+            )
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise WuyeError(Problem(f"抽样记录 meta.json 已损坏：{exc}", "重新运行 wuye-eval sample",
-                                file=str(meta_path))) from exc
-    return RoundSample(sample=tables[SAMPLE_FILE], strata=tables[STRATA_FILE],
-                       plan=tables[PLAN_FILE], meta=meta)
+        raise WuyeError(
+            Problem(
+                f"抽样记录 meta.json 已损坏：{exc}",
+                "重新运行 wuye-eval sample",
+                file=str(meta_path),
+            )
+        ) from exc
+    return RoundSample(
+        sample=tables[SAMPLE_FILE], strata=tables[STRATA_FILE], plan=tables[PLAN_FILE], meta=meta
+    )
 
 
 def _jsonable(value: Any) -> Any:

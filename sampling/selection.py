@@ -35,8 +35,10 @@ def stable_hash(text: str) -> int:
 def estate_keys(estate_ids: Iterable[str], seed: int) -> np.ndarray:
     """One ``uint64`` key per estate from ``SeedSequence([seed, stable_hash(estate_id)])``."""
     return np.array(
-        [np.random.SeedSequence([int(seed), stable_hash(e)]).generate_state(1, np.uint64)[0]
-         for e in estate_ids],
+        [
+            np.random.SeedSequence([int(seed), stable_hash(e)]).generate_state(1, np.uint64)[0]
+            for e in estate_ids
+        ],
         dtype=np.uint64,
     )
 
@@ -69,8 +71,10 @@ def natural_key(text: str) -> tuple:
     parts = _DIGITS.split(text)
     # a digit run compares as its number: (digits without leading zeros, then the digits);
     # no int() so a pasted 1,000,000-digit "room" cannot overflow int parsing
-    return (tuple((len(p.lstrip("0")), p.lstrip("0")) if i % 2 else p
-                  for i, p in enumerate(parts)), text)
+    return (
+        tuple((len(p.lstrip("0")), p.lstrip("0")) if i % 2 else p for i, p in enumerate(parts)),
+        text,
+    )
 
 
 def natural_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -91,8 +95,9 @@ def natural_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, list[str]
     return rank[codes], [labels[i] for i in order]
 
 
-def canonical_order(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                  dict[str, list[str]]]:
+def canonical_order(
+    frame: pd.DataFrame,
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, list[str]]]:
     """Row order sorting the frame by estate, building, unit, floor, room (natural order).
 
     Returns ``(order, codes, labels)``: ``codes[col]`` are natural-order ranks per row (in
@@ -114,8 +119,9 @@ def canonical_order(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
     return order, codes, labels
 
 
-def systematic_mask(position: np.ndarray, n: np.ndarray, big_n: np.ndarray,
-                    start: np.ndarray) -> np.ndarray:
+def systematic_mask(
+    position: np.ndarray, n: np.ndarray, big_n: np.ndarray, start: np.ndarray
+) -> np.ndarray:
     """Systematic selection with fractional interval ``k = N/n`` and random start.
 
     Household at 0-based ``position`` (in the sorted frame) is selected when a point
@@ -139,9 +145,11 @@ def rank_within(stratum: np.ndarray, n_strata: int, *keys: np.ndarray) -> np.nda
     if len(keys) == 2 and keys[0].max(initial=0) <= 1 and sbits <= 30:
         # One sortable int64: stratum | flag | top bits of the random key.
         zbits = 62 - sbits - 1
-        combined = (stratum.astype(np.int64) << np.int64(zbits + 1)) | (
-            keys[0].astype(np.int64) << np.int64(zbits)) | (
-            (keys[1].astype(np.uint64) >> np.uint64(64 - zbits)).astype(np.int64))
+        combined = (
+            (stratum.astype(np.int64) << np.int64(zbits + 1))
+            | (keys[0].astype(np.int64) << np.int64(zbits))
+            | ((keys[1].astype(np.uint64) >> np.uint64(64 - zbits)).astype(np.int64))
+        )
         order = np.argsort(combined, kind="stable")
     else:
         order = np.lexsort(tuple(reversed((stratum, *keys))))

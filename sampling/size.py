@@ -52,8 +52,11 @@ def sample_size(
     """
     big_n = _population(population)
     e = np.asarray(margin, dtype=float)
-    _check(np.all(np.isfinite(e)) and np.all(e > 0), "margin",
-           "允许误差（置信区间半宽）应大于 0，例如 0.08 表示 ±8 个百分点")
+    _check(
+        np.all(np.isfinite(e)) and np.all(e > 0),
+        "margin",
+        "允许误差（置信区间半宽）应大于 0，例如 0.08 表示 ±8 个百分点",
+    )
     _check(np.all(e < 1), "margin", "允许误差应小于 1（写成小数，如 0.08）")
     z = z_value(confidence)
     pp = np.asarray(p, dtype=float)
@@ -61,16 +64,25 @@ def sample_size(
     d = np.asarray(deff, dtype=float)
     _check(np.all(np.isfinite(d)) and np.all(d > 0), "deff", "设计效应应大于 0，简单随机抽样为 1")
     rr = np.asarray(response_rate, dtype=float)
-    _check(np.all(np.isfinite(rr)) and np.all((rr > 0) & (rr <= 1)), "response_rate",
-           "预计应答率应在 0 与 1 之间，例如 0.85")
+    _check(
+        np.all(np.isfinite(rr)) and np.all((rr > 0) & (rr <= 1)),
+        "response_rate",
+        "预计应答率应在 0 与 1 之间，例如 0.85",
+    )
     low = np.asarray(minimum)
-    _check(np.all(np.isfinite(low)) and np.all(low >= 0) and np.all(low == np.floor(low)),
-           "minimum", "最少样本量应为非负整数")
+    _check(
+        np.all(np.isfinite(low)) and np.all(low >= 0) and np.all(low == np.floor(low)),
+        "minimum",
+        "最少样本量应为非负整数",
+    )
     high = None
     if maximum is not None:
         high = np.asarray(maximum, dtype=float)
-        _check(np.all(high == np.floor(high)) and np.all(high >= low), "maximum",
-               "最多样本量应为整数，且不小于最少样本量")
+        _check(
+            np.all(high == np.floor(high)) and np.all(high >= low),
+            "maximum",
+            "最多样本量应为整数，且不小于最少样本量",
+        )
 
     n0 = z * z * pp * (1.0 - pp) * d / (e * e)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,5 +145,4 @@ def _check_open_unit(value: ArrayLike, name: str, message: str) -> None:
 
 def _check(ok: bool, name: str, message: str) -> None:
     if not ok:
-        raise WuyeError(Problem(f"参数 {name} 无效：{message}", f"修改 {name} 的取值",
-                                column=name))
+        raise WuyeError(Problem(f"参数 {name} 无效：{message}", f"修改 {name} 的取值", column=name))

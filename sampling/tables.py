@@ -29,7 +29,9 @@ def read_table(path: str | Path, *, sheet: str | int = 0, what: str = "表格") 
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise WuyeError(Problem(f"找不到{what}文件", "检查 round.toml 中的路径是否正确", file=str(path)))
+        raise WuyeError(
+            Problem(f"找不到{what}文件", "检查 round.toml 中的路径是否正确", file=str(path))
+        )
     if path.stat().st_size == 0:
         raise WuyeError(Problem(f"{what}文件是空的", "重新导出该文件", file=name))
     suffix = path.suffix.lower()
@@ -63,8 +65,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     last: Exception | None = None
     for encoding in CSV_ENCODINGS:
         try:
-            return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False,
-                               na_values=[""])
+            return pd.read_csv(
+                path, dtype=str, encoding=encoding, keep_default_na=False, na_values=[""]
+            )
         except UnicodeDecodeError as exc:
             last = exc
     raise WuyeError(

@@ -44,8 +44,11 @@ DEMO_ESTATES = 16
 
 def _fingerprint(root: Path) -> dict[str, str]:
     """``relative path → sha256`` of every file under ``root``."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +62,22 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     state right after the run, and a test that changed it fails the teardown.
     """
     ws = tmp_path_factory.mktemp("demo_run") / "ws"
-    done = subprocess.run([sys.executable, "-m", "evaluation.cli", "-v", "demo", "--workspace",
-                           str(ws), "--estates", str(DEMO_ESTATES)], capture_output=True,
-                          text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evaluation.cli",
+            "-v",
+            "demo",
+            "--workspace",
+            str(ws),
+            "--estates",
+            str(DEMO_ESTATES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     before = _fingerprint(ws)
@@ -91,9 +107,16 @@ def small_round(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = tmp_path_factory.mktemp("small_round") / "ws"
     period, seed = SMALL_ROUND_PERIOD, SMALL_ROUND_SEED
     district = build_district(seed, estates=5)
-    root = write_demo_round(ws / "demo", period, seed=seed, estates=5, output_dir=ws / "out",
-                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
-                            district=district)
+    root = write_demo_round(
+        ws / "demo",
+        period,
+        seed=seed,
+        estates=5,
+        output_dir=ws / "out",
+        database=ws / "wuye.sqlite",
+        secrets=ws / ".secrets",
+        district=district,
+    )
     register = pd.read_excel(root / "台账.xlsx", dtype=str, engine="calamine")
     register.to_csv(root / "台账.csv", index=False, encoding="utf-8-sig")
     (root / "台账.xlsx").unlink()

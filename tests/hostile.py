@@ -24,23 +24,52 @@ PERIOD = "2025H2"
 SEED = 5
 
 
-HSET = settings(max_examples=12, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+HSET = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 ODD_TEXT = [
-    "\x00", "a\x00b", "\u202e右到左\u200f", "😀🏠", "e\u0301\u0301\u0301", "ＧＤ００１",
-    "\ufeff", "\u200b", "\r\n", "\t", "\x1b[31m", "\udcff"[:0] + "𠀀𪚥", " ", "",
-    "=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "=HYPERLINK(\"http://x\",\"y\")",
-    "../../x", "/etc/passwd", "a\\b", "NaN", "None", "null", "TRUE", "1e309", "-0",
-    "9" * 40, "1,000", "３０秒",
+    "\x00",
+    "a\x00b",
+    "\u202e右到左\u200f",
+    "😀🏠",
+    "e\u0301\u0301\u0301",
+    "ＧＤ００１",
+    "\ufeff",
+    "\u200b",
+    "\r\n",
+    "\t",
+    "\x1b[31m",
+    "\udcff"[:0] + "𠀀𪚥",
+    " ",
+    "",
+    "=1+1",
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    '=HYPERLINK("http://x","y")',
+    "../../x",
+    "/etc/passwd",
+    "a\\b",
+    "NaN",
+    "None",
+    "null",
+    "TRUE",
+    "1e309",
+    "-0",
+    "9" * 40,
+    "1,000",
+    "３０秒",
 ]
 
 
 WRONG_VALUES = st.one_of(
     st.sampled_from(ODD_TEXT),
-    st.integers(-10**12, 10**12).map(str),
+    st.integers(-(10**12), 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
 )
@@ -51,8 +80,9 @@ def round_folder(ws: Path) -> Path:
 
 
 def file_tree(base: Path) -> dict[str, int]:
-    return {p.relative_to(base).as_posix(): p.stat().st_mtime_ns
-            for p in base.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(base).as_posix(): p.stat().st_mtime_ns for p in base.rglob("*") if p.is_file()
+    }
 
 
 ALLOWED = ("ws/out/", "ws/wuye.sqlite", "ws/.secrets/")
@@ -67,9 +97,12 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 
 def changed_outside(before: dict[str, int], after: dict[str, int]) -> list[str]:
-    return sorted(p for p in set(after) - set(before) | {p for p in before if p in after
-                                                          and before[p] != after[p]}
-                  if not p.startswith(ALLOWED))
+    return sorted(
+        p
+        for p in set(after) - set(before)
+        | {p for p in before if p in after and before[p] != after[p]}
+        if not p.startswith(ALLOWED)
+    )
 
 
 def assert_located(err: str, *needles: str) -> None:
@@ -119,27 +152,64 @@ def set_toml(root: Path, key: tuple[str, ...], value) -> None:
 
 
 TOML_CASES = [
-    (("thresholds",), "x"), (("inputs",), "x"), (("inputs", "responses"), 5),
-    (("inputs", "register"), 5), (("inputs", "frame"), ["a"]), (("output", "dir"), 5),
-    (("output", "database"), {"a": 1}), (("output", "secrets"), True),
-    (("questionnaire",), "x"), (("questionnaire", "path"), 5), (("report",), 5),
-    (("rules",), "x"), (("report", "notebook_estates"), "GD001"), (("round",), 5),
-    (("round", "id"), "../../x"), (("round", "id"), "/abs/x"), (("round", "id"), "a/b"),
-    (("round", "id"), "a\\b"), (("round", "id"), "a\x00b"), (("round", "id"), ".."),
-    (("round", "seed"), "x"), (("round", "seed"), 1.5), (("round", "confidence"), "0.95"),
-    (("round", "confidence"), 95), (("round", "period"), 2025), (("round", "district"), 3),
-    (("round", "interval_method"), "nonsense"), (("thresholds", "一级"), "90%"),
-    (("thresholds", "五级"), 0.5), (("thresholds", "一级"), True),
-    (("sampling", "margin"), "x"), (("sampling", "minimum"), -5),
-    (("sampling", "maximum"), "x"), (("sampling", "deff"), 0), (("sampling", "method"), 1),
-    (("sampling", "reserve_ratio"), -1), (("sampling", "planning_p"), 2),
-    (("sampling", "unknown_key"), 1), (("ingest", "min_duration_s"), "x"),
-    (("ingest", "match_cutoff"), 500), (("ingest", "estate_question"), [1]),
+    (("thresholds",), "x"),
+    (("inputs",), "x"),
+    (("inputs", "responses"), 5),
+    (("inputs", "register"), 5),
+    (("inputs", "frame"), ["a"]),
+    (("output", "dir"), 5),
+    (("output", "database"), {"a": 1}),
+    (("output", "secrets"), True),
+    (("questionnaire",), "x"),
+    (("questionnaire", "path"), 5),
+    (("report",), 5),
+    (("rules",), "x"),
+    (("report", "notebook_estates"), "GD001"),
+    (("round",), 5),
+    (("round", "id"), "../../x"),
+    (("round", "id"), "/abs/x"),
+    (("round", "id"), "a/b"),
+    (("round", "id"), "a\\b"),
+    (("round", "id"), "a\x00b"),
+    (("round", "id"), ".."),
+    (("round", "seed"), "x"),
+    (("round", "seed"), 1.5),
+    (("round", "confidence"), "0.95"),
+    (("round", "confidence"), 95),
+    (("round", "period"), 2025),
+    (("round", "district"), 3),
+    (("round", "interval_method"), "nonsense"),
+    (("thresholds", "一级"), "90%"),
+    (("thresholds", "五级"), 0.5),
+    (("thresholds", "一级"), True),
+    (("sampling", "margin"), "x"),
+    (("sampling", "minimum"), -5),
+    (("sampling", "maximum"), "x"),
+    (("sampling", "deff"), 0),
+    (("sampling", "method"), 1),
+    (("sampling", "reserve_ratio"), -1),
+    (("sampling", "planning_p"), 2),
+    (("sampling", "unknown_key"), 1),
+    (("ingest", "min_duration_s"), "x"),
+    (("ingest", "match_cutoff"), 500),
+    (("ingest", "estate_question"), [1]),
 ]
 
 
-REGISTER_HEADERS = ["小区编号", "小区名称", "所属社区", "物业企业", "服务等级", "户数",
-                    "投诉件数", "信用积分", "红色物业", "专业物业", "业委会", "业委会党员比例"]
+REGISTER_HEADERS = [
+    "小区编号",
+    "小区名称",
+    "所属社区",
+    "物业企业",
+    "服务等级",
+    "户数",
+    "投诉件数",
+    "信用积分",
+    "红色物业",
+    "专业物业",
+    "业委会",
+    "业委会党员比例",
+]
 
 
 FRAME_HEADERS = ["小区编号", "楼栋", "单元", "楼层", "房号", "是否入住"]
@@ -150,8 +220,9 @@ def demo_export(template: Path) -> pd.DataFrame:
 
     path = next((round_folder(template) / "fieldwork").glob("*.xlsx"))
     frame, _ = read_survey_export(path)
-    return pd.read_excel(path, dtype=str, engine="calamine", keep_default_na=False,
-                         na_values=[""]).iloc[: len(frame)]
+    return pd.read_excel(
+        path, dtype=str, engine="calamine", keep_default_na=False, na_values=[""]
+    ).iloc[: len(frame)]
 
 
 def ingest_export(template: Path, data: pd.DataFrame, path: Path, *, csv: bool = False):
@@ -191,19 +262,31 @@ def formula_count(path: Path) -> int:
         for name in z.namelist():
             if name.endswith((".xml", ".rels")):
                 ET.fromstring(z.read(name))
-        return sum(len(re.findall(r"<f[ >]", z.read(n).decode("utf-8", "replace")))
-                   for n in z.namelist() if n.startswith("xl/worksheets/"))
+        return sum(
+            len(re.findall(r"<f[ >]", z.read(n).decode("utf-8", "replace")))
+            for n in z.namelist()
+            if n.startswith("xl/worksheets/")
+        )
 
 
 ESCAPE_IDS = ["../../esc", "/tmp/wuye_escape_abs", "a/b", "a\\b", "CON"]
 
 
-TYPED = [pd.Timestamp("2025-01-01 08:00"), True, False, 3.5, -1, 1e300, 0, "=1/0",
-         "#DIV/0!", 12345678901234567890]
+TYPED = [
+    pd.Timestamp("2025-01-01 08:00"),
+    True,
+    False,
+    3.5,
+    -1,
+    1e300,
+    0,
+    "=1/0",
+    "#DIV/0!",
+    12345678901234567890,
+]
 
 
-def typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], object]
-                    ) -> None:
+def typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], object]) -> None:
     """Write ``data`` as xlsx with some cells replaced by real Excel types (dates,
     booleans, numbers, a formula) rather than text."""
     import openpyxl
@@ -218,5 +301,6 @@ def typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], 
         if isinstance(value, int) and abs(value) > 2**53:
             value = float(value)
         sheet.cell(row + 2, columns.index(column) + 1).value = (
-            value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+            value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+        )
     book.save(path)

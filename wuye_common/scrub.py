@@ -117,5 +117,6 @@ def personal_data_kinds(text: str) -> list[str]:
     if not isinstance(text, str) or not _MAYBE.search(text):
         return []
     normal = unicodedata.normalize("NFKC", text)
-    return [m.lastgroup or "" for m in _ANY.finditer(normal)
-            if m.lastgroup != "ip" or _is_ip(m.group())]
+    return [
+        m.lastgroup or "" for m in _ANY.finditer(normal) if m.lastgroup != "ip" or _is_ip(m.group())
+    ]

@@ -36,18 +36,32 @@ from wuye_common.vocabulary import DEFAULT_THRESHOLDS, OVERALL_DIMENSION, RESETT
 BASE_PERIOD = "2025H2"
 """The period whose truth is the designed one (:func:`period_shift` is zero there)."""
 
-TIER_SHARES: dict[str, float] = {"一级": 0.12, "二级": 0.22, "三级": 0.26, "四级": 0.20,
-                                 "还建社区": 0.20}
+TIER_SHARES: dict[str, float] = {
+    "一级": 0.12,
+    "二级": 0.22,
+    "三级": 0.26,
+    "四级": 0.20,
+    "还建社区": 0.20,
+}
 BAND_SHARES: dict[str, float] = {"pass": 0.5, "near": 0.3, "fail": 0.2}
 # Logit offsets of the overall satisfaction level from the tier threshold, per band.
 BAND_OFFSETS: dict[str, tuple[float, float]] = {
-    "pass": (1.0, 2.0), "near": (-0.2, 0.2), "fail": (-2.0, -1.0),
-    "excellent": (1.5, 2.3), "poor": (-2.3, -1.5),
+    "pass": (1.0, 2.0),
+    "near": (-0.2, 0.2),
+    "fail": (-2.0, -1.0),
+    "excellent": (1.5, 2.3),
+    "poor": (-2.3, -1.5),
 }
 # Systematic differences between dimensions (logit), e.g. parking is the usual sore point.
 DIMENSION_BIAS: dict[str, float] = {
-    "综合服务": 0.2, "秩序维护/安全": 0.0, "环境卫生": 0.15, "绿化养护": 0.1,
-    "设施设备维修/电梯": -0.2, "停车管理": -0.5, "收费与公开": -0.35, "投诉处理": -0.15,
+    "综合服务": 0.2,
+    "秩序维护/安全": 0.0,
+    "环境卫生": 0.15,
+    "绿化养护": 0.1,
+    "设施设备维修/电梯": -0.2,
+    "停车管理": -0.5,
+    "收费与公开": -0.35,
+    "投诉处理": -0.15,
 }
 OVERALL = OVERALL_DIMENSION
 VACANT_RATE = 0.05
@@ -82,8 +96,9 @@ def stream_rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, stream)]))
 
 
-def _allocate(shares: dict[str, float], n: int, rng: np.random.Generator,
-              minimum: int = 1) -> np.ndarray:
+def _allocate(
+    shares: dict[str, float], n: int, rng: np.random.Generator, minimum: int = 1
+) -> np.ndarray:
     """``n`` labels in the given shares (largest remainder, each ≥ ``minimum`` when n allows),
     shuffled."""
     labels = list(shares)
@@ -105,18 +120,25 @@ def questionnaire_spec(path: str | Path = "default") -> dict[str, Any]:
     try:
         config = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WuyeError(Problem(f"无法读取问卷文件：{exc}", "检查 [questionnaire] path",
-                                file=str(path))) from exc
+        raise WuyeError(
+            Problem(f"无法读取问卷文件：{exc}", "检查 [questionnaire] path", file=str(path))
+        ) from exc
     scales = config.get("scales", {})
     items = []
     for item in config.get("items", []):
         scale = scales[item.get("scale", "five")]
         sat = [o for o in scale["options"] if o in scale["satisfied"]]
         non = [o for o in scale["options"] if o not in scale["satisfied"]]
-        items.append({"number": item["number"], "text": item["text"],
-                      "dimension": item.get("dimension", OVERALL),
-                      "overall": bool(item.get("overall", False)), "satisfied": sat,
-                      "not_satisfied": non})
+        items.append(
+            {
+                "number": item["number"],
+                "text": item["text"],
+                "dimension": item.get("dimension", OVERALL),
+                "overall": bool(item.get("overall", False)),
+                "satisfied": sat,
+                "not_satisfied": non,
+            }
+        )
     ident = config.get("identification", {})
     free = config.get("free_text", {})
     return {"items": items, "identification": ident, "free_text": free}
@@ -127,8 +149,14 @@ def _dimensions(questionnaire: dict[str, Any]) -> tuple[str, ...]:
     return (*dict.fromkeys(dims), OVERALL)
 
 
-def _unique_names(first: tuple[str, ...], places: tuple[str, ...], suffixes: tuple[str, ...],
-                  n: int, taken: set[str], rng: np.random.Generator) -> list[str]:
+def _unique_names(
+    first: tuple[str, ...],
+    places: tuple[str, ...],
+    suffixes: tuple[str, ...],
+    n: int,
+    taken: set[str],
+    rng: np.random.Generator,
+) -> list[str]:
     """``n`` unique names: the hand-picked ones first, then place × suffix combinations."""
     out = [x for x in first if x not in taken][:n]
     if len(out) < n:
@@ -153,8 +181,12 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
     (more of both at city scale).
     """
     if not isinstance(estates, (int, np.integer)) or estates < len(TIERS):
-        raise WuyeError(Problem(f"示例小区数 estates = {estates!r} 太少",
-                                f"至少 {len(TIERS)} 个，才能覆盖每个服务等级"))
+        raise WuyeError(
+            Problem(
+                f"示例小区数 estates = {estates!r} 太少",
+                f"至少 {len(TIERS)} 个，才能覆盖每个服务等级",
+            )
+        )
     n = int(estates)
     rng = stream_rng(seed, _REGISTER)  # the steps below draw from it in this order
     dims = _dimensions(questionnaire_spec())
@@ -171,29 +203,43 @@ def build_district(seed: int = 2024, *, estates: int = 40) -> DemoDistrict:
 
     truth = _design_truth(seed, estate_id, tier, estate_role, dims, firms.of_estate)
     truth.insert(1, "firm", np.asarray(firms.names, dtype=object)[firms.of_estate].astype(str))
-    register = pd.DataFrame({
-        "estate_id": estate_id.astype(str), "estate_name": names.astype(str),
-        "community": community.astype(str), "firm": truth["firm"].to_numpy(),
-        "tier": tier, "households": households,
-    })
+    register = pd.DataFrame(
+        {
+            "estate_id": estate_id.astype(str),
+            "estate_name": names.astype(str),
+            "community": community.astype(str),
+            "firm": truth["firm"].to_numpy(),
+            "tier": tier,
+            "households": households,
+        }
+    )
     register["complaints"] = _complaints(seed, register, truth, BASE_PERIOD)
     register["credit_score"] = firms.credit[firms.of_estate]
     for column, values in governance.items():
         register[column] = values
     register["firm_revenue"] = firms.revenue[firms.of_estate]
     frame = _build_frame(seed, register)
-    return DemoDistrict(seed=int(seed), name=nm.DISTRICT, register=register, frame=frame,
-                        truth=truth, firms=firms.table, dimensions=dims)
+    return DemoDistrict(
+        seed=int(seed),
+        name=nm.DISTRICT,
+        register=register,
+        frame=frame,
+        truth=truth,
+        firms=firms.table,
+        dimensions=dims,
+    )
 
 
 def _estate_names(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
     """Unique estate names; 还建社区 estates get resettlement names."""
     names = np.empty(len(resettle), dtype=object)
-    res_names = _unique_names(nm.RESETTLEMENT_NAMES, nm.PLACES, nm.RESETTLEMENT_SUFFIXES,
-                              int(resettle.sum()), set(), rng)
+    res_names = _unique_names(
+        nm.RESETTLEMENT_NAMES, nm.PLACES, nm.RESETTLEMENT_SUFFIXES, int(resettle.sum()), set(), rng
+    )
     names[resettle] = res_names
-    names[~resettle] = _unique_names(nm.ESTATE_NAMES, nm.PLACES, nm.SUFFIXES,
-                                     int((~resettle).sum()), set(res_names), rng)
+    names[~resettle] = _unique_names(
+        nm.ESTATE_NAMES, nm.PLACES, nm.SUFFIXES, int((~resettle).sum()), set(res_names), rng
+    )
     return names
 
 
@@ -207,8 +253,11 @@ def _communities(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
     for k in range(len(numerals) + 1):
         if len(communities) >= n_comm:
             break
-        communities += [f"{p}{numerals[k - 1] if k else ''}社区" for p in nm.PLACES
-                        if f"{p}{numerals[k - 1] if k else ''}社区" not in communities]
+        communities += [
+            f"{p}{numerals[k - 1] if k else ''}社区"
+            for p in nm.PLACES
+            if f"{p}{numerals[k - 1] if k else ''}社区" not in communities
+        ]
     communities = communities[:n_comm]
     comm_idx = rng.integers(0, n_comm, n)
     res_comm = [i for i, c in enumerate(communities) if "还建" in c]
@@ -233,19 +282,28 @@ class _Firms:
 
 def _firms(rng: np.random.Generator, n: int) -> _Firms:
     """~12 firms per 40 estates; each firm manages at least one estate."""
-    firm_names = [f"{c}{b}{f}" for c in nm.FIRM_CITIES for f in nm.FIRM_FORMS
-                  for b in nm.FIRM_BRANDS]
+    firm_names = [
+        f"{c}{b}{f}" for c in nm.FIRM_CITIES for f in nm.FIRM_FORMS for b in nm.FIRM_BRANDS
+    ]
     n_firms = min(max(3, round(0.3 * n)), len(firm_names))
-    firm_idx = rng.permutation(np.concatenate(
-        [np.arange(n_firms), rng.integers(0, n_firms, n - n_firms)]))
+    firm_idx = rng.permutation(
+        np.concatenate([np.arange(n_firms), rng.integers(0, n_firms, n - n_firms)])
+    )
     per_firm = np.bincount(firm_idx, minlength=n_firms)
     role = _firm_roles(rng, per_firm)
     credit, revenue = _firm_scores(rng, role)
-    table = pd.DataFrame({"firm": firm_names[:n_firms], "role": role.astype(str),
-                          "credit_score": credit, "firm_revenue": revenue,
-                          "estates": per_firm})
-    return _Firms(table=table, of_estate=firm_idx, names=firm_names, role=role, credit=credit,
-                  revenue=revenue)
+    table = pd.DataFrame(
+        {
+            "firm": firm_names[:n_firms],
+            "role": role.astype(str),
+            "credit_score": credit,
+            "firm_revenue": revenue,
+            "estates": per_firm,
+        }
+    )
+    return _Firms(
+        table=table, of_estate=firm_idx, names=firm_names, role=role, credit=credit, revenue=revenue
+    )
 
 
 def _firm_roles(rng: np.random.Generator, per_firm: np.ndarray) -> np.ndarray:
@@ -257,7 +315,7 @@ def _firm_roles(rng: np.random.Generator, per_firm: np.ndarray) -> np.ndarray:
     n_excellent = 1 if n_firms <= 20 else round(n_firms * 0.05)
     role = np.full(n_firms, "", dtype=object)
     role[by_size[:n_poor]] = "poor"
-    role[by_size[n_poor:n_poor + n_excellent]] = "excellent"
+    role[by_size[n_poor : n_poor + n_excellent]] = "excellent"
     return role
 
 
@@ -281,8 +339,9 @@ def _households(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
     """Households per estate: log-normal, 80–3,000; the demo shows both a tiny and a huge
     estate."""
     n = len(resettle)
-    households = np.where(resettle, rng.lognormal(np.log(700), 0.6, n),
-                          rng.lognormal(np.log(500), 0.8, n))
+    households = np.where(
+        resettle, rng.lognormal(np.log(700), 0.6, n), rng.lognormal(np.log(500), 0.8, n)
+    )
     households = np.clip(np.round(households), 80, 3000).astype(np.int64)
     if n >= 10:
         households[np.argmin(households)] = 80 + int(rng.integers(0, 30))
@@ -290,20 +349,31 @@ def _households(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
     return households
 
 
-def _governance(rng: np.random.Generator, resettle: np.ndarray, estate_role: np.ndarray
-                ) -> dict[str, np.ndarray]:
+def _governance(
+    rng: np.random.Generator, resettle: np.ndarray, estate_role: np.ndarray
+) -> dict[str, np.ndarray]:
     """红色物业, 专业物业, 业委会 and its party share, as 台账 columns."""
     n = len(resettle)
     red = rng.random(n) < np.where(estate_role == "excellent", 0.8, 0.25)
     professional = rng.random(n) < np.where(resettle, 0.6, 0.9)
     committee = rng.random(n) < 0.4
     party = np.where(committee, np.round(0.2 + 0.6 * rng.random(n), 2), np.nan)
-    return {"red_property": red, "professional": professional, "committee": committee,
-            "committee_party_share": party}
+    return {
+        "red_property": red,
+        "professional": professional,
+        "committee": committee,
+        "committee_party_share": party,
+    }
 
 
-def _design_truth(seed: int, estate_id: np.ndarray, tier: np.ndarray, firm_role: np.ndarray,
-                  dims: tuple[str, ...], firm_idx: np.ndarray) -> pd.DataFrame:
+def _design_truth(
+    seed: int,
+    estate_id: np.ndarray,
+    tier: np.ndarray,
+    firm_role: np.ndarray,
+    dims: tuple[str, ...],
+    firm_idx: np.ndarray,
+) -> pd.DataFrame:
     """The true satisfaction per estate × dimension in :data:`BASE_PERIOD`."""
     rng = stream_rng(seed, _TRUTH)
     n = len(estate_id)
@@ -331,16 +401,22 @@ def _design_truth(seed: int, estate_id: np.ndarray, tier: np.ndarray, firm_role:
     trend[decliner] = -(0.15 + 0.15 * rng.random(int(decliner.sum())))
     poor = firm_role == "poor"
     trend[poor] = -0.1 * rng.random(int(poor.sum()))
-    truth = pd.DataFrame({"estate_id": estate_id.astype(str), "tier": tier,
-                          "threshold": threshold, "band": band.astype(str),
-                          "firm_role": firm_role.astype(str), "trend": trend})
+    truth = pd.DataFrame(
+        {
+            "estate_id": estate_id.astype(str),
+            "tier": tier,
+            "threshold": threshold,
+            "band": band.astype(str),
+            "firm_role": firm_role.astype(str),
+            "trend": trend,
+        }
+    )
     for d in dims:
         truth[d] = np.clip(expit(levels[d]), 0.02, 0.995)
     return truth
 
 
-def _complaints(seed: int, register: pd.DataFrame, truth: pd.DataFrame, period: str
-                ) -> np.ndarray:
+def _complaints(seed: int, register: pd.DataFrame, truth: pd.DataFrame, period: str) -> np.ndarray:
     """Complaints this period: Poisson, more in bigger and less satisfied estates."""
     rng = stream_rng(seed, _COMPLAINTS, period_tag(period))
     level = truth_for_levels(truth, seed, period)[OVERALL].to_numpy()
@@ -374,20 +450,21 @@ def _build_frame(seed: int, register: pd.DataFrame) -> pd.DataFrame:
     room = floor * 100 + within % per_floor[est] + 1
     # Text columns through small lookup tables: no per-household str() calls.
     estate_ids = register["estate_id"].to_numpy(dtype=object)
-    numbers = np.array([str(k) for k in range(int(max(b_no.max(), room.max())) + 1)],
-                       dtype=object)
+    numbers = np.array([str(k) for k in range(int(max(b_no.max(), room.max())) + 1)], dtype=object)
     building = numbers[b_no]
     prefix = estate_ids[b_est] + "|" + building + "|"
     room_text = numbers[room]
-    frame = pd.DataFrame({
-        "estate_id": pd.Series(estate_ids[est], dtype="str"),
-        "building": pd.Series(building[h_b], dtype="str"),
-        "unit": unit.astype(np.int64),
-        "floor": floor.astype(np.int64),
-        "room": pd.Series(room_text, dtype="str"),
-        "occupied": rng.random(len(est)) >= VACANT_RATE,
-        "household_id": pd.Series(prefix[h_b] + numbers[unit] + "|" + room_text, dtype="str"),
-    })
+    frame = pd.DataFrame(
+        {
+            "estate_id": pd.Series(estate_ids[est], dtype="str"),
+            "building": pd.Series(building[h_b], dtype="str"),
+            "unit": unit.astype(np.int64),
+            "floor": floor.astype(np.int64),
+            "room": pd.Series(room_text, dtype="str"),
+            "occupied": rng.random(len(est)) >= VACANT_RATE,
+            "household_id": pd.Series(prefix[h_b] + numbers[unit] + "|" + room_text, dtype="str"),
+        }
+    )
     return frame
 
 
@@ -431,7 +508,7 @@ def truth_for_levels(truth: pd.DataFrame, seed: int, period: str) -> pd.DataFram
     """``truth`` with every dimension level moved by :func:`period_shift`."""
     shift = period_shift(truth, seed, period)
     out = truth.copy()
-    for col in truth.columns[truth.columns.get_loc("trend") + 1:]:
+    for col in truth.columns[truth.columns.get_loc("trend") + 1 :]:
         out[col] = np.clip(expit(logit(truth[col].to_numpy()) + shift), 0.02, 0.995)
     return out
 

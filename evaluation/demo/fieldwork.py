@@ -34,20 +34,20 @@ REFUSAL_SHARE = 0.4
 """Share of occupied non-responders who refuse (the rest are not reached)."""
 
 MESS_RATES: dict[str, float] = {
-    "name_fullwidth": 0.02,      # ASCII letters/digits (and building, room) in full width
-    "name_spaces": 0.03,         # stray spaces around and inside the estate name
+    "name_fullwidth": 0.02,  # ASCII letters/digits (and building, room) in full width
+    "name_spaces": 0.03,  # stray spaces around and inside the estate name
     "name_suffix_dropped": 0.02,  # "葛店花园" → "葛店"
-    "name_typo": 0.015,          # one character replaced by a similar one
-    "name_xiaoqu": 0.03,         # "小区" appended
-    "duplicates": 0.02,          # same household submits twice, 2–30 minutes apart
-    "speeders": 0.03,            # 所用时间 < 60 s, straight-lined answers
-    "blank_rows": 0.005,         # fully blank rows (at least one)
-    "unsampled": 0.01,           # respondents not in the sample (at least two)
-    "unknown_estate": 0.001,     # estate name not in the register (one or two)
-    "dont_know": 0.02,           # 不清楚 on an ordinary item (0.5% on the overall item)
-    "skipped": 0.01,             # (跳过) on an ordinary item (never on the overall item)
-    "phone_given": 0.35,         # the optional phone question answered
-    "comment_given": 0.30,       # a free-text comment given
+    "name_typo": 0.015,  # one character replaced by a similar one
+    "name_xiaoqu": 0.03,  # "小区" appended
+    "duplicates": 0.02,  # same household submits twice, 2–30 minutes apart
+    "speeders": 0.03,  # 所用时间 < 60 s, straight-lined answers
+    "blank_rows": 0.005,  # fully blank rows (at least one)
+    "unsampled": 0.01,  # respondents not in the sample (at least two)
+    "unknown_estate": 0.001,  # estate name not in the register (one or two)
+    "dont_know": 0.02,  # 不清楚 on an ordinary item (0.5% on the overall item)
+    "skipped": 0.01,  # (跳过) on an ordinary item (never on the overall item)
+    "phone_given": 0.35,  # the optional phone question answered
+    "comment_given": 0.30,  # a free-text comment given
 }
 BUILDING_FORMATS: dict[str, float] = {"{b}栋": 0.45, "{b}": 0.25, "{b}号楼": 0.30}
 """How respondents write building 3: ``3栋`` / ``3`` / ``3号楼`` (``３栋`` when full width)."""
@@ -58,12 +58,16 @@ EMPTY = "(空)"
 SKIPPED = "(跳过)"
 DONT_KNOW = "不清楚"
 SOURCES = (("手机提交", "直接访问", 0.6), ("微信", "N/A", 0.3), ("链接", "直接访问", 0.1))
-IP_PREFIXES = (("58.19", "湖北-鄂州", 0.75), ("27.17", "湖北-武汉", 0.15),
-               ("117.136", "湖北-黄石", 0.10))
+IP_PREFIXES = (
+    ("58.19", "湖北-鄂州", 0.75),
+    ("27.17", "湖北-武汉", 0.15),
+    ("117.136", "湖北-黄石", 0.10),
+)
 META_COLUMNS = ("序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP")
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)} | {" ": "\u3000"})
 
 SAMPLE_COLUMNS = ("estate_id", "building", "unit", "room", "household_id", "role", "order")
+
 
 @dataclass
 class Fieldwork:
@@ -87,6 +91,7 @@ class Fieldwork:
 
 def _name_variants(names: np.ndarray, known: set[str]) -> dict[str, np.ndarray]:
     """How respondents misspell each estate name, one array per kind (O(estates) work)."""
+
     def drop_suffix(name: str) -> str:
         for suffix in nm.DROPPABLE_SUFFIXES:
             if name.endswith(suffix) and len(name) - len(suffix) >= 2:
@@ -95,7 +100,7 @@ def _name_variants(names: np.ndarray, known: set[str]) -> dict[str, np.ndarray]:
 
     def typo(name: str) -> str:
         for k in range(len(name) - 1, -1, -1):
-            swapped = name[:k] + nm.TYPOS.get(name[k], name[k]) + name[k + 1:]
+            swapped = name[:k] + nm.TYPOS.get(name[k], name[k]) + name[k + 1 :]
             if swapped != name and swapped not in known:
                 return swapped
         return name + "园"
@@ -109,16 +114,19 @@ def _name_variants(names: np.ndarray, known: set[str]) -> dict[str, np.ndarray]:
         "name_spaces": np.array([spaces(x) for x in names], dtype=object),
         "name_suffix_dropped": np.array([drop_suffix(x) for x in names], dtype=object),
         "name_typo": np.array([typo(x) for x in names], dtype=object),
-        "name_xiaoqu": np.array([x + "小区" if not x.endswith("小区") else spaces(x)
-                                 for x in names], dtype=object),
+        "name_xiaoqu": np.array(
+            [x + "小区" if not x.endswith("小区") else spaces(x) for x in names], dtype=object
+        ),
     }
 
 
 def _choose(rng: np.random.Generator, options: dict[str, float] | tuple, n: int) -> np.ndarray:
     """Index of one of ``options`` (weights as values) per row."""
     weights = np.array(list(options.values()) if isinstance(options, dict) else options, float)
-    return np.minimum(np.searchsorted(np.cumsum(weights / weights.sum()), rng.random(n),
-                                      side="right"), len(weights) - 1)
+    return np.minimum(
+        np.searchsorted(np.cumsum(weights / weights.sum()), rng.random(n), side="right"),
+        len(weights) - 1,
+    )
 
 
 def _window_start(period: str) -> np.datetime64:
@@ -134,12 +142,29 @@ def _format_times(times: np.ndarray) -> np.ndarray:
     idx = pd.DatetimeIndex(times)
     numbers = np.array([str(k) for k in range(10000)], dtype=object)
     two = np.array([f"{k:02d}" for k in range(60)], dtype=object)
-    return (numbers[idx.year] + "/" + numbers[idx.month] + "/" + numbers[idx.day] + " "
-            + two[idx.hour] + ":" + two[idx.minute] + ":" + two[idx.second])
+    return (
+        numbers[idx.year]
+        + "/"
+        + numbers[idx.month]
+        + "/"
+        + numbers[idx.day]
+        + " "
+        + two[idx.hour]
+        + ":"
+        + two[idx.minute]
+        + ":"
+        + two[idx.second]
+    )
 
 
-def simulate_fieldwork(district: DemoDistrict, sample: pd.DataFrame, *, period: str, seed: int,
-                       questionnaire_path: str | Path = "default") -> pd.DataFrame:
+def simulate_fieldwork(
+    district: DemoDistrict,
+    sample: pd.DataFrame,
+    *,
+    period: str,
+    seed: int,
+    questionnaire_path: str | Path = "default",
+) -> pd.DataFrame:
     """The 问卷星 按选项文本 export of the visits to ``sample`` in ``period``.
 
     Columns: :data:`META_COLUMNS`, then ``N、<text>`` for the identification questions,
@@ -147,12 +172,19 @@ def simulate_fieldwork(district: DemoDistrict, sample: pd.DataFrame, *, period: 
     counts (see :data:`MESS_RATES`) are in ``export.attrs["mess"]``; use
     :func:`simulate_visits` for the hidden key and dispositions as well.
     """
-    return simulate_visits(district, sample, period=period, seed=seed,
-                           questionnaire_path=questionnaire_path).export
+    return simulate_visits(
+        district, sample, period=period, seed=seed, questionnaire_path=questionnaire_path
+    ).export
 
 
-def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str, seed: int,
-                    questionnaire_path: str | Path = "default") -> Fieldwork:
+def simulate_visits(
+    district: DemoDistrict,
+    sample: pd.DataFrame,
+    *,
+    period: str,
+    seed: int,
+    questionnaire_path: str | Path = "default",
+) -> Fieldwork:
     """Simulate the fieldwork of one round (see :class:`Fieldwork`).
 
     Visits: an occupied household answers with its estate's response probability
@@ -178,16 +210,18 @@ def simulate_visits(district: DemoDistrict, sample: pd.DataFrame, *, period: str
     resp = _respondents(rng, district, truth, households, visits)
     _answer_from_truth(rng, resp, q["items"], truth)
     _speeders(rng, resp, q["items"])
-    fullwidth = _write_estate_names(rng, resp, district.register["estate_name"].to_numpy(
-        dtype=object))
+    fullwidth = _write_estate_names(
+        rng, resp, district.register["estate_name"].to_numpy(dtype=object)
+    )
     _write_addresses(rng, resp, fullwidth)
     _phones_and_comments(rng, resp)
     _submission_metadata(rng, resp, period)
     submissions = _with_duplicates(rng, resp)
     columns = _export_columns(q, resp, submissions)
     export, key = _with_blank_rows(rng, columns, resp, submissions)
-    return Fieldwork(export=export, key=key, dispositions=_dispositions(households, visits),
-                     mess=resp.mess)
+    return Fieldwork(
+        export=export, key=key, dispositions=_dispositions(households, visits), mess=resp.mess
+    )
 
 
 # --------------------------------------------------------------------------- the visits
@@ -229,27 +263,37 @@ class _Visits:
 def _check_sample(sample: pd.DataFrame) -> None:
     missing = [c for c in SAMPLE_COLUMNS if c not in sample.columns and c != "household_id"]
     if missing:
-        raise WuyeError(Problem(f"样本缺少列：{'、'.join(missing)}",
-                                "传入 sampling 抽样结果的 sample 表"))
+        raise WuyeError(
+            Problem(f"样本缺少列：{'、'.join(missing)}", "传入 sampling 抽样结果的 sample 表")
+        )
 
 
-def _canonical_sample(sample: pd.DataFrame, district: DemoDistrict, truth: pd.DataFrame
-                      ) -> _Households:
+def _canonical_sample(
+    sample: pd.DataFrame, district: DemoDistrict, truth: pd.DataFrame
+) -> _Households:
     """The sample's households sorted canonically, with their estate and frame rows."""
-    s = pd.DataFrame({c: sample[c].astype(str).to_numpy()
-                      for c in ("estate_id", "building", "unit", "room", "role")})
+    s = pd.DataFrame(
+        {
+            c: sample[c].astype(str).to_numpy()
+            for c in ("estate_id", "building", "unit", "room", "role")
+        }
+    )
     s["order"] = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
-    s["household_id"] = (sample["household_id"].astype(str).to_numpy()
-                         if "household_id" in sample.columns else
-                         s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"])
-    perm = np.lexsort([s[c].to_numpy() for c in ("household_id", "order", "role", "building",
-                                                  "estate_id")])
+    s["household_id"] = (
+        sample["household_id"].astype(str).to_numpy()
+        if "household_id" in sample.columns
+        else s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"]
+    )
+    perm = np.lexsort(
+        [s[c].to_numpy() for c in ("household_id", "order", "role", "building", "estate_id")]
+    )
     s = s.iloc[perm].reset_index(drop=True)
     e = pd.Index(truth["estate_id"]).get_indexer(s["estate_id"])
     if (e < 0).any():
         unknown = "、".join(pd.unique(s["estate_id"][e < 0])[:5])
-        raise WuyeError(Problem(f"样本中有示例区没有的小区：{unknown}",
-                                "用同一个 build_district 结果抽样"))
+        raise WuyeError(
+            Problem(f"样本中有示例区没有的小区：{unknown}", "用同一个 build_district 结果抽样")
+        )
     frame = district.frame
     at = pd.Index(frame["household_id"]).get_indexer(s["household_id"])
     occupied = np.where(at >= 0, frame["occupied"].to_numpy()[np.maximum(at, 0)], True)
@@ -273,8 +317,9 @@ def _visit(rng: np.random.Generator, households: _Households, n_estates: int) ->
     return _Visits(main=main, status=status, replaced=replaced)
 
 
-def _reserves_contacted(group: np.ndarray, n_groups: int, main: np.ndarray,
-                        responds: np.ndarray, by_order: np.ndarray) -> np.ndarray:
+def _reserves_contacted(
+    group: np.ndarray, n_groups: int, main: np.ndarray, responds: np.ndarray, by_order: np.ndarray
+) -> np.ndarray:
     """Every main household is contacted; a building's reserves in ``order`` until as
     many responded as the building's main households did not."""
     deficit = np.bincount(group[main & ~responds], minlength=n_groups)
@@ -286,8 +331,9 @@ def _reserves_contacted(group: np.ndarray, n_groups: int, main: np.ndarray,
     return contacted
 
 
-def _replaced(group: np.ndarray, n_groups: int, main: np.ndarray, completed: np.ndarray,
-              by_order: np.ndarray) -> np.ndarray:
+def _replaced(
+    group: np.ndarray, n_groups: int, main: np.ndarray, completed: np.ndarray, by_order: np.ndarray
+) -> np.ndarray:
     """The main non-responders (lowest ``order`` first) whose place a completed reserve of
     their building took."""
     filled = np.bincount(group[completed & ~main], minlength=n_groups)
@@ -302,11 +348,17 @@ def _replaced(group: np.ndarray, n_groups: int, main: np.ndarray, completed: np.
 def _dispositions(households: _Households, visits: _Visits) -> pd.DataFrame:
     """One row per sampled household, in the caller's row order."""
     s = households.table
-    return pd.DataFrame({
-        "estate_id": s["estate_id"].to_numpy(), "household_id": s["household_id"].to_numpy(),
-        "role": s["role"].to_numpy(), "order": s["order"].to_numpy(),
-        "status": pd.array(visits.status, dtype="str"), "replaced": visits.replaced},
-        index=households.perm).sort_index()
+    return pd.DataFrame(
+        {
+            "estate_id": s["estate_id"].to_numpy(),
+            "household_id": s["household_id"].to_numpy(),
+            "role": s["role"].to_numpy(),
+            "order": s["order"].to_numpy(),
+            "status": pd.array(visits.status, dtype="str"),
+            "replaced": visits.replaced,
+        },
+        index=households.perm,
+    ).sort_index()
 
 
 # --------------------------------------------------------------------------- the responses
@@ -359,35 +411,51 @@ class _Responses:
         self.mess[counted_as or kind] = int(np.count_nonzero(mask))
 
 
-def _respondents(rng: np.random.Generator, district: DemoDistrict, truth: pd.DataFrame,
-                 households: _Households, visits: _Visits) -> _Responses:
+def _respondents(
+    rng: np.random.Generator,
+    district: DemoDistrict,
+    truth: pd.DataFrame,
+    households: _Households,
+    visits: _Visits,
+) -> _Responses:
     """Who answers: completed visits, a few unsampled households, unknown estates."""
     completed, main = visits.completed, visits.main
-    resp = households.table.loc[completed, ["estate_id", "building", "unit", "room",
-                                            "household_id", "role"]]
+    resp = households.table.loc[
+        completed, ["estate_id", "building", "unit", "room", "household_id", "role"]
+    ]
     rows = resp.assign(e=households.estate[completed]).reset_index(drop=True)
     n_resp = len(rows)
-    extra = _unsampled(rng, district, truth, households,
-                       max(2, round(MESS_RATES["unsampled"] * n_resp)))
+    extra = _unsampled(
+        rng, district, truth, households, max(2, round(MESS_RATES["unsampled"] * n_resp))
+    )
     names = district.register["estate_name"].to_numpy(dtype=object)
     candidates = [x for x in nm.UNKNOWN_ESTATES if x not in set(names)]
-    unknown_names = candidates[:min(len(candidates), 1 if n_resp < 1000 else 2)]
+    unknown_names = candidates[: min(len(candidates), 1 if n_resp < 1000 else 2)]
     unknown = _unknown_estate_rows(rng, len(unknown_names))
     rows = pd.concat([rows, extra, unknown], ignore_index=True)
-    mess: dict[str, int] = {"main_completed": int((completed & main).sum()),
-                            "reserve_completed": int((completed & ~main).sum()),
-                            "refused": int((visits.status == "refused").sum()),
-                            "not_reached": int((visits.status == "not_reached").sum()),
-                            "unsampled": len(extra), "unknown_estate": len(unknown_names)}
+    mess: dict[str, int] = {
+        "main_completed": int((completed & main).sum()),
+        "reserve_completed": int((completed & ~main).sum()),
+        "refused": int((visits.status == "refused").sum()),
+        "not_reached": int((visits.status == "not_reached").sum()),
+        "unsampled": len(extra),
+        "unknown_estate": len(unknown_names),
+    }
     kinds = np.full(len(rows), "", dtype=object)
     kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
     kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
-    return _Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess,
-                      kinds=kinds)
+    return _Responses(
+        rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds
+    )
 
 
-def _unsampled(rng: np.random.Generator, district: DemoDistrict, truth: pd.DataFrame,
-               households: _Households, k: int) -> pd.DataFrame:
+def _unsampled(
+    rng: np.random.Generator,
+    district: DemoDistrict,
+    truth: pd.DataFrame,
+    households: _Households,
+    k: int,
+) -> pd.DataFrame:
     """Up to ``k`` occupied households of the sampled estates that are not in the sample
     (candidates: random frame rows)."""
     frame = district.frame
@@ -398,28 +466,39 @@ def _unsampled(rng: np.random.Generator, district: DemoDistrict, truth: pd.DataF
     estates_in[households.estate] = True
     frame_estate = np.repeat(np.arange(len(truth)), district.register["households"].to_numpy())
     pool = rng.permutation(len(frame))[: 50 * k]
-    pool = pool[estates_in[frame_estate[pool]] & frame["occupied"].to_numpy()[pool]
-                & ~sampled[pool]]
+    pool = pool[
+        estates_in[frame_estate[pool]] & frame["occupied"].to_numpy()[pool] & ~sampled[pool]
+    ]
     pick = np.sort(pool[:k])
     extra = frame.iloc[pick][["estate_id", "building", "unit", "room", "household_id"]]
-    return extra.assign(unit=extra["unit"].astype(str), role="unsampled",
-                        e=pd.Index(truth["estate_id"]).get_indexer(extra["estate_id"]))
+    return extra.assign(
+        unit=extra["unit"].astype(str),
+        role="unsampled",
+        e=pd.Index(truth["estate_id"]).get_indexer(extra["estate_id"]),
+    )
 
 
 def _unknown_estate_rows(rng: np.random.Generator, k: int) -> pd.DataFrame:
     """``k`` respondents living in an estate that is not in the register."""
-    return pd.DataFrame({
-        "estate_id": pd.NA, "building": rng.integers(1, 15, k).astype(str),
-        "unit": rng.integers(1, 3, k).astype(str),
-        "room": (rng.integers(1, 19, k) * 100 + rng.integers(1, 3, k)).astype(str),
-        "household_id": pd.NA, "role": "unknown", "e": -1})
+    return pd.DataFrame(
+        {
+            "estate_id": pd.NA,
+            "building": rng.integers(1, 15, k).astype(str),
+            "unit": rng.integers(1, 3, k).astype(str),
+            "room": (rng.integers(1, 19, k) * 100 + rng.integers(1, 3, k)).astype(str),
+            "household_id": pd.NA,
+            "role": "unknown",
+            "e": -1,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- the answers
 
 
-def _answer_from_truth(rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]],
-                       truth: pd.DataFrame) -> None:
+def _answer_from_truth(
+    rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame
+) -> None:
     """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
     skipped items."""
     n = resp.n
@@ -431,8 +510,7 @@ def _answer_from_truth(rng: np.random.Generator, resp: _Responses, items: list[d
         resp.answers[:, j] = _item_answers(item, levels[:, j], u[:, j], gaps[:, j])
 
 
-def _true_levels(resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame
-                 ) -> np.ndarray:
+def _true_levels(resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame) -> np.ndarray:
     """Per respondent × item: the true satisfaction of the respondent's estate on the item's
     dimension (0.7 for estates not in the register)."""
     known, e_row = resp.known, resp.estate
@@ -444,8 +522,9 @@ def _true_levels(resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFr
     return levels
 
 
-def _item_answers(item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.ndarray
-                  ) -> np.ndarray:
+def _item_answers(
+    item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.ndarray
+) -> np.ndarray:
     """One item's answer labels: satisfied iff ``u < p``; the satisfied and the other
     options split by cuts within each part; ``gap`` decides 不清楚 and skips."""
     n = len(p)
@@ -457,8 +536,7 @@ def _item_answers(item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.nd
         sat_cum = np.tile(np.arange(1, len(sat) + 1) / len(sat), (n, 1))
     w = 0.5 ** np.arange(len(non))
     non_cum = np.cumsum(w / w.sum())
-    cuts = np.column_stack([p[:, None] * sat_cum,
-                            p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
+    cuts = np.column_stack([p[:, None] * sat_cum, p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
     idx = np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
     label = np.array(sat + non, dtype=object)[idx]
     dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
@@ -476,7 +554,8 @@ def _speeders(rng: np.random.Generator, resp: _Responses, items: list[dict[str, 
     speeder[rng.choice(n, round(MESS_RATES["speeders"] * n), replace=False)] = True
     duration[speeder] = rng.integers(12, 60, int(speeder.sum()))
     straight = np.array(["满意", "非常满意", "基本满意"], dtype=object)[
-        rng.integers(0, 3, int(speeder.sum()))]
+        rng.integers(0, 3, int(speeder.sum()))
+    ]
     for j, item in enumerate(items):
         ok = np.isin(straight, item["satisfied"] + item["not_satisfied"])
         resp.answers[np.flatnonzero(speeder)[ok], j] = straight[ok]
@@ -487,16 +566,22 @@ def _speeders(rng: np.random.Generator, resp: _Responses, items: list[dict[str, 
 # --------------------------------------------------------------------------- identification
 
 
-def _write_estate_names(rng: np.random.Generator, resp: _Responses, names: np.ndarray
-                        ) -> np.ndarray:
+def _write_estate_names(
+    rng: np.random.Generator, resp: _Responses, names: np.ndarray
+) -> np.ndarray:
     """The estate name as respondents write it (the kinds ``name_*`` of
     :data:`MESS_RATES`); returns the rows written in full width."""
     known, e_row = resp.known, resp.estate
     estate_text = np.where(known, names[np.maximum(e_row, 0)], None).astype(object)
     estate_text[~known] = np.array(resp.unknown_names, dtype=object)
     variants = _name_variants(names, set(names))
-    kind_names = ["name_fullwidth", "name_spaces", "name_suffix_dropped", "name_typo",
-                  "name_xiaoqu"]
+    kind_names = [
+        "name_fullwidth",
+        "name_spaces",
+        "name_suffix_dropped",
+        "name_typo",
+        "name_xiaoqu",
+    ]
     rates = [MESS_RATES[k] for k in kind_names]
     pick_kind = _choose(rng, (*rates, 1 - sum(rates)), resp.n)
     pick_kind[~known] = len(kind_names)
@@ -518,8 +603,9 @@ def _write_addresses(rng: np.random.Generator, resp: _Responses, fullwidth: np.n
     unit = resp.rows["unit"].to_numpy(dtype=object)
     room = resp.rows["room"].to_numpy(dtype=object)
     r_fmt = _choose(rng, ROOM_FORMATS, n)
-    room_text = np.where(r_fmt == 2, room,
-                         unit + np.where(r_fmt == 0, "-", "单元").astype(object) + room)
+    room_text = np.where(
+        r_fmt == 2, room, unit + np.where(r_fmt == 0, "-", "单元").astype(object) + room
+    )
     building_text[fullwidth] = [x.translate(FULLWIDTH) for x in building_text[fullwidth]]
     room_text[fullwidth] = [x.translate(FULLWIDTH) for x in room_text[fullwidth]]
     resp.texts["building"], resp.texts["room"] = building_text, room_text
@@ -534,12 +620,14 @@ def _phones_and_comments(rng: np.random.Generator, resp: _Responses) -> None:
     phone = np.full(n, EMPTY, dtype=object)
     given = rng.random(n) < MESS_RATES["phone_given"]
     digits = pd.Series(rng.integers(0, 10**9, int(given.sum()))).astype(str).str.zfill(9)
-    phone[given] = (np.array(["13", "15", "18"], dtype=object)[rng.integers(0, 3, len(digits))]
-                    + digits.to_numpy(dtype=object))
+    phone[given] = np.array(["13", "15", "18"], dtype=object)[
+        rng.integers(0, 3, len(digits))
+    ] + digits.to_numpy(dtype=object)
     comment = np.full(n, EMPTY, dtype=object)
     said = rng.random(n) < MESS_RATES["comment_given"]
-    comment[said] = np.array(nm.COMMENTS, dtype=object)[rng.integers(0, len(nm.COMMENTS),
-                                                                     int(said.sum()))]
+    comment[said] = np.array(nm.COMMENTS, dtype=object)[
+        rng.integers(0, len(nm.COMMENTS), int(said.sum()))
+    ]
     formula_row = int(rng.integers(0, n))
     comment[formula_row] = nm.FORMULA_COMMENT
     resp.texts["phone"], resp.texts["comment"] = phone, comment
@@ -566,18 +654,30 @@ def _submission_metadata(rng: np.random.Generator, resp: _Responses, period: str
     """Time (20 days from :func:`_window_start`, 8:00–21:00), source and IP address."""
     n = resp.n
     start = _window_start(period)
-    resp.times = (start + rng.integers(0, 20, n).astype("timedelta64[D]")
-                  + rng.integers(8 * 3600, 21 * 3600, n).astype("timedelta64[s]"))
+    resp.times = (
+        start
+        + rng.integers(0, 20, n).astype("timedelta64[D]")
+        + rng.integers(8 * 3600, 21 * 3600, n).astype("timedelta64[s]")
+    )
     source = _choose(rng, tuple(x[2] for x in SOURCES), n)
     ip_kind = _choose(rng, tuple(x[2] for x in IP_PREFIXES), n)
     octets = rng.integers(1, 255, (n, 2))
     numbers = np.array([str(k) for k in range(256)], dtype=object)
-    ip = (np.array([x[0] for x in IP_PREFIXES], dtype=object)[ip_kind] + "." + numbers[octets[:, 0]]
-          + "." + numbers[octets[:, 1]] + "("
-          + np.array([x[1] for x in IP_PREFIXES], dtype=object)[ip_kind] + ")")
-    resp.metadata = {"来源": np.array([x[0] for x in SOURCES], dtype=object)[source],
-                     "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source],
-                     "来自IP": ip}
+    ip = (
+        np.array([x[0] for x in IP_PREFIXES], dtype=object)[ip_kind]
+        + "."
+        + numbers[octets[:, 0]]
+        + "."
+        + numbers[octets[:, 1]]
+        + "("
+        + np.array([x[1] for x in IP_PREFIXES], dtype=object)[ip_kind]
+        + ")"
+    )
+    resp.metadata = {
+        "来源": np.array([x[0] for x in SOURCES], dtype=object)[source],
+        "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source],
+        "来自IP": ip,
+    }
 
 
 def _with_duplicates(rng: np.random.Generator, resp: _Responses) -> _Submissions:
@@ -586,20 +686,23 @@ def _with_duplicates(rng: np.random.Generator, resp: _Responses) -> _Submissions
     k_dup = round(MESS_RATES["duplicates"] * resp.sampled)
     dup = np.sort(rng.choice(np.flatnonzero(known), min(k_dup, int(known.sum())), replace=False))
     take = np.concatenate([np.arange(n), dup])
-    times = np.concatenate([resp.times, resp.times[dup] + rng.integers(
-        120, 1800, len(dup)).astype("timedelta64[s]")])
+    times = np.concatenate(
+        [resp.times, resp.times[dup] + rng.integers(120, 1800, len(dup)).astype("timedelta64[s]")]
+    )
     again = np.clip(np.round(rng.lognormal(np.log(240), 0.45, len(dup))), 62, 1800)
     again = np.where(resp.speeder[dup], rng.integers(12, 60, len(dup)), again).astype(np.int64)
     duration = np.concatenate([resp.duration, again])
     kinds = np.concatenate([resp.kinds, resp.kinds[dup] + ",duplicate"])
     resp.mess["duplicates"] = len(dup)
     order = np.argsort(times, kind="stable")
-    return _Submissions(take=take[order], times=times[order], duration=duration[order],
-                        kinds=kinds[order])
+    return _Submissions(
+        take=take[order], times=times[order], duration=duration[order], kinds=kinds[order]
+    )
 
 
-def _export_columns(q: dict[str, Any], resp: _Responses, subs: _Submissions
-                    ) -> dict[str, np.ndarray]:
+def _export_columns(
+    q: dict[str, Any], resp: _Responses, subs: _Submissions
+) -> dict[str, np.ndarray]:
     """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
     questions in question order."""
     take = subs.take
@@ -617,24 +720,26 @@ def _export_columns(q: dict[str, Any], resp: _Responses, subs: _Submissions
     for j, item in enumerate(q["items"]):
         by_number[item["number"]] = (item["text"], resp.answers[take, j])
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (free["comment"]["text"],
-                                                resp.texts["comment"][take])
+        by_number[free["comment"]["number"]] = (
+            free["comment"]["text"],
+            resp.texts["comment"][take],
+        )
     for number in sorted(by_number):
         text, values = by_number[number]
         columns[f"{number}、{text}"] = values
     return columns
 
 
-def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None
-            ) -> np.ndarray:
+def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None) -> np.ndarray:
     """``values`` at ``position`` of ``total`` rows, ``fill`` elsewhere."""
     full = np.full(total, fill, dtype=object)
     full[position] = values
     return full
 
 
-def _with_blank_rows(rng: np.random.Generator, columns: dict[str, np.ndarray],
-                     resp: _Responses, subs: _Submissions) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _with_blank_rows(
+    rng: np.random.Generator, columns: dict[str, np.ndarray], resp: _Responses, subs: _Submissions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The export and its hidden key, with fully blank rows somewhere in the sheet."""
     m = len(subs.take)
     k_blank = max(1, round(MESS_RATES["blank_rows"] * m))
@@ -647,16 +752,18 @@ def _with_blank_rows(rng: np.random.Generator, columns: dict[str, np.ndarray],
     data: dict[str, Any] = {}
     for name, values in columns.items():
         full = _spread(values, position, total)
-        data[name] = (pd.array(full, dtype="Int64") if name == "序号"
-                      else pd.Series(full, dtype="str"))
+        data[name] = (
+            pd.array(full, dtype="Int64") if name == "序号" else pd.Series(full, dtype="str")
+        )
     export = pd.DataFrame(data)
     key = pd.DataFrame({"row": np.arange(total), "序号": export["序号"]})
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
         key[name] = pd.Series(_spread(values, position, total), dtype="str")
     key.loc[blank, "role"] = "blank"
-    key["mess"] = pd.Series(_spread([k.strip(",") for k in subs.kinds], position, total,
-                                    "blank"), dtype="str")
+    key["mess"] = pd.Series(
+        _spread([k.strip(",") for k in subs.kinds], position, total, "blank"), dtype="str"
+    )
     resp.mess["rows"] = total
     resp.mess["responses"] = m
     export.attrs["mess"] = dict(resp.mess)

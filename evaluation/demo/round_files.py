@@ -21,14 +21,28 @@ from evaluation.demo.fieldwork import numbers_text, simulate_fieldwork
 from wuye_common.files import atomic_path, temp_path
 
 REGISTER_HEADERS: dict[str, str] = {
-    "estate_id": "小区编号", "estate_name": "小区名称", "community": "所属社区",
-    "firm": "物业企业", "tier": "服务等级", "households": "户数", "complaints": "投诉件数",
-    "credit_score": "信用积分", "red_property": "红色物业", "professional": "专业物业",
-    "committee": "业委会", "committee_party_share": "业委会党员比例",
+    "estate_id": "小区编号",
+    "estate_name": "小区名称",
+    "community": "所属社区",
+    "firm": "物业企业",
+    "tier": "服务等级",
+    "households": "户数",
+    "complaints": "投诉件数",
+    "credit_score": "信用积分",
+    "red_property": "红色物业",
+    "professional": "专业物业",
+    "committee": "业委会",
+    "committee_party_share": "业委会党员比例",
     "firm_revenue": "企业年营收(万元)",
 }
-FRAME_HEADERS: dict[str, str] = {"estate_id": "小区编号", "building": "楼栋", "unit": "单元",
-                                 "floor": "楼层", "room": "房号", "occupied": "是否入住"}
+FRAME_HEADERS: dict[str, str] = {
+    "estate_id": "小区编号",
+    "building": "楼栋",
+    "unit": "单元",
+    "floor": "楼层",
+    "room": "房号",
+    "occupied": "是否入住",
+}
 
 CREATED = dt.datetime(2025, 1, 1)
 """Fixed document date of the xlsx files written here, so that they are byte-identical."""
@@ -49,10 +63,17 @@ def round_seed(seed: int, period: str) -> int:
     return int(seed) * 100000 + year * 10 + part
 
 
-def write_demo_round(workspace: str | Path, period: str, *, seed: int = 2024, estates: int = 40,
-                     output_dir: str | Path | None = None, database: str | Path | None = None,
-                     secrets: str | Path | None = None,
-                     district: DemoDistrict | None = None) -> Path:
+def write_demo_round(
+    workspace: str | Path,
+    period: str,
+    *,
+    seed: int = 2024,
+    estates: int = 40,
+    output_dir: str | Path | None = None,
+    database: str | Path | None = None,
+    secrets: str | Path | None = None,
+    district: DemoDistrict | None = None,
+) -> Path:
     """Write the round folder ``workspace/inputs/<period>/`` and return it.
 
     It holds ``round.toml``, ``台账.xlsx`` (Chinese headers, complaints of ``period``),
@@ -70,37 +91,64 @@ def write_demo_round(workspace: str | Path, period: str, *, seed: int = 2024, es
     _write_register(root / "台账.xlsx", register)
     frame = district.frame[list(FRAME_HEADERS)].rename(columns=FRAME_HEADERS)
     frame = frame.assign(是否入住=np.where(district.frame["occupied"], "是", "否"))
-    _atomic(root / "住户清册.csv",
-            lambda p: frame.to_csv(p, index=False, encoding="utf-8-sig", lineterminator="\n"))
+    _atomic(
+        root / "住户清册.csv",
+        lambda p: frame.to_csv(p, index=False, encoding="utf-8-sig", lineterminator="\n"),
+    )
     config: dict[str, Any] = {
-        "round": {"district": district.name, "period": period, "id": period,
-                  "seed": round_seed(district.seed, period), "confidence": 0.95},
-        "sampling": {"margin": 0.08, "planning_p": "threshold", "deff": 1.0,
-                     "response_rate": 0.75, "minimum": 30, "method": "srs",
-                     "reserve_ratio": 0.5},
+        "round": {
+            "district": district.name,
+            "period": period,
+            "id": period,
+            "seed": round_seed(district.seed, period),
+            "confidence": 0.95,
+        },
+        "sampling": {
+            "margin": 0.08,
+            "planning_p": "threshold",
+            "deff": 1.0,
+            "response_rate": 0.75,
+            "minimum": 30,
+            "method": "srs",
+            "reserve_ratio": 0.5,
+        },
         "questionnaire": {"path": "default"},
-        "inputs": {"register": "台账.xlsx", "frame": "住户清册.csv",
-                   "responses": ["fieldwork/*.xlsx"]},
+        "inputs": {
+            "register": "台账.xlsx",
+            "frame": "住户清册.csv",
+            "responses": ["fieldwork/*.xlsx"],
+        },
     }
-    output = {key: _relative(value, root) for key, value in
-              (("dir", output_dir), ("database", database), ("secrets", secrets))
-              if value is not None}
+    output = {
+        key: _relative(value, root)
+        for key, value in (("dir", output_dir), ("database", database), ("secrets", secrets))
+        if value is not None
+    }
     if output:
         config["output"] = output
-    header = (f"# 示例评估轮次（{district.name} {period}），由 wuye-eval demo 生成；"
-              "数据为虚构。\n")
-    _atomic(root / "round.toml",
-            lambda p: p.write_text(header + tomli_w.dumps(config), encoding="utf-8"))
+    header = f"# 示例评估轮次（{district.name} {period}），由 wuye-eval demo 生成；数据为虚构。\n"
+    _atomic(
+        root / "round.toml",
+        lambda p: p.write_text(header + tomli_w.dumps(config), encoding="utf-8"),
+    )
     return root
 
 
-def write_fieldwork(round_dir: str | Path, district: DemoDistrict, sample: pd.DataFrame, *,
-                    period: str, seed: int, questionnaire_path: str | Path = "default") -> Path:
+def write_fieldwork(
+    round_dir: str | Path,
+    district: DemoDistrict,
+    sample: pd.DataFrame,
+    *,
+    period: str,
+    seed: int,
+    questionnaire_path: str | Path = "default",
+) -> Path:
     """Simulate the fieldwork of ``sample`` and write it as
     ``round_dir/fieldwork/问卷星导出_<period>.xlsx`` (one sheet, ``Sheet1``; text kept as
     text — the comment starting with ``=`` is not a formula; blank rows are empty)."""
-    export = simulate_fieldwork(district, sample, period=period, seed=seed,
-                                questionnaire_path=questionnaire_path)
+    export = simulate_fieldwork(
+        district, sample, period=period, seed=seed, questionnaire_path=questionnaire_path
+    )
     path = Path(round_dir) / "fieldwork" / f"问卷星导出_{period}.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic(path, lambda p: write_export(export, p))
@@ -114,9 +162,15 @@ def write_export(export: pd.DataFrame, path: str | Path) -> None:
     xlsxwriter writes the workbook with the header row; the data rows are then streamed
     into the sheet as XML in chunks (city scale: 600,000 rows in seconds, not minutes)."""
     fast = len(export) > 0 and all(isinstance(c, str) for c in export.columns)
-    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
-                                               "strings_to_numbers": False,
-                                               "strings_to_urls": False, "in_memory": True})
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "in_memory": True,
+        },
+    )
     workbook.set_properties({"created": CREATED, "author": "wuye-eval demo"})
     sheet = workbook.add_worksheet("Sheet1")
     sheet.write_row(0, 0, list(export.columns))
@@ -129,9 +183,10 @@ def write_export(export: pd.DataFrame, path: str | Path) -> None:
 
 def write_export_cells(export: pd.DataFrame, path: str | Path) -> None:
     """:func:`write_export` cell by cell through xlsxwriter (the reference; slow at scale)."""
-    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
-                                               "strings_to_numbers": False,
-                                               "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
+    )
     workbook.set_properties({"created": CREATED, "author": "wuye-eval demo"})
     sheet = workbook.add_worksheet("Sheet1")
     sheet.write_row(0, 0, list(export.columns))
@@ -196,8 +251,10 @@ def _append_rows(path: Path, export: pd.DataFrame) -> bool:
     source = temp_path(path)
     os.replace(path, source)
     try:
-        with zipfile.ZipFile(source) as zin, zipfile.ZipFile(
-                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
+        with (
+            zipfile.ZipFile(source) as zin,
+            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
+        ):
             for info in zin.infolist():
                 data = zin.read(info.filename)
                 out = zipfile.ZipInfo(info.filename, info.date_time)
@@ -223,14 +280,22 @@ def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
     for name in export.columns:
         values = export[name].to_numpy(dtype=object)
         present = np.asarray(pd.notna(values), dtype=bool)
-        is_number = np.fromiter((isinstance(v, (int, float, np.integer, np.floating))
-                                 for v in values), dtype=bool, count=n) & present
+        is_number = (
+            np.fromiter(
+                (isinstance(v, (int, float, np.integer, np.floating)) for v in values),
+                dtype=bool,
+                count=n,
+            )
+            & present
+        )
         text_at = present & ~is_number
         v = np.full(n, None, dtype=object)
         if text_at.any():
             codes, uniques = pd.factorize(values[text_at])
-            index = np.array([strings.setdefault(str(u)[:_MAX_TEXT], len(strings))
-                              for u in uniques], dtype=np.int64)
+            index = np.array(
+                [strings.setdefault(str(u)[:_MAX_TEXT], len(strings)) for u in uniques],
+                dtype=np.int64,
+            )
             v[text_at] = numbers_text(base + index[codes])
         if is_number.any():
             numbers = values[is_number]
@@ -249,8 +314,9 @@ def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
     filled = cells.filled(n)
     last_row = int(np.flatnonzero(filled)[-1]) + 2 if filled.any() else 1
     head, tail = sheet.split("</sheetData>", 1)
-    head = re.sub(r'<dimension ref="[^"]*"/>',
-                  f'<dimension ref="A1:{letters[-1]}{last_row}"/>', head, count=1)
+    head = re.sub(
+        r'<dimension ref="[^"]*"/>', f'<dimension ref="A1:{letters[-1]}{last_row}"/>', head, count=1
+    )
     sink.write(head.encode("utf-8"))
     for lo in range(0, n, _EXPORT_CHUNK):
         hi = min(n, lo + _EXPORT_CHUNK)
@@ -268,9 +334,13 @@ def _rows_xml(cells: _Cells, letters: list[str], filled: np.ndarray, lo: int, hi
         there = np.not_equal(v, None)
         frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
         parts.append(np.where(there, frag, ""))
-    return "".join([f'<row r="{r}">{"".join(p)}</row>'
-                    for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True),
-                                       strict=True) if f])
+    return "".join(
+        [
+            f'<row r="{r}">{"".join(p)}</row>'
+            for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True), strict=True)
+            if f
+        ]
+    )
 
 
 def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
@@ -279,12 +349,16 @@ def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
 
     items = "".join(
         f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
-        if u != u.strip() else f"<si><t>{xml_text(u)}</t></si>"
-        for u in cells.strings)
+        if u != u.strip()
+        else f"<si><t>{xml_text(u)}</t></si>"
+        for u in cells.strings
+    )
     base = int(found[2])
-    return (sst[:found.start()]
-            + f'count="{int(found[1]) + cells.refs}" uniqueCount="{base + len(cells.strings)}"'
-            + sst[found.end():].replace("</sst>", items + "</sst>", 1))
+    return (
+        sst[: found.start()]
+        + f'count="{int(found[1]) + cells.refs}" uniqueCount="{base + len(cells.strings)}"'
+        + sst[found.end() :].replace("</sst>", items + "</sst>", 1)
+    )
 
 
 def _write_register(path: Path, register: pd.DataFrame) -> None:

@@ -18,41 +18,71 @@ from wuye_common.vocabulary import TIERS
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
 ODD_NAME = '../华庭"苑"/二期\n南区'
 DIMENSIONS = ("综合服务", "秩序维护/安全", "环境卫生", "绿化养护", "设施设备维护")
-NAMES = ("幸福家园", "锦绣华庭", "东湖花园", "滨江苑", "光谷新城", "梧桐雅居", "葛店人家",
-         "凤凰城", "金色港湾", "翠柳居", "星河湾", "桂花园", "和谐小区", "碧水蓝天", "书香门第",
-         "阳光丽景", "龙湖天街", "紫荆花园", "康居苑", "长江明珠")
-FIRMS = ("武汉安居物业服务有限公司", "湖北楚天物业管理有限公司", "葛店城投物业有限公司",
-         "万科物业服务分公司", "鄂州乐居物业有限公司")
+NAMES = (
+    "幸福家园",
+    "锦绣华庭",
+    "东湖花园",
+    "滨江苑",
+    "光谷新城",
+    "梧桐雅居",
+    "葛店人家",
+    "凤凰城",
+    "金色港湾",
+    "翠柳居",
+    "星河湾",
+    "桂花园",
+    "和谐小区",
+    "碧水蓝天",
+    "书香门第",
+    "阳光丽景",
+    "龙湖天街",
+    "紫荆花园",
+    "康居苑",
+    "长江明珠",
+)
+FIRMS = (
+    "武汉安居物业服务有限公司",
+    "湖北楚天物业管理有限公司",
+    "葛店城投物业有限公司",
+    "万科物业服务分公司",
+    "鄂州乐居物业有限公司",
+)
 
 
-def write_round_folder(folder: Path, n_estates: int = 20, seed: int = 7,
-                       report: str = "") -> Path:
+def write_round_folder(folder: Path, n_estates: int = 20, seed: int = 7, report: str = "") -> Path:
     """Write ``round.toml`` and ``台账.csv`` for a synthetic round; returns the folder."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"E{i + 1:03d}" for i in range(n_estates)]
-    names = [f"{NAMES[i % len(NAMES)]}{'' if i < len(NAMES) else i // len(NAMES) + 1}"
-             for i in range(n_estates)]
+    names = [
+        f"{NAMES[i % len(NAMES)]}{'' if i < len(NAMES) else i // len(NAMES) + 1}"
+        for i in range(n_estates)
+    ]
     if n_estates >= 2:
         names[0] = FORMULA_NAME
         names[1] = ODD_NAME
-    register = pd.DataFrame({
-        "小区编号": ids, "小区名称": names,
-        "所属社区": [f"{'东西南北中'[i % 5]}湖社区" for i in range(n_estates)],
-        "物业企业": [FIRMS[i % len(FIRMS)] for i in range(n_estates)],
-        "服务等级": [TIERS[i % len(TIERS)] for i in range(n_estates)],
-        "户数": rng.integers(120, 2400, n_estates),
-    })
+    register = pd.DataFrame(
+        {
+            "小区编号": ids,
+            "小区名称": names,
+            "所属社区": [f"{'东西南北中'[i % 5]}湖社区" for i in range(n_estates)],
+            "物业企业": [FIRMS[i % len(FIRMS)] for i in range(n_estates)],
+            "服务等级": [TIERS[i % len(TIERS)] for i in range(n_estates)],
+            "户数": rng.integers(120, 2400, n_estates),
+        }
+    )
     register.to_csv(folder / "台账.csv", index=False, encoding="utf-8-sig")
     (folder / "round.toml").write_text(
         '[round]\ndistrict = "葛店经开区"\nperiod = "2025H1"\nid = "2025H1"\n\n'
         '[inputs]\nregister = "台账.csv"\n\n[output]\ndir = "out"\n' + report,
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return folder
 
 
-def synthetic_results(folder: Path, n_estates: int = 20, seed: int = 7,
-                      report: str = "") -> RoundResults:
+def synthetic_results(
+    folder: Path, n_estates: int = 20, seed: int = 7, report: str = ""
+) -> RoundResults:
     """Build a round folder in ``folder`` and plausible results for it."""
     rnd = load_round(write_round_folder(folder, n_estates, seed, report))
     rng = np.random.default_rng(seed)
@@ -67,10 +97,18 @@ def synthetic_results(folder: Path, n_estates: int = 20, seed: int = 7,
     index = 100 * np.clip(rate - 0.05 + rng.normal(0, 0.03, k), 0, 1)
     estates = reg.copy()
     estates = estates.assign(
-        rate=rate, rate_low=low, rate_high=high, index=index, index_low=index - 4,
-        index_high=np.minimum(index + 4, 100), n=n, response_rate=rng.uniform(0.7, 0.98, k),
-        verdict=verdict, point_pass=rate >= thr,
-        flags=np.where(n < 40, "样本量偏少", ""), composite=rate * 100,
+        rate=rate,
+        rate_low=low,
+        rate_high=high,
+        index=index,
+        index_low=index - 4,
+        index_high=np.minimum(index + 4, 100),
+        n=n,
+        response_rate=rng.uniform(0.7, 0.98, k),
+        verdict=verdict,
+        point_pass=rate >= thr,
+        flags=np.where(n < 40, "样本量偏少", ""),
+        composite=rate * 100,
     )
     estates["rank"] = estates["composite"].rank(ascending=False, method="min").astype(int)
     order = estates["composite"].to_numpy()
@@ -79,58 +117,121 @@ def synthetic_results(folder: Path, n_estates: int = 20, seed: int = 7,
     lists[np.argsort(order)[: max(1, k // 6)]] = "黑榜"
     estates["list"] = lists.astype(str)
     estates["reasons"] = np.where(
-        estates["list"] == "红榜", "满意率显著高于达标线；无有效投诉",
-        np.where(estates["list"] == "黑榜", "满意率低于达标线；投诉较多", ""))
-    dims = pd.DataFrame({
-        "estate_id": np.repeat(reg["estate_id"].to_numpy(), len(DIMENSIONS)),
-        "dimension": np.tile(DIMENSIONS, k),
-    })
+        estates["list"] == "红榜",
+        "满意率显著高于达标线；无有效投诉",
+        np.where(estates["list"] == "黑榜", "满意率低于达标线；投诉较多", ""),
+    )
+    dims = pd.DataFrame(
+        {
+            "estate_id": np.repeat(reg["estate_id"].to_numpy(), len(DIMENSIONS)),
+            "dimension": np.tile(DIMENSIONS, k),
+        }
+    )
     drate = np.clip(np.repeat(rate, len(DIMENSIONS)) + rng.normal(0, 0.07, len(dims)), 0, 1)
-    dims = dims.assign(rate=drate, ci_low=np.clip(drate - 0.1, 0, 1),
-                       ci_high=np.clip(drate + 0.1, 0, 1), index=drate * 95,
-                       n=np.repeat(n, len(DIMENSIONS)))
+    dims = dims.assign(
+        rate=drate,
+        ci_low=np.clip(drate - 0.1, 0, 1),
+        ci_high=np.clip(drate + 0.1, 0, 1),
+        index=drate * 95,
+        n=np.repeat(n, len(DIMENSIONS)),
+    )
     items = dims.rename(columns={"dimension": "dimension"}).assign(
-        item_id=np.tile([f"S{i + 1:02d}" for i in range(len(DIMENSIONS))], k))
+        item_id=np.tile([f"S{i + 1:02d}" for i in range(len(DIMENSIONS))], k)
+    )
     items = items[["estate_id", "item_id", "dimension", "rate", "ci_low", "ci_high", "n"]]
     district = estates.groupby("tier", as_index=False).agg(
-        rate=("rate", "mean"), n=("n", "sum"), estates=("estate_id", "size"))
+        rate=("rate", "mean"), n=("n", "sum"), estates=("estate_id", "size")
+    )
     district = district.assign(ci_low=district["rate"] - 0.03, ci_high=district["rate"] + 0.03)
-    district = pd.concat([district, pd.DataFrame({
-        "tier": ["全区"], "rate": [rate.mean()], "n": [n.sum()], "estates": [k],
-        "ci_low": [rate.mean() - 0.02], "ci_high": [rate.mean() + 0.02]})], ignore_index=True)
+    district = pd.concat(
+        [
+            district,
+            pd.DataFrame(
+                {
+                    "tier": ["全区"],
+                    "rate": [rate.mean()],
+                    "n": [n.sum()],
+                    "estates": [k],
+                    "ci_low": [rate.mean() - 0.02],
+                    "ci_high": [rate.mean() + 0.02],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     firms = estates.groupby("firm", as_index=False).agg(
-        estates=("estate_id", "size"), households=("households", "sum"), rate=("rate", "mean"))
-    firms = firms.assign(ci_low=firms["rate"] - 0.04, ci_high=firms["rate"] + 0.04,
-                         list=np.where(firms["rate"] == firms["rate"].min(), "黑榜", ""),
-                         reasons=np.where(firms["rate"] == firms["rate"].min(),
-                                          "所服务小区满意率整体偏低", ""))
+        estates=("estate_id", "size"), households=("households", "sum"), rate=("rate", "mean")
+    )
+    firms = firms.assign(
+        ci_low=firms["rate"] - 0.04,
+        ci_high=firms["rate"] + 0.04,
+        list=np.where(firms["rate"] == firms["rate"].min(), "黑榜", ""),
+        reasons=np.where(firms["rate"] == firms["rate"].min(), "所服务小区满意率整体偏低", ""),
+    )
     prev = np.clip(rate + rng.normal(0, 0.06, k), 0, 1)
     diff = rate - prev
-    changes = pd.DataFrame({"estate_id": reg["estate_id"], "previous_rate": prev, "diff": diff,
-                            "diff_low": diff - 0.08, "diff_high": diff + 0.08,
-                            "significant": np.abs(diff) > 0.08})
+    changes = pd.DataFrame(
+        {
+            "estate_id": reg["estate_id"],
+            "previous_rate": prev,
+            "diff": diff,
+            "diff_low": diff - 0.08,
+            "diff_high": diff + 0.08,
+            "significant": np.abs(diff) > 0.08,
+        }
+    )
     escalations = estates.loc[estates["list"] == "黑榜", ["estate_id", "estate_name", "firm"]]
     escalations = escalations.assign(level="约谈", reason="连续两期未达标")
-    drivers = pd.DataFrame({"dimension": list(DIMENSIONS),
-                            "importance": rng.uniform(0.1, 0.5, len(DIMENSIONS)),
-                            "rate": rng.uniform(0.6, 0.9, len(DIMENSIONS))})
-    trends = pd.DataFrame({"period": ["2024H1", "2024H2", "2025H1"],
-                           "rate": [0.78, 0.81, float(rate.mean())]})
-    indicators = pd.DataFrame({
-        "indicator": ["小区满意率达标比例", "红色物业覆盖率", "业委会组建率"],
-        "value": [float((verdict == "达标").mean()), 0.62, 0.48], "target": [0.8, 0.7, 0.5]})
+    drivers = pd.DataFrame(
+        {
+            "dimension": list(DIMENSIONS),
+            "importance": rng.uniform(0.1, 0.5, len(DIMENSIONS)),
+            "rate": rng.uniform(0.6, 0.9, len(DIMENSIONS)),
+        }
+    )
+    trends = pd.DataFrame(
+        {"period": ["2024H1", "2024H2", "2025H1"], "rate": [0.78, 0.81, float(rate.mean())]}
+    )
+    indicators = pd.DataFrame(
+        {
+            "indicator": ["小区满意率达标比例", "红色物业覆盖率", "业委会组建率"],
+            "value": [float((verdict == "达标").mean()), 0.62, 0.48],
+            "target": [0.8, 0.7, 0.5],
+        }
+    )
     indicators = indicators.assign(met=indicators["value"] >= indicators["target"], note="")
-    ingest_counts = pd.DataFrame({"source_file": ["问卷星导出1.xlsx", "问卷星导出2.xlsx"],
-                                  "read": [900, 640], "accepted": [870, 611],
-                                  "quarantined": [30, 29]})
-    quarantine = pd.DataFrame({"reason_code": ["too_fast", "unknown_estate", "duplicate"],
-                               "reason": ["答题时间过短", "无法识别小区", "重复提交"],
-                               "count": [31, 18, 10]})
+    ingest_counts = pd.DataFrame(
+        {
+            "source_file": ["问卷星导出1.xlsx", "问卷星导出2.xlsx"],
+            "read": [900, 640],
+            "accepted": [870, 611],
+            "quarantined": [30, 29],
+        }
+    )
+    quarantine = pd.DataFrame(
+        {
+            "reason_code": ["too_fast", "unknown_estate", "duplicate"],
+            "reason": ["答题时间过短", "无法识别小区", "重复提交"],
+            "count": [31, 18, 10],
+        }
+    )
     return RoundResults(
-        round=rnd, estates=estates, items=items, dimensions=dims, district=district,
-        firms=firms, escalations=escalations, changes=changes, drivers=drivers,
-        trends=trends, indicators=indicators, ingest_counts=ingest_counts,
+        round=rnd,
+        estates=estates,
+        items=items,
+        dimensions=dims,
+        district=district,
+        firms=firms,
+        escalations=escalations,
+        changes=changes,
+        drivers=drivers,
+        trends=trends,
+        indicators=indicators,
+        ingest_counts=ingest_counts,
         quarantine_summary=quarantine,
-        meta={"design": "按楼栋分层简单随机抽样", "estimator": "设计加权比例（Horvitz–Thompson）",
-              "interval": "Clopper–Pearson / 有效样本量调整"},
+        meta={
+            "design": "按楼栋分层简单随机抽样",
+            "estimator": "设计加权比例（Horvitz–Thompson）",
+            "interval": "Clopper–Pearson / 有效样本量调整",
+        },
     )

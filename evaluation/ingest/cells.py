@@ -19,28 +19,29 @@ def categorical_texts(column: np.ndarray, *, text_only: bool = False) -> pd.Cate
     None (CSV), kept as they are."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
-    if not text_only and codes.min(initial=0) >= 0 and lib.is_string_array(uniques,
-                                                                          skipna=False):
+    if not text_only and codes.min(initial=0) >= 0 and lib.is_string_array(uniques, skipna=False):
         # strings only (the usual case): distinct already; "" is NA
         empty = np.flatnonzero(uniques == "")
         if len(empty):
             codes = np.where(codes == empty[0], -1, codes - (codes > empty[0]))
             uniques = np.delete(uniques, empty[0])
-        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(
-            pd.Index(uniques, dtype="str")))
+        return pd.Categorical.from_codes(
+            codes, dtype=pd.CategoricalDtype(pd.Index(uniques, dtype="str"))
+        )
     if text_only:
         texts = uniques
     else:  # numbers (e.g. 序号, often all distinct) at once, other cells one by one
-        number = np.fromiter((type(u) is float for u in uniques), dtype=bool,
-                             count=len(uniques))
+        number = np.fromiter((type(u) is float for u in uniques), dtype=bool, count=len(uniques))
         texts = np.empty(len(uniques), dtype=object)
         texts[number] = float_texts(uniques[number].astype(float))
         texts[~number] = [cell_text(u) for u in uniques[~number]]
     # distinct cells may give the same text (1.0 and "1"), or none (blank strings)
     t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
     final = np.append(t_codes, -1)[codes] if len(codes) else codes
-    return pd.Categorical.from_codes(final, dtype=pd.CategoricalDtype(
-        pd.Index(np.asarray(categories, dtype=object), dtype="str")))
+    return pd.Categorical.from_codes(
+        final,
+        dtype=pd.CategoricalDtype(pd.Index(np.asarray(categories, dtype=object), dtype="str")),
+    )
 
 
 def float_texts(values: np.ndarray) -> np.ndarray:

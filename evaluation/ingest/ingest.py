@@ -61,14 +61,35 @@ from wuye_common.files import atomic_path
 if TYPE_CHECKING:
     from evaluation.round import Round
 
-RESPONDENT_COLUMNS = ["response_id", "estate_id", "building", "household_key", "role",
-                      "source_file", "source_row", "submitted_at", "duration_s",
-                      "room_key", "phone_key", "ip_key", "platform"]
-ANSWER_COLUMNS = ["response_id", "estate_id", "item_id", "dimension", "code", "satisfied",
-                  "points"]
-QUARANTINE_COLUMNS = ["source_file", "sheet", "source_row", "reason_code", "reason",
-                      "estate_raw", "detail", "estate_id", "household_key", "room_key",
-                      "phone_key"]
+RESPONDENT_COLUMNS = [
+    "response_id",
+    "estate_id",
+    "building",
+    "household_key",
+    "role",
+    "source_file",
+    "source_row",
+    "submitted_at",
+    "duration_s",
+    "room_key",
+    "phone_key",
+    "ip_key",
+    "platform",
+]
+ANSWER_COLUMNS = ["response_id", "estate_id", "item_id", "dimension", "code", "satisfied", "points"]
+QUARANTINE_COLUMNS = [
+    "source_file",
+    "sheet",
+    "source_row",
+    "reason_code",
+    "reason",
+    "estate_raw",
+    "detail",
+    "estate_id",
+    "household_key",
+    "room_key",
+    "phone_key",
+]
 UNRESOLVED = "(未识别)"
 EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
 #: headers accepted for identification columns when no question matches (Kobo, hand-made)
@@ -98,8 +119,16 @@ class IngestResult:
         headers, ready to print."""
         table = self.counts.copy()
         table["level"] = table["level"].map({"file": "文件", "estate": "小区", "total": "合计"})
-        table = table.rename(columns={"level": "层级", "source_file": "文件", "estate_id": "小区编号",
-                                      "read": "读入", "accepted": "接受", "quarantined": "隔离"})
+        table = table.rename(
+            columns={
+                "level": "层级",
+                "source_file": "文件",
+                "estate_id": "小区编号",
+                "read": "读入",
+                "accepted": "接受",
+                "quarantined": "隔离",
+            }
+        )
         return table.astype({"文件": object, "小区编号": object}).fillna("")
 
     def report(self) -> str:
@@ -118,13 +147,27 @@ class IngestResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            headers = {"source_file": "文件", "sheet": "工作表", "source_row": "原始行号",
-                       "reason_code": "原因代码", "reason": "原因", "estate_raw": "填写的小区名称",
-                       "detail": "说明", "estate_id": "小区编号", "household_key": "住户假名",
-                       "room_key": "房号假名", "phone_key": "电话假名"}
-            book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                                  "strings_to_urls": False,
-                                                  "strings_to_numbers": False})
+            headers = {
+                "source_file": "文件",
+                "sheet": "工作表",
+                "source_row": "原始行号",
+                "reason_code": "原因代码",
+                "reason": "原因",
+                "estate_raw": "填写的小区名称",
+                "detail": "说明",
+                "estate_id": "小区编号",
+                "household_key": "住户假名",
+                "room_key": "房号假名",
+                "phone_key": "电话假名",
+            }
+            book = xlsxwriter.Workbook(
+                str(tmp),
+                {
+                    "strings_to_formulas": False,
+                    "strings_to_urls": False,
+                    "strings_to_numbers": False,
+                },
+            )
             try:
                 for title, frame, names in (
                     ("隔离记录", self.quarantine, headers),
@@ -153,19 +196,31 @@ def _sheet_column(values: pd.Series) -> tuple[bool, list[Any]]:
     kind only (else it is written as text)."""
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        return False, [None if v is None else str(v)
-                       for v in values.to_numpy(dtype=object, na_value=None).tolist()]
+        return False, [
+            None if v is None else str(v)
+            for v in values.to_numpy(dtype=object, na_value=None).tolist()
+        ]
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
         cells = values.to_numpy(dtype=object, na_value=None).tolist()
         return True, [None if v is None or v != v else v for v in cells]
     cells = values.to_numpy(dtype=object, na_value=None).tolist()
     present = [v for v in cells if v is not None and not (isinstance(v, float) and v != v)]
-    if present and all(isinstance(v, (int, float, np.integer, np.floating))
-                       and not isinstance(v, (bool, np.bool_)) for v in present):
-        return True, [None if v is None or v != v else
-                      (int(v) if isinstance(v, (int, np.integer)) else float(v)) for v in cells]
-    return False, [None if v is None or (isinstance(v, float) and v != v) else
-                   (v if type(v) is str else str(v)) for v in cells]
+    if present and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in present
+    ):
+        return True, [
+            None
+            if v is None or v != v
+            else (int(v) if isinstance(v, (int, np.integer)) else float(v))
+            for v in cells
+        ]
+    return False, [
+        None
+        if v is None or (isinstance(v, float) and v != v)
+        else (v if type(v) is str else str(v))
+        for v in cells
+    ]
 
 
 def ingest_round(
@@ -195,8 +250,9 @@ def ingest_round(
     min_duration = float(getattr(cfg, "min_duration_s", 60.0))
     cutoff = float(getattr(cfg, "match_cutoff", 90.0))
     # the round's loaded questionnaire (a stand-in round without one: the shipped one)
-    questionnaire = load_questionnaire(questionnaire if questionnaire is not None
-                                       else getattr(round, "questionnaire", "default"))
+    questionnaire = load_questionnaire(
+        questionnaire if questionnaire is not None else getattr(round, "questionnaire", "default")
+    )
     if key is None:
         key = pseudonym.load_or_create_key(round.secret_path)
     if files is None:
@@ -207,15 +263,22 @@ def ingest_round(
         files = list(files)
     files = [Path(f) for f in files]
     if not files:
-        raise WuyeError(Problem("没有要导入的问卷导出文件",
-                                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出"))
+        raise WuyeError(
+            Problem(
+                "没有要导入的问卷导出文件",
+                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
+            )
+        )
     # response ids hash "{file stem}:{row}": stems must differ too (a.xlsx and a.csv)
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
         dup = sorted({f.name for f in files if stems.count(f.stem) > 1})
-        raise WuyeError(Problem(f"文件名重复（不计扩展名）：{'、'.join(dup)}",
-                                "每个导出文件使用不同的文件名（如加上日期或平台），"
-                                "以便按文件名和行号追溯"))
+        raise WuyeError(
+            Problem(
+                f"文件名重复（不计扩展名）：{'、'.join(dup)}",
+                "每个导出文件使用不同的文件名（如加上日期或平台），以便按文件名和行号追溯",
+            )
+        )
 
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
     parts = []
@@ -223,22 +286,34 @@ def ingest_round(
     for order, path in enumerate(files):
         frame, info = read_survey_export(path, categorical=True)
         exports.append(info)
-        parts.append(_standardise(frame, info, questionnaire, overrides,
-                                  estate_for_file.get(str(path)), order))
+        parts.append(
+            _standardise(
+                frame, info, questionnaire, overrides, estate_for_file.get(str(path)), order
+            )
+        )
         del frame  # the export's other columns (names, free text) are not kept
     rows = _stack(parts)
     del parts
-    context = _Context(register=round.register, questionnaire=questionnaire, key=key,
-                       sample=sample, contacts=contacts, min_duration=min_duration,
-                       cutoff=cutoff, margin=margin, allow_unsampled=allow_unsampled)
+    context = _Context(
+        register=round.register,
+        questionnaire=questionnaire,
+        key=key,
+        sample=sample,
+        contacts=contacts,
+        min_duration=min_duration,
+        cutoff=cutoff,
+        margin=margin,
+        allow_unsampled=allow_unsampled,
+    )
     return _validate(rows, context, exports)
 
 
 # --------------------------------------------------------------------------- column mapping
 
 
-def find_column(info: ExportInfo, number: int | None, text: str | None,
-                *, exclude: set[str] = frozenset()) -> str | None:
+def find_column(
+    info: ExportInfo, number: int | None, text: str | None, *, exclude: set[str] = frozenset()
+) -> str | None:
     """The question column for a question: the same normalised text (题干, or a matrix
     row's label) first, then the same question number (not for matrix rows, which share
     their matrix's number)."""
@@ -262,24 +337,42 @@ def _override(info: ExportInfo, spec: Any) -> str | None:
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         return find_column(info, int(spec), None)
     return find_column(info, None, str(spec)) or (
-        str(spec) if str(spec) in info.questions["column"].tolist() else None)
+        str(spec) if str(spec) in info.questions["column"].tolist() else None
+    )
 
 
-def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
-                 overrides: dict[str, Any], file_estate: str | None, order: int
-                 ) -> pd.DataFrame:
+def _standardise(
+    frame: pd.DataFrame,
+    info: ExportInfo,
+    q: Questionnaire,
+    overrides: dict[str, Any],
+    file_estate: str | None,
+    order: int,
+) -> pd.DataFrame:
     """One export's rows in the standard wide layout (raw text, not yet validated)."""
     n = len(frame)
     ident, item_cols = _map_columns(frame, info, q, overrides)
     if not any(item_cols.values()):
-        raise WuyeError(Problem("导出文件中没有找到本问卷的评价题列",
-                                f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
-                                "题号或题干与问卷定义一致", file=info.file, sheet=info.sheet))
-    out = pd.DataFrame({
-        "source_file": info.file, "sheet": info.sheet or "", "file_order": order,
-        "source_row": info.source_rows.astype(np.int64), "platform": info.platform,
-        "kind": info.kind,
-    }, index=frame.index)
+        raise WuyeError(
+            Problem(
+                "导出文件中没有找到本问卷的评价题列",
+                f"确认导出的是「{q.title}」的答卷；题目列应形如「4、题干」，"
+                "题号或题干与问卷定义一致",
+                file=info.file,
+                sheet=info.sheet,
+            )
+        )
+    out = pd.DataFrame(
+        {
+            "source_file": info.file,
+            "sheet": info.sheet or "",
+            "file_order": order,
+            "source_row": info.source_rows.astype(np.int64),
+            "platform": info.platform,
+            "kind": info.kind,
+        },
+        index=frame.index,
+    )
     out["estate_raw"] = _estate_raw(frame, info, ident["estate"], file_estate)
     for key_name in ("building", "room", "phone", "name"):
         out[f"{key_name}_raw"] = _text_column(frame, ident[key_name])
@@ -290,22 +383,23 @@ def _standardise(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
     for item_id, c in item_cols.items():
         out[f"item:{item_id}"] = _text_column(frame, c, raw=True)
     out["answered_any"] = answered
-    out["missing_items"] = "、".join(
-        f"{i}" for i, c in item_cols.items() if c is None)
+    out["missing_items"] = "、".join(f"{i}" for i, c in item_cols.items() if c is None)
     out.attrs = {}
     assert len(out) == n
     return out
 
 
-def _map_columns(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
-                 overrides: dict[str, Any]) -> tuple[dict[str, str | None], dict[str, str | None]]:
+def _map_columns(
+    frame: pd.DataFrame, info: ExportInfo, q: Questionnaire, overrides: dict[str, Any]
+) -> tuple[dict[str, str | None], dict[str, str | None]]:
     """The export's column (``None``: not found) of each identification question and of
     each item; no column serves twice."""
     used: set[str] = set()
     ident: dict[str, str | None] = {}
     for key_name in ("estate", "building", "room", "phone", "name"):
-        col = _ident_column(frame, info, key_name, q.identification.get(key_name),
-                            overrides.get(key_name), used)
+        col = _ident_column(
+            frame, info, key_name, q.identification.get(key_name), overrides.get(key_name), used
+        )
         ident[key_name] = col
         if col:
             used.add(col)
@@ -319,16 +413,24 @@ def _map_columns(frame: pd.DataFrame, info: ExportInfo, q: Questionnaire,
     return ident, item_cols
 
 
-def _ident_column(frame: pd.DataFrame, info: ExportInfo, key_name: str, spec: Any,
-                  override: Any, used: set[str]) -> str | None:
+def _ident_column(
+    frame: pd.DataFrame, info: ExportInfo, key_name: str, spec: Any, override: Any, used: set[str]
+) -> str | None:
     """An identification question's column: the ``[ingest]`` override, else the
     questionnaire's question, else a column with a known header (:data:`IDENT_HEADERS`)."""
     col = _override(info, override)
     if col is None and spec is not None:
         col = find_column(info, spec.number, spec.text, exclude=used)
     if col is None:
-        col = next((c for c in frame.columns if c not in used and normalise_text(
-            c.split("/")[-1]).lower() in IDENT_HEADERS[key_name]), None)
+        col = next(
+            (
+                c
+                for c in frame.columns
+                if c not in used
+                and normalise_text(c.split("/")[-1]).lower() in IDENT_HEADERS[key_name]
+            ),
+            None,
+        )
     return col
 
 
@@ -344,16 +446,18 @@ def _text_column(frame: pd.DataFrame, name: str | None, *, raw: bool = False) ->
         cat = values.array
         blank = np.append(cat.categories.isin(EMPTY_MARKERS), True)
         codes = np.where(blank[cat.codes], -1, cat.codes)
-        return pd.Series(pd.Categorical.from_codes(codes, dtype=cat.dtype),
-                         index=values.index, name=values.name)
+        return pd.Series(
+            pd.Categorical.from_codes(codes, dtype=cat.dtype), index=values.index, name=values.name
+        )
     values = values.astype("string")
     if raw:
         return values
     return values.mask(_blankish(values).to_numpy(dtype=bool))
 
 
-def _estate_raw(frame: pd.DataFrame, info: ExportInfo, column: str | None,
-                file_estate: str | None) -> pd.Series:
+def _estate_raw(
+    frame: pd.DataFrame, info: ExportInfo, column: str | None, file_estate: str | None
+) -> pd.Series:
     """The estate name as written; blank cells (or every row, without an estate column)
     get the file's estate, or else the file name."""
     estate = _text_column(frame, column)
@@ -361,8 +465,11 @@ def _estate_raw(frame: pd.DataFrame, info: ExportInfo, column: str | None,
         estate = estate.astype("string")
     if file_estate is not None or column is None:
         fallback = file_estate if file_estate is not None else Path(info.file).stem
-        estate = estate.fillna(fallback) if column else pd.Series(
-            fallback, index=frame.index, dtype="string")
+        estate = (
+            estate.fillna(fallback)
+            if column
+            else pd.Series(fallback, index=frame.index, dtype="string")
+        )
     return estate
 
 
@@ -435,8 +542,9 @@ class _Flags:
     def accepted(self) -> np.ndarray:
         return self.reason == 0
 
-    def flag(self, mask: np.ndarray, code: str,
-             text: np.ndarray | str | Callable[[np.ndarray], Any] = "") -> None:
+    def flag(
+        self, mask: np.ndarray, code: str, text: np.ndarray | str | Callable[[np.ndarray], Any] = ""
+    ) -> None:
         """Quarantine the rows of ``mask`` not yet quarantined; ``text``: one detail for
         all, one per input row, or a function giving the details of the rows it is passed
         (positions), so that texts are made for the quarantined rows only."""
@@ -499,27 +607,43 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
 
     accepted = flags.accepted
     respondents = _respondents_table(rows, context, linked, keys, submitted, duration, accepted)
-    answers = answers_frame(respondents["response_id"], respondents["estate_id"],
-                            np.where(status[accepted] == validate.OK, codes[accepted], 0), q)
+    answers = answers_frame(
+        respondents["response_id"],
+        respondents["estate_id"],
+        np.where(status[accepted] == validate.OK, codes[accepted], 0),
+        q,
+    )
     del codes, status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
     counts = _counts(rows, estate_id, accepted)
-    dispositions, rates = _dispositions(respondents, context.sample, context.contacts,
-                                        context.key, context.register, sample_keys=keys.sample)
+    dispositions, rates = _dispositions(
+        respondents,
+        context.sample,
+        context.contacts,
+        context.key,
+        context.register,
+        sample_keys=keys.sample,
+    )
     return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
 
 
 def _link_estates(rows: pd.DataFrame, context: _Context, flags: _Flags) -> pd.Series:
     """Each row's ``estate_id`` from the estate name as written; flags rows without a
     name, with an unknown or an ambiguous one."""
-    matched = linking.match_estates(rows["estate_raw"], context.register,
-                                    cutoff=context.cutoff, margin=context.margin)
+    matched = linking.match_estates(
+        rows["estate_raw"], context.register, cutoff=context.cutoff, margin=context.margin
+    )
     estate_id = matched["estate_id"].astype("string")
     m = matched["match"].to_numpy()
     sugg = matched["suggestions"].to_numpy(dtype=object)
     flags.flag(m == "missing", "missing_required", "小区名称未填写")
-    flags.flag(m == "unknown", "unknown_estate", lambda at: [
-        f"最接近的台账小区：{t}" if t else "台账中没有相近的小区名称" for t in sugg[at]])
+    flags.flag(
+        m == "unknown",
+        "unknown_estate",
+        lambda at: [
+            f"最接近的台账小区：{t}" if t else "台账中没有相近的小区名称" for t in sugg[at]
+        ],
+    )
     flags.flag(m == "ambiguous", "ambiguous_estate", lambda at: [f"可能是：{t}" for t in sugg[at]])
     return estate_id
 
@@ -554,8 +678,9 @@ def _flag_answers(flags: _Flags, q: Questionnaire, status: np.ndarray) -> None:
     flags.flag(bad.any(axis=1), "bad_answer", bad_text)
     required = items["required"].to_numpy(dtype=bool)
     blank_req = (status == validate.BLANK) & required[None, :]
-    flags.flag(blank_req.any(axis=1), "missing_required",
-               _describe(blank_req, numbers, "第{}题未作答"))
+    flags.flag(
+        blank_req.any(axis=1), "missing_required", _describe(blank_req, numbers, "第{}题未作答")
+    )
 
 
 def _flag_speeders(rows: pd.DataFrame, flags: _Flags, min_duration: float) -> np.ndarray:
@@ -563,27 +688,41 @@ def _flag_speeders(rows: pd.DataFrame, flags: _Flags, min_duration: float) -> np
     duration = validate.parse_duration(rows["duration_raw"]).to_numpy()
     speeder = np.nan_to_num(duration, nan=np.inf) < min_duration
     speed_text = np.full(len(rows), "", dtype=object)
-    speed_text[speeder] = [f"用时 {d:.0f} 秒，低于 {min_duration:.0f} 秒" for d in duration[speeder]]
+    speed_text[speeder] = [
+        f"用时 {d:.0f} 秒，低于 {min_duration:.0f} 秒" for d in duration[speeder]
+    ]
     flags.flag(speeder, "speeder", speed_text)
     return duration
 
 
-def _link_households(rows: pd.DataFrame, context: _Context, flags: _Flags,
-                     estate_id: pd.Series) -> _Linked:
+def _link_households(
+    rows: pd.DataFrame, context: _Context, flags: _Flags, estate_id: pd.Series
+) -> _Linked:
     """Buildings, rooms and (with a sample) sampled households; with a sample, flags rows
     without building or room, then rows not in the sample (unless ``allow_unsampled``)."""
     bkey = linking.building_key(rows["building_raw"])
     room = linking.room_parts(rows["room_raw"])
-    linked = _Linked(estate_id=estate_id, building_key=bkey, room=room, building=bkey.copy(),
-                     household_id=pd.Series(pd.NA, index=rows.index, dtype="string"),
-                     role=pd.Series(pd.NA, index=rows.index, dtype="string"))
+    linked = _Linked(
+        estate_id=estate_id,
+        building_key=bkey,
+        room=room,
+        building=bkey.copy(),
+        household_id=pd.Series(pd.NA, index=rows.index, dtype="string"),
+        role=pd.Series(pd.NA, index=rows.index, dtype="string"),
+    )
     sample = context.sample
     if sample is None:
         return linked
     need = (bkey.isna() | room["room_key"].isna()).to_numpy()
     flags.flag(need, "missing_required", "有抽样名单时须填写楼栋号和房号")
-    resp = pd.DataFrame({"estate_id": estate_id, "building_key": bkey,
-                         "room_key": room["room_key"], "unit_key": room["unit_key"]})
+    resp = pd.DataFrame(
+        {
+            "estate_id": estate_id,
+            "building_key": bkey,
+            "room_key": room["room_key"],
+            "unit_key": room["unit_key"],
+        }
+    )
     link = linking.link_sample(resp, sample)
     linked.building = linking.frame_building_labels(resp, sample).fillna(bkey)
     linked.household_id = link["household_id"].astype("string")
@@ -594,8 +733,11 @@ def _link_households(rows: pd.DataFrame, context: _Context, flags: _Flags,
     if context.allow_unsampled:
         role = role.fillna("unsampled")
     else:
-        flags.flag(lk != "linked", "not_in_sample", lambda at: [
-            notes.get(v, "抽样名单中没有该楼栋、房号") for v in lk[at].tolist()])
+        flags.flag(
+            lk != "linked",
+            "not_in_sample",
+            lambda at: [notes.get(v, "抽样名单中没有该楼栋、房号") for v in lk[at].tolist()],
+        )
     linked.role = role
     return linked
 
@@ -603,8 +745,9 @@ def _link_households(rows: pd.DataFrame, context: _Context, flags: _Flags,
 def _pseudonyms(rows: pd.DataFrame, context: _Context, linked: _Linked) -> _Keys:
     """Room, phone and household pseudonyms (see :mod:`evaluation.ingest.pseudonym`)."""
     key, sample, room = context.key, context.sample, linked.room
-    room_ident = _joined("|", linked.estate_id, linked.building_key, room["unit_key"],
-                         room["room_key"])
+    room_ident = _joined(
+        "|", linked.estate_id, linked.building_key, room["unit_key"], room["room_key"]
+    )
     room_key = pseudonym.pseudonymise(room_ident.where(room["room_key"].notna()), key, "room")
     del room_ident
     phone_key = pseudonym.pseudonymise(pseudonym.normalise_phone(rows["phone_raw"]), key, "phone")
@@ -612,11 +755,15 @@ def _pseudonyms(rows: pd.DataFrame, context: _Context, linked: _Linked) -> _Keys
     if sample is None:
         household_key = pseudonym.pseudonymise(linked.household_id, key, "household")
         return _Keys(room=room_key, phone=phone_key, household=household_key, sample=None)
-    both = pseudonym.pseudonymise(pd.concat(
-        [sample["household_id"].astype("string"), linked.household_id], ignore_index=True),
-        key, "household").array
-    sample_keys = pd.Series(both[:len(sample)], index=sample.index, name="household_key")
-    household_key = pd.Series(both[len(sample):], index=rows.index, name="household_key")
+    both = pseudonym.pseudonymise(
+        pd.concat(
+            [sample["household_id"].astype("string"), linked.household_id], ignore_index=True
+        ),
+        key,
+        "household",
+    ).array
+    sample_keys = pd.Series(both[: len(sample)], index=sample.index, name="household_key")
+    household_key = pd.Series(both[len(sample) :], index=rows.index, name="household_key")
     return _Keys(room=room_key, phone=phone_key, household=household_key, sample=sample_keys)
 
 
@@ -631,8 +778,9 @@ def _duplicate_keys(estate_id: pd.Series, keys: _Keys) -> pd.Series:
     return dup_key
 
 
-def _flag_duplicates(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys,
-                     submitted: pd.Series) -> None:
+def _flag_duplicates(
+    rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys, submitted: pd.Series
+) -> None:
     """Among rows passing every other rule, flags all but the latest submission of each
     household (ties and missing times: the later file, then the later row)."""
     n = len(rows)
@@ -641,8 +789,15 @@ def _flag_duplicates(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, ke
     keyed = flags.accepted & dup_key.notna().to_numpy()
     repeated = np.zeros(n, dtype=bool)
     repeated[keyed] = dup_key[keyed].duplicated(keep=False).to_numpy()
-    cand = pd.DataFrame({"k": dup_key, "t": submitted, "f": rows["file_order"],
-                         "r": rows["source_row"], "i": np.arange(n)})[repeated]
+    cand = pd.DataFrame(
+        {
+            "k": dup_key,
+            "t": submitted,
+            "f": rows["file_order"],
+            "r": rows["source_row"],
+            "i": np.arange(n),
+        }
+    )[repeated]
     cand = cand.sort_values(["k", "t", "f", "r"], na_position="first")
     last = cand.drop_duplicates("k", keep="last").set_index("k")
     losers = cand[cand.duplicated("k", keep="last")]
@@ -652,46 +807,71 @@ def _flag_duplicates(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, ke
     files = rows["source_file"].to_numpy(dtype=object)[kept]
     row_numbers = rows["source_row"].to_numpy(dtype=object)[kept]
     text = np.full(n, "", dtype=object)
-    text[losers["i"].to_numpy()] = [f"保留 {f} 第 {r} 行的答卷"
-                                    for f, r in zip(files, row_numbers, strict=True)]
+    text[losers["i"].to_numpy()] = [
+        f"保留 {f} 第 {r} 行的答卷" for f, r in zip(files, row_numbers, strict=True)
+    ]
     mask = np.zeros(n, dtype=bool)
     mask[losers["i"].to_numpy()] = True
     flags.flag(mask, "duplicate", text)
 
 
-def _respondents_table(rows: pd.DataFrame, context: _Context, linked: _Linked, keys: _Keys,
-                       submitted: pd.Series, duration: np.ndarray, accepted: np.ndarray
-                       ) -> pd.DataFrame:
+def _respondents_table(
+    rows: pd.DataFrame,
+    context: _Context,
+    linked: _Linked,
+    keys: _Keys,
+    submitted: pd.Series,
+    duration: np.ndarray,
+    accepted: np.ndarray,
+) -> pd.DataFrame:
     """The accepted rows (:data:`RESPONDENT_COLUMNS`); response ids and IP pseudonyms are
     made for those rows only."""
-    respondents = pd.DataFrame({
-        "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
-        "estate_id": linked.estate_id, "building": linked.building,
-        "household_key": keys.household, "role": linked.role,
-        "source_file": rows["source_file"], "source_row": rows["source_row"],
-        "submitted_at": submitted, "duration_s": duration, "room_key": keys.room,
-        "phone_key": keys.phone, "ip_key": pd.Series(pd.NA, index=rows.index, dtype="string"),
-        "platform": rows["platform"],
-    })[accepted].reset_index(drop=True)
+    respondents = pd.DataFrame(
+        {
+            "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
+            "estate_id": linked.estate_id,
+            "building": linked.building,
+            "household_key": keys.household,
+            "role": linked.role,
+            "source_file": rows["source_file"],
+            "source_row": rows["source_row"],
+            "submitted_at": submitted,
+            "duration_s": duration,
+            "room_key": keys.room,
+            "phone_key": keys.phone,
+            "ip_key": pd.Series(pd.NA, index=rows.index, dtype="string"),
+            "platform": rows["platform"],
+        }
+    )[accepted].reset_index(drop=True)
     respondents["response_id"] = pd.Series(
-        _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str")
+        _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str"
+    )
     respondents["ip_key"] = pseudonym.pseudonymise(
-        pseudonym.normalise_ip(rows["ip_raw"][accepted]), context.key, "ip").array
+        pseudonym.normalise_ip(rows["ip_raw"][accepted]), context.key, "ip"
+    ).array
     return respondents
 
 
-def _quarantine_table(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys
-                      ) -> pd.DataFrame:
+def _quarantine_table(
+    rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys
+) -> pd.DataFrame:
     """The quarantined rows (:data:`QUARANTINE_COLUMNS`), each with its reason."""
     reason_s = flags.reason_codes()
-    quarantine = pd.DataFrame({
-        "source_file": rows["source_file"], "sheet": rows["sheet"],
-        "source_row": rows["source_row"], "reason_code": reason_s,
-        "reason": reason_s.map(validate.REASONS),
-        "estate_raw": rows["estate_raw"].astype("string"),
-        "detail": pd.Series(flags.detail, dtype=object), "estate_id": estate_id,
-        "household_key": keys.household, "room_key": keys.room, "phone_key": keys.phone,
-    })[~flags.accepted].reset_index(drop=True)
+    quarantine = pd.DataFrame(
+        {
+            "source_file": rows["source_file"],
+            "sheet": rows["sheet"],
+            "source_row": rows["source_row"],
+            "reason_code": reason_s,
+            "reason": reason_s.map(validate.REASONS),
+            "estate_raw": rows["estate_raw"].astype("string"),
+            "detail": pd.Series(flags.detail, dtype=object),
+            "estate_id": estate_id,
+            "household_key": keys.household,
+            "room_key": keys.room,
+            "phone_key": keys.phone,
+        }
+    )[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
     return quarantine
 
@@ -699,8 +879,9 @@ def _quarantine_table(rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, k
 def _joined(sep: str, *columns: pd.Series) -> pd.Series:
     """Text columns joined row by row, NA as empty (one pass instead of one per ``+``)."""
     texts = [c.to_numpy(dtype=object, na_value="").tolist() for c in columns]
-    return pd.Series([sep.join(t) for t in zip(*texts, strict=True)],
-                     index=columns[0].index, dtype="string")
+    return pd.Series(
+        [sep.join(t) for t in zip(*texts, strict=True)], index=columns[0].index, dtype="string"
+    )
 
 
 def _describe(mask: np.ndarray, numbers: np.ndarray, template: str) -> np.ndarray:
@@ -738,8 +919,9 @@ def _response_ids(rows: pd.DataFrame) -> np.ndarray:
 ANSWER_PREFIX = "q:"
 
 
-def answers_frame(response_id: pd.Series, estate_id: pd.Series, codes: np.ndarray,
-                  q: Questionnaire) -> pd.DataFrame:
+def answers_frame(
+    response_id: pd.Series, estate_id: pd.Series, codes: np.ndarray, q: Questionnaire
+) -> pd.DataFrame:
     """Long answers, one row per respondent × item (respondents' order, then the
     questionnaire's item order), from the respondent × item matrix of option ``codes``
     (column ``j`` = ``q.items`` row ``j``; 0 = no scored answer).
@@ -773,18 +955,24 @@ def answers_frame(response_id: pd.Series, estate_id: pd.Series, codes: np.ndarra
     e_codes, e_names = pd.factorize(pd.Series(estate_id), sort=True, use_na_sentinel=True)
     i_codes, i_names = pd.factorize(items["item_id"].astype(str), sort=True)
     d_codes, d_names = pd.factorize(items["dimension"].astype(str), sort=True)
-    return pd.DataFrame({
-        "response_id": _categorical(np.repeat(narrow(r_codes, len(r_names)), k), r_names),
-        "estate_id": _categorical(np.repeat(narrow(e_codes, len(e_names)), k), e_names),
-        "item_id": _categorical(np.tile(narrow(i_codes, len(i_names)), n), i_names),
-        "dimension": _categorical(np.tile(narrow(d_codes, len(d_names)), n), d_names),
-        "code": code, "satisfied": satisfied.reshape(-1), "points": points.reshape(-1),
-    }, copy=False)
+    return pd.DataFrame(
+        {
+            "response_id": _categorical(np.repeat(narrow(r_codes, len(r_names)), k), r_names),
+            "estate_id": _categorical(np.repeat(narrow(e_codes, len(e_names)), k), e_names),
+            "item_id": _categorical(np.tile(narrow(i_codes, len(i_names)), n), i_names),
+            "dimension": _categorical(np.tile(narrow(d_codes, len(d_names)), n), d_names),
+            "code": code,
+            "satisfied": satisfied.reshape(-1),
+            "points": points.reshape(-1),
+        },
+        copy=False,
+    )
 
 
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories).astype("str"),
-                                     validate=False)
+    return pd.Categorical.from_codes(
+        codes, categories=pd.Index(categories).astype("str"), validate=False
+    )
 
 
 def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
@@ -794,19 +982,34 @@ def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
     n = len(respondents)
     index = pd.Index(respondents["response_id"])
     if not index.is_unique:
-        raise WuyeError(Problem("respondents 中 response_id 有重复，无法保存答案",
-                                "检查导入结果：每份答卷的编号应唯一", column="response_id"))
+        raise WuyeError(
+            Problem(
+                "respondents 中 response_id 有重复，无法保存答案",
+                "检查导入结果：每份答卷的编号应唯一",
+                column="response_id",
+            )
+        )
     r_codes, r_names = column_codes(answers["response_id"])
     i_codes, i_names = column_codes(answers["item_id"])
     at = index.get_indexer(r_names)  # respondent row of each distinct id
     if (at < 0).any() or (r_codes < 0).any():
-        raise WuyeError(Problem("answers 中有答卷不在 respondents 中，无法保存答案",
-                                "用同一次导入的 respondents 与 answers", column="response_id"))
+        raise WuyeError(
+            Problem(
+                "answers 中有答卷不在 respondents 中，无法保存答案",
+                "用同一次导入的 respondents 与 answers",
+                column="response_id",
+            )
+        )
     code = answers["code"].to_numpy(dtype=np.int64, na_value=0)
     k = len(i_names)
-    if (k and len(answers) == n * k and np.array_equal(at, np.arange(n))
-            and (r_codes.reshape(n, k) == np.arange(n)[:, None]).all()
-            and np.array_equal(np.sort(i_codes[:k]), np.arange(k)) and is_tiled(i_codes, k)):
+    if (
+        k
+        and len(answers) == n * k
+        and np.array_equal(at, np.arange(n))
+        and (r_codes.reshape(n, k) == np.arange(n)[:, None]).all()
+        and np.array_equal(np.sort(i_codes[:k]), np.arange(k))
+        and is_tiled(i_codes, k)
+    ):
         # the respondent × item grid of answers_frame: a reshape, no scatter
         order = i_codes[:k]
         grid = code.reshape(n, k)[:, np.argsort(order)]
@@ -816,9 +1019,15 @@ def answer_columns(respondents: pd.DataFrame, answers: pd.DataFrame) -> pd.DataF
         grid = np.zeros((n, k), dtype=np.int64)
         ok = i_codes >= 0
         grid[at[r_codes[ok]], i_codes[ok]] = code[ok]
-    return pd.DataFrame({f"{ANSWER_PREFIX}{i_names[j]}": pd.arrays.IntegerArray(
-        np.ascontiguousarray(grid[:, j]), grid[:, j] <= 0) for j in order},
-        index=respondents.index)
+    return pd.DataFrame(
+        {
+            f"{ANSWER_PREFIX}{i_names[j]}": pd.arrays.IntegerArray(
+                np.ascontiguousarray(grid[:, j]), grid[:, j] <= 0
+            )
+            for j in order
+        },
+        index=respondents.index,
+    )
 
 
 def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.DataFrame:
@@ -828,25 +1037,38 @@ def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.Data
     questionnaire when ingested) has only missing answers; a column of an item the
     questionnaire no longer has is an error (re-run the ingest)."""
     items = q.items["item_id"].astype(str).tolist()
-    stored = {c[len(ANSWER_PREFIX):] for c in respondents.columns
-              if str(c).startswith(ANSWER_PREFIX)}
+    stored = {
+        c[len(ANSWER_PREFIX) :] for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)
+    }
     unknown = sorted(stored - set(items))
     if unknown:
-        raise WuyeError(Problem(f"已保存的答案中有问卷里没有的题目：{'、'.join(unknown)}",
-                                "问卷定义在导入后被修改了：重新运行 wuye-eval ingest"))
+        raise WuyeError(
+            Problem(
+                f"已保存的答案中有问卷里没有的题目：{'、'.join(unknown)}",
+                "问卷定义在导入后被修改了：重新运行 wuye-eval ingest",
+            )
+        )
     codes = np.zeros((len(respondents), len(items)), dtype=np.int64)
     for j, item in enumerate(items):
         column = respondents.get(f"{ANSWER_PREFIX}{item}")
         if column is not None:
-            codes[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(
-                dtype=np.float64, na_value=0.0).astype(np.int64)
+            codes[:, j] = (
+                pd.to_numeric(column, errors="coerce")
+                .to_numpy(dtype=np.float64, na_value=0.0)
+                .astype(np.int64)
+            )
     return answers_frame(respondents["response_id"], respondents["estate_id"], codes, q)
 
 
 def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
-    base = pd.DataFrame({"source_file": rows["source_file"],
-                         "estate_id": estate_id.fillna(UNRESOLVED),
-                         "accepted": accepted.astype(int), "quarantined": (~accepted).astype(int)})
+    base = pd.DataFrame(
+        {
+            "source_file": rows["source_file"],
+            "estate_id": estate_id.fillna(UNRESOLVED),
+            "accepted": accepted.astype(int),
+            "quarantined": (~accepted).astype(int),
+        }
+    )
     base["read"] = 1
     cols = ["read", "accepted", "quarantined"]
     by_file = base.groupby("source_file", sort=False)[cols].sum().reset_index()
@@ -860,32 +1082,57 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
     return out[["level", "source_file", "estate_id", *cols]]
 
 
-def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
-                  contacts: pd.DataFrame | None, key: bytes, register: pd.DataFrame,
-                  *, sample_keys: pd.Series | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dispositions(
+    resp: pd.DataFrame,
+    sample: pd.DataFrame | None,
+    contacts: pd.DataFrame | None,
+    key: bytes,
+    register: pd.DataFrame,
+    *,
+    sample_keys: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dispositions per sampled household and response rates per estate (module doc);
     ``sample_keys``: the sample's household pseudonyms, when already computed."""
-    rate_cols = ["estate_id", "n_main", "completed_main", "completed_reserve", "completed",
-                 "refused", "not_reached", "substituted", "response_rate"]
+    rate_cols = [
+        "estate_id",
+        "n_main",
+        "completed_main",
+        "completed_reserve",
+        "completed",
+        "refused",
+        "not_reached",
+        "substituted",
+        "response_rate",
+    ]
     if sample is None:
         done = resp.groupby("estate_id").size()
         rates = pd.DataFrame({"estate_id": register["estate_id"].astype(str)})
         rates["completed"] = rates["estate_id"].map(done).fillna(0).astype(int)
-        for c in ("n_main", "completed_main", "completed_reserve", "refused", "not_reached",
-                  "substituted"):
+        for c in (
+            "n_main",
+            "completed_main",
+            "completed_reserve",
+            "refused",
+            "not_reached",
+            "substituted",
+        ):
             rates[c] = pd.NA
         rates["response_rate"] = np.nan
-        disp = pd.DataFrame(columns=["estate_id", "household_key", "role", "status", "building",
-                                     "order"])
+        disp = pd.DataFrame(
+            columns=["estate_id", "household_key", "role", "status", "building", "order"]
+        )
         return disp, rates[rate_cols]
     s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
-    s["household_key"] = (pseudonym.pseudonymise(s["household_id"], key, "household")
-                          if sample_keys is None else sample_keys)
+    s["household_key"] = (
+        pseudonym.pseudonymise(s["household_id"], key, "household")
+        if sample_keys is None
+        else sample_keys
+    )
     completed = s["household_key"].isin(resp["household_key"].dropna()).to_numpy()
     # status codes (integers while deciding; the labels once at the end)
-    labels = np.array(["", "completed", "refused", "not_reached", "substituted", "unused"],
-                      dtype=object)
+    labels = np.array(
+        ["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object
+    )
     status = np.where(completed, 1, 0).astype(np.int8)
     if contacts is not None and len(contacts):
         c = contacts.drop_duplicates("household_id", keep="last").set_index("household_id")
@@ -896,8 +1143,11 @@ def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
     # buildings (estate × building; NA in either: never substituted) and estates as codes
     estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
     building, _ = pd.factorize(s["building"], use_na_sentinel=True)
-    pair = np.where((estate >= 0) & (building >= 0),
-                    estate.astype(np.int64) * (int(building.max(initial=0)) + 2) + building, -1)
+    pair = np.where(
+        (estate >= 0) & (building >= 0),
+        estate.astype(np.int64) * (int(building.max(initial=0)) + 2) + building,
+        -1,
+    )
     group, _ = pd.factorize(pair, use_na_sentinel=False)
     group = np.where(pair >= 0, group, -1)
     n_groups = int(group.max()) + 1 if len(group) else 0
@@ -916,20 +1166,23 @@ def _dispositions(resp: pd.DataFrame, sample: pd.DataFrame | None,
     status[~is_main & (status == 0)] = 5
     s["status"] = pd.Series(labels[status], index=s.index, dtype=object)
     disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
-        drop=True)
+        drop=True
+    )
 
     def per_estate(mask: np.ndarray) -> np.ndarray:
         return np.bincount(estate[mask & (estate >= 0)], minlength=len(estates))
 
-    rates = pd.DataFrame({
-        "estate_id": pd.Series(estates, dtype=s["estate_id"].dtype),
-        "n_main": per_estate(is_main),
-        "completed_main": per_estate((status == 1) & is_main),
-        "completed_reserve": per_estate((status == 1) & ~is_main),
-        "refused": per_estate(status == 2),
-        "not_reached": per_estate(status == 3),
-        "substituted": per_estate(status == 4),
-    })
+    rates = pd.DataFrame(
+        {
+            "estate_id": pd.Series(estates, dtype=s["estate_id"].dtype),
+            "n_main": per_estate(is_main),
+            "completed_main": per_estate((status == 1) & is_main),
+            "completed_reserve": per_estate((status == 1) & ~is_main),
+            "refused": per_estate(status == 2),
+            "not_reached": per_estate(status == 3),
+            "substituted": per_estate(status == 4),
+        }
+    )
     rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
     rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
     return disp, rates[rate_cols]

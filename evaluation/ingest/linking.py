@@ -53,14 +53,35 @@ from rapidfuzz.process import cdist
 from evaluation.ingest.uniques import on_uniques
 
 ESTATE_SUFFIXES: tuple[str, ...] = (
-    "住宅小区", "小区", "花园", "家园", "社区", "公寓", "新村", "住宅区", "生活区", "宿舍区",
+    "住宅小区",
+    "小区",
+    "花园",
+    "家园",
+    "社区",
+    "公寓",
+    "新村",
+    "住宅区",
+    "生活区",
+    "宿舍区",
 )
 DEFAULT_MARGIN = 5.0
 PREFIX_MISSING = 2
 ACCEPTED = ("id", "exact", "prefix", "fuzzy")
 SUGGEST_FLOOR = 50.0
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _PUNCT = r"[\s\W_]+"
 _SUFFIX_RE = re.compile("(?:" + "|".join(map(re.escape, ESTATE_SUFFIXES)) + ")$")
 
@@ -85,8 +106,9 @@ def estate_key(names: pd.Series) -> pd.Series:
 def _estate_key(names: pd.Series) -> pd.Series:
     text = names.astype("string").str.normalize("NFKC").str.lower()
     text = text.str.replace(_PUNCT, "", regex=True)
-    text = text.str.replace(r"([一二三四五六七八九])期",
-                            lambda m: f"{_CN_DIGITS[m[1]]}期", regex=True)
+    text = text.str.replace(
+        r"([一二三四五六七八九])期", lambda m: f"{_CN_DIGITS[m[1]]}期", regex=True
+    )
     return text.where(text != "")
 
 
@@ -110,7 +132,10 @@ def _strip_chain(key: str) -> list[str]:
 
 
 def match_estates(
-    names: pd.Series, register: pd.DataFrame, *, cutoff: float = 90.0,
+    names: pd.Series,
+    register: pd.DataFrame,
+    *,
+    cutoff: float = 90.0,
     margin: float = DEFAULT_MARGIN,
 ) -> pd.DataFrame:
     """Match raw estate names to the 台账; one row per input row (same index).
@@ -122,9 +147,15 @@ def match_estates(
     keys = estate_key(names)
     uniq = pd.Series(keys.dropna().unique(), dtype="string")
     reg = _register_keys(register)
-    out = pd.DataFrame({"key": uniq, "estate_id": pd.Series(pd.NA, index=uniq.index,
-                                                             dtype="string"),
-                        "match": "unknown", "score": np.nan, "suggestions": ""})
+    out = pd.DataFrame(
+        {
+            "key": uniq,
+            "estate_id": pd.Series(pd.NA, index=uniq.index, dtype="string"),
+            "match": "unknown",
+            "score": np.nan,
+            "suggestions": "",
+        }
+    )
     if len(uniq) and len(register):
         core = estate_core(uniq).to_numpy(dtype=object)
         full = uniq.to_numpy(dtype=object)
@@ -160,8 +191,10 @@ def _register_keys(register: pd.DataFrame) -> _RegisterKeys:
     return _RegisterKeys(
         ids=register["estate_id"].astype(str).to_numpy(),
         names=register["estate_name"].astype(str).to_numpy(),
-        full=full, core=estate_core(pd.Series(full, dtype="string")).fillna("").to_numpy(),
-        id_keys=estate_key(register["estate_id"]).fillna("").to_numpy())
+        full=full,
+        core=estate_core(pd.Series(full, dtype="string")).fillna("").to_numpy(),
+        id_keys=estate_key(register["estate_id"]).fillna("").to_numpy(),
+    )
 
 
 @dataclass
@@ -176,8 +209,9 @@ class _Matches:
     top: np.ndarray
 
 
-def _fuzzy_matches(full: np.ndarray, core: np.ndarray, reg: _RegisterKeys, cutoff: float,
-                   margin: float) -> _Matches:
+def _fuzzy_matches(
+    full: np.ndarray, core: np.ndarray, reg: _RegisterKeys, cutoff: float, margin: float
+) -> _Matches:
     """The fuzzy rule: best ``fuzz.ratio`` of name or core name ≥ ``cutoff`` and ahead of
     the second best by ``margin`` (else ambiguous)."""
     s_full = cdist(list(full), list(reg.full), scorer=fuzz.ratio, workers=1)
@@ -186,8 +220,11 @@ def _fuzzy_matches(full: np.ndarray, core: np.ndarray, reg: _RegisterKeys, cutof
     del s_full, s_core
     top = top_columns(scores, 3)
     best = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
-    second = (np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
-              if scores.shape[1] > 1 else np.zeros(len(full)))
+    second = (
+        np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
+        if scores.shape[1] > 1
+        else np.zeros(len(full))
+    )
     estate_ids = np.full(len(full), None, dtype=object)
     match = np.full(len(full), "unknown", dtype=object)
     fuzzy_ok = (best >= cutoff) & (best - second >= margin)
@@ -216,10 +253,13 @@ def _exact_lookups(reg: _RegisterKeys) -> _Exact:
         for key_text in {name_key, core_key}:
             for end in range(2, len(key_text) + 1):
                 starts.setdefault(key_text[:end], set()).add(rid)
-    return _Exact(by_id=dict(zip(reg.id_keys, reg.ids, strict=True)),
-                  full_groups=pd.Series(reg.ids).groupby(reg.full).agg(list).to_dict(),
-                  core_groups=pd.Series(reg.ids).groupby(reg.core).agg(list).to_dict(),
-                  starts=starts, lengths=dict(zip(reg.ids, reg.full, strict=True)))
+    return _Exact(
+        by_id=dict(zip(reg.id_keys, reg.ids, strict=True)),
+        full_groups=pd.Series(reg.ids).groupby(reg.full).agg(list).to_dict(),
+        core_groups=pd.Series(reg.ids).groupby(reg.core).agg(list).to_dict(),
+        starts=starts,
+        lengths=dict(zip(reg.ids, reg.full, strict=True)),
+    )
 
 
 def _apply_exact_rules(found: _Matches, full: np.ndarray, core: np.ndarray, ex: _Exact) -> None:
@@ -261,8 +301,11 @@ def _suggestions(found: _Matches, reg: _RegisterKeys) -> list[str]:
         if found.match[i] in ACCEPTED:
             suggestions.append("")
             continue
-        parts = [f"{reg.names[j]}（{reg.ids[j]}，{found.scores[i, j]:.0f}分）"
-                 for j in found.top[i] if found.scores[i, j] >= SUGGEST_FLOOR]
+        parts = [
+            f"{reg.names[j]}（{reg.ids[j]}，{found.scores[i, j]:.0f}分）"
+            for j in found.top[i]
+            if found.scores[i, j] >= SUGGEST_FLOOR
+        ]
         suggestions.append("；".join(parts))
     return suggestions
 
@@ -295,8 +338,9 @@ def _building_key(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.lower()
     text = text.str.replace(r"\s+", "", regex=True).str.replace(r"^第", "", regex=True)
     text = text.str.replace(r"(?:号楼|栋楼|栋|幢|号|楼|座|#)$", "", regex=True)
-    text = text.str.replace(r"^[零〇一二两三四五六七八九十]+$",
-                            lambda m: chinese_number(m[0]), regex=True)
+    text = text.str.replace(
+        r"^[零〇一二两三四五六七八九十]+$", lambda m: chinese_number(m[0]), regex=True
+    )
     text = text.str.replace(r"^0+(?=\d)", "", regex=True)
     return text.where(text != "")
 
@@ -313,8 +357,9 @@ def _room_parts(values: pd.Series) -> pd.DataFrame:
     unit = text.str.extract(r"(\d+)\D+\d+\D*$", expand=False).astype("string")
     room = room.str.replace(r"^0+(?=\d)", "", regex=True)
     unit = unit.str.replace(r"^0+(?=\d)", "", regex=True)
-    return pd.DataFrame({"room_key": room.astype("string"), "unit_key": unit.astype("string")},
-                        index=values.index)
+    return pd.DataFrame(
+        {"room_key": room.astype("string"), "unit_key": unit.astype("string")}, index=values.index
+    )
 
 
 def unit_key(values: pd.Series) -> pd.Series:
@@ -325,8 +370,11 @@ def unit_key(values: pd.Series) -> pd.Series:
 def _unit_key(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.strip()
     digits = text.str.extract(r"(\d+)", expand=False).str.replace(r"^0+(?=\d)", "", regex=True)
-    return digits.fillna(text.str.replace(r"单元$", "", regex=True).map(
-        lambda s: chinese_number(s) if isinstance(s, str) else s)).astype("string")
+    return digits.fillna(
+        text.str.replace(r"单元$", "", regex=True).map(
+            lambda s: chinese_number(s) if isinstance(s, str) else s
+        )
+    ).astype("string")
 
 
 def frame_building_labels(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.Series:
@@ -336,7 +384,8 @@ def frame_building_labels(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.S
     labels["building_key"] = building_key(labels["building"])
     labels = labels.drop_duplicates(["estate_id", "building_key"])
     merged = responses[["estate_id", "building_key"]].merge(
-        labels, on=["estate_id", "building_key"], how="left")
+        labels, on=["estate_id", "building_key"], how="left"
+    )
     return pd.Series(merged["building"].to_numpy(), index=responses.index, dtype="string")
 
 
@@ -355,8 +404,11 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     s["s_unit"] = unit_key(s["unit"]) if "unit" in s else pd.NA
     r = responses[["estate_id", "building_key", "room_key", "unit_key"]].copy()
     r["_i"] = np.arange(len(r))
-    cand = r.merge(s[["estate_id", "building_key", "room_key", "s_unit", "household_id",
-                      "role"]], on=["estate_id", "building_key", "room_key"], how="inner")
+    cand = r.merge(
+        s[["estate_id", "building_key", "room_key", "s_unit", "household_id", "role"]],
+        on=["estate_id", "building_key", "room_key"],
+        how="inner",
+    )
     given = cand["unit_key"].notna().to_numpy()
     same_unit = (cand["unit_key"] == cand["s_unit"]).fillna(False).to_numpy(dtype=bool)
     cand = cand[~given | same_unit]  # a unit that is given must match
@@ -365,9 +417,16 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     idx = np.arange(len(r))
     household = pd.Series(chosen["household_id"], dtype="string").reindex(idx)
     role = pd.Series(chosen["role"], dtype="string").reindex(idx)
-    link = np.where(household.notna().to_numpy(), "linked",
-                    np.where(r["room_key"].isna().to_numpy(), "no_room",
-                             np.where(pd.Series(idx).map(n_cand).fillna(0).to_numpy() > 1,
-                                      "ambiguous", "not_found")))
-    return pd.DataFrame({"household_id": household.to_numpy(), "role": role.to_numpy(),
-                         "link": link}, index=responses.index)
+    link = np.where(
+        household.notna().to_numpy(),
+        "linked",
+        np.where(
+            r["room_key"].isna().to_numpy(),
+            "no_room",
+            np.where(pd.Series(idx).map(n_cand).fillna(0).to_numpy() > 1, "ambiguous", "not_found"),
+        ),
+    )
+    return pd.DataFrame(
+        {"household_id": household.to_numpy(), "role": role.to_numpy(), "link": link},
+        index=responses.index,
+    )

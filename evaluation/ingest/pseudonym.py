@@ -35,8 +35,13 @@ def load_or_create_key(path: str | Path) -> bytes:
         except ValueError:
             key = b""
         if len(key) < 16:
-            raise WuyeError(Problem("假名化密钥文件内容无效", "不要手工修改密钥文件；若本轮尚未导入数据，"
-                                    "可删除它后重新运行（会生成新密钥）", file=str(path)))
+            raise WuyeError(
+                Problem(
+                    "假名化密钥文件内容无效",
+                    "不要手工修改密钥文件；若本轮尚未导入数据，可删除它后重新运行（会生成新密钥）",
+                    file=str(path),
+                )
+            )
         return key
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(32)
@@ -58,13 +63,18 @@ def pseudonymise(values: pd.Series, key: bytes, kind: str, length: int = LENGTH)
     """Pseudonymise a column (computed once per distinct value; NA and blank stay NA).
 
     Same digests as :func:`pseudonym`; see :func:`hmac_hex`."""
-    return on_uniques(values, lambda u: pd.Series(
-        hmac_hex(u.to_numpy(dtype=object, na_value=None).tolist(), key, kind, length),
-        dtype="string"))
+    return on_uniques(
+        values,
+        lambda u: pd.Series(
+            hmac_hex(u.to_numpy(dtype=object, na_value=None).tolist(), key, kind, length),
+            dtype="string",
+        ),
+    )
 
 
-def hmac_hex(values: list[str | None], key: bytes, kind: str, length: int = LENGTH
-             ) -> list[str | None]:
+def hmac_hex(
+    values: list[str | None], key: bytes, kind: str, length: int = LENGTH
+) -> list[str | None]:
     """:func:`pseudonym` of each value (stripped; ``None`` and blank give ``None``).
 
     HMAC (RFC 2104) from SHA-256 states keyed once — the inner state has also absorbed
@@ -98,9 +108,13 @@ def normalise_phone(values: pd.Series) -> pd.Series:
 def _phone(values: pd.Series) -> pd.Series:
     text = values.astype("string")
     # plain ASCII digits without a country code (nearly all) are already normalised
-    plain = np.array([isinstance(v, str) and v.isascii() and v.isdigit()
-                      and not v.startswith(("86", "0086"))
-                      for v in text.to_numpy(dtype=object, na_value=None).tolist()], dtype=bool)
+    plain = np.array(
+        [
+            isinstance(v, str) and v.isascii() and v.isdigit() and not v.startswith(("86", "0086"))
+            for v in text.to_numpy(dtype=object, na_value=None).tolist()
+        ],
+        dtype=bool,
+    )
     if plain.all():
         return text
     rest = text[~plain]

@@ -64,27 +64,63 @@ SKIP_MARKERS = frozenset({"(跳过)", "跳过", "-3", "-2", "(空)"})
 #: what the streaming .xlsx reader raises on a file it does not handle: its own signal, and
 #: a damaged zip (truncated, bad CRC or header, corrupt deflate stream, member name not
 #: UTF-8). Anything else is a bug in that reader and propagates.
-FAST_XLSX_DECLINES = (xlsx.Unsupported, zipfile.BadZipFile, zlib.error, EOFError, OSError,
-                      UnicodeDecodeError)
+FAST_XLSX_DECLINES = (
+    xlsx.Unsupported,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    UnicodeDecodeError,
+)
 
 log = logging.getLogger("wuye.ingest")
 
 #: metadata column aliases (normalised header → canonical name)
 METADATA_ALIASES: dict[str, str] = {
-    "序号": "response_no", "编号": "response_no", "答卷编号": "response_no",
-    "录入序号": "response_no", "_id": "response_no", "_index": "response_no",
-    "提交答卷时间": "submitted_at", "提交时间": "submitted_at", "结束答题时间": "submitted_at",
-    "答题结束时间": "submitted_at", "_submission_time": "submitted_at", "调查日期": "submitted_at",
-    "开始答题时间": "started_at", "start": "started_at", "end": "ended_at",
-    "所用时间": "duration", "答题时长": "duration", "作答时长": "duration", "用时": "duration",
-    "来源": "source", "来源详情": "source_detail",
-    "来自ip": "ip", "ip": "ip", "ip地址": "ip", "填写者ip": "ip",
-    "调查员": "interviewer", "访问员": "interviewer",
-    "_uuid": "kobo_uuid", "today": "kobo_today", "deviceid": "kobo_device",
-    "_validation_status": "kobo_other", "__version__": "kobo_other", "_status": "kobo_other",
-    "_submitted_by": "kobo_other", "_tags": "kobo_other", "_notes": "kobo_other",
-    "meta/instanceid": "kobo_other", "formhub/uuid": "kobo_other", "_xform_id_string": "kobo_other",
-    "地理位置国家和地区": "geo", "省": "geo", "市": "geo", "用户id": "user_id", "昵称": "user_id",
+    "序号": "response_no",
+    "编号": "response_no",
+    "答卷编号": "response_no",
+    "录入序号": "response_no",
+    "_id": "response_no",
+    "_index": "response_no",
+    "提交答卷时间": "submitted_at",
+    "提交时间": "submitted_at",
+    "结束答题时间": "submitted_at",
+    "答题结束时间": "submitted_at",
+    "_submission_time": "submitted_at",
+    "调查日期": "submitted_at",
+    "开始答题时间": "started_at",
+    "start": "started_at",
+    "end": "ended_at",
+    "所用时间": "duration",
+    "答题时长": "duration",
+    "作答时长": "duration",
+    "用时": "duration",
+    "来源": "source",
+    "来源详情": "source_detail",
+    "来自ip": "ip",
+    "ip": "ip",
+    "ip地址": "ip",
+    "填写者ip": "ip",
+    "调查员": "interviewer",
+    "访问员": "interviewer",
+    "_uuid": "kobo_uuid",
+    "today": "kobo_today",
+    "deviceid": "kobo_device",
+    "_validation_status": "kobo_other",
+    "__version__": "kobo_other",
+    "_status": "kobo_other",
+    "_submitted_by": "kobo_other",
+    "_tags": "kobo_other",
+    "_notes": "kobo_other",
+    "meta/instanceid": "kobo_other",
+    "formhub/uuid": "kobo_other",
+    "_xform_id_string": "kobo_other",
+    "地理位置国家和地区": "geo",
+    "省": "geo",
+    "市": "geo",
+    "用户id": "user_id",
+    "昵称": "user_id",
     "自定义字段": "custom",
 }
 WJX_MARKERS = {"提交答卷时间", "所用时间", "来源详情", "来自ip"}
@@ -179,28 +215,51 @@ def read_survey_export(
     metadata, questions = _classify_columns(keys, platform)
     numbered = questions["number"].notna()
     if not numbered.any() and platform not in ("kobo", "template", "generic"):
-        raise WuyeError(Problem("没有找到可识别的题目列（列名应形如「4、题干」）",
-                                "确认导出的是答卷数据（问卷星：下载答卷数据→按选项文本或序号），"
-                                "且第一行是列名", file=name, sheet=sheet_name))
+        raise WuyeError(
+            Problem(
+                "没有找到可识别的题目列（列名应形如「4、题干」）",
+                "确认导出的是答卷数据（问卷星：下载答卷数据→按选项文本或序号），且第一行是列名",
+                file=name,
+                sheet=sheet_name,
+            )
+        )
     if questions.empty:
-        raise WuyeError(Problem("没有找到任何题目列", "确认第一行是列名，题目列写成「4、题干」",
-                                file=name, sheet=sheet_name))
+        raise WuyeError(
+            Problem(
+                "没有找到任何题目列",
+                "确认第一行是列名，题目列写成「4、题干」",
+                file=name,
+                sheet=sheet_name,
+            )
+        )
     kind = "code" if platform == "template" else _kind(frame, questions)
-    info = ExportInfo(path=str(path), file=name, platform=platform, kind=kind, sheet=sheet_name,
-                      header_row=header_idx + 1, metadata=metadata, questions=questions,
-                      source_rows=source_rows, encoding=encoding)
+    info = ExportInfo(
+        path=str(path),
+        file=name,
+        platform=platform,
+        kind=kind,
+        sheet=sheet_name,
+        header_row=header_idx + 1,
+        metadata=metadata,
+        questions=questions,
+        source_rows=source_rows,
+        encoding=encoding,
+    )
     return frame, info
 
 
-def _read_raw(path: Path, sheet: str | int | None, categorical: bool
-              ) -> tuple[pd.DataFrame, str | None, list[str], str | None]:
+def _read_raw(
+    path: Path, sheet: str | int | None, categorical: bool
+) -> tuple[pd.DataFrame, str | None, list[str], str | None]:
     """``(cells, sheet name, all sheet names, CSV encoding)`` of an export, every cell text
     or NA; refuses missing, empty and unsupported files and files without data."""
     name = path.name
     if not path.exists():
         raise WuyeError(Problem("找不到问卷导出文件", "检查文件路径", file=str(path)))
     if path.stat().st_size == 0:
-        raise WuyeError(Problem("问卷导出文件是空的（0 字节）", "从问卷平台重新导出该文件", file=name))
+        raise WuyeError(
+            Problem("问卷导出文件是空的（0 字节）", "从问卷平台重新导出该文件", file=name)
+        )
     suffix = path.suffix.lower()
     encoding = None
     sheet_name: str | None = None
@@ -210,15 +269,32 @@ def _read_raw(path: Path, sheet: str | int | None, categorical: bool
     elif suffix in CSV_SUFFIXES:
         raw, encoding = _read_csv(path)
         if categorical:
-            raw = pd.DataFrame({c: categorical_texts(raw[c].to_numpy(dtype=object, na_value=None),
-                                                text_only=True) for c in raw.columns},
-                               index=raw.index)
+            raw = pd.DataFrame(
+                {
+                    c: categorical_texts(
+                        raw[c].to_numpy(dtype=object, na_value=None), text_only=True
+                    )
+                    for c in raw.columns
+                },
+                index=raw.index,
+            )
     else:
-        raise WuyeError(Problem(f"不支持的文件格式 {suffix or '（无扩展名）'}",
-                                "请导出为 .xlsx、.xls 或 .csv", file=name))
+        raise WuyeError(
+            Problem(
+                f"不支持的文件格式 {suffix or '（无扩展名）'}",
+                "请导出为 .xlsx、.xls 或 .csv",
+                file=name,
+            )
+        )
     if raw.empty or raw.notna().to_numpy().sum() == 0:
-        raise WuyeError(Problem("文件中没有任何数据", "确认导出时选择了正确的问卷和答卷范围",
-                                file=name, sheet=sheet_name))
+        raise WuyeError(
+            Problem(
+                "文件中没有任何数据",
+                "确认导出时选择了正确的问卷和答卷范围",
+                file=name,
+                sheet=sheet_name,
+            )
+        )
     return raw, sheet_name, sheet_names, encoding
 
 
@@ -227,7 +303,7 @@ def _header_and_body(raw: pd.DataFrame) -> tuple[int, pd.DataFrame, np.ndarray]:
     numbers)``; columns without a header and trailing empty rows are dropped."""
     header_idx = _find_header(raw)
     headers = _unique([_clean_header(v) for v in raw.iloc[header_idx].tolist()])
-    body = raw.iloc[header_idx + 1:]
+    body = raw.iloc[header_idx + 1 :]
     filled = body.notna().to_numpy().any(axis=1)
     last = np.flatnonzero(filled)
     body = body.iloc[: (last[-1] + 1) if len(last) else 0]
@@ -239,8 +315,7 @@ def _header_and_body(raw: pd.DataFrame) -> tuple[int, pd.DataFrame, np.ndarray]:
     return header_idx, frame, source_rows
 
 
-def _classify_columns(keys: dict[str, str], platform: str
-                      ) -> tuple[dict[str, str], pd.DataFrame]:
+def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, str], pd.DataFrame]:
     """The metadata columns (canonical name → header; the first of each) and the question
     columns (:attr:`ExportInfo.questions`), from the headers and their normalised keys."""
     metadata: dict[str, str] = {}
@@ -260,8 +335,9 @@ def _classify_columns(keys: dict[str, str], platform: str
         elif not qtype and platform in ("generic", "template", "tencent"):
             qtype = "unnumbered"
         if qtype:
-            q_rows.append({"column": col, "number": number, "text": text, "option": option,
-                           "qtype": qtype})
+            q_rows.append(
+                {"column": col, "number": number, "text": text, "option": option, "qtype": qtype}
+            )
     questions = pd.DataFrame(q_rows, columns=["column", "number", "text", "option", "qtype"])
     questions["number"] = questions["number"].astype("Int64")
     return metadata, questions
@@ -291,13 +367,19 @@ def multiselect_flags(frame: pd.DataFrame, info: ExportInfo, number: int) -> pd.
 # --------------------------------------------------------------------------- internals
 
 
-def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
-                ) -> tuple[pd.DataFrame, str, list[str]]:
+def _read_excel(
+    path: Path, sheet: str | int | None, categorical: bool = False
+) -> tuple[pd.DataFrame, str, list[str]]:
     name = path.name
     head = path.read_bytes()[:512]
     if head.lstrip().startswith(b"<") or b"<html" in head.lower() or b"<table" in head.lower():
-        raise WuyeError(Problem("该文件名为 Excel，实际是网页（HTML）格式，无法直接读取",
-                                "用 Excel 打开后「另存为」.xlsx，再导入", file=name))
+        raise WuyeError(
+            Problem(
+                "该文件名为 Excel，实际是网页（HTML）格式，无法直接读取",
+                "用 Excel 打开后「另存为」.xlsx，再导入",
+                file=name,
+            )
+        )
     if path.suffix.lower() in (".xlsx", ".xlsm") and head.startswith(b"PK\x03\x04"):
         fast = _read_xlsx_fast(path, sheet)
         if fast is not None:
@@ -306,8 +388,9 @@ def _read_excel(path: Path, sheet: str | int | None, categorical: bool = False
     return _read_excel_calamine(path, sheet, head, categorical)
 
 
-def _read_xlsx_fast(path: Path, sheet: str | int | None
-                    ) -> tuple[pd.DataFrame, str, list[str]] | None:
+def _read_xlsx_fast(
+    path: Path, sheet: str | int | None
+) -> tuple[pd.DataFrame, str, list[str]] | None:
     """The sheet by :func:`evaluation.ingest.xlsx.read_xlsx_sheet` (streamed, categorical
     codes), or None when that reader does not handle the file (unusual content, damage,
     unknown sheet): the calamine path then reads it or names the problem."""
@@ -323,10 +406,10 @@ def _read_xlsx_fast(path: Path, sheet: str | int | None
             return xlsx.read_xlsx_sheet(path, pick)
     except FAST_XLSX_DECLINES as exc:
         # the kind of reason only (Unsupported messages are fixed texts): never cell text
-        reason = f"Unsupported: {exc}" if isinstance(exc, xlsx.Unsupported) else type(
-            exc).__name__
-        log.debug("%s: streaming .xlsx reader declined (%s), reading with calamine",
-                  path.name, reason)
+        reason = f"Unsupported: {exc}" if isinstance(exc, xlsx.Unsupported) else type(exc).__name__
+        log.debug(
+            "%s: streaming .xlsx reader declined (%s), reading with calamine", path.name, reason
+        )
         return None
 
 
@@ -338,8 +421,9 @@ def _pick_sheet(names: list[str], sheet: str | int | None, file: str) -> str:
     if isinstance(sheet, int):
         return names[sheet]
     if sheet not in names:
-        raise WuyeError(Problem(f"没有名为「{sheet}」的工作表",
-                                f"现有工作表：{'、'.join(names)}", file=file))
+        raise WuyeError(
+            Problem(f"没有名为「{sheet}」的工作表", f"现有工作表：{'、'.join(names)}", file=file)
+        )
     return sheet
 
 
@@ -353,8 +437,9 @@ def _text_columns(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=raw.index)
 
 
-def _read_excel_calamine(path: Path, sheet: str | int | None, head: bytes,
-                         categorical: bool) -> tuple[pd.DataFrame, str, list[str]]:
+def _read_excel_calamine(
+    path: Path, sheet: str | int | None, head: bytes, categorical: bool
+) -> tuple[pd.DataFrame, str, list[str]]:
     name = path.name
     try:
         book = CalamineWorkbook.from_path(str(path))
@@ -368,13 +453,21 @@ def _read_excel_calamine(path: Path, sheet: str | int | None, head: bytes,
         raise
     except Exception as exc:  # calamine raises many kinds; name the file and the fix
         encrypted = head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and path.suffix.lower() in (
-            ".xlsx", ".xlsm")
-        reason = "文件已加密（设置了打开密码）" if encrypted else "文件已损坏或不是有效的 Excel 文件"
+            ".xlsx",
+            ".xlsm",
+        )
+        reason = (
+            "文件已加密（设置了打开密码）" if encrypted else "文件已损坏或不是有效的 Excel 文件"
+        )
         if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
             reason = "文件已加密（设置了打开密码）"
-        raise WuyeError(Problem(f"无法读取问卷导出：{reason}（{type(exc).__name__}）",
-                                "取消密码保护，或从问卷平台重新下载，用 Excel 另存为 .xlsx 后重试",
-                                file=name)) from exc
+        raise WuyeError(
+            Problem(
+                f"无法读取问卷导出：{reason}（{type(exc).__name__}）",
+                "取消密码保护，或从问卷平台重新下载，用 Excel 另存为 .xlsx 后重试",
+                file=name,
+            )
+        ) from exc
     return raw, target, names
 
 
@@ -410,8 +503,10 @@ def _text_frame(rows: list[list[object]], *, categorical: bool = False) -> pd.Da
         table = np.empty((len(rows), width), dtype=object)
     if categorical:  # contiguous columns hash about twice as fast
         by_column = np.ascontiguousarray(table.T)
-        return pd.DataFrame({c: categorical_texts(by_column[c]) for c in range(width)},
-                            index=pd.RangeIndex(len(rows)))
+        return pd.DataFrame(
+            {c: categorical_texts(by_column[c]) for c in range(width)},
+            index=pd.RangeIndex(len(rows)),
+        )
     columns = {}
     for c in range(width):
         column = table[:, c]
@@ -443,17 +538,33 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
         except csv.Error:
             sep = "\t" if sample.count("\t") > sample.count(",") else ","
         try:
-            raw = pd.read_csv(io.StringIO(text), header=None, dtype=str, sep=sep,
-                              keep_default_na=False, na_values=[""], skip_blank_lines=False,
-                              engine="c")
+            raw = pd.read_csv(
+                io.StringIO(text),
+                header=None,
+                dtype=str,
+                sep=sep,
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,
+                engine="c",
+            )
         except Exception as exc:  # malformed quoting etc.
-            raise WuyeError(Problem(f"CSV 文件格式错误：{type(exc).__name__}: {exc}",
-                                    "用 Excel 打开后另存为「CSV UTF-8」或 .xlsx", file=path.name)
-                            ) from exc
+            raise WuyeError(
+                Problem(
+                    f"CSV 文件格式错误：{type(exc).__name__}: {exc}",
+                    "用 Excel 打开后另存为「CSV UTF-8」或 .xlsx",
+                    file=path.name,
+                )
+            ) from exc
         blank = raw.apply(lambda col: on_uniques(col, lambda u: u.str.strip() == "").fillna(False))
         return raw.mask(blank.astype(bool)), encoding
-    raise WuyeError(Problem("无法识别 CSV 文件的编码（已尝试 UTF-8、GBK/GB18030）",
-                            "用 Excel 打开后另存为「CSV UTF-8」", file=path.name))
+    raise WuyeError(
+        Problem(
+            "无法识别 CSV 文件的编码（已尝试 UTF-8、GBK/GB18030）",
+            "用 Excel 打开后另存为「CSV UTF-8」",
+            file=path.name,
+        )
+    )
 
 
 def _clean_header(value: object) -> str:

@@ -26,8 +26,13 @@ def template_headers(questionnaire: Questionnaire) -> list[tuple[str, str]]:
     """``(header, kind)`` of the template columns; kind is meta/estate/ident/item/free."""
     cols: list[tuple[int, str, str]] = []
     for key, q in questionnaire.identification.items():
-        cols.append((q.number or 0, f"{q.number}、{q.text}" if q.number else q.text,
-                     "estate" if key == "estate" else "ident"))
+        cols.append(
+            (
+                q.number or 0,
+                f"{q.number}、{q.text}" if q.number else q.text,
+                "estate" if key == "estate" else "ident",
+            )
+        )
     for item in questionnaire.items.itertuples(index=False):
         cols.append((int(item.number), f"{item.number}、{item.text}", f"item:{item.scale}"))
     for q in questionnaire.free_text.values():
@@ -36,23 +41,32 @@ def template_headers(questionnaire: Questionnaire) -> list[tuple[str, str]]:
     return [(h, "meta") for h in META_HEADERS] + [(h, k) for _, h, k in cols]
 
 
-def write_template(path: str | Path, questionnaire: Questionnaire,
-                   register: pd.DataFrame | None = None) -> Path:
+def write_template(
+    path: str | Path, questionnaire: Questionnaire, register: pd.DataFrame | None = None
+) -> Path:
     """Write the paper-entry template to ``path`` (.xlsx), via a temporary file."""
     import xlsxwriter
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                              "strings_to_urls": False})
+        book = xlsxwriter.Workbook(
+            str(tmp), {"strings_to_formulas": False, "strings_to_urls": False}
+        )
         try:
             sheet = book.add_worksheet(DATA_SHEET)
             guide = book.add_worksheet("填写说明")
             lists = book.add_worksheet("选项")
             marker = book.add_worksheet(TEMPLATE_MARKER_SHEET)
-            head = book.add_format({"bold": True, "text_wrap": True, "valign": "top",
-                                    "bg_color": "#DDEBF7", "border": 1})
+            head = book.add_format(
+                {
+                    "bold": True,
+                    "text_wrap": True,
+                    "valign": "top",
+                    "bg_color": "#DDEBF7",
+                    "border": 1,
+                }
+            )
             text_fmt = book.add_format({"num_format": "@"})
             headers = template_headers(questionnaire)
             sheet.set_row(0, 48)
@@ -64,20 +78,36 @@ def write_template(path: str | Path, questionnaire: Questionnaire,
                 sheet.write_string(0, c, header, head)
                 sheet.set_column(c, c, 10 if kind == "meta" else 14, text_fmt)
                 if kind == "estate" and names:
-                    sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
-                        "validate": "list", "source": f"=选项!$A$1:$A${len(names)}",
-                        "error_type": "warning", "error_message": "请填写台账中的小区名称"})
+                    sheet.data_validation(
+                        1,
+                        c,
+                        TEMPLATE_ROWS,
+                        c,
+                        {
+                            "validate": "list",
+                            "source": f"=选项!$A$1:$A${len(names)}",
+                            "error_type": "warning",
+                            "error_message": "请填写台账中的小区名称",
+                        },
+                    )
                 elif kind.startswith("item:"):
                     opts = questionnaire.scale_options(kind.split(":", 1)[1])
                     labels = opts["label"].tolist()
                     for r, label in enumerate(labels):
                         lists.write_string(r, opt_col, label)
                     col_letter = xlsxwriter.utility.xl_col_to_name(opt_col)
-                    sheet.data_validation(1, c, TEMPLATE_ROWS, c, {
-                        "validate": "list",
-                        "source": f"=选项!${col_letter}$1:${col_letter}${len(labels)}",
-                        "error_type": "information",
-                        "error_message": "可填选项文字，或选项序号 1–" + str(len(labels))})
+                    sheet.data_validation(
+                        1,
+                        c,
+                        TEMPLATE_ROWS,
+                        c,
+                        {
+                            "validate": "list",
+                            "source": f"=选项!${col_letter}$1:${col_letter}${len(labels)}",
+                            "error_type": "information",
+                            "error_message": "可填选项文字，或选项序号 1–" + str(len(labels)),
+                        },
+                    )
                     opt_col += 1
             sheet.freeze_panes(1, 4)
             lines = [

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 
-def on_uniques(values: pd.Series, func: Callable[[pd.Series], pd.Series | pd.DataFrame]
-               ) -> pd.Series | pd.DataFrame:
+def on_uniques(
+    values: pd.Series, func: Callable[[pd.Series], pd.Series | pd.DataFrame]
+) -> pd.Series | pd.DataFrame:
     """``func(values)`` computed on the distinct values (plus one NA) and spread back.
 
     ``func`` must be element-wise (row ``i`` of its result depends on value ``i`` only)

@@ -27,8 +27,14 @@ REASONS: dict[str, str] = {
     "duplicate": "同一户重复提交（保留最后一份完整答卷）",
 }
 
-TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
-                     "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+)
 
 # answer status codes returned by decode_column
 OK, NO_ANSWER, BLANK, BAD = 0, 1, 2, 3
@@ -50,8 +56,10 @@ def decode_column(
     paper template) integers 1..k are codes, k+1.. the missing options, negatives skips.
     Work is done once per distinct value.
     """
-    labels = {_clean(str(lbl)): (int(c), bool(m)) for lbl, c, m in
-              options[["label", "code", "missing"]].itertuples(index=False)}
+    labels = {
+        _clean(str(lbl)): (int(c), bool(m))
+        for lbl, c, m in options[["label", "code", "missing"]].itertuples(index=False)
+    }
     max_code = int(options["code"].max()) if len(options) else 0
     missing_codes = set(options.loc[options["missing"], "code"].astype(int))
     skip = {_clean(s) for s in SKIP_MARKERS} - {"(空)"}
@@ -94,17 +102,23 @@ def parse_duration(values: pd.Series) -> pd.Series:
 def _parse_duration(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
     plain = pd.to_numeric(text, errors="coerce")
-    parts = text.str.extract(r"^(?:(\d+(?:\.\d+)?)(?:小时|时|h))?(?:(\d+(?:\.\d+)?)(?:分钟|分|m|min))?"
-                             r"(?:(\d+(?:\.\d+)?)(?:秒|s|sec))?$")
+    parts = text.str.extract(
+        r"^(?:(\d+(?:\.\d+)?)(?:小时|时|h))?(?:(\d+(?:\.\d+)?)(?:分钟|分|m|min))?"
+        r"(?:(\d+(?:\.\d+)?)(?:秒|s|sec))?$"
+    )
     hms = parts.apply(pd.to_numeric, errors="coerce")
     units = hms.fillna(0).to_numpy() @ np.array([3600.0, 60.0, 1.0])
     has_unit = hms.notna().any(axis=1).to_numpy()
     clock = text.str.extract(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$").apply(
-        pd.to_numeric, errors="coerce")
+        pd.to_numeric, errors="coerce"
+    )
     clock_s = clock.fillna(0).to_numpy() @ np.array([3600.0, 60.0, 1.0])
     has_clock = clock[[1, 2]].notna().all(axis=1).to_numpy()
-    out = np.where(plain.notna().to_numpy(), plain.to_numpy(dtype=float, na_value=np.nan),
-                   np.where(has_unit, units, np.where(has_clock, clock_s, np.nan)))
+    out = np.where(
+        plain.notna().to_numpy(),
+        plain.to_numpy(dtype=float, na_value=np.nan),
+        np.where(has_unit, units, np.where(has_clock, clock_s, np.nan)),
+    )
     return pd.Series(out, index=values.index, dtype=float)
 
 
@@ -116,8 +130,9 @@ def parse_timestamp(values: pd.Series) -> pd.Series:
     """Submission times as ``datetime64``; NaT when blank or unreadable (also Excel
     serial day numbers). Parsed once per distinct value."""
     out = on_uniques(values, _parse_timestamp)
-    return pd.Series(out.to_numpy(dtype="datetime64[ns]"), index=values.index,
-                     dtype="datetime64[ns]")
+    return pd.Series(
+        out.to_numpy(dtype="datetime64[ns]"), index=values.index, dtype="datetime64[ns]"
+    )
 
 
 def _parse_timestamp(values: pd.Series) -> pd.Series:

@@ -56,8 +56,11 @@ _PAD = 64
 _ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-_SI = re.compile(r'<si>\s*<t>([^<]*)</t>\s*</si>|<si>\s*<t xml:space="preserve">([^<]*)</t>'
-                 r"\s*</si>|<si>(.*?)</si>|<si\s*/>", re.S)
+_SI = re.compile(
+    r'<si>\s*<t>([^<]*)</t>\s*</si>|<si>\s*<t xml:space="preserve">([^<]*)</t>'
+    r"\s*</si>|<si>(.*?)</si>|<si\s*/>",
+    re.S,
+)
 _RUN_TEXT = re.compile(r"<t(\s[^>]*)?>([^<]*)</t>|<t(?:\s[^>]*)?/>")
 _PHONETIC = re.compile(r"<rPh\b.*?</rPh>|<rPh\b[^>]*/>", re.S)
 _ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
@@ -116,8 +119,11 @@ def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str
         sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
         styles_part = rels_of.get("styles", "xl/styles.xml")
         plain = _plain_styles(_read(zf, styles_part) if styles_part in zf.NameToInfo else None)
-        shared = (_shared_strings(_read(zf, sst_part)) if sst_part in zf.NameToInfo
-                  else np.empty(0, dtype=object))
+        shared = (
+            _shared_strings(_read(zf, sst_part))
+            if sst_part in zf.NameToInfo
+            else np.empty(0, dtype=object)
+        )
         with zf.open(_member(zf, member)) as fh:
             cells = _read_cells(fh, len(shared), plain)
     return _columns(cells, shared), target, names
@@ -133,7 +139,8 @@ def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str
     text = _xml_text(_read(zf, book))
     base = posixpath.dirname(book)
     by_id, by_type = _relations(
-        zf, posixpath.join(base, "_rels", posixpath.basename(book) + ".rels"), base)
+        zf, posixpath.join(base, "_rels", posixpath.basename(book) + ".rels"), base
+    )
     sheets = []
     block = re.search(r"<sheets>(.*?)</sheets>", text, re.S)
     if block is None:
@@ -147,8 +154,7 @@ def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str
     return sheets, by_type
 
 
-def _relations(zf: zipfile.ZipFile, name: str, base: str
-               ) -> tuple[dict[str, str], dict[str, str]]:
+def _relations(zf: zipfile.ZipFile, name: str, base: str) -> tuple[dict[str, str], dict[str, str]]:
     """The internal targets (part names) of the relations part ``name``, by ``Id`` and by
     type (the last segment of ``Type``; the first relation of each type)."""
     by_id: dict[str, str] = {}
@@ -158,8 +164,11 @@ def _relations(zf: zipfile.ZipFile, name: str, base: str
         if attrs.get("TargetMode") == "External":
             continue
         target = _entities(attrs.get("Target", ""))
-        target = target[1:] if target.startswith("/") else posixpath.normpath(
-            posixpath.join(base, target))
+        target = (
+            target[1:]
+            if target.startswith("/")
+            else posixpath.normpath(posixpath.join(base, target))
+        )
         by_id[attrs.get("Id", "")] = target
         by_type.setdefault(attrs.get("Type", "").rsplit("/", 1)[-1], target)
     return by_id, by_type
@@ -200,9 +209,11 @@ def _plain_styles(data: bytes | None) -> np.ndarray:
     if data is None:
         return np.ones(1, dtype=bool)
     text = _xml_text(data)
-    custom = {_style_id(a["numFmtId"]): _entities(a.get("formatCode", "")) for a in
-              (dict(_ATTR.findall(t)) for t in re.findall(r"<numFmt\b([^>]*)/?>", text))
-              if "numFmtId" in a}
+    custom = {
+        _style_id(a["numFmtId"]): _entities(a.get("formatCode", ""))
+        for a in (dict(_ATTR.findall(t)) for t in re.findall(r"<numFmt\b([^>]*)/?>", text))
+        if "numFmtId" in a
+    }
     block = re.search(r"<cellXfs\b[^>]*>(.*?)</cellXfs>", text, re.S)
     if block is None:
         return np.ones(1, dtype=bool)
@@ -280,8 +291,11 @@ def _shared_strings(data: bytes) -> np.ndarray:
         if rich:
             append(_rich_text(rich))
         elif kept:
-            append(_escapes(_run_text(kept, True)) if ("&" in kept or "\r" in kept
-                                                       or "_x" in kept) else kept)
+            append(
+                _escapes(_run_text(kept, True))
+                if ("&" in kept or "\r" in kept or "_x" in kept)
+                else kept
+            )
         elif "&" in plain or "\r" in plain or "_x" in plain:
             append(_escapes(_run_text(plain, False)))
         else:
@@ -305,7 +319,7 @@ def _read_cells(fh, n_shared: int, plain: np.ndarray) -> _Cells:
         if m:
             if m[1]:
                 return state.result()
-            buf = buf[m.end():]
+            buf = buf[m.end() :]
             break
         if b":sheetData" in buf:
             raise Unsupported("namespace prefix")
@@ -328,8 +342,8 @@ def _read_cells(fh, n_shared: int, plain: np.ndarray) -> _Cells:
             return state.result()
         cut = buf.rfind(b"</row>")
         if cut >= 0:
-            state.chunk(buf[:cut + 6])
-            buf = buf[cut + 6:]
+            state.chunk(buf[: cut + 6])
+            buf = buf[cut + 6 :]
 
 
 @dataclass
@@ -429,8 +443,7 @@ def _elements(t: _Tags) -> _Elements | None:
     """The ``<row …>`` and ``<c …>`` elements and their start tags (``None``: none)."""
     a, lt, b1, b2 = t.a, t.lt, t.b1, t.b2
     end3 = a[lt[:-1] + 4]
-    is_row = ((b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119)
-              & _ENDS_NAME[end3])
+    is_row = (b1 == 114) & (b2 == 111) & (a[lt[:-1] + 3] == 119) & _ENDS_NAME[end3]
     ei = np.flatnonzero(is_row | ((b1 == 99) & t.end2))  # <row …> and <c …> elements
     if not len(ei):
         return None
@@ -470,8 +483,7 @@ def _attributes(t: _Tags, el: _Elements) -> _Attributes:
     return _Attributes(open=qo, close=qc, owner=ko, single=single, name=name)
 
 
-def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray
-                 ) -> _ChunkCells | None:
+def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray) -> _ChunkCells | None:
     """The cells with their reference (else the previous cell's column + 1), type and
     style (``None``: no cells)."""
     a = t.a
@@ -502,8 +514,14 @@ def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray
     style = np.zeros(nc, dtype=np.int64)
     if is_s.any():
         style[ko[is_s]] = _digits(a, qo[is_s] + 1, qc[is_s], 9)
-    return _ChunkCells(start=el.start[cells], selfclose=a[el.end[cells] - 1] == 47, col=col,
-                       row=row, kind=kind, style=style)
+    return _ChunkCells(
+        start=el.start[cells],
+        selfclose=a[el.end[cells] - 1] == 47,
+        col=col,
+        row=row,
+        kind=kind,
+        style=style,
+    )
 
 
 class _State:
@@ -520,8 +538,9 @@ class _State:
         self.last_row = 0
 
     def result(self) -> _Cells:
-        return _Cells(self.table[:self.width, :self.height], self.extras,
-                      self.kinds[:, :self.width])
+        return _Cells(
+            self.table[: self.width, : self.height], self.extras, self.kinds[:, : self.width]
+        )
 
     def chunk(self, buf: bytes) -> None:
         """Parse one chunk of ``<row>`` elements (cut after a ``</row>``)."""
@@ -562,8 +581,9 @@ class _State:
             raise Unsupported("<v> not closed by </v>")
         nc = len(cells.start)
         kv = np.searchsorted(cells.start, V, "right") - 1
-        if len(V) and ((kv < 0).any() or cells.selfclose[kv].any()
-                       or (np.bincount(kv, minlength=nc) > 1).any()):
+        if len(V) and (
+            (kv < 0).any() or cells.selfclose[kv].any() or (np.bincount(kv, minlength=nc) > 1).any()
+        ):
             raise Unsupported("value outside a cell")
         if (cells.kind[kv] == _INLINE).any():
             raise Unsupported("inline string with a value")
@@ -572,8 +592,9 @@ class _State:
         vk = cells.kind[kv]
         vs, ve = V + 3, vend
         self._shared(a, codes, has, kv[vk == _SHARED], vs[vk == _SHARED], ve[vk == _SHARED])
-        self._numbers(a, codes, has, cells.style, kv[vk == _NUMBER], vs[vk == _NUMBER],
-                      ve[vk == _NUMBER])
+        self._numbers(
+            a, codes, has, cells.style, kv[vk == _NUMBER], vs[vk == _NUMBER], ve[vk == _NUMBER]
+        )
         self._bools(a, codes, has, kv[vk == _BOOL], vs[vk == _BOOL], ve[vk == _BOOL])
         inline = np.flatnonzero(cells.kind == _INLINE)
         if len(inline):
@@ -628,8 +649,9 @@ class _State:
         codes[k] = -2 - (first + (digit == 49))
         has[k] = True
 
-    def _inline(self, t: _Tags, P: np.ndarray, codes: np.ndarray, has: np.ndarray,
-                inline: np.ndarray) -> None:
+    def _inline(
+        self, t: _Tags, P: np.ndarray, codes: np.ndarray, has: np.ndarray, inline: np.ndarray
+    ) -> None:
         """Inline strings: each cell's key is its ``<t>`` parts (raw bytes) joined by
         ``<``, each part led by ``P`` (keep whitespace) or another byte (trim)."""
         buf, a, lt, b1, end2, gt = t.buf, t.a, t.lt, t.b1, t.end2, t.gt
@@ -650,7 +672,7 @@ class _State:
         # each part from the ">" that closes its <t> tag: that byte is the flag (trim)
         keys = [buf[s:e] for s, e in zip(te.tolist(), stop.tolist(), strict=True)]
         for i in np.flatnonzero(te != T + 2).tolist():  # <t xml:space=…> or <t/>: rare
-            keep = b'xml:space="preserve"' in buf[T[i]:te[i]]
+            keep = b'xml:space="preserve"' in buf[T[i] : te[i]]
             keys[i] = (b"P" if keep else b">") + keys[i][1:]
         counts = np.bincount(kt, minlength=len(P))
         cell_keys = np.full(len(P), b"", dtype=object)
@@ -664,8 +686,8 @@ class _State:
             starts = np.r_[0, cuts].tolist()
             runs = parts[several].tolist()
             cell_keys[kt[several[starts]]] = [
-                b"<".join(runs[i:j]) for i, j in zip(starts, [*starts[1:], len(runs)],
-                                                     strict=True)]
+                b"<".join(runs[i:j]) for i, j in zip(starts, [*starts[1:], len(runs)], strict=True)
+            ]
         local, uniques = pd.factorize(cell_keys[inline])
         first = self.extras.add(_INLINE, None, np.asarray(uniques, dtype=object))
         codes[inline] = -2 - (first + local)
@@ -679,13 +701,15 @@ class _State:
         rows_cap = self.table.shape[1]
         cols_cap = self.table.shape[0]
         if width > cols_cap or height > rows_cap:
-            new = np.full((max(cols_cap, width), max(rows_cap, height) * (2 if height >
-                                                                            rows_cap else 1)),
-                          -1, dtype=np.int32)
+            new = np.full(
+                (max(cols_cap, width), max(rows_cap, height) * (2 if height > rows_cap else 1)),
+                -1,
+                dtype=np.int32,
+            )
             new[:cols_cap, :rows_cap] = self.table
             self.table = new
             kinds = np.zeros((4, new.shape[0]), dtype=bool)
-            kinds[:, :self.kinds.shape[1]] = self.kinds
+            kinds[:, : self.kinds.shape[1]] = self.kinds
             self.kinds = kinds
         if self.n_shared + self.extras.size >= 2**31 - 2:
             raise Unsupported("too many distinct values")
@@ -730,8 +754,7 @@ def _digits(a: np.ndarray, start: np.ndarray, end: np.ndarray, max_width: int) -
     return value
 
 
-def _reference(a: np.ndarray, start: np.ndarray, end: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _reference(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column (0-based) and row (1-based) of ``A1``-style references."""
     c0, c1, c2, c3 = (a[start + i].astype(np.int64) for i in range(4))
 
@@ -743,8 +766,14 @@ def _reference(a: np.ndarray, start: np.ndarray, end: np.ndarray
     l3 = l2 & up(c2)
     if not l1.all() or (l3 & up(c3)).any():
         raise Unsupported("cell reference")
-    col = np.where(l3, ((c0 - 64) * 26 + (c1 - 64)) * 26 + (c2 - 64),
-                   np.where(l2, (c0 - 64) * 26 + (c1 - 64), c0 - 64)) - 1
+    col = (
+        np.where(
+            l3,
+            ((c0 - 64) * 26 + (c1 - 64)) * 26 + (c2 - 64),
+            np.where(l2, (c0 - 64) * 26 + (c1 - 64), c0 - 64),
+        )
+        - 1
+    )
     letters = 1 + l2.astype(np.int64) + l3
     row = _digits(a, start + letters, end, 7)
     if (row < 1).any() or (row > 1_048_576).any() or (col > 16_383).any():
@@ -808,8 +837,7 @@ def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
             texts[extra[num]] = float_texts(e_num[e[num]])
             boolean = k == _BOOL
             texts[extra[boolean]] = np.where(e_num[e[boolean]] == 1.0, "TRUE", "FALSE")
-            for i, j in zip(extra[k == _INLINE].tolist(), e[k == _INLINE].tolist(),
-                            strict=True):
+            for i, j in zip(extra[k == _INLINE].tolist(), e[k == _INLINE].tolist(), strict=True):
                 if j not in inline_text:
                     inline_text[j] = _inline_key_text(e_key[j])
                 texts[i] = inline_text[j]
@@ -820,8 +848,10 @@ def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
         texts[blank] = None
         t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
         final = t_codes[local] if len(local) else local
-        columns[c] = pd.Categorical.from_codes(final.astype(np.int64), dtype=pd.CategoricalDtype(
-            pd.Index(np.asarray(categories, dtype=object), dtype="str")))
+        columns[c] = pd.Categorical.from_codes(
+            final.astype(np.int64),
+            dtype=pd.CategoricalDtype(pd.Index(np.asarray(categories, dtype=object), dtype="str")),
+        )
     return pd.DataFrame(columns, index=pd.RangeIndex(height))
 
 

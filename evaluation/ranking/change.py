@@ -36,28 +36,43 @@ def _se(frame: pd.DataFrame, value: str, z: float) -> np.ndarray:
     return np.full(len(frame), np.nan)
 
 
-def _diff(cur: np.ndarray, prev: np.ndarray, se1: np.ndarray, se0: np.ndarray, z: float
-          ) -> dict[str, np.ndarray]:
+def _diff(
+    cur: np.ndarray, prev: np.ndarray, se1: np.ndarray, se0: np.ndarray, z: float
+) -> dict[str, np.ndarray]:
     d = cur - prev
     se = np.sqrt(se1**2 + se0**2)
     lo, hi = d - z * se, d + z * se
     sig = (lo > 0) | (hi < 0)
     direction = np.where(sig & (d > 0), "上升", np.where(sig & (d < 0), "下降", "持平"))
     direction = np.where(np.isnan(d), "无可比数据", direction)
-    return {"change": d, "change_se": se, "change_low": lo, "change_high": hi,
-            "significant": sig & ~np.isnan(d), "direction": direction}
+    return {
+        "change": d,
+        "change_se": se,
+        "change_low": lo,
+        "change_high": hi,
+        "significant": sig & ~np.isnan(d),
+        "direction": direction,
+    }
 
 
-def compare_rounds(current: pd.DataFrame, previous: pd.DataFrame, *,
-                   confidence: float = 0.95, key: str = "estate_id") -> pd.DataFrame:
+def compare_rounds(
+    current: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    key: str = "estate_id",
+) -> pd.DataFrame:
     """Per estate: ``rate_prev, change, change_se, change_low, change_high, significant,
     direction`` (and ``index_*`` when both rounds have the index). Estates present in only
     one round get NaN and ``direction = 无可比数据``."""
     z = float(stats.norm.isf((1 - check_confidence(confidence)) / 2))
     for name, frame in (("current", current), ("previous", previous)):
         if key not in frame.columns or "rate" not in frame.columns:
-            raise WuyeError(Problem(f"参数 {name} 缺少 {key} 或 rate 列", "传入 score_round 的 estates",
-                                    column=name))
+            raise WuyeError(
+                Problem(
+                    f"参数 {name} 缺少 {key} 或 rate 列", "传入 score_round 的 estates", column=name
+                )
+            )
     cur = current.assign(**{key: current[key].astype(str)}).drop_duplicates(key)
     prev = previous.assign(**{key: previous[key].astype(str)}).drop_duplicates(key)
     prev = prev.set_index(key).reindex(cur[key])
@@ -84,34 +99,44 @@ def firm_rates(estates: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFra
     z = float(stats.norm.isf((1 - check_confidence(confidence)) / 2))
     for col in ("firm", "rate", "households"):
         if col not in estates.columns:
-            raise WuyeError(Problem(f"估计结果缺少列「{col}」", "合并台账后再计算企业汇总",
-                                    column=col))
+            raise WuyeError(
+                Problem(f"估计结果缺少列「{col}」", "合并台账后再计算企业汇总", column=col)
+            )
     e = estates[estates["rate"].notna()]
     N = e["households"].to_numpy(dtype=float)
     se = _se(e, "rate", z)
     g = e.assign(_wp=N * e["rate"].to_numpy(dtype=float), _N=N, _v=N**2 * se**2)
-    agg = g.groupby("firm", sort=True).agg(_wp=("_wp", "sum"), _N=("_N", "sum"),
-                                           _v=("_v", "sum"), estates=("rate", "size"))
+    agg = g.groupby("firm", sort=True).agg(
+        _wp=("_wp", "sum"), _N=("_N", "sum"), _v=("_v", "sum"), estates=("rate", "size")
+    )
     rate = agg["_wp"] / agg["_N"]
     rse = np.sqrt(agg["_v"]) / agg["_N"]
-    return pd.DataFrame({"firm": agg.index, "rate": rate.to_numpy(), "rate_se": rse.to_numpy(),
-                         "rate_low": (rate - z * rse).clip(0, 1).to_numpy(),
-                         "rate_high": (rate + z * rse).clip(0, 1).to_numpy(),
-                         "estates": agg["estates"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "firm": agg.index,
+            "rate": rate.to_numpy(),
+            "rate_se": rse.to_numpy(),
+            "rate_low": (rate - z * rse).clip(0, 1).to_numpy(),
+            "rate_high": (rate + z * rse).clip(0, 1).to_numpy(),
+            "estates": agg["estates"].to_numpy(),
+        }
+    )
 
 
-def compare_firms(current: pd.DataFrame, previous: pd.DataFrame, *,
-                  confidence: float = 0.95) -> pd.DataFrame:
+def compare_firms(
+    current: pd.DataFrame, previous: pd.DataFrame, *, confidence: float = 0.95
+) -> pd.DataFrame:
     """Per firm change over the estates scored in both rounds (firm from ``current``)."""
     cur = current[current["rate"].notna()].assign(estate_id=lambda f: f["estate_id"].astype(str))
-    prev = previous[previous["rate"].notna()].assign(
-        estate_id=lambda f: f["estate_id"].astype(str))
+    prev = previous[previous["rate"].notna()].assign(estate_id=lambda f: f["estate_id"].astype(str))
     both = sorted(set(cur["estate_id"]) & set(prev["estate_id"]))
     cur = cur[cur["estate_id"].isin(both)]
     prev = prev.drop(columns=[c for c in ("firm", "households") if c in prev.columns])
     prev = prev.merge(cur[["estate_id", "firm", "households"]], on="estate_id")
     fc = firm_rates(cur, confidence=confidence)
     fp = firm_rates(prev, confidence=confidence).set_index("firm").reindex(fc["firm"])
-    return compare_rounds(fc.rename(columns={"firm": "estate_id"}),
-                          fp.reset_index().rename(columns={"firm": "estate_id"}),
-                          confidence=confidence).rename(columns={"estate_id": "firm"})
+    return compare_rounds(
+        fc.rename(columns={"firm": "estate_id"}),
+        fp.reset_index().rename(columns={"firm": "estate_id"}),
+        confidence=confidence,
+    ).rename(columns={"estate_id": "firm"})

@@ -19,22 +19,42 @@ if TYPE_CHECKING:
 
 def current_lists(round: Round, est: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
     """This round's lists in the shape of ``history(db, kind="lists")``."""
-    e = pd.DataFrame({"level": "estate", "key": est["estate_id"].astype(str),
-                      "label": est["estate_name"].astype(str) if "estate_name" in est
-                      else est["estate_id"].astype(str),
-                      "firm": est["firm"].astype(str), "list": est["list"],
-                      "eligible": est["eligible"]})
-    f = pd.DataFrame({"level": "firm", "key": firms["firm"].astype(str),
-                      "label": firms["firm"].astype(str), "firm": firms["firm"].astype(str),
-                      "list": firms["list"], "eligible": firms["eligible"]})
+    e = pd.DataFrame(
+        {
+            "level": "estate",
+            "key": est["estate_id"].astype(str),
+            "label": est["estate_name"].astype(str)
+            if "estate_name" in est
+            else est["estate_id"].astype(str),
+            "firm": est["firm"].astype(str),
+            "list": est["list"],
+            "eligible": est["eligible"],
+        }
+    )
+    f = pd.DataFrame(
+        {
+            "level": "firm",
+            "key": firms["firm"].astype(str),
+            "label": firms["firm"].astype(str),
+            "firm": firms["firm"].astype(str),
+            "list": firms["list"],
+            "eligible": firms["eligible"],
+        }
+    )
     out = pd.concat([e, f], ignore_index=True)
     out.insert(0, "period", str(round.period))
     out.insert(0, "round_id", str(round.round_id))
     return out
 
 
-def escalations(round: Round, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.DataFrame,
-                 history: Any, rules: Rules) -> pd.DataFrame:
+def escalations(
+    round: Round,
+    frame: pd.DataFrame,
+    est: pd.DataFrame,
+    firms: pd.DataFrame,
+    history: Any,
+    rules: Rules,
+) -> pd.DataFrame:
     """This round's listed estates and firms with their consecutive and total listings
     over the earlier rounds of its series (``history``: lists frame, ``Store`` or path),
     flagged 退出预警 / 推荐表彰 by the rules' counts."""
@@ -59,13 +79,29 @@ def escalations(round: Round, frame: pd.DataFrame, est: pd.DataFrame, firms: pd.
     commend = out["red_consecutive"] >= rules.commendation_count
     out["flag"] = np.where(exit_warn, "退出预警", np.where(commend, "推荐表彰", ""))
     out["note"] = np.where(
-        exit_warn, "连续 " + out["black_consecutive"].astype(str) + " 轮黑榜（≥ "
-        + str(rules.escalation_count) + " 轮触发退出预警），累计黑榜 "
-        + out["black_total"].astype(str) + " 次",
-        np.where(out["list"] == RED, "连续 " + out["red_consecutive"].astype(str)
-                 + " 轮红榜，累计红榜 " + out["red_total"].astype(str) + " 次",
-                 "连续 " + out["black_consecutive"].astype(str) + " 轮黑榜，累计黑榜 "
-                 + out["black_total"].astype(str) + " 次"))
+        exit_warn,
+        "连续 "
+        + out["black_consecutive"].astype(str)
+        + " 轮黑榜（≥ "
+        + str(rules.escalation_count)
+        + " 轮触发退出预警），累计黑榜 "
+        + out["black_total"].astype(str)
+        + " 次",
+        np.where(
+            out["list"] == RED,
+            "连续 "
+            + out["red_consecutive"].astype(str)
+            + " 轮红榜，累计红榜 "
+            + out["red_total"].astype(str)
+            + " 次",
+            "连续 "
+            + out["black_consecutive"].astype(str)
+            + " 轮黑榜，累计黑榜 "
+            + out["black_total"].astype(str)
+            + " 次",
+        ),
+    )
     out.insert(0, "round_id", str(round.round_id))
-    return out.sort_values(["level", "flag", "key"], ascending=[False, False, True],
-                           kind="mergesort").reset_index(drop=True)
+    return out.sort_values(
+        ["level", "flag", "key"], ascending=[False, False, True], kind="mergesort"
+    ).reset_index(drop=True)

@@ -32,16 +32,35 @@ PLAN = "鄂葛管办发〔2024〕16号"
 LARGE_FIRM_REVENUE = 1000.0  # 万元
 #: indicator → (label, column, targets by year, unit)
 TARGETS: dict[str, tuple[str, str, dict[int, float], str]] = {
-    "red_property_rate": ("红色物业创建率", "red_property", {2024: 0.30, 2025: 0.50, 2026: 0.70},
-                          "比例"),
+    "red_property_rate": (
+        "红色物业创建率",
+        "red_property",
+        {2024: 0.30, 2025: 0.50, 2026: 0.70},
+        "比例",
+    ),
     "professional_rate": ("专业物业服务覆盖率", "professional", {2024: 0.80, 2026: 1.00}, "比例"),
     "committee_rate": ("业委会组建率", "committee", {2024: 0.35, 2026: 0.70}, "比例"),
-    "committee_party_share": ("业委会党员比例", "committee_party_share",
-                              {2024: 0.30, 2026: 0.50}, "比例"),
+    "committee_party_share": (
+        "业委会党员比例",
+        "committee_party_share",
+        {2024: 0.30, 2026: 0.50},
+        "比例",
+    ),
     "large_firms": ("规上物业企业数（年营收≥1000万元）", "firm_revenue", {2024: 2, 2026: 5}, "家"),
 }
-COLUMNS = ("indicator", "label", "column", "year", "value", "target", "met", "numerator",
-           "denominator", "unit", "note")
+COLUMNS = (
+    "indicator",
+    "label",
+    "column",
+    "year",
+    "value",
+    "target",
+    "met",
+    "numerator",
+    "denominator",
+    "unit",
+    "note",
+)
 
 
 def target_for(targets: dict[int, float], year: int) -> tuple[float, str]:
@@ -57,8 +76,9 @@ def target_for(targets: dict[int, float], year: int) -> tuple[float, str]:
     after = min(y for y in years if y > year)
     path = targets[before] + (targets[after] - targets[before]) * (year - before) / (after - before)
     shown = f"{path:.1%}" if targets[after] <= 1 else f"{path:.1f}"
-    return float(targets[before]), (f"方案未规定{year}年目标，沿用{before}年目标"
-                                    f"（按线性进度应为 {shown}）")
+    return float(targets[before]), (
+        f"方案未规定{year}年目标，沿用{before}年目标（按线性进度应为 {shown}）"
+    )
 
 
 def _bool(s: pd.Series) -> pd.Series:
@@ -81,8 +101,11 @@ def district_indicators(register: pd.DataFrame, year: int) -> pd.DataFrame:
             continue
         target, note = target_for(targets, int(year))
         if key == "committee_party_share":
-            formed = (_bool(register["committee"]) if "committee" in register.columns
-                      else pd.Series(True, index=register.index))
+            formed = (
+                _bool(register["committee"])
+                if "committee" in register.columns
+                else pd.Series(True, index=register.index)
+            )
             share = pd.to_numeric(register[column], errors="coerce")
             share = share.where(share <= 1, share / 100.0)
             vals = share[formed & share.notna()]
@@ -105,9 +128,21 @@ def district_indicators(register: pd.DataFrame, year: int) -> pd.DataFrame:
             if key == "committee_rate":
                 note += "（方案 2026 年口径为符合条件的小区，台账未区分时按全部小区）"
         met = pd.NA if np.isnan(target) or np.isnan(value) else bool(value >= target - 1e-12)
-        rows.append({"indicator": key, "label": label, "column": column, "year": int(year),
-                     "value": value, "target": target, "met": met, "numerator": num,
-                     "denominator": den, "unit": unit, "note": note})
+        rows.append(
+            {
+                "indicator": key,
+                "label": label,
+                "column": column,
+                "year": int(year),
+                "value": value,
+                "target": target,
+                "met": met,
+                "numerator": num,
+                "denominator": den,
+                "unit": unit,
+                "note": note,
+            }
+        )
     out = pd.DataFrame(rows, columns=list(COLUMNS))
     out["met"] = out["met"].astype("boolean")
     return out

@@ -13,8 +13,13 @@ from evaluation.ranking.rules import TIE_KEYS, VERDICT_POINTS
 RED, BLACK = "红榜", "黑榜"
 
 
-def min_rank(frame: pd.DataFrame, keys: tuple[str, ...] | list[str], mask: pd.Series, *,
-             from_bottom: bool = False) -> pd.Series:
+def min_rank(
+    frame: pd.DataFrame,
+    keys: tuple[str, ...] | list[str],
+    mask: pd.Series,
+    *,
+    from_bottom: bool = False,
+) -> pd.Series:
     """Competition rank ("1224") over ``keys`` (directions from ``TIE_KEYS``) among ``mask``.
 
     Rows equal on every key share the smaller rank; NA keys count as worst. With
@@ -23,8 +28,13 @@ def min_rank(frame: pd.DataFrame, keys: tuple[str, ...] | list[str], mask: pd.Se
     sub = frame.loc[mask, list(keys)].astype(float)
     ascending = [TIE_KEYS[k][0] != from_bottom for k in keys]
     worst = -np.inf if from_bottom else np.inf  # NA fill, on the ascending scale
-    filled = pd.DataFrame({k: sub[k].fillna(worst if asc else -worst)
-                           for k, asc in zip(keys, ascending, strict=True)}, index=sub.index)
+    filled = pd.DataFrame(
+        {
+            k: sub[k].fillna(worst if asc else -worst)
+            for k, asc in zip(keys, ascending, strict=True)
+        },
+        index=sub.index,
+    )
     ordered = filled.sort_values(list(keys), ascending=ascending, kind="mergesort")
     vals = ordered.to_numpy()
     new = np.ones(len(ordered), dtype=bool)
@@ -57,8 +67,16 @@ def verdict_text(frame: pd.DataFrame) -> pd.Series:
     v = frame["verdict"]
     rate, low, high = pct(frame["rate"]), pct(frame["rate_low"]), pct(frame["rate_high"])
     thr = pct(frame["threshold"], 0)
-    bound = np.where(v == "达标", "下限 " + low.astype(object),
-                     np.where(v == "未达标", "上限 " + high.astype(object),
-                              "区间 " + low.astype(object) + "–" + high.astype(object)))
-    text = "满意率 " + rate.astype(object) + "（" + bound + "，门槛 " + thr.astype(object) + "）" + v
+    bound = np.where(
+        v == "达标",
+        "下限 " + low.astype(object),
+        np.where(
+            v == "未达标",
+            "上限 " + high.astype(object),
+            "区间 " + low.astype(object) + "–" + high.astype(object),
+        ),
+    )
+    text = (
+        "满意率 " + rate.astype(object) + "（" + bound + "，门槛 " + thr.astype(object) + "）" + v
+    )
     return pd.Series(np.where(v.isin(list(VERDICT_POINTS)), text, ""), index=frame.index)

@@ -42,10 +42,18 @@ from wuye_common.errors import Problem, WuyeError
 if TYPE_CHECKING:
     from evaluation.round import Round
 
-ESTATE_COLUMNS = ("estate_id", "composite", "rank", "eligible", "list", "reasons", "criteria",
-                  "credit_grade", "complaints_per_100")
-SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n",
-                  "verdict")
+ESTATE_COLUMNS = (
+    "estate_id",
+    "composite",
+    "rank",
+    "eligible",
+    "list",
+    "reasons",
+    "criteria",
+    "credit_grade",
+    "complaints_per_100",
+)
+SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n", "verdict")
 
 
 @dataclass
@@ -71,8 +79,14 @@ class Ranking:
     rules: Rules = field(default_factory=Rules)
 
 
-def rank_round(round: Round, scores_estates: pd.DataFrame, *, history: Any = None,
-               rules: Rules | None = None, firms: pd.DataFrame | None = None) -> Ranking:
+def rank_round(
+    round: Round,
+    scores_estates: pd.DataFrame,
+    *,
+    history: Any = None,
+    rules: Rules | None = None,
+    firms: pd.DataFrame | None = None,
+) -> Ranking:
     """Rank a scored round: composite, eligibility, lists with reasons, firms, escalations.
 
     ``history`` is the earlier rounds' listings as returned by
@@ -94,11 +108,16 @@ def rank_round(round: Round, scores_estates: pd.DataFrame, *, history: Any = Non
     est = _rank_estates(frame, rules)
     firms = rank_firms(frame, est, rules, confidence=float(getattr(round, "confidence", 0.95)))
     esc = escalations(round, frame, est, firms, history, rules)
-    return Ranking(estates=est[list(ESTATE_COLUMNS)].reset_index(drop=True),
-                   firms=firms.reset_index(drop=True), escalations=esc, rules=rules)
+    return Ranking(
+        estates=est[list(ESTATE_COLUMNS)].reset_index(drop=True),
+        firms=firms.reset_index(drop=True),
+        escalations=esc,
+        rules=rules,
+    )
 
 
 # ----------------------------------------------------------------------------- inputs
+
 
 def _apply_firm_register(register: pd.DataFrame, firms: pd.DataFrame) -> pd.DataFrame:
     """Check every 台账 firm is in the firm register; take firm-level credit scores from it."""
@@ -107,16 +126,27 @@ def _apply_firm_register(register: pd.DataFrame, firms: pd.DataFrame) -> pd.Data
 
     table = rename_columns(firms, {**REGISTER_COLUMNS, "企业名称": "firm"})
     if "firm" not in table.columns:
-        raise WuyeError(Problem("企业名录缺少「物业企业」列", "在第一行写上 物业企业（或 firm）",
-                                file=firms.attrs.get("file"), row=1))
+        raise WuyeError(
+            Problem(
+                "企业名录缺少「物业企业」列",
+                "在第一行写上 物业企业（或 firm）",
+                file=firms.attrs.get("file"),
+                row=1,
+            )
+        )
     names = table["firm"].astype("string").str.strip()
     known = set(names.dropna())
     used = register["firm"].astype("string").str.strip()
     missing = sorted(set(used.dropna()) - known)
     if missing:
-        raise WuyeError(Problem(f"台账中的物业企业不在企业名录中：{'、'.join(missing[:10])}",
-                                "在企业名录中补上这些企业，或改正台账中的企业名称",
-                                file=firms.attrs.get("file"), column="物业企业"))
+        raise WuyeError(
+            Problem(
+                f"台账中的物业企业不在企业名录中：{'、'.join(missing[:10])}",
+                "在企业名录中补上这些企业，或改正台账中的企业名称",
+                file=firms.attrs.get("file"),
+                column="物业企业",
+            )
+        )
     if "credit_score" in table.columns:
         score = pd.to_numeric(table["credit_score"], errors="coerce")
         by_firm = pd.Series(score.to_numpy(), index=names.to_numpy()).groupby(level=0).max()
@@ -128,27 +158,44 @@ def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """台账 ⟕ scores on estate_id, with clear errors for mismatches."""
     problems: list[Problem] = []
     if scores is None or len(scores) == 0:
-        raise WuyeError(Problem("本轮还没有评分结果，不能排名",
-                                "先运行评分（wuye-eval score <轮次>），再运行 wuye-eval rank"))
+        raise WuyeError(
+            Problem(
+                "本轮还没有评分结果，不能排名",
+                "先运行评分（wuye-eval score <轮次>），再运行 wuye-eval rank",
+            )
+        )
     missing = [c for c in SCORE_REQUIRED if c not in scores.columns]
     if missing:
-        raise WuyeError(Problem(f"评分结果缺少列：{'、'.join(missing)}",
-                                "先运行评分（wuye-eval score），再排名"))
+        raise WuyeError(
+            Problem(
+                f"评分结果缺少列：{'、'.join(missing)}", "先运行评分（wuye-eval score），再排名"
+            )
+        )
     if scores["estate_id"].duplicated().any():
         dup = scores.loc[scores["estate_id"].duplicated(), "estate_id"].astype(str).unique()
-        problems.append(Problem(f"评分结果中小区编号重复：{'、'.join(dup[:10])}",
-                                "每个小区只能有一行评分结果"))
+        problems.append(
+            Problem(f"评分结果中小区编号重复：{'、'.join(dup[:10])}", "每个小区只能有一行评分结果")
+        )
     firm = register["firm"].astype("string").str.strip()
     no_firm = firm.isna() | (firm == "")
     if no_firm.any():
         ids = register.loc[no_firm, "estate_id"].astype(str).tolist()
-        problems.append(Problem(f"台账中这些小区没有物业企业：{'、'.join(ids[:10])}",
-                                "在台账「物业企业」列补上企业名称", column="物业企业"))
+        problems.append(
+            Problem(
+                f"台账中这些小区没有物业企业：{'、'.join(ids[:10])}",
+                "在台账「物业企业」列补上企业名称",
+                column="物业企业",
+            )
+        )
     unknown = ~scores["estate_id"].astype(str).isin(register["estate_id"].astype(str))
     if unknown.any():
         ids = scores.loc[unknown, "estate_id"].astype(str).tolist()
-        problems.append(Problem(f"评分结果中的小区不在台账中：{'、'.join(ids[:10])}",
-                                "把这些小区（及其物业企业）补进台账，或检查小区编号"))
+        problems.append(
+            Problem(
+                f"评分结果中的小区不在台账中：{'、'.join(ids[:10])}",
+                "把这些小区（及其物业企业）补进台账，或检查小区编号",
+            )
+        )
     if problems:
         raise WuyeError(problems)
     reg = register.copy()
@@ -161,8 +208,16 @@ def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         reg = reg.drop(columns="threshold")
     drop = [c for c in sc.columns if c in reg.columns and c != "estate_id"]
     out = reg.merge(sc.drop(columns=drop), on="estate_id", how="left", validate="one_to_one")
-    for col in ("rate", "rate_se", "rate_low", "rate_high", "index", "n", "response_rate",
-                "threshold"):
+    for col in (
+        "rate",
+        "rate_se",
+        "rate_low",
+        "rate_high",
+        "index",
+        "n",
+        "response_rate",
+        "threshold",
+    ):
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
         else:
@@ -174,6 +229,7 @@ def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- estates
 
+
 def composite_score(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """Component scores (0–100) and the composite ``Σ w·s / Σ w`` over available components.
 
@@ -184,16 +240,21 @@ def composite_score(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     """
     w = rules.weights
     nan = pd.Series(np.nan, index=frame.index)
-    per100 = (frame["complaints"] / frame["households"] * 100.0 if "complaints" in frame
-              else nan)
-    comps = pd.DataFrame({
-        "s_index": frame["index"].clip(0, 100),
-        "s_verdict": frame["verdict"].map(VERDICT_POINTS).astype(float),
-        "s_credit": frame["credit_score"].clip(0, 100) if "credit_score" in frame else nan,
-        "s_complaints": 100.0 * (1.0 - (per100 / w.complaints_cap).clip(0, 1)),
-        "s_inspection": (pd.to_numeric(frame[w.inspection_column], errors="coerce").clip(0, 100)
-                         if w.inspection_column in frame else nan),
-    }, index=frame.index).astype(float)
+    per100 = frame["complaints"] / frame["households"] * 100.0 if "complaints" in frame else nan
+    comps = pd.DataFrame(
+        {
+            "s_index": frame["index"].clip(0, 100),
+            "s_verdict": frame["verdict"].map(VERDICT_POINTS).astype(float),
+            "s_credit": frame["credit_score"].clip(0, 100) if "credit_score" in frame else nan,
+            "s_complaints": 100.0 * (1.0 - (per100 / w.complaints_cap).clip(0, 1)),
+            "s_inspection": (
+                pd.to_numeric(frame[w.inspection_column], errors="coerce").clip(0, 100)
+                if w.inspection_column in frame
+                else nan
+            ),
+        },
+        index=frame.index,
+    ).astype(float)
     weights = np.array([w.index, w.verdict, w.credit, w.complaints, w.inspection])
     values = comps.to_numpy()
     have = ~np.isnan(values) & (weights > 0)
@@ -202,8 +263,7 @@ def composite_score(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         composite = np.where(den > 0, num / den, np.nan)
     # an unscored estate has no composite, whatever the register says
-    composite = np.where(frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy(), composite,
-                         np.nan)
+    composite = np.where(frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy(), composite, np.nan)
     comps["composite"] = np.round(composite, 6)
     comps["complaints_per_100"] = per100.astype(float)
     return comps
@@ -230,15 +290,21 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     if red_rule.top_share > 0:
         tests.append(rank <= share_k)
     if tests:
-        top = np.logical_or.reduce(tests) if red_rule.mode == "either" else np.logical_and.reduce(
-            tests)
+        top = (
+            np.logical_or.reduce(tests)
+            if red_rule.mode == "either"
+            else np.logical_and.reduce(tests)
+        )
     else:
         top = pd.Series(True, index=est.index)
     red = eligible & est["verdict"].isin(list(red_rule.verdicts)) & top
 
     b = rules.black
-    grade = (credit_grade(est["credit_score"], rules.credit_bands) if "credit_score" in est
-             else pd.Series("", index=est.index))
+    grade = (
+        credit_grade(est["credit_score"], rules.credit_bands)
+        if "credit_score" in est
+        else pd.Series("", index=est.index)
+    )
     est["credit_grade"] = grade
     black_verdict = eligible & est["verdict"].isin(list(b.verdicts))
     among = eligible & est["verdict"].isin(list(b.bottom_among))
@@ -256,7 +322,7 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     vtext = verdict_text(est)
     rank_str = pd.Series(rank).astype("Int64").astype(str)
     comp = num(est["composite"]).astype(object)
-    rank_text = ("综合得分 " + comp + "，第 " + rank_str + "/" + str(n_el) + " 名")
+    rank_text = "综合得分 " + comp + "，第 " + rank_str + "/" + str(n_el) + " 名"
     top_bits = []
     if red_rule.top_k > 0:
         top_bits.append(f"前 {red_rule.top_k} 名")
@@ -264,36 +330,72 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         top_bits.append(f"前 {red_rule.top_share:.0%} 即前 {share_k} 名")
     joiner = "或" if red_rule.mode == "either" else "且"
     red_text = rank_text + ("（入选线：" + joiner.join(top_bits) + "）" if top_bits else "")
-    bottom_text = ("在" + "/".join(b.bottom_among) + "小区中综合得分倒数第 "
-                   + pd.Series(from_bottom).astype("Int64").astype(str) + "（"
-                   + comp + " 分，倒数 " + str(b.bottom_k) + " 名上黑榜）")
-    credit_text = ("信用等级 " + grade + "（信用积分 "
-                   + (num(est["credit_score"]).astype(object) if "credit_score" in est else "")
-                   + "）")
-    why_not = join_texts([
-        np.where(~scored, "未评分（无有效样本），不参与排名", ""),
-        np.where(scored & small_n, "样本量 " + num(est["n"], "%.0f").astype(object)
-                 + " < " + str(el.min_n) + "，不参与排名", ""),
-        np.where(scored & low_rr, "应答率 " + pct(est["response_rate"]).astype(object)
-                 + " < " + f"{el.min_response_rate:.0%}" + "，不参与排名", ""),
-    ], est.index)
-    reasons = join_texts([
-        np.where(est["list"] == RED, "红榜：", np.where(est["list"] == BLACK, "黑榜：", "")),
-        vtext,
-        np.where(red, red_text, ""),
-        np.where(black_bottom, bottom_text, ""),
-        np.where(black_credit, credit_text, ""),
-        np.where(eligible & ~red, rank_text, ""),
-        np.where(~eligible, why_not, ""),
-    ], est.index)
+    bottom_text = (
+        "在"
+        + "/".join(b.bottom_among)
+        + "小区中综合得分倒数第 "
+        + pd.Series(from_bottom).astype("Int64").astype(str)
+        + "（"
+        + comp
+        + " 分，倒数 "
+        + str(b.bottom_k)
+        + " 名上黑榜）"
+    )
+    credit_text = (
+        "信用等级 "
+        + grade
+        + "（信用积分 "
+        + (num(est["credit_score"]).astype(object) if "credit_score" in est else "")
+        + "）"
+    )
+    why_not = join_texts(
+        [
+            np.where(~scored, "未评分（无有效样本），不参与排名", ""),
+            np.where(
+                scored & small_n,
+                "样本量 "
+                + num(est["n"], "%.0f").astype(object)
+                + " < "
+                + str(el.min_n)
+                + "，不参与排名",
+                "",
+            ),
+            np.where(
+                scored & low_rr,
+                "应答率 "
+                + pct(est["response_rate"]).astype(object)
+                + " < "
+                + f"{el.min_response_rate:.0%}"
+                + "，不参与排名",
+                "",
+            ),
+        ],
+        est.index,
+    )
+    reasons = join_texts(
+        [
+            np.where(est["list"] == RED, "红榜：", np.where(est["list"] == BLACK, "黑榜：", "")),
+            vtext,
+            np.where(red, red_text, ""),
+            np.where(black_bottom, bottom_text, ""),
+            np.where(black_credit, credit_text, ""),
+            np.where(eligible & ~red, rank_text, ""),
+            np.where(~eligible, why_not, ""),
+        ],
+        est.index,
+    )
     est["reasons"] = reasons.str.replace("：；", "：", regex=False)
-    est["criteria"] = join_texts([
-        np.where(red & (rank <= red_rule.top_k) if red_rule.top_k > 0 else False, "top_k", ""),
-        np.where(red & (rank <= share_k) if red_rule.top_share > 0 else False, "top_share", ""),
-        np.where(red & (red_rule.top_k == 0) & (red_rule.top_share == 0), "verdict", ""),
-        np.where(black_verdict, "verdict", ""),
-        np.where(black_bottom, "bottom_k", ""),
-        np.where(black_credit, "credit_grade", ""),
-        np.where(~eligible, "ineligible", ""),
-    ], est.index, sep=",")
+    est["criteria"] = join_texts(
+        [
+            np.where(red & (rank <= red_rule.top_k) if red_rule.top_k > 0 else False, "top_k", ""),
+            np.where(red & (rank <= share_k) if red_rule.top_share > 0 else False, "top_share", ""),
+            np.where(red & (red_rule.top_k == 0) & (red_rule.top_share == 0), "verdict", ""),
+            np.where(black_verdict, "verdict", ""),
+            np.where(black_bottom, "bottom_k", ""),
+            np.where(black_credit, "credit_grade", ""),
+            np.where(~eligible, "ineligible", ""),
+        ],
+        est.index,
+        sep=",",
+    )
     return est

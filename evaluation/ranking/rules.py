@@ -158,8 +158,13 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
     def bad(key: str, message: str, fix: str) -> None:
         problems.append(Problem(message, fix, file=file, column=f"rules.{key}"))
 
-    sections = {"weights": Weights, "eligibility": Eligibility, "red": RedRule,
-                "black": BlackRule, "firms": FirmRule}
+    sections = {
+        "weights": Weights,
+        "eligibility": Eligibility,
+        "red": RedRule,
+        "black": BlackRule,
+        "firms": FirmRule,
+    }
     parsed: dict[str, Any] = {}
     for name, cls in sections.items():
         table = raw.pop(name, {})
@@ -194,13 +199,16 @@ def _credit_bands(bands_raw: Any, bad: Any) -> tuple[tuple[str, float], ...]:
     if bands_raw is None:
         return bands
     if not isinstance(bands_raw, dict) or not bands_raw:
-        bad("credit_bands", "[rules.credit_bands] 应是 等级 = 下限 的表", '例如 AAA = 85')
+        bad("credit_bands", "[rules.credit_bands] 应是 等级 = 下限 的表", "例如 AAA = 85")
         return bands
     items = []
     for grade, low in bands_raw.items():
         if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
-            bad(f"credit_bands.{grade}", f"信用等级 {grade} 的下限 {low!r} 应为非负数",
-                "例如 AAA = 85")
+            bad(
+                f"credit_bands.{grade}",
+                f"信用等级 {grade} 的下限 {low!r} 应为非负数",
+                "例如 AAA = 85",
+            )
         else:
             items.append((str(grade), float(low)))
     return tuple(sorted(items, key=lambda kv: -kv[1]))
@@ -211,18 +219,26 @@ def _tie_break(tie_break: Any, bad: Any) -> tuple[str, ...]:
     if isinstance(tie_break, str):
         tie_break = [tie_break]
     if not isinstance(tie_break, list) or not tie_break:
-        bad("tie_break", f"tie_break = {tie_break!r} 应是列表", '例如 ["composite", "rate_low", "n"]')
+        bad(
+            "tie_break",
+            f"tie_break = {tie_break!r} 应是列表",
+            '例如 ["composite", "rate_low", "n"]',
+        )
         tie_break = list(Rules.tie_break)
     unknown = [k for k in tie_break if k not in TIE_KEYS]
     if unknown:
-        bad("tie_break", f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
-            f"只能用 {'、'.join(TIE_KEYS)}")
+        bad(
+            "tie_break",
+            f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"只能用 {'、'.join(TIE_KEYS)}",
+        )
         tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
     return tuple(tie_break)
 
 
-def _check_vocabulary(parsed: dict[str, Any], bands: tuple[tuple[str, float], ...],
-                      bad: Any) -> None:
+def _check_vocabulary(
+    parsed: dict[str, Any], bands: tuple[tuple[str, float], ...], bad: Any
+) -> None:
     """Verdicts and credit grades named in the rules exist; ``red.mode`` is known."""
     for name in ("red", "black"):
         rule = parsed[name]
@@ -242,8 +258,12 @@ def _check_vocabulary(parsed: dict[str, Any], bands: tuple[tuple[str, float], ..
 
 def _check_ranges(parsed: dict[str, Any], bad: Any) -> None:
     """Shares between 0 and 1; some positive weight; a positive complaints cap."""
-    for name, attr in (("red", "top_share"), ("firms", "red_top_share"),
-                       ("firms", "black_estate_share"), ("eligibility", "min_response_rate")):
+    for name, attr in (
+        ("red", "top_share"),
+        ("firms", "red_top_share"),
+        ("firms", "black_estate_share"),
+        ("eligibility", "min_response_rate"),
+    ):
         value = getattr(parsed[name], attr)
         if not 0 <= value <= 1:
             bad(f"{name}.{attr}", f"{attr} = {value} 应在 0 与 1 之间", "例如 0.1 表示 10%")
@@ -251,7 +271,11 @@ def _check_ranges(parsed: dict[str, Any], bad: Any) -> None:
     if w.index + w.verdict + w.credit + w.complaints + w.inspection <= 0:
         bad("weights", "综合得分的权重之和为 0", "至少给一个分项正的权重，例如 index = 1")
     if w.complaints_cap <= 0:
-        bad("weights.complaints_cap", "complaints_cap 应大于 0", "例如 10（每百户 10 件投诉记 0 分）")
+        bad(
+            "weights.complaints_cap",
+            "complaints_cap 应大于 0",
+            "例如 10（每百户 10 件投诉记 0 分）",
+        )
 
 
 _INVALID = object()
@@ -299,8 +323,11 @@ def _checked_value(name: str, key: str, value: Any, default: Any, bad: Any) -> A
 
 
 def _count_value(where: str, key: str, value: Any, bad: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         bad(where, f"{key} = {value!r} 应为整数", "例如 2")
         return _INVALID
     value = int(value)
@@ -322,8 +349,9 @@ def _number_value(name: str, where: str, key: str, value: Any, bad: Any) -> Any:
     return value
 
 
-def credit_grade(scores: Any, bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
-                 ) -> Any:
+def credit_grade(
+    scores: Any, bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
+) -> Any:
     """Credit grade per score (vectorised): the highest band whose lower bound ≤ score.
 
     Bands default to Yantai/Shandong (AAA ≥ 85, AA ≥ 80, A ≥ 70, B ≥ 60, C < 60); missing

@@ -6,6 +6,12 @@ from evaluation.report.pdf import render_cards, render_district_pdf
 from evaluation.report.render import render_reports, render_round
 
 __all__ = [
-    "Failure", "Manifest", "render_cards", "render_district_pdf", "render_reports",
-    "render_round", "write_manifest", "write_workbook",
+    "Failure",
+    "Manifest",
+    "render_cards",
+    "render_district_pdf",
+    "render_reports",
+    "render_round",
+    "write_manifest",
+    "write_workbook",
 ]

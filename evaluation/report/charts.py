@@ -97,8 +97,11 @@ def dimension_chart(results: RoundResults, estate_id: str) -> Any:
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     e = results.estates
-    thr = e.loc[e["estate_id"].astype(str) == str(estate_id), "threshold"] \
-        if "threshold" in e.columns else pd.Series(dtype=float)
+    thr = (
+        e.loc[e["estate_id"].astype(str) == str(estate_id), "threshold"]
+        if "threshold" in e.columns
+        else pd.Series(dtype=float)
+    )
     if len(thr):
         ax.axvline(float(thr.iloc[0]), color="#d62728", lw=1.5, label="达标线")
         ax.legend(loc="lower right", fontsize=8)

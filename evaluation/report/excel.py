@@ -30,11 +30,40 @@ VERDICT_FONT = {"达标": "#006100", "临界": "#9C5700", "未达标": "#9C0006"
 LIST_FILL = {"红榜": "#F8CBAD", "黑榜": "#BFBFBF"}
 MAX_WIDTH = 60
 INTEGER_COLUMNS = {
-    "n", "households", "estates", "rank", "count", "read", "accepted", "quarantined", "N",
-    "sample", "buildings", "complaints", "respondents", "df", "reserves", "estates_scored",
-    "estates_eligible", "red_estates", "black_estates", "black_consecutive", "red_consecutive",
-    "black_total", "red_total", "numerator", "denominator", "year", "imputed", "pass",
-    "borderline", "fail", "point_pass", "N_h", "n_h", "reserve_h",
+    "n",
+    "households",
+    "estates",
+    "rank",
+    "count",
+    "read",
+    "accepted",
+    "quarantined",
+    "N",
+    "sample",
+    "buildings",
+    "complaints",
+    "respondents",
+    "df",
+    "reserves",
+    "estates_scored",
+    "estates_eligible",
+    "red_estates",
+    "black_estates",
+    "black_consecutive",
+    "red_consecutive",
+    "black_total",
+    "red_total",
+    "numerator",
+    "denominator",
+    "year",
+    "imputed",
+    "pass",
+    "borderline",
+    "fail",
+    "point_pass",
+    "N_h",
+    "n_h",
+    "reserve_h",
 }
 
 
@@ -52,9 +81,17 @@ class _Writer:
             "num1": workbook.add_format({**base, "num_format": "0.0"}),
             "num2": workbook.add_format({**base, "num_format": "0.00"}),
             "int": workbook.add_format({**base, "num_format": "0"}),
-            "pp": workbook.add_format({**base, "num_format": '+0.0%;-0.0%;0.0%'}),
-            "head": workbook.add_format({**base, "bold": True, "bg_color": "#DDEBF7",
-                                         "border": 1, "text_wrap": True, "align": "center"}),
+            "pp": workbook.add_format({**base, "num_format": "+0.0%;-0.0%;0.0%"}),
+            "head": workbook.add_format(
+                {
+                    **base,
+                    "bold": True,
+                    "bg_color": "#DDEBF7",
+                    "border": 1,
+                    "text_wrap": True,
+                    "align": "center",
+                }
+            ),
             "title": workbook.add_format({**base, "bold": True, "font_size": 14}),
             "bold": workbook.add_format({**base, "bold": True}),
             "wrap": workbook.add_format({**base, "text_wrap": True, "valign": "top"}),
@@ -75,8 +112,15 @@ class _Writer:
         ws.write_string(row, col, s, self.f[style])
         self._track(ws, col, s)
 
-    def table(self, ws: Any, frame: pd.DataFrame, row: int, kinds: dict[str, str],
-              labels: dict[str, str] | None = None, autofilter: bool = True) -> int:
+    def table(
+        self,
+        ws: Any,
+        frame: pd.DataFrame,
+        row: int,
+        kinds: dict[str, str],
+        labels: dict[str, str] | None = None,
+        autofilter: bool = True,
+    ) -> int:
         """Write ``frame`` at ``row`` (header + data); returns the next free row.
 
         ``kinds`` maps a column to ``pct``/``num1``/``num2``/``int``/``pp``; others are text.
@@ -94,8 +138,11 @@ class _Writer:
         for j, c in enumerate(cols):
             kind = kinds.get(c)
             series = frame[c]
-            if kind and pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(
-                    series):
+            if (
+                kind
+                and pd.api.types.is_numeric_dtype(series)
+                and not pd.api.types.is_bool_dtype(series)
+            ):
                 values = pd.to_numeric(series, errors="coerce").astype(float).to_numpy()
                 finite = np.isfinite(values)
                 for i, (v, ok) in enumerate(zip(values.tolist(), finite.tolist(), strict=True)):
@@ -114,8 +161,9 @@ class _Writer:
                 values = texts.tolist()
                 text_f, quoted_f = self.f["text"], self.f["quoted"]
                 for i, s in enumerate(values):  # as self.text, widths once per distinct value
-                    ws.write_string(row + 1 + i, j, s,
-                                    quoted_f if s.startswith(FORMULA_START) else text_f)
+                    ws.write_string(
+                        row + 1 + i, j, s, quoted_f if s.startswith(FORMULA_START) else text_f
+                    )
                 for s in set(values):
                     self._track(ws, j, s)
         last = row + len(frame)
@@ -132,15 +180,25 @@ class _Writer:
 def _verdict_formats(writer: _Writer, ws: Any, first: int, last: int, col: int) -> None:
     for v, fill in VERDICT_FILL.items():
         f = writer.wb.add_format({"bg_color": fill, "font_color": VERDICT_FONT[v]})
-        ws.conditional_format(first, col, last, col, {"type": "cell", "criteria": "==",
-                                                      "value": f'"{v}"', "format": f})
+        ws.conditional_format(
+            first,
+            col,
+            last,
+            col,
+            {"type": "cell", "criteria": "==", "value": f'"{v}"', "format": f},
+        )
 
 
 def _list_formats(writer: _Writer, ws: Any, first: int, last: int, col: int) -> None:
     for v, fill in LIST_FILL.items():
         f = writer.wb.add_format({"bg_color": fill, "bold": True})
-        ws.conditional_format(first, col, last, col, {"type": "cell", "criteria": "==",
-                                                      "value": f'"{v}"', "format": f})
+        ws.conditional_format(
+            first,
+            col,
+            last,
+            col,
+            {"type": "cell", "criteria": "==", "value": f'"{v}"', "format": f},
+        )
 
 
 def _kinds(columns: Sequence[str]) -> dict[str, str]:
@@ -163,10 +221,32 @@ def _select(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return frame[[c for c in columns if c in frame.columns]]
 
 
-ESTATE_COLUMNS = ("rank", "estate_id", "estate_name", "community", "firm", "tier", "households",
-                  "threshold", "rate", "rate_low", "rate_high", "index", "index_low",
-                  "index_high", "n", "response_rate", "verdict", "point_pass", "composite",
-                  "complaints", "credit_grade", "list", "reasons", "flags")
+ESTATE_COLUMNS = (
+    "rank",
+    "estate_id",
+    "estate_name",
+    "community",
+    "firm",
+    "tier",
+    "households",
+    "threshold",
+    "rate",
+    "rate_low",
+    "rate_high",
+    "index",
+    "index_low",
+    "index_high",
+    "n",
+    "response_rate",
+    "verdict",
+    "point_pass",
+    "composite",
+    "complaints",
+    "credit_grade",
+    "list",
+    "reasons",
+    "flags",
+)
 
 
 def write_workbook(results: RoundResults, target: Path) -> Path:
@@ -176,10 +256,15 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
     results = tables.prepare(results)
     target = Path(target)
     with atomic_path(target) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                            "strings_to_urls": False,
-                                            "strings_to_numbers": False,
-                                            "nan_inf_to_errors": True})
+        wb = xlsxwriter.Workbook(
+            str(tmp),
+            {
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "nan_inf_to_errors": True,
+            },
+        )
         w = _Writer(wb)
         sheets = {name: wb.add_worksheet(name) for name in SHEETS}
         _summary(w, sheets["汇总"], results)
@@ -199,48 +284,66 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
 def _summary(w: _Writer, ws: Any, results: RoundResults) -> None:
     w.text(ws, 0, 0, f"{results.round.label} 物业服务满意度测评结果汇总", "title")
     ov = tables.overview(results)
-    row = w.table(ws, ov.rename(columns={"项目": "item", "内容": "content"}), 2, {},
-                  labels={"item": "项目", "content": "内容"}, autofilter=False)
+    row = w.table(
+        ws,
+        ov.rename(columns={"项目": "item", "内容": "content"}),
+        2,
+        {},
+        labels={"item": "项目", "content": "内容"},
+        autofilter=False,
+    )
     e = results.estates
     if e.empty or "tier" not in e.columns:
         w.text(ws, row, 0, tables.NO_DATA, "nodata")
         return
-    counts = pd.crosstab(e["tier"], e["verdict"]) if "verdict" in e.columns else pd.DataFrame(
-        index=e["tier"].unique())
+    counts = (
+        pd.crosstab(e["tier"], e["verdict"])
+        if "verdict" in e.columns
+        else pd.DataFrame(index=e["tier"].unique())
+    )
     order = [t for t in results.round.thresholds if t in counts.index]
-    frame = pd.DataFrame({"tier": order,
-                          "threshold": [results.round.thresholds[t] for t in order]})
+    frame = pd.DataFrame({"tier": order, "threshold": [results.round.thresholds[t] for t in order]})
     frame["estates"] = e["tier"].value_counts().reindex(order).fillna(0).astype(int).to_numpy()
     for v in tables.VERDICTS:
-        frame[v] = counts[v].reindex(order).fillna(0).astype(int).to_numpy() \
-            if v in counts.columns else 0
+        frame[v] = (
+            counts[v].reindex(order).fillna(0).astype(int).to_numpy() if v in counts.columns else 0
+        )
     d = results.district
     if not d.empty and {"tier", "rate"} <= set(d.columns):
-        frame = frame.merge(_select(d, ("tier", "rate", "ci_low", "ci_high")), on="tier",
-                            how="left")
+        frame = frame.merge(
+            _select(d, ("tier", "rate", "ci_low", "ci_high")), on="tier", how="left"
+        )
     w.text(ws, row, 0, "分等级结果", "bold")
     start = row + 1
     kinds = {**_kinds(frame.columns), **{v: "int" for v in tables.VERDICTS}}
-    nxt = w.table(ws, frame, start, kinds, labels={**tables.LABELS, **{v: v for v in
-                                                                       tables.VERDICTS}},
-                  autofilter=False)
+    nxt = w.table(
+        ws,
+        frame,
+        start,
+        kinds,
+        labels={**tables.LABELS, **{v: v for v in tables.VERDICTS}},
+        autofilter=False,
+    )
     ind = results.indicators
     w.text(ws, nxt, 0, "行动方案指标", "bold")
     kinds = _kinds(ind.columns)
     if {"value", "target"} <= set(ind.columns):
         vals = pd.to_numeric(ind["value"], errors="coerce")
         tgt = pd.to_numeric(ind["target"], errors="coerce")
-        if (vals.dropna().between(0, 1).all() and tgt.dropna().between(0, 1).all()):
+        if vals.dropna().between(0, 1).all() and tgt.dropna().between(0, 1).all():
             kinds.update(value="pct", target="pct")
     chart_row = w.table(ws, ind, nxt + 1, kinds, autofilter=False)
     chart = w.wb.add_chart({"type": "column", "subtype": "stacked"})
     for v in tables.VERDICTS:
         j = list(frame.columns).index(v)
-        chart.add_series({
-            "name": v, "categories": ["汇总", start + 1, 0, start + len(frame), 0],
-            "values": ["汇总", start + 1, j, start + len(frame), j],
-            "fill": {"color": VERDICT_FONT[v]},
-        })
+        chart.add_series(
+            {
+                "name": v,
+                "categories": ["汇总", start + 1, 0, start + len(frame), 0],
+                "values": ["汇总", start + 1, j, start + len(frame), j],
+                "fill": {"color": VERDICT_FONT[v]},
+            }
+        )
     chart.set_title({"name": "各等级小区测评结论"})
     chart.set_y_axis({"name": "小区数"})
     chart.set_legend({"position": "bottom"})
@@ -263,15 +366,30 @@ def _estates(w: _Writer, ws: Any, results: RoundResults) -> None:
         _list_formats(w, ws, 1, len(frame), cols.index("list"))
     if "rate" in cols:
         j = cols.index("rate")
-        ws.conditional_format(1, j, len(frame), j, {"type": "data_bar", "bar_color": "#8FB3E0",
-                                                    "min_type": "num", "min_value": 0,
-                                                    "max_type": "num", "max_value": 1})
+        ws.conditional_format(
+            1,
+            j,
+            len(frame),
+            j,
+            {
+                "type": "data_bar",
+                "bar_color": "#8FB3E0",
+                "min_type": "num",
+                "min_value": 0,
+                "max_type": "num",
+                "max_value": 1,
+            },
+        )
 
 
 def _with_names(frame: pd.DataFrame, results: RoundResults) -> pd.DataFrame:
     names = tables.estate_label_map(results)
-    if frame.empty or "estate_id" not in frame.columns or names.empty or \
-            "estate_name" in frame.columns:
+    if (
+        frame.empty
+        or "estate_id" not in frame.columns
+        or names.empty
+        or "estate_name" in frame.columns
+    ):
         return frame
     frame = frame.assign(estate_id=frame["estate_id"].astype(str))
     names = names.assign(estate_id=names["estate_id"].astype(str))
@@ -297,10 +415,25 @@ def _lists(w: _Writer, ws: Any, results: RoundResults) -> None:
     e = results.estates
     w.text(ws, 0, 0, "小区红黑榜", "bold")
     if not e.empty and "list" in e.columns:
-        listed = e[e["list"].isin(["红榜", "黑榜"])].sort_values(["list", "rate"] if "rate" in e
-                                                                 else ["list"])
-        frame = _select(listed, ("list", "estate_id", "estate_name", "firm", "tier", "threshold",
-                                 "rate", "rate_low", "rate_high", "verdict", "reasons"))
+        listed = e[e["list"].isin(["红榜", "黑榜"])].sort_values(
+            ["list", "rate"] if "rate" in e else ["list"]
+        )
+        frame = _select(
+            listed,
+            (
+                "list",
+                "estate_id",
+                "estate_name",
+                "firm",
+                "tier",
+                "threshold",
+                "rate",
+                "rate_low",
+                "rate_high",
+                "verdict",
+                "reasons",
+            ),
+        )
     else:
         frame = pd.DataFrame()
     row = w.table(ws, frame, 1, _kinds(frame.columns))
@@ -311,9 +444,14 @@ def _lists(w: _Writer, ws: Any, results: RoundResults) -> None:
     ws.freeze_panes(2, 0)
     f = results.firms
     w.text(ws, row, 0, "企业红黑榜", "bold")
-    firms = _select(f[f["list"].isin(["红榜", "黑榜"])], ("list", "firm", "estates", "rate",
-                                                         "ci_low", "ci_high", "reasons")) \
-        if not f.empty and "list" in f.columns else pd.DataFrame()
+    firms = (
+        _select(
+            f[f["list"].isin(["红榜", "黑榜"])],
+            ("list", "firm", "estates", "rate", "ci_low", "ci_high", "reasons"),
+        )
+        if not f.empty and "list" in f.columns
+        else pd.DataFrame()
+    )
     w.table(ws, firms, row + 1, _kinds(firms.columns), autofilter=False)
 
 
@@ -333,9 +471,14 @@ def _trends(w: _Writer, ws: Any, results: RoundResults) -> None:
     if not t.empty and "rate" in t.columns and len(t) > 1 and "estate_id" not in t.columns:
         cols = list(t.columns)
         chart = w.wb.add_chart({"type": "line"})
-        chart.add_series({"name": "满意率", "categories": ["历史趋势", 2, 0, 1 + len(t), 0],
-                          "values": ["历史趋势", 2, cols.index("rate"), 1 + len(t),
-                                     cols.index("rate")], "marker": {"type": "circle"}})
+        chart.add_series(
+            {
+                "name": "满意率",
+                "categories": ["历史趋势", 2, 0, 1 + len(t), 0],
+                "values": ["历史趋势", 2, cols.index("rate"), 1 + len(t), cols.index("rate")],
+                "marker": {"type": "circle"},
+            }
+        )
         chart.set_y_axis({"num_format": "0%", "min": 0, "max": 1})
         chart.set_legend({"none": True})
         chart.set_title({"name": "满意率走势"})

@@ -24,8 +24,11 @@ MPL_FAMILY = "Noto Sans SC"
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.origin:
-        raise WuyeError(Problem(f"缺少中文字体包 {name}",
-                                f"在项目环境中运行 pip install {name.replace('_', '-')}"))
+        raise WuyeError(
+            Problem(
+                f"缺少中文字体包 {name}", f"在项目环境中运行 pip install {name.replace('_', '-')}"
+            )
+        )
     return Path(spec.origin).parent
 
 

@@ -96,23 +96,29 @@ def points_series(values: pd.Series, digits: int = 1) -> pd.Series:
     return text.fillna(MISSING).astype(str)
 
 
-def interval_series(values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
-                    ) -> pd.Series:
+def interval_series(
+    values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
+) -> pd.Series:
     """Vectorised :func:`interval`."""
     p, lo, hi = (pct_series(s, digits) for s in (values, low, high))
-    has_ci = pd.to_numeric(low, errors="coerce").notna().to_numpy() & pd.to_numeric(
-        high, errors="coerce").notna().to_numpy()
+    has_ci = (
+        pd.to_numeric(low, errors="coerce").notna().to_numpy()
+        & pd.to_numeric(high, errors="coerce").notna().to_numpy()
+    )
     full = p + "（" + lo + DASH + hi + "）"
     out = np.where(has_ci & (p != MISSING).to_numpy(), full, p)
     return pd.Series(out, index=values.index, dtype=str)
 
 
-def index_interval_series(values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
-                          ) -> pd.Series:
+def index_interval_series(
+    values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
+) -> pd.Series:
     """Vectorised :func:`index_interval`."""
     p, lo, hi = (number_series(s, digits) for s in (values, low, high))
-    has_ci = pd.to_numeric(low, errors="coerce").notna().to_numpy() & pd.to_numeric(
-        high, errors="coerce").notna().to_numpy()
+    has_ci = (
+        pd.to_numeric(low, errors="coerce").notna().to_numpy()
+        & pd.to_numeric(high, errors="coerce").notna().to_numpy()
+    )
     full = p + "（" + lo + DASH + hi + "）"
     out = np.where(has_ci & (p != MISSING).to_numpy(), full, p)
     return pd.Series(out, index=values.index, dtype=str)

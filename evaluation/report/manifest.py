@@ -40,8 +40,9 @@ class Manifest:
 
     def paths(self, kind: str | None = None) -> list[Path]:
         """Absolute paths of the listed files (of one ``kind`` if given)."""
-        return [self.output_dir / f["path"] for f in self.files
-                if kind is None or f["kind"] == kind]
+        return [
+            self.output_dir / f["path"] for f in self.files if kind is None or f["kind"] == kind
+        ]
 
 
 def file_kind(relative: Path) -> str:
@@ -69,8 +70,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(output_dir: Path, failures: list[Failure] | None = None,
-                   extra: dict[str, Any] | None = None) -> Manifest:
+def write_manifest(
+    output_dir: Path, failures: list[Failure] | None = None, extra: dict[str, Any] | None = None
+) -> Manifest:
     """List every file under ``output_dir`` (not temporaries, not the manifest itself).
 
     Writes ``manifest.json`` atomically and returns the :class:`Manifest`.
@@ -81,8 +83,14 @@ def write_manifest(output_dir: Path, failures: list[Failure] | None = None,
         rel = path.relative_to(output_dir)
         if rel.name == MANIFEST_NAME or STALE_TEMP.match(rel.name) or rel.name.startswith("."):
             continue
-        files.append({"path": rel.as_posix(), "kind": file_kind(rel),
-                      "sha256": sha256_file(path), "bytes": path.stat().st_size})
+        files.append(
+            {
+                "path": rel.as_posix(),
+                "kind": file_kind(rel),
+                "sha256": sha256_file(path),
+                "bytes": path.stat().st_size,
+            }
+        )
     manifest = Manifest(output_dir=output_dir, files=files, failures=list(failures or []))
     body = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -90,6 +98,7 @@ def write_manifest(output_dir: Path, failures: list[Failure] | None = None,
         "files": files,
         "failures": [asdict(f) for f in manifest.failures],
     }
-    atomic_write_bytes(output_dir / MANIFEST_NAME,
-                       json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8"))
+    atomic_write_bytes(
+        output_dir / MANIFEST_NAME, json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
+    )
     return manifest

@@ -57,9 +57,15 @@ class NotebookOutcome:
     seconds: float = 0.0
 
 
-def report_jobs(round_path: Path, output_dir: Path, *, results_dir: Path | None = None,
-                estates: Iterable[str] = (), source_dir: Path | None = None,
-                html: bool = True) -> list[NotebookJob]:
+def report_jobs(
+    round_path: Path,
+    output_dir: Path,
+    *,
+    results_dir: Path | None = None,
+    estates: Iterable[str] = (),
+    source_dir: Path | None = None,
+    html: bool = True,
+) -> list[NotebookJob]:
     """The district notebook plus one estate notebook per id in ``estates``.
 
     Outputs go to ``output_dir/notebooks/``; estate notebooks are named by a safe form of
@@ -67,15 +73,25 @@ def report_jobs(round_path: Path, output_dir: Path, *, results_dir: Path | None 
     """
     src = Path(source_dir) if source_dir else notebook_dir()
     out = Path(output_dir) / "notebooks"
-    base = {"round_path": str(Path(round_path).resolve()),
-            "results_dir": str(results_dir) if results_dir else None}
-    jobs = [NotebookJob(str(src / "district_report.ipynb"), str(out / "district_report.ipynb"),
-                        dict(base), html)]
+    base = {
+        "round_path": str(Path(round_path).resolve()),
+        "results_dir": str(results_dir) if results_dir else None,
+    }
+    jobs = [
+        NotebookJob(
+            str(src / "district_report.ipynb"), str(out / "district_report.ipynb"), dict(base), html
+        )
+    ]
     for estate_id in estates:
-        jobs.append(NotebookJob(
-            str(src / "estate_report.ipynb"),
-            str(out / f"estate_{safe_filename(str(estate_id))}.ipynb"),
-            {**base, "estate_id": str(estate_id)}, html, estate_id=str(estate_id)))
+        jobs.append(
+            NotebookJob(
+                str(src / "estate_report.ipynb"),
+                str(out / f"estate_{safe_filename(str(estate_id))}.ipynb"),
+                {**base, "estate_id": str(estate_id)},
+                html,
+                estate_id=str(estate_id),
+            )
+        )
     return jobs
 
 
@@ -88,8 +104,9 @@ def _prepare(job: NotebookJob) -> Any:
     if not source.exists():
         raise WuyeError(Problem("找不到报告笔记本", "确认 notebooks/ 文件夹完整", file=str(source)))
     nb = load_notebook_node(str(source))  # papermill's reader: adds the metadata it needs
-    nb = parameterize_notebook(nb, job.parameters, report_mode=False, kernel_name="python3",
-                               language="python")
+    nb = parameterize_notebook(
+        nb, job.parameters, report_mode=False, kernel_name="python3", language="python"
+    )
     reset = nbformat.v4.new_code_cell("%reset -f")
     reset.metadata["tags"] = [RESET_TAG]
     nb.cells.insert(0, reset)
@@ -117,23 +134,26 @@ def _finish(nb: Any, job: NotebookJob, error: str | None, cell: int | None) -> l
     if error:
         banner = nbformat.v4.new_markdown_cell(
             f"**执行失败**：第 {cell} 个单元格出错（{error}）。以下为出错前的结果。"
-            if cell else f"**执行失败**：{error}")
+            if cell
+            else f"**执行失败**：{error}"
+        )
         nb.cells.insert(0, banner)
     target = Path(job.target)
     written = [str(atomic_write_bytes(target, nbformat.writes(nb).encode("utf-8")))]
     if job.html:
         from nbconvert import HTMLExporter
 
-        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                                exclude_output_prompt=True)
+        exporter = HTMLExporter(
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        )
         body, _ = exporter.from_notebook_node(nb)
-        written.append(str(atomic_write_bytes(target.with_suffix(".html"),
-                                              body.encode("utf-8"))))
+        written.append(str(atomic_write_bytes(target.with_suffix(".html"), body.encode("utf-8"))))
     return written
 
 
-def run_notebook_batch(jobs: Sequence[NotebookJob], timeout: int = 300,
-                       kernel_name: str = "python3") -> list[NotebookOutcome]:
+def run_notebook_batch(
+    jobs: Sequence[NotebookJob], timeout: int = 300, kernel_name: str = "python3"
+) -> list[NotebookOutcome]:
     """Worker: execute ``jobs`` in one kernel; a failure is recorded, never raised."""
     import time
 
@@ -148,8 +168,11 @@ def run_notebook_batch(jobs: Sequence[NotebookJob], timeout: int = 300,
         manager = KernelManager(kernel_name=kernel_name)
         # the kernel's own console chatter (e.g. its TCP notice) is not for report readers;
         # cell errors still reach us through the notebook outputs
-        manager.start_kernel(cwd=str(Path(jobs[0].target).parent),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        manager.start_kernel(
+            cwd=str(Path(jobs[0].target).parent),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return manager
 
     try:
@@ -162,10 +185,14 @@ def run_notebook_batch(jobs: Sequence[NotebookJob], timeout: int = 300,
                 nb = _prepare(job)
                 if km is None or not km.is_alive():
                     km = start()
-                client = NotebookClient(nb, km=km, timeout=timeout, kernel_name=kernel_name,
-                                        allow_errors=False,
-                                        resources={"metadata": {"path": str(
-                                            Path(job.target).parent)}})
+                client = NotebookClient(
+                    nb,
+                    km=km,
+                    timeout=timeout,
+                    kernel_name=kernel_name,
+                    allow_errors=False,
+                    resources={"metadata": {"path": str(Path(job.target).parent)}},
+                )
                 try:
                     client.execute()
                 except (CellExecutionError, DeadKernelError, TimeoutError) as exc:
@@ -191,9 +218,14 @@ def run_notebook_batch(jobs: Sequence[NotebookJob], timeout: int = 300,
     return outcomes
 
 
-def run_notebooks(jobs: Sequence[NotebookJob], *, executor: Executor | None = None,
-                  workers: int = 2, progress: bool = True, timeout: int = 300
-                  ) -> tuple[list[Path], list[Failure], list[NotebookOutcome]]:
+def run_notebooks(
+    jobs: Sequence[NotebookJob],
+    *,
+    executor: Executor | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    timeout: int = 300,
+) -> tuple[list[Path], list[Failure], list[NotebookOutcome]]:
     """Execute ``jobs`` in ``workers`` batches (one kernel each) over ``executor``.
 
     Without an executor, up to ``INLINE_MAX`` notebooks run here in one kernel; more use a spawn
@@ -206,11 +238,13 @@ def run_notebooks(jobs: Sequence[NotebookJob], *, executor: Executor | None = No
         return [], [], []
     n_batches = max(1, min(workers, len(jobs)))
     size = math.ceil(len(jobs) / n_batches)
-    batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     own = executor is None and len(batches) > 1 and len(jobs) > INLINE_MAX
     if own:
-        executor = ProcessPoolExecutor(max_workers=min(len(batches), os.cpu_count() or 1),
-                                       mp_context=multiprocessing.get_context("spawn"))
+        executor = ProcessPoolExecutor(
+            max_workers=min(len(batches), os.cpu_count() or 1),
+            mp_context=multiprocessing.get_context("spawn"),
+        )
     outcomes: list[NotebookOutcome] = []
     bar = tqdm(total=len(jobs), desc="报告笔记本", unit="本", disable=not progress)
     try:
@@ -218,21 +252,31 @@ def run_notebooks(jobs: Sequence[NotebookJob], *, executor: Executor | None = No
             outcomes += run_notebook_batch(jobs, timeout)
             bar.update(len(jobs))
         else:
-            futures: dict[Future, list] = {executor.submit(run_notebook_batch, b, timeout): b
-                                           for b in batches}
+            futures: dict[Future, list] = {
+                executor.submit(run_notebook_batch, b, timeout): b for b in batches
+            }
             for future in as_completed(futures):
                 try:
                     outcomes += future.result()
                 except Exception as exc:
-                    outcomes += [NotebookOutcome(j, error=f"工作进程失败：{exc}")
-                                 for j in futures[future]]
+                    outcomes += [
+                        NotebookOutcome(j, error=f"工作进程失败：{exc}") for j in futures[future]
+                    ]
                 bar.update(len(futures[future]))
     finally:
         bar.close()
         if own and executor is not None:
             executor.shutdown(wait=True)
     written = [Path(p) for o in outcomes for p in o.written]
-    failures = [Failure(kind="notebook", target=Path(o.job.target).name, reason=o.error,
-                        estate_id=o.job.estate_id, cell=o.cell)
-                for o in outcomes if o.error]
+    failures = [
+        Failure(
+            kind="notebook",
+            target=Path(o.job.target).name,
+            reason=o.error,
+            estate_id=o.job.estate_id,
+            cell=o.cell,
+        )
+        for o in outcomes
+        if o.error
+    ]
     return written, failures, outcomes

@@ -35,6 +35,7 @@ _LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not s
 
 # ---------------------------------------------------------------- payloads (pure)
 
+
 def _clean(value: Any) -> Any:
     """JSON-safe scalar: NaN/NA → None, numpy → Python."""
     if value is None or value is pd.NA:
@@ -58,15 +59,18 @@ def table_payload(frame: pd.DataFrame) -> dict | None:
     """A display frame as ``{"columns", "rows"}`` for ``data-table``; empty → None."""
     if frame is None or frame.empty:
         return None
-    return {"columns": [str(c) for c in frame.columns],
-            "rows": frame.astype(str).to_numpy().tolist()}
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "rows": frame.astype(str).to_numpy().tolist(),
+    }
 
 
 INTERVAL_LABELS = {
     "beta": "Korn–Graubard 区间（Clopper–Pearson 区间按有效样本量调整，R survey svyciprop beta）",
     "logit": "Logit 变换区间（R survey svyciprop logit）",
     "xlogit": "Logit 变换区间（R survey svyciprop xlogit）",
-    "asin": "反正弦变换区间", "wilson": "Wilson 得分区间（按有效样本量）",
+    "asin": "反正弦变换区间",
+    "wilson": "Wilson 得分区间（按有效样本量）",
     "mean": "正态近似区间（p̂ ± t·se）",
 }
 
@@ -80,17 +84,31 @@ def method_rows(results: RoundResults) -> list[list[str]]:
     if isinstance(design, dict):
         design = "；".join(str(design[k]) for k in ("stratified_srs", "fallback") if k in design)
     design_text = str(design or f"按楼栋分层抽样（{s.method}）")
-    design_text += (f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
-                    f"预计应答率 {fmt.pct(s.response_rate, 0)}")
+    design_text += (
+        f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
+        f"预计应答率 {fmt.pct(s.response_rate, 0)}"
+    )
     method = str(meta.get("interval_method") or rnd.interval_method)
     interval = meta.get("interval") or INTERVAL_LABELS.get(method, method)
     return [
         ["抽样设计", design_text],
-        ["满意率", "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 楼栋户数 / 楼栋样本数）"],
-        ["估计方法", str(meta.get("estimator") or "分层设计加权比例估计（Horvitz–Thompson），"
-                     "方差含有限总体校正（R survey svymean 同法）")],
+        [
+            "满意率",
+            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 楼栋户数 / 楼栋样本数）",
+        ],
+        [
+            "估计方法",
+            str(
+                meta.get("estimator")
+                or "分层设计加权比例估计（Horvitz–Thompson），"
+                "方差含有限总体校正（R survey svymean 同法）"
+            ),
+        ],
         ["区间方法", f"{interval}，置信水平 {fmt.pct(rnd.confidence, 0)}"],
-        ["判定规则", "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」"],
+        [
+            "判定规则",
+            "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」",
+        ],
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
     ]
 
@@ -111,26 +129,37 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
     if not e.empty and {"tier", "rate"} <= set(e.columns):
         order = {t: i for i, t in enumerate(results.round.thresholds)}
         ordered = e.assign(_o=e["tier"].map(order).fillna(99)).sort_values(
-            ["_o", "rate"], ascending=[True, False])
-        cols = pd.DataFrame({
-            "tier": ordered["tier"].astype(str),
-            "name": fmt.text_series(ordered.get("estate_name", ordered["estate_id"])),
-            "rate": ordered["rate"], "low": ordered.get("rate_low"),
-            "high": ordered.get("rate_high"),
-            "text": fmt.interval_series(ordered["rate"], ordered.get("rate_low", ordered["rate"]),
-                                        ordered.get("rate_high", ordered["rate"])),
-            "verdict": fmt.text_series(ordered.get("verdict", pd.Series("", index=ordered.index))),
-        })
+            ["_o", "rate"], ascending=[True, False]
+        )
+        cols = pd.DataFrame(
+            {
+                "tier": ordered["tier"].astype(str),
+                "name": fmt.text_series(ordered.get("estate_name", ordered["estate_id"])),
+                "rate": ordered["rate"],
+                "low": ordered.get("rate_low"),
+                "high": ordered.get("rate_high"),
+                "text": fmt.interval_series(
+                    ordered["rate"],
+                    ordered.get("rate_low", ordered["rate"]),
+                    ordered.get("rate_high", ordered["rate"]),
+                ),
+                "verdict": fmt.text_series(
+                    ordered.get("verdict", pd.Series("", index=ordered.index))
+                ),
+            }
+        )
         grouped: dict[str, list] = {}
         for rec in _records(cols):
             grouped.setdefault(rec.pop("tier"), []).append(rec)
         for tier, rows in grouped.items():
             thr = results.round.thresholds.get(tier)
-            tier_charts.append({"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr),
-                                "rows": rows})
+            tier_charts.append(
+                {"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr), "rows": rows}
+            )
     estates = tables.estates_table(results)
     return {
-        "title": _title(results), "fonts": _font_list(results),
+        "title": _title(results),
+        "fonts": _font_list(results),
         "generated": str(results.meta.get("generated") or date.today().isoformat()),
         "overview": tables.overview(results).to_numpy().tolist(),
         "tiers": table_payload(tables.tier_summary(results)),
@@ -166,57 +195,78 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     thr_text = fmt.pct_series(col("threshold"))
     note = np.select(
         [verdict == "达标", verdict == "未达标", verdict == "临界"],
-        ["置信区间下限不低于达标线 " + thr_text, "置信区间上限低于达标线 " + thr_text,
-         "置信区间跨越达标线 " + thr_text + "，差异在抽样误差范围内"], "")
-    frame = pd.DataFrame({
-        "id": e["estate_id"].astype(str),
-        "name": fmt.text_series(col("estate_name", "")),
-        "tier": fmt.text_series(col("tier", "")),
-        "threshold": pd.to_numeric(col("threshold"), errors="coerce"),
-        "threshold_text": thr_text,
-        "rate": pd.to_numeric(col("rate"), errors="coerce"),
-        "rate_low": pd.to_numeric(col("rate_low"), errors="coerce"),
-        "rate_high": pd.to_numeric(col("rate_high"), errors="coerce"),
-        "rate_pct": fmt.pct_series(col("rate")),
-        "rate_text": fmt.interval_series(col("rate"), col("rate_low"), col("rate_high")),
-        "index_text": fmt.index_interval_series(col("index"), col("index_low"), col("index_high")),
-        "index_frac": idx.clip(0, 1),
-        "index_low_frac": (pd.to_numeric(col("index_low"), errors="coerce") / 100).clip(0, 1),
-        "index_high_frac": (pd.to_numeric(col("index_high"), errors="coerce") / 100).clip(0, 1),
-        "verdict": verdict, "verdict_note": note,
-        "list": fmt.text_series(col("list", "")),
-        "reasons": fmt.text_series(col("reasons", "")).str.replace(
-            r"^(红榜|黑榜)[：:]\s*", "", regex=True),
-        "flags": fmt.text_series(col("flags", "")),
-    })
+        [
+            "置信区间下限不低于达标线 " + thr_text,
+            "置信区间上限低于达标线 " + thr_text,
+            "置信区间跨越达标线 " + thr_text + "，差异在抽样误差范围内",
+        ],
+        "",
+    )
+    frame = pd.DataFrame(
+        {
+            "id": e["estate_id"].astype(str),
+            "name": fmt.text_series(col("estate_name", "")),
+            "tier": fmt.text_series(col("tier", "")),
+            "threshold": pd.to_numeric(col("threshold"), errors="coerce"),
+            "threshold_text": thr_text,
+            "rate": pd.to_numeric(col("rate"), errors="coerce"),
+            "rate_low": pd.to_numeric(col("rate_low"), errors="coerce"),
+            "rate_high": pd.to_numeric(col("rate_high"), errors="coerce"),
+            "rate_pct": fmt.pct_series(col("rate")),
+            "rate_text": fmt.interval_series(col("rate"), col("rate_low"), col("rate_high")),
+            "index_text": fmt.index_interval_series(
+                col("index"), col("index_low"), col("index_high")
+            ),
+            "index_frac": idx.clip(0, 1),
+            "index_low_frac": (pd.to_numeric(col("index_low"), errors="coerce") / 100).clip(0, 1),
+            "index_high_frac": (pd.to_numeric(col("index_high"), errors="coerce") / 100).clip(0, 1),
+            "verdict": verdict,
+            "verdict_note": note,
+            "list": fmt.text_series(col("list", "")),
+            "reasons": fmt.text_series(col("reasons", "")).str.replace(
+                r"^(红榜|黑榜)[：:]\s*", "", regex=True
+            ),
+            "flags": fmt.text_series(col("flags", "")),
+        }
+    )
     for c in ("rate", "rate_low", "rate_high"):
         frame[c] = frame[c].clip(0, 1)
-    facts = pd.DataFrame({
-        "所属社区": fmt.text_series(col("community", "")),
-        "物业企业": fmt.text_series(col("firm", "")),
-        "服务等级": frame["tier"],
-        "户数": fmt.number_series(col("households"), 0),
-        "有效样本": fmt.number_series(col("n"), 0),
-        "应答率": fmt.pct_series(col("response_rate")),
-        "排名": fmt.number_series(col("rank"), 0),
-    })
-    fact_rows = [[[k, v] for k, v in zip(facts.columns, row, strict=True)]
-                 for row in facts.to_numpy().tolist()]
+    facts = pd.DataFrame(
+        {
+            "所属社区": fmt.text_series(col("community", "")),
+            "物业企业": fmt.text_series(col("firm", "")),
+            "服务等级": frame["tier"],
+            "户数": fmt.number_series(col("households"), 0),
+            "有效样本": fmt.number_series(col("n"), 0),
+            "应答率": fmt.pct_series(col("response_rate")),
+            "排名": fmt.number_series(col("rank"), 0),
+        }
+    )
+    fact_rows = [
+        [[k, v] for k, v in zip(facts.columns, row, strict=True)]
+        for row in facts.to_numpy().tolist()
+    ]
     records = _records(frame)
 
     dims: dict[str, list] = {}
     d = results.dimensions
     if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
-        dd = pd.DataFrame({
-            "estate_id": d["estate_id"].astype(str), "name": fmt.text_series(d["dimension"]),
-            "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
-            "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
-            if "ci_low" in d else np.nan,
-            "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
-            if "ci_high" in d else np.nan,
-            "text": fmt.interval_series(d["rate"], d.get("ci_low", d["rate"]),
-                                        d.get("ci_high", d["rate"])),
-        })
+        dd = pd.DataFrame(
+            {
+                "estate_id": d["estate_id"].astype(str),
+                "name": fmt.text_series(d["dimension"]),
+                "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
+                "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
+                if "ci_low" in d
+                else np.nan,
+                "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
+                if "ci_high" in d
+                else np.nan,
+                "text": fmt.interval_series(
+                    d["rate"], d.get("ci_low", d["rate"]), d.get("ci_high", d["rate"])
+                ),
+            }
+        )
         for rec in _records(dd):
             dims.setdefault(rec.pop("estate_id"), []).append(rec)
 
@@ -226,27 +276,47 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         sig = c["significant"] if "significant" in c.columns else pd.Series(None, index=c.index)
         diff = fmt.points_series(c["diff"])
         if {"diff_low", "diff_high"} <= set(c.columns):
-            diff = diff + "（" + fmt.points_series(c["diff_low"]).str.replace("个百分点", "") \
-                + fmt.DASH + fmt.points_series(c["diff_high"]) + "）"
-        cc = pd.DataFrame({"estate_id": c["estate_id"].astype(str),
-                           "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
-                           "diff": diff, "significant": sig.astype(object)})
+            diff = (
+                diff
+                + "（"
+                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
+                + fmt.DASH
+                + fmt.points_series(c["diff_high"])
+                + "）"
+            )
+        cc = pd.DataFrame(
+            {
+                "estate_id": c["estate_id"].astype(str),
+                "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
+                "diff": diff,
+                "significant": sig.astype(object),
+            }
+        )
         changes = {r.pop("estate_id"): r for r in _records(cc)}
 
     title = _title(results)
     font_list = _font_list(results)
-    method = (f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
-              f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
-              f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。")
+    method = (
+        f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
+        f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
+        f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
+    )
     return {
-        r["id"]: {"title": title, "fonts": font_list, "estate": r, "facts": f,
-                  "dimensions": dims.get(r["id"], []), "change": changes.get(r["id"]),
-                  "method": method}
+        r["id"]: {
+            "title": title,
+            "fonts": font_list,
+            "estate": r,
+            "facts": f,
+            "dimensions": dims.get(r["id"], []),
+            "change": changes.get(r["id"]),
+            "method": method,
+        }
         for r, f in zip(records, fact_rows, strict=True)
     }
 
 
 # ---------------------------------------------------------------- compiling (I/O)
+
 
 def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> Any:
     """One Typst compiler per thread and template (fonts are loaded once)."""
@@ -255,14 +325,23 @@ def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> 
     key = (template, font_dirs, system_fonts)
     compilers = _LOCAL.__dict__.setdefault("compilers", {})
     if key not in compilers:
-        compilers[key] = typst.Compiler(str(TEMPLATES / template), root=str(TEMPLATES),
-                                         font_paths=list(font_dirs),
-                                         ignore_system_fonts=not system_fonts)
+        compilers[key] = typst.Compiler(
+            str(TEMPLATES / template),
+            root=str(TEMPLATES),
+            font_paths=list(font_dirs),
+            ignore_system_fonts=not system_fonts,
+        )
     return compilers[key]
 
 
-def compile_pdf(template: str, payload: dict[str, Any], *, system_fonts: bool = False,
-                fmt_: str = "pdf", ppi: float | None = None) -> bytes:
+def compile_pdf(
+    template: str,
+    payload: dict[str, Any],
+    *,
+    system_fonts: bool = False,
+    fmt_: str = "pdf",
+    ppi: float | None = None,
+) -> bytes:
     """Compile ``templates/<template>`` with ``payload`` as ``sys.inputs.data``."""
     compiler = _compiler(template, fonts.typst_font_dirs(), system_fonts)
     data = json.dumps(payload, ensure_ascii=False, allow_nan=False)
@@ -275,13 +354,17 @@ def compile_pdf(template: str, payload: dict[str, Any], *, system_fonts: bool = 
 
 def render_district_pdf(results: RoundResults, target: Path) -> Path:
     """Write the district 红黑榜 report PDF to ``target`` (atomically)."""
-    pdf = compile_pdf("district.typ", district_payload(results),
-                      system_fonts=fonts.uses_system_font(results.round.report))
+    pdf = compile_pdf(
+        "district.typ",
+        district_payload(results),
+        system_fonts=fonts.uses_system_font(results.round.report),
+    )
     return atomic_write_bytes(Path(target), pdf)
 
 
-def render_card_batch(jobs: list[tuple[str, str]], out_dir: str, system_fonts: bool = False
-                      ) -> list[tuple[str, str | None, str | None]]:
+def render_card_batch(
+    jobs: list[tuple[str, str]], out_dir: str, system_fonts: bool = False
+) -> list[tuple[str, str | None, str | None]]:
     """Worker: compile cards for ``jobs`` = ``[(estate_id, payload_json)]``.
 
     Returns ``(estate_id, written path or None, error or None)`` per estate; one estate's
@@ -303,13 +386,18 @@ def render_card_batch(jobs: list[tuple[str, str]], out_dir: str, system_fonts: b
 def default_executor(max_workers: int = 2) -> ProcessPoolExecutor:
     """A spawn-context process pool (forked workers can hang with kernels/threads)."""
     workers = max(1, min(max_workers, os.cpu_count() or 1))
-    return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | None = None,
-                 progress: bool = True, estate_ids: Sequence[str] | None = None,
-                 batch_size: int | None = None) -> tuple[list[Path], list[Failure]]:
+def render_cards(
+    results: RoundResults,
+    out_dir: Path,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    estate_ids: Sequence[str] | None = None,
+    batch_size: int | None = None,
+) -> tuple[list[Path], list[Failure]]:
     """Render one PDF card per estate into ``out_dir/<safe estate_id>.pdf``.
 
     ``executor``: any :class:`~concurrent.futures.Executor` (e.g. a ``dask.distributed``
@@ -328,7 +416,7 @@ def render_cards(results: RoundResults, out_dir: Path, *, executor: Executor | N
         return [], []
     system_fonts = fonts.uses_system_font(results.round.report)
     size = batch_size or min(100, max(5, math.ceil(len(jobs) / 8)))
-    batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     own = executor is None and len(jobs) >= INLINE_BELOW
     if own:
         executor = default_executor(min(2, len(batches)))
@@ -365,20 +453,29 @@ class _CardOutcomes:
             if err is None and path:
                 self.written.append(Path(path))
             else:
-                self.failures.append(Failure(
-                    kind="pdf", target=f"cards/{safe_filename(estate_id)}.pdf",
-                    reason=err or "未知错误", estate_id=estate_id))
+                self.failures.append(
+                    Failure(
+                        kind="pdf",
+                        target=f"cards/{safe_filename(estate_id)}.pdf",
+                        reason=err or "未知错误",
+                        estate_id=estate_id,
+                    )
+                )
         self.bar.update(len(batch))
 
 
-def _run_batches(executor: Executor, batches: list[list], out_dir: str, system_fonts: bool,
-                 outcomes: _CardOutcomes) -> None:
+def _run_batches(
+    executor: Executor,
+    batches: list[list],
+    out_dir: str,
+    system_fonts: bool,
+    outcomes: _CardOutcomes,
+) -> None:
     futures: dict[Future, list] = {
-        executor.submit(render_card_batch, batch, out_dir, system_fonts): batch
-        for batch in batches}
+        executor.submit(render_card_batch, batch, out_dir, system_fonts): batch for batch in batches
+    }
     for future in as_completed(futures):
         try:
             outcomes.collect(futures[future], future.result(), None)
         except Exception as exc:  # a worker died: every estate of its batch failed
-            outcomes.collect(futures[future], None,
-                             f"工作进程失败：{type(exc).__name__}: {exc}")
+            outcomes.collect(futures[future], None, f"工作进程失败：{type(exc).__name__}: {exc}")

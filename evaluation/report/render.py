@@ -58,11 +58,17 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def render_reports(results: RoundResults, *, executor: Executor | None = None,
-                   progress: bool = True, notebooks: bool = True,
-                   notebook_estates: Iterable[str] | None = None, cards: bool = True,
-                   save_data: bool = True, notebook_executor: Executor | None = None
-                   ) -> Manifest:
+def render_reports(
+    results: RoundResults,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    notebooks: bool = True,
+    notebook_estates: Iterable[str] | None = None,
+    cards: bool = True,
+    save_data: bool = True,
+    notebook_executor: Executor | None = None,
+) -> Manifest:
     """Render every report of the round and write ``manifest.json``; returns the manifest.
 
     ``executor`` fans out the estate cards — any :class:`concurrent.futures.Executor`, e.g.
@@ -81,21 +87,44 @@ def render_reports(results: RoundResults, *, executor: Executor | None = None,
         steps.run("data", "data", "data/", save_results, results, data_dir)
     book = workbook_name(results)
     steps.run("excel", "excel", book, write_workbook, results, out / book)
-    steps.run("district_pdf", "pdf", "district_report.pdf", render_district_pdf, results,
-              out / "district_report.pdf")
+    steps.run(
+        "district_pdf",
+        "pdf",
+        "district_report.pdf",
+        render_district_pdf,
+        results,
+        out / "district_report.pdf",
+    )
     if cards:
         _cards(steps, results, out, executor=executor, progress=progress)
     if notebooks:
-        estates = list(notebook_estates if notebook_estates is not None
-                       else rnd.report.get("notebook_estates", []) or [])
+        estates = list(
+            notebook_estates
+            if notebook_estates is not None
+            else rnd.report.get("notebook_estates", []) or []
+        )
         jobs = report_jobs(rnd.root, out, results_dir=data_dir, estates=estates)
-        got = steps.run("notebooks", "notebook", "notebooks/", run_notebooks, jobs,
-                        executor=notebook_executor, progress=progress)
+        got = steps.run(
+            "notebooks",
+            "notebook",
+            "notebooks/",
+            run_notebooks,
+            jobs,
+            executor=notebook_executor,
+            progress=progress,
+        )
         if got is not None:
             steps.failures.extend(got[1])
-    manifest = write_manifest(out, steps.failures, extra={
-        "round_id": rnd.round_id, "district": rnd.district, "period": rnd.period,
-        "timings_s": steps.timings})
+    manifest = write_manifest(
+        out,
+        steps.failures,
+        extra={
+            "round_id": rnd.round_id,
+            "district": rnd.district,
+            "period": rnd.period,
+            "timings_s": steps.timings,
+        },
+    )
     _log_failures(steps.failures)
     return manifest
 
@@ -123,11 +152,20 @@ class _Steps:
             self.timings[name] = round(time.perf_counter() - t0, 3)
 
 
-def _cards(steps: _Steps, results: RoundResults, out: Path, *, executor: Executor | None,
-           progress: bool) -> None:
+def _cards(
+    steps: _Steps, results: RoundResults, out: Path, *, executor: Executor | None, progress: bool
+) -> None:
     """The estate cards; cards of an earlier run that were not written again are removed."""
-    got = steps.run("cards", "pdf", "cards/", render_cards, results, out / "cards",
-                    executor=executor, progress=progress)
+    got = steps.run(
+        "cards",
+        "pdf",
+        "cards/",
+        render_cards,
+        results,
+        out / "cards",
+        executor=executor,
+        progress=progress,
+    )
     if got is None:
         return
     written, card_failures = got
@@ -146,8 +184,9 @@ def _log_failures(failures: list[Failure]) -> None:
             log.warning("  %s %s%s：%s", f.kind, f.target, where, f.reason)
 
 
-def render_round(round_path: str | Path, results_dir: str | Path | None = None, **kwargs: Any
-                 ) -> Manifest:
+def render_round(
+    round_path: str | Path, results_dir: str | Path | None = None, **kwargs: Any
+) -> Manifest:
     """``wuye-eval report <round>``: load the saved results of a round and render them.
 
     ``results_dir`` defaults to ``<output_dir>/data`` (where the pipeline saves them);
@@ -157,9 +196,12 @@ def render_round(round_path: str | Path, results_dir: str | Path | None = None, 
 
     results = load_results(round_path, results_dir)
     if results.estates.empty:
-        raise WuyeError(Problem(
-            "没有找到本轮的结果数据（estates.csv 为空或不存在）",
-            "先运行 wuye-eval run <轮次文件夹> 完成录入与计分，再生成报告",
-            file=str(Path(results_dir) if results_dir else results.round.output_dir / "data")))
+        raise WuyeError(
+            Problem(
+                "没有找到本轮的结果数据（estates.csv 为空或不存在）",
+                "先运行 wuye-eval run <轮次文件夹> 完成录入与计分，再生成报告",
+                file=str(Path(results_dir) if results_dir else results.round.output_dir / "data"),
+            )
+        )
     kwargs.setdefault("save_data", results_dir is not None)
     return render_reports(results, **kwargs)

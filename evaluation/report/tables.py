@@ -21,53 +21,163 @@ NO_DATA = "本轮无数据"
 VERDICTS = ("达标", "临界", "未达标")
 
 LABELS: dict[str, str] = {
-    "estate_id": "小区编号", "estate_name": "小区名称", "community": "所属社区",
-    "firm": "物业企业", "tier": "服务等级", "households": "户数", "threshold": "达标线",
-    "rate": "满意率", "rate_low": "区间下限", "rate_high": "区间上限", "rate_se": "标准误",
-    "index": "满意度指数", "index_low": "指数下限", "index_high": "指数上限", "n": "有效样本",
-    "response_rate": "应答率", "verdict": "结论", "point_pass": "点估计达标", "flags": "提示",
-    "composite": "综合得分", "rank": "排名", "list": "榜单", "reasons": "理由",
-    "dimension": "分项", "item_id": "题号", "ci_low": "区间下限", "ci_high": "区间上限",
-    "estates": "小区数", "previous_rate": "上轮满意率", "diff": "变化", "diff_low": "变化下限",
-    "diff_high": "变化上限", "significant": "显著", "indicator": "指标", "value": "数值",
-    "target": "目标", "met": "是否达成", "note": "说明", "reason_code": "原因代码",
-    "reason": "原因", "count": "数量", "importance": "重要性", "driver": "驱动因素",
-    "coef": "系数", "p_value": "p 值", "period": "评估期", "round_id": "轮次", "read": "读入",
-    "accepted": "接受", "quarantined": "隔离", "source_file": "来源文件", "level": "级别",
-    "action": "处理", "deff": "设计效应", "df": "自由度", "se": "标准误", "N": "户数",
-    "buildings": "楼栋数", "margin_at_threshold": "达标线处误差", "sample": "样本量",
-    "credit_grade": "信用等级", "credit_score": "信用积分", "complaints": "投诉件数",
-    "complaints_per_100": "每百户投诉", "eligible": "参与排名", "respondents": "答卷数",
-    "census": "普查", "criteria": "依据代码", "performance": "满意率", "quadrant": "象限",
-    "odds_ratio": "优势比", "or_low": "优势比下限", "or_high": "优势比上限", "label": "名称",
-    "flag": "预警", "direction": "方向", "unit": "单位", "numerator": "分子",
-    "denominator": "分母", "year": "年度", "coverage": "覆盖率", "estates_scored": "已计分小区",
-    "estates_eligible": "参与排名小区", "red_estates": "红榜小区数", "black_estates": "黑榜小区数",
-    "black_share": "黑榜户数占比", "series": "序列", "prev_round": "上一轮", "prev_rate": "上轮满意率",
-    "change": "变化", "change_low": "变化下限", "change_high": "变化上限", "change_se": "变化标准误",
-    "reserves": "备用样本", "planning_p": "规划比例", "design": "抽样设计", "imputed": "插补数",
-    "pass": "达标", "borderline": "临界", "fail": "未达标", "rate_prev": "上轮满意率",
-    "black_consecutive": "连续黑榜轮数", "red_consecutive": "连续红榜轮数",
-    "black_total": "累计黑榜", "red_total": "累计红榜", "key": "编号", "z": "z 值",
-    "index_prev": "上轮指数", "index_change": "指数变化", "index_significant": "指数变化显著",
-    "index_direction": "指数方向", "fallback_strata": "回退分层",
+    "estate_id": "小区编号",
+    "estate_name": "小区名称",
+    "community": "所属社区",
+    "firm": "物业企业",
+    "tier": "服务等级",
+    "households": "户数",
+    "threshold": "达标线",
+    "rate": "满意率",
+    "rate_low": "区间下限",
+    "rate_high": "区间上限",
+    "rate_se": "标准误",
+    "index": "满意度指数",
+    "index_low": "指数下限",
+    "index_high": "指数上限",
+    "n": "有效样本",
+    "response_rate": "应答率",
+    "verdict": "结论",
+    "point_pass": "点估计达标",
+    "flags": "提示",
+    "composite": "综合得分",
+    "rank": "排名",
+    "list": "榜单",
+    "reasons": "理由",
+    "dimension": "分项",
+    "item_id": "题号",
+    "ci_low": "区间下限",
+    "ci_high": "区间上限",
+    "estates": "小区数",
+    "previous_rate": "上轮满意率",
+    "diff": "变化",
+    "diff_low": "变化下限",
+    "diff_high": "变化上限",
+    "significant": "显著",
+    "indicator": "指标",
+    "value": "数值",
+    "target": "目标",
+    "met": "是否达成",
+    "note": "说明",
+    "reason_code": "原因代码",
+    "reason": "原因",
+    "count": "数量",
+    "importance": "重要性",
+    "driver": "驱动因素",
+    "coef": "系数",
+    "p_value": "p 值",
+    "period": "评估期",
+    "round_id": "轮次",
+    "read": "读入",
+    "accepted": "接受",
+    "quarantined": "隔离",
+    "source_file": "来源文件",
+    "level": "级别",
+    "action": "处理",
+    "deff": "设计效应",
+    "df": "自由度",
+    "se": "标准误",
+    "N": "户数",
+    "buildings": "楼栋数",
+    "margin_at_threshold": "达标线处误差",
+    "sample": "样本量",
+    "credit_grade": "信用等级",
+    "credit_score": "信用积分",
+    "complaints": "投诉件数",
+    "complaints_per_100": "每百户投诉",
+    "eligible": "参与排名",
+    "respondents": "答卷数",
+    "census": "普查",
+    "criteria": "依据代码",
+    "performance": "满意率",
+    "quadrant": "象限",
+    "odds_ratio": "优势比",
+    "or_low": "优势比下限",
+    "or_high": "优势比上限",
+    "label": "名称",
+    "flag": "预警",
+    "direction": "方向",
+    "unit": "单位",
+    "numerator": "分子",
+    "denominator": "分母",
+    "year": "年度",
+    "coverage": "覆盖率",
+    "estates_scored": "已计分小区",
+    "estates_eligible": "参与排名小区",
+    "red_estates": "红榜小区数",
+    "black_estates": "黑榜小区数",
+    "black_share": "黑榜户数占比",
+    "series": "序列",
+    "prev_round": "上一轮",
+    "prev_rate": "上轮满意率",
+    "change": "变化",
+    "change_low": "变化下限",
+    "change_high": "变化上限",
+    "change_se": "变化标准误",
+    "reserves": "备用样本",
+    "planning_p": "规划比例",
+    "design": "抽样设计",
+    "imputed": "插补数",
+    "pass": "达标",
+    "borderline": "临界",
+    "fail": "未达标",
+    "rate_prev": "上轮满意率",
+    "black_consecutive": "连续黑榜轮数",
+    "red_consecutive": "连续红榜轮数",
+    "black_total": "累计黑榜",
+    "red_total": "累计红榜",
+    "key": "编号",
+    "z": "z 值",
+    "index_prev": "上轮指数",
+    "index_change": "指数变化",
+    "index_significant": "指数变化显著",
+    "index_direction": "指数方向",
+    "fallback_strata": "回退分层",
 }
 HIDDEN_COLUMNS = {"round_id"}
 LEVELS = {"estate": "小区", "firm": "物业企业", "file": "文件"}
 PERCENT_COLUMNS = {
-    "rate", "rate_low", "rate_high", "ci_low", "ci_high", "response_rate", "threshold",
-    "previous_rate", "share", "rate_se", "se", "performance", "coverage", "black_share",
-    "prev_rate", "rate_prev", "planning_p", "change_se", "margin_at_threshold",
+    "rate",
+    "rate_low",
+    "rate_high",
+    "ci_low",
+    "ci_high",
+    "response_rate",
+    "threshold",
+    "previous_rate",
+    "share",
+    "rate_se",
+    "se",
+    "performance",
+    "coverage",
+    "black_share",
+    "prev_rate",
+    "rate_prev",
+    "planning_p",
+    "change_se",
+    "margin_at_threshold",
 }
 POINT_COLUMNS = {"diff", "diff_low", "diff_high", "change", "change_low", "change_high"}
-NUMBER_COLUMNS = {"index", "index_low", "index_high", "composite", "deff", "index_prev",
-                  "index_change", "complaints_per_100"}
+NUMBER_COLUMNS = {
+    "index",
+    "index_low",
+    "index_high",
+    "composite",
+    "deff",
+    "index_prev",
+    "index_change",
+    "complaints_per_100",
+}
 # column renames from the stages' frames to the names the report reads (old → report)
 ALIASES: dict[str, dict[str, str]] = {
     "district": {"rate_low": "ci_low", "rate_high": "ci_high"},
     "firms": {"rate_low": "ci_low", "rate_high": "ci_high"},
-    "changes": {"rate_prev": "previous_rate", "change": "diff", "change_low": "diff_low",
-                "change_high": "diff_high"},
+    "changes": {
+        "rate_prev": "previous_rate",
+        "change": "diff",
+        "change_low": "diff_low",
+        "change_high": "diff_high",
+    },
 }
 
 
@@ -90,8 +200,11 @@ def prepare(results: RoundResults) -> RoundResults:
     changes = {"estates": e}
     for name, renames in ALIASES.items():
         frame = getattr(results, name)
-        add = {new: frame[old] for old, new in renames.items()
-               if old in frame.columns and new not in frame.columns}
+        add = {
+            new: frame[old]
+            for old, new in renames.items()
+            if old in frame.columns and new not in frame.columns
+        }
         if add:
             changes[name] = frame.assign(**add)
     out = replace(results, **changes)
@@ -102,8 +215,11 @@ def prepare(results: RoundResults) -> RoundResults:
 def estate_label_map(results: RoundResults) -> pd.DataFrame:
     """``estate_id`` → name, community, firm, tier from the estates frame or the 台账."""
     cols = ["estate_id", "estate_name", "community", "firm", "tier"]
-    base = results.estates if {"estate_id", "estate_name"} <= set(results.estates.columns) \
+    base = (
+        results.estates
+        if {"estate_id", "estate_name"} <= set(results.estates.columns)
         else results.round.register
+    )
     have = [c for c in cols if c in base.columns]
     return base[have].drop_duplicates("estate_id") if "estate_id" in have else pd.DataFrame()
 
@@ -112,8 +228,11 @@ def format_frame(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> p
     """Generic display: known columns renamed to Chinese, rates as 百分比, booleans 是/否."""
     if frame is None or frame.empty:
         return pd.DataFrame()
-    cols = [c for c in (columns or frame.columns) if c in frame.columns
-            and (columns is not None or c not in HIDDEN_COLUMNS)]
+    cols = [
+        c
+        for c in (columns or frame.columns)
+        if c in frame.columns and (columns is not None or c not in HIDDEN_COLUMNS)
+    ]
     out = pd.DataFrame(index=frame.index)
     for col in cols:
         s = frame[col]
@@ -130,7 +249,11 @@ def format_frame(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> p
         elif pd.api.types.is_float_dtype(s):
             whole = s.dropna()
             if len(whole) and (whole == whole.round()).all():
-                out[col] = s.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object).fillna(fmt.MISSING)
+                out[col] = (
+                    s.map(lambda v: f"{v:.0f}", na_action="ignore")
+                    .astype(object)
+                    .fillna(fmt.MISSING)
+                )
             else:
                 out[col] = fmt.number_series(s, 2)
         else:
@@ -152,15 +275,21 @@ def overview(results: RoundResults) -> pd.DataFrame:
     results = prepare(results)
     e = results.estates
     rnd = results.round
-    rows = [("评估区域", rnd.district), ("评估期", period_label(rnd.period)),
-            ("置信水平", fmt.pct(rnd.confidence, 0))]
+    rows = [
+        ("评估区域", rnd.district),
+        ("评估期", period_label(rnd.period)),
+        ("置信水平", fmt.pct(rnd.confidence, 0)),
+    ]
     if not e.empty:
         counts = _col(e, "verdict").value_counts()
         rows += [
             ("参评小区", f"{len(e)} 个"),
             ("总户数", fmt.integer(pd.to_numeric(_col(e, "households"), errors="coerce").sum())),
             ("有效样本", fmt.integer(pd.to_numeric(_col(e, "n"), errors="coerce").sum())),
-            ("平均应答率", fmt.pct(pd.to_numeric(_col(e, "response_rate"), errors="coerce").mean())),
+            (
+                "平均应答率",
+                fmt.pct(pd.to_numeric(_col(e, "response_rate"), errors="coerce").mean()),
+            ),
             *((f"{v}小区", f"{int(counts.get(v, 0))} 个") for v in VERDICTS),
             ("红榜小区", f"{int((_col(e, 'list') == '红榜').sum())} 个"),
             ("黑榜小区", f"{int((_col(e, 'list') == '黑榜').sum())} 个"),
@@ -170,8 +299,9 @@ def overview(results: RoundResults) -> pd.DataFrame:
         overall = d[~d["tier"].isin(list(rnd.thresholds))]
         if len(overall):
             r = overall.iloc[-1]
-            rows.append(("全区满意率（区间）", fmt.interval(r["rate"], r.get("ci_low"),
-                                                     r.get("ci_high"))))
+            rows.append(
+                ("全区满意率（区间）", fmt.interval(r["rate"], r.get("ci_low"), r.get("ci_high")))
+            )
     return pd.DataFrame(rows, columns=["项目", "内容"])
 
 
@@ -195,8 +325,9 @@ def tier_summary(results: RoundResults) -> pd.DataFrame:
     frame = frame.sort_values("tier", key=lambda s: s.map(order).fillna(99)).reset_index(drop=True)
     out = format_frame(frame, ["tier", "threshold", "estates", *VERDICTS])
     if "rate" in frame.columns:
-        out["满意率（区间）"] = fmt.interval_series(frame["rate"], _col(frame, "ci_low"),
-                                              _col(frame, "ci_high")).to_numpy()
+        out["满意率（区间）"] = fmt.interval_series(
+            frame["rate"], _col(frame, "ci_low"), _col(frame, "ci_high")
+        ).to_numpy()
     return out
 
 
@@ -209,20 +340,24 @@ def estates_table(results: RoundResults, estate_ids: Iterable[str] | None = None
     if estate_ids is not None:
         e = e[e["estate_id"].isin(list(estate_ids))]
     e = e.sort_values([c for c in ("rank", "estate_id") if c in e.columns])
-    out = pd.DataFrame({
-        "小区编号": fmt.text_series(e["estate_id"]),
-        "小区名称": fmt.text_series(_col(e, "estate_name", "")),
-        "物业企业": fmt.text_series(_col(e, "firm", "")),
-        "等级": fmt.text_series(_col(e, "tier", "")),
-        "达标线": fmt.pct_series(_col(e, "threshold")),
-        "满意率（区间）": fmt.interval_series(_col(e, "rate"), _col(e, "rate_low"),
-                                       _col(e, "rate_high")),
-        "满意度指数": fmt.index_interval_series(_col(e, "index"), _col(e, "index_low"),
-                                           _col(e, "index_high")),
-        "样本": fmt.text_series(_col(e, "n").astype("Int64")) if "n" in e else "",
-        "结论": fmt.text_series(_col(e, "verdict", "")),
-        "榜单": fmt.text_series(_col(e, "list", "")),
-    })
+    out = pd.DataFrame(
+        {
+            "小区编号": fmt.text_series(e["estate_id"]),
+            "小区名称": fmt.text_series(_col(e, "estate_name", "")),
+            "物业企业": fmt.text_series(_col(e, "firm", "")),
+            "等级": fmt.text_series(_col(e, "tier", "")),
+            "达标线": fmt.pct_series(_col(e, "threshold")),
+            "满意率（区间）": fmt.interval_series(
+                _col(e, "rate"), _col(e, "rate_low"), _col(e, "rate_high")
+            ),
+            "满意度指数": fmt.index_interval_series(
+                _col(e, "index"), _col(e, "index_low"), _col(e, "index_high")
+            ),
+            "样本": fmt.text_series(_col(e, "n").astype("Int64")) if "n" in e else "",
+            "结论": fmt.text_series(_col(e, "verdict", "")),
+            "榜单": fmt.text_series(_col(e, "list", "")),
+        }
+    )
     return out.reset_index(drop=True)
 
 
@@ -235,14 +370,17 @@ def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
     e = e[e["list"] == which]
     if e.empty:
         return pd.DataFrame()
-    return pd.DataFrame({
-        "小区名称": fmt.text_series(_col(e, "estate_name", "")),
-        "物业企业": fmt.text_series(_col(e, "firm", "")),
-        "满意率（区间）": fmt.interval_series(_col(e, "rate"), _col(e, "rate_low"),
-                                       _col(e, "rate_high")),
-        "结论": fmt.text_series(_col(e, "verdict", "")),
-        "理由": fmt.text_series(_col(e, "reasons", "")),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "小区名称": fmt.text_series(_col(e, "estate_name", "")),
+            "物业企业": fmt.text_series(_col(e, "firm", "")),
+            "满意率（区间）": fmt.interval_series(
+                _col(e, "rate"), _col(e, "rate_low"), _col(e, "rate_high")
+            ),
+            "结论": fmt.text_series(_col(e, "verdict", "")),
+            "理由": fmt.text_series(_col(e, "reasons", "")),
+        }
+    ).reset_index(drop=True)
 
 
 def firms_table(results: RoundResults) -> pd.DataFrame:
@@ -253,8 +391,9 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
         return pd.DataFrame()
     out = format_frame(f, [c for c in ("firm", "estates", "households") if c in f.columns])
     if "rate" in f.columns:
-        out["满意率（区间）"] = fmt.interval_series(f["rate"], _col(f, "ci_low"),
-                                              _col(f, "ci_high")).to_numpy()
+        out["满意率（区间）"] = fmt.interval_series(
+            f["rate"], _col(f, "ci_low"), _col(f, "ci_high")
+        ).to_numpy()
     for col in ("verdict", "credit_grade", "list", "reasons"):
         if col in f.columns:
             out[LABELS[col]] = fmt.text_series(f[col]).to_numpy()
@@ -268,18 +407,30 @@ def changes_table(results: RoundResults) -> pd.DataFrame:
     if c.empty or "estate_id" not in c.columns:
         return pd.DataFrame()
     names = estate_label_map(results)
-    c = c.merge(names[["estate_id", "estate_name"]], on="estate_id", how="left") \
-        if "estate_name" in names.columns and "estate_name" not in c.columns else c
-    cur = results.estates[["estate_id", "rate"]] if {"estate_id", "rate"} <= set(
-        results.estates.columns) and "rate" not in c.columns else None
+    c = (
+        c.merge(names[["estate_id", "estate_name"]], on="estate_id", how="left")
+        if "estate_name" in names.columns and "estate_name" not in c.columns
+        else c
+    )
+    cur = (
+        results.estates[["estate_id", "rate"]]
+        if {"estate_id", "rate"} <= set(results.estates.columns) and "rate" not in c.columns
+        else None
+    )
     if cur is not None:
         c = c.merge(cur, on="estate_id", how="left")
     out = format_frame(c, [x for x in ("estate_name", "previous_rate", "rate") if x in c.columns])
     if "diff" in c.columns:
         change = fmt.points_series(c["diff"])
         if {"diff_low", "diff_high"} <= set(c.columns):
-            change = change + "（" + fmt.points_series(c["diff_low"]).str.replace(
-                "个百分点", "") + fmt.DASH + fmt.points_series(c["diff_high"]) + "）"
+            change = (
+                change
+                + "（"
+                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
+                + fmt.DASH
+                + fmt.points_series(c["diff_high"])
+                + "）"
+            )
         out["变化（区间）"] = change.to_numpy()
     if "significant" in c.columns:
         out["显著"] = c["significant"].map({True: "是", False: "否"}).fillna("—").to_numpy()
@@ -301,8 +452,9 @@ def dimensions_table(results: RoundResults, estate_id: str | None = None) -> pd.
     out = pd.DataFrame({"分项": fmt.text_series(d["dimension"])})
     if estate_id is None:
         out.insert(0, "小区编号", fmt.text_series(d["estate_id"]))
-    out["满意率（区间）"] = fmt.interval_series(_col(d, "rate"), _col(d, "ci_low"),
-                                          _col(d, "ci_high"))
+    out["满意率（区间）"] = fmt.interval_series(
+        _col(d, "rate"), _col(d, "ci_low"), _col(d, "ci_high")
+    )
     if "index" in d.columns:
         out["指数"] = fmt.number_series(d["index"])
     if "n" in d.columns:
@@ -320,17 +472,24 @@ def estate_profile(results: RoundResults, estate_id: str) -> pd.DataFrame:
     r = row.iloc[0]
     g = r.get
     facts = [
-        ("小区名称", g("estate_name", "")), ("所属社区", g("community", "")),
-        ("物业企业", g("firm", "")), ("服务等级", g("tier", "")),
-        ("户数", fmt.integer(g("households"))), ("有效样本", fmt.integer(g("n"))),
-        ("应答率", fmt.pct(g("response_rate"))), ("达标线", fmt.pct(g("threshold"))),
+        ("小区名称", g("estate_name", "")),
+        ("所属社区", g("community", "")),
+        ("物业企业", g("firm", "")),
+        ("服务等级", g("tier", "")),
+        ("户数", fmt.integer(g("households"))),
+        ("有效样本", fmt.integer(g("n"))),
+        ("应答率", fmt.pct(g("response_rate"))),
+        ("达标线", fmt.pct(g("threshold"))),
         ("满意率（区间）", fmt.interval(g("rate"), g("rate_low"), g("rate_high"))),
         ("满意度指数", fmt.index_interval(g("index"), g("index_low"), g("index_high"))),
-        ("结论", g("verdict", "")), ("榜单", g("list", "") or "—"),
-        ("理由", g("reasons", "") or "—"), ("提示", g("flags", "") or "—"),
+        ("结论", g("verdict", "")),
+        ("榜单", g("list", "") or "—"),
+        ("理由", g("reasons", "") or "—"),
+        ("提示", g("flags", "") or "—"),
     ]
-    return pd.DataFrame([(k, "" if pd.isna(v) else str(v)) for k, v in facts],
-                        columns=["项目", "内容"])
+    return pd.DataFrame(
+        [(k, "" if pd.isna(v) else str(v)) for k, v in facts], columns=["项目", "内容"]
+    )
 
 
 def indicators_table(results: RoundResults) -> pd.DataFrame:
@@ -343,17 +502,23 @@ def indicators_table(results: RoundResults) -> pd.DataFrame:
     v = pd.to_numeric(_col(ind, "value"), errors="coerce")
     t = pd.to_numeric(_col(ind, "target"), errors="coerce")
     unit = _col(ind, "unit", "").astype(object).fillna("")
-    share = (unit == "比例") | ((v.between(0, 1) | v.isna()) & (t.between(0, 1) | t.isna())
-                              & (unit == ""))
-    out = pd.DataFrame({
-        "指标": fmt.text_series(name),
-        "数值": np.where(share, fmt.pct_series(v), fmt.number_series(v, 2)),
-        "目标": np.where(share, fmt.pct_series(t), fmt.number_series(t, 2)),
-        "是否达成": _col(ind, "met").map({True: "是", False: "否"}).fillna("—").astype(str),
-    })
+    share = (unit == "比例") | (
+        (v.between(0, 1) | v.isna()) & (t.between(0, 1) | t.isna()) & (unit == "")
+    )
+    out = pd.DataFrame(
+        {
+            "指标": fmt.text_series(name),
+            "数值": np.where(share, fmt.pct_series(v), fmt.number_series(v, 2)),
+            "目标": np.where(share, fmt.pct_series(t), fmt.number_series(t, 2)),
+            "是否达成": _col(ind, "met").map({True: "是", False: "否"}).fillna("—").astype(str),
+        }
+    )
     if {"numerator", "denominator"} <= set(ind.columns):
-        out["计算"] = (fmt.number_series(ind["numerator"], 0) + " / "
-                     + fmt.number_series(ind["denominator"], 0))
+        out["计算"] = (
+            fmt.number_series(ind["numerator"], 0)
+            + " / "
+            + fmt.number_series(ind["denominator"], 0)
+        )
     if "note" in ind.columns:
         out["说明"] = fmt.text_series(ind["note"])
     return out.reset_index(drop=True)
@@ -382,8 +547,14 @@ def drivers_table(results: RoundResults) -> pd.DataFrame:
     out = pd.DataFrame({"分项": fmt.text_series(_col(d, "dimension", ""))})
     ratio = fmt.number_series(d["odds_ratio"], 2)
     if {"or_low", "or_high"} <= set(d.columns):
-        ratio = (ratio + "（" + fmt.number_series(d["or_low"], 2) + fmt.DASH
-                 + fmt.number_series(d["or_high"], 2) + "）")
+        ratio = (
+            ratio
+            + "（"
+            + fmt.number_series(d["or_low"], 2)
+            + fmt.DASH
+            + fmt.number_series(d["or_high"], 2)
+            + "）"
+        )
     out["优势比（区间）"] = ratio.to_numpy()
     if "p_value" in d.columns:
         pv = pd.to_numeric(d["p_value"], errors="coerce")
@@ -425,8 +596,12 @@ def quarantine_table(results: RoundResults) -> pd.DataFrame:
     """Quarantined rows by reason, with a total row."""
     results = prepare(results)
     qs = results.quarantine_summary
-    out = format_frame(qs, [c for c in qs.columns if c not in ("round_id", "reason_code")]
-                       if "reason" in qs.columns else None)
+    out = format_frame(
+        qs,
+        [c for c in qs.columns if c not in ("round_id", "reason_code")]
+        if "reason" in qs.columns
+        else None,
+    )
     if out.empty or "count" not in qs.columns:
         return out
     total = pd.DataFrame({c: [""] for c in out.columns})

@@ -50,14 +50,29 @@ from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION
 
 OVERALL_COLUMN = "_overall"
-QUADRANTS = {(True, True): "优势区", (True, False): "改进区",
-             (False, True): "维持区", (False, False): "机会区"}
+QUADRANTS = {
+    (True, True): "优势区",
+    (True, False): "改进区",
+    (False, True): "维持区",
+    (False, False): "机会区",
+}
 #: columns of :func:`key_drivers` (after the ``by`` columns)
-DRIVER_COLUMNS: tuple[str, ...] = ("dimension", "coef", "se", "odds_ratio", "or_low", "or_high",
-                                   "p_value", "importance", "n", "imputed", "note", "rank")
+DRIVER_COLUMNS: tuple[str, ...] = (
+    "dimension",
+    "coef",
+    "se",
+    "odds_ratio",
+    "or_low",
+    "or_high",
+    "p_value",
+    "importance",
+    "n",
+    "imputed",
+    "note",
+    "rank",
+)
 #: columns of :func:`importance_performance` (after the ``by`` columns)
-IMPORTANCE_COLUMNS: tuple[str, ...] = ("dimension", "performance", "importance", "quadrant",
-                                       "n")
+IMPORTANCE_COLUMNS: tuple[str, ...] = ("dimension", "performance", "importance", "quadrant", "n")
 _REQUIRED = ("response_id", "item_id", "dimension", "satisfied")
 
 
@@ -78,8 +93,9 @@ class RespondentMatrix:
         return len(self.frame)
 
 
-def _codes(col: pd.Series, *, starts: np.ndarray | None = None,
-           period: int = 0) -> tuple[np.ndarray, pd.Index]:
+def _codes(
+    col: pd.Series, *, starts: np.ndarray | None = None, period: int = 0
+) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (−1 = missing) and their labels (each used at least once, except a
     categorical's unused categories), for a str, object or categorical column.
 
@@ -111,11 +127,17 @@ def _argsort(labels: pd.Index) -> np.ndarray:
 def _check_answers(answers: pd.DataFrame) -> None:
     for col in _REQUIRED:
         if col not in answers.columns:
-            raise WuyeError(Problem(f"answers 缺少列「{col}」", "传入 ingest 的 answers", column=col))
+            raise WuyeError(
+                Problem(f"answers 缺少列「{col}」", "传入 ingest 的 answers", column=col)
+            )
 
 
-def respondent_matrix(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None = None,
-                      *, keys: Sequence[str] = ()) -> RespondentMatrix:
+def respondent_matrix(
+    answers: pd.DataFrame,
+    questionnaire_items: pd.DataFrame | None = None,
+    *,
+    keys: Sequence[str] = (),
+) -> RespondentMatrix:
     """The respondent × dimension satisfaction matrix, built once from the long answers.
 
     s_rd = Σ satisfied / #answered over respondent r's items of dimension d, by
@@ -125,21 +147,30 @@ def respondent_matrix(answers: pd.DataFrame, questionnaire_items: pd.DataFrame |
     ``keys`` columns are carried per respondent.
     """
     _check_answers(answers)
-    carried = list(dict.fromkeys(
-        [*(["estate_id"] if "estate_id" in answers.columns else []), *keys]))
+    carried = list(
+        dict.fromkeys([*(["estate_id"] if "estate_id" in answers.columns else []), *keys])
+    )
     n_rows = len(answers)
     ids = answers["response_id"]
     categorical = isinstance(ids.dtype, pd.CategoricalDtype)
     starts = runs(ids.cat.codes.to_numpy() if categorical else ids.to_numpy())
     resp, resp_labels = _codes(ids, starts=starts)
     # rows per respondent when every respondent has one run of the same length
-    period = int(starts[1]) if len(starts) > 1 and n_rows % int(starts[1]) == 0 \
-        and len(starts) == n_rows // int(starts[1]) else 0
+    period = (
+        int(starts[1])
+        if len(starts) > 1
+        and n_rows % int(starts[1]) == 0
+        and len(starts) == n_rows // int(starts[1])
+        else 0
+    )
     item, item_labels = _codes(answers["item_id"], period=period)
     dim, dim_labels = _codes(answers["dimension"], period=period)
     satisfied = answers["satisfied"]
-    satisfied = satisfied.to_numpy() if satisfied.dtype == np.float64 else pd.to_numeric(
-        satisfied, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    satisfied = (
+        satisfied.to_numpy()
+        if satisfied.dtype == np.float64
+        else pd.to_numeric(satisfied, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    )
     n_resp, n_dim = len(resp_labels), len(dim_labels)
 
     # the overall item: flagged in the questionnaire and present in the answers, else 总体评价
@@ -151,7 +182,7 @@ def respondent_matrix(answers: pd.DataFrame, questionnaire_items: pd.DataFrame |
     for code in np.flatnonzero(item_overall):  # a categorical's unused categories
         item_overall[code] = bool((item == code).any())
     if item_overall.any():
-        row_overall = np.append(item_overall, False)[item]       # code −1 → False
+        row_overall = np.append(item_overall, False)[item]  # code −1 → False
     else:
         dim_overall = np.asarray(dim_labels == OVERALL_DIMENSION, dtype=bool)
         row_overall = np.append(dim_overall, False)[dim]
@@ -204,15 +235,23 @@ def _check_by(columns: pd.Index, by_cols: list[str], register: pd.DataFrame | No
     """The ``by`` columns are in ``columns`` (the answers' or the matrix's), or come from
     ``register`` by ``estate_id``."""
     missing = [c for c in by_cols if c not in columns]
-    if missing and (register is None or "estate_id" not in columns
-                    or any(c not in register.columns for c in missing)):
-        raise WuyeError(Problem(f"参数 by 无效：answers 中没有列 {'、'.join(missing)}",
-                                "传入 register=台账（含该列），或先把该列并入 answers",
-                                column="by"))
+    if missing and (
+        register is None
+        or "estate_id" not in columns
+        or any(c not in register.columns for c in missing)
+    ):
+        raise WuyeError(
+            Problem(
+                f"参数 by 无效：answers 中没有列 {'、'.join(missing)}",
+                "传入 register=台账（含该列），或先把该列并入 answers",
+                column="by",
+            )
+        )
 
 
-def _groups(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
-            ) -> tuple[pd.DataFrame, list[tuple[tuple, np.ndarray]]]:
+def _groups(
+    matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
+) -> tuple[pd.DataFrame, list[tuple[tuple, np.ndarray]]]:
     """The matrix frame (with the ``by`` columns) and each ``by`` group's key and row
     positions (groups sorted by key, rows in matrix order; a missing key is no group).
     ``by`` columns the matrix lacks (e.g. ``firm``) come from the 台账 by each respondent's
@@ -224,8 +263,7 @@ def _groups(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame
         assert register is not None
         reg = by_estate(register)
         estates = pd.Index(frame["estate_id"].astype(str))
-        frame = frame.assign(**{c: reg[c].reindex(estates).set_axis(frame.index)
-                                for c in missing})
+        frame = frame.assign(**{c: reg[c].reindex(estates).set_axis(frame.index) for c in missing})
     if not by_cols:
         return frame, [((), np.arange(len(frame)))]
     grouped = frame.groupby(by_cols, sort=True)
@@ -233,8 +271,10 @@ def _groups(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame
     keys = grouped.size().index
     order = np.argsort(number, kind="stable")
     bounds = np.searchsorted(number[order], np.arange(len(keys) + 1))
-    return frame, [(key if isinstance(key, tuple) else (key,), order[lo:hi])
-                   for key, lo, hi in zip(keys, bounds[:-1], bounds[1:], strict=True)]
+    return frame, [
+        (key if isinstance(key, tuple) else (key,), order[lo:hi])
+        for key, lo, hi in zip(keys, bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def _empty(by_cols: list[str], columns: Sequence[str]) -> pd.DataFrame:
@@ -257,18 +297,22 @@ def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
             # check_rank=False: no QR of the design when the model is made (it only sets
             # df_model; coef, se and p are the same) — most of the cost of hundreds of firm
             # fits, and slow under multithreaded BLAS
-            res = sm.Logit(y, sm.add_constant(x, has_constant="add"),
-                           check_rank=False).fit(disp=0, maxiter=200)
+            res = sm.Logit(y, sm.add_constant(x, has_constant="add"), check_rank=False).fit(
+                disp=0, maxiter=200
+            )
     except Exception as exc:  # statsmodels raises several kinds (separation, singular)
         return nan, nan, nan, f"模型无法拟合（{type(exc).__name__}）"
     if not res.mle_retvals.get("converged", True):
         return nan, nan, nan, "模型未收敛"
-    return (np.asarray(res.params)[1:], np.asarray(res.bse)[1:], np.asarray(res.pvalues)[1:],
-            "")
+    return (np.asarray(res.params)[1:], np.asarray(res.bse)[1:], np.asarray(res.pvalues)[1:], "")
 
 
-def matrix_drivers(matrix: RespondentMatrix, *, by: str | Sequence[str] | None = None,
-                   register: pd.DataFrame | None = None) -> pd.DataFrame:
+def matrix_drivers(
+    matrix: RespondentMatrix,
+    *,
+    by: str | Sequence[str] | None = None,
+    register: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """:func:`key_drivers` from a :func:`respondent_matrix`: one Logit fit per group, the
     design prepared with numpy on the group's rows (no per-group DataFrames)."""
     by_cols = _by_list(by)
@@ -276,8 +320,9 @@ def matrix_drivers(matrix: RespondentMatrix, *, by: str | Sequence[str] | None =
     return _drivers(matrix, by_cols, register)
 
 
-def _drivers(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
-             ) -> pd.DataFrame:
+def _drivers(
+    matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
+) -> pd.DataFrame:
     dims = matrix.dimensions
     frame, groups = _groups(matrix, by_cols, register)
     if not groups:
@@ -302,34 +347,47 @@ def _drivers(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFram
     coef, se, pv = (np.vstack([f[i] for f in fits]).reshape(n_groups, k) for i in range(3))
     pos = np.clip(coef, 0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
-        imp = np.where((np.nansum(pos, axis=1) > 0)[:, None],
-                       pos / pos.sum(axis=1, keepdims=True), np.nan)
+        imp = np.where(
+            (np.nansum(pos, axis=1) > 0)[:, None], pos / pos.sum(axis=1, keepdims=True), np.nan
+        )
     # rank (method "min", descending): 1 + how many of the group's importances are larger
-    rank = np.where(np.isnan(imp), np.nan,
-                    1.0 + (imp[:, None, :] > imp[:, :, None]).sum(axis=2))
-    out = {col: pd.Index([key[j] for key, _ in groups]).repeat(k)
-           for j, col in reversed(list(enumerate(by_cols)))}
-    out |= {"dimension": np.tile(np.asarray(dims, dtype=object), n_groups),
-            "coef": coef.ravel(), "se": se.ravel(), "odds_ratio": np.exp(coef).ravel(),
-            "or_low": np.exp(coef - 1.96 * se).ravel(),
-            "or_high": np.exp(coef + 1.96 * se).ravel(), "p_value": pv.ravel(),
-            "importance": imp.ravel(), "n": np.repeat(np.asarray(ns, dtype=np.int64), k),
-            "imputed": np.vstack(imputed).reshape(n_groups, k).ravel().astype(np.int64),
-            "note": np.repeat(np.asarray([f[3] for f in fits], dtype=object), k),
-            "rank": rank.ravel()}
+    rank = np.where(np.isnan(imp), np.nan, 1.0 + (imp[:, None, :] > imp[:, :, None]).sum(axis=2))
+    out = {
+        col: pd.Index([key[j] for key, _ in groups]).repeat(k)
+        for j, col in reversed(list(enumerate(by_cols)))
+    }
+    out |= {
+        "dimension": np.tile(np.asarray(dims, dtype=object), n_groups),
+        "coef": coef.ravel(),
+        "se": se.ravel(),
+        "odds_ratio": np.exp(coef).ravel(),
+        "or_low": np.exp(coef - 1.96 * se).ravel(),
+        "or_high": np.exp(coef + 1.96 * se).ravel(),
+        "p_value": pv.ravel(),
+        "importance": imp.ravel(),
+        "n": np.repeat(np.asarray(ns, dtype=np.int64), k),
+        "imputed": np.vstack(imputed).reshape(n_groups, k).ravel().astype(np.int64),
+        "note": np.repeat(np.asarray([f[3] for f in fits], dtype=object), k),
+        "rank": rank.ravel(),
+    }
     return pd.DataFrame(out)
 
 
-def matrix_importance(matrix: RespondentMatrix, *, by: str | Sequence[str] | None = None,
-                      register: pd.DataFrame | None = None) -> pd.DataFrame:
+def matrix_importance(
+    matrix: RespondentMatrix,
+    *,
+    by: str | Sequence[str] | None = None,
+    register: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """:func:`importance_performance` from a :func:`respondent_matrix`."""
     by_cols = _by_list(by)
     _check_by(matrix.frame.columns, by_cols, register)
     return _importance(matrix, by_cols, register)
 
 
-def _importance(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
-                ) -> pd.DataFrame:
+def _importance(
+    matrix: RespondentMatrix, by_cols: list[str], register: pd.DataFrame | None
+) -> pd.DataFrame:
     dims = matrix.dimensions
     frame, groups = _groups(matrix, by_cols, register)
     rows = []
@@ -341,19 +399,31 @@ def _importance(matrix: RespondentMatrix, by_cols: list[str], register: pd.DataF
         n = g[dims].notna().sum()
         hi_i = imp >= imp.mean()
         hi_p = perf >= perf.mean()
-        quad = [QUADRANTS[(bool(a), bool(b))] if not (np.isnan(i) or np.isnan(p)) else "无法判断"
-                for a, b, i, p in zip(hi_i, hi_p, imp, perf, strict=True)]
-        part = pd.DataFrame({"dimension": dims, "performance": perf.to_numpy(),
-                             "importance": imp.to_numpy(), "quadrant": quad,
-                             "n": n.to_numpy().astype(np.int64)})
+        quad = [
+            QUADRANTS[(bool(a), bool(b))] if not (np.isnan(i) or np.isnan(p)) else "无法判断"
+            for a, b, i, p in zip(hi_i, hi_p, imp, perf, strict=True)
+        ]
+        part = pd.DataFrame(
+            {
+                "dimension": dims,
+                "performance": perf.to_numpy(),
+                "importance": imp.to_numpy(),
+                "quadrant": quad,
+                "n": n.to_numpy().astype(np.int64),
+            }
+        )
         for col, value in zip(by_cols, key, strict=True):
             part.insert(0, col, value)
         rows.append(part)
     return pd.concat(rows, ignore_index=True) if rows else _empty(by_cols, IMPORTANCE_COLUMNS)
 
 
-def _matrix_for(answers: pd.DataFrame | RespondentMatrix, items: pd.DataFrame | None,
-                by_cols: list[str], register: pd.DataFrame | None) -> RespondentMatrix:
+def _matrix_for(
+    answers: pd.DataFrame | RespondentMatrix,
+    items: pd.DataFrame | None,
+    by_cols: list[str],
+    register: pd.DataFrame | None,
+) -> RespondentMatrix:
     """``answers`` itself when a matrix, else its :func:`respondent_matrix`; ``by`` checked
     first (once: before a matrix is built)."""
     if isinstance(answers, RespondentMatrix):
@@ -363,10 +433,13 @@ def _matrix_for(answers: pd.DataFrame | RespondentMatrix, items: pd.DataFrame | 
     return respondent_matrix(answers, items, keys=[c for c in by_cols if c in answers.columns])
 
 
-def key_drivers(answers: pd.DataFrame | RespondentMatrix,
-                questionnaire_items: pd.DataFrame | None = None, *,
-                by: str | Sequence[str] | None = None,
-                register: pd.DataFrame | None = None) -> pd.DataFrame:
+def key_drivers(
+    answers: pd.DataFrame | RespondentMatrix,
+    questionnaire_items: pd.DataFrame | None = None,
+    *,
+    by: str | Sequence[str] | None = None,
+    register: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Logistic regression of overall dissatisfaction on dimension dissatisfaction.
 
     Returns one row per (``by`` group,) dimension: ``dimension, coef, se, odds_ratio,
@@ -380,10 +453,13 @@ def key_drivers(answers: pd.DataFrame | RespondentMatrix,
     return _drivers(matrix, by_cols, register)
 
 
-def importance_performance(answers: pd.DataFrame | RespondentMatrix,
-                           questionnaire_items: pd.DataFrame | None = None, *,
-                           by: str | Sequence[str] | None = None,
-                           register: pd.DataFrame | None = None) -> pd.DataFrame:
+def importance_performance(
+    answers: pd.DataFrame | RespondentMatrix,
+    questionnaire_items: pd.DataFrame | None = None,
+    *,
+    by: str | Sequence[str] | None = None,
+    register: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Importance–performance table per (``by`` group,) dimension (see module docstring).
 
     Columns: ``dimension, performance, importance, quadrant, n``. ``answers`` may also be a
@@ -394,21 +470,26 @@ def importance_performance(answers: pd.DataFrame | RespondentMatrix,
     return _importance(matrix, by_cols, register)
 
 
-def round_drivers(answers: pd.DataFrame, questionnaire_items: pd.DataFrame | None = None,
-                  register: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+def round_drivers(
+    answers: pd.DataFrame,
+    questionnaire_items: pd.DataFrame | None = None,
+    register: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
     """The round's ``drivers`` (district), ``firm_drivers`` (``by="firm"``, firm from the
     台账) and ``importance`` tables, from ONE :func:`respondent_matrix`.
 
     ``firm_drivers`` is empty when neither the answers nor the 台账 carry ``firm``.
     """
-    matrix = respondent_matrix(answers, questionnaire_items,
-                               keys=["firm"] if "firm" in answers.columns else [])
+    matrix = respondent_matrix(
+        answers, questionnaire_items, keys=["firm"] if "firm" in answers.columns else []
+    )
     has_firm = "firm" in matrix.frame.columns or (
-        register is not None and "firm" in register.columns
-        and "estate_id" in matrix.frame.columns)
+        register is not None and "firm" in register.columns and "estate_id" in matrix.frame.columns
+    )
     return {
         "drivers": matrix_drivers(matrix),
-        "firm_drivers": (matrix_drivers(matrix, by="firm", register=register) if has_firm
-                         else pd.DataFrame()),
+        "firm_drivers": (
+            matrix_drivers(matrix, by="firm", register=register) if has_firm else pd.DataFrame()
+        ),
         "importance": matrix_importance(matrix),
     }

@@ -60,7 +60,14 @@ from wuye_common.errors import Problem, WuyeError
 METHODS: tuple[str, ...] = ("beta", "logit", "xlogit", "asin", "wilson", "mean")
 LONELY: tuple[str, ...] = ("adjust", "certainty", "remove", "fail")
 RESULT_COLUMNS: tuple[str, ...] = (
-    "estimate", "se", "ci_low", "ci_high", "df", "deff", "deff_wr", "n",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "df",
+    "deff",
+    "deff_wr",
+    "n",
 )
 
 
@@ -70,8 +77,11 @@ def _bad(name: str, message: str, fix: str = "") -> WuyeError:
 
 def check_confidence(confidence: float) -> float:
     """Validate a confidence level in (0, 1)."""
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating)) \
-            or not 0 < float(confidence) < 1:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0 < float(confidence) < 1
+    ):
         raise _bad("confidence", f"置信水平 {confidence!r} 应在 0 与 1 之间", "通常写 0.95")
     return float(confidence)
 
@@ -89,12 +99,12 @@ class DomainMoments:
 
     estimate: np.ndarray
     var: np.ndarray
-    n: np.ndarray          # units (rows) with a valid y in the domain
-    weight: np.ndarray     # Σ w over the domain
-    df: np.ndarray         # PSUs in domain − strata in domain (R degf of subset)
-    census: np.ndarray     # every stratum touching the domain is fully enumerated
-    s2: np.ndarray         # R svyvar: n/(n−1) Σ w (y−ŷ)² / Σ w
-    fpc: np.ndarray        # mean over the domain's units of 1 − n_h/N_h (1 without fpc)
+    n: np.ndarray  # units (rows) with a valid y in the domain
+    weight: np.ndarray  # Σ w over the domain
+    df: np.ndarray  # PSUs in domain − strata in domain (R degf of subset)
+    census: np.ndarray  # every stratum touching the domain is fully enumerated
+    s2: np.ndarray  # R svyvar: n/(n−1) Σ w (y−ŷ)² / Σ w
+    fpc: np.ndarray  # mean over the domain's units of 1 − n_h/N_h (1 without fpc)
 
 
 def domain_moments(
@@ -160,8 +170,23 @@ def domain_moments(
     else:
         sw2y2 = np.bincount(cell, w2 * yc * yc, n_cells)
         swy2 = np.bincount(cell, wy * yc, n_cells)
-    return _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum,
-                   n_domains, n_h, f_h, shift, lonely, cnt)
+    return _finish(
+        sw,
+        swy,
+        cnt,
+        sw2,
+        sw2y,
+        sw2y2,
+        swy2,
+        cell_domain,
+        cell_stratum,
+        n_domains,
+        n_h,
+        f_h,
+        shift,
+        lonely,
+        cnt,
+    )
 
 
 def matrix_moments(
@@ -221,7 +246,7 @@ def matrix_moments(
     if valid is None:
         mask = ~np.isnan(Y)
         vf = mask.astype(float)
-        y0 = np.where(mask, Y, 0.0)             # a new array: centred in place below
+        y0 = np.where(mask, Y, 0.0)  # a new array: centred in place below
     else:
         vf = np.asarray(valid, dtype=float).reshape(R, K)
         mask = None if binary else vf > 0
@@ -238,22 +263,37 @@ def matrix_moments(
         den = sw.sum()
         shift = float(sums(y0, False)[0].sum() / den) if den > 0 else 0.0
         if valid is not None:
-            y0 = y0.copy()                      # never centre the caller's array
+            y0 = y0.copy()  # never centre the caller's array
         y0 -= shift
         y0[~mask] = 0.0
     swy, sw2y = sums(y0)
     if binary:
         sw2y2, swy2 = sw2y, swy
     else:
-        np.multiply(y0, y0, out=y0)             # y² in place: y0 is not needed any more
+        np.multiply(y0, y0, out=y0)  # y² in place: y0 is not needed any more
         swy2, sw2y2 = sums(y0)
         if not deff:
             swy2 = np.zeros_like(sw)
     cells = np.arange(n_strata * K)
     cell_stratum = cells // K
     cell_domain = np.asarray(stratum_group, dtype=np.int64)[cell_stratum] * K + cells % K
-    m = _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum,
-                n_groups * K, n_h, f_h, shift, lonely, cnt)
+    m = _finish(
+        sw,
+        swy,
+        cnt,
+        sw2,
+        sw2y,
+        sw2y2,
+        swy2,
+        cell_domain,
+        cell_stratum,
+        n_groups * K,
+        n_h,
+        f_h,
+        shift,
+        lonely,
+        cnt,
+    )
     if not deff and not binary:
         m.s2 = np.full_like(m.estimate, np.nan)
     return m
@@ -289,8 +329,23 @@ def _psu_moments(y, w, domain, n_domains, stratum, n_h, f_h, psu, lonely) -> Dom
     swy2 = np.bincount(ccodes, uwy2, n_cells)
     units = np.bincount(ccodes, minlength=n_cells).astype(float)
     rows = np.bincount(u_domain, np.bincount(ucodes, minlength=n_units), n_domains)
-    m = _finish(sw, swy, units, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum,
-                n_domains, n_h, f_h, shift, lonely, units)
+    m = _finish(
+        sw,
+        swy,
+        units,
+        sw2,
+        sw2y,
+        sw2y2,
+        swy2,
+        cell_domain,
+        cell_stratum,
+        n_domains,
+        n_h,
+        f_h,
+        shift,
+        lonely,
+        units,
+    )
     m.n = rows.astype(float)
     m.s2 = _svyvar(swy2, swy, sw, cell_domain, n_domains, m.n, m.weight, m.estimate - shift)
     return m
@@ -304,16 +359,31 @@ def _svyvar(swy2, swy, sw, cell_domain, n_domains, n, weight, est_c):
         return np.where(n > 1, n / (n - 1) * ss / weight, np.nan)
 
 
-def _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum, n_domains,
-            n_h, f_h, shift, lonely, units) -> DomainMoments:
+def _finish(
+    sw,
+    swy,
+    cnt,
+    sw2,
+    sw2y,
+    sw2y2,
+    swy2,
+    cell_domain,
+    cell_stratum,
+    n_domains,
+    n_h,
+    f_h,
+    shift,
+    lonely,
+    units,
+) -> DomainMoments:
     weight = np.bincount(cell_domain, sw, n_domains)
     total = np.bincount(cell_domain, swy, n_domains)
     with np.errstate(invalid="ignore", divide="ignore"):
-        est_c = total / weight                      # centred estimate ŷ − shift
+        est_c = total / weight  # centred estimate ŷ − shift
         e = est_c[cell_domain]
         wd = weight[cell_domain]
-        s1 = (swy - e * sw) / wd                    # Σ_cell z
-        s2 = (sw2y2 - 2 * e * sw2y + e * e * sw2) / (wd * wd)   # Σ_cell z²
+        s1 = (swy - e * sw) / wd  # Σ_cell z
+        s2 = (sw2y2 - 2 * e * sw2y + e * e * sw2) / (wd * wd)  # Σ_cell z²
     nh = n_h[cell_stratum].astype(float)
     fh = f_h[cell_stratum]
     present = cnt > 0
@@ -325,10 +395,13 @@ def _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum, n_d
     lone = present & ~multi
     if lone.any():
         if lonely == "fail":
-            raise WuyeError(Problem(
-                "有分层只有 1 个样本单位，无法估计方差（lonely stratum）",
-                "把该楼栋与相邻楼栋合并，或改用 lonely=\"adjust\"/\"certainty\"/\"remove\"",
-                column="lonely"))
+            raise WuyeError(
+                Problem(
+                    "有分层只有 1 个样本单位，无法估计方差（lonely stratum）",
+                    '把该楼栋与相邻楼栋合并，或改用 lonely="adjust"/"certainty"/"remove"',
+                    column="lonely",
+                )
+            )
         if lonely == "adjust":
             contrib = np.where(lone, fh * s1 * s1, contrib)
     contrib = np.maximum(contrib, 0.0)
@@ -343,8 +416,9 @@ def _finish(sw, swy, cnt, sw2, sw2y, sw2y2, swy2, cell_domain, cell_stratum, n_d
     with np.errstate(invalid="ignore", divide="ignore"):
         fpc = np.bincount(cell_domain, units * fh, n_domains) / units_d
     var = np.where(n > 0, var, np.nan)
-    return DomainMoments(estimate=est_c + shift, var=var, n=n, weight=weight, df=df,
-                         census=census, s2=s2v, fpc=fpc)
+    return DomainMoments(
+        estimate=est_c + shift, var=var, n=n, weight=weight, df=df, census=census, s2=s2v, fpc=fpc
+    )
 
 
 def _deffs(m: DomainMoments) -> tuple[np.ndarray, np.ndarray]:
@@ -364,15 +438,25 @@ def _tq(alpha_half: float, df: np.ndarray) -> np.ndarray:
     df = np.maximum(np.asarray(df, dtype=float), 1.0)
     flat = np.where(np.isnan(df), 1.0, df).ravel()
     uniq, inv = np.unique(flat, return_inverse=True)
-    q = np.where(np.isinf(uniq), special.ndtri(1 - alpha_half),
-                 special.stdtrit(np.where(np.isinf(uniq), 1.0, uniq), 1 - alpha_half))
+    q = np.where(
+        np.isinf(uniq),
+        special.ndtri(1 - alpha_half),
+        special.stdtrit(np.where(np.isinf(uniq), 1.0, uniq), 1 - alpha_half),
+    )
     out = q[inv].reshape(df.shape)
     return np.where(np.isnan(df), np.nan, out)
 
 
 def proportion_interval(
-    p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.ndarray, census: np.ndarray,
-    fpc: np.ndarray, *, method: str = "beta", confidence: float = 0.95,
+    p: np.ndarray,
+    var: np.ndarray,
+    n: np.ndarray,
+    df: np.ndarray,
+    census: np.ndarray,
+    fpc: np.ndarray,
+    *,
+    method: str = "beta",
+    confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval for proportions as R ``svyciprop`` (see module docstring for edge cases)."""
     check_method(method)
@@ -410,10 +494,12 @@ def proportion_interval(
         # degenerate: p̂ ∈ {0, 1} or zero variance from a sample → one-sided KG bound
         g = np.where(np.isfinite(fpc), np.clip(fpc, 1e-12, 1.0), 1.0)
         neff0 = np.maximum(n - 1, 0) / g + 1
-        edge_lo = np.where(p <= 0, 0.0,
-                           special.betaincinv(neff0 * p, neff0 * (1 - p) + 1, alpha / 2))
-        edge_hi = np.where(p >= 1, 1.0,
-                           special.betaincinv(neff0 * p + 1, neff0 * (1 - p), 1 - alpha / 2))
+        edge_lo = np.where(
+            p <= 0, 0.0, special.betaincinv(neff0 * p, neff0 * (1 - p) + 1, alpha / 2)
+        )
+        edge_hi = np.where(
+            p >= 1, 1.0, special.betaincinv(neff0 * p + 1, neff0 * (1 - p), 1 - alpha / 2)
+        )
     lo = np.where(inner, lo, edge_lo)
     hi = np.where(inner, hi, edge_hi)
     lo = np.where(census, p, lo)
@@ -424,8 +510,9 @@ def proportion_interval(
     return lo, hi
 
 
-def mean_interval(est: np.ndarray, var: np.ndarray, df: np.ndarray, *, confidence: float = 0.95,
-                  t: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def mean_interval(
+    est: np.ndarray, var: np.ndarray, df: np.ndarray, *, confidence: float = 0.95, t: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """``ŷ ± t_{df}·se`` (R ``confint(svymean(...), df=degf(design))``); normal if ``t=False``."""
     alpha = 1 - check_confidence(confidence)
     q = _tq(alpha / 2, df) if t else stats.norm.isf(alpha / 2)
@@ -436,6 +523,7 @@ def mean_interval(est: np.ndarray, var: np.ndarray, df: np.ndarray, *, confidenc
 # ---------------------------------------------------------------------------
 # DataFrame API
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class Design:
@@ -454,13 +542,23 @@ def _columns(data: pd.DataFrame, names: dict[str, str | Sequence[str] | None]) -
             continue
         for col in [cols] if isinstance(cols, str) else list(cols):
             if col not in data.columns:
-                raise WuyeError(Problem(
-                    f"参数 {arg} 无效：数据中没有列「{col}」",
-                    f"现有列：{'、'.join(map(str, data.columns[:20]))}", column=str(col)))
+                raise WuyeError(
+                    Problem(
+                        f"参数 {arg} 无效：数据中没有列「{col}」",
+                        f"现有列：{'、'.join(map(str, data.columns[:20]))}",
+                        column=str(col),
+                    )
+                )
 
 
-def encode_design(data: pd.DataFrame, *, strata: str | None = None, weights: str | None = None,
-                  fpc: str | None = None, psu: str | None = None) -> Design:
+def encode_design(
+    data: pd.DataFrame,
+    *,
+    strata: str | None = None,
+    weights: str | None = None,
+    fpc: str | None = None,
+    psu: str | None = None,
+) -> Design:
     """Validate and encode a stratified design as R ``svydesign(ids, strata, weights, fpc)``.
 
     ``fpc`` is the stratum population size N_h (number of PSUs when ``psu`` is given); if
@@ -502,8 +600,11 @@ def encode_design(data: pd.DataFrame, *, strata: str | None = None, weights: str
         N_h = n_h / lo if (vals <= 1).all() else lo
         if (N_h < n_h - 1e-9).any():
             bad = int(np.argmax(N_h < n_h - 1e-9))
-            raise _bad("fpc", f"有分层的总体数 N_h={N_h[bad]:g} 小于样本数 n_h={n_h[bad]}",
-                       "检查 fpc 列：应为该层总体单位数，不小于该层样本数")
+            raise _bad(
+                "fpc",
+                f"有分层的总体数 N_h={N_h[bad]:g} 小于样本数 n_h={n_h[bad]}",
+                "检查 fpc 列：应为该层总体单位数，不小于该层样本数",
+            )
         f_h = np.clip(1 - n_h / N_h, 0.0, 1.0)
     if weights is None:
         w = (N_h / n_h)[scode] if fpc is not None else np.ones(n)
@@ -514,8 +615,9 @@ def encode_design(data: pd.DataFrame, *, strata: str | None = None, weights: str
     return Design(w=np.asarray(w, dtype=float), stratum=scode, n_h=n_h, f_h=f_h, psu=pcode)
 
 
-def _domains(data: pd.DataFrame, by: str | Sequence[str] | None
-             ) -> tuple[np.ndarray, int, pd.DataFrame]:
+def _domains(
+    data: pd.DataFrame, by: str | Sequence[str] | None
+) -> tuple[np.ndarray, int, pd.DataFrame]:
     if by is None:
         return np.zeros(len(data), dtype=np.int64), 1, pd.DataFrame(index=range(1))
     cols = [by] if isinstance(by, str) else list(by)
@@ -543,8 +645,18 @@ def _estimate(data, y, *, strata, weights, fpc, psu, by, lonely, binary):
     if binary and not np.isin(yv[~np.isnan(yv)], (0.0, 1.0)).all():
         raise _bad("y", f"列「{y}」应只含 0/1（满意=1，不满意=0，缺失留空）", "先把答案转成 0/1")
     domain, n_domains, keys = _domains(data, by)
-    m = domain_moments(yv, design.w, domain, n_domains, design.stratum, design.n_h,
-                       design.f_h, psu=design.psu, lonely=lonely, binary=binary)
+    m = domain_moments(
+        yv,
+        design.w,
+        domain,
+        n_domains,
+        design.stratum,
+        design.n_h,
+        design.f_h,
+        psu=design.psu,
+        lonely=lonely,
+        binary=binary,
+    )
     return m, keys
 
 
@@ -563,9 +675,17 @@ def _table(keys: pd.DataFrame, m: DomainMoments, lo, hi) -> pd.DataFrame:
 
 
 def survey_proportion(
-    data: pd.DataFrame, y: str, *, strata: str | None = None, weights: str | None = None,
-    fpc: str | None = None, psu: str | None = None, by: str | Sequence[str] | None = None,
-    method: str = "beta", confidence: float = 0.95, lonely: str = "adjust",
+    data: pd.DataFrame,
+    y: str,
+    *,
+    strata: str | None = None,
+    weights: str | None = None,
+    fpc: str | None = None,
+    psu: str | None = None,
+    by: str | Sequence[str] | None = None,
+    method: str = "beta",
+    confidence: float = 0.95,
+    lonely: str = "adjust",
 ) -> pd.DataFrame:
     """Design-based proportion of a 0/1 column ``y`` per domain, with its interval.
 
@@ -577,25 +697,44 @@ def survey_proportion(
     """
     check_method(method)
     check_confidence(confidence)
-    m, keys = _estimate(data, y, strata=strata, weights=weights, fpc=fpc, psu=psu, by=by,
-                        lonely=lonely, binary=True)
-    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc,
-                                 method=method, confidence=confidence)
+    m, keys = _estimate(
+        data, y, strata=strata, weights=weights, fpc=fpc, psu=psu, by=by, lonely=lonely, binary=True
+    )
+    lo, hi = proportion_interval(
+        m.estimate, m.var, m.n, m.df, m.census, m.fpc, method=method, confidence=confidence
+    )
     return _table(keys, m, lo, hi)
 
 
 def survey_mean(
-    data: pd.DataFrame, y: str, *, strata: str | None = None, weights: str | None = None,
-    fpc: str | None = None, psu: str | None = None, by: str | Sequence[str] | None = None,
-    confidence: float = 0.95, lonely: str = "adjust", t: bool = True,
+    data: pd.DataFrame,
+    y: str,
+    *,
+    strata: str | None = None,
+    weights: str | None = None,
+    fpc: str | None = None,
+    psu: str | None = None,
+    by: str | Sequence[str] | None = None,
+    confidence: float = 0.95,
+    lonely: str = "adjust",
+    t: bool = True,
 ) -> pd.DataFrame:
     """Design-based mean of ``y`` per domain: R ``svyby(~y, ~by, design, svymean,
     deff=TRUE)`` with ``confint(..., df=degf)`` (t quantile on the domain's df; the normal
     quantile with ``t=False``). Same columns as :func:`survey_proportion`.
     """
     check_confidence(confidence)
-    m, keys = _estimate(data, y, strata=strata, weights=weights, fpc=fpc, psu=psu, by=by,
-                        lonely=lonely, binary=False)
+    m, keys = _estimate(
+        data,
+        y,
+        strata=strata,
+        weights=weights,
+        fpc=fpc,
+        psu=psu,
+        by=by,
+        lonely=lonely,
+        binary=False,
+    )
     lo, hi = mean_interval(m.estimate, m.var, m.df, confidence=confidence, t=t)
     lo = np.where(m.census, m.estimate, lo)
     hi = np.where(m.census, m.estimate, hi)

@@ -65,9 +65,9 @@ class Scores:
 class ArrayResults:
     """Raw per-domain moments from :func:`score_arrays` (flat domain codes)."""
 
-    items: DomainMoments        # domain = estate * n_items + item
-    index: DomainMoments        # domain = estate
-    dim_rate: DomainMoments     # domain = estate * n_dims + dim
+    items: DomainMoments  # domain = estate * n_items + item
+    index: DomainMoments  # domain = estate
+    dim_rate: DomainMoments  # domain = estate * n_dims + dim
     dim_index: DomainMoments
 
 
@@ -96,15 +96,25 @@ def score_arrays(
     n_resp = len(resp_stratum)
     ans_resp = np.asarray(ans_resp)
     ans_item = np.asarray(ans_item)
-    ordered = len(ans_resp) == n_resp * n_items and n_items > 0 and bool(
-        (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
-        and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all())
+    ordered = (
+        len(ans_resp) == n_resp * n_items
+        and n_items > 0
+        and bool(
+            (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
+            and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all()
+        )
+    )
     key = None
     if not ordered:
         key = ans_resp.astype(np.int64) * n_items + ans_item
         if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
-            raise WuyeError(Problem("answers 中同一答卷的同一题出现了不止一次",
-                                    "检查导入结果：每份答卷每题只能有一行", column="item_id"))
+            raise WuyeError(
+                Problem(
+                    "answers 中同一答卷的同一题出现了不止一次",
+                    "检查导入结果：每份答卷每题只能有一行",
+                    column="item_id",
+                )
+            )
     shape = (n_resp, n_items)
 
     def grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +129,14 @@ def score_arrays(
         valid[key] = ok
         return filled.reshape(shape), valid.reshape(shape)
 
-    common = dict(resp_stratum=resp_stratum, stratum_group=stratum_estate,
-                  n_groups=n_estates, n_h=n_h, f_h=f_h, lonely=lonely)
+    common = dict(
+        resp_stratum=resp_stratum,
+        stratum_group=stratum_estate,
+        n_groups=n_estates,
+        n_h=n_h,
+        f_h=f_h,
+        lonely=lonely,
+    )
     # dimensions: respondent × dimension sums (D partitions the items into dimensions);
     # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
     D = np.zeros((n_items, n_dims))
@@ -128,13 +144,13 @@ def score_arrays(
     sat, sat_valid = grid(satisfied)
     items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = (sat @ D) / (sat_valid @ D)          # share satisfied per dimension
+        rd_sat = (sat @ D) / (sat_valid @ D)  # share satisfied per dimension
     del sat, sat_valid
     pts, pts_valid = grid(points)
     pts_dim, pcnt_dim = pts @ D, pts_valid @ D
     del pts, pts_valid
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_pts = pts_dim / pcnt_dim                   # mean points per dimension
+        rd_pts = pts_dim / pcnt_dim  # mean points per dimension
         # respondent index: mean of all answered item points (row sums over dimensions)
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
     del pts_dim, pcnt_dim
@@ -145,8 +161,9 @@ def score_arrays(
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
 
-def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.DataFrame,
-                  overall_item: str | None) -> str:
+def _overall_item(
+    present: set[str], items: pd.DataFrame | None, answers: pd.DataFrame, overall_item: str | None
+) -> str:
     if overall_item is not None:
         return overall_item
     if items is not None and "is_overall" in items.columns:
@@ -157,9 +174,13 @@ def _overall_item(present: set[str], items: pd.DataFrame | None, answers: pd.Dat
     ids = answers.loc[answers["dimension"] == OVERALL_DIMENSION, "item_id"].astype(str).unique()
     if len(ids):
         return str(sorted(ids)[0])
-    raise WuyeError(Problem("问卷中找不到总体评价题（is_overall / 维度「总体评价」）",
-                            "在问卷中把总体满意度题标为 overall = true，或传入 overall_item",
-                            column="overall_item"))
+    raise WuyeError(
+        Problem(
+            "问卷中找不到总体评价题（is_overall / 维度「总体评价」）",
+            "在问卷中把总体满意度题标为 overall = true，或传入 overall_item",
+            column="overall_item",
+        )
+    )
 
 
 def _questionnaire_items(rnd: Round) -> pd.DataFrame:
@@ -200,8 +221,7 @@ def score_round(
     sampling record (``None`` → one stratum per estate, N = 台账 户数).
     """
     method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
-    confidence = float(confidence if confidence is not None
-                       else getattr(round, "confidence", 0.95))
+    confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
     respondents, answers = _checked_responses(ingest)
     if items is None:
@@ -213,29 +233,54 @@ def score_round(
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
-        n_estates=len(units.estate_ids), stratum_estate=units.stratum_estate, n_h=units.n_h,
-        f_h=units.f_h, resp_stratum=units.resp_stratum,
-        weight=wts["weight"].to_numpy(dtype=float), ans_resp=units.ans_resp,
-        ans_item=item_codes, item_dim=dim_codes, satisfied=_floats(answers["satisfied"]),
-        points=_floats(answers["points"]), lonely=lonely)
+        n_estates=len(units.estate_ids),
+        stratum_estate=units.stratum_estate,
+        n_h=units.n_h,
+        f_h=units.f_h,
+        resp_stratum=units.resp_stratum,
+        weight=wts["weight"].to_numpy(dtype=float),
+        ans_resp=units.ans_resp,
+        ans_item=item_codes,
+        item_dim=dim_codes,
+        satisfied=_floats(answers["satisfied"]),
+        points=_floats(answers["points"]),
+        lonely=lonely,
+    )
 
     item_tab = _item_table(res, units.estate_ids, item_uniq, dim_of_item, method, confidence)
     dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
     if overall not in set(item_uniq):
-        raise WuyeError(Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果",
-                                column="overall_item"))
-    est = _estate_table(item_tab[item_tab["item_id"] == overall].reset_index(drop=True), res,
-                        units, wts, ingest, register, confidence)
+        raise WuyeError(
+            Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果", column="overall_item")
+        )
+    est = _estate_table(
+        item_tab[item_tab["item_id"] == overall].reset_index(drop=True),
+        res,
+        units,
+        wts,
+        ingest,
+        register,
+        confidence,
+    )
     est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
 
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
-        :, list(item_uniq).index(overall)]
+        :, list(item_uniq).index(overall)
+    ]
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
-        estates=est, items=item_tab.drop(columns=["census"]),
-        dimensions=dim_tab.drop(columns=["census"]), district=district,
-        weights=wts, meta={"overall_item": overall, "method": method,
-                           "confidence": confidence, "lonely": lonely})
+        estates=est,
+        items=item_tab.drop(columns=["census"]),
+        dimensions=dim_tab.drop(columns=["census"]),
+        district=district,
+        weights=wts,
+        meta={
+            "overall_item": overall,
+            "method": method,
+            "confidence": confidence,
+            "lonely": lonely,
+        },
+    )
 
 
 def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -244,12 +289,17 @@ def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
     respondents = ingest.respondents
     answers = ingest.answers
     if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
-        raise WuyeError(Problem("没有可计算的有效答卷（respondents/answers 为空）",
-                                "先导入问卷数据（wuye-eval ingest），并检查隔离区中的原因"))
+        raise WuyeError(
+            Problem(
+                "没有可计算的有效答卷（respondents/answers 为空）",
+                "先导入问卷数据（wuye-eval ingest），并检查隔离区中的原因",
+            )
+        )
     for col in ("response_id", "item_id", "dimension", "satisfied", "points"):
         if col not in answers.columns:
-            raise WuyeError(Problem(f"answers 缺少列「{col}」", "使用 ingest_round 的 answers",
-                                    column=col))
+            raise WuyeError(
+                Problem(f"answers 缺少列「{col}」", "使用 ingest_round 的 answers", column=col)
+            )
     return respondents, answers
 
 
@@ -267,8 +317,9 @@ class _Units:
     ans_resp: np.ndarray
 
 
-def _encode_units(wts: pd.DataFrame, register: pd.DataFrame | None,
-                  answers: pd.DataFrame) -> _Units:
+def _encode_units(
+    wts: pd.DataFrame, register: pd.DataFrame | None, answers: pd.DataFrame
+) -> _Units:
     """The string → code mapping of estates, strata and respondents (the only string work);
     an error for answers whose respondent is not among the respondents."""
     ids = wts["estate_id"].unique().astype(str)
@@ -284,14 +335,31 @@ def _encode_units(wts: pd.DataFrame, register: pd.DataFrame | None,
     ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
     orphan = ans_resp < 0
     if orphan.any():
-        raise WuyeError(Problem(f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
-                                "用同一次导入的 respondents 与 answers", column="response_id"))
-    return _Units(estate_ids=estate_ids, resp_stratum=s_codes, stratum_estate=stratum_estate,
-                  n_h=n_h, f_h=f_h, ans_resp=ans_resp)
+        raise WuyeError(
+            Problem(
+                f"answers 中有 {int(orphan.sum())} 行的 response_id 不在 respondents 中",
+                "用同一次导入的 respondents 与 answers",
+                column="response_id",
+            )
+        )
+    return _Units(
+        estate_ids=estate_ids,
+        resp_stratum=s_codes,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        ans_resp=ans_resp,
+    )
 
 
-def _item_table(res: ArrayResults, estate_ids: pd.Index, item_uniq: np.ndarray,
-                dim_of_item: pd.Series, method: str, confidence: float) -> pd.DataFrame:
+def _item_table(
+    res: ArrayResults,
+    estate_ids: pd.Index,
+    item_uniq: np.ndarray,
+    dim_of_item: pd.Series,
+    method: str,
+    confidence: float,
+) -> pd.DataFrame:
     """One row per estate × item: rate, se, interval, n, df, deff, census."""
     n_items = len(item_uniq)
     item_tab = _prop_table(res.items, method, confidence)
@@ -301,23 +369,31 @@ def _item_table(res: ArrayResults, estate_ids: pd.Index, item_uniq: np.ndarray,
     return item_tab.rename(columns={"estimate": "rate"})
 
 
-def _dimension_table(res: ArrayResults, estate_ids: pd.Index, dim_uniq: pd.Index,
-                     method: str, confidence: float) -> pd.DataFrame:
+def _dimension_table(
+    res: ArrayResults, estate_ids: pd.Index, dim_uniq: pd.Index, method: str, confidence: float
+) -> pd.DataFrame:
     """One row per estate × dimension: the rate with its interval, and the index (0–100)."""
     n_dims = len(dim_uniq)
     dim_tab = _prop_table(res.dim_rate, method, confidence).rename(columns={"estimate": "rate"})
     dim_tab.insert(0, "estate_id", np.repeat(estate_ids.to_numpy(), n_dims))
     dim_tab.insert(1, "dimension", np.tile(np.asarray(dim_uniq, dtype=object), len(estate_ids)))
-    ilo, ihi = mean_interval(res.dim_index.estimate, res.dim_index.var, res.dim_index.df,
-                             confidence=confidence)
+    ilo, ihi = mean_interval(
+        res.dim_index.estimate, res.dim_index.var, res.dim_index.df, confidence=confidence
+    )
     dim_tab["index"] = res.dim_index.estimate
     dim_tab["index_low"], dim_tab["index_high"] = _clip100(ilo, ihi, res.dim_index)
     return dim_tab
 
 
-def _estate_table(ov: pd.DataFrame, res: ArrayResults, units: _Units, wts: pd.DataFrame,
-                  ingest: Responses, register: pd.DataFrame | None,
-                  confidence: float) -> pd.DataFrame:
+def _estate_table(
+    ov: pd.DataFrame,
+    res: ArrayResults,
+    units: _Units,
+    wts: pd.DataFrame,
+    ingest: Responses,
+    register: pd.DataFrame | None,
+    confidence: float,
+) -> pd.DataFrame:
     """One row per estate before its verdict: the overall item's rate (``ov``, one row per
     estate), the index, counts, response rate, design effect and the 台账's tier,
     threshold, firm and households."""
@@ -326,13 +402,13 @@ def _estate_table(ov: pd.DataFrame, res: ArrayResults, units: _Units, wts: pd.Da
     est["rate_se"] = ov["se"].to_numpy()
     est["rate_low"] = ov["ci_low"].to_numpy()
     est["rate_high"] = ov["ci_high"].to_numpy()
-    lo, hi = mean_interval(res.index.estimate, res.index.var, res.index.df,
-                           confidence=confidence)
+    lo, hi = mean_interval(res.index.estimate, res.index.var, res.index.df, confidence=confidence)
     est["index"] = res.index.estimate
     est["index_low"], est["index_high"] = _clip100(lo, hi, res.index)
     est["n"] = ov["n"].to_numpy()
-    est["respondents"] = np.bincount(units.stratum_estate[units.resp_stratum],
-                                     minlength=len(units.estate_ids))
+    est["respondents"] = np.bincount(
+        units.stratum_estate[units.resp_stratum], minlength=len(units.estate_ids)
+    )
     est["response_rate"] = _response_rates(ingest, units.estate_ids)
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
@@ -364,21 +440,26 @@ def _respondent_positions(ids: pd.Series, resp_index: pd.Index) -> np.ndarray:
     equal ids (answers come grouped by respondent), not per answer. Duplicate respondent
     ids are an error."""
     categorical = isinstance(ids.dtype, pd.CategoricalDtype)
-    if categorical and len(ids.cat.categories) == len(resp_index) \
-            and ids.cat.categories.equals(resp_index):
-        return ids.cat.codes.to_numpy()         # categories: the respondents (unique), in order
+    if (
+        categorical
+        and len(ids.cat.categories) == len(resp_index)
+        and ids.cat.categories.equals(resp_index)
+    ):
+        return ids.cat.codes.to_numpy()  # categories: the respondents (unique), in order
     if resp_index.has_duplicates:
-        raise WuyeError(Problem("respondents 中 response_id 有重复", "检查导入结果",
-                                column="response_id"))
+        raise WuyeError(
+            Problem("respondents 中 response_id 有重复", "检查导入结果", column="response_id")
+        )
     if categorical:
         codes = ids.cat.codes.to_numpy()
         cats = ids.cat.categories
         lookup = np.append(resp_index.get_indexer(cats.astype(str)), -1).astype(np.int32)
-        return lookup[codes]                    # code −1 (missing id) → lookup[−1] = −1
+        return lookup[codes]  # code −1 (missing id) → lookup[−1] = −1
     values = ids.to_numpy(dtype=object)
     starts = runs(values)
-    return np.repeat(resp_index.get_indexer(values[starts]),
-                     np.diff(np.append(starts, len(values))))
+    return np.repeat(
+        resp_index.get_indexer(values[starts]), np.diff(np.append(starts, len(values)))
+    )
 
 
 def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
@@ -393,8 +474,13 @@ def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Se
     if isinstance(ids.dtype, pd.CategoricalDtype):
         raw = ids.cat.codes.to_numpy()
         if (raw < 0).any():
-            raise WuyeError(Problem("answers 中有缺少 item_id 的行", "使用 ingest_round 的 answers",
-                                    column="item_id"))
+            raise WuyeError(
+                Problem(
+                    "answers 中有缺少 item_id 的行",
+                    "使用 ingest_round 的 answers",
+                    column="item_id",
+                )
+            )
         cats = np.asarray(ids.cat.categories.astype(str), dtype=object)
         used = np.flatnonzero(np.bincount(raw, minlength=len(cats)) > 0)
         order = used[np.argsort(cats[used], kind="stable")]
@@ -403,12 +489,11 @@ def _item_encoding(answers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Se
         codes, uniques = recode[raw], cats[order]
     else:
         values = ids.astype(str).to_numpy(dtype=object)
-        codes, uniques = _grid_codes(values, runs(answers["response_id"].to_numpy(
-            dtype=object)))
+        codes, uniques = _grid_codes(values, runs(answers["response_id"].to_numpy(dtype=object)))
     k = len(uniques)
     head = codes[:k]
     if len(head) == k and bool((np.sort(head) == np.arange(k)).all()):
-        first = np.empty(k, dtype=np.int64)     # the first respondent answered every item
+        first = np.empty(k, dtype=np.int64)  # the first respondent answered every item
         first[head] = np.arange(k)
     else:
         firsts = pd.Series(codes).drop_duplicates()
@@ -435,12 +520,22 @@ def _clip100(lo, hi, m: DomainMoments):
 
 
 def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFrame:
-    lo, hi = proportion_interval(m.estimate, m.var, m.n, m.df, m.census, m.fpc,
-                                 method=method, confidence=confidence)
+    lo, hi = proportion_interval(
+        m.estimate, m.var, m.n, m.df, m.census, m.fpc, method=method, confidence=confidence
+    )
     deff, _ = _deffs(m)
-    return pd.DataFrame({"estimate": m.estimate, "se": np.sqrt(m.var), "ci_low": lo,
-                         "ci_high": hi, "n": m.n.astype(np.int64),
-                         "df": m.df.astype(np.int64), "deff": deff, "census": m.census})
+    return pd.DataFrame(
+        {
+            "estimate": m.estimate,
+            "se": np.sqrt(m.var),
+            "ci_low": lo,
+            "ci_high": hi,
+            "n": m.n.astype(np.int64),
+            "df": m.df.astype(np.int64),
+            "deff": deff,
+            "census": m.census,
+        }
+    )
 
 
 def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
@@ -448,15 +543,19 @@ def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
     ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
     for name in ("response_rates", "dispositions"):
         rates = getattr(ingest, name, None)
-        if isinstance(rates, pd.DataFrame) and not rates.empty \
-                and {"estate_id", "response_rate"} <= set(rates.columns):
+        if (
+            isinstance(rates, pd.DataFrame)
+            and not rates.empty
+            and {"estate_id", "response_rate"} <= set(rates.columns)
+        ):
             r = by_estate(rates)["response_rate"]
             return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
     return np.full(len(estate_ids), np.nan)
 
 
-def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: str,
-              confidence: float) -> pd.DataFrame:
+def _district(
+    est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: str, confidence: float
+) -> pd.DataFrame:
     """Per tier and 全区: ``Σ N_e ŷ_e / Σ N_e`` over the scored estates with
     ``V = Σ (N_e/ΣN)² V_e`` (estates are independent strata); df = Σ df_e, n = Σ n_e;
     N_e = 台账 户数 (Σ weights when the register lacks it)."""
@@ -464,15 +563,18 @@ def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: 
     order = {t: i for i, t in enumerate(TIERS)}
     labels = sorted(set(tiers), key=lambda t: (order.get(t, 99), str(t)))
     codes = pd.Index(labels).get_indexer(tiers)
-    N = (est["households"].to_numpy(dtype=float) if "households" in est.columns
-         else np.full(len(est), np.nan))
+    N = (
+        est["households"].to_numpy(dtype=float)
+        if "households" in est.columns
+        else np.full(len(est), np.nan)
+    )
     frames = []
     for names, group in ((labels, codes), ([DISTRICT_LABEL], np.zeros(len(est), np.int64))):
         nd = len(names)
         frame = pd.DataFrame({"tier": names})
         for value, m in (("rate", None), ("index", res.index)):
             p = est[value].to_numpy(dtype=float)
-            var = (est["rate_se"].to_numpy(dtype=float) ** 2 if m is None else m.var)
+            var = est["rate_se"].to_numpy(dtype=float) ** 2 if m is None else m.var
             Ne = np.where(np.isnan(N), (res.index.weight if m is None else m.weight), N)
             ok = ~np.isnan(p) & ~np.isnan(var)
             W = np.bincount(group, np.where(ok, Ne, 0.0), nd)
@@ -481,14 +583,17 @@ def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: 
                 v = np.bincount(group, np.where(ok, Ne**2 * var, 0.0), nd) / W**2
             n = np.bincount(group, np.where(ok, est["n"].to_numpy(dtype=float), 0.0), nd)
             df = np.bincount(group, np.where(ok, est["df"].to_numpy(dtype=float), 0.0), nd)
-            census = np.bincount(group, (ok & ~est["census"].to_numpy(dtype=bool)
-                                         ).astype(float), nd) == 0
+            census = (
+                np.bincount(group, (ok & ~est["census"].to_numpy(dtype=bool)).astype(float), nd)
+                == 0
+            )
             if value == "rate":
                 nn = np.where(ok, est["n"].to_numpy(dtype=float), 0.0)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     g = np.bincount(group, nn * np.nan_to_num(ov_fpc, nan=1.0), nd) / n
-                lo, hi = proportion_interval(y, v, n, df, census & (n > 0), g,
-                                             method=method, confidence=confidence)
+                lo, hi = proportion_interval(
+                    y, v, n, df, census & (n > 0), g, method=method, confidence=confidence
+                )
                 frame["rate"], frame["rate_se"] = y, np.sqrt(v)
                 frame["rate_low"], frame["rate_high"] = lo, hi
                 frame["n"], frame["df"] = n.astype(np.int64), df.astype(np.int64)
@@ -498,11 +603,13 @@ def _district(est: pd.DataFrame, res: ArrayResults, ov_fpc: np.ndarray, method: 
                 frame["index_low"], frame["index_high"] = np.clip(lo, 0, 100), np.clip(hi, 0, 100)
         frame["estates"] = np.bincount(group, minlength=nd)
         frame["estates_scored"] = np.bincount(
-            group, est["rate"].notna().to_numpy(float), nd).astype(np.int64)
+            group, est["rate"].notna().to_numpy(float), nd
+        ).astype(np.int64)
         verdict = est["verdict"].to_numpy()
         for v_, col in (("达标", "pass"), ("临界", "borderline"), ("未达标", "fail")):
             frame[col] = np.bincount(group, (verdict == v_).astype(float), nd).astype(np.int64)
-        frame["point_pass"] = np.bincount(group, est["point_pass"].to_numpy(float),
-                                          nd).astype(np.int64)
+        frame["point_pass"] = np.bincount(group, est["point_pass"].to_numpy(float), nd).astype(
+            np.int64
+        )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

@@ -43,17 +43,18 @@ def verdicts(
     """
     for col in (estimate, low, high):
         if col not in estimates.columns:
-            raise WuyeError(Problem(f"估计结果缺少列「{col}」", "先运行 score_round",
-                                    column=col))
+            raise WuyeError(Problem(f"估计结果缺少列「{col}」", "先运行 score_round", column=col))
     out = estimates.copy()
     if thresholds is not None:
         if "tier" not in out.columns:
-            raise WuyeError(Problem("按等级给门槛时需要 tier 列", "在估计结果中加入服务等级",
-                                    column="tier"))
+            raise WuyeError(
+                Problem("按等级给门槛时需要 tier 列", "在估计结果中加入服务等级", column="tier")
+            )
         out[threshold] = out["tier"].map(thresholds).astype(float)
     if threshold not in out.columns:
-        raise WuyeError(Problem(f"估计结果缺少门槛列「{threshold}」", "传入 thresholds",
-                                column=threshold))
+        raise WuyeError(
+            Problem(f"估计结果缺少门槛列「{threshold}」", "传入 thresholds", column=threshold)
+        )
     t = pd.to_numeric(out[threshold], errors="coerce").to_numpy(dtype=float)
     p = out[estimate].to_numpy(dtype=float)
     lo = out[low].to_numpy(dtype=float)

@@ -32,15 +32,28 @@ from wuye_common.errors import Problem, WuyeError
 
 WEIGHT_COLUMNS = ("response_id", "estate_id", "stratum", "weight", "N_h", "n_h")
 #: column dtypes of the (empty) result for no respondents
-EMPTY_DTYPES = {"response_id": "str", "estate_id": "str", "stratum": "str", "weight": float,
-                "N_h": float, "n_h": np.int64, "fallback": bool, "n_exceeds_N": bool}
+EMPTY_DTYPES = {
+    "response_id": "str",
+    "estate_id": "str",
+    "stratum": "str",
+    "weight": float,
+    "N_h": float,
+    "n_h": np.int64,
+    "fallback": bool,
+    "n_exceeds_N": bool,
+}
 
 
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], name: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise WuyeError(Problem(f"{name} 缺少列：{'、'.join(missing)}",
-                                "按 docs/architecture.md 的列名提供该表", column=missing[0]))
+        raise WuyeError(
+            Problem(
+                f"{name} 缺少列：{'、'.join(missing)}",
+                "按 docs/architecture.md 的列名提供该表",
+                column=missing[0],
+            )
+        )
 
 
 def respondent_weights(
@@ -57,17 +70,24 @@ def respondent_weights(
     _require(respondents, ("response_id", "estate_id"), "respondents")
     # the rules act on distinct (estate, building) pairs — thousands, not one row per
     # respondent; ``m`` counts each pair's respondents and ``pair`` maps respondents back
-    building = (respondents["building"] if "building" in respondents.columns
-                else pd.Series(pd.NA, index=respondents.index, dtype=object))
-    keys = pd.DataFrame({"estate_id": respondents["estate_id"], "building": building},
-                        index=respondents.index)
-    pair = keys.groupby(["estate_id", "building"], sort=False, dropna=False,
-                        observed=True).ngroup().to_numpy()
-    firsts = pd.Series(pair).drop_duplicates()      # group code → its first respondent
+    building = (
+        respondents["building"]
+        if "building" in respondents.columns
+        else pd.Series(pd.NA, index=respondents.index, dtype=object)
+    )
+    keys = pd.DataFrame(
+        {"estate_id": respondents["estate_id"], "building": building}, index=respondents.index
+    )
+    pair = (
+        keys.groupby(["estate_id", "building"], sort=False, dropna=False, observed=True)
+        .ngroup()
+        .to_numpy()
+    )
+    firsts = pd.Series(pair).drop_duplicates()  # group code → its first respondent
     resp = keys.iloc[firsts.index.to_numpy()].reset_index(drop=True)
     remap = np.empty(len(firsts), dtype=np.int64)
     remap[firsts.to_numpy()] = np.arange(len(firsts))
-    pair = remap[pair]                               # respondent → row of ``resp``
+    pair = remap[pair]  # respondent → row of ``resp``
     resp["estate_id"] = resp["estate_id"].astype(str)
     b = resp["building"]
     resp["building"] = b.astype("str").where(b.notna(), None)
@@ -81,12 +101,22 @@ def respondent_weights(
         rec["building"] = rec["building"].astype(str)
         rec["N_h"] = pd.to_numeric(rec["N_h"], errors="coerce")
         if rec["N_h"].isna().any() or (rec["N_h"] <= 0).any():
-            raise WuyeError(Problem("抽样记录中有楼栋的户数 N_h 缺失或不为正数",
-                                    "检查抽样记录的 N_h 列", column="N_h"))
+            raise WuyeError(
+                Problem(
+                    "抽样记录中有楼栋的户数 N_h 缺失或不为正数",
+                    "检查抽样记录的 N_h 列",
+                    column="N_h",
+                )
+            )
         rec = rec.groupby(["estate_id", "building"], as_index=False, sort=True)["N_h"].sum()
     else:
-        rec = pd.DataFrame({"estate_id": pd.Series(dtype=str),
-                            "building": pd.Series(dtype=str), "N_h": pd.Series(dtype=float)})
+        rec = pd.DataFrame(
+            {
+                "estate_id": pd.Series(dtype=str),
+                "building": pd.Series(dtype=str),
+                "N_h": pd.Series(dtype=float),
+            }
+        )
 
     in_record = resp["estate_id"].isin(rec["estate_id"])
     parts = []
@@ -102,11 +132,13 @@ def respondent_weights(
     n_s = np.bincount(s_code, u["m"].to_numpy(dtype=float), len(s_labels))
     n_h_u = n_s[s_code]
     N_u = u["N_h"].to_numpy(dtype=float)
-    out = pd.DataFrame({
-        "response_id": respondents["response_id"].to_numpy(),
-        "estate_id": pd.array(u["estate_id"].to_numpy(dtype=object)[pair], dtype="str"),
-        "stratum": pd.array(u["stratum"].to_numpy(dtype=object)[pair], dtype="str"),
-    })
+    out = pd.DataFrame(
+        {
+            "response_id": respondents["response_id"].to_numpy(),
+            "estate_id": pd.array(u["estate_id"].to_numpy(dtype=object)[pair], dtype="str"),
+            "stratum": pd.array(u["stratum"].to_numpy(dtype=object)[pair], dtype="str"),
+        }
+    )
     N_h = np.maximum(N_u, n_h_u)[pair]
     n_h = n_h_u[pair]
     out["N_h"] = N_h
@@ -126,16 +158,27 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
     rec = rec.merge(counts.reset_index(), on=["estate_id", "building"], how="left")
     rec["m"] = rec["m"].fillna(0)
     # respondents with a building unknown to the record → next record building in order
-    known = resp.merge(rec[["estate_id", "building"]].assign(_k=True),
-                       on=["estate_id", "building"], how="left")["_k"].notna().to_numpy()
+    known = (
+        resp.merge(
+            rec[["estate_id", "building"]].assign(_k=True), on=["estate_id", "building"], how="left"
+        )["_k"]
+        .notna()
+        .to_numpy()
+    )
     target = resp["building"].to_numpy(dtype=object).copy()
     unknown = ~known
     if unknown.any():
         u = resp.loc[unknown, ["estate_id", "building"]]
         nxt = _next_building(u, rec)
         target[unknown] = nxt
-        extra = pd.Series(resp.loc[unknown, "m"].to_numpy(dtype=float), index=pd.MultiIndex.from_arrays(
-            [u["estate_id"].to_numpy(), nxt])).groupby(level=[0, 1]).sum()
+        extra = (
+            pd.Series(
+                resp.loc[unknown, "m"].to_numpy(dtype=float),
+                index=pd.MultiIndex.from_arrays([u["estate_id"].to_numpy(), nxt]),
+            )
+            .groupby(level=[0, 1])
+            .sum()
+        )
         key = pd.MultiIndex.from_frame(rec[["estate_id", "building"]])
         rec["m"] += extra.reindex(key).fillna(0).to_numpy()
     # record buildings without respondents → next building with respondents (else previous)
@@ -149,8 +192,11 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
     order = np.argsort(gid, kind="stable")
     order = order[gid[order] >= 0]
     g_sorted = gid[order]
-    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]]) if len(order) else \
-        np.empty(0, dtype=np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
+        if len(order)
+        else np.empty(0, dtype=np.int64)
+    )
     pieces = rec["building"].to_numpy(dtype=object)[order]
     head = np.zeros(len(order), dtype=bool)
     head[starts] = True
@@ -168,7 +214,7 @@ def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
     tk = pd.MultiIndex.from_arrays([resp["estate_id"].to_numpy(), target])
     got = lookup.reindex(tk)
     out = resp[["estate_id", "m", "_row"]].copy()
-    out["stratum"] = (resp["estate_id"].to_numpy() + "|" + got["label"].to_numpy(dtype=object))
+    out["stratum"] = resp["estate_id"].to_numpy() + "|" + got["label"].to_numpy(dtype=object)
     out["N_h"] = got["N_g"].to_numpy(dtype=float)
     out["fallback"] = False
     return out
@@ -178,11 +224,15 @@ def _next_building(u: pd.DataFrame, rec: pd.DataFrame) -> np.ndarray:
     """For each (estate, building label) the next record building in sort order."""
     result = np.empty(len(u), dtype=object)
     lists = rec.sort_values("building").groupby("estate_id")["building"].agg(list)
-    for estate, idx in u.groupby("estate_id").indices.items():   # per estate with unknowns
+    for estate, idx in u.groupby("estate_id").indices.items():  # per estate with unknowns
         blds = np.asarray(lists[estate], dtype=object)
         labels = u["building"].to_numpy(dtype=object)[idx]
-        pos = np.array([len(blds) if not isinstance(lab, str) else
-                        int(np.searchsorted(blds, lab)) for lab in labels])
+        pos = np.array(
+            [
+                len(blds) if not isinstance(lab, str) else int(np.searchsorted(blds, lab))
+                for lab in labels
+            ]
+        )
         result[idx] = blds[np.minimum(pos, len(blds) - 1)]
     return result
 
@@ -192,8 +242,9 @@ def _register_strata(resp: pd.DataFrame, register: pd.DataFrame | None) -> pd.Da
     out["stratum"] = out["estate_id"] + "|*"
     households = None
     if register is not None and "households" in register.columns:
-        households = register.assign(estate_id=register["estate_id"].astype(str)
-                                     ).set_index("estate_id")["households"]
+        households = register.assign(estate_id=register["estate_id"].astype(str)).set_index(
+            "estate_id"
+        )["households"]
         households = households[~households.index.duplicated()]
     if households is not None:
         out["N_h"] = out["estate_id"].map(households).astype(float)

@@ -15,21 +15,50 @@ from hypothesis import strategies as st
 from wuye_common.scrub import TAGS, personal_data_kinds, scrub_text, scrub_values
 
 PLANTED = {
-    "phone": ["13812345678", "138 1234 5678", "138-1234-5678", "+86 138 1234 5678",
-              "+86-138-1234-5678", "8613812345678", "１３８１２３４５６７８", "027-87654321",
-              "(0711) 3456789", "0711 3456789", "010-6543-2100"],
+    "phone": [
+        "13812345678",
+        "138 1234 5678",
+        "138-1234-5678",
+        "+86 138 1234 5678",
+        "+86-138-1234-5678",
+        "8613812345678",
+        "１３８１２３４５６７８",
+        "027-87654321",
+        "(0711) 3456789",
+        "0711 3456789",
+        "010-6543-2100",
+    ],
     "id_number": ["420102199003071234", "42010219900307123X", "420102900307123"],
     "email": ["zhang.san@qq.com", "li_si+wy@163.com.cn"],
     "ip": ["58.19.3.4", "2001:db8::1", "fe80::1ff:fe23:4567:890a"],
-    "address": ["3栋1单元502", "5-2-301", "3号楼502室", "1单元502", "502室", "三栋一单元502",
-                "12幢2单元1101", "7#1203"],
+    "address": [
+        "3栋1单元502",
+        "5-2-301",
+        "3号楼502室",
+        "1单元502",
+        "502室",
+        "三栋一单元502",
+        "12幢2单元1101",
+        "7#1203",
+    ],
 }
-HARMLESS = ["3栋电梯经常坏", "2025-12-03 10:20:30", "时间 12:30:45", "2025年12月3日", "第5题",
-            "共12345678元", "停车难，保洁差", "满意度 92.5%", "1-2 个月", "20251203"]
+HARMLESS = [
+    "3栋电梯经常坏",
+    "2025-12-03 10:20:30",
+    "时间 12:30:45",
+    "2025年12月3日",
+    "第5题",
+    "共12345678元",
+    "停车难，保洁差",
+    "满意度 92.5%",
+    "1-2 个月",
+    "20251203",
+]
 
 
-@pytest.mark.parametrize(("kind", "value"),
-                         [(k, v) for k, values in PLANTED.items() for v in values])
+@pytest.mark.parametrize(
+    ("kind", "value"), [(k, v) for k, values in PLANTED.items() for v in values]
+)
 def test_every_planted_form_is_replaced_inside_text(kind: str, value: str) -> None:
     text = f"业主反映{value}的问题，请处理"
     cleaned = scrub_text(text)
@@ -45,8 +74,12 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 
 def test_column_cleaned_per_distinct_value_keeping_na_index_and_dtype() -> None:
-    values = pd.Series(["电话13812345678", None, "停车难", "电话13812345678", pd.NA],
-                       index=[5, 6, 7, 8, 9], dtype="string", name="意见")
+    values = pd.Series(
+        ["电话13812345678", None, "停车难", "电话13812345678", pd.NA],
+        index=[5, 6, 7, 8, 9],
+        dtype="string",
+        name="意见",
+    )
     out = scrub_values(values)
     assert out.dtype == values.dtype and out.name == "意见"
     assert out.index.tolist() == [5, 6, 7, 8, 9]
@@ -57,11 +90,15 @@ def test_column_cleaned_per_distinct_value_keeping_na_index_and_dtype() -> None:
     assert scrub_values(pd.Series([], dtype=object)).empty
 
 
-@given(st.text(max_size=40), st.sampled_from([v for vs in PLANTED.values() for v in vs]),
-       st.text(max_size=40))
+@given(
+    st.text(max_size=40),
+    st.sampled_from([v for vs in PLANTED.values() for v in vs]),
+    st.text(max_size=40),
+)
 @settings(max_examples=200, deadline=None, derandomize=True)
-def test_planted_value_never_survives_whatever_surrounds_it(before: str, value: str,
-                                                            after: str) -> None:
+def test_planted_value_never_survives_whatever_surrounds_it(
+    before: str, value: str, after: str
+) -> None:
     """Letters and CJK around a planted value do not hide it (digits glued to it may change
     what it is, e.g. a longer number: those are not asserted)."""
     if (before and before[-1].isalnum()) or (after and after[0].isalnum()):
@@ -69,9 +106,22 @@ def test_planted_value_never_survives_whatever_surrounds_it(before: str, value: 
     assert value not in scrub_text(before + value + after)
 
 
-@pytest.mark.parametrize("text", ["1 " * 5000, "a" * 10000, "a:" * 5000, "1-" * 5000,
-                                  "1" * 10000, "a@" * 5000, "3栋" * 3000, "1." * 5000,
-                                  "(0" * 5000, "8" * 9999 + "@x.cn", "１" * 10000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 " * 5000,
+        "a" * 10000,
+        "a:" * 5000,
+        "1-" * 5000,
+        "1" * 10000,
+        "a@" * 5000,
+        "3栋" * 3000,
+        "1." * 5000,
+        "(0" * 5000,
+        "8" * 9999 + "@x.cn",
+        "１" * 10000,
+    ],
+)
 def test_hostile_texts_cost_milliseconds(text: str) -> None:
     start = time.perf_counter()
     scrub_text(text)

@@ -32,8 +32,9 @@ NEXT = "2026H1"
 SATISFIED = ("非常满意", "满意")
 
 
-def fake_sample(district: DemoDistrict, seed: int = 1, main: int = 6, reserves: int = 3
-                ) -> pd.DataFrame:
+def fake_sample(
+    district: DemoDistrict, seed: int = 1, main: int = 6, reserves: int = 3
+) -> pd.DataFrame:
     """A stand-in for sampling.draw: ``main`` random households per building + reserves."""
     rng = np.random.default_rng(seed)
     frame = district.frame.assign(key=rng.random(len(district.frame)))
@@ -63,8 +64,9 @@ def fieldwork(district: DemoDistrict, sample: pd.DataFrame):
     return simulate_visits(district, sample, period=PERIOD, seed=2024)
 
 
-def test_same_seed_same_district_and_export(district: DemoDistrict, sample: pd.DataFrame,
-                                            tmp_path: Path) -> None:
+def test_same_seed_same_district_and_export(
+    district: DemoDistrict, sample: pd.DataFrame, tmp_path: Path
+) -> None:
     again = build_district(2024)
     for name in ("register", "frame", "truth", "firms"):
         pd.testing.assert_frame_equal(getattr(district, name), getattr(again, name))
@@ -114,8 +116,15 @@ def test_frame_matches_register(district: DemoDistrict) -> None:
     assert frame["household_id"].is_unique
     assert frame["building"].str.fullmatch(r"[1-9]\d*").all()
     assert frame["unit"].between(1, 4).all() and frame["floor"].between(1, 33).all()
-    rebuilt = (frame["estate_id"] + "|" + frame["building"] + "|" + frame["unit"].astype(str)
-               + "|" + frame["room"])
+    rebuilt = (
+        frame["estate_id"]
+        + "|"
+        + frame["building"]
+        + "|"
+        + frame["unit"].astype(str)
+        + "|"
+        + frame["room"]
+    )
     assert rebuilt.equals(frame["household_id"])
     assert frame["room"].astype(int).floordiv(100).equals(frame["floor"])
     assert 0.03 < 1 - frame["occupied"].mean() < 0.07
@@ -123,7 +132,7 @@ def test_frame_matches_register(district: DemoDistrict) -> None:
 
 def test_truth_straddles_the_thresholds(district: DemoDistrict) -> None:
     truth = district.truth
-    assert list(truth.columns[-len(district.dimensions):]) == list(district.dimensions)
+    assert list(truth.columns[-len(district.dimensions) :]) == list(district.dimensions)
     assert district.dimensions[-1] == OVERALL and len(district.dimensions) == 9
     level, thr = truth[OVERALL], truth["tier"].map(DEFAULT_THRESHOLDS)
     assert truth["threshold"].equals(thr)
@@ -138,14 +147,14 @@ def test_truth_straddles_the_thresholds(district: DemoDistrict) -> None:
     assert 1 <= truth.loc[poor, "firm"].nunique() <= 2 and poor.sum() >= 3
     assert truth.loc[excellent, "firm"].nunique() == 1
     assert (bands[poor] == "fail").all() and (bands[excellent] == "pass").all()
-    assert (district.firms.set_index("firm").loc[truth.loc[poor, "firm"], "credit_score"]
-            < 60).all()
+    assert (
+        district.firms.set_index("firm").loc[truth.loc[poor, "firm"], "credit_score"] < 60
+    ).all()
     dims = truth[list(district.dimensions)]
     assert ((dims > 0) & (dims < 1)).all().all()
 
 
-def test_period_shift_moves_some_estates_but_not_the_poor_firm(district: DemoDistrict
-                                                               ) -> None:
+def test_period_shift_moves_some_estates_but_not_the_poor_firm(district: DemoDistrict) -> None:
     assert period_step(BASE_PERIOD) == 0 and period_step(NEXT) == 1
     assert period_step("2026Q2") == 1.5 and period_step("2025H1") == -1
     assert not period_shift(district.truth, district.seed, BASE_PERIOD).any()
@@ -157,7 +166,8 @@ def test_period_shift_moves_some_estates_but_not_the_poor_firm(district: DemoDis
     assert (change[poor] <= 1e-12).all()
     assert (after.loc[poor, OVERALL] < after.loc[poor, "threshold"]).all()
     assert not register_for(district, NEXT)["complaints"].equals(
-        register_for(district, PERIOD)["complaints"])
+        register_for(district, PERIOD)["complaints"]
+    )
 
 
 def test_export_columns_and_values(district: DemoDistrict, fieldwork) -> None:
@@ -168,8 +178,10 @@ def test_export_columns_and_values(district: DemoDistrict, fieldwork) -> None:
     assert numbers == list(range(1, 19))
     assert cols[6:9] == ["1、您居住的小区名称", "2、您居住的楼栋号", "3、您的房号"]
     assert cols[21] == "16、您对本小区物业服务的总体评价"
-    assert cols[22:] == ["17、您的联系电话（选填，仅用于回访核实）",
-                         "18、您对本小区物业服务的意见和建议"]
+    assert cols[22:] == [
+        "17、您的联系电话（选填，仅用于回访核实）",
+        "18、您对本小区物业服务的意见和建议",
+    ]
     rows = export.dropna(how="all")
     assert rows["序号"].tolist() == list(range(1, len(rows) + 1))
     assert rows["提交答卷时间"].str.fullmatch(r"2025/12/\d{1,2} \d\d:\d\d:\d\d").all()
@@ -191,8 +203,12 @@ def test_answers_follow_the_truth(district: DemoDistrict, fieldwork) -> None:
     clean = key["role"].isin(["main", "reserve"]) & ~key["mess"].str.contains("speeder")
     overall = export.loc[clean, "16、您对本小区物业服务的总体评价"]
     answered = ~overall.isin([DONT_KNOW, SKIPPED])
-    rate = overall[answered].isin(SATISFIED).groupby(key.loc[clean & answered.reindex(
-        key.index, fill_value=False), "estate_id"]).mean()
+    rate = (
+        overall[answered]
+        .isin(SATISFIED)
+        .groupby(key.loc[clean & answered.reindex(key.index, fill_value=False), "estate_id"])
+        .mean()
+    )
     truth = district.truth.set_index("estate_id")[OVERALL].reindex(rate.index)
     assert np.corrcoef(rate, truth)[0, 1] > 0.9
     # pooled over estates the share satisfied matches the truth closely
@@ -219,30 +235,45 @@ def test_visits_and_substitutes(sample: pd.DataFrame, fieldwork) -> None:
     # reserves are used in order: no contacted reserve after an unused one
     res = disp[~main].sort_values(["estate_id", "building", "order"])
     used = (res["status"] != "unused").astype(int)
-    assert (res.assign(u=used).groupby(["estate_id", "building"])["u"]
-            .apply(lambda u: u.is_monotonic_decreasing)).all()
+    assert (
+        res.assign(u=used)
+        .groupby(["estate_id", "building"])["u"]
+        .apply(lambda u: u.is_monotonic_decreasing)
+    ).all()
     # every completed visit is in the export, once (plus duplicates)
     key = fieldwork.key
     done = set(disp.loc[disp["status"] == "completed", "household_id"])
     sampled = key[key["role"].isin(["main", "reserve"])]
     assert set(sampled["household_id"]) == done
-    assert not key.loc[key["role"] == "unsampled", "household_id"].isin(
-        sample["household_id"]).any()
+    assert (
+        not key.loc[key["role"] == "unsampled", "household_id"].isin(sample["household_id"]).any()
+    )
 
 
 def test_mess_is_present_at_documented_rates(district: DemoDistrict, fieldwork) -> None:
     export, key, mess = fieldwork.export, fieldwork.key, fieldwork.mess
     assert export.attrs["mess"] == mess
     responses = mess["responses"]
-    for kind in ("name_fullwidth", "name_spaces", "name_suffix_dropped", "name_typo",
-                 "name_xiaoqu", "speeders"):
+    for kind in (
+        "name_fullwidth",
+        "name_spaces",
+        "name_suffix_dropped",
+        "name_typo",
+        "name_xiaoqu",
+        "speeders",
+    ):
         assert 0.4 * MESS_RATES[kind] < mess[kind] / responses < 2 * MESS_RATES[kind], kind
     assert mess["duplicates"] >= 1 and mess["blank_rows"] >= 1
     assert mess["unsampled"] >= 2 and 1 <= mess["unknown_estate"] <= 2
     names = set(district.register["estate_name"])
     estate = export["1、您居住的小区名称"]
-    for kind in ("name_fullwidth", "name_spaces", "name_suffix_dropped", "name_typo",
-                 "name_xiaoqu"):
+    for kind in (
+        "name_fullwidth",
+        "name_spaces",
+        "name_suffix_dropped",
+        "name_typo",
+        "name_xiaoqu",
+    ):
         hit = key["mess"].str.contains(kind)
         if kind != "name_fullwidth":  # names without ASCII stay as they are
             assert not estate[hit].isin(names).any(), kind
@@ -268,11 +299,16 @@ def test_mess_is_present_at_documented_rates(district: DemoDistrict, fieldwork) 
     assert rooms.str.contains("单元").any() and rooms.str.fullmatch(r"\d-\d+").any()
 
 
-def test_written_round_loads(district: DemoDistrict, sample: pd.DataFrame, tmp_path: Path
-                             ) -> None:
+def test_written_round_loads(district: DemoDistrict, sample: pd.DataFrame, tmp_path: Path) -> None:
     workspace = tmp_path / "demo"
-    root = write_demo_round(workspace, PERIOD, district=district, output_dir=tmp_path / PERIOD,
-                            database=workspace / "wuye.sqlite", secrets=workspace / ".secrets")
+    root = write_demo_round(
+        workspace,
+        PERIOD,
+        district=district,
+        output_dir=tmp_path / PERIOD,
+        database=workspace / "wuye.sqlite",
+        secrets=workspace / ".secrets",
+    )
     assert root == workspace / "inputs" / PERIOD
     config = tomllib.loads((root / "round.toml").read_text(encoding="utf-8"))
     assert set(config["sampling"]) <= set(SamplingConfig.__dataclass_fields__)
@@ -283,8 +319,16 @@ def test_written_round_loads(district: DemoDistrict, sample: pd.DataFrame, tmp_p
     assert rnd.secret_path.parent == (workspace / ".secrets").resolve()
     reg = rnd.register
     assert reg["estate_id"].tolist() == district.register["estate_id"].tolist()
-    for col in ("households", "complaints", "credit_score", "firm_revenue", "red_property",
-                "committee", "committee_party_share", "professional"):
+    for col in (
+        "households",
+        "complaints",
+        "credit_score",
+        "firm_revenue",
+        "red_property",
+        "committee",
+        "committee_party_share",
+        "professional",
+    ):
         expected = register_for(district, PERIOD)[col]
         assert np.allclose(reg[col].astype(float), expected.astype(float), equal_nan=True), col
     frame = pd.read_csv(rnd.paths["frame"], dtype=str, encoding="utf-8-sig")
@@ -293,8 +337,9 @@ def test_written_round_loads(district: DemoDistrict, sample: pd.DataFrame, tmp_p
     assert set(frame["是否入住"]) == {"是", "否"}
     export = write_fieldwork(root, district, sample, period=PERIOD, seed=2024)
     assert export == root / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
-    assert sorted(p.name for p in root.glob(rnd.paths["responses"][0].split("/")[-2] + "/*")
-                  ) == [export.name]
+    assert sorted(p.name for p in root.glob(rnd.paths["responses"][0].split("/")[-2] + "/*")) == [
+        export.name
+    ]
     back = pd.read_excel(export, dtype=str, engine="calamine")
     assert back.shape == simulate_fieldwork(district, sample, period=PERIOD, seed=2024).shape
     assert (back.iloc[:, -1] == FORMULA_COMMENT).sum() == 1  # text, not a formula
@@ -335,8 +380,9 @@ def test_bad_arguments_are_clear_errors(district: DemoDistrict, sample: pd.DataF
         simulate_fieldwork(district, stranger, period=PERIOD, seed=1)
 
 
-def test_visits_do_not_depend_on_sample_row_order(district: DemoDistrict, sample: pd.DataFrame
-                                                  ) -> None:
+def test_visits_do_not_depend_on_sample_row_order(
+    district: DemoDistrict, sample: pd.DataFrame
+) -> None:
     shuffled = sample.sample(frac=1.0, random_state=5).reset_index(drop=True)
     shuffled = shuffled.assign(order=shuffled["order"].astype(str))  # as read from a CSV
     first = simulate_visits(district, sample, period=PERIOD, seed=2024)
@@ -347,19 +393,23 @@ def test_visits_do_not_depend_on_sample_row_order(district: DemoDistrict, sample
     assert back["status"].tolist() == first.dispositions["status"].tolist()
 
 
-def test_quarterly_round_and_other_questionnaire(district: DemoDistrict, sample: pd.DataFrame,
-                                                 tmp_path: Path) -> None:
+def test_quarterly_round_and_other_questionnaire(
+    district: DemoDistrict, sample: pd.DataFrame, tmp_path: Path
+) -> None:
     resettled = district.register.loc[district.register["tier"] == "还建社区", "estate_id"]
     quarter = sample[sample["estate_id"].isin(resettled)]
     export = simulate_fieldwork(district, quarter, period="2026Q1", seed=9)
     assert export["提交答卷时间"].dropna().str.startswith("2026/3/").all()
-    default = (Path(__file__).resolve().parents[2] / "evaluation" / "questionnaires"
-               / "default.toml").read_text(encoding="utf-8")
+    default = (
+        Path(__file__).resolve().parents[2] / "evaluation" / "questionnaires" / "default.toml"
+    ).read_text(encoding="utf-8")
     custom = tmp_path / "q.toml"
-    custom.write_text(default.replace('dimension = "停车管理"',
-                                      'dimension = "停车管理"\nscale = "three"'),
-                      encoding="utf-8")
-    other = simulate_fieldwork(district, quarter, period="2026Q1", seed=9,
-                               questionnaire_path=custom)
+    custom.write_text(
+        default.replace('dimension = "停车管理"', 'dimension = "停车管理"\nscale = "three"'),
+        encoding="utf-8",
+    )
+    other = simulate_fieldwork(
+        district, quarter, period="2026Q1", seed=9, questionnaire_path=custom
+    )
     parking = set(other["13、小区停车秩序与车位管理"].dropna())
     assert parking <= {"满意", "一般", "不满意", DONT_KNOW, SKIPPED} and "一般" in parking

@@ -20,49 +20,75 @@ from wuye_common.errors import WuyeError
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-HEAD = '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>' \
-       '<c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c></row>'
-HEAD_SST = ["<si><t>序号</t></si>", "<si><t>提交答卷时间</t></si>", "<si><t>1、您居住的小区名称</t></si>",
-            "<si><t>2、总体评价</t></si>"]
+HEAD = (
+    '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+    '<c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c></row>'
+)
+HEAD_SST = [
+    "<si><t>序号</t></si>",
+    "<si><t>提交答卷时间</t></si>",
+    "<si><t>1、您居住的小区名称</t></si>",
+    "<si><t>2、总体评价</t></si>",
+]
 
 
-def write_parts(path: Path, sheet_data: str, sst: list[str] | None = None,
-                styles: str | None = None, sheets: tuple[str, ...] = ("Sheet1",)) -> Path:
+def write_parts(
+    path: Path,
+    sheet_data: str,
+    sst: list[str] | None = None,
+    styles: str | None = None,
+    sheets: tuple[str, ...] = ("Sheet1",),
+) -> Path:
     """A workbook from raw XML parts (the sheet data of every sheet is the same)."""
     ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
-    rels = "".join(f'<Relationship Id="rId{i + 1}" Type="{REL}/worksheet" '
-                   f'Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(sheets)))
-    rels += (f'<Relationship Id="rIdS" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
-             f'<Relationship Id="rIdY" Type="{REL}/styles" Target="/xl/styles.xml"/>')
-    names = "".join(f'<sheet name="{name}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
-                    for i, name in enumerate(sheets))
+    rels = "".join(
+        f'<Relationship Id="rId{i + 1}" Type="{REL}/worksheet" '
+        f'Target="worksheets/sheet{i + 1}.xml"/>'
+        for i in range(len(sheets))
+    )
+    rels += (
+        f'<Relationship Id="rIdS" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
+        f'<Relationship Id="rIdY" Type="{REL}/styles" Target="/xl/styles.xml"/>'
+    )
+    names = "".join(
+        f'<sheet name="{name}" sheetId="{i + 1}" r:id="rId{i + 1}"/>'
+        for i, name in enumerate(sheets)
+    )
     files = {
         "[Content_Types].xml": (
             '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
             '.org/package/2006/content-types"><Default Extension="rels" ContentType="application'
             '/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
             f'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
-            f'ContentType="{ct}.sheet.main+xml"/></Types>'),
+            f'ContentType="{ct}.sheet.main+xml"/></Types>'
+        ),
         "_rels/.rels": (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
             'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
-            f'Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
-        "xl/workbook.xml": (f'<?xml version="1.0" encoding="UTF-8"?><workbook {NS} '
-                            f'xmlns:r="{REL}"><sheets>{names}</sheets></workbook>'),
+            f'Type="{REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook {NS} '
+            f'xmlns:r="{REL}"><sheets>{names}</sheets></workbook>'
+        ),
         "xl/_rels/workbook.xml.rels": (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
-            f'openxmlformats.org/package/2006/relationships">{rels}</Relationships>'),
+            f'openxmlformats.org/package/2006/relationships">{rels}</Relationships>'
+        ),
     }
     for i in range(len(sheets)):
         files[f"xl/worksheets/sheet{i + 1}.xml"] = (
             f'<?xml version="1.0" encoding="UTF-8"?><worksheet {NS}><sheetData>{sheet_data}'
-            '</sheetData></worksheet>')
+            "</sheetData></worksheet>"
+        )
     if sst is not None:
-        files["xl/sharedStrings.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><sst {NS}>'
-                                         f'{"".join(sst)}</sst>')
+        files["xl/sharedStrings.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8"?><sst {NS}>{"".join(sst)}</sst>'
+        )
     if styles is not None:
-        files["xl/styles.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><styleSheet {NS}>'
-                                  f"{styles}</styleSheet>")
+        files["xl/styles.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8"?><styleSheet {NS}>{styles}</styleSheet>'
+        )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in files.items():
             zf.writestr(name, text)
@@ -73,7 +99,8 @@ def calamine_raw(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
     book = CalamineWorkbook.from_path(str(path))
     names = [str(s) for s in book.sheet_names]
     rows = book.get_sheet_by_name(readers._pick_sheet(names, sheet, path.name)).to_python(
-        skip_empty_area=False)
+        skip_empty_area=False
+    )
     return readers._text_frame(rows, categorical=True)
 
 
@@ -116,8 +143,17 @@ def assert_same_export(monkeypatch: pytest.MonkeyPatch, path: Path, *, fast: boo
         got, g_info = read_survey_export(path, categorical=categorical)
         want, w_info = calamine_only(monkeypatch, path, categorical=categorical)
         pd.testing.assert_frame_equal(got, want)
-        for name in ("path", "file", "platform", "kind", "sheet", "header_row", "metadata",
-                     "encoding", "notes"):
+        for name in (
+            "path",
+            "file",
+            "platform",
+            "kind",
+            "sheet",
+            "header_row",
+            "metadata",
+            "encoding",
+            "notes",
+        ):
             assert getattr(g_info, name) == getattr(w_info, name), name
         pd.testing.assert_frame_equal(g_info.questions, w_info.questions)
         np.testing.assert_array_equal(g_info.source_rows, w_info.source_rows)
@@ -129,9 +165,10 @@ def assert_same_export(monkeypatch: pytest.MonkeyPatch, path: Path, *, fast: boo
 def xls_as_xlsx(source: Path, target: Path) -> Path:
     """A real .xls export rewritten cell by cell as .xlsx (numbers stay numbers)."""
     rows = CalamineWorkbook.from_path(str(source)).get_sheet_by_index(0).to_python()
-    book = xlsxwriter.Workbook(str(target), {"strings_to_numbers": False,
-                                             "strings_to_formulas": False,
-                                             "strings_to_urls": False})
+    book = xlsxwriter.Workbook(
+        str(target),
+        {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},
+    )
     sheet = book.add_worksheet("Sheet1")
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
@@ -142,8 +179,9 @@ def xls_as_xlsx(source: Path, target: Path) -> Path:
 
 
 @pytest.mark.parametrize("stem", ["wjx_0", "wjx_2", "r_357_357_0", "r_357_357_2"])
-def test_real_wjx_exports_same_on_both_paths(shared_fixtures: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch, stem: str) -> None:
+def test_real_wjx_exports_same_on_both_paths(
+    shared_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stem: str
+) -> None:
     source = shared_fixtures / "wjx" / f"{stem}.xls"
     assert_same_export(monkeypatch, source, fast=False)  # .xls: calamine only
     path = xls_as_xlsx(source, tmp_path / f"{stem}.xlsx")
@@ -162,8 +200,7 @@ def test_demo_export_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.Monk
     sample["role"] = np.where(rank < 6, "main", "reserve")
     sample["order"] = np.where(rank < 6, rank + 1, rank - 5)
     sample["seq"] = sample.groupby("estate_id").cumcount() + 1
-    export = simulate_fieldwork(district, sample.reset_index(drop=True), period="2025H2",
-                                seed=7)
+    export = simulate_fieldwork(district, sample.reset_index(drop=True), period="2025H2", seed=7)
     path = tmp_path / "问卷星导出.xlsx"
     write_export(export, path)
     assert_same_raw(path)
@@ -177,10 +214,14 @@ def test_constant_memory_inline_strings(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "inline.xlsx"
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
     sheet = book.add_worksheet("答卷")
-    rows = [["序号", "提交答卷时间", "1、小区", "2、总体评价"],
-            [1, "2025/6/1 10:00:00", " 阳光花园 ", "满意"],
-            [2, "", "a & b <c>", "   "], [3, None, "x\ny", "非常满意"], [],
-            [5, "2025/6/2", "_x000D_ 回车", 1.5]]
+    rows = [
+        ["序号", "提交答卷时间", "1、小区", "2、总体评价"],
+        [1, "2025/6/1 10:00:00", " 阳光花园 ", "满意"],
+        [2, "", "a & b <c>", "   "],
+        [3, None, "x\ny", "非常满意"],
+        [],
+        [5, "2025/6/2", "_x000D_ 回车", 1.5],
+    ]
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
             if value is not None:
@@ -195,47 +236,54 @@ def test_constant_memory_inline_strings(tmp_path: Path, monkeypatch: pytest.Monk
 
 EDGE_SST = [
     *HEAD_SST,
-    "<si><t>a&amp;b&lt;c&gt;&quot;&apos;&#20320;&#x41;</t></si>",          # 4 entities
-    "<si><t>_x000D_回车_x005F_x000D_字面 _x4E2D_ _x0041_</t></si>",         # 5 escapes
-    '<si><t xml:space="preserve">  两端空格  </t></si>',                     # 6
-    "<si><t>  去掉空格 \r\n 换行 </t></si>",                                  # 7
+    "<si><t>a&amp;b&lt;c&gt;&quot;&apos;&#20320;&#x41;</t></si>",  # 4 entities
+    "<si><t>_x000D_回车_x005F_x000D_字面 _x4E2D_ _x0041_</t></si>",  # 5 escapes
+    '<si><t xml:space="preserve">  两端空格  </t></si>',  # 6
+    "<si><t>  去掉空格 \r\n 换行 </t></si>",  # 7
     '<si><r><rPr><b/><sz val="11"/></rPr><t>粗体</t></r><r><t xml:space="preserve"> 普通'
-    "</t></r></si>",                                                       # 8 rich runs
+    "</t></r></si>",  # 8 rich runs
     '<si><t>漢字</t><rPh sb="0" eb="2"><t>かんじ</t></rPh><phoneticPr fontId="1"/></si>',  # 9
-    "<si/>", "<si><t></t></si>", "<si><t>   </t></si>",                    # 10-12 empty
-    '<si><t xml:space="preserve">   </t></si>',                            # 13 spaces kept
-    "<si>\n  <t>缩进</t>\n</si>", "<si><t>&#13;&#10;x</t></si>", "<si><t>满意</t></si>",  # 14-16
-    "<si><t>1</t></si>",                                                   # 17 text "1"
+    "<si/>",
+    "<si><t></t></si>",
+    "<si><t>   </t></si>",  # 10-12 empty
+    '<si><t xml:space="preserve">   </t></si>',  # 13 spaces kept
+    "<si>\n  <t>缩进</t>\n</si>",
+    "<si><t>&#13;&#10;x</t></si>",
+    "<si><t>满意</t></si>",  # 14-16
+    "<si><t>1</t></si>",  # 17 text "1"
 ]
 
 
 def edge_rows() -> str:
-    return HEAD + "".join([
-        '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="s"><v>4</v></c>'
-        '<c r="C2" t="s"><v>5</v></c><c r="D2" t="s"><v>16</v></c></row>',
-        # row 3 missing entirely; row 4 has gaps (no B, C)
-        '<row r="4"><c r="A4"><v>3</v></c><c r="D4" t="s"><v>6</v></c></row>',
-        '<row r="5" spans="1:4"><c r="A5" s="0"><v>4.0</v></c><c r="B5" t="s"><v>7</v></c>'
-        '<c r="C5" t="s"><v>8</v></c><c r="D5" t="s"><v>9</v></c></row>',
-        '<row r="6"><c r="A6"><v>5</v></c><c r="B6" t="s"><v>10</v></c><c r="C6" t="s">'
-        '<v>11</v></c><c r="D6" t="s"><v>12</v></c></row>',
-        '<row r="7"><c r="A7"><v>6</v></c><c r="B7" t="s"><v>13</v></c><c r="C7" t="s">'
-        '<v>14</v></c><c r="D7" t="s"><v>15</v></c></row>',
-        '<row r="8"><c r="A8" t="inlineStr"><is><t>7</t></is></c><c r="B8" t="inlineStr"><is>'
-        '<t>内联&amp;&lt;</t></is></c><c r="C8" t="inlineStr"><is><r><t>多</t></r><r><rPr><i/>'
-        '</rPr><t xml:space="preserve"> 段 </t></r></is></c><c r="D8" t="s"><v>17</v></c></row>',
-        '<row r="9"/><row r="10"><c r="A10"/><c r="B10" s="0"/></row>',       # empty rows
-        '<row r="11"><c r="A11"><v>1.5E1</v></c><c r="B11" t="inlineStr"><is><t>  trim  </t>'
-        '</is></c><c r="C11" t="inlineStr"><is><t/></is></c><c r="D11"><v>1</v></c></row>',
-        '<row r="12"><c r="A12"><v>13800138000</v></c><c r="B12" t="b"><v>1</v></c>'
-        '<c r="C12" t="s"><v>16</v></c><c r="D12"><v>-0.25</v></c></row>',
-        '<row r="13">\n  <c r="A13">\n    <v>12345678901234567890</v>\n  </c>\n'
-        '  <c r="AA13" t="s"><v>16</v></c></row>',
-    ])
+    return HEAD + "".join(
+        [
+            '<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="s"><v>4</v></c>'
+            '<c r="C2" t="s"><v>5</v></c><c r="D2" t="s"><v>16</v></c></row>',
+            # row 3 missing entirely; row 4 has gaps (no B, C)
+            '<row r="4"><c r="A4"><v>3</v></c><c r="D4" t="s"><v>6</v></c></row>',
+            '<row r="5" spans="1:4"><c r="A5" s="0"><v>4.0</v></c><c r="B5" t="s"><v>7</v></c>'
+            '<c r="C5" t="s"><v>8</v></c><c r="D5" t="s"><v>9</v></c></row>',
+            '<row r="6"><c r="A6"><v>5</v></c><c r="B6" t="s"><v>10</v></c><c r="C6" t="s">'
+            '<v>11</v></c><c r="D6" t="s"><v>12</v></c></row>',
+            '<row r="7"><c r="A7"><v>6</v></c><c r="B7" t="s"><v>13</v></c><c r="C7" t="s">'
+            '<v>14</v></c><c r="D7" t="s"><v>15</v></c></row>',
+            '<row r="8"><c r="A8" t="inlineStr"><is><t>7</t></is></c><c r="B8" t="inlineStr"><is>'
+            '<t>内联&amp;&lt;</t></is></c><c r="C8" t="inlineStr"><is><r><t>多</t></r><r><rPr><i/>'
+            '</rPr><t xml:space="preserve"> 段 </t></r></is></c><c r="D8" t="s"><v>17</v></c></row>',
+            '<row r="9"/><row r="10"><c r="A10"/><c r="B10" s="0"/></row>',  # empty rows
+            '<row r="11"><c r="A11"><v>1.5E1</v></c><c r="B11" t="inlineStr"><is><t>  trim  </t>'
+            '</is></c><c r="C11" t="inlineStr"><is><t/></is></c><c r="D11"><v>1</v></c></row>',
+            '<row r="12"><c r="A12"><v>13800138000</v></c><c r="B12" t="b"><v>1</v></c>'
+            '<c r="C12" t="s"><v>16</v></c><c r="D12"><v>-0.25</v></c></row>',
+            '<row r="13">\n  <c r="A13">\n    <v>12345678901234567890</v>\n  </c>\n'
+            '  <c r="AA13" t="s"><v>16</v></c></row>',
+        ]
+    )
 
 
-def test_hand_made_edge_cases_same_as_calamine(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hand_made_edge_cases_same_as_calamine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_parts(tmp_path / "edge.xlsx", edge_rows(), EDGE_SST)
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
@@ -253,12 +301,15 @@ def test_hand_made_edge_cases_same_as_calamine(tmp_path: Path,
     assert raw.iloc[:, 3].cat.categories.tolist().count("1") == 1
 
 
-def test_leading_empty_rows_and_columns_keep_row_numbers(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    data = ('<row r="3"><c r="C3" t="s"><v>0</v></c><c r="D3" t="s"><v>1</v></c>'
-            '<c r="E3" t="s"><v>2</v></c><c r="F3" t="s"><v>3</v></c></row>'
-            '<row r="5"><c r="C5"><v>1</v></c><c r="E5" t="s"><v>4</v></c>'
-            '<c r="F5" t="s"><v>4</v></c></row>')
+def test_leading_empty_rows_and_columns_keep_row_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (
+        '<row r="3"><c r="C3" t="s"><v>0</v></c><c r="D3" t="s"><v>1</v></c>'
+        '<c r="E3" t="s"><v>2</v></c><c r="F3" t="s"><v>3</v></c></row>'
+        '<row r="5"><c r="C5"><v>1</v></c><c r="E5" t="s"><v>4</v></c>'
+        '<c r="F5" t="s"><v>4</v></c></row>'
+    )
     path = write_parts(tmp_path / "offset.xlsx", data, [*HEAD_SST, "<si><t>满意</t></si>"])
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
@@ -274,60 +325,85 @@ def test_chunks_cut_between_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     pd.testing.assert_frame_equal(fast_raw(path), whole)
 
 
-@pytest.mark.parametrize(("name", "cells", "styles"), [
-    ("formula", '<c r="A2"><f>1+1</f><v>2</v></c>', None),
-    ("string formula", '<c r="A2" t="str"><f>"a"</f><v>a</v></c>', None),
-    ("error", '<c r="A2" t="e"><v>#N/A</v></c>', None),
-    ("iso date", '<c r="A2" t="d"><v>2025-06-01T10:00:00</v></c>', None),
-    ("date style", '<c r="A2" s="1"><v>45809.5</v></c>',
-     '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14"/></cellXfs>'),
-    ("custom date style", '<c r="A2" s="1"><v>45809.5</v></c>',
-     '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy/m/d h:mm"/></numFmts>'
-     '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs>'),
-    ("phonetic inline", '<c r="A2" t="inlineStr"><is><t>漢</t><rPh sb="0" eb="1"><t>かん</t>'
-     '</rPh></is></c>', None),
-    ("bool and number", '<c r="A2" t="b"><v>1</v></c></row><row r="3"><c r="A3"><v>1</v></c>',
-     None),
-])
-def test_unusual_cells_fall_back_to_calamine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             name: str, cells: str, styles: str | None) -> None:
-    data = HEAD + f'<row r="2">{cells}<c r="C2" t="s"><v>4</v></c><c r="D2" t="s"><v>4</v></c>' \
-                  "</row>"
+@pytest.mark.parametrize(
+    ("name", "cells", "styles"),
+    [
+        ("formula", '<c r="A2"><f>1+1</f><v>2</v></c>', None),
+        ("string formula", '<c r="A2" t="str"><f>"a"</f><v>a</v></c>', None),
+        ("error", '<c r="A2" t="e"><v>#N/A</v></c>', None),
+        ("iso date", '<c r="A2" t="d"><v>2025-06-01T10:00:00</v></c>', None),
+        (
+            "date style",
+            '<c r="A2" s="1"><v>45809.5</v></c>',
+            '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14"/></cellXfs>',
+        ),
+        (
+            "custom date style",
+            '<c r="A2" s="1"><v>45809.5</v></c>',
+            '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy/m/d h:mm"/></numFmts>'
+            '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs>',
+        ),
+        (
+            "phonetic inline",
+            '<c r="A2" t="inlineStr"><is><t>漢</t><rPh sb="0" eb="1"><t>かん</t></rPh></is></c>',
+            None,
+        ),
+        (
+            "bool and number",
+            '<c r="A2" t="b"><v>1</v></c></row><row r="3"><c r="A3"><v>1</v></c>',
+            None,
+        ),
+    ],
+)
+def test_unusual_cells_fall_back_to_calamine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, cells: str, styles: str | None
+) -> None:
+    data = (
+        HEAD + f'<row r="2">{cells}<c r="C2" t="s"><v>4</v></c><c r="D2" t="s"><v>4</v></c></row>'
+    )
     path = write_parts(tmp_path / "odd.xlsx", data, [*HEAD_SST, "<si><t>满意</t></si>"], styles)
     assert_same_raw(path, fast=False)
     assert_same_export(monkeypatch, path, fast=False)
 
 
-@pytest.mark.parametrize("data", [
-    '<row><c><v>1</v></c><c r="C1"><v>2</v></c><c><v>3</v></c></row><row><c><v>4</v></c></row>'
-    '<row r="5"><c><v>5</v></c></row><row><c><v>6</v></c></row>',
-    '<row r="2"><c r="B2"><v>1</v></c></row><row><c r="C4"><v>2</v></c><c><v>3</v></c></row>'
-    '<row><c><v>4</v></c></row>',
-    '<row r="2"><c r="B2"><v>1</v></c></row><row r="4"/><row><c t="s"><v>0</v></c>'
-    '<c t="s"><v>1</v></c></row>',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        '<row><c><v>1</v></c><c r="C1"><v>2</v></c><c><v>3</v></c></row><row><c><v>4</v></c></row>'
+        '<row r="5"><c><v>5</v></c></row><row><c><v>6</v></c></row>',
+        '<row r="2"><c r="B2"><v>1</v></c></row><row><c r="C4"><v>2</v></c><c><v>3</v></c></row>'
+        "<row><c><v>4</v></c></row>",
+        '<row r="2"><c r="B2"><v>1</v></c></row><row r="4"/><row><c t="s"><v>0</v></c>'
+        '<c t="s"><v>1</v></c></row>',
+    ],
+)
 def test_rows_and_cells_without_references(tmp_path: Path, data: str) -> None:
     """Rows without r follow the previous row; cells without r the previous cell."""
     path = write_parts(tmp_path / "norefs.xlsx", data, HEAD_SST)
     assert_same_raw(path)
 
 
-def test_plain_number_styles_stay_on_the_fast_path(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    styles = ('<numFmts count="1"><numFmt numFmtId="164" formatCode="0.00"/></numFmts>'
-              '<cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="2"/><xf numFmtId="49"/>'
-              '<xf numFmtId="164"/></cellXfs>')
-    data = HEAD + "".join(f'<row r="{r}"><c r="A{r}" s="{r - 2}"><v>{r}.5</v></c>'
-                          f'<c r="C{r}" t="s"><v>4</v></c><c r="D{r}" t="s"><v>4</v></c></row>'
-                          for r in range(2, 6))
-    path = write_parts(tmp_path / "styled.xlsx", data, [*HEAD_SST, "<si><t>满意</t></si>"],
-                       styles)
+def test_plain_number_styles_stay_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    styles = (
+        '<numFmts count="1"><numFmt numFmtId="164" formatCode="0.00"/></numFmts>'
+        '<cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="2"/><xf numFmtId="49"/>'
+        '<xf numFmtId="164"/></cellXfs>'
+    )
+    data = HEAD + "".join(
+        f'<row r="{r}"><c r="A{r}" s="{r - 2}"><v>{r}.5</v></c>'
+        f'<c r="C{r}" t="s"><v>4</v></c><c r="D{r}" t="s"><v>4</v></c></row>'
+        for r in range(2, 6)
+    )
+    path = write_parts(tmp_path / "styled.xlsx", data, [*HEAD_SST, "<si><t>满意</t></si>"], styles)
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
 
 
-def test_real_dates_and_types_written_by_xlsxwriter(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_dates_and_types_written_by_xlsxwriter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Dates (date-styled numbers) go to calamine; the frame is the same either way."""
     path = tmp_path / "types.xlsx"
     book = xlsxwriter.Workbook(str(path))
@@ -342,11 +418,17 @@ def test_real_dates_and_types_written_by_xlsxwriter(tmp_path: Path,
 
 
 def test_sheet_choice_and_template_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_parts(tmp_path / "two.xlsx", edge_rows(), EDGE_SST,
-                       sheets=(readers.TEMPLATE_MARKER_SHEET, "答卷 &amp; 数据"))
+    path = write_parts(
+        tmp_path / "two.xlsx",
+        edge_rows(),
+        EDGE_SST,
+        sheets=(readers.TEMPLATE_MARKER_SHEET, "答卷 &amp; 数据"),
+    )
     assert fast_raw(path, 1) is not None
-    assert (xlsx.read_xlsx_sheet(path, lambda names: names[1])[2]
-            == CalamineWorkbook.from_path(str(path)).sheet_names)
+    assert (
+        xlsx.read_xlsx_sheet(path, lambda names: names[1])[2]
+        == CalamineWorkbook.from_path(str(path)).sheet_names
+    )
     assert_same_export(monkeypatch, path)
     frame, info = read_survey_export(path)
     assert info.sheet == "答卷 & 数据" and info.platform == "template"
@@ -359,8 +441,10 @@ def test_sheet_choice_and_template_marker(tmp_path: Path, monkeypatch: pytest.Mo
 def test_damaged_zip_goes_to_calamine_and_is_located(tmp_path: Path) -> None:
     good = write_parts(tmp_path / "good.xlsx", edge_rows(), EDGE_SST)
     data = good.read_bytes()
-    for name, content in (("cut.xlsx", data[: len(data) // 2]), ("bad.xlsx", data[:30] +
-                                                                 b"\0" * (len(data) - 30))):
+    for name, content in (
+        ("cut.xlsx", data[: len(data) // 2]),
+        ("bad.xlsx", data[:30] + b"\0" * (len(data) - 30)),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         assert readers._read_xlsx_fast(path, None) is None
@@ -369,20 +453,28 @@ def test_damaged_zip_goes_to_calamine_and_is_located(tmp_path: Path) -> None:
         assert err.value.problems[0].file == name
 
 
-@pytest.mark.parametrize(("name", "part", "old", "new"), [
-    ("start tag not closed", "xl/worksheets/sheet1.xml", '<c r="A13">', '<c r="A13"'),
-    ("number text", "xl/worksheets/sheet1.xml", "<v>1.5E1</v>", "<v>1.5.1</v>"),
-    ("not UTF-8", "xl/sharedStrings.xml", "满意", "\udcff"),
-    ("inline text not UTF-8", "xl/worksheets/sheet1.xml", "  trim  ", "\udcff"),
-    ("number format id", "xl/styles.xml", 'numFmtId="0"', 'numFmtId="x"'),
-    ("missing workbook", "_rels/.rels", "xl/workbook.xml", "xl/nothing.xml"),
-])
-def test_malformed_parts_are_declined_not_crashes(tmp_path: Path, name: str, part: str,
-                                                  old: str, new: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "part", "old", "new"),
+    [
+        ("start tag not closed", "xl/worksheets/sheet1.xml", '<c r="A13">', '<c r="A13"'),
+        ("number text", "xl/worksheets/sheet1.xml", "<v>1.5E1</v>", "<v>1.5.1</v>"),
+        ("not UTF-8", "xl/sharedStrings.xml", "满意", "\udcff"),
+        ("inline text not UTF-8", "xl/worksheets/sheet1.xml", "  trim  ", "\udcff"),
+        ("number format id", "xl/styles.xml", 'numFmtId="0"', 'numFmtId="x"'),
+        ("missing workbook", "_rels/.rels", "xl/workbook.xml", "xl/nothing.xml"),
+    ],
+)
+def test_malformed_parts_are_declined_not_crashes(
+    tmp_path: Path, name: str, part: str, old: str, new: str
+) -> None:
     """Malformed XML in a sound zip: the reader declines it (Unsupported), the caller reads
     it with calamine."""
-    path = write_parts(tmp_path / "good.xlsx", edge_rows(), EDGE_SST,
-                       '<cellXfs count="1"><xf numFmtId="0"/></cellXfs>')
+    path = write_parts(
+        tmp_path / "good.xlsx",
+        edge_rows(),
+        EDGE_SST,
+        '<cellXfs count="1"><xf numFmtId="0"/></cellXfs>',
+    )
     with zipfile.ZipFile(path) as zf:
         parts = {n: zf.read(n) for n in zf.namelist()}
     text = parts[part].decode()
@@ -404,11 +496,12 @@ def test_encrypted_or_oddly_compressed_part_is_declined(tmp_path: Path) -> None:
     odd = tmp_path / "bzip2.xlsx"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(odd, "w", zipfile.ZIP_DEFLATED) as dst:
         for name in src.namelist():
-            dst.writestr(name, src.read(name),
-                         zipfile.ZIP_BZIP2 if name == sheet else zipfile.ZIP_DEFLATED)
+            dst.writestr(
+                name, src.read(name), zipfile.ZIP_BZIP2 if name == sheet else zipfile.ZIP_DEFLATED
+            )
     data = bytearray(good.read_bytes())  # the sheet's central directory entry: "encrypted"
     at = data.index(b"PK\x01\x02")
-    while data[at + 46:at + 46 + len(sheet)] != sheet.encode():
+    while data[at + 46 : at + 46 + len(sheet)] != sheet.encode():
         at = data.index(b"PK\x01\x02", at + 1)
     data[at + 8] |= 0x1
     encrypted = tmp_path / "encrypted.xlsx"
@@ -421,11 +514,13 @@ def test_encrypted_or_oddly_compressed_part_is_declined(tmp_path: Path) -> None:
 
 
 def test_fast_path_declines_are_logged_without_cell_text_and_bugs_propagate(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_parts(tmp_path / "odd.xlsx", HEAD + '<row r="2"><c r="A2"><f>1+1</f><v>2</v>'
-                       '</c><c r="C2" t="s"><v>4</v></c></row>',
-                       [*HEAD_SST, "<si><t>张三 13800138000</t></si>"])
+    path = write_parts(
+        tmp_path / "odd.xlsx",
+        HEAD + '<row r="2"><c r="A2"><f>1+1</f><v>2</v></c><c r="C2" t="s"><v>4</v></c></row>',
+        [*HEAD_SST, "<si><t>张三 13800138000</t></si>"],
+    )
     with caplog.at_level("DEBUG", logger="wuye.ingest"):
         assert readers._read_xlsx_fast(path, None) is None
     assert "odd.xlsx" in caplog.text and "formula" in caplog.text

@@ -18,17 +18,21 @@ from tests.ingest.test_ingest_round import HEADERS, make_round, messy_rows, row,
 from wuye_common.errors import WuyeError
 
 CELLS = st.one_of(
-    st.none(), st.sampled_from(["", " ", "  x ", "1", "1.0", "非常满意", "(跳过)", "-3"]),
-    st.text(max_size=4), st.floats(allow_nan=True, allow_infinity=False, width=32),
-    st.integers(-5, 5).map(float), st.booleans(),
+    st.none(),
+    st.sampled_from(["", " ", "  x ", "1", "1.0", "非常满意", "(跳过)", "-3"]),
+    st.text(max_size=4),
+    st.floats(allow_nan=True, allow_infinity=False, width=32),
+    st.integers(-5, 5).map(float),
+    st.booleans(),
     st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1)),
     st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2030, 1, 1)),
 )
 
 
 def _plain(frame: pd.DataFrame) -> list[list[object]]:
-    return [[None if pd.isna(v) else str(v) for v in frame[c].astype(object)]
-            for c in frame.columns]
+    return [
+        [None if pd.isna(v) else str(v) for v in frame[c].astype(object)] for c in frame.columns
+    ]
 
 
 def _same(rows: list[list[object]]) -> None:
@@ -43,8 +47,15 @@ def _same(rows: list[list[object]]) -> None:
 
 
 def test_categorical_text_frame_matches_plain_on_awkward_cells() -> None:
-    rows = [["序号", "1、题", "2、题"], ["", 1.0, "1"], ["x", "1", 1.0], [None, "", " "],
-            [dt.datetime(2025, 6, 1, 10, 0), True, 2.5], ["", "", ""], ["a", "a"]]
+    rows = [
+        ["序号", "1、题", "2、题"],
+        ["", 1.0, "1"],
+        ["x", "1", 1.0],
+        [None, "", " "],
+        [dt.datetime(2025, 6, 1, 10, 0), True, 2.5],
+        ["", "", ""],
+        ["a", "a"],
+    ]
     _same(rows)
     _same([["a", "b"], ["", "x"], ["", "y"]])  # string-only columns with blanks
     _same([["a"]])
@@ -65,17 +76,22 @@ def test_categorical_text_frame_matches_plain_property(rows: list[list[object]])
 
 
 def test_fast_pseudonymise_equals_reference_hmac() -> None:
-    values = pd.Series(["13800000000", " 13800000000 ", None, "", "1-101", "房号|1"] * 3,
-                       dtype="string")
+    values = pd.Series(
+        ["13800000000", " 13800000000 ", None, "", "1-101", "房号|1"] * 3, dtype="string"
+    )
     for key in (b"k" * 32, b"x" * 100, b"short-key-16byte"):
         got = pseudonymise(values, key, "phone").tolist()
-        want = [pseudonym(v.strip(), key, "phone") if isinstance(v, str) and v.strip()
-                else pd.NA for v in values.tolist()]
+        want = [
+            pseudonym(v.strip(), key, "phone") if isinstance(v, str) and v.strip() else pd.NA
+            for v in values.tolist()
+        ]
         assert got == want
         cat = pseudonymise(values.astype("category"), key, "phone")
         assert cat.fillna("-").tolist() == pd.Series(got, dtype="string").fillna("-").tolist()
-        assert np.all(pseudonymise(values.astype(object), key, "phone").fillna("-").to_numpy()
-                      == np.array(pd.Series(got, dtype="string").fillna("-")))
+        assert np.all(
+            pseudonymise(values.astype(object), key, "phone").fillna("-").to_numpy()
+            == np.array(pd.Series(got, dtype="string").fillna("-"))
+        )
 
 
 def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
@@ -83,15 +99,25 @@ def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
     one file): the same rows, answers and quarantine as ingesting each file alone."""
 
     a = write_export(tmp_path / "a.xlsx", messy_rows())
-    csv_rows = [row(20 + i, estate="阳光家园", room=f"2-{300 + i}", answer=ans,
-                    phone=f"1390000{i:04d}")
-                for i, ans in enumerate(["非常满意", "不满意", "(跳过)", "满意"])]
+    csv_rows = [
+        row(20 + i, estate="阳光家园", room=f"2-{300 + i}", answer=ans, phone=f"1390000{i:04d}")
+        for i, ans in enumerate(["非常满意", "不满意", "(跳过)", "满意"])
+    ]
     b = tmp_path / "b.csv"
     pd.DataFrame(csv_rows, columns=HEADERS).to_csv(b, index=False, encoding="utf-8-sig")
     no_phone = [h for h in HEADERS if not h.startswith("17、")]
-    c_rows = [[v for h, v in zip(HEADERS, row(40 + i, estate="阳光花园", room=f"5-{500 + i}",
-                                                 seconds=f"{30 * (i + 1)}秒"), strict=True)
-               if not h.startswith("17、")] for i in range(4)]
+    c_rows = [
+        [
+            v
+            for h, v in zip(
+                HEADERS,
+                row(40 + i, estate="阳光花园", room=f"5-{500 + i}", seconds=f"{30 * (i + 1)}秒"),
+                strict=True,
+            )
+            if not h.startswith("17、")
+        ]
+        for i in range(4)
+    ]
     c = write_export(tmp_path / "c.xlsx", c_rows, no_phone)
     rnd = make_round(tmp_path)
     together = ingest_round(rnd, [a, b, c])
@@ -105,8 +131,9 @@ def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
 
 def _text(frame: pd.DataFrame) -> pd.DataFrame:
     """Categorical columns (the answers' ids) as text: files alone have other categories."""
-    return frame.astype({c: "str" for c in frame.columns
-                         if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    return frame.astype(
+        {c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    )
 
 
 def test_reader_restores_garbage_collector(tmp_path) -> None:

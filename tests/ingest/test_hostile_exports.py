@@ -29,13 +29,15 @@ from tests.hostile import (
 
 @settings(HSET, max_examples=8)
 @given(data=st.data())
-def test_export_wrong_values_in_any_column_are_quarantined_or_accepted(small_round,
-                                                                       tmp_path_factory,
-                                                                       data):
+def test_export_wrong_values_in_any_column_are_quarantined_or_accepted(
+    small_round, tmp_path_factory, data
+):
     export = demo_export(small_round)
     column = data.draw(st.sampled_from(list(export.columns)), label="column")
-    rows = data.draw(st.lists(st.integers(0, len(export) - 1), min_size=1, max_size=20,
-                              unique=True), label="rows")
+    rows = data.draw(
+        st.lists(st.integers(0, len(export) - 1), min_size=1, max_size=20, unique=True),
+        label="rows",
+    )
     value = data.draw(WRONG_VALUES.filter(lambda v: "\x00" not in v), label="value")
     export.loc[rows, column] = value
     folder = tmp_path_factory.mktemp("export")

@@ -15,10 +15,19 @@ from evaluation.ingest.linking import (
     room_parts,
 )
 
-REGISTER = pd.DataFrame({
-    "estate_id": ["E001", "E002", "E003", "E004", "E005", "E006"],
-    "estate_name": ["锦绣花园", "阳光家园", "阳光花园", "滨湖一期小区", "融创城", "葛店经开区东湖春晓二期"],
-})
+REGISTER = pd.DataFrame(
+    {
+        "estate_id": ["E001", "E002", "E003", "E004", "E005", "E006"],
+        "estate_name": [
+            "锦绣花园",
+            "阳光家园",
+            "阳光花园",
+            "滨湖一期小区",
+            "融创城",
+            "葛店经开区东湖春晓二期",
+        ],
+    }
+)
 
 
 def match(*names: str | None, **kw: float) -> pd.DataFrame:
@@ -70,8 +79,12 @@ def test_fuzzy_cutoff_and_margin() -> None:
     assert match(long)["match"].iat[0] == "fuzzy"
     assert match(long)["estate_id"].iat[0] == "E006"
     assert match(long, cutoff=95)["match"].iat[0] == "unknown"
-    register = pd.DataFrame({"estate_id": ["A", "B"],
-                             "estate_name": ["葛店经开区东湖春晓一期", "葛店经开区东湖春晓二期"]})
+    register = pd.DataFrame(
+        {
+            "estate_id": ["A", "B"],
+            "estate_name": ["葛店经开区东湖春晓一期", "葛店经开区东湖春晓二期"],
+        }
+    )
     out = match_estates(pd.Series(["葛店经开区东湖春晓三期"]), register, cutoff=85)
     assert out["match"].iat[0] == "ambiguous"  # both ≈ 91: not clearly ahead
 
@@ -79,7 +92,9 @@ def test_fuzzy_cutoff_and_margin() -> None:
 def test_buildings_and_rooms() -> None:
     assert chinese_number("十二") == "12" and chinese_number("二十") == "20"
     assert chinese_number("九十九") == "99" and chinese_number("花") == "花"
-    b = building_key(pd.Series(["3栋", "3号楼", "３", "三栋", "03", "第十二栋", "A座", " 5 幢", None]))
+    b = building_key(
+        pd.Series(["3栋", "3号楼", "３", "三栋", "03", "第十二栋", "A座", " 5 幢", None])
+    )
     assert b.tolist()[:-1] == ["3", "3", "3", "3", "3", "12", "a", "5"]
     assert pd.isna(b.iat[-1])
     r = room_parts(pd.Series(["1-302", "1单元302", "302室", "3栋2单元0302", "３０２", None, "无"]))
@@ -89,24 +104,44 @@ def test_buildings_and_rooms() -> None:
 
 
 def test_link_sample_uses_unit_when_needed() -> None:
-    sample = pd.DataFrame({
-        "estate_id": ["E1"] * 4, "building": ["3栋", "3栋", "3栋", "4栋"],
-        "unit": ["1", "2", "1", "1"], "room": ["302", "302", "401", "302"],
-        "household_id": ["E1|3栋|1|302", "E1|3栋|2|302", "E1|3栋|1|401", "E1|4栋|1|302"],
-        "role": ["main", "reserve", "main", "main"],
-    })
-    responses = pd.DataFrame({
-        "estate_id": ["E1"] * 7,
-        "building_key": ["3", "3", "3", "3", "3", "9", "3"],
-        "room_key": ["302", "302", "401", "302", None, "302", "401"],
-        "unit_key": ["2", None, None, "7", None, "1", "2"],
-    })
+    sample = pd.DataFrame(
+        {
+            "estate_id": ["E1"] * 4,
+            "building": ["3栋", "3栋", "3栋", "4栋"],
+            "unit": ["1", "2", "1", "1"],
+            "room": ["302", "302", "401", "302"],
+            "household_id": ["E1|3栋|1|302", "E1|3栋|2|302", "E1|3栋|1|401", "E1|4栋|1|302"],
+            "role": ["main", "reserve", "main", "main"],
+        }
+    )
+    responses = pd.DataFrame(
+        {
+            "estate_id": ["E1"] * 7,
+            "building_key": ["3", "3", "3", "3", "3", "9", "3"],
+            "room_key": ["302", "302", "401", "302", None, "302", "401"],
+            "unit_key": ["2", None, None, "7", None, "1", "2"],
+        }
+    )
     out = link_sample(responses, sample)
-    assert out["household_id"].fillna("-").tolist() == ["E1|3栋|2|302", "-", "E1|3栋|1|401",
-                                                         "-", "-", "-", "-"]
+    assert out["household_id"].fillna("-").tolist() == [
+        "E1|3栋|2|302",
+        "-",
+        "E1|3栋|1|401",
+        "-",
+        "-",
+        "-",
+        "-",
+    ]
     # a given unit must match: 2-401 is not the sampled 1-401
-    assert out["link"].tolist() == ["linked", "ambiguous", "linked", "not_found", "no_room",
-                                    "not_found", "not_found"]
+    assert out["link"].tolist() == [
+        "linked",
+        "ambiguous",
+        "linked",
+        "not_found",
+        "no_room",
+        "not_found",
+        "not_found",
+    ]
     assert out["role"].iat[0] == "reserve"
 
 
@@ -118,5 +153,5 @@ def test_top_columns_equal_a_stable_argsort_with_many_ties() -> None:
         n, m = int(rng.integers(0, 30)), int(rng.integers(1, 12))
         scores = rng.integers(0, 4, size=(n, m)).astype(np.float32) * 25
         for k in (1, 2, 3, 5):
-            want = np.argsort(-scores, axis=1, kind="stable")[:, :min(k, m)]
+            want = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, m)]
             assert np.array_equal(top_columns(scores, k), want)

@@ -16,23 +16,58 @@ from evaluation.questionnaire import load_questionnaire
 from evaluation.round import IngestConfig
 
 Q = load_questionnaire()
-HEADERS = ["序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP",
-           "1、您居住的小区名称", "2、您居住的楼栋号", "3、您的房号",
-           *[f"{i.number}、{i.text}" for i in Q.items.itertuples()],
-           "17、您的联系电话（选填，仅用于回访核实）"]
+HEADERS = [
+    "序号",
+    "提交答卷时间",
+    "所用时间",
+    "来源",
+    "来源详情",
+    "来自IP",
+    "1、您居住的小区名称",
+    "2、您居住的楼栋号",
+    "3、您的房号",
+    *[f"{i.number}、{i.text}" for i in Q.items.itertuples()],
+    "17、您的联系电话（选填，仅用于回访核实）",
+]
 REGISTER = pd.DataFrame({"estate_id": ["E001", "E002"], "estate_name": ["锦绣花园", "阳光家园"]})
 KEY = b"k" * 32
 
 odd_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    max_size=12)
-plausible = st.sampled_from(["锦绣花园", "ｅ００１", " 阳光 家园小区 ", "满意", "非常满意", "(跳过)",
-                             "(空)", "不清楚", "-3", "3", "9", "3栋", "1-101", "125秒", "2分",
-                             "=SUM(A1)", "２０２５-０６-０１", "58.19.3.4(湖北)", ""])
-cell = st.one_of(st.none(), plausible, odd_text,
-                 st.integers(-10, 10**12), st.floats(allow_nan=False, allow_infinity=False))
-rows_strategy = st.lists(st.lists(cell, min_size=len(HEADERS), max_size=len(HEADERS)),
-                         min_size=1, max_size=12)
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+plausible = st.sampled_from(
+    [
+        "锦绣花园",
+        "ｅ００１",
+        " 阳光 家园小区 ",
+        "满意",
+        "非常满意",
+        "(跳过)",
+        "(空)",
+        "不清楚",
+        "-3",
+        "3",
+        "9",
+        "3栋",
+        "1-101",
+        "125秒",
+        "2分",
+        "=SUM(A1)",
+        "２０２５-０６-０１",
+        "58.19.3.4(湖北)",
+        "",
+    ]
+)
+cell = st.one_of(
+    st.none(),
+    plausible,
+    odd_text,
+    st.integers(-10, 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+rows_strategy = st.lists(
+    st.lists(cell, min_size=len(HEADERS), max_size=len(HEADERS)), min_size=1, max_size=12
+)
 
 
 def _write(path: Path, rows: list[list[object]]) -> None:
@@ -43,14 +78,21 @@ def _write(path: Path, rows: list[list[object]]) -> None:
         frame.to_excel(path, index=False, engine="xlsxwriter")
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=rows_strategy, suffix=st.sampled_from([".xlsx", ".csv"]))
-def test_malformed_rows_never_raise_never_lost(tmp_path: Path, rows: list[list[object]],
-                                              suffix: str) -> None:
+def test_malformed_rows_never_raise_never_lost(
+    tmp_path: Path, rows: list[list[object]], suffix: str
+) -> None:
     path = tmp_path / f"export{suffix}"
     _write(path, rows)
-    rnd = SimpleNamespace(register=REGISTER, ingest=IngestConfig(), secret_path=tmp_path / "k",
-                          questionnaire="default")
+    rnd = SimpleNamespace(
+        register=REGISTER,
+        ingest=IngestConfig(),
+        secret_path=tmp_path / "k",
+        questionnaire="default",
+    )
     from evaluation.ingest.readers import read_survey_export
 
     frame, _ = read_survey_export(path)
@@ -72,8 +114,11 @@ def test_malformed_rows_never_raise_never_lost(tmp_path: Path, rows: list[list[o
 def test_estate_matching_total(names: list[str | None]) -> None:
     out = match_estates(pd.Series(names, dtype="string"), REGISTER)
     assert len(out) == len(names)
-    assert out["match"].isin(["id", "exact", "prefix", "fuzzy", "ambiguous", "unknown",
-                              "missing"]).all()
+    assert (
+        out["match"]
+        .isin(["id", "exact", "prefix", "fuzzy", "ambiguous", "unknown", "missing"])
+        .all()
+    )
     accepted = out["match"].isin(["id", "exact", "prefix", "fuzzy"])
     assert (out["estate_id"].notna() == accepted).all()
 
@@ -92,10 +137,23 @@ def test_field_parsers_total(values: list[str | None]) -> None:
     assert ((code >= 0) & (code <= 5)).all()
 
 
-STAMPS = st.sampled_from([
-    "2025-06-01 10:00:00", "2025/6/1 10:00", "2025-06-01T10:00:00", "2025-06-01T10:00:00.5",
-    "2025/06/01 10:00:00", "2025-06-01 10:00", " 2025-06-01 10:00:00 ", "２０２５-06-01 10:00:00",
-    "45000", "1899-01-01 00:00:00", "2025-13-01 10:00:00", "x", ""])
+STAMPS = st.sampled_from(
+    [
+        "2025-06-01 10:00:00",
+        "2025/6/1 10:00",
+        "2025-06-01T10:00:00",
+        "2025-06-01T10:00:00.5",
+        "2025/06/01 10:00:00",
+        "2025-06-01 10:00",
+        " 2025-06-01 10:00:00 ",
+        "２０２５-06-01 10:00:00",
+        "45000",
+        "1899-01-01 00:00:00",
+        "2025-13-01 10:00:00",
+        "x",
+        "",
+    ]
+)
 
 
 @settings(max_examples=60, deadline=None)

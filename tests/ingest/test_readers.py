@@ -37,14 +37,21 @@ def write_rows(path: Path, rows: list[list[object]]) -> Path:
 
 
 @pytest.mark.parametrize(("stem", "n_rows", "first_row"), [("wjx", 800, 2), ("r_357_357", 204, 2)])
-def test_real_wjx_exports_both_kinds(shared_fixtures: Path, stem: str, n_rows: int,
-                                     first_row: int) -> None:
+def test_real_wjx_exports_both_kinds(
+    shared_fixtures: Path, stem: str, n_rows: int, first_row: int
+) -> None:
     text, t_info = read_survey_export(shared_fixtures / "wjx" / f"{stem}_0.xls")
     code, c_info = read_survey_export(shared_fixtures / "wjx" / f"{stem}_2.xls")
     for frame, info, kind in ((text, t_info, "text"), (code, c_info, "code")):
         assert info.platform == "wjx" and info.kind == kind
-        assert set(info.metadata) == {"response_no", "submitted_at", "duration", "source",
-                                      "source_detail", "ip"}
+        assert set(info.metadata) == {
+            "response_no",
+            "submitted_at",
+            "duration",
+            "source",
+            "source_detail",
+            "ip",
+        }
         assert sorted(info.metadata.values()) == sorted(META)
         assert len(frame) == n_rows and info.source_rows[0] == first_row
         assert info.source_rows[-1] == n_rows + 1
@@ -54,7 +61,8 @@ def test_real_wjx_exports_both_kinds(shared_fixtures: Path, stem: str, n_rows: i
     numbers = singles["number"].tolist()
     assert numbers == list(range(1, len(numbers) + 1))
     assert c_info.questions.query("qtype == 'single'")["number"].tolist() == [
-        n for n in numbers if n in set(c_info.questions.query("qtype == 'single'")["number"])]
+        n for n in numbers if n in set(c_info.questions.query("qtype == 'single'")["number"])
+    ]
 
 
 def test_real_wjx_multiselect_text_matches_code_columns(shared_fixtures: Path) -> None:
@@ -87,11 +95,23 @@ def test_header_classification() -> None:
 
 
 def test_skipped_markers_and_blank_rows_are_kept(tmp_path: Path) -> None:
-    rows = [[*META, "1、小区", "2、满意度"],
-            [1, "2025-05-01 10:00:00", "120秒", "手机提交", "直接访问", "1.2.3.4(湖北)", "甲", "(跳过)"],
-            [None] * 8,
-            [3, "2025-05-01 10:05:00", "130秒", "手机提交", "直接访问", "1.2.3.5(湖北)", "乙", "满意"],
-            [None] * 8, [None] * 8]
+    rows = [
+        [*META, "1、小区", "2、满意度"],
+        [
+            1,
+            "2025-05-01 10:00:00",
+            "120秒",
+            "手机提交",
+            "直接访问",
+            "1.2.3.4(湖北)",
+            "甲",
+            "(跳过)",
+        ],
+        [None] * 8,
+        [3, "2025-05-01 10:05:00", "130秒", "手机提交", "直接访问", "1.2.3.5(湖北)", "乙", "满意"],
+        [None] * 8,
+        [None] * 8,
+    ]
     frame, info = read_survey_export(write_rows(tmp_path / "a.xlsx", rows))
     assert len(frame) == 3  # interior blank row kept, trailing blank rows dropped
     assert info.source_rows.tolist() == [2, 3, 4]
@@ -102,23 +122,36 @@ def test_skipped_markers_and_blank_rows_are_kept(tmp_path: Path) -> None:
 
 
 def test_code_export_with_minus_three(tmp_path: Path) -> None:
-    rows = [[*META, "1、小区", "2、态度", "3、总体"],
-            [1, "2025-05-01", "200", "a", "b", "ip", "甲", 2, -3],
-            [2, "2025-05-01", "200", "a", "b", "ip", "乙", 1, 1]]
+    rows = [
+        [*META, "1、小区", "2、态度", "3、总体"],
+        [1, "2025-05-01", "200", "a", "b", "ip", "甲", 2, -3],
+        [2, "2025-05-01", "200", "a", "b", "ip", "乙", 1, 1],
+    ]
     frame, info = read_survey_export(write_rows(tmp_path / "c.xlsx", rows))
     assert info.kind == "code" and frame["3、总体"].tolist() == ["-3", "1"]
 
 
 def test_title_rows_above_header(tmp_path: Path) -> None:
-    rows = [["物业满意度调查 导出数据"], [], [*META, "1、小区"], [1, "t", "60秒", "a", "b", "c", "甲"]]
+    rows = [
+        ["物业满意度调查 导出数据"],
+        [],
+        [*META, "1、小区"],
+        [1, "t", "60秒", "a", "b", "c", "甲"],
+    ]
     frame, info = read_survey_export(write_rows(tmp_path / "t.xlsx", rows))
     assert info.header_row == 3 and info.source_rows.tolist() == [4] and len(frame) == 1
 
 
 def test_gbk_csv_and_utf16_tencent(tmp_path: Path) -> None:
-    table = pd.DataFrame({"编号": [1, 2], "提交时间": ["2025-05-01 10:00", "2025-05-02 11:00"],
-                          "答题时长": ["100秒", "200秒"], "1.您居住的小区名称": ["锦绣花园", "阳光家园"],
-                          "4.物业服务中心工作人员的服务态度": ["满意", "不满意"]})
+    table = pd.DataFrame(
+        {
+            "编号": [1, 2],
+            "提交时间": ["2025-05-01 10:00", "2025-05-02 11:00"],
+            "答题时长": ["100秒", "200秒"],
+            "1.您居住的小区名称": ["锦绣花园", "阳光家园"],
+            "4.物业服务中心工作人员的服务态度": ["满意", "不满意"],
+        }
+    )
     gbk = tmp_path / "腾讯问卷.csv"
     table.to_csv(gbk, index=False, encoding="gbk")
     frame, info = read_survey_export(gbk)
@@ -132,9 +165,17 @@ def test_gbk_csv_and_utf16_tencent(tmp_path: Path) -> None:
 
 
 def test_kobo_export(tmp_path: Path) -> None:
-    table = pd.DataFrame({"start": ["2025-05-01T10:00:00"], "end": ["2025-05-01T10:04:00"],
-                          "estate": ["锦绣花园"], "group_a/q4": ["满意"], "_id": [17],
-                          "_uuid": ["u-1"], "_submission_time": ["2025-05-01T10:05:00"]})
+    table = pd.DataFrame(
+        {
+            "start": ["2025-05-01T10:00:00"],
+            "end": ["2025-05-01T10:04:00"],
+            "estate": ["锦绣花园"],
+            "group_a/q4": ["满意"],
+            "_id": [17],
+            "_uuid": ["u-1"],
+            "_submission_time": ["2025-05-01T10:05:00"],
+        }
+    )
     path = tmp_path / "kobo.xlsx"
     table.to_excel(path, index=False)
     _frame, info = read_survey_export(path)
@@ -154,8 +195,14 @@ def test_template_is_recognised(tmp_path: Path) -> None:
     assert "4、物业服务中心工作人员的服务态度" in headers and "录入序号" in headers
     # typed in by hand: one row with codes and text
     row = {h: None for h in headers}
-    row.update({"录入序号": 1, "1、您居住的小区名称": "锦绣花园", "2、您居住的楼栋号": "3栋",
-                "16、您对本小区物业服务的总体评价": 2})
+    row.update(
+        {
+            "录入序号": 1,
+            "1、您居住的小区名称": "锦绣花园",
+            "2、您居住的楼栋号": "3栋",
+            "16、您对本小区物业服务的总体评价": 2,
+        }
+    )
     from openpyxl import load_workbook
 
     wb = load_workbook(path)

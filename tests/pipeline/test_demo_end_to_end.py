@@ -47,7 +47,9 @@ def test_outputs_carry_chinese_names_and_numeric_percentages(demo: Path, period:
     out = demo / period
     estates = pd.read_csv(out / "data" / "estates.csv", encoding="utf-8-sig")
     assert estates["verdict"].isin(["达标", "临界", "未达标"]).all()
-    assert ((estates["rate_low"] <= estates["rate"]) & (estates["rate"] <= estates["rate_high"])).all()
+    assert (
+        (estates["rate_low"] <= estates["rate"]) & (estates["rate"] <= estates["rate_high"])
+    ).all()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     pdfs = [e["path"] for e in manifest["files"] if e["kind"] == "pdf"]
     district_pdf = next(p for p in pdfs if "cards" not in p)
@@ -55,8 +57,11 @@ def test_outputs_carry_chinese_names_and_numeric_percentages(demo: Path, period:
     for name in estates["estate_name"]:
         assert name in text
     assert "%" in text and "\ufffd" not in text
-    workbook = next(e["path"] for e in manifest["files"] if e["kind"] == "excel"
-                    and "sampling" not in e["path"] and "ingest" not in e["path"])
+    workbook = next(
+        e["path"]
+        for e in manifest["files"]
+        if e["kind"] == "excel" and "sampling" not in e["path"] and "ingest" not in e["path"]
+    )
     book = load_workbook(out / workbook)
     assert "红黑榜" in book.sheetnames
 
@@ -71,8 +76,12 @@ def test_history_exists_after_two_rounds(demo: Path) -> None:
 def test_demo_is_deterministic(demo_run, tmp_path: Path) -> None:
     """A second run of its own (in-process, without cards) gives the shared run's results."""
     demo = demo_run.workspace
-    assert main(["demo", "--workspace", str(tmp_path), "--estates", str(demo_run.estates),
-                 "--no-cards"]) == 0
+    assert (
+        main(
+            ["demo", "--workspace", str(tmp_path), "--estates", str(demo_run.estates), "--no-cards"]
+        )
+        == 0
+    )
     for period in DEMO_PERIODS:
         first = pd.read_csv(demo / period / "data" / "estates.csv", encoding="utf-8-sig")
         again = pd.read_csv(tmp_path / period / "data" / "estates.csv", encoding="utf-8-sig")

@@ -33,10 +33,14 @@ POINTS = ("ingest", "score", "rank", "report")
 
 
 def _cli(args: list[str], env: dict[str, str] | None = None, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "evaluation.cli", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
-                            **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evaluation.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        **kwargs,
+    )
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -62,8 +66,9 @@ def _kill_at(point: str, root: Path, tmp: Path) -> None:
     """Start ``wuye-eval run``, wait until it pauses at ``point``, SIGKILL it."""
     marker = tmp / f"paused_{point}"
     marker.unlink(missing_ok=True)
-    proc = _cli(["run", str(root)], env={"WUYE_TEST_PAUSE_AT": point,
-                                          "WUYE_TEST_PAUSE_FILE": str(marker)})
+    proc = _cli(
+        ["run", str(root)], env={"WUYE_TEST_PAUSE_AT": point, "WUYE_TEST_PAUSE_FILE": str(marker)}
+    )
     deadline = time.monotonic() + 240
     while not marker.exists():
         if proc.poll() is not None:
@@ -88,8 +93,14 @@ def _db_tables(path: Path) -> dict[str, list[tuple]]:
             rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
             out[table] = (cols, sorted(map(repr, rows)))
         cols = [r[1] for r in con.execute('PRAGMA table_info("rounds")') if r[1] != "updated_at"]
-        out["rounds"] = sorted(map(repr, con.execute(
-            "SELECT " + ",".join(f'"{c}"' for c in cols) + " FROM rounds").fetchall()))
+        out["rounds"] = sorted(
+            map(
+                repr,
+                con.execute(
+                    "SELECT " + ",".join(f'"{c}"' for c in cols) + " FROM rounds"
+                ).fetchall(),
+            )
+        )
         out["steps"] = sorted(con.execute("SELECT round_id, step, row_counts FROM steps"))
         return out
     finally:
@@ -129,8 +140,12 @@ def _outputs(ws: Path) -> dict[str, object]:
         assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     contents = {rel: _content_digest(out / rel) for rel in on_disk if rel != "manifest.json"}
-    return {"listed": listed, "contents": contents, "on_disk": on_disk,
-            "failures": manifest["failures"]}
+    return {
+        "listed": listed,
+        "contents": contents,
+        "on_disk": on_disk,
+        "failures": manifest["failures"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -300,8 +315,12 @@ def test_a_rerun_report_removes_temporaries_a_killed_run_left(small_round, basel
     ws, _, done_copy = baseline
     shutil.copytree(done_copy, ws)
     out = ws / "out"
-    stale = [out / ".district_report.pdf.99999.tmp.pdf", out / "cards" / ".GD001.pdf.4242.tmp.pdf",
-             out / "data" / ".estates.csv.77.tmp.csv", out / ".x.xlsx.5.tmp"]
+    stale = [
+        out / ".district_report.pdf.99999.tmp.pdf",
+        out / "cards" / ".GD001.pdf.4242.tmp.pdf",
+        out / "data" / ".estates.csv.77.tmp.csv",
+        out / ".x.xlsx.5.tmp",
+    ]
     try:
         for path in stale:
             path.write_bytes(b"half a file")
@@ -310,8 +329,7 @@ def test_a_rerun_report_removes_temporaries_a_killed_run_left(small_round, basel
         manifest = pipeline.report_step(load_round(_root(ws)), cards=False)
         assert not any(p.exists() for p in stale)
         assert keep.exists()
-        assert not any(".tmp" in f["path"] and "/." in "/" + f["path"]
-                       for f in manifest.files)
+        assert not any(".tmp" in f["path"] and "/." in "/" + f["path"] for f in manifest.files)
     finally:
         shutil.rmtree(ws, ignore_errors=True)
 

@@ -59,8 +59,7 @@ def test_escaping_ids_and_formula_names_stay_inside_the_round(ws, tmp_path, caps
     mapping = dict(zip(register["小区编号"], ESCAPE_IDS, strict=True))
     register["小区编号"] = register["小区编号"].map(mapping)
     frame["小区编号"] = frame["小区编号"].map(mapping)
-    register["物业企业"] = ["=HYPERLINK(\"http://x\",\"点\")", "+1+1", "-1", "@SUM(1)",
-                         "\u202e企业😀"]
+    register["物业企业"] = ['=HYPERLINK("http://x","点")', "+1+1", "-1", "@SUM(1)", "\u202e企业😀"]
     register["所属社区"] = ["=1", "+2", "-3", "@x", "社区\u0301"]
     register.to_csv(root / "台账.csv", index=False, encoding="utf-8-sig")
     frame.to_csv(root / "住户清册.csv", index=False, encoding="utf-8-sig")
@@ -136,8 +135,9 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
     export.iloc[:0].to_excel(tmp_path / "header_only.xlsx", index=False)
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf")
     (tmp_path / "blank.csv").write_text("\n\n\n", encoding="utf-8")
-    (tmp_path / "quotes.csv").write_text(",".join(export.columns) + '\n"open,1,2\n',
-                                         encoding="utf-8")
+    (tmp_path / "quotes.csv").write_text(
+        ",".join(export.columns) + '\n"open,1,2\n', encoding="utf-8"
+    )
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0" + b"x" * 3000)
     for name in ("header_only.xlsx", "bom.csv", "blank.csv", "quotes.csv", "old.xls"):
         code, err = run_cli(["ingest", root, tmp_path / name], capsys)
@@ -150,9 +150,13 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
     dup.columns = [dup.columns[9] if i == 10 else c for i, c in enumerate(dup.columns)]
     dup.to_csv(tmp_path / "dup.csv", index=False)
     export.head(50).to_csv(tmp_path / "gbk.csv", index=False, encoding="gb18030")
-    wide = pd.concat([export.head(5), pd.DataFrame("x", index=range(5),
-                                                   columns=[f"extra{i}" for i in range(1000)])],
-                     axis=1)
+    wide = pd.concat(
+        [
+            export.head(5),
+            pd.DataFrame("x", index=range(5), columns=[f"extra{i}" for i in range(1000)]),
+        ],
+        axis=1,
+    )
     wide.to_csv(tmp_path / "wide.csv", index=False)
     pd.concat([export] * 8).to_csv(tmp_path / "tall.csv", index=False)
     rows = {"dup.csv": len(export), "gbk.csv": 50, "wide.csv": 5, "tall.csv": 8 * len(export)}
@@ -165,12 +169,17 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    (("rules", "escalation_cont"), 3), (("rules", "weights", "index"), -1),
-    (("report", "notebooks"), "no"), (("report", "fnt"), "x"),
-    (("questionnaire", "path"), "nope.toml")])
-def test_bad_rules_report_or_questionnaire_stop_run_before_ingest(ws, tmp_path, capsys, key,
-                                                                   value):
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        (("rules", "escalation_cont"), 3),
+        (("rules", "weights", "index"), -1),
+        (("report", "notebooks"), "no"),
+        (("report", "fnt"), "x"),
+        (("questionnaire", "path"), "nope.toml"),
+    ],
+)
+def test_bad_rules_report_or_questionnaire_stop_run_before_ingest(ws, tmp_path, capsys, key, value):
     """``run`` with a bad [rules], [report] or questionnaire fails when the round is
     loaded: nothing is ingested, stored or written."""
     from evaluation.store import Store
@@ -190,8 +199,16 @@ def test_bad_rules_report_or_questionnaire_stop_run_before_ingest(ws, tmp_path, 
         assert "ingest" not in set(store.steps(PERIOD)["step"])
 
 
-@pytest.mark.parametrize("args", [["--seed", "-1"], ["--estates", "-3"], ["--estates", "abc"],
-                                  ["--estates", "10000000"], ["--seed", "1e9"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--seed", "-1"],
+        ["--estates", "-3"],
+        ["--estates", "abc"],
+        ["--estates", "10000000"],
+        ["--seed", "1e9"],
+    ],
+)
 def test_demo_arguments_out_of_range_are_usage_errors(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as caught:
         main(["demo", "--workspace", str(tmp_path / "ws"), *args])

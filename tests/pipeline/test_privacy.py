@@ -53,9 +53,15 @@ def _raw_values(ws: Path) -> dict[str, set[str]]:
         names = dict(zip(register["小区编号"], register["小区名称"], strict=True))
         frame = pd.read_csv(root / "住户清册.csv", dtype=str, encoding="utf-8-sig")
         for eid, b, u, r in frame[["小区编号", "楼栋", "单元", "房号"]].itertuples(index=False):
-            rooms |= {f"{eid}|{b}|{u}|{r}", f"{b}-{u}-{r}", f"{b}栋{u}单元{r}",
-                      f"{b}号楼{u}单元{r}", f"{names[eid]}{b}栋{u}单元{r}",
-                      f"{names[eid]}{b}号楼{r}", f"{names[eid]}{b}-{u}-{r}"}
+            rooms |= {
+                f"{eid}|{b}|{u}|{r}",
+                f"{b}-{u}-{r}",
+                f"{b}栋{u}单元{r}",
+                f"{b}号楼{u}单元{r}",
+                f"{names[eid]}{b}栋{u}单元{r}",
+                f"{names[eid]}{b}号楼{r}",
+                f"{names[eid]}{b}-{u}-{r}",
+            }
         for export in (root / "fieldwork").glob("*.xlsx"):
             data = pd.read_excel(export, dtype=str, engine="calamine")
             phone_col = next(c for c in data.columns if "电话" in c)
@@ -144,9 +150,10 @@ def _find(texts: dict[str, list[str]], values: set[str], kind: str) -> list[str]
     key = (kind, hash(frozenset(values)))
     if key not in _PATTERNS:
         body = _trie_regex(values)
-        before, after = {"ip": (r"(?<![\d.])", r"(?!\d|\.\d)"),
-                         "phone": (r"(?<!\d)", r"(?!\d)")}.get(
-                             kind, (r"(?<![\dA-Za-z])", r"(?!\d)"))
+        before, after = {
+            "ip": (r"(?<![\d.])", r"(?!\d|\.\d)"),
+            "phone": (r"(?<!\d)", r"(?!\d)"),
+        }.get(kind, (r"(?<![\dA-Za-z])", r"(?!\d)"))
         _PATTERNS[key] = re.compile(f"{before}(?:{body}){after}")
     pattern = _PATTERNS[key]
     hits = []
@@ -238,9 +245,12 @@ def test_a_name_column_is_not_kept(demo_run, tmp_path):
     sample = read_sampling_record(ws / PERIODS[0] / "sampling").sample
     result = ingest_round(rnd, [path], sample=sample)
     result.write_quarantine(tmp_path / "隔离记录.xlsx")
-    texts = {"respondents": [result.respondents.to_csv()], "answers": [result.answers.to_csv()],
-             "quarantine": [result.quarantine.to_csv()],
-             "隔离记录.xlsx": _texts(tmp_path / "隔离记录.xlsx")}
+    texts = {
+        "respondents": [result.respondents.to_csv()],
+        "answers": [result.answers.to_csv()],
+        "quarantine": [result.quarantine.to_csv()],
+        "隔离记录.xlsx": _texts(tmp_path / "隔离记录.xlsx"),
+    }
     assert len(result.respondents) > 100
     found = [f"{k}: {n}" for k, parts in texts.items() for t in parts for n in names if n in t]
     assert not found, found[:10]
@@ -253,9 +263,12 @@ def test_the_pseudonym_key_cannot_live_in_the_report_folder(tmp_path):
 
     (tmp_path / "台账.csv").write_text(
         "小区编号,小区名称,所属社区,物业企业,服务等级,户数\nE1,甲小区,东社区,甲物业,一级,100\n",
-        encoding="utf-8")
-    base = ('[round]\ndistrict = "区"\nperiod = "2025H1"\n[inputs]\nregister = "台账.csv"\n'
-            '[output]\ndir = "out"\n')
+        encoding="utf-8",
+    )
+    base = (
+        '[round]\ndistrict = "区"\nperiod = "2025H1"\n[inputs]\nregister = "台账.csv"\n'
+        '[output]\ndir = "out"\n'
+    )
     (tmp_path / "round.toml").write_text(base + 'secrets = "out/keys"\n', encoding="utf-8")
     with pytest.raises(WuyeError) as caught:
         load_round(tmp_path)

@@ -34,9 +34,16 @@ def ingested(tmp_path_factory: pytest.TempPathFactory):
 
     ws = tmp_path_factory.mktemp("ingest_store")
     district = build_district(SEED, estates=5)
-    root = write_demo_round(ws / "demo", PERIOD, seed=SEED, estates=5, output_dir=ws / "out",
-                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
-                            district=district)
+    root = write_demo_round(
+        ws / "demo",
+        PERIOD,
+        seed=SEED,
+        estates=5,
+        output_dir=ws / "out",
+        database=ws / "wuye.sqlite",
+        secrets=ws / ".secrets",
+        district=district,
+    )
     rnd = load_round(root)
     drawn = pipeline.sample_step(rnd)
     write_fieldwork(root, district, drawn.sample, period=PERIOD, seed=SEED)
@@ -62,7 +69,8 @@ def test_answers_are_stored_one_row_per_respondent(ingested) -> None:
     stored = Store(rnd.database).read("respondents", round_id=rnd.round_id)
     items = load_questionnaire(rnd.questionnaire).items["item_id"].tolist()
     assert sorted(c for c in stored.columns if c.startswith(ANSWER_PREFIX)) == sorted(
-        f"{ANSWER_PREFIX}{i}" for i in items)
+        f"{ANSWER_PREFIX}{i}" for i in items
+    )
     first = f"{ANSWER_PREFIX}{items[0]}"
     assert str(stored[first].dtype) == "Int64"
     want = result.answers[result.answers["item_id"] == items[0]]["code"]
@@ -84,12 +92,17 @@ def test_a_database_of_the_previous_version_still_scores(ingested, tmp_path: Pat
     """Long ``answers`` rows and no ``q:`` columns: the long table is read as before."""
     rnd, result, strata = ingested
     old = tmp_path / "old.sqlite"
-    Store(old).write_step(rnd.round_id, "ingest", {
-        "respondents": result.respondents,
-        "answers": result.answers.astype({c: "str" for c in
-                                          ("response_id", "estate_id", "item_id", "dimension")}),
-        "response_rates": result.response_rates,
-    })
+    Store(old).write_step(
+        rnd.round_id,
+        "ingest",
+        {
+            "respondents": result.respondents,
+            "answers": result.answers.astype(
+                {c: "str" for c in ("response_id", "estate_id", "item_id", "dimension")}
+            ),
+            "response_rates": result.response_rates,
+        },
+    )
     rnd_old = load_round(rnd.root)
     rnd_old.database = old
     stored = pipeline._stored_ingest(rnd_old)
@@ -117,8 +130,7 @@ def test_answers_frame_is_compact_and_looks_up_options() -> None:
     codes[0] = 1
     codes[1, 0] = 2
     codes[2, 0] = 99  # a code the scale does not have: kept, but neither satisfied nor points
-    frame = answers_frame(pd.Series(["r1", "r2", "r3"]), pd.Series(["E2", "E1", "E2"]),
-                          codes, q)
+    frame = answers_frame(pd.Series(["r1", "r2", "r3"]), pd.Series(["E2", "E1", "E2"]), codes, q)
     assert len(frame) == 3 * k
     for c in ("response_id", "estate_id", "item_id", "dimension"):
         assert isinstance(frame[c].dtype, pd.CategoricalDtype)
@@ -142,9 +154,16 @@ def test_other_rounds_items_do_not_break_the_rebuild(ingested, tmp_path: Path) -
     rnd, result, strata = ingested
     db = tmp_path / "two_rounds.sqlite"
     shutil.copy(rnd.database, db)
-    Store(db).write_step("2026H1", "ingest", {"respondents": pd.DataFrame({
-        "response_id": ["x1"], "estate_id": ["GD001"], f"{ANSWER_PREFIX}NEW_ITEM": [3]})},
-        meta={"items": ["NEW_ITEM"]})
+    Store(db).write_step(
+        "2026H1",
+        "ingest",
+        {
+            "respondents": pd.DataFrame(
+                {"response_id": ["x1"], "estate_id": ["GD001"], f"{ANSWER_PREFIX}NEW_ITEM": [3]}
+            )
+        },
+        meta={"items": ["NEW_ITEM"]},
+    )
     rnd_two = load_round(rnd.root)
     rnd_two.database = db
     stored = pipeline._stored_ingest(rnd_two)
@@ -166,8 +185,10 @@ def test_a_questionnaire_edited_after_ingest_is_refused(ingested, tmp_path: Path
     same.write_text(text, encoding="utf-8")
     edited = tmp_path / "edited.toml"
     assert "points = [100, 75, 50, 25, 0]" in text
-    edited.write_text(text.replace("points = [100, 75, 50, 25, 0]",
-                                   "points = [100, 80, 50, 25, 0]"), encoding="utf-8")
+    edited.write_text(
+        text.replace("points = [100, 75, 50, 25, 0]", "points = [100, 80, 50, 25, 0]"),
+        encoding="utf-8",
+    )
     rnd_same = load_round(rnd.root)
     rnd_same.questionnaire = load_questionnaire(same)
     _assert_same_scores(rnd, result, pipeline._stored_ingest(rnd_same), strata)

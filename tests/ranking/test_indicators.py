@@ -12,16 +12,28 @@ from evaluation.ranking.indicators import district_indicators, target_for
 @pytest.fixture
 def register() -> pd.DataFrame:
     # 10 estates: 6 红色物业, 9 专业物业, 4 业委会 (party shares 0.4, 0.6, 55%, 0.2)
-    return pd.DataFrame({
-        "estate_id": [f"E{i}" for i in range(10)],
-        "firm": ["甲", "甲", "乙", "乙", "丙", "丙", "丁", "丁", "戊", "己"],
-        "red_property": [True] * 6 + [False] * 4,
-        "professional": [True] * 9 + [False],
-        "committee": [True] * 4 + [False] * 6,
-        "committee_party_share": [0.4, 0.6, 55.0, 0.2, 0.9, np.nan, np.nan, np.nan, np.nan,
-                                  np.nan],
-        "firm_revenue": [1500, 800, 1000, 1000, 999, np.nan, 2000, 2000, 5, np.nan],
-    })
+    return pd.DataFrame(
+        {
+            "estate_id": [f"E{i}" for i in range(10)],
+            "firm": ["甲", "甲", "乙", "乙", "丙", "丙", "丁", "丁", "戊", "己"],
+            "red_property": [True] * 6 + [False] * 4,
+            "professional": [True] * 9 + [False],
+            "committee": [True] * 4 + [False] * 6,
+            "committee_party_share": [
+                0.4,
+                0.6,
+                55.0,
+                0.2,
+                0.9,
+                np.nan,
+                np.nan,
+                np.nan,
+                np.nan,
+                np.nan,
+            ],
+            "firm_revenue": [1500, 800, 1000, 1000, 999, np.nan, 2000, 2000, 5, np.nan],
+        }
+    )
 
 
 def rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,8 +89,14 @@ def test_only_present_columns_and_text_flags() -> None:
 
 
 def test_exact_target_is_met_and_empty_data_is_unknown() -> None:
-    reg = pd.DataFrame({"firm": list("abcdefghij"), "red_property": [True] * 3 + [False] * 7,
-                        "committee": False, "committee_party_share": np.nan})
+    reg = pd.DataFrame(
+        {
+            "firm": list("abcdefghij"),
+            "red_property": [True] * 3 + [False] * 7,
+            "committee": False,
+            "committee_party_share": np.nan,
+        }
+    )
     out = rows(district_indicators(reg, 2024))
     assert bool(out.loc["red_property_rate", "met"])  # 30% exactly
     assert pd.isna(out.loc["committee_party_share", "met"])  # no committee formed

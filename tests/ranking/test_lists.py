@@ -20,33 +20,58 @@ Z = stats.norm.ppf(0.975)
 def make(rows: list[dict], **register_extra: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Register + scores from compact rows: id, firm, households, rate, se, verdict, index, n."""
     ids = [r["id"] for r in rows]
-    register = pd.DataFrame({
-        "estate_id": ids, "estate_name": [f"{i}小区" for i in ids], "community": "社区",
-        "firm": [r.get("firm", "甲物业") for r in rows], "tier": "二级",
-        "households": [r.get("households", 200) for r in rows],
-        "threshold": [r.get("threshold", 0.80) for r in rows], **register_extra,
-    })
+    register = pd.DataFrame(
+        {
+            "estate_id": ids,
+            "estate_name": [f"{i}小区" for i in ids],
+            "community": "社区",
+            "firm": [r.get("firm", "甲物业") for r in rows],
+            "tier": "二级",
+            "households": [r.get("households", 200) for r in rows],
+            "threshold": [r.get("threshold", 0.80) for r in rows],
+            **register_extra,
+        }
+    )
     scored = [r for r in rows if r.get("rate") is not None]
     rate = np.array([r["rate"] for r in scored], dtype=float)
     se = np.array([r.get("se", 0.03) for r in scored], dtype=float)
-    scores = pd.DataFrame({
-        "estate_id": [r["id"] for r in scored], "rate": rate, "rate_se": se,
-        "rate_low": [r.get("low", p - Z * s) for r, p, s in zip(scored, rate, se, strict=True)],
-        "rate_high": [r.get("high", p + Z * s) for r, p, s in zip(scored, rate, se, strict=True)],
-        "index": [r.get("index", 100 * p) for r, p in zip(scored, rate, strict=True)],
-        "index_low": np.nan, "index_high": np.nan,
-        "n": [r.get("n", 50) for r in scored],
-        "response_rate": [r.get("rr", 0.9) for r in scored],
-        "threshold": [r.get("threshold", 0.80) for r in scored], "tier": "二级",
-        "verdict": [r["verdict"] for r in scored], "point_pass": True, "flags": "",
-    })
+    scores = pd.DataFrame(
+        {
+            "estate_id": [r["id"] for r in scored],
+            "rate": rate,
+            "rate_se": se,
+            "rate_low": [r.get("low", p - Z * s) for r, p, s in zip(scored, rate, se, strict=True)],
+            "rate_high": [
+                r.get("high", p + Z * s) for r, p, s in zip(scored, rate, se, strict=True)
+            ],
+            "index": [r.get("index", 100 * p) for r, p in zip(scored, rate, strict=True)],
+            "index_low": np.nan,
+            "index_high": np.nan,
+            "n": [r.get("n", 50) for r in scored],
+            "response_rate": [r.get("rr", 0.9) for r in scored],
+            "threshold": [r.get("threshold", 0.80) for r in scored],
+            "tier": "二级",
+            "verdict": [r["verdict"] for r in scored],
+            "point_pass": True,
+            "flags": "",
+        }
+    )
     return register, scores
 
 
-def rnd(register: pd.DataFrame, rules: dict | None = None, round_id: str = "2025H1",
-        period: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(round_id=round_id, period=period or round_id, confidence=0.95,
-                           rules=rules or {}, register=register)
+def rnd(
+    register: pd.DataFrame,
+    rules: dict | None = None,
+    round_id: str = "2025H1",
+    period: str | None = None,
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        round_id=round_id,
+        period=period or round_id,
+        confidence=0.95,
+        rules=rules or {},
+        register=register,
+    )
 
 
 def by_id(frame: pd.DataFrame, key: str = "estate_id") -> pd.DataFrame:
@@ -57,8 +82,11 @@ ONLY_INDEX = {"weights": {"index": 1.0, "verdict": 0.0, "credit": 0.0, "complain
 
 
 def test_composite_matches_hand_computation() -> None:
-    reg, sc = make([{"id": "A", "rate": 0.9, "verdict": "达标", "index": 80}],
-                   complaints=[4], credit_score=[90.0])
+    reg, sc = make(
+        [{"id": "A", "rate": 0.9, "verdict": "达标", "index": 80}],
+        complaints=[4],
+        credit_score=[90.0],
+    )
     reg["households"] = 200  # 4 complaints / 200 households = 2 per 100 → 80 points (cap 10)
     out = by_id(rank_round(rnd(reg, {"eligibility": {"min_n": 1}}), sc).estates)
     assert out.loc["A", "complaints_per_100"] == pytest.approx(2.0)
@@ -68,8 +96,16 @@ def test_composite_matches_hand_computation() -> None:
     assert out.loc["A", "composite"] == pytest.approx((0.6 * 80 + 0.2 * 100 + 0.1 * 80) / 0.9)
     # an optional inspection column, named in the rules
     reg2 = reg.assign(检查得分=[50.0])
-    rules = {"weights": {"index": 1, "verdict": 0, "credit": 0, "complaints": 0,
-                         "inspection": 1, "inspection_column": "检查得分"}}
+    rules = {
+        "weights": {
+            "index": 1,
+            "verdict": 0,
+            "credit": 0,
+            "complaints": 0,
+            "inspection": 1,
+            "inspection_column": "检查得分",
+        }
+    }
     out = by_id(rank_round(rnd(reg2, rules), sc).estates)
     assert out.loc["A", "composite"] == pytest.approx(65.0)
 
@@ -82,25 +118,27 @@ def test_ties_share_a_rank_and_are_broken_by_the_tie_break_order() -> None:
         {"id": "D", "rate": 0.85, "verdict": "达标", "index": 70, "low": 0.81},
     ]
     reg, sc = make(rows)
-    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}),
-                           sc).estates)
+    out = by_id(
+        rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
+    )
     # equal composite → rate_low decides: C first, then A and B fully tied share rank 2
     assert out["rank"].tolist() == [2, 2, 1, 4]
     assert out.loc["C", "list"] == "红榜" and out.loc[["A", "B"], "list"].eq("").all()
     # top 2 by rank: the tied pair at the boundary both get in
-    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 2, "top_share": 0}}),
-                           sc).estates)
+    out = by_id(
+        rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 2, "top_share": 0}}), sc).estates
+    )
     assert out.loc[["A", "B", "C"], "list"].eq("红榜").all() and out.loc["D", "list"] == ""
     # a different tie-break order: composite then n
     sc2 = sc.assign(n=[40, 60, 50, 50])
-    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "tie_break": ["composite", "n"]}),
-                           sc2).estates)
+    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "tie_break": ["composite", "n"]}), sc2).estates)
     assert out["rank"].tolist() == [3, 1, 2, 4]
 
 
 def test_min_rank_directions_and_missing_keys() -> None:
-    frame = pd.DataFrame({"composite": [50.0, 70.0, 70.0, np.nan],
-                          "complaints_per_100": [1.0, 3.0, 2.0, 0.0]})
+    frame = pd.DataFrame(
+        {"composite": [50.0, 70.0, 70.0, np.nan], "complaints_per_100": [1.0, 3.0, 2.0, 0.0]}
+    )
     ranks = min_rank(frame, ["composite", "complaints_per_100"], pd.Series(True, index=frame.index))
     assert ranks.tolist() == [3, 2, 1, 4]
     masked = min_rank(frame, ["composite"], frame["composite"] < 60)
@@ -128,8 +166,10 @@ def test_ineligible_estates_are_not_ranked_or_listed_and_say_why() -> None:
 
 def test_red_top_share_requires_the_verdict_and_counts_eligible_estates() -> None:
     rates = [0.99, 0.97, 0.95, 0.93, 0.91, 0.89, 0.87, 0.85, 0.83, 0.82]
-    rows = [{"id": f"E{i:02d}", "rate": r, "verdict": "达标" if i != 1 else "临界"}
-            for i, r in enumerate(rates)]
+    rows = [
+        {"id": f"E{i:02d}", "rate": r, "verdict": "达标" if i != 1 else "临界"}
+        for i, r in enumerate(rates)
+    ]
     rows.append({"id": "X", "rate": 0.999, "verdict": "达标", "n": 5})  # ineligible
     reg, sc = make(rows)
     out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_share": 0.2}}), sc).estates)
@@ -164,7 +204,9 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
     base = {**ONLY_INDEX, "red": {"top_share": 0.0, "top_k": 1}}
     out = by_id(rank_round(rnd(reg, base), sc).estates)
     # A is first and 达标 but its firm's credit grade is C: black wins over red
-    assert out.loc["A", "list"] == "黑榜" and "信用等级 C（信用积分 58.0）" in out.loc["A", "reasons"]
+    assert (
+        out.loc["A", "list"] == "黑榜" and "信用等级 C（信用积分 58.0）" in out.loc["A", "reasons"]
+    )
     assert out.loc["D", "list"] == "黑榜"
     assert "满意率 60.0%（上限 68.0%，门槛 80%）未达标" in out.loc["D", "reasons"]
     assert out.loc["A", "criteria"] == "credit_grade" and out.loc["D", "criteria"] == "verdict"
@@ -175,7 +217,9 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
     rules = {**base, "black": {"verdicts": [], "bottom_k": 2, "credit_grades": []}}
     out = by_id(rank_round(rnd(reg, rules), sc).estates)
     assert out.index[out["list"] == "黑榜"].tolist() == ["C", "D"]
-    assert "在临界/未达标小区中综合得分倒数第 1（60.0 分，倒数 2 名上黑榜）" in out.loc["D", "reasons"]
+    assert (
+        "在临界/未达标小区中综合得分倒数第 1（60.0 分，倒数 2 名上黑榜）" in out.loc["D", "reasons"]
+    )
     assert "倒数第 2" in out.loc["C", "reasons"] and out.loc["C", "criteria"] == "bottom_k"
     assert out.loc["A", "criteria"] == "top_k"
     assert out.loc["A", "list"] == "红榜"
@@ -184,22 +228,36 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
 def test_red_top_k_counts_rank_even_when_the_leader_is_black() -> None:
     """Documented behaviour: ranks are over all eligible estates; a black-listed leader
     keeps its rank, so top_k = 1 then gives no red estate."""
-    reg, sc = make([{"id": "A", "rate": 0.98, "verdict": "达标"},
-                    {"id": "B", "rate": 0.90, "verdict": "达标"}], credit_score=[50.0, 95.0])
-    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}),
-                           sc).estates)
+    reg, sc = make(
+        [
+            {"id": "A", "rate": 0.98, "verdict": "达标"},
+            {"id": "B", "rate": 0.90, "verdict": "达标"},
+        ],
+        credit_score=[50.0, 95.0],
+    )
+    out = by_id(
+        rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
+    )
     assert out["list"].tolist() == ["黑榜", ""]
 
 
 def test_unlisted_estates_get_their_numbers_too() -> None:
-    reg, sc = make([{"id": "A", "rate": 0.921, "low": 0.883, "high": 0.95, "verdict": "达标"},
-                    {"id": "B", "rate": 0.85, "low": 0.78, "high": 0.91, "verdict": "临界"}])
-    out = by_id(rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}),
-                           sc).estates)
-    assert out.loc["A", "reasons"] == ("红榜：满意率 92.1%（下限 88.3%，门槛 80%）达标；"
-                                       "综合得分 92.1，第 1/2 名（入选线：前 1 名）")
-    assert out.loc["B", "reasons"] == ("满意率 85.0%（区间 78.0%–91.0%，门槛 80%）临界；"
-                                       "综合得分 85.0，第 2/2 名")
+    reg, sc = make(
+        [
+            {"id": "A", "rate": 0.921, "low": 0.883, "high": 0.95, "verdict": "达标"},
+            {"id": "B", "rate": 0.85, "low": 0.78, "high": 0.91, "verdict": "临界"},
+        ]
+    )
+    out = by_id(
+        rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
+    )
+    assert out.loc["A", "reasons"] == (
+        "红榜：满意率 92.1%（下限 88.3%，门槛 80%）达标；"
+        "综合得分 92.1，第 1/2 名（入选线：前 1 名）"
+    )
+    assert out.loc["B", "reasons"] == (
+        "满意率 85.0%（区间 78.0%–91.0%，门槛 80%）临界；综合得分 85.0，第 2/2 名"
+    )
 
 
 def test_bad_inputs_raise_before_anything() -> None:
@@ -222,16 +280,47 @@ def test_bad_inputs_raise_before_anything() -> None:
 
 # ----------------------------------------------------------------------------- firms
 
+
 def test_firm_rollup_matches_hand_computation() -> None:
     rows = [
-        {"id": "A", "firm": "甲", "households": 100, "rate": 0.95, "se": 0.02, "verdict": "达标",
-         "index": 90, "threshold": 0.9},
-        {"id": "B", "firm": "甲", "households": 300, "rate": 0.90, "se": 0.03, "verdict": "达标",
-         "index": 80, "threshold": 0.8},
-        {"id": "C", "firm": "乙", "households": 200, "rate": 0.70, "se": 0.0, "verdict": "未达标",
-         "index": 60},  # census: no sampling variance
-        {"id": "D", "firm": "乙", "households": 200, "rate": 0.50, "se": 0.05,
-         "verdict": "未达标", "index": 50},
+        {
+            "id": "A",
+            "firm": "甲",
+            "households": 100,
+            "rate": 0.95,
+            "se": 0.02,
+            "verdict": "达标",
+            "index": 90,
+            "threshold": 0.9,
+        },
+        {
+            "id": "B",
+            "firm": "甲",
+            "households": 300,
+            "rate": 0.90,
+            "se": 0.03,
+            "verdict": "达标",
+            "index": 80,
+            "threshold": 0.8,
+        },
+        {
+            "id": "C",
+            "firm": "乙",
+            "households": 200,
+            "rate": 0.70,
+            "se": 0.0,
+            "verdict": "未达标",
+            "index": 60,
+        },  # census: no sampling variance
+        {
+            "id": "D",
+            "firm": "乙",
+            "households": 200,
+            "rate": 0.50,
+            "se": 0.05,
+            "verdict": "未达标",
+            "index": 50,
+        },
         {"id": "E", "firm": "乙", "households": 100, "rate": None, "verdict": None},  # unscored
     ]
     reg, sc = make(rows)
@@ -258,9 +347,17 @@ def test_firm_rollup_matches_hand_computation() -> None:
 
 
 def test_firm_rollup_edge_cases() -> None:
-    frame = pd.DataFrame({"firm": ["甲", "乙"], "households": [50.0, 80.0],
-                          "rate": [1.0, np.nan], "rate_se": [0.0, np.nan],
-                          "threshold": [0.8, 0.8], "index": [100.0, np.nan], "n": [50, 0]})
+    frame = pd.DataFrame(
+        {
+            "firm": ["甲", "乙"],
+            "households": [50.0, 80.0],
+            "rate": [1.0, np.nan],
+            "rate_se": [0.0, np.nan],
+            "threshold": [0.8, 0.8],
+            "index": [100.0, np.nan],
+            "n": [50, 0],
+        }
+    )
     out = by_id(firm_rollup(frame), "firm")
     assert out.loc["甲", "rate"] == 1.0 and out.loc["甲", "rate_low"] == 1.0  # census, p̂ = 1
     assert out.loc["甲", "rate_high"] == 1.0 and out.loc["甲", "verdict"] == "达标"
@@ -273,11 +370,24 @@ def test_firm_lists_and_reasons() -> None:
         {"id": "A1", "firm": "甲", "households": 300, "rate": 0.97, "se": 0.01, "verdict": "达标"},
         {"id": "A2", "firm": "甲", "households": 300, "rate": 0.96, "se": 0.01, "verdict": "达标"},
         {"id": "B1", "firm": "乙", "households": 100, "rate": 0.99, "se": 0.01, "verdict": "达标"},
-        {"id": "B2", "firm": "乙", "households": 100, "rate": 0.60, "se": 0.05,
-         "verdict": "未达标"},
+        {
+            "id": "B2",
+            "firm": "乙",
+            "households": 100,
+            "rate": 0.60,
+            "se": 0.05,
+            "verdict": "未达标",
+        },
         {"id": "C1", "firm": "丙", "households": 100, "rate": 0.95, "se": 0.01, "verdict": "达标"},
-        {"id": "D1", "firm": "丁", "households": 100, "rate": 0.99, "se": 0.01, "verdict": "达标",
-         "n": 5},
+        {
+            "id": "D1",
+            "firm": "丁",
+            "households": 100,
+            "rate": 0.99,
+            "se": 0.01,
+            "verdict": "达标",
+            "n": 5,
+        },
     ]
     reg, sc = make(rows)
     rules = {**ONLY_INDEX, "firms": {"red_top_k": 2, "red_top_share": 0.0}}
@@ -303,8 +413,12 @@ def test_firm_lists_and_reasons() -> None:
 
 
 def test_firm_black_by_weighted_verdict() -> None:
-    reg, sc = make([{"id": "A", "firm": "甲", "rate": 0.6, "se": 0.02, "verdict": "临界"},
-                    {"id": "B", "firm": "甲", "rate": 0.62, "se": 0.02, "verdict": "临界"}])
+    reg, sc = make(
+        [
+            {"id": "A", "firm": "甲", "rate": 0.6, "se": 0.02, "verdict": "临界"},
+            {"id": "B", "firm": "甲", "rate": 0.62, "se": 0.02, "verdict": "临界"},
+        ]
+    )
     firms = rank_round(rnd(reg, ONLY_INDEX), sc).firms
     assert firms.loc[0, "verdict"] == "未达标" and firms.loc[0, "list"] == "黑榜"
     assert "户数加权满意率 61.0%（上限 " in firms.loc[0, "reasons"]
@@ -312,24 +426,39 @@ def test_firm_black_by_weighted_verdict() -> None:
 
 # ----------------------------------------------------------------------------- escalation
 
+
 def test_escalation_over_three_rounds_with_history_frame() -> None:
     periods = ["2025H1", "2025H2", "2026H1"]
-    verdicts = {"A": ["未达标", "未达标", "达标"], "B": ["未达标", "达标", "未达标"],
-                "C": ["达标", "达标", "达标"]}
+    verdicts = {
+        "A": ["未达标", "未达标", "达标"],
+        "B": ["未达标", "达标", "未达标"],
+        "C": ["达标", "达标", "达标"],
+    }
     rates = {"未达标": 0.5, "达标": 0.95}
     history = None
     results = []
     for i, period in enumerate(periods):
-        rows = [{"id": k, "firm": f"{k}物业", "rate": rates[v[i]] + (0.01 if k == "C" else 0),
-                 "verdict": v[i]} for k, v in verdicts.items()]
+        rows = [
+            {
+                "id": k,
+                "firm": f"{k}物业",
+                "rate": rates[v[i]] + (0.01 if k == "C" else 0),
+                "verdict": v[i],
+            }
+            for k, v in verdicts.items()
+        ]
         reg, sc = make(rows)
-        ranking = rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}},
-                                 round_id=period), sc, history=history)
+        ranking = rank_round(
+            rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}, round_id=period),
+            sc,
+            history=history,
+        )
         results.append(ranking)
         lists = ranking.estates.assign(level="estate", key=ranking.estates["estate_id"])
         firm_lists = ranking.firms.assign(level="firm", key=ranking.firms["firm"])
         now = pd.concat([lists, firm_lists])[["level", "key", "list"]].assign(
-            round_id=period, period=period)
+            round_id=period, period=period
+        )
         history = now if history is None else pd.concat([history, now], ignore_index=True)
     esc = [by_id(r.escalations.query("level == 'estate'"), "key") for r in results]
     assert esc[0].loc["A", "black_consecutive"] == 1 and esc[0].loc["A", "flag"] == ""
@@ -344,8 +473,15 @@ def test_escalation_over_three_rounds_with_history_frame() -> None:
 
 def test_quarterly_rounds_do_not_break_or_join_half_year_streaks() -> None:
     reg, sc = make([{"id": "A", "rate": 0.5, "verdict": "未达标"}])
-    history = pd.DataFrame({"round_id": ["2025H1", "2025Q3"], "period": ["2025H1", "2025Q3"],
-                            "level": "estate", "key": "A", "list": ["黑榜", ""]})
+    history = pd.DataFrame(
+        {
+            "round_id": ["2025H1", "2025Q3"],
+            "period": ["2025H1", "2025Q3"],
+            "level": "estate",
+            "key": "A",
+            "list": ["黑榜", ""],
+        }
+    )
     esc = rank_round(rnd(reg, round_id="2025H2"), sc, history=history).escalations
     row = esc.query("level == 'estate'").iloc[0]
     assert row["black_consecutive"] == 2 and row["flag"] == "退出预警"
@@ -363,8 +499,12 @@ def test_scores_sharing_register_columns_are_merged_cleanly() -> None:
 
 
 def test_firm_register_checks_firms_and_supplies_credit_scores() -> None:
-    reg, sc = make([{"id": "A", "firm": "甲", "rate": 0.9, "verdict": "达标"},
-                    {"id": "B", "firm": "乙", "rate": 0.9, "verdict": "达标"}])
+    reg, sc = make(
+        [
+            {"id": "A", "firm": "甲", "rate": 0.9, "verdict": "达标"},
+            {"id": "B", "firm": "乙", "rate": 0.9, "verdict": "达标"},
+        ]
+    )
     with pytest.raises(WuyeError, match="不在企业名录中：乙"):
         rank_round(rnd(reg), sc, firms=pd.DataFrame({"物业企业": ["甲"]}))
     firms = pd.DataFrame({"物业企业": ["甲", "乙"], "信用积分": ["88", "55"]})

@@ -71,27 +71,30 @@ def test_every_section_parses_from_toml() -> None:
     assert rules.escalation_count == 3 and rules.commendation_count == 1
 
 
-@pytest.mark.parametrize(("raw", "key"), [
-    ({"weights": {"index": -0.1}}, "rules.weights.index"),
-    ({"weights": {"credit": "high"}}, "rules.weights.credit"),
-    ({"weights": {"index": 0, "verdict": 0, "credit": 0, "complaints": 0}}, "rules.weights"),
-    ({"weights": {"complaints_cap": 0}}, "rules.weights.complaints_cap"),
-    ({"weights": {"speed": 1}}, "rules.weights.speed"),
-    ({"eligibility": {"min_n": 2.5}}, "rules.eligibility.min_n"),
-    ({"eligibility": {"min_n": -1}}, "rules.eligibility.min_n"),
-    ({"eligibility": {"min_response_rate": 1.5}}, "rules.eligibility.min_response_rate"),
-    ({"red": {"top_share": 1.2}}, "rules.red.top_share"),
-    ({"red": {"mode": "any"}}, "rules.red.mode"),
-    ({"red": {"verdicts": ["优秀"]}}, "rules.red.verdicts"),
-    ({"red": {"top_k": True}}, "rules.red.top_k"),
-    ({"black": {"credit_grades": ["D"]}}, "rules.black.credit_grades"),
-    ({"black": {"verdicts": "未达标 临界"}}, "rules.black.verdicts"),
-    ({"black": 3}, "rules.black"),
-    ({"tie_break": ["composite", "luck"]}, "rules.tie_break"),
-    ({"escalation_count": 0}, "rules.escalation_count"),
-    ({"credit_bands": {"AAA": -5}}, "rules.credit_bands.AAA"),
-    ({"colour": "red"}, "rules.colour"),
-])
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"weights": {"index": -0.1}}, "rules.weights.index"),
+        ({"weights": {"credit": "high"}}, "rules.weights.credit"),
+        ({"weights": {"index": 0, "verdict": 0, "credit": 0, "complaints": 0}}, "rules.weights"),
+        ({"weights": {"complaints_cap": 0}}, "rules.weights.complaints_cap"),
+        ({"weights": {"speed": 1}}, "rules.weights.speed"),
+        ({"eligibility": {"min_n": 2.5}}, "rules.eligibility.min_n"),
+        ({"eligibility": {"min_n": -1}}, "rules.eligibility.min_n"),
+        ({"eligibility": {"min_response_rate": 1.5}}, "rules.eligibility.min_response_rate"),
+        ({"red": {"top_share": 1.2}}, "rules.red.top_share"),
+        ({"red": {"mode": "any"}}, "rules.red.mode"),
+        ({"red": {"verdicts": ["优秀"]}}, "rules.red.verdicts"),
+        ({"red": {"top_k": True}}, "rules.red.top_k"),
+        ({"black": {"credit_grades": ["D"]}}, "rules.black.credit_grades"),
+        ({"black": {"verdicts": "未达标 临界"}}, "rules.black.verdicts"),
+        ({"black": 3}, "rules.black"),
+        ({"tie_break": ["composite", "luck"]}, "rules.tie_break"),
+        ({"escalation_count": 0}, "rules.escalation_count"),
+        ({"credit_bands": {"AAA": -5}}, "rules.credit_bands.AAA"),
+        ({"colour": "red"}, "rules.colour"),
+    ],
+)
 def test_bad_rules_name_the_key(raw: dict, key: str) -> None:
     with pytest.raises(WuyeError) as err:
         parse_rules(raw, file="round.toml")

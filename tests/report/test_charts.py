@@ -11,8 +11,10 @@ from evaluation.report import charts, fonts
 
 def test_typst_font_choice() -> None:
     assert fonts.typst_families({}) == ["Noto Sans CJK SC"]
-    assert fonts.typst_families({"font": "Microsoft YaHei"}) == ["Microsoft YaHei",
-                                                                 "Noto Sans CJK SC"]
+    assert fonts.typst_families({"font": "Microsoft YaHei"}) == [
+        "Microsoft YaHei",
+        "Noto Sans CJK SC",
+    ]
     assert fonts.uses_system_font({"font": "Microsoft YaHei"})
     assert all(os.path.isdir(d) for d in fonts.typst_font_dirs())
 
@@ -32,7 +34,8 @@ def test_system_font_round_still_renders(tmp_path) -> None:
     """A font the machine lacks falls back to the bundled Noto Sans CJK."""
     from evaluation.report import pdf
 
-    results = synthetic_results(tmp_path / "round", n_estates=3,
-                                report='\n[report]\nfont = "Font That Does Not Exist"\n')
+    results = synthetic_results(
+        tmp_path / "round", n_estates=3, report='\n[report]\nfont = "Font That Does Not Exist"\n'
+    )
     out = pdf.render_district_pdf(results, tmp_path / "d.pdf")
     assert out.stat().st_size > 1000

@@ -62,8 +62,11 @@ def test_verdict_conditional_formats(results, tmp_path: Path) -> None:
 
 
 def test_empty_frames_say_no_data(results, tmp_path: Path) -> None:
-    empty = type(results)(round=results.round, estates=pd.DataFrame(),
-                          **{k: pd.DataFrame() for k in FRAMES if k != "estates"})
+    empty = type(results)(
+        round=results.round,
+        estates=pd.DataFrame(),
+        **{k: pd.DataFrame() for k in FRAMES if k != "estates"},
+    )
     wb = openpyxl.load_workbook(write_workbook(empty, tmp_path / "e.xlsx"))
     texts = {c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row}
     assert "本轮无数据" in texts

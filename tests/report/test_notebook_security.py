@@ -41,10 +41,14 @@ def _probe_notebook(folder: Path) -> Path:
     echo = nbformat.v4.new_code_cell(
         "import json, pathlib\n"
         "pathlib.Path(results_dir, 'received.json').write_text(json.dumps("
-        "{'estate_id': estate_id, 'round_path': round_path}), encoding='utf-8')")
+        "{'estate_id': estate_id, 'round_path': round_path}), encoding='utf-8')"
+    )
     nb.cells = [params, echo]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = folder / "estate_report.ipynb"
     nbformat.write(nb, path)
     return path
@@ -58,8 +62,11 @@ def test_parameters_are_literals_in_the_injected_cell(tmp_path):
     src.mkdir()
     _probe_notebook(src)
     for payload in PAYLOADS:
-        job = NotebookJob(str(src / "estate_report.ipynb"), str(tmp_path / "o.ipynb"),
-                          {"estate_id": payload, "round_path": payload})
+        job = NotebookJob(
+            str(src / "estate_report.ipynb"),
+            str(tmp_path / "o.ipynb"),
+            {"estate_id": payload, "round_path": payload},
+        )
         nb = _prepare(job)
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1
@@ -80,18 +87,28 @@ def test_hostile_parameters_do_not_execute_in_a_kernel(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     _probe_notebook(src)
-    jobs = [NotebookJob(str(src / "estate_report.ipynb"),
-                        str(tmp_path / f"out{i}" / "probe.ipynb"),
-                        {"estate_id": payload, "round_path": payload[::-1],
-                         "results_dir": str(tmp_path / f"out{i}")}, html=False)
-            for i, payload in enumerate(PAYLOADS)]
+    jobs = [
+        NotebookJob(
+            str(src / "estate_report.ipynb"),
+            str(tmp_path / f"out{i}" / "probe.ipynb"),
+            {
+                "estate_id": payload,
+                "round_path": payload[::-1],
+                "results_dir": str(tmp_path / f"out{i}"),
+            },
+            html=False,
+        )
+        for i, payload in enumerate(PAYLOADS)
+    ]
     outcomes = run_notebook_batch(jobs, timeout=60)
     assert not MARKER.exists()
     for job, outcome in zip(jobs, outcomes, strict=True):
         assert outcome.error is None, outcome.error
         received = json.loads((Path(job.target).parent / "received.json").read_text("utf-8"))
-        assert received == {"estate_id": job.parameters["estate_id"],
-                            "round_path": job.parameters["round_path"]}
+        assert received == {
+            "estate_id": job.parameters["estate_id"],
+            "round_path": job.parameters["round_path"],
+        }
 
 
 def test_notebooks_come_from_the_project_folder_by_default(tmp_path):
@@ -124,8 +141,9 @@ def test_a_named_folder_is_used_only_when_given(tmp_path):
 
 def test_a_missing_notebook_is_a_located_error_not_a_search(tmp_path):
     """A missing source is reported by its path; nothing else is looked up instead."""
-    job = NotebookJob(str(tmp_path / "nowhere" / "district_report.ipynb"),
-                      str(tmp_path / "out" / "x.ipynb"))
+    job = NotebookJob(
+        str(tmp_path / "nowhere" / "district_report.ipynb"), str(tmp_path / "out" / "x.ipynb")
+    )
     outcome = run_notebook_batch([job])[0]
     assert outcome.error and "找不到报告笔记本" in outcome.error
     assert not (tmp_path / "out" / "x.ipynb").exists()
@@ -139,9 +157,13 @@ def test_estate_notebook_names_cannot_escape(tmp_path, estate_id):
     assert target.name.startswith("estate_") and "\x00" not in target.name
 
 
-HTML_PAYLOADS = ['<img src=x onerror=alert(1)>', '<script>alert(2)</script>',
-                 '<b onmouseover=alert(3)>企业</b>', '[点我](javascript:alert(4))',
-                 '"><svg onload=alert(5)>']
+HTML_PAYLOADS = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(2)</script>",
+    "<b onmouseover=alert(3)>企业</b>",
+    "[点我](javascript:alert(4))",
+    '"><svg onload=alert(5)>',
+]
 
 
 def test_tables_escape_html_in_cells():

@@ -51,8 +51,9 @@ def test_district_pdf_text(results, tmp_path: Path) -> None:
 
 def test_cards_for_odd_names_use_ids(results, tmp_path: Path) -> None:
     ids = ["E001", "E002", "E003"]
-    written, failures = pdf.render_cards(results, tmp_path / "cards", estate_ids=ids,
-                                         progress=False)
+    written, failures = pdf.render_cards(
+        results, tmp_path / "cards", estate_ids=ids, progress=False
+    )
     assert not failures
     assert sorted(p.name for p in written) == [f"{i}.pdf" for i in ids]
     assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == [f"{i}.pdf" for i in ids]
@@ -74,8 +75,11 @@ def test_card_renders_to_png_with_threshold_line(results, tmp_path: Path) -> Non
     img = np.asarray(Image.open(tmp_path / "card.png").convert("RGB")).astype(int)
     red = (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)
     # dimension bars: light-blue fill rows; the track starts at the bars' common left edge
-    blue = (abs(img[..., 0] - 0x8F) < 6) & (abs(img[..., 1] - 0xB3) < 6) & (
-        abs(img[..., 2] - 0xE0) < 6)
+    blue = (
+        (abs(img[..., 0] - 0x8F) < 6)
+        & (abs(img[..., 1] - 0xB3) < 6)
+        & (abs(img[..., 2] - 0xE0) < 6)
+    )
     rows = np.where(blue.any(axis=1))[0]
     left = int(np.where(blue[rows].any(axis=0))[0].min())
     width = 7.5 / 2.54 * 144  # 7.5 cm at 144 ppi
@@ -86,8 +90,11 @@ def test_card_renders_to_png_with_threshold_line(results, tmp_path: Path) -> Non
 
 
 def test_empty_round_says_no_data(results, tmp_path: Path) -> None:
-    empty = type(results)(round=results.round, estates=pd.DataFrame(),
-                          **{k: pd.DataFrame() for k in FRAMES if k != "estates"})
+    empty = type(results)(
+        round=results.round,
+        estates=pd.DataFrame(),
+        **{k: pd.DataFrame() for k in FRAMES if k != "estates"},
+    )
     text = pdf_text(pdf.render_district_pdf(empty, tmp_path / "d.pdf"))
     assert "本轮无数据" in text
     assert pdf.render_cards(empty, tmp_path / "c", progress=False) == ([], [])
@@ -98,8 +105,9 @@ def test_one_failing_card_does_not_stop_others(results, tmp_path: Path, monkeypa
     bad = {k: v for k, v in list(good.items())[:4]}
     bad["E002"] = {**bad["E002"], "estate": None}  # template cannot read it
     monkeypatch.setattr(pdf, "card_payloads", lambda _r: bad)
-    written, failures = pdf.render_cards(results, tmp_path / "cards", progress=False,
-                                         executor=ThreadPoolExecutor(2), batch_size=2)
+    written, failures = pdf.render_cards(
+        results, tmp_path / "cards", progress=False, executor=ThreadPoolExecutor(2), batch_size=2
+    )
     assert sorted(p.stem for p in written) == ["E001", "E003", "E004"]
     assert [f.estate_id for f in failures] == ["E002"]
     assert failures[0].reason
@@ -109,11 +117,17 @@ def test_one_failing_card_does_not_stop_others(results, tmp_path: Path, monkeypa
 
 def test_cards_on_local_dask_cluster(results, tmp_path: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \
-            distributed.Client(cluster) as client:
-        written, failures = pdf.render_cards(results, tmp_path / "cards",
-                                             executor=client.get_executor(),
-                                             estate_ids=["E003", "E004"], progress=False)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        written, failures = pdf.render_cards(
+            results,
+            tmp_path / "cards",
+            executor=client.get_executor(),
+            estate_ids=["E003", "E004"],
+            progress=False,
+        )
     assert not failures and len(written) == 2
 
 
@@ -125,8 +139,9 @@ def test_results_round_tripped_through_csv_render(results, tmp_path: Path) -> No
     save_results(results, tmp_path / "data")
     loaded = load_results(results.round.root, tmp_path / "data")
     assert loaded.estates["list"].isna().any()  # empty strings come back as NaN
-    written, failures = pdf.render_cards(loaded, tmp_path / "cards", progress=False,
-                                         estate_ids=["E001", "E002"])
+    written, failures = pdf.render_cards(
+        loaded, tmp_path / "cards", progress=False, estate_ids=["E001", "E002"]
+    )
     assert not failures and len(written) == 2
     assert "本轮无数据" not in pdf_text(pdf.render_district_pdf(loaded, tmp_path / "d.pdf"))
     assert write_workbook(loaded, tmp_path / "x.xlsx").exists()
@@ -135,10 +150,19 @@ def test_results_round_tripped_through_csv_render(results, tmp_path: Path) -> No
 def test_display_tables_on_empty_results(results) -> None:
     from evaluation.report import tables
 
-    empty = type(results)(round=results.round, estates=pd.DataFrame(),
-                          **{k: pd.DataFrame() for k in FRAMES if k != "estates"})
-    for fn in (tables.tier_summary, tables.estates_table, tables.firms_table,
-               tables.changes_table, tables.dimensions_table, tables.indicators_table):
+    empty = type(results)(
+        round=results.round,
+        estates=pd.DataFrame(),
+        **{k: pd.DataFrame() for k in FRAMES if k != "estates"},
+    )
+    for fn in (
+        tables.tier_summary,
+        tables.estates_table,
+        tables.firms_table,
+        tables.changes_table,
+        tables.dimensions_table,
+        tables.indicators_table,
+    ):
         assert fn(empty).empty
     assert repr(tables.show(tables.estates_table(empty))) == "本轮无数据"
     assert "<table" in tables.show(tables.overview(results)).to_html()
@@ -152,8 +176,14 @@ def test_stage_column_names_are_understood(results) -> None:
 
     e = results.estates.rename(columns={"firm": "firm_x", "households": "households_x"})
     e = e.assign(firm_y=e["firm_x"], households_y=e["households_x"])
-    c = results.changes.rename(columns={"previous_rate": "rate_prev", "diff": "change",
-                                        "diff_low": "change_low", "diff_high": "change_high"})
+    c = results.changes.rename(
+        columns={
+            "previous_rate": "rate_prev",
+            "diff": "change",
+            "diff_low": "change_low",
+            "diff_high": "change_high",
+        }
+    )
     f = results.firms.rename(columns={"ci_low": "rate_low", "ci_high": "rate_high"})
     staged = type(results)(**{**results.__dict__, "estates": e, "changes": c, "firms": f})
     ready = tables.prepare(staged)

@@ -62,8 +62,7 @@ def test_parameters_are_injected_as_literals(rendered) -> None:
     failed = [p for p in nb_dir.glob("estate_*.ipynb") if "E002" not in p.name]
     nb = nbformat.read(failed[0], as_version=4)
     injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
-    values = {t.targets[0].id: ast.literal_eval(t.value)
-              for t in ast.parse(injected.source).body}
+    values = {t.targets[0].id: ast.literal_eval(t.value) for t in ast.parse(injected.source).body}
     assert values["estate_id"] == ODD_NAME
     assert nb.cells[0].cell_type == "markdown" and "执行失败" in nb.cells[0].source
 
@@ -71,7 +70,8 @@ def test_parameters_are_injected_as_literals(rendered) -> None:
 def test_html_has_no_code_and_shows_results(rendered) -> None:
     results, _ = rendered
     html = (results.round.output_dir / "notebooks" / "district_report.html").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert "load_results(" not in html
     assert "测评概况" in html and "红榜" in html
     assert "%" in html
@@ -93,7 +93,11 @@ def test_render_without_notebooks_removes_stale_cards(tmp_path: Path) -> None:
     manifest = render_reports(results, progress=False, notebooks=False)
     assert manifest.ok and not stale.exists()
     assert sorted(p.name for p in manifest.paths("pdf")) == [
-        "E001.pdf", "E002.pdf", "E003.pdf", "district_report.pdf"]
+        "E001.pdf",
+        "E002.pdf",
+        "E003.pdf",
+        "district_report.pdf",
+    ]
 
 
 def test_render_round_needs_saved_results(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ def test_narrow_is_the_dtype_pandas_keeps(n: int) -> None:
 
 
 def test_runs_with_and_without_na() -> None:
-    np.testing.assert_array_equal(runs(np.array(["a", "a", "b", "b", "a"], dtype=object)),
-                                  [0, 2, 4])
+    np.testing.assert_array_equal(
+        runs(np.array(["a", "a", "b", "b", "a"], dtype=object)), [0, 2, 4]
+    )
     assert len(runs(np.array([], dtype=object))) == 0
     with_na = np.array(["a", "a", pd.NA, pd.NA], dtype=object)
     np.testing.assert_array_equal(runs(with_na), [0, 1, 2, 3])

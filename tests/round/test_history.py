@@ -16,8 +16,10 @@ from evaluation.store import Store
 from wuye_common.errors import WuyeError
 
 Z = stats.norm.ppf(0.975)
-RULES = {"weights": {"index": 1, "verdict": 0, "credit": 0, "complaints": 0},
-         "red": {"top_k": 1, "top_share": 0}}
+RULES = {
+    "weights": {"index": 1, "verdict": 0, "credit": 0, "complaints": 0},
+    "red": {"top_k": 1, "top_share": 0},
+}
 # estate → (rate, verdict) per round; ids deliberately not in period order
 ROUNDS = {
     "r-b": ("2025H1", {"A": (0.50, "未达标"), "B": (0.95, "达标"), "C": (0.85, "临界")}),
@@ -30,21 +32,44 @@ FIRMS = {"A": "甲物业", "B": "乙物业", "C": "乙物业"}
 
 def run_round(store: Store, round_id: str, period: str, data: dict) -> None:
     ids = list(data)
-    reg = pd.DataFrame({"estate_id": ids, "estate_name": [f"{i}苑" for i in ids],
-                        "community": "社区", "firm": [FIRMS[i] for i in ids], "tier": "二级",
-                        "households": 200, "threshold": 0.8})
+    reg = pd.DataFrame(
+        {
+            "estate_id": ids,
+            "estate_name": [f"{i}苑" for i in ids],
+            "community": "社区",
+            "firm": [FIRMS[i] for i in ids],
+            "tier": "二级",
+            "households": 200,
+            "threshold": 0.8,
+        }
+    )
     rate = np.array([data[i][0] for i in ids])
-    sc = pd.DataFrame({"estate_id": ids, "rate": rate, "rate_se": 0.02,
-                       "rate_low": rate - Z * 0.02, "rate_high": rate + Z * 0.02,
-                       "index": 100 * rate, "n": 60, "response_rate": 0.9, "threshold": 0.8,
-                       "tier": "二级", "verdict": [data[i][1] for i in ids]})
-    rnd = SimpleNamespace(round_id=round_id, period=period, confidence=0.95, rules=RULES,
-                          register=reg)
+    sc = pd.DataFrame(
+        {
+            "estate_id": ids,
+            "rate": rate,
+            "rate_se": 0.02,
+            "rate_low": rate - Z * 0.02,
+            "rate_high": rate + Z * 0.02,
+            "index": 100 * rate,
+            "n": 60,
+            "response_rate": 0.9,
+            "threshold": 0.8,
+            "tier": "二级",
+            "verdict": [data[i][1] for i in ids],
+        }
+    )
+    rnd = SimpleNamespace(
+        round_id=round_id, period=period, confidence=0.95, rules=RULES, register=reg
+    )
     store.write_step(round_id, "round", {"register": reg}, meta={"period": period})
     store.write_step(round_id, "score", {"estates": sc})
     ranking = rank_round(rnd, sc, history=store)
-    store.write_step(round_id, "rank", {"estates": ranking.estates, "firms": ranking.firms,
-                                        "escalations": ranking.escalations})
+    store.write_step(
+        round_id,
+        "rank",
+        {"estates": ranking.estates, "firms": ranking.firms, "escalations": ranking.escalations},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +129,16 @@ def test_consecutive_listings_from_store_and_frame_agree(db: Path) -> None:
 def test_estates_and_firms_history(db: Path) -> None:
     estates = history(db, kind="estates", estate_id="C")
     assert estates["round_id"].tolist() == ["r-b", "r-a", "r-c"]
-    assert {"rate", "verdict", "composite", "rank", "list", "reasons", "estate_name",
-            "firm"} <= set(estates.columns)
+    assert {
+        "rate",
+        "verdict",
+        "composite",
+        "rank",
+        "list",
+        "reasons",
+        "estate_name",
+        "firm",
+    } <= set(estates.columns)
     firms = history(db, kind="firms", firm="乙物业")
     assert firms["round_id"].tolist() == ["r-b", "r-a", "r-c"]
     assert firms["rate"].iloc[1] == pytest.approx((0.96 + 0.60) / 2)
@@ -133,8 +166,12 @@ def test_trend_table_change_tests_against_hand_values(db: Path) -> None:
 
 
 def test_change_test_edges() -> None:
-    out = change_test(pd.Series([1.0, 0.5, 0.5]), pd.Series([0.0, 0.0, 0.1]),
-                      pd.Series([0.8, 0.5, np.nan]), pd.Series([0.0, 0.0, 0.1]))
+    out = change_test(
+        pd.Series([1.0, 0.5, 0.5]),
+        pd.Series([0.0, 0.0, 0.1]),
+        pd.Series([0.8, 0.5, np.nan]),
+        pd.Series([0.0, 0.0, 0.1]),
+    )
     assert out.loc[0, "p_value"] == 0.0 and bool(out.loc[0, "significant"])  # exact, differs
     assert out.loc[1, "p_value"] == 1.0 and not bool(out.loc[1, "significant"])
     assert np.isnan(out.loc[2, "p_value"]) and not bool(out.loc[2, "significant"])
@@ -143,10 +180,15 @@ def test_change_test_edges() -> None:
 def test_empty_store_gives_empty_frames(tmp_path: Path) -> None:
     path = tmp_path / "wuye.sqlite"
     with Store(path) as store:
-        store.write_step("2025H1", "round", {"register": pd.DataFrame({"estate_id": ["A"]})},
-                         meta={"period": "2025H1"})
+        store.write_step(
+            "2025H1",
+            "round",
+            {"register": pd.DataFrame({"estate_id": ["A"]})},
+            meta={"period": "2025H1"},
+        )
     for kind in ("estates", "firms", "lists"):
         assert history(path, kind=kind).empty
     assert trend_table(path).empty and trend_table(path, level="firm").empty
-    assert consecutive_listings(pd.DataFrame(columns=["round_id", "period", "level", "key",
-                                                      "list"]), "2025H1").empty
+    assert consecutive_listings(
+        pd.DataFrame(columns=["round_id", "period", "level", "key", "list"]), "2025H1"
+    ).empty

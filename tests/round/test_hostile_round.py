@@ -70,14 +70,47 @@ def test_toml_syntax_error_and_binary_toml(ws, capsys):
 
 
 @HSET
-@given(section=st.sampled_from(["round", "sampling", "ingest", "thresholds", "inputs",
-                                "output", "questionnaire", "report", "rules"]),
-       name=st.sampled_from(["id", "period", "seed", "margin", "minimum", "method",
-                             "min_duration_s", "一级", "register", "responses", "dir",
-                             "path", "notebook_estates", "notebooks"]),
-       value=st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=False), st.booleans(),
-                       st.text(max_size=8), st.lists(st.integers(), max_size=2),
-                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+@given(
+    section=st.sampled_from(
+        [
+            "round",
+            "sampling",
+            "ingest",
+            "thresholds",
+            "inputs",
+            "output",
+            "questionnaire",
+            "report",
+            "rules",
+        ]
+    ),
+    name=st.sampled_from(
+        [
+            "id",
+            "period",
+            "seed",
+            "margin",
+            "minimum",
+            "method",
+            "min_duration_s",
+            "一级",
+            "register",
+            "responses",
+            "dir",
+            "path",
+            "notebook_estates",
+            "notebooks",
+        ]
+    ),
+    value=st.one_of(
+        st.integers(-5, 10**6),
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.text(max_size=8),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    ),
+)
 def test_any_toml_value_loads_or_is_located(small_round, tmp_path_factory, section, name, value):
     """Whatever value a key gets, load_round either accepts it or names round.toml."""
     from evaluation.round import load_round
@@ -109,8 +142,9 @@ def test_register_wrong_values_are_accepted_or_located(small_round, column, row,
     path = source.with_name(f"台账_{os.getpid()}.csv")
     register.to_csv(path, index=False, encoding="utf-8-sig")
     try:
-        frame = load_register(path, {"一级": .9, "二级": .8, "三级": .7, "四级": .6,
-                                     "还建社区": .5})
+        frame = load_register(
+            path, {"一级": 0.9, "二级": 0.8, "三级": 0.7, "四级": 0.6, "还建社区": 0.5}
+        )
         assert len(frame) == len(register)  # no row lost
     except WuyeError as exc:
         for problem in exc.problems:

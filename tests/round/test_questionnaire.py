@@ -47,8 +47,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_default_questionnaire_items_and_scales() -> None:
     q = load_questionnaire()
-    assert list(q.items.columns[:6]) == ["item_id", "number", "text", "dimension", "scale",
-                                         "is_overall"]
+    assert list(q.items.columns[:6]) == [
+        "item_id",
+        "number",
+        "text",
+        "dimension",
+        "scale",
+        "is_overall",
+    ]
     assert len(q.items) == 13 and q.overall_item == "S13"
     assert q.items["number"].tolist() == list(range(4, 17))
     assert q.dimensions[-1] == "总体评价" and "停车管理" in q.dimensions
@@ -78,20 +84,22 @@ def test_three_and_four_point_scales_with_default_points(tmp_path: Path) -> None
     assert q.overall_item == "B"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (("[scales.three]", "[scales.three\n"), "格式错误"),
-    (('satisfied = ["满意"]', 'satisfied = ["很满意"]'), "不在 options"),
-    (("points = [100, 50, 0]", "points = [100, 50]"), "points"),
-    (('scale = "three"', 'scale = "seven"'), "量表 'seven' 未定义"),
-    (('id = "B"', 'id = "A"'), "id 重复"),
-    (("number = 3", "number = 2"), "题号重复"),
-    (("overall = true", "overall = false"), "总体评价题"),
-    (('missing = ["不清楚"]', 'missing = ["一般"]'), "同时出现"),
-    (("number = 2\n", "number = 0\n"), "正整数"),
-    (('dimension = "环境卫生"', 'dimension = ""'), "维度"),
-])
-def test_bad_toml_gives_clear_errors(tmp_path: Path, change: tuple[str, str],
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[scales.three]", "[scales.three\n"), "格式错误"),
+        (('satisfied = ["满意"]', 'satisfied = ["很满意"]'), "不在 options"),
+        (("points = [100, 50, 0]", "points = [100, 50]"), "points"),
+        (('scale = "three"', 'scale = "seven"'), "量表 'seven' 未定义"),
+        (('id = "B"', 'id = "A"'), "id 重复"),
+        (("number = 3", "number = 2"), "题号重复"),
+        (("overall = true", "overall = false"), "总体评价题"),
+        (('missing = ["不清楚"]', 'missing = ["一般"]'), "同时出现"),
+        (("number = 2\n", "number = 0\n"), "正整数"),
+        (('dimension = "环境卫生"', 'dimension = ""'), "维度"),
+    ],
+)
+def test_bad_toml_gives_clear_errors(tmp_path: Path, change: tuple[str, str], message: str) -> None:
     old, new = change
     assert old in GOOD
     with pytest.raises(WuyeError, match=message) as info:

@@ -34,8 +34,9 @@ register = "台账.csv"
 """
 
 
-def make_round(tmp_path: Path, *, period: str = "2025H1", register: str = REGISTER,
-               toml: str | None = None) -> Path:
+def make_round(
+    tmp_path: Path, *, period: str = "2025H1", register: str = REGISTER, toml: str | None = None
+) -> Path:
     folder = tmp_path / "r"
     folder.mkdir(exist_ok=True)
     (folder / "round.toml").write_text(toml or TOML.format(period=period), encoding="utf-8")
@@ -80,15 +81,16 @@ def test_round_carries_its_questionnaire_and_rules(tmp_path: Path) -> None:
     [
         ("[rules]\nescalation_cont = 3\n", "rules.escalation_cont"),
         ("[rules.weights]\nindex = -1\n", "rules.weights.index"),
-        ("[report]\nnotebooks = \"no\"\n", "report.notebooks"),
-        ("[report]\nnotebook_estates = \"E1\"\n", "report.notebook_estates"),
+        ('[report]\nnotebooks = "no"\n', "report.notebooks"),
+        ('[report]\nnotebook_estates = "E1"\n', "report.notebook_estates"),
         ("[report]\nfont = 5\n", "report.font"),
         ("[report]\nnotebook = false\n", "report.notebook"),
-        ("[questionnaire]\npath = \"nope.toml\"\n", None),
+        ('[questionnaire]\npath = "nope.toml"\n', None),
     ],
 )
-def test_bad_rules_report_or_questionnaire_fail_at_load(tmp_path: Path, section: str,
-                                                        column: str | None) -> None:
+def test_bad_rules_report_or_questionnaire_fail_at_load(
+    tmp_path: Path, section: str, column: str | None
+) -> None:
     """A bad [rules], [report] or questionnaire is reported by load_round together with
     the other problems of round.toml, not after ingest and scoring have run."""
     toml = TOML.format(period="2025H1").replace("seed = 7", "seed = 7\nconfidence = 2") + section
@@ -142,18 +144,35 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "column"),
     [
-        ('[round]\ndistrict = "X"\nperiod = "2025H3"\n[inputs]\nregister = "台账.csv"\n',
-         "round.period"),
-        ('[round]\ndistrict = "X"\nperiod = "2025H1"\nconfidence = 1.5\n'
-         '[inputs]\nregister = "台账.csv"\n', "round.confidence"),
-        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[thresholds]\n"五级" = 0.5\n'
-         '[inputs]\nregister = "台账.csv"\n', "thresholds.五级"),
-        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargin = "big"\n'
-         '[inputs]\nregister = "台账.csv"\n', "sampling.margin"),
-        ('[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargn = 0.1\n'
-         '[inputs]\nregister = "台账.csv"\n', "sampling.margn"),
-        ('[round]\ndistrict = "X"\nperiod = "2025H1"\nid = "../x"\n'
-         '[inputs]\nregister = "台账.csv"\n', "round.id"),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H3"\n[inputs]\nregister = "台账.csv"\n',
+            "round.period",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\nconfidence = 1.5\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "round.confidence",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\n[thresholds]\n"五级" = 0.5\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "thresholds.五级",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargin = "big"\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "sampling.margin",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargn = 0.1\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "sampling.margn",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\nid = "../x"\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "round.id",
+        ),
     ],
 )
 def test_bad_round_toml_names_the_field(tmp_path: Path, toml: str, column: str) -> None:

@@ -22,24 +22,38 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def register(n: int = 3) -> pd.DataFrame:
-    return pd.DataFrame({"estate_id": [f"E{i}" for i in range(n)],
-                         "estate_name": [f"小区{i}" for i in range(n)],
-                         "firm": ["甲"] * n, "households": np.arange(1, n + 1) * 100,
-                         "red_property": [True, False, True][:n] + [False] * max(0, n - 3)})
+    return pd.DataFrame(
+        {
+            "estate_id": [f"E{i}" for i in range(n)],
+            "estate_name": [f"小区{i}" for i in range(n)],
+            "firm": ["甲"] * n,
+            "households": np.arange(1, n + 1) * 100,
+            "red_property": [True, False, True][:n] + [False] * max(0, n - 3),
+        }
+    )
 
 
 def scores(n: int = 3, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({"estate_id": [f"E{i}" for i in range(n)],
-                         "rate": np.linspace(0.6, 0.9, n) + shift,
-                         "rate_se": 0.03, "n": np.full(n, 40),
-                         "verdict": ["未达标", "临界", "达标"][:n] + ["达标"] * max(0, n - 3)})
+    return pd.DataFrame(
+        {
+            "estate_id": [f"E{i}" for i in range(n)],
+            "rate": np.linspace(0.6, 0.9, n) + shift,
+            "rate_se": 0.03,
+            "n": np.full(n, 40),
+            "verdict": ["未达标", "临界", "达标"][:n] + ["达标"] * max(0, n - 3),
+        }
+    )
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Store:
     store = Store(tmp_path / "wuye.sqlite")
-    store.write_step("2025H1", "round", {"register": register()},
-                     meta={"period": "2025H1", "district": "葛店经开区"})
+    store.write_step(
+        "2025H1",
+        "round",
+        {"register": register()},
+        meta={"period": "2025H1", "district": "葛店经开区"},
+    )
     yield store
     store.close()
 
@@ -55,8 +69,9 @@ def test_migrations_apply_once_and_refuse_newer_databases(tmp_path: Path, monkey
         calls.append(1)
         con.execute("CREATE TABLE notes (round_id TEXT, text TEXT)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS",
-                        [*store_module.MIGRATIONS, (latest + 1, "notes", notes)])
+    monkeypatch.setattr(
+        store_module, "MIGRATIONS", [*store_module.MIGRATIONS, (latest + 1, "notes", notes)]
+    )
     with Store(path) as store:
         assert store.schema_version == latest + 1
     with Store(path) as store:
@@ -68,26 +83,31 @@ def test_migrations_apply_once_and_refuse_newer_databases(tmp_path: Path, monkey
 
 
 def _indexes(store: Store) -> dict[str, str]:
-    return {r[0]: r[1] for r in store.con.execute(
-        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    return {
+        r[0]: r[1]
+        for r in store.con.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+    }
 
 
-def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "w.sqlite"
-    v1_steps = {**store_module.STEPS,
-                "score": tuple(t for t in store_module.STEPS["score"]
-                               if t not in store_module.V2_TABLES)}
+    v1_steps = {
+        **store_module.STEPS,
+        "score": tuple(t for t in store_module.STEPS["score"] if t not in store_module.V2_TABLES),
+    }
     with monkeypatch.context() as m:  # the store as it was before schema version 2
         m.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
         m.setattr(store_module, "STEPS", v1_steps)
         with Store(path) as store:
             assert store.schema_version == 1
-            store.write_step("2025H1", "round", {"register": register()},
-                             meta={"period": "2025H1"})
+            store.write_step("2025H1", "round", {"register": register()}, meta={"period": "2025H1"})
             store.write_step("2025H1", "score", {"estates": scores(3)})
-            tables = {r[0] for r in store.con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                r[0]
+                for r in store.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
             assert not tables & set(store_module.V2_TABLES)
             v1_snapshot = store.snapshot()
     with Store(path) as store:
@@ -96,18 +116,32 @@ def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path,
         upgraded = store.snapshot()
         assert {k: v for k, v in upgraded.items() if k != "schema_version"} == {
             **{k: v for k, v in v1_snapshot.items() if k != "schema_version"},
-            **{t: [] for t in store_module.V2_TABLES}}
+            **{t: [] for t in store_module.V2_TABLES},
+        }
         indexes = _indexes(store)
         for table in store_module.V2_TABLES:
             assert indexes[f"ix_{table}"] == table
             assert store.read(table, "2025H1").empty  # a round scored before: no drivers
         assert store.read("estates", "2025H1")["estate_id"].tolist() == ["E0", "E1", "E2"]
-        drivers = pd.DataFrame({"dimension": ["环境卫生", "停车管理"], "coef": [0.8, np.nan],
-                                "n": np.array([400, 400]), "note": ["", "模型未收敛"],
-                                "rank": [1.0, np.nan]})
-        store.write_step("2025H2", "score", {"estates": scores(3), "drivers": drivers,
-                                             "firm_drivers": drivers.assign(firm="甲"),
-                                             "importance": drivers[["dimension", "n"]]})
+        drivers = pd.DataFrame(
+            {
+                "dimension": ["环境卫生", "停车管理"],
+                "coef": [0.8, np.nan],
+                "n": np.array([400, 400]),
+                "note": ["", "模型未收敛"],
+                "rank": [1.0, np.nan],
+            }
+        )
+        store.write_step(
+            "2025H2",
+            "score",
+            {
+                "estates": scores(3),
+                "drivers": drivers,
+                "firm_drivers": drivers.assign(firm="甲"),
+                "importance": drivers[["dimension", "n"]],
+            },
+        )
         back = store.read("score_drivers", "2025H2")
         pd.testing.assert_frame_equal(back.drop(columns="round_id"), drivers)
         assert store.read("firm_drivers", "2025H2")["firm"].tolist() == ["甲", "甲"]
@@ -115,17 +149,21 @@ def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path,
         assert store.read("drivers", "2025H1").empty
 
 
-def test_fresh_and_upgraded_databases_have_the_same_schema(tmp_path: Path,
-                                                           monkeypatch) -> None:
+def test_fresh_and_upgraded_databases_have_the_same_schema(tmp_path: Path, monkeypatch) -> None:
     with monkeypatch.context() as m:
         m.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
         Store(tmp_path / "old.sqlite").close()
     schemas = []
     for name in ("old.sqlite", "new.sqlite"):
         with Store(tmp_path / name) as store:
-            schemas.append(sorted(store.con.execute(
-                "SELECT type, name, tbl_name, sql FROM sqlite_master "
-                "WHERE name != 'schema_version'")))
+            schemas.append(
+                sorted(
+                    store.con.execute(
+                        "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                        "WHERE name != 'schema_version'"
+                    )
+                )
+            )
     assert schemas[0] == schemas[1]
     assert {t for _, t, _, _ in schemas[1]} >= set(store_module.DATA_TABLES)
 
@@ -156,16 +194,18 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_round_trip_keeps_dtypes(db: Store) -> None:
-    frame = pd.DataFrame({
-        "estate_id": ["A", "B", "C"],
-        "flag": [True, False, True],
-        "maybe": pd.array([True, None, False], dtype="boolean"),
-        "count": np.array([1, 2, 3], dtype="int64"),
-        "code": pd.array([1, None, 3], dtype="Int64"),
-        "rate": [0.5, np.nan, 1.0],
-        "text": ["满意", None, "一般"],
-        "when": pd.to_datetime(["2025-05-01 10:00", "2025-05-02 11:30", None]),
-    })
+    frame = pd.DataFrame(
+        {
+            "estate_id": ["A", "B", "C"],
+            "flag": [True, False, True],
+            "maybe": pd.array([True, None, False], dtype="boolean"),
+            "count": np.array([1, 2, 3], dtype="int64"),
+            "code": pd.array([1, None, 3], dtype="Int64"),
+            "rate": [0.5, np.nan, 1.0],
+            "text": ["满意", None, "一般"],
+            "when": pd.to_datetime(["2025-05-01 10:00", "2025-05-02 11:30", None]),
+        }
+    )
     db.write_step("2025H1", "score", {"estates": frame})
     back = db.read("estates", round_id="2025H1")
     assert back.columns.tolist() == ["round_id", *frame.columns]
@@ -207,11 +247,14 @@ def test_rank_before_score_is_refused_and_nothing_written(db: Store) -> None:
     assert db.snapshot() == before
 
 
-@pytest.mark.parametrize(("tables", "message"), [
-    ({"answers": pd.DataFrame({"response_id": ["r"], "phone": ["13800000000"]})}, "个人信息"),
-    ({"respondents": pd.DataFrame({"response_id": ["r"], "Room": ["1-101"]})}, "个人信息"),
-    ({"photos": pd.DataFrame()}, "不保存这些表"),
-])
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ({"answers": pd.DataFrame({"response_id": ["r"], "phone": ["13800000000"]})}, "个人信息"),
+        ({"respondents": pd.DataFrame({"response_id": ["r"], "Room": ["1-101"]})}, "个人信息"),
+        ({"photos": pd.DataFrame()}, "不保存这些表"),
+    ],
+)
 def test_bad_tables_are_refused(db: Store, tables: dict, message: str) -> None:
     before = db.snapshot()
     with pytest.raises(WuyeError, match=message):
@@ -224,21 +267,36 @@ def test_bad_tables_are_refused(db: Store, tables: dict, message: str) -> None:
 
 
 def test_quarantine_is_stored_as_counts_only(db: Store) -> None:
-    quarantine = pd.DataFrame({"source_file": ["a.xlsx"] * 3, "sheet": "Sheet1",
-                               "source_row": [2, 3, 4], "reason_code": ["dup", "dup", "fast"],
-                               "reason": ["重复提交", "重复提交", "答题过快"],
-                               "estate_raw": "x", "detail": ["手机 138…", "…", "…"]})
+    quarantine = pd.DataFrame(
+        {
+            "source_file": ["a.xlsx"] * 3,
+            "sheet": "Sheet1",
+            "source_row": [2, 3, 4],
+            "reason_code": ["dup", "dup", "fast"],
+            "reason": ["重复提交", "重复提交", "答题过快"],
+            "estate_raw": "x",
+            "detail": ["手机 138…", "…", "…"],
+        }
+    )
     db.write_step("2025H1", "ingest", {"quarantine": quarantine})
     stored = db.read("quarantine_summary")
     assert stored.drop(columns="round_id").to_dict("records") == [
         {"source_file": "a.xlsx", "reason_code": "dup", "reason": "重复提交", "count": 2},
-        {"source_file": "a.xlsx", "reason_code": "fast", "reason": "答题过快", "count": 1}]
+        {"source_file": "a.xlsx", "reason_code": "fast", "reason": "答题过快", "count": 1},
+    ]
 
 
 def test_round_metadata_from_meta_frame_or_period_like_id(tmp_path: Path) -> None:
     with Store(tmp_path / "w.sqlite") as store:
-        store.write_step("葛店-1", "round", {"rounds": pd.DataFrame([{
-            "round_id": "葛店-1", "period": "2025Q3", "district": "葛店经开区"}])})
+        store.write_step(
+            "葛店-1",
+            "round",
+            {
+                "rounds": pd.DataFrame(
+                    [{"round_id": "葛店-1", "period": "2025Q3", "district": "葛店经开区"}]
+                )
+            },
+        )
         store.write_step("2026H1", "score", {"estates": scores()})
         rounds = store.rounds().set_index("round_id")
     assert rounds.loc["葛店-1", "kind"] == "Q" and rounds.loc["葛店-1", "part"] == 3
@@ -255,8 +313,11 @@ def test_failure_after_partial_inserts_leaves_previous_state(db: Store, monkeypa
 
     monkeypatch.setattr(store_module, "_after_table", boom)
     with pytest.raises(RuntimeError):
-        db.write_step("2025H1", "score", {"estates": scores(2).assign(new_col=1.0),
-                                          "items": scores(1), "district": scores(1)})
+        db.write_step(
+            "2025H1",
+            "score",
+            {"estates": scores(2).assign(new_col=1.0), "items": scores(1), "district": scores(1)},
+        )
     assert db.snapshot() == before
     monkeypatch.setattr(store_module, "_after_table", None)
     db.write_step("2025H1", "score", {"estates": scores(2)})  # store still usable
@@ -291,8 +352,7 @@ def test_step_killed_mid_write_leaves_previous_state(tmp_path: Path) -> None:
         store.write_step("2025H1", "score", {"estates": scores(3)})
         before = store.snapshot()
     marker = tmp_path / "marker"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), str(marker)],
-                            cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), str(marker)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():

@@ -13,8 +13,12 @@ from wuye_common.errors import WuyeError
 
 
 def one(n: int, sizes: list[int], variances: list[float] | None = None) -> list[int]:
-    strata = pd.Series(sizes, index=pd.MultiIndex.from_arrays(
-        [["E"] * len(sizes), [f"{i + 1}栋" for i in range(len(sizes))]]))
+    strata = pd.Series(
+        sizes,
+        index=pd.MultiIndex.from_arrays(
+            [["E"] * len(sizes), [f"{i + 1}栋" for i in range(len(sizes))]]
+        ),
+    )
     var = None if variances is None else pd.Series(variances, index=strata.index)
     return allocate(pd.Series({"E": n}), strata, variances=var).tolist()
 
@@ -68,7 +72,8 @@ def test_many_estates_at_once_equal_one_by_one():
         for b in range(rng.integers(1, 8)):
             rows.append((f"E{e}", f"{b}", int(rng.integers(1, 120))))
     strata = pd.DataFrame(rows, columns=["estate_id", "building", "N_h"]).set_index(
-        ["estate_id", "building"])["N_h"]
+        ["estate_id", "building"]
+    )["N_h"]
     totals = strata.groupby(level=0).sum()
     n = pd.Series(rng.integers(0, totals.to_numpy() + 1), index=totals.index)
     together = allocate(n, strata)
@@ -84,8 +89,7 @@ def test_errors():
     with pytest.raises(WuyeError, match="缺少小区"):
         allocate(pd.Series({"F": 1}), strata)
     with pytest.raises(WuyeError, match="variances"):
-        allocate(pd.Series({"E": 2}), strata, variances=pd.Series([-1.0, 1.0],
-                                                                 index=strata.index))
+        allocate(pd.Series({"E": 2}), strata, variances=pd.Series([-1.0, 1.0], index=strata.index))
     with pytest.raises(WuyeError, match="strata_sizes"):
         allocate(pd.Series({"E": 2}), [5, 5])
 
@@ -100,8 +104,9 @@ def problems(draw):
         group += [g] * k
         sizes += part
         n.append(draw(st.integers(0, sum(part))))
-    weights = draw(st.one_of(st.none(), st.lists(st.floats(0, 50), min_size=len(sizes),
-                                                 max_size=len(sizes))))
+    weights = draw(
+        st.one_of(st.none(), st.lists(st.floats(0, 50), min_size=len(sizes), max_size=len(sizes)))
+    )
     return np.array(n), np.array(group), np.array(sizes), weights
 
 
@@ -120,6 +125,5 @@ def test_allocation_properties(problem):
         # where no bound binds, Hamilton's rounding stays within one of the exact quota
         totals = np.bincount(group, weights=sizes, minlength=len(n))
         quota = np.where(totals[group] > 0, n[group] * sizes / np.maximum(totals[group], 1), 0)
-        free = np.array([np.all((quota[group == g] >= 1) | (n[g] < buildings[g]))
-                         for g in group])
+        free = np.array([np.all((quota[group == g] >= 1) | (n[g] < buildings[g])) for g in group])
         assert np.all(np.abs(got - quota)[free] < 1 + 1e-9)

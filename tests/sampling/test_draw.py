@@ -15,25 +15,37 @@ from sampling.selection import estate_keys, natural_key, stable_hash, systematic
 from wuye_common.errors import WuyeError
 
 
-def make_round(spec: dict[str, list[int]], thresholds: dict[str, float] | None = None
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_round(
+    spec: dict[str, list[int]], thresholds: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Register + frame; ``spec[estate] = households per building``."""
     rows = []
     for estate, buildings in spec.items():
         for b, size in enumerate(buildings, start=1):
             for i in range(size):
                 unit, k = divmod(i, 12)
-                rows.append((estate, f"{b}栋", f"{unit + 1}单元", str(k // 2 + 1),
-                             f"{k // 2 + 1}0{k % 2 + 1}"))
+                rows.append(
+                    (
+                        estate,
+                        f"{b}栋",
+                        f"{unit + 1}单元",
+                        str(k // 2 + 1),
+                        f"{k // 2 + 1}0{k % 2 + 1}",
+                    )
+                )
     frame = pd.DataFrame(rows, columns=["estate_id", "building", "unit", "floor", "room"])
-    frame["household_id"] = (frame["estate_id"] + "|" + frame["building"] + "|" + frame["unit"]
-                             + "|" + frame["room"])
+    frame["household_id"] = (
+        frame["estate_id"] + "|" + frame["building"] + "|" + frame["unit"] + "|" + frame["room"]
+    )
     ids = list(spec)
-    register = pd.DataFrame({
-        "estate_id": ids, "estate_name": [f"{e}花园" for e in ids],
-        "households": [sum(v) for v in spec.values()],
-        "threshold": [(thresholds or {}).get(e, 0.8) for e in ids],
-    })
+    register = pd.DataFrame(
+        {
+            "estate_id": ids,
+            "estate_name": [f"{e}花园" for e in ids],
+            "households": [sum(v) for v in spec.values()],
+            "threshold": [(thresholds or {}).get(e, 0.8) for e in ids],
+        }
+    )
     return register, frame
 
 
@@ -65,22 +77,34 @@ def test_order_of_rows_and_estates_and_subsets_do_not_matter():
     shuffled = frame.sample(frac=1.0, random_state=5).reset_index(drop=True)
     other = draw(register.iloc[::-1].reset_index(drop=True), shuffled)
     subset_ids = ["C03", "A01"]
-    sub = draw(register[register["estate_id"].isin(subset_ids)],
-               frame[frame["estate_id"].isin(subset_ids)])
+    sub = draw(
+        register[register["estate_id"].isin(subset_ids)], frame[frame["estate_id"].isin(subset_ids)]
+    )
     for estate in SPEC:
-        pd.testing.assert_frame_equal(per_estate(base.sample, estate),
-                                      per_estate(other.sample, estate))
+        pd.testing.assert_frame_equal(
+            per_estate(base.sample, estate), per_estate(other.sample, estate)
+        )
     for estate in subset_ids:
-        pd.testing.assert_frame_equal(per_estate(base.sample, estate),
-                                      per_estate(sub.sample, estate))
+        pd.testing.assert_frame_equal(
+            per_estate(base.sample, estate), per_estate(sub.sample, estate)
+        )
 
 
 def test_structure_counts_and_reserves():
     register, frame = make_round(SPEC)
     result = draw(register, frame)
     sample, strata, plan = result.sample, result.strata, result.plan
-    assert list(sample.columns[:9]) == ["estate_id", "building", "unit", "floor", "room",
-                                        "household_id", "role", "order", "seq"]
+    assert list(sample.columns[:9]) == [
+        "estate_id",
+        "building",
+        "unit",
+        "floor",
+        "room",
+        "household_id",
+        "role",
+        "order",
+        "seq",
+    ]
     assert sample["household_id"].is_unique  # reserves never overlap the main sample
     assert set(sample["household_id"]) <= set(frame["household_id"])
     counts = sample.groupby(["estate_id", "building", "role"]).size().unstack(fill_value=0)
@@ -89,8 +113,9 @@ def test_structure_counts_and_reserves():
     assert (merged["reserve_h"] == merged.get("reserve", 0)).all()
     assert (merged["N_h"] == frame.groupby(["estate_id", "building"]).size()).all()
     # reserves: ceil(0.5 n_h), at least one, never more than what is left
-    expected = np.minimum(np.maximum(np.ceil(0.5 * merged["n_h"]), 1), merged["N_h"]
-                          - merged["n_h"])
+    expected = np.minimum(
+        np.maximum(np.ceil(0.5 * merged["n_h"]), 1), merged["N_h"] - merged["n_h"]
+    )
     assert (merged["reserve_h"] == expected).all()
     # order: main 1..n_h and reserves 1..r_h within building; seq 1..k within estate
     for (_, _, _), group in sample.groupby(["estate_id", "building", "role"]):
@@ -107,8 +132,7 @@ def test_structure_counts_and_reserves():
 
 def test_sizes_follow_the_threshold():
     register, frame = make_round({"A": [400], "B": [400]}, {"A": 0.9, "B": 0.5})
-    plan = draw(register, frame, dataclasses.replace(CONFIG, minimum=0)).plan.set_index(
-        "estate_id")
+    plan = draw(register, frame, dataclasses.replace(CONFIG, minimum=0)).plan.set_index("estate_id")
     assert plan.loc["A", "n"] < plan.loc["B", "n"]
     fixed = draw(register, frame, dataclasses.replace(CONFIG, minimum=0, planning_p=0.5)).plan
     assert fixed["n"].nunique() == 1 and fixed["n"].iloc[0] == plan.loc["B", "n"]
@@ -119,8 +143,9 @@ def test_neyman_allocation_in_draw():
     register, frame = make_round({"N": [100, 100, 100]})
     config = dataclasses.replace(CONFIG, margin=0.1, minimum=0)
     plain = draw(register, frame, config)
-    variances = pd.Series([0.01, 0.25], index=pd.MultiIndex.from_tuples([("N", "1栋"),
-                                                                          ("N", "2栋")]))
+    variances = pd.Series(
+        [0.01, 0.25], index=pd.MultiIndex.from_tuples([("N", "1栋"), ("N", "2栋")])
+    )
     neyman = draw_round(register, frame, config, seed=11, confidence=0.95, variances=variances)
     n_h = neyman.strata["n_h"].tolist()
     assert sum(n_h) == plain.plan["n"].iloc[0]
@@ -128,8 +153,14 @@ def test_neyman_allocation_in_draw():
     assert n_h[0] < n_h[2] < n_h[1]
     assert neyman.meta["parameters"]["allocation"] == "neyman"
     with pytest.raises(WuyeError, match="variances"):
-        draw_round(register, frame, config, seed=1, confidence=0.95,
-                   variances=pd.Series([1.0], index=["N"]))
+        draw_round(
+            register,
+            frame,
+            config,
+            seed=1,
+            confidence=0.95,
+            variances=pd.Series([1.0], index=["N"]),
+        )
 
 
 def test_tiny_estates_and_census():
@@ -177,8 +208,7 @@ def test_systematic_mask_exact_count(big_n):
     for n in {0, 1, big_n // 3, big_n // 2, big_n - 1, big_n}:
         for u in (0.0, 0.25, 0.5, 0.999999):
             pos = np.arange(big_n)
-            got = systematic_mask(pos, np.full(big_n, n), np.full(big_n, big_n),
-                                  np.full(big_n, u))
+            got = systematic_mask(pos, np.full(big_n, n), np.full(big_n, big_n), np.full(big_n, u))
             assert got.sum() == n
 
 
@@ -190,39 +220,54 @@ def test_inclusion_frequencies_are_uniform():
     result = draw(register, frame, config)
     main = result.sample[result.sample["role"] == "main"]
     place = frame["household_id"].str.split("|", n=1).str[1]
-    hits = main["household_id"].str.split("|", n=1).str[1].value_counts().reindex(
-        place.unique(), fill_value=0)
+    hits = (
+        main["household_id"]
+        .str.split("|", n=1)
+        .str[1]
+        .value_counts()
+        .reindex(place.unique(), fill_value=0)
+    )
     strata = result.strata.groupby("building")["pi_h"].first()
     pi = hits.index.str.split("|").str[0].map(strata).to_numpy(dtype=float)
     assert hits.sum() == result.plan["n"].sum()
     # binomial sd ≤ sqrt(300·0.25) ≈ 8.7; allow 4.5 sd
-    assert np.all(np.abs(hits.to_numpy() - draws * pi) < 4.5 * np.sqrt(draws * pi * (1 - pi))
-                  + 1)
+    assert np.all(np.abs(hits.to_numpy() - draws * pi) < 4.5 * np.sqrt(draws * pi * (1 - pi)) + 1)
 
 
 def test_systematic_inclusion_frequencies_are_n_over_big_n():
     draws = 400
     register, frame = make_round({f"S{i:03d}": [7, 5, 11] for i in range(draws)})
-    config = dataclasses.replace(CONFIG, margin=0.3, minimum=5, response_rate=1.0,
-                                 method="systematic")
+    config = dataclasses.replace(
+        CONFIG, margin=0.3, minimum=5, response_rate=1.0, method="systematic"
+    )
     result = draw(register, frame, config)
     main = result.sample[result.sample["role"] == "main"]
     n, big_n = result.plan["n"].iloc[0], result.plan["N"].iloc[0]
     assert (result.plan["n"] == n).all() and n < big_n
-    hits = main["household_id"].str.split("|", n=1).str[1].value_counts().reindex(
-        frame["household_id"].str.split("|", n=1).str[1].unique(), fill_value=0)
+    hits = (
+        main["household_id"]
+        .str.split("|", n=1)
+        .str[1]
+        .value_counts()
+        .reindex(frame["household_id"].str.split("|", n=1).str[1].unique(), fill_value=0)
+    )
     pi = n / big_n
-    assert np.all(np.abs(hits.to_numpy() - draws * pi) < 4.5 * np.sqrt(draws * pi * (1 - pi))
-                  + 1)
+    assert np.all(np.abs(hits.to_numpy() - draws * pi) < 4.5 * np.sqrt(draws * pi * (1 - pi)) + 1)
 
 
 def test_vacant_households_excluded_and_missing_estates_planned():
     register, frame = make_round({"V": [50], "W": [20]})
     frame["occupied"] = True
     frame.loc[frame.index[:10], "occupied"] = False
-    register = pd.concat([register, pd.DataFrame({"estate_id": ["Z"], "estate_name": ["空"],
-                                                  "households": [5], "threshold": [0.8]})],
-                         ignore_index=True)
+    register = pd.concat(
+        [
+            register,
+            pd.DataFrame(
+                {"estate_id": ["Z"], "estate_name": ["空"], "households": [5], "threshold": [0.8]}
+            ),
+        ],
+        ignore_index=True,
+    )
     result = draw(register, frame)
     vacant = set(frame.loc[~frame["occupied"], "household_id"])
     assert not vacant & set(result.sample["household_id"])

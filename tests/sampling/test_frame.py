@@ -8,26 +8,46 @@ import pytest
 from sampling.frame import load_frame
 from wuye_common.errors import WuyeError
 
-REGISTER = pd.DataFrame({"estate_id": ["007", "008"], "estate_name": ["东湖苑", "西山居"],
-                         "households": [4, 2], "threshold": [0.8, 0.5]})
+REGISTER = pd.DataFrame(
+    {
+        "estate_id": ["007", "008"],
+        "estate_name": ["东湖苑", "西山居"],
+        "households": [4, 2],
+        "threshold": [0.8, 0.5],
+    }
+)
 
 
-def write_csv(tmp_path, rows, header="小区编号,楼栋,单元,楼层,房号", name="frame.csv",
-              encoding="utf-8-sig"):
+def write_csv(
+    tmp_path, rows, header="小区编号,楼栋,单元,楼层,房号", name="frame.csv", encoding="utf-8-sig"
+):
     path = tmp_path / name
     path.write_text("\n".join([header, *rows]) + "\n", encoding=encoding)
     return path
 
 
-GOOD = ["007,1栋,1单元,1,101", "007,1栋,1单元,1,102", "007,2栋,1单元,2,201",
-        "007,2栋,2单元,2,201", "008,A座,,3,301", "008,A座,,3,302"]
+GOOD = [
+    "007,1栋,1单元,1,101",
+    "007,1栋,1单元,1,102",
+    "007,2栋,1单元,2,201",
+    "007,2栋,2单元,2,201",
+    "008,A座,,3,301",
+    "008,A座,,3,302",
+]
 
 
 def test_reads_chinese_headers_and_builds_household_id(tmp_path):
     frame, warnings = load_frame(write_csv(tmp_path, GOOD), REGISTER)
     assert warnings == []
-    assert list(frame.columns) == ["estate_id", "building", "unit", "floor", "room", "occupied",
-                                   "household_id"]
+    assert list(frame.columns) == [
+        "estate_id",
+        "building",
+        "unit",
+        "floor",
+        "room",
+        "occupied",
+        "household_id",
+    ]
     assert frame["estate_id"].tolist()[0] == "007"  # leading zeros kept
     assert frame["household_id"].tolist()[0] == "007|1栋|1单元|101"
     assert frame["household_id"].tolist()[4] == "008|A座||301"
@@ -73,9 +93,20 @@ def test_unknown_estate_is_an_error_unless_known_elsewhere(tmp_path):
 
 
 def test_size_mismatch_and_missing_estate_warn(tmp_path):
-    register = pd.concat([REGISTER, pd.DataFrame({"estate_id": ["009"], "estate_name": ["新村"],
-                                                  "households": [3], "threshold": [0.7]})],
-                         ignore_index=True)
+    register = pd.concat(
+        [
+            REGISTER,
+            pd.DataFrame(
+                {
+                    "estate_id": ["009"],
+                    "estate_name": ["新村"],
+                    "households": [3],
+                    "threshold": [0.7],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     register.loc[0, "households"] = 10
     frame, warnings = load_frame(write_csv(tmp_path, GOOD), register)
     texts = [w.message for w in warnings]
@@ -87,13 +118,15 @@ def test_size_mismatch_and_missing_estate_warn(tmp_path):
 def test_occupancy(tmp_path):
     rows = [r + ",是" for r in GOOD[:-2]] + [GOOD[-2] + ",空置", GOOD[-1] + ","]
     frame, warnings = load_frame(
-        write_csv(tmp_path, rows, header="小区编号,楼栋,单元,楼层,房号,是否入住"), REGISTER)
+        write_csv(tmp_path, rows, header="小区编号,楼栋,单元,楼层,房号,是否入住"), REGISTER
+    )
     assert frame["occupied"].tolist() == [True] * 4 + [False, True]
     assert warnings == []
     bad = [*rows[:-1], GOOD[-1] + ",也许"]
     with pytest.raises(WuyeError) as info:
-        load_frame(write_csv(tmp_path, bad, header="小区编号,楼栋,单元,楼层,房号,是否入住"),
-                   REGISTER)
+        load_frame(
+            write_csv(tmp_path, bad, header="小区编号,楼栋,单元,楼层,房号,是否入住"), REGISTER
+        )
     assert info.value.problems[0].row == 7 and info.value.problems[0].column == "是否入住"
 
 

@@ -46,18 +46,23 @@ def test_broken_frame_is_a_located_error(ws, tmp_path, capsys, kind):
 
 
 @HSET
-@given(column=st.sampled_from(FRAME_HEADERS), rows=st.lists(st.integers(0, 3000), min_size=1,
-                                                          max_size=3), value=WRONG_VALUES)
-def test_frame_wrong_values_sample_or_are_located(small_round, tmp_path_factory, column, rows,
-                                                  value):
+@given(
+    column=st.sampled_from(FRAME_HEADERS),
+    rows=st.lists(st.integers(0, 3000), min_size=1, max_size=3),
+    value=WRONG_VALUES,
+)
+def test_frame_wrong_values_sample_or_are_located(
+    small_round, tmp_path_factory, column, rows, value
+):
     """Any value in any frame column: the sample is drawn and its field sheets written, or
     every problem names the frame."""
     from evaluation.round import load_round
     from sampling.design import run_sampling
 
     root = round_folder(small_round)
-    frame = pd.read_csv(root / "住户清册.csv", dtype=str, encoding="utf-8-sig",
-                        keep_default_na=False)
+    frame = pd.read_csv(
+        root / "住户清册.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
+    )
     rows = [r % len(frame) for r in rows]
     frame.loc[rows, column] = value
     folder = tmp_path_factory.mktemp("frame")
@@ -84,10 +89,26 @@ def test_frame_enormous_and_typed_cells(small_round, tmp_path):
 
     root = round_folder(small_round)
     frame = pd.read_csv(root / "住户清册.csv", dtype=str, encoding="utf-8-sig")
-    cases = [("csv", {(3, "房号"): "1" * 1_000_000, (5, "楼栋"): "栋" * 1_000_000,
-                      (7, "单元"): "9" * 5000 + "单元"})]
-    cases.append(("xlsx", {(row + 50 * i, column): TYPED[(row + i) % len(TYPED)]
-                           for row in range(0, 40, 4) for i, column in enumerate(FRAME_HEADERS)}))
+    cases = [
+        (
+            "csv",
+            {
+                (3, "房号"): "1" * 1_000_000,
+                (5, "楼栋"): "栋" * 1_000_000,
+                (7, "单元"): "9" * 5000 + "单元",
+            },
+        )
+    ]
+    cases.append(
+        (
+            "xlsx",
+            {
+                (row + 50 * i, column): TYPED[(row + i) % len(TYPED)]
+                for row in range(0, 40, 4)
+                for i, column in enumerate(FRAME_HEADERS)
+            },
+        )
+    )
     for n, (kind, cells) in enumerate(cases):
         folder = tmp_path / f"case{n}"
         folder.mkdir()

@@ -20,12 +20,23 @@ CONFIG = SamplingConfig(margin=0.15, minimum=5, response_rate=0.85, reserve_rati
 
 def make(names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     names = names or {"007": "东湖苑", "008": "西山居[二期]"}
-    rows = [(e, f"{b}栋", "1单元", str(f), f"{f}0{r}") for e in names for b in (1, 2)
-            for f in range(1, 9) for r in (1, 2)]
+    rows = [
+        (e, f"{b}栋", "1单元", str(f), f"{f}0{r}")
+        for e in names
+        for b in (1, 2)
+        for f in range(1, 9)
+        for r in (1, 2)
+    ]
     rows.append(("007", "3栋", "1单元", "1", "=1+1"))  # must stay text, not a formula
     frame = pd.DataFrame(rows, columns=["estate_id", "building", "unit", "floor", "room"])
-    register = pd.DataFrame({"estate_id": list(names), "estate_name": list(names.values()),
-                             "households": 32, "threshold": 0.8})
+    register = pd.DataFrame(
+        {
+            "estate_id": list(names),
+            "estate_name": list(names.values()),
+            "households": 32,
+            "threshold": 0.8,
+        }
+    )
     return register, frame
 
 
@@ -42,7 +53,9 @@ def test_sheet_names_safe_unique_short():
 def test_field_sheets(tmp_path):
     register, frame = make()
     result = draw_round(register, frame, CONFIG, seed=3, confidence=0.95)
-    path = write_field_sheets(result, register, tmp_path / "sheets.xlsx", title="测试区 2025年上半年")
+    path = write_field_sheets(
+        result, register, tmp_path / "sheets.xlsx", title="测试区 2025年上半年"
+    )
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["说明", "007 东湖苑", "008 西山居_二期_"]
     sheet = workbook["007 东湖苑"]
@@ -84,8 +97,7 @@ def test_record_round_trip(tmp_path):
     register, frame = make()
     result = draw_round(register, frame, CONFIG, seed=3, confidence=0.95)
     written = write_sampling_record(result, tmp_path / "rec")
-    assert sorted(p.name for p in written) == ["meta.json", "plan.csv", "sample.csv",
-                                               "strata.csv"]
+    assert sorted(p.name for p in written) == ["meta.json", "plan.csv", "sample.csv", "strata.csv"]
     back = read_sampling_record(tmp_path / "rec")
     pd.testing.assert_frame_equal(back.sample, result.sample)
     pd.testing.assert_frame_equal(back.strata, result.strata)
@@ -104,13 +116,26 @@ def test_record_missing_file(tmp_path):
 
 def test_run_sampling_writes_everything(tmp_path):
     register, frame = make()
-    frame.rename(columns={"estate_id": "小区编号", "building": "楼栋", "unit": "单元",
-                          "floor": "楼层", "room": "房号"}).to_csv(
-        tmp_path / "住户清册.csv", index=False, encoding="utf-8-sig")
+    frame.rename(
+        columns={
+            "estate_id": "小区编号",
+            "building": "楼栋",
+            "unit": "单元",
+            "floor": "楼层",
+            "room": "房号",
+        }
+    ).to_csv(tmp_path / "住户清册.csv", index=False, encoding="utf-8-sig")
     round_ = SimpleNamespace(
-        round_id="2025H1", kind="H", label="测试区 2025年上半年", seed=20240906,
-        confidence=0.95, sampling=CONFIG, register=register,
-        paths={"frame": tmp_path / "住户清册.csv"}, output_dir=tmp_path / "out")
+        round_id="2025H1",
+        kind="H",
+        label="测试区 2025年上半年",
+        seed=20240906,
+        confidence=0.95,
+        sampling=CONFIG,
+        register=register,
+        paths={"frame": tmp_path / "住户清册.csv"},
+        output_dir=tmp_path / "out",
+    )
     result = run_sampling(round_)
     names = sorted(p.name for p in result.written)
     assert names == ["meta.json", "plan.csv", "sample.csv", "strata.csv", "抽样入户表_2025H1.xlsx"]
@@ -132,10 +157,17 @@ def test_quarterly_round_skips_the_other_estates_of_its_register(tmp_path):
     register, frame = make()
     frame.to_csv(tmp_path / "frame.csv", index=False, encoding="utf-8-sig")
     round_ = SimpleNamespace(
-        round_id="2025Q3", kind="Q", label="测试区 2025年第三季度", seed=1, confidence=0.95,
-        sampling=CONFIG, register=register[register["estate_id"] == "008"],
-        all_estate_ids=("007", "008"), paths={"frame": tmp_path / "frame.csv"},
-        output_dir=tmp_path / "out")
+        round_id="2025Q3",
+        kind="Q",
+        label="测试区 2025年第三季度",
+        seed=1,
+        confidence=0.95,
+        sampling=CONFIG,
+        register=register[register["estate_id"] == "008"],
+        all_estate_ids=("007", "008"),
+        paths={"frame": tmp_path / "frame.csv"},
+        output_dir=tmp_path / "out",
+    )
     result = run_sampling(round_)
     assert set(result.sample["estate_id"]) == {"008"}
     assert any("007" in w for w in result.meta["warnings"])
@@ -174,8 +206,11 @@ def real_round(tmp_path, period: str):
     (folder / "台账.csv").write_text(REGISTER_CSV, encoding="utf-8")
     lines = ["小区编号,楼栋,单元,楼层,房号,是否入住"]
     for estate, size in (("E1", 60), ("E2", 40), ("E3", 30)):
-        lines += [f"{estate},{i % 3 + 1}栋,1单元,{i // 6 + 1},{i // 6 + 1}0{i % 6},"
-                  f"{'否' if i == 0 else '是'}" for i in range(size)]
+        lines += [
+            f"{estate},{i % 3 + 1}栋,1单元,{i // 6 + 1},{i // 6 + 1}0{i % 6},"
+            f"{'否' if i == 0 else '是'}"
+            for i in range(size)
+        ]
     (folder / "住户清册.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return load_round(folder)
 

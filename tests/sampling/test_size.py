@@ -12,8 +12,9 @@ from sampling.size import expected_margin, sample_size, z_value
 from wuye_common.errors import WuyeError
 
 
-def cochran(big_n: int, e: float, p: float = 0.5, conf: float = 0.95, deff: float = 1.0,
-            rr: float = 1.0) -> int:
+def cochran(
+    big_n: int, e: float, p: float = 0.5, conf: float = 0.95, deff: float = 1.0, rr: float = 1.0
+) -> int:
     """Independent scalar re-implementation (statistics.NormalDist, not scipy)."""
     z = NormalDist().inv_cdf(0.5 + conf / 2)
     n0 = z * z * p * (1 - p) * deff / (e * e)
@@ -44,7 +45,8 @@ def test_response_rate_inflation_and_deff():
     assert int(sample_size(500, margin=0.05, response_rate=0.85)) == 257  # 218 / 0.85 = 256.5
     assert int(sample_size(10**9, margin=0.05, deff=2.0)) == 769  # 2 * 384.146 = 768.3
     assert int(sample_size(500, margin=0.05, deff=1.5, response_rate=0.8)) == cochran(
-        500, 0.05, deff=1.5, rr=0.8)
+        500, 0.05, deff=1.5, rr=0.8
+    )
 
 
 def test_census_when_n_reaches_population():
@@ -67,22 +69,28 @@ def test_vectorised_broadcasting_matches_scalar():
     ps = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.5])
     got = sample_size(pops, margin=0.06, p=ps, response_rate=0.9)
     assert got.dtype == np.int64 and got.shape == (6,)
-    assert got.tolist() == [cochran(int(n), 0.06, p, rr=0.9) for n, p in zip(pops, ps,
-                                                                            strict=True)]
+    assert got.tolist() == [cochran(int(n), 0.06, p, rr=0.9) for n, p in zip(pops, ps, strict=True)]
     grid = sample_size(np.array([[100], [1000]]), margin=np.array([0.05, 0.1]))
     assert grid.shape == (2, 2)
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [
-    ({"margin": 0}, "margin"), ({"margin": -0.1}, "margin"), ({"margin": 1.5}, "margin"),
-    ({"margin": 0.05, "confidence": 0}, "confidence"),
-    ({"margin": 0.05, "confidence": 1}, "confidence"),
-    ({"margin": 0.05, "confidence": 1.2}, "confidence"),
-    ({"margin": 0.05, "p": 0}, "p"), ({"margin": 0.05, "p": 1}, "p"),
-    ({"margin": 0.05, "deff": 0}, "deff"), ({"margin": 0.05, "response_rate": 0}, "response_rate"),
-    ({"margin": 0.05, "minimum": -1}, "minimum"),
-    ({"margin": 0.05, "minimum": 10, "maximum": 5}, "maximum"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"margin": 0}, "margin"),
+        ({"margin": -0.1}, "margin"),
+        ({"margin": 1.5}, "margin"),
+        ({"margin": 0.05, "confidence": 0}, "confidence"),
+        ({"margin": 0.05, "confidence": 1}, "confidence"),
+        ({"margin": 0.05, "confidence": 1.2}, "confidence"),
+        ({"margin": 0.05, "p": 0}, "p"),
+        ({"margin": 0.05, "p": 1}, "p"),
+        ({"margin": 0.05, "deff": 0}, "deff"),
+        ({"margin": 0.05, "response_rate": 0}, "response_rate"),
+        ({"margin": 0.05, "minimum": -1}, "minimum"),
+        ({"margin": 0.05, "minimum": 10, "maximum": 5}, "maximum"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(WuyeError) as info:
         sample_size(100, **kwargs)
@@ -114,7 +122,8 @@ def test_expected_margin_hand_value_and_edges():
     # m = 100 * 0.8 = 80 completes of N = 400, p = 0.5:
     # 1.959964 * sqrt(0.25/80 * 320/399) = 0.098121
     assert float(expected_margin(100, 400, p=0.5, response_rate=0.8)) == pytest.approx(
-        0.098121, abs=2e-6)
+        0.098121, abs=2e-6
+    )
     assert float(expected_margin(50, 50, p=0.7)) == 0.0  # census
     assert float(expected_margin(1, 1, p=0.7)) == 0.0
     assert np.isnan(expected_margin(0, 50, p=0.7))

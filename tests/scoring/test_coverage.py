@@ -24,13 +24,15 @@ from evaluation.round import DEFAULT_THRESHOLDS, SamplingConfig
 from evaluation.scoring.estimation import proportion_interval
 from sampling.size import sample_size
 
-POPULATIONS = np.array([80, 100, 120, 150, 200, 250, 300, 400, 500, 650, 800, 1000, 1300,
-                        1600, 2000, 2500, 3000])
+POPULATIONS = np.array(
+    [80, 100, 120, 150, 200, 250, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000, 2500, 3000]
+)
 RATES = np.round(np.arange(0.50, 0.9701, 0.01), 2)
 
 
-def exact_coverage(N: int, n: int, rates: np.ndarray, method: str = "beta",
-                   confidence: float = 0.95) -> np.ndarray:
+def exact_coverage(
+    N: int, n: int, rates: np.ndarray, method: str = "beta", confidence: float = 0.95
+) -> np.ndarray:
     """Exact coverage at each true rate for SRSWOR of n from N (all outcomes at once)."""
     k = np.arange(n + 1)
     K = np.round(rates * N).astype(int)
@@ -39,9 +41,16 @@ def exact_coverage(N: int, n: int, rates: np.ndarray, method: str = "beta",
     p = k / n
     f = n / N
     var = (1 - f) * p * (1 - p) / (n - 1) if n > 1 else np.zeros_like(p)
-    lo, hi = proportion_interval(p, var, np.full_like(p, n), np.full_like(p, n - 1),
-                                 np.full(p.shape, n == N), np.full_like(p, 1 - f),
-                                 method=method, confidence=confidence)
+    lo, hi = proportion_interval(
+        p,
+        var,
+        np.full_like(p, n),
+        np.full_like(p, n - 1),
+        np.full(p.shape, n == N),
+        np.full_like(p, 1 - f),
+        method=method,
+        confidence=confidence,
+    )
     covered = (lo[None, :] <= truth[:, None] + 1e-12) & (hi[None, :] >= truth[:, None] - 1e-12)
     return (pmf * covered).sum(axis=1)
 
@@ -77,7 +86,13 @@ def test_srs_coverage_matches_simulation():
     p = k / n
     f = n / N
     var = (1 - f) * p * (1 - p) / (n - 1)
-    lo, hi = proportion_interval(p, var, np.full_like(p, n), np.full_like(p, n - 1),
-                                 np.zeros(p.shape, bool), np.full_like(p, 1 - f))
+    lo, hi = proportion_interval(
+        p,
+        var,
+        np.full_like(p, n),
+        np.full_like(p, n - 1),
+        np.zeros(p.shape, bool),
+        np.full_like(p, 1 - f),
+    )
     sim = ((lo <= K / N) & (hi >= K / N)).mean()
     assert sim == pytest.approx(exact_coverage(N, n, np.array([P]))[0], abs=0.006)

@@ -24,12 +24,17 @@ def _answers(n=1500, seed=3):
     overall_dis = rng.random(n) < 1 / (1 + np.exp(-logit))
     sat = np.column_stack([~dis, ~overall_dis]).astype(float)
     sat[rng.random((n, 4)) < 0.02] = np.nan
-    return pd.DataFrame({
-        "response_id": np.repeat([f"r{i}" for i in range(n)], 4),
-        "estate_id": "E1", "firm": np.repeat(np.where(np.arange(n) % 2, "甲", "乙"), 4),
-        "item_id": np.tile(["S1", "S2", "S3", "S9"], n),
-        "dimension": np.tile(["D0", "D1", "D2", "总体评价"], n),
-        "satisfied": sat.ravel(), "points": 50.0})
+    return pd.DataFrame(
+        {
+            "response_id": np.repeat([f"r{i}" for i in range(n)], 4),
+            "estate_id": "E1",
+            "firm": np.repeat(np.where(np.arange(n) % 2, "甲", "乙"), 4),
+            "item_id": np.tile(["S1", "S2", "S3", "S9"], n),
+            "dimension": np.tile(["D0", "D1", "D2", "总体评价"], n),
+            "satisfied": sat.ravel(),
+            "points": 50.0,
+        }
+    )
 
 
 def test_key_drivers_ranks_the_true_driver_first():
@@ -49,9 +54,13 @@ def test_key_drivers_by_firm_and_small_groups():
 
 
 def test_importance_performance_quadrants():
-    items = pd.DataFrame({"item_id": ["S1", "S2", "S3", "S9"],
-                          "dimension": ["D0", "D1", "D2", "总体评价"],
-                          "is_overall": [False, False, False, True]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["S1", "S2", "S3", "S9"],
+            "dimension": ["D0", "D1", "D2", "总体评价"],
+            "is_overall": [False, False, False, True],
+        }
+    )
     out = importance_performance(_answers(), items).set_index("dimension")
     assert set(out.quadrant) <= {"优势区", "改进区", "维持区", "机会区"}
     # D0 is the most important and the worst performing → 改进区
@@ -66,16 +75,25 @@ def test_by_firm_from_register():
     out = importance_performance(a, by="firm", register=reg)
     assert set(out.firm) == {"甲", "乙"}
     from wuye_common.errors import WuyeError
+
     with pytest.raises(WuyeError, match="by"):
         key_drivers(a, by="firm")
 
 
 # --------------------------------------------------------------------------- the matrix, at scale
-ITEMS = pd.DataFrame({"item_id": ["A1", "A2", "A3", "B1", "B2", "C1", "Q9"],
-                      "dimension": ["甲项", "甲项", "甲项", "乙项", "乙项", "丙项", "总体评价"],
-                      "is_overall": [False] * 6 + [True]})
-REGISTER = pd.DataFrame({"estate_id": [f"E{i}" for i in range(6)],
-                         "firm": ["物业甲", "物业乙", "物业丙", "物业甲", "物业乙", "物业丙"]})
+ITEMS = pd.DataFrame(
+    {
+        "item_id": ["A1", "A2", "A3", "B1", "B2", "C1", "Q9"],
+        "dimension": ["甲项", "甲项", "甲项", "乙项", "乙项", "丙项", "总体评价"],
+        "is_overall": [False] * 6 + [True],
+    }
+)
+REGISTER = pd.DataFrame(
+    {
+        "estate_id": [f"E{i}" for i in range(6)],
+        "firm": ["物业甲", "物业乙", "物业丙", "物业甲", "物业乙", "物业丙"],
+    }
+)
 
 
 def _survey(n: int = 2400, seed: int = 5) -> pd.DataFrame:
@@ -83,19 +101,26 @@ def _survey(n: int = 2400, seed: int = 5) -> pd.DataFrame:
     overall item last, 3% missing, respondents' rows consecutive as ingest writes them."""
     rng = np.random.default_rng(seed)
     propensity = rng.normal(size=(n, 3))
-    sat = np.column_stack([rng.random((n, 3)) < 1 / (1 + np.exp(-(1.0 + propensity[:, [0]]))),
-                           rng.random((n, 2)) < 1 / (1 + np.exp(-(1.5 + propensity[:, [1]]))),
-                           rng.random((n, 1)) < 1 / (1 + np.exp(-(0.8 + propensity[:, [2]])))])
+    sat = np.column_stack(
+        [
+            rng.random((n, 3)) < 1 / (1 + np.exp(-(1.0 + propensity[:, [0]]))),
+            rng.random((n, 2)) < 1 / (1 + np.exp(-(1.5 + propensity[:, [1]]))),
+            rng.random((n, 1)) < 1 / (1 + np.exp(-(0.8 + propensity[:, [2]]))),
+        ]
+    )
     logit = 1.2 + 1.5 * propensity[:, 0] + 0.6 * propensity[:, 1]
     sat = np.column_stack([sat, rng.random(n) < 1 / (1 + np.exp(-logit))]).astype(float)
     sat[rng.random(sat.shape) < 0.03] = np.nan
     ids = np.array([f"{x:012x}" for x in rng.integers(0, 2**48, n)], dtype=object)
-    return pd.DataFrame({
-        "response_id": np.repeat(ids, 7), "estate_id": np.repeat(rng.choice(REGISTER.estate_id,
-                                                                             n), 7),
-        "item_id": np.tile(ITEMS.item_id.to_numpy(), n),
-        "dimension": np.tile(ITEMS.dimension.to_numpy(), n), "satisfied": sat.ravel(),
-    }).astype({c: "str" for c in ("response_id", "estate_id", "item_id", "dimension")})
+    return pd.DataFrame(
+        {
+            "response_id": np.repeat(ids, 7),
+            "estate_id": np.repeat(rng.choice(REGISTER.estate_id, n), 7),
+            "item_id": np.tile(ITEMS.item_id.to_numpy(), n),
+            "dimension": np.tile(ITEMS.dimension.to_numpy(), n),
+            "satisfied": sat.ravel(),
+        }
+    ).astype({c: "str" for c in ("response_id", "estate_id", "item_id", "dimension")})
 
 
 def _reference_matrix(answers: pd.DataFrame) -> pd.DataFrame:
@@ -105,8 +130,13 @@ def _reference_matrix(answers: pd.DataFrame) -> pd.DataFrame:
     overall_ids = set(ITEMS.loc[ITEMS.is_overall, "item_id"])
     on = a["item_id"].isin(overall_ids)
     overall = a[on].groupby("response_id")["satisfied"].mean()
-    share = (a[~on].dropna(subset=["satisfied"]).groupby(["response_id", "dimension"])
-             ["satisfied"].mean().unstack())
+    share = (
+        a[~on]
+        .dropna(subset=["satisfied"])
+        .groupby(["response_id", "dimension"])["satisfied"]
+        .mean()
+        .unstack()
+    )
     m = share.join(overall.rename("overall"), how="inner")
     estate = a.groupby("response_id")["estate_id"].first()
     return m.assign(firm=estate.reindex(m.index).map(REGISTER.set_index("estate_id")["firm"]))
@@ -119,32 +149,57 @@ def _reference_fit(m: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
     x = 1 - m[dims]
     x = x.fillna(x.mean())
     fit = sm.Logit((m["overall"] < 0.5).astype(float), sm.add_constant(x)).fit(disp=0)
-    return pd.DataFrame({"coef": fit.params[dims], "se": fit.bse[dims],
-                         "p_value": fit.pvalues[dims], "n": len(m),
-                         "imputed": m[dims].isna().sum()})
+    return pd.DataFrame(
+        {
+            "coef": fit.params[dims],
+            "se": fit.bse[dims],
+            "p_value": fit.pvalues[dims],
+            "n": len(m),
+            "imputed": m[dims].isna().sum(),
+        }
+    )
 
 
 def _variants(answers: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ids = ["response_id", "estate_id", "item_id", "dimension"]
-    return {"str": answers, "object": answers.astype({c: object for c in ids}),
-            "category": answers.astype({c: "category" for c in ids}),
-            "shuffled": answers.sample(frac=1.0, random_state=2).reset_index(drop=True)}
+    return {
+        "str": answers,
+        "object": answers.astype({c: object for c in ids}),
+        "category": answers.astype({c: "category" for c in ids}),
+        "shuffled": answers.sample(frac=1.0, random_state=2).reset_index(drop=True),
+    }
 
 
 def test_respondent_matrix_by_hand() -> None:
-    a = pd.DataFrame({
-        "response_id": ["r2", "r2", "r2", "r2", "r1", "r1", "r1", "r3", "r4", "r4", None],
-        "estate_id": ["E1"] * 11,
-        "item_id": ["A1", "A2", "B1", "Q9", "A1", "A2", "Q9", "Q9", "A1", "B1", "A1"],
-        "dimension": ["甲项", "甲项", "乙项", "总体评价", "甲项", "甲项", "总体评价", "总体评价",
-                      "甲项", "乙项", "甲项"],
-        "satisfied": [1.0, 0.0, np.nan, 1.0, 1.0, 1.0, np.nan, 1.0, 0.0, 1.0, 1.0]})
+    a = pd.DataFrame(
+        {
+            "response_id": ["r2", "r2", "r2", "r2", "r1", "r1", "r1", "r3", "r4", "r4", None],
+            "estate_id": ["E1"] * 11,
+            "item_id": ["A1", "A2", "B1", "Q9", "A1", "A2", "Q9", "Q9", "A1", "B1", "A1"],
+            "dimension": [
+                "甲项",
+                "甲项",
+                "乙项",
+                "总体评价",
+                "甲项",
+                "甲项",
+                "总体评价",
+                "总体评价",
+                "甲项",
+                "乙项",
+                "甲项",
+            ],
+            "satisfied": [1.0, 0.0, np.nan, 1.0, 1.0, 1.0, np.nan, 1.0, 0.0, 1.0, 1.0],
+        }
+    )
     m = respondent_matrix(a, ITEMS)
     # r3 answered no dimension item, r4 has no overall row, the row without an id is dropped
     assert m.dimensions == ["乙项", "甲项"]  # sorted; 丙项 and 总体评价 are not dimensions
     assert m.frame.index.tolist() == ["r1", "r2"]
-    np.testing.assert_array_equal(m.frame[["甲项", "乙项", "_overall"]].to_numpy(),
-                                  [[1.0, np.nan, np.nan], [0.5, np.nan, 1.0]])
+    np.testing.assert_array_equal(
+        m.frame[["甲项", "乙项", "_overall"]].to_numpy(),
+        [[1.0, np.nan, np.nan], [0.5, np.nan, 1.0]],
+    )
     assert m.frame["estate_id"].tolist() == ["E1", "E1"]
 
 
@@ -176,7 +231,8 @@ def test_drivers_and_importance_follow_the_definitions(variant: str) -> None:
         both = ref[[d, "overall"]].dropna()
         assert ipa.loc[d, "performance"] == pytest.approx(ref[d].mean(), rel=1e-12)
         assert ipa.loc[d, "importance"] == pytest.approx(
-            np.corrcoef(both[d], both["overall"])[0, 1], rel=1e-9)
+            np.corrcoef(both[d], both["overall"])[0, 1], rel=1e-9
+        )
         assert ipa.loc[d, "n"] == ref[d].notna().sum()
 
 
@@ -189,10 +245,12 @@ def test_public_functions_equal_the_round_tables_for_every_id_dtype() -> None:
             pd.testing.assert_frame_equal(tables[key], first[key], obj=f"{name} {key}")
     matrix = respondent_matrix(base, ITEMS)
     pd.testing.assert_frame_equal(key_drivers(base, ITEMS), first["drivers"])
-    pd.testing.assert_frame_equal(key_drivers(base, ITEMS, by="firm", register=REGISTER),
-                                  first["firm_drivers"])
-    pd.testing.assert_frame_equal(key_drivers(matrix, by="firm", register=REGISTER),
-                                  first["firm_drivers"])
+    pd.testing.assert_frame_equal(
+        key_drivers(base, ITEMS, by="firm", register=REGISTER), first["firm_drivers"]
+    )
+    pd.testing.assert_frame_equal(
+        key_drivers(matrix, by="firm", register=REGISTER), first["firm_drivers"]
+    )
     pd.testing.assert_frame_equal(importance_performance(matrix), first["importance"])
     assert list(first["firm_drivers"].columns) == ["firm", *DRIVER_COLUMNS]
     assert list(first["importance"].columns) == list(IMPORTANCE_COLUMNS)
@@ -210,9 +268,16 @@ def scored(tmp_path_factory: pytest.TempPathFactory):
 
     ws = tmp_path_factory.mktemp("drivers_round")
     district = build_district(13, estates=5)
-    root = write_demo_round(ws / "demo", "2025H2", seed=13, estates=5, output_dir=ws / "out",
-                            database=ws / "wuye.sqlite", secrets=ws / ".secrets",
-                            district=district)
+    root = write_demo_round(
+        ws / "demo",
+        "2025H2",
+        seed=13,
+        estates=5,
+        output_dir=ws / "out",
+        database=ws / "wuye.sqlite",
+        secrets=ws / ".secrets",
+        district=district,
+    )
     rnd = load_round(root)
     drawn = pipeline.sample_step(rnd)
     write_fieldwork(root, district, drawn.sample, period="2025H2", seed=13)
@@ -223,17 +288,19 @@ def scored(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_score_step_stores_the_tables_and_the_report_reads_them_not_the_answers(
-        scored, monkeypatch) -> None:
+    scored, monkeypatch
+) -> None:
     from evaluation import pipeline
     from evaluation.questionnaire import load_questionnaire
     from evaluation.store import Store
 
     rnd, ingest = scored
     items = load_questionnaire(rnd.questionnaire).items
-    want = {"drivers": key_drivers(ingest.answers, items),
-            "firm_drivers": key_drivers(ingest.answers, items, by="firm",
-                                        register=rnd.register),
-            "importance": importance_performance(ingest.answers, items)}
+    want = {
+        "drivers": key_drivers(ingest.answers, items),
+        "firm_drivers": key_drivers(ingest.answers, items, by="firm", register=rnd.register),
+        "importance": importance_performance(ingest.answers, items),
+    }
     with Store(rnd.database) as store:
         for name, frame in want.items():
             stored = store.read(name, rnd.round_id)
@@ -252,8 +319,9 @@ def test_score_step_stores_the_tables_and_the_report_reads_them_not_the_answers(
         pd.testing.assert_frame_equal(getattr(results, name), frame)
 
 
-def test_a_round_scored_before_the_driver_tables_gets_them_from_its_answers(scored,
-                                                                             tmp_path) -> None:
+def test_a_round_scored_before_the_driver_tables_gets_them_from_its_answers(
+    scored, tmp_path
+) -> None:
     """No driver rows (scored by an earlier version): computed from the stored answers,
     equal to what the score step stores; no answers either: the reports go without them."""
     import shutil
@@ -268,8 +336,10 @@ def test_a_round_scored_before_the_driver_tables_gets_them_from_its_answers(scor
 
     rnd, _ = scored
     with Store(rnd.database) as store:
-        want = {name: store.read(name, rnd.round_id).drop(columns="round_id")
-                for name in ("drivers", "firm_drivers", "importance")}
+        want = {
+            name: store.read(name, rnd.round_id).drop(columns="round_id")
+            for name in ("drivers", "firm_drivers", "importance")
+        }
     old = tmp_path / "old.sqlite"
     shutil.copy(rnd.database, old)
 

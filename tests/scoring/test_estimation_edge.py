@@ -75,8 +75,9 @@ def test_lonely_stratum_policies():
 
 
 def test_missing_answers_are_a_domain_of_non_missing():
-    df = pd.DataFrame({"s": ["a"] * 5 + ["b"] * 5, "N": 20,
-                       "y": [1, 0, np.nan, 1, 1, 0, 1, 1, np.nan, 1.0]})
+    df = pd.DataFrame(
+        {"s": ["a"] * 5 + ["b"] * 5, "N": 20, "y": [1, 0, np.nan, 1, 1, 0, 1, 1, np.nan, 1.0]}
+    )
     r = survey_proportion(df, "y", strata="s", fpc="N").iloc[0]
     assert r.n == 8
     assert r.estimate == pytest.approx(6 / 8)
@@ -88,8 +89,14 @@ def test_missing_answers_are_a_domain_of_non_missing():
 
 def test_domains_are_vectorised_and_sorted():
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"d": rng.choice(["z", "a", "m"], 300), "s": rng.integers(0, 4, 300),
-                       "y": rng.integers(0, 2, 300).astype(float), "N": 500})
+    df = pd.DataFrame(
+        {
+            "d": rng.choice(["z", "a", "m"], 300),
+            "s": rng.integers(0, 4, 300),
+            "y": rng.integers(0, 2, 300).astype(float),
+            "N": 500,
+        }
+    )
     out = survey_proportion(df, "y", strata="s", fpc="N", by="d")
     assert out.d.tolist() == ["a", "m", "z"]
     for _, r in out.iterrows():
@@ -104,15 +111,18 @@ def test_mean_index_interval_uses_t():
     assert r.ci_high - r.estimate == pytest.approx(q * r.se)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"method": "wald"}, "method"),
-    ({"confidence": 1.2}, "confidence"),
-    ({"confidence": 0}, "confidence"),
-    ({"lonely": "average"}, "lonely"),
-    ({"weights": "bad_w"}, "weights"),
-    ({"fpc": "small_N"}, "fpc"),
-    ({"strata": "nope"}, "strata"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"method": "wald"}, "method"),
+        ({"confidence": 1.2}, "confidence"),
+        ({"confidence": 0}, "confidence"),
+        ({"lonely": "average"}, "lonely"),
+        ({"weights": "bad_w"}, "weights"),
+        ({"fpc": "small_N"}, "fpc"),
+        ({"strata": "nope"}, "strata"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, name):
     df = pd.DataFrame({"y": [1.0, 0, 1], "bad_w": [1.0, 0.0, 2.0], "small_N": 2})
     with pytest.raises(WuyeError) as exc:
@@ -148,8 +158,9 @@ def test_matrix_kernel_matches_row_kernel(constant_weights):
     m = matrix_moments(Y, w, stratum, group, n_groups, n_h, f_h)
     long_y = Y.ravel()
     dom = np.repeat(group[stratum], K) * K + np.tile(np.arange(K), R)
-    ref = domain_moments(long_y, np.repeat(w, K), dom, n_groups * K, np.repeat(stratum, K),
-                         n_h, f_h)
+    ref = domain_moments(
+        long_y, np.repeat(w, K), dom, n_groups * K, np.repeat(stratum, K), n_h, f_h
+    )
     np.testing.assert_allclose(m.estimate, ref.estimate, rtol=1e-12)
     np.testing.assert_allclose(m.var, ref.var, rtol=1e-9)
     np.testing.assert_allclose(m.s2, ref.s2, rtol=1e-9)

@@ -46,7 +46,7 @@ def test_apistrat_svymean_with_fpc(shared_fixtures):
     est, se = _closed_form(a.api00, a.pw, a.stype, N=a.fpc)
     assert r.estimate == pytest.approx(est, rel=1e-10)
     assert r.se == pytest.approx(se, rel=1e-10)
-    assert r.df == 200 - 3   # degf(dstrat): 200 PSUs − 3 strata
+    assert r.df == 200 - 3  # degf(dstrat): 200 PSUs − 3 strata
     assert r.n == 200
 
 
@@ -71,8 +71,9 @@ def test_fpc_dataset_with_psus(shared_fixtures):
     """R example(fpc): svymean(~x, withoutfpc) → 5.4481, SE 0.7413; with fpc=~Nh →
     5.4481, SE 0.616 (cran/survey tests/fpc.Rout.save)."""
     f = pd.read_csv(shared_fixtures / "survey" / "fpc.csv")
-    with_fpc = survey_mean(f, "x", strata="stratid", weights="weight", fpc="Nh",
-                           psu="psuid").iloc[0]
+    with_fpc = survey_mean(f, "x", strata="stratid", weights="weight", fpc="Nh", psu="psuid").iloc[
+        0
+    ]
     without = survey_mean(f, "x", strata="stratid", weights="weight", psu="psuid").iloc[0]
     assert round(with_fpc.estimate, 4) == 5.4481
     assert round(with_fpc.se, 3) == 0.616
@@ -84,8 +85,9 @@ def test_fpc_dataset_with_psus(shared_fixtures):
     assert implied.se == pytest.approx(with_fpc.se, rel=1e-12)
     # fpc given as a sampling fraction (R: fpc=~I(nh/Nh))
     frac = f.assign(frac=f.nh / f.Nh)
-    as_fraction = survey_mean(frac, "x", strata="stratid", weights="weight", fpc="frac",
-                              psu="psuid").iloc[0]
+    as_fraction = survey_mean(
+        frac, "x", strata="stratid", weights="weight", fpc="frac", psu="psuid"
+    ).iloc[0]
     assert as_fraction.se == pytest.approx(with_fpc.se, rel=1e-12)
 
 
@@ -112,8 +114,9 @@ def test_one_stage_fpc_domains(shared_fixtures):
     assert psu.se[0] == pytest.approx(0.7750964, rel=1e-6)
     rows = survey_mean(s, "y", strata="stratid", weights="weight", fpc="Nh")
     assert rows.se[0] == pytest.approx(0.6131181, rel=1e-6)
-    dom = survey_mean(s, "y", strata="stratid", weights="weight", fpc="Nh", psu="psuid",
-                      by="domain")
+    dom = survey_mean(
+        s, "y", strata="stratid", weights="weight", fpc="Nh", psu="psuid", by="domain"
+    )
     assert dom.estimate.tolist() == pytest.approx([9.972075, 10.82], rel=1e-6)
     assert dom.se.tolist() == pytest.approx([1.05736, 0.9217838], rel=1e-6)
     dom_rows = survey_mean(s, "y", strata="stratid", weights="weight", fpc="Nh", by="domain")
@@ -124,7 +127,7 @@ def test_one_stage_fpc_domains(shared_fixtures):
         assert r.se == pytest.approx(se, rel=1e-10)
         sub = s[in_d]
         units = sub.groupby(["stratid", "psuid"]).ngroups
-        assert r.df == units - sub.stratid.nunique()   # R degf(subset(design, domain))
+        assert r.df == units - sub.stratid.nunique()  # R degf(subset(design, domain))
 
 
 def _svyciprop_reference(p, var, n_rows, df, method, level=0.95):
@@ -133,10 +136,16 @@ def _svyciprop_reference(p, var, n_rows, df, method, level=0.95):
     se = np.sqrt(var)
     qt = stats.t.ppf(1 - alpha / 2, df)
     if method == "beta":
-        neff = p * (1 - p) / var * (stats.t.ppf(alpha / 2, n_rows - 1) /
-                                    stats.t.ppf(alpha / 2, df)) ** 2
-        return (stats.beta.ppf(alpha / 2, neff * p, neff * (1 - p) + 1),
-                stats.beta.ppf(1 - alpha / 2, neff * p + 1, neff * (1 - p)))
+        neff = (
+            p
+            * (1 - p)
+            / var
+            * (stats.t.ppf(alpha / 2, n_rows - 1) / stats.t.ppf(alpha / 2, df)) ** 2
+        )
+        return (
+            stats.beta.ppf(alpha / 2, neff * p, neff * (1 - p) + 1),
+            stats.beta.ppf(1 - alpha / 2, neff * p + 1, neff * (1 - p)),
+        )
     if method in ("logit", "xlogit"):
         eta, h = np.log(p / (1 - p)), qt * se / (p * (1 - p))
         return 1 / (1 + np.exp(-(eta - h))), 1 / (1 + np.exp(-(eta + h)))
@@ -151,8 +160,9 @@ def test_svyciprop_methods_by_domain(shared_fixtures, method):
     """Intervals of svyby(~I(api00>700), ~stype, dstrat, svyciprop, method=) by formula,
     with each domain's own df (R's subset() degf) and nrow(subset)."""
     a = _apistrat(shared_fixtures).assign(hi=lambda f: (f.api00 > 700).astype(float))
-    out = survey_proportion(a, "hi", strata="stype", weights="pw", fpc="fpc", by="stype",
-                            method=method)
+    out = survey_proportion(
+        a, "hi", strata="stype", weights="pw", fpc="fpc", by="stype", method=method
+    )
     for _, r in out.iterrows():
         in_d = (a.stype == r.stype).to_numpy()
         p, se = _closed_form(a.hi, a.pw, a.stype, N=a.fpc, domain=in_d)

@@ -12,7 +12,7 @@ from evaluation.scoring.estimation import survey_mean, survey_proportion
 from evaluation.scoring.round_scores import score_round
 from evaluation.scoring.weights import respondent_weights
 
-THRESHOLDS = {"一级": .9, "二级": .8, "三级": .7, "四级": .6, "还建社区": .5}
+THRESHOLDS = {"一级": 0.9, "二级": 0.8, "三级": 0.7, "四级": 0.6, "还建社区": 0.5}
 TIER_LIST = list(THRESHOLDS)
 
 
@@ -21,30 +21,54 @@ def synth(n_estates=6, resp_per=40, n_items=5, buildings=3, seed=0, households=1
     rng = np.random.default_rng(seed)
     est = [f"E{i:03d}" for i in range(n_estates)]
     blds = [f"{b + 1}栋" for b in range(buildings)]
-    rec = pd.DataFrame({"estate_id": np.repeat(est, buildings),
-                        "building": np.tile(blds, n_estates), "N_h": households // buildings})
+    rec = pd.DataFrame(
+        {
+            "estate_id": np.repeat(est, buildings),
+            "building": np.tile(blds, n_estates),
+            "N_h": households // buildings,
+        }
+    )
     R = n_estates * resp_per
-    resp = pd.DataFrame({"response_id": [f"r{i}" for i in range(R)],
-                         "estate_id": np.repeat(est, resp_per),
-                         "building": rng.choice(blds, R)})
+    resp = pd.DataFrame(
+        {
+            "response_id": [f"r{i}" for i in range(R)],
+            "estate_id": np.repeat(est, resp_per),
+            "building": rng.choice(blds, R),
+        }
+    )
     items = [f"S{i + 1:02d}" for i in range(n_items)]
     dims = [f"D{i // 2}" for i in range(n_items - 1)] + ["总体评价"]
     p = np.repeat(rng.uniform(0.5, 0.97, n_estates), resp_per)[:, None]
     sat = (rng.random((R, n_items)) < p).astype(float)
     sat[rng.random((R, n_items)) < 0.05] = np.nan
-    pts = np.where(np.isnan(sat), np.nan, np.where(sat == 1, 75.0, 25.0)
-                   + rng.choice([0.0, 25.0], (R, n_items)))
-    ans = pd.DataFrame({"response_id": np.repeat(resp.response_id, n_items),
-                        "estate_id": np.repeat(resp.estate_id, n_items),
-                        "item_id": np.tile(items, R), "dimension": np.tile(dims, R),
-                        "satisfied": sat.ravel(), "points": pts.ravel()})
-    reg = pd.DataFrame({"estate_id": est, "firm": [f"F{i % 2}" for i in range(n_estates)],
-                        "tier": [TIER_LIST[i % 5] for i in range(n_estates)],
-                        "households": households})
+    pts = np.where(
+        np.isnan(sat),
+        np.nan,
+        np.where(sat == 1, 75.0, 25.0) + rng.choice([0.0, 25.0], (R, n_items)),
+    )
+    ans = pd.DataFrame(
+        {
+            "response_id": np.repeat(resp.response_id, n_items),
+            "estate_id": np.repeat(resp.estate_id, n_items),
+            "item_id": np.tile(items, R),
+            "dimension": np.tile(dims, R),
+            "satisfied": sat.ravel(),
+            "points": pts.ravel(),
+        }
+    )
+    reg = pd.DataFrame(
+        {
+            "estate_id": est,
+            "firm": [f"F{i % 2}" for i in range(n_estates)],
+            "tier": [TIER_LIST[i % 5] for i in range(n_estates)],
+            "households": households,
+        }
+    )
     reg["threshold"] = reg.tier.map(THRESHOLDS)
     rr = pd.DataFrame({"estate_id": est, "response_rate": np.linspace(0.3, 1, n_estates)})
-    rnd = SimpleNamespace(register=reg, confidence=0.95, interval_method="beta",
-                          questionnaire="default")
+    rnd = SimpleNamespace(
+        register=reg, confidence=0.95, interval_method="beta", questionnaire="default"
+    )
     return rnd, SimpleNamespace(respondents=resp, answers=ans, response_rates=rr), rec
 
 
@@ -58,8 +82,9 @@ def test_estate_rate_equals_survey_proportion_on_overall_item(scored):
     rnd, ing, rec, s = scored
     w = respondent_weights(ing.respondents, rec, rnd.register)
     ov = ing.answers[ing.answers.item_id == "S05"].merge(w, on=["response_id", "estate_id"])
-    ref = survey_proportion(ov, "satisfied", strata="stratum", weights="weight", fpc="N_h",
-                            by="estate_id")
+    ref = survey_proportion(
+        ov, "satisfied", strata="stratum", weights="weight", fpc="N_h", by="estate_id"
+    )
     e = s.estates.set_index("estate_id").loc[ref.estate_id]
     np.testing.assert_allclose(e.rate, ref.estimate, rtol=1e-12)
     np.testing.assert_allclose(e.rate_low, ref.ci_low, rtol=1e-10)
@@ -86,10 +111,24 @@ def test_index_is_mean_of_respondent_mean_points(scored):
 def test_items_and_dimensions_shapes(scored):
     _rnd, ing, _rec, s = scored
     assert len(s.items) == 6 * 5
-    assert set(s.items.columns) >= {"estate_id", "item_id", "dimension", "rate", "ci_low",
-                                    "ci_high", "n"}
-    assert set(s.dimensions.columns) >= {"estate_id", "dimension", "rate", "ci_low",
-                                         "ci_high", "index", "n"}
+    assert set(s.items.columns) >= {
+        "estate_id",
+        "item_id",
+        "dimension",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "n",
+    }
+    assert set(s.dimensions.columns) >= {
+        "estate_id",
+        "dimension",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "index",
+        "n",
+    }
     assert (s.items.ci_low <= s.items.rate).all() and (s.items.rate <= s.items.ci_high).all()
     # a one-item dimension's rate equals the item's rate
     d = s.dimensions[s.dimensions.dimension == "D1"].set_index("estate_id").rate
@@ -97,8 +136,14 @@ def test_items_and_dimensions_shapes(scored):
     # D1 has items S03, S04: compare against respondent-level mean instead
     a = ing.answers[ing.answers.dimension == "D1"]
     per = a.groupby("response_id").satisfied.mean().rename("ds").reset_index()
-    ref = survey_mean(s.weights.merge(per, on="response_id"), "ds", strata="stratum",
-                      weights="weight", fpc="N_h", by="estate_id")
+    ref = survey_mean(
+        s.weights.merge(per, on="response_id"),
+        "ds",
+        strata="stratum",
+        weights="weight",
+        fpc="N_h",
+        by="estate_id",
+    )
     np.testing.assert_allclose(d.loc[ref.estate_id], ref.estimate, rtol=1e-12)
     assert len(i) == 6
 
@@ -109,17 +154,34 @@ def test_district_is_household_weighted(scored):
     overall = s.district[s.district.tier == "全区"].iloc[0]
     N = e.households.to_numpy(float)
     assert overall.rate == pytest.approx((N * e.rate).sum() / N.sum(), rel=1e-12)
-    assert overall.rate_se == pytest.approx(np.sqrt(((N / N.sum()) ** 2 * e.rate_se**2).sum()),
-                                            rel=1e-10)
+    assert overall.rate_se == pytest.approx(
+        np.sqrt(((N / N.sum()) ** 2 * e.rate_se**2).sum()), rel=1e-10
+    )
     assert s.district.tier.tolist()[:5] == TIER_LIST
 
 
 def test_verdict_columns_and_response_rate_flag(scored):
     s = scored[3]
     e = s.estates
-    for col in ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "index_low",
-                "index_high", "n", "response_rate", "df", "deff", "threshold", "tier",
-                "verdict", "point_pass", "flags"):
+    for col in (
+        "estate_id",
+        "rate",
+        "rate_se",
+        "rate_low",
+        "rate_high",
+        "index",
+        "index_low",
+        "index_high",
+        "n",
+        "response_rate",
+        "df",
+        "deff",
+        "threshold",
+        "tier",
+        "verdict",
+        "point_pass",
+        "flags",
+    ):
         assert col in e.columns
     assert e.loc[e.response_rate < 0.5, "flags"].str.contains("应答率偏低").all()
 
@@ -132,10 +194,16 @@ def test_fallback_without_sampling_record():
 
 
 def test_collapse_empty_and_unknown_buildings():
-    resp = pd.DataFrame({"response_id": list("abcdef"), "estate_id": "E1",
-                         "building": ["1", "1", "3", None, "9", "3"]})
-    rec = pd.DataFrame({"estate_id": "E1", "building": ["1", "2", "3", "4"],
-                        "N_h": [10, 20, 30, 40]})
+    resp = pd.DataFrame(
+        {
+            "response_id": list("abcdef"),
+            "estate_id": "E1",
+            "building": ["1", "1", "3", None, "9", "3"],
+        }
+    )
+    rec = pd.DataFrame(
+        {"estate_id": "E1", "building": ["1", "2", "3", "4"], "N_h": [10, 20, 30, 40]}
+    )
     w = respondent_weights(resp, rec).set_index("response_id")
     assert w.loc["c", "stratum"] == "E1|2+3" and w.loc["c", "N_h"] == 50
     assert w.loc["d", "stratum"] == w.loc["e", "stratum"] == "E1|4"
@@ -169,8 +237,15 @@ def test_answer_order_does_not_matter_and_duplicates_are_rejected():
 
 def test_estate_without_respondents_is_not_scored():
     rnd, ing, rec = synth(n_estates=2)
-    extra = pd.DataFrame({"estate_id": ["E999"], "firm": ["F0"], "tier": ["一级"],
-                          "households": [90], "threshold": [0.9]})
+    extra = pd.DataFrame(
+        {
+            "estate_id": ["E999"],
+            "firm": ["F0"],
+            "tier": ["一级"],
+            "households": [90],
+            "threshold": [0.9],
+        }
+    )
     rnd.register = pd.concat([rnd.register, extra], ignore_index=True)
     e = score_round(rnd, ing, rec, overall_item="S05").estates.set_index("estate_id")
     assert e.loc["E999", "verdict"] == "未评估"
@@ -186,8 +261,13 @@ def test_more_respondents_than_households_raises_N_and_is_marked():
 
 
 def test_estate_missing_from_record_uses_register_households():
-    resp = pd.DataFrame({"response_id": list("abcd"), "estate_id": ["E1", "E1", "E2", "E2"],
-                         "building": ["1", "2", "1", None]})
+    resp = pd.DataFrame(
+        {
+            "response_id": list("abcd"),
+            "estate_id": ["E1", "E1", "E2", "E2"],
+            "building": ["1", "2", "1", None],
+        }
+    )
     rec = pd.DataFrame({"estate_id": ["E1", "E1"], "building": ["1", "2"], "N_h": [10, 30]})
     reg = pd.DataFrame({"estate_id": ["E1", "E2"], "households": [40, 90]})
     w = respondent_weights(resp, rec, reg).set_index("response_id")
@@ -209,8 +289,16 @@ def test_weights_of_no_respondents_are_an_empty_table() -> None:
     resp = pd.DataFrame({"response_id": pd.Series(dtype=str), "estate_id": pd.Series(dtype=str)})
     w = respondent_weights(resp)
     assert w.empty
-    assert list(w.columns) == ["response_id", "estate_id", "stratum", "weight", "N_h", "n_h",
-                               "fallback", "n_exceeds_N"]
+    assert list(w.columns) == [
+        "response_id",
+        "estate_id",
+        "stratum",
+        "weight",
+        "N_h",
+        "n_h",
+        "fallback",
+        "n_exceeds_N",
+    ]
 
 
 @pytest.mark.parametrize("categorical", [False, True])

@@ -11,16 +11,18 @@ from wuye_common.errors import WuyeError
 
 
 def _frame():
-    return pd.DataFrame({
-        "estate_id": ["a", "b", "c", "d", "e", "f"],
-        "tier": ["一级", "一级", "二级", "二级", "三级", "三级"],
-        "rate": [0.95, 0.91, 0.79, 0.70, np.nan, 0.70],
-        "rate_low": [0.90, 0.85, 0.70, 0.60, np.nan, 0.70],
-        "rate_high": [0.98, 0.95, 0.86, 0.79, np.nan, 0.70],
-        "n": [60, 20, 50, 50, 0, 80],
-        "response_rate": [0.9, 0.4, np.nan, 0.8, 0.0, 1.0],
-        "census": [False, False, False, False, False, True],
-    })
+    return pd.DataFrame(
+        {
+            "estate_id": ["a", "b", "c", "d", "e", "f"],
+            "tier": ["一级", "一级", "二级", "二级", "三级", "三级"],
+            "rate": [0.95, 0.91, 0.79, 0.70, np.nan, 0.70],
+            "rate_low": [0.90, 0.85, 0.70, 0.60, np.nan, 0.70],
+            "rate_high": [0.98, 0.95, 0.86, 0.79, np.nan, 0.70],
+            "n": [60, 20, 50, 50, 0, 80],
+            "response_rate": [0.9, 0.4, np.nan, 0.8, 0.0, 1.0],
+            "census": [False, False, False, False, False, True],
+        }
+    )
 
 
 def test_three_way_verdict_and_point_pass():
@@ -30,18 +32,28 @@ def test_three_way_verdict_and_point_pass():
 
 
 def test_lower_bound_equal_to_threshold_passes_upper_equal_is_borderline():
-    f = pd.DataFrame({"rate": [0.92, 0.85], "rate_low": [0.9, 0.8], "rate_high": [0.95, 0.9],
-                      "threshold": [0.9, 0.9]})
+    f = pd.DataFrame(
+        {
+            "rate": [0.92, 0.85],
+            "rate_low": [0.9, 0.8],
+            "rate_high": [0.95, 0.9],
+            "threshold": [0.9, 0.9],
+        }
+    )
     assert verdicts(f).verdict.tolist() == ["达标", "临界"]
 
 
 def test_flags_in_chinese():
-    out = verdicts(_frame(), thresholds={"一级": 0.9, "二级": 0.8, "三级": 0.7}, min_n=30,
-                   min_response_rate=0.5)
+    out = verdicts(
+        _frame(),
+        thresholds={"一级": 0.9, "二级": 0.8, "三级": 0.7},
+        min_n=30,
+        min_response_rate=0.5,
+    )
     flags = out["flags"].tolist()
     assert flags[0] == ""
     assert flags[1] == "样本量不足；应答率偏低"
-    assert flags[2] == ""                      # unknown response rate is not flagged
+    assert flags[2] == ""  # unknown response rate is not flagged
     assert "无有效样本" in flags[4]
     assert flags[5] == "普查"
 
