@@ -299,55 +299,10 @@ class Store:
         ranking a round that has not been scored.
         """
         round_id = str(round_id)
-        meta = dict(meta or {})
-        tables = dict(tables)
-        if step not in STEPS:
-            raise WuyeError(Problem(f"未知的步骤 {step!r}", f"只能是 {'、'.join(STEPS)}"))
-        rounds_frame = tables.pop("rounds", None)
-        if isinstance(rounds_frame, pd.DataFrame) and len(rounds_frame):
-            first = rounds_frame.iloc[0].to_dict()
-            meta = {**{k: v for k, v in first.items() if k != "round_id" and pd.notna(v)}, **meta}
-        if step == "ingest" and "quarantine" in tables:
-            tables["quarantine_summary"] = quarantine_counts(tables.pop("quarantine"))
-        tables = {ALIASES.get(step, {}).get(k, k): v for k, v in tables.items()}
-        unknown = [t for t in tables if t not in STEPS[step]]
-        if unknown:
-            raise WuyeError(
-                Problem(
-                    f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
-                    f"只能是 {'、'.join(STEPS[step])}",
-                )
-            )
-        problems = []
-        for name, frame in tables.items():
-            if not isinstance(frame, pd.DataFrame):
-                raise WuyeError(Problem(f"表 {name} 应是 DataFrame", "检查调用代码"))
-            bad = [str(c) for c in frame.columns if str(c).strip().lower() in FORBIDDEN_COLUMNS]
-            if bad:
-                problems.append(
-                    Problem(
-                        f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
-                        "只保存假名化的 household_key，删除姓名、电话、房号等列",
-                    )
-                )
-        if problems:
-            raise WuyeError(problems)
-
+        tables, meta = _checked_step_tables(step, tables, dict(meta or {}))
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            done = {
-                r[0]
-                for r in self.con.execute("SELECT step FROM steps WHERE round_id = ?", (round_id,))
-            }
-            missing = [s for s in REQUIRES[step] if s not in done]
-            if missing:
-                labels = "、".join(STEP_LABELS[s] for s in missing)
-                raise WuyeError(
-                    Problem(
-                        f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
-                        f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步",
-                    )
-                )
+            self._check_prerequisites(round_id, step)
             self._register_round(round_id, meta)
             counts: dict[str, int] = {}
             for name in STEPS[step]:
@@ -372,6 +327,21 @@ class Store:
                 self.con.execute("ROLLBACK")
             raise
         return counts
+
+    def _check_prerequisites(self, round_id: str, step: str) -> None:
+        """Raise unless the steps ``step`` requires (:data:`REQUIRES`) are stored."""
+        done = {
+            r[0] for r in self.con.execute("SELECT step FROM steps WHERE round_id = ?", (round_id,))
+        }
+        missing = [s for s in REQUIRES[step] if s not in done]
+        if missing:
+            labels = "、".join(STEP_LABELS[s] for s in missing)
+            raise WuyeError(
+                Problem(
+                    f"轮次 {round_id} 尚未完成{labels}，不能写入{STEP_LABELS[step]}结果",
+                    f"先运行{labels}（如 wuye-eval {missing[-1]} <轮次>），再运行这一步",
+                )
+            )
 
     def _register_round(self, round_id: str, meta: dict[str, Any]) -> None:
         """Upsert the ``rounds`` row from ``meta`` (keeping fields it does not carry)."""
@@ -636,3 +606,44 @@ def _from_sql(s: pd.Series, kind: str) -> pd.Series:
     if kind == "datetime":
         return pd.to_datetime(s)
     return s.astype("str")
+
+
+def _checked_step_tables(
+    step: str, tables: dict[str, pd.DataFrame], meta: dict[str, Any]
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The tables a step stores, under their stored names, and the round's metadata (from
+    ``meta`` and a one-row ``rounds`` frame); raises for an unknown step or table, a table
+    that is not a DataFrame, or personal-data columns — before anything is written."""
+    if step not in STEPS:
+        raise WuyeError(Problem(f"未知的步骤 {step!r}", f"只能是 {'、'.join(STEPS)}"))
+    tables = dict(tables)
+    rounds_frame = tables.pop("rounds", None)
+    if isinstance(rounds_frame, pd.DataFrame) and len(rounds_frame):
+        first = rounds_frame.iloc[0].to_dict()
+        meta = {**{k: v for k, v in first.items() if k != "round_id" and pd.notna(v)}, **meta}
+    if step == "ingest" and "quarantine" in tables:
+        tables["quarantine_summary"] = quarantine_counts(tables.pop("quarantine"))
+    tables = {ALIASES.get(step, {}).get(k, k): v for k, v in tables.items()}
+    unknown = [t for t in tables if t not in STEPS[step]]
+    if unknown:
+        raise WuyeError(
+            Problem(
+                f"步骤 {step} 不保存这些表：{'、'.join(unknown)}",
+                f"只能是 {'、'.join(STEPS[step])}",
+            )
+        )
+    problems = []
+    for name, frame in tables.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise WuyeError(Problem(f"表 {name} 应是 DataFrame", "检查调用代码"))
+        bad = [str(c) for c in frame.columns if str(c).strip().lower() in FORBIDDEN_COLUMNS]
+        if bad:
+            problems.append(
+                Problem(
+                    f"表 {name} 含有个人信息列：{'、'.join(bad)}，不能写入历史数据库",
+                    "只保存假名化的 household_key，删除姓名、电话、房号等列",
+                )
+            )
+    if problems:
+        raise WuyeError(problems)
+    return tables, meta
