@@ -18,23 +18,9 @@ import xlsxwriter
 
 from evaluation.demo.district import DemoDistrict, build_district, period_parts, register_for
 from evaluation.demo.fieldwork import numbers_text, simulate_fieldwork
+from evaluation.round import REGISTER_LABELS
 from wuye_common.files import atomic_path, temp_path
 
-REGISTER_HEADERS: dict[str, str] = {
-    "estate_id": "小区编号",
-    "estate_name": "小区名称",
-    "community": "所属社区",
-    "firm": "物业企业",
-    "tier": "服务等级",
-    "households": "户数",
-    "complaints": "投诉件数",
-    "credit_score": "信用积分",
-    "red_property": "红色物业",
-    "professional": "专业物业",
-    "committee": "业委会",
-    "committee_party_share": "业委会党员比例",
-    "firm_revenue": "企业年营收(万元)",
-}
 FRAME_HEADERS: dict[str, str] = {
     "estate_id": "小区编号",
     "building": "楼栋",
@@ -362,12 +348,12 @@ def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
 
 
 def _write_register(path: Path, register: pd.DataFrame) -> None:
-    cols = [c for c in REGISTER_HEADERS if c in register.columns]
+    cols = [c for c in REGISTER_LABELS if c in register.columns]
     table = register[cols].copy()
     for col in ("red_property", "professional", "committee"):
         if col in table.columns:
             table[col] = np.where(table[col].to_numpy(dtype=bool), "是", "否")
-    table = table.rename(columns=REGISTER_HEADERS)
+    table = table.rename(columns=REGISTER_LABELS)
     _atomic(path, lambda p: write_export(table, p))
 
 
