@@ -6,12 +6,19 @@ A questionnaire TOML (see ``evaluation/questionnaires/default.toml``) has:
 - ``[scales.<name>]``: ``options`` (in the order shown, code 1 = first), ``points`` (0–100
   per option, for the index), ``satisfied`` (options counted as satisfied), ``missing``
   (options meaning "no answer", e.g. 不清楚/不适用/跳过 — missing, never dissatisfied);
-- ``[identification]``: ``estate``, ``building``, ``room``, ``phone``, ``name`` questions
-  as ``{ number = N, text = "..." }``;
+- ``[identification]``: ``estate``, ``building``, ``unit``, ``room``, ``phone``, ``name``
+  questions as ``{ number = N, text = "..." }``;
 - ``[free_text]``: free-text questions (never scored, never stored: may hold personal data);
 - ``[[items]]``: ``id``, ``number``, ``text``, ``dimension``, optional ``scale`` (default
   ``"five"``), ``overall = true`` for the 总体评价 item, optional ``required`` (default:
   true for the overall item, false otherwise).
+
+Matrix questions (问卷星 矩阵单选题: one stem, one row per rated aspect, one scale for all
+rows): each row is an item with the matrix's ``number`` and its ``row`` label as the export
+shows it, e.g. ``number = 4, row = "秩序维护"``; ``text`` defaults to the row label and the
+optional ``stem`` is the matrix's 题干 (the rows of a matrix may not disagree on it). Items of
+one number must all be rows with distinct labels and one scale; any other repeated number is
+an error.
 
 Option codes: the answer options get codes 1..k; the ``missing`` options follow as
 k+1, k+2, … (the order 问卷星 numbers them when 不清楚 is shown as an extra option).
@@ -22,16 +29,33 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.resources import package_file
 
-DEFAULT_PATH = Path(__file__).resolve().parent / "questionnaires" / "default.toml"
 DEFAULT_SCALE = "five"
-IDENTIFICATION_KEYS = ("estate", "building", "room", "phone", "name")
+IDENTIFICATION_KEYS = ("estate", "building", "unit", "room", "phone", "name")
+ITEM_COLUMNS = [
+    "item_id",
+    "number",
+    "text",
+    "dimension",
+    "scale",
+    "is_overall",
+    "required",
+    "row",
+    "stem",
+]
+
+
+def default_path() -> Path:
+    """The shipped default questionnaire (package data, found through importlib.resources)."""
+    return package_file(resources.files("evaluation") / "questionnaires" / "default.toml")
 
 
 @dataclass(frozen=True)
@@ -46,7 +70,9 @@ class Question:
 class Questionnaire:
     """A loaded questionnaire.
 
-    ``items``: ``item_id, number, text, dimension, scale, is_overall, required``.
+    ``items``: ``item_id, number, text, dimension, scale, is_overall, required, row, stem``
+    (``row``: the matrix row label, ``""`` for an item that is a question of its own;
+    ``stem``: the matrix's 题干, ``""`` when not given).
     ``options``: ``scale, code, label, satisfied, points, missing`` (one row per option of
     each scale, missing options included with ``missing=True`` and ``points`` NaN).
     """
@@ -64,6 +90,15 @@ class Questionnaire:
     def dimensions(self) -> list[str]:
         """Dimensions in questionnaire order."""
         return list(dict.fromkeys(self.items["dimension"]))
+
+    @property
+    def matrices(self) -> dict[int, str]:
+        """Matrix questions (numbers whose items carry row labels) → their stem (may be "")."""
+        rows = self.items[self.items["row"] != ""]
+        return {
+            int(n): next((s for s in group["stem"] if s), "")
+            for n, group in rows.groupby("number", sort=True)
+        }
 
     def scoring_fingerprint(self) -> str:
         """SHA-256 of what turns stored answer codes into scores: each item's dimension and
@@ -106,7 +141,7 @@ def load_questionnaire(
         if satisfied is None:
             return path_or_default
         path_or_default = path_or_default.source
-    path = DEFAULT_PATH if str(path_or_default) == "default" else Path(path_or_default)
+    path = default_path() if str(path_or_default) == "default" else Path(path_or_default)
     name = path.name
     if not path.exists():
         raise WuyeError(
@@ -312,8 +347,8 @@ def _missing_options(where: str, spec: dict[str, Any], options: list[str], bad: 
 
 
 def _items_table(items_cfg: Any, scales_cfg: dict[str, Any], bad: Any) -> pd.DataFrame:
-    """The ``[[items]]`` as :attr:`Questionnaire.items`; reports unreadable items and
-    duplicate ids and numbers."""
+    """The ``[[items]]`` as :attr:`Questionnaire.items`; reports unreadable items, duplicate
+    ids and numbers, and matrices whose rows disagree."""
     item_rows: list[dict[str, Any]] = []
     if not isinstance(items_cfg, list) or not items_cfg:
         bad(
@@ -326,19 +361,46 @@ def _items_table(items_cfg: Any, scales_cfg: dict[str, Any], bad: Any) -> pd.Dat
         row = _item_row(i, spec, scales_cfg, bad)
         if row is not None:
             item_rows.append(row)
-    items = pd.DataFrame(
-        item_rows,
-        columns=["item_id", "number", "text", "dimension", "scale", "is_overall", "required"],
-    )
+    items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
     items["number"] = items["number"].astype("Int64")
     dup_ids = items.loc[items["item_id"].duplicated(), "item_id"].tolist()
     if dup_ids:
         bad(f"题目 id 重复：{'、'.join(dup_ids)}", "每道题的 id 唯一", "items")
-    numbers = items["number"].dropna()
-    dup_numbers = numbers[numbers.duplicated()].astype(str).tolist()
-    if dup_numbers:
-        bad(f"题号重复：{'、'.join(dup_numbers)}", "每道题的题号唯一", "items")
+    _check_numbers(items, bad)
     return items
+
+
+def _check_numbers(items: pd.DataFrame, bad: Any) -> None:
+    """A number shared by several items must be a matrix: every item of it a row (``row``
+    given), the row labels distinct, one scale and at most one stem."""
+    numbered = items[items["number"].notna()]
+    shared = numbered[numbered["number"].duplicated(keep=False)]
+    plain = shared[shared["row"] == ""]
+    if len(plain):
+        numbers = plain["number"].astype(str).tolist()
+        bad(
+            f"题号重复：{'、'.join(numbers)}",
+            '每道题的题号唯一；矩阵题的各行用同一题号并写明行标签，如 number = 4, row = "秩序维护"',
+            "items",
+        )
+    for number, group in numbered[numbered["row"] != ""].groupby("number", sort=True):
+        labels = group["row"]
+        if labels.duplicated().any():
+            dup = "、".join(dict.fromkeys(labels[labels.duplicated()]))
+            bad(f"矩阵题 {number} 的行标签重复：{dup}", "每行写导出中该行的标签，各不相同", "items")
+        if group["scale"].nunique() > 1:
+            bad(
+                f"矩阵题 {number} 的各行用了不同的量表：{'、'.join(dict.fromkeys(group['scale']))}",
+                "矩阵题各行共用一组选项：写同一个 scale",
+                "items",
+            )
+        stems = [s for s in dict.fromkeys(group["stem"]) if s]
+        if len(stems) > 1:
+            bad(
+                f"矩阵题 {number} 的各行题干 stem 不一致：{'、'.join(stems)}",
+                "只在一行写 stem，或各行写同一题干",
+                "items",
+            )
 
 
 def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[str, Any] | None:
@@ -348,7 +410,8 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
         bad(f"第 {i} 个 [[items]] 格式不对", "每道题写成一个 [[items]] 表", where)
         return None
     item_id, number = spec.get("id"), spec.get("number")
-    text, dimension = spec.get("text"), spec.get("dimension")
+    row, stem = spec.get("row", ""), spec.get("stem", "")
+    dimension = spec.get("dimension")
     scale = spec.get("scale", DEFAULT_SCALE)
     if not isinstance(item_id, str) or not item_id.strip():
         bad(f"第 {i} 道题缺少 id", '例如 id = "S01"', where)
@@ -360,8 +423,14 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
             f"{where}.number",
         )
         number = None
+    for key, value in (("row", row), ("stem", stem)):
+        if not isinstance(value, str):
+            bad(f"题目 {item_id} 的 {key} 应为带引号的文字", f'例如 {key} = "秩序维护"', where)
+    row = row.strip() if isinstance(row, str) else ""
+    stem = stem.strip() if isinstance(stem, str) else ""
+    text = spec.get("text", row)
     if not isinstance(text, str) or not text.strip():
-        bad(f"题目 {item_id} 缺少题干 text", "写问卷上的题干文字", f"{where}.text")
+        bad(f"题目 {item_id} 缺少题干 text", "写问卷上的题干文字（矩阵题的行可只写 row）", where)
         text = ""
     if not isinstance(dimension, str) or not dimension.strip():
         bad(
@@ -386,6 +455,8 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
         "scale": scale,
         "is_overall": overall,
         "required": bool(required),
+        "row": row,
+        "stem": stem,
     }
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from evaluation.demo import names as nm
-from evaluation.questionnaire import DEFAULT_PATH
+from evaluation.questionnaire import default_path
 from evaluation.round import PERIOD_PATTERN
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, OVERALL_DIMENSION, RESETTLEMENT_TIER, TIERS
@@ -116,7 +116,7 @@ def questionnaire_spec(path: str | Path = "default") -> dict[str, Any]:
     """The questionnaire TOML as needed here: items with their scales, id and free-text
     questions."""
     if str(path) == "default":
-        path = DEFAULT_PATH
+        path = default_path()
     try:
         config = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -53,7 +53,7 @@ from pandas.api.types import union_categoricals
 
 from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
-from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export
+from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export, row_matches
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
@@ -96,6 +96,7 @@ EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3
 IDENT_HEADERS: dict[str, set[str]] = {
     "estate": {"小区名称", "小区", "estate", "estate_name", "estate_id", "小区编号"},
     "building": {"楼栋", "楼栋号", "楼号", "building"},
+    "unit": {"单元", "单元号", "unit"},
     "room": {"房号", "房间号", "门牌号", "room"},
     "phone": {"电话", "联系电话", "手机", "手机号", "phone"},
     "name": {"姓名", "name"},
@@ -312,13 +313,31 @@ def ingest_round(
 
 
 def find_column(
-    info: ExportInfo, number: int | None, text: str | None, *, exclude: set[str] = frozenset()
+    info: ExportInfo,
+    number: int | None,
+    text: str | None,
+    *,
+    row: str | None = None,
+    item_id: str | None = None,
+    exclude: set[str] = frozenset(),
 ) -> str | None:
-    """The question column for a question: the same normalised text (题干, or a matrix
-    row's label) first, then the same question number (not for matrix rows, which share
-    their matrix's number)."""
-    q = info.questions[info.questions["qtype"].isin(["single", "matrix", "unnumbered"])]
-    q = q[~q["column"].isin(exclude)]
+    """The question column for a question.
+
+    A column named by the item's id (an XLSForm made by ``questionnaire export``: Kobo and
+    ODK export the question names) first; a matrix row (``row`` given) is then the column of
+    question ``number`` whose header names that row label (:func:`~evaluation.ingest.readers.
+    row_matches`: bare label, ``题干—行``, ``N(行)``, ``第N题(行)``); otherwise the same
+    normalised text (题干) first, then the same question number (not for matrix rows,
+    which share their matrix's number)."""
+    questions = info.questions[~info.questions["column"].isin(exclude)]
+    if item_id:
+        names = questions["column"].map(lambda c: normalise_text(str(c).split("/")[-1]).lower())
+        hit = questions[names == normalise_text(item_id).lower()]
+        if len(hit) == 1:
+            return str(hit["column"].iloc[0])
+    if row:
+        return _matrix_row_column(questions, number, normalise_text(row))
+    q = questions[questions["qtype"].isin(["single", "matrix", "unnumbered"])]
     if text:
         want = normalise_text(text)
         hit = q[q["text"] == want]
@@ -329,6 +348,17 @@ def find_column(
         if len(hit) >= 1:
             return str(hit["column"].iloc[0])
     return None
+
+
+def _matrix_row_column(questions: pd.DataFrame, number: int | None, label: str) -> str | None:
+    """The column of row ``label`` of matrix ``number`` (see :func:`find_column`)."""
+    texts = questions["option"].where(questions["qtype"] == "multi_flag", questions["text"])
+    labelled = texts.map(lambda t: row_matches(t, label)).astype(bool)
+    hit = questions[labelled & (questions["number"] == number).fillna(False)]
+    if number is None or hit.empty:  # an export without numbers: the label alone, if unique
+        hit = questions[labelled & questions["number"].isna()]
+        hit = hit if len(hit) == 1 else hit.iloc[:0]
+    return str(hit["column"].iloc[0]) if len(hit) else None
 
 
 def _override(info: ExportInfo, spec: Any) -> str | None:
@@ -376,6 +406,8 @@ def _standardise(
     out["estate_raw"] = _estate_raw(frame, info, ident["estate"], file_estate)
     for key_name in ("building", "room", "phone", "name"):
         out[f"{key_name}_raw"] = _text_column(frame, ident[key_name])
+    if ident["unit"]:
+        out["room_raw"] = _with_unit(out["room_raw"], _text_column(frame, ident["unit"]))
     _add_metadata(out, frame, info.metadata)
     answered = np.zeros(n, dtype=bool)
     for c in info.question_columns:
@@ -396,7 +428,7 @@ def _map_columns(
     each item; no column serves twice."""
     used: set[str] = set()
     ident: dict[str, str | None] = {}
-    for key_name in ("estate", "building", "room", "phone", "name"):
+    for key_name in ("estate", "building", "unit", "room", "phone", "name"):
         col = _ident_column(
             frame, info, key_name, q.identification.get(key_name), overrides.get(key_name), used
         )
@@ -406,7 +438,9 @@ def _map_columns(
     item_cols: dict[str, str | None] = {}
     for item in q.items.itertuples(index=False):
         number = None if pd.isna(item.number) else int(item.number)
-        col = find_column(info, number, item.text, exclude=used)
+        col = find_column(
+            info, number, item.text, row=item.row or None, item_id=item.item_id, exclude=used
+        )
         item_cols[item.item_id] = col
         if col:
             used.add(col)
@@ -453,6 +487,16 @@ def _text_column(frame: pd.DataFrame, name: str | None, *, raw: bool = False) ->
     if raw:
         return values
     return values.mask(_blankish(values).to_numpy(dtype=bool))
+
+
+def _with_unit(room: pd.Series, unit: pd.Series) -> pd.Series:
+    """The room as written, ``单元-房号`` where a separate unit question was answered and the
+    room holds a single number (``linking.room_parts`` then reads the unit from it)."""
+    room = room.astype("string")
+    unit = unit.astype("string").str.strip()
+    single = room.str.count(r"\d+").eq(1).fillna(False).to_numpy(dtype=bool)
+    given = unit.notna().to_numpy() & single
+    return room.mask(given, unit + "-" + room)
 
 
 def _estate_raw(

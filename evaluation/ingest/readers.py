@@ -13,6 +13,9 @@ Question headers recognised (after NFKC and removing type suffixes like
 - ``N、题干`` (问卷星, our paper template), ``N.题干``/``Q N:题干`` (腾讯问卷);
 - ``第N题(选项)`` — one 0/1 column per option of a multi-select (问卷星 按选项序号);
 - ``N(子题)`` — one column per row of a matrix question (问卷星);
+- ``N、题干—行标签`` followed by columns headed by the bare labels of the matrix's other
+  rows (问卷星's 矩阵单选题 layout): the bare columns become rows of question N (``stem`` and
+  ``row`` in :attr:`ExportInfo.questions`);
 - KoboToolbox: every non-metadata column (``q4``/``Q4`` gives the number; group paths
   ``group/q4`` keep their last segment).
 
@@ -122,6 +125,7 @@ METADATA_ALIASES: dict[str, str] = {
     "用户id": "user_id",
     "昵称": "user_id",
     "自定义字段": "custom",
+    "总分": "score",
 }
 WJX_MARKERS = {"提交答卷时间", "所用时间", "来源详情", "来自ip"}
 KOBO_MARKERS = {"_uuid", "_submission_time", "_index", "__version__", "_validation_status"}
@@ -135,6 +139,10 @@ _NUMBERED = re.compile(r"^(?:Q|q|第)?(\d{1,4})(?:题)?\s*[、.．:：)）]\s*(.
 _MULTI = re.compile(r"^第(\d{1,4})题[(（](.*)[)）]$", re.S)
 _MATRIX = re.compile(r"^(\d{1,4})[(（](.*)[)）]$", re.S)
 _KOBO_NUMBER = re.compile(r"^[qQ](\d{1,4})(?:$|[_\-])")
+#: ``题干—行标签``: 问卷星 joins a matrix's stem and its first row with an em dash (one or two)
+_MATRIX_DASH = re.compile(r"^(?P<stem>.+?)[—―]{1,2}(?P<row>[^—―]+)$", re.S)
+#: characters that may stand between a matrix stem and a row label in a header
+ROW_SEPARATORS = "—―-_|:/"
 
 
 @dataclass
@@ -144,7 +152,8 @@ class ExportInfo:
     ``questions``: one row per question column — ``column`` (header in the returned frame),
     ``number`` (Int64, NA when unnumbered), ``text`` (normalised 题干 or sub-question),
     ``option`` (multi-select option for ``第N题(选项)`` columns, else NA), ``qtype``
-    (``single``, ``multi_flag``, ``matrix`` or ``unnumbered``).
+    (``single``, ``multi_flag``, ``matrix`` or ``unnumbered``), ``stem`` and ``row`` (a
+    matrix row's 题干 and label as far as the header tells them, else NA).
     ``metadata``: canonical name (``response_no, submitted_at, duration, source,
     source_detail, ip, …``) → column header.
     """
@@ -315,20 +324,53 @@ def _header_and_body(raw: pd.DataFrame) -> tuple[int, pd.DataFrame, np.ndarray]:
     return header_idx, frame, source_rows
 
 
+def matrix_parts(text: str) -> tuple[str | None, str | None]:
+    """``(stem, row)`` of a normalised question text that names a matrix row: ``题干—行``
+    (问卷星's first row) or ``题干(行)``; ``(None, None)`` otherwise."""
+    m = _MATRIX_DASH.match(text)
+    if m:
+        return m["stem"], m["row"]
+    m = re.match(r"^(?P<stem>.+)[(](?P<row>[^()]+)[)]$", text, re.S)
+    if m:
+        return m["stem"], m["row"]
+    return None, None
+
+
+def row_matches(text: object, label: str) -> bool:
+    """Whether a question column's normalised ``text`` is the matrix row ``label``: the bare
+    label, ``…—label`` (or another :data:`ROW_SEPARATORS` before it) or ``…(label)``."""
+    if not isinstance(text, str) or not label:
+        return False
+    if text == label or text.endswith(f"({label})"):
+        return True
+    return (
+        text.endswith(label) and len(text) > len(label) and text[-len(label) - 1] in ROW_SEPARATORS
+    )
+
+
 def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, str], pd.DataFrame]:
     """The metadata columns (canonical name → header; the first of each) and the question
-    columns (:attr:`ExportInfo.questions`), from the headers and their normalised keys."""
+    columns (:attr:`ExportInfo.questions`), from the headers and their normalised keys.
+
+    A column no rule recognises that follows a ``N、题干—行`` column (or another such row)
+    is the next row of matrix N, headed by its bare label."""
     metadata: dict[str, str] = {}
     q_rows: list[dict[str, object]] = []
+    matrix: dict[str, object] | None = None  # the matrix whose rows may follow
     for col, key in keys.items():
         canonical = METADATA_ALIASES.get(key) or METADATA_ALIASES.get(key.split("/")[-1])
-        if canonical and canonical not in metadata:
-            metadata[canonical] = col
-            continue
         if canonical:
+            metadata.setdefault(canonical, col)
+            matrix = None
             continue
         number, text, option, qtype = classify_header(col)
-        if not qtype and platform == "kobo":
+        stem = row = None
+        if qtype in ("single", "matrix"):
+            stem, row = matrix_parts(text) if qtype == "single" else (None, text)
+        if not qtype and matrix is not None and platform not in ("kobo", "template"):
+            q_rows[matrix["first"]]["qtype"] = "matrix"
+            number, stem, row, qtype = matrix["number"], matrix["stem"], text, "matrix"
+        elif not qtype and platform == "kobo":
             last_seg = col.split("/")[-1]
             m = _KOBO_NUMBER.match(last_seg)
             number, text, qtype = (int(m[1]) if m else None), normalise_text(last_seg), "unnumbered"
@@ -336,9 +378,24 @@ def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, st
             qtype = "unnumbered"
         if qtype:
             q_rows.append(
-                {"column": col, "number": number, "text": text, "option": option, "qtype": qtype}
+                {
+                    "column": col,
+                    "number": number,
+                    "text": text,
+                    "option": option,
+                    "qtype": qtype,
+                    "stem": stem,
+                    "row": row,
+                }
             )
-    questions = pd.DataFrame(q_rows, columns=["column", "number", "text", "option", "qtype"])
+        dash = qtype == "single" and _MATRIX_DASH.match(text or "") is not None
+        if dash:
+            matrix = {"number": number, "stem": stem, "first": len(q_rows) - 1}
+        elif not (matrix is not None and qtype == "matrix" and number == matrix["number"]):
+            matrix = None
+    questions = pd.DataFrame(
+        q_rows, columns=["column", "number", "text", "option", "qtype", "stem", "row"]
+    )
     questions["number"] = questions["number"].astype("Int64")
     return metadata, questions
 
