@@ -397,7 +397,33 @@ def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, st
         q_rows, columns=["column", "number", "text", "option", "qtype", "stem", "row"]
     )
     questions["number"] = questions["number"].astype("Int64")
-    return metadata, questions
+    return metadata, _shared_number_rows(questions)
+
+
+def _common_prefix(texts: list[str]) -> str:
+    """The longest text every one of ``texts`` starts with (character by character)."""
+    first, last = min(texts), max(texts)
+    k = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), None)
+    return first[:k] if k is not None else first[: min(len(first), len(last))]
+
+
+def _shared_number_rows(questions: pd.DataFrame) -> pd.DataFrame:
+    """Columns of one question number headed ``N.题干<sep>行`` (腾讯问卷 writes a matrix so,
+    the separator one of :data:`ROW_SEPARATORS`) are rows of matrix N: ``stem`` is their
+    common 题干, ``row`` what follows the separator."""
+    single = questions[(questions["qtype"] == "single") & questions["number"].notna()]
+    for _, group in single.groupby("number"):
+        if len(group) < 2:
+            continue
+        texts = group["text"].astype(str).tolist()
+        prefix = _common_prefix(texts)
+        cut = max(prefix.rfind(sep) for sep in ROW_SEPARATORS)
+        if cut <= 0 or any(len(t) <= cut + 1 for t in texts):
+            continue
+        questions.loc[group.index, "stem"] = prefix[:cut]
+        questions.loc[group.index, "row"] = [t[cut + 1 :] for t in texts]
+        questions.loc[group.index, "qtype"] = "matrix"
+    return questions
 
 
 def expand_multiselect(values: pd.Series, separator: str = MULTI_SEPARATOR) -> pd.DataFrame:

@@ -7,6 +7,7 @@ identifiers; messages are Chinese for the quarantine workbook.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -40,8 +41,13 @@ TIMESTAMP_FORMATS = (
 OK, NO_ANSWER, BLANK, BAD = 0, 1, 2, 3
 
 
+OTHER_TEXT = re.compile(r"〖[^〗]*〗")
+
+
 def _clean(value: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", value).split())
+    """NFKC, no spaces, without the text typed into an "other" option (问卷星 writes
+    ``其他【请注明】〖…〗``: the option is ``其他【请注明】``)."""
+    return OTHER_TEXT.sub("", "".join(unicodedata.normalize("NFKC", value).split()))
 
 
 def decode_column(

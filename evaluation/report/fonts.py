@@ -11,31 +11,19 @@ A round may name a system font in ``round.toml``: ``[report] font = "Microsoft Y
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
 from pathlib import Path
 
-from wuye_common.errors import Problem, WuyeError
+from wuye_common.resources import package_dir
 
 TYPST_FAMILY = "Noto Sans CJK SC"
 MPL_FAMILY = "Noto Sans SC"
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.origin:
-        raise WuyeError(
-            Problem(
-                f"缺少中文字体包 {name}", f"在项目环境中运行 pip install {name.replace('_', '-')}"
-            )
-        )
-    return Path(spec.origin).parent
-
-
 @cache
 def typst_font_dirs() -> tuple[str, ...]:
     """Folders holding the Typst CJK font (Typst's ``font_paths`` takes folders, not files)."""
-    return (str(_package_dir("manimgx_fonts_cjk")),)
+    return (str(package_dir("manimgx_fonts_cjk")),)
 
 
 def typst_families(report: dict | None = None) -> list[str]:
@@ -52,7 +40,7 @@ def uses_system_font(report: dict | None = None) -> bool:
 @cache
 def matplotlib_font_file() -> Path:
     """Path of the regular-weight Noto Sans SC used for charts."""
-    return _package_dir("pylopdf_fonts_zh_cn") / "NotoSansSC-Regular.otf"
+    return package_dir("pylopdf_fonts_zh_cn") / "NotoSansSC-Regular.otf"
 
 
 @cache

@@ -23,16 +23,16 @@ from typing import Any
 from evaluation.report.manifest import Failure
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_write_bytes, safe_filename
+from wuye_common.resources import package_dir
 
 RESET_TAG = "wuye-reset"
 INLINE_MAX = 4  # up to this many notebooks share one kernel in this process
 
 
 def notebook_dir() -> Path:
-    """The repository's ``notebooks/`` folder (only notebooks from there run by default)."""
-    import evaluation
-
-    return Path(evaluation.__file__).resolve().parents[1] / "notebooks"
+    """The report recipes shipped in the package, ``evaluation/report/notebooks/`` (package
+    data found through importlib.resources; only notebooks from there run by default)."""
+    return package_dir("evaluation.report", "notebooks")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,13 @@ def _prepare(job: NotebookJob) -> Any:
 
     source = Path(job.source)
     if not source.exists():
-        raise WuyeError(Problem("找不到报告笔记本", "确认 notebooks/ 文件夹完整", file=str(source)))
+        raise WuyeError(
+            Problem(
+                "找不到报告笔记本",
+                "重新安装 wuye-eval（笔记本随软件包安装在 evaluation/report/notebooks/）",
+                file=str(source),
+            )
+        )
     nb = load_notebook_node(str(source))  # papermill's reader: adds the metadata it needs
     nb = parameterize_notebook(
         nb, job.parameters, report_mode=False, kernel_name="python3", language="python"

@@ -26,8 +26,8 @@ from evaluation.report import format as fmt
 from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
 from wuye_common.files import atomic_write_bytes, safe_filename
+from wuye_common.resources import package_dir
 
-TEMPLATES = Path(__file__).with_name("templates")
 INLINE_BELOW = 150  # fewer cards render in-process: spawning 2 workers costs 2–4 s (measured)
 
 _LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not shareable
@@ -318,6 +318,11 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------- compiling (I/O)
 
 
+def template_dir() -> Path:
+    """The Typst templates shipped in the package (``evaluation/report/templates/``)."""
+    return package_dir("evaluation.report", "templates")
+
+
 def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> Any:
     """One Typst compiler per thread and template (fonts are loaded once)."""
     import typst
@@ -325,9 +330,10 @@ def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> 
     key = (template, font_dirs, system_fonts)
     compilers = _LOCAL.__dict__.setdefault("compilers", {})
     if key not in compilers:
+        templates = template_dir()
         compilers[key] = typst.Compiler(
-            str(TEMPLATES / template),
-            root=str(TEMPLATES),
+            str(templates / template),
+            root=str(templates),
             font_paths=list(font_dirs),
             ignore_system_fonts=not system_fonts,
         )

@@ -1,5 +1,5 @@
 """Security of the notebook step: papermill parameters cannot inject code, and notebooks run
-only from the project's ``notebooks/`` folder or a folder the caller named explicitly."""
+only from the package's ``evaluation/report/notebooks/`` folder or a folder the caller named explicitly."""
 
 from __future__ import annotations
 
@@ -111,9 +111,10 @@ def test_hostile_parameters_do_not_execute_in_a_kernel(tmp_path):
         }
 
 
-def test_notebooks_come_from_the_project_folder_by_default(tmp_path):
-    root = Path(__file__).resolve().parents[2]
-    assert notebook_dir() == root / "notebooks"
+def test_notebooks_come_from_the_package_by_default(tmp_path):
+    import evaluation.report
+
+    assert notebook_dir() == Path(evaluation.report.__file__).parent / "notebooks"
     assert (notebook_dir() / "district_report.ipynb").is_file()
     assert (notebook_dir() / "estate_report.ipynb").is_file()
     out = tmp_path / "out"
