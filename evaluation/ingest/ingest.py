@@ -318,6 +318,7 @@ def find_column(
     text: str | None,
     *,
     row: str | None = None,
+    stem: str | None = None,
     item_id: str | None = None,
     exclude: set[str] = frozenset(),
 ) -> str | None:
@@ -326,7 +327,9 @@ def find_column(
     A column named by the item's id (an XLSForm made by ``questionnaire export``: Kobo and
     ODK export the question names) first; a matrix row (``row`` given) is then the column of
     question ``number`` whose header names that row label (:func:`~evaluation.ingest.readers.
-    row_matches`: bare label, ``题干—行``, ``N(行)``, ``第N题(行)``); otherwise the same
+    row_matches`: bare label, ``题干—行``, ``N(行)``, ``第N题(行)``), or, when the platform
+    numbered the matrix otherwise, the one column naming that row under the same ``stem``;
+    otherwise the same
     normalised text (题干) first, then the same question number (not for matrix rows,
     which share their matrix's number)."""
     questions = info.questions[~info.questions["column"].isin(exclude)]
@@ -336,7 +339,7 @@ def find_column(
         if len(hit) == 1:
             return str(hit["column"].iloc[0])
     if row:
-        return _matrix_row_column(questions, number, normalise_text(row))
+        return _matrix_row_column(questions, number, normalise_text(row), stem)
     q = questions[questions["qtype"].isin(["single", "matrix", "unnumbered"])]
     if text:
         want = normalise_text(text)
@@ -350,12 +353,17 @@ def find_column(
     return None
 
 
-def _matrix_row_column(questions: pd.DataFrame, number: int | None, label: str) -> str | None:
+def _matrix_row_column(
+    questions: pd.DataFrame, number: int | None, label: str, stem: str | None
+) -> str | None:
     """The column of row ``label`` of matrix ``number`` (see :func:`find_column`)."""
     texts = questions["option"].where(questions["qtype"] == "multi_flag", questions["text"])
     labelled = texts.map(lambda t: row_matches(t, label)).astype(bool)
     hit = questions[labelled & (questions["number"] == number).fillna(False)]
-    if number is None or hit.empty:  # an export without numbers: the label alone, if unique
+    if hit.empty and stem:  # numbered otherwise by the platform: the same stem
+        hit = questions[labelled & (questions["stem"] == normalise_text(stem)).fillna(False)]
+        hit = hit if len(hit) == 1 else hit.iloc[:0]
+    if hit.empty:  # an export without numbers: the label alone, if unique
         hit = questions[labelled & questions["number"].isna()]
         hit = hit if len(hit) == 1 else hit.iloc[:0]
     return str(hit["column"].iloc[0]) if len(hit) else None
@@ -439,7 +447,13 @@ def _map_columns(
     for item in q.items.itertuples(index=False):
         number = None if pd.isna(item.number) else int(item.number)
         col = find_column(
-            info, number, item.text, row=item.row or None, item_id=item.item_id, exclude=used
+            info,
+            number,
+            item.text,
+            row=item.row or None,
+            stem=item.stem or None,
+            item_id=item.item_id,
+            exclude=used,
         )
         item_cols[item.item_id] = col
         if col:
