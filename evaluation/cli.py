@@ -1,7 +1,10 @@
-"""The ``wuye-eval`` command line: one sub-command per stage, plus ``run`` and ``demo``.
+"""The ``wuye-eval`` command line: one sub-command per stage, plus ``run`` and ``demo``;
+``init`` starts a round folder, ``questionnaire draft`` / ``questionnaire export`` describe
+a questionnaire from an export and put it onto a survey platform.
 
 Expected failures (bad input, bad configuration) print located problems in Chinese and
-exit with status 2; they never show a traceback.
+exit with status 2; they never show a traceback. A run whose report items partly failed
+(``manifest.json`` lists them under ``failures``) names them and exits with status 1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 from wuye_common.errors import WuyeError
 
 if TYPE_CHECKING:
+    from evaluation.report.manifest import Manifest
     from evaluation.round import Round
 
 log = logging.getLogger("wuye")
@@ -80,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="*", type=Path, help="导出文件；省略时使用 round.toml 中 [inputs] responses"
     )
 
+    init = sub.add_parser(
+        "init", help="新建评估轮次文件夹（round.toml、台账模板、问卷、fieldwork/）"
+    )
+    init.add_argument("folder", type=Path, help="新轮次文件夹（不存在时创建；已有轮次时不覆盖）")
+    init.add_argument("--district", default="某某区", help="区（县）名称，如 葛店经开区")
+    init.add_argument("--period", default=None, help="评估期，如 2026H1（默认：当前半年）")
+    init.add_argument(
+        "--seed", type=_int_between(0, 2**31 - 1), default=None, help="抽样随机种子（默认随机）"
+    )
+    _questionnaire_parser(sub)
+
     template = sub.add_parser("template", help="生成纸质问卷录入模板（Excel）")
     template.add_argument("round", type=Path, help="评估轮次文件夹（含 round.toml）")
     template.add_argument("-o", "--output", type=Path, default=None, help="输出文件路径")
@@ -90,6 +105,34 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--estate", default=None, help="只看某个小区编号")
     history.add_argument("--firm", default=None, help="只看某个物业企业")
     return parser
+
+
+def _questionnaire_parser(sub: argparse._SubParsersAction) -> None:
+    """``questionnaire draft`` and ``questionnaire export``."""
+    questionnaire = sub.add_parser(
+        "questionnaire", help="问卷定义：从导出文件生成，或导出到问卷平台"
+    )
+    qsub = questionnaire.add_subparsers(dest="action", required=True, metavar="操作")
+    draft = qsub.add_parser(
+        "draft", help="根据问卷星、腾讯问卷或 Kobo 的导出文件生成问卷定义草稿（.toml）"
+    )
+    draft.add_argument(
+        "exports",
+        nargs="+",
+        type=Path,
+        help="导出文件；同一批答卷的「按选项文本」和「按选项序号」两个文件一起给出时，可确定选项顺序",
+    )
+    draft.add_argument("-o", "--output", type=Path, default=None, help="输出文件（默认 问卷.toml）")
+    draft.add_argument("--title", default=None, help="问卷标题")
+    export = qsub.add_parser("export", help="把问卷定义导出为问卷星文本导入格式或 XLSForm")
+    export.add_argument("file", help='问卷定义文件（.toml），或 "default" 表示内置问卷')
+    export.add_argument(
+        "--format",
+        choices=["wjx", "xlsform"],
+        required=True,
+        help="wjx：问卷星「文本导入」文本；xlsform：KoboToolbox / ODK 的 XLSForm 工作簿",
+    )
+    export.add_argument("-o", "--output", type=Path, required=True, help="输出文件")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,14 +166,19 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "demo":
         with pipeline.writing_to(args.workspace):
-            run_demo(
+            manifests = run_demo(
                 args.workspace,
                 estates=args.estates,
                 seed=args.seed,
                 cards=not args.no_cards,
                 echo=print,
+                manifests=True,
             )
-        return 0
+        return _report_status(manifests)
+    if args.command == "init":
+        return _init(args)
+    if args.command == "questionnaire":
+        return _questionnaire(args)
     if args.command == "history":
         from evaluation.history import history
 
@@ -139,12 +187,64 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     rnd = load_round(args.round)
     with pipeline.writing_to(rnd.output_dir, rnd.database):
-        _run_step(args, rnd)
+        manifest = _run_step(args, rnd)
+    return _report_status([manifest] if manifest is not None else [])
+
+
+def _report_status(manifests: Sequence[Manifest]) -> int:
+    """1 (and the failed report items named on stderr) when any report item failed."""
+    failed = [(m, f) for m in manifests for f in m.failures]
+    if not failed:
+        return 0
+    print(f"错误：{len(failed)} 项报告未能生成：", file=sys.stderr)
+    for manifest, failure in failed:
+        where = f"（小区 {failure.estate_id}）" if failure.estate_id else ""
+        cell = f"，第 {failure.cell} 个单元格" if failure.cell else ""
+        print(
+            f"- {manifest.output_dir.name}/{failure.target}{where}{cell}：{failure.reason}",
+            file=sys.stderr,
+        )
+    print(
+        "详见各轮输出文件夹中 manifest.json 的 failures；修正后可重新运行 report。", file=sys.stderr
+    )
+    return 1
+
+
+def _init(args: argparse.Namespace) -> int:
+    from evaluation.new_round import init_round
+
+    written = init_round(args.folder, district=args.district, period=args.period, seed=args.seed)
+    print(f"已新建评估轮次：{args.folder}")
+    for path in written:
+        print(f"  {path.name}")
+    print("  fieldwork/（放置问卷导出文件）")
+    print(
+        "下一步：填写 台账.xlsx（删除示例行），按实际问卷修改 问卷.toml"
+        "（或用 wuye-eval questionnaire draft 从导出文件生成），核对 round.toml。"
+    )
     return 0
 
 
-def _run_step(args: argparse.Namespace, rnd: Round) -> None:
-    """Run the round sub-command ``args.command`` on the loaded round."""
+def _questionnaire(args: argparse.Namespace) -> int:
+    if args.action == "draft":
+        from evaluation.ingest.draft import write_draft
+
+        output = args.output or Path("问卷.toml")
+        write_draft(args.exports, output, title=args.title)
+        print(f"问卷定义草稿：{output}（请核对其中「待确认」的注释）")
+        return 0
+    from evaluation.forms import export_questionnaire
+    from evaluation.questionnaire import load_questionnaire
+
+    out = export_questionnaire(load_questionnaire(args.file), args.format, args.output)
+    what = "问卷星文本导入文本" if args.format == "wjx" else "XLSForm 工作簿"
+    print(f"{what}：{out}")
+    return 0
+
+
+def _run_step(args: argparse.Namespace, rnd: Round) -> Manifest | None:
+    """Run the round sub-command ``args.command`` on the loaded round; the report's
+    manifest for ``report`` and ``run``."""
     from evaluation import pipeline
 
     if args.command == "sample":
@@ -158,9 +258,10 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> None:
     elif args.command == "rank":
         pipeline.rank_step(rnd, echo=print)
     elif args.command == "report":
-        pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
+        return pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
     elif args.command == "run":
-        pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
+        return pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
+    return None
 
 
 def run_demo(
@@ -170,8 +271,10 @@ def run_demo(
     seed: int = 2024,
     cards: bool = True,
     echo: Callable[[str], object] = print,
-) -> list[Path]:
-    """Build the demo district and run its two consecutive half-year rounds end to end."""
+    manifests: bool = False,
+) -> list[Path] | list[Manifest]:
+    """Build the demo district and run its two consecutive half-year rounds end to end;
+    returns the rounds' output folders (their report manifests with ``manifests``)."""
     import shutil
 
     from evaluation import pipeline
@@ -184,6 +287,7 @@ def run_demo(
         shutil.rmtree(demo_dir)
     district = build_district(seed, estates=estates)
     outputs = []
+    written = []
     for period in DEMO_PERIODS:
         out = workspace / period
         if out.exists():
@@ -202,10 +306,10 @@ def run_demo(
         echo(f"== {rnd.label}（{len(rnd.register)} 个小区）==")
         drawn = pipeline.sample_step(rnd, echo=echo)
         write_fieldwork(round_dir, district, drawn.sample, period=period, seed=seed)
-        pipeline.run_round(rnd, cards=cards, echo=echo)
+        written.append(pipeline.run_round(rnd, cards=cards, echo=echo))
         outputs.append(rnd.output_dir)
     echo("示例运行完成：" + "、".join(str(p) for p in outputs))
-    return outputs
+    return written if manifests else outputs
 
 
 if __name__ == "__main__":

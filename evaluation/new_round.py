@@ -21,7 +21,7 @@ from evaluation.round import PERIOD_PATTERN, REGISTER_LABELS
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
 from wuye_common.resources import package_file
-from wuye_common.vocabulary import TIERS
+from wuye_common.vocabulary import RESETTLEMENT_TIER, TIERS
 
 REGISTER_NAME = "台账.xlsx"
 QUESTIONNAIRE_NAME = "问卷.toml"
@@ -98,7 +98,7 @@ def init_round(
     )
     with atomic_path(targets[0]) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    write_register_template(targets[1])
+    write_register_template(targets[1], resettlement=period[4] == "Q")
     header = (
         "# 本轮问卷定义：由内置问卷复制而来，请按实际问卷修改（题号、题干、选项、维度）。\n"
         "# 也可以用 wuye-eval questionnaire draft 导出文件 -o 问卷.toml 从问卷平台的导出文件生成。\n"
@@ -130,19 +130,21 @@ def _check_values(district: str, period: str) -> None:
         raise WuyeError(problems)
 
 
-def write_register_template(path: Path) -> Path:
-    """The empty 台账 workbook: headers, the example row, drop-down lists, a notes sheet."""
+def write_register_template(path: Path, *, resettlement: bool = False) -> Path:
+    """The empty 台账 workbook: headers, the example row (a 还建社区 for a quarterly round,
+    which covers only those), drop-down lists, a notes sheet."""
     import xlsxwriter
 
     columns = list(REGISTER_LABELS)
+    example = {**EXAMPLE_ROW, "tier": RESETTLEMENT_TIER} if resettlement else EXAMPLE_ROW
     with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), {"strings_to_numbers": False})
         try:
             sheet = book.add_worksheet("台账")
             head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-            example = book.add_format({"font_color": "#808080", "italic": True})
+            grey = book.add_format({"font_color": "#808080", "italic": True})
             sheet.write_row(0, 0, [REGISTER_LABELS[c] for c in columns], head)
-            sheet.write_row(1, 0, [EXAMPLE_ROW[c] for c in columns], example)
+            sheet.write_row(1, 0, [example[c] for c in columns], grey)
             sheet.freeze_panes(1, 0)
             sheet.set_column(0, len(columns) - 1, 16)
             sheet.set_column(1, 1, 30)

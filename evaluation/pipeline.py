@@ -692,8 +692,13 @@ def report_step(
     )
     failures = getattr(manifest, "failures", [])
     if failures:
-        echo(f"注意：{len(failures)} 项报告未能生成，原因见 manifest.json 的 failures")
-    echo(f"报告已生成：{rnd.output_dir}（清单 manifest.json）")
+        names = "、".join(f.target for f in failures[:10]) + ("等" if len(failures) > 10 else "")
+        echo(
+            f"报告部分生成：{len(failures)} 项未能生成（{names}），原因见 manifest.json 的 "
+            f"failures；其余文件在 {rnd.output_dir}"
+        )
+    else:
+        echo(f"报告已生成：{rnd.output_dir}（清单 manifest.json）")
     return manifest
 
 
