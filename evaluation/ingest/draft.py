@@ -312,9 +312,10 @@ def assign_scales(drafted: list[Drafted]) -> dict[str, Scale]:
             known = KNOWN_SCALES[0]
             d.notes.append("按序号导出看不到选项文字：假定选项依次为 非常满意…非常不满意")
         scale = _known_scale(known, d) if known else _own_scale(d)
-        existing = scales.setdefault(scale.name, scale)
+        same = next((n for n, sc in scales.items() if sc.options == scale.options), None)
+        existing = scales.setdefault(same or scale.name, scale)
         existing.missing += [m for m in scale.missing if m not in existing.missing]
-        d.scale = scale.name
+        d.scale = existing.name
     _same_scale_in_matrices(items, scales)
     return scales
 

@@ -147,3 +147,41 @@ def test_export_of_the_xlsform_ingests_as_the_wjx_export(ws: Path, tmp_path: Pat
     assert got.exports[0].platform == "kobo" and got.exports[0].kind == "code"
     assert len(got.respondents) > 100
     assert_same_ingest(got, want)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [["r_357_357_2.xls", "r_357_357_0.xls"], ["wjx_0.xls"], ["wjx_2.xls", "wjx_0.xls"]],
+)
+def test_drafts_of_real_wjx_exports_export_to_both_platforms(
+    shared_fixtures: Path, tmp_path: Path, files: list[str]
+) -> None:
+    from pyxform.xls2xform import convert
+
+    from evaluation.ingest.draft import write_draft
+
+    draft = write_draft([shared_fixtures / "wjx" / f for f in files], tmp_path / "q.toml")
+    q = load_questionnaire(draft)
+    title, parsed = parse_wjx_text(wjx_text(q))
+    want = [(p.number, p.title, p.kind, p.options, p.rows) for p in platform_questions(q)]
+    assert title == q.title
+    assert [(p.number, p.title, p.kind, p.options, p.rows) for p in parsed] == want
+    form = export_questionnaire(q, "xlsform", tmp_path / "form.xlsx")
+    result = convert(xlsform=str(form), validate=shutil.which("java") is not None)
+    assert all(f"/{item_id}" in result.xform for item_id in q.items["item_id"])
+
+
+def test_draft_of_a_kobo_export_loads(ws: Path, tmp_path: Path) -> None:
+    from evaluation.ingest.draft import draft_questionnaire
+
+    root = ws / "demo" / "inputs" / "2025H2"
+    kobo = _kobo_export(
+        read_source(next((root / "fieldwork").glob("*.xlsx"))), load_questionnaire()
+    )
+    path = tmp_path / "kobo.csv"
+    kobo.to_csv(path, index=False, encoding="utf-8-sig")
+    text = draft_questionnaire([path])
+    (tmp_path / "q.toml").write_text(text, encoding="utf-8")
+    q = load_questionnaire(tmp_path / "q.toml")
+    assert {"estate", "building", "room", "phone"} <= set(q.identification)
+    assert len(q.items) == 13 and "按列名匹配" in text
