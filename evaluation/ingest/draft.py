@@ -159,7 +159,9 @@ def _column(frame: pd.DataFrame, info: ExportInfo, q: object) -> Column:
     codes = []
     if info.kind == "code" and labels and all(re.fullmatch(r"-?\d+", v) for v in labels):
         codes = sorted({int(v) for v in labels if int(v) > 0})
-    qtype, row = str(q.qtype), None if pd.isna(q.row) else str(q.row)
+    qtype = str(q.qtype)
+    row = None if pd.isna(q.row) or qtype != "matrix" else str(q.row)
+    stem = None if pd.isna(q.stem) or qtype != "matrix" else str(q.stem)
     if qtype == "multi_flag" and codes and max(codes) > 1:  # 第N题(行) holding option numbers
         qtype, row = "matrix", str(q.option)
     return Column(
@@ -168,7 +170,7 @@ def _column(frame: pd.DataFrame, info: ExportInfo, q: object) -> Column:
         text=str(q.text),
         qtype=qtype,
         row=row,
-        stem=None if pd.isna(q.stem) else str(q.stem),
+        stem=stem,
         option=None if pd.isna(q.option) else str(q.option),
         labels=[] if codes else labels,
         missing=missing,
