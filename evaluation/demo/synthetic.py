@@ -86,7 +86,28 @@ def synthetic_results(
     """Build a round folder in ``folder`` and plausible results for it."""
     rnd = load_round(write_round_folder(folder, n_estates, seed, report))
     rng = np.random.default_rng(seed)
-    reg = rnd.register
+    estates = _estates(rnd.register, rng)
+    dims, items = _dimensions_and_items(estates, rng)
+    return RoundResults(
+        round=rnd,
+        estates=estates,
+        items=items,
+        dimensions=dims,
+        district=_district(estates),
+        firms=_firms(estates),
+        escalations=_escalations(estates),
+        changes=_changes(estates, rng),
+        **_context_tables(estates, rng),
+        meta={
+            "design": "按楼栋分层简单随机抽样",
+            "estimator": "设计加权比例（Horvitz–Thompson）",
+            "interval": "Clopper–Pearson / 有效样本量调整",
+        },
+    )
+
+
+def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The 台账 with plausible scores, verdicts, ranks and lists."""
     k = len(reg)
     n = rng.integers(35, 90, k)
     rate = np.clip(reg["threshold"].to_numpy() + rng.normal(0.02, 0.08, k), 0.2, 1.0)
@@ -121,6 +142,15 @@ def synthetic_results(
         "满意率显著高于达标线；无有效投诉",
         np.where(estates["list"] == "黑榜", "满意率低于达标线；投诉较多", ""),
     )
+    return estates
+
+
+def _dimensions_and_items(
+    estates: pd.DataFrame, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-estate dimension and item rates scattered around each estate's rate."""
+    k, rate, n = len(estates), estates["rate"].to_numpy(), estates["n"].to_numpy()
+    reg = estates
     dims = pd.DataFrame(
         {
             "estate_id": np.repeat(reg["estate_id"].to_numpy(), len(DIMENSIONS)),
@@ -139,6 +169,12 @@ def synthetic_results(
         item_id=np.tile([f"S{i + 1:02d}" for i in range(len(DIMENSIONS))], k)
     )
     items = items[["estate_id", "item_id", "dimension", "rate", "ci_low", "ci_high", "n"]]
+    return dims, items
+
+
+def _district(estates: pd.DataFrame) -> pd.DataFrame:
+    """One row per tier and the 全区 row."""
+    k, rate, n = len(estates), estates["rate"].to_numpy(), estates["n"].to_numpy()
     district = estates.groupby("tier", as_index=False).agg(
         rate=("rate", "mean"), n=("n", "sum"), estates=("estate_id", "size")
     )
@@ -159,6 +195,11 @@ def synthetic_results(
         ],
         ignore_index=True,
     )
+    return district
+
+
+def _firms(estates: pd.DataFrame) -> pd.DataFrame:
+    """The firm roll-up: the lowest firm black-listed."""
     firms = estates.groupby("firm", as_index=False).agg(
         estates=("estate_id", "size"), households=("households", "sum"), rate=("rate", "mean")
     )
@@ -168,6 +209,12 @@ def synthetic_results(
         list=np.where(firms["rate"] == firms["rate"].min(), "黑榜", ""),
         reasons=np.where(firms["rate"] == firms["rate"].min(), "所服务小区满意率整体偏低", ""),
     )
+    return firms
+
+
+def _changes(estates: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Changes against an invented previous round."""
+    k, rate, reg = len(estates), estates["rate"].to_numpy(), estates
     prev = np.clip(rate + rng.normal(0, 0.06, k), 0, 1)
     diff = rate - prev
     changes = pd.DataFrame(
@@ -180,8 +227,20 @@ def synthetic_results(
             "significant": np.abs(diff) > 0.08,
         }
     )
+    return changes
+
+
+def _escalations(estates: pd.DataFrame) -> pd.DataFrame:
+    """The black-listed estates as escalations."""
     escalations = estates.loc[estates["list"] == "黑榜", ["estate_id", "estate_name", "firm"]]
     escalations = escalations.assign(level="约谈", reason="连续两期未达标")
+    return escalations
+
+
+def _context_tables(estates: pd.DataFrame, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """Drivers, trends, plan indicators and the ingest's counts."""
+    rate = estates["rate"].to_numpy()
+    verdict = estates["verdict"].to_numpy()
     drivers = pd.DataFrame(
         {
             "dimension": list(DIMENSIONS),
@@ -215,23 +274,10 @@ def synthetic_results(
             "count": [31, 18, 10],
         }
     )
-    return RoundResults(
-        round=rnd,
-        estates=estates,
-        items=items,
-        dimensions=dims,
-        district=district,
-        firms=firms,
-        escalations=escalations,
-        changes=changes,
-        drivers=drivers,
-        trends=trends,
-        indicators=indicators,
-        ingest_counts=ingest_counts,
-        quarantine_summary=quarantine,
-        meta={
-            "design": "按楼栋分层简单随机抽样",
-            "estimator": "设计加权比例（Horvitz–Thompson）",
-            "interval": "Clopper–Pearson / 有效样本量调整",
-        },
-    )
+    return {
+        "drivers": drivers,
+        "trends": trends,
+        "indicators": indicators,
+        "ingest_counts": ingest_counts,
+        "quarantine_summary": quarantine,
+    }
