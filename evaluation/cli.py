@@ -233,8 +233,8 @@ def _questionnaire(args: argparse.Namespace) -> int:
         write_draft(args.exports, output, title=args.title)
         print(f"问卷定义草稿：{output}（请核对其中「待确认」的注释）")
         return 0
-    from evaluation.forms import export_questionnaire
     from evaluation.questionnaire import load_questionnaire
+    from evaluation.questionnaire.forms import export_questionnaire
 
     out = export_questionnaire(load_questionnaire(args.file), args.format, args.output)
     what = "问卷星文本导入文本" if args.format == "wjx" else "XLSForm 工作簿"

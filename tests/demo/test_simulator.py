@@ -401,7 +401,7 @@ def test_quarterly_round_and_other_questionnaire(
     export = simulate_fieldwork(district, quarter, period="2026Q1", seed=9)
     assert export["提交答卷时间"].dropna().str.startswith("2026/3/").all()
     default = (
-        Path(__file__).resolve().parents[2] / "evaluation" / "questionnaires" / "default.toml"
+        Path(__file__).resolve().parents[2] / "evaluation" / "questionnaire" / "default.toml"
     ).read_text(encoding="utf-8")
     custom = tmp_path / "q.toml"
     custom.write_text(

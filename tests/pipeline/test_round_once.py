@@ -18,7 +18,7 @@ from tests.hostile import round_folder
 def tracked(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
     """Record every SQLite connection opened, sampling record read and questionnaire
     built from its TOML."""
-    import evaluation.questionnaire as questionnaire_module
+    import evaluation.questionnaire.model as questionnaire_model
     import sampling.record as record_module
 
     seen: dict[str, list] = {"connections": [], "records": [], "questionnaires": []}
@@ -40,7 +40,7 @@ def tracked(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
 
     monkeypatch.setattr(sqlite3, "connect", tracking_connect)
     wrap(record_module, "read_sampling_record", "records")
-    wrap(questionnaire_module, "questionnaire_from_dict", "questionnaires")
+    wrap(questionnaire_model, "questionnaire_from_dict", "questionnaires")
     return seen
 
 

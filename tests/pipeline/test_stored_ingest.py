@@ -180,7 +180,7 @@ def test_a_questionnaire_edited_after_ingest_is_refused(ingested, tmp_path: Path
     from wuye_common.errors import WuyeError
 
     rnd, result, strata = ingested
-    text = (files("evaluation") / "questionnaires" / "default.toml").read_text(encoding="utf-8")
+    text = (files("evaluation.questionnaire") / "default.toml").read_text(encoding="utf-8")
     same = tmp_path / "same.toml"
     same.write_text(text, encoding="utf-8")
     edited = tmp_path / "edited.toml"

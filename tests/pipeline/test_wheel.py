@@ -29,7 +29,7 @@ PACKAGE_DATA = (
     "evaluation/report/notebooks/estate_report.ipynb",
     "evaluation/report/templates/district.typ",
     "evaluation/report/templates/card.typ",
-    "evaluation/questionnaires/default.toml",
+    "evaluation/questionnaire/default.toml",
     "evaluation/round_template/round.toml",
 )
 

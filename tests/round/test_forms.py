@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.forms import (
+from evaluation.questionnaire import load_questionnaire
+from evaluation.questionnaire.forms import (
     export_questionnaire,
     parse_wjx_text,
     platform_questions,
     wjx_text,
     xlsform_tables,
 )
-from evaluation.questionnaire import load_questionnaire
 from tests.ingest.matrix_exports import LABELS, STEM, matrix_questionnaire, read_source
 from wuye_common.errors import WuyeError
 

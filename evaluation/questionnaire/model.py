@@ -1,6 +1,6 @@
 """Questionnaire definitions: items, dimensions, answer scales, loaded from TOML.
 
-A questionnaire TOML (see ``evaluation/questionnaires/default.toml``) has:
+A questionnaire TOML (see ``evaluation/questionnaire/default.toml``) has:
 
 - ``[questionnaire]`` ``id`` and ``title``;
 - ``[scales.<name>]``: ``options`` (in the order shown, code 1 = first), ``points`` (0–100
@@ -55,7 +55,7 @@ ITEM_COLUMNS = [
 
 def default_path() -> Path:
     """The shipped default questionnaire (package data, found through importlib.resources)."""
-    return package_file(resources.files("evaluation") / "questionnaires" / "default.toml")
+    return package_file(resources.files("evaluation.questionnaire") / "default.toml")
 
 
 @dataclass(frozen=True)
