@@ -19,7 +19,7 @@ import pandas as pd
 
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from evaluation.ranking.rules import Rules, parse_rules
-from sampling.config import SamplingConfig
+from sampling.config import EXTERNAL_DESIGNS, SamplingConfig
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
@@ -408,6 +408,13 @@ def _sampling_section(toml: _Toml) -> SamplingConfig:
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
+    if sampling.design is not None and sampling.design not in EXTERNAL_DESIGNS:
+        toml.bad(
+            f"[sampling] design = {sampling.design!r} 未知",
+            f"写外部抽样设计 {'、'.join(map(repr, EXTERNAL_DESIGNS))}，或删除该行"
+            "（删除后无抽样记录的答卷按非概率样本处理）",
+            "sampling.design",
+        )
     if sampling.method not in ("srs", "systematic"):
         toml.bad(
             f"抽样方法 method = {sampling.method!r} 未知",

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: values of ``[sampling] design``: the external design that drew a round's respondents
+#: when this toolkit did not (no sampling record) — a simple random or a systematic sample
+#: of each estate's households. Without it such respondents are a non-probability sample.
+EXTERNAL_DESIGNS: dict[str, str] = {
+    "srs": "简单随机抽样（外部抽样，按台账户数作有限总体校正）",
+    "systematic": "等距抽样（外部抽样，按简单随机抽样估计方差）",
+}
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -21,3 +29,4 @@ class SamplingConfig:
     maximum: int | None = None
     method: str = "srs"
     reserve_ratio: float = 0.5
+    design: str | None = None

@@ -24,6 +24,7 @@ string → code mapping is the only per-row pandas work.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -38,7 +39,8 @@ from evaluation.scoring.estimation import (
     mean_interval,
     proportion_interval,
 )
-from evaluation.scoring.verdict import verdicts
+from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
+from evaluation.scoring.verdict import Limits, verdicts
 from evaluation.scoring.weights import respondent_weights
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
@@ -209,27 +211,33 @@ def score_round(
     method: str | None = None,
     confidence: float | None = None,
     lonely: str = "adjust",
-    min_n: int = 30,
-    min_response_rate: float = 0.5,
+    min_n: int | None = None,
+    min_response_rate: float | None = None,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
     ``round`` gives ``register`` (estate_id, tier, households, threshold, firm),
-    ``confidence``, ``interval_method`` and its loaded ``questionnaire`` (the items, unless
-    ``items`` is given); ``ingest`` gives ``respondents``, ``answers`` and optionally
-    ``response_rates`` (estate_id, response_rate; NaN when absent); ``strata`` is the
-    sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    ``confidence``, ``interval_method``, its loaded ``questionnaire`` (the items, unless
+    ``items`` is given), ``sampling.design`` (the external design of respondents without a
+    sampling record) and ``rules.eligibility`` (``min_n``, ``min_response_rate``,
+    ``nr_odds_ratio``: the same minimum ranking uses; ``min_n``/``min_response_rate``
+    given here override it); ``ingest`` gives ``respondents``, ``answers`` and optionally
+    ``response_rates`` (estate_id, response_rate = AAPOR RR1 and the other rates of the
+    dispositions; NaN when absent); ``strata`` is the sampling record (``None`` → one
+    stratum per estate, N = 台账 户数: a non-probability sample unless the design is named).
     """
     method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
     confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
+    limits = eligibility_limits(round, min_n=min_n, min_response_rate=min_response_rate)
     respondents, answers = _checked_responses(ingest)
     if items is None:
         items = _questionnaire_items(round)
     item_codes, item_uniq, dim_of_item = _item_encoding(answers)
     overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
-    wts = respondent_weights(respondents, strata, register)
+    design = getattr(getattr(round, "sampling", None), "design", None)
+    wts = respondent_weights(respondents, strata, register, design=design)
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
@@ -262,11 +270,11 @@ def score_round(
         register,
         confidence,
     )
-    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
-
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
         :, list(item_uniq).index(overall)
     ]
+    est = _tests(est, ov_fpc, confidence)
+    est = verdicts(est, limits=limits)
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est,
@@ -281,6 +289,46 @@ def score_round(
             "lonely": lonely,
         },
     )
+
+
+def eligibility_limits(
+    rnd: Any, *, min_n: int | None = None, min_response_rate: float | None = None
+) -> Limits:
+    """The round's ``[rules.eligibility]`` (its parsed ``rules``; a stand-in round's dict,
+    or none: the defaults of :mod:`wuye_common.vocabulary`), with explicit overrides."""
+    rules = getattr(rnd, "rules", None)
+    table = getattr(rules, "eligibility", None)
+    if table is None and isinstance(rules, dict):
+        table = SimpleNamespace(**rules.get("eligibility", {}))
+    base = Limits()
+    return Limits(
+        min_n=int(min_n if min_n is not None else getattr(table, "min_n", base.min_n)),
+        min_response_rate=float(
+            min_response_rate
+            if min_response_rate is not None
+            else getattr(table, "min_response_rate", base.min_response_rate)
+        ),
+        nr_odds_ratio=float(getattr(table, "nr_odds_ratio", base.nr_odds_ratio)),
+    )
+
+
+def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float) -> pd.DataFrame:
+    """One-sided p-values against T (:mod:`evaluation.scoring.pvalues`), their BH q-values
+    over the round's estates, and the non-response sensitivity inputs."""
+    p_below, p_above = threshold_p_values(
+        est["rate"].to_numpy(dtype=float),
+        est["rate_se"].to_numpy(dtype=float) ** 2,
+        est["n"].to_numpy(dtype=float),
+        est["df"].to_numpy(dtype=float),
+        est["census"].to_numpy(dtype=bool),
+        fpc,
+        pd.to_numeric(est["threshold"], errors="coerce").to_numpy(dtype=float),
+        confidence=confidence,
+    )
+    est["fpc"] = fpc
+    est["p_value"], est["q_value"] = p_below, bh_q_values(p_below)
+    est["p_value_red"], est["q_value_red"] = p_above, bh_q_values(p_above)
+    return est
 
 
 def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -329,7 +377,7 @@ def _encode_units(
     s_codes, _ = pd.factorize(wts["stratum"])
     first = np.unique(s_codes, return_index=True)[1]
     stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
-    N_h = wts["N_h"].to_numpy()[first]
+    N_h = wts["N_fpc"].to_numpy()[first]  # the FPC's stratum size (∞: none)
     n_h = wts["n_h"].to_numpy()[first]
     f_h = np.clip(1 - n_h / N_h, 0, 1)
     ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
@@ -409,12 +457,20 @@ def _estate_table(
     est["respondents"] = np.bincount(
         units.stratum_estate[units.resp_stratum], minlength=len(units.estate_ids)
     )
-    est["response_rate"] = _response_rates(ingest, units.estate_ids)
+    for col, values in _response_rates(ingest, units.estate_ids).items():
+        est[col] = values
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
-    fallback = wts.groupby("estate_id")["fallback"].any()
-    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(False).astype(bool)
+    by = wts.groupby("estate_id")
+    for flag, col in (
+        ("fallback", "fallback_strata"),
+        ("nonprobability", "nonprobability"),
+        ("collapsed", "collapsed_strata"),
+    ):
+        est[col] = est["estate_id"].map(by[flag].any()).fillna(False).astype(bool)
+    problems = est["estate_id"].map(_exceeding_strata(wts)).astype(object)
+    est["record_problem"] = problems.where(problems.notna(), "").astype(str)
     if register is not None and len(register):
         reg = by_estate(register)
         for col in ("tier", "threshold", "firm", "households"):
@@ -538,9 +594,20 @@ def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFram
     )
 
 
-def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
-    """Per-estate response rate from ``ingest.response_rates`` or, failing that, the
-    ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
+#: the dispositions' per-estate rates carried into the estates table (AAPOR RR1 first)
+RATE_COLUMNS = (
+    "response_rate",
+    "cooperation_rate",
+    "refusal_rate",
+    "contact_rate",
+    "completion_rate",
+)
+
+
+def _response_rates(ingest: Responses, estate_ids: pd.Index) -> dict[str, np.ndarray]:
+    """Per-estate rates (:data:`RATE_COLUMNS`) from ``ingest.response_rates`` or, failing
+    that, ``ingest.dispositions``; NaN for a rate neither has."""
+    out = {c: np.full(len(estate_ids), np.nan) for c in RATE_COLUMNS}
     for name in ("response_rates", "dispositions"):
         rates = getattr(ingest, name, None)
         if (
@@ -548,9 +615,32 @@ def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
             and not rates.empty
             and {"estate_id", "response_rate"} <= set(rates.columns)
         ):
-            r = by_estate(rates)["response_rate"]
-            return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
-    return np.full(len(estate_ids), np.nan)
+            table = by_estate(rates)
+            for col in RATE_COLUMNS:
+                if col in table.columns:
+                    values = pd.to_numeric(table[col], errors="coerce")
+                    out[col] = pd.Series(estate_ids).map(values).to_numpy(dtype=float)
+            return out
+    return out
+
+
+def _exceeding_strata(wts: pd.DataFrame) -> pd.Series:
+    """Per estate, where respondents outnumber the record's households (a stale record or
+    duplicates): ``3栋：答卷 25 份 > 记录 20 户`` per stratum, ``、``-joined."""
+    bad = wts.loc[wts["n_exceeds_N"], ["estate_id", "stratum", "n_h", "N_record"]]
+    if bad.empty:
+        return pd.Series(dtype=object)
+    bad = bad.drop_duplicates("stratum")
+    where = bad["stratum"].str.split("|", n=1).str[1]
+    text = (
+        where
+        + "：答卷 "
+        + bad["n_h"].astype(str)
+        + " 份 > 记录 "
+        + bad["N_record"].round().astype("int64").astype(str)
+        + " 户"
+    )
+    return text.groupby(bad["estate_id"].to_numpy()).agg("、".join)
 
 
 def _district(
