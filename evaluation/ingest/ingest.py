@@ -31,12 +31,9 @@ Personal data: phone, IP and room (with estate and building) become HMAC pseudon
 at all. Raw values never reach ``respondents``, ``answers``, ``quarantine`` or the
 workbook (``quarantine.estate_raw`` keeps the estate name as typed: it is not personal).
 
-Dispositions (with a sample), per sampled household: ``completed`` if an accepted
-response links to it; ``refused``/``not_reached`` if ``contacts`` says so; a *main*
-household without a response in a building where reserves were used is ``substituted``
-— the k = (used reserves − refused mains) non-responding mains of the building with the
-*lowest* ``order`` are substituted, the rest ``not_reached``; reserves without a response
-are ``unused``. Response rate per estate = completed (main + reserve) ÷ main sample size.
+Dispositions (with a sample) and the estates' AAPOR outcome rates — ``response_rate`` is
+RR1, completes over every eligible household approached, main and reserve — are those of
+:mod:`evaluation.ingest.dispositions`.
 """
 
 from __future__ import annotations
@@ -53,6 +50,7 @@ from pandas.api.types import union_categoricals
 
 from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
+from evaluation.ingest.dispositions import dispositions as outcome_dispositions
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export, row_matches
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
@@ -674,7 +672,7 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
     del codes, status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
     counts = _counts(rows, estate_id, accepted)
-    dispositions, rates = _dispositions(
+    dispositions, rates = outcome_dispositions(
         respondents,
         context.sample,
         context.contacts,
@@ -1138,109 +1136,3 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
     for c in ("source_file", "estate_id"):
         out[c] = out[c].astype("string")
     return out[["level", "source_file", "estate_id", *cols]]
-
-
-def _dispositions(
-    resp: pd.DataFrame,
-    sample: pd.DataFrame | None,
-    contacts: pd.DataFrame | None,
-    key: bytes,
-    register: pd.DataFrame,
-    *,
-    sample_keys: pd.Series | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispositions per sampled household and response rates per estate (module doc);
-    ``sample_keys``: the sample's household pseudonyms, when already computed."""
-    rate_cols = [
-        "estate_id",
-        "n_main",
-        "completed_main",
-        "completed_reserve",
-        "completed",
-        "refused",
-        "not_reached",
-        "substituted",
-        "response_rate",
-    ]
-    if sample is None:
-        done = resp.groupby("estate_id").size()
-        rates = pd.DataFrame({"estate_id": register["estate_id"].astype(str)})
-        rates["completed"] = rates["estate_id"].map(done).fillna(0).astype(int)
-        for c in (
-            "n_main",
-            "completed_main",
-            "completed_reserve",
-            "refused",
-            "not_reached",
-            "substituted",
-        ):
-            rates[c] = pd.NA
-        rates["response_rate"] = np.nan
-        disp = pd.DataFrame(
-            columns=["estate_id", "household_key", "role", "status", "building", "order"]
-        )
-        return disp, rates[rate_cols]
-    s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
-    s["household_key"] = (
-        pseudonym.pseudonymise(s["household_id"], key, "household")
-        if sample_keys is None
-        else sample_keys
-    )
-    completed = s["household_key"].isin(resp["household_key"].dropna()).to_numpy()
-    # status codes (integers while deciding; the labels once at the end)
-    labels = np.array(
-        ["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object
-    )
-    status = np.where(completed, 1, 0).astype(np.int8)
-    if contacts is not None and len(contacts):
-        c = contacts.drop_duplicates("household_id", keep="last").set_index("household_id")
-        recorded = s["household_id"].map(c["status"]).astype(object)
-        for code in (2, 3):
-            status[(recorded.eq(labels[code]).to_numpy() & ~completed)] = code
-    is_main = s["role"].eq("main").to_numpy(dtype=bool, na_value=False)
-    # buildings (estate × building; NA in either: never substituted) and estates as codes
-    estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
-    building, _ = pd.factorize(s["building"], use_na_sentinel=True)
-    pair = np.where(
-        (estate >= 0) & (building >= 0),
-        estate.astype(np.int64) * (int(building.max(initial=0)) + 2) + building,
-        -1,
-    )
-    group, _ = pd.factorize(pair, use_na_sentinel=False)
-    group = np.where(pair >= 0, group, -1)
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    known = group >= 0
-    used_reserves = np.bincount(group[known & completed & ~is_main], minlength=n_groups)
-    refused_main = np.bincount(group[known & (status == 2) & is_main], minlength=n_groups)
-    slots = np.clip(used_reserves - refused_main, 0, None)
-    # per building, the open mains with the lowest ``order`` are the substituted ones
-    open_main = np.flatnonzero(is_main & (status == 0) & known)
-    ranked = open_main[np.lexsort((s["order"].to_numpy()[open_main], group[open_main]))]
-    g = group[ranked]
-    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if len(g) else np.zeros(0, int)
-    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
-    status[ranked[rank < slots[g]]] = 4
-    status[is_main & (status == 0)] = 3
-    status[~is_main & (status == 0)] = 5
-    s["status"] = pd.Series(labels[status], index=s.index, dtype=object)
-    disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
-        drop=True
-    )
-
-    def per_estate(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(estate[mask & (estate >= 0)], minlength=len(estates))
-
-    rates = pd.DataFrame(
-        {
-            "estate_id": pd.Series(estates, dtype=s["estate_id"].dtype),
-            "n_main": per_estate(is_main),
-            "completed_main": per_estate((status == 1) & is_main),
-            "completed_reserve": per_estate((status == 1) & ~is_main),
-            "refused": per_estate(status == 2),
-            "not_reached": per_estate(status == 3),
-            "substituted": per_estate(status == 4),
-        }
-    )
-    rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
-    rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
-    return disp, rates[rate_cols]

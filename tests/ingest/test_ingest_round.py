@@ -336,7 +336,11 @@ def test_sample_linking_and_dispositions(tmp_path: Path) -> None:
     }
     rates = result.response_rates.set_index("estate_id")
     assert rates.loc["E001", "n_main"] == 4 and rates.loc["E001", "completed"] == 3
-    assert rates.loc["E001", "response_rate"] == pytest.approx(3 / 4)
+    # AAPOR RR1: 3 completes of 5 households approached (4 mains + reserve 104)
+    assert rates.loc["E001", "eligible"] == 5
+    assert rates.loc["E001", "response_rate"] == pytest.approx(3 / 5)
+    assert rates.loc["E001", "completion_rate"] == pytest.approx(3 / 4)  # 样本完成率
+    assert rates.loc["E001", "refusal_rate"] == pytest.approx(1 / 5)
     assert rates.loc["E002", "response_rate"] == 0
     assert "household_id" not in result.dispositions.columns
 
@@ -354,7 +358,10 @@ def test_substitution_rule_without_contacts(tmp_path: Path) -> None:
         "completed",
         "completed",
     ]
-    assert result.response_rates.set_index("estate_id").loc["E001", "response_rate"] == 0.75
+    rates = result.response_rates.set_index("estate_id")
+    # two reserves and four mains approached, three completes: RR1 = 3/6 (样本完成率 3/4)
+    assert rates.loc["E001", "response_rate"] == 0.5
+    assert rates.loc["E001", "completion_rate"] == 0.75
 
 
 def test_files_per_estate_and_accounting_per_file(tmp_path: Path) -> None:
