@@ -32,8 +32,8 @@ MIN_N = 30
 #: (``[rules.eligibility] min_response_rate``)
 MIN_RESPONSE_RATE = 0.5
 #: a decided verdict that flips if satisfied and dissatisfied households' odds of answering
-#: differed by this factor or less is 应答偏差敏感 (``[rules.eligibility] nr_odds_ratio``;
-#: :mod:`evaluation.scoring.nonresponse`)
-NR_ODDS_RATIO = 3.0
+#: differed by this factor or less is 应答偏差敏感, and the tests against the threshold
+#: allow for it (``[rules.eligibility] nr_odds_ratio``; :mod:`evaluation.scoring.nonresponse`)
+NR_ODDS_RATIO = 8.0
 #: the false-discovery rate the 红黑榜 keeps (``[rules.black] fdr``, ``[rules.red] fdr``)
 FDR = 0.05

@@ -36,7 +36,9 @@ import pandas as pd
 
 from evaluation.ingest import pseudonym
 
-LABELS = np.array(["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object)
+LABELS = np.array(
+    ["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object
+)
 COMPLETED, REFUSED, NOT_REACHED, SUBSTITUTED, UNUSED = 1, 2, 3, 4, 5
 RATE_COLUMNS = [
     "estate_id",
@@ -96,7 +98,9 @@ def dispositions(
     return disp, _rates(estate, estates, s["estate_id"].dtype, status, is_main)
 
 
-def _without_sample(resp: pd.DataFrame, register: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _without_sample(
+    resp: pd.DataFrame, register: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     done = resp.groupby("estate_id").size()
     rates = pd.DataFrame({"estate_id": register["estate_id"].astype(str)})
     for c in RATE_COLUMNS[1:]:

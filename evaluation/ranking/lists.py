@@ -48,6 +48,7 @@ from evaluation.ranking.estates import Context, rank_estates
 from evaluation.ranking.firms import rank_firms
 from evaluation.ranking.rules import VERDICT_POINTS, Rules, parse_rules
 from evaluation.ranking.uncertainty import Design
+from evaluation.scoring.nonresponse import robust_thresholds
 from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
 from wuye_common.errors import Problem, WuyeError
 
@@ -141,7 +142,7 @@ def rank_round(
         method=str(getattr(round, "interval_method", "beta") or "beta"),
         seed=int(getattr(round, "seed", 0) or 0),
     )
-    frame = _with_tests(_merge_inputs(register, scores_estates), ctx.confidence)
+    frame = _with_tests(_merge_inputs(register, scores_estates), ctx.confidence, rules)
     est, uncertain = rank_estates(frame, rules, ctx)
     firms = rank_firms(est, rules, uncertain, confidence=ctx.confidence, method=ctx.method)
     esc = escalations(round, frame, est, firms, history, rules)
@@ -268,16 +269,22 @@ def _typed(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _with_tests(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """Scores without p-values (an earlier version's, or hand-made): computed here with
-    :func:`~evaluation.scoring.pvalues.threshold_p_values` from what the scores hold (an
-    SRS's df and no FPC where the design columns are absent), q-values over the round."""
+def _with_tests(frame: pd.DataFrame, confidence: float, rules: Rules) -> pd.DataFrame:
+    """Scores without p-values (an earlier version's, or hand-made): computed here as
+    scoring does (:func:`~evaluation.scoring.pvalues.threshold_p_values` against the
+    non-response-robust thresholds) from what the scores hold (an SRS's df and no FPC where
+    the design columns are absent), q-values over the round."""
     if {"p_value", "q_value", "p_value_red", "q_value_red"} <= set(frame.columns):
         return frame
     d = Design.of(frame, confidence)
-    below, above = threshold_p_values(
-        d.rate, d.var, d.n, d.df, d.census, d.fpc, frame["threshold"], confidence=confidence
+    below_t, above_t = robust_thresholds(
+        frame["threshold"].to_numpy(float),
+        frame["response_rate"].to_numpy(float),
+        rules.eligibility.nr_odds_ratio,
     )
+    args = (d.rate, d.var, d.n, d.df, d.census, d.fpc)
+    below = threshold_p_values(*args, below_t, confidence=confidence)[0]
+    above = threshold_p_values(*args, above_t, confidence=confidence)[1]
     scored = frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy()
     below, above = np.where(scored, below, np.nan), np.where(scored, above, np.nan)
     return frame.assign(

@@ -25,7 +25,8 @@ Every key is optional; an empty ``[rules]`` gives the defaults below. Example::
     [rules.eligibility]         # 不满足者不参与排名、不上榜（理由中写明）；评分的提示用同一标准
     min_n = 30                  # 有效样本下限（评分提示「样本量不足」用同一个数）
     min_response_rate = 0.5     # AAPOR RR1 应答率下限，缺失时不检查
-    nr_odds_ratio = 3.0         # 满意/不满意住户应答几率相差不超过该倍数即可改变判定 → 应答偏差敏感
+    nr_odds_ratio = 8.0         # 满意/不满意住户应答几率相差不超过该倍数即可改变判定 → 应答偏差敏感；
+                                # 高于/低于达标线的检验也按该范围内最不利的情形计算
 
     [rules.red]                 # 红榜：判定属于 verdicts、高于达标线的检验 q ≤ fdr，
                                 # 且名次区间整体在前 top_k 名或前 top_share 之内
@@ -315,7 +316,7 @@ def _check_ranges(parsed: dict[str, Any], bad: Any) -> None:
         bad(
             "eligibility.nr_odds_ratio",
             f"nr_odds_ratio = {parsed['eligibility'].nr_odds_ratio} 应不小于 1",
-            "例如 3（应答几率相差 3 倍以内视为可能）；1 = 不检查",
+            "例如 8（应答几率相差 8 倍以内视为可能）；1 = 不考虑",
         )
     w = parsed["weights"]
     if w.compliance + w.index + w.verdict + w.credit + w.complaints + w.inspection <= 0:

@@ -29,11 +29,20 @@ target is outside (0, 1) no δ flips the verdict (±∞; so too when RR = 1). Na
 response rate or the estimate is unknown.
 
 ``sensitive`` marks decided verdicts (达标, 未达标) that flip within a plausible δ:
-``|nr_delta| ≤ log(plausible_odds)``; ``plausible_odds`` is ``[rules.eligibility]
-nr_odds_ratio`` (default :data:`~wuye_common.vocabulary.NR_ODDS_RATIO` = 3: response odds
-of satisfied and dissatisfied households differing by up to a factor of three either way —
-a convention, deliberately wide, that the bureau may change). Such an estate is flagged
-``应答偏差敏感`` and is not listed on its own survey evidence.
+``|nr_delta| ≤ Δ = log(plausible_odds)``; ``plausible_odds`` is ``[rules.eligibility]
+nr_odds_ratio`` (default :data:`~wuye_common.vocabulary.NR_ODDS_RATIO` = 8: response odds
+of satisfied and dissatisfied households differing by up to a factor of eight either way;
+it covers, for instance, 75% of satisfied and 95% of dissatisfied households answering,
+odds ratio 6.3 — a convention, deliberately wide, that the bureau may change). Such an
+estate is flagged ``应答偏差敏感`` and is not listed on its own survey evidence.
+
+The tests against the threshold allow for the same band (:func:`robust_thresholds`): the
+evidence that an estate is below T must hold even if its non-responders were as much more
+satisfied as the band allows. Because the bound map is monotone, "the mapped upper bound is
+below T" is "the responders' upper bound is below b*", where b* solves
+``RR·b + (1 − RR)·expit(logit(b) + Δ) = T``; so the black test is the ordinary test against
+``b* ≤ T`` (the red test against the b* ≥ T of ``−Δ``). With everyone answering (RR = 1) or
+RR unknown, b* = T.
 """
 
 from __future__ import annotations
@@ -86,3 +95,27 @@ def sensitive(verdict: np.ndarray, delta: np.ndarray, plausible_odds: float) -> 
     limit = np.log(max(float(plausible_odds), 1.0))
     with np.errstate(invalid="ignore"):
         return decided & (np.abs(np.asarray(delta, dtype=float)) <= limit)
+
+
+def robust_thresholds(
+    threshold: np.ndarray, response_rate: np.ndarray, plausible_odds: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(below, above)``: the responders' rates b* that mean a true rate of T when the
+    non-responders are ``plausible_odds`` more satisfied (the black test's threshold) or
+    less satisfied (the red test's) — module doc; vectorised bisection (60 halvings)."""
+    t = np.asarray(threshold, dtype=float)
+    rr = np.clip(np.asarray(response_rate, dtype=float), 0.0, 1.0)
+    delta = np.log(max(float(plausible_odds), 1.0))
+    known = ~np.isnan(rr) & (rr < 1) & (t > 0) & (t < 1) & (delta > 0)
+    rr = np.where(known, rr, 1.0)
+    out = []
+    for shift in (delta, -delta):
+        lo, hi = np.zeros_like(t), np.ones_like(t)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            with np.errstate(divide="ignore"):
+                mapped = rr * mid + (1 - rr) * special.expit(special.logit(mid) + shift)
+            up = mapped < t
+            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+        out.append(np.where(known, (lo + hi) / 2, t))
+    return out[0], out[1]

@@ -39,6 +39,7 @@ from evaluation.scoring.estimation import (
     mean_interval,
     proportion_interval,
 )
+from evaluation.scoring.nonresponse import robust_thresholds
 from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
 from evaluation.scoring.verdict import Limits, verdicts
 from evaluation.scoring.weights import respondent_weights
@@ -273,7 +274,7 @@ def score_round(
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
         :, list(item_uniq).index(overall)
     ]
-    est = _tests(est, ov_fpc, confidence)
+    est = _tests(est, ov_fpc, confidence, limits)
     est = verdicts(est, limits=limits)
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
@@ -312,20 +313,28 @@ def eligibility_limits(
     )
 
 
-def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float) -> pd.DataFrame:
-    """One-sided p-values against T (:mod:`evaluation.scoring.pvalues`), their BH q-values
-    over the round's estates, and the non-response sensitivity inputs."""
-    p_below, p_above = threshold_p_values(
+def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits) -> pd.DataFrame:
+    """One-sided p-values against T allowing for a plausible non-response difference
+    (:mod:`evaluation.scoring.pvalues`, :func:`~evaluation.scoring.nonresponse.
+    robust_thresholds`: the thresholds tested are ``p_threshold`` / ``p_threshold_red``),
+    and their BH q-values over the round's estates."""
+    est["fpc"] = fpc
+    below_t, above_t = robust_thresholds(
+        pd.to_numeric(est["threshold"], errors="coerce").to_numpy(dtype=float),
+        est["response_rate"].to_numpy(dtype=float),
+        limits.nr_odds_ratio,
+    )
+    args = (
         est["rate"].to_numpy(dtype=float),
         est["rate_se"].to_numpy(dtype=float) ** 2,
         est["n"].to_numpy(dtype=float),
         est["df"].to_numpy(dtype=float),
         est["census"].to_numpy(dtype=bool),
         fpc,
-        pd.to_numeric(est["threshold"], errors="coerce").to_numpy(dtype=float),
-        confidence=confidence,
     )
-    est["fpc"] = fpc
+    p_below = threshold_p_values(*args, below_t, confidence=confidence)[0]
+    p_above = threshold_p_values(*args, above_t, confidence=confidence)[1]
+    est["p_threshold"], est["p_threshold_red"] = below_t, above_t
     est["p_value"], est["q_value"] = p_below, bh_q_values(p_below)
     est["p_value_red"], est["q_value_red"] = p_above, bh_q_values(p_above)
     return est

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.ingest.dispositions import dispositions as _dispositions
 from evaluation.ingest.dispositions import RATE_COLUMNS
+from evaluation.ingest.dispositions import dispositions as _dispositions
 from evaluation.ingest.pseudonym import pseudonymise
 
 KEY = b"d" * 32

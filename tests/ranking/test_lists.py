@@ -51,7 +51,7 @@ def make(rows: list[dict], **register_extra: list) -> tuple[pd.DataFrame, pd.Dat
             "index_low": index - 100 * Z * se,
             "index_high": index + 100 * Z * se,
             "n": [r.get("n", 50) for r in scored],
-            "response_rate": [r.get("rr", 0.9) for r in scored],
+            "response_rate": [r.get("rr", 1.0) for r in scored],
             "threshold": [r.get("threshold", 0.80) for r in scored],
             "tier": "二级",
             "verdict": [r["verdict"] for r in scored],

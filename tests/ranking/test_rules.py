@@ -22,7 +22,7 @@ def test_empty_rules_give_documented_defaults() -> None:
     # the one eligibility minimum, shared with scoring's 样本量不足 / 应答率偏低 flags
     assert rules.eligibility.min_n == MIN_N == 30
     assert rules.eligibility.min_response_rate == MIN_RESPONSE_RATE == 0.5
-    assert rules.eligibility.nr_odds_ratio == 3.0
+    assert rules.eligibility.nr_odds_ratio == 8.0
     assert rules.red.verdicts == ("达标",) and rules.red.top_share == 0.10
     assert rules.red.fdr == rules.black.fdr == 0.05 and rules.allow_nonprobability is False
     assert rules.black.verdicts == ("未达标",) and rules.black.credit_grades == ("C",)

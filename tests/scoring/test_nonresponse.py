@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 
-from evaluation.scoring.nonresponse import nr_delta, sensitive
+from evaluation.scoring.estimation import proportion_interval
+from evaluation.scoring.nonresponse import nr_delta, robust_thresholds, sensitive
+from evaluation.scoring.pvalues import threshold_p_values
 
 
 @pytest.mark.parametrize("p", [0.5, 0.8, 0.9])
@@ -56,3 +58,38 @@ def test_infinities_unknowns_and_the_plausible_band() -> None:
         3.0,
     )
     assert band.tolist() == [True, False, False, True]  # 临界 is never flagged
+
+
+def test_robust_thresholds_map_onto_the_threshold() -> None:
+    """b* solves RR·b + (1 − RR)·expit(logit b ± Δ) = T; RR = 1 or unknown leaves T."""
+    T = np.array([0.8, 0.5, 0.9, 0.8, 0.7])
+    rr = np.array([0.6, 0.85, 0.7, 1.0, np.nan])
+    below, above = robust_thresholds(T, rr, 8.0)
+    d = np.log(8.0)
+    for b, shift in ((below, d), (above, -d)):
+        mapped = rr[:3] * b[:3] + (1 - rr[:3]) * expit(logit(b[:3]) + shift)
+        assert mapped == pytest.approx(T[:3], abs=1e-9)
+    assert (below[:3] < T[:3]).all() and (above[:3] > T[:3]).all()
+    assert below[3:].tolist() == [0.8, 0.7] and above[3:].tolist() == [0.8, 0.7]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_robust_black_test_fails_exactly_when_the_verdict_is_sensitive(seed: int) -> None:
+    """For 未达标 (beta interval): |nr_delta| ≤ log 8 ⟺ U ≥ b* ⟺ p-value against b* ≥ α/2."""
+    rng = np.random.default_rng(seed)
+    k = 3000
+    n = rng.integers(30, 200, k).astype(float)
+    T = rng.choice([0.5, 0.6, 0.7, 0.8, 0.9], k)
+    p = np.clip(T - rng.uniform(0.0, 0.25, k), 0.02, 0.98)
+    var = p * (1 - p) / (n - 1)
+    rr = rng.uniform(0.5, 0.99, k)
+    census = np.zeros(k, bool)
+    lo, hi = proportion_interval(p, var, n, n - 1, census, np.ones(k))
+    fail = hi < T
+    delta = nr_delta(np.where(fail, "未达标", "临界").astype(object), lo, hi, T, rr)
+    flagged = sensitive(np.where(fail, "未达标", "临界").astype(object), delta, 8.0)
+    below, _ = robust_thresholds(T, rr, 8.0)
+    p_robust = threshold_p_values(p, var, n, n - 1, census, np.ones(k), below)[0]
+    clear = np.abs(hi - below) > 1e-7
+    assert fail.sum() > 500
+    assert (flagged == (p_robust >= 0.025))[fail & clear].all()
