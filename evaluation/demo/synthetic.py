@@ -119,6 +119,7 @@ def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     estates = reg.copy()
     estates = estates.assign(
         rate=rate,
+        rate_se=(half - 0.01) / 1.96,
         rate_low=low,
         rate_high=high,
         index=index,
@@ -132,6 +133,9 @@ def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         composite=rate * 100,
     )
     estates["rank"] = estates["composite"].rank(ascending=False, method="min").astype(int)
+    estates["rank_low"] = np.maximum(estates["rank"] - 3, 1)
+    estates["rank_high"] = np.minimum(estates["rank"] + 3, k)
+    estates["q_value"] = np.clip(1 - 10 * np.abs(rate - thr), 0.001, 1)
     order = estates["composite"].to_numpy()
     lists = np.full(k, "", dtype=object)
     lists[np.argsort(-order)[: max(1, k // 6)]] = "红榜"
@@ -204,10 +208,15 @@ def _firms(estates: pd.DataFrame) -> pd.DataFrame:
         estates=("estate_id", "size"), households=("households", "sum"), rate=("rate", "mean")
     )
     firms = firms.assign(
+        rank=firms["rate"].rank(ascending=False, method="min").astype(int),
         ci_low=firms["rate"] - 0.04,
         ci_high=firms["rate"] + 0.04,
         list=np.where(firms["rate"] == firms["rate"].min(), "黑榜", ""),
         reasons=np.where(firms["rate"] == firms["rate"].min(), "所服务小区满意率整体偏低", ""),
+    )
+    firms = firms.assign(
+        rank_low=np.maximum(firms["rank"] - 1, 1),
+        rank_high=np.minimum(firms["rank"] + 1, len(firms)),
     )
     return firms
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.report import fonts, tables
+from evaluation.report import charts, fonts, tables
 from evaluation.report import format as fmt
 from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
@@ -110,7 +110,82 @@ def method_rows(results: RoundResults) -> list[list[str]]:
             "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」",
         ],
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
+        *list_method_rows(rnd),
     ]
+
+
+def list_method_rows(rnd: Any) -> list[list[str]]:
+    """How the 红黑榜 is decided (issue #18): the rows of the methods section."""
+    from evaluation.ranking.rules import parse_rules
+
+    rules = parse_rules(getattr(rnd, "rules", None))
+    w, el = rules.weights, rules.eligibility
+    parts = [
+        (w.compliance, "相对达标线的满意率"),
+        (w.index, "满意度指数"),
+        (w.verdict, "判定"),
+        (w.credit, "信用积分"),
+        (w.complaints, "每百户投诉"),
+        (w.inspection, "检查考评"),
+    ]
+    weights = "、".join(f"{name} {weight:g}" for weight, name in parts if weight > 0)
+    return [
+        [
+            "综合得分",
+            f"各分项（0–100 分）按权重加权平均：{weights}。相对达标线的满意率 = 50 + 50 × h / "
+            f"{w.compliance_scale:g}（截在 0–100），h = 2·arcsin√p̂ − 2·arcsin√T（Cohen h，"
+            "p̂ 为满意率、T 为本等级达标线）：恰在达标线的小区在任何等级都得 50 分，"
+            "同样高出达标线的小区在各等级得分相同、名次期望相同。",
+        ],
+        [
+            "多重检验",
+            "每个小区和企业检验「满意率不低于达标线」（黑榜）与「不高于达标线」（红榜）两个"
+            "单侧假设，p 值由设计估计及其有效样本量算出（Korn–Graubard）；全轮按 "
+            f"Benjamini–Hochberg 方法校正为 q 值。上黑榜须 q ≤ {rules.black.fdr:g}，上红榜须"
+            f" q ≤ {rules.red.fdr:g}，使被列入者中误判的比例平均不超过该值。",
+        ],
+        [
+            "名次区间",
+            "名次的 95% 联合区间（Klein、Wright、Wieczorek 2020）：各小区满意率取 Šidák 联合"
+            "区间，区间两端的综合得分决定名次可能的范围，所有小区的名次同时落在区间内的概率"
+            "不低于 95%。按名次入榜（前若干名、倒数若干名）须整个名次区间在入选线之内。"
+            "「进入前列概率」「落入末位概率」由 1000 次参数抽样（按有效样本量的 Beta 分布）得出。",
+        ],
+        [
+            "企业汇总",
+            "企业满意率以旗下各小区为层作分层估计（按户数加权，各小区有限总体校正），区间方法"
+            "与小区相同；样本中全部满意（或全部不满意）的小区按企业满意率计方差，不当作零方差。"
+            "企业判定以户数加权的达标线为准；旗下小区因自身测评结果（检验通过）上黑榜的户数"
+            f"占比 ≥ {rules.firms.black_estate_share:.0%} 时企业上黑榜。",
+        ],
+        [
+            "应答率",
+            "应答率为 AAPOR RR1：完成户数 ÷ 所有接触过的合格住户（主样本与已启用的备用样本，"
+            "备用样本按顺序使用，排在已完成者之前的均视为已接触）；同时给出合作率、拒访率、"
+            f"接触率和样本完成率（完成户数 ÷ 主样本）。RR1 低于 {el.min_response_rate:.0%} "
+            f"或有效样本少于 {el.min_n} 的小区不参与排名，评分提示用同一标准。",
+        ],
+        [
+            "未应答敏感性",
+            "按模式混合模型，未应答住户的满意率在 logit 尺度上与应答住户相差 δ（δ 即满意与不满意"
+            "住户应答几率之比的对数）；「未应答敏感度」为使判定改变所需的 δ。若满意与不满意住户"
+            f"应答几率相差 {el.nr_odds_ratio:g} 倍以内即可改变判定，标注「应答偏差敏感」，不按该"
+            "小区测评结果上榜；上榜所需的检验也按这一范围内最不利的情形计算。",
+        ],
+        [
+            "数据问题",
+            "答卷数多于抽样记录户数的楼栋不作有限总体校正、不视为普查（标注「样本多于户数」，"
+            "该小区不按测评结果上榜）；无抽样记录且 round.toml 未写明 [sampling] design 的小区"
+            "视为非概率样本（不作有限总体校正，不参与排名"
+            + ("" if not rules.allow_nonprobability else "；本轮规则允许其上榜")
+            + "）；只有一个样本户的楼栋与相邻楼栋合并计算方差（标注「分层合并」）。",
+        ],
+    ]
+
+
+def _svg(fig: Any) -> str | None:
+    """A chart as SVG text for the Typst template (None: nothing to draw)."""
+    return None if fig is None else charts.to_svg(fig)
 
 
 def _font_list(results: RoundResults) -> list[str]:
@@ -174,6 +249,9 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "escalations": table_payload(tables.escalations_table(results)),
         "indicators": table_payload(tables.indicators_table(results)),
         "method": method_rows(results),
+        "caterpillar": _svg(charts.caterpillar_chart(results)),
+        "firm_caterpillar": _svg(charts.caterpillar_chart(results, "firms")),
+        "funnel": _svg(charts.funnel_chart(results)),
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
     }

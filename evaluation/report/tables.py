@@ -36,7 +36,26 @@ LABELS: dict[str, str] = {
     "index_low": "指数下限",
     "index_high": "指数上限",
     "n": "有效样本",
-    "response_rate": "应答率",
+    "response_rate": "应答率（RR1）",
+    "cooperation_rate": "合作率",
+    "refusal_rate": "拒访率",
+    "contact_rate": "接触率",
+    "completion_rate": "样本完成率",
+    "q_value": "q 值（全轮校正）",
+    "p_value_red": "p 值（高于达标线）",
+    "q_value_red": "q 值（高于达标线）",
+    "p_threshold": "检验门槛（低于）",
+    "p_threshold_red": "检验门槛（高于）",
+    "rank_low": "名次区间下限",
+    "rank_high": "名次区间上限",
+    "p_top": "进入前列概率",
+    "p_bottom": "落入末位概率",
+    "nr_delta": "未应答敏感度 δ",
+    "n_eff": "有效样本量",
+    "nonprobability": "非概率样本",
+    "collapsed_strata": "分层合并",
+    "record_problem": "抽样记录问题",
+    "margin_low": "下限超出达标线",
     "verdict": "结论",
     "point_pass": "点估计达标",
     "flags": "提示",
@@ -156,6 +175,14 @@ PERCENT_COLUMNS = {
     "planning_p",
     "change_se",
     "margin_at_threshold",
+    "cooperation_rate",
+    "refusal_rate",
+    "contact_rate",
+    "completion_rate",
+    "p_top",
+    "p_bottom",
+    "p_threshold",
+    "p_threshold_red",
 }
 POINT_COLUMNS = {"diff", "diff_low", "diff_high", "change", "change_low", "change_high"}
 NUMBER_COLUMNS = {
@@ -355,10 +382,29 @@ def estates_table(results: RoundResults, estate_ids: Iterable[str] | None = None
             ),
             "样本": fmt.text_series(_col(e, "n").astype("Int64")) if "n" in e else "",
             "结论": fmt.text_series(_col(e, "verdict", "")),
+            "q 值": fmt.number_series(pd.to_numeric(_col(e, "q_value"), errors="coerce"), 3),
+            "名次（95% 区间）": rank_interval_series(e),
             "榜单": fmt.text_series(_col(e, "list", "")),
         }
     )
     return out.reset_index(drop=True)
+
+
+def rank_interval_series(frame: pd.DataFrame) -> pd.Series:
+    """``3（1–12）``: the rank and its simultaneous 95% interval; — when not ranked."""
+    rank, low, high = (
+        pd.to_numeric(_col(frame, c), errors="coerce") for c in ("rank", "rank_low", "rank_high")
+    )
+    text = (
+        rank.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "（"
+        + low.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "–"
+        + high.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "）"
+    )
+    plain = rank.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+    return text.fillna(plain).fillna(fmt.MISSING).astype(str)
 
 
 def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
@@ -394,6 +440,8 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
         out["满意率（区间）"] = fmt.interval_series(
             f["rate"], _col(f, "ci_low"), _col(f, "ci_high")
         ).to_numpy()
+    if "rank" in f.columns:
+        out["名次（95% 区间）"] = rank_interval_series(f).to_numpy()
     for col in ("verdict", "credit_grade", "list", "reasons"):
         if col in f.columns:
             out[LABELS[col]] = fmt.text_series(f[col]).to_numpy()
