@@ -48,8 +48,11 @@ def compliance_score(rate: np.ndarray, threshold: np.ndarray, scale: float = 1.0
     (module doc); NaN where rate or threshold is missing. Broadcasts."""
     p = np.clip(np.asarray(rate, dtype=float), 0.0, 1.0)
     t = np.clip(np.asarray(threshold, dtype=float), 0.0, 1.0)
-    h = 2 * np.arcsin(np.sqrt(p)) - 2 * np.arcsin(np.sqrt(t))
-    return np.clip(50.0 + 50.0 * h / scale, 0.0, 100.0)
+    h = np.arcsin(np.sqrt(p))
+    h -= np.arcsin(np.sqrt(t))
+    h *= 100.0 / scale  # 50·2·(asin √p − asin √T)/scale
+    h += 50.0
+    return np.clip(h, 0.0, 100.0, out=h)
 
 
 def verdict_points_at(rate: np.ndarray, threshold: np.ndarray) -> np.ndarray:
@@ -82,8 +85,9 @@ class Composite:
         num = self.fixed + self.w_compliance * np.nan_to_num(
             compliance_score(rate, self.threshold, self.scale)
         )
-        num = num + self.w_verdict * verdict_points_at(rate, self.threshold)
-        if index is not None:
+        if (self.w_verdict > 0).any():
+            num = num + self.w_verdict * verdict_points_at(rate, self.threshold)
+        if index is not None and (self.w_index > 0).any():
             num = num + self.w_index * np.nan_to_num(np.clip(index, 0, 100))
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(self.den > 0, num / self.den, np.nan)

@@ -56,6 +56,14 @@ def test_half_year_round_loads_all_estates_with_thresholds(tmp_path: Path) -> No
     assert rnd.label == "葛店经开区 2025年上半年"
 
 
+def test_sampling_design_names_the_external_design(tmp_path: Path) -> None:
+    """``[sampling] design``: none by default (answers without a sampling record are then a
+    non-probability sample); "srs" or "systematic" when an external design drew them."""
+    assert load_round(make_round(tmp_path)).sampling.design is None
+    toml = TOML.format(period="2025H1") + '\n[sampling]\ndesign = "srs"\n'
+    assert load_round(make_round(tmp_path, toml=toml)).sampling.design == "srs"
+
+
 def test_quarterly_round_covers_only_resettlement_estates(tmp_path: Path) -> None:
     rnd = load_round(make_round(tmp_path, period="2025Q3"))
     assert list(rnd.register["estate_id"]) == ["E3"]
@@ -167,6 +175,11 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
             '[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\nmargn = 0.1\n'
             '[inputs]\nregister = "台账.csv"\n',
             "sampling.margn",
+        ),
+        (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\ndesign = "quota"\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "sampling.design",
         ),
         (
             '[round]\ndistrict = "X"\nperiod = "2025H1"\nid = "../x"\n'

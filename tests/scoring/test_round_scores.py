@@ -338,3 +338,21 @@ def test_duplicate_respondent_ids_are_rejected(categorical: bool) -> None:
         ing.answers["response_id"] = ing.answers["response_id"].astype("category")
     with pytest.raises(WuyeError, match="response_id 有重复"):
         score_round(rnd, ing, rec, overall_item="S05")
+
+
+def test_one_eligibility_minimum_for_the_flag_and_the_ranking():
+    """The round's [rules.eligibility] min_n is the n below which scoring flags 样本量不足
+    and ranking leaves the estate out — one number, not two."""
+    from evaluation.ranking.lists import rank_round
+    from evaluation.ranking.rules import parse_rules
+
+    rnd, ing, rec = synth(n_estates=4, resp_per=40)
+    for min_n in (30, 45):
+        rnd.rules = parse_rules({"eligibility": {"min_n": min_n, "min_response_rate": 0}})
+        rnd.round_id = rnd.period = "2025H1"
+        e = score_round(rnd, ing, rec, overall_item="S05").estates
+        short = e["n"] < min_n
+        assert (e["flags"].str.contains("样本量不足") == short).all()
+        ranked = rank_round(rnd, e).estates.set_index("estate_id")
+        assert (ranked.loc[e["estate_id"], "eligible"].to_numpy() == ~short.to_numpy()).all()
+    assert short.all()  # 40 answers (some skipped the overall item) < 45
