@@ -151,10 +151,14 @@ def city(rounds: int, seed: int) -> dict[str, float]:
     small = sizes.index[sizes <= 3]
     firm_truth = _firm_truth(district)
     fdp, listed, power, joint, firm_cover, seconds = [], [], [], [], [], []
+    normal_cover, normal_zero = [], []
     for r in range(rounds):
         start = time.perf_counter()
-        _, ranking = run_round(district, np.random.default_rng([seed, 20, r]), seed=r)
+        scores, ranking = run_round(district, np.random.default_rng([seed, 20, r]), seed=r)
         seconds.append(time.perf_counter() - start)
+        cover, zero = _normal_rollup(district, scores.estates, small, firm_truth)
+        normal_cover.append(cover)
+        normal_zero.append(zero)
         e = ranking.estates.set_index("estate_id")
         black = e.index[e["list"] == "黑榜"]
         listed.append(len(black))
@@ -179,8 +183,28 @@ def city(rounds: int, seed: int) -> dict[str, float]:
         "mean share of truly-below estates listed": float(np.mean(power)),
         "rank intervals' joint coverage": float(np.mean(joint)),
         "firm interval coverage (firms of 1–3 estates)": float(np.mean(firm_cover)),
+        "  baseline: normal roll-up (before #18) coverage": float(np.mean(normal_cover)),
+        "  baseline: normal roll-up zero-width share": float(np.mean(normal_zero)),
         "seconds per 2,000-estate round (score + rank)": float(np.median(seconds)),
     }
+
+
+def _normal_rollup(
+    district: SimDistrict, estates: pd.DataFrame, small: pd.Index, truth: pd.Series
+) -> tuple[float, float]:
+    """The roll-up before #18 on the same scores: ``p̂_F ± 1.96·√Σ W²se²`` (an estate at
+    p̂ = 0 or 1 carries se 0) — its coverage and share of zero-width intervals among the
+    small firms."""
+    reg = district.register.set_index("estate_id")
+    e = estates.set_index("estate_id")
+    firm = reg.loc[e.index, "firm"]
+    N = reg.loc[e.index, "households"].astype(float)
+    w = N / N.groupby(firm).transform("sum")
+    p = (w * e["rate"]).groupby(firm).sum()
+    se = np.sqrt((w**2 * e["rate_se"] ** 2).groupby(firm).sum())
+    lo, hi = (p - 1.96 * se).clip(0, 1)[small], (p + 1.96 * se).clip(0, 1)[small]
+    t = truth[small]
+    return float(((lo <= t) & (t <= hi)).mean()), float((hi - lo <= 1e-12).mean())
 
 
 GOALS = {
