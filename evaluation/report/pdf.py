@@ -183,6 +183,21 @@ def list_method_rows(rnd: Any) -> list[list[str]]:
     ]
 
 
+def _sensitivity_note(verdict: pd.Series, delta: pd.Series) -> np.ndarray:
+    """The non-response sensitivity beside a decided verdict, in plain words:
+    ``；满意与不满意住户应答意愿相差 2.1 倍即可改变判定`` (nothing for 临界 or unknown)."""
+    decided = verdict.isin(["达标", "未达标"]).to_numpy() & delta.notna().to_numpy()
+    odds = np.exp(np.minimum(np.abs(delta.to_numpy(dtype=float)), 50.0))
+    text = np.where(
+        np.isinf(delta.to_numpy(dtype=float)),
+        "；任何未应答情形都不改变判定",
+        "；满意与不满意住户应答意愿相差 "
+        + np.char.mod("%.1f", odds).astype(object)
+        + " 倍即可改变判定",
+    )
+    return np.where(decided, text, "")
+
+
 def _svg(fig: Any) -> str | None:
     """A chart as SVG text for the Typst template (None: nothing to draw)."""
     return None if fig is None else charts.to_svg(fig)
@@ -280,6 +295,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         ],
         "",
     )
+    note = note + _sensitivity_note(verdict, pd.to_numeric(col("nr_delta"), errors="coerce"))
     frame = pd.DataFrame(
         {
             "id": e["estate_id"].astype(str),
