@@ -19,7 +19,8 @@ import pandas as pd
 
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from evaluation.ranking.rules import Rules, parse_rules
-from sampling.config import SamplingConfig
+from sampling.config import METHODS as SAMPLING_METHODS
+from sampling.config import SIZINGS, SamplingConfig
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
@@ -180,7 +181,7 @@ def load_round(path: str | Path) -> Round:
     fields = _round_section(toml)
     _check_tables(toml)
     thresholds = _thresholds_section(toml)
-    sampling = _sampling_section(toml)
+    sampling = _sampling_section(toml, thresholds, fields["confidence"])
     ingest = _ingest_section(toml)
     paths = _inputs_section(toml)
     output_dir, database, secrets = _output_section(toml, fields["round_id"])
@@ -371,9 +372,13 @@ def _thresholds_section(toml: _Toml) -> dict[str, float]:
     return thresholds
 
 
-def _sampling_section(toml: _Toml) -> SamplingConfig:
-    """``[sampling]``: :class:`SamplingConfig`, each value in its range."""
+def _sampling_section(
+    toml: _Toml, thresholds: dict[str, float], confidence: float
+) -> SamplingConfig:
+    """``[sampling]``: :class:`SamplingConfig`, each value in its range (the power keys
+    against the thresholds and the confidence level)."""
     sampling = _section(toml.config, "sampling", SamplingConfig, toml.where, toml.problems)
+    _power_keys(toml, sampling, thresholds, confidence)
     if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
         not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
     ):
@@ -408,13 +413,54 @@ def _sampling_section(toml: _Toml) -> SamplingConfig:
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
-    if sampling.method not in ("srs", "systematic"):
+    if sampling.method not in SAMPLING_METHODS:
         toml.bad(
             f"抽样方法 method = {sampling.method!r} 未知",
-            '写 "srs" 或 "systematic"',
+            '写 "simple"（全小区简单随机，默认）、"srs"（按楼栋分层）或 "systematic"（等距）',
             "sampling.method",
         )
     return sampling
+
+
+def _power_keys(
+    toml: _Toml, sampling: SamplingConfig, thresholds: dict[str, float], confidence: float
+) -> None:
+    """``sizing``, ``delta``, ``power``, ``budget``, ``waves``, ``first_share``."""
+    lowest = min(thresholds.values(), default=1.0)
+    half = (1 - confidence) / 2 if 0 < confidence < 1 else 0.025
+    budget = sampling.budget
+    checks = (
+        ("sizing", sampling.sizing in SIZINGS, '"power"（按检验功效，默认）或 "margin"（按误差）'),
+        (
+            "delta",
+            isinstance(sampling.delta, (int, float)) and 0 < sampling.delta < lowest,
+            f"大于 0 且小于最低的达标线 {lowest:g} 的小数，例如 0.05（5 个百分点）",
+        ),
+        (
+            "power",
+            isinstance(sampling.power, (int, float)) and half < sampling.power < 1,
+            f"大于单侧误差 {half:g} 且小于 1 的小数，例如 0.8",
+        ),
+        (
+            "budget",
+            budget is None
+            or (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1),
+            "正整数（全部小区合计入户数），或删除该行",
+        ),
+        ("waves", sampling.waves in (1, 2), "1（一轮）或 2（首轮后对临界小区补充调查）"),
+        (
+            "first_share",
+            isinstance(sampling.first_share, (int, float)) and 0 < sampling.first_share < 1,
+            "0 与 1 之间的小数，例如 0.5（首轮入户数占计划的一半）",
+        ),
+    )
+    for key, ok, fix in checks:
+        if not ok:
+            toml.bad(
+                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"应为 {fix}",
+                f"sampling.{key}",
+            )
 
 
 def _ingest_section(toml: _Toml) -> IngestConfig:
