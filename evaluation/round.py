@@ -137,7 +137,7 @@ class Round:
     secret_path: Path
     rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
-    interval_method: str = "beta"
+    interval_method: str = "exact"
     questionnaire_path: str = "default"
     all_estate_ids: tuple[str, ...] = ()
 
@@ -322,11 +322,12 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
             "通常写 0.95",
             "round.confidence",
         )
-    interval_method = toml.get("round", "interval_method", "beta", str)
-    if interval_method not in METHODS:
+    interval_method = toml.get("round", "interval_method", "exact", str)
+    if interval_method not in ("exact", *METHODS):
         toml.bad(
             f"区间方法 interval_method = {interval_method!r} 未知",
-            f"可选：{'、'.join(METHODS)}（默认 beta）",
+            f"可选：exact（默认：全小区简单随机抽样的小区用精确区间，其余用 beta）、"
+            f"{'、'.join(METHODS)}",
             "round.interval_method",
         )
     return {

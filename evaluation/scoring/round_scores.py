@@ -47,6 +47,70 @@ if TYPE_CHECKING:
     from evaluation.round import Round
 
 DISTRICT_LABEL = "全区"
+EXACT = "exact"
+#: the interval where the exact one does not apply (designs other than an SRS of the
+#: estate, dimension rates, district rows): Korn–Graubard
+BASE_METHOD = "beta"
+#: the sampling record's design of an estate drawn by simple random sampling
+EXACT_DESIGN = "simple_srs"
+ALL_BUILDINGS = "全部楼栋"
+
+
+def exact_estates(strata: pd.DataFrame | None) -> set[str]:
+    """Estates whose sampling record says they were drawn by simple random sampling of the
+    whole estate (every row ``design = simple_srs``): the exact interval's guarantee holds
+    for them. A stratified sample (proportional allocation across buildings) does not
+    qualify: its pooled count can vary more than an SRS count and the SRS exact interval's
+    one-sided error then exceeds α/2 (``tests/scoring/test_exact.py``); systematic samples
+    and estates without a record do not either."""
+    if strata is None or strata.empty or "design" not in strata.columns:
+        return set()
+    design = strata["design"].astype(str) == EXACT_DESIGN
+    every = design.groupby(strata["estate_id"].astype(str)).all()
+    return set(every.index[every.to_numpy()])
+
+
+def one_stratum(strata: pd.DataFrame | None, estates: set[str]) -> pd.DataFrame | None:
+    """The sampling record with each of ``estates`` as one stratum (``building`` =
+    全部楼栋, ``N_h`` summed): an SRS of the estate is analysed as one, so its weights are
+    equal and its rate is k/n, the statistic of the exact interval."""
+    if strata is None or not estates:
+        return strata
+    ids = strata["estate_id"].astype(str)
+    whole = ids.isin(estates)
+    merged = (
+        strata[whole]
+        .assign(estate_id=ids[whole])
+        .groupby("estate_id", as_index=False, sort=False)
+        .agg({"N_h": "sum"})
+        .assign(building=ALL_BUILDINGS, design=EXACT_DESIGN)
+    )
+    return pd.concat([strata[~whole], merged], ignore_index=True)
+
+
+def _exact_rows(
+    table: pd.DataFrame, estates: set[str], wts: pd.DataFrame, confidence: float
+) -> pd.DataFrame:
+    """Exact intervals (:func:`evaluation.scoring.exact.exact_interval`) for the rows of
+    ``estates``: one stratum, equal weights, so ``k = rate·n`` satisfied of ``n`` answers
+    out of the estate's ``N`` households (item non-response taken as random)."""
+    from evaluation.scoring.exact import exact_interval
+
+    if not estates:
+        return table
+    households = wts.groupby(wts["estate_id"].astype(str))["N_h"].max()
+    rows = table["estate_id"].astype(str).isin(estates) & table["rate"].notna()
+    rows &= table["n"] > 0
+    if not rows.any():
+        return table
+    n = table.loc[rows, "n"].to_numpy(dtype=np.int64)
+    k = np.rint(table.loc[rows, "rate"].to_numpy(dtype=float) * n).astype(np.int64)
+    N = np.maximum(table.loc[rows, "estate_id"].astype(str).map(households).to_numpy(), n)
+    low, high = exact_interval(k, n, N.astype(np.int64), confidence=confidence)
+    out = table.copy()
+    out.loc[rows, "ci_low"] = low
+    out.loc[rows, "ci_high"] = high
+    return out
 
 
 @dataclass
@@ -220,7 +284,8 @@ def score_round(
     ``response_rates`` (estate_id, response_rate; NaN when absent); ``strata`` is the
     sampling record (``None`` → one stratum per estate, N = 台账 户数).
     """
-    method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
+    requested = method or getattr(round, "interval_method", EXACT) or EXACT
+    method = BASE_METHOD if requested == EXACT else check_method(requested)
     confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
     respondents, answers = _checked_responses(ingest)
@@ -229,7 +294,13 @@ def score_round(
     item_codes, item_uniq, dim_of_item = _item_encoding(answers)
     overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
-    wts = respondent_weights(respondents, strata, register)
+    exact_ids = exact_estates(strata) if requested == EXACT else set()
+    if exact_ids and "building" in respondents.columns:
+        whole = respondents["estate_id"].astype(str).isin(exact_ids).to_numpy()
+        building = respondents["building"].astype(object).to_numpy().copy()
+        building[whole] = ALL_BUILDINGS
+        respondents = respondents.assign(building=building)
+    wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register)
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
@@ -248,6 +319,7 @@ def score_round(
     )
 
     item_tab = _item_table(res, units.estate_ids, item_uniq, dim_of_item, method, confidence)
+    item_tab = _exact_rows(item_tab, exact_ids, wts, confidence)
     dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
     if overall not in set(item_uniq):
         raise WuyeError(
@@ -262,6 +334,7 @@ def score_round(
         register,
         confidence,
     )
+    est["interval_method"] = np.where(est["estate_id"].isin(exact_ids), EXACT, method)
     est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
 
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
@@ -276,7 +349,9 @@ def score_round(
         weights=wts,
         meta={
             "overall_item": overall,
-            "method": method,
+            "method": requested,
+            "base_method": method,
+            "exact_estates": len(exact_ids),
             "confidence": confidence,
             "lonely": lonely,
         },
