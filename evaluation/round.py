@@ -89,6 +89,10 @@ TRUE_WORDS = {"是", "有", "已", "已成立", "y", "yes", "true", "1", "√", 
 FALSE_WORDS = {"否", "无", "未", "未成立", "n", "no", "false", "0", "×", ""}
 
 
+SCORING_KEYS = ("small_area",)
+"""Keys of ``[scoring]``: ``small_area`` (bool, default false): judge each estate on its
+small-area (Fay–Herriot) interval instead of the direct one."""
+
 REPORT_KEYS = ("notebooks", "notebook_estates", "font")
 """Keys of ``[report]``: ``notebooks`` (bool, default true), ``notebook_estates`` (estate ids
 given their own notebook; default the black-listed ones), ``font`` (a system font for the
@@ -137,6 +141,7 @@ class Round:
     secret_path: Path
     rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
     interval_method: str = "exact"
     questionnaire_path: str = "default"
     all_estate_ids: tuple[str, ...] = ()
@@ -188,6 +193,7 @@ def load_round(path: str | Path) -> Round:
     questionnaire, questionnaire_path = _questionnaire_section(toml)
     rules = _rules_section(toml)
     report = _report_section(toml)
+    scoring = _scoring_section(toml)
     register = _register_section(toml, paths, thresholds)
     if toml.problems or questionnaire is None:
         raise WuyeError(toml.problems)
@@ -207,6 +213,7 @@ def load_round(path: str | Path) -> Round:
         secret_path=secrets / f"{fields['round_id']}.key",
         rules=rules,
         report=report,
+        scoring=scoring,
     )
 
 
@@ -346,7 +353,7 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
 def _check_tables(toml: _Toml) -> None:
     """Sections that must be tables; one that is not is reported and read as empty."""
     config = toml.config
-    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report"):
+    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report", "scoring"):
         if name in config and not isinstance(config[name], dict):
             toml.bad(
                 f"[{name}] 应是一个表，而不是 {config[name]!r}",
@@ -559,6 +566,25 @@ def _rules_section(toml: _Toml) -> Rules:
     except WuyeError as exc:
         toml.problems.extend(exc.problems)
         return Rules()
+
+
+def _scoring_section(toml: _Toml) -> dict[str, Any]:
+    """``[scoring]``: its keys (:data:`SCORING_KEYS`) checked, the table returned as is."""
+    scoring = dict(toml.table("scoring"))
+    for key, value in scoring.items():
+        if key == "small_area" and not isinstance(value, bool):
+            toml.bad(
+                f"[scoring] small_area = {value!r} 应为 true 或 false",
+                "写 small_area = true 按小区域估计的区间判定，默认 false（按直接估计）",
+                "scoring.small_area",
+            )
+        elif key not in SCORING_KEYS:
+            toml.bad(
+                f"[scoring] 中有未知的键 {key!r}",
+                f"检查拼写或删除该行（可用：{'、'.join(SCORING_KEYS)}）",
+                f"scoring.{key}",
+            )
+    return scoring
 
 
 def _report_section(toml: _Toml) -> dict[str, Any]:

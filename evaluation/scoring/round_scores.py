@@ -88,6 +88,20 @@ def one_stratum(strata: pd.DataFrame | None, estates: set[str]) -> pd.DataFrame 
     return pd.concat([strata[~whole], merged], ignore_index=True)
 
 
+def _with_small_area(est: pd.DataFrame, fpc: np.ndarray, confidence: float) -> pd.DataFrame:
+    """``sae_rate, sae_low, sae_high``: the Fay–Herriot estimate on the logit scale shrinking
+    each estate toward its tier (:mod:`evaluation.scoring.small_area`); NaN where it cannot
+    be fitted."""
+    from evaluation.scoring.small_area import SAE_COLUMNS, small_area_estimates
+
+    frame = est.assign(fpc=fpc)
+    try:
+        sae = small_area_estimates(frame, by="tier", confidence=confidence)
+    except WuyeError:  # too few estates, or a degenerate design: no small-area estimates
+        sae = pd.DataFrame(np.nan, index=est.index, columns=list(SAE_COLUMNS))
+    return est.assign(**{c: sae[c].to_numpy(dtype=float) for c in SAE_COLUMNS})
+
+
 def _exact_rows(
     table: pd.DataFrame, estates: set[str], wts: pd.DataFrame, confidence: float
 ) -> pd.DataFrame:
@@ -335,11 +349,18 @@ def score_round(
         confidence,
     )
     est["interval_method"] = np.where(est["estate_id"].isin(exact_ids), EXACT, method)
-    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
-
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
         :, list(item_uniq).index(overall)
     ]
+    est = _with_small_area(est, ov_fpc, confidence)
+    on_sae = bool((getattr(round, "scoring", None) or {}).get("small_area", False))
+    est = verdicts(
+        est,
+        min_n=min_n,
+        min_response_rate=min_response_rate,
+        low="sae_low" if on_sae else "rate_low",
+        high="sae_high" if on_sae else "rate_high",
+    )
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est,
@@ -352,6 +373,7 @@ def score_round(
             "method": requested,
             "base_method": method,
             "exact_estates": len(exact_ids),
+            "small_area_verdicts": on_sae,
             "confidence": confidence,
             "lonely": lonely,
         },

@@ -59,3 +59,21 @@ def test_stratified_and_unrecorded_estates_keep_beta():
 def test_an_estate_half_simple_is_not_simple():
     rec = synth(n_estates=1)[2].assign(design=["simple_srs", "simple_srs", "systematic"])
     assert exact_estates(rec) == set()
+
+
+def test_small_area_columns_and_the_small_area_switch():
+    rnd, ing, rec, direct = _scored({"E000": "simple_srs"})
+    e = direct.estates
+    assert {"sae_rate", "sae_low", "sae_high"} <= set(e.columns)
+    assert e["sae_rate"].notna().all()
+    assert ((e["sae_low"] <= e["sae_rate"]) & (e["sae_rate"] <= e["sae_high"])).all()
+    switched = score_round(
+        SimpleNamespace(**{**vars(rnd), "scoring": {"small_area": True}}), ing, rec
+    )
+    s = switched.estates
+    want = np.where(
+        s["sae_low"] >= s["threshold"],
+        "达标",
+        np.where(s["sae_high"] < s["threshold"], "未达标", "临界"),
+    )
+    assert (s["verdict"] == want).all() and switched.meta["small_area_verdicts"]
