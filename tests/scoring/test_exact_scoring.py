@@ -62,13 +62,17 @@ def test_an_estate_half_simple_is_not_simple():
 
 
 def test_small_area_columns_and_the_small_area_switch():
-    rnd, ing, rec, direct = _scored({"E000": "simple_srs"})
+    rnd, ing, rec = synth(n_estates=12, resp_per=25)  # 5 tiers, 12 estates
+    direct = score_round(rnd, ing, rec, overall_item="S05")
     e = direct.estates
     assert {"sae_rate", "sae_low", "sae_high"} <= set(e.columns)
     assert e["sae_rate"].notna().all()
     assert ((e["sae_low"] <= e["sae_rate"]) & (e["sae_rate"] <= e["sae_high"])).all()
     switched = score_round(
-        SimpleNamespace(**{**vars(rnd), "scoring": {"small_area": True}}), ing, rec
+        SimpleNamespace(**{**vars(rnd), "scoring": {"small_area": True}}),
+        ing,
+        rec,
+        overall_item="S05",
     )
     s = switched.estates
     want = np.where(
