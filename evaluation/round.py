@@ -459,7 +459,12 @@ def _power_keys(
         (
             "first_share",
             isinstance(sampling.first_share, (int, float)) and 0 < sampling.first_share < 1,
-            "0 与 1 之间的小数，例如 0.5（首轮入户数占计划的一半）",
+            "0 与 1 之间的小数，例如 0.6（首轮入户数占一轮方案的六成）",
+        ),
+        (
+            "topup_share",
+            isinstance(sampling.topup_share, (int, float)) and 0 < sampling.topup_share <= 2,
+            "大于 0、不超过 2 的小数，例如 0.8（补充调查入户数占一轮方案的八成）",
         ),
     )
     for key, ok, fix in checks:
@@ -469,6 +474,12 @@ def _power_keys(
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
+    if sampling.waves == 2 and sampling.method != "simple":
+        toml.bad(
+            "两轮设计（waves = 2）的序贯判定只对全小区简单随机抽样精确成立",
+            '在 [sampling] 中写 method = "simple"，或改回 waves = 1',
+            "sampling.waves",
+        )
 
 
 def _ingest_section(toml: _Toml) -> IngestConfig:

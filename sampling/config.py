@@ -22,8 +22,9 @@ class SamplingConfig:
     """Sampling parameters (``[sampling]``); see :mod:`sampling.power` (``sizing = "power"``:
     ``delta``, ``power``, ``budget``) and :func:`sampling.sample_size` (``"margin"``).
 
-    ``waves = 2`` plans a first wave of ``first_share`` of the households and a top-up
-    (``wuye-eval topup``) for the estates still 临界 after it (:mod:`sampling.topup`)."""
+    ``waves = 2`` plans a first wave of ``first_share`` of the one-wave plan's households
+    and a top-up of ``topup_share`` of them (``wuye-eval topup``) for the estates still
+    临界 after it (:mod:`sampling.topup`; ``method = "simple"`` only)."""
 
     margin: float = 0.08
     planning_p: str | float = "threshold"
@@ -38,4 +39,5 @@ class SamplingConfig:
     power: float = 0.8
     budget: int | None = None
     waves: int = 1
-    first_share: float = 0.5
+    first_share: float = 0.6
+    topup_share: float = 0.8

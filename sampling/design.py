@@ -63,6 +63,7 @@ def draw_round(
     seed: int,
     confidence: float,
     variances: pd.Series | None = None,
+    sizes: pd.Series | None = None,
 ) -> RoundSample:
     """Size, allocate and draw the main sample and reserves of every estate in ``register``.
 
@@ -73,7 +74,8 @@ def draw_round(
     plan row with ``N = n = 0``. ``variances`` (indexed by ``(estate_id, building)``, e.g.
     ``p̂(1 − p̂)`` per building from the previous round) switches the stratified estates to
     Neyman allocation; buildings without a value get their estate's mean variance.
-    Returns a :class:`~sampling.record.RoundSample`.
+    ``sizes`` (households per ``estate_id``; at most N) replaces the sizing, as for a
+    top-up (:mod:`sampling.topup`). Returns a :class:`~sampling.record.RoundSample`.
     """
     _check_inputs(register, frame, config, seed)
     frame = _prepared(frame)
@@ -81,11 +83,14 @@ def draw_round(
     st = _strata(frame)
     reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
     p_plan = _planning_p(reg, st.ids, config)
-    sizes = _sizes(reg, st, p_plan, config, confidence)
-    draw = _draw(st, sizes.n, config, seed, variances)
+    if sizes is None:
+        planned = _sizes(reg, st, p_plan, config, confidence)
+    else:
+        planned = _given_sizes(sizes, st)
+    draw = _draw(st, planned.n, config, seed, variances)
     sample = _sample_table(frame, st, draw)
     strata = _strata_table(st, draw)
-    plan = _plan(reg, st, draw, p_plan, config, confidence, sizes)
+    plan = _plan(reg, st, draw, p_plan, config, confidence, planned)
     meta = {
         "seed": int(seed),
         "frame_sha256": st.digest,
@@ -200,8 +205,31 @@ def _sizes(
             ),
             n,
         ).astype(np.int64)
-        topup = n - first
+        # the top-up comes from the households the first wave's sheets do not list
+        listed = first + np.ceil(float(config.reserve_ratio) * first - 1e-9)
+        room = np.maximum(big_n - listed, 0)
+        topup = np.minimum(np.ceil(float(config.topup_share) * n - 1e-9), room).astype(np.int64)
     return _Sizes(n=first, topup=topup, figures=figures)
+
+
+def _given_sizes(sizes: pd.Series, st: _Strata) -> _Sizes:
+    """Sizes given per estate (0 where absent, at most N); no power figures."""
+    from sampling.power import PowerPlan
+
+    given = pd.to_numeric(sizes, errors="coerce")
+    given.index = given.index.astype(str)
+    n = np.minimum(given.reindex(st.ids.astype(str)).fillna(0).to_numpy(), st.big_n)
+    n = np.maximum(n, 0).astype(np.int64)
+    empty = np.full(len(n), np.nan)
+    figures = PowerPlan(
+        n=n,
+        respondents=np.zeros(len(n), dtype=np.int64),
+        power=empty,
+        power_pass=empty.copy(),
+        census_recommended=np.zeros(len(n), dtype=bool),
+        detectable_delta=empty.copy(),
+    )
+    return _Sizes(n=n, topup=np.zeros(len(n), dtype=np.int64), figures=figures)
 
 
 def _assign(target: Any, source: Any, where: np.ndarray) -> None:

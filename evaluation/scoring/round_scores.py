@@ -88,6 +88,78 @@ def one_stratum(strata: pd.DataFrame | None, estates: set[str]) -> pd.DataFrame 
     return pd.concat([strata[~whole], merged], ignore_index=True)
 
 
+@dataclass
+class _WaveCounts:
+    """Per estate and wave: satisfied (``x``) and answered (``m``) on the overall item."""
+
+    x: pd.DataFrame
+    m: pd.DataFrame
+
+    @classmethod
+    def of(cls, answers: pd.DataFrame, respondents: pd.DataFrame, overall: str) -> _WaveCounts:
+        ov = answers[(answers["item_id"].astype(str) == overall) & answers["satisfied"].notna()]
+        wave = (
+            respondents.set_index(respondents["response_id"].astype(str))["wave"]
+            if "wave" in respondents.columns
+            else pd.Series(dtype="int64")
+        )
+        w = ov["response_id"].astype(str).map(wave).fillna(1).astype(int).to_numpy()
+        keys = [ov["estate_id"].astype(str).to_numpy(), w]
+        grouped = ov["satisfied"].astype(float).groupby(keys)
+        return cls(
+            x=grouped.sum().unstack(fill_value=0).reindex(columns=[1, 2], fill_value=0),
+            m=grouped.size().unstack(fill_value=0).reindex(columns=[1, 2], fill_value=0),
+        )
+
+
+def _two_wave_verdicts(
+    est: pd.DataFrame,
+    waves: _WaveCounts,
+    plan: pd.DataFrame,
+    sampling: Any,
+    exact_ids: set[str],
+    wts: pd.DataFrame,
+    confidence: float,
+) -> pd.DataFrame:
+    """The group-sequential verdict of the estates drawn by SRS in a two-wave round
+    (:func:`evaluation.scoring.exact.two_wave_boundaries`): the first wave judged at the
+    error spent by ``t1 = m1/(m1 + planned m2)`` (planned m2 = ⌊n_topup · rr⌋, fixed by the
+    plan), and after a top-up both waves at what is left of α/2. Flags say which."""
+    from evaluation.scoring.exact import two_wave_boundaries, two_wave_verdict
+
+    ids = est["estate_id"].astype(str)
+    topup = plan.assign(estate_id=plan["estate_id"].astype(str)).set_index("estate_id")["n_topup"]
+    rows = ids.isin(exact_ids) & est["threshold"].notna() & ids.isin(waves.m.index)
+    rows &= ids.map(waves.m[1]).fillna(0).gt(0)
+    if not rows.any():
+        return est
+    e = ids[rows]
+    m1 = e.map(waves.m[1]).to_numpy(dtype=np.int64)
+    m2 = e.map(waves.m[2]).fillna(0).to_numpy(dtype=np.int64)
+    x1 = e.map(waves.x[1]).to_numpy(dtype=np.int64)
+    x2 = e.map(waves.x[2]).fillna(0).to_numpy(dtype=np.int64)
+    households = wts.groupby(wts["estate_id"].astype(str))["N_h"].max()
+    N = np.maximum(e.map(households).to_numpy(dtype=float), m1 + m2).astype(np.int64)
+    rr = float(getattr(sampling, "response_rate", 1.0))
+    planned = np.floor(e.map(topup).fillna(0).to_numpy(dtype=float) * rr + 1e-9)
+    planned = np.minimum(planned.astype(np.int64), N - m1)
+    bounds = two_wave_boundaries(
+        N,
+        m1,
+        np.minimum(m2, N - m1),
+        est.loc[rows, "threshold"].to_numpy(dtype=float),
+        planned_m2=planned,
+        confidence=confidence,
+    )
+    verdict = two_wave_verdict(x1, x2, bounds, surveyed=m2 > 0)
+    out = est.copy()
+    out.loc[rows, "verdict"] = verdict
+    stage = np.where(m2 > 0, "两轮判定（含补充调查）", "两轮设计·首轮判定")
+    flags = out.loc[rows, "flags"].astype(str).to_numpy()
+    out.loc[rows, "flags"] = np.where(flags == "", stage, flags + "；" + stage)
+    return out
+
+
 def _with_small_area(est: pd.DataFrame, fpc: np.ndarray, confidence: float) -> pd.DataFrame:
     """``sae_rate, sae_low, sae_high``: the Fay–Herriot estimate on the logit scale shrinking
     each estate toward its tier (:mod:`evaluation.scoring.small_area`); NaN where it cannot
@@ -289,6 +361,7 @@ def score_round(
     lonely: str = "adjust",
     min_n: int = 30,
     min_response_rate: float = 0.5,
+    plan: pd.DataFrame | None = None,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
@@ -296,7 +369,9 @@ def score_round(
     ``confidence``, ``interval_method`` and its loaded ``questionnaire`` (the items, unless
     ``items`` is given); ``ingest`` gives ``respondents``, ``answers`` and optionally
     ``response_rates`` (estate_id, response_rate; NaN when absent); ``strata`` is the
-    sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    sampling record (``None`` → one stratum per estate, N = 台账 户数). In a two-wave
+    round (``round.sampling.waves == 2``) the sampling ``plan`` (its ``n_topup``) and the
+    respondents' ``wave`` give the group-sequential verdicts (:func:`_two_wave_verdicts`).
     """
     requested = method or getattr(round, "interval_method", EXACT) or EXACT
     method = BASE_METHOD if requested == EXACT else check_method(requested)
@@ -361,6 +436,10 @@ def score_round(
         low="sae_low" if on_sae else "rate_low",
         high="sae_high" if on_sae else "rate_high",
     )
+    sampling = getattr(round, "sampling", None)
+    if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
+        waves = _WaveCounts.of(answers, respondents, overall)
+        est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est,

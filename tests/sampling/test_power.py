@@ -174,7 +174,10 @@ def test_budget_and_margin_sizing_in_the_draw():
     assert margin.plan["power"].notna().all()  # the figures of the margin-based plan too
     two = draw_round(register, frame, SamplingConfig(waves=2), seed=2, confidence=0.95).plan
     one = draw_round(register, frame, SamplingConfig(), seed=2, confidence=0.95).plan
-    assert (two["n"] + two["n_topup"] == one["n"]).all() and (two["n"] < one["n"]).all()
+    assert (two["n"] == np.maximum(np.ceil(0.6 * one["n"]), 30)).all()
+    listed = two["n"] + np.ceil(0.5 * two["n"])  # first wave + its reserves
+    room = np.maximum(two["N"] - listed, 0)
+    assert (two["n_topup"] == np.minimum(np.ceil(0.8 * one["n"]), room)).all()
 
 
 def test_power_sizing_needs_thresholds():

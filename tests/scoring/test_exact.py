@@ -223,3 +223,59 @@ def test_srs_exact_interval_is_not_guaranteed_under_proportional_allocation():
     assert _stratified_worst((20, 20), (10, 10)) > 0.0255
     # one stratum: the guarantee holds (the same computation as above)
     assert _stratified_worst((24,), (12,)) <= ALPHA_HALF + 1e-12
+
+
+# --------------------------------------------------------------------------- two waves
+def _two_wave_errors(N, m1, m2, T, planned=None):
+    """P(未达标 | M) and P(达标 | M) of the two-wave verdict for every M, by enumerating
+    every (x1, x2) with the sequential hypergeometric pmf (independent of the module's
+    continuation sums)."""
+    b = exact.two_wave_boundaries(N, m1, m2, T, planned_m2=planned)
+    c1, d1, c2, d2 = (int(v) for v in (b.c1, b.d1, b.c2, b.d2))
+    fail, passed = np.zeros(N + 1), np.zeros(N + 1)
+    x1 = np.arange(m1 + 1)
+    x2 = np.arange(m2 + 1)
+    for M in range(N + 1):
+        p1 = stats.hypergeom.pmf(x1, N, M, m1)
+        fail[M] += p1[x1 <= c1].sum()
+        passed[M] += p1[x1 >= d1].sum()
+        for x in range(max(c1 + 1, 0), min(d1, m1 + 1)):
+            if not 0 <= M - x <= N - m1:  # impossible first wave: p1[x] = 0
+                continue
+            p2 = stats.hypergeom.pmf(x2, N - m1, M - x, m2)
+            fail[M] += p1[x] * p2[x + x2 <= c2].sum()
+            passed[M] += p1[x] * p2[x + x2 >= d2].sum()
+    return fail, passed, b
+
+
+@pytest.mark.parametrize(
+    ("N", "m1", "m2", "T", "planned"),
+    [
+        (40, 12, 10, 0.8, None),
+        (60, 20, 20, 0.5, None),
+        (114, 40, 25, 0.6, 30),  # fewer top-up respondents than planned
+        (150, 60, 50, 0.9, 40),  # more than planned
+        (300, 90, 0, 0.7, 60),  # no top-up answers at all
+    ],
+)
+def test_two_wave_one_sided_errors_exactly_at_most_alpha_half(N, m1, m2, T, planned):
+    fail, passed, b = _two_wave_errors(N, m1, m2, T, planned)
+    m_t = int(exact.threshold_count(T, N))
+    assert fail[m_t:].max() <= ALPHA_HALF + 1e-12  # H0: rate ≥ T
+    assert passed[:m_t].max() <= ALPHA_HALF + 1e-12  # H0: rate < T
+    assert fail[m_t] == pytest.approx(float(b.spent_fail), abs=1e-12)
+    assert passed[m_t - 1] == pytest.approx(float(b.spent_pass), abs=1e-12)
+    assert b.c1 <= b.c2 and b.d2 <= b.d1 + m2  # the interim boundary is the stricter one
+
+
+def test_two_wave_first_look_spends_obrien_fleming():
+    spent = exact.obrien_fleming_spent([0.25, 0.5, 1.0], 0.025)
+    assert spent[-1] == pytest.approx(0.025)
+    assert spent[1] == pytest.approx(2 * stats.norm.sf(stats.norm.isf(0.0125) / np.sqrt(0.5)))
+    c1, d1 = exact.first_wave_counts(400, 100, 100, 0.7)
+    p_fail = stats.hypergeom.cdf(c1, 400, 280, 100)
+    assert p_fail <= spent[1] < stats.hypergeom.cdf(c1 + 1, 400, 280, 100)
+    p_pass = stats.hypergeom.sf(d1 - 1, 400, 279, 100)
+    assert p_pass <= spent[1] < stats.hypergeom.sf(d1 - 2, 400, 279, 100)
+    # without a planned top-up the first wave is the whole design: the one-wave counts
+    assert exact.first_wave_counts(400, 100, 0, 0.7) == exact.critical_counts(100, 400, 0.7)
