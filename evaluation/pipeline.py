@@ -398,6 +398,20 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     return result
 
 
+def _approached(rnd: Round, first: RoundSample, respondents: pd.DataFrame) -> set[str]:
+    """The first wave's approached households (:func:`sampling.topup.approached_households`)
+    from the stored respondents' household pseudonyms."""
+    from evaluation.ingest.pseudonym import load_or_create_key, pseudonymise
+    from sampling.topup import approached_households
+
+    sample = first.sample
+    keys = pseudonymise(
+        sample["household_id"].astype("string"), load_or_create_key(rnd.secret_path), "household"
+    )
+    answered = keys.isin(set(respondents.get("household_key", pd.Series(dtype=str)).dropna()))
+    return approached_households(sample, answered.to_numpy(dtype=bool))
+
+
 def _with_waves(rnd: Round, respondents: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """Respondents with ``wave``: 2 for the households of the top-up, else 1 (matched on the
     household pseudonym, as ingest keys them)."""
@@ -602,11 +616,12 @@ def topup_step(rnd: Round, *, echo: Echo = _quiet) -> RoundSample:
         if first is None:
             raise WuyeError(Problem("本轮还没有抽样记录", f"先运行 wuye-eval sample {rnd.root}"))
         estates = _stored_scores(rnd, ctx.store).estates
+        respondents = ctx.store.read("respondents", round_id=rnd.round_id)
     undecided = estates.loc[estates["verdict"] == "临界", "estate_id"].astype(str).tolist()
     first_wave = first
     if "wave" in first.sample.columns:
         first_wave = replace(first, sample=first.sample[first.sample["wave"] == 1])
-    drawn = run_topup(rnd, first_wave, undecided)
+    drawn = run_topup(rnd, first_wave, undecided, _approached(rnd, first_wave, respondents))
     plan = drawn.plan
     echo(
         f"补充抽样完成：{int((plan['n'] > 0).sum())} 个临界小区，主样本 {int(plan['n'].sum())} 户；"

@@ -205,9 +205,10 @@ def _sizes(
             ),
             n,
         ).astype(np.int64)
-        # the top-up comes from the households the first wave's sheets do not list
-        listed = first + np.ceil(float(config.reserve_ratio) * first - 1e-9)
-        room = np.maximum(big_n - listed, 0)
+        # the top-up comes from households not approached in the first wave: the main
+        # sample and, per expected non-respondent, one reserve are
+        approached = first + np.ceil((1 - float(config.response_rate)) * first - 1e-9)
+        room = np.maximum(big_n - approached, 0)
         topup = np.minimum(np.ceil(float(config.topup_share) * n - 1e-9), room).astype(np.int64)
     return _Sizes(n=first, topup=topup, figures=figures)
 

@@ -2,10 +2,13 @@
 
 After the first wave is scored, estates still 临界 get a second sample: ``n_topup``
 households (fixed in the first wave's plan, so the group-sequential error stays exact) drawn
-by simple random sampling from the households the first wave's field sheets do not list
-(main sample and reserves), with reserves by the same rule. Given the first wave, the
-top-up is then an SRS of the households not yet surveyed, which is what the two-wave
-verdict of :func:`evaluation.scoring.exact.two_wave_boundaries` assumes.
+by simple random sampling from the households not approached in the first wave, with
+reserves by the same rule. Approached are the main sample and the reserves up to the last
+one that answered in each building (reserves are used in order, 按顺序依次使用); unused
+reserves were drawn at random and never visited. Given the first wave, the top-up is then
+an SRS of the households not yet surveyed (non-response taken as random, as the weights
+do), which is what the two-wave verdict of
+:func:`evaluation.scoring.exact.two_wave_boundaries` assumes.
 
 The record is written beside the first wave's, in ``sampling/topup/`` (``sample.csv``,
 ``strata.csv``, ``plan.csv``, ``meta.json``), with field sheets like the first wave's.
@@ -18,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sampling.design import _prepared, draw_round
@@ -50,9 +54,11 @@ def draw_topup(
     *,
     seed: int,
     confidence: float,
+    approached: set[str] | None = None,
 ) -> RoundSample:
     """Draw the top-up of ``estates`` (their ``n_topup`` of ``first.plan``) from the
-    households not listed on the first wave's sheets; the sample gains ``wave = 2``."""
+    households not ``approached`` (household ids; default: every household the first
+    wave's sheets list); the sample gains ``wave = 2``."""
     plan = first.plan.assign(estate_id=first.plan["estate_id"].astype(str))
     sizes = plan.set_index("estate_id")["n_topup"].reindex([str(e) for e in estates])
     sizes = sizes.fillna(0).astype(int)
@@ -64,7 +70,9 @@ def draw_topup(
                 "无需补充调查；直接出报告即可",
             )
         )
-    listed = set(first.sample["household_id"].astype(str))
+    listed = (
+        set(first.sample["household_id"].astype(str)) if approached is None else set(approached)
+    )
     ids = frame["estate_id"].astype(str)
     keep = ids.isin(sizes.index) & ~household_ids(frame).isin(listed).to_numpy()
     reg = register[register["estate_id"].astype(str).isin(sizes.index)]
@@ -82,9 +90,29 @@ def draw_topup(
     return drawn
 
 
-def run_topup(round: Any, first: RoundSample, estates: list[str]) -> RoundSample:
-    """Load the frame of ``round``, draw the top-up of ``estates`` and write its record and
-    field sheets into ``<output>/sampling/topup/`` (an error when one was drawn already)."""
+def approached_households(sample: pd.DataFrame, answered: pd.Series) -> set[str]:
+    """The first wave's approached households: every main household, and in each building
+    the reserves up to the last one that answered (``answered``: bool per sample row)."""
+    s = sample.assign(_answered=np.asarray(answered, dtype=bool))
+    main = s["role"].astype(str) == "main"
+    reserve = s[~main]
+    last = (
+        reserve[reserve["_answered"]]
+        .groupby(["estate_id", "building"], sort=False)["order"]
+        .max()
+        .rename("_last")
+    )
+    reserve = reserve.join(last, on=["estate_id", "building"])
+    used = reserve[reserve["order"] <= reserve["_last"].fillna(0)]
+    return set(s.loc[main, "household_id"].astype(str)) | set(used["household_id"].astype(str))
+
+
+def run_topup(
+    round: Any, first: RoundSample, estates: list[str], approached: set[str] | None = None
+) -> RoundSample:
+    """Load the frame of ``round``, draw the top-up of ``estates`` from the households not
+    ``approached`` and write its record and field sheets into ``<output>/sampling/topup/``
+    (an error when one was drawn already)."""
     from sampling.fieldsheets import write_field_sheets
     from sampling.frame import load_frame
     from sampling.record import write_sampling_record
@@ -108,6 +136,7 @@ def run_topup(round: Any, first: RoundSample, estates: list[str]) -> RoundSample
         round.sampling,
         seed=round.seed,
         confidence=round.confidence,
+        approached=approached,
     )
     drawn.meta["round_id"] = round.round_id
     drawn.meta["warnings"] = [str(w) for w in warnings]

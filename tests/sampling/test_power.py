@@ -175,8 +175,8 @@ def test_budget_and_margin_sizing_in_the_draw():
     two = draw_round(register, frame, SamplingConfig(waves=2), seed=2, confidence=0.95).plan
     one = draw_round(register, frame, SamplingConfig(), seed=2, confidence=0.95).plan
     assert (two["n"] == np.maximum(np.ceil(0.6 * one["n"]), 30)).all()
-    listed = two["n"] + np.ceil(0.5 * two["n"])  # first wave + its reserves
-    room = np.maximum(two["N"] - listed, 0)
+    approached = two["n"] + np.ceil(0.15 * two["n"] - 1e-9)  # mains + a reserve per refusal
+    room = np.maximum(two["N"] - approached, 0)
     assert (two["n_topup"] == np.minimum(np.ceil(0.8 * one["n"]), room)).all()
 
 
