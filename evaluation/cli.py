@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         ("score", "计算各小区满意率、指数、置信区间与达标判定"),
         ("rank", "按规则生成红黑榜与企业汇总"),
         ("report", "生成 Excel 工作簿、PDF 报告与笔记本"),
+        ("topup", "两轮设计：为首轮后仍「临界」的小区抽取补充样本（未入户的住户中）"),
         ("run", "一次完成 导入 → 计算 → 排名 → 报告"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -257,6 +258,8 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> Manifest | None:
         pipeline.score_step(rnd, echo=print)
     elif args.command == "rank":
         pipeline.rank_step(rnd, echo=print)
+    elif args.command == "topup":
+        pipeline.topup_step(rnd, echo=print)
     elif args.command == "report":
         return pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
     elif args.command == "run":

@@ -19,7 +19,8 @@ import pandas as pd
 
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from evaluation.ranking.rules import Rules, parse_rules
-from sampling.config import EXTERNAL_DESIGNS, SamplingConfig
+from sampling.config import EXTERNAL_DESIGNS, SIZINGS, SamplingConfig
+from sampling.config import METHODS as SAMPLING_METHODS
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
@@ -88,6 +89,10 @@ TRUE_WORDS = {"是", "有", "已", "已成立", "y", "yes", "true", "1", "√", 
 FALSE_WORDS = {"否", "无", "未", "未成立", "n", "no", "false", "0", "×", ""}
 
 
+SCORING_KEYS = ("small_area",)
+"""Keys of ``[scoring]``: ``small_area`` (bool, default false): judge each estate on its
+small-area (Fay–Herriot) interval instead of the direct one."""
+
 REPORT_KEYS = ("notebooks", "notebook_estates", "font")
 """Keys of ``[report]``: ``notebooks`` (bool, default true), ``notebook_estates`` (estate ids
 given their own notebook; default the black-listed ones), ``font`` (a system font for the
@@ -136,7 +141,8 @@ class Round:
     secret_path: Path
     rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
-    interval_method: str = "beta"
+    scoring: dict[str, Any] = field(default_factory=dict)
+    interval_method: str = "exact"
     questionnaire_path: str = "default"
     all_estate_ids: tuple[str, ...] = ()
 
@@ -180,13 +186,14 @@ def load_round(path: str | Path) -> Round:
     fields = _round_section(toml)
     _check_tables(toml)
     thresholds = _thresholds_section(toml)
-    sampling = _sampling_section(toml)
+    sampling = _sampling_section(toml, thresholds, fields["confidence"])
     ingest = _ingest_section(toml)
     paths = _inputs_section(toml)
     output_dir, database, secrets = _output_section(toml, fields["round_id"])
     questionnaire, questionnaire_path = _questionnaire_section(toml)
     rules = _rules_section(toml)
     report = _report_section(toml)
+    scoring = _scoring_section(toml)
     register = _register_section(toml, paths, thresholds)
     if toml.problems or questionnaire is None:
         raise WuyeError(toml.problems)
@@ -206,6 +213,7 @@ def load_round(path: str | Path) -> Round:
         secret_path=secrets / f"{fields['round_id']}.key",
         rules=rules,
         report=report,
+        scoring=scoring,
     )
 
 
@@ -321,11 +329,12 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
             "通常写 0.95",
             "round.confidence",
         )
-    interval_method = toml.get("round", "interval_method", "beta", str)
-    if interval_method not in METHODS:
+    interval_method = toml.get("round", "interval_method", "exact", str)
+    if interval_method not in ("exact", *METHODS):
         toml.bad(
             f"区间方法 interval_method = {interval_method!r} 未知",
-            f"可选：{'、'.join(METHODS)}（默认 beta）",
+            f"可选：exact（默认：全小区简单随机抽样的小区用精确区间，其余用 beta）、"
+            f"{'、'.join(METHODS)}",
             "round.interval_method",
         )
     return {
@@ -344,7 +353,7 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
 def _check_tables(toml: _Toml) -> None:
     """Sections that must be tables; one that is not is reported and read as empty."""
     config = toml.config
-    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report"):
+    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report", "scoring"):
         if name in config and not isinstance(config[name], dict):
             toml.bad(
                 f"[{name}] 应是一个表，而不是 {config[name]!r}",
@@ -371,9 +380,13 @@ def _thresholds_section(toml: _Toml) -> dict[str, float]:
     return thresholds
 
 
-def _sampling_section(toml: _Toml) -> SamplingConfig:
-    """``[sampling]``: :class:`SamplingConfig`, each value in its range."""
+def _sampling_section(
+    toml: _Toml, thresholds: dict[str, float], confidence: float
+) -> SamplingConfig:
+    """``[sampling]``: :class:`SamplingConfig`, each value in its range (the power keys
+    against the thresholds and the confidence level)."""
     sampling = _section(toml.config, "sampling", SamplingConfig, toml.where, toml.problems)
+    _power_keys(toml, sampling, thresholds, confidence)
     if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
         not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
     ):
@@ -415,13 +428,65 @@ def _sampling_section(toml: _Toml) -> SamplingConfig:
             "（删除后无抽样记录的答卷按非概率样本处理）",
             "sampling.design",
         )
-    if sampling.method not in ("srs", "systematic"):
+    if sampling.method not in SAMPLING_METHODS:
         toml.bad(
             f"抽样方法 method = {sampling.method!r} 未知",
-            '写 "srs" 或 "systematic"',
+            '写 "simple"（全小区简单随机，默认）、"srs"（按楼栋分层）或 "systematic"（等距）',
             "sampling.method",
         )
     return sampling
+
+
+def _power_keys(
+    toml: _Toml, sampling: SamplingConfig, thresholds: dict[str, float], confidence: float
+) -> None:
+    """``sizing``, ``delta``, ``power``, ``budget``, ``waves``, ``first_share``."""
+    lowest = min(thresholds.values(), default=1.0)
+    half = (1 - confidence) / 2 if 0 < confidence < 1 else 0.025
+    budget = sampling.budget
+    checks = (
+        ("sizing", sampling.sizing in SIZINGS, '"power"（按检验功效，默认）或 "margin"（按误差）'),
+        (
+            "delta",
+            isinstance(sampling.delta, (int, float)) and 0 < sampling.delta < lowest,
+            f"大于 0 且小于最低的达标线 {lowest:g} 的小数，例如 0.05（5 个百分点）",
+        ),
+        (
+            "power",
+            isinstance(sampling.power, (int, float)) and half < sampling.power < 1,
+            f"大于单侧误差 {half:g} 且小于 1 的小数，例如 0.8",
+        ),
+        (
+            "budget",
+            budget is None
+            or (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1),
+            "正整数（全部小区合计入户数），或删除该行",
+        ),
+        ("waves", sampling.waves in (1, 2), "1（一轮）或 2（首轮后对临界小区补充调查）"),
+        (
+            "first_share",
+            isinstance(sampling.first_share, (int, float)) and 0 < sampling.first_share < 1,
+            "0 与 1 之间的小数，例如 0.6（首轮入户数占一轮方案的六成）",
+        ),
+        (
+            "topup_share",
+            isinstance(sampling.topup_share, (int, float)) and 0 < sampling.topup_share <= 2,
+            "大于 0、不超过 2 的小数，例如 0.8（补充调查入户数占一轮方案的八成）",
+        ),
+    )
+    for key, ok, fix in checks:
+        if not ok:
+            toml.bad(
+                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"应为 {fix}",
+                f"sampling.{key}",
+            )
+    if sampling.waves == 2 and sampling.method != "simple":
+        toml.bad(
+            "两轮设计（waves = 2）的序贯判定只对全小区简单随机抽样精确成立",
+            '在 [sampling] 中写 method = "simple"，或改回 waves = 1',
+            "sampling.waves",
+        )
 
 
 def _ingest_section(toml: _Toml) -> IngestConfig:
@@ -519,6 +584,25 @@ def _rules_section(toml: _Toml) -> Rules:
     except WuyeError as exc:
         toml.problems.extend(exc.problems)
         return Rules()
+
+
+def _scoring_section(toml: _Toml) -> dict[str, Any]:
+    """``[scoring]``: its keys (:data:`SCORING_KEYS`) checked, the table returned as is."""
+    scoring = dict(toml.table("scoring"))
+    for key, value in scoring.items():
+        if key == "small_area" and not isinstance(value, bool):
+            toml.bad(
+                f"[scoring] small_area = {value!r} 应为 true 或 false",
+                "写 small_area = true 按小区域估计的区间判定，默认 false（按直接估计）",
+                "scoring.small_area",
+            )
+        elif key not in SCORING_KEYS:
+            toml.bad(
+                f"[scoring] 中有未知的键 {key!r}",
+                f"检查拼写或删除该行（可用：{'、'.join(SCORING_KEYS)}）",
+                f"scoring.{key}",
+            )
+    return scoring
 
 
 def _report_section(toml: _Toml) -> dict[str, Any]:

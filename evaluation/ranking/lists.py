@@ -139,7 +139,7 @@ def rank_round(
         register = _apply_firm_register(register, firms)
     ctx = Context(
         confidence=float(getattr(round, "confidence", 0.95) or 0.95),
-        method=str(getattr(round, "interval_method", "beta") or "beta"),
+        method=design_method(getattr(round, "interval_method", None)),
         seed=int(getattr(round, "seed", 0) or 0),
     )
     frame = _with_tests(_merge_inputs(register, scores_estates), ctx.confidence, rules)
@@ -152,6 +152,15 @@ def rank_round(
         escalations=esc,
         rules=rules,
     )
+
+
+def design_method(interval_method: str | None) -> str:
+    """The design-based interval method of the ranking's intervals: the round's method, or
+    ``beta`` where the round says ``exact`` (the exact interval is used per estate where
+    the estate's own ``interval_method`` says so, :mod:`evaluation.ranking.uncertainty`;
+    firms are stratified estimates, never an SRS of one estate)."""
+    method = str(interval_method or "beta")
+    return "beta" if method == "exact" else method
 
 
 # ----------------------------------------------------------------------------- inputs

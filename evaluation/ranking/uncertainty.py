@@ -13,9 +13,11 @@ Wieczorek (2020, "A joint confidence region for an overall ranking of population
 The joint intervals here are Šidák intervals: the estates are independent samples, so
 per-estate intervals at confidence ``(1 − α)^(1/K)`` cover all K rates jointly with
 probability ≥ 1 − α (K = the round's scored estates, so one set of bounds serves estates
-and firms). Each rate's interval is the round's own design-based interval
-(:func:`~evaluation.scoring.estimation.proportion_interval`, beta by default) at that
-confidence; the composite is increasing in the rate (and the index), so
+and firms). Each rate's interval is the one the estate was scored with, at that
+confidence: the exact hypergeometric interval for an SRS of the whole estate
+(``interval_method = "exact"``, :func:`evaluation.scoring.exact.exact_interval`), else the
+round's design-based interval (:func:`~evaluation.scoring.estimation.proportion_interval`,
+beta by default); the composite is increasing in the rate (and the index), so
 ``[composite(L), composite(U)]`` covers the estate's composite parameter
 (:class:`~evaluation.ranking.composite.Composite`; register components are fixed). With the
 index weighted, the rate and index intervals each take half of the per-estate α
@@ -46,6 +48,9 @@ from evaluation.ranking.composite import Composite
 from evaluation.scoring.estimation import mean_interval, proportion_interval
 from evaluation.scoring.pvalues import effective_n
 
+EXACT = "exact"
+"""The interval method of the estates drawn by SRS of the whole estate."""
+
 DRAWS = 1000
 """Parametric draws behind p_top / p_bottom (Monte Carlo error ≤ 0.016 at p = 0.5)."""
 CHUNK = 200
@@ -65,11 +70,15 @@ class Design:
     index: np.ndarray
     index_se: np.ndarray
     index_df: np.ndarray
+    exact: np.ndarray
+    households: np.ndarray
 
     @classmethod
     def of(cls, frame: pd.DataFrame, confidence: float = 0.95) -> Design:
         """From an estates table; absent design columns fall back to SRS values (df = n − 1,
-        no census, no FPC); the index's se from its ``confidence`` interval."""
+        no census, no FPC); the index's se from its ``confidence`` interval; ``exact``: the
+        estates scored with the exact interval (``interval_method``), of ``households`` N
+        (the record's ``N_record``, else the 台账's ``households``)."""
 
         def col(name: str, default: float | np.ndarray) -> np.ndarray:
             if name in frame.columns:
@@ -87,6 +96,13 @@ class Design:
             else np.zeros(len(frame), dtype=bool)
         )
         fpc = col("fpc", 1.0)
+        exact = (
+            frame["interval_method"].astype(str).eq(EXACT).to_numpy(dtype=bool)
+            if "interval_method" in frame.columns
+            else np.zeros(len(frame), dtype=bool)
+        )
+        households = col("N_record", np.nan)
+        households = np.where(np.isnan(households), col("households", np.nan), households)
         return cls(
             rate=col("rate", np.nan),
             var=col("rate_se", np.nan) ** 2,
@@ -97,6 +113,8 @@ class Design:
             index=col("index", np.nan),
             index_se=index_se,
             index_df=index_df,
+            exact=exact,
+            households=households,
         )
 
 
@@ -129,10 +147,31 @@ def simultaneous_bounds(
         method=method,
         confidence=each,
     )
+    lo, hi = _exact_bounds(design, lo, hi, each)
     ilo = ihi = None
     if weighted_index:
         ilo, ihi = mean_interval(design.index, design.index_se**2, design.index_df, confidence=each)
     return Bounds(low=parts.at(lo, ilo), high=parts.at(hi, ihi))
+
+
+def _exact_bounds(
+    design: Design, lo: np.ndarray, hi: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The estates scored with the exact interval get it here too, at the per-estate
+    ``confidence``: k = round(p̂·n) of n out of N (:func:`evaluation.scoring.exact.
+    exact_interval`; each one-sided error ≤ its α/2 at every sampling fraction)."""
+    from evaluation.scoring.exact import exact_interval
+
+    n = np.rint(np.nan_to_num(design.n)).astype(np.int64)
+    rows = design.exact & ~np.isnan(design.rate) & (n > 0) & np.isfinite(design.households)
+    rows &= np.nan_to_num(design.households) >= n
+    if not rows.any():
+        return lo, hi
+    k = np.rint(design.rate[rows] * n[rows]).astype(np.int64)
+    N = np.rint(design.households[rows]).astype(np.int64)
+    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    lo[rows], hi[rows] = exact_interval(k, n[rows], N, confidence=confidence)
+    return lo, hi
 
 
 def _unbounded(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

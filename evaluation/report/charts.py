@@ -110,13 +110,72 @@ def dimension_chart(results: RoundResults, estate_id: str) -> Any:
     return fig
 
 
+OC_SPAN = 0.15
+"""The operating-characteristic chart shows true rates from T − 15 to T + 15 points."""
+
+
+def oc_curves(results: RoundResults, points: int = 61) -> pd.DataFrame:
+    """Per tier the exact operating characteristic of the round's plan at its median estate
+    (median planned respondents and households of the tier): ``tier, threshold, N, n,
+    shift`` (true rate − T) and ``p_pass, p_fail`` (``evaluation.operating_characteristic``,
+    the interval method the plan's estates are judged with)."""
+    from evaluation.scoring.exact import operating_characteristic
+
+    plan, e = results.plan, results.estates
+    need = {"estate_id", "N", "respondents"}
+    if plan.empty or not need <= set(plan.columns) or e.empty or "tier" not in e.columns:
+        return pd.DataFrame()
+    first = e.drop_duplicates("estate_id")
+    tiers = pd.Series(first["tier"].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    p = plan.assign(tier=plan["estate_id"].astype(str).map(tiers))
+    p = p[(p["N"] > 0) & (p["respondents"] > 0) & p["tier"].notna()]
+    method = p["interval_method"].mode().iloc[0] if "interval_method" in p and len(p) else "exact"
+    frames = []
+    shift = np.linspace(-OC_SPAN, OC_SPAN, points)
+    for tier, threshold in results.round.thresholds.items():
+        rows = p[p["tier"] == tier]
+        if rows.empty:
+            continue
+        N = int(rows["N"].median())
+        n = min(int(rows["respondents"].median()), N)
+        rate = np.clip(threshold + shift, 0.0, 1.0)
+        oc = operating_characteristic(N, n, threshold, rate, method=method)
+        frames.append(oc.assign(tier=tier, shift=shift))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def oc_chart(results: RoundResults) -> Any:
+    """The plan's operating characteristic: for each tier's median estate, the probability
+    of 达标 (solid) and of 未达标 (dashed) against the true rate's distance from the
+    threshold (percentage points). None when there is no plan."""
+    curves = oc_curves(results)
+    if curves.empty:
+        return None
+    fig, ax = _figure(7, 3.4)
+    colors = ["#1f4e9c", "#2f855a", "#b7791f", "#805ad5", "#c53030"]
+    for color, (tier, c) in zip(colors * 2, curves.groupby("tier", sort=False), strict=False):
+        label = f"{tier}（约 {int(c['n'].iloc[0])}/{int(c['N'].iloc[0])} 户）"
+        ax.plot(c["shift"] * 100, c["p_pass"], color=color, lw=1.6, label=label)
+        ax.plot(c["shift"] * 100, c["p_fail"], color=color, lw=1.2, ls="--")
+    ax.axvline(0, color="#d62728", lw=1)
+    ax.axhline(0.8, color="#888", lw=0.6, ls=":")
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("真实满意率与达标线之差（百分点）")
+    ax.set_ylabel("被判为该结论的概率")
+    ax.set_title("判定的操作特征：实线＝判为达标，虚线＝判为未达标")
+    ax.legend(loc="center right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def to_svg(fig: Any) -> str:
     """SVG text of a Figure, glyphs as paths (no font needed where it is shown)."""
     import io
 
     buffer = io.StringIO()
     with _svg_paths():
-        fig.savefig(buffer, format="svg")
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
 

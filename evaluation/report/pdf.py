@@ -66,6 +66,9 @@ def table_payload(frame: pd.DataFrame) -> dict | None:
 
 
 INTERVAL_LABELS = {
+    "exact": "精确区间（超几何分布，Konijn 1973）：全小区简单随机抽样的小区用精确区间，"
+    "满意率恰在达标线上的小区被误判为「未达标」的概率严格不超过 2.5%；其他抽样设计的小区用 "
+    "Korn–Graubard 区间（R survey svyciprop beta）",
     "beta": "Korn–Graubard 区间（Clopper–Pearson 区间按有效样本量调整，R survey svyciprop beta）",
     "logit": "Logit 变换区间（R survey svyciprop logit）",
     "xlogit": "Logit 变换区间（R survey svyciprop xlogit）",
@@ -76,25 +79,36 @@ INTERVAL_LABELS = {
 
 
 def method_rows(results: RoundResults) -> list[list[str]]:
-    """The method appendix as key/value rows."""
+    """The method appendix as key/value rows (also the workbook's 方法说明)."""
     rnd, meta = results.round, results.meta
     s = rnd.sampling
     sampling = meta.get("sampling") if isinstance(meta.get("sampling"), dict) else {}
     design = meta.get("design") or sampling.get("design")
     if isinstance(design, dict):
-        design = "；".join(str(design[k]) for k in ("stratified_srs", "fallback") if k in design)
+        keys = (
+            ("simple_srs",) if design.get("method") == "simple" else ("stratified_srs", "fallback")
+        )
+        design = "；".join(str(design[k]) for k in keys if k in design)
     design_text = str(design or f"按楼栋分层抽样（{s.method}）")
-    design_text += (
-        f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
-        f"预计应答率 {fmt.pct(s.response_rate, 0)}"
-    )
+    if getattr(s, "sizing", "margin") == "power":
+        design_text += (
+            f"。样本量按检验功效确定：满意率比达标线低 {s.delta * 100:g} 个百分点的小区，"
+            f"被判为「未达标」的概率不低于 {fmt.pct(s.power, 0)}（精确计算），最少 {s.minimum} 户，"
+            f"预计应答率 {fmt.pct(s.response_rate, 0)}"
+        )
+    else:
+        design_text += (
+            f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
+            f"预计应答率 {fmt.pct(s.response_rate, 0)}"
+        )
     method = str(meta.get("interval_method") or rnd.interval_method)
     interval = meta.get("interval") or INTERVAL_LABELS.get(method, method)
-    return [
+    rows = [
         ["抽样设计", design_text],
         [
             "满意率",
-            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 楼栋户数 / 楼栋样本数）",
+            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 户数 / 样本数：全小区简单随机"
+            "抽样的小区各户相同，按楼栋分层抽样的小区按楼栋计算）",
         ],
         [
             "估计方法",
@@ -112,6 +126,39 @@ def method_rows(results: RoundResults) -> list[list[str]]:
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
         *list_method_rows(rnd),
     ]
+    power = power_sentence(results)
+    if power:
+        rows.append(["检验功效", power])
+    rows.append(["小区域估计", tables.SAE_SENTENCE + _sae_switch(results)])
+    return rows
+
+
+def power_sentence(results: RoundResults) -> str:
+    """One plain sentence on the plan's exact power (empty without a plan)."""
+    plan = results.plan
+    if plan.empty or "power" not in plan.columns:
+        return ""
+    s = results.round.sampling
+    p = plan[pd.to_numeric(plan["N"], errors="coerce") > 0]
+    census = p["census_recommended"].astype(bool) if "census_recommended" in p else p["N"] < 0
+    decided = p.loc[~census, "power"].dropna()
+    half = (1 - results.round.confidence) / 2
+    text = (
+        f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」的概率为"
+        f" {fmt.pct(decided.min(), 0)}{fmt.DASH}{fmt.pct(decided.max(), 0)}"
+        if len(decided)
+        else f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」"
+    )
+    text += f"（目标 {fmt.pct(s.power, 0)}）；恰在达标线上的小区被误判为「未达标」的概率不超过 {fmt.pct(half)}"
+    if census.any():
+        text += f"；{int(census.sum())} 个小区户数较少，抽样达不到目标，建议全部入户"
+    total = int(p["n"].sum() + (p["n_topup"].sum() if "n_topup" in p else 0))
+    return text + f"。本方案共需入户 {total} 户。"
+
+
+def _sae_switch(results: RoundResults) -> str:
+    on = bool((getattr(results.round, "scoring", None) or {}).get("small_area", False))
+    return "本轮按 [scoring] small_area = true 以小区域估计判定。" if on else ""
 
 
 def list_method_rows(rnd: Any) -> list[list[str]]:
@@ -267,9 +314,40 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "caterpillar": _svg(charts.caterpillar_chart(results)),
         "firm_caterpillar": _svg(charts.caterpillar_chart(results, "firms")),
         "funnel": _svg(charts.funnel_chart(results)),
+        "plan_power": table_payload(tables.plan_power_table(results)),
+        "oc_chart": _oc_svg(results),
+        "oc_note": tables.OC_SENTENCE,
+        "small_area": table_payload(tables.small_area_table(results)),
+        "small_area_note": tables.SAE_SENTENCE,
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
     }
+
+
+def _plan_column(results: RoundResults, estate_ids: pd.Series, column: str) -> pd.Series:
+    """``column`` of the sampling plan for each estate (NaN without a plan)."""
+    plan = results.plan
+    if plan.empty or column not in plan.columns:
+        return pd.Series(np.nan, index=estate_ids.index)
+    first = plan.drop_duplicates("estate_id")
+    values = pd.Series(first[column].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    return estate_ids.astype(str).map(values).astype(float)
+
+
+def _small_sample_sae(col: Any) -> pd.Series:
+    """The small-area estimate with its interval for estates with few answers, else ``""``."""
+    n = pd.to_numeric(col("n"), errors="coerce")
+    sae = pd.to_numeric(col("sae_rate"), errors="coerce")
+    text = fmt.interval_series(sae, col("sae_low"), col("sae_high"))
+    return text.where((n < tables.SMALL_SAMPLE) & sae.notna(), "")
+
+
+def _oc_svg(results: RoundResults) -> str | None:
+    """The operating-characteristic chart as SVG text (None without a plan)."""
+    from evaluation.report.charts import oc_chart, to_svg
+
+    fig = oc_chart(results)
+    return None if fig is None else to_svg(fig)
 
 
 def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
@@ -321,6 +399,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
                 r"^(红榜|黑榜)[：:]\s*", "", regex=True
             ),
             "flags": fmt.text_series(col("flags", "")),
+            "sae_text": _small_sample_sae(col),
         }
     )
     for c in ("rate", "rate_low", "rate_high"):
@@ -334,6 +413,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             "有效样本": fmt.number_series(col("n"), 0),
             "应答率": fmt.pct_series(col("response_rate")),
             "排名": fmt.number_series(col("rank"), 0),
+            "检验功效": fmt.pct_series(_plan_column(results, e["estate_id"], "power"), 0),
         }
     )
     fact_rows = [
@@ -394,6 +474,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
         f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
         f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
+        f"检验功效：按本轮抽样方案，满意率比达标线低 {results.round.sampling.delta * 100:g} "
+        f"个百分点的小区被判为未达标的概率。"
     )
     return {
         r["id"]: {

@@ -152,6 +152,15 @@ LABELS: dict[str, str] = {
     "index_significant": "指数变化显著",
     "index_direction": "指数方向",
     "fallback_strata": "回退分层",
+    "interval_method": "区间方法",
+    "sae_rate": "小区域估计",
+    "sae_low": "小区域估计下限",
+    "sae_high": "小区域估计上限",
+    "power": "检验功效",
+    "power_pass": "达标把握",
+    "detectable_delta": "可识别差距",
+    "census_recommended": "建议普查",
+    "n_topup": "补充样本",
 }
 HIDDEN_COLUMNS = {"round_id"}
 LEVELS = {"estate": "小区", "firm": "物业企业", "file": "文件"}
@@ -183,6 +192,12 @@ PERCENT_COLUMNS = {
     "p_bottom",
     "p_threshold",
     "p_threshold_red",
+    "sae_rate",
+    "sae_low",
+    "sae_high",
+    "power",
+    "power_pass",
+    "detectable_delta",
 }
 POINT_COLUMNS = {"diff", "diff_low", "diff_high", "change", "change_low", "change_high"}
 NUMBER_COLUMNS = {
@@ -405,6 +420,74 @@ def rank_interval_series(frame: pd.DataFrame) -> pd.Series:
     )
     plain = rank.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
     return text.fillna(plain).fillna(fmt.MISSING).astype(str)
+
+
+SMALL_SAMPLE = 30
+"""Estates with fewer valid answers than this get their small-area estimate shown."""
+SAE_SENTENCE = (
+    "小区域估计借用同一服务等级其他小区的调查结果，使样本较少的小区的满意率估计更稳定；"
+    "它仅作参考，达标判定仍以本小区的直接调查结果为准。"
+)
+OC_SENTENCE = (
+    "图中曲线表示：按本轮抽样方案，一个小区的真实满意率比达标线高或低若干个百分点时，被判为"
+    "「达标」（实线）或「未达标」（虚线）的概率；真实满意率恰在达标线上的小区被误判为"
+    "「未达标」的概率不超过 2.5%。"
+)
+
+
+def small_area_table(results: RoundResults, below: int = SMALL_SAMPLE) -> pd.DataFrame:
+    """Estates with fewer than ``below`` valid answers: the direct rate with its interval
+    beside the small-area estimate with its interval."""
+    results = prepare(results)
+    e = results.estates
+    if e.empty or not {"sae_rate", "n"} <= set(e.columns):
+        return pd.DataFrame()
+    e = e[(pd.to_numeric(e["n"], errors="coerce") < below) & e["sae_rate"].notna()]
+    if e.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "小区名称": fmt.text_series(_col(e, "estate_name", "")),
+            "等级": fmt.text_series(_col(e, "tier", "")),
+            "有效样本": fmt.text_series(e["n"].astype("Int64")),
+            "直接估计（区间）": fmt.interval_series(e["rate"], e["rate_low"], e["rate_high"]),
+            "小区域估计（区间）": fmt.interval_series(e["sae_rate"], e["sae_low"], e["sae_high"]),
+            "结论": fmt.text_series(_col(e, "verdict", "")),
+        }
+    ).reset_index(drop=True)
+
+
+def plan_power_table(results: RoundResults) -> pd.DataFrame:
+    """Per tier the plan's cost and exact power: estates, households to approach, expected
+    respondents, power at T − delta (lowest–highest), 达标把握 at T + delta, census
+    recommendations."""
+    results = prepare(results)
+    plan, e = results.plan, results.estates
+    if plan.empty or "power" not in plan.columns or e.empty or "tier" not in e.columns:
+        return pd.DataFrame()
+    first = e.drop_duplicates("estate_id")
+    tiers = pd.Series(first["tier"].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    p = plan.assign(tier=plan["estate_id"].astype(str).map(tiers))
+    p = p[p["N"] > 0]
+    order = [t for t in results.round.thresholds if t in set(p["tier"])]
+    rows = []
+    for tier in order:
+        g = p[p["tier"] == tier]
+        census = g["census_recommended"].astype(bool) if "census_recommended" in g else False
+        topup = g["n_topup"].sum() if "n_topup" in g else 0
+        rows.append(
+            {
+                "服务等级": tier,
+                "小区数": str(len(g)),
+                "计划入户": str(int(g["n"].sum() + topup)),
+                "预计应答": str(int(g["respondents"].sum())),
+                "检验功效": f"{fmt.pct(g['power'].min(), 0)}{fmt.DASH}{fmt.pct(g['power'].max(), 0)}",
+                "达标把握": f"{fmt.pct(g['power_pass'].min(), 0)}{fmt.DASH}"
+                f"{fmt.pct(g['power_pass'].max(), 0)}",
+                "建议普查": str(int(np.sum(census))),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
