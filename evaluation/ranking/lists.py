@@ -292,8 +292,9 @@ def _with_tests(frame: pd.DataFrame, confidence: float, rules: Rules) -> pd.Data
         rules.eligibility.nr_odds_ratio,
     )
     args = (d.rate, d.var, d.n, d.df, d.census, d.fpc)
-    below = threshold_p_values(*args, below_t, confidence=confidence)[0]
-    above = threshold_p_values(*args, above_t, confidence=confidence)[1]
+    srs = {"exact": d.exact, "households": d.households}
+    below = threshold_p_values(*args, below_t, confidence=confidence, **srs)[0]
+    above = threshold_p_values(*args, above_t, confidence=confidence, **srs)[1]
     scored = frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy()
     below, above = np.where(scored, below, np.nan), np.where(scored, above, np.nan)
     return frame.assign(

@@ -526,7 +526,8 @@ def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits
     """One-sided p-values against T allowing for a plausible non-response difference
     (:mod:`evaluation.scoring.pvalues`, :func:`~evaluation.scoring.nonresponse.
     robust_thresholds`: the thresholds tested are ``p_threshold`` / ``p_threshold_red``),
-    and their BH q-values over the round's estates."""
+    exact for the estates with the exact interval (N = ``N_record``), and their
+    BH q-values over the round's estates."""
     est["fpc"] = fpc
     below_t, above_t = robust_thresholds(
         pd.to_numeric(est["threshold"], errors="coerce").to_numpy(dtype=float),
@@ -541,8 +542,12 @@ def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits
         est["census"].to_numpy(dtype=bool),
         fpc,
     )
-    p_below = threshold_p_values(*args, below_t, confidence=confidence)[0]
-    p_above = threshold_p_values(*args, above_t, confidence=confidence)[1]
+    exact = {
+        "exact": (est["interval_method"] == EXACT).to_numpy(dtype=bool),
+        "households": est["N_record"].to_numpy(dtype=float),
+    }
+    p_below = threshold_p_values(*args, below_t, confidence=confidence, **exact)[0]
+    p_above = threshold_p_values(*args, above_t, confidence=confidence, **exact)[1]
     est["p_threshold"], est["p_threshold_red"] = below_t, above_t
     est["p_value"], est["q_value"] = p_below, bh_q_values(p_below)
     est["p_value_red"], est["q_value_red"] = p_above, bh_q_values(p_above)

@@ -66,8 +66,9 @@ def test_census_edges_and_missing() -> None:
     census = np.array([True, True, True, False, False, False, False])
     T = np.array([0.8, 0.8, 0.8, 0.9, 0.1, 0.8, np.nan])
     below, above = threshold_p_values(p, var, n, n - 1, census, np.ones(7), T)
-    # a census knows p: 0 on the alternative's side, else 1 (p̂ = T: neither)
-    assert below[:3].tolist() == [0.0, 1.0, 1.0] and above[:3].tolist() == [1.0, 0.0, 1.0]
+    # a census knows p: 0 on the alternative's side, else 1; p̂ = T reaches T (H0: p < T
+    # rejected), as the verdict 达标 of a census at T says
+    assert below[:3].tolist() == [0.0, 1.0, 1.0] and above[:3].tolist() == [1.0, 0.0, 0.0]
     # p̂ = 1 from a sample of 40: T^40 against H0 p ≤ T; nothing against p ≥ T
     assert above[3] == pytest.approx(0.9**40) and below[3] == 1.0
     assert below[4] == pytest.approx(0.9**40) and above[4] == 1.0
