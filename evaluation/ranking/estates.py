@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ranking.composite import composite_parts
-from evaluation.ranking.listing import BLACK, RED, join_texts, min_rank, num, pct, verdict_text
+from evaluation.ranking.listing import (
+    BLACK,
+    P_TOP_MIN,
+    RED,
+    join_texts,
+    min_rank,
+    num,
+    pct,
+    top_met,
+    verdict_text,
+)
 from evaluation.ranking.rules import VERDICT_POINTS, Rules, credit_grade
 from evaluation.ranking.uncertainty import (
     DRAWS,
@@ -41,6 +51,7 @@ class Uncertain:
 
     bounds: Bounds
     draws: np.ndarray
+    top_chances: dict[int, np.ndarray]
 
 
 @dataclass
@@ -122,12 +133,14 @@ def _uncertainty(
     est["rank_low"] = pd.array(np.where(el, low, np.nan), dtype="Float64").astype("Int64")
     est["rank_high"] = pd.array(np.where(el, high, np.nan), dtype="Float64").astype("Int64")
     n_el = int(el.sum())
-    top = _cut_size(top_cuts(rules.red.top_k, rules.red.top_share, n_el), rules.red.mode)
+    cuts = top_cuts(rules.red.top_k, rules.red.top_share, n_el)
+    top = _cut_size(cuts, rules.red.mode)
     bottom = rules.black.bottom_k or top
     p_top, p_bottom = rank_chances(draws, el, top, bottom)
     est["p_top"] = p_top if top else np.nan
     est["p_bottom"] = p_bottom if bottom else np.nan
-    return Uncertain(bounds=bounds, draws=draws)
+    chances = {k: p_top if k == top else rank_chances(draws, el, k, 0)[0] for _, k in cuts}
+    return Uncertain(bounds=bounds, draws=draws, top_chances=chances)
 
 
 @dataclass
@@ -142,6 +155,7 @@ class Lists:
     black_bottom: pd.Series
     black_credit: pd.Series
     tops: list[tuple[str, int, pd.Series]]
+    chances: dict[int, np.ndarray]
     from_bottom: pd.Series
 
 
@@ -151,13 +165,13 @@ def _lists(est: pd.DataFrame, ev: Evidence, rules: Rules, uncertain: Uncertain) 
     eligible = ev.eligible
     listable = eligible & ~ev.blocked
     rank = est["rank"].astype(float)
-    rank_high = est["rank_high"].astype(float)
     r, b = rules.red, rules.black
     n_el = int(eligible.sum())
-    tops = []
-    for label, k in top_cuts(r.top_k, r.top_share, n_el):
-        point = (rank <= k).fillna(False)
-        tops.append((label, k, point & (rank_high <= k).fillna(False)))
+    chances = uncertain.top_chances
+    tops = [
+        (label, k, top_met(rank, k, chances[k]))
+        for label, k in top_cuts(r.top_k, r.top_share, n_el)
+    ]
     if tops:
         pick = np.logical_or if r.mode == "either" else np.logical_and
         top = pd.Series(pick.reduce([t.to_numpy() for _, _, t in tops]), index=idx)
@@ -192,6 +206,7 @@ def _lists(est: pd.DataFrame, ev: Evidence, rules: Rules, uncertain: Uncertain) 
         black_bottom=black_bottom,
         black_credit=black_credit,
         tops=tops,
+        chances=chances,
         from_bottom=from_bottom,
     )
 
@@ -254,11 +269,20 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
     red_pass = (
         together + f"{r.fdr:.0%} 时，仍可认定高于达标线（q = " + _q_text(est["q_value_red"]) + "）"
     )
-    bits = [f"前 {k} 名" for _, k, _ in lists.tops]
     joiner = "或" if r.mode == "either" else "且"
-    zone = joiner.join(bits)
-    red_rank = rank_text + "，名次区间在入选线（" + zone + "）之内"
-    short = rank_text + "，名次区间超出" + zone + "，名次差异在抽样误差之内，不按名次上红榜"
+    zone = joiner.join(f"前 {k} 名" for _, k, _ in lists.tops)
+    odds = pd.Series("", index=est.index, dtype=object)
+    for i, (_, k, _) in enumerate(lists.tops):
+        odds = odds + ("、" if i else "") + f"进入前 {k} 名的概率 " + pct(lists.chances[k], 0)
+    red_rank = rank_text + "，名次在入选线（" + zone + "）之内，" + odds + _likely_text()
+    short = (
+        rank_text
+        + "，名次虽在"
+        + zone
+        + "之内，但"
+        + odds
+        + f"，不足 {P_TOP_MIN:.0%}，名次领先在抽样误差之内，不按名次上红榜"
+    )
     bottom_text = (
         "在"
         + "/".join(b.bottom_among)
@@ -295,6 +319,10 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
         est.index,
     )
     return reasons.str.replace("：；", "：", regex=False)
+
+
+def _likely_text() -> str:
+    return f"，不低于 {P_TOP_MIN:.0%}"
 
 
 def _sensitivity_text(est: pd.DataFrame) -> pd.Series:

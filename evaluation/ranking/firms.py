@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ranking.estates import Uncertain, top_cuts
-from evaluation.ranking.listing import BLACK, RED, join_texts, min_rank, num, pct, verdict_text
+from evaluation.ranking.listing import (
+    BLACK,
+    P_TOP_MIN,
+    RED,
+    join_texts,
+    min_rank,
+    num,
+    pct,
+    top_met,
+    verdict_text,
+)
 from evaluation.ranking.rules import Rules, credit_grade
 from evaluation.ranking.uncertainty import (
     Design,
@@ -132,8 +142,9 @@ def _counts(est: pd.DataFrame) -> pd.DataFrame:
 
 def _firm_uncertainty(
     firms: pd.DataFrame, est: pd.DataFrame, uncertain: Uncertain, rules: Rules
-) -> pd.DataFrame:
-    """Rank intervals and p_top / p_bottom of the eligible firms from their estates' joint
+) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """Rank intervals and p_top / p_bottom of the eligible firms (and the chance of each
+    red cut, by its size) from their estates' joint
     bounds and draws (:mod:`evaluation.ranking.uncertainty`)."""
     names, W = firm_weights(est["firm"], est["households"], est["composite"].notna().to_numpy())
     at = names.get_indexer(firms["firm"].astype(str))
@@ -147,12 +158,14 @@ def _firm_uncertainty(
     firms["rank_low"] = pd.array(rl, dtype="Float64").astype("Int64")
     firms["rank_high"] = pd.array(rh, dtype="Float64").astype("Int64")
     fr = rules.firms
-    top = max([k for _, k in top_cuts(fr.red_top_k, fr.red_top_share, int(el.sum()))] or [0])
+    cuts = top_cuts(fr.red_top_k, fr.red_top_share, int(el.sum()))
+    top = max([k for _, k in cuts] or [0])
     draws = weighted(uncertain.draws, W)[:, at]
     p_top, p_bottom = rank_chances(draws, el, top, top)
     firms["p_top"] = p_top if top else np.nan
     firms["p_bottom"] = p_bottom if top else np.nan
-    return firms
+    chances = {k: p_top if k == top else rank_chances(draws, el, k, 0)[0] for _, k in cuts}
+    return firms, chances
 
 
 def rank_firms(
@@ -175,17 +188,14 @@ def rank_firms(
     eligible = (firms["estates_eligible"] >= max(fr.min_estates, 1)) & firms["rate"].notna()
     firms["eligible"] = eligible
     firms["rank"] = min_rank(firms, ("composite", "rate_low", "households"), eligible)
-    firms = _firm_uncertainty(firms, est, uncertain, rules)
+    firms, chances = _firm_uncertainty(firms, est, uncertain, rules)
     n_el = int(eligible.sum())
-    rank, rank_high = firms["rank"].astype(float), firms["rank_high"].astype(float)
+    rank = firms["rank"].astype(float)
     cuts = top_cuts(fr.red_top_k, fr.red_top_share, n_el)
     point = [(rank <= k).fillna(False).to_numpy() for _, k in cuts]
-    sure = [(rank_high <= k).fillna(False).to_numpy() for _, k in cuts]
+    met = [top_met(rank, k, chances[k]).to_numpy() for _, k in cuts]
     point_top = pd.Series(np.logical_or.reduce(point) if cuts else True, index=firms.index)
-    top = pd.Series(
-        np.logical_or.reduce([p & q for p, q in zip(point, sure, strict=True)]) if cuts else True,
-        index=firms.index,
-    )
+    top = pd.Series(np.logical_or.reduce(met) if cuts else True, index=firms.index)
     clean = (firms["black_estates"] == 0) if fr.red_requires_no_black else True
     red_tested = eligible & (firms["verdict"] == "达标") & (firms["q_value_red"] <= rules.red.fdr)
     in_black = eligible & firms["verdict"].isin(list(fr.black_verdicts))
@@ -210,7 +220,7 @@ def rank_firms(
         "b_share": b_share,
         "b_credit": b_credit,
     }
-    firms["reasons"] = _firm_reasons(firms, masks, cuts, rules)
+    firms["reasons"] = _firm_reasons(firms, masks, cuts, chances, rules)
     firms["criteria"] = join_texts(
         [
             np.where(red, "top" if cuts else "verdict", ""),
@@ -267,7 +277,11 @@ FIRM_COLUMNS = (
 
 
 def _firm_reasons(
-    firms: pd.DataFrame, m: dict[str, pd.Series], cuts: list[tuple[str, int]], rules: Rules
+    firms: pd.DataFrame,
+    m: dict[str, pd.Series],
+    cuts: list[tuple[str, int]],
+    chances: dict[int, np.ndarray],
+    rules: Rules,
 ) -> pd.Series:
     """Plain-Chinese reasons of the firm lists, with the numbers."""
     fr = rules.firms
@@ -301,6 +315,9 @@ def _firm_reasons(
     q_red = num(firms["q_value_red"], "%.3f").astype(object)
     b = rules.black
     zone = "或".join(f"前 {k} 名" for _, k in cuts)
+    odds = pd.Series("", index=firms.index, dtype=object)
+    for i, (_, k) in enumerate(cuts):
+        odds = odds + ("、" if i else "") + f"进入前 {k} 名的概率 " + pct(chances[k], 0)
     share_text = (
         "旗下因测评结果上黑榜的小区占参评户数 "
         + pct(firms["black_share"]).astype(object)
@@ -337,10 +354,24 @@ def _firm_reasons(
                 together + f"{rules.red.fdr:.0%} 时仍可认定高于达标线（q = " + q_red + "）",
                 "",
             ),
-            np.where(m["red"], rank_text + "，名次区间在入选线（" + zone + "）之内", ""),
+            np.where(
+                m["red"],
+                rank_text
+                + "，名次在入选线（"
+                + zone
+                + "）之内，"
+                + odds
+                + f"，不低于 {P_TOP_MIN:.0%}",
+                "",
+            ),
             np.where(
                 m["rank_short"],
-                rank_text + "，名次区间超出" + zone + "，名次差异在抽样误差之内，不按名次上红榜",
+                rank_text
+                + "，名次虽在"
+                + zone
+                + "之内，但"
+                + odds
+                + f"，不足 {P_TOP_MIN:.0%}，名次领先在抽样误差之内，不按名次上红榜",
                 "",
             ),
             np.where(m["b_share"], share_text, ""),

@@ -18,8 +18,11 @@ Decision procedure, per estate:
    (:mod:`evaluation.ranking.uncertainty`).
 4. **Evidence**: a verdict counts for a list only with its multiplicity-controlled test —
    black needs ``q_value ≤ [rules.black] fdr`` (Benjamini–Hochberg over the round's
-   estates, H0: rate ≥ T), red ``q_value_red ≤ [rules.red] fdr`` (H0: rate ≤ T); a rank
-   counts only when the whole rank interval lies inside the cut. An estate's own survey
+   estates, H0: rate ≥ T), red ``q_value_red ≤ [rules.red] fdr`` (H0: rate < T). A red
+   rank cut counts when the point rank is inside it and the estate is more likely than
+   not there (``p_top ≥ 50%``, :data:`~evaluation.ranking.listing.P_TOP_MIN`); the black
+   ``bottom_k`` cut only when the whole rank interval lies inside it (naming needs
+   certainty). An estate's own survey
    result lists it on no list when the verdict is 应答偏差敏感 or the sampling record
    contradicts the answers (样本多于户数).
 5. **Black** if any black criterion holds (verdict with its test, bottom k among
@@ -29,7 +32,7 @@ Decision procedure, per estate:
 Per firm: :func:`~evaluation.ranking.firms.firm_rollup` (a stratified design-based estimate
 with the estates as strata, interval by the round's method, p- and q-values across the
 firms), ranked by household-weighted composite with rank intervals; red if 达标 with its
-test, in the top (rank interval) and without black estates; black if its weighted verdict
+test, in the top (point rank and p_top ≥ 50%) and without black estates; black if its weighted verdict
 is 未达标 with its test, estates black on their own tested verdict hold ≥
 ``black_estate_share`` of its eligible households, or its credit grade is listed.
 Escalation counts come from :func:`evaluation.history.consecutive_listings`.

@@ -29,7 +29,8 @@ Every key is optional; an empty ``[rules]`` gives the defaults below. Example::
                                 # 高于/低于达标线的检验也按该范围内最不利的情形计算
 
     [rules.red]                 # 红榜：判定属于 verdicts、高于达标线的检验 q ≤ fdr，
-                                # 且名次区间整体在前 top_k 名或前 top_share 之内
+                                # 名次在前 top_k 名或前 top_share 之内，且进入该范围的
+                                # 概率 p_top ≥ 50%（多半确在前列）
     verdicts = ["达标"]
     fdr = 0.05                  # 全轮错误发现率（Benjamini–Hochberg）
     top_k = 0                   # 0 = 不按名次数
@@ -119,8 +120,9 @@ class Eligibility:
 
 @dataclass(frozen=True)
 class RedRule:
-    """Red list: verdict in ``verdicts``, q ≤ ``fdr`` for H0: rate ≤ T, and a rank interval
-    inside the top ``top_k`` and/or ``top_share``."""
+    """Red list: verdict in ``verdicts``, q ≤ ``fdr`` for H0: rate < T, and the point rank
+    inside the top ``top_k`` and/or ``top_share`` with a chance of that cut (``p_top``) of
+    at least :data:`~evaluation.ranking.listing.P_TOP_MIN`."""
 
     verdicts: tuple[str, ...] = ("达标",)
     fdr: float = FDR

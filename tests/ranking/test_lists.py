@@ -204,7 +204,7 @@ def test_ineligible_estates_are_not_ranked_or_listed_and_say_why() -> None:
     assert "仍可认定低于达标线（q = 0.000）" in out.loc["E", "reasons"]
 
 
-def test_red_top_share_requires_the_verdict_its_test_and_the_rank_interval() -> None:
+def test_red_top_share_requires_the_verdict_its_test_and_the_rank() -> None:
     rates = [0.99, 0.97, 0.95, 0.93, 0.91, 0.89, 0.87, 0.85, 0.83, 0.82]
     rows = [
         {"id": f"E{i:02d}", "rate": r, "verdict": "达标" if i != 1 else "临界", "se": TIGHT}
@@ -219,17 +219,39 @@ def test_red_top_share_requires_the_verdict_its_test_and_the_rank_interval() -> 
     assert reasons.startswith("红榜：满意率 99.0%（下限 ")
     assert "门槛 80%）达标" in reasons
     assert "仍可认定高于达标线（q = 0.000）" in reasons
-    assert "综合得分 99.0，第 1/10 名（95% 名次区间 1–1 名），名次区间在入选线（前 2 名）之内" in (
-        reasons
-    )
+    assert (
+        "综合得分 99.0，第 1/10 名（95% 名次区间 1–1 名），名次在入选线（前 2 名）之内，"
+        "进入前 2 名的概率 100%，不低于 50%"
+    ) in reasons
     assert out.loc["E00", "criteria"] == "top_share"
     assert out.loc["E00", "p_top"] == pytest.approx(1.0)
     assert out.loc["E09", "p_top"] == pytest.approx(0.0) and out.loc["E09", "p_bottom"] == 1.0
 
 
 def test_red_is_not_decided_by_noise() -> None:
-    """Five 达标 estates whose composites differ by less than their uncertainty: nobody's
-    rank interval is inside the top 1, so none is red; each says so."""
+    """Five 达标 estates whose composites differ by much less than their uncertainty: the
+    first's rank is 1, but it is not more likely than not the first (p_top < 50%), so none
+    is red by rank; its reason says so."""
+    rows = [
+        {"id": f"E{i}", "rate": 0.93 - 0.002 * i, "verdict": "达标", "se": 0.01} for i in range(5)
+    ]
+    reg, sc = make(rows)
+    out = by_id(
+        rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
+    )
+    assert out["list"].eq("").all() and out.loc["E0", "criteria"] == "rank_uncertain"
+    assert out.loc["E0", "rank"] == 1 and 0 < out.loc["E0", "p_top"] < 0.5
+    assert out["p_top"].sum() == pytest.approx(1.0)
+    assert (
+        "名次虽在前 1 名之内，但进入前 1 名的概率 "
+        + f"{out.loc['E0', 'p_top']:.0%}，不足 50%，名次领先在抽样误差之内，不按名次上红榜"
+    ) in out.loc["E0", "reasons"]
+
+
+def test_red_needs_a_likely_top_rank_black_a_certain_bottom_rank() -> None:
+    """The lead's rule: a red rank criterion holds with the red test, the point rank inside
+    the cut and p_top ≥ 50%, even when the rank interval reaches beyond the cut; the black
+    bottom_k criterion still needs the whole rank interval inside its cut."""
     rows = [
         {"id": f"E{i}", "rate": 0.93 - 0.005 * i, "verdict": "达标", "se": 0.01} for i in range(5)
     ]
@@ -237,10 +259,14 @@ def test_red_is_not_decided_by_noise() -> None:
     out = by_id(
         rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
     )
+    assert out.loc["E0", "rank_high"] > 1 and out.loc["E0", "p_top"] >= 0.5
+    assert out.index[out["list"] == "红榜"].tolist() == ["E0"]
+    assert out.loc["E0", "criteria"] == "top_k"
+    black = {**ONLY_INDEX, "black": {"verdicts": [], "bottom_k": 1, "credit_grades": []}}
+    reg, sc = make([{**r, "rate": 0.30 + 0.005 * i, "verdict": "临界"} for i, r in enumerate(rows)])
+    out = by_id(rank_round(rnd(reg, black), sc).estates)
+    assert out.loc["E0", "p_bottom"] >= 0.5 and out.loc["E0", "rank_low"] < 5
     assert out["list"].eq("").all()
-    assert out.loc["E0", "rank"] == 1 and out.loc["E0", "rank_high"] > 1
-    assert "名次区间超出前 1 名，名次差异在抽样误差之内，不按名次上红榜" in out.loc["E0", "reasons"]
-    assert 0 < out.loc["E0", "p_top"] < 1 and out["p_top"].sum() == pytest.approx(1.0)
 
 
 def test_red_modes_either_and_both() -> None:
@@ -355,7 +381,8 @@ def test_unlisted_estates_get_their_numbers_too() -> None:
     assert out.loc["A", "reasons"] == (
         "红榜：满意率 92.1%（下限 88.3%，门槛 80%）达标；"
         "全区 2 个小区同时检验、错误发现率控制在 5% 时，仍可认定高于达标线（q = 0.000）；"
-        "综合得分 92.1，第 1/2 名（95% 名次区间 1–1 名），名次区间在入选线（前 1 名）之内"
+        "综合得分 92.1，第 1/2 名（95% 名次区间 1–1 名），名次在入选线（前 1 名）之内，"
+        "进入前 1 名的概率 100%，不低于 50%"
     )
     assert out.loc["B", "reasons"] == (
         "满意率 85.0%（区间 78.0%–91.0%，门槛 80%）临界；"
