@@ -17,8 +17,12 @@ populations whose true rates are known (:mod:`evaluation.demo.listsim`).
    estates) cover their true rates 93–97% of the time.
 
 Run: ``.venv/bin/python -m benchmarks lists`` or ``.venv/bin/python benchmarks/bench_lists.py
-[--rounds 2000] [--city-rounds 40] [--seed 18]``. The sample sizes are the project's
-(``sampling.sample_size``: ±8 points at the threshold, at least 30).
+[--rounds 2000] [--city-rounds 40] [--seed 18] [--design simple|stratified]
+[--sizing power|margin]``. The defaults are the project's since #15: a simple random sample
+of each estate (exact interval and exact p-values) sized by power (``sampling.power``:
+P(未达标) ≥ 80% at T − 5 points, exact, at least 30 households). ``--design stratified
+--sizing margin`` is the design #18 was first measured with (proportional allocation over
+the buildings, beta interval, ±8 points at the threshold, ``sampling.sample_size``).
 """
 
 from __future__ import annotations
@@ -33,11 +37,29 @@ import pandas as pd
 
 from evaluation.demo.listsim import SimDistrict, build_district, run_round
 from evaluation.ranking.composite import compliance_score
+from sampling.power import Target, power_sizes
 from sampling.size import sample_size
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, TIERS
 
 
-def threshold_district(seed: int, estates: int = 40, firms: int = 12) -> SimDistrict:
+@dataclass(frozen=True)
+class Plan:
+    """The simulated design: ``simple`` (SRS of the estate, exact) or ``stratified``; the
+    sample sizes by ``power`` or by ``margin``."""
+
+    design: str = "simple"
+    sizing: str = "power"
+
+    def sizes(self, N: np.ndarray, T: np.ndarray) -> np.ndarray:
+        if self.sizing == "margin":
+            return sample_size(N, margin=0.08, p=T, minimum=30)
+        method = "exact" if self.design == "simple" else "beta"
+        return power_sizes(N, T, Target(method=method), minimum=30).n
+
+
+def threshold_district(
+    seed: int, estates: int = 40, firms: int = 12, plan: Plan = Plan()
+) -> SimDistrict:
     """The all-at-threshold district: every estate's true rate is its threshold."""
     rng = np.random.default_rng([seed, 1])
     tiers = np.array([TIERS[i % len(TIERS)] for i in range(estates)])
@@ -48,14 +70,17 @@ def threshold_district(seed: int, estates: int = 40, firms: int = 12) -> SimDist
         tiers=tiers,
         households=N,
         buildings=rng.integers(3, 12, estates),
-        n=sample_size(N, margin=0.08, p=T, minimum=30),
+        n=plan.sizes(N, T),
         rates=T,
         firms=np.array([f"企业{i:02d}" for i in rng.permutation(owner)]),
         seed=seed,
+        design=plan.design,
     )
 
 
-def mixed_city(seed: int, estates: int = 2000) -> tuple[SimDistrict, np.ndarray]:
+def mixed_city(
+    seed: int, estates: int = 2000, plan: Plan = Plan()
+) -> tuple[SimDistrict, np.ndarray]:
     """The mixed city and its truly-below mask."""
     rng = np.random.default_rng([seed, 2])
     tiers = np.array([TIERS[i % len(TIERS)] for i in range(estates)])
@@ -69,10 +94,11 @@ def mixed_city(seed: int, estates: int = 2000) -> tuple[SimDistrict, np.ndarray]
         tiers=tiers,
         households=N,
         buildings=rng.integers(3, 12, estates),
-        n=sample_size(N, margin=0.08, p=T, minimum=30),
+        n=plan.sizes(N, T),
         rates=rates,
         firms=np.array([f"企业{i:04d}" for i in owner]),
         seed=seed,
+        design=plan.design,
     )
     return district, below
 
@@ -99,8 +125,8 @@ def escalations_within(listed: list[set], block: int = 10) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def all_at_threshold(rounds: int, seed: int) -> dict[str, float]:
-    district = threshold_district(seed)
+def all_at_threshold(rounds: int, seed: int, plan: Plan = Plan()) -> dict[str, float]:
+    district = threshold_district(seed, plan=plan)
     tally = Tally()
     for r in range(rounds):
         _, ranking = run_round(district, np.random.default_rng([seed, 10, r]), seed=r)
@@ -144,8 +170,8 @@ def _firm_truth(district: SimDistrict) -> pd.Series:
     return (district.truth * w).groupby(reg["firm"]).sum() / w.groupby(reg["firm"]).sum()
 
 
-def city(rounds: int, seed: int) -> dict[str, float]:
-    district, below = mixed_city(seed)
+def city(rounds: int, seed: int, plan: Plan = Plan()) -> dict[str, float]:
+    district, below = mixed_city(seed, plan=plan)
     truly_below = pd.Series(below, index=district.register["estate_id"])
     sizes = district.register.groupby("firm").size()
     small = sizes.index[sizes <= 3]
@@ -240,16 +266,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--city-rounds", type=int, default=40)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--design", choices=["simple", "stratified"], default="simple")
+    parser.add_argument("--sizing", choices=["power", "margin"], default="power")
     args = parser.parse_args()
+    plan = Plan(design=args.design, sizing=args.sizing)
+    print(f"design {plan.design}, sizes by {plan.sizing}")
     start = time.perf_counter()
     report(
         f"all at threshold: 40 estates, 12 firms, {args.rounds} rounds",
-        all_at_threshold(args.rounds, args.seed),
+        all_at_threshold(args.rounds, args.seed, plan),
     )
     print(f"  ({time.perf_counter() - start:.0f} s)")
     start = time.perf_counter()
     report(
-        f"mixed city: 2,000 estates, {args.city_rounds} rounds", city(args.city_rounds, args.seed)
+        f"mixed city: 2,000 estates, {args.city_rounds} rounds",
+        city(args.city_rounds, args.seed, plan),
     )
     print(f"  ({time.perf_counter() - start:.0f} s)")
 

@@ -9,7 +9,11 @@ all-at-threshold district of issue #18, the mixed city, the bad-record cases).
 
 * :func:`build_district` — register, sampling record and the satisfied households per
   building (a multivariate hypergeometric split of ``round(rate · N)`` over the buildings);
-* :func:`draw_responses` — one round's respondents and answers: per building an SRS of the
+  ``design="simple"`` (the planner's default since #15) draws a simple random sample of
+  the whole estate instead — one stratum per estate, recorded as ``simple_srs``, so that
+  scoring gives it the exact interval and exact p-values; ``"stratified"`` allocates the
+  sample proportionally over the buildings (``stratified_srs``, beta interval);
+* :func:`draw_responses` — one round's respondents and answers: per stratum an SRS of the
   main sample and ``ceil(reserve_ratio · n_h)`` reserves in order; with a response
   ``propensity`` (satisfied, dissatisfied) every main household is approached, reserves in
   order until the building's non-responding mains are replaced; AAPOR RR1 per estate;
@@ -26,6 +30,10 @@ import numpy as np
 import pandas as pd
 
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, OVERALL_DIMENSION
+
+ALL_BUILDINGS = "全部楼栋"
+"""The building label of a simple random sample of the whole estate (as scoring's)."""
+EXACT = "exact"
 
 ITEMS = pd.DataFrame({"item_id": ["Q1"], "is_overall": [True]})
 """The one (overall) item of a simulated questionnaire."""
@@ -83,10 +91,12 @@ def build_district(
     rates: np.ndarray,
     firms: list[str] | np.ndarray,
     seed: int,
+    design: str = "stratified",
 ) -> SimDistrict:
     """A district whose estate e has ``households[e]`` households in ``buildings[e]``
-    buildings, a sample of ``n[e]`` and exactly ``round(rates[e]·N)`` satisfied households;
-    equal credit scores and complaints per 100 households everywhere."""
+    buildings (one stratum of all of them for ``design="simple"``), a sample of ``n[e]``
+    and exactly ``round(rates[e]·N)`` satisfied households; equal credit scores and
+    complaints per 100 households everywhere."""
     rng = np.random.default_rng([seed, 7])
     k = len(households)
     ids = np.array([f"S{i:05d}" for i in range(k)], dtype=object)
@@ -105,7 +115,8 @@ def build_district(
             "complaints": np.round(N * 0.02),
         }
     )
-    parts = np.asarray(buildings, dtype=np.int64)
+    simple = design == "simple"
+    parts = np.ones(k, dtype=np.int64) if simple else np.asarray(buildings, dtype=np.int64)
     owner = np.repeat(np.arange(k), parts)
     N_h = _split(N, parts, rng)
     n_h = _allocate(np.minimum(np.asarray(n, dtype=np.int64), N), N_h, owner)
@@ -119,8 +130,11 @@ def build_district(
             ],
             "N_h": N_h,
             "n_h": n_h,
+            "design": "simple_srs" if simple else "stratified_srs",
         }
     )
+    if simple:
+        strata["building"] = ALL_BUILDINGS
     truth = pd.Series(K / N, index=ids)
     return SimDistrict(register=register, strata=strata, satisfied=K_h, truth=truth)
 
@@ -197,15 +211,21 @@ def _fieldwork(
 
 
 def sim_round(
-    register: pd.DataFrame, rules: Any = None, *, seed: int = 0, design: str | None = None
+    register: pd.DataFrame,
+    rules: Any = None,
+    *,
+    seed: int = 0,
+    design: str | None = None,
+    interval_method: str = "beta",
 ):
-    """A stand-in round for :func:`run_round` (confidence 95%, beta intervals)."""
+    """A stand-in round for :func:`run_round` (confidence 95%, beta intervals unless
+    ``interval_method`` says ``exact``: the default, exact for SRS estates)."""
     return SimpleNamespace(
         round_id="SIM",
         period="2025H1",
         register=register,
         confidence=0.95,
-        interval_method="beta",
+        interval_method=interval_method,
         rules=rules or {},
         seed=seed,
         sampling=SimpleNamespace(design=design),
@@ -228,7 +248,10 @@ def run_round(
     from evaluation.scoring.round_scores import score_round
 
     responses = draw_responses(district, rng, propensity=propensity)
-    rnd = sim_round(district.register, rules, seed=seed)
+    simple = bool((district.strata.get("design") == "simple_srs").any())
+    rnd = sim_round(
+        district.register, rules, seed=seed, interval_method=EXACT if simple else "beta"
+    )
     record = district.strata if isinstance(strata, str) else strata
     scores = score_round(rnd, responses, record, items=ITEMS, overall_item="Q1")
     return scores, rank_round(rnd, scores.estates)

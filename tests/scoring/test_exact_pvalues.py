@@ -124,3 +124,20 @@ def test_score_round_gives_srs_estates_exact_p_values_and_q_gates_agree() -> Non
     # the q-gates never contradict the verdicts (every estate, exact or not)
     assert not ((e["q_value"] <= 0.05) & (e["verdict"] == "达标")).any()
     assert not ((e["q_value_red"] <= 0.05) & (e["verdict"] == "未达标")).any()
+
+
+def test_a_stale_record_of_an_srs_estate_is_not_a_census() -> None:
+    """An SRS estate whose record counts fewer households than respondents in a building
+    keeps #18's guard: analysed by building (no exact interval on a wrong N), 样本多于户数
+    located, no FPC there, never a census."""
+    rnd, ing, rec = synth(n_estates=3, resp_per=60, households=90, seed=5)
+    rec = rec.assign(design="simple_srs")
+    built = ing.respondents.groupby(["estate_id", "building"]).size()
+    stale = (rec["estate_id"] == "E000") & (rec["building"] == "1栋")
+    rec.loc[stale, "N_h"] = int(built[("E000", "1栋")]) - 3
+    rnd = SimpleNamespace(**{**vars(rnd), "interval_method": "exact"})
+    e = score_round(rnd, ing, rec, overall_item="S05").estates.set_index("estate_id")
+    assert e.loc["E000", "interval_method"] == "beta" and not e.loc["E000", "census"]
+    assert "样本多于户数（1栋" in e.loc["E000", "flags"]
+    assert e.loc["E000", "rate_high"] - e.loc["E000", "rate_low"] > 0.05
+    assert e.loc[["E001", "E002"], "interval_method"].eq("exact").all()
