@@ -136,8 +136,8 @@ def _read_frame(path: str | Path, sheet: str | int, name: str) -> tuple[pd.DataF
     raw = read_table(path, sheet=sheet, what="住户清册")
     rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
     # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
-    raw.attrs = {}
-    frame = rename_columns(raw, FRAME_COLUMNS)
+    raw.attrs = {"file": name}
+    frame = rename_columns(raw, FRAME_COLUMNS, FRAME_LABELS)
     missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
     if missing:
         labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)

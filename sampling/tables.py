@@ -79,10 +79,40 @@ def _read_csv(path: Path) -> pd.DataFrame:
     )
 
 
-def rename_columns(frame: pd.DataFrame, aliases: dict[str, str]) -> pd.DataFrame:
-    """Rename columns found under any alias (Chinese or English) to canonical names."""
+def rename_columns(
+    frame: pd.DataFrame, aliases: dict[str, str], labels: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Rename columns found under any alias (Chinese or English) to canonical names.
+
+    Two columns that map to one name (``编号`` beside ``小区编号``; a header written twice,
+    which pandas reads as ``户数`` and ``户数.1``) are refused with both column names: which
+    one holds the data cannot be guessed (``labels``: how the canonical names are shown)."""
+    labels = labels or {}
     lookup = {normalise_header(k).lower(): v for k, v in aliases.items()}
-    mapping = {c: lookup[c.lower()] for c in frame.columns if c.lower() in lookup}
+    columns = [str(c) for c in frame.columns]
+    present = set(columns)
+    found: dict[str, list[str]] = {}
+    for c in columns:
+        base, dot, suffix = c.rpartition(".")
+        written = base if dot and suffix.isdigit() and base in present else c
+        if written.lower() in lookup:
+            found.setdefault(lookup[written.lower()], []).append(c)
+    clashes = {target: cols for target, cols in found.items() if len(cols) > 1}
+    if clashes:
+        raise WuyeError(
+            [
+                Problem(
+                    f"有 {len(cols)} 列都对应「{labels.get(target, target)}」：{'、'.join(f'「{c}」' for c in cols)}，"
+                    "无法确定用哪一列",
+                    "只保留其中一列（删除或改名其余的列）后重试",
+                    file=frame.attrs.get("file"),
+                    row=1,
+                    column=cols[1],
+                )
+                for target, cols in clashes.items()
+            ]
+        )
+    mapping = {c: lookup[c.lower()] for c in frame.columns if str(c).lower() in lookup}
     out = frame.rename(columns=mapping)
     out.attrs = frame.attrs
     return out
