@@ -24,15 +24,18 @@ from sampling.tables import read_table, rename_columns
 from wuye_common.domains import (
     COUNT,
     HOUSEHOLDS,
+    MAX_HOUSEHOLDS,
     MONEY,
     SCORE,
+    SEED,
     SHARE,
     Domain,
     number_values,
     share_values,
 )
 from wuye_common.errors import Problem, WuyeError, shown
-from wuye_common.scrub import scrub_values, scrubbed_logger
+from wuye_common.scrub import personal_data_kinds, scrub_text, scrub_values, scrubbed_logger
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, path_kind, require_file
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
 
 CONTROL_CHARS = r"[\x00-\x1f\x7f]"
@@ -118,6 +121,10 @@ class IngestConfig:
     estate_question: str | None = None
     building_question: str | None = None
     room_question: str | None = None
+    max_rows: int = DEFAULT_MAX_ROWS
+    """Ceiling of non-blank rows per export (:class:`wuye_common.sheets.Limits`)."""
+    max_cells: int = DEFAULT_MAX_CELLS
+    """Ceiling of cells (rows × columns holding data) per export."""
 
 
 @dataclass
@@ -280,27 +287,25 @@ class _Toml:
 
 def _read_toml(path: Path) -> _Toml:
     """Parse ``round.toml`` (``path`` is the round folder or the file itself)."""
-    toml_path = path / "round.toml" if path.is_dir() else path
+    toml_path = path / "round.toml" if path_kind(path) == "dir" else path
     root = toml_path.parent.resolve()
-    if not toml_path.exists():
-        raise WuyeError(
-            Problem(
-                "找不到 round.toml",
-                "在评估轮次文件夹中创建 round.toml（见 README）",
-                file=str(toml_path),
-            )
-        )
-    try:
-        config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise WuyeError(
-            Problem(
-                f"round.toml 格式错误：{exc}",
-                "按 TOML 语法修正（字符串加引号，键值用 =）",
-                file=toml_path.name,
-            )
-        ) from exc
+    require_file(toml_path, "round.toml ", "在评估轮次文件夹中创建 round.toml（见 README）")
+    config = read_toml_file(toml_path, "round.toml", "按 TOML 语法修正（字符串加引号，键值用 =）")
     return _Toml(config, root, toml_path.name)
+
+
+def read_toml_file(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A TOML file parsed; a located :class:`WuyeError` for bad syntax or encoding, an
+    unreadable file, or nesting too deep to parse (``[[[[…`` thousands deep)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WuyeError(
+            Problem(f"无法读取{what}：{exc.strerror or exc}", "检查文件权限", file=str(path))
+        ) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "嵌套层数过多" if isinstance(exc, RecursionError) else str(exc)
+        raise WuyeError(Problem(f"{what} 格式错误：{reason}", fix, file=path.name)) from exc
 
 
 def _round_section(toml: _Toml) -> dict[str, Any]:
@@ -325,20 +330,32 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
         )
         m = None
     round_id = toml.get("round", "id", period or "round", str)
-    if not re.fullmatch(r"[\w\-.]+", round_id or "") or round_id in {".", ".."}:
+    if (
+        not re.fullmatch(r"[\w\-.]{1,64}", round_id or "")
+        or round_id in {".", ".."}
+        or personal_data_kinds(round_id)
+    ):
         toml.bad(
-            f"轮次编号 id = {round_id!r} 不能作为文件夹名",
-            "只用字母、数字、下划线、连字符",
+            f"轮次编号 id = {shown(round_id)} 不能作为文件夹名",
+            "只用字母、数字、下划线、连字符，最多 64 个字符，不含电话等个人信息",
             "round.id",
         )
     seed = toml.get("round", "seed", 20240906, int)
-    confidence = toml.get("round", "confidence", 0.95, (int, float))
-    if not 0 < confidence < 1:
+    if not SEED.contains(seed):
         toml.bad(
-            f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
+            f"随机种子 seed = {shown(seed)} 应为 {SEED.describe()}",
+            "例如 seed = 20260101",
+            "round.seed",
+        )
+        seed = 20240906
+    confidence = toml.get("round", "confidence", 0.95, (int, float))
+    if not Domain(0, 1).contains(confidence) or confidence in (0, 1):
+        toml.bad(
+            f"置信水平 confidence = {shown(confidence)} 应在 0 与 1 之间",
             "通常写 0.95",
             "round.confidence",
         )
+        confidence = 0.95
     interval_method = toml.get("round", "interval_method", "exact", str)
     if interval_method not in ("exact", *METHODS):
         toml.bad(
@@ -348,7 +365,7 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
             "round.interval_method",
         )
     return {
-        "district": district,
+        "district": scrub_text(district),  # names the workbook and every report
         "period": period,
         "year": int(m["year"]) if m else 0,
         "kind": m["kind"] if m else "",
@@ -414,20 +431,32 @@ def _sampling_section(
             "sampling.response_rate",
         )
     checks = (
-        ("minimum", sampling.minimum >= 1, "至少 1，通常 30"),
+        (
+            "minimum",
+            HOUSEHOLDS.contains(sampling.minimum),
+            f"1 至 {MAX_HOUSEHOLDS} 的整数，通常 30",
+        ),
         (
             "maximum",
             sampling.maximum is None
-            or (isinstance(sampling.maximum, int) and sampling.maximum >= sampling.minimum),
-            "不小于 minimum 的整数，或删除该行",
+            or (
+                HOUSEHOLDS.contains(sampling.maximum)
+                and isinstance(sampling.maximum, int)
+                and sampling.maximum >= sampling.minimum
+            ),
+            f"不小于 minimum、不大于 {MAX_HOUSEHOLDS} 的整数，或删除该行",
         ),
-        ("deff", sampling.deff > 0, "正数，通常 1.0"),
-        ("reserve_ratio", sampling.reserve_ratio >= 0, "不小于 0，例如 0.5"),
+        (
+            "deff",
+            Domain(0, 100).contains(sampling.deff) and sampling.deff > 0,
+            "0 至 100 的正数，通常 1.0",
+        ),
+        ("reserve_ratio", Domain(0, 10).contains(sampling.reserve_ratio), "0 至 10 的数，例如 0.5"),
     )
     for key, ok, fix in checks:
         if not ok:
             toml.bad(
-                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
@@ -495,18 +524,18 @@ def _power_keys(
 def _ingest_section(toml: _Toml) -> IngestConfig:
     """``[ingest]``: :class:`IngestConfig`, each value in its range."""
     ingest = _section(toml.config, "ingest", IngestConfig, toml.where, toml.problems)
-    if ingest.min_duration_s < 0:
-        toml.bad(
-            f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负",
-            "填写秒数，如 60",
-            "ingest.min_duration_s",
-        )
-    if not 0 <= ingest.match_cutoff <= 100:
-        toml.bad(
-            f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间",
-            "通常写 90",
-            "ingest.match_cutoff",
-        )
+    checks = (
+        ("min_duration_s", Domain(0, 86_400), "填写秒数，如 60"),
+        ("match_cutoff", Domain(0, 100), "通常写 90"),
+        ("max_rows", Domain(1, 10**8, integer=True), f"默认 {DEFAULT_MAX_ROWS}"),
+        ("max_cells", Domain(1, 10**10, integer=True), f"默认 {DEFAULT_MAX_CELLS}"),
+    )
+    for key, domain, fix in checks:
+        value = getattr(ingest, key)
+        if not domain.contains(value):
+            toml.bad(
+                f"[ingest] {key} = {shown(value)} 应为 {domain.describe()}", fix, f"ingest.{key}"
+            )
     return ingest
 
 
@@ -560,7 +589,28 @@ def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
             "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
             "output.secrets",
         )
+    for key, path, want in (
+        ("dir", output_dir, ("dir", "missing")),
+        ("secrets", secrets, ("dir", "missing")),
+        ("database", database, ("file", "missing")),
+    ):
+        kind = path_kind(path)
+        if kind not in want:
+            what = "文件夹" if want[0] == "dir" else "数据库文件"
+            toml.bad(
+                f"[output] {key} 应是{what}，但该路径{_KIND_WORDS.get(kind, '无法使用')}",
+                f"把 [output] {key} 改为可用的{what}路径，或移走该路径上的东西",
+                f"output.{key}",
+            )
     return output_dir, database, secrets
+
+
+_KIND_WORDS = {
+    "file": "是一个文件",
+    "dir": "是一个文件夹",
+    "other": "是设备或管道",
+    "unusable": "无法使用（名称过长、含非法字符或无权访问）",
+}
 
 
 def _questionnaire_section(toml: _Toml) -> tuple[Questionnaire | None, str]:

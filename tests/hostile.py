@@ -241,12 +241,14 @@ def ingest_export(template: Path, data: pd.DataFrame, path: Path, *, csv: bool =
 
 
 def assert_accounted(result, n_rows: int) -> None:
-    """read = accepted + quarantined for the file and in total, and read = rows written."""
+    """read = accepted + quarantined for the file and in total, and read + skipped blank
+    rows = rows written."""
     counts = result.counts
     files = counts[counts["level"] == "file"]
-    assert int(files["read"].sum()) == n_rows
+    read = int(files["read"].sum())
+    assert read + int(files["blank_rows"].sum()) == n_rows
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
-    assert len(result.respondents) + len(result.quarantine) == n_rows
+    assert len(result.respondents) + len(result.quarantine) == read
     assert result.quarantine["reason"].notna().all()
     assert (result.quarantine["reason"].astype(str).str.len() > 0).all()
     ids = pd.concat([result.respondents["source_row"], result.quarantine["source_row"]])

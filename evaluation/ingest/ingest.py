@@ -29,7 +29,9 @@ Personal data: phone, IP and room (with estate and building) become HMAC pseudon
 (``phone_key``, ``ip_key``, ``room_key``; sampled households ``household_key``) — see
 :mod:`evaluation.ingest.pseudonym`; respondent names and free-text comments are not kept
 at all. Raw values never reach ``respondents``, ``answers``, ``quarantine`` or the
-workbook (``quarantine.estate_raw`` keeps the estate name as typed: it is not personal).
+workbook. Free text that is kept is scrubbed (:mod:`wuye_common.scrub`): the estate name as
+typed (``quarantine.estate_raw``), the building as typed when it does not link to the
+sample (``respondents.building``), the file and sheet names (``source_file``, ``sheet``).
 
 Dispositions (with a sample), per sampled household: ``completed`` if an accepted
 response links to it; ``refused``/``not_reached`` if ``contacts`` says so; a *main*
@@ -57,6 +59,8 @@ from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_ex
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+from wuye_common.scrub import scrub_text, scrub_values
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, Limits
 
 if TYPE_CHECKING:
     from evaluation.round import Round
@@ -128,13 +132,21 @@ class IngestResult:
                 "read": "读入",
                 "accepted": "接受",
                 "quarantined": "隔离",
+                "blank_rows": "跳过空行",
             }
         )
         return table.astype({"文件": object, "小区编号": object}).fillna("")
 
+    @property
+    def blank_rows(self) -> int:
+        """Rows without any value the readers skipped (all files)."""
+        total = self.counts.loc[self.counts["level"] == "total", "blank_rows"]
+        return int(total.iloc[0]) if len(total) else 0
+
     def report(self) -> str:
         """Printable accounting plus quarantine reasons (no personal data)."""
         lines = ["导入核对（读入 = 接受 + 隔离）：", self.summary().to_string(index=False)]
+        lines.append(f"整行空白的行已跳过，不计入读入：{self.blank_rows} 行")
         if len(self.quarantine):
             reasons = self.quarantine.groupby(["reason_code", "reason"]).size()
             lines.append("隔离原因：")
@@ -270,22 +282,31 @@ def ingest_round(
                 "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
             )
         )
-    # response ids hash "{file stem}:{row}": stems must differ too (a.xlsx and a.csv)
-    stems = [f.stem for f in files]
+    # response ids hash "{file stem}:{row}" of the name outputs show (scrubbed of personal
+    # data): those stems must differ too (a.xlsx and a.csv; 问卷_13812345678.xlsx and
+    # 问卷_13912345678.xlsx both show as 问卷_〔电话〕)
+    stems = [Path(scrub_text(f.name)).stem for f in files]
     if len(set(stems)) != len(stems):
-        dup = sorted({f.name for f in files if stems.count(f.stem) > 1})
+        dup = sorted(
+            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
+        )
         raise WuyeError(
             Problem(
-                f"文件名重复（不计扩展名）：{'、'.join(dup)}",
-                "每个导出文件使用不同的文件名（如加上日期或平台），以便按文件名和行号追溯",
+                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
+                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
+                "以便按文件名和行号追溯",
             )
         )
 
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
+    limits = Limits(
+        max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
+        max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
+    )
     parts = []
     exports = []
     for order, path in enumerate(files):
-        frame, info = read_survey_export(path, categorical=True)
+        frame, info = read_survey_export(path, categorical=True, limits=limits)
         exports.append(info)
         parts.append(
             _standardise(
@@ -673,7 +694,7 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
     )
     del codes, status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
-    counts = _counts(rows, estate_id, accepted)
+    counts = _counts(rows, estate_id, accepted, {e.file: e.blank_rows for e in exports})
     dispositions, rates = _dispositions(
         respondents,
         context.sample,
@@ -888,7 +909,7 @@ def _respondents_table(
         {
             "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
             "estate_id": linked.estate_id,
-            "building": linked.building,
+            "building": scrub_values(linked.building),  # as typed, without a sample
             "household_key": keys.household,
             "role": linked.role,
             "source_file": rows["source_file"],
@@ -922,7 +943,7 @@ def _quarantine_table(
             "source_row": rows["source_row"],
             "reason_code": reason_s,
             "reason": reason_s.map(validate.REASONS),
-            "estate_raw": rows["estate_raw"].astype("string"),
+            "estate_raw": rows["estate_raw"],
             "detail": pd.Series(flags.detail, dtype=object),
             "estate_id": estate_id,
             "household_key": keys.household,
@@ -931,6 +952,8 @@ def _quarantine_table(
         }
     )[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
+    # a copy without personal data: the row number finds the original in the agency's file
+    quarantine["estate_raw"] = scrub_values(quarantine["estate_raw"].astype("string"))
     return quarantine
 
 
@@ -1118,7 +1141,12 @@ def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.Data
     return answers_frame(respondents["response_id"], respondents["estate_id"], codes, q)
 
 
-def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
+def _counts(
+    rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray, blank: dict[str, int]
+) -> pd.DataFrame:
+    """Per file, per estate and in total: ``read = accepted + quarantined``, and
+    ``blank_rows`` (per file and in total; 0 per estate): rows without any value, skipped
+    by the reader and not counted as read."""
     base = pd.DataFrame(
         {
             "source_file": rows["source_file"],
@@ -1130,14 +1158,18 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
     base["read"] = 1
     cols = ["read", "accepted", "quarantined"]
     by_file = base.groupby("source_file", sort=False)[cols].sum().reset_index()
+    by_file["blank_rows"] = by_file["source_file"].map(blank).fillna(0).astype(int)
     by_file.insert(0, "level", "file")
     by_estate = base.groupby("estate_id")[cols].sum().reset_index()
+    by_estate["blank_rows"] = 0
     by_estate.insert(0, "level", "estate")
-    total = pd.DataFrame([{"level": "total", **base[cols].sum().to_dict()}])
+    total = pd.DataFrame(
+        [{"level": "total", **base[cols].sum().to_dict(), "blank_rows": sum(blank.values())}]
+    )
     out = pd.concat([by_file, by_estate, total], ignore_index=True)
     for c in ("source_file", "estate_id"):
         out[c] = out[c].astype("string")
-    return out[["level", "source_file", "estate_id", *cols]]
+    return out[["level", "source_file", "estate_id", *cols, "blank_rows"]]
 
 
 def _dispositions(
