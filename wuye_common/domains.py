@@ -94,11 +94,13 @@ def number_values(values: pd.Series) -> np.ndarray:
     """Text cells as floats (NaN: blank or not written as a number); once per distinct
     value. Numbers already numeric pass through (non-finite ones become NaN)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    parsed = np.array([_number(u) for u in uniques] + [np.nan], dtype=float)
+    parsed = np.array([to_number(u) for u in uniques] + [np.nan], dtype=float)
     return parsed[np.where(codes < 0, len(uniques), codes)]
 
 
-def _number(value: object) -> float:
+def to_number(value: object) -> float:
+    """One value as a finite float, NaN when it is not a number written as one (see the
+    module docstring)."""
     if isinstance(value, bool):
         return np.nan
     if isinstance(value, (int, float, np.integer, np.floating)):

@@ -315,8 +315,15 @@ def _element_kinds(a: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarra
         colon[hit] = step
     name = np.where(colon > 0, lt + colon + 1, name)
     name = np.minimum(name, len(a) - 4)
-    cell = (a[name] == 99) & _ENDS[a[name + 1]]
-    row = (a[name] == 114) & (a[name + 1] == 111) & (a[name + 2] == 119) & _ENDS[a[name + 3]]
+    opening = a[np.minimum(lt + 1, len(a) - 1)] != 47  # not a closing tag such as </x:c>
+    cell = opening & (a[name] == 99) & _ENDS[a[name + 1]]
+    row = (
+        opening
+        & (a[name] == 114)
+        & (a[name + 1] == 111)
+        & (a[name + 2] == 119)
+        & _ENDS[a[name + 3]]
+    )
     return cell, row
 
 
