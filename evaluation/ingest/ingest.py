@@ -369,7 +369,18 @@ def find_column(
             return str(hit["column"].iloc[0])
     if number is not None:
         hit = q[(q["number"] == number).fillna(False) & (q["qtype"] != "matrix")]
-        if len(hit) >= 1:
+        if len(hit) > 1:
+            first, second = hit["column"].iloc[0], hit["column"].iloc[1]
+            raise WuyeError(
+                Problem(
+                    f"第 {number} 题有两列：「{first}」、「{second}」，无法确定用哪一列",
+                    "只保留其中一列（删除或改名另一列，或让列名与问卷题干一致）后重新导入",
+                    file=info.file,
+                    sheet=info.sheet,
+                    column=str(second),
+                )
+            )
+        if len(hit) == 1:
             return str(hit["column"].iloc[0])
     return None
 

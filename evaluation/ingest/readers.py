@@ -269,7 +269,7 @@ def read_survey_export(
     sheet_name = None if read.sheet is None else scrub_text(read.sheet)
     keys = {c: normalise_text(c).lower() for c in frame.columns}
     platform = _platform(set(keys.values()), read.sheets, read.encoding is not None)
-    metadata, questions = _classify_columns(keys, platform)
+    metadata, questions = _classify_columns(keys, platform, (name, sheet_name))
     numbered = questions["number"].notna()
     if not numbered.any() and platform not in ("kobo", "template", "generic"):
         raise WuyeError(
@@ -404,9 +404,47 @@ def row_matches(text: object, label: str) -> bool:
     )
 
 
-def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, str], pd.DataFrame]:
-    """The metadata columns (canonical name → header; the first of each) and the question
-    columns (:attr:`ExportInfo.questions`), from the headers and their normalised keys.
+def canonical_label(canonical: str) -> str:
+    """How a metadata field is named to the user."""
+    return {
+        "submitted_at": "提交时间",
+        "started_at": "开始答题时间",
+        "ended_at": "结束答题时间",
+        "duration": "答题用时",
+        "ip": "IP",
+    }.get(canonical, canonical)
+
+
+#: metadata whose values are read (times, duration, IP): two columns for one is refused
+SINGLE_METADATA = ("submitted_at", "started_at", "ended_at", "duration", "ip")
+
+
+def _add_metadata_column(
+    metadata: dict[str, str], canonical: str, col: str, where: tuple[str, str | None]
+) -> None:
+    """Record ``col`` as the column of ``canonical`` (the first one counts); a second column
+    for a field of :data:`SINGLE_METADATA` (``提交答卷时间`` beside ``提交时间``) is refused
+    with both names (``where``: file and sheet of the error)."""
+    if canonical in metadata and canonical in SINGLE_METADATA:
+        raise WuyeError(
+            Problem(
+                f"有两列都是「{canonical_label(canonical)}」：「{metadata[canonical]}」、「{col}」，"
+                "无法确定用哪一列",
+                "只保留其中一列（删除或改名另一列）后重新导入",
+                file=where[0],
+                sheet=where[1],
+                column=col,
+            )
+        )
+    metadata.setdefault(canonical, col)
+
+
+def _classify_columns(
+    keys: dict[str, str], platform: str, where: tuple[str, str | None] = ("", None)
+) -> tuple[dict[str, str], pd.DataFrame]:
+    """The metadata columns (canonical name → header; the first of each, see
+    :func:`_add_metadata_column`) and the question columns (:attr:`ExportInfo.questions`),
+    from the headers and their normalised keys.
 
     A column no rule recognises that follows a ``N、题干—行`` column (or another such row)
     is the next row of matrix N, headed by its bare label."""
@@ -416,7 +454,7 @@ def _classify_columns(keys: dict[str, str], platform: str) -> tuple[dict[str, st
     for col, key in keys.items():
         canonical = METADATA_ALIASES.get(key) or METADATA_ALIASES.get(key.split("/")[-1])
         if canonical:
-            metadata.setdefault(canonical, col)
+            _add_metadata_column(metadata, canonical, col, where)
             matrix = None
             continue
         number, text, option, qtype = classify_header(col)

@@ -206,6 +206,7 @@ def _parse_other(values: pd.Series) -> pd.Series:
             stamp = pd.Timestamp(pd.to_datetime(v, format="mixed"))
         except (ValueError, OverflowError, TypeError, pd.errors.OutOfBoundsDatetime):
             continue
-        if 1900 <= stamp.year <= 2200:
-            out.iat[i] = stamp.tz_localize(None) if stamp.tzinfo else stamp
+        stamp = stamp.tz_localize(None) if stamp.tzinfo else stamp
+        if EARLIEST <= stamp <= LATEST:
+            out.iat[i] = stamp
     return out

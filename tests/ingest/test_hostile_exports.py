@@ -97,3 +97,32 @@ def test_export_with_real_excel_types_in_every_column(small_round, tmp_path):
     sample = read_sampling_record(small_round / "out" / "sampling").sample
     result = ingest_round(rnd, [path], sample=sample)
     assert_accounted(result, len(export))
+
+
+def test_two_export_columns_for_one_field_are_refused_with_both_names(tmp_path):
+    """Two submission-time columns, or two columns numbered as one question whose text
+    does not say which is meant: refused, naming both (never the first taken silently)."""
+    import pandas as pd
+    import pytest
+
+    from evaluation.demo import write_export
+    from evaluation.ingest.readers import read_survey_export
+    from tests.ingest.test_ingest_round import HEADERS, make_round, row
+    from wuye_common.errors import WuyeError
+
+    rows = [row(i + 1, room=f"1-{101 + i}") for i in range(3)]
+    times = pd.DataFrame(rows, columns=HEADERS).assign(提交时间="2025-06-01 11:00:00")
+    write_export(times, tmp_path / "两个时间.xlsx")
+    with pytest.raises(WuyeError) as info:
+        read_survey_export(tmp_path / "两个时间.xlsx")
+    assert "「提交答卷时间」" in str(info.value) and "「提交时间」" in str(info.value)
+    headers = [h if not h.startswith("4、") else "4、这道题的题干改过了" for h in HEADERS]
+    twice = pd.DataFrame(rows, columns=headers).assign(**{"4、又一个第四题": "满意"})
+    write_export(twice, tmp_path / "两个第四题.xlsx")
+    from evaluation.ingest import ingest_round
+
+    with pytest.raises(WuyeError) as info:
+        ingest_round(make_round(tmp_path), [tmp_path / "两个第四题.xlsx"], key=b"k" * 32)
+    problem = info.value.problems[0]
+    assert "第 4 题有两列" in problem.message and "又一个第四题" in problem.message
+    assert problem.file == "两个第四题.xlsx"
