@@ -5,6 +5,7 @@ copy and break (``small_round``, ``ws``)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tomli_w
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("fuzz", deadline=None, max_examples=1000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
