@@ -875,7 +875,7 @@ def _register_cells(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame |
     """The 台账's contract columns as stripped text (``None`` when a required column is
     missing, which is reported), and where its rows are."""
     raw = read_table(path, what="台账")
-    name = Path(path).name
+    name = raw.attrs["file"]  # scrubbed of personal data
     rows = np.asarray(raw.attrs["source_rows"])
     cells = _Cells(name, rows, problems)
     frame = rename_columns(raw, REGISTER_COLUMNS, REGISTER_LABELS)

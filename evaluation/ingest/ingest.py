@@ -95,6 +95,8 @@ QUARANTINE_COLUMNS = [
     "phone_key",
 ]
 UNRESOLVED = "(未识别)"
+RAW_SHOWN = 200
+"""Characters of the estate name as typed kept in the quarantine (``estate_raw``)."""
 EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
 #: headers accepted for identification columns when no question matches (Kobo, hand-made)
 IDENT_HEADERS: dict[str, set[str]] = {
@@ -963,8 +965,11 @@ def _quarantine_table(
         }
     )[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
-    # a copy without personal data: the row number finds the original in the agency's file
-    quarantine["estate_raw"] = scrub_values(quarantine["estate_raw"].astype("string"))
+    # a copy without personal data, cut to RAW_SHOWN characters: the row number finds the
+    # original in the agency's file (scrubbed before the cut, over a margin, so no number
+    # is cut in half)
+    raw = quarantine["estate_raw"].astype("string").str.slice(0, RAW_SHOWN + 40)
+    quarantine["estate_raw"] = scrub_values(raw).str.slice(0, RAW_SHOWN)
     return quarantine
 
 
