@@ -450,3 +450,29 @@ EXPORT_HEADER = {
     "G1": "16、您对本小区物业服务的总体评价",
 }
 """A minimal 问卷星 header (the default questionnaire's overall item) for raw workbooks."""
+
+
+def raw_ods(path: Path, body: str) -> Path:
+    """An .ods whose first sheet's XML body (``<table:table-row>…``) is ``body``."""
+    ns = "urn:oasis:names:tc:opendocument:xmlns"
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="{ns}:'
+        f'office:1.0" xmlns:table="{ns}:table:1.0" xmlns:text="{ns}:text:1.0" '
+        'office:version="1.2"><office:body><office:spreadsheet><table:table '
+        f'table:name="Sheet1">{body}</table:table></office:spreadsheet></office:body>'
+        "</office:document-content>"
+    )
+    manifest = (
+        f'<?xml version="1.0"?><manifest:manifest xmlns:manifest="{ns}:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/'
+        'vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path='
+        '"content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
+ODS_CELL = '<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>'

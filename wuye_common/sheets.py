@@ -43,6 +43,9 @@ SPARSE_FACTOR = 8
 """calamine may read a sheet whose range (rows × columns between the first and the last
 cell) is at most this many times its cells, or :data:`SPARSE_FLOOR` cells."""
 SPARSE_FLOOR = 4_000_000
+CALAMINE_COST = 3
+"""A sheet read by calamine may hold a third of the cell ceiling (it holds about eight
+times the memory a cell costs the streaming reader)."""
 CHUNK_BYTES = 8 << 20
 
 _ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
@@ -85,7 +88,7 @@ class Limits:
                 "确认这是本轮的导出（不是整库数据或多余的空白格式）；确需导入时，拆分文件，"
                 "或在 round.toml 的 [ingest] 调高 max_rows / max_cells",
                 file=file,
-                sheet=sheet,
+                sheet=sheet or None,
             )
         )
 
@@ -355,6 +358,64 @@ def _references(
     return col, _numbers(a, start + letters, stop)
 
 
+_ODS_TAG = re.compile(
+    rb"<(?:[\w.-]+:)?table-row\b([^>]*)>|<(?:[\w.-]+:)?(?:covered-)?table-cell\b([^>]*)>"
+    rb"|</(?:[\w.-]+:)?table-row>"
+)
+_ODS_REPEAT = re.compile(rb"number-(rows|columns)-repeated\s*=\s*[\"']([0-9]{1,10})[\"']")
+
+
+def ods_extent(path: str | Path) -> Extent:
+    """The :class:`Extent` of an .ods spreadsheet as calamine expands it: repeated rows and
+    cells (``number-rows-repeated``, ``number-columns-repeated``) count as many times as
+    they repeat when they hold a value (or pad one); trailing empty repeats do not.
+    ``content.xml`` is streamed (every sheet counted)."""
+    probe = _OdsProbe()
+    with zipfile.ZipFile(path) as zf, zf.open(zip_member(zf, "content.xml")) as fh:
+        tail = b""
+        while data := fh.read(CHUNK_BYTES):
+            buf = tail + data
+            cut = buf.rfind(b">") + 1
+            for m in _ODS_TAG.finditer(buf, 0, cut):
+                probe.tag(m)
+            tail = buf[cut:]
+            if len(tail) > CHUNK_BYTES:
+                raise Unsupported("no tag end in a chunk")
+    return Extent(probe.cells, probe.rows, probe.width)
+
+
+class _OdsProbe:
+    """Running counts of an .ods's expanded cells, rows and widest row."""
+
+    def __init__(self) -> None:
+        self.cells = self.rows = self.width = 0
+        self.repeat = 1
+        self.row_cells = self.row_width = self.pending = 0
+        self.pending_rows = 0
+
+    def tag(self, m: re.Match[bytes]) -> None:
+        if m.group(0).startswith(b"</"):
+            if self.row_cells:
+                self.rows += self.pending_rows + self.repeat
+                self.pending_rows = 0
+                self.cells += self.repeat * self.row_cells
+                self.width = max(self.width, self.row_width)
+            else:
+                self.pending_rows += self.repeat  # empty rows count only before a full one
+            return
+        attrs = m.group(1) if m.group(1) is not None else m.group(2)
+        repeat = _ODS_REPEAT.search(attrs)
+        count = int(repeat[2]) if repeat else 1
+        if m.group(1) is not None:  # a row starts
+            self.repeat, self.row_cells, self.row_width, self.pending = count, 0, 0, 0
+        elif attrs.rstrip().endswith(b"/"):  # an empty cell: counts only if a value follows
+            self.pending += count
+        else:
+            self.row_width += self.pending + count
+            self.row_cells += self.pending + count
+            self.pending = 0
+
+
 # --------------------------------------------------------------------------- calamine, bounded
 
 
@@ -373,10 +434,14 @@ def calamine_rows(
     far larger than its cells. Other exceptions are calamine's: the caller names them."""
     from python_calamine import CalamineWorkbook
 
+    suffix = Path(path).suffix.lower()
+    zipped = suffix in (".xlsx", ".xlsm", ".ods") and zipfile.is_zipfile(path)
+    if zipped and suffix == ".ods":  # calamine expands an .ods's repeats when it opens it
+        _check_extent(path, "", limits, file, ods=True)
     book = CalamineWorkbook.from_path(str(path))
     names = [str(s) for s in book.sheet_names]
     target = pick(names)
-    if Path(path).suffix.lower() in (".xlsx", ".xlsm") and zipfile.is_zipfile(path):
+    if zipped and suffix != ".ods":
         _check_extent(path, target, limits, file)
     sheet = book.get_sheet_by_name(target)
     start = sheet.start if sheet.height else None
@@ -395,15 +460,15 @@ def calamine_rows(
     return rows, np.asarray(numbers, dtype=np.int64), target, names, i
 
 
-def _check_extent(path: str | Path, sheet: str, limits: Limits, file: str) -> None:
-    """Refuse an .xlsx sheet calamine would allocate far beyond its cells, or over the
-    ceilings (its cell count is an upper bound of the non-blank cells)."""
+def _check_extent(
+    path: str | Path, sheet: str, limits: Limits, file: str, *, ods: bool = False
+) -> None:
+    """Refuse an .xlsx sheet (an .ods spreadsheet) calamine would allocate far beyond its
+    cells, or over the ceilings (its cell count is an upper bound of the non-blank cells)."""
     try:
-        extent = xlsx_extent(path, sheet)
+        extent = ods_extent(path) if ods else xlsx_extent(path, sheet)
     except (Unsupported, zipfile.BadZipFile, OSError, EOFError, ValueError):
         return  # calamine reads (or names the damage of) what the probe cannot
-    if extent.cells > limits.max_cells:
-        limits.check(extent.cells, 1, file=file, sheet=sheet)
     if extent.area > max(SPARSE_FACTOR * extent.cells, SPARSE_FLOOR):
         raise WuyeError(
             Problem(
@@ -411,6 +476,9 @@ def _check_extent(path: str | Path, sheet: str, limits: Limits, file: str) -> No
                 f"{extent.rows:,} 行 × {extent.columns:,} 列的范围内，未读取",
                 "删除表格远处多余的单元格（或只把数据复制到新工作簿），另存为 .xlsx 后重试",
                 file=file,
-                sheet=sheet,
+                sheet=sheet or None,
             )
         )
+    # calamine holds ~32 bytes a cell (the streaming reader 4): its share of the ceiling
+    share = Limits(limits.max_rows, limits.max_cells // CALAMINE_COST)
+    share.check(extent.rows, extent.columns, file=file, sheet=sheet or None)

@@ -78,3 +78,39 @@ def test_ceilings_are_located_errors(tmp_path: Path) -> None:
     assert "5" in info.value.problems[0].message and info.value.problems[0].file == "big.xlsx"
     with pytest.raises(WuyeError, match="单元格"):
         _rows(path, Limits(max_cells=3))
+
+
+def test_ods_repeats_are_counted_before_calamine_expands_them(tmp_path: Path) -> None:
+    """An .ods declares repeats (``number-rows-repeated``): 947 bytes can ask for 10⁸ filled
+    cells (calamine took a minute and gigabytes) or a range of 17 billion (it refused with
+    its own error). The expanded cells are counted first; trailing empty repeats, which
+    every LibreOffice file has, cost nothing."""
+    from tests.hostile import ODS_CELL, raw_ods
+
+    empty_tail = (
+        '<table:table-row table:number-rows-repeated="1048575">'
+        '<table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
+    )
+    normal = raw_ods(
+        tmp_path / "lo.ods", f"<table:table-row>{ODS_CELL}</table:table-row>{empty_tail}"
+    )
+    assert _rows(normal)[1].tolist() == [1]
+    repeated = raw_ods(
+        tmp_path / "rep.ods",
+        '<table:table-row table:number-rows-repeated="100000"><table:table-cell '
+        'table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p>'
+        "</table:table-cell></table:table-row>",
+    )
+    far = raw_ods(
+        tmp_path / "far.ods",
+        f"<table:table-row>{ODS_CELL}</table:table-row>"
+        '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/>'
+        "</table:table-row><table:table-row><table:table-cell table:number-columns-repeated="
+        f'"16383"/>{ODS_CELL}</table:table-row>',
+    )
+    for path, needle in ((repeated, "单元格"), (far, "稀疏")):
+        start = time.perf_counter()
+        with pytest.raises(WuyeError, match=needle) as info:
+            _rows(path)
+        assert time.perf_counter() - start < 1.0
+        assert info.value.problems[0].file == path.name
