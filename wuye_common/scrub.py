@@ -44,6 +44,9 @@ TAGS: dict[str, str] = {
 
 _CN = "一二三四五六七八九十"
 _SEP = r"[ \-]?"  # one optional space or dash between digit groups
+# not the continuation of a number (a digit, or a digit and a decimal point, before it); a
+# dot alone may precede (``问卷.13812345678``) or follow (``58.19.3.4.xlsx``, a full stop)
+_NOT_IN_NUMBER = r"(?<!\d)(?<!\d\.)"
 _PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}",
     "id_number": (
@@ -52,11 +55,11 @@ _PATTERNS: dict[str, str] = {
         r"|(?<!\d)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)"
     ),
     "phone": (
-        rf"(?<![\d.])(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}(?![\d])"
-        rf"|(?<![\d.])(?:\(0\d{{2,3}}\)|0\d{{2,3}}){_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?!\d)"
+        rf"{_NOT_IN_NUMBER}(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}(?![\d])"
+        rf"|{_NOT_IN_NUMBER}(?:\(0\d{{2,3}}\)|0\d{{2,3}}){_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?!\d)"
     ),
     "ip": (
-        r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
+        rf"{_NOT_IN_NUMBER}(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?!\d|\.\d)"
         r"|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"
     ),
     "address": (

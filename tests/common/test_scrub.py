@@ -173,3 +173,18 @@ def test_problems_clean_their_text() -> None:
     assert "\x1b" not in text and "\u202e" not in text and "〔电话〕" in text
     assert len(Problem("x" * 100_000).message) == MAX_FIELD
     assert len(shown("y" * 1000)) == 40
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("问卷_58.19.3.4.xlsx", "问卷_〔IP〕.xlsx"),  # a file extension after the address
+        ("我的IP是58.19.3.4。", "我的IP是〔IP〕。"),
+        ("IP: 58.19.3.4.", "IP: 〔IP〕."),
+        ("问卷.13812345678.xlsx", "问卷.〔电话〕.xlsx"),
+        ("3.13812345678", "3.13812345678"),  # a decimal number, not a phone
+        ("v1.2.3.4.5", "v1.2.3.4.5"),  # five groups: a version, not an address
+    ],
+)
+def test_dots_around_a_value_neither_hide_nor_invent_it(text: str, expected: str) -> None:
+    assert scrub_text(text) == expected
