@@ -390,6 +390,9 @@ def assert_round_in_domains(rnd) -> None:
     assert math.isfinite(i.min_duration_s) and 0 <= i.min_duration_s <= 86_400
     assert 0 <= i.match_cutoff <= 100 and i.max_rows >= 1 and i.max_cells >= 1
     assert_register_in_domains(rnd.register)
+    from wuye_common.scrub import personal_data_kinds
+
+    assert not personal_data_kinds(rnd.district) and not personal_data_kinds(rnd.round_id)
 
 
 def raw_workbook(

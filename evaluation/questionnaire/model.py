@@ -471,9 +471,9 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
             f"{where}.dimension",
         )
         dimension = ""
-    if scale not in scales_cfg:
+    if not isinstance(scale, str) or scale not in scales_cfg:
         bad(
-            f"题目 {item_id} 的量表 {scale!r} 未定义",
+            f"题目 {item_id} 的量表 {shown(scale)} 未定义",
             f"可用量表：{'、'.join(scales_cfg) or '（无）'}",
             f"{where}.scale",
         )

@@ -226,14 +226,14 @@ def _tie_break(tie_break: Any, bad: Any) -> tuple[str, ...]:
             '例如 ["composite", "rate_low", "n"]',
         )
         tie_break = list(Rules.tie_break)
-    unknown = [k for k in tie_break if k not in TIE_KEYS]
+    unknown = [k for k in tie_break if not isinstance(k, str) or k not in TIE_KEYS]
     if unknown:
         bad(
             "tie_break",
-            f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"tie_break 中有未知的比较项 {'、'.join(shown(k) for k in unknown)}",
             f"只能用 {'、'.join(TIE_KEYS)}",
         )
-        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
+        tie_break = [k for k in tie_break if k not in unknown] or list(Rules.tie_break)
     return tuple(tie_break)
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.hostile import (
     HSET,
+    PLANT,
     REGISTER_HEADERS,
     TOML_CASES,
     TYPED,
@@ -103,15 +104,32 @@ def test_toml_syntax_error_and_binary_toml(ws, capsys):
             "path",
             "notebook_estates",
             "notebooks",
+            "confidence",
+            "district",
+            "deff",
+            "reserve_ratio",
+            "max_rows",
+            "max_cells",
+            "secrets",
+            "database",
+            "tie_break",
+            "escalation_count",
+            "weights",
+            "credit_bands",
+            "red",
         ]
     ),
     value=st.one_of(
         st.integers(-5, 10**6),
-        st.floats(allow_nan=False),
+        st.integers(),
+        st.floats(),
         st.booleans(),
         st.text(max_size=8),
+        PLANT,
         st.lists(st.integers(), max_size=2),
+        st.lists(st.lists(st.integers(), max_size=2), max_size=2),
         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.lists(st.floats(), max_size=2), max_size=2),
     ),
 )
 def test_any_toml_value_loads_or_is_located(small_round, tmp_path_factory, section, name, value):
