@@ -126,3 +126,22 @@ def test_two_export_columns_for_one_field_are_refused_with_both_names(tmp_path):
     problem = info.value.problems[0]
     assert "第 4 题有两列" in problem.message and "又一个第四题" in problem.message
     assert problem.file == "两个第四题.xlsx"
+
+
+def test_a_questionnaire_draft_copies_no_personal_data(tmp_path):
+    """``questionnaire draft`` writes a file from an export's headers and answers: a phone
+    number in a header or among a choice column's answers is scrubbed there too, and a
+    60-digit "option number" is no crash."""
+    import pandas as pd
+
+    from evaluation.demo import write_export
+    from evaluation.ingest.draft import draft_questionnaire
+    from tests.ingest.test_ingest_round import HEADERS, row
+
+    rows = [row(i + 1, room=f"1-{101 + i}") for i in range(6)]
+    headers = [*HEADERS[:-1], "18、性别（或写电话 13812345678）"]
+    frame = pd.DataFrame(rows, columns=headers)
+    frame[headers[-1]] = ["男", "女", "男", "13912345678", "女", "9" * 60]
+    write_export(frame, tmp_path / "问卷.xlsx")
+    text = draft_questionnaire([tmp_path / "问卷.xlsx"])
+    assert "13812345678" not in text and "13912345678" not in text
