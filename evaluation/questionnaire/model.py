@@ -473,7 +473,7 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
         dimension = ""
     if not isinstance(scale, str) or scale not in scales_cfg:
         bad(
-            f"题目 {item_id} 的量表 {shown(scale)} 未定义",
+            f"题目 {item_id} 的量表 {shown(scale)!r} 未定义",
             f"可用量表：{'、'.join(scales_cfg) or '（无）'}",
             f"{where}.scale",
         )

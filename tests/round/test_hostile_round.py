@@ -275,11 +275,13 @@ def test_percent_shares_are_read_as_percents(ws):
 
 def test_absurd_questionnaire_number_is_located(ws, capsys):
     """``number = 99999999999999999999`` raised OverflowError from questionnaire_from_dict."""
-    from evaluation.questionnaire import DEFAULT_PATH
+    from evaluation.questionnaire import default_path
 
     root = round_folder(ws)
-    text = DEFAULT_PATH.read_text(encoding="utf-8").replace(
-        "number = 16", "number = 99999999999999999999", 1
+    text = (
+        default_path()
+        .read_text(encoding="utf-8")
+        .replace("number = 16", "number = 99999999999999999999", 1)
     )
     (root / "问卷.toml").write_text(text, encoding="utf-8")
     set_toml(root, ("questionnaire", "path"), "问卷.toml")
@@ -302,11 +304,11 @@ def test_absurd_questionnaire_number_is_located(ws, capsys):
     ],
 )
 def test_hostile_questionnaire_values_are_located(ws, capsys, change):
-    from evaluation.questionnaire import DEFAULT_PATH
+    from evaluation.questionnaire import default_path
 
     text, needle = change
     root = round_folder(ws)
-    base = DEFAULT_PATH.read_text(encoding="utf-8")
+    base = default_path().read_text(encoding="utf-8")
     (root / "问卷.toml").write_text(
         (text + "\n" + base) if text.startswith("a =") else (base + "\n" + text), encoding="utf-8"
     )
@@ -400,9 +402,9 @@ def test_secrets_or_output_paths_that_cannot_be_used_are_located(ws, capsys, tmp
 def test_any_questionnaire_numbers_load_in_domain_or_are_located(number, points, extra_options):
     import tomllib
 
-    from evaluation.questionnaire import DEFAULT_PATH, questionnaire_from_dict
+    from evaluation.questionnaire import default_path, questionnaire_from_dict
 
-    config = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    config = tomllib.loads(default_path().read_text(encoding="utf-8"))
     config["items"][0]["number"] = number
     config["scales"]["five"]["points"] = points
     config["scales"]["five"]["missing"] = [f"缺{i}" for i in range(extra_options)]
