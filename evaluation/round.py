@@ -491,8 +491,8 @@ def _power_keys(
         (
             "budget",
             budget is None
-            or (isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1),
-            "正整数（全部小区合计入户数），或删除该行",
+            or (isinstance(budget, int) and Domain(1, 10**9, integer=True).contains(budget)),
+            "1 至 1000000000 的整数（全部小区合计入户数），或删除该行",
         ),
         ("waves", sampling.waves in (1, 2), "1（一轮）或 2（首轮后对临界小区补充调查）"),
         (
@@ -509,7 +509,7 @@ def _power_keys(
     for key, ok, fix in checks:
         if not ok:
             toml.bad(
-                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
