@@ -391,13 +391,13 @@ def test_secrets_or_output_paths_that_cannot_be_used_are_located(ws, capsys, tmp
 @HSET
 @given(
     number=st.one_of(
-        st.integers(1, 9999), st.integers(), st.floats(), st.text(max_size=5), st.booleans()
-    ),
+        st.just(4), st.integers(), st.floats(), st.text(max_size=5), st.booleans()
+    ),  # 4: the item's own number (another valid one may clash with another item's)
     points=st.one_of(
-        st.lists(st.integers(0, 100), min_size=5, max_size=5),
+        st.just([100, 75, 50, 25, 0]),
         st.lists(st.one_of(st.integers(), st.floats()), min_size=5, max_size=5),
     ),
-    extra_options=st.integers(0, 40),
+    extra_options=st.one_of(st.just(2), st.integers(0, 40)),
 )
 def test_any_questionnaire_numbers_load_in_domain_or_are_located(number, points, extra_options):
     import tomllib
