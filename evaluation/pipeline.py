@@ -23,6 +23,7 @@ from evaluation.results import RoundResults
 from evaluation.round import Round, previous_period
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import remove_stale_temporaries
+from wuye_common.scrub import scrub_text
 
 if TYPE_CHECKING:
     from evaluation.ingest import IngestResult
@@ -280,7 +281,7 @@ def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
                 "year": rnd.year,
                 "kind": rnd.kind,
                 "confidence": rnd.confidence,
-                "root": str(rnd.root),
+                "root": scrub_text(str(rnd.root)),  # a folder may be named by a phone
             }
         ]
     )
@@ -365,7 +366,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             Problem(
                 "导出文件中没有任何答卷行（只有表头或全是空行）",
                 "确认导出的是本轮问卷的答卷数据；本次没有写入任何结果，之前导入的数据保持不变",
-                file="、".join(Path(f).name for f in files),
+                file="、".join(scrub_text(Path(f).name) for f in files),
             )
         )
     folder = rnd.output_dir / "ingest"
@@ -392,8 +393,8 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     )
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
     echo(
-        f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
-        f"隔离记录在 {folder / '隔离记录.xlsx'}"
+        f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行，"
+        f"整行空白跳过 {result.blank_rows} 行；隔离记录在 {folder / '隔离记录.xlsx'}"
     )
     return result
 

@@ -29,7 +29,9 @@ Personal data: phone, IP and room (with estate and building) become HMAC pseudon
 (``phone_key``, ``ip_key``, ``room_key``; sampled households ``household_key``) — see
 :mod:`evaluation.ingest.pseudonym`; respondent names and free-text comments are not kept
 at all. Raw values never reach ``respondents``, ``answers``, ``quarantine`` or the
-workbook (``quarantine.estate_raw`` keeps the estate name as typed: it is not personal).
+workbook. Free text that is kept is scrubbed (:mod:`wuye_common.scrub`): the estate name as
+typed (``quarantine.estate_raw``), the building as typed when it does not link to the
+sample (``respondents.building``), the file and sheet names (``source_file``, ``sheet``).
 
 Dispositions (with a sample) and the estates' AAPOR outcome rates — ``response_rate`` is
 RR1, completes over every eligible household approached, main and reserve — are those of
@@ -55,6 +57,8 @@ from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_ex
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+from wuye_common.scrub import scrub_text, scrub_values
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, Limits
 
 if TYPE_CHECKING:
     from evaluation.round import Round
@@ -89,6 +93,8 @@ QUARANTINE_COLUMNS = [
     "phone_key",
 ]
 UNRESOLVED = "(未识别)"
+RAW_SHOWN = 200
+"""Characters of the estate name as typed kept in the quarantine (``estate_raw``)."""
 EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
 #: headers accepted for identification columns when no question matches (Kobo, hand-made)
 IDENT_HEADERS: dict[str, set[str]] = {
@@ -126,13 +132,21 @@ class IngestResult:
                 "read": "读入",
                 "accepted": "接受",
                 "quarantined": "隔离",
+                "blank_rows": "跳过空行",
             }
         )
         return table.astype({"文件": object, "小区编号": object}).fillna("")
 
+    @property
+    def blank_rows(self) -> int:
+        """Rows without any value the readers skipped (all files)."""
+        total = self.counts.loc[self.counts["level"] == "total", "blank_rows"]
+        return int(total.iloc[0]) if len(total) else 0
+
     def report(self) -> str:
         """Printable accounting plus quarantine reasons (no personal data)."""
         lines = ["导入核对（读入 = 接受 + 隔离）：", self.summary().to_string(index=False)]
+        lines.append(f"整行空白的行已跳过，不计入读入：{self.blank_rows} 行")
         if len(self.quarantine):
             reasons = self.quarantine.groupby(["reason_code", "reason"]).size()
             lines.append("隔离原因：")
@@ -268,22 +282,31 @@ def ingest_round(
                 "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
             )
         )
-    # response ids hash "{file stem}:{row}": stems must differ too (a.xlsx and a.csv)
-    stems = [f.stem for f in files]
+    # response ids hash "{file stem}:{row}" of the name outputs show (scrubbed of personal
+    # data): those stems must differ too (a.xlsx and a.csv; 问卷_13812345678.xlsx and
+    # 问卷_13912345678.xlsx both show as 问卷_〔电话〕)
+    stems = [Path(scrub_text(f.name)).stem for f in files]
     if len(set(stems)) != len(stems):
-        dup = sorted({f.name for f in files if stems.count(f.stem) > 1})
+        dup = sorted(
+            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
+        )
         raise WuyeError(
             Problem(
-                f"文件名重复（不计扩展名）：{'、'.join(dup)}",
-                "每个导出文件使用不同的文件名（如加上日期或平台），以便按文件名和行号追溯",
+                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
+                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
+                "以便按文件名和行号追溯",
             )
         )
 
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
+    limits = Limits(
+        max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
+        max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
+    )
     parts = []
     exports = []
     for order, path in enumerate(files):
-        frame, info = read_survey_export(path, categorical=True)
+        frame, info = read_survey_export(path, categorical=True, limits=limits)
         exports.append(info)
         parts.append(
             _standardise(
@@ -346,7 +369,18 @@ def find_column(
             return str(hit["column"].iloc[0])
     if number is not None:
         hit = q[(q["number"] == number).fillna(False) & (q["qtype"] != "matrix")]
-        if len(hit) >= 1:
+        if len(hit) > 1:
+            first, second = hit["column"].iloc[0], hit["column"].iloc[1]
+            raise WuyeError(
+                Problem(
+                    f"第 {number} 题有两列：「{first}」、「{second}」，无法确定用哪一列",
+                    "只保留其中一列（删除或改名另一列，或让列名与问卷题干一致）后重新导入",
+                    file=info.file,
+                    sheet=info.sheet,
+                    column=str(second),
+                )
+            )
+        if len(hit) == 1:
             return str(hit["column"].iloc[0])
     return None
 
@@ -671,7 +705,7 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
     )
     del codes, status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
-    counts = _counts(rows, estate_id, accepted)
+    counts = _counts(rows, estate_id, accepted, {e.file: e.blank_rows for e in exports})
     dispositions, rates = outcome_dispositions(
         respondents,
         context.sample,
@@ -886,7 +920,7 @@ def _respondents_table(
         {
             "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
             "estate_id": linked.estate_id,
-            "building": linked.building,
+            "building": scrub_values(linked.building),  # as typed, without a sample
             "household_key": keys.household,
             "role": linked.role,
             "source_file": rows["source_file"],
@@ -920,7 +954,7 @@ def _quarantine_table(
             "source_row": rows["source_row"],
             "reason_code": reason_s,
             "reason": reason_s.map(validate.REASONS),
-            "estate_raw": rows["estate_raw"].astype("string"),
+            "estate_raw": rows["estate_raw"],
             "detail": pd.Series(flags.detail, dtype=object),
             "estate_id": estate_id,
             "household_key": keys.household,
@@ -929,6 +963,11 @@ def _quarantine_table(
         }
     )[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
+    # a copy without personal data, cut to RAW_SHOWN characters: the row number finds the
+    # original in the agency's file (scrubbed before the cut, over a margin, so no number
+    # is cut in half)
+    raw = quarantine["estate_raw"].astype("string").str.slice(0, RAW_SHOWN + 40)
+    quarantine["estate_raw"] = scrub_values(raw).str.slice(0, RAW_SHOWN)
     return quarantine
 
 
@@ -1116,7 +1155,12 @@ def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.Data
     return answers_frame(respondents["response_id"], respondents["estate_id"], codes, q)
 
 
-def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
+def _counts(
+    rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray, blank: dict[str, int]
+) -> pd.DataFrame:
+    """Per file, per estate and in total: ``read = accepted + quarantined``, and
+    ``blank_rows`` (per file and in total; 0 per estate): rows without any value, skipped
+    by the reader and not counted as read."""
     base = pd.DataFrame(
         {
             "source_file": rows["source_file"],
@@ -1128,11 +1172,15 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
     base["read"] = 1
     cols = ["read", "accepted", "quarantined"]
     by_file = base.groupby("source_file", sort=False)[cols].sum().reset_index()
+    by_file["blank_rows"] = by_file["source_file"].map(blank).fillna(0).astype(int)
     by_file.insert(0, "level", "file")
     by_estate = base.groupby("estate_id")[cols].sum().reset_index()
+    by_estate["blank_rows"] = 0
     by_estate.insert(0, "level", "estate")
-    total = pd.DataFrame([{"level": "total", **base[cols].sum().to_dict()}])
+    total = pd.DataFrame(
+        [{"level": "total", **base[cols].sum().to_dict(), "blank_rows": sum(blank.values())}]
+    )
     out = pd.concat([by_file, by_estate, total], ignore_index=True)
     for c in ("source_file", "estate_id"):
         out[c] = out[c].astype("string")
-    return out[["level", "source_file", "estate_id", *cols]]
+    return out[["level", "source_file", "estate_id", *cols, "blank_rows"]]

@@ -72,7 +72,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from wuye_common.errors import Problem, WuyeError
+from wuye_common.domains import COUNT, SCORE, Domain
+from wuye_common.errors import Problem, WuyeError, shown
 from wuye_common.vocabulary import FDR, MIN_N, MIN_RESPONSE_RATE, NR_ODDS_RATIO
 
 VERDICTS: tuple[str, ...] = ("达标", "临界", "未达标")
@@ -204,8 +205,8 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
     counts = {}
     for key in ("escalation_count", "commendation_count"):
         value = raw.pop(key, getattr(Rules, key))
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            bad(key, f"{key} = {value!r} 应为正整数", "例如 2")
+        if not isinstance(value, int) or not Domain(1, 100, integer=True).contains(value):
+            bad(key, f"{key} = {shown(value)} 应为 1 至 100 的整数", "例如 2")
             value = getattr(Rules, key)
         counts[key] = value
     allow = raw.pop("allow_nonprobability", False)
@@ -243,10 +244,10 @@ def _credit_bands(bands_raw: Any, bad: Any) -> tuple[tuple[str, float], ...]:
         return bands
     items = []
     for grade, low in bands_raw.items():
-        if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
+        if not SCORE.contains(low):
             bad(
                 f"credit_bands.{grade}",
-                f"信用等级 {grade} 的下限 {low!r} 应为非负数",
+                f"信用等级 {grade} 的下限 {shown(low)} 应为 {SCORE.describe()}",
                 "例如 AAA = 85",
             )
         else:
@@ -265,14 +266,14 @@ def _tie_break(tie_break: Any, bad: Any) -> tuple[str, ...]:
             '例如 ["composite", "margin_low", "n"]',
         )
         tie_break = list(Rules.tie_break)
-    unknown = [k for k in tie_break if k not in TIE_KEYS]
+    unknown = [k for k in tie_break if not isinstance(k, str) or k not in TIE_KEYS]
     if unknown:
         bad(
             "tie_break",
-            f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"tie_break 中有未知的比较项 {'、'.join(shown(k) for k in unknown)}",
             f"只能用 {'、'.join(TIE_KEYS)}",
         )
-        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
+        tie_break = [k for k in tie_break if k not in unknown] or list(Rules.tie_break)
     return tuple(tie_break)
 
 
@@ -382,30 +383,39 @@ def _checked_value(name: str, key: str, value: Any, default: Any, bad: Any) -> A
 
 
 def _count_value(where: str, key: str, value: Any, bad: Any) -> Any:
+    """A count: an integer 0 … :data:`~wuye_common.domains.MAX_COUNT`."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or (isinstance(value, float) and not value.is_integer())
     ):
-        bad(where, f"{key} = {value!r} 应为整数", "例如 2")
+        bad(where, f"{key} = {shown(value)} 应为整数", "例如 2")
         return _INVALID
-    value = int(value)
     if value < 0:
-        bad(where, f"{key} = {value} 不能为负数", "改为 0 或正整数")
+        bad(where, f"{key} = {shown(value)} 不能为负数", "改为 0 或正整数")
         return _INVALID
-    return value
+    if not COUNT.contains(value):
+        bad(where, f"{key} = {shown(value)} 应为 {COUNT.describe()}", "例如 2")
+        return _INVALID
+    return int(value)
+
+
+RULE_NUMBER = Domain(0, 1e6)
+"""Weights, caps and shares of ``[rules]``: finite, non-negative, at most a million."""
 
 
 def _number_value(name: str, where: str, key: str, value: Any, bad: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        bad(where, f"{key} = {value!r} 应为数字", "例如 0.2")
+        bad(where, f"{key} = {shown(value)} 应为数字", "例如 0.2")
         return _INVALID
-    value = float(value)
     if value < 0:
         what = "权重" if name == "weights" else "取值"
-        bad(where, f"{what} {key} = {value} 不能为负数", "改为 0（不计）或正数")
+        bad(where, f"{what} {key} = {shown(value)} 不能为负数", "改为 0（不计）或正数")
         return _INVALID
-    return value
+    if not RULE_NUMBER.contains(value):
+        bad(where, f"{key} = {shown(value)} 应为 {RULE_NUMBER.describe()}", "例如 0.2")
+        return _INVALID
+    return float(value)
 
 
 def credit_grade(

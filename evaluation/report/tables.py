@@ -90,6 +90,7 @@ LABELS: dict[str, str] = {
     "read": "读入",
     "accepted": "接受",
     "quarantined": "隔离",
+    "blank_rows": "跳过空行",
     "source_file": "来源文件",
     "level": "级别",
     "action": "处理",
@@ -712,14 +713,16 @@ def importance_table(results: RoundResults) -> pd.DataFrame:
 
 
 def ingest_table(results: RoundResults, files_only: bool = False) -> pd.DataFrame:
-    """Read / accepted / quarantined counts (per file only when ``files_only``)."""
+    """Read / accepted / quarantined counts and skipped blank rows (per file only when
+    ``files_only``; a round ingested before blank rows were counted has no such column)."""
     results = prepare(results)
     ic = results.ingest_counts
     if ic.empty:
         return pd.DataFrame()
     if files_only and "level" in ic.columns:
         ic = ic[ic["level"] == "file"]
-        return format_frame(ic, ["source_file", "read", "accepted", "quarantined"])
+        columns = ["source_file", "read", "accepted", "quarantined", "blank_rows"]
+        return format_frame(ic, [c for c in columns if c in ic.columns])
     return format_frame(ic)
 
 
