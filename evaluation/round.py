@@ -665,37 +665,76 @@ def _scoring_section(toml: _Toml) -> dict[str, Any]:
     return scoring
 
 
+COVER_KEYS = {
+    "client": "委托单位",
+    "agency": "测评机构",
+    "report_number": "报告编号",
+    "survey_period": "调查时间",
+    "basis": "依据文件",
+}
+"""``[report]`` keys printed on the district report's cover (key → the cover's label);
+``basis`` may be one text or a list of texts (the plan, the 考评办法)."""
+COVER_MAX = 200  # characters of one cover text
+
+
 def _report_section(toml: _Toml) -> dict[str, Any]:
-    """``[report]``: its keys (:data:`REPORT_KEYS`) checked, the table returned as is."""
+    """``[report]``: its keys (:data:`REPORT_KEYS`) checked; cover texts scrubbed of
+    personal data (``basis`` always a list)."""
     report = dict(toml.table("report"))
     for key, value in report.items():
-        if key == "notebooks" and not isinstance(value, bool):
-            toml.bad(
-                f"[report] notebooks = {value!r} 应为 true 或 false",
-                "写 notebooks = false 可跳过笔记本",
-                "report.notebooks",
-            )
-        elif key == "notebook_estates" and not (
-            isinstance(value, list) and all(isinstance(e, str) for e in value)
-        ):
-            toml.bad(
-                f"[report] notebook_estates 的值 {value!r} 应为小区编号列表",
-                '例如 notebook_estates = ["GD001", "GD002"]',
-                "report.notebook_estates",
-            )
-        elif key == "font" and not (isinstance(value, str) and "\x00" not in value):
-            toml.bad(
-                f"[report] font 的值 {value!r} 应为带引号的字体名称",
-                '例如 font = "Microsoft YaHei"，或删除该行使用内置字体',
-                "report.font",
-            )
+        if key in COVER_KEYS:
+            report[key] = _cover_value(toml, key, value)
         elif key not in REPORT_KEYS:
             toml.bad(
                 f"[report] 中有未知的键 {key!r}",
-                f"检查拼写或删除该行（可用：{'、'.join(REPORT_KEYS)}）",
+                f"检查拼写或删除该行（可用：{'、'.join((*REPORT_KEYS, *COVER_KEYS))}）",
                 f"report.{key}",
             )
+        else:
+            _report_option(toml, key, value)
     return report
+
+
+def _report_option(toml: _Toml, key: str, value: Any) -> None:
+    """One of ``notebooks``, ``notebook_estates``, ``font`` checked."""
+    if key == "notebooks" and not isinstance(value, bool):
+        toml.bad(
+            f"[report] notebooks = {value!r} 应为 true 或 false",
+            "写 notebooks = false 可跳过笔记本",
+            "report.notebooks",
+        )
+    elif key == "notebook_estates" and not (
+        isinstance(value, list) and all(isinstance(e, str) for e in value)
+    ):
+        toml.bad(
+            f"[report] notebook_estates 的值 {value!r} 应为小区编号列表",
+            '例如 notebook_estates = ["GD001", "GD002"]',
+            "report.notebook_estates",
+        )
+    elif key == "font" and not (isinstance(value, str) and "\x00" not in value):
+        toml.bad(
+            f"[report] font 的值 {value!r} 应为带引号的字体名称",
+            '例如 font = "Microsoft YaHei"，或删除该行使用内置字体',
+            "report.font",
+        )
+
+
+def _cover_value(toml: _Toml, key: str, value: Any) -> Any:
+    """A cover text (``basis``: a list of texts), scrubbed; a problem for anything else."""
+    texts = value if key == "basis" and isinstance(value, list) else [value]
+    ok = all(
+        isinstance(t, str) and "\x00" not in t and 0 < len(t.strip()) <= COVER_MAX for t in texts
+    )
+    if not ok or not texts:
+        example = '["《……满意度测评工作方案》", "《……考评办法》"]' if key == "basis" else '"……"'
+        toml.bad(
+            f"[report] {key}（{COVER_KEYS[key]}）的值 {shown(value)} 应为不超过 {COVER_MAX} 字的文字",
+            f"例如 {key} = {example}，或删除该行",
+            f"report.{key}",
+        )
+        return [] if key == "basis" else ""
+    cleaned = [scrub_text(t.strip()) for t in texts]
+    return cleaned if key == "basis" else cleaned[0]
 
 
 def _register_section(

@@ -18,7 +18,7 @@ import xlsxwriter
 
 from evaluation.demo.district import DemoDistrict, build_district, period_parts, register_for
 from evaluation.demo.fieldwork import numbers_text, simulate_fieldwork
-from evaluation.round import REGISTER_LABELS
+from evaluation.round import REGISTER_LABELS, period_label
 from wuye_common.files import atomic_path, temp_path
 
 FRAME_HEADERS: dict[str, str] = {
@@ -99,6 +99,7 @@ def write_demo_round(
             "reserve_ratio": 0.5,
         },
         "questionnaire": {"path": "default"},
+        "report": demo_cover(district.name, period),
         "inputs": {
             "register": "台账.xlsx",
             "frame": "住户清册.csv",
@@ -118,6 +119,20 @@ def write_demo_round(
         lambda p: p.write_text(header + tomli_w.dumps(config), encoding="utf-8"),
     )
     return root
+
+
+def demo_cover(district: str, period: str) -> dict[str, Any]:
+    """The demo's ``[report]`` cover fields (fictitious bureau and agency)."""
+    return {
+        "client": f"{district}住房和城市更新局（示例）",
+        "agency": "示例调查咨询有限公司",
+        "report_number": f"WY-{period}-001",
+        "survey_period": f"{period_label(period)}（示例）",
+        "basis": [
+            f"《{district}住宅小区物业服务满意度测评工作方案》（示例）",
+            f"《{district}物业服务企业考评办法》（示例）",
+        ],
+    }
 
 
 def write_fieldwork(

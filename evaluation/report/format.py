@@ -1,4 +1,10 @@
-"""Numbers the way the bureau reads them: 百分比 with one decimal, intervals in full-width brackets.
+"""The reports' one style sheet: terms and number formats used by the PDF, the workbook, the
+cards and the HTML notebooks.
+
+* rates ``70.0%`` (one decimal), intervals ``85.2%（81.0%～88.9%）`` in full-width brackets;
+* changes ``+2.3 个百分点（−1.0～+5.6）`` (true minus sign, ``～`` between the bounds);
+* counts with thousands separators ``35,508``;
+* quotes “…”, never 「…」; one word per concept (:data:`TERMS`: the 达标线, never 门槛).
 
 Scalar helpers for templates and vectorised ``*_series`` helpers for tables. Missing values
 (``None``/NaN) show as ``—``; nothing raises on them.
@@ -13,7 +19,24 @@ import numpy as np
 import pandas as pd
 
 MISSING = "—"
-DASH = "–"
+DASH = "～"  # between an interval's bounds
+MINUS = "−"  # U+2212, the sign of a negative change
+PP = " 个百分点"
+
+#: one word per concept, used by every output
+TERMS = {
+    "threshold": "达标线",
+    "rate": "满意率",
+    "index": "满意度指数",
+    "response_rate": "应答率（RR1）",
+    "completion_rate": "样本完成率",
+    "composite": "综合得分",
+    "red": "红榜",
+    "black": "黑榜",
+    "exit_warning": "退出预警",
+}
+#: wording from other stages restyled for display: 「」 quotes, the old word for the 达标线
+_RESTYLE = str.maketrans({"「": "“", "」": "”"})
 
 
 def _is_missing(value: Any) -> bool:
@@ -57,21 +80,49 @@ def index_interval(value: Any, low: Any, high: Any, digits: int = 1) -> str:
     return f"{number(value, digits)}（{number(low, digits)}{DASH}{number(high, digits)}）"
 
 
-def points(value: Any, digits: int = 1) -> str:
-    """A difference of proportions in 百分点: ``0.032`` → ``"+3.2个百分点"``."""
+def signed(value: Any, digits: int = 1) -> str:
+    """A change in 百分点 without its unit: ``0.032`` → ``"+3.2"``, ``-0.01`` → ``"−1.0"``."""
     if _is_missing(value):
         return MISSING
     v = float(value) * 100
     if math.isclose(v, 0.0, abs_tol=0.5 * 10**-digits):
-        return f"{0:.{digits}f}个百分点"
-    return f"{v:+.{digits}f}个百分点"
+        return f"{0:.{digits}f}"
+    return f"{v:+.{digits}f}".replace("-", MINUS)
+
+
+def points(value: Any, digits: int = 1) -> str:
+    """A difference of proportions in 百分点: ``0.032`` → ``"+3.2 个百分点"``."""
+    if _is_missing(value):
+        return MISSING
+    return signed(value, digits) + PP
+
+
+def points_interval(value: Any, low: Any, high: Any, digits: int = 1) -> str:
+    """``(0.023, -0.01, 0.056)`` → ``"+2.3 个百分点（−1.0～+5.6）"``."""
+    if _is_missing(value):
+        return MISSING
+    if _is_missing(low) or _is_missing(high):
+        return points(value, digits)
+    return f"{points(value, digits)}（{signed(low, digits)}{DASH}{signed(high, digits)}）"
 
 
 def integer(value: Any) -> str:
-    """An integer count with no decimals; missing → ``"—"``."""
+    """An integer count with thousands separators (``35,508``); missing → ``"—"``."""
     if _is_missing(value):
         return MISSING
-    return f"{round(float(value))}"
+    return f"{round(float(value)):,}"
+
+
+def quoted(text: Any) -> str:
+    """``达标`` → ``“达标”``."""
+    return f"“{text}”"
+
+
+def restyle(text: Any) -> str:
+    """Text from other stages in the reports' style: 「」 → “”, 门槛 → 达标线."""
+    if _is_missing(text):
+        return ""
+    return str(text).translate(_RESTYLE).replace("门槛", TERMS["threshold"])
 
 
 def pct_series(values: pd.Series, digits: int = 1) -> pd.Series:
@@ -94,6 +145,30 @@ def points_series(values: pd.Series, digits: int = 1) -> pd.Series:
     num = pd.to_numeric(values, errors="coerce").astype(float)
     text = num.map(lambda v: points(v, digits), na_action="ignore").astype(object)
     return text.fillna(MISSING).astype(str)
+
+
+def points_interval_series(
+    values: pd.Series, low: pd.Series, high: pd.Series, digits: int = 1
+) -> pd.Series:
+    """Vectorised :func:`points_interval`."""
+    out = [
+        points_interval(v, lo, hi, digits)
+        for v, lo, hi in zip(values.tolist(), low.tolist(), high.tolist(), strict=True)
+    ]
+    return pd.Series(out, index=values.index, dtype=str)
+
+
+def integer_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`integer`."""
+    num = pd.to_numeric(values, errors="coerce").astype(float)
+    text = num.map(lambda v: f"{round(v):,}", na_action="ignore").astype(object)
+    return text.fillna(MISSING).astype(str)
+
+
+def restyle_series(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`restyle` (missing → ``""``)."""
+    text = text_series(values)
+    return text.str.translate(_RESTYLE).str.replace("门槛", TERMS["threshold"], regex=False)
 
 
 def interval_series(
