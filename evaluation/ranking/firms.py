@@ -3,6 +3,8 @@ and verdict), its rank with interval and chances, and its list with reasons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -276,14 +278,10 @@ FIRM_COLUMNS = (
 )
 
 
-def _firm_reasons(
-    firms: pd.DataFrame,
-    m: dict[str, pd.Series],
-    cuts: list[tuple[str, int]],
-    chances: dict[int, np.ndarray],
-    rules: Rules,
-) -> pd.Series:
-    """Plain-Chinese reasons of the firm lists, with the numbers."""
+def _firm_phrases(
+    firms: pd.DataFrame, cuts: list[tuple[str, int]], chances: dict[int, np.ndarray], rules: Rules
+) -> dict[str, Any]:
+    """The numbers of the firm reasons as Chinese phrases (one Series or str per piece)."""
     fr = rules.firms
     n_el = int(firms["eligible"].sum())
     family = int(firms["q_value"].notna().sum())
@@ -313,7 +311,6 @@ def _firm_reasons(
     together = f"{family} 家企业同时检验、错误发现率控制在 "
     q = num(firms["q_value"], "%.3f").astype(object)
     q_red = num(firms["q_value_red"], "%.3f").astype(object)
-    b = rules.black
     zone = "或".join(f"前 {k} 名" for _, k in cuts)
     odds = pd.Series("", index=firms.index, dtype=object)
     for i, (_, k) in enumerate(cuts):
@@ -330,6 +327,32 @@ def _firm_reasons(
         + num(firms["credit_score"]).astype(object)
         + "）"
     )
+    return {
+        "rate": rate_text,
+        "rank": rank_text,
+        "together": together,
+        "q": q,
+        "q_red": q_red,
+        "zone": zone,
+        "odds": odds,
+        "share": share_text,
+        "credit": credit_text,
+    }
+
+
+def _firm_reasons(
+    firms: pd.DataFrame,
+    m: dict[str, pd.Series],
+    cuts: list[tuple[str, int]],
+    chances: dict[int, np.ndarray],
+    rules: Rules,
+) -> pd.Series:
+    """Plain-Chinese reasons of the firm lists, with the numbers."""
+    t = _firm_phrases(firms, cuts, chances, rules)
+    rate_text, rank_text, together = t["rate"], t["rank"], t["together"]
+    q, q_red, zone, odds = t["q"], t["q_red"], t["zone"], t["odds"]
+    share_text, credit_text = t["share"], t["credit"]
+    fr, b = rules.firms, rules.black
     eligible = firms["eligible"]
     reasons = join_texts(
         [
