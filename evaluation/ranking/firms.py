@@ -17,6 +17,7 @@ from evaluation.ranking.listing import (
     min_rank,
     num,
     pct,
+    rank_text,
     top_met,
     verdict_text,
 )
@@ -294,20 +295,7 @@ def _firm_phrases(
         + firms["households"].astype(str)
         + " 户）"
     )
-    comp = num(firms["composite"]).astype(object)
-    rank_text = (
-        "综合得分 "
-        + comp
-        + "，第 "
-        + firms["rank"].astype(str)
-        + "/"
-        + str(n_el)
-        + " 名（95% 名次区间 "
-        + firms["rank_low"].astype(str)
-        + "–"
-        + firms["rank_high"].astype(str)
-        + " 名）"
-    )
+    ranked = rank_text(firms, n_el)
     together = f"{family} 家企业同时检验、错误发现率控制在 "
     q = num(firms["q_value"], "%.3f").astype(object)
     q_red = num(firms["q_value_red"], "%.3f").astype(object)
@@ -329,7 +317,7 @@ def _firm_phrases(
     )
     return {
         "rate": rate_text,
-        "rank": rank_text,
+        "rank": ranked,
         "together": together,
         "q": q,
         "q_red": q_red,
@@ -349,7 +337,7 @@ def _firm_reasons(
 ) -> pd.Series:
     """Plain-Chinese reasons of the firm lists, with the numbers."""
     t = _firm_phrases(firms, cuts, chances, rules)
-    rate_text, rank_text, together = t["rate"], t["rank"], t["together"]
+    rate_text, ranked, together = t["rate"], t["rank"], t["together"]
     q, q_red, zone, odds = t["q"], t["q_red"], t["zone"], t["odds"]
     share_text, credit_text = t["share"], t["credit"]
     fr, b = rules.firms, rules.black
@@ -379,7 +367,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["red"],
-                rank_text
+                ranked
                 + "，名次在入选线（"
                 + zone
                 + "）之内，"
@@ -389,7 +377,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["rank_short"],
-                rank_text
+                ranked
                 + "，名次虽在"
                 + zone
                 + "之内，但"
@@ -400,7 +388,7 @@ def _firm_reasons(
             np.where(m["b_share"], share_text, ""),
             np.where(m["b_credit"], credit_text, ""),
             np.where(m["blocked"], "旗下有黑榜小区，不上红榜", ""),
-            np.where(eligible & ~m["red"] & ~m["rank_short"], rank_text, ""),
+            np.where(eligible & ~m["red"] & ~m["rank_short"], ranked, ""),
             np.where(
                 ~eligible,
                 "参评小区 "
