@@ -3,6 +3,8 @@ and verdict), its rank with interval and chances, and its list with reasons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,7 @@ from evaluation.ranking.listing import (
     min_rank,
     num,
     pct,
+    rank_text,
     top_met,
     verdict_text,
 )
@@ -276,14 +279,10 @@ FIRM_COLUMNS = (
 )
 
 
-def _firm_reasons(
-    firms: pd.DataFrame,
-    m: dict[str, pd.Series],
-    cuts: list[tuple[str, int]],
-    chances: dict[int, np.ndarray],
-    rules: Rules,
-) -> pd.Series:
-    """Plain-Chinese reasons of the firm lists, with the numbers."""
+def _firm_phrases(
+    firms: pd.DataFrame, cuts: list[tuple[str, int]], chances: dict[int, np.ndarray], rules: Rules
+) -> dict[str, Any]:
+    """The numbers of the firm reasons as Chinese phrases (one Series or str per piece)."""
     fr = rules.firms
     n_el = int(firms["eligible"].sum())
     family = int(firms["q_value"].notna().sum())
@@ -296,24 +295,10 @@ def _firm_reasons(
         + firms["households"].astype(str)
         + " 户）"
     )
-    comp = num(firms["composite"]).astype(object)
-    rank_text = (
-        "综合得分 "
-        + comp
-        + "，第 "
-        + firms["rank"].astype(str)
-        + "/"
-        + str(n_el)
-        + " 名（95% 名次区间 "
-        + firms["rank_low"].astype(str)
-        + "–"
-        + firms["rank_high"].astype(str)
-        + " 名）"
-    )
+    ranked = rank_text(firms, n_el)
     together = f"{family} 家企业同时检验、错误发现率控制在 "
     q = num(firms["q_value"], "%.3f").astype(object)
     q_red = num(firms["q_value_red"], "%.3f").astype(object)
-    b = rules.black
     zone = "或".join(f"前 {k} 名" for _, k in cuts)
     odds = pd.Series("", index=firms.index, dtype=object)
     for i, (_, k) in enumerate(cuts):
@@ -330,6 +315,32 @@ def _firm_reasons(
         + num(firms["credit_score"]).astype(object)
         + "）"
     )
+    return {
+        "rate": rate_text,
+        "rank": ranked,
+        "together": together,
+        "q": q,
+        "q_red": q_red,
+        "zone": zone,
+        "odds": odds,
+        "share": share_text,
+        "credit": credit_text,
+    }
+
+
+def _firm_reasons(
+    firms: pd.DataFrame,
+    m: dict[str, pd.Series],
+    cuts: list[tuple[str, int]],
+    chances: dict[int, np.ndarray],
+    rules: Rules,
+) -> pd.Series:
+    """Plain-Chinese reasons of the firm lists, with the numbers."""
+    t = _firm_phrases(firms, cuts, chances, rules)
+    rate_text, ranked, together = t["rate"], t["rank"], t["together"]
+    q, q_red, zone, odds = t["q"], t["q_red"], t["zone"], t["odds"]
+    share_text, credit_text = t["share"], t["credit"]
+    fr, b = rules.firms, rules.black
     eligible = firms["eligible"]
     reasons = join_texts(
         [
@@ -356,7 +367,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["red"],
-                rank_text
+                ranked
                 + "，名次在入选线（"
                 + zone
                 + "）之内，"
@@ -366,7 +377,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["rank_short"],
-                rank_text
+                ranked
                 + "，名次虽在"
                 + zone
                 + "之内，但"
@@ -377,7 +388,7 @@ def _firm_reasons(
             np.where(m["b_share"], share_text, ""),
             np.where(m["b_credit"], credit_text, ""),
             np.where(m["blocked"], "旗下有黑榜小区，不上红榜", ""),
-            np.where(eligible & ~m["red"] & ~m["rank_short"], rank_text, ""),
+            np.where(eligible & ~m["red"] & ~m["rank_short"], ranked, ""),
             np.where(
                 ~eligible,
                 "参评小区 "
