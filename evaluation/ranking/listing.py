@@ -73,7 +73,7 @@ def join_texts(parts: list[Any], index: pd.Index, sep: str = "；") -> pd.Series
 
 
 def rank_text(frame: pd.DataFrame, n_ranked: int) -> pd.Series:
-    """``综合得分 61.2，第 3/40 名（95% 名次区间 1–9 名）`` per row of an estate or firm table
+    """``综合得分 61.2，第 3/40 名（95% 名次区间 1～9 名）`` per row of an estate or firm table
     (its ``composite``, ``rank``, ``rank_low``, ``rank_high``)."""
     return (
         "综合得分 "
@@ -84,27 +84,27 @@ def rank_text(frame: pd.DataFrame, n_ranked: int) -> pd.Series:
         + str(n_ranked)
         + " 名（95% 名次区间 "
         + frame["rank_low"].astype(str)
-        + "–"
+        + "～"
         + frame["rank_high"].astype(str)
         + " 名）"
     )
 
 
 def verdict_text(frame: pd.DataFrame) -> pd.Series:
-    """``满意率 92.1%（下限 88.3%，门槛 90%）达标`` — the bound that decided the verdict."""
+    """``满意率 92.1%（下限 88.3%，达标线 90.0%）达标`` — the bound that decided the verdict."""
     v = frame["verdict"]
     rate, low, high = pct(frame["rate"]), pct(frame["rate_low"]), pct(frame["rate_high"])
-    thr = pct(frame["threshold"], 0)
+    thr = pct(frame["threshold"])
     bound = np.where(
         v == "达标",
         "下限 " + low.astype(object),
         np.where(
             v == "未达标",
             "上限 " + high.astype(object),
-            "区间 " + low.astype(object) + "–" + high.astype(object),
+            "区间 " + low.astype(object) + "～" + high.astype(object),
         ),
     )
     text = (
-        "满意率 " + rate.astype(object) + "（" + bound + "，门槛 " + thr.astype(object) + "）" + v
+        "满意率 " + rate.astype(object) + "（" + bound + "，达标线 " + thr.astype(object) + "）" + v
     )
     return pd.Series(np.where(v.isin(list(VERDICT_POINTS)), text, ""), index=frame.index)

@@ -18,11 +18,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from evaluation.report import charts, fonts, tables
+from evaluation.report import charts, fonts, summary, tables
 from evaluation.report import format as fmt
+from evaluation.report.cards import card_payloads, records
 from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
 from wuye_common.files import atomic_write_bytes, safe_filename
@@ -36,38 +36,19 @@ _LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not s
 # ---------------------------------------------------------------- payloads (pure)
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe scalar: NaN/NA → None, numpy → Python."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-safe dicts (NaN → None, numpy → Python), in one pass."""
-    cols = {c: [_clean(v) for v in frame[c].tolist()] for c in frame.columns}
-    return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
-
-
 def table_payload(frame: pd.DataFrame) -> dict | None:
     """A display frame as ``{"columns", "rows"}`` for ``data-table``; empty → None."""
     if frame is None or frame.empty:
         return None
     return {
         "columns": [str(c) for c in frame.columns],
-        "rows": frame.astype(str).to_numpy().tolist(),
+        "rows": [[fmt.restyle(v) for v in row] for row in frame.astype(str).to_numpy().tolist()],
     }
 
 
 INTERVAL_LABELS = {
     "exact": "精确区间（超几何分布，Konijn 1973）：全小区简单随机抽样的小区用精确区间，"
-    "满意率恰在达标线上的小区被误判为「未达标」的概率严格不超过 2.5%；其他抽样设计的小区用 "
+    "满意率恰在达标线上的小区被误判为“未达标”的概率严格不超过 2.5%；其他抽样设计的小区用 "
     "Korn–Graubard 区间（R survey svyciprop beta）",
     "beta": "Korn–Graubard 区间（Clopper–Pearson 区间按有效样本量调整，R survey svyciprop beta）",
     "logit": "Logit 变换区间（R survey svyciprop logit）",
@@ -93,7 +74,7 @@ def method_rows(results: RoundResults) -> list[list[str]]:
     if getattr(s, "sizing", "margin") == "power":
         design_text += (
             f"。样本量按检验功效确定：满意率比达标线低 {s.delta * 100:g} 个百分点的小区，"
-            f"被判为「未达标」的概率不低于 {fmt.pct(s.power, 0)}（精确计算），最少 {s.minimum} 户，"
+            f"被判为“未达标”的概率不低于 {fmt.pct(s.power, 0)}（精确计算），最少 {s.minimum} 户，"
             f"预计应答率 {fmt.pct(s.response_rate, 0)}"
         )
     else:
@@ -107,7 +88,7 @@ def method_rows(results: RoundResults) -> list[list[str]]:
         ["抽样设计", design_text],
         [
             "满意率",
-            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 户数 / 样本数：全小区简单随机"
+            "总体评价题选择“非常满意”“满意”的加权比例（设计权数 = 户数 / 样本数：全小区简单随机"
             "抽样的小区各户相同，按楼栋分层抽样的小区按楼栋计算）",
         ],
         [
@@ -121,7 +102,7 @@ def method_rows(results: RoundResults) -> list[list[str]]:
         ["区间方法", f"{interval}，置信水平 {fmt.pct(rnd.confidence, 0)}"],
         [
             "判定规则",
-            "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」",
+            "区间下限不低于达标线为“达标”，区间上限低于达标线为“未达标”，其余为“临界”",
         ],
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
         *list_method_rows(rnd),
@@ -130,7 +111,7 @@ def method_rows(results: RoundResults) -> list[list[str]]:
     if power:
         rows.append(["检验功效", power])
     rows.append(["小区域估计", tables.SAE_SENTENCE + _sae_switch(results)])
-    return rows
+    return [[k, fmt.restyle(v)] for k, v in rows]
 
 
 def power_sentence(results: RoundResults) -> str:
@@ -144,16 +125,16 @@ def power_sentence(results: RoundResults) -> str:
     decided = p.loc[~census, "power"].dropna()
     half = (1 - results.round.confidence) / 2
     text = (
-        f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」的概率为"
+        f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为“未达标”的概率为"
         f" {fmt.pct(decided.min(), 0)}{fmt.DASH}{fmt.pct(decided.max(), 0)}"
         if len(decided)
-        else f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」"
+        else f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为“未达标”"
     )
-    text += f"（目标 {fmt.pct(s.power, 0)}）；恰在达标线上的小区被误判为「未达标」的概率不超过 {fmt.pct(half)}"
+    text += f"（目标 {fmt.pct(s.power, 0)}）；恰在达标线上的小区被误判为“未达标”的概率不超过 {fmt.pct(half)}"
     if census.any():
         text += f"；{int(census.sum())} 个小区户数较少，抽样达不到目标，建议全部入户"
     total = int(p["n"].sum() + (p["n_topup"].sum() if "n_topup" in p else 0))
-    return text + f"。本方案共需入户 {total} 户。"
+    return text + f"。本方案共需入户 {fmt.integer(total)} 户。"
 
 
 def _sae_switch(results: RoundResults) -> str:
@@ -186,7 +167,7 @@ def list_method_rows(rnd: Any) -> list[list[str]]:
         ],
         [
             "多重检验",
-            "每个小区和企业检验「满意率不低于达标线」（黑榜）与「满意率达不到达标线」（红榜）两个"
+            "每个小区和企业检验“满意率不低于达标线”（黑榜）与“满意率达不到达标线”（红榜）两个"
             "单侧假设。全小区简单随机抽样的小区用超几何分布算出精确 p 值（与精确区间的判定一致，"
             "任何抽样比例下误判概率都不超过名义水平），其他小区和企业由设计估计及其有效样本量"
             "算出（Korn–Graubard）；全轮按 "
@@ -197,7 +178,7 @@ def list_method_rows(rnd: Any) -> list[list[str]]:
             "名次区间",
             "名次的 95% 联合区间（Klein、Wright、Wieczorek 2020）：各小区满意率取 Šidák 联合"
             "区间，区间两端的综合得分决定名次可能的范围，所有小区的名次同时落在区间内的概率"
-            "不低于 95%。「进入前列概率」「落入末位概率」由 1000 次参数抽样（按有效样本量的"
+            "不低于 95%。“进入前列概率”“落入末位概率”由 1000 次参数抽样（按有效样本量的"
             " Beta 分布）得出。按名次上红榜（前若干名、前若干比例）须同时满足：高于达标线的检验"
             "通过、名次在入选线之内、进入入选线的概率不低于 50%（多半确在前列）；按名次上黑榜"
             "（倒数若干名）须整个名次区间都在倒数范围之内：点名批评须确定无疑。",
@@ -219,34 +200,19 @@ def list_method_rows(rnd: Any) -> list[list[str]]:
         [
             "未应答敏感性",
             "按模式混合模型，未应答住户的满意率在 logit 尺度上与应答住户相差 δ（δ 即满意与不满意"
-            "住户应答几率之比的对数）；「未应答敏感度」为使判定改变所需的 δ。若满意与不满意住户"
-            f"应答几率相差 {el.nr_odds_ratio:g} 倍以内即可改变判定，标注「应答偏差敏感」，不按该"
+            "住户应答几率之比的对数）；“未应答敏感度”为使判定改变所需的 δ。若满意与不满意住户"
+            f"应答几率相差 {el.nr_odds_ratio:g} 倍以内即可改变判定，标注“应答偏差敏感”，不按该"
             "小区测评结果上榜；上榜所需的检验也按这一范围内最不利的情形计算。",
         ],
         [
             "数据问题",
-            "答卷数多于抽样记录户数的楼栋不作有限总体校正、不视为普查（标注「样本多于户数」，"
+            "答卷数多于抽样记录户数的楼栋不作有限总体校正、不视为普查（标注“样本多于户数”，"
             "该小区不按测评结果上榜）；无抽样记录且 round.toml 未写明 [sampling] design 的小区"
             "视为非概率样本（不作有限总体校正，不参与排名"
             + ("" if not rules.allow_nonprobability else "；本轮规则允许其上榜")
-            + "）；只有一个样本户的楼栋与相邻楼栋合并计算方差（标注「分层合并」）。",
+            + "）；只有一个样本户的楼栋与相邻楼栋合并计算方差（标注“分层合并”）。",
         ],
     ]
-
-
-def _sensitivity_note(verdict: pd.Series, delta: pd.Series) -> np.ndarray:
-    """The non-response sensitivity beside a decided verdict, in plain words:
-    ``；满意与不满意住户应答意愿相差 2.1 倍即可改变判定`` (nothing for 临界 or unknown)."""
-    decided = verdict.isin(["达标", "未达标"]).to_numpy() & delta.notna().to_numpy()
-    odds = np.exp(np.minimum(np.abs(delta.to_numpy(dtype=float)), 50.0))
-    text = np.where(
-        np.isinf(delta.to_numpy(dtype=float)),
-        "；任何未应答情形都不改变判定",
-        "；满意与不满意住户应答意愿相差 "
-        + np.char.mod("%.1f", odds).astype(object)
-        + " 倍即可改变判定",
-    )
-    return np.where(decided, text, "")
 
 
 def _svg(fig: Any) -> str | None:
@@ -262,55 +228,75 @@ def _title(results: RoundResults) -> str:
     return results.round.label
 
 
+def tier_charts(results: RoundResults) -> list[dict[str, Any]]:
+    """Per tier (in the thresholds' order): its estates' rates with intervals, best first."""
+    e = results.estates
+    if e.empty or not {"tier", "rate"} <= set(e.columns):
+        return []
+    order = {t: i for i, t in enumerate(results.round.thresholds)}
+    ordered = e.assign(_o=e["tier"].map(order).fillna(99)).sort_values(
+        ["_o", "rate"], ascending=[True, False]
+    )
+    low = ordered.get("rate_low", ordered["rate"])
+    high = ordered.get("rate_high", ordered["rate"])
+    cols = pd.DataFrame(
+        {
+            "tier": ordered["tier"].astype(str),
+            "name": fmt.text_series(ordered.get("estate_name", ordered["estate_id"])),
+            "rate": ordered["rate"],
+            "low": low,
+            "high": high,
+            "text": fmt.interval_series(ordered["rate"], low, high),
+            "verdict": fmt.text_series(ordered.get("verdict", pd.Series("", index=ordered.index))),
+        }
+    )
+    grouped: dict[str, list] = {}
+    for rec in records(cols):
+        grouped.setdefault(rec.pop("tier"), []).append(rec)
+    out = []
+    for tier, rows in grouped.items():
+        thr = results.round.thresholds.get(tier)
+        out.append({"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr), "rows": rows})
+    return out
+
+
+def summary_payload(results: RoundResults) -> dict[str, Any]:
+    """The cover and the 摘要 (one page: sentences, the 红黑榜 of estates and firms)."""
+    return {
+        "cover": summary.cover_rows(results),
+        "lines": summary.summary_lines(results),
+        "lists": table_payload(summary.lists_compact(results)),
+        "firm_lists": table_payload(summary.firm_lists_compact(results)),
+    }
+
+
+def _oc_svg(results: RoundResults) -> str | None:
+    """The operating-characteristic chart as SVG text (None without a plan)."""
+    return _svg(charts.oc_chart(results))
+
+
 def district_payload(results: RoundResults) -> dict[str, Any]:
     """Everything the district template shows, already formatted."""
     results = tables.prepare(results)
-    e = results.estates
-    tier_charts = []
-    if not e.empty and {"tier", "rate"} <= set(e.columns):
-        order = {t: i for i, t in enumerate(results.round.thresholds)}
-        ordered = e.assign(_o=e["tier"].map(order).fillna(99)).sort_values(
-            ["_o", "rate"], ascending=[True, False]
-        )
-        cols = pd.DataFrame(
-            {
-                "tier": ordered["tier"].astype(str),
-                "name": fmt.text_series(ordered.get("estate_name", ordered["estate_id"])),
-                "rate": ordered["rate"],
-                "low": ordered.get("rate_low"),
-                "high": ordered.get("rate_high"),
-                "text": fmt.interval_series(
-                    ordered["rate"],
-                    ordered.get("rate_low", ordered["rate"]),
-                    ordered.get("rate_high", ordered["rate"]),
-                ),
-                "verdict": fmt.text_series(
-                    ordered.get("verdict", pd.Series("", index=ordered.index))
-                ),
-            }
-        )
-        grouped: dict[str, list] = {}
-        for rec in _records(cols):
-            grouped.setdefault(rec.pop("tier"), []).append(rec)
-        for tier, rows in grouped.items():
-            thr = results.round.thresholds.get(tier)
-            tier_charts.append(
-                {"tier": tier, "threshold": thr, "threshold_text": fmt.pct(thr), "rows": rows}
-            )
     estates = tables.estates_table(results)
     return {
         "title": _title(results),
         "fonts": _font_list(results),
         "generated": str(results.meta.get("generated") or date.today().isoformat()),
+        "summary": summary_payload(results),
         "overview": tables.overview(results).to_numpy().tolist(),
+        "response": table_payload(tables.response_table(results)),
         "tiers": table_payload(tables.tier_summary(results)),
-        "tier_charts": tier_charts,
+        "tier_charts": tier_charts(results),
+        "communities": table_payload(summary.community_table(results)),
         "estates": table_payload(estates.drop(columns=["小区编号"], errors="ignore")),
         "red": table_payload(tables.lists_table(results, "红榜")),
         "black": table_payload(tables.lists_table(results, "黑榜")),
         "firms": table_payload(tables.firms_table(results)),
         "drivers": table_payload(tables.drivers_table(results)),
         "importance": table_payload(tables.importance_table(results)),
+        "advice": summary.district_advice(results),
+        "problems": table_payload(summary.problems_table(results)),
         "changes": table_payload(tables.changes_table(results)),
         "escalations": table_payload(tables.escalations_table(results)),
         "indicators": table_payload(tables.indicators_table(results)),
@@ -325,173 +311,6 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "small_area_note": tables.SAE_SENTENCE,
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
-    }
-
-
-def _plan_column(results: RoundResults, estate_ids: pd.Series, column: str) -> pd.Series:
-    """``column`` of the sampling plan for each estate (NaN without a plan)."""
-    plan = results.plan
-    if plan.empty or column not in plan.columns:
-        return pd.Series(np.nan, index=estate_ids.index)
-    first = plan.drop_duplicates("estate_id")
-    values = pd.Series(first[column].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
-    return estate_ids.astype(str).map(values).astype(float)
-
-
-def _small_sample_sae(col: Any) -> pd.Series:
-    """The small-area estimate with its interval for estates with few answers, else ``""``."""
-    n = pd.to_numeric(col("n"), errors="coerce")
-    sae = pd.to_numeric(col("sae_rate"), errors="coerce")
-    text = fmt.interval_series(sae, col("sae_low"), col("sae_high"))
-    return text.where((n < tables.SMALL_SAMPLE) & sae.notna(), "")
-
-
-def _oc_svg(results: RoundResults) -> str | None:
-    """The operating-characteristic chart as SVG text (None without a plan)."""
-    from evaluation.report.charts import oc_chart, to_svg
-
-    fig = oc_chart(results)
-    return None if fig is None else to_svg(fig)
-
-
-def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
-    """One payload per estate (keyed by ``estate_id``), built column-wise for the whole round."""
-    results = tables.prepare(results)
-    e = results.estates
-    if e.empty or "estate_id" not in e.columns:
-        return {}
-    e = e.reset_index(drop=True)
-
-    def col(name: str, default: Any = np.nan) -> pd.Series:
-        return e[name] if name in e.columns else pd.Series(default, index=e.index)
-
-    idx = pd.to_numeric(col("index"), errors="coerce") / 100
-    verdict = fmt.text_series(col("verdict", ""))
-    thr_text = fmt.pct_series(col("threshold"))
-    note = np.select(
-        [verdict == "达标", verdict == "未达标", verdict == "临界"],
-        [
-            "置信区间下限不低于达标线 " + thr_text,
-            "置信区间上限低于达标线 " + thr_text,
-            "置信区间跨越达标线 " + thr_text + "，差异在抽样误差范围内",
-        ],
-        "",
-    )
-    note = note + _sensitivity_note(verdict, pd.to_numeric(col("nr_delta"), errors="coerce"))
-    frame = pd.DataFrame(
-        {
-            "id": e["estate_id"].astype(str),
-            "name": fmt.text_series(col("estate_name", "")),
-            "tier": fmt.text_series(col("tier", "")),
-            "threshold": pd.to_numeric(col("threshold"), errors="coerce"),
-            "threshold_text": thr_text,
-            "rate": pd.to_numeric(col("rate"), errors="coerce"),
-            "rate_low": pd.to_numeric(col("rate_low"), errors="coerce"),
-            "rate_high": pd.to_numeric(col("rate_high"), errors="coerce"),
-            "rate_pct": fmt.pct_series(col("rate")),
-            "rate_text": fmt.interval_series(col("rate"), col("rate_low"), col("rate_high")),
-            "index_text": fmt.index_interval_series(
-                col("index"), col("index_low"), col("index_high")
-            ),
-            "index_frac": idx.clip(0, 1),
-            "index_low_frac": (pd.to_numeric(col("index_low"), errors="coerce") / 100).clip(0, 1),
-            "index_high_frac": (pd.to_numeric(col("index_high"), errors="coerce") / 100).clip(0, 1),
-            "verdict": verdict,
-            "verdict_note": note,
-            "list": fmt.text_series(col("list", "")),
-            "reasons": fmt.text_series(col("reasons", "")).str.replace(
-                r"^(红榜|黑榜)[：:]\s*", "", regex=True
-            ),
-            "flags": fmt.text_series(col("flags", "")),
-            "sae_text": _small_sample_sae(col),
-        }
-    )
-    for c in ("rate", "rate_low", "rate_high"):
-        frame[c] = frame[c].clip(0, 1)
-    facts = pd.DataFrame(
-        {
-            "所属社区": fmt.text_series(col("community", "")),
-            "物业企业": fmt.text_series(col("firm", "")),
-            "服务等级": frame["tier"],
-            "户数": fmt.number_series(col("households"), 0),
-            "有效样本": fmt.number_series(col("n"), 0),
-            "应答率": fmt.pct_series(col("response_rate")),
-            "排名": fmt.number_series(col("rank"), 0),
-            "检验功效": fmt.pct_series(_plan_column(results, e["estate_id"], "power"), 0),
-        }
-    )
-    fact_rows = [
-        [[k, v] for k, v in zip(facts.columns, row, strict=True)]
-        for row in facts.to_numpy().tolist()
-    ]
-    records = _records(frame)
-
-    dims: dict[str, list] = {}
-    d = results.dimensions
-    if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
-        dd = pd.DataFrame(
-            {
-                "estate_id": d["estate_id"].astype(str),
-                "name": fmt.text_series(d["dimension"]),
-                "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
-                "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
-                if "ci_low" in d
-                else np.nan,
-                "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
-                if "ci_high" in d
-                else np.nan,
-                "text": fmt.interval_series(
-                    d["rate"], d.get("ci_low", d["rate"]), d.get("ci_high", d["rate"])
-                ),
-            }
-        )
-        for rec in _records(dd):
-            dims.setdefault(rec.pop("estate_id"), []).append(rec)
-
-    changes: dict[str, dict] = {}
-    c = results.changes
-    if not c.empty and {"estate_id", "diff"} <= set(c.columns):
-        sig = c["significant"] if "significant" in c.columns else pd.Series(None, index=c.index)
-        diff = fmt.points_series(c["diff"])
-        if {"diff_low", "diff_high"} <= set(c.columns):
-            diff = (
-                diff
-                + "（"
-                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
-                + fmt.DASH
-                + fmt.points_series(c["diff_high"])
-                + "）"
-            )
-        cc = pd.DataFrame(
-            {
-                "estate_id": c["estate_id"].astype(str),
-                "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
-                "diff": diff,
-                "significant": sig.astype(object),
-            }
-        )
-        changes = {r.pop("estate_id"): r for r in _records(cc)}
-
-    title = _title(results)
-    font_list = _font_list(results)
-    method = (
-        f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
-        f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
-        f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
-        f"检验功效：按本轮抽样方案，满意率比达标线低 {results.round.sampling.delta * 100:g} "
-        f"个百分点的小区被判为未达标的概率。"
-    )
-    return {
-        r["id"]: {
-            "title": title,
-            "fonts": font_list,
-            "estate": r,
-            "facts": f,
-            "dimensions": dims.get(r["id"], []),
-            "change": changes.get(r["id"]),
-            "method": method,
-        }
-        for r, f in zip(records, fact_rows, strict=True)
     }
 
 

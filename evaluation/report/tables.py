@@ -330,7 +330,7 @@ def overview(results: RoundResults) -> pd.DataFrame:
             ("总户数", fmt.integer(pd.to_numeric(_col(e, "households"), errors="coerce").sum())),
             ("有效样本", fmt.integer(pd.to_numeric(_col(e, "n"), errors="coerce").sum())),
             (
-                "平均应答率",
+                "平均应答率（RR1）",
                 fmt.pct(pd.to_numeric(_col(e, "response_rate"), errors="coerce").mean()),
             ),
             *((f"{v}小区", f"{int(counts.get(v, 0))} 个") for v in VERDICTS),
@@ -346,6 +346,27 @@ def overview(results: RoundResults) -> pd.DataFrame:
                 ("全区满意率（区间）", fmt.interval(r["rate"], r.get("ci_low"), r.get("ci_high")))
             )
     return pd.DataFrame(rows, columns=["项目", "内容"])
+
+
+RESPONSE_RATES = (
+    ("response_rate", "应答率（RR1）", "完成户数 ÷ 接触过的合格住户（主样本与已启用的备用样本）"),
+    ("cooperation_rate", "合作率（COOP1）", "完成户数 ÷ 接触到的住户（完成与拒访）"),
+    ("refusal_rate", "拒访率（REF1）", "拒访户数 ÷ 接触过的合格住户"),
+    ("contact_rate", "接触率（CON1）", "接触到的住户 ÷ 接触过的合格住户"),
+    ("completion_rate", "样本完成率", "完成户数 ÷ 主样本户数（备用样本替换后，不是应答率）"),
+)
+"""The AAPOR outcome rates shown (column, label, definition)."""
+
+
+def response_table(results: RoundResults) -> pd.DataFrame:
+    """The AAPOR rates across the round's estates: definition, mean, lowest and highest."""
+    e = prepare(results).estates
+    rows = []
+    for col, label, definition in RESPONSE_RATES:
+        v = pd.to_numeric(_col(e, col), errors="coerce").dropna()
+        if len(v):
+            rows.append((label, definition, fmt.pct(v.mean()), fmt.pct(v.min()), fmt.pct(v.max())))
+    return pd.DataFrame(rows, columns=["指标", "定义", "各小区平均", "最低", "最高"])
 
 
 def tier_summary(results: RoundResults) -> pd.DataFrame:
@@ -431,8 +452,8 @@ SAE_SENTENCE = (
 )
 OC_SENTENCE = (
     "图中曲线表示：按本轮抽样方案，一个小区的真实满意率比达标线高或低若干个百分点时，被判为"
-    "「达标」（实线）或「未达标」（虚线）的概率；真实满意率恰在达标线上的小区被误判为"
-    "「未达标」的概率不超过 2.5%。"
+    "“达标”（实线）或“未达标”（虚线）的概率；真实满意率恰在达标线上的小区被误判为"
+    "“未达标”的概率不超过 2.5%。"
 )
 
 
@@ -551,19 +572,14 @@ def changes_table(results: RoundResults) -> pd.DataFrame:
     )
     if cur is not None:
         c = c.merge(cur, on="estate_id", how="left")
+    if "diff" in c.columns:  # largest rise first, largest fall last
+        c = c.assign(_d=pd.to_numeric(c["diff"], errors="coerce"))
+        c = c.sort_values("_d", ascending=False, na_position="last").reset_index(drop=True)
     out = format_frame(c, [x for x in ("estate_name", "previous_rate", "rate") if x in c.columns])
     if "diff" in c.columns:
-        change = fmt.points_series(c["diff"])
-        if {"diff_low", "diff_high"} <= set(c.columns):
-            change = (
-                change
-                + "（"
-                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
-                + fmt.DASH
-                + fmt.points_series(c["diff_high"])
-                + "）"
-            )
-        out["变化（区间）"] = change.to_numpy()
+        out["变化（区间）"] = fmt.points_interval_series(
+            c["diff"], _col(c, "diff_low", np.nan), _col(c, "diff_high", np.nan)
+        ).to_numpy()
     if "significant" in c.columns:
         out["显著"] = c["significant"].map({True: "是", False: "否"}).fillna("—").to_numpy()
     if "direction" in c.columns:
@@ -646,11 +662,10 @@ def indicators_table(results: RoundResults) -> pd.DataFrame:
         }
     )
     if {"numerator", "denominator"} <= set(ind.columns):
-        out["计算"] = (
-            fmt.number_series(ind["numerator"], 0)
-            + " / "
-            + fmt.number_series(ind["denominator"], 0)
-        )
+        num = pd.to_numeric(ind["numerator"], errors="coerce")
+        whole = (num.round() == num) | num.isna()
+        shown = fmt.integer_series(num).where(whole, fmt.number_series(num, 2))
+        out["计算"] = shown + " / " + fmt.integer_series(ind["denominator"])
     if "note" in ind.columns:
         out["说明"] = fmt.text_series(ind["note"])
     return out.reset_index(drop=True)

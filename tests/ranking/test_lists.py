@@ -217,10 +217,10 @@ def test_red_top_share_requires_the_verdict_its_test_and_the_rank() -> None:
     assert out.index[out["list"] == "红榜"].tolist() == ["E00"]
     reasons = out.loc["E00", "reasons"]
     assert reasons.startswith("红榜：满意率 99.0%（下限 ")
-    assert "门槛 80%）达标" in reasons
+    assert "达标线 80.0%）达标" in reasons
     assert "仍可认定高于达标线（q = 0.000）" in reasons
     assert (
-        "综合得分 99.0，第 1/10 名（95% 名次区间 1–1 名），名次在入选线（前 2 名）之内，"
+        "综合得分 99.0，第 1/10 名（95% 名次区间 1～1 名），名次在入选线（前 2 名）之内，"
         "进入前 2 名的概率 100%，不低于 50%"
     ) in reasons
     assert out.loc["E00", "criteria"] == "top_share"
@@ -326,7 +326,7 @@ def test_black_by_verdict_bottom_k_and_credit_grade() -> None:
         out.loc["A", "list"] == "黑榜" and "信用等级 C（信用积分 58.0）" in out.loc["A", "reasons"]
     )
     assert out.loc["D", "list"] == "黑榜"
-    assert "满意率 60.0%（上限 68.0%，门槛 80%）未达标" in out.loc["D", "reasons"]
+    assert "满意率 60.0%（上限 68.0%，达标线 80.0%）未达标" in out.loc["D", "reasons"]
     assert out.loc["A", "criteria"] == "credit_grade" and out.loc["D", "criteria"] == "verdict"
     assert "综合得分 60.0，第 5/5 名" in out.loc["D", "reasons"]  # position shown when black
     # ranks count every eligible estate: E is second, outside top_k = 1
@@ -379,14 +379,14 @@ def test_unlisted_estates_get_their_numbers_too() -> None:
         rank_round(rnd(reg, {**ONLY_INDEX, "red": {"top_k": 1, "top_share": 0}}), sc).estates
     )
     assert out.loc["A", "reasons"] == (
-        "红榜：满意率 92.1%（下限 88.3%，门槛 80%）达标；"
+        "红榜：满意率 92.1%（下限 88.3%，达标线 80.0%）达标；"
         "全区 2 个小区同时检验、错误发现率控制在 5% 时，仍可认定高于达标线（q = 0.000）；"
-        "综合得分 92.1，第 1/2 名（95% 名次区间 1–1 名），名次在入选线（前 1 名）之内，"
+        "综合得分 92.1，第 1/2 名（95% 名次区间 1～1 名），名次在入选线（前 1 名）之内，"
         "进入前 1 名的概率 100%，不低于 50%"
     )
     assert out.loc["B", "reasons"] == (
-        "满意率 85.0%（区间 78.0%–91.0%，门槛 80%）临界；"
-        "综合得分 85.0，第 2/2 名（95% 名次区间 2–2 名）"
+        "满意率 85.0%（区间 78.0%～91.0%，达标线 80.0%）临界；"
+        "综合得分 85.0，第 2/2 名（95% 名次区间 2～2 名）"
     )
 
 

@@ -27,15 +27,19 @@ def test_missing_values_show_dash(missing: object) -> None:
 
 
 def test_interval_as_the_bureau_reads_it() -> None:
-    assert fmt.interval(0.852, 0.81, 0.889) == "85.2%（81.0%–88.9%）"
+    assert fmt.interval(0.852, 0.81, 0.889) == "85.2%（81.0%～88.9%）"
     assert fmt.interval(0.852, None, 0.889) == "85.2%"
-    assert fmt.index_interval(82.34, 79.0, 85.61) == "82.3（79.0–85.6）"
+    assert fmt.index_interval(82.34, 79.0, 85.61) == "82.3（79.0～85.6）"
 
 
 def test_points_signed() -> None:
-    assert fmt.points(0.032) == "+3.2个百分点"
-    assert fmt.points(-0.0271) == "-2.7个百分点"
-    assert fmt.points(0.00001) == "0.0个百分点"
+    assert fmt.points(0.032) == "+3.2 个百分点"
+    assert fmt.points(-0.0271) == "−2.7 个百分点"
+    assert fmt.points(0.00001) == "0.0 个百分点"
+    assert fmt.points_interval(0.023, -0.01, 0.056) == "+2.3 个百分点（−1.0～+5.6）"
+    assert fmt.points_interval(0.023, None, 0.056) == "+2.3 个百分点"
+    assert fmt.integer(35508) == "35,508"
+    assert fmt.restyle("判为「未达标」，门槛 70.0%") == "判为“未达标”，达标线 70.0%"
 
 
 def test_series_match_scalars() -> None:
@@ -45,7 +49,7 @@ def test_series_match_scalars() -> None:
     got = fmt.interval_series(p, lo, hi).tolist()
     assert got == [fmt.interval(a, b, c) for a, b, c in zip(p, lo, hi, strict=True)]
     assert fmt.pct_series(p).tolist() == [fmt.pct(v) for v in p]
-    assert fmt.points_series(pd.Series([0.032, np.nan])).tolist() == ["+3.2个百分点", "—"]
+    assert fmt.points_series(pd.Series([0.032, np.nan])).tolist() == ["+3.2 个百分点", "—"]
 
 
 def test_display_width_counts_wide_characters_twice() -> None:

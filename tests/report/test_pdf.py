@@ -43,7 +43,17 @@ def test_district_pdf_text(results, tmp_path: Path) -> None:
         assert squash(name) in text
     row = e.iloc[5]
     assert squash(fmt.interval(row["rate"], row["rate_low"], row["rate_high"])) in text
-    for heading in ("测评概况", "分等级结果", "红榜", "黑榜", "物业企业汇总", "测评方法"):
+    for heading in (
+        "测评概况",
+        "分等级结果",
+        "红榜",
+        "黑榜",
+        "物业企业结果",
+        "测评方法",
+        "摘要",
+        "各社区结果",
+        "存在问题与整改建议",
+    ):
         assert heading in text
     assert "隔离" in text and "答题时间过短" in text
     assert "本轮无数据" not in text  # every section has data here
@@ -82,7 +92,7 @@ def test_card_renders_to_png_with_threshold_line(results, tmp_path: Path) -> Non
     )
     rows = np.where(blue.any(axis=1))[0]
     left = int(np.where(blue[rows].any(axis=0))[0].min())
-    width = 7.5 / 2.54 * 144  # 7.5 cm at 144 ppi
+    width = 5.2 / 2.54 * 144  # 5.2 cm at 144 ppi
     red_cols = np.where(red[rows].any(axis=0))[0]
     assert len(red_cols)
     expected = left + payload["estate"]["threshold"] * width
@@ -192,7 +202,7 @@ def test_stage_column_names_are_understood(results) -> None:
     assert tables.prepare(ready) is ready
     card = pdf.card_payloads(staged)["E003"]
     assert dict(card["facts"])["物业企业"] == results.estates.iloc[2]["firm"]
-    assert card["change"]["diff"].endswith("个百分点）")
+    assert "个百分点（" in card["change"]["diff"] and card["change"]["diff"].endswith("）")
     assert "（" in tables.firms_table(staged)["满意率（区间）"].iloc[0]
 
 

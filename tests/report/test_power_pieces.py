@@ -26,7 +26,7 @@ def test_district_report_has_power_oc_chart_and_small_area(results, tmp_path: Pa
     small = payload["small_area"]["rows"]
     assert len(small) == 2  # the two estates with fewer than 30 answers
     rows = dict(pdf.method_rows(results))
-    assert "被判为「未达标」的概率" in rows["检验功效"] and "本方案共需入户" in rows["检验功效"]
+    assert "被判为“未达标”的概率" in rows["检验功效"] and "本方案共需入户" in rows["检验功效"]
     assert rows["小区域估计"].startswith(tables.SAE_SENTENCE)
     text = pdf_text(pdf.render_district_pdf(results, tmp_path / "d.pdf"))
     for words in ("判定的操作特征", "抽样方案的检验功效", "样本较少小区的小区域估计"):
