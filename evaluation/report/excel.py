@@ -1,5 +1,10 @@
-"""The bureau's Excel workbook (xlsxwriter).
+"""The bureau's Excel workbook (xlsxwriter): one table per sheet.
 
+Every sheet holds one table from its first row (Chinese headers only: a column without a
+Chinese label is left out, and so is a second column with the same label), with an
+autofilter over the whole table, a frozen header, each column's own width and print set-up
+(A4, landscape where wide, fit to width, the header row repeated, a page header with the
+district and round). Conditional formats are placed by the column's name, never its position.
 Percentages are numbers with a ``0.0%`` format, never text. Every string from outside
 (estate names, reasons, comments) is written with ``write_string``; the workbook is opened
 with ``strings_to_formulas``/``strings_to_urls``/``strings_to_numbers`` off, and text
@@ -10,6 +15,7 @@ formula, even after the cell is edited.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,37 @@ from evaluation.report.pdf import method_rows
 from evaluation.results import RoundResults
 from wuye_common.files import atomic_path
 
-SHEETS = ("汇总", "小区结果", "分项结果", "红黑榜", "企业汇总", "历史趋势", "数据质量", "方法说明")
+SHEETS = (  # the order of SHEET_BUILDERS
+    "汇总",
+    "分等级结果",
+    "社区结果",
+    "小区结果",
+    "分项结果",
+    "分题结果",
+    "红黑榜",
+    "企业汇总",
+    "历史趋势",
+    "与上一轮相比",
+    "行动方案指标",
+    "数据录入",
+    "隔离原因",
+    "抽样方案",
+    "方法说明",
+)
+CODE_NAMES = {
+    "simple_srs": "简单随机",
+    "stratified_srs": "分层随机",
+    "systematic": "等距抽样",
+    "none": "无住户",
+    "exact": "精确区间（超几何）",
+    "beta": "Korn–Graubard",
+    "logit": "Logit",
+    "xlogit": "Logit",
+    "wilson": "Wilson",
+    "mean": "正态近似",
+}
+"""Codes of other stages shown in Chinese (sampling designs, interval methods)."""
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 FORMULA_START = ("=", "+", "-", "@")
 VERDICT_FILL = {"达标": "#C6EFCE", "临界": "#FFEB9C", "未达标": "#FFC7CE"}
 VERDICT_FONT = {"达标": "#006100", "临界": "#9C5700", "未达标": "#9C0006"}
@@ -99,6 +135,12 @@ class _Writer:
             "nodata": workbook.add_format({**base, "italic": True, "font_color": "#808080"}),
         }
         self.widths: dict[Any, dict[int, int]] = {}
+        self.headers: dict[Any, list[str]] = {}
+
+    def column(self, ws: Any, label: str) -> int | None:
+        """Position of the column headed ``label`` in the sheet's table (None: absent)."""
+        heads = self.headers.get(ws, [])
+        return heads.index(label) if label in heads else None
 
     def _track(self, ws: Any, col: int, text: str) -> None:
         w = self.widths.setdefault(ws, {})
@@ -130,8 +172,9 @@ class _Writer:
         if frame is None or frame.empty:
             ws.write_string(row, 0, tables.NO_DATA, self.f["nodata"])
             return row + 2
-        frame = frame[[c for c in frame.columns if c not in tables.HIDDEN_COLUMNS]]
+        frame = shown_columns(frame, labels)
         cols = list(frame.columns)
+        self.headers[ws] = [labels.get(c, str(c)) for c in cols]
         for j, c in enumerate(cols):
             head = labels.get(c, str(c))
             ws.write_string(row, j, head, self.f["head"])
@@ -153,12 +196,7 @@ class _Writer:
                         ws.write_blank(row + 1 + i, j, None, self.f[kind])
                 self._track(ws, j, "100.0%")
             else:
-                if pd.api.types.is_bool_dtype(series):
-                    texts = series.map({True: "是", False: "否"}).fillna("").astype(str)
-                elif c == "level":
-                    texts = fmt.text_series(series.map(lambda v: tables.LEVELS.get(v, v)))
-                else:
-                    texts = fmt.text_series(series)
+                texts = _texts(series, c)
                 values = texts.tolist()
                 text_f, quoted_f = self.f["text"], self.f["quoted"]
                 for i, s in enumerate(values):  # as self.text, widths once per distinct value
@@ -170,6 +208,7 @@ class _Writer:
         last = row + len(frame)
         if autofilter:
             ws.autofilter(row, 0, last, len(cols) - 1)
+            ws.freeze_panes(row + 1, 0)
         return last + 2
 
     def fit(self, ws: Any, minimum: int = 6) -> None:
@@ -178,28 +217,97 @@ class _Writer:
             ws.set_column(col, col, min(MAX_WIDTH, max(minimum, width + 2)))
 
 
-def _verdict_formats(writer: _Writer, ws: Any, first: int, last: int, col: int) -> None:
-    for v, fill in VERDICT_FILL.items():
-        f = writer.wb.add_format({"bg_color": fill, "font_color": VERDICT_FONT[v]})
+def _texts(series: pd.Series, column: str) -> pd.Series:
+    """A text column as shown: booleans 是/否, levels and codes in Chinese, restyled."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.map({True: "是", False: "否"}).fillna("").astype(str)
+    if column == "level":
+        return fmt.text_series(series.map(lambda v: tables.LEVELS.get(v, v)))
+    if column in ("design", "interval_method"):
+        return fmt.text_series(series.map(lambda v: CODE_NAMES.get(v, v)))
+    if column in ("reasons", "flags", "note"):
+        return fmt.restyle_series(series)
+    return fmt.text_series(series)
+
+
+def shown_columns(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """The columns a bureau reads: those with a Chinese label, each label once."""
+    keep, seen = [], set()
+    for c in frame.columns:
+        if c in tables.HIDDEN_COLUMNS:
+            continue
+        head = labels.get(c, str(c))
+        if not _CJK.search(head) or head in seen:
+            continue
+        seen.add(head)
+        keep.append(c)
+    return frame[keep]
+
+
+def print_setup(ws: Any, results: RoundResults, columns: int) -> None:
+    """A4, landscape when wider than 8 columns, fit to one page wide, the header row
+    repeated on every page, district and round in the page header."""
+    ws.set_paper(9)
+    if columns > 8:
+        ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    ws.set_header(f"&L{_header_text(results.round.label)}&R&A")
+    ws.set_footer("&C第 &P 页，共 &N 页")
+
+
+def _header_text(text: str) -> str:
+    return str(text).replace("&", "&&")[:200]
+
+
+def _cell_rule(writer: _Writer, ws: Any, label: str, colours: dict, rows: int, bold: bool) -> None:
+    """A fill for each value in ``colours`` on the column headed ``label``."""
+    j = writer.column(ws, label)
+    if j is None or rows == 0:
+        return
+    for v, fill in colours.items():
+        spec = {"bg_color": fill, "bold": True} if bold else {"bg_color": fill}
+        if not bold:
+            spec["font_color"] = VERDICT_FONT[v]
         ws.conditional_format(
-            first,
-            col,
-            last,
-            col,
-            {"type": "cell", "criteria": "==", "value": f'"{v}"', "format": f},
+            1,
+            j,
+            rows,
+            j,
+            {
+                "type": "cell",
+                "criteria": "==",
+                "value": f'"{v}"',
+                "format": writer.wb.add_format(spec),
+            },
         )
 
 
-def _list_formats(writer: _Writer, ws: Any, first: int, last: int, col: int) -> None:
-    for v, fill in LIST_FILL.items():
-        f = writer.wb.add_format({"bg_color": fill, "bold": True})
-        ws.conditional_format(
-            first,
-            col,
-            last,
-            col,
-            {"type": "cell", "criteria": "==", "value": f'"{v}"', "format": f},
-        )
+def _rate_bar(writer: _Writer, ws: Any, rows: int, label: str = "满意率") -> None:
+    j = writer.column(ws, label)
+    if j is None or rows == 0:
+        return
+    ws.conditional_format(
+        1,
+        j,
+        rows,
+        j,
+        {
+            "type": "data_bar",
+            "bar_color": "#8FB3E0",
+            "min_type": "num",
+            "min_value": 0,
+            "max_type": "num",
+            "max_value": 1,
+        },
+    )
+
+
+def _marks(writer: _Writer, ws: Any, rows: int) -> None:
+    """Verdict and list colours and the rate bar, each on its named column."""
+    _cell_rule(writer, ws, "结论", VERDICT_FILL, rows, bold=False)
+    _cell_rule(writer, ws, "榜单", LIST_FILL, rows, bold=True)
+    _rate_bar(writer, ws, rows)
 
 
 def _kinds(columns: Sequence[str]) -> dict[str, str]:
@@ -284,35 +392,79 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
             },
         )
         w = _Writer(wb)
-        sheets = {name: wb.add_worksheet(name) for name in SHEETS}
-        _summary(w, sheets["汇总"], results)
-        _estates(w, sheets["小区结果"], results)
-        _dimensions(w, sheets["分项结果"], results)
-        _lists(w, sheets["红黑榜"], results)
-        _firms(w, sheets["企业汇总"], results)
-        _trends(w, sheets["历史趋势"], results)
-        _quality(w, sheets["数据质量"], results)
-        _method(w, sheets["方法说明"], results)
-        for ws in sheets.values():
+        for name, build in SHEET_BUILDERS.items():
+            ws = wb.add_worksheet(name)
+            build(w, ws, results)
             w.fit(ws)
+            print_setup(ws, results, len(w.headers.get(ws, [])))
         wb.close()
     return target
 
 
+def _table(w: _Writer, ws: Any, frame: pd.DataFrame, **kwargs: Any) -> int:
+    """``frame`` as the sheet's one table from the first row; returns its data rows."""
+    w.table(ws, frame, 0, {**_kinds(frame.columns), **kwargs.pop("kinds", {})}, **kwargs)
+    return 0 if frame is None else len(frame)
+
+
+def overview_frame(results: RoundResults) -> pd.DataFrame:
+    """The 汇总 as (item, value, unit) with numbers kept numbers."""
+    e, rnd = results.estates, results.round
+    rows: list[tuple[str, Any, str]] = [
+        ("评估区域", rnd.district, ""),
+        ("评估期", tables.period_label(rnd.period), ""),
+        ("置信水平", rnd.confidence, "pct"),
+    ]
+    if not e.empty:
+
+        def col(c: str) -> pd.Series:
+            return pd.to_numeric(e[c], errors="coerce") if c in e else pd.Series(dtype=float)
+
+        counts = e["verdict"].value_counts() if "verdict" in e else pd.Series(dtype=int)
+        lists = e["list"].value_counts() if "list" in e else pd.Series(dtype=int)
+        rows += [
+            ("参评小区（个）", len(e), "int"),
+            ("总户数", col("households").sum(), "int"),
+            ("有效样本（份）", col("n").sum(), "int"),
+            ("平均应答率（RR1）", col("response_rate").mean(), "pct"),
+            *((f"{v}小区（个）", int(counts.get(v, 0)), "int") for v in tables.VERDICTS),
+            ("红榜小区（个）", int(lists.get("红榜", 0)), "int"),
+            ("黑榜小区（个）", int(lists.get("黑榜", 0)), "int"),
+        ]
+    d = results.district
+    if not d.empty and {"tier", "rate"} <= set(d.columns):
+        overall = d[~d["tier"].isin(list(rnd.thresholds))]
+        if len(overall):
+            r = overall.iloc[-1]
+            rows += [
+                ("全区满意率", r["rate"], "pct"),
+                ("全区满意率区间下限", r.get("ci_low"), "pct"),
+                ("全区满意率区间上限", r.get("ci_high"), "pct"),
+            ]
+    return pd.DataFrame(rows, columns=["item", "value", "kind"])
+
+
 def _summary(w: _Writer, ws: Any, results: RoundResults) -> None:
-    w.text(ws, 0, 0, f"{results.round.label} 物业服务满意度测评结果汇总", "title")
-    ov = tables.overview(results)
-    row = w.table(
-        ws,
-        ov.rename(columns={"项目": "item", "内容": "content"}),
-        2,
-        {},
-        labels={"item": "项目", "content": "内容"},
-        autofilter=False,
-    )
+    ov = overview_frame(results)
+    labels = {"item": "项目", "value": "数值"}
+    w.headers[ws] = ["项目", "数值"]
+    for j, head in enumerate(labels.values()):
+        ws.write_string(0, j, head, w.f["head"])
+        w._track(ws, j, head)
+    for i, (item, value, kind) in enumerate(ov.itertuples(index=False), start=1):
+        w.text(ws, i, 0, item, "bold")
+        if kind and value is not None and not pd.isna(value):
+            ws.write_number(i, 1, float(value), w.f[kind])
+            w._track(ws, 1, "100.0%")
+        else:
+            w.text(ws, i, 1, value)
+    ws.freeze_panes(1, 0)
+
+
+def _tiers(w: _Writer, ws: Any, results: RoundResults) -> None:
     e = results.estates
     if e.empty or "tier" not in e.columns:
-        w.text(ws, row, 0, tables.NO_DATA, "nodata")
+        _table(w, ws, pd.DataFrame())
         return
     counts = (
         pd.crosstab(e["tier"], e["verdict"])
@@ -331,73 +483,62 @@ def _summary(w: _Writer, ws: Any, results: RoundResults) -> None:
         frame = frame.merge(
             _select(d, ("tier", "rate", "ci_low", "ci_high")), on="tier", how="left"
         )
-    w.text(ws, row, 0, "分等级结果", "bold")
-    start = row + 1
-    kinds = {**_kinds(frame.columns), **{v: "int" for v in tables.VERDICTS}}
-    nxt = w.table(
+    rows = _table(
+        w,
         ws,
         frame,
-        start,
-        kinds,
+        kinds={v: "int" for v in tables.VERDICTS},
         labels={**tables.LABELS, **{v: v for v in tables.VERDICTS}},
-        autofilter=False,
     )
-    ind = results.indicators
-    w.text(ws, nxt, 0, "行动方案指标", "bold")
-    kinds = _kinds(ind.columns)
-    if {"value", "target"} <= set(ind.columns):
-        vals = pd.to_numeric(ind["value"], errors="coerce")
-        tgt = pd.to_numeric(ind["target"], errors="coerce")
-        if vals.dropna().between(0, 1).all() and tgt.dropna().between(0, 1).all():
-            kinds.update(value="pct", target="pct")
-    chart_row = w.table(ws, ind, nxt + 1, kinds, autofilter=False)
     chart = w.wb.add_chart({"type": "column", "subtype": "stacked"})
     for v in tables.VERDICTS:
         j = list(frame.columns).index(v)
         chart.add_series(
             {
                 "name": v,
-                "categories": ["汇总", start + 1, 0, start + len(frame), 0],
-                "values": ["汇总", start + 1, j, start + len(frame), j],
+                "categories": [ws.name, 1, 0, rows, 0],
+                "values": [ws.name, 1, j, rows, j],
                 "fill": {"color": VERDICT_FONT[v]},
             }
         )
     chart.set_title({"name": "各等级小区测评结论"})
     chart.set_y_axis({"name": "小区数"})
     chart.set_legend({"position": "bottom"})
-    ws.insert_chart(chart_row, 0, chart, {"x_scale": 1.3, "y_scale": 1.1})
+    ws.insert_chart(rows + 2, 0, chart, {"x_scale": 1.3, "y_scale": 1.1})
+
+
+def _communities(w: _Writer, ws: Any, results: RoundResults) -> None:
+    from evaluation.report.summary import community_frame
+
+    frame = community_frame(results)
+    rows = _table(
+        w,
+        ws,
+        frame,
+        kinds={
+            c: "int"
+            for c in (
+                "estates",
+                "households",
+                "n",
+                *tables.VERDICTS,
+                "red_estates",
+                "black_estates",
+            )
+        },
+        labels={**tables.LABELS, **{v: v for v in tables.VERDICTS}, "rate": "满意率（户数加权）"},
+    )
+    _rate_bar(w, ws, rows, "满意率（户数加权）")
 
 
 def _estates(w: _Writer, ws: Any, results: RoundResults) -> None:
     e = results.estates
-    if e.empty:
-        w.table(ws, e, 0, {})
-        return
-    e = e.sort_values([c for c in ("rank", "estate_id") if c in e.columns])
+    if not e.empty:
+        e = e.sort_values([c for c in ("rank", "estate_id") if c in e.columns])
     frame = _select(e, ESTATE_COLUMNS)
-    w.table(ws, frame, 0, _kinds(frame.columns))
+    rows = _table(w, ws, frame)
     ws.freeze_panes(1, 3 if "estate_name" in frame.columns else 1)
-    cols = list(frame.columns)
-    if "verdict" in cols:
-        _verdict_formats(w, ws, 1, len(frame), cols.index("verdict"))
-    if "list" in cols:
-        _list_formats(w, ws, 1, len(frame), cols.index("list"))
-    if "rate" in cols:
-        j = cols.index("rate")
-        ws.conditional_format(
-            1,
-            j,
-            len(frame),
-            j,
-            {
-                "type": "data_bar",
-                "bar_color": "#8FB3E0",
-                "min_type": "num",
-                "min_value": 0,
-                "max_type": "num",
-                "max_value": 1,
-            },
-        )
+    _marks(w, ws, rows)
 
 
 def _with_names(frame: pd.DataFrame, results: RoundResults) -> pd.DataFrame:
@@ -418,20 +559,43 @@ def _with_names(frame: pd.DataFrame, results: RoundResults) -> pd.DataFrame:
 
 def _dimensions(w: _Writer, ws: Any, results: RoundResults) -> None:
     d = _with_names(results.dimensions, results)
-    w.text(ws, 0, 0, "分项（维度）满意率", "bold")
-    row = w.table(ws, d, 1, _kinds(d.columns))
-    ws.freeze_panes(2, 0)
-    if "rate" in d.columns and not d.empty:
-        j = list(d.columns).index("rate")
-        ws.conditional_format(2, j, 1 + len(d), j, {"type": "3_color_scale"})
+    rows = _table(
+        w,
+        ws,
+        _select(
+            d, ("estate_id", "estate_name", "dimension", "rate", "ci_low", "ci_high", "index", "n")
+        ),
+    )
+    if rows:
+        j = w.column(ws, "满意率")
+        if j is not None:
+            ws.conditional_format(1, j, rows, j, {"type": "3_color_scale"})
+
+
+def _items(w: _Writer, ws: Any, results: RoundResults) -> None:
     items = _with_names(results.items, results)
-    w.text(ws, row, 0, "分题满意率", "bold")
-    w.table(ws, items, row + 1, _kinds(items.columns), autofilter=False)
+    q = getattr(results.round, "questionnaire", None)
+    if not items.empty and q is not None and "item_id" in items.columns:
+        texts = q.items.drop_duplicates("item_id").set_index("item_id")["text"]
+        items = items.assign(question=items["item_id"].astype(str).map(texts).fillna(""))
+    cols = (
+        "estate_id",
+        "estate_name",
+        "item_id",
+        "question",
+        "dimension",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "n",
+    )
+    rows = _table(w, ws, _select(items, cols), labels={**tables.LABELS, "question": "题目"})
+    _rate_bar(w, ws, rows)
 
 
 def _lists(w: _Writer, ws: Any, results: RoundResults) -> None:
     e = results.estates
-    w.text(ws, 0, 0, "小区红黑榜", "bold")
+    frame = pd.DataFrame()
     if not e.empty and "list" in e.columns:
         listed = e[e["list"].isin(["红榜", "黑榜"])].sort_values(
             ["list", "rate"] if "rate" in e else ["list"]
@@ -452,79 +616,89 @@ def _lists(w: _Writer, ws: Any, results: RoundResults) -> None:
                 "reasons",
             ),
         )
-    else:
-        frame = pd.DataFrame()
-    row = w.table(ws, frame, 1, _kinds(frame.columns))
-    if not frame.empty:
-        _list_formats(w, ws, 2, 1 + len(frame), 0)
-        if "verdict" in frame.columns:
-            _verdict_formats(w, ws, 2, 1 + len(frame), list(frame.columns).index("verdict"))
-    ws.freeze_panes(2, 0)
-    f = results.firms
-    w.text(ws, row, 0, "企业红黑榜", "bold")
-    firms = (
-        _select(
-            f[f["list"].isin(["红榜", "黑榜"])],
-            ("list", "firm", "estates", "rate", "ci_low", "ci_high", "reasons"),
-        )
-        if not f.empty and "list" in f.columns
-        else pd.DataFrame()
-    )
-    w.table(ws, firms, row + 1, _kinds(firms.columns), autofilter=False)
+    rows = _table(w, ws, frame)
+    _marks(w, ws, rows)
 
 
 def _firms(w: _Writer, ws: Any, results: RoundResults) -> None:
     f = results.firms
-    w.table(ws, f, 0, _kinds(f.columns))
+    rows = _table(
+        w,
+        ws,
+        f.rename(columns={"rate_low": "ci_low", "rate_high": "ci_high"}).loc[
+            :, lambda x: ~x.columns.duplicated()
+        ]
+        if not f.empty
+        else f,
+    )
     ws.freeze_panes(1, 1)
-    if not f.empty and "list" in f.columns:
-        _list_formats(w, ws, 1, len(f), list(f.columns).index("list"))
+    _marks(w, ws, rows)
 
 
 def _trends(w: _Writer, ws: Any, results: RoundResults) -> None:
     t = results.trends
-    w.text(ws, 0, 0, "历史趋势", "bold")
-    row = w.table(ws, t, 1, _kinds(t.columns))
-    ws.freeze_panes(2, 0)
-    if not t.empty and "rate" in t.columns and len(t) > 1 and "estate_id" not in t.columns:
-        cols = list(t.columns)
+    rows = _table(w, ws, t)
+    if rows > 1 and "rate" in t.columns and "estate_id" not in t.columns:
+        j = w.column(ws, "满意率")
         chart = w.wb.add_chart({"type": "line"})
         chart.add_series(
             {
                 "name": "满意率",
-                "categories": ["历史趋势", 2, 0, 1 + len(t), 0],
-                "values": ["历史趋势", 2, cols.index("rate"), 1 + len(t), cols.index("rate")],
+                "categories": [ws.name, 1, 0, rows, 0],
+                "values": [ws.name, 1, j, rows, j],
                 "marker": {"type": "circle"},
             }
         )
         chart.set_y_axis({"num_format": "0%", "min": 0, "max": 1})
         chart.set_legend({"none": True})
         chart.set_title({"name": "满意率走势"})
-        ws.insert_chart(1, len(cols) + 1, chart)
+        ws.insert_chart(1, len(w.headers[ws]) + 1, chart)
+    _marks(w, ws, rows)
+
+
+def _changes(w: _Writer, ws: Any, results: RoundResults) -> None:
     c = _with_names(results.changes, results)
-    w.text(ws, row, 0, "与上一轮相比", "bold")
-    w.table(ws, c, row + 1, _kinds(c.columns), autofilter=False)
+    if "diff" in c.columns:
+        c = c.sort_values("diff", ascending=False)
+    _table(w, ws, c)
 
 
-def _quality(w: _Writer, ws: Any, results: RoundResults) -> None:
-    w.text(ws, 0, 0, "数据录入", "bold")
-    ic = results.ingest_counts
-    row = w.table(ws, ic, 1, _kinds(ic.columns))
-    w.text(ws, row, 0, "隔离数据（按原因）", "bold")
-    qs = results.quarantine_summary
-    row = w.table(ws, qs, row + 1, _kinds(qs.columns), autofilter=False)
-    plan = _with_names(results.plan, results)
-    w.text(ws, row, 0, "抽样方案", "bold")
-    w.table(ws, plan, row + 1, _kinds(plan.columns), autofilter=False)
+def _indicators(w: _Writer, ws: Any, results: RoundResults) -> None:
+    ind = results.indicators
+    kinds = {}
+    if {"value", "target"} <= set(ind.columns):
+        share = ind["unit"].eq("比例") if "unit" in ind else pd.Series(True, index=ind.index)
+        if share.all():
+            kinds.update(value="pct", target="pct")
+    frame = _select(
+        ind, ("label", "year", "value", "target", "met", "numerator", "denominator", "note")
+    )
+    if "label" in frame.columns:
+        frame = frame.rename(columns={"label": "indicator"})
+    _table(w, ws, frame, kinds={**kinds, "numerator": "num2", "denominator": "int"})
+
+
+def _ingest(w: _Writer, ws: Any, results: RoundResults) -> None:
+    _table(w, ws, results.ingest_counts)
+
+
+def _quarantine(w: _Writer, ws: Any, results: RoundResults) -> None:
+    _table(w, ws, results.quarantine_summary)
+
+
+def _plan(w: _Writer, ws: Any, results: RoundResults) -> None:
+    _table(w, ws, _with_names(results.plan, results))
 
 
 def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
-    w.text(ws, 0, 0, "测评方法说明", "title")
     rows = method_rows(results)
-    for i, (k, v) in enumerate(rows, start=2):
+    for j, head in enumerate(("项目", "说明")):
+        ws.write_string(0, j, head, w.f["head"])
+    w.headers[ws] = ["项目", "说明"]
+    for i, (k, v) in enumerate(rows, start=1):
         w.text(ws, i, 0, k, "bold")
         ws.write_string(i, 1, v, w.f["wrap"])
-    row = len(rows) + 3
+    row = len(rows) + 2
     power = tables.plan_power_table(results)
     if not power.empty:
         w.text(ws, row, 0, "抽样方案的检验功效（分等级）", "bold")
@@ -536,10 +710,31 @@ def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
         kinds = {c: "pct" for c in ("真实满意率", "判为达标", "判为临界", "判为未达标")}
         kinds.update({c: "int" for c in ("户数", "应答户数", "与达标线之差(百分点)")})
         w.table(ws, curves, row + 2, kinds, autofilter=False)
+    w.headers[ws] = ["项目", "说明"]
+    ws.freeze_panes(1, 0)
     ws.set_column(0, 0, 12)
     ws.set_column(1, 1, 90)
     ws.set_column(2, 8, 12)
     w.widths.pop(ws, None)
+
+
+SHEET_BUILDERS = {
+    "汇总": _summary,
+    "分等级结果": _tiers,
+    "社区结果": _communities,
+    "小区结果": _estates,
+    "分项结果": _dimensions,
+    "分题结果": _items,
+    "红黑榜": _lists,
+    "企业汇总": _firms,
+    "历史趋势": _trends,
+    "与上一轮相比": _changes,
+    "行动方案指标": _indicators,
+    "数据录入": _ingest,
+    "隔离原因": _quarantine,
+    "抽样方案": _plan,
+    "方法说明": _method,
+}
 
 
 def _oc_rows(results: RoundResults) -> pd.DataFrame:

@@ -213,38 +213,49 @@ def _change_sentence(results: RoundResults) -> str:
     )
 
 
-def community_table(results: RoundResults) -> pd.DataFrame:
-    """Per 社区: estates, households, valid answers, verdict counts, the household-weighted
-    mean of its estates' rates (a point estimate: the estates are strata) and lists."""
+def community_frame(results: RoundResults) -> pd.DataFrame:
+    """Per 社区 (numbers): ``community, estates, households, n``, the verdict counts,
+    ``rate`` (the household-weighted mean of its estates' rates: a point estimate with the
+    estates as strata), ``red_estates, black_estates``; best rate first."""
     e = tables.prepare(results).estates
     if e.empty or "community" not in e.columns:
         return pd.DataFrame()
-    e = e.assign(
-        _h=pd.to_numeric(_col(e, "households"), errors="coerce"),
-        _r=pd.to_numeric(_col(e, "rate"), errors="coerce"),
-        _n=pd.to_numeric(_col(e, "n"), errors="coerce"),
-        _v=_col(e, "verdict", "").astype(str),
-        _l=_col(e, "list", "").astype(str),
-    )
-    e = e.assign(_hr=e["_h"].where(e["_r"].notna()) * e["_r"], _hs=e["_h"].where(e["_r"].notna()))
-    g = e.groupby(e["community"].astype(str), sort=True)
-    out = pd.DataFrame(
+    h = pd.to_numeric(_col(e, "households"), errors="coerce")
+    r = pd.to_numeric(_col(e, "rate"), errors="coerce")
+    verdict, listed = _col(e, "verdict", "").astype(str), _col(e, "list", "").astype(str)
+    parts = pd.DataFrame(
         {
-            "小区数": g.size(),
-            "户数": g["_h"].sum(),
-            "有效样本": g["_n"].sum(),
-            **{v: g["_v"].apply(lambda s, v=v: int((s == v).sum())) for v in tables.VERDICTS},
-            "满意率（户数加权）": g["_hr"].sum() / g["_hs"].sum().replace(0, np.nan),
-            "红榜": g["_l"].apply(lambda s: int((s == "红榜").sum())),
-            "黑榜": g["_l"].apply(lambda s: int((s == "黑榜").sum())),
+            "community": e["community"].astype(str),
+            "estates": 1,
+            "households": h,
+            "n": pd.to_numeric(_col(e, "n"), errors="coerce"),
+            **{v: (verdict == v).astype(int) for v in tables.VERDICTS},
+            "_hr": (h * r).where(r.notna()),
+            "_hs": h.where(r.notna()),
+            "red_estates": (listed == "红榜").astype(int),
+            "black_estates": (listed == "黑榜").astype(int),
         }
     )
-    out = out.sort_values("满意率（户数加权）", ascending=False)
-    shown = out.reset_index(names="所属社区")
-    for c in ("小区数", "户数", "有效样本", *tables.VERDICTS, "红榜", "黑榜"):
-        shown[c] = fmt.integer_series(shown[c])
-    shown["满意率（户数加权）"] = fmt.pct_series(shown["满意率（户数加权）"])
-    return shown
+    out = parts.groupby("community", sort=True).sum(min_count=1)
+    out.insert(4 + len(tables.VERDICTS) - 1, "rate", out["_hr"] / out["_hs"].replace(0, np.nan))
+    out = out.drop(columns=["_hr", "_hs"]).sort_values("rate", ascending=False)
+    return out.reset_index()
+
+
+def community_table(results: RoundResults) -> pd.DataFrame:
+    """:func:`community_frame` for display (Chinese headers, formatted)."""
+    frame = community_frame(results)
+    if frame.empty:
+        return frame
+    out = pd.DataFrame({"所属社区": frame["community"]})
+    for col, label in (("estates", "小区数"), ("households", "户数"), ("n", "有效样本")):
+        out[label] = fmt.integer_series(frame[col])
+    for v in tables.VERDICTS:
+        out[v] = fmt.integer_series(frame[v])
+    out["满意率（户数加权）"] = fmt.pct_series(frame["rate"])
+    out["红榜"] = fmt.integer_series(frame["red_estates"])
+    out["黑榜"] = fmt.integer_series(frame["black_estates"])
+    return out
 
 
 def weakest_dimensions(results: RoundResults, k: int = WEAKEST) -> pd.Series:

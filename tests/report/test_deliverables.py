@@ -123,3 +123,61 @@ def test_changes_sorted_by_change_in_the_style(results) -> None:
     assert all("个百分点（" in s and "～" in s for s in shown if s != "—")
     signed = [float(s.split(" ")[0].replace("−", "-")) for s in shown if s != "—"]
     assert signed == sorted(signed, reverse=True)
+
+
+NUMBER_TEXT = re.compile(r"^[−+-]?[\d,]+(\.\d+)?\s*(%|个|户|份)?$")
+RULE_COLUMNS = {
+    '"达标"': "结论",
+    '"临界"': "结论",
+    '"未达标"': "结论",
+    '"红榜"': "榜单",
+    '"黑榜"': "榜单",
+}
+
+
+def test_workbook_one_clean_table_per_sheet(results, tmp_path) -> None:
+    import openpyxl
+
+    from evaluation.report.excel import SHEETS, write_workbook
+
+    wb = openpyxl.load_workbook(write_workbook(results, tmp_path / "结果.xlsx"))
+    assert wb.sheetnames == list(SHEETS)
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        assert header and all(h is None or re.search(r"[\u4e00-\u9fff]", h) for h in header), (
+            ws.title,
+            header,
+        )
+        assert len([h for h in header if h]) == len({h for h in header if h}), ws.title
+        assert ws.freeze_panes is not None, ws.title
+        assert (
+            ws.print_title_rows in ("1:1", "$1:$1") and ws.sheet_properties.pageSetUpPr.fitToPage
+        ), ws.title
+        assert ws.page_setup.fitToHeight in (0, "0") and ws.page_setup.fitToWidth in (None, 1), (
+            ws.title
+        )
+        assert results.round.district in ws.oddHeader.left.text, ws.title
+        if ws.auto_filter.ref:  # the filter covers the whole table
+            assert ws.auto_filter.ref.endswith(str(ws.max_row)), ws.title
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if isinstance(cell.value, str) and ws.title != "方法说明":
+                    assert not NUMBER_TEXT.match(cell.value), (
+                        ws.title,
+                        cell.coordinate,
+                        cell.value,
+                    )
+        for rng in ws.conditional_formatting:
+            column = header[next(iter(rng.sqref.ranges)).min_col - 1]
+            for rule in rng.rules:
+                if rule.formula:
+                    assert column == RULE_COLUMNS[rule.formula[0]], (ws.title, column)
+                else:  # data bars and colour scales sit on a rate column
+                    assert column.startswith("满意率"), (ws.title, column)
+    items = wb["分题结果"]
+    header = [c.value for c in items[1]]
+    assert "题目" in header and items.cell(2, header.index("题目") + 1).value
+    summary = {r[0].value: r[1] for r in wb["汇总"].iter_rows(min_row=2)}
+    assert (
+        summary["总户数"].data_type == "n" and summary["平均应答率（RR1）"].number_format == "0.0%"
+    )
