@@ -702,7 +702,9 @@ def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
     power = tables.plan_power_table(results)
     if not power.empty:
         w.text(ws, row, 0, "抽样方案的检验功效（分等级）", "bold")
-        row = w.table(ws, power, row + 1, {}, labels={}, autofilter=False)
+        counts = ("小区数", "计划入户", "预计应答", "建议普查")
+        power = power.assign(**{c: pd.to_numeric(power[c]) for c in counts if c in power})
+        row = w.table(ws, power, row + 1, dict.fromkeys(counts, "int"), labels={}, autofilter=False)
     curves = _oc_rows(results)
     if not curves.empty:
         w.text(ws, row, 0, "判定的操作特征（各等级中位数小区）", "bold")

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation.report.html import embed_font
 from evaluation.report.manifest import Failure
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_write_bytes, safe_filename
 from wuye_common.resources import package_dir
 
 RESET_TAG = "wuye-reset"
+DEVELOPER_TAG = "developer"  # markdown for the analyst, left out of the HTML
 INLINE_MAX = 4  # up to this many notebooks share one kernel in this process
 
 
@@ -148,11 +150,17 @@ def _finish(nb: Any, job: NotebookJob, error: str | None, cell: int | None) -> l
     written = [str(atomic_write_bytes(target, nbformat.writes(nb).encode("utf-8")))]
     if job.html:
         from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import TagRemovePreprocessor
 
         exporter = HTMLExporter(
             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
         )
+        # the analyst's notes (cells tagged ``developer``) stay out of the bureau's HTML
+        exporter.register_preprocessor(
+            TagRemovePreprocessor(remove_cell_tags={DEVELOPER_TAG}, enabled=True), enabled=True
+        )
         body, _ = exporter.from_notebook_node(nb)
+        body = embed_font(body)  # renders without system CJK fonts
         written.append(str(atomic_write_bytes(target.with_suffix(".html"), body.encode("utf-8"))))
     return written
 

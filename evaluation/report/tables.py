@@ -759,6 +759,10 @@ def quarantine_table(results: RoundResults) -> pd.DataFrame:
     return pd.concat([out, total], ignore_index=True)
 
 
+MARKED = (*VERDICTS, "红榜", "黑榜")
+"""Cell values the HTML colours (classes ``wuye-<value>``, see :mod:`evaluation.report.html`)."""
+
+
 class NoData:
     """Displays 本轮无数据 in notebooks (Markdown) and as plain text."""
 
@@ -776,7 +780,13 @@ def show(frame: pd.DataFrame | None) -> Any:
     otherwise passes ``<script>`` or ``onerror=`` straight into the HTML report."""
     if frame is None or frame.empty:
         return NoData()
-    return frame.style.hide(axis="index").format(escape="html")
+    marked = frame.isin(MARKED).to_numpy()
+    classes = pd.DataFrame(
+        np.where(marked, "wuye-" + frame.astype(str).to_numpy(dtype=object), ""),
+        index=frame.index,
+        columns=frame.columns,
+    )
+    return frame.style.hide(axis="index").format(escape="html").set_td_classes(classes)
 
 
 class Heading:

@@ -76,6 +76,9 @@ def test_html_has_no_code_and_shows_results(rendered) -> None:
     assert "测评概况" in html and "红榜" in html
     assert "%" in html
     assert "<img" in html  # the interval chart is embedded
+    assert "@font-face" in html and "data:font/otf;base64," in html  # no system font needed
+    assert "round_path" not in html and "分析人员" not in html  # no developer text
+    assert 'class="data row0 col' in html and "wuye-" in html  # verdict / list colours
 
 
 def test_write_manifest_skips_temporaries(tmp_path: Path) -> None:
