@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import zipfile
@@ -14,8 +15,27 @@ import xlsxwriter
 from sampling.record import RoundSample
 from wuye_common.files import atomic_path, temp_path
 
-HEADERS = ("序号", "楼栋", "单元", "房号", "主样本/替补", "访问结果", "备注")
-WIDTHS = (6, 12, 8, 10, 12, 22, 26)
+HEADERS = (
+    "序号",
+    "楼栋",
+    "单元",
+    "房号",
+    "主样本/替补",
+    "访问日期",
+    "上门次数",
+    "调查员",
+    "问卷编号",
+    "访问结果",
+    "备注",
+)
+WIDTHS = (6, 10, 6, 8, 11, 11, 8, 10, 11, 10, 18)
+VISIT_COLUMN = HEADERS.index("访问日期")  # the columns the surveyor fills start here
+OUTCOMES = ("完成", "拒访", "无人", "空置", "非本户")
+"""The 访问结果 drop-down; read back by ``evaluation.ingest.visits``."""
+MAX_VISITS = 3
+ESTATE_LABEL = "小区编号"  # below the table: the cell right of it holds the estate id
+SIGNATURES = ("调查员签名：", "日期：", "督导审核签名：", "日期：")
+_LAST = chr(ord("A") + len(HEADERS) - 1)
 SUMMARY_HEADERS = (
     "小区编号",
     "小区名称",
@@ -39,10 +59,13 @@ DESIGN_NAMES = {
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _RESERVED_SHEET_NAMES = {"history"}
 INSTRUCTIONS = (
-    "1. 每个小区一张工作表，先访问「主样本」住户，结果填在「访问结果」列（完成/拒访/无人/空置等）。",
-    "2. 主样本住户拒访或多次上门无人时，用同一楼栋的替补，按 替补1、替补2 … 的顺序依次使用，不得跳号。",
+    "1. 每个小区一张工作表，先访问“主样本”住户；每次上门填写访问日期、上门次数（1–3）、调查员，"
+    "完成的问卷填问卷编号，“访问结果”从下拉列表选择（完成/拒访/无人/空置/非本户）。",
+    "2. 主样本住户拒访或上门 3 次无人时，用同一楼栋的替补，按 替补1、替补2 … 的顺序依次使用，不得跳号；"
+    "表下方为各楼栋应完成的户数（配额）。",
     "3. 不得自行更换住户；替补用完仍不足时，在备注中说明并报告项目负责人。",
-    "4. 本表含住户房号，仅供入户调查使用，调查结束后交回，不得外传。",
+    "4. 本表含住户房号，仅供入户调查使用，调查结束后由调查员和督导签名交回，不得外传；"
+    "交回的表格（访问结果）用于计算应答率。",
 )
 
 
@@ -138,10 +161,12 @@ def _write_workbook(
         # spends ~15 µs per cell: minutes for a city); the per-cell path is the fallback.
         fast = all(hasattr(fmt[k], "_get_xf_index") for k in ("main", "reserve"))
         pending: dict[int, np.ndarray] = {}
+        quotas = _quotas(round_sample.strata)
         for estate, label, sheet_name in zip(estates, labels, sheet_names(labels), strict=True):
             rows = groups[estate]
             ws = workbook.add_worksheet(sheet_name)
-            _page_setup(ws, _escape(f"{label}  {title}".strip()), len(rows), fmt["main"])
+            last = _visit_block(ws, fmt, len(rows), estate, quotas.get(estate))
+            _page_setup(ws, _escape(f"{label}  {title}".strip()), last, fmt)
             ws.write_row(0, 0, HEADERS, fmt["header"])
             if fast:
                 pending[len(workbook.worksheets())] = rows
@@ -247,7 +272,7 @@ def _fill_rows(
                 b, u, m, e = ref[:, rows]
                 return "".join(
                     [
-                        f'<row r="{r}" spans="1:7"><c r="A{r}"{s}><v>{q}</v></c>'
+                        f'<row r="{r}" spans="1:{len(HEADERS)}"><c r="A{r}"{s}><v>{q}</v></c>'
                         f'<c r="B{r}"{s} t="s"><v>{bb}</v></c><c r="C{r}"{s} t="s"><v>{uu}</v></c>'
                         f'<c r="D{r}"{s} t="s"><v>{mm}</v></c><c r="E{r}"{s} t="s"><v>{ee}</v></c>'
                         "</row>"
@@ -270,11 +295,11 @@ def _fill_rows(
                 if info.filename == "xl/sharedStrings.xml":
                     data = sst.encode("utf-8")
                 elif rows is not None and len(rows):
-                    head, tail = data.decode("utf-8").split("</sheetData>", 1)
-                    head = head.replace(
-                        '<dimension ref="A1:G1"/>', f'<dimension ref="A1:G{len(rows) + 1}"/>', 1
-                    )
-                    data = (head + sheet_rows(rows) + "</sheetData>" + tail).encode("utf-8")
+                    # right after the header row: the quota and signature rows below the
+                    # table were written by xlsxwriter and must stay after them
+                    text = data.decode("utf-8")
+                    cut = text.index("</row>", text.index("<sheetData>")) + len("</row>")
+                    data = (text[:cut] + sheet_rows(rows) + text[cut:]).encode("utf-8")
                 out = zipfile.ZipInfo(info.filename, info.date_time)
                 out.compress_type = zipfile.ZIP_DEFLATED
                 zout.writestr(out, data, compresslevel=1)
@@ -293,12 +318,14 @@ def _formats(workbook: xlsxwriter.Workbook) -> dict:
         "title": workbook.add_format({"bold": True, "font_size": 14}),
         "text": workbook.add_format({"text_wrap": True, "valign": "top"}),
         "percent": workbook.add_format({**base, "num_format": "0.0%"}),
+        "date": workbook.add_format({**base, "num_format": "yyyy-mm-dd"}),
+        "bold": workbook.add_format({"bold": True, "font_size": 11}),
     }
 
 
-def _page_setup(ws, header: str, n_rows: int, blank_format) -> None:
+def _page_setup(ws, header: str, last_row: int, fmt: dict) -> None:
     ws.set_paper(9)  # A4
-    ws.set_portrait()
+    ws.set_landscape()
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0)
     ws.hide_gridlines(0)
@@ -307,11 +334,60 @@ def _page_setup(ws, header: str, n_rows: int, blank_format) -> None:
     ws.set_header(f"&C&12{header}"[:255])
     ws.set_footer("&C第 &P 页，共 &N 页")
     ws.freeze_panes(1, 0)
-    ws.print_area(0, 0, max(n_rows, 1), len(HEADERS) - 1)
+    ws.print_area(0, 0, max(last_row, 1), len(HEADERS) - 1)
     for col, width in enumerate(WIDTHS):
-        # The blank 访问结果/备注 columns get their borders from the column format (cheaper
-        # than writing hundreds of thousands of blank cells); the print area bounds them.
-        ws.set_column(col, col, width, blank_format if col >= 5 else None)
+        # The blank visit columns get their borders from the column format (cheaper than
+        # writing hundreds of thousands of blank cells); the print area bounds them.
+        blank = fmt["date"] if col == VISIT_COLUMN else fmt["main"]
+        ws.set_column(col, col, width, blank if col >= VISIT_COLUMN else None)
+
+
+def _quotas(strata: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per estate: its buildings' main sample (应完成) and reserves."""
+    if strata is None or strata.empty or not {"estate_id", "building", "n_h"} <= set(strata):
+        return {}
+    s = strata.assign(estate_id=strata["estate_id"].astype(str))
+    return {k: g for k, g in s.groupby("estate_id", sort=False)}
+
+
+def _visit_block(ws, fmt: dict, n_rows: int, estate: str, quota: pd.DataFrame | None) -> int:
+    """The drop-down and checks on the visit columns, then below the table the estate id,
+    the per-building quota and the signature block; returns the last row used."""
+    if n_rows:
+        outcome = HEADERS.index("访问结果")
+        ws.data_validation(
+            1, outcome, n_rows, outcome,
+            {"validate": "list", "source": list(OUTCOMES),
+             "error_message": "请从下拉列表选择：" + "/".join(OUTCOMES)},
+        )  # fmt: skip
+        visits = HEADERS.index("上门次数")
+        ws.data_validation(
+            1, visits, n_rows, visits,
+            {"validate": "integer", "criteria": "between", "minimum": 1,
+             "maximum": MAX_VISITS, "error_message": f"上门次数为 1–{MAX_VISITS}"},
+        )  # fmt: skip
+        ws.data_validation(
+            1, VISIT_COLUMN, n_rows, VISIT_COLUMN,
+            {"validate": "date", "criteria": ">", "value": dt.date(2000, 1, 1),
+             "error_message": "请填写日期，如 2026-03-15"},
+        )  # fmt: skip
+    row = n_rows + 2
+    ws.write_string(row, 0, ESTATE_LABEL, fmt["bold"])
+    ws.write_string(row, 2, str(estate), fmt["bold"])
+    row += 1
+    ws.write_row(row, 0, ("楼栋配额", "", "应完成", "替补"), fmt["header"])
+    if quota is not None:
+        reserves = quota["reserve_h"] if "reserve_h" in quota else pd.Series(0, index=quota.index)
+        for building, n_h, r_h in zip(quota["building"], quota["n_h"], reserves, strict=True):
+            row += 1
+            ws.write_string(row, 0, str(building), fmt["main"])
+            ws.write_blank(row, 1, None, fmt["main"])
+            ws.write_number(row, 2, int(n_h), fmt["main"])
+            ws.write_number(row, 3, int(r_h), fmt["main"])
+    row += 2
+    for j, text in zip((0, 3, 5, 8), SIGNATURES, strict=True):
+        ws.write_string(row, j, text, fmt["bold"])
+    return row
 
 
 def power_sentence(meta: dict) -> str:
@@ -322,9 +398,9 @@ def power_sentence(meta: dict) -> str:
     half = (1 - float(params.get("confidence", 0.95))) / 2
     return (
         f"检验功效：满意率比达标线低 {delta * 100:g} 个百分点的小区，按本方案调查后被判为"
-        f"「未达标」的概率（目标 {power * 100:g}%）；达标把握：满意率比达标线高 "
-        f"{delta * 100:g} 个百分点的小区被判为「达标」的概率；满意率恰在达标线上的小区被误判为"
-        f"「未达标」的概率不超过 {half * 100:g}%。「建议普查」的小区抽样达不到目标，应全部入户。"
+        f"“未达标”的概率（目标 {power * 100:g}%）；达标把握：满意率比达标线高 "
+        f"{delta * 100:g} 个百分点的小区被判为“达标”的概率；满意率恰在达标线上的小区被误判为"
+        f"“未达标”的概率不超过 {half * 100:g}%。“建议普查”的小区抽样达不到目标，应全部入户。"
     )
 
 

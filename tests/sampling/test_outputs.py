@@ -11,7 +11,7 @@ import pytest
 
 from sampling.config import SamplingConfig
 from sampling.design import draw_round, run_sampling
-from sampling.fieldsheets import sheet_names, write_field_sheets
+from sampling.fieldsheets import HEADERS, sheet_names, write_field_sheets
 from sampling.record import read_sampling_record, write_sampling_record
 from wuye_common.errors import WuyeError
 
@@ -61,15 +61,32 @@ def test_field_sheets(tmp_path):
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["说明", "007 东湖苑", "008 西山居_二期_"]
     sheet = workbook["007 东湖苑"]
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("序号", "楼栋", "单元", "房号", "主样本/替补", "访问结果", "备注")
+    everything = list(sheet.iter_rows(values_only=True))
+    assert everything[0] == HEADERS and "访问结果" in HEADERS and "问卷编号" in HEADERS
     mine = result.sample[result.sample["estate_id"] == "007"]
-    assert len(rows) - 1 == len(mine)
+    rows = everything[: len(mine) + 1]
+    assert everything[len(mine) + 1] == (None,) * len(everything[0])  # the table ends
     labels = [r[4] for r in rows[1:]]
     assert labels.count("主样本") == (mine["role"] == "main").sum()
     assert "替补1" in labels
     assert [r[0] for r in rows[1:]] == list(range(1, len(mine) + 1))
-    assert all(r[5] is None and r[6] is None for r in rows[1:])
+    assert all(v is None for r in rows[1:] for v in r[5:])  # the visit columns are blank
+    # below the table: the estate id, the per-building quota, the signature block
+    below = everything[len(mine) + 2 :]
+    assert below[0][0] == "小区编号" and below[0][2] == "007"
+    assert below[1][:4] == ("楼栋配额", None, "应完成", "替补")
+    strata = result.strata[result.strata["estate_id"] == "007"]
+    quota = below[2 : 2 + len(strata)]
+    assert [r[0] for r in quota] == strata["building"].astype(str).tolist()
+    assert [r[2] for r in quota] == strata["n_h"].tolist()
+    assert "调查员签名：" in below[-1] and "督导审核签名：" in below[-1]
+    # the drop-down of 访问结果 and the check of 上门次数 cover the household rows
+    checks = sheet.data_validations.dataValidation
+    outcome = next(dv for dv in checks if dv.type == "list")
+    assert outcome.formula1 == '"完成,拒访,无人,空置,非本户"'
+    assert str(outcome.sqref) == f"J2:J{len(mine) + 1}"
+    visits = next(dv for dv in checks if dv.type == "whole")
+    assert (visits.formula1, visits.formula2) == ("1", "3")
     rooms = [r[3] for r in rows[1:]]
     assert all(isinstance(room, str) for room in rooms)
     # print-ready: header row repeated, fit to one page wide, page header names the estate
@@ -92,7 +109,8 @@ def test_formula_like_room_stays_text(tmp_path):
     path = write_field_sheets(result, register, tmp_path / "f.xlsx")
     sheet = openpyxl.load_workbook(path)["007 东湖苑"]
     assert "=1+1" in [row[3] for row in sheet.iter_rows(values_only=True)]
-    assert all(cell.data_type == "s" for cell in sheet["D"][1:])
+    n = int((result.sample["estate_id"] == "007").sum())
+    assert all(cell.data_type == "s" for cell in sheet["D"][1 : n + 1])
 
 
 def test_record_round_trip(tmp_path):
