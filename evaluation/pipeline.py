@@ -316,10 +316,14 @@ def _load_sample(rnd: Round, *, households: bool = True) -> RoundSample | None:
 # --------------------------------------------------------------------------- ingest
 def response_files(rnd: Round) -> list[Path]:
     """Expand the ``[inputs] responses`` globs, in sorted order."""
+    return _globbed(rnd, "responses")
+
+
+def _globbed(rnd: Round, key: str) -> list[Path]:
+    """Expand the ``[inputs] <key>`` globs, in sorted order."""
     files: list[Path] = []
-    for pattern in rnd.paths.get("responses", []):
-        matches = sorted(glob.glob(pattern))
-        files.extend(Path(m) for m in matches)
+    for pattern in rnd.paths.get(key, []):
+        files.extend(Path(m) for m in sorted(glob.glob(pattern)))
     return files
 
 
@@ -356,7 +360,16 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             )
         )
     drawn = ctx.sample()
-    result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
+    contacts = None
+    visits = _globbed(rnd, "visits")
+    if drawn is not None and visits:
+        from evaluation.ingest.visits import read_visits
+
+        contacts = read_visits(visits, drawn.sample)
+        echo(f"读入入户记录：{len(visits)} 个文件，{len(contacts)} 户有访问结果")
+    result = ingest_round(
+        rnd, files, sample=None if drawn is None else drawn.sample, contacts=contacts
+    )
     if drawn is not None and "wave" in drawn.sample.columns:
         result.respondents = _with_waves(rnd, result.respondents, drawn.sample)
     ctx.drop_households()

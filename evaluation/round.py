@@ -548,23 +548,25 @@ def _ingest_section(toml: _Toml) -> IngestConfig:
 
 def _inputs_section(toml: _Toml) -> dict[str, Any]:
     """``[inputs]``: the 台账, frame and firm register resolved against the round folder,
-    and the export globs (``responses``, as text)."""
+    and the globs (as text) of the exports (``responses``) and of the filled field sheets
+    (``visits``: the recorded visit outcomes, read back for the dispositions)."""
     inputs = toml.table("inputs")
     paths: dict[str, Any] = {}
     for key in ("register", "frame", "firms"):
         if key in inputs and (value := toml.text("inputs", key, inputs[key])) is not None:
             paths[key] = (toml.root / value).resolve()
-    responses = inputs.get("responses", [])
-    responses = [responses] if isinstance(responses, str) else responses
-    if not isinstance(responses, list):
-        toml.bad(
-            f"[inputs] responses 的值 {responses!r} 应为路径或路径列表",
-            '例如 responses = ["fieldwork/*.xlsx"]',
-            "inputs.responses",
-        )
-        responses = []
-    responses = [r for r in responses if toml.text("inputs", "responses", r) is not None]
-    paths["responses"] = [str(toml.root / r) for r in responses]
+    for key, example in (("responses", "fieldwork/*.xlsx"), ("visits", "fieldwork/入户表/*.xlsx")):
+        globs = inputs.get(key, [])
+        globs = [globs] if isinstance(globs, str) else globs
+        if not isinstance(globs, list):
+            toml.bad(
+                f"[inputs] {key} 的值 {globs!r} 应为路径或路径列表",
+                f'例如 {key} = ["{example}"]',
+                f"inputs.{key}",
+            )
+            globs = []
+        globs = [r for r in globs if toml.text("inputs", key, r) is not None]
+        paths[key] = [str(toml.root / r) for r in globs]
     if "register" not in paths:
         toml.bad("缺少台账路径 [inputs] register", '例如 register = "台账.xlsx"', "inputs.register")
     return paths
