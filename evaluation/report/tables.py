@@ -789,6 +789,26 @@ def show(frame: pd.DataFrame | None) -> Any:
     return frame.style.hide(axis="index").format(escape="html").set_td_classes(classes)
 
 
+class Lines:
+    """Sentences shown as a list, their text escaped (see :func:`lines`)."""
+
+    def __init__(self, items: Iterable[str]) -> None:
+        self.items = [str(i) for i in items]
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in self.items) + "</ul>"
+
+    def __repr__(self) -> str:
+        return "\n".join(f"• {i}" for i in self.items)
+
+
+def lines(items: Iterable[str]) -> Lines:
+    """Plain sentences (the 摘要) for a notebook, escaped for HTML."""
+    return Lines(items)
+
+
 class Heading:
     """A heading whose text is shown as text, never as HTML or Markdown (see :func:`heading`)."""
 

@@ -49,7 +49,7 @@ def test_failing_notebook_is_recorded_and_others_complete(rendered) -> None:
     assert len(body["failures"]) == 1
     failure = body["failures"][0]
     assert failure["kind"] == "notebook" and failure["estate_id"] == ODD_NAME
-    assert failure["cell"] == 5  # the cell that looks the estate up
+    assert failure["cell"] == 6  # the cell that looks the estate up (after the analyst note)
     # the odd id reached the kernel intact (no injection, no SyntaxError)
     assert failure["reason"].startswith("ValueError")
     assert "/" not in failure["target"] and "\n" not in failure["target"]
