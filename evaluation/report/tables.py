@@ -534,8 +534,9 @@ def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def firms_table(results: RoundResults) -> pd.DataFrame:
-    """Firm roll-up: estates, households, pooled rate with interval, list and reasons."""
+def firms_table(results: RoundResults, reasons: bool = True) -> pd.DataFrame:
+    """Firm roll-up: estates, households, pooled rate with interval, list and (unless
+    ``reasons`` is false: :func:`firm_reasons_table` gives them apart) the reasons."""
     results = prepare(results)
     f = results.firms
     if f.empty:
@@ -547,10 +548,25 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
         ).to_numpy()
     if "rank" in f.columns:
         out["名次（95% 区间）"] = rank_interval_series(f).to_numpy()
-    for col in ("verdict", "credit_grade", "list", "reasons"):
+    for col in ("verdict", "credit_grade", "list", "reasons")[: 4 if reasons else 3]:
         if col in f.columns:
-            out[LABELS[col]] = fmt.text_series(f[col]).to_numpy()
+            out[LABELS[col]] = fmt.restyle_series(f[col]).to_numpy()
     return out
+
+
+def firm_reasons_table(results: RoundResults) -> pd.DataFrame:
+    """The listed firms with their list and reasons (the district report's firm section)."""
+    f = prepare(results).firms
+    if f.empty or not {"list", "reasons"} <= set(f.columns):
+        return pd.DataFrame()
+    f = f[f["list"].isin(["红榜", "黑榜"])]
+    return pd.DataFrame(
+        {
+            "物业企业": fmt.text_series(f["firm"]),
+            "榜单": fmt.text_series(f["list"]),
+            "理由": fmt.restyle_series(f["reasons"]),
+        }
+    ).reset_index(drop=True)
 
 
 def changes_table(results: RoundResults) -> pd.DataFrame:
