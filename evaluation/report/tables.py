@@ -642,7 +642,7 @@ def estate_profile(results: RoundResults, estate_id: str) -> pd.DataFrame:
         ("服务等级", g("tier", "")),
         ("户数", fmt.integer(g("households"))),
         ("有效样本", fmt.integer(g("n"))),
-        ("应答率", fmt.pct(g("response_rate"))),
+        ("应答率（RR1）", fmt.pct(g("response_rate"))),
         ("达标线", fmt.pct(g("threshold"))),
         ("满意率（区间）", fmt.interval(g("rate"), g("rate_low"), g("rate_high"))),
         ("满意度指数", fmt.index_interval(g("index"), g("index_low"), g("index_high"))),
