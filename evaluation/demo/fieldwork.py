@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from evaluation.demo import fraud
 from evaluation.demo import names as nm
 from evaluation.demo.district import (
     FIELD_STREAM,
@@ -216,7 +217,25 @@ def simulate_visits(
     _write_addresses(rng, resp, fullwidth)
     _phones_and_comments(rng, resp)
     _submission_metadata(rng, resp, period)
+    # the quality steps (module fraud) draw from their own stream: the draws above and
+    # below are what they were before these steps existed
+    quality = stream_rng(seed, fraud.QUALITY_STREAM, period_tag(period), district.seed)
+    fraud.assign_surveyors(quality, resp, len(truth))
+    fraud.dishonest_surveyor(quality, resp, q["items"], _window_start(period))
+    fraud.personal_comments(quality, resp)
     submissions = _with_duplicates(rng, resp)
+    target = fraud.forged_estate(truth, OVERALL, np.isin(np.arange(len(truth)), households.estate))
+    names = district.register["estate_name"].to_numpy(dtype=object)
+    submissions = fraud.forged_batch(
+        quality,
+        resp,
+        submissions,
+        households,
+        visits,
+        target,
+        str(names[target]) if target >= 0 else "",
+        _window_start(period),
+    )
     columns = _export_columns(q, resp, submissions)
     export, key = _with_blank_rows(rng, columns, resp, submissions)
     return Fieldwork(
@@ -391,6 +410,8 @@ class _Responses:
     """提交答卷时间."""
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
     """The other metadata columns (来源, 来源详情, 来自IP) by header."""
+    surveyor: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Each response's surveyor (index into the agency's pool)."""
 
     @property
     def n(self) -> int:
@@ -714,7 +735,7 @@ def _export_columns(
     }
     ident, free = q["identification"], q["free_text"]
     by_number: dict[int, tuple[str, np.ndarray]] = {}
-    for key in ("estate", "building", "room", "phone"):
+    for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
             by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key][take])
     for j, item in enumerate(q["items"]):
@@ -760,6 +781,9 @@ def _with_blank_rows(
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
         key[name] = pd.Series(_spread(values, position, total), dtype="str")
+    if "surveyor" in resp.texts:
+        values = resp.texts["surveyor"][subs.take]
+        key["surveyor"] = pd.Series(_spread(values, position, total), dtype="str")
     key.loc[blank, "role"] = "blank"
     key["mess"] = pd.Series(
         _spread([k.strip(",") for k in subs.kinds], position, total, "blank"), dtype="str"

@@ -1,0 +1,197 @@
+"""Fieldwork steps of the demo that the quality checks must catch: surveyors (调查员) and one
+dishonest among them, one forged batch of forms, and comments holding personal data.
+
+Every step draws from its own random stream (``QUALITY_STREAM``), so that the draws of the
+other steps of :func:`evaluation.demo.fieldwork.simulate_visits` are what they were before
+these steps existed.
+
+- **Surveyors**: each estate is visited by two or three surveyors of the agency's pool (about
+  one per two estates, at least six); each building by one of them.
+- **The dishonest surveyor** (the one with the most visits) fabricates
+  :data:`DISHONEST_SHARE` of his forms instead of asking the household: every item 非常满意 or
+  满意 (no 不清楚), 70–130 seconds each, typed in evening sessions two to four minutes apart,
+  no phone, no comment (``fabricated`` in the key).
+- **The forged batch**: :data:`FORGED_FORMS` forms for one estate whose true rate is below its
+  threshold (the one closest to it), on sampled households that did not respond, all from
+  one IP within three minutes, every rating 非常满意 — someone trying to take the estate off
+  the 黑榜 (``forged`` in the key, role ``forged``).
+- **Personal data in comments**: :data:`PERSONAL_COMMENT_SHARE` of the comments are replaced
+  by ones holding a phone number, a dwelling address or a name
+  (:data:`~evaluation.demo.names.PERSONAL_COMMENTS`; ``comment_personal`` in the key).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.demo import names as nm
+
+if TYPE_CHECKING:
+    from evaluation.demo.fieldwork import _Responses, _Submissions
+
+QUALITY_STREAM = 7
+SURVEYORS_PER_ESTATE = (2, 3)
+DISHONEST_SHARE = 0.5
+FORGED_FORMS = 12
+PERSONAL_COMMENT_SHARE = 0.08
+FORGED_IP = "58.19.77.7(湖北-鄂州)"
+
+
+def assign_surveyors(rng: np.random.Generator, resp: _Responses, n_estates: int) -> None:
+    """Each building's surveyor, as ``resp.texts["surveyor"]`` (names)."""
+    pool = max(6, min(len(nm.SURVEYOR_NAMES), -(-n_estates // 2)))
+    k = rng.integers(SURVEYORS_PER_ESTATE[0], SURVEYORS_PER_ESTATE[1] + 1, n_estates)
+    crew = np.argsort(rng.random((n_estates, pool)), axis=1)[:, : SURVEYORS_PER_ESTATE[1]]
+    rows = resp.rows
+    building = pd.factorize(rows["e"].astype(str) + "|" + rows["building"].astype(str))[0]
+    pick = rng.random(int(building.max()) + 1)
+    estate = np.maximum(resp.estate, 0)
+    who = crew[estate, (pick[building] * k[estate]).astype(np.int64)]
+    who[~resp.known] = rng.integers(0, pool, int((~resp.known).sum()))
+    resp.surveyor = who
+    resp.texts["surveyor"] = np.array(nm.SURVEYOR_NAMES, dtype=object)[who]
+    resp.mess["surveyors"] = int(len(np.unique(who)))
+
+
+def dishonest_surveyor(
+    rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]], start: np.datetime64
+) -> None:
+    """The surveyor with the most visits fabricates part of his forms (module doc)."""
+    honest = resp.known & ~resp.speeder & (resp.rows["role"] != "unsampled").to_numpy()
+    counts = np.bincount(resp.surveyor[honest])
+    liar = int(np.argmax(counts))
+    mine = np.flatnonzero(honest & (resp.surveyor == liar))
+    fake = np.sort(rng.choice(mine, round(DISHONEST_SHARE * len(mine)), replace=False))
+    for j, item in enumerate(items):
+        top = item["satisfied"]
+        resp.answers[fake, j] = np.array(top, dtype=object)[
+            (rng.random(len(fake)) < 0.3).astype(int) % len(top)
+        ]
+    resp.duration[fake] = rng.integers(70, 131, len(fake))
+    session = np.arange(len(fake)) // 6
+    days = rng.integers(0, 20, int(session.max(initial=0)) + 1)
+    gaps = rng.integers(120, 241, len(fake))
+    offset = pd.Series(gaps).groupby(session).cumsum().to_numpy()
+    resp.times[fake] = (
+        start
+        + days[session].astype("timedelta64[D]")
+        + np.timedelta64(19 * 3600, "s")
+        + offset.astype("timedelta64[s]")
+    )
+    resp.texts["phone"][fake] = "(空)"
+    resp.texts["comment"][fake] = "(空)"
+    mask = np.zeros(resp.n, dtype=bool)
+    mask[fake] = True
+    resp.mark(mask, "fabricated")
+    resp.mess["dishonest_surveyor_forms"] = len(mine)
+
+
+def personal_comments(rng: np.random.Generator, resp: _Responses) -> None:
+    """Some comments replaced by ones holding a phone, an address or a name."""
+    said = np.flatnonzero(resp.texts["comment"] != "(空)")
+    pick = np.sort(
+        rng.choice(said, max(3, round(PERSONAL_COMMENT_SHARE * len(said))), replace=False)
+    )
+    rows = resp.rows
+    texts = []
+    for i, t in zip(pick, rng.integers(0, len(nm.PERSONAL_COMMENTS), len(pick)), strict=True):
+        phone = (
+            "1"
+            + "".join(str(d) for d in rng.integers(3, 10, 1))
+            + "".join(str(d) for d in rng.integers(0, 10, 9))
+        )
+        name = nm.PERSON_NAMES[int(rng.integers(0, len(nm.PERSON_NAMES)))]
+        texts.append(
+            nm.PERSONAL_COMMENTS[t].format(
+                phone=phone,
+                phone_spaced=f"{phone[:3]} {phone[3:7]} {phone[7:]}",
+                b=rows["building"].iat[i],
+                u=rows["unit"].iat[i],
+                r=rows["room"].iat[i],
+                name=name,
+                surname=name[0],
+            )
+        )
+    resp.texts["comment"][pick] = np.array(texts, dtype=object)
+    mask = np.zeros(resp.n, dtype=bool)
+    mask[pick] = True
+    resp.mark(mask, "comment_personal")
+
+
+def forged_estate(truth: pd.DataFrame, overall: str, present: np.ndarray) -> int:
+    """The estate (row of ``truth``) the batch is forged for: among those in the sample, the
+    one whose true overall level is below its threshold and closest to it (-1: none)."""
+    gap = truth["threshold"].to_numpy(float) - truth[overall].to_numpy(float)
+    candidates = np.flatnonzero(present & (gap > 0))
+    if not len(candidates):
+        return -1
+    return int(candidates[np.argmin(gap[candidates])])
+
+
+def forged_batch(
+    rng: np.random.Generator,
+    resp: _Responses,
+    subs: _Submissions,
+    households: Any,
+    visits: Any,
+    e: int,
+    name: str,
+    start: np.datetime64,
+) -> _Submissions:
+    """Append the forged batch (module doc) to ``resp`` and ``subs``; ``e``: the estate's
+    truth row (nothing is forged when it is −1), ``name`` its register name."""
+    from evaluation.demo.fieldwork import _Submissions
+
+    table = households.table
+    idle = np.flatnonzero((households.estate == e) & visits.main & (visits.status != "completed"))
+    if e < 0 or not len(idle):
+        return subs
+    pick = np.sort(rng.choice(idle, min(FORGED_FORMS, len(idle)), replace=False))
+    k = len(pick)
+    new = table.loc[pick, ["estate_id", "building", "unit", "room", "household_id"]].assign(
+        role="forged", e=e
+    )
+    first = resp.n
+    resp.rows = pd.concat([resp.rows, new], ignore_index=True)
+    top = np.full((k, resp.answers.shape[1]), "非常满意", dtype=object)
+    resp.answers = np.vstack([resp.answers, top])
+    when = (
+        start
+        + np.timedelta64(int(rng.integers(3, 18)), "D")
+        + np.timedelta64(14 * 3600, "s")
+        + np.sort(rng.integers(0, 180, k)).astype("timedelta64[s]")
+    )
+    extra = {
+        "estate": np.full(k, name, dtype=object),
+        "building": (new["building"].astype(str) + "栋").to_numpy(dtype=object),
+        "room": (new["unit"].astype(str) + "-" + new["room"].astype(str)).to_numpy(dtype=object),
+        "phone": np.full(k, "(空)", dtype=object),
+        "comment": np.full(k, "(空)", dtype=object),
+        "surveyor": np.full(k, "(空)", dtype=object),
+    }
+    for key, values in extra.items():
+        if key in resp.texts:
+            resp.texts[key] = np.concatenate([resp.texts[key], values])
+    meta = {"来源": "链接", "来源详情": "直接访问", "来自IP": FORGED_IP}
+    for key in resp.metadata:
+        resp.metadata[key] = np.concatenate(
+            [resp.metadata[key], np.full(k, meta[key], dtype=object)]
+        )
+    resp.times = np.concatenate([resp.times, when])
+    duration = rng.integers(62, 91, k)
+    resp.duration = np.concatenate([resp.duration, duration])
+    resp.speeder = np.concatenate([resp.speeder, np.zeros(k, dtype=bool)])
+    resp.kinds = np.concatenate([resp.kinds, np.full(k, ",forged", dtype=object)])
+    resp.mess["forged"] = k
+    take = np.concatenate([subs.take, first + np.arange(k)])
+    times = np.concatenate([subs.times, when])
+    order = np.argsort(times, kind="stable")
+    return _Submissions(
+        take=take[order],
+        times=times[order],
+        duration=np.concatenate([subs.duration, duration])[order],
+        kinds=np.concatenate([subs.kinds, np.full(k, ",forged", dtype=object)])[order],
+    )

@@ -1,0 +1,218 @@
+"""Surveyor-level checks: does a surveyor's satisfaction differ from the other surveyors of
+the same estates beyond chance, and a fabrication score that makes a dishonest surveyor stand
+out as a person rather than as scattered rows. Vectorised over surveyors × estates.
+
+**Surveyor effect** — for surveyor *s* and each estate *e* both *s* and other surveyors worked,
+the 2 × 2 table (forms of *s* / of the others) × (satisfied / not on the overall item) is one
+stratum of the Cochran–Mantel–Haenszel test (Cochran 1954; Mantel & Haenszel 1959):
+``A = Σ_e a_e``, ``E = Σ_e n_1e m_1e / N_e``,
+``V = Σ_e n_1e n_2e m_1e m_2e / (N_e² (N_e − 1))``, ``χ²_MH = (|A − E| − ½)² / V`` on one
+degree of freedom; the p-values of all surveyors are adjusted by Benjamini & Hochberg (1995)
+and a surveyor with ``q < alpha`` (and at least ``min_forms`` forms) is flagged.
+
+**Fabrication score** — indicators per surveyor, each taken within estates (a form's value
+minus its estate's mean, so that surveyors working in different estates are compared fairly),
+as proposed for interviewer falsification by Bredl, Winker & Kötschau (2012), Menold & Kemper
+(2014) and De Haas & Winker (2016):
+
+- ``fast``: mean robust duration z of the surveyor's forms (negative = fast; suspicious
+  direction only);
+- ``duplicates``: forms with an identical answer vector among the surveyor's own forms of the
+  same estate, against the within-estate permutation null (surveyor labels permuted within
+  the estate). Its expectation is exact: a form whose pattern has ``c`` copies in an estate of
+  ``N`` forms, ``n`` of them the surveyor's, has another copy among the surveyor's other forms
+  with probability ``1 − C(N−c, n−1) / C(N−1, n−1)`` (hypergeometric); the indicator is
+  ``(O − E) / √Σ p(1 − p)`` (suspicious direction only);
+- response styles: non-differentiation (the standard deviation of a form's item codes),
+  extreme responding (share of answers at a scale end), middle responding (share at the middle
+  option), item non-response (share of items without an answer: falsifiers answer everything);
+  two-sided except item non-response (low is suspicious);
+- ``flagged``: share of the surveyor's forms carrying a row-level flag;
+- ``effect``: the surveyor effect's ``|A − E| / √V``.
+
+Each indicator becomes a robust z across surveyors (median, 1.4826 · MAD); the score is the
+root mean square of the indicators' z (directional ones counted only in the suspicious
+direction): about 1 for an ordinary surveyor, above ``threshold`` for one whose forms stand
+apart on several indicators at once — a multivariate outlier in the sense of the cluster
+approaches of Bredl et al. and De Haas & Winker, without the need to fix the number of
+falsifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+from scipy.stats import chi2
+
+INDICATORS: dict[str, str] = {
+    "fast": "up",
+    "duplicates": "up",
+    "nondifferentiation": "both",
+    "extreme_share": "both",
+    "middle_share": "both",
+    "nonresponse_share": "down",
+    "flagged_share": "up",
+    "effect": "up",
+}
+"""Fabrication-score indicators and their suspicious direction (``up``: high values,
+``down``: low values, ``both``: either)."""
+
+
+@dataclass
+class SurveyorForms:
+    """The accepted forms of the surveyed rounds, surveyor and estate as integer codes."""
+
+    surveyor: np.ndarray
+    """Each form's surveyor code (−1: no surveyor)."""
+    estate: np.ndarray
+    satisfied: np.ndarray
+    """1.0 / 0.0 on the overall item, NaN without an answer."""
+    codes: np.ndarray
+    """Forms × items, 0 = no answer."""
+    scale_sizes: np.ndarray
+    pattern: np.ndarray
+    """One integer per distinct answer vector."""
+    duration_z: np.ndarray
+    flagged: np.ndarray
+    """The form carries a row-level flag."""
+
+
+def surveyor_effect(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
+    """Per surveyor: ``cmh_a, cmh_e, cmh_v, cmh_z, cmh_p, odds_ratio`` (module doc)."""
+    ok = (forms.surveyor >= 0) & ~np.isnan(forms.satisfied)
+    s, e, y = forms.surveyor[ok], forms.estate[ok], forms.satisfied[ok]
+    n_estates = int(forms.estate.max(initial=-1)) + 1
+    N = np.bincount(e, minlength=n_estates).astype(float)
+    M1 = np.bincount(e, weights=y, minlength=n_estates)
+    cell = s.astype(np.int64) * n_estates + e
+    size = n_surveyors * n_estates
+    n1 = np.bincount(cell, minlength=size).astype(float).reshape(n_surveyors, n_estates)
+    a = np.bincount(cell, weights=y, minlength=size).reshape(n_surveyors, n_estates)
+    n2 = N[None, :] - n1
+    m1, m2 = M1[None, :], (N - M1)[None, :]
+    both = (n1 > 0) & (n2 > 0) & (N[None, :] > 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(both, n1 * m1 / N, 0.0)
+        var = np.where(both, n1 * n2 * m1 * m2 / (N**2 * (N - 1)), 0.0)
+        b, c = n1 - a, m1 - a
+        d = n2 - c
+        num = np.where(both, a * d / N, 0.0).sum(axis=1)
+        den = np.where(both, b * c / N, 0.0).sum(axis=1)
+        A = np.where(both, a, 0.0).sum(axis=1)
+        E, V = expected.sum(axis=1), var.sum(axis=1)
+        stat = (np.maximum(np.abs(A - E) - 0.5, 0.0)) ** 2 / V
+        z = (A - E) / np.sqrt(V)
+        odds = num / den
+    p = np.where(V > 0, chi2.sf(stat, 1), np.nan)
+    return pd.DataFrame(
+        {
+            "cmh_a": A,
+            "cmh_e": E,
+            "cmh_z": np.where(V > 0, z, np.nan),
+            "cmh_p": p,
+            "odds_ratio": np.where(V > 0, odds, np.nan),
+        }
+    )
+
+
+def bh_qvalues(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg (1995) adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if not len(ok):
+        return q
+    order = ok[np.argsort(p[ok])]
+    m = len(order)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    return q
+
+
+def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def duplicate_excess(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
+    """Per surveyor: ``dup_observed, dup_expected`` and the indicator ``duplicates`` (module
+    doc: within-estate permutation null, exact expectation)."""
+    has = forms.surveyor >= 0
+    s, e, pat = forms.surveyor[has], forms.estate[has], forms.pattern[has]
+    frame = pd.DataFrame({"s": s, "e": e, "p": pat})
+    N = frame.groupby("e")["s"].transform("size").to_numpy(dtype=float)
+    c = frame.groupby(["e", "p"])["s"].transform("size").to_numpy(dtype=float)
+    n = frame.groupby(["s", "e"])["p"].transform("size").to_numpy(dtype=float)
+    own = frame.groupby(["s", "e", "p"])["p"].transform("size").to_numpy()
+    observed = (own >= 2).astype(float)
+    # P(none of the other c − 1 copies among the surveyor's other n − 1 forms)
+    log_none = _log_comb(N - c, n - 1) - _log_comb(N - 1, n - 1)
+    none = np.where(N - c >= n - 1, np.exp(log_none), 0.0)
+    prob = np.clip(1.0 - none, 0.0, 1.0)
+    obs = np.bincount(s, weights=observed, minlength=n_surveyors)
+    E = np.bincount(s, weights=prob, minlength=n_surveyors)
+    V = np.bincount(s, weights=prob * (1 - prob), minlength=n_surveyors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(V > 0, (obs - E) / np.sqrt(V), 0.0)
+    return pd.DataFrame({"dup_observed": obs, "dup_expected": E, "duplicates": z})
+
+
+def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
+    """Per surveyor, within estates: ``fast`` (mean duration z), ``nondifferentiation``,
+    ``extreme_share``, ``middle_share``, ``nonresponse_share``, ``flagged_share``."""
+    codes = forms.codes.astype(float)
+    answered = codes > 0
+    k = answered.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(answered, codes, np.nan)
+        sd = np.nanstd(values, axis=1) if codes.shape[1] else np.full(len(codes), np.nan)
+        sizes = forms.scale_sizes[None, :]
+        ends = (answered & ((codes == 1) | (codes == sizes))).sum(axis=1) / k
+        middle = (sizes % 2 == 1) & (codes == (sizes + 1) / 2)
+        middle_share = (answered & middle).sum(axis=1) / k
+    per_form = pd.DataFrame(
+        {
+            "fast": forms.duration_z,
+            "nondifferentiation": sd,
+            "extreme_share": ends,
+            "middle_share": middle_share,
+            "nonresponse_share": 1.0 - k / max(codes.shape[1], 1),
+            "flagged_share": forms.flagged.astype(float),
+        }
+    )
+    within = per_form - per_form.groupby(forms.estate).transform("mean")
+    has = forms.surveyor >= 0
+    out = within[has].groupby(forms.surveyor[has]).mean()
+    return out.reindex(range(n_surveyors))
+
+
+def robust_z(values: pd.Series) -> pd.Series:
+    """``(x − median) / (1.4826 · MAD)`` across surveyors (the standard deviation when the
+    MAD is zero; 0 when both are)."""
+    x = values.astype(float)
+    median = x.median()
+    mad = 1.4826 * (x - median).abs().median()
+    scale = mad if mad > 0 else x.std()
+    if not scale or np.isnan(scale):
+        return pd.Series(0.0, index=x.index)
+    return (x - median) / scale
+
+
+def fabrication_score(indicators: pd.DataFrame, eligible: np.ndarray) -> pd.Series:
+    """Root mean square of the indicators' robust z across the ``eligible`` surveyors, each
+    counted in its suspicious direction (:data:`INDICATORS`); NaN for the others."""
+    parts = []
+    for name, direction in INDICATORS.items():
+        z = robust_z(indicators.loc[eligible, name]).reindex(indicators.index)
+        if direction == "up":
+            z = z.clip(lower=0)
+        elif direction == "down":
+            z = (-z).clip(lower=0)
+        else:
+            z = z.abs()
+        parts.append(z.fillna(0.0))
+    squares = np.square(np.column_stack(parts))
+    score = np.sqrt(squares.mean(axis=1))
+    return pd.Series(np.where(eligible, score, np.nan), index=indicators.index)
