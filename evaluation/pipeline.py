@@ -341,7 +341,13 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             )
         )
     drawn = ctx.sample()
-    result = ingest_round(rnd, files, sample=None if drawn is None else drawn.sample)
+    result = ingest_round(
+        rnd,
+        files,
+        sample=None if drawn is None else drawn.sample,
+        household_frame=_household_frame(rnd) if drawn is None else None,
+        backchecks=_stored_backchecks(rnd, ctx.store),
+    )
     ctx.drop_households()
     if len(result.respondents) + len(result.quarantine) == 0:
         # storing this would replace the round's earlier ingest with nothing
@@ -355,6 +361,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     folder = rnd.output_dir / "ingest"
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")
+    secrets = write_secrets(rnd, result.secrets)
     respondents = pd.concat(
         [result.respondents, answer_columns(result.respondents, result.answers)], axis=1
     )
@@ -368,6 +375,10 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             "ingest_counts": result.counts,
             "quarantine_summary": quarantine_summary(result.quarantine),
             "response_rates": result.response_rates,
+            "quality_flags": result.quality_flags,
+            "quality_surveyors": result.surveyors,
+            "comments": result.comments,
+            "comment_themes": result.comment_themes,
         },
         meta={
             "items": questionnaire.items["item_id"].astype(str).tolist(),
@@ -379,7 +390,77 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
         f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
         f"隔离记录在 {folder / '隔离记录.xlsx'}"
     )
+    flags = result.quality_flags
+    if len(flags):
+        flagged = int((flags["action"] == "flag").sum())
+        echo(
+            f"数据质量：{flagged} 份答卷被标记（仍计入结果，另算剔除后的敏感性），详见工作簿「数据质量」"
+        )
+    for path in secrets:
+        echo(f"回访材料（含电话，仅供回访组，勿外发）：{path}")
     return result
+
+
+def _household_frame(rnd: Round) -> pd.DataFrame | None:
+    """The round's household frame, for the ``household`` quality rule of a round that was
+    not sampled here (``None`` without one)."""
+    from sampling.frame import load_frame
+
+    if "frame" not in rnd.paths:
+        return None
+    frame, _ = load_frame(rnd.paths["frame"], rnd.register, known_estates=rnd.all_estate_ids)
+    return frame
+
+
+def _stored_backchecks(rnd: Round, store: Store) -> pd.DataFrame | None:
+    """The round's stored call results (``None`` when there are none)."""
+    table = store.read("backchecks", round_id=rnd.round_id)
+    return None if table.empty else table.drop(columns="round_id")
+
+
+def write_secrets(rnd: Round, secrets: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write the ingest's secret tables into the round's secrets folder (beside the pseudonym
+    key, never under the reports): ``<round_id>_回访名单.xlsx`` (phone numbers as text) and
+    ``<round_id>_调查员对照.csv``. Returns the written paths."""
+    from wuye_common.files import atomic_path
+
+    folder = rnd.secret_path.parent
+    written = []
+    for name, table in secrets.items():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if name == "回访名单":
+            target = folder / f"{rnd.round_id}_{name}.xlsx"
+            with atomic_path(target) as tmp:
+                _write_text_sheet(table, tmp, name)
+        else:
+            target = folder / f"{rnd.round_id}_{name}.csv"
+            with atomic_path(target) as tmp:
+                table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        target.chmod(0o600)
+        written.append(target)
+    return written
+
+
+def _write_text_sheet(table: pd.DataFrame, path: Path, title: str) -> None:
+    """One sheet, every cell as text (phone numbers stay text, nothing becomes a formula)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
+    try:
+        sheet = book.add_worksheet(title)
+        sheet.write_row(0, 0, [str(c) for c in table.columns])
+        cells = table.astype(object).where(table.notna(), "").astype(str).to_numpy().tolist()
+        for r, row in enumerate(cells, start=1):
+            for c, value in enumerate(row):
+                if value:
+                    sheet.write_string(r, c, value)
+        sheet.freeze_panes(1, 0)
+        sheet.set_column(0, len(table.columns) - 1, 14)
+    finally:
+        book.close()
 
 
 def _return_freed_memory() -> None:
@@ -505,11 +586,14 @@ def score_step(
     :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
     from evaluation.scoring.drivers import round_drivers
     from evaluation.scoring.round_scores import score_round
+    from evaluation.scoring.sensitivity import with_sensitivity
 
     with _context(rnd, context) as ctx:
         ingest = ingest if ingest is not None else _stored_ingest(rnd, ctx.store)
         drawn = ctx.sample(households=False)
-        scores = score_round(rnd, ingest, None if drawn is None else drawn.strata)
+        strata = None if drawn is None else drawn.strata
+        scores = score_round(rnd, ingest, strata)
+        scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata)
         drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
         ctx.store.write_step(
             rnd.round_id,
@@ -529,6 +613,9 @@ def score_step(
         "计算完成："
         + "，".join(f"{k} {int(counts.get(k, 0))} 个" for k in ("达标", "临界", "未达标"))
     )
+    sensitive = scores.estates["verdict_clean"] != scores.estates["verdict"]
+    if sensitive.any():
+        echo(f"质量敏感：{int(sensitive.sum())} 个小区剔除被标记的问卷后结论改变")
     return scores
 
 
@@ -609,9 +696,11 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
 
     scores = _stored_scores(rnd, store)
     ranking = read("ranking")
+    from evaluation.ranking.lists import mark_list_sensitivity
+
     estates = _merge_new_columns(rnd.register, scores.estates)
     if not ranking.empty:
-        estates = _merge_new_columns(estates, ranking)
+        estates = mark_list_sensitivity(_merge_new_columns(estates, ranking))
     previous = read("estates", previous_period(rnd.period))
     changes = firm_changes = pd.DataFrame()
     if not previous.empty:
@@ -643,6 +732,10 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
         plan=pd.DataFrame() if drawn is None else drawn.plan,
         ingest_counts=read("ingest_counts"),
         quarantine_summary=read("quarantine_summary"),
+        quality_flags=stored("quality_flags"),
+        quality_surveyors=stored("quality_surveyors"),
+        comments=stored("comments"),
+        comment_themes=stored("comment_themes"),
         meta={
             "round_id": rid,
             "period": rnd.period,

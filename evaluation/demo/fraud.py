@@ -53,7 +53,7 @@ def assign_surveyors(rng: np.random.Generator, resp: _Responses, n_estates: int)
     who[~resp.known] = rng.integers(0, pool, int((~resp.known).sum()))
     resp.surveyor = who
     resp.texts["surveyor"] = np.array(nm.SURVEYOR_NAMES, dtype=object)[who]
-    resp.mess["surveyors"] = int(len(np.unique(who)))
+    resp.mess["surveyors"] = len(np.unique(who))
 
 
 def dishonest_surveyor(

@@ -52,7 +52,18 @@ ESTATE_COLUMNS = (
     "criteria",
     "credit_grade",
     "complaints_per_100",
+    "list_clean",
 )
+#: the scores without the flagged forms (:mod:`evaluation.scoring.sensitivity`) → the column
+#: they stand in for when the lists are drawn again without those forms
+CLEAN_SOURCES: dict[str, str] = {
+    "rate": "rate_clean",
+    "rate_low": "rate_clean_low",
+    "rate_high": "rate_clean_high",
+    "index": "index_clean",
+    "n": "n_clean",
+    "verdict": "verdict_clean",
+}
 SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n", "verdict")
 
 
@@ -106,6 +117,7 @@ def rank_round(
         register = _apply_firm_register(register, firms)
     frame = _merge_inputs(register, scores_estates)
     est = _rank_estates(frame, rules)
+    est["list_clean"] = _clean_lists(frame, rules, est)
     firms = rank_firms(frame, est, rules, confidence=float(getattr(round, "confidence", 0.95)))
     esc = escalations(round, frame, est, firms, history, rules)
     return Ranking(
@@ -399,3 +411,35 @@ def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         sep=",",
     )
     return est
+
+
+def _clean_lists(frame: pd.DataFrame, rules: Rules, est: pd.DataFrame) -> pd.Series:
+    """Each estate's list with the scores without the flagged forms; where it differs from
+    its list, the reasons (in ``est``) say so."""
+    if not all(c in frame.columns for c in CLEAN_SOURCES.values()):
+        return est["list"].copy()
+    clean = frame.copy()
+    for column, source in CLEAN_SOURCES.items():
+        clean[column] = clean[source]
+    for column in ("rate", "rate_low", "rate_high", "index", "n"):
+        clean[column] = pd.to_numeric(clean[column], errors="coerce").astype(float)
+    clean["verdict"] = clean["verdict"].astype("string").fillna("").astype(str)
+    lists = _rank_estates(clean, rules)["list"]
+    changed = (lists != est["list"]).to_numpy()
+    shown = lists.replace("", "不上榜")
+    est.loc[changed, "reasons"] = (
+        est.loc[changed, "reasons"] + "；质量敏感：剔除被标记的问卷后为「" + shown[changed] + "」"
+    )
+    return lists
+
+
+def mark_list_sensitivity(estates: pd.DataFrame) -> pd.DataFrame:
+    """``estates`` (scores merged with the ranking) with ``质量敏感`` added to ``flags``
+    where ``list_clean`` differs from ``list``."""
+    from evaluation.scoring.sensitivity import add_flag
+
+    if not {"list", "list_clean", "flags"} <= set(estates.columns):
+        return estates
+    listed = estates["list"].astype("string").fillna("")
+    clean = estates["list_clean"].astype("string").fillna("")
+    return estates.assign(flags=add_flag(estates["flags"], (listed != clean).to_numpy()))

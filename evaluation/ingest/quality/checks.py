@@ -250,13 +250,15 @@ def surveyor_table(
     table["flagged_forms"] = np.bincount(s, weights=inputs.flagged[has], minlength=n_s).astype(
         np.int64
     )
-    effect = surveyors.surveyor_effect(inputs, n_s)
     enough = {
         rule: table["forms"].to_numpy() >= config.get(rule, "min_forms")
         for rule in ("surveyor_effect", "fabrication")
     }
-    effect["q_value"] = surveyors.bh_qvalues(
-        np.where(enough["surveyor_effect"], effect["cmh_p"], np.nan)
+    effect = surveyors.surveyor_effect_stepdown(
+        inputs,
+        n_s,
+        alpha=config.get("surveyor_effect", "alpha"),
+        eligible=enough["surveyor_effect"],
     )
     styles = surveyors.response_styles(inputs, n_s)
     dups = surveyors.duplicate_excess(inputs, n_s)
@@ -266,11 +268,10 @@ def surveyor_table(
     indicators["score"] = surveyors.fabrication_score(indicators, enough["fabrication"])
     table = pd.concat([table, indicators], axis=1)
     table["flagged_share"] = table["flagged_forms"] / table["forms"].where(table["forms"] > 0)
-    effect_hit = (table["q_value"] < config.get("surveyor_effect", "alpha")).to_numpy()
+    effect_hit = table["effect_flag"].to_numpy(dtype=bool)
     fabrication_hit = (
         eligible & (table["score"] > config.get("fabrication", "threshold")).to_numpy()
     )
-    table["effect_flag"] = effect_hit
     table["fabrication_flag"] = fabrication_hit
     table = table.merge(
         backcheck_rates(backchecks, forms.response_id, forms.surveyor), on="surveyor", how="left"

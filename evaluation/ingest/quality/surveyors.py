@@ -7,13 +7,17 @@ the 2 × 2 table (forms of *s* / of the others) × (satisfied / not on the overa
 stratum of the Cochran–Mantel–Haenszel test (Cochran 1954; Mantel & Haenszel 1959):
 ``A = Σ_e a_e``, ``E = Σ_e n_1e m_1e / N_e``,
 ``V = Σ_e n_1e n_2e m_1e m_2e / (N_e² (N_e − 1))``, ``χ²_MH = (|A − E| − ½)² / V`` on one
-degree of freedom; the p-values of all surveyors are adjusted by Benjamini & Hochberg (1995)
-and a surveyor with ``q < alpha`` (and at least ``min_forms`` forms) is flagged.
+degree of freedom; the p-values are adjusted by Benjamini & Hochberg (1995). With two
+surveyors in an estate, one surveyor's inflated forms make his colleague look deflated by as
+much, so the test steps down: the most significant surveyor with ``q < alpha`` (and at least
+``min_forms`` forms) is flagged, his forms are set aside, and the others are tested again
+without them, until none is left below ``alpha``.
 
-**Fabrication score** — indicators per surveyor, each taken within estates (a form's value
-minus its estate's mean, so that surveyors working in different estates are compared fairly),
-as proposed for interviewer falsification by Bredl, Winker & Kötschau (2012), Menold & Kemper
-(2014) and De Haas & Winker (2016):
+**Fabrication score** — indicators per surveyor, net of the estates (a two-way additive model
+``form value = estate effect + surveyor effect`` fitted by backfitting, so that a surveyor is
+compared with the others through the estates they share and a colleague of a dishonest
+surveyor does not mirror him), as proposed for interviewer falsification by Bredl, Winker &
+Kötschau (2012), Menold & Kemper (2014) and De Haas & Winker (2016):
 
 - ``fast``: mean robust duration z of the surveyor's forms (negative = fast; suspicious
   direction only);
@@ -28,7 +32,7 @@ as proposed for interviewer falsification by Bredl, Winker & Kötschau (2012), M
   option), item non-response (share of items without an answer: falsifiers answer everything);
   two-sided except item non-response (low is suspicious);
 - ``flagged``: share of the surveyor's forms carrying a row-level flag;
-- ``effect``: the surveyor effect's ``|A − E| / √V``.
+- ``effect``: the surveyor effect's ``|A − E| / √V`` (from the step-down).
 
 Each indicator becomes a robust z across surveyors (median, 1.4826 · MAD); the score is the
 root mean square of the indicators' z (directional ones counted only in the suspicious
@@ -118,6 +122,42 @@ def surveyor_effect(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
     )
 
 
+def surveyor_effect_stepdown(
+    forms: SurveyorForms, n_surveyors: int, *, alpha: float, eligible: np.ndarray
+) -> pd.DataFrame:
+    """:func:`surveyor_effect` stepping down (module doc): ``cmh_a, cmh_e, cmh_z, cmh_p,
+    odds_ratio, q_value, effect_flag``; a flagged surveyor keeps the figures of the pass
+    that flagged him, the others those of the last pass."""
+    active = np.ones(len(forms.surveyor), dtype=bool)
+    flagged = np.zeros(n_surveyors, dtype=bool)
+    final: pd.DataFrame | None = None
+    for _ in range(n_surveyors):
+        part = SurveyorForms(
+            surveyor=np.where(active, forms.surveyor, -1),
+            estate=forms.estate,
+            satisfied=forms.satisfied,
+            codes=forms.codes,
+            scale_sizes=forms.scale_sizes,
+            pattern=forms.pattern,
+            duration_z=forms.duration_z,
+            flagged=forms.flagged,
+        )
+        table = surveyor_effect(part, n_surveyors)
+        table["q_value"] = bh_qvalues(np.where(eligible & ~flagged, table["cmh_p"], np.nan))
+        if final is None:
+            final = table.copy()
+        final.loc[~flagged] = table.loc[~flagged]
+        candidates = np.flatnonzero((table["q_value"] < alpha).to_numpy() & ~flagged)
+        if not len(candidates):
+            break
+        worst = candidates[np.argmin(table["cmh_p"].to_numpy()[candidates])]
+        flagged[worst] = True
+        active &= forms.surveyor != worst
+    assert final is not None
+    final["effect_flag"] = flagged
+    return final
+
+
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg (1995) adjusted p-values (NaN stays NaN)."""
     p = np.asarray(p, dtype=float)
@@ -160,14 +200,19 @@ def duplicate_excess(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
 
 
 def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
-    """Per surveyor, within estates: ``fast`` (mean duration z), ``nondifferentiation``,
-    ``extreme_share``, ``middle_share``, ``nonresponse_share``, ``flagged_share``."""
+    """Per surveyor, net of the estates (backfitting, module doc): ``fast`` (duration z),
+    ``nondifferentiation``, ``extreme_share``, ``middle_share``, ``nonresponse_share``,
+    ``flagged_share``."""
     codes = forms.codes.astype(float)
     answered = codes > 0
     k = answered.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(answered, codes, np.nan)
-        sd = np.nanstd(values, axis=1) if codes.shape[1] else np.full(len(codes), np.nan)
+        sd = (
+            np.nanstd(values, axis=1)
+            if codes.shape[1] and answered.any()
+            else np.full(len(codes), np.nan)
+        )
         sizes = forms.scale_sizes[None, :]
         ends = (answered & ((codes == 1) | (codes == sizes))).sum(axis=1) / k
         middle = (sizes % 2 == 1) & (codes == (sizes + 1) / 2)
@@ -182,10 +227,36 @@ def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
             "flagged_share": forms.flagged.astype(float),
         }
     )
-    within = per_form - per_form.groupby(forms.estate).transform("mean")
     has = forms.surveyor >= 0
-    out = within[has].groupby(forms.surveyor[has]).mean()
-    return out.reindex(range(n_surveyors))
+    effects = {
+        name: backfit(
+            per_form[name].to_numpy(dtype=float)[has],
+            forms.surveyor[has],
+            forms.estate[has],
+            n_surveyors,
+        )
+        for name in per_form.columns
+    }
+    return pd.DataFrame(effects)
+
+
+def backfit(
+    y: np.ndarray, surveyor: np.ndarray, estate: np.ndarray, n_surveyors: int, rounds: int = 25
+) -> np.ndarray:
+    """Surveyor effects of ``y = estate effect + surveyor effect + noise`` by backfitting
+    (alternating group means; Hastie & Tibshirani 1990), NaN values left out; a surveyor
+    without values gets NaN."""
+    ok = ~np.isnan(y)
+    y, s, e = y[ok], surveyor[ok], estate[ok]
+    n_e = int(estate.max(initial=-1)) + 1
+    ns = np.bincount(s, minlength=n_surveyors).astype(float)
+    ne = np.bincount(e, minlength=n_e).astype(float)
+    s_eff = np.zeros(n_surveyors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(rounds):
+            e_eff = np.bincount(e, weights=y - s_eff[s], minlength=n_e) / ne
+            s_eff = np.bincount(s, weights=y - np.nan_to_num(e_eff)[e], minlength=n_surveyors) / ns
+    return np.where(ns > 0, s_eff, np.nan)
 
 
 def robust_z(values: pd.Series) -> pd.Series:
