@@ -224,7 +224,15 @@ def simulate_visits(
     fraud.dishonest_surveyor(quality, resp, q["items"], _window_start(period))
     fraud.personal_comments(quality, resp)
     submissions = _with_duplicates(rng, resp)
-    target = fraud.forged_estate(truth, OVERALL, np.isin(np.arange(len(truth)), households.estate))
+    overall = next(j for j, item in enumerate(q["items"]) if item["overall"])
+    target = fraud.forged_target(
+        resp,
+        households,
+        visits,
+        truth["threshold"].to_numpy(dtype=float),
+        overall,
+        q["items"][overall]["satisfied"],
+    )
     names = district.register["estate_name"].to_numpy(dtype=object)
     submissions = fraud.forged_batch(
         quality,
@@ -233,7 +241,7 @@ def simulate_visits(
         households,
         visits,
         target,
-        str(names[target]) if target >= 0 else "",
+        str(names[target[0]]) if target[0] >= 0 else "",
         _window_start(period),
     )
     columns = _export_columns(q, resp, submissions)

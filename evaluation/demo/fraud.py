@@ -11,10 +11,11 @@ these steps existed.
   :data:`DISHONEST_SHARE` of his forms instead of asking the household: every item 非常满意 or
   满意 (no 不清楚), 70–130 seconds each, typed in evening sessions two to four minutes apart,
   no phone, no comment (``fabricated`` in the key).
-- **The forged batch**: :data:`FORGED_FORMS` forms for one estate whose true rate is below its
-  threshold (the one closest to it), on sampled households that did not respond, all from
-  one IP within three minutes, every rating 非常满意 — someone trying to take the estate off
-  the 黑榜 (``forged`` in the key, role ``forged``).
+- **The forged batch**: forms for one estate whose verdict they lift from 未达标 to 临界
+  (:func:`forged_target`: the fewest that do, from ``FORGED_FORMS // 2`` up), on sampled
+  households that did not respond, all from one IP within three minutes, every rating
+  非常满意 — someone trying to take the estate off the 黑榜 (``forged`` in the key, role
+  ``forged``).
 - **Personal data in comments**: :data:`PERSONAL_COMMENT_SHARE` of the comments are replaced
   by ones holding a phone number, a dwelling address or a name
   (:data:`~evaluation.demo.names.PERSONAL_COMMENTS`; ``comment_personal`` in the key).
@@ -36,6 +37,7 @@ QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
 DISHONEST_SHARE = 0.5
 FORGED_FORMS = 12
+FORGED_MAX = 30
 PERSONAL_COMMENT_SHARE = 0.08
 FORGED_IP = "58.19.77.7(湖北-鄂州)"
 
@@ -121,14 +123,48 @@ def personal_comments(rng: np.random.Generator, resp: _Responses) -> None:
     resp.mark(mask, "comment_personal")
 
 
-def forged_estate(truth: pd.DataFrame, overall: str, present: np.ndarray) -> int:
-    """The estate (row of ``truth``) the batch is forged for: among those in the sample, the
-    one whose true overall level is below its threshold and closest to it (-1: none)."""
-    gap = truth["threshold"].to_numpy(float) - truth[overall].to_numpy(float)
-    candidates = np.flatnonzero(present & (gap > 0))
-    if not len(candidates):
-        return -1
-    return int(candidates[np.argmin(gap[candidates])])
+def forged_target(
+    resp: _Responses,
+    households: Any,
+    visits: Any,
+    thresholds: np.ndarray,
+    overall: int,
+    satisfied: list[str],
+) -> tuple[int, int]:
+    """The estate (truth row) the batch is forged for and its size: the estate where the
+    fewest forged 非常满意 forms (at least :data:`FORGED_FORMS` // 2, at most the estate's
+    non-responding main households and :data:`FORGED_MAX`) lift the verdict from 未达标 to 临界
+    — judged with a 95 % Wilson interval on the responses so far, as a forger reading the
+    last report would; ``(-1, 0)`` when no estate can be lifted."""
+    from scipy.stats import norm
+
+    e = resp.estate
+    answer = resp.answers[:, overall]
+    known = resp.known & (answer != "不清楚")
+    n_e = len(thresholds)
+    n = np.bincount(e[known], minlength=n_e).astype(float)
+    s = np.bincount(e[known], weights=np.isin(answer[known], satisfied), minlength=n_e)
+    idle = np.bincount(
+        households.estate[visits.main & (visits.status != "completed")], minlength=n_e
+    )
+    z = norm.ppf(0.975)
+    best = (-1, 0)
+    for k in range(FORGED_FORMS // 2, FORGED_MAX + 1):  # a few dozen sizes, vectorised over estates
+        before = _wilson_upper(s, n, z) < thresholds
+        after = _wilson_upper(s + k, n + k, z) >= thresholds
+        ok = np.flatnonzero(before & after & (idle >= k) & (n > 0))
+        if len(ok):
+            return int(ok[np.argmin(thresholds[ok] - s[ok] / n[ok])]), k
+    return best
+
+
+def _wilson_upper(s: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Upper end of the Wilson score interval of ``s`` successes in ``n``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = s / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.nan_to_num(centre + half, nan=0.0)
 
 
 def forged_batch(
@@ -137,19 +173,21 @@ def forged_batch(
     subs: _Submissions,
     households: Any,
     visits: Any,
-    e: int,
+    target: tuple[int, int],
     name: str,
     start: np.datetime64,
 ) -> _Submissions:
     """Append the forged batch (module doc) to ``resp`` and ``subs``; ``e``: the estate's
-    truth row (nothing is forged when it is −1), ``name`` its register name."""
+    truth row and the batch size (:func:`forged_target`; nothing is forged when it is −1),
+    ``name`` its register name."""
     from evaluation.demo.fieldwork import _Submissions
 
+    e, size = target
     table = households.table
     idle = np.flatnonzero((households.estate == e) & visits.main & (visits.status != "completed"))
     if e < 0 or not len(idle):
         return subs
-    pick = np.sort(rng.choice(idle, min(FORGED_FORMS, len(idle)), replace=False))
+    pick = np.sort(rng.choice(idle, min(size, len(idle)), replace=False))
     k = len(pick)
     new = table.loc[pick, ["estate_id", "building", "unit", "room", "household_id"]].assign(
         role="forged", e=e
