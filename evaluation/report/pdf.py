@@ -176,7 +176,61 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "method": method_rows(results),
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
+        "quality": quality_payload(results),
+        "themes": themes_payload(results),
     }
+
+
+def quality_payload(results: RoundResults) -> dict[str, Any]:
+    """The district report's 数据质量 section: what was checked, what was found, which
+    verdicts are sensitive."""
+    flags = results.quality_flags
+    surveyors = results.quality_surveyors
+    flagged = int((flags["action"] == "flag").sum()) if "action" in flags else 0
+    suspects = (
+        int(surveyors["fabrication_flag"].astype(bool).sum())
+        if "fabrication_flag" in surveyors
+        else 0
+    )
+    sensitive = tables.quality_estates_table(results)
+    summary = [
+        [
+            "检查内容",
+            "直线作答、同源多份与集中提交、雷同答卷（按本小区答案分布的期望份数）、答题用时"
+            "（相对本小区的稳健 z 值）、提交时段、住户清册、调查员满意率差异（CMH 检验）与"
+            "调查员造假风险分",
+        ],
+        ["被标记问卷", f"{flagged} 份（仍计入结果；下表为剔除后结论）"],
+        ["风险偏高的调查员", f"{suspects} 名（假名见工作簿「数据质量」）"],
+        ["质量敏感小区", f"{len(sensitive)} 个：剔除被标记问卷后结论或榜单改变，发布前应核实"],
+    ]
+    by_estate = tables.quality_by_estate(results)
+    return {
+        "summary": summary,
+        "sensitive": table_payload(sensitive),
+        "by_estate": table_payload(
+            by_estate.drop(columns=["estate_id"], errors="ignore").astype(str)
+            if not by_estate.empty
+            else by_estate
+        ),
+    }
+
+
+def themes_payload(results: RoundResults) -> list[dict[str, Any]]:
+    """The district's comment themes as bars: ``theme, mentions, unhappy, frac``."""
+    themes = tables.district_themes(results)
+    if themes.empty:
+        return []
+    top = float(themes["mentions"].max()) or 1.0
+    return [
+        {
+            "theme": str(r.theme),
+            "mentions": int(r.mentions),
+            "unhappy": int(r.dissatisfied_mentions),
+            "frac": float(r.mentions) / top,
+        }
+        for r in themes.itertuples(index=False)
+    ]
 
 
 def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
@@ -294,6 +348,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         )
         changes = {r.pop("estate_id"): r for r in _records(cc)}
 
+    quality = _card_quality(results)
+    voices = _card_voices(results)
     title = _title(results)
     font_list = _font_list(results)
     method = (
@@ -309,10 +365,58 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             "facts": f,
             "dimensions": dims.get(r["id"], []),
             "change": changes.get(r["id"]),
+            "quality": quality.get(r["id"], ""),
+            "voices": voices.get(r["id"], {"themes": "", "quotes": []}),
             "method": method,
         }
         for r, f in zip(records, fact_rows, strict=True)
     }
+
+
+def _card_quality(results: RoundResults) -> dict[str, str]:
+    """Per estate, the card's line on flagged forms (rules counted)."""
+    by_estate = tables.quality_by_estate(results)
+    if by_estate.empty:
+        return {}
+    rules = [c for c in by_estate.columns if c in tables.RULE_LABELS.values()]
+    out = {}
+    for row in by_estate.to_dict("records"):
+        parts = [f"{c} {int(row[c])}" for c in rules if row.get(c)]
+        out[str(row["estate_id"])] = (
+            f"被标记问卷 {int(row['flagged_forms'])} 份（{'、'.join(parts)}）"
+        )
+    return out
+
+
+def _card_voices(results: RoundResults, quotes: int = 3) -> dict[str, dict[str, Any]]:
+    """Per estate: its top three comment themes and up to ``quotes`` scrubbed comments
+    (from the dissatisfied first, the longest first, one per theme)."""
+    themes, comments = results.comment_themes, results.comments
+    out: dict[str, dict[str, Any]] = {}
+    if themes.empty:
+        return out
+    named = themes[themes["theme"] != "其他"]
+    top = named.groupby(named["estate_id"].astype(str)).head(3)
+    for estate, group in top.groupby(top["estate_id"].astype(str)):
+        out[estate] = {
+            "themes": "、".join(
+                f"{t}（{int(m)}）" for t, m in zip(group["theme"], group["mentions"], strict=True)
+            ),
+            "quotes": [],
+        }
+    if not comments.empty:
+        c = comments.assign(
+            estate_id=comments["estate_id"].astype(str),
+            length=comments["comment"].astype(str).str.len(),
+        )
+        c = c[(c["theme"] != "其他") & c["length"].between(6, 80)]
+        c = c.sort_values(["estate_id", "length"], ascending=[True, False])
+        c = c.drop_duplicates(["estate_id", "theme"]).drop_duplicates(["estate_id", "comment"])
+        for estate, group in c.groupby("estate_id"):
+            out.setdefault(estate, {"themes": "", "quotes": []})["quotes"] = (
+                group["comment"].astype(str).head(quotes).tolist()
+            )
+    return out
 
 
 # ---------------------------------------------------------------- compiling (I/O)
