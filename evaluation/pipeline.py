@@ -808,6 +808,50 @@ def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet) -> Manifes
         return report_step(rnd, cards=cards, echo=echo, context=context)
 
 
+def backcheck_step(
+    rnd: Round, results_file: Path, *, cards: bool = True, echo: Echo = _quiet
+) -> Manifest:
+    """``wuye-eval backcheck ROUND FILE``: read the call results of the 回访名单, store them
+    (step ``backcheck``), and run the round again — the ingest quarantines the forms proven
+    fabricated (非本户, 未入户) and flags those whose answers differ; scores, lists and
+    reports follow. Prints each surveyor's falsification rate with its interval."""
+    from evaluation.ingest.quality.backcheck import RESULT_LABELS, read_results
+
+    results = read_results(results_file)
+    if results.empty:
+        raise WuyeError(
+            Problem(
+                "回访结果文件中没有填写任何回访结果",
+                "在「回访结果」列填写 属实/非本户/未入户/答案不符/未接通 后再导入",
+                file=Path(results_file).name,
+            )
+        )
+    with _store(rnd) as store:
+        known = store.read("respondents", round_id=rnd.round_id)
+        unknown = ~results["response_id"].isin(known.get("response_id", pd.Series(dtype=str)))
+        if unknown.all():
+            raise WuyeError(
+                Problem(
+                    "回访结果中的答卷编号都不在本轮导入的数据中",
+                    "确认回访名单来自本轮（同一轮次的密钥文件夹），并先运行 wuye-eval ingest",
+                    file=Path(results_file).name,
+                )
+            )
+        store.write_step(rnd.round_id, "backcheck", {"backchecks": results})
+    counts = results["result"].map(RESULT_LABELS).value_counts()
+    echo("回访结果：" + "，".join(f"{k} {int(v)} 份" for k, v in counts.items()))
+    manifest = run_round(rnd, cards=cards, echo=echo)
+    with _store(rnd) as store:
+        people = store.read("quality_surveyors", round_id=rnd.round_id)
+    if "checked" in people.columns:
+        for row in people.dropna(subset=["checked"]).itertuples(index=False):
+            echo(
+                f"调查员 {row.surveyor}：回访 {int(row.checked)} 份，不实 {int(row.failed)} 份，"
+                f"不实率 {row.fail_rate:.0%}（95% 区间 {row.fail_low:.0%}–{row.fail_high:.0%}）"
+            )
+    return manifest
+
+
 def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet) -> Path:
     """Write the paper-entry template for the round's questionnaire."""
     from evaluation.ingest import write_template

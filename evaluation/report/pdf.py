@@ -382,9 +382,7 @@ def _card_quality(results: RoundResults) -> dict[str, str]:
     out = {}
     for row in by_estate.to_dict("records"):
         parts = [f"{c} {int(row[c])}" for c in rules if row.get(c)]
-        out[str(row["estate_id"])] = (
-            f"被标记问卷 {int(row['flagged_forms'])} 份（{'、'.join(parts)}）"
-        )
+        out[str(row["estate_id"])] = f"被标记问卷 {int(row['被标记问卷'])} 份（{'、'.join(parts)}）"
     return out
 
 

@@ -726,7 +726,9 @@ def quality_by_estate(results: RoundResults) -> pd.DataFrame:
     if not names.empty:
         names = names.assign(estate_id=names["estate_id"].astype(str))
         table = names[["estate_id", "estate_name"]].merge(table, on="estate_id", how="right")
-    return table.rename(columns=RULE_LABELS)
+    return table.rename(
+        columns={**RULE_LABELS, "estate_name": "小区名称", "flagged_forms": "被标记问卷"}
+    )
 
 
 def quality_estates_table(results: RoundResults) -> pd.DataFrame:
