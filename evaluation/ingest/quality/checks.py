@@ -308,7 +308,11 @@ def _assemble(
         found[:, j] = hits[c].mask
     action = np.array([_action(c, config) for c in present], dtype=object)
     quarantining = found & (action == "quarantine")[None, :]
-    first = np.where(quarantining.any(axis=1), quarantining.argmax(axis=1), -1)
+    first = (
+        np.where(quarantining.any(axis=1), quarantining.argmax(axis=1), -1)
+        if present
+        else np.full(n, -1)
+    )
     quarantine_code = np.where(first >= 0, np.asarray([*present, ""], dtype=object)[first], "")
     quarantine_detail = np.full(n, "", dtype=object)
     for j, c in enumerate(present):
