@@ -734,6 +734,8 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
 
     accepted = flags.accepted
     respondents = _respondents_table(rows, context, linked, keys, submitted, duration, accepted)
+    respondents["response_id"] = pd.Series(checked.of_rows("response_id", accepted), dtype="str")
+    respondents["ip_key"] = pd.array(checked.of_rows("ip_key", accepted), dtype="string")
     respondents["surveyor"] = checked.surveyor_key[accepted].astype("string").to_numpy()
     respondents["quality_rules"] = checked.rules_of(accepted)
     answers = answers_frame(
@@ -765,9 +767,19 @@ class _Checked:
     """The quality checks of the rows accepted before them (``positions``)."""
 
     positions: np.ndarray
+    response_id: np.ndarray
+    """The checked rows' response ids (made once for them and the respondents)."""
+    ip_key: np.ndarray
+    """The checked rows' IP pseudonyms."""
     quality: Quality
     surveyor_key: pd.Series
     """Every row's surveyor pseudonym (NA: none)."""
+
+    def of_rows(self, name: str, accepted: np.ndarray) -> np.ndarray:
+        """The checked rows' ``name`` values for the ``accepted`` rows (a subset of them)."""
+        per_row = np.full(len(accepted), None, dtype=object)
+        per_row[self.positions] = getattr(self, name)
+        return per_row[accepted]
 
     def rules_of(self, accepted: np.ndarray) -> pd.Series:
         """The ``;``-joined flag codes of the ``accepted`` rows, in their order."""
@@ -822,7 +834,13 @@ def _quality(
         detail = np.full(len(rows), "", dtype=object)
         detail[at[hit]] = quality.quarantine_detail[hit]
         flags.flag(mask, str(code), detail)
-    return _Checked(positions=at, quality=quality, surveyor_key=surveyor_key)
+    return _Checked(
+        positions=at,
+        response_id=forms.response_id.to_numpy(dtype=object),
+        ip_key=forms.ip_key.to_numpy(dtype=object, na_value=None),
+        quality=quality,
+        surveyor_key=surveyor_key,
+    )
 
 
 def _scale_sizes(q: Questionnaire) -> np.ndarray:
@@ -1188,8 +1206,8 @@ def _respondents_table(
     duration: np.ndarray,
     accepted: np.ndarray,
 ) -> pd.DataFrame:
-    """The accepted rows (:data:`RESPONDENT_COLUMNS`); response ids and IP pseudonyms are
-    made for those rows only."""
+    """The accepted rows (:data:`RESPONDENT_COLUMNS`); their response ids and IP pseudonyms
+    are the quality checks' (:func:`_quality`, made once for the rows it checks)."""
     respondents = pd.DataFrame(
         {
             "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
@@ -1207,12 +1225,6 @@ def _respondents_table(
             "platform": rows["platform"],
         }
     )[accepted].reset_index(drop=True)
-    respondents["response_id"] = pd.Series(
-        _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str"
-    )
-    respondents["ip_key"] = pseudonym.pseudonymise(
-        pseudonym.normalise_ip(rows["ip_raw"][accepted]), context.key, "ip"
-    ).array
     return respondents
 
 

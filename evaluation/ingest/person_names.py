@@ -318,6 +318,8 @@ def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tup
 def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[int, int]]:
     """Rules 4 and 5 over the segmenter's tokens."""
     spans: list[tuple[int, int]] = []
+    if not any(tag in _NAME_TAGS for _, tag in tagged):
+        return spans  # most comments: no name token at all
     words = [w for w, _ in tagged]
     starts = [0]
     for w in words:
