@@ -193,10 +193,10 @@ def one_source(estate: np.ndarray, sources: dict[str, tuple[pd.Series, int, bool
         have = keys.notna().to_numpy()
         if not have.any():
             continue
-        group = pd.Series(np.where(have, keys.astype(object), None))
-        frame = pd.DataFrame({"e": estate if per_estate else 0, "k": group})
-        size = frame.groupby(["e", "k"], dropna=True)["k"].transform("size")
-        size = size.to_numpy(dtype=float, na_value=0.0)
+        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
+        group = pd.factorize(k * (int(estate.max(initial=0)) + 1) + estate if per_estate else k)[0]
+        size = np.zeros(n)
+        size[have] = np.bincount(group[have])[group[have]]
         hit = have & (size > limit)
         where = "本小区" if per_estate else "本轮"
         detail[hit & ~mask] = [f"同一{label}在{where}提交 {int(s)} 份" for s in size[hit & ~mask]]
