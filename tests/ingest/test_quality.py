@@ -199,3 +199,15 @@ def test_round_toml_quality_section(tmp_path: Path) -> None:
     assert caught.value.problems[0].column == "quality.timing.robust_z"
     (tmp_path / "round.toml").write_text(base + "[quality]\nbackcheck_share = 0.2\n", "utf-8")
     assert load_round(tmp_path).quality.backcheck_share == 0.2
+
+
+def test_surveyor_score_on_a_seeded_simulation() -> None:
+    """2 of 20 surveyors fabricate 40 % of their forms (benchmarks/bench_quality.py runs 200
+    replications): AUC ≥ 0.90, ≤ 5 % of honest surveyors flagged, the 15 % 回访名单 reaches
+    ≥ 80 % of the fabricators."""
+    from evaluation.demo.surveyor_sim import replicate
+
+    table = replicate(20, seed=7)
+    assert table["auc"].mean() >= 0.90
+    assert table["honest_flagged"].mean() <= 0.05
+    assert table["reached"].mean() >= 0.80
