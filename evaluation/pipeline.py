@@ -176,7 +176,9 @@ def _os_error_in(exc: BaseException) -> OSError | None:
     """The ``OSError`` behind ``exc``: itself, one a library wrapped (xlsxwriter's
     ``FileCreateError`` carries it as its argument), or its cause."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         for candidate in (seen, *getattr(seen, "args", ())):
             if isinstance(candidate, OSError):
                 return candidate
@@ -196,7 +198,9 @@ def _release_quietly(exc: BaseException) -> None:
     sys.unraisablehook = lambda _: None
     try:
         seen: BaseException | None = exc
-        while seen is not None:
+        visited: set[int] = set()
+        while seen is not None and id(seen) not in visited:  # a chain may loop back
+            visited.add(id(seen))
             traceback.clear_frames(seen.__traceback__)
             seen = seen.__cause__ or seen.__context__
         gc.collect()
