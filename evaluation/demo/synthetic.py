@@ -352,3 +352,4 @@ def _synthetic_quality(estates: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "quality_surveyors": surveyors,
         "comments": comments,
         "comment_themes": themes,
+    }
