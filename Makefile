@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 BASE_BIN := $(BASELINES)/bin
 endif
 
-.PHONY: demo test lint bench baselines clean
+.PHONY: demo test fuzz lint bench baselines clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The hostile-input tests (tests/*/test_hostile_*.py) with the long Hypothesis profile:
+# WUYE_FUZZ_FACTOR (default 25) times the examples of `make test`, fresh random draws each
+# run; prints the totals of generated cases by stage and outcome.
+fuzz: $(VENV)/.installed-dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m hostile -o addopts="" -q -p no:cacheprovider
 
 $(BASELINES)/.installed:
 	$(PYTHON) -m venv $(BASELINES)

@@ -26,6 +26,9 @@ _LAZY: dict[str, str] = {
     "verdicts": "evaluation.scoring",
     "key_drivers": "evaluation.scoring",
     "importance_performance": "evaluation.scoring",
+    "operating_characteristic": "evaluation.scoring",
+    "exact_interval": "evaluation.scoring",
+    "exact_p_value": "evaluation.scoring",
     # ranking: 红黑榜, changes and history
     "compare_rounds": "evaluation.ranking",
     "parse_rules": "evaluation.ranking",

@@ -16,13 +16,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wuye_common.errors import WuyeError
+from wuye_common.errors import WuyeError, clean_text
+from wuye_common.scrub import ScrubFilter, scrub_text, scrubbed_logger
 
 if TYPE_CHECKING:
     from evaluation.report.manifest import Manifest
     from evaluation.round import Round
 
-log = logging.getLogger("wuye")
+log = scrubbed_logger("wuye")
+
+
+def _say(text: object) -> None:
+    """Print a progress line for the user, scrubbed like a log line (paths may hold
+    personal data: a folder named after a resident's phone number)."""
+    print(scrub_text(str(text)))
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -71,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         ("score", "计算各小区满意率、指数、置信区间与达标判定"),
         ("rank", "按规则生成红黑榜与企业汇总"),
         ("report", "生成 Excel 工作簿、PDF 报告与笔记本"),
+        ("topup", "两轮设计：为首轮后仍「临界」的小区抽取补充样本（未入户的住户中）"),
         ("run", "一次完成 导入 → 计算 → 排名 → 报告"),
     ):
         cmd = sub.add_parser(name, help=text)
@@ -147,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
+    for handler in logging.getLogger().handlers:  # other libraries' records too
+        if not any(isinstance(f, ScrubFilter) for f in handler.filters):
+            handler.addFilter(ScrubFilter())
     try:
         return _dispatch(args)
     except WuyeError as exc:
@@ -158,8 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("已中断；已完成的步骤保持不变，可重新运行。", file=sys.stderr)
         return 130
     except OSError as exc:
+        where = clean_text(str(exc.filename or ""))
         print(
-            f"错误：文件读写失败：{exc.strerror or exc}（{exc.filename or ''}）。"
+            f"错误：文件读写失败：{clean_text(str(exc.strerror or exc))}（{where}）。"
             "请检查磁盘空间和文件夹写入权限后重试。",
             file=sys.stderr,
         )
@@ -177,7 +189,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 estates=args.estates,
                 seed=args.seed,
                 cards=not args.no_cards,
-                echo=print,
+                echo=_say,
                 manifests=True,
             )
         return _report_status(manifests)
@@ -207,7 +219,9 @@ def _report_status(manifests: Sequence[Manifest]) -> int:
         where = f"（小区 {failure.estate_id}）" if failure.estate_id else ""
         cell = f"，第 {failure.cell} 个单元格" if failure.cell else ""
         print(
-            f"- {manifest.output_dir.name}/{failure.target}{where}{cell}：{failure.reason}",
+            clean_text(
+                f"- {manifest.output_dir.name}/{failure.target}{where}{cell}：{failure.reason}"
+            ),
             file=sys.stderr,
         )
     print(
@@ -220,11 +234,11 @@ def _init(args: argparse.Namespace) -> int:
     from evaluation.new_round import init_round
 
     written = init_round(args.folder, district=args.district, period=args.period, seed=args.seed)
-    print(f"已新建评估轮次：{args.folder}")
+    _say(f"已新建评估轮次：{args.folder}")
     for path in written:
-        print(f"  {path.name}")
-    print("  fieldwork/（放置问卷导出文件）")
-    print(
+        _say(f"  {path.name}")
+    _say("  fieldwork/（放置问卷导出文件）")
+    _say(
         "下一步：填写 台账.xlsx（删除示例行），按实际问卷修改 问卷.toml"
         "（或用 wuye-eval questionnaire draft 从导出文件生成），核对 round.toml。"
     )
@@ -237,14 +251,14 @@ def _questionnaire(args: argparse.Namespace) -> int:
 
         output = args.output or Path("问卷.toml")
         write_draft(args.exports, output, title=args.title)
-        print(f"问卷定义草稿：{output}（请核对其中「待确认」的注释）")
+        _say(f"问卷定义草稿：{output}（请核对其中「待确认」的注释）")
         return 0
     from evaluation.questionnaire import load_questionnaire
     from evaluation.questionnaire.forms import export_questionnaire
 
     out = export_questionnaire(load_questionnaire(args.file), args.format, args.output)
     what = "问卷星文本导入文本" if args.format == "wjx" else "XLSForm 工作簿"
-    print(f"{what}：{out}")
+    _say(f"{what}：{out}")
     return 0
 
 
@@ -254,21 +268,23 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> Manifest | None:
     from evaluation import pipeline
 
     if args.command == "sample":
-        pipeline.sample_step(rnd, echo=print)
+        pipeline.sample_step(rnd, echo=_say)
     elif args.command == "ingest":
-        pipeline.ingest_step(rnd, args.files or None, echo=print)
+        pipeline.ingest_step(rnd, args.files or None, echo=_say)
     elif args.command == "template":
-        pipeline.template_step(rnd, args.output, echo=print)
+        pipeline.template_step(rnd, args.output, echo=_say)
     elif args.command == "score":
-        pipeline.score_step(rnd, echo=print)
+        pipeline.score_step(rnd, echo=_say)
     elif args.command == "rank":
-        pipeline.rank_step(rnd, echo=print)
+        pipeline.rank_step(rnd, echo=_say)
+    elif args.command == "topup":
+        pipeline.topup_step(rnd, echo=_say)
     elif args.command == "report":
-        return pipeline.report_step(rnd, cards=not args.no_cards, echo=print)
+        return pipeline.report_step(rnd, cards=not args.no_cards, echo=_say)
     elif args.command == "run":
-        return pipeline.run_round(rnd, cards=not args.no_cards, echo=print)
+        return pipeline.run_round(rnd, cards=not args.no_cards, echo=_say)
     elif args.command == "backcheck":
-        return pipeline.backcheck_step(rnd, args.file, cards=not args.no_cards, echo=print)
+        return pipeline.backcheck_step(rnd, args.file, cards=not args.no_cards, echo=_say)
     return None
 
 

@@ -23,6 +23,7 @@ from evaluation.results import RoundResults
 from evaluation.round import Round, previous_period
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import remove_stale_temporaries
+from wuye_common.scrub import scrub_text
 
 if TYPE_CHECKING:
     from evaluation.ingest import IngestResult
@@ -284,7 +285,7 @@ def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
                 "year": rnd.year,
                 "kind": rnd.kind,
                 "confidence": rnd.confidence,
-                "root": str(rnd.root),
+                "root": scrub_text(str(rnd.root)),  # a folder may be named by a phone
             }
         ]
     )
@@ -293,13 +294,27 @@ def _round_tables(rnd: Round) -> dict[str, pd.DataFrame]:
 
 
 def _load_sample(rnd: Round, *, households: bool = True) -> RoundSample | None:
-    """The sampling record under ``output_dir / "sampling"`` (``None`` when absent)."""
+    """The sampling record under ``output_dir / "sampling"`` (``None`` when absent). With a
+    top-up (``sampling/topup/``) its households join the sample with ``wave = 2`` (the
+    first wave's have ``wave = 1``); the strata and plan stay the first wave's, and
+    ``meta["topup"]`` holds the top-up's plan and meta."""
     from sampling.record import read_sampling_record
+    from sampling.topup import TOPUP_DIR
 
     folder = rnd.output_dir / "sampling"
     if not folder.exists():
         return None
-    return read_sampling_record(folder, households=households)
+    drawn = read_sampling_record(folder, households=households)
+    extra = folder / TOPUP_DIR
+    if not (extra / "plan.csv").exists():
+        return drawn
+    topup = read_sampling_record(extra, households=households)
+    drawn.meta["topup"] = {"plan": topup.plan, "meta": topup.meta}
+    if households:
+        drawn.sample = pd.concat(
+            [drawn.sample.assign(wave=1), topup.sample.assign(wave=2)], ignore_index=True
+        )
+    return drawn
 
 
 # --------------------------------------------------------------------------- ingest
@@ -352,6 +367,8 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
         household_frame=_household_frame(rnd) if drawn is None else None,
         backchecks=_stored_backchecks(rnd, ctx.store),
     )
+    if drawn is not None and "wave" in drawn.sample.columns:
+        result.respondents = _with_waves(rnd, result.respondents, drawn.sample)
     ctx.drop_households()
     if len(result.respondents) + len(result.quarantine) == 0:
         # storing this would replace the round's earlier ingest with nothing
@@ -359,7 +376,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             Problem(
                 "导出文件中没有任何答卷行（只有表头或全是空行）",
                 "确认导出的是本轮问卷的答卷数据；本次没有写入任何结果，之前导入的数据保持不变",
-                file="、".join(Path(f).name for f in files),
+                file="、".join(scrub_text(Path(f).name) for f in files),
             )
         )
     folder = rnd.output_dir / "ingest"
@@ -391,8 +408,8 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     )
     echo(result.summary().to_string(index=False) if hasattr(result, "summary") else "")
     echo(
-        f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行；"
-        f"隔离记录在 {folder / '隔离记录.xlsx'}"
+        f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行，"
+        f"整行空白跳过 {result.blank_rows} 行；隔离记录在 {folder / '隔离记录.xlsx'}"
     )
     flags = result.quality_flags
     if len(flags):
@@ -465,6 +482,31 @@ def _write_text_sheet(table: pd.DataFrame, path: Path, title: str) -> None:
         sheet.set_column(0, len(table.columns) - 1, 14)
     finally:
         book.close()
+
+
+def _approached(rnd: Round, first: RoundSample, respondents: pd.DataFrame) -> set[str]:
+    """The first wave's approached households (:func:`sampling.topup.approached_households`)
+    from the stored respondents' household pseudonyms."""
+    from evaluation.ingest.pseudonym import load_or_create_key, pseudonymise
+    from sampling.topup import approached_households
+
+    sample = first.sample
+    keys = pseudonymise(
+        sample["household_id"].astype("string"), load_or_create_key(rnd.secret_path), "household"
+    )
+    answered = keys.isin(set(respondents.get("household_key", pd.Series(dtype=str)).dropna()))
+    return approached_households(sample, answered.to_numpy(dtype=bool))
+
+
+def _with_waves(rnd: Round, respondents: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """Respondents with ``wave``: 2 for the households of the top-up, else 1 (matched on the
+    household pseudonym, as ingest keys them)."""
+    from evaluation.ingest.pseudonym import load_or_create_key, pseudonymise
+
+    second = sample.loc[sample["wave"] == 2, "household_id"].astype("string")
+    keys = set(pseudonymise(second, load_or_create_key(rnd.secret_path), "household").dropna())
+    wave = respondents["household_key"].isin(keys).to_numpy()
+    return respondents.assign(wave=(1 + wave).astype("int64"))
 
 
 def _return_freed_memory() -> None:
@@ -596,8 +638,9 @@ def score_step(
         ingest = ingest if ingest is not None else _stored_ingest(rnd, ctx.store)
         drawn = ctx.sample(households=False)
         strata = None if drawn is None else drawn.strata
-        scores = score_round(rnd, ingest, strata)
-        scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata)
+        plan = None if drawn is None else drawn.plan
+        scores = score_round(rnd, ingest, strata, plan=plan)
+        scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata, plan=plan)
         drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
         ctx.store.write_step(
             rnd.round_id,
@@ -639,6 +682,40 @@ def _stored_scores(rnd: Round, store: Store) -> StoredScores:
         dimensions=store.read("dimensions", round_id=rnd.round_id),
         district=store.read("district", round_id=rnd.round_id),
     )
+
+
+# --------------------------------------------------------------------------- top-up
+def topup_step(rnd: Round, *, echo: Echo = _quiet) -> RoundSample:
+    """Draw the top-up of a two-wave round (``[sampling] waves = 2``) for the estates still
+    临界 after the first wave's scoring; field sheets and record in ``sampling/topup/``."""
+    from sampling.topup import run_topup
+
+    if int(rnd.sampling.waves) != 2:
+        raise WuyeError(
+            Problem(
+                "本轮不是两轮设计，不能补充调查",
+                "抽样前在 round.toml 的 [sampling] 中写 waves = 2（首轮后对临界小区补充调查）",
+                file="round.toml",
+                column="sampling.waves",
+            )
+        )
+    with RunContext(rnd) as ctx:
+        first = ctx.sample(households=True)
+        if first is None:
+            raise WuyeError(Problem("本轮还没有抽样记录", f"先运行 wuye-eval sample {rnd.root}"))
+        estates = _stored_scores(rnd, ctx.store).estates
+        respondents = ctx.store.read("respondents", round_id=rnd.round_id)
+    undecided = estates.loc[estates["verdict"] == "临界", "estate_id"].astype(str).tolist()
+    first_wave = first
+    if "wave" in first.sample.columns:
+        first_wave = replace(first, sample=first.sample[first.sample["wave"] == 1])
+    drawn = run_topup(rnd, first_wave, undecided, _approached(rnd, first_wave, respondents))
+    plan = drawn.plan
+    echo(
+        f"补充抽样完成：{int((plan['n'] > 0).sum())} 个临界小区，主样本 {int(plan['n'].sum())} 户；"
+        f"入户名单在 {rnd.output_dir / 'sampling' / 'topup'}"
+    )
+    return drawn
 
 
 # --------------------------------------------------------------------------- ranking

@@ -11,6 +11,7 @@ import pandas as pd
 
 from evaluation.round import Round, load_round
 from wuye_common.files import atomic_path
+from wuye_common.scrub import scrub_text
 
 
 def _empty() -> pd.DataFrame:
@@ -90,7 +91,7 @@ def save_results(results: RoundResults, directory: Path) -> list[Path]:
         with atomic_path(target) as tmp:
             getattr(results, name).to_csv(tmp, index=False, encoding="utf-8-sig")
         written.append(target)
-    meta = {"round_root": str(results.round.root), **results.meta}
+    meta = {"round_root": scrub_text(str(results.round.root)), **results.meta}
     target = directory / "meta.json"
     with atomic_path(target) as tmp:
         tmp.write_text(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,28 @@ import pandas as pd
 from evaluation.ingest.quality.config import QualityConfig, quality_from_table
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from evaluation.ranking.rules import Rules, parse_rules
-from sampling.config import SamplingConfig
+from sampling.config import EXTERNAL_DESIGNS, SIZINGS, SamplingConfig
+from sampling.config import METHODS as SAMPLING_METHODS
 from sampling.tables import read_table, rename_columns
-from wuye_common.errors import Problem, WuyeError
+from wuye_common.domains import (
+    COUNT,
+    HOUSEHOLDS,
+    MAX_HOUSEHOLDS,
+    MONEY,
+    SCORE,
+    SEED,
+    SHARE,
+    Domain,
+    number_values,
+    share_values,
+)
+from wuye_common.errors import Problem, WuyeError, shown
+from wuye_common.scrub import personal_data_kinds, scrub_text, scrub_values, scrubbed_logger
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, path_kind, require_file
 from wuye_common.vocabulary import DEFAULT_THRESHOLDS, RESETTLEMENT_TIER, TIER_ALIASES, TIERS
 
 CONTROL_CHARS = r"[\x00-\x1f\x7f]"
+log = scrubbed_logger("wuye.round")
 PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?P<kind>[HQ])(?P<part>\d)$")
 
 REGISTER_COLUMNS: dict[str, str] = {
@@ -83,11 +98,14 @@ REGISTER_LABELS = {
     "committee_party_share": "业委会党员比例",
     "firm_revenue": "企业年营收(万元)",
 }
-OPTIONAL_NUMERIC = ("complaints", "credit_score", "committee_party_share", "firm_revenue")
 OPTIONAL_BOOL = ("red_property", "professional", "committee")
 TRUE_WORDS = {"是", "有", "已", "已成立", "y", "yes", "true", "1", "√", "✓"}
 FALSE_WORDS = {"否", "无", "未", "未成立", "n", "no", "false", "0", "×", ""}
 
+
+SCORING_KEYS = ("small_area",)
+"""Keys of ``[scoring]``: ``small_area`` (bool, default false): judge each estate on its
+small-area (Fay–Herriot) interval instead of the direct one."""
 
 REPORT_KEYS = ("notebooks", "notebook_estates", "font")
 """Keys of ``[report]``: ``notebooks`` (bool, default true), ``notebook_estates`` (estate ids
@@ -104,6 +122,10 @@ class IngestConfig:
     estate_question: str | None = None
     building_question: str | None = None
     room_question: str | None = None
+    max_rows: int = DEFAULT_MAX_ROWS
+    """Ceiling of non-blank rows per export (:class:`wuye_common.sheets.Limits`)."""
+    max_cells: int = DEFAULT_MAX_CELLS
+    """Ceiling of cells (rows × columns holding data) per export."""
 
 
 @dataclass
@@ -138,7 +160,8 @@ class Round:
     rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
     quality: QualityConfig = field(default_factory=QualityConfig)
-    interval_method: str = "beta"
+    scoring: dict[str, Any] = field(default_factory=dict)
+    interval_method: str = "exact"
     questionnaire_path: str = "default"
     all_estate_ids: tuple[str, ...] = ()
 
@@ -182,7 +205,7 @@ def load_round(path: str | Path) -> Round:
     fields = _round_section(toml)
     _check_tables(toml)
     thresholds = _thresholds_section(toml)
-    sampling = _sampling_section(toml)
+    sampling = _sampling_section(toml, thresholds, fields["confidence"])
     ingest = _ingest_section(toml)
     paths = _inputs_section(toml)
     output_dir, database, secrets = _output_section(toml, fields["round_id"])
@@ -190,6 +213,7 @@ def load_round(path: str | Path) -> Round:
     rules = _rules_section(toml)
     report = _report_section(toml)
     quality = _quality_section(toml)
+    scoring = _scoring_section(toml)
     register = _register_section(toml, paths, thresholds)
     if toml.problems or questionnaire is None:
         raise WuyeError(toml.problems)
@@ -210,6 +234,7 @@ def load_round(path: str | Path) -> Round:
         rules=rules,
         report=report,
         quality=quality,
+        scoring=scoring,
     )
 
 
@@ -266,27 +291,25 @@ class _Toml:
 
 def _read_toml(path: Path) -> _Toml:
     """Parse ``round.toml`` (``path`` is the round folder or the file itself)."""
-    toml_path = path / "round.toml" if path.is_dir() else path
+    toml_path = path / "round.toml" if path_kind(path) == "dir" else path
     root = toml_path.parent.resolve()
-    if not toml_path.exists():
-        raise WuyeError(
-            Problem(
-                "找不到 round.toml",
-                "在评估轮次文件夹中创建 round.toml（见 README）",
-                file=str(toml_path),
-            )
-        )
-    try:
-        config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise WuyeError(
-            Problem(
-                f"round.toml 格式错误：{exc}",
-                "按 TOML 语法修正（字符串加引号，键值用 =）",
-                file=toml_path.name,
-            )
-        ) from exc
+    require_file(toml_path, "round.toml ", "在评估轮次文件夹中创建 round.toml（见 README）")
+    config = read_toml_file(toml_path, "round.toml", "按 TOML 语法修正（字符串加引号，键值用 =）")
     return _Toml(config, root, toml_path.name)
+
+
+def read_toml_file(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A TOML file parsed; a located :class:`WuyeError` for bad syntax or encoding, an
+    unreadable file, or nesting too deep to parse (``[[[[…`` thousands deep)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WuyeError(
+            Problem(f"无法读取{what}：{exc.strerror or exc}", "检查文件权限", file=str(path))
+        ) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "嵌套层数过多" if isinstance(exc, RecursionError) else str(exc)
+        raise WuyeError(Problem(f"{what} 格式错误：{reason}", fix, file=path.name)) from exc
 
 
 def _round_section(toml: _Toml) -> dict[str, Any]:
@@ -311,29 +334,42 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
         )
         m = None
     round_id = toml.get("round", "id", period or "round", str)
-    if not re.fullmatch(r"[\w\-.]+", round_id or "") or round_id in {".", ".."}:
+    if (
+        not re.fullmatch(r"[\w\-.]{1,64}", round_id or "")
+        or round_id in {".", ".."}
+        or personal_data_kinds(round_id)
+    ):
         toml.bad(
-            f"轮次编号 id = {round_id!r} 不能作为文件夹名",
-            "只用字母、数字、下划线、连字符",
+            f"轮次编号 id = {shown(round_id)} 不能作为文件夹名",
+            "只用字母、数字、下划线、连字符，最多 64 个字符，不含电话等个人信息",
             "round.id",
         )
     seed = toml.get("round", "seed", 20240906, int)
-    confidence = toml.get("round", "confidence", 0.95, (int, float))
-    if not 0 < confidence < 1:
+    if not SEED.contains(seed):
         toml.bad(
-            f"置信水平 confidence = {confidence} 应在 0 与 1 之间",
+            f"随机种子 seed = {shown(seed)} 应为 {SEED.describe()}",
+            "例如 seed = 20260101",
+            "round.seed",
+        )
+        seed = 20240906
+    confidence = toml.get("round", "confidence", 0.95, (int, float))
+    if not Domain(0, 1).contains(confidence) or confidence in (0, 1):
+        toml.bad(
+            f"置信水平 confidence = {shown(confidence)} 应在 0 与 1 之间",
             "通常写 0.95",
             "round.confidence",
         )
-    interval_method = toml.get("round", "interval_method", "beta", str)
-    if interval_method not in METHODS:
+        confidence = 0.95
+    interval_method = toml.get("round", "interval_method", "exact", str)
+    if interval_method not in ("exact", *METHODS):
         toml.bad(
             f"区间方法 interval_method = {interval_method!r} 未知",
-            f"可选：{'、'.join(METHODS)}（默认 beta）",
+            f"可选：exact（默认：全小区简单随机抽样的小区用精确区间，其余用 beta）、"
+            f"{'、'.join(METHODS)}",
             "round.interval_method",
         )
     return {
-        "district": district,
+        "district": scrub_text(district),  # names the workbook and every report
         "period": period,
         "year": int(m["year"]) if m else 0,
         "kind": m["kind"] if m else "",
@@ -355,6 +391,7 @@ def _check_tables(toml: _Toml) -> None:
         "questionnaire",
         "rules",
         "report",
+        "scoring",
         "quality",
     ):
         if name in config and not isinstance(config[name], dict):
@@ -383,9 +420,13 @@ def _thresholds_section(toml: _Toml) -> dict[str, float]:
     return thresholds
 
 
-def _sampling_section(toml: _Toml) -> SamplingConfig:
-    """``[sampling]``: :class:`SamplingConfig`, each value in its range."""
+def _sampling_section(
+    toml: _Toml, thresholds: dict[str, float], confidence: float
+) -> SamplingConfig:
+    """``[sampling]``: :class:`SamplingConfig`, each value in its range (the power keys
+    against the thresholds and the confidence level)."""
     sampling = _section(toml.config, "sampling", SamplingConfig, toml.where, toml.problems)
+    _power_keys(toml, sampling, thresholds, confidence)
     if (isinstance(sampling.planning_p, str) and sampling.planning_p != "threshold") or (
         not isinstance(sampling.planning_p, str) and not 0 < sampling.planning_p < 1
     ):
@@ -403,47 +444,118 @@ def _sampling_section(toml: _Toml) -> SamplingConfig:
             "sampling.response_rate",
         )
     checks = (
-        ("minimum", sampling.minimum >= 1, "至少 1，通常 30"),
+        (
+            "minimum",
+            HOUSEHOLDS.contains(sampling.minimum),
+            f"1 至 {MAX_HOUSEHOLDS} 的整数，通常 30",
+        ),
         (
             "maximum",
             sampling.maximum is None
-            or (isinstance(sampling.maximum, int) and sampling.maximum >= sampling.minimum),
-            "不小于 minimum 的整数，或删除该行",
+            or (
+                HOUSEHOLDS.contains(sampling.maximum)
+                and isinstance(sampling.maximum, int)
+                and sampling.maximum >= sampling.minimum
+            ),
+            f"不小于 minimum、不大于 {MAX_HOUSEHOLDS} 的整数，或删除该行",
         ),
-        ("deff", sampling.deff > 0, "正数，通常 1.0"),
-        ("reserve_ratio", sampling.reserve_ratio >= 0, "不小于 0，例如 0.5"),
+        (
+            "deff",
+            Domain(0, 100).contains(sampling.deff) and sampling.deff > 0,
+            "0 至 100 的正数，通常 1.0",
+        ),
+        ("reserve_ratio", Domain(0, 10).contains(sampling.reserve_ratio), "0 至 10 的数，例如 0.5"),
     )
     for key, ok, fix in checks:
         if not ok:
             toml.bad(
-                f"[sampling] {key} = {getattr(sampling, key)!r} 无效",
+                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
                 f"应为 {fix}",
                 f"sampling.{key}",
             )
-    if sampling.method not in ("srs", "systematic"):
+    if sampling.design is not None and sampling.design not in EXTERNAL_DESIGNS:
+        toml.bad(
+            f"[sampling] design = {sampling.design!r} 未知",
+            f"写外部抽样设计 {'、'.join(map(repr, EXTERNAL_DESIGNS))}，或删除该行"
+            "（删除后无抽样记录的答卷按非概率样本处理）",
+            "sampling.design",
+        )
+    if sampling.method not in SAMPLING_METHODS:
         toml.bad(
             f"抽样方法 method = {sampling.method!r} 未知",
-            '写 "srs" 或 "systematic"',
+            '写 "simple"（全小区简单随机，默认）、"srs"（按楼栋分层）或 "systematic"（等距）',
             "sampling.method",
         )
     return sampling
 
 
+def _power_keys(
+    toml: _Toml, sampling: SamplingConfig, thresholds: dict[str, float], confidence: float
+) -> None:
+    """``sizing``, ``delta``, ``power``, ``budget``, ``waves``, ``first_share``."""
+    lowest = min(thresholds.values(), default=1.0)
+    half = (1 - confidence) / 2 if 0 < confidence < 1 else 0.025
+    budget = sampling.budget
+    checks = (
+        ("sizing", sampling.sizing in SIZINGS, '"power"（按检验功效，默认）或 "margin"（按误差）'),
+        (
+            "delta",
+            isinstance(sampling.delta, (int, float)) and 0 < sampling.delta < lowest,
+            f"大于 0 且小于最低的达标线 {lowest:g} 的小数，例如 0.05（5 个百分点）",
+        ),
+        (
+            "power",
+            isinstance(sampling.power, (int, float)) and half < sampling.power < 1,
+            f"大于单侧误差 {half:g} 且小于 1 的小数，例如 0.8",
+        ),
+        (
+            "budget",
+            budget is None
+            or (isinstance(budget, int) and Domain(1, 10**9, integer=True).contains(budget)),
+            "1 至 1000000000 的整数（全部小区合计入户数），或删除该行",
+        ),
+        ("waves", sampling.waves in (1, 2), "1（一轮）或 2（首轮后对临界小区补充调查）"),
+        (
+            "first_share",
+            isinstance(sampling.first_share, (int, float)) and 0 < sampling.first_share < 1,
+            "0 与 1 之间的小数，例如 0.6（首轮入户数占一轮方案的六成）",
+        ),
+        (
+            "topup_share",
+            isinstance(sampling.topup_share, (int, float)) and 0 < sampling.topup_share <= 2,
+            "大于 0、不超过 2 的小数，例如 0.8（补充调查入户数占一轮方案的八成）",
+        ),
+    )
+    for key, ok, fix in checks:
+        if not ok:
+            toml.bad(
+                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
+                f"应为 {fix}",
+                f"sampling.{key}",
+            )
+    if sampling.waves == 2 and sampling.method != "simple":
+        toml.bad(
+            "两轮设计（waves = 2）的序贯判定只对全小区简单随机抽样精确成立",
+            '在 [sampling] 中写 method = "simple"，或改回 waves = 1',
+            "sampling.waves",
+        )
+
+
 def _ingest_section(toml: _Toml) -> IngestConfig:
     """``[ingest]``: :class:`IngestConfig`, each value in its range."""
     ingest = _section(toml.config, "ingest", IngestConfig, toml.where, toml.problems)
-    if ingest.min_duration_s < 0:
-        toml.bad(
-            f"[ingest] min_duration_s = {ingest.min_duration_s} 不能为负",
-            "填写秒数，如 60",
-            "ingest.min_duration_s",
-        )
-    if not 0 <= ingest.match_cutoff <= 100:
-        toml.bad(
-            f"[ingest] match_cutoff = {ingest.match_cutoff} 应在 0 与 100 之间",
-            "通常写 90",
-            "ingest.match_cutoff",
-        )
+    checks = (
+        ("min_duration_s", Domain(0, 86_400), "填写秒数，如 60"),
+        ("match_cutoff", Domain(0, 100), "通常写 90"),
+        ("max_rows", Domain(1, 10**8, integer=True), f"默认 {DEFAULT_MAX_ROWS}"),
+        ("max_cells", Domain(1, 10**10, integer=True), f"默认 {DEFAULT_MAX_CELLS}"),
+    )
+    for key, domain, fix in checks:
+        value = getattr(ingest, key)
+        if not domain.contains(value):
+            toml.bad(
+                f"[ingest] {key} = {shown(value)} 应为 {domain.describe()}", fix, f"ingest.{key}"
+            )
     return ingest
 
 
@@ -497,7 +609,28 @@ def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
             "把 [output] secrets 改到输出文件夹之外，例如默认的 ../.secrets",
             "output.secrets",
         )
+    for key, path, want in (
+        ("dir", output_dir, ("dir", "missing")),
+        ("secrets", secrets, ("dir", "missing")),
+        ("database", database, ("file", "missing")),
+    ):
+        kind = path_kind(path)
+        if kind not in want:
+            what = "文件夹" if want[0] == "dir" else "数据库文件"
+            toml.bad(
+                f"[output] {key} 应是{what}，但该路径{_KIND_WORDS.get(kind, '无法使用')}",
+                f"把 [output] {key} 改为可用的{what}路径，或移走该路径上的东西",
+                f"output.{key}",
+            )
     return output_dir, database, secrets
+
+
+_KIND_WORDS = {
+    "file": "是一个文件",
+    "dir": "是一个文件夹",
+    "other": "是设备或管道",
+    "unusable": "无法使用（名称过长、含非法字符或无权访问）",
+}
 
 
 def _questionnaire_section(toml: _Toml) -> tuple[Questionnaire | None, str]:
@@ -530,6 +663,25 @@ def _quality_section(toml: _Toml) -> QualityConfig:
     """``[quality]``: the fieldwork-quality rules, their actions and thresholds
     (:mod:`evaluation.ingest.quality.config`)."""
     return quality_from_table(toml.table("quality"), toml.problems, file=toml.where)
+
+
+def _scoring_section(toml: _Toml) -> dict[str, Any]:
+    """``[scoring]``: its keys (:data:`SCORING_KEYS`) checked, the table returned as is."""
+    scoring = dict(toml.table("scoring"))
+    for key, value in scoring.items():
+        if key == "small_area" and not isinstance(value, bool):
+            toml.bad(
+                f"[scoring] small_area = {value!r} 应为 true 或 false",
+                "写 small_area = true 按小区域估计的区间判定，默认 false（按直接估计）",
+                "scoring.small_area",
+            )
+        elif key not in SCORING_KEYS:
+            toml.bad(
+                f"[scoring] 中有未知的键 {key!r}",
+                f"检查拼写或删除该行（可用：{'、'.join(SCORING_KEYS)}）",
+                f"scoring.{key}",
+            )
+    return scoring
 
 
 def _report_section(toml: _Toml) -> dict[str, Any]:
@@ -658,14 +810,101 @@ def load_register(
 ) -> pd.DataFrame:
     """Read and validate the 台账; returns the contract columns plus ``threshold``.
 
-    Problems are appended to ``problems`` (raised as one :class:`WuyeError` when not given).
+    Every cell is checked against its column's domain (:mod:`wuye_common.domains`): ids
+    and names present and free of control characters, ids unique and free of personal
+    data, a known tier, 户数 an integer 1 … 200,000, counts, scores, shares and money in
+    their ranges. Free-text names (小区名称, 所属社区, 物业企业) are scrubbed of personal
+    data. Problems are appended to ``problems`` (raised as one :class:`WuyeError` when not
+    given); two columns mapping to one field are refused at once.
     """
     own = problems is None
     problems = [] if problems is None else problems
+    frame, cells = _register_cells(path, problems)
+    if frame is None:
+        if own:
+            raise WuyeError(problems)
+        return pd.DataFrame(columns=[*REQUIRED_REGISTER, "threshold"])
+    start = len(problems)
+    _check_register_text(frame, cells)
+    frame["tier"] = _register_tiers(frame, cells)
+    frame["households"] = _register_numbers(frame, "households", HOUSEHOLDS, cells)
+    for col, domain in OPTIONAL_DOMAINS.items():
+        if col in frame.columns:
+            frame[col] = _register_numbers(frame, col, domain, cells)
+    if "committee_party_share" in frame.columns:
+        frame["committee_party_share"] = _register_shares(frame, cells)
+    for col in OPTIONAL_BOOL:
+        if col in frame.columns:
+            frame[col] = _register_bools(frame, col, cells)
+    if own and len(problems) > start:
+        raise WuyeError(problems)
+    frame["threshold"] = frame["tier"].map(thresholds).astype(float)
+    for col in ("estate_id", "estate_name", "community", "firm", "tier"):
+        frame[col] = frame[col].astype(str)
+    for col in ("estate_name", "community", "firm"):  # names are printed in every report
+        frame[col] = scrub_values(frame[col])
+    return frame.reset_index(drop=True)
+
+
+OPTIONAL_DOMAINS = {"complaints": COUNT, "credit_score": SCORE, "firm_revenue": MONEY}
+"""Numeric 台账 columns and their domains (``committee_party_share``: a share, read by
+:func:`_register_shares`)."""
+MAX_CELL_PROBLEMS = 50
+"""Problems reported per column and kind; the rest are counted in one more problem."""
+
+
+@dataclass
+class _Cells:
+    """Problems found in the 台账's cells: the file, each row's number in it, the list the
+    problems go to."""
+
+    name: str
+    rows: np.ndarray
+    problems: list[Problem]
+
+    def report(
+        self,
+        mask: pd.Series | np.ndarray,
+        column: str,
+        message: str,
+        fix: str,
+        values: pd.Series | None = None,
+    ) -> None:
+        """One located problem per row of ``mask`` (the value quoted from ``values``), the
+        first :data:`MAX_CELL_PROBLEMS`, then one counting the rest."""
+        hits = np.flatnonzero(np.asarray(mask, dtype=bool))
+        label = REGISTER_LABELS.get(column, column)
+        for i in hits[:MAX_CELL_PROBLEMS].tolist():
+            value = None if values is None else values.iloc[i]
+            quoted = (
+                ""
+                if value is None or pd.isna(value) or value == ""
+                else f"，现为「{shown(value)}」"
+            )
+            self.problems.append(
+                Problem(
+                    f"{message}{quoted}", fix, file=self.name, row=int(self.rows[i]), column=label
+                )
+            )
+        if len(hits) > MAX_CELL_PROBLEMS:
+            self.problems.append(
+                Problem(
+                    f"另有 {len(hits) - MAX_CELL_PROBLEMS} 行同样{message}",
+                    fix,
+                    file=self.name,
+                    column=label,
+                )
+            )
+
+
+def _register_cells(path: Path, problems: list[Problem]) -> tuple[pd.DataFrame | None, _Cells]:
+    """The 台账's contract columns as stripped text (``None`` when a required column is
+    missing, which is reported), and where its rows are."""
     raw = read_table(path, what="台账")
-    name = Path(path).name
-    frame = rename_columns(raw, REGISTER_COLUMNS)
+    name = raw.attrs["file"]  # scrubbed of personal data
     rows = np.asarray(raw.attrs["source_rows"])
+    cells = _Cells(name, rows, problems)
+    frame = rename_columns(raw, REGISTER_COLUMNS, REGISTER_LABELS)
     missing = [c for c in REQUIRED_REGISTER if c not in frame.columns]
     if missing:
         labels = "、".join(f"{REGISTER_LABELS[c]}（{c}）" for c in missing)
@@ -677,73 +916,97 @@ def load_register(
                 row=1,
             )
         )
-        if own:
-            raise WuyeError(problems)
-        return pd.DataFrame(columns=[*REQUIRED_REGISTER, "threshold"])
-
+        return None, cells
     keep = [c for c in frame.columns if c in set(REGISTER_COLUMNS.values())]
     frame = frame[keep].copy()
+    frame.attrs = {}
     for col in frame.columns:
         frame[col] = frame[col].astype("string").str.strip()
-    start = len(problems)
-
-    def report(mask: pd.Series, column: str, message: str, fix: str) -> None:
-        for row, value in zip(rows[mask.to_numpy()], frame.loc[mask, column], strict=True):
-            text = "" if pd.isna(value) else re.sub(CONTROL_CHARS, "\ufffd", str(value))
-            shown = f"「{text[:40]}{'…' if len(text) > 40 else ''}」" if text else ""
-            problems.append(
-                Problem(
-                    f"{message}{shown}",
-                    fix,
-                    file=name,
-                    row=int(row),
-                    column=REGISTER_LABELS.get(column, column),
-                )
-            )
-
     # the same NFKC form the frame and the exports are read in (full-width letters, é)
-    frame["estate_id"] = frame["estate_id"].map(
-        lambda t: unicodedata.normalize("NFKC", t).strip() if isinstance(t, str) else t
-    )
+    frame["estate_id"] = frame["estate_id"].str.normalize("NFKC").str.strip()
+    return frame, cells
+
+
+def _check_register_text(frame: pd.DataFrame, cells: _Cells) -> None:
+    """Ids and names: present, no control characters (ids) or NUL (names), unique ids,
+    ids without personal data (an id names files and joins tables: it is never scrubbed)."""
     for col in ("estate_id", "estate_name", "community", "firm", "tier"):
-        report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
-        # ids name files and join tables: no control characters; names may hold a line
-        # break (Alt+Enter in Excel) but never NUL, which no workbook can store
+        cells.report(frame[col].isna() | (frame[col] == ""), col, "不能为空", "补上该单元格")
+        # names may hold a line break (Alt+Enter in Excel) but never NUL, which no
+        # workbook can store
         control = frame[col].str.contains(
             CONTROL_CHARS if col == "estate_id" else "\x00", regex=True, na=False
         )
-        report(
-            control, col, "含有控制字符（换行、制表符、NUL 等）", "删除单元格中的换行和不可见字符"
+        cells.report(
+            control,
+            col,
+            "含有控制字符（换行、制表符、NUL 等）",
+            "删除单元格中的换行和不可见字符",
+            frame[col],
         )
-    dup = frame["estate_id"].duplicated(keep="first") & frame["estate_id"].notna()
-    report(dup, "estate_id", "小区编号重复", "每个小区编号只能出现一次")
+    ids = frame["estate_id"]
+    dup = ids.duplicated(keep="first") & ids.notna()
+    cells.report(dup, "estate_id", "小区编号重复", "每个小区编号只能出现一次", ids)
+    personal = scrub_values(ids.fillna("")) != ids.fillna("")
+    cells.report(
+        personal,
+        "estate_id",
+        "小区编号中含有个人信息（电话、证件号、门牌等）",
+        "改用不含个人信息的编号，如 GD001",
+        ids,
+    )
 
+
+def _register_tiers(frame: pd.DataFrame, cells: _Cells) -> pd.Series:
+    """服务等级 as one of :data:`TIERS` (aliases mapped); others reported."""
     tier = frame["tier"].map(lambda t: TIER_ALIASES.get(t, t) if isinstance(t, str) else t)
-    bad_tier = tier.notna() & ~tier.isin(TIERS)
-    report(bad_tier, "tier", "未知的服务等级", f"只能是 {'、'.join(TIERS)}")
-    frame["tier"] = tier
+    bad = tier.notna() & ~tier.isin(TIERS)
+    cells.report(bad, "tier", "未知的服务等级", f"只能是 {'、'.join(TIERS)}", frame["tier"])
+    return tier
 
-    households = pd.to_numeric(frame["households"], errors="coerce")
-    bad = households.isna() | (households < 1) | (households != np.floor(households))
-    report(bad, "households", "户数应为正整数", "填写该小区的总户数，如 560")
-    frame["households"] = households.fillna(0).astype("int64")
 
-    for col in OPTIONAL_NUMERIC:
-        if col in frame.columns:
-            values = pd.to_numeric(frame[col], errors="coerce")
-            bad = frame[col].notna() & (values.isna() | (values < 0))
-            report(bad, col, "应为非负数", "填写数字或留空")
-            frame[col] = values
-    for col in OPTIONAL_BOOL:
-        if col in frame.columns:
-            text = frame[col].fillna("").str.lower()
-            bad = ~text.isin(TRUE_WORDS | FALSE_WORDS)
-            report(bad, col, "应为 是/否", "填写 是 或 否")
-            frame[col] = text.isin(TRUE_WORDS)
+def _register_numbers(frame: pd.DataFrame, col: str, domain: Domain, cells: _Cells) -> pd.Series:
+    """A numeric column checked against ``domain`` (``households`` is required; optional
+    columns may be blank, NaN); integer domains give ``int64`` when nothing is blank."""
+    values = number_values(frame[col])
+    blank = frame[col].isna().to_numpy() | (frame[col] == "").fillna(False).to_numpy()
+    bad = ~domain.mask(values) & (~blank if col != "households" else True)
+    label = REGISTER_LABELS[col]
+    what = "户数应为" if col == "households" else f"{label}应为"
+    fix = "填写该小区的总户数，如 560" if col == "households" else "填写数字或留空"
+    cells.report(bad, col, f"{what} {domain.describe()}", fix, frame[col])
+    out = np.where(domain.mask(values), values, np.nan)
+    if col == "households":
+        return pd.Series(np.nan_to_num(out, nan=0).astype(np.int64), index=frame.index)
+    return pd.Series(out, index=frame.index, dtype=float)
 
-    if own and len(problems) > start:
-        raise WuyeError(problems)
-    frame["threshold"] = frame["tier"].map(thresholds).astype(float)
-    for col in ("estate_id", "estate_name", "community", "firm", "tier"):
-        frame[col] = frame[col].astype(str)
-    return frame.reset_index(drop=True)
+
+def _register_shares(frame: pd.DataFrame, cells: _Cells) -> pd.Series:
+    """业委会党员比例 as a share in [0, 1]: ``35%`` is a percent; bare numbers are shares
+    when every one is at most 1, else the column's bare numbers are read as percents (and
+    a warning says so). Out of range or unreadable: reported."""
+    col = "committee_party_share"
+    text = frame[col]
+    blank = text.isna().to_numpy() | (text == "").fillna(False).to_numpy()
+    values = share_values(text)
+    bare = ~text.str.normalize("NFKC").str.strip().str.endswith("%").fillna(False).to_numpy()
+    if (bare & ~blank & (values > 1)).any():
+        log.warning("%s：「%s」中有大于 1 的数，按百分数读取", cells.name, REGISTER_LABELS[col])
+        values = np.where(bare, values / 100.0, values)
+    bad = ~blank & ~SHARE.mask(values)
+    cells.report(
+        bad,
+        col,
+        "业委会党员比例应为 0 至 1 的比例（如 0.35）或百分数（如 35%）",
+        "填写比例或留空",
+        text,
+    )
+    return pd.Series(np.where(SHARE.mask(values), values, np.nan), index=frame.index)
+
+
+def _register_bools(frame: pd.DataFrame, col: str, cells: _Cells) -> pd.Series:
+    """A 是/否 column as booleans (blank: 否); other words reported."""
+    text = frame[col].fillna("").str.lower()
+    bad = ~text.isin(TRUE_WORDS | FALSE_WORDS)
+    cells.report(bad, col, "应为 是/否", "填写 是 或 否", frame[col])
+    return text.isin(TRUE_WORDS)

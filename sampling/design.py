@@ -46,7 +46,10 @@ from wuye_common.errors import Problem, WuyeError
 FRAME_REQUIRED = ("estate_id", "building", "unit", "floor", "room")
 STRATIFIED = "stratified_srs"
 SYSTEMATIC = "systematic"
+SIMPLE = "simple"
+SIMPLE_SRS = "simple_srs"
 DESIGN_LABELS = {
+    SIMPLE_SRS: "全小区简单随机抽样（入户名单按楼栋排列）",
     STRATIFIED: "按楼栋分层简单随机抽样",
     SYSTEMATIC: "按楼栋/单元/楼层/房号排序后等距抽样",
 }
@@ -60,16 +63,19 @@ def draw_round(
     seed: int,
     confidence: float,
     variances: pd.Series | None = None,
+    sizes: pd.Series | None = None,
 ) -> RoundSample:
     """Size, allocate and draw the main sample and reserves of every estate in ``register``.
 
-    ``config`` is a :class:`sampling.config.SamplingConfig` (``margin, planning_p, deff,
-    response_rate, minimum, maximum, method, reserve_ratio``). Vacant households
+    ``config`` is a :class:`sampling.config.SamplingConfig`: sizes by power
+    (:mod:`sampling.power`, with ``budget`` spread over the estates) or by margin
+    (:func:`sampling.sample_size`), then ``method`` (see the module docstring). Vacant households
     (``occupied == False``) are not drawn. Estates in ``register`` without households get a
     plan row with ``N = n = 0``. ``variances`` (indexed by ``(estate_id, building)``, e.g.
     ``p̂(1 − p̂)`` per building from the previous round) switches the stratified estates to
     Neyman allocation; buildings without a value get their estate's mean variance.
-    Returns a :class:`~sampling.record.RoundSample`.
+    ``sizes`` (households per ``estate_id``; at most N) replaces the sizing, as for a
+    top-up (:mod:`sampling.topup`). Returns a :class:`~sampling.record.RoundSample`.
     """
     _check_inputs(register, frame, config, seed)
     frame = _prepared(frame)
@@ -77,21 +83,14 @@ def draw_round(
     st = _strata(frame)
     reg = register.assign(estate_id=register["estate_id"].astype(str)).set_index("estate_id")
     p_plan = _planning_p(reg, st.ids, config)
-    n = sample_size(
-        st.big_n,
-        margin=config.margin,
-        confidence=confidence,
-        p=p_plan,
-        deff=config.deff,
-        response_rate=config.response_rate,
-        minimum=config.minimum,
-        maximum=config.maximum,
-    )
-    n = np.atleast_1d(n)
-    draw = _draw(st, n, config, seed, variances)
+    if sizes is None:
+        planned = _sizes(reg, st, p_plan, config, confidence)
+    else:
+        planned = _given_sizes(sizes, st)
+    draw = _draw(st, planned.n, config, seed, variances)
     sample = _sample_table(frame, st, draw)
     strata = _strata_table(st, draw)
-    plan = _plan(reg, st, draw, p_plan, config, confidence)
+    plan = _plan(reg, st, draw, p_plan, config, confidence, planned)
     meta = {
         "seed": int(seed),
         "frame_sha256": st.digest,
@@ -108,7 +107,15 @@ def draw_round(
             "reserve_ratio": config.reserve_ratio,
             "confidence": float(confidence),
             "allocation": "proportional" if variances is None else "neyman",
+            "sizing": config.sizing,
+            "delta": config.delta,
+            "power": config.power,
+            "budget": config.budget,
+            "waves": config.waves,
+            "first_share": config.first_share,
+            "interval_method": interval_method(str(config.method)),
         },
+        "households_planned": int(plan["n"].sum() + plan["n_topup"].sum()),
         "estates": len(plan),
         "sample_main": int((sample["role"] == "main").sum()),
         "sample_reserve": int((sample["role"] != "main").sum()),
@@ -116,6 +123,138 @@ def draw_round(
         "numpy_version": np.__version__,
     }
     return RoundSample(sample=sample, strata=strata, plan=plan, meta=meta)
+
+
+def interval_method(method: str) -> str:
+    """The interval scoring uses for estates drawn with sampling ``method``: ``exact`` for a
+    simple random sample of the estate, ``beta`` (Korn–Graubard) for the stratified and
+    systematic designs, where the exact interval's guarantee does not hold."""
+    return "exact" if method == "simple" else "beta"
+
+
+@dataclass
+class _Sizes:
+    """Households to approach per estate (first wave), the planned top-up, and the exact
+    operating figures of the whole planned sample (:class:`sampling.power.PowerPlan`)."""
+
+    n: np.ndarray
+    topup: np.ndarray
+    figures: Any
+
+
+def _sizes(
+    reg: pd.DataFrame, st: _Strata, p_plan: np.ndarray, config: Any, confidence: float
+) -> _Sizes:
+    """Per estate: by power (or a ``budget``) or by margin; the power figures either way."""
+    from sampling import power as pw
+
+    big_n = st.big_n
+    t = _thresholds(
+        reg, st.ids, required=str(config.sizing) == "power" or config.budget is not None
+    )
+    target = pw.Target(
+        delta=config.delta,
+        power=config.power,
+        confidence=confidence,
+        response_rate=config.response_rate,
+        deff=config.deff,
+        method=interval_method(str(config.method)),
+    )
+    known = np.isfinite(t)
+    figures = pw.PowerPlan(
+        n=np.zeros(len(big_n), dtype=np.int64),
+        respondents=np.zeros(len(big_n), dtype=np.int64),
+        power=np.full(len(big_n), np.nan),
+        power_pass=np.full(len(big_n), np.nan),
+        census_recommended=np.zeros(len(big_n), dtype=bool),
+        detectable_delta=np.full(len(big_n), np.nan),
+    )
+    if known.any():
+        goal = pw.power_sizes(
+            big_n[known], t[known], target, minimum=config.minimum, maximum=config.maximum
+        )
+        _assign(figures, goal, known)
+    if config.budget is not None:
+        n = pw.allocate_budget(big_n, t, int(config.budget), target, minimum=config.minimum)
+    elif str(config.sizing) == "power":
+        n = figures.n
+    else:
+        n = np.atleast_1d(
+            sample_size(
+                big_n,
+                margin=config.margin,
+                confidence=confidence,
+                p=p_plan,
+                deff=config.deff,
+                response_rate=config.response_rate,
+                minimum=config.minimum,
+                maximum=config.maximum,
+            )
+        )
+    n = np.asarray(n, dtype=np.int64)
+    if known.any() and not np.array_equal(n[known], figures.n[known]):
+        census = figures.census_recommended.copy()
+        _assign(figures, pw.design_figures(n[known], big_n[known], t[known], target), known)
+        figures.census_recommended = census
+    figures.n = n
+    first, topup = n, np.zeros(len(n), dtype=np.int64)
+    if int(config.waves) == 2:
+        first = np.minimum(
+            np.maximum(
+                np.ceil(float(config.first_share) * n - 1e-9), np.minimum(config.minimum, n)
+            ),
+            n,
+        ).astype(np.int64)
+        # the top-up comes from households not approached in the first wave: the main
+        # sample and, per expected non-respondent, one reserve are
+        approached = first + np.ceil((1 - float(config.response_rate)) * first - 1e-9)
+        room = np.maximum(big_n - approached, 0)
+        topup = np.minimum(np.ceil(float(config.topup_share) * n - 1e-9), room).astype(np.int64)
+    return _Sizes(n=first, topup=topup, figures=figures)
+
+
+def _given_sizes(sizes: pd.Series, st: _Strata) -> _Sizes:
+    """Sizes given per estate (0 where absent, at most N); no power figures."""
+    from sampling.power import PowerPlan
+
+    given = pd.to_numeric(sizes, errors="coerce")
+    given.index = given.index.astype(str)
+    n = np.minimum(given.reindex(st.ids.astype(str)).fillna(0).to_numpy(), st.big_n)
+    n = np.maximum(n, 0).astype(np.int64)
+    empty = np.full(len(n), np.nan)
+    figures = PowerPlan(
+        n=n,
+        respondents=np.zeros(len(n), dtype=np.int64),
+        power=empty,
+        power_pass=empty.copy(),
+        census_recommended=np.zeros(len(n), dtype=bool),
+        detectable_delta=empty.copy(),
+    )
+    return _Sizes(n=n, topup=np.zeros(len(n), dtype=np.int64), figures=figures)
+
+
+def _assign(target: Any, source: Any, where: np.ndarray) -> None:
+    for name in ("n", "respondents", "power", "power_pass", "census_recommended"):
+        getattr(target, name)[where] = getattr(source, name)
+    target.detectable_delta[where] = source.detectable_delta
+
+
+def _thresholds(reg: pd.DataFrame, ids: np.ndarray, *, required: bool) -> np.ndarray:
+    """Each estate's tier threshold (NaN where unknown; an error when ``required``)."""
+    if "threshold" not in reg.columns:
+        t = np.full(len(ids), np.nan)
+    else:
+        t = pd.to_numeric(reg["threshold"].reindex(ids), errors="coerce").to_numpy(dtype=float)
+    if required and not np.all(np.isfinite(t) & (t > 0) & (t <= 1)):
+        raise WuyeError(
+            Problem(
+                "按检验功效（或总预算）确定样本量需要每个小区的达标线，但台账中有小区没有",
+                "用 load_round 读取台账（按服务等级补上达标线），或在 [sampling] 中写 "
+                'sizing = "margin"',
+                column="sampling.sizing",
+            )
+        )
+    return t
 
 
 def _check_estates(register: pd.DataFrame, frame: pd.DataFrame) -> None:
@@ -225,12 +364,16 @@ class _Draw:
     n_h: np.ndarray
     reserve_h: np.ndarray
     rank: np.ndarray
+    simple: np.ndarray
 
 
 def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Series | None) -> _Draw:
-    """Main sample (allocation for stratified estates, systematic picks for the others)
-    and reserves."""
-    systematic = np.full(len(st.ids), str(config.method) == SYSTEMATIC) | (n < st.buildings)
+    """Main sample (allocation for stratified estates, the smallest random keys of the
+    estate for simple random samples, systematic picks for the others) and reserves."""
+    method = str(config.method)
+    simple = np.full(len(st.ids), method == SIMPLE)
+    systematic = ~simple & (np.full(len(st.ids), method == SYSTEMATIC) | (n < st.buildings))
+    unallocated = simple | systematic
     keys = estate_keys(st.ids, seed)
     z = household_keys(keys[st.est], st.position + 1)
     weights = None
@@ -240,13 +383,16 @@ def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Seri
                 variances, st.ids[st.stratum_est], st.building_labels(), st.stratum_est
             )
         )
-    alloc = allocate_arrays(np.where(systematic, 0, n), st.stratum_est, st.big_nh, weights=weights)
+    alloc = allocate_arrays(np.where(unallocated, 0, n), st.stratum_est, st.big_nh, weights=weights)
     start = to_unit(splitmix64(keys))
     est = st.est
     picked = systematic_mask(st.position, n[est], st.big_n[est], start[est]) & systematic[est]
+    if simple.any():
+        # SRS of the estate: the n households with the smallest random keys
+        picked |= simple[est] & (rank_within(est, len(st.ids), z) < n[est])
     realised = np.bincount(st.stratum, weights=picked, minlength=st.n_strata).astype(np.int64)
-    n_h = np.where(systematic[st.stratum_est], realised, alloc)
-    flag = (systematic[est] & ~picked).astype(np.int64)
+    n_h = np.where(unallocated[st.stratum_est], realised, alloc)
+    flag = (unallocated[est] & ~picked).astype(np.int64)
     rank = rank_within(st.stratum, st.n_strata, flag, z)
     return _Draw(
         n=n,
@@ -254,6 +400,7 @@ def _draw(st: _Strata, n: np.ndarray, config: Any, seed: int, variances: pd.Seri
         n_h=n_h,
         reserve_h=_reserves(n_h, st.big_nh, float(config.reserve_ratio)),
         rank=rank,
+        simple=simple,
     )
 
 
@@ -299,8 +446,9 @@ def _sample_table(frame: pd.DataFrame, st: _Strata, draw: _Draw) -> pd.DataFrame
 
 
 def _designs(st: _Strata, draw: _Draw) -> np.ndarray:
-    """Per estate: ``none`` (no households), systematic or stratified."""
-    return np.where(st.big_n == 0, "none", np.where(draw.systematic, SYSTEMATIC, STRATIFIED))
+    """Per estate: ``none`` (no households), simple, systematic or stratified."""
+    design = np.where(draw.systematic, SYSTEMATIC, STRATIFIED)
+    return np.where(st.big_n == 0, "none", np.where(draw.simple, SIMPLE_SRS, design))
 
 
 def _strata_table(st: _Strata, draw: _Draw) -> pd.DataFrame:
@@ -308,7 +456,8 @@ def _strata_table(st: _Strata, draw: _Draw) -> pd.DataFrame:
     n, big_n, big_nh, stratum_est = draw.n, st.big_n, st.big_nh, st.stratum_est
     with np.errstate(divide="ignore", invalid="ignore"):
         pi_est = np.where(big_n > 0, n / np.maximum(big_n, 1), 0.0)
-        pi_h = np.where(draw.systematic[stratum_est], pi_est[stratum_est], draw.n_h / big_nh)
+        whole = (draw.systematic | draw.simple)[stratum_est]
+        pi_h = np.where(whole, pi_est[stratum_est], draw.n_h / big_nh)
     return pd.DataFrame(
         {
             "estate_id": pd.array(st.ids[stratum_est], dtype="str"),
@@ -325,6 +474,7 @@ def _strata_table(st: _Strata, draw: _Draw) -> pd.DataFrame:
 def _design_meta(method: str) -> dict[str, str]:
     return {
         "method": method,
+        "simple_srs": DESIGN_LABELS[SIMPLE_SRS],
         "stratified_srs": DESIGN_LABELS[STRATIFIED],
         "systematic": DESIGN_LABELS[SYSTEMATIC],
         "fallback": "小区样本量少于楼栋数时，改为按排序后的住户清册等距抽样（隐含按楼栋分层）",
@@ -394,11 +544,11 @@ def _check_inputs(register: pd.DataFrame, frame: pd.DataFrame, config: Any, seed
                 column="seed",
             )
         )
-    if str(config.method) not in ("srs", SYSTEMATIC):
+    if str(config.method) not in (SIMPLE, "srs", SYSTEMATIC):
         raise WuyeError(
             Problem(
                 f"参数 method 无效：{config.method!r}",
-                '写 "srs" 或 "systematic"',
+                '写 "simple"（全小区简单随机）、"srs"（按楼栋分层）或 "systematic"',
                 column="sampling.method",
             )
         )
@@ -503,10 +653,21 @@ def _planning_p(reg: pd.DataFrame, ids: np.ndarray, config: Any) -> np.ndarray:
 
 
 def _plan(
-    reg: pd.DataFrame, st: _Strata, draw: _Draw, p_plan: np.ndarray, config: Any, confidence: float
+    reg: pd.DataFrame,
+    st: _Strata,
+    draw: _Draw,
+    p_plan: np.ndarray,
+    config: Any,
+    confidence: float,
+    sizes: _Sizes,
 ) -> pd.DataFrame:
-    """One row per 台账 estate, in 台账 order: ``N``, ``n``, reserves, buildings, planning
-    proportion, expected margin at it, design (estates without households: ``N = n = 0``)."""
+    """One row per 台账 estate, in 台账 order: ``N``, ``n`` (households to approach; first
+    wave of a two-wave plan), reserves, buildings, planning proportion, expected margin at
+    it, design, the planned top-up ``n_topup``, the interval method scoring will use, and
+    the exact operating figures of the planned sample: expected ``respondents``,
+    ``power`` (P(未达标) at T − delta), ``power_pass`` (P(达标) at T + delta),
+    ``detectable_delta`` and ``census_recommended`` (estates without households:
+    ``N = n = 0``)."""
     ids, big_n, n = st.ids, st.big_n, draw.n
     design = _designs(st, draw)
     reserves = np.bincount(st.stratum_est, weights=draw.reserve_h, minlength=len(ids)).astype(
@@ -520,6 +681,7 @@ def _plan(
         deff=config.deff,
         response_rate=config.response_rate,
     )
+    fig = sizes.figures
     drawn = pd.DataFrame(
         {
             "estate_id": ids.astype(str),
@@ -530,6 +692,13 @@ def _plan(
             "planning_p": p_plan,
             "margin_at_threshold": margin,
             "design": design.astype(str),
+            "n_topup": sizes.topup.astype(np.int64),
+            "interval_method": np.where(design == SIMPLE_SRS, "exact", "beta"),
+            "respondents": fig.respondents.astype(np.int64),
+            "power": fig.power,
+            "power_pass": fig.power_pass,
+            "detectable_delta": fig.detectable_delta,
+            "census_recommended": fig.census_recommended.astype(bool),
         }
     )
     present = set(ids.tolist())
@@ -550,12 +719,20 @@ def _plan(
                 "planning_p": threshold,
                 "margin_at_threshold": np.nan,
                 "design": "none",
+                "n_topup": 0,
+                "interval_method": "beta",
+                "respondents": 0,
+                "power": np.nan,
+                "power_pass": np.nan,
+                "detectable_delta": np.nan,
+                "census_recommended": False,
             }
         )
         drawn = pd.concat([drawn, empty], ignore_index=True)
     # Register order, so the plan reads like the 台账.
     position = pd.Series(np.arange(len(reg)), index=reg.index)
     drawn = drawn.iloc[np.argsort(position.reindex(drawn["estate_id"]).to_numpy(), kind="stable")]
-    for col in ("estate_id", "design"):
+    for col in ("estate_id", "design", "interval_method"):
         drawn[col] = drawn[col].astype("str")
+    drawn["census_recommended"] = drawn["census_recommended"].astype(bool)
     return drawn.reset_index(drop=True)

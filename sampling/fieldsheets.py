@@ -25,8 +25,17 @@ SUMMARY_HEADERS = (
     "楼栋数",
     "抽样方法",
     "预计误差(±)",
+    "预计应答",
+    "检验功效",
+    "达标把握",
+    "建议普查",
 )
-DESIGN_NAMES = {"stratified_srs": "分层随机", "systematic": "等距抽样", "none": "无住户"}
+DESIGN_NAMES = {
+    "simple_srs": "简单随机",
+    "stratified_srs": "分层随机",
+    "systematic": "等距抽样",
+    "none": "无住户",
+}
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _RESERVED_SHEET_NAMES = {"history"}
 INSTRUCTIONS = (
@@ -120,7 +129,7 @@ def _write_workbook(
     )
     try:
         fmt = _formats(workbook)
-        _summary_sheet(workbook, fmt, plan, names, title)
+        _summary_sheet(workbook, fmt, plan, names, title, power_sentence(round_sample.meta))
         columns = {c: sample[c].astype(str).to_numpy() for c in ("building", "unit", "room")}
         roles = sample["role"].to_numpy()
         orders = sample["order"].to_numpy()
@@ -305,7 +314,23 @@ def _page_setup(ws, header: str, n_rows: int, blank_format) -> None:
         ws.set_column(col, col, width, blank_format if col >= 5 else None)
 
 
-def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str) -> None:
+def power_sentence(meta: dict) -> str:
+    """One plain sentence on what the plan's power means (from the record's parameters)."""
+    params = meta.get("parameters", {}) if isinstance(meta, dict) else {}
+    delta = float(params.get("delta", 0.05))
+    power = float(params.get("power", 0.8))
+    half = (1 - float(params.get("confidence", 0.95))) / 2
+    return (
+        f"检验功效：满意率比达标线低 {delta * 100:g} 个百分点的小区，按本方案调查后被判为"
+        f"「未达标」的概率（目标 {power * 100:g}%）；达标把握：满意率比达标线高 "
+        f"{delta * 100:g} 个百分点的小区被判为「达标」的概率；满意率恰在达标线上的小区被误判为"
+        f"「未达标」的概率不超过 {half * 100:g}%。「建议普查」的小区抽样达不到目标，应全部入户。"
+    )
+
+
+def _summary_sheet(
+    workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, title: str, note: str
+) -> None:
     ws = workbook.add_worksheet("说明")
     ws.set_paper(9)
     ws.set_landscape()
@@ -314,26 +339,34 @@ def _summary_sheet(workbook, fmt: dict, plan: pd.DataFrame, names: pd.Series, ti
     ws.set_footer("&C第 &P 页，共 &N 页")
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 28)
-    ws.set_column(2, 7, 11)
+    ws.set_column(2, len(SUMMARY_HEADERS) - 1, 11)
     ws.write_string(0, 0, f"{title} 入户调查抽样表".strip(), fmt["title"])
-    for i, line in enumerate(INSTRUCTIONS, start=1):
+    for i, line in enumerate((*INSTRUCTIONS, note), start=1):
         ws.write_string(i, 0, line)
-    top = len(INSTRUCTIONS) + 2
+    top = len(INSTRUCTIONS) + 3
     ws.write_row(top, 0, SUMMARY_HEADERS, fmt["header"])
     ws.repeat_rows(top)
-    for i, row in enumerate(plan.itertuples(index=False), start=top + 1):
-        ws.write_string(i, 0, str(row.estate_id), fmt["main"])
-        ws.write_string(i, 1, str(names.get(str(row.estate_id), "")), fmt["main"])
-        ws.write_number(i, 2, int(row.N), fmt["main"])
-        ws.write_number(i, 3, int(row.n), fmt["main"])
-        ws.write_number(i, 4, int(row.reserves), fmt["main"])
-        ws.write_number(i, 5, int(row.buildings), fmt["main"])
-        ws.write_string(i, 6, DESIGN_NAMES.get(str(row.design), str(row.design)), fmt["main"])
-        margin = float(row.margin_at_threshold)
-        if margin == margin:
-            ws.write_number(i, 7, margin, fmt["percent"])
-        else:
-            ws.write_blank(i, 7, None, fmt["main"])
+    for i, row in enumerate(plan.to_dict("records"), start=top + 1):
+        ws.write_string(i, 0, str(row["estate_id"]), fmt["main"])
+        ws.write_string(i, 1, str(names.get(str(row["estate_id"]), "")), fmt["main"])
+        ws.write_number(i, 2, int(row["N"]), fmt["main"])
+        ws.write_number(i, 3, int(row["n"]), fmt["main"])
+        ws.write_number(i, 4, int(row["reserves"]), fmt["main"])
+        ws.write_number(i, 5, int(row["buildings"]), fmt["main"])
+        ws.write_string(i, 6, DESIGN_NAMES.get(str(row["design"]), str(row["design"])), fmt["main"])
+        for j, key, style in (
+            (7, "margin_at_threshold", "percent"),
+            (8, "respondents", "main"),
+            (9, "power", "percent"),
+            (10, "power_pass", "percent"),
+        ):
+            value = float(row.get(key, np.nan))
+            if value == value:
+                ws.write_number(i, j, value, fmt[style])
+            else:
+                ws.write_blank(i, j, None, fmt["main"])
+        census = bool(row.get("census_recommended", False))
+        ws.write_string(i, 11, "是" if census else "", fmt["main"])
 
 
 def _escape(text: str) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.scrub import scrub_text
 
 FRAME_COLUMNS: dict[str, str] = {
     "estate_id": "estate_id",
@@ -92,7 +93,7 @@ def load_frame(
     ``households`` (the frame's count is used, since it is what is drawn from) and 台账
     estates without any frame rows (they cannot be sampled).
     """
-    name = Path(path).name
+    name = scrub_text(Path(path).name)
     frame, rows = _read_frame(path, sheet, name)
     out = pd.DataFrame(index=frame.index)
     for col in ("estate_id", "building", "unit", "floor", "room"):
@@ -136,8 +137,8 @@ def _read_frame(path: str | Path, sheet: str | int, name: str) -> tuple[pd.DataF
     raw = read_table(path, sheet=sheet, what="住户清册")
     rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
     # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
-    raw.attrs = {}
-    frame = rename_columns(raw, FRAME_COLUMNS)
+    raw.attrs = {"file": name}
+    frame = rename_columns(raw, FRAME_COLUMNS, FRAME_LABELS)
     missing = [c for c in REQUIRED_FRAME if c not in frame.columns]
     if missing:
         labels = "、".join(f"{FRAME_LABELS[c]}（{c}）" for c in missing)

@@ -5,6 +5,7 @@ copy and break (``small_round``, ``ws``)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,36 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tomli_w
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("fuzz", deadline=None, max_examples=1000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The hostile-input tests (``test_hostile_*.py``) carry the ``hostile`` mark
+    (``make fuzz`` runs them alone, with the long Hypothesis profile)."""
+    for item in items:
+        if item.path.name.startswith("test_hostile_"):
+            item.add_marker(pytest.mark.hostile)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Totals of the hostile property tests' generated cases, by stage and outcome."""
+    from tests.hostile import FUZZ, TALLY
+
+    if not TALLY:
+        return
+    profile = "fuzz (make fuzz)" if FUZZ else "bounded (make test)"
+    terminalreporter.write_sep("-", f"hostile cases, {profile} profile")
+    for key in sorted(TALLY):
+        terminalreporter.write_line(f"{TALLY[key]:7d}  {key}")
+    terminalreporter.write_line(f"{sum(TALLY.values()):7d}  in total")
 
 
 @pytest.fixture

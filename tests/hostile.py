@@ -5,9 +5,11 @@ outside the round's folders. The 5-estate round they break is ``small_round`` in
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +26,60 @@ PERIOD = "2025H2"
 SEED = 5
 
 
+FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+"""``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``): every hostile property test runs
+:data:`FUZZ_FACTOR` times as many examples, on fresh random draws."""
+FUZZ_FACTOR = int(os.environ.get("WUYE_FUZZ_FACTOR", "25"))
+
+
+def budget(examples: int) -> int:
+    """A property test's example count: as written under ``make test`` (the bounded
+    profile), :data:`FUZZ_FACTOR` times more under ``make fuzz``."""
+    return examples * FUZZ_FACTOR if FUZZ else examples
+
+
 HSET = settings(
-    max_examples=12,
+    max_examples=budget(12),
     deadline=None,
-    derandomize=True,
+    derandomize=not FUZZ,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+TALLY: Counter[str] = Counter()
+"""What the hostile property tests saw (printed at the end of the run, see conftest)."""
+
+
+def tally(stage: str, outcome: str) -> None:
+    """Count one generated case of ``stage`` ending in ``outcome`` (``accepted``,
+    ``located error``, ``quarantined``, …)."""
+    TALLY[f"{stage}: {outcome}"] += 1
+
+
+PLANTED: dict[str, list[str]] = {
+    "phone": ["13812345678", "+86 139-8765-4321", "８６１５０１２３４５６７８", "027-87654321"],
+    "id_number": ["420102199003071234", "11010519491231002X"],
+    "email": ["zhang.san@qq.com"],
+    "ip": ["58.19.3.4", "2001:db8::1"],
+}
+"""Personal values planted in every text position; none may reach an output."""
+
+
+def planted_needles(value: str) -> list[str]:
+    """The forms of a planted value an output must not contain: as written, NFKC, and
+    its digits alone (a phone number re-spaced is still that phone number)."""
+    import unicodedata
+
+    normal = unicodedata.normalize("NFKC", value)
+    digits = "".join(c for c in normal if c.isdigit())
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    forms = {value, normal}
+    if len(digits) >= 7:
+        forms.add(digits)
+    return sorted(forms)
+
+
+PLANT = st.sampled_from([v for values in PLANTED.values() for v in values])
 
 
 ODD_TEXT = [
@@ -241,12 +291,14 @@ def ingest_export(template: Path, data: pd.DataFrame, path: Path, *, csv: bool =
 
 
 def assert_accounted(result, n_rows: int) -> None:
-    """read = accepted + quarantined for the file and in total, and read = rows written."""
+    """read = accepted + quarantined for the file and in total, and read + skipped blank
+    rows = rows written."""
     counts = result.counts
     files = counts[counts["level"] == "file"]
-    assert int(files["read"].sum()) == n_rows
+    read = int(files["read"].sum())
+    assert read + int(files["blank_rows"].sum()) == n_rows
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
-    assert len(result.respondents) + len(result.quarantine) == n_rows
+    assert len(result.respondents) + len(result.quarantine) == read
     assert result.quarantine["reason"].notna().all()
     assert (result.quarantine["reason"].astype(str).str.len() > 0).all()
     ids = pd.concat([result.respondents["source_row"], result.quarantine["source_row"]])
@@ -304,3 +356,126 @@ def typed_workbook(data: pd.DataFrame, path: Path, cells: dict[tuple[int, str], 
             value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
         )
     book.save(path)
+
+
+def assert_register_in_domains(frame: pd.DataFrame) -> None:
+    """A loaded 台账 holds no value outside its column's domain (wuye_common.domains)."""
+    from wuye_common import domains
+
+    assert frame["households"].dtype == np.int64
+    assert domains.HOUSEHOLDS.mask(frame["households"].to_numpy(dtype=float)).all()
+    for column, domain in (
+        ("complaints", domains.COUNT),
+        ("credit_score", domains.SCORE),
+        ("firm_revenue", domains.MONEY),
+        ("committee_party_share", domains.SHARE),
+    ):
+        if column in frame.columns:
+            values = frame[column].to_numpy(dtype=float)
+            assert domain.mask(values[~np.isnan(values)]).all(), column
+
+
+def assert_round_in_domains(rnd) -> None:
+    """A loaded round's numbers are finite and in their documented ranges."""
+    import math
+
+    from wuye_common import domains
+
+    assert domains.SEED.contains(rnd.seed) and 0 < rnd.confidence < 1
+    assert all(0 < t < 1 for t in rnd.thresholds.values())
+    s, i = rnd.sampling, rnd.ingest
+    assert 0 < s.margin < 1 and 0 < s.response_rate <= 1 and 0 < s.deff <= 100
+    assert domains.HOUSEHOLDS.contains(s.minimum) and 0 <= s.reserve_ratio <= 10
+    assert s.maximum is None or domains.HOUSEHOLDS.contains(s.maximum)
+    assert math.isfinite(i.min_duration_s) and 0 <= i.min_duration_s <= 86_400
+    assert 0 <= i.match_cutoff <= 100 and i.max_rows >= 1 and i.max_cells >= 1
+    assert_register_in_domains(rnd.register)
+    from wuye_common.scrub import personal_data_kinds
+
+    assert not personal_data_kinds(rnd.district) and not personal_data_kinds(rnd.round_id)
+
+
+def raw_workbook(
+    path: Path, cells: dict[str, object], *, formula: str = "", prefix: str = "", dimension=""
+) -> Path:
+    """An .xlsx written part by part with exactly ``cells`` (``"A1" → value``: ``str`` as an
+    inline string, numbers as numbers; with ``formula``, number cells carry that formula
+    and their value as the cached result, so the streaming reader declines the file),
+    optionally with a namespace ``prefix`` (``"x:"``) and a declared ``dimension``."""
+    p = prefix
+    rows: dict[int, list[str]] = {}
+    for ref, value in cells.items():
+        number = int(re.sub(r"\D", "", ref))
+        if isinstance(value, str):
+            body = f'<{p}c r="{ref}" t="inlineStr"><{p}is><{p}t>{value}</{p}t></{p}is></{p}c>'
+        else:
+            f = f"<{p}f>{formula}</{p}f>" if formula else ""
+            body = f'<{p}c r="{ref}">{f}<{p}v>{value}</{p}v></{p}c>'
+        rows.setdefault(number, []).append(body)
+    data = "".join(f'<{p}row r="{r}">{"".join(rows[r])}</{p}row>' for r in sorted(rows))
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    xmlns = f'xmlns:{p[:-1]}="{ns}"' if p else f'xmlns="{ns}"'
+    dim = f'<{p}dimension ref="{dimension}"/>' if dimension else ""
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006"
+    parts = {
+        "[Content_Types].xml": f'<?xml version="1.0"?><Types xmlns="{pkg}/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+        'sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": f'<?xml version="1.0"?><Relationships xmlns="{pkg}/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>",
+        "xl/workbook.xml": f'<?xml version="1.0"?><workbook xmlns="{ns}" xmlns:r="{rel}">'
+        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<?xml version="1.0"?><Relationships xmlns="{pkg}/'
+        f'relationships"><Relationship Id="rId1" Type="{rel}/worksheet" '
+        'Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": f'<?xml version="1.0" encoding="UTF-8"?><{p}worksheet '
+        f"{xmlns}>{dim}<{p}sheetData>{data}</{p}sheetData></{p}worksheet>",
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():
+            z.writestr(name, text)
+    return path
+
+
+EXPORT_HEADER = {
+    "A1": "序号",
+    "B1": "提交答卷时间",
+    "C1": "所用时间",
+    "D1": "1、您居住的小区名称",
+    "E1": "2、您居住的楼栋号",
+    "F1": "3、您的房号",
+    "G1": "16、您对本小区物业服务的总体评价",
+}
+"""A minimal 问卷星 header (the default questionnaire's overall item) for raw workbooks."""
+
+
+def raw_ods(path: Path, body: str) -> Path:
+    """An .ods whose first sheet's XML body (``<table:table-row>…``) is ``body``."""
+    ns = "urn:oasis:names:tc:opendocument:xmlns"
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="{ns}:'
+        f'office:1.0" xmlns:table="{ns}:table:1.0" xmlns:text="{ns}:text:1.0" '
+        'office:version="1.2"><office:body><office:spreadsheet><table:table '
+        f'table:name="Sheet1">{body}</table:table></office:spreadsheet></office:body>'
+        "</office:document-content>"
+    )
+    manifest = (
+        f'<?xml version="1.0"?><manifest:manifest xmlns:manifest="{ns}:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/'
+        'vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path='
+        '"content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
+ODS_CELL = '<table:table-cell office:value-type="string"><text:p>x</text:p></table:table-cell>'

@@ -18,11 +18,16 @@ in the text's length (no nested or adjacent unbounded quantifiers), and texts wi
 or ``@`` are never searched, so cleaning a column costs one cheap filter plus a search of the
 few texts that may hold something. Personal *names* are found by the comment cleaner of the
 ingest stage (word segmentation), not here.
+
+Log lines: :func:`scrubbed_logger` gives a ``wuye.*`` logger whose records pass through
+:class:`ScrubFilter` (the formatted message scrubbed before any handler sees it) — a second
+layer: code never formats a raw input value into a message in the first place.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import unicodedata
 
@@ -39,19 +44,22 @@ TAGS: dict[str, str] = {
 
 _CN = "一二三四五六七八九十"
 _SEP = r"[ \-]?"  # one optional space or dash between digit groups
+# not the continuation of a number (a digit, or a digit and a decimal point, before it); a
+# dot alone may precede (``问卷.13812345678``) or follow (``58.19.3.4.xlsx``, a full stop)
+_NOT_IN_NUMBER = r"(?<!\d)(?<!\d\.)"
 _PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}",
     "id_number": (
-        r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
-        r"\d{3}[0-9Xx](?![0-9A-Za-z])"
+        r"(?<![0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+        r"\d{3}[0-9Xx](?![0-9])"
         r"|(?<!\d)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)"
     ),
     "phone": (
-        rf"(?<![\d.])(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}(?![\d])"
-        rf"|(?<![\d.])(?:\(0\d{{2,3}}\)|0\d{{2,3}}){_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?!\d)"
+        rf"{_NOT_IN_NUMBER}(?:(?:\+|00)?86{_SEP})?1[3-9]\d(?:{_SEP}\d){{8}}(?![\d])"
+        rf"|{_NOT_IN_NUMBER}(?:\(0\d{{2,3}}\)|0\d{{2,3}}){_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}(?!\d)"
     ),
     "ip": (
-        r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
+        rf"{_NOT_IN_NUMBER}(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?!\d|\.\d)"
         r"|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])"
     ),
     "address": (
@@ -120,3 +128,30 @@ def personal_data_kinds(text: str) -> list[str]:
     return [
         m.lastgroup or "" for m in _ANY.finditer(normal) if m.lastgroup != "ip" or _is_ip(m.group())
     ]
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that scrubs the formatted message of every record it sees (the
+    arguments are merged into the message first, so none reaches a handler raw)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep the record as logging would show it
+            return True
+        cleaned = scrub_text(message)
+        if cleaned is not message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = ScrubFilter()
+
+
+def scrubbed_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with :class:`ScrubFilter` attached (once): a filter on a
+    logger sees only that logger's own records, so every module logs through its own."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger

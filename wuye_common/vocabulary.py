@@ -24,3 +24,16 @@ TIER_ALIASES: dict[str, str] = {
 }  # fmt: skip
 #: the dimension of the overall item (总体评价), apart from the service dimensions
 OVERALL_DIMENSION = "总体评价"
+
+#: the one eligibility minimum: fewer valid answers than this and scoring flags 样本量不足
+#: and ranking leaves the estate out (``[rules.eligibility] min_n``)
+MIN_N = 30
+#: below this AAPOR RR1 scoring flags 应答率偏低 and ranking leaves the estate out
+#: (``[rules.eligibility] min_response_rate``)
+MIN_RESPONSE_RATE = 0.5
+#: a decided verdict that flips if satisfied and dissatisfied households' odds of answering
+#: differed by this factor or less is 应答偏差敏感, and the tests against the threshold
+#: allow for it (``[rules.eligibility] nr_odds_ratio``; :mod:`evaluation.scoring.nonresponse`)
+NR_ODDS_RATIO = 8.0
+#: the false-discovery rate the 红黑榜 keeps (``[rules.black] fdr``, ``[rules.red] fdr``)
+FDR = 0.05

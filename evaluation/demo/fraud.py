@@ -23,15 +23,13 @@ these steps existed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evaluation.demo import names as nm
-
-if TYPE_CHECKING:
-    from evaluation.demo.fieldwork import _Responses, _Submissions
+from evaluation.demo.records import Responses, Submissions
 
 QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
@@ -42,7 +40,7 @@ PERSONAL_COMMENT_SHARE = 0.08
 FORGED_IP = "58.19.77.7(湖北-鄂州)"
 
 
-def assign_surveyors(rng: np.random.Generator, resp: _Responses, n_estates: int) -> None:
+def assign_surveyors(rng: np.random.Generator, resp: Responses, n_estates: int) -> None:
     """Each building's surveyor, as ``resp.texts["surveyor"]`` (names)."""
     pool = max(6, min(len(nm.SURVEYOR_NAMES), -(-n_estates // 2)))
     k = rng.integers(SURVEYORS_PER_ESTATE[0], SURVEYORS_PER_ESTATE[1] + 1, n_estates)
@@ -59,7 +57,7 @@ def assign_surveyors(rng: np.random.Generator, resp: _Responses, n_estates: int)
 
 
 def dishonest_surveyor(
-    rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]], start: np.datetime64
+    rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]], start: np.datetime64
 ) -> None:
     """The surveyor with the most visits fabricates part of his forms (module doc)."""
     honest = resp.known & ~resp.speeder & (resp.rows["role"] != "unsampled").to_numpy()
@@ -91,7 +89,7 @@ def dishonest_surveyor(
     resp.mess["dishonest_surveyor_forms"] = len(mine)
 
 
-def personal_comments(rng: np.random.Generator, resp: _Responses) -> None:
+def personal_comments(rng: np.random.Generator, resp: Responses) -> None:
     """Some comments replaced by ones holding a phone, an address or a name."""
     said = np.flatnonzero(resp.texts["comment"] != "(空)")
     pick = np.sort(
@@ -124,7 +122,7 @@ def personal_comments(rng: np.random.Generator, resp: _Responses) -> None:
 
 
 def forged_target(
-    resp: _Responses,
+    resp: Responses,
     households: Any,
     visits: Any,
     thresholds: np.ndarray,
@@ -169,19 +167,17 @@ def _wilson_upper(s: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
 
 def forged_batch(
     rng: np.random.Generator,
-    resp: _Responses,
-    subs: _Submissions,
+    resp: Responses,
+    subs: Submissions,
     households: Any,
     visits: Any,
     target: tuple[int, int],
     name: str,
     start: np.datetime64,
-) -> _Submissions:
+) -> Submissions:
     """Append the forged batch (module doc) to ``resp`` and ``subs``; ``e``: the estate's
     truth row and the batch size (:func:`forged_target`; nothing is forged when it is −1),
     ``name`` its register name."""
-    from evaluation.demo.fieldwork import _Submissions
-
     e, size = target
     table = households.table
     idle = np.flatnonzero((households.estate == e) & visits.main & (visits.status != "completed"))
@@ -227,7 +223,7 @@ def forged_batch(
     take = np.concatenate([subs.take, first + np.arange(k)])
     times = np.concatenate([subs.times, when])
     order = np.argsort(times, kind="stable")
-    return _Submissions(
+    return Submissions(
         take=take[order],
         times=times[order],
         duration=np.concatenate([subs.duration, duration])[order],

@@ -80,6 +80,31 @@ def write_round_folder(folder: Path, n_estates: int = 20, seed: int = 7, report:
     return folder
 
 
+def _plan(reg: pd.DataFrame, respondents: np.ndarray) -> pd.DataFrame:
+    """A sampling plan for the synthetic estates (households approached for these
+    respondents at an 85% response rate) with its exact power figures."""
+    from sampling.power import Target, design_figures
+
+    N = reg["households"].to_numpy(dtype=np.int64)
+    n = np.minimum(np.ceil(respondents / 0.85), N).astype(np.int64)
+    figures = design_figures(n, N, reg["threshold"].to_numpy(), Target(response_rate=0.85))
+    return pd.DataFrame(
+        {
+            "estate_id": reg["estate_id"].astype(str),
+            "N": N,
+            "n": n,
+            "design": "simple_srs",
+            "n_topup": 0,
+            "interval_method": "exact",
+            "respondents": figures.respondents,
+            "power": figures.power,
+            "power_pass": figures.power_pass,
+            "detectable_delta": figures.detectable_delta,
+            "census_recommended": (n >= N) & (figures.power < 0.8),
+        }
+    )
+
+
 def synthetic_results(
     folder: Path, n_estates: int = 20, seed: int = 7, report: str = ""
 ) -> RoundResults:
@@ -92,6 +117,7 @@ def synthetic_results(
     estates = quality.pop("estates")
     return RoundResults(
         round=rnd,
+        plan=_plan(rnd.register, estates["n"].to_numpy()),
         estates=estates,
         items=items,
         dimensions=dims,
@@ -113,6 +139,7 @@ def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """The 台账 with plausible scores, verdicts, ranks and lists."""
     k = len(reg)
     n = rng.integers(35, 90, k)
+    n[1:3] = (18, 25)  # two small samples: their small-area estimates are shown
     rate = np.clip(reg["threshold"].to_numpy() + rng.normal(0.02, 0.08, k), 0.2, 1.0)
     half = 1.96 * np.sqrt(rate * (1 - rate) / n) + 0.01
     low, high = np.clip(rate - half, 0, 1), np.clip(rate + half, 0, 1)
@@ -122,6 +149,7 @@ def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     estates = reg.copy()
     estates = estates.assign(
         rate=rate,
+        rate_se=(half - 0.01) / 1.96,
         rate_low=low,
         rate_high=high,
         index=index,
@@ -133,8 +161,19 @@ def _estates(reg: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         point_pass=rate >= thr,
         flags=np.where(n < 40, "样本量偏少", ""),
         composite=rate * 100,
+        interval_method="exact",
     )
+    # plausible small-area estimates: small samples pulled toward their tier's mean
+    weight = n / (n + 40.0)
+    tier_mean = estates.groupby("tier")["rate"].transform("mean").to_numpy()
+    sae = weight * rate + (1 - weight) * tier_mean
+    estates["sae_rate"] = sae
+    estates["sae_low"] = np.clip(sae - 0.8 * half, 0, 1)
+    estates["sae_high"] = np.clip(sae + 0.8 * half, 0, 1)
     estates["rank"] = estates["composite"].rank(ascending=False, method="min").astype(int)
+    estates["rank_low"] = np.maximum(estates["rank"] - 3, 1)
+    estates["rank_high"] = np.minimum(estates["rank"] + 3, k)
+    estates["q_value"] = np.clip(1 - 10 * np.abs(rate - thr), 0.001, 1)
     order = estates["composite"].to_numpy()
     lists = np.full(k, "", dtype=object)
     lists[np.argsort(-order)[: max(1, k // 6)]] = "红榜"
@@ -207,10 +246,15 @@ def _firms(estates: pd.DataFrame) -> pd.DataFrame:
         estates=("estate_id", "size"), households=("households", "sum"), rate=("rate", "mean")
     )
     firms = firms.assign(
+        rank=firms["rate"].rank(ascending=False, method="min").astype(int),
         ci_low=firms["rate"] - 0.04,
         ci_high=firms["rate"] + 0.04,
         list=np.where(firms["rate"] == firms["rate"].min(), "黑榜", ""),
         reasons=np.where(firms["rate"] == firms["rate"].min(), "所服务小区满意率整体偏低", ""),
+    )
+    firms = firms.assign(
+        rank_low=np.maximum(firms["rank"] - 1, 1),
+        rank_high=np.minimum(firms["rank"] + 1, len(firms)),
     )
     return firms
 

@@ -39,8 +39,10 @@ from evaluation.ingest.readers import (
     read_survey_export,
 )
 from evaluation.questionnaire import questionnaire_from_dict
+from wuye_common.domains import MAX_OPTIONS, number_values
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+from wuye_common.scrub import scrub_text, scrub_values
 from wuye_common.vocabulary import OVERALL_DIMENSION
 
 #: answers meaning "no opinion": missing, never dissatisfied
@@ -148,30 +150,31 @@ def read_columns(paths: Sequence[str | Path]) -> tuple[list[Column], ExportInfo]
 
 
 def _column(frame: pd.DataFrame, info: ExportInfo, q: object) -> Column:
-    values = frame[q.column].dropna().astype(str).str.replace(r"〖[^〗]*〗", "", regex=True)
+    values = frame[q.column].dropna().astype(str).str.replace(r"〖[^〖〗]*〗", "", regex=True)
     values = values.str.strip()
     values = values[values != ""]
-    seen = list(dict.fromkeys(values))
+    # the draft is a file the tool writes: what it copies of the export is scrubbed
+    seen = list(dict.fromkeys(scrub_values(values)))
     multi = any(MULTI_SEPARATOR in v for v in seen)
     kept = [v for v in seen if v not in SKIP_MARKERS]
     missing = [v for v in kept if v in MISSING_WORDS]
     labels = [v for v in kept if v not in MISSING_WORDS]
     codes = []
-    if info.kind == "code" and labels and all(re.fullmatch(r"-?\d+", v) for v in labels):
+    if info.kind == "code" and labels and all(re.fullmatch(r"-?\d{1,4}", v) for v in labels):
         codes = sorted({int(v) for v in labels if int(v) > 0})
     qtype = str(q.qtype)
-    row = None if pd.isna(q.row) or qtype != "matrix" else str(q.row)
-    stem = None if pd.isna(q.stem) or qtype != "matrix" else str(q.stem)
+    row = None if pd.isna(q.row) or qtype != "matrix" else scrub_text(str(q.row))
+    stem = None if pd.isna(q.stem) or qtype != "matrix" else scrub_text(str(q.stem))
     if qtype == "multi_flag" and codes and max(codes) > 1:  # 第N题(行) holding option numbers
-        qtype, row = "matrix", str(q.option)
+        qtype, row = "matrix", scrub_text(str(q.option))
     return Column(
         column=str(q.column),
         number=None if pd.isna(q.number) else int(q.number),
-        text=str(q.text),
+        text=scrub_text(str(q.text)),
         qtype=qtype,
         row=row,
         stem=stem,
-        option=None if pd.isna(q.option) else str(q.option),
+        option=None if pd.isna(q.option) else scrub_text(str(q.option)),
         labels=[] if codes else labels,
         missing=missing,
         codes=codes,
@@ -196,13 +199,15 @@ def _pair(
     for col in columns:
         if col.column not in texts.columns or col.column not in codes.columns or col.multi:
             continue
-        text = texts[col.column].astype("string").str.replace(r"〖[^〗]*〗", "", regex=True)
+        text = texts[col.column].astype("string").str.replace(r"〖[^〖〗]*〗", "", regex=True)
         pairs = pd.DataFrame({"t": text.str.strip(), "c": codes[col.column]}).dropna()
-        pairs["c"] = pd.to_numeric(pairs["c"], errors="coerce")
-        pairs = pairs[pairs["c"] > 0].drop_duplicates()
+        pairs["c"] = number_values(pairs["c"])
+        pairs = pairs[(pairs["c"] > 0) & (pairs["c"] <= MAX_OPTIONS)].drop_duplicates()
         if pairs.empty or pairs["c"].duplicated().any() or pairs["t"].duplicated().any():
             continue
-        by_code = dict(zip(pairs["c"].astype(int), pairs["t"].astype(str), strict=True))
+        by_code = dict(
+            zip(pairs["c"].astype(int), scrub_values(pairs["t"].astype(str)), strict=True)
+        )
         if any(t in MISSING_WORDS for t in by_code.values()):
             continue  # 不清楚 among the options: the known scales place it
         top = max(by_code)
@@ -476,7 +481,7 @@ def _toml(
 def _skip_label(d: Drafted) -> str:
     if d.col.qtype == "multi_flag" and d.col.number is not None:
         return f"第{d.col.number}题（按选项分列的多选题）"
-    return d.col.column
+    return scrub_text(d.col.column)
 
 
 def _scale_lines(scale: Scale) -> list[str]:
@@ -493,7 +498,11 @@ def _scale_lines(scale: Scale) -> list[str]:
 
 def _question(d: Drafted) -> str:
     number = f"number = {d.col.number}, " if d.col.number is not None else ""
-    text = d.col.text if d.col.number is not None else normalise_text(d.col.column.split("/")[-1])
+    text = (
+        d.col.text
+        if d.col.number is not None
+        else scrub_text(normalise_text(d.col.column.split("/")[-1]))
+    )
     return f"{{ {number}text = {_q(text)} }}"
 
 

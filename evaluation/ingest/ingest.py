@@ -29,14 +29,13 @@ Personal data: phone, IP and room (with estate and building) become HMAC pseudon
 (``phone_key``, ``ip_key``, ``room_key``; sampled households ``household_key``) — see
 :mod:`evaluation.ingest.pseudonym`; respondent names and free-text comments are not kept
 at all. Raw values never reach ``respondents``, ``answers``, ``quarantine`` or the
-workbook (``quarantine.estate_raw`` keeps the estate name as typed: it is not personal).
+workbook. Free text that is kept is scrubbed (:mod:`wuye_common.scrub`): the estate name as
+typed (``quarantine.estate_raw``), the building as typed when it does not link to the
+sample (``respondents.building``), the file and sheet names (``source_file``, ``sheet``).
 
-Dispositions (with a sample), per sampled household: ``completed`` if an accepted
-response links to it; ``refused``/``not_reached`` if ``contacts`` says so; a *main*
-household without a response in a building where reserves were used is ``substituted``
-— the k = (used reserves − refused mains) non-responding mains of the building with the
-*lowest* ``order`` are substituted, the rest ``not_reached``; reserves without a response
-are ``unused``. Response rate per estate = completed (main + reserve) ÷ main sample size.
+Dispositions (with a sample) and the estates' AAPOR outcome rates — ``response_rate`` is
+RR1, completes over every eligible household approached, main and reserve — are those of
+:mod:`evaluation.ingest.dispositions`.
 """
 
 from __future__ import annotations
@@ -54,6 +53,7 @@ from pandas.api.types import union_categoricals
 from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
 from evaluation.ingest.comments import clean_comments, theme_table
+from evaluation.ingest.dispositions import dispositions as outcome_dispositions
 from evaluation.ingest.quality import backcheck as bc
 from evaluation.ingest.quality.checks import Forms, Quality, run_checks
 from evaluation.ingest.quality.config import QualityConfig
@@ -63,6 +63,8 @@ from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_ex
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+from wuye_common.scrub import scrub_text, scrub_values
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, Limits
 
 if TYPE_CHECKING:
     from evaluation.round import Round
@@ -99,6 +101,8 @@ QUARANTINE_COLUMNS = [
     "phone_key",
 ]
 UNRESOLVED = "(未识别)"
+RAW_SHOWN = 200
+"""Characters of the estate name as typed kept in the quarantine (``estate_raw``)."""
 EMPTY_MARKERS = frozenset({"(空)", "（空）", "(跳过)", "（跳过）", "-3", "-2"})
 #: headers accepted for identification columns when no question matches (Kobo, hand-made)
 IDENT_HEADERS: dict[str, set[str]] = {
@@ -158,13 +162,21 @@ class IngestResult:
                 "read": "读入",
                 "accepted": "接受",
                 "quarantined": "隔离",
+                "blank_rows": "跳过空行",
             }
         )
         return table.astype({"文件": object, "小区编号": object}).fillna("")
 
+    @property
+    def blank_rows(self) -> int:
+        """Rows without any value the readers skipped (all files)."""
+        total = self.counts.loc[self.counts["level"] == "total", "blank_rows"]
+        return int(total.iloc[0]) if len(total) else 0
+
     def report(self) -> str:
         """Printable accounting plus quarantine reasons (no personal data)."""
         lines = ["导入核对（读入 = 接受 + 隔离）：", self.summary().to_string(index=False)]
+        lines.append(f"整行空白的行已跳过，不计入读入：{self.blank_rows} 行")
         if len(self.quarantine):
             reasons = self.quarantine.groupby(["reason_code", "reason"]).size()
             lines.append("隔离原因：")
@@ -307,22 +319,31 @@ def ingest_round(
                 "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
             )
         )
-    # response ids hash "{file stem}:{row}": stems must differ too (a.xlsx and a.csv)
-    stems = [f.stem for f in files]
+    # response ids hash "{file stem}:{row}" of the name outputs show (scrubbed of personal
+    # data): those stems must differ too (a.xlsx and a.csv; 问卷_13812345678.xlsx and
+    # 问卷_13912345678.xlsx both show as 问卷_〔电话〕)
+    stems = [Path(scrub_text(f.name)).stem for f in files]
     if len(set(stems)) != len(stems):
-        dup = sorted({f.name for f in files if stems.count(f.stem) > 1})
+        dup = sorted(
+            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
+        )
         raise WuyeError(
             Problem(
-                f"文件名重复（不计扩展名）：{'、'.join(dup)}",
-                "每个导出文件使用不同的文件名（如加上日期或平台），以便按文件名和行号追溯",
+                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
+                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
+                "以便按文件名和行号追溯",
             )
         )
 
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
+    limits = Limits(
+        max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
+        max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
+    )
     parts = []
     exports = []
     for order, path in enumerate(files):
-        frame, info = read_survey_export(path, categorical=True)
+        frame, info = read_survey_export(path, categorical=True, limits=limits)
         exports.append(info)
         parts.append(
             _standardise(
@@ -389,7 +410,18 @@ def find_column(
             return str(hit["column"].iloc[0])
     if number is not None:
         hit = q[(q["number"] == number).fillna(False) & (q["qtype"] != "matrix")]
-        if len(hit) >= 1:
+        if len(hit) > 1:
+            first, second = hit["column"].iloc[0], hit["column"].iloc[1]
+            raise WuyeError(
+                Problem(
+                    f"第 {number} 题有两列：「{first}」、「{second}」，无法确定用哪一列",
+                    "只保留其中一列（删除或改名另一列，或让列名与问卷题干一致）后重新导入",
+                    file=info.file,
+                    sheet=info.sheet,
+                    column=str(second),
+                )
+            )
+        if len(hit) == 1:
             return str(hit["column"].iloc[0])
     return None
 
@@ -744,8 +776,8 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
     satisfied = _overall_satisfied(codes[accepted], q)
     del status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
-    counts = _counts(rows, estate_id, accepted)
-    dispositions, rates = _dispositions(
+    counts = _counts(rows, estate_id, accepted, {e.file: e.blank_rows for e in exports})
+    dispositions, rates = outcome_dispositions(
         respondents,
         context.sample,
         context.contacts,
@@ -1212,7 +1244,7 @@ def _respondents_table(
         {
             "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
             "estate_id": linked.estate_id,
-            "building": linked.building,
+            "building": scrub_values(linked.building),  # as typed, without a sample
             "household_key": keys.household,
             "role": linked.role,
             "source_file": rows["source_file"],
@@ -1240,7 +1272,7 @@ def _quarantine_table(
             "source_row": rows["source_row"],
             "reason_code": reason_s,
             "reason": reason_s.map({**QUALITY_REASONS, **validate.REASONS}),
-            "estate_raw": rows["estate_raw"].astype("string"),
+            "estate_raw": rows["estate_raw"],
             "detail": pd.Series(flags.detail, dtype=object),
             "estate_id": estate_id,
             "household_key": keys.household,
@@ -1249,6 +1281,11 @@ def _quarantine_table(
         }
     )[~flags.accepted].reset_index(drop=True)
     quarantine["detail"] = quarantine["detail"].astype("string")
+    # a copy without personal data, cut to RAW_SHOWN characters: the row number finds the
+    # original in the agency's file (scrubbed before the cut, over a margin, so no number
+    # is cut in half)
+    raw = quarantine["estate_raw"].astype("string").str.slice(0, RAW_SHOWN + 40)
+    quarantine["estate_raw"] = scrub_values(raw).str.slice(0, RAW_SHOWN)
     return quarantine
 
 
@@ -1436,7 +1473,12 @@ def answers_from_columns(respondents: pd.DataFrame, q: Questionnaire) -> pd.Data
     return answers_frame(respondents["response_id"], respondents["estate_id"], codes, q)
 
 
-def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> pd.DataFrame:
+def _counts(
+    rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray, blank: dict[str, int]
+) -> pd.DataFrame:
+    """Per file, per estate and in total: ``read = accepted + quarantined``, and
+    ``blank_rows`` (per file and in total; 0 per estate): rows without any value, skipped
+    by the reader and not counted as read."""
     base = pd.DataFrame(
         {
             "source_file": rows["source_file"],
@@ -1448,117 +1490,15 @@ def _counts(rows: pd.DataFrame, estate_id: pd.Series, accepted: np.ndarray) -> p
     base["read"] = 1
     cols = ["read", "accepted", "quarantined"]
     by_file = base.groupby("source_file", sort=False)[cols].sum().reset_index()
+    by_file["blank_rows"] = by_file["source_file"].map(blank).fillna(0).astype(int)
     by_file.insert(0, "level", "file")
     by_estate = base.groupby("estate_id")[cols].sum().reset_index()
+    by_estate["blank_rows"] = 0
     by_estate.insert(0, "level", "estate")
-    total = pd.DataFrame([{"level": "total", **base[cols].sum().to_dict()}])
+    total = pd.DataFrame(
+        [{"level": "total", **base[cols].sum().to_dict(), "blank_rows": sum(blank.values())}]
+    )
     out = pd.concat([by_file, by_estate, total], ignore_index=True)
     for c in ("source_file", "estate_id"):
         out[c] = out[c].astype("string")
-    return out[["level", "source_file", "estate_id", *cols]]
-
-
-def _dispositions(
-    resp: pd.DataFrame,
-    sample: pd.DataFrame | None,
-    contacts: pd.DataFrame | None,
-    key: bytes,
-    register: pd.DataFrame,
-    *,
-    sample_keys: pd.Series | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispositions per sampled household and response rates per estate (module doc);
-    ``sample_keys``: the sample's household pseudonyms, when already computed."""
-    rate_cols = [
-        "estate_id",
-        "n_main",
-        "completed_main",
-        "completed_reserve",
-        "completed",
-        "refused",
-        "not_reached",
-        "substituted",
-        "response_rate",
-    ]
-    if sample is None:
-        done = resp.groupby("estate_id").size()
-        rates = pd.DataFrame({"estate_id": register["estate_id"].astype(str)})
-        rates["completed"] = rates["estate_id"].map(done).fillna(0).astype(int)
-        for c in (
-            "n_main",
-            "completed_main",
-            "completed_reserve",
-            "refused",
-            "not_reached",
-            "substituted",
-        ):
-            rates[c] = pd.NA
-        rates["response_rate"] = np.nan
-        disp = pd.DataFrame(
-            columns=["estate_id", "household_key", "role", "status", "building", "order"]
-        )
-        return disp, rates[rate_cols]
-    s = sample[["estate_id", "building", "household_id", "role", "order"]].copy()
-    s["household_key"] = (
-        pseudonym.pseudonymise(s["household_id"], key, "household")
-        if sample_keys is None
-        else sample_keys
-    )
-    completed = s["household_key"].isin(resp["household_key"].dropna()).to_numpy()
-    # status codes (integers while deciding; the labels once at the end)
-    labels = np.array(
-        ["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object
-    )
-    status = np.where(completed, 1, 0).astype(np.int8)
-    if contacts is not None and len(contacts):
-        c = contacts.drop_duplicates("household_id", keep="last").set_index("household_id")
-        recorded = s["household_id"].map(c["status"]).astype(object)
-        for code in (2, 3):
-            status[(recorded.eq(labels[code]).to_numpy() & ~completed)] = code
-    is_main = s["role"].eq("main").to_numpy(dtype=bool, na_value=False)
-    # buildings (estate × building; NA in either: never substituted) and estates as codes
-    estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
-    building, _ = pd.factorize(s["building"], use_na_sentinel=True)
-    pair = np.where(
-        (estate >= 0) & (building >= 0),
-        estate.astype(np.int64) * (int(building.max(initial=0)) + 2) + building,
-        -1,
-    )
-    group, _ = pd.factorize(pair, use_na_sentinel=False)
-    group = np.where(pair >= 0, group, -1)
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    known = group >= 0
-    used_reserves = np.bincount(group[known & completed & ~is_main], minlength=n_groups)
-    refused_main = np.bincount(group[known & (status == 2) & is_main], minlength=n_groups)
-    slots = np.clip(used_reserves - refused_main, 0, None)
-    # per building, the open mains with the lowest ``order`` are the substituted ones
-    open_main = np.flatnonzero(is_main & (status == 0) & known)
-    ranked = open_main[np.lexsort((s["order"].to_numpy()[open_main], group[open_main]))]
-    g = group[ranked]
-    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if len(g) else np.zeros(0, int)
-    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
-    status[ranked[rank < slots[g]]] = 4
-    status[is_main & (status == 0)] = 3
-    status[~is_main & (status == 0)] = 5
-    s["status"] = pd.Series(labels[status], index=s.index, dtype=object)
-    disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
-        drop=True
-    )
-
-    def per_estate(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(estate[mask & (estate >= 0)], minlength=len(estates))
-
-    rates = pd.DataFrame(
-        {
-            "estate_id": pd.Series(estates, dtype=s["estate_id"].dtype),
-            "n_main": per_estate(is_main),
-            "completed_main": per_estate((status == 1) & is_main),
-            "completed_reserve": per_estate((status == 1) & ~is_main),
-            "refused": per_estate(status == 2),
-            "not_reached": per_estate(status == 3),
-            "substituted": per_estate(status == 4),
-        }
-    )
-    rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
-    rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
-    return disp, rates[rate_cols]
+    return out[["level", "source_file", "estate_id", *cols, "blank_rows"]]

@@ -83,19 +83,26 @@ _CN_DIGITS = {
     "九": 9,
 }
 _PUNCT = r"[\s\W_]+"
+_DIGIT_RUN = re.compile(r"\d+")
 _SUFFIX_RE = re.compile("(?:" + "|".join(map(re.escape, ESTATE_SUFFIXES)) + ")$")
 
 
 def chinese_number(text: str) -> str:
-    """``三`` → ``3``, ``十二`` → ``12``, ``二十`` → ``20``, ``九十九`` → ``99``; else unchanged."""
+    """``三`` → ``3``, ``十二`` → ``12``, ``二十`` → ``20``, ``九十九`` → ``99``, ``三〇二`` →
+    ``302``. Total: anything else (``十十``, ``一百``, ``零十``, letters) comes back
+    unchanged — the documented "unparsed" value, compared as the text it is."""
     if not text or any(c not in _CN_DIGITS and c != "十" for c in text):
         return text
     if "十" not in text:
         return "".join(str(_CN_DIGITS[c]) for c in text)
     tens, _, ones = text.partition("十")
-    if len(tens) > 1 or len(ones) > 1:
+    if len(tens) > 1 or len(ones) > 1 or ones == "十":
         return text
-    return str((_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0))
+    ten = _CN_DIGITS[tens] if tens else 1
+    one = _CN_DIGITS[ones] if ones else 0
+    if ten == 0 or (ones and one == 0):
+        return text
+    return str(ten * 10 + one)
 
 
 def estate_key(names: pd.Series) -> pd.Series:
@@ -352,13 +359,22 @@ def room_parts(values: pd.Series) -> pd.DataFrame:
 
 
 def _room_parts(values: pd.Series) -> pd.DataFrame:
-    text = values.astype("string").str.normalize("NFKC")
-    room = text.str.extract(r"(\d+)\D*$", expand=False).astype("string")
-    unit = text.str.extract(r"(\d+)\D+\d+\D*$", expand=False).astype("string")
-    room = room.str.replace(r"^0+(?=\d)", "", regex=True)
-    unit = unit.str.replace(r"^0+(?=\d)", "", regex=True)
+    # the last two runs of digits, found left to right: linear in the text's length (a
+    # regex anchored at the end, such as ``(\d+)\D*$``, backtracks on long digit runs)
+    text = values.astype("string").str.normalize("NFKC").to_numpy(dtype=object, na_value=None)
+    room = np.full(len(text), None, dtype=object)
+    unit = np.full(len(text), None, dtype=object)
+    for i, t in enumerate(text.tolist()):
+        if t is None:
+            continue
+        runs = _DIGIT_RUN.findall(t)
+        if runs:
+            room[i] = runs[-1].lstrip("0") or "0"
+            if len(runs) > 1:
+                unit[i] = runs[-2].lstrip("0") or "0"
     return pd.DataFrame(
-        {"room_key": room.astype("string"), "unit_key": unit.astype("string")}, index=values.index
+        {"room_key": pd.array(room, dtype="string"), "unit_key": pd.array(unit, dtype="string")},
+        index=values.index,
     )
 
 

@@ -21,14 +21,34 @@ import pandas as pd
 
 from evaluation.ingest.uniques import on_uniques
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.sheets import path_kind
 
 LENGTH = 16
 
 
 def load_or_create_key(path: str | Path) -> bytes:
-    """The round's HMAC key; created (32 random bytes, hex, mode 0600) when missing."""
+    """The round's HMAC key; created (32 random bytes, hex, mode 0600) when missing.
+
+    Every failure is a located :class:`WuyeError`: a key file that is not a file or not
+    hex, a secrets folder that is a file, a name too long for the file system, no
+    permission."""
     path = Path(path)
-    if path.exists():
+    fix = "检查 round.toml 的 [output] secrets（应为一个可写入的文件夹）与轮次编号 [round] id"
+    try:
+        return _load_or_create_key(path)
+    except OSError as exc:
+        raise WuyeError(
+            Problem(
+                f"无法读取或创建假名化密钥文件：{exc.strerror or type(exc).__name__}",
+                fix,
+                file=str(path),
+            )
+        ) from exc
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    kind = path_kind(path)
+    if kind == "file":
         text = path.read_text(encoding="ascii", errors="replace").strip()
         try:
             key = bytes.fromhex(text)
@@ -43,12 +63,20 @@ def load_or_create_key(path: str | Path) -> bytes:
                 )
             )
         return key
+    if kind != "missing":
+        raise WuyeError(
+            Problem(
+                "假名化密钥的位置上已有别的东西（文件夹、设备），或路径无法使用",
+                "检查 round.toml 的 [output] secrets 与轮次编号 [round] id",
+                file=str(path),
+            )
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # created concurrently
-        return load_or_create_key(path)
+        return _load_or_create_key(path)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key.hex() + "\n")
     return key

@@ -15,6 +15,7 @@ import pandas as pd
 
 from evaluation.ingest.readers import SKIP_MARKERS
 from evaluation.ingest.uniques import on_uniques
+from wuye_common.domains import number_values, to_number
 
 #: reason code → Chinese message
 REASONS: dict[str, str] = {
@@ -83,7 +84,7 @@ def decode_column(
         elif v in skip:
             u_status[j] = NO_ANSWER
         elif accept_codes and _is_int(v):
-            n = int(float(v))
+            n = int(to_number(v))
             if n < 0 or n in missing_codes:
                 u_status[j] = NO_ANSWER
             elif 1 <= n <= max_code:
@@ -92,22 +93,27 @@ def decode_column(
 
 
 def _is_int(v: str) -> bool:
-    try:
-        f = float(v)
-    except ValueError:
-        return False
-    return f.is_integer()
+    """``v`` is written as a whole number (``3``, ``-3``, ``3.0``; not ``1_0`` or ``inf``)."""
+    f = to_number(v)
+    return f == f and f.is_integer()
+
+
+MAX_DURATION_S = 30 * 86_400
+"""Longest answering time read (30 days); longer, negative or non-finite: unparsed."""
 
 
 def parse_duration(values: pd.Series) -> pd.Series:
     """Seconds from 问卷星's ``125秒``, ``2分5秒``, ``1小时2分3秒``, ``0:02:05`` or a
-    plain number of seconds; NaN when unreadable or blank."""
-    return on_uniques(values, _parse_duration).astype(float)
+    plain number of seconds; NaN (the documented "unparsed" value: such a row is never
+    a speeder) when unreadable, blank, negative, not finite or over :data:`MAX_DURATION_S`."""
+    seconds = on_uniques(values, _parse_duration).astype(float)
+    return seconds.where((seconds >= 0) & (seconds <= MAX_DURATION_S))
 
 
 def _parse_duration(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
-    plain = pd.to_numeric(text, errors="coerce")
+    text = text.where(text.str.len() <= 40)  # no duration is written longer
+    plain = pd.Series(number_values(text), index=text.index)
     parts = text.str.extract(
         r"^(?:(\d+(?:\.\d+)?)(?:小时|时|h))?(?:(\d+(?:\.\d+)?)(?:分钟|分|m|min))?"
         r"(?:(\d+(?:\.\d+)?)(?:秒|s|sec))?$"
@@ -141,8 +147,13 @@ def parse_timestamp(values: pd.Series) -> pd.Series:
     )
 
 
+MAX_TIMESTAMP_TEXT = 64
+"""Longest text read as a time (longer: unparsed, NaT; the general parser is not linear)."""
+
+
 def _parse_timestamp(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.normalize("NFKC").str.strip()
+    text = text.where(text.str.len() <= MAX_TIMESTAMP_TEXT)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     for layout in _layouts(text):  # vectorised, the layouts of the first values first
         rest = (out.isna() & text.notna()).to_numpy()
@@ -195,6 +206,7 @@ def _parse_other(values: pd.Series) -> pd.Series:
             stamp = pd.Timestamp(pd.to_datetime(v, format="mixed"))
         except (ValueError, OverflowError, TypeError, pd.errors.OutOfBoundsDatetime):
             continue
-        if 1900 <= stamp.year <= 2200:
-            out.iat[i] = stamp.tz_localize(None) if stamp.tzinfo else stamp
+        stamp = stamp.tz_localize(None) if stamp.tzinfo else stamp
+        if EARLIEST <= stamp <= LATEST:
+            out.iat[i] = stamp
     return out

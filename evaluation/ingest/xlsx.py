@@ -7,13 +7,17 @@ reader reads the shared-string table once, then stream-decompresses the sheet in
 :data:`CHUNK_BYTES` (cut after a ``</row>``) and finds the cells of each chunk with numpy
 on the raw bytes (positions of ``<``, ``>`` and ``"``): no Python object per shared-string,
 number or boolean cell (an inline-string cell, rare in exports, makes one ``bytes`` key per
-text run). Each cell becomes an ``int32`` code in a (column × row) table: ``≥ 0`` a shared
-string, ``-1`` empty, ``≤ -2`` another value (number, boolean, inline string) kept once
-per distinct value per chunk. Each column is then turned into text once per distinct code.
+text run). Each cell becomes an ``int32`` code in a (column × row) table of the columns and
+rows that hold a value (*slots*, so memory and time grow with the data, never with a cell's
+position: a stray cell at ``XFD1048576`` costs one slot): ``≥ 0`` a shared string, ``-1``
+empty, ``≤ -2`` another value (number, boolean, inline string) kept once per distinct
+value per chunk. Each column is then turned into text once per distinct code. Rows beyond
+the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error.
 
-The result is exactly what ``python-calamine``'s ``to_python(skip_empty_area=False)``
-followed by :func:`evaluation.ingest.cells.categorical_texts` gives (``tests/test_fast_xlsx.py``
-compares both on every fixture), including calamine's text rules: ``\\r\\n`` → ``\\n``,
+The result is exactly what ``python-calamine``'s rows (:func:`wuye_common.sheets.calamine_rows`)
+followed by :func:`wuye_common.cells.categorical_texts` give, blank rows and columns left
+out (``tests/ingest/test_fast_xlsx.py`` compares both on every fixture), including
+calamine's text rules: ``\\r\\n`` → ``\\n``,
 XML entities, leading/trailing XML whitespace trimmed unless ``xml:space="preserve"``,
 ``_x00HH_`` escapes, phonetic runs (``<rPh>``) dropped. Anything else — formulas, error or
 date-typed cells, numbers with a date or custom style, cells without a reference,
@@ -26,7 +30,6 @@ is a bug here.
 
 from __future__ import annotations
 
-import posixpath
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -35,7 +38,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.ingest.cells import float_texts
+from wuye_common.cells import float_texts
+from wuye_common.sheets import (
+    Limits,
+    Unsupported,
+    read_part,
+    sheet_parts,
+    xml_entities,
+    xml_text,
+    zip_member,
+)
 
 CHUNK_BYTES = 8 << 20
 #: builtin number formats calamine reads as plain numbers (not dates or durations)
@@ -53,8 +65,7 @@ _IS_WS[_WS_BYTES] = True
 _ENDS_NAME = _IS_WS.copy()  # a byte that ends a tag name: whitespace, '>' or '/'
 _ENDS_NAME[[62, 47]] = True
 _PAD = 64
-_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")
-_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_MAX_COLUMNS = 16_384
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _SI = re.compile(
     r'<si>\s*<t>([^<]*)</t>\s*</si>|<si>\s*<t xml:space="preserve">([^<]*)</t>'
@@ -64,11 +75,6 @@ _SI = re.compile(
 _RUN_TEXT = re.compile(r"<t(\s[^>]*)?>([^<]*)</t>|<t(?:\s[^>]*)?/>")
 _PHONETIC = re.compile(r"<rPh\b.*?</rPh>|<rPh\b[^>]*/>", re.S)
 _ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
-_DECL_ENCODING = re.compile(rb'<\?xml[^>]*encoding\s*=\s*["\']([^"\']+)["\']')
-
-
-class Unsupported(Exception):
-    """The workbook uses something this reader does not handle: read it with calamine."""
 
 
 @dataclass
@@ -99,18 +105,29 @@ class _Cells:
     codes: np.ndarray
     extras: _Extras
     kinds: np.ndarray
+    rows: np.ndarray
+    """Each row's number in the sheet (1-based): rows without a value are not there."""
+    columns: np.ndarray
+    """Each column's position in the sheet (0-based): columns without a value are not there."""
+    last_row: int
+    """The last row holding a cell."""
 
 
-def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str]]:
-    """``(frame, sheet name, all sheet names)``: ``pick(names)`` chooses the sheet;
-    ``frame`` has columns ``0..width-1`` of ``category`` dtype (categories ``str``), row
-    ``i`` being spreadsheet row ``i + 1``. Raises :class:`Unsupported`."""
+def read_xlsx_sheet(
+    path: str | Path, pick, limits: Limits | None = None
+) -> tuple[pd.DataFrame, str, list[str], int]:
+    """``(frame, sheet name, all sheet names, last row)``: ``pick(names)`` chooses the
+    sheet; ``frame`` has one ``category`` column (categories ``str``) per sheet column
+    holding a value, labelled by its position (0 = A), and one row per sheet row holding
+    a value, labelled by its number − 1 (blank rows and columns are not there); ``last row``
+    is the last row holding a cell (blank rows below the header = that − header row − data
+    rows). Raises :class:`Unsupported`, or a located :class:`WuyeError` over ``limits``."""
     try:
         book = zipfile.ZipFile(path)
     except NotImplementedError as exc:  # a zip version or feature zipfile does not read
         raise Unsupported("zip version") from exc
     with book as zf:
-        sheets, rels_of = _workbook(zf)
+        sheets, rels_of = sheet_parts(zf)
         names = [name for name, _ in sheets]
         target = pick(names)
         member = dict(sheets).get(target)
@@ -118,99 +135,28 @@ def read_xlsx_sheet(path: str | Path, pick) -> tuple[pd.DataFrame, str, list[str
             raise Unsupported("sheet part not found")
         sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
         styles_part = rels_of.get("styles", "xl/styles.xml")
-        plain = _plain_styles(_read(zf, styles_part) if styles_part in zf.NameToInfo else None)
+        plain = _plain_styles(read_part(zf, styles_part) if styles_part in zf.NameToInfo else None)
         shared = (
-            _shared_strings(_read(zf, sst_part))
+            _shared_strings(read_part(zf, sst_part))
             if sst_part in zf.NameToInfo
             else np.empty(0, dtype=object)
         )
-        with zf.open(_member(zf, member)) as fh:
-            cells = _read_cells(fh, len(shared), plain)
-    return _columns(cells, shared), target, names
+        state = _State(len(shared), plain, limits or Limits(), (Path(path).name, target))
+        with zf.open(zip_member(zf, member)) as fh:
+            cells = _read_cells(fh, state)
+    return _columns(cells, shared), target, names, cells.last_row
 
 
 # --------------------------------------------------------------------------- workbook parts
-
-
-def _workbook(zf: zipfile.ZipFile) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """``[(sheet name, sheet part)]`` in workbook order, and the workbook's relation
-    targets by type (``sharedStrings``, ``styles``)."""
-    book = _relations(zf, "_rels/.rels", "")[1].get("officeDocument", "xl/workbook.xml")
-    text = _xml_text(_read(zf, book))
-    base = posixpath.dirname(book)
-    by_id, by_type = _relations(
-        zf, posixpath.join(base, "_rels", posixpath.basename(book) + ".rels"), base
-    )
-    sheets = []
-    block = re.search(r"<sheets>(.*?)</sheets>", text, re.S)
-    if block is None:
-        raise Unsupported("no <sheets> in workbook")
-    for tag in re.findall(r"<sheet\b([^>]*)/?>", block[1]):
-        attrs = dict(_ATTR.findall(tag))
-        rid = next((v for k, v in attrs.items() if k.endswith(":id")), None)
-        if "name" not in attrs or rid is None or rid not in by_id:
-            raise Unsupported("sheet without name or relation")
-        sheets.append((_entities(attrs["name"]), by_id[rid]))
-    return sheets, by_type
-
-
-def _relations(zf: zipfile.ZipFile, name: str, base: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The internal targets (part names) of the relations part ``name``, by ``Id`` and by
-    type (the last segment of ``Type``; the first relation of each type)."""
-    by_id: dict[str, str] = {}
-    by_type: dict[str, str] = {}
-    for tag in re.findall(r"<Relationship\b([^>]*)/?>", _xml_text(_read(zf, name))):
-        attrs = dict(_ATTR.findall(tag))
-        if attrs.get("TargetMode") == "External":
-            continue
-        target = _entities(attrs.get("Target", ""))
-        target = (
-            target[1:]
-            if target.startswith("/")
-            else posixpath.normpath(posixpath.join(base, target))
-        )
-        by_id[attrs.get("Id", "")] = target
-        by_type.setdefault(attrs.get("Type", "").rsplit("/", 1)[-1], target)
-    return by_id, by_type
-
-
-def _member(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
-    """The zip entry of part ``name``: present, not encrypted or patched, stored or
-    deflated (the only methods OPC allows)."""
-    info = zf.NameToInfo.get(name)
-    if info is None:
-        raise Unsupported("part missing")
-    if info.flag_bits & 0x61:  # encrypted, compressed patched data, strong encryption
-        raise Unsupported("encrypted part")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise Unsupported("compression method")
-    return info
-
-
-def _read(zf: zipfile.ZipFile, name: str) -> bytes:
-    return zf.read(_member(zf, name))
-
-
-def _xml_text(data: bytes) -> str:
-    """An XML part as text; only UTF-8 is handled here."""
-    m = _DECL_ENCODING.search(data[:200])
-    if m and m[1].lower().replace(b"-", b"") != b"utf8":
-        raise Unsupported("XML encoding other than UTF-8")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise Unsupported("UTF-16 XML")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Unsupported("XML not valid UTF-8") from exc
 
 
 def _plain_styles(data: bytes | None) -> np.ndarray:
     """Per cell style (``s``): True when calamine reads its numbers as plain numbers."""
     if data is None:
         return np.ones(1, dtype=bool)
-    text = _xml_text(data)
+    text = xml_text(data)
     custom = {
-        _style_id(a["numFmtId"]): _entities(a.get("formatCode", ""))
+        _style_id(a["numFmtId"]): xml_entities(a.get("formatCode", ""))
         for a in (dict(_ATTR.findall(t)) for t in re.findall(r"<numFmt\b([^>]*)/?>", text))
         if "numFmtId" in a
     }
@@ -237,30 +183,11 @@ def _style_id(text: str) -> int:
 # --------------------------------------------------------------------------- text rules
 
 
-def _entities(raw: str) -> str:
-    """XML entity and character references decoded; an unknown entity is unsupported."""
-    if "&" not in raw:
-        return raw
-    found = _ENTITY.findall(raw)
-    if len(found) != raw.count("&"):
-        raise Unsupported("unknown XML entity")
-    return _ENTITY.sub(_entity, raw)
-
-
-def _entity(m: re.Match[str]) -> str:
-    if m[1]:
-        return _NAMED[m[1]]
-    code = int(m[2]) if m[2] else int(m[3], 16)
-    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-        raise Unsupported("bad character reference")
-    return chr(code)
-
-
 def _run_text(raw: str, preserve: bool) -> str:
     """One ``<t>``'s text as calamine reads it (before ``_x00HH_`` escapes)."""
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    text = _entities(raw)
+    text = xml_entities(raw)
     return text if preserve else text.strip(_XML_WS)
 
 
@@ -284,7 +211,7 @@ def _rich_text(inner: str) -> str:
 
 def _shared_strings(data: bytes) -> np.ndarray:
     """The shared-string table as an object array of ``str``."""
-    text = _xml_text(data)
+    text = xml_text(data)
     out = []
     append = out.append
     for plain, kept, rich in _SI.findall(text):
@@ -308,9 +235,8 @@ def _shared_strings(data: bytes) -> np.ndarray:
 # --------------------------------------------------------------------------- the sheet
 
 
-def _read_cells(fh, n_shared: int, plain: np.ndarray) -> _Cells:
-    """The sheet's cells, read from the sheet part ``fh`` chunk by chunk."""
-    state = _State(n_shared, plain)
+def _read_cells(fh, state: _State) -> _Cells:
+    """The sheet's cells, read from the sheet part ``fh`` chunk by chunk into ``state``."""
     buf = b""
     while True:  # the part before <sheetData>
         data = fh.read(CHUNK_BYTES)
@@ -525,21 +451,40 @@ def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray) -> 
 
 
 class _State:
-    """Codes gathered chunk by chunk."""
+    """Codes gathered chunk by chunk, in a table of the rows and columns that hold a value
+    (row and column *slots*): a sheet's positions never size it, so a stray cell at
+    ``XFD1048576`` adds one row and one column, not a million."""
 
-    def __init__(self, n_shared: int, plain: np.ndarray) -> None:
+    def __init__(self, n_shared: int, plain: np.ndarray, limits: Limits, where: tuple) -> None:
         self.n_shared = n_shared
         self.plain = plain
-        self.table = np.full((8, 1 << 14), -1, dtype=np.int32)
-        self.height = 0
-        self.width = 0
+        self.limits = limits
+        self.where = where  # (file, sheet) of the ceiling's error
+        self.table = np.full((8, 1 << 12), -1, dtype=np.int32)  # column slot × row slot
+        self.row_numbers = np.zeros(1 << 12, dtype=np.int64)  # each row slot's row (1-based)
+        self.col_slot = np.full(_MAX_COLUMNS, -1, dtype=np.int64)  # column → its slot
+        self.slot_cols: list[int] = []  # each column slot's column (0-based)
+        self.n_rows = 0
+        self.top_row = 0  # the last row stored
         self.extras = _Extras()
-        self.kinds = np.zeros((4, 8), dtype=bool)  # kind × column: column holds that kind
+        self.kinds = np.zeros((4, 8), dtype=bool)  # kind × column slot: column holds that kind
         self.last_row = 0
 
     def result(self) -> _Cells:
+        """The cells, columns in sheet order."""
+        n_cols = len(self.slot_cols)
+        order = np.argsort(np.asarray(self.slot_cols, dtype=np.int64), kind="stable")
+        table = self.table[:n_cols, : self.n_rows]
+        kinds = self.kinds[:, :n_cols]
+        if (np.diff(order) < 0).any():  # columns first seen out of order: rare
+            table, kinds = table[order], kinds[:, order]
         return _Cells(
-            self.table[: self.width, : self.height], self.extras, self.kinds[:, : self.width]
+            table,
+            self.extras,
+            kinds,
+            rows=self.row_numbers[: self.n_rows].copy(),
+            columns=np.sort(np.asarray(self.slot_cols, dtype=np.int64)),
+            last_row=self.top_row,
         )
 
     def chunk(self, buf: bytes) -> None:
@@ -694,29 +639,51 @@ class _State:
         has[inline] = True
 
     def _store(self, col, row, codes, kind) -> None:
+        """Put a chunk's cells (document order: rows never go back) into their slots."""
         if not len(col):
             return
-        width = int(col.max()) + 1
-        height = int(row.max())
-        rows_cap = self.table.shape[1]
-        cols_cap = self.table.shape[0]
-        if width > cols_cap or height > rows_cap:
-            new = np.full(
-                (max(cols_cap, width), max(rows_cap, height) * (2 if height > rows_cap else 1)),
-                -1,
-                dtype=np.int32,
-            )
-            new[:cols_cap, :rows_cap] = self.table
-            self.table = new
-            kinds = np.zeros((4, new.shape[0]), dtype=bool)
-            kinds[:, : self.kinds.shape[1]] = self.kinds
-            self.kinds = kinds
+        if (np.diff(row) < 0).any():  # a cell's reference names an earlier row: rare
+            order = np.argsort(row, kind="stable")  # a repeated cell: the last one wins
+            col, row, codes, kind = col[order], row[order], codes[order], kind[order]
+        if row[0] < self.top_row:
+            raise Unsupported("rows out of order")
+        new_row = np.r_[self.n_rows == 0 or row[0] != self.top_row, row[1:] != row[:-1]]
+        slot = self.n_rows - 1 + np.cumsum(new_row)
+        n_new = int(new_row.sum())
+        fresh = np.unique(col[self.col_slot[col] < 0])
+        n_cols = len(self.slot_cols) + len(fresh)
+        rows = self.n_rows + n_new
+        if rows > self.limits.max_rows or rows * n_cols > self.limits.max_cells:
+            file, sheet = self.where
+            self.limits.check(rows, n_cols, file=file, sheet=sheet, row=int(row[-1]))
+        self._grow(n_cols, rows)
+        self.row_numbers[self.n_rows : rows] = row[new_row]
+        self.n_rows, self.top_row = rows, int(row[-1])
+        if len(fresh):
+            self.col_slot[fresh] = len(self.slot_cols) + np.arange(len(fresh))
+            self.slot_cols.extend(fresh.tolist())
         if self.n_shared + self.extras.size >= 2**31 - 2:
             raise Unsupported("too many distinct values")
-        self.table[col, row - 1] = codes
-        self.kinds[kind, col] = True
-        self.width = max(self.width, width)
-        self.height = max(self.height, height)
+        at = self.col_slot[col]
+        self.table[at, slot] = codes
+        self.kinds[kind, at] = True
+
+    def _grow(self, n_cols: int, n_rows: int) -> None:
+        """Room for ``n_cols`` column slots and ``n_rows`` row slots (doubling rows)."""
+        cols_cap, rows_cap = self.table.shape
+        if n_cols <= cols_cap and n_rows <= rows_cap:
+            return
+        new_cols = max(cols_cap, n_cols)
+        new_rows = max(rows_cap * 2, n_rows) if n_rows > rows_cap else rows_cap
+        table = np.full((new_cols, new_rows), -1, dtype=np.int32)
+        table[:cols_cap, :rows_cap] = self.table
+        self.table = table
+        numbers = np.zeros(new_rows, dtype=np.int64)
+        numbers[: len(self.row_numbers)] = self.row_numbers
+        self.row_numbers = numbers
+        kinds = np.zeros((4, new_cols), dtype=bool)
+        kinds[:, : self.kinds.shape[1]] = self.kinds
+        self.kinds = kinds
 
 
 def _follow(values: np.ndarray, before: int) -> np.ndarray:
@@ -806,7 +773,7 @@ def _cell_types(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray
 
 def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
     """Each column of codes as a ``Categorical`` of its text, with the rules of
-    :func:`evaluation.ingest.cells.categorical_texts` (in a column of strings only, ``""``
+    :func:`wuye_common.cells.categorical_texts` (in a column of strings only, ``""``
     is NA; otherwise whitespace-only text is NA, numbers as in ``float_texts``)."""
 
     table, extras, kinds = cells.codes, cells.extras, cells.kinds
@@ -821,6 +788,7 @@ def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
     inline_text: dict[int, str | None] = {}
     width, height = table.shape
     columns = {}
+    filled = np.zeros(height, dtype=bool)
     for c in range(width):
         if kinds[_NUMBER, c] and kinds[_BOOL, c]:
             raise Unsupported("numbers and booleans in one column")  # pandas merges 1.0/True
@@ -848,11 +816,15 @@ def _columns(cells: _Cells, shared: np.ndarray) -> pd.DataFrame:
         texts[blank] = None
         t_codes, categories = pd.factorize(texts, use_na_sentinel=True)
         final = t_codes[local] if len(local) else local
-        columns[c] = pd.Categorical.from_codes(
+        if not len(categories):
+            continue  # no text in the whole column (empty strings only)
+        filled |= final >= 0
+        columns[int(cells.columns[c])] = pd.Categorical.from_codes(
             final.astype(np.int64),
             dtype=pd.CategoricalDtype(pd.Index(np.asarray(categories, dtype=object), dtype="str")),
         )
-    return pd.DataFrame(columns, index=pd.RangeIndex(height))
+    frame = pd.DataFrame(columns, index=pd.Index(cells.rows - 1))
+    return frame if filled.all() else frame.iloc[np.flatnonzero(filled)]
 
 
 def _inline_key_text(key: bytes) -> str:

@@ -42,7 +42,7 @@ IDENT_LABELS = {
     "name": "您的姓名",
 }
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_WJX_TITLE = re.compile(r"^(\d+)\s*[.、．]\s*(.*?)\s*(\[[^\]]+\])?\s*$")
+_WJX_TITLE = re.compile(r"^(\d{1,4})\s*[.、．]\s*(.*?)\s*(\[[^\]]+\])?\s*$")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ an error.
 
 Option codes: the answer options get codes 1..k; the ``missing`` options follow as
 k+1, k+2, … (the order 问卷星 numbers them when 不清楚 is shown as an extra option).
+
+Domains (:mod:`wuye_common.domains`): question numbers are integers 1 … 9999 (export
+headers carry at most four digits), a scale has at most 30 options with its ``missing``
+ones (codes 1 … 30), points are numbers 0 … 100, ``overall``/``required`` are booleans,
+item ids are at most 40 letters, digits, ``_`` or ``-``. Texts shown in reports (title, 题干,
+dimensions) are scrubbed of personal data; an option or id holding some is refused.
 """
 
 from __future__ import annotations
@@ -40,8 +46,11 @@ from typing import Any
 
 import pandas as pd
 
-from wuye_common.errors import Problem, WuyeError
+from wuye_common.domains import MAX_OPTIONS, QUESTION_NUMBER
+from wuye_common.errors import Problem, WuyeError, shown
 from wuye_common.resources import package_file
+from wuye_common.scrub import personal_data_kinds, scrub_text
+from wuye_common.sheets import require_file
 
 DEFAULT_SCALE = "five"
 IDENTIFICATION_KEYS = ("estate", "building", "unit", "room", "phone", "name", "surveyor")
@@ -149,14 +158,10 @@ def load_questionnaire(
             return path_or_default
         path_or_default = path_or_default.source
     path = default_path() if str(path_or_default) == "default" else Path(path_or_default)
-    name = path.name
-    if not path.exists():
-        raise WuyeError(
-            Problem("找不到问卷定义文件", "检查 round.toml 中 [questionnaire] path", file=str(path))
-        )
+    require_file(path, "问卷定义", "检查 round.toml 中 [questionnaire] path")
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:  # a folder, no permission
+    except OSError as exc:  # no permission
         raise WuyeError(
             Problem(
                 f"无法读取问卷定义文件：{exc.strerror or exc}",
@@ -164,12 +169,15 @@ def load_questionnaire(
                 file=str(path),
             )
         ) from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "嵌套层数过多" if isinstance(exc, RecursionError) else str(exc)
         raise WuyeError(
-            Problem(f"问卷定义格式错误：{exc}", "按 TOML 语法修正（字符串加引号）", file=name)
+            Problem(
+                f"问卷定义格式错误：{reason}", "按 TOML 语法修正（字符串加引号）", file=path.name
+            )
         ) from exc
     return questionnaire_from_dict(
-        config, source=str(path_or_default), file=name, satisfied=satisfied
+        config, source=str(path_or_default), file=path.name, satisfied=satisfied
     )
 
 
@@ -231,8 +239,8 @@ def questionnaire_from_dict(
     if problems:
         raise WuyeError(problems)
     return Questionnaire(
-        id=str(meta.get("id", "custom")),
-        title=str(meta.get("title", "物业服务满意度调查问卷")),
+        id=scrub_text(str(meta.get("id", "custom"))),
+        title=scrub_text(str(meta.get("title", "物业服务满意度调查问卷"))),
         items=items,
         options=options_df,
         identification=identification,
@@ -265,6 +273,22 @@ def _scale_options(
         )
         return []
     options = [o.strip() for o in options]
+    missing_raw = spec.get("missing")
+    if len(options) + (len(missing_raw) if isinstance(missing_raw, list) else 0) > MAX_OPTIONS:
+        bad(
+            f"[{where}] 选项过多（连同 missing 超过 {MAX_OPTIONS} 个）",
+            f"一个量表最多 {MAX_OPTIONS} 个选项",
+            f"{where}.options",
+        )
+        return []
+    personal = [o for o in options if personal_data_kinds(o)]
+    if personal:
+        bad(
+            f"[{where}] options 中有含个人信息的选项",
+            "选项文字不要写电话、证件号等",
+            f"{where}.options",
+        )
+        return []
     if len(set(options)) != len(options):
         bad(f"[{where}] options 有重复选项", "每个选项只写一次", f"{where}.options")
     points = spec.get("points")
@@ -425,9 +449,17 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
     if not isinstance(item_id, str) or not item_id.strip():
         bad(f"第 {i} 道题缺少 id", '例如 id = "S01"', where)
         return None
-    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+    if not _plain_id(item_id):
         bad(
-            f"题目 {item_id} 的题号 number 应为正整数",
+            f"第 {i} 道题的 id {shown(item_id)} 不可用",
+            "id 用字母、数字、下划线或连字符（最多 40 个字符，不含个人信息），如 S01",
+            f"{where}.id",
+        )
+        return None
+    if not QUESTION_NUMBER.contains(number) or isinstance(number, float):
+        bad(
+            f"题目 {shown(item_id)} 的题号 number 应为 {QUESTION_NUMBER.describe()}，"
+            f"而不是 {shown(number)}",
             "写问卷中的题号，如 number = 4",
             f"{where}.number",
         )
@@ -448,25 +480,38 @@ def _item_row(i: int, spec: Any, scales_cfg: dict[str, Any], bad: Any) -> dict[s
             f"{where}.dimension",
         )
         dimension = ""
-    if scale not in scales_cfg:
+    if not isinstance(scale, str) or scale not in scales_cfg:
         bad(
-            f"题目 {item_id} 的量表 {scale!r} 未定义",
+            f"题目 {item_id} 的量表 {shown(scale)!r} 未定义",
             f"可用量表：{'、'.join(scales_cfg) or '（无）'}",
             f"{where}.scale",
         )
-    overall = bool(spec.get("overall", False))
+    overall = spec.get("overall", False)
     required = spec.get("required", overall)
+    for key, value in (("overall", overall), ("required", required)):
+        if not isinstance(value, bool):
+            bad(f"题目 {item_id} 的 {key} 应为 true 或 false", f"写 {key} = true", f"{where}.{key}")
     return {
         "item_id": item_id.strip(),
         "number": number,
-        "text": text.strip(),
-        "dimension": dimension.strip(),
+        "text": scrub_text(text.strip()),
+        "dimension": scrub_text(dimension.strip()),
         "scale": scale,
-        "is_overall": overall,
-        "required": bool(required),
+        "is_overall": overall is True,
+        "required": required is True,
         "row": row,
         "stem": stem,
     }
+
+
+def _plain_id(text: str) -> bool:
+    """An item id usable as a column name: word characters and ``-``, at most 40, and no
+    personal data (ids are stored as ``q:<id>`` column names)."""
+    return (
+        len(text.strip()) <= 40
+        and all(c.isalnum() or c in "_-" for c in text.strip())
+        and not personal_data_kinds(text)
+    )
 
 
 def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
@@ -486,11 +531,22 @@ def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
             continue
         number, text = spec.get("number"), spec.get("text", "")
         if number is not None and (
-            not isinstance(number, int) or isinstance(number, bool) or number < 1
+            not QUESTION_NUMBER.contains(number) or isinstance(number, float)
         ):
-            bad(f"[{section}] {key} 的题号应为正整数", "如 number = 1", f"{section}.{key}")
+            bad(
+                f"[{section}] {key} 的题号应为 {QUESTION_NUMBER.describe()}，而不是 {shown(number)}",
+                "如 number = 1",
+                f"{section}.{key}",
+            )
             number = None
-        out[key] = Question(number, str(text).strip())
+        if not isinstance(text, str):
+            bad(
+                f"[{section}] {key} 的 text 应为文字",
+                '如 text = "您居住的小区名称"',
+                f"{section}.{key}",
+            )
+            text = ""
+        out[key] = Question(number, scrub_text(text.strip()))
     return out
 
 

@@ -1,100 +1,129 @@
-"""Firms on the 红黑榜: the household-weighted roll-up of each firm's estates, its interval,
-verdict, rank and list with reasons."""
+"""Firms on the 红黑榜: the design-based roll-up of each firm's estates (its interval, tests
+and verdict), its rank with interval and chances, and its list with reasons."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from evaluation.ranking.listing import BLACK, RED, join_texts, min_rank, num, pct, verdict_text
+from evaluation.ranking.estates import Uncertain, top_cuts
+from evaluation.ranking.listing import (
+    BLACK,
+    P_TOP_MIN,
+    RED,
+    join_texts,
+    min_rank,
+    num,
+    pct,
+    top_met,
+    verdict_text,
+)
 from evaluation.ranking.rules import Rules, credit_grade
+from evaluation.ranking.uncertainty import (
+    Design,
+    firm_weights,
+    rank_chances,
+    rank_intervals,
+    weighted,
+)
+from evaluation.scoring.estimation import proportion_interval
+from evaluation.scoring.pvalues import bh_q_values, effective_n, threshold_p_values
 
 
-def firm_rollup(frame: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
-    """Household-weighted firm satisfaction rate with a normal-theory interval.
+def firm_rollup(
+    frame: pd.DataFrame, *, confidence: float = 0.95, method: str = "beta"
+) -> pd.DataFrame:
+    """Each firm's satisfaction rate as a stratified design-based estimate, its estates the
+    strata (Cochran 1977, *Sampling Techniques*, §5.3, eqs. 5.1 and 5.6; Lohr 2019, §3.2).
 
-    Each firm's estates are treated as strata sampled independently (stratified estimator,
-    Cochran 1977, *Sampling Techniques*, §5.3, eqs. 5.1 and 5.6; Lohr 2019, §3.2):
-    ``W_e = N_e / Σ N_e`` over the firm's *scored* estates (``N_e`` = households),
-    ``p̂_F = Σ W_e p̂_e``, ``Var(p̂_F) = Σ W_e² se_e²``, interval ``p̂_F ± z·se`` clipped to
-    [0, 1]. The firm's threshold is the household-weighted mean of its estates' tier
-    thresholds; ``coverage`` is the share of the firm's households in scored estates (the
-    estimate speaks for those estates only). ``index`` and ``composite`` are weighted the
-    same way. A census estate (se 0) contributes no variance.
+    ``W_e = N_e / Σ N_e`` over the firm's *scored* estates (``N_e`` = households, so the
+    household weights carry through), ``p̂_F = Σ W_e p̂_e``, ``V = Σ W_e² v_e`` with v_e the
+    estate's design variance (its FPC included). An estate whose p̂_e is 0 or 1 from a
+    sample has a design variance of 0 that understates it; there ``v_e = p̂_F(1 − p̂_F)/n_e*``
+    — the firm's rate at the estate's effective sample size (its Korn–Graubard n* at the
+    edge, ``(n − 1)/g + 1``, :func:`evaluation.scoring.pvalues.effective_n`). The interval is
+    the estates' method (``method``, beta by default) at the firm's effective sample size
+    ``n_F* = 1 / Σ W_e²/n_e*`` (the edge rule's n when p̂_F is 0 or 1) with df = Σ df_e: never
+    zero width unless every scored estate is a census. Simulated coverage for firms of 1–3
+    estates at rates 0.5–0.97 is in ``benchmarks/bench_lists.py``.
+
+    The firm's threshold is the household-weighted mean of its estates' tier thresholds;
+    ``p_value``/``p_value_red`` test its rate against it as the estates' do
+    (:func:`~evaluation.scoring.pvalues.threshold_p_values`), ``q_value``/``q_value_red``
+    are their Benjamini–Hochberg q-values across the firms. ``coverage`` is the share of the
+    firm's households in scored estates; ``index`` and ``composite`` are weighted the same
+    way.
     """
-    scored = frame["rate"].notna() & frame["rate_se"].notna() & frame["households"].gt(0)
-    g = frame.assign(
-        _N=frame["households"].where(scored, 0.0),
-        _all=frame["households"],
-        _one=1,
-        _scored=scored.astype(int),
-        _n=frame["n"].where(scored, 0.0),
+    design = Design.of(frame, confidence)
+    scored = ~np.isnan(design.rate) & ~np.isnan(design.var) & frame["households"].gt(0).to_numpy()
+    N = np.where(scored, frame["households"].to_numpy(dtype=float), 0.0)
+    firms, codes = np.unique(frame["firm"].astype(str).to_numpy(), return_inverse=True)
+    k = len(firms)
+    total = np.bincount(codes, N, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(scored, N / total[codes], 0.0)
+    rate = np.bincount(codes, w * np.nan_to_num(design.rate), k)
+    est_n = effective_n(design.rate, design.var, design.n, design.n - 1, design.fpc)
+    census = design.census & scored
+    edge = scored & ~census & ((design.rate <= 0) | (design.rate >= 1) | (design.var <= 0))
+    p_f = rate[codes]
+    v = np.where(edge, p_f * (1 - p_f) / est_n, np.nan_to_num(design.var))
+    var = np.bincount(codes, np.where(scored, w**2 * v, 0.0), k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n_eff = 1.0 / np.bincount(codes, np.where(scored & ~census, w**2 / est_n, 0.0), k)
+    n = np.bincount(codes, np.where(scored, design.n, 0.0), k)
+    df = np.bincount(codes, np.where(scored, design.df, 0.0), k)
+    all_census = np.bincount(codes, (scored & ~census).astype(float), k) == 0
+    none = np.bincount(codes, scored.astype(float), k) == 0
+    threshold = np.bincount(codes, w * np.nan_to_num(frame["threshold"].to_numpy(float)), k)
+    rate, threshold = np.where(none, np.nan, rate), np.where(none, np.nan, threshold)
+    n_int = np.where(all_census, n, n_eff)
+    lo, hi = proportion_interval(
+        rate, var, n_int, df, all_census & ~none, np.ones(k), method=method, confidence=confidence
     )
-    total = g.groupby("firm", sort=True)["_N"].transform("sum")
-    w = (g["_N"] / total.where(total > 0)).fillna(0.0)
-    g = g.assign(
-        _wp=w * g["rate"].fillna(0.0),
-        _wv=w**2 * g["rate_se"].fillna(0.0) ** 2,
-        _wt=w * g["threshold"].fillna(0.0),
-        _wi=w * g["index"].fillna(0.0),
-        _wi_have=w * g["index"].notna(),
-        _wc=w * g["composite"].fillna(0.0) if "composite" in g else 0.0,
-        _wc_have=w * g["composite"].notna() if "composite" in g else 0.0,
+    below, above = threshold_p_values(
+        rate, var, n_int, df, all_census & ~none, np.ones(k), threshold, confidence=confidence
     )
-    agg = g.groupby("firm", sort=True).agg(
-        estates=("_one", "sum"),
-        estates_scored=("_scored", "sum"),
-        households=("_all", "sum"),
-        households_scored=("_N", "sum"),
-        n=("_n", "sum"),
-        rate=("_wp", "sum"),
-        var=("_wv", "sum"),
-        threshold=("_wt", "sum"),
-        index=("_wi", "sum"),
-        index_w=("_wi_have", "sum"),
-        composite=("_wc", "sum"),
-        composite_w=("_wc_have", "sum"),
-    )
-    none = agg["estates_scored"] == 0
-    z = stats.norm.ppf(1 - (1 - confidence) / 2)
-    out = pd.DataFrame(index=agg.index)
-    out["estates"] = agg["estates"].astype("int64")
-    out["estates_scored"] = agg["estates_scored"].astype("int64")
-    out["households"] = agg["households"].astype("int64")
-    out["coverage"] = agg["households_scored"] / agg["households"]
-    out["n"] = agg["n"].astype("int64")
-    out["rate"] = agg["rate"].mask(none)
-    out["rate_se"] = np.sqrt(agg["var"]).mask(none)
-    out["rate_low"] = (out["rate"] - z * out["rate_se"]).clip(0, 1)
-    out["rate_high"] = (out["rate"] + z * out["rate_se"]).clip(0, 1)
-    out["threshold"] = agg["threshold"].mask(none)
-    out["index"] = (agg["index"] / agg["index_w"].where(agg["index_w"] > 0)).mask(none)
-    out["composite"] = (agg["composite"] / agg["composite_w"].where(agg["composite_w"] > 0)).mask(
-        none
-    )
+    out = pd.DataFrame({"firm": firms})
+    out["estates"] = np.bincount(codes, minlength=k).astype("int64")
+    out["estates_scored"] = np.bincount(codes, scored.astype(float), k).astype("int64")
+    out["households"] = np.bincount(codes, frame["households"].fillna(0).to_numpy(float), k)
+    out["households"] = out["households"].astype("int64")
+    out["coverage"] = total / out["households"].where(out["households"] > 0)
+    out["n"] = n.astype("int64")
+    out["n_eff"] = np.where(none, np.nan, n_int)
+    out["rate"], out["rate_se"] = rate, np.where(none, np.nan, np.sqrt(var))
+    out["rate_low"], out["rate_high"] = lo, hi
+    out["threshold"] = threshold
+    for col in ("index", "composite"):
+        values = frame[col].to_numpy(float) if col in frame else np.full(len(frame), np.nan)
+        have = w * ~np.isnan(values)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[col] = np.bincount(codes, w * np.nan_to_num(values), k) / np.where(
+                np.bincount(codes, have, k) > 0, np.bincount(codes, have, k), np.nan
+            )
+        out[col] = out[col].where(~none)
     out["verdict"] = np.select(
         [none, out["rate_low"] >= out["threshold"], out["rate_high"] < out["threshold"]],
         ["", "达标", "未达标"],
         default="临界",
     )
-    return out.reset_index()
+    out["p_value"], out["q_value"] = below, bh_q_values(below)
+    out["p_value_red"], out["q_value_red"] = above, bh_q_values(above)
+    return out
 
 
-def rank_firms(
-    frame: pd.DataFrame, est: pd.DataFrame, rules: Rules, *, confidence: float
-) -> pd.DataFrame:
-    fr = rules.firms
-    firms = firm_rollup(est, confidence=confidence)
-    est_black = est["list"] == BLACK
-    counts = (
+def _counts(est: pd.DataFrame) -> pd.DataFrame:
+    """Per firm: eligible, red and black estates, and the households of the estates black
+    on their own tested verdict (criteria ``verdict``) among the eligible households."""
+    black = est["list"] == BLACK
+    own = black & est["criteria"].str.split(",").apply(lambda c: "verdict" in c)
+    return (
         est.assign(
             _el=est["eligible"].astype(int),
             _red=(est["list"] == RED).astype(int),
-            _black=est_black.astype(int),
-            _bh=est["households"].where(est_black, 0.0),
+            _black=black.astype(int),
+            _bh=est["households"].where(own, 0.0),
             _eh=est["households"].where(est["eligible"], 0.0),
             _credit=est.get("credit_score", np.nan),
         )
@@ -107,8 +136,50 @@ def rank_firms(
             eligible_households=("_eh", "sum"),
             credit_score=("_credit", "mean"),
         )
+        .reset_index()
     )
-    firms = firms.merge(counts.reset_index(), on="firm", how="left")
+
+
+def _firm_uncertainty(
+    firms: pd.DataFrame, est: pd.DataFrame, uncertain: Uncertain, rules: Rules
+) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """Rank intervals and p_top / p_bottom of the eligible firms (and the chance of each
+    red cut, by its size) from their estates' joint
+    bounds and draws (:mod:`evaluation.ranking.uncertainty`)."""
+    names, W = firm_weights(est["firm"], est["households"], est["composite"].notna().to_numpy())
+    at = names.get_indexer(firms["firm"].astype(str))
+    unknown = weighted(np.isnan(uncertain.bounds.low) | np.isnan(uncertain.bounds.high), W) > 0
+    low = np.where(unknown, np.nan, weighted(uncertain.bounds.low, W))[at]
+    high = np.where(unknown, np.nan, weighted(uncertain.bounds.high, W))[at]
+    el = firms["eligible"].to_numpy(dtype=bool)
+    rl, rh = np.full(len(firms), np.nan), np.full(len(firms), np.nan)
+    if el.any():
+        rl[el], rh[el] = rank_intervals(low[el], high[el])
+    firms["rank_low"] = pd.array(rl, dtype="Float64").astype("Int64")
+    firms["rank_high"] = pd.array(rh, dtype="Float64").astype("Int64")
+    fr = rules.firms
+    cuts = top_cuts(fr.red_top_k, fr.red_top_share, int(el.sum()))
+    top = max([k for _, k in cuts] or [0])
+    draws = weighted(uncertain.draws, W)[:, at]
+    p_top, p_bottom = rank_chances(draws, el, top, top)
+    firms["p_top"] = p_top if top else np.nan
+    firms["p_bottom"] = p_bottom if top else np.nan
+    chances = {k: p_top if k == top else rank_chances(draws, el, k, 0)[0] for _, k in cuts}
+    return firms, chances
+
+
+def rank_firms(
+    est: pd.DataFrame,
+    rules: Rules,
+    uncertain: Uncertain,
+    *,
+    confidence: float = 0.95,
+    method: str = "beta",
+) -> pd.DataFrame:
+    """The firm roll-up ranked and listed (module doc of :mod:`evaluation.ranking.lists`)."""
+    fr = rules.firms
+    firms = firm_rollup(est, confidence=confidence, method=method)
+    firms = firms.merge(_counts(est), on="firm", how="left")
     firms["black_share"] = (
         firms["black_households"]
         / firms["eligible_households"].where(firms["eligible_households"] > 0)
@@ -117,52 +188,140 @@ def rank_firms(
     eligible = (firms["estates_eligible"] >= max(fr.min_estates, 1)) & firms["rate"].notna()
     firms["eligible"] = eligible
     firms["rank"] = min_rank(firms, ("composite", "rate_low", "households"), eligible)
+    firms, chances = _firm_uncertainty(firms, est, uncertain, rules)
     n_el = int(eligible.sum())
     rank = firms["rank"].astype(float)
-    share_k = math.ceil(fr.red_top_share * n_el - 1e-9) if fr.red_top_share > 0 else 0
-    tops = []
-    if fr.red_top_k > 0:
-        tops.append(rank <= fr.red_top_k)
-    if fr.red_top_share > 0:
-        tops.append(rank <= share_k)
-    top = np.logical_or.reduce(tops) if tops else pd.Series(True, index=firms.index)
+    cuts = top_cuts(fr.red_top_k, fr.red_top_share, n_el)
+    point = [(rank <= k).fillna(False).to_numpy() for _, k in cuts]
+    met = [top_met(rank, k, chances[k]).to_numpy() for _, k in cuts]
+    point_top = pd.Series(np.logical_or.reduce(point) if cuts else True, index=firms.index)
+    top = pd.Series(np.logical_or.reduce(met) if cuts else True, index=firms.index)
     clean = (firms["black_estates"] == 0) if fr.red_requires_no_black else True
-    red = eligible & (firms["verdict"] == "达标") & top & clean
-    b_verdict = eligible & firms["verdict"].isin(list(fr.black_verdicts))
+    red_tested = eligible & (firms["verdict"] == "达标") & (firms["q_value_red"] <= rules.red.fdr)
+    in_black = eligible & firms["verdict"].isin(list(fr.black_verdicts))
+    tested = firms["q_value"] <= rules.black.fdr
+    b_verdict = in_black & tested
     b_share = (
-        (eligible & (firms["black_share"] >= fr.black_estate_share) & (firms["black_estates"] > 0))
+        (eligible & (firms["black_share"] >= fr.black_estate_share) & (firms["black_share"] > 0))
         if fr.black_estate_share > 0
         else (pd.Series(False, index=firms.index))
     )
     b_credit = eligible & firms["credit_grade"].isin(list(fr.credit_grades))
     black = b_verdict | b_share | b_credit
-    red = red & ~black
+    red = red_tested & top & clean & ~black
     firms["list"] = np.where(black, BLACK, np.where(red, RED, ""))
+    masks = {
+        "red": red,
+        "red_tested": red_tested,
+        "rank_short": red_tested & point_top & ~top & clean & ~black,
+        "blocked": red_tested & top & ~black & ~red,
+        "b_verdict": b_verdict,
+        "b_untested": in_black & ~tested,
+        "b_share": b_share,
+        "b_credit": b_credit,
+    }
+    firms["reasons"] = _firm_reasons(firms, masks, cuts, chances, rules)
+    firms["criteria"] = join_texts(
+        [
+            np.where(red, "top" if cuts else "verdict", ""),
+            np.where(b_verdict, "verdict", ""),
+            np.where(b_share, "black_share", ""),
+            np.where(b_credit, "credit_grade", ""),
+            np.where(masks["b_untested"], "not_significant", ""),
+            np.where(masks["rank_short"], "rank_uncertain", ""),
+            np.where(~eligible, "ineligible", ""),
+        ],
+        firms.index,
+        sep=",",
+    )
+    firms["rank"] = firms["rank"].astype("Int64")
+    return firms[list(FIRM_COLUMNS)]
 
-    rate_text = verdict_text(firms.assign(threshold=firms["threshold"]))
+
+FIRM_COLUMNS = (
+    "firm",
+    "estates",
+    "estates_scored",
+    "estates_eligible",
+    "households",
+    "coverage",
+    "n",
+    "n_eff",
+    "rate",
+    "rate_se",
+    "rate_low",
+    "rate_high",
+    "threshold",
+    "verdict",
+    "p_value",
+    "q_value",
+    "p_value_red",
+    "q_value_red",
+    "index",
+    "composite",
+    "credit_score",
+    "credit_grade",
+    "red_estates",
+    "black_estates",
+    "black_share",
+    "rank",
+    "rank_low",
+    "rank_high",
+    "p_top",
+    "p_bottom",
+    "eligible",
+    "list",
+    "reasons",
+    "criteria",
+)
+
+
+def _firm_reasons(
+    firms: pd.DataFrame,
+    m: dict[str, pd.Series],
+    cuts: list[tuple[str, int]],
+    chances: dict[int, np.ndarray],
+    rules: Rules,
+) -> pd.Series:
+    """Plain-Chinese reasons of the firm lists, with the numbers."""
+    fr = rules.firms
+    n_el = int(firms["eligible"].sum())
+    family = int(firms["q_value"].notna().sum())
     rate_text = (
         "户数加权"
-        + rate_text
+        + verdict_text(firms)
         + "（"
         + firms["estates_scored"].astype(str)
         + " 个小区，"
         + firms["households"].astype(str)
         + " 户）"
     )
-    rank_str = firms["rank"].astype(str)
     comp = num(firms["composite"]).astype(object)
-    rank_text = "综合得分 " + comp + "，第 " + rank_str + "/" + str(n_el) + " 名"
-    bits = ([f"前 {fr.red_top_k} 名"] if fr.red_top_k > 0 else []) + (
-        [f"前 {fr.red_top_share:.0%} 即前 {share_k} 名"] if fr.red_top_share > 0 else []
+    rank_text = (
+        "综合得分 "
+        + comp
+        + "，第 "
+        + firms["rank"].astype(str)
+        + "/"
+        + str(n_el)
+        + " 名（95% 名次区间 "
+        + firms["rank_low"].astype(str)
+        + "–"
+        + firms["rank_high"].astype(str)
+        + " 名）"
     )
-    red_rank = rank_text + ("（入选线：" + "或".join(bits) + "）" if bits else "")
+    together = f"{family} 家企业同时检验、错误发现率控制在 "
+    q = num(firms["q_value"], "%.3f").astype(object)
+    q_red = num(firms["q_value_red"], "%.3f").astype(object)
+    b = rules.black
+    zone = "或".join(f"前 {k} 名" for _, k in cuts)
+    odds = pd.Series("", index=firms.index, dtype=object)
+    for i, (_, k) in enumerate(cuts):
+        odds = odds + ("、" if i else "") + f"进入前 {k} 名的概率 " + pct(chances[k], 0)
     share_text = (
-        "旗下黑榜小区 "
-        + firms["black_estates"].astype(str)
-        + " 个，占参评户数 "
+        "旗下因测评结果上黑榜的小区占参评户数 "
         + pct(firms["black_share"]).astype(object)
-        + "（≥ "
-        + f"{fr.black_estate_share:.0%}）"
+        + f"（≥ {fr.black_estate_share:.0%}）"
     )
     credit_text = (
         "信用等级 "
@@ -171,16 +330,54 @@ def rank_firms(
         + num(firms["credit_score"]).astype(object)
         + "）"
     )
-    blocked = eligible & (firms["verdict"] == "达标") & top & ~black & ~red
+    eligible = firms["eligible"]
     reasons = join_texts(
         [
-            np.where(red, "红榜：", np.where(black, "黑榜：", "")),
+            np.where(
+                firms["list"] == RED, "红榜：", np.where(firms["list"] == BLACK, "黑榜：", "")
+            ),
             rate_text,
-            np.where(red, red_rank, ""),
-            np.where(b_share, share_text, ""),
-            np.where(b_credit, credit_text, ""),
-            np.where(blocked, "旗下有黑榜小区，不上红榜", ""),
-            np.where(eligible & ~red & ~black, rank_text, ""),
+            np.where(
+                m["b_verdict"], together + f"{b.fdr:.0%} 时仍可认定低于达标线（q = " + q + "）", ""
+            ),
+            np.where(
+                m["b_untested"],
+                "但"
+                + together
+                + f"{b.fdr:.0%} 时证据不足（q = "
+                + q
+                + f" > {b.fdr:g}），不按企业满意率上黑榜",
+                "",
+            ),
+            np.where(
+                m["red_tested"],
+                together + f"{rules.red.fdr:.0%} 时仍可认定高于达标线（q = " + q_red + "）",
+                "",
+            ),
+            np.where(
+                m["red"],
+                rank_text
+                + "，名次在入选线（"
+                + zone
+                + "）之内，"
+                + odds
+                + f"，不低于 {P_TOP_MIN:.0%}",
+                "",
+            ),
+            np.where(
+                m["rank_short"],
+                rank_text
+                + "，名次虽在"
+                + zone
+                + "之内，但"
+                + odds
+                + f"，不足 {P_TOP_MIN:.0%}，名次领先在抽样误差之内，不按名次上红榜",
+                "",
+            ),
+            np.where(m["b_share"], share_text, ""),
+            np.where(m["b_credit"], credit_text, ""),
+            np.where(m["blocked"], "旗下有黑榜小区，不上红榜", ""),
+            np.where(eligible & ~m["red"] & ~m["rank_short"], rank_text, ""),
             np.where(
                 ~eligible,
                 "参评小区 "
@@ -193,44 +390,4 @@ def rank_firms(
         ],
         firms.index,
     )
-    firms["reasons"] = reasons.str.replace("：；", "：", regex=False)
-    firms["criteria"] = join_texts(
-        [
-            np.where(red, "top", ""),
-            np.where(b_verdict, "verdict", ""),
-            np.where(b_share, "black_share", ""),
-            np.where(b_credit, "credit_grade", ""),
-            np.where(~eligible, "ineligible", ""),
-        ],
-        firms.index,
-        sep=",",
-    )
-    firms["rank"] = firms["rank"].astype("Int64")
-    cols = [
-        "firm",
-        "estates",
-        "estates_scored",
-        "estates_eligible",
-        "households",
-        "coverage",
-        "n",
-        "rate",
-        "rate_se",
-        "rate_low",
-        "rate_high",
-        "threshold",
-        "verdict",
-        "index",
-        "composite",
-        "credit_score",
-        "credit_grade",
-        "red_estates",
-        "black_estates",
-        "black_share",
-        "rank",
-        "eligible",
-        "list",
-        "reasons",
-        "criteria",
-    ]
-    return firms[cols]
+    return reasons.str.replace("：；", "：", regex=False)

@@ -11,6 +11,16 @@ import pandas as pd
 from evaluation.ranking.rules import TIE_KEYS, VERDICT_POINTS
 
 RED, BLACK = "红榜", "黑榜"
+P_TOP_MIN = 0.5
+"""A rank-based red criterion needs the point rank inside the cut and ``p_top`` at least
+this: more likely than not in the top (the black ``bottom_k`` keeps the whole rank
+interval inside its cut: naming needs certainty)."""
+
+
+def top_met(rank: pd.Series, k: int, chance: np.ndarray) -> pd.Series:
+    """Per unit: rank ≤ k and P(rank ≤ k) ≥ :data:`P_TOP_MIN` (a red cut is met)."""
+    likely = pd.Series(np.asarray(chance, dtype=float) >= P_TOP_MIN - 1e-12, index=rank.index)
+    return (rank.astype(float) <= k).fillna(False) & likely
 
 
 def min_rank(

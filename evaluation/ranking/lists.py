@@ -1,32 +1,45 @@
-"""The 红黑榜: composite score, ranks, red/black lists with reasons, firm roll-up, escalation.
+"""The 红黑榜: composite score, ranks with their uncertainty, red/black lists with reasons,
+firm roll-up, escalation.
 
 Inputs follow ``docs/architecture.md``: the round's 台账 (``round.register``) and the scoring
-stage's ``scores.estates``. Rules come from ``[rules]`` (:mod:`evaluation.ranking.rules`). Everything
-is vectorised over estates and firms; reasons are Chinese text with the numbers.
+stage's ``scores.estates``. Rules come from ``[rules]`` (:mod:`evaluation.ranking.rules`).
+Everything is vectorised over estates and firms; reasons are plain Chinese with the numbers.
 
 Decision procedure, per estate:
 
-1. **Eligible** = scored, ``n ≥ min_n`` and response rate ≥ ``min_response_rate`` (not
-   checked when unknown). Ineligible estates get no rank and no list; the reason says why.
-2. **Composite** (0–100) = weighted mean of the available components (:func:`composite_score`).
+1. **Eligible** = scored, ``n ≥ min_n`` (the minimum scoring flags 样本量不足 with), AAPOR
+   RR1 ≥ ``min_response_rate`` (not checked when unknown), and a probability sample (or
+   ``[rules] allow_nonprobability = true``). Ineligible estates get no rank and no list;
+   the reason says why.
+2. **Composite** (0–100) relative to the tier threshold (:mod:`evaluation.ranking.composite`).
 3. **Rank** over eligible estates by ``tie_break`` (default composite ↓, rate_low ↓, n ↓);
-   estates equal on every key share the smaller rank ("1224"), so a tie on the boundary of
-   top k puts both in.
-4. **Black** if any black criterion holds (verdict, bottom k among 临界/未达标, credit
-   grade). **Red** if verdict in the red verdicts and rank within top k / top x%
-   (``ceil(x · eligible)``), and not black: black wins. Ranks count every eligible estate,
-   black-listed ones included.
+   estates equal on every key share the smaller rank ("1224"). Each gets a simultaneous
+   95% rank interval and its chances of the top and bottom cuts
+   (:mod:`evaluation.ranking.uncertainty`).
+4. **Evidence**: a verdict counts for a list only with its multiplicity-controlled test —
+   black needs ``q_value ≤ [rules.black] fdr`` (Benjamini–Hochberg over the round's
+   estates, H0: rate ≥ T), red ``q_value_red ≤ [rules.red] fdr`` (H0: rate < T). A red
+   rank cut counts when the point rank is inside it and the estate is more likely than
+   not there (``p_top ≥ 50%``, :data:`~evaluation.ranking.listing.P_TOP_MIN`); the black
+   ``bottom_k`` cut only when the whole rank interval lies inside it (naming needs
+   certainty). An estate's own survey
+   result lists it on no list when the verdict is 应答偏差敏感 or the sampling record
+   contradicts the answers (样本多于户数).
+5. **Black** if any black criterion holds (verdict with its test, bottom k among
+   临界/未达标 supported by the rank intervals, credit grade). **Red** if verdict in the
+   red verdicts with its test and the rank criterion holds, and not black: black wins.
 
-Per firm: :func:`firm_rollup` (household-weighted stratified estimate with interval), ranked
-by weighted composite; red if 达标, in the top and (by default) without black estates; black
-if its weighted verdict is 未达标, black estates hold ≥ ``black_estate_share`` of its
-eligible households, or its credit grade is listed. Escalation counts come from
-:func:`evaluation.history.consecutive_listings`.
+Per firm: :func:`~evaluation.ranking.firms.firm_rollup` (a stratified design-based estimate
+with the estates as strata, interval by the round's method, p- and q-values across the
+firms), ranked by household-weighted composite with rank intervals; red if 达标 with its
+test, in the top (point rank and p_top ≥ 50%) and without black estates; black if its weighted verdict
+is 未达标 with its test, estates black on their own tested verdict hold ≥
+``black_estate_share`` of its eligible households, or its credit grade is listed.
+Escalation counts come from :func:`evaluation.history.consecutive_listings`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +47,12 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ranking.escalation import escalations
+from evaluation.ranking.estates import Context, rank_estates
 from evaluation.ranking.firms import rank_firms
-from evaluation.ranking.listing import BLACK, RED, join_texts, min_rank, num, pct, verdict_text
-from evaluation.ranking.rules import VERDICT_POINTS, Rules, credit_grade, parse_rules
+from evaluation.ranking.rules import VERDICT_POINTS, Rules, parse_rules
+from evaluation.ranking.uncertainty import Design
+from evaluation.scoring.nonresponse import robust_thresholds
+from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
 from wuye_common.errors import Problem, WuyeError
 
 if TYPE_CHECKING:
@@ -46,6 +62,14 @@ ESTATE_COLUMNS = (
     "estate_id",
     "composite",
     "rank",
+    "rank_low",
+    "rank_high",
+    "p_top",
+    "p_bottom",
+    "p_value",
+    "q_value",
+    "p_value_red",
+    "q_value_red",
     "eligible",
     "list",
     "reasons",
@@ -54,17 +78,21 @@ ESTATE_COLUMNS = (
     "complaints_per_100",
     "list_clean",
 )
-#: the scores without the flagged forms (:mod:`evaluation.scoring.sensitivity`) → the column
-#: they stand in for when the lists are drawn again without those forms
-CLEAN_SOURCES: dict[str, str] = {
-    "rate": "rate_clean",
-    "rate_low": "rate_clean_low",
-    "rate_high": "rate_clean_high",
-    "index": "index_clean",
-    "n": "n_clean",
-    "verdict": "verdict_clean",
-}
 SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n", "verdict")
+#: numeric columns of the scores read when present (design, tests, sensitivity)
+OPTIONAL_NUMBERS = (
+    "df",
+    "fpc",
+    "index_low",
+    "index_high",
+    "p_value",
+    "q_value",
+    "p_value_red",
+    "q_value_red",
+    "nr_delta",
+)
+#: the threshold tests of the scores (computed by :func:`_with_tests` when absent)
+TEST_COLUMNS = ("p_value", "q_value", "p_value_red", "q_value_red")
 
 
 @dataclass
@@ -115,10 +143,15 @@ def rank_round(
     register = round.register
     if firms is not None:
         register = _apply_firm_register(register, firms)
-    frame = _merge_inputs(register, scores_estates)
-    est = _rank_estates(frame, rules)
-    est["list_clean"] = _clean_lists(frame, rules, est)
-    firms = rank_firms(frame, est, rules, confidence=float(getattr(round, "confidence", 0.95)))
+    ctx = Context(
+        confidence=float(getattr(round, "confidence", 0.95) or 0.95),
+        method=design_method(getattr(round, "interval_method", None)),
+        seed=int(getattr(round, "seed", 0) or 0),
+    )
+    frame = _with_tests(_merge_inputs(register, scores_estates), ctx.confidence, rules)
+    est, uncertain = rank_estates(frame, rules, ctx)
+    est["list_clean"] = _clean_lists(frame, rules, ctx, est)
+    firms = rank_firms(est, rules, uncertain, confidence=ctx.confidence, method=ctx.method)
     esc = escalations(round, frame, est, firms, history, rules)
     return Ranking(
         estates=est[list(ESTATE_COLUMNS)].reset_index(drop=True),
@@ -126,6 +159,15 @@ def rank_round(
         escalations=esc,
         rules=rules,
     )
+
+
+def design_method(interval_method: str | None) -> str:
+    """The design-based interval method of the ranking's intervals: the round's method, or
+    ``beta`` where the round says ``exact`` (the exact interval is used per estate where
+    the estate's own ``interval_method`` says so, :mod:`evaluation.ranking.uncertainty`;
+    firms are stratified estimates, never an SRS of one estate)."""
+    method = str(interval_method or "beta")
+    return "beta" if method == "exact" else method
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -220,211 +262,75 @@ def _merge_inputs(register: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
         reg = reg.drop(columns="threshold")
     drop = [c for c in sc.columns if c in reg.columns and c != "estate_id"]
     out = reg.merge(sc.drop(columns=drop), on="estate_id", how="left", validate="one_to_one")
-    for col in (
-        "rate",
-        "rate_se",
-        "rate_low",
-        "rate_high",
-        "index",
-        "n",
-        "response_rate",
-        "threshold",
-    ):
+    return _typed(out)
+
+
+def _typed(out: pd.DataFrame) -> pd.DataFrame:
+    """The merged table's columns in the types the ranking reads (numbers as float, flags
+    as bool, texts as str); required numbers absent become NaN."""
+    required = ("rate", "rate_se", "rate_low", "rate_high", "index", "n", "response_rate")
+    for col in (*required, "threshold", *OPTIONAL_NUMBERS):
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
-        else:
+        elif col not in OPTIONAL_NUMBERS:
             out[col] = np.nan
     out["households"] = pd.to_numeric(out["households"], errors="coerce").astype(float)
     out["verdict"] = out["verdict"].astype("string").fillna("").astype(str)
+    for col in ("census", "nonprobability"):
+        if col in out.columns:
+            out[col] = out[col].astype("boolean").fillna(False).astype(bool)
+    for col in ("flags", "record_problem"):
+        if col in out.columns:
+            out[col] = out[col].astype("string").fillna("").astype(str)
     return out
 
 
-# ----------------------------------------------------------------------------- estates
-
-
-def composite_score(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """Component scores (0–100) and the composite ``Σ w·s / Σ w`` over available components.
-
-    Components: ``index``; verdict (达标 100, 临界 50, 未达标 0); ``credit_score`` clipped to
-    0–100; complaints per 100 households mapped linearly from 0 → 100 to ``complaints_cap``
-    → 0; the inspection column. A component missing for an estate (column absent or value
-    NA) drops out of that estate's weighted mean, so weights are renormalised per estate.
-    """
-    w = rules.weights
-    nan = pd.Series(np.nan, index=frame.index)
-    per100 = frame["complaints"] / frame["households"] * 100.0 if "complaints" in frame else nan
-    comps = pd.DataFrame(
-        {
-            "s_index": frame["index"].clip(0, 100),
-            "s_verdict": frame["verdict"].map(VERDICT_POINTS).astype(float),
-            "s_credit": frame["credit_score"].clip(0, 100) if "credit_score" in frame else nan,
-            "s_complaints": 100.0 * (1.0 - (per100 / w.complaints_cap).clip(0, 1)),
-            "s_inspection": (
-                pd.to_numeric(frame[w.inspection_column], errors="coerce").clip(0, 100)
-                if w.inspection_column in frame
-                else nan
-            ),
-        },
-        index=frame.index,
-    ).astype(float)
-    weights = np.array([w.index, w.verdict, w.credit, w.complaints, w.inspection])
-    values = comps.to_numpy()
-    have = ~np.isnan(values) & (weights > 0)
-    num = np.where(have, values * weights, 0.0).sum(axis=1)
-    den = np.where(have, weights, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        composite = np.where(den > 0, num / den, np.nan)
-    # an unscored estate has no composite, whatever the register says
-    composite = np.where(frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy(), composite, np.nan)
-    comps["composite"] = np.round(composite, 6)
-    comps["complaints_per_100"] = per100.astype(float)
-    return comps
-
-
-def _rank_estates(frame: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    comps = composite_score(frame, rules)
-    est = pd.concat([frame, comps], axis=1)
-    el = rules.eligibility
-    scored = est["verdict"].isin(list(VERDICT_POINTS)) & est["composite"].notna()
-    small_n = est["n"].fillna(0) < el.min_n
-    low_rr = est["response_rate"].notna() & (est["response_rate"] < el.min_response_rate)
-    eligible = scored & ~small_n & ~low_rr
-    est["eligible"] = eligible
-    est["rank"] = min_rank(est, rules.tie_break, eligible)
-    n_el = int(eligible.sum())
-    rank = est["rank"].astype(float)
-
-    red_rule = rules.red
-    tests = []
-    share_k = math.ceil(red_rule.top_share * n_el - 1e-9) if red_rule.top_share > 0 else 0
-    if red_rule.top_k > 0:
-        tests.append(rank <= red_rule.top_k)
-    if red_rule.top_share > 0:
-        tests.append(rank <= share_k)
-    if tests:
-        top = (
-            np.logical_or.reduce(tests)
-            if red_rule.mode == "either"
-            else np.logical_and.reduce(tests)
-        )
-    else:
-        top = pd.Series(True, index=est.index)
-    red = eligible & est["verdict"].isin(list(red_rule.verdicts)) & top
-
-    b = rules.black
-    grade = (
-        credit_grade(est["credit_score"], rules.credit_bands)
-        if "credit_score" in est
-        else pd.Series("", index=est.index)
+def _with_tests(frame: pd.DataFrame, confidence: float, rules: Rules) -> pd.DataFrame:
+    """Scores without p-values (an earlier version's, or hand-made): computed here as
+    scoring does (:func:`~evaluation.scoring.pvalues.threshold_p_values` against the
+    non-response-robust thresholds) from what the scores hold (an SRS's df and no FPC where
+    the design columns are absent), q-values over the round."""
+    if set(TEST_COLUMNS) <= set(frame.columns):
+        return frame
+    d = Design.of(frame, confidence)
+    below_t, above_t = robust_thresholds(
+        frame["threshold"].to_numpy(float),
+        frame["response_rate"].to_numpy(float),
+        rules.eligibility.nr_odds_ratio,
     )
-    est["credit_grade"] = grade
-    black_verdict = eligible & est["verdict"].isin(list(b.verdicts))
-    among = eligible & est["verdict"].isin(list(b.bottom_among))
-    black_bottom = pd.Series(False, index=est.index)
-    if b.bottom_k > 0 and among.any():
-        from_bottom = min_rank(est, rules.tie_break, among, from_bottom=True)
-        black_bottom = among & (from_bottom <= b.bottom_k).fillna(False).astype(bool)
-    else:
-        from_bottom = pd.Series(np.nan, index=est.index)
-    black_credit = eligible & grade.isin(list(b.credit_grades))
-    black = black_verdict | black_bottom | black_credit
-    red = red & ~black
-    est["list"] = np.where(black, BLACK, np.where(red, RED, ""))
-
-    vtext = verdict_text(est)
-    rank_str = pd.Series(rank).astype("Int64").astype(str)
-    comp = num(est["composite"]).astype(object)
-    rank_text = "综合得分 " + comp + "，第 " + rank_str + "/" + str(n_el) + " 名"
-    top_bits = []
-    if red_rule.top_k > 0:
-        top_bits.append(f"前 {red_rule.top_k} 名")
-    if red_rule.top_share > 0:
-        top_bits.append(f"前 {red_rule.top_share:.0%} 即前 {share_k} 名")
-    joiner = "或" if red_rule.mode == "either" else "且"
-    red_text = rank_text + ("（入选线：" + joiner.join(top_bits) + "）" if top_bits else "")
-    bottom_text = (
-        "在"
-        + "/".join(b.bottom_among)
-        + "小区中综合得分倒数第 "
-        + pd.Series(from_bottom).astype("Int64").astype(str)
-        + "（"
-        + comp
-        + " 分，倒数 "
-        + str(b.bottom_k)
-        + " 名上黑榜）"
+    args = (d.rate, d.var, d.n, d.df, d.census, d.fpc)
+    srs = {"exact": d.exact, "households": d.households}
+    below = threshold_p_values(*args, below_t, confidence=confidence, **srs)[0]
+    above = threshold_p_values(*args, above_t, confidence=confidence, **srs)[1]
+    scored = frame["verdict"].isin(list(VERDICT_POINTS)).to_numpy()
+    below, above = np.where(scored, below, np.nan), np.where(scored, above, np.nan)
+    return frame.assign(
+        p_value=below,
+        q_value=bh_q_values(below),
+        p_value_red=above,
+        q_value_red=bh_q_values(above),
     )
-    credit_text = (
-        "信用等级 "
-        + grade
-        + "（信用积分 "
-        + (num(est["credit_score"]).astype(object) if "credit_score" in est else "")
-        + "）"
-    )
-    why_not = join_texts(
-        [
-            np.where(~scored, "未评分（无有效样本），不参与排名", ""),
-            np.where(
-                scored & small_n,
-                "样本量 "
-                + num(est["n"], "%.0f").astype(object)
-                + " < "
-                + str(el.min_n)
-                + "，不参与排名",
-                "",
-            ),
-            np.where(
-                scored & low_rr,
-                "应答率 "
-                + pct(est["response_rate"]).astype(object)
-                + " < "
-                + f"{el.min_response_rate:.0%}"
-                + "，不参与排名",
-                "",
-            ),
-        ],
-        est.index,
-    )
-    reasons = join_texts(
-        [
-            np.where(est["list"] == RED, "红榜：", np.where(est["list"] == BLACK, "黑榜：", "")),
-            vtext,
-            np.where(red, red_text, ""),
-            np.where(black_bottom, bottom_text, ""),
-            np.where(black_credit, credit_text, ""),
-            np.where(eligible & ~red, rank_text, ""),
-            np.where(~eligible, why_not, ""),
-        ],
-        est.index,
-    )
-    est["reasons"] = reasons.str.replace("：；", "：", regex=False)
-    est["criteria"] = join_texts(
-        [
-            np.where(red & (rank <= red_rule.top_k) if red_rule.top_k > 0 else False, "top_k", ""),
-            np.where(red & (rank <= share_k) if red_rule.top_share > 0 else False, "top_share", ""),
-            np.where(red & (red_rule.top_k == 0) & (red_rule.top_share == 0), "verdict", ""),
-            np.where(black_verdict, "verdict", ""),
-            np.where(black_bottom, "bottom_k", ""),
-            np.where(black_credit, "credit_grade", ""),
-            np.where(~eligible, "ineligible", ""),
-        ],
-        est.index,
-        sep=",",
-    )
-    return est
 
 
-def _clean_lists(frame: pd.DataFrame, rules: Rules, est: pd.DataFrame) -> pd.Series:
-    """Each estate's list with the scores without the flagged forms; where it differs from
-    its list, the reasons (in ``est``) say so."""
-    if not all(c in frame.columns for c in CLEAN_SOURCES.values()):
+def _clean_lists(frame: pd.DataFrame, rules: Rules, ctx: Context, est: pd.DataFrame) -> pd.Series:
+    """Each estate's list under the same rules with the scores without the flagged forms
+    (:data:`~evaluation.scoring.sensitivity.CLEAN_SOURCES`: rates, design, p- and q-values
+    of the round scored again without them; tests absent from older scores are computed
+    from the clean design, :func:`_with_tests`), with its own rank intervals and chances;
+    where it differs from the estate's list, the reasons (in ``est``) say so."""
+    from evaluation.scoring.sensitivity import CLEAN_SOURCES
+
+    if not {"rate_clean", "verdict_clean"} <= set(frame.columns):
         return est["list"].copy()
     clean = frame.copy()
     for column, source in CLEAN_SOURCES.items():
-        clean[column] = clean[source]
-    for column in ("rate", "rate_low", "rate_high", "index", "n"):
-        clean[column] = pd.to_numeric(clean[column], errors="coerce").astype(float)
-    clean["verdict"] = clean["verdict"].astype("string").fillna("").astype(str)
-    lists = _rank_estates(clean, rules)["list"]
+        if source in frame.columns:
+            clean[column] = frame[source]
+        elif column in TEST_COLUMNS:
+            clean = clean.drop(columns=column, errors="ignore")
+    clean = _typed(clean.drop(columns=list(CLEAN_SOURCES.values()), errors="ignore"))
+    clean = _with_tests(clean, ctx.confidence, rules)
+    lists = rank_estates(clean, rules, ctx)[0]["list"]
     changed = (lists != est["list"]).to_numpy()
     shown = lists.replace("", "不上榜")
     est.loc[changed, "reasons"] = (

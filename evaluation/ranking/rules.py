@@ -3,32 +3,44 @@
 Every key is optional; an empty ``[rules]`` gives the defaults below. Example::
 
     [rules]
-    tie_break = ["composite", "rate_low", "n"]   # 名次并列时依次比较（均为越大越好，投诉越少越好）
+    tie_break = ["composite", "margin_low", "n"] # 名次并列时依次比较（均为越大越好，投诉越少越好；
+                                                 # margin_low = 满意率下限 − 达标线）
     escalation_count = 2        # 连续 2 轮黑榜 → 退出预警
     commendation_count = 2      # 连续 2 轮红榜 → 推荐表彰
 
+    allow_nonprobability = false  # 无抽样记录且未写 [sampling] design 的小区（非概率样本）可否上榜
+
     [rules.weights]             # 综合得分 = Σ 权重 × 分项得分（0–100）/ Σ 权重（缺项的权重不计）
-    index = 0.6                 # 满意度指数（0–100）
-    verdict = 0.2               # 判定：达标 100、临界 50、未达标 0
+    compliance = 0.8            # 相对达标线的满意率：50 + 50·h/compliance_scale，截在 0–100，
+                                # h = 2·arcsin√p̂ − 2·arcsin√T（Cohen h，方差稳定，各等级可比）
+    index = 0.0                 # 满意度指数（0–100；不相对达标线，默认不计）
+    verdict = 0.0               # 判定：达标 100、临界 50、未达标 0
     credit = 0.1                # 企业信用积分（台账 credit_score，0–100）
     complaints = 0.1            # 每百户投诉：0 件 100 分，≥ complaints_cap 件 0 分，线性
     inspection = 0.0            # 检查考评得分（inspection_column 所指的台账列，0–100）
+    compliance_scale = 1.0      # h = ±compliance_scale 记 100 / 0 分
     complaints_cap = 10.0
     inspection_column = "inspection_score"
 
-    [rules.eligibility]         # 不满足者不参与排名、不上榜（理由中写明）
-    min_n = 20
-    min_response_rate = 0.5     # 应答率缺失时不检查
+    [rules.eligibility]         # 不满足者不参与排名、不上榜（理由中写明）；评分的提示用同一标准
+    min_n = 30                  # 有效样本下限（评分提示「样本量不足」用同一个数）
+    min_response_rate = 0.5     # AAPOR RR1 应答率下限，缺失时不检查
+    nr_odds_ratio = 8.0         # 满意/不满意住户应答几率相差不超过该倍数即可改变判定 → 应答偏差敏感；
+                                # 高于/低于达标线的检验也按该范围内最不利的情形计算
 
-    [rules.red]                 # 红榜：判定属于 verdicts，且名次在前 top_k 名或前 top_share
+    [rules.red]                 # 红榜：判定属于 verdicts、高于达标线的检验 q ≤ fdr，
+                                # 名次在前 top_k 名或前 top_share 之内，且进入该范围的
+                                # 概率 p_top ≥ 50%（多半确在前列）
     verdicts = ["达标"]
+    fdr = 0.05                  # 全轮错误发现率（Benjamini–Hochberg）
     top_k = 0                   # 0 = 不按名次数
     top_share = 0.10            # 0 = 不按比例；名次 ≤ ceil(top_share × 参评数)
     mode = "either"             # either：满足其一；both：两者都满足
 
     [rules.black]               # 黑榜：满足任一条即上榜
-    verdicts = ["未达标"]
-    bottom_k = 0                # 判定属于 bottom_among 的小区中综合得分最低的 bottom_k 个
+    verdicts = ["未达标"]         # 且低于达标线的检验 q ≤ fdr
+    fdr = 0.05
+    bottom_k = 0                # 判定属于 bottom_among 的小区中综合得分最低的 bottom_k 个（名次区间须支持）
     bottom_among = ["临界", "未达标"]
     credit_grades = ["C"]       # 信用等级（烟台/山东：AAA ≥ 85，AA ≥ 80，A ≥ 70，B ≥ 60，C < 60）
 
@@ -39,17 +51,20 @@ Every key is optional; an empty ``[rules]`` gives the defaults below. Example::
     B = 60
     C = 0
 
-    [rules.firms]               # 企业层面（按户数加权汇总各小区）
+    [rules.firms]               # 企业层面（以各小区为层的分层估计，按户数加权）
     min_estates = 1             # 参评小区少于该数的企业不上榜
     red_top_share = 0.2
     red_top_k = 0
     red_requires_no_black = true   # 旗下有黑榜小区的企业不能上红榜
-    black_verdicts = ["未达标"]     # 企业加权满意率判定
-    black_estate_share = 0.5       # 旗下黑榜小区户数占比 ≥ 该值 → 企业黑榜；0 = 不用
+    black_verdicts = ["未达标"]     # 企业加权满意率判定（且 q ≤ [rules.black] fdr）
+    black_estate_share = 0.5       # 旗下因测评结果（q 通过）上黑榜的小区户数占比 ≥ 该值 → 企业黑榜；0 = 不用
     credit_grades = ["C"]
 
 Bands follow 《烟台市物业服务企业信用信息管理办法》(烟建住房〔2022〕13号) and the Shandong
 scheme. Unknown keys, wrong types and negative weights raise :class:`WuyeError` naming the key.
+The statistics behind ``compliance``, ``fdr``, the rank intervals and ``nr_odds_ratio``
+are documented in :mod:`evaluation.ranking.composite`, :mod:`evaluation.scoring.pvalues`,
+:mod:`evaluation.ranking.uncertainty` and :mod:`evaluation.scoring.nonresponse`.
 """
 
 from __future__ import annotations
@@ -57,7 +72,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from wuye_common.errors import Problem, WuyeError
+from wuye_common.domains import COUNT, SCORE, Domain
+from wuye_common.errors import Problem, WuyeError, shown
+from wuye_common.vocabulary import FDR, MIN_N, MIN_RESPONSE_RATE, NR_ODDS_RATIO
 
 VERDICTS: tuple[str, ...] = ("达标", "临界", "未达标")
 VERDICT_POINTS: dict[str, float] = {"达标": 100.0, "临界": 50.0, "未达标": 0.0}
@@ -68,6 +85,7 @@ TIE_KEYS: dict[str, tuple[bool, str]] = {
     "index": (False, "满意度指数"),
     "rate": (False, "满意率"),
     "rate_low": (False, "满意率下限"),
+    "margin_low": (False, "满意率下限超出达标线"),
     "credit_score": (False, "信用积分"),
     "complaints_per_100": (True, "每百户投诉"),
     "n": (False, "样本量"),
@@ -81,28 +99,34 @@ DEFAULT_BANDS: dict[str, float] = {"AAA": 85.0, "AA": 80.0, "A": 70.0, "B": 60.0
 class Weights:
     """Composite weights; each component is on a 0–100 scale (see module docstring)."""
 
-    index: float = 0.6
-    verdict: float = 0.2
+    compliance: float = 0.8
+    index: float = 0.0
+    verdict: float = 0.0
     credit: float = 0.1
     complaints: float = 0.1
     inspection: float = 0.0
+    compliance_scale: float = 1.0
     complaints_cap: float = 10.0
     inspection_column: str = "inspection_score"
 
 
 @dataclass(frozen=True)
 class Eligibility:
-    """Who takes part in the ranking."""
+    """Who takes part in the ranking (the same minimum scoring's flags use)."""
 
-    min_n: int = 20
-    min_response_rate: float = 0.5
+    min_n: int = MIN_N
+    min_response_rate: float = MIN_RESPONSE_RATE
+    nr_odds_ratio: float = NR_ODDS_RATIO
 
 
 @dataclass(frozen=True)
 class RedRule:
-    """Red list: verdict in ``verdicts`` and in the top ``top_k`` and/or ``top_share``."""
+    """Red list: verdict in ``verdicts``, q ≤ ``fdr`` for H0: rate < T, and the point rank
+    inside the top ``top_k`` and/or ``top_share`` with a chance of that cut (``p_top``) of
+    at least :data:`~evaluation.ranking.listing.P_TOP_MIN`."""
 
     verdicts: tuple[str, ...] = ("达标",)
+    fdr: float = FDR
     top_k: int = 0
     top_share: float = 0.10
     mode: str = "either"
@@ -110,9 +134,11 @@ class RedRule:
 
 @dataclass(frozen=True)
 class BlackRule:
-    """Black list: any of verdict, bottom k among ``bottom_among``, credit grade."""
+    """Black list: any of verdict (with q ≤ ``fdr`` for H0: rate ≥ T), bottom k among
+    ``bottom_among`` (supported by the rank interval), credit grade."""
 
     verdicts: tuple[str, ...] = ("未达标",)
+    fdr: float = FDR
     bottom_k: int = 0
     bottom_among: tuple[str, ...] = ("临界", "未达标")
     credit_grades: tuple[str, ...] = ("C",)
@@ -141,9 +167,10 @@ class Rules:
     black: BlackRule = field(default_factory=BlackRule)
     firms: FirmRule = field(default_factory=FirmRule)
     credit_bands: tuple[tuple[str, float], ...] = tuple(DEFAULT_BANDS.items())
-    tie_break: tuple[str, ...] = ("composite", "rate_low", "n")
+    tie_break: tuple[str, ...] = ("composite", "margin_low", "n")
     escalation_count: int = 2
     commendation_count: int = 2
+    allow_nonprobability: bool = False
 
 
 def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml") -> Rules:
@@ -178,10 +205,18 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
     counts = {}
     for key in ("escalation_count", "commendation_count"):
         value = raw.pop(key, getattr(Rules, key))
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            bad(key, f"{key} = {value!r} 应为正整数", "例如 2")
+        if not isinstance(value, int) or not Domain(1, 100, integer=True).contains(value):
+            bad(key, f"{key} = {shown(value)} 应为 1 至 100 的整数", "例如 2")
             value = getattr(Rules, key)
         counts[key] = value
+    allow = raw.pop("allow_nonprobability", False)
+    if not isinstance(allow, bool):
+        bad(
+            "allow_nonprobability",
+            f"allow_nonprobability = {allow!r} 应为 true 或 false",
+            "写 true 或 false",
+        )
+        allow = False
 
     for key in raw:
         bad(key, f"[rules] 中有未知的键 {key!r}", "检查拼写或删除该行")
@@ -189,7 +224,13 @@ def parse_rules(raw: dict[str, Any] | Rules | None, *, file: str = "round.toml")
     _check_ranges(parsed, bad)
     if problems:
         raise WuyeError(problems)
-    return Rules(credit_bands=bands, tie_break=tie_break, **parsed, **counts)
+    return Rules(
+        credit_bands=bands,
+        tie_break=tie_break,
+        allow_nonprobability=allow,
+        **parsed,
+        **counts,
+    )
 
 
 def _credit_bands(bands_raw: Any, bad: Any) -> tuple[tuple[str, float], ...]:
@@ -203,10 +244,10 @@ def _credit_bands(bands_raw: Any, bad: Any) -> tuple[tuple[str, float], ...]:
         return bands
     items = []
     for grade, low in bands_raw.items():
-        if isinstance(low, bool) or not isinstance(low, (int, float)) or low < 0:
+        if not SCORE.contains(low):
             bad(
                 f"credit_bands.{grade}",
-                f"信用等级 {grade} 的下限 {low!r} 应为非负数",
+                f"信用等级 {grade} 的下限 {shown(low)} 应为 {SCORE.describe()}",
                 "例如 AAA = 85",
             )
         else:
@@ -222,17 +263,17 @@ def _tie_break(tie_break: Any, bad: Any) -> tuple[str, ...]:
         bad(
             "tie_break",
             f"tie_break = {tie_break!r} 应是列表",
-            '例如 ["composite", "rate_low", "n"]',
+            '例如 ["composite", "margin_low", "n"]',
         )
         tie_break = list(Rules.tie_break)
-    unknown = [k for k in tie_break if k not in TIE_KEYS]
+    unknown = [k for k in tie_break if not isinstance(k, str) or k not in TIE_KEYS]
     if unknown:
         bad(
             "tie_break",
-            f"tie_break 中有未知的比较项 {'、'.join(map(str, unknown))}",
+            f"tie_break 中有未知的比较项 {'、'.join(shown(k) for k in unknown)}",
             f"只能用 {'、'.join(TIE_KEYS)}",
         )
-        tie_break = [k for k in tie_break if k in TIE_KEYS] or list(Rules.tie_break)
+        tie_break = [k for k in tie_break if k not in unknown] or list(Rules.tie_break)
     return tuple(tie_break)
 
 
@@ -267,9 +308,28 @@ def _check_ranges(parsed: dict[str, Any], bad: Any) -> None:
         value = getattr(parsed[name], attr)
         if not 0 <= value <= 1:
             bad(f"{name}.{attr}", f"{attr} = {value} 应在 0 与 1 之间", "例如 0.1 表示 10%")
+    for name in ("red", "black"):
+        if not 0 < parsed[name].fdr <= 1:
+            bad(
+                f"{name}.fdr",
+                f"fdr = {parsed[name].fdr} 应大于 0、不超过 1",
+                "例如 0.05（错误发现率 5%）",
+            )
+    if parsed["eligibility"].nr_odds_ratio < 1:
+        bad(
+            "eligibility.nr_odds_ratio",
+            f"nr_odds_ratio = {parsed['eligibility'].nr_odds_ratio} 应不小于 1",
+            "例如 8（应答几率相差 8 倍以内视为可能）；1 = 不考虑",
+        )
     w = parsed["weights"]
-    if w.index + w.verdict + w.credit + w.complaints + w.inspection <= 0:
-        bad("weights", "综合得分的权重之和为 0", "至少给一个分项正的权重，例如 index = 1")
+    if w.compliance + w.index + w.verdict + w.credit + w.complaints + w.inspection <= 0:
+        bad("weights", "综合得分的权重之和为 0", "至少给一个分项正的权重，例如 compliance = 1")
+    if w.compliance_scale <= 0:
+        bad(
+            "weights.compliance_scale",
+            "compliance_scale 应大于 0",
+            "例如 1（h = ±1 记满分 / 0 分）",
+        )
     if w.complaints_cap <= 0:
         bad(
             "weights.complaints_cap",
@@ -323,30 +383,39 @@ def _checked_value(name: str, key: str, value: Any, default: Any, bad: Any) -> A
 
 
 def _count_value(where: str, key: str, value: Any, bad: Any) -> Any:
+    """A count: an integer 0 … :data:`~wuye_common.domains.MAX_COUNT`."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or (isinstance(value, float) and not value.is_integer())
     ):
-        bad(where, f"{key} = {value!r} 应为整数", "例如 2")
+        bad(where, f"{key} = {shown(value)} 应为整数", "例如 2")
         return _INVALID
-    value = int(value)
     if value < 0:
-        bad(where, f"{key} = {value} 不能为负数", "改为 0 或正整数")
+        bad(where, f"{key} = {shown(value)} 不能为负数", "改为 0 或正整数")
         return _INVALID
-    return value
+    if not COUNT.contains(value):
+        bad(where, f"{key} = {shown(value)} 应为 {COUNT.describe()}", "例如 2")
+        return _INVALID
+    return int(value)
+
+
+RULE_NUMBER = Domain(0, 1e6)
+"""Weights, caps and shares of ``[rules]``: finite, non-negative, at most a million."""
 
 
 def _number_value(name: str, where: str, key: str, value: Any, bad: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        bad(where, f"{key} = {value!r} 应为数字", "例如 0.2")
+        bad(where, f"{key} = {shown(value)} 应为数字", "例如 0.2")
         return _INVALID
-    value = float(value)
     if value < 0:
         what = "权重" if name == "weights" else "取值"
-        bad(where, f"{what} {key} = {value} 不能为负数", "改为 0（不计）或正数")
+        bad(where, f"{what} {key} = {shown(value)} 不能为负数", "改为 0（不计）或正数")
         return _INVALID
-    return value
+    if not RULE_NUMBER.contains(value):
+        bad(where, f"{key} = {shown(value)} 应为 {RULE_NUMBER.describe()}", "例如 0.2")
+        return _INVALID
+    return float(value)
 
 
 def credit_grade(

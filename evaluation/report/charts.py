@@ -108,3 +108,193 @@ def dimension_chart(results: RoundResults, estate_id: str) -> Any:
     ax.set_title("分项满意率")
     fig.tight_layout()
     return fig
+
+
+OC_SPAN = 0.15
+"""The operating-characteristic chart shows true rates from T − 15 to T + 15 points."""
+
+
+def oc_curves(results: RoundResults, points: int = 61) -> pd.DataFrame:
+    """Per tier the exact operating characteristic of the round's plan at its median estate
+    (median planned respondents and households of the tier): ``tier, threshold, N, n,
+    shift`` (true rate − T) and ``p_pass, p_fail`` (``evaluation.operating_characteristic``,
+    the interval method the plan's estates are judged with)."""
+    from evaluation.scoring.exact import operating_characteristic
+
+    plan, e = results.plan, results.estates
+    need = {"estate_id", "N", "respondents"}
+    if plan.empty or not need <= set(plan.columns) or e.empty or "tier" not in e.columns:
+        return pd.DataFrame()
+    first = e.drop_duplicates("estate_id")
+    tiers = pd.Series(first["tier"].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    p = plan.assign(tier=plan["estate_id"].astype(str).map(tiers))
+    p = p[(p["N"] > 0) & (p["respondents"] > 0) & p["tier"].notna()]
+    method = p["interval_method"].mode().iloc[0] if "interval_method" in p and len(p) else "exact"
+    frames = []
+    shift = np.linspace(-OC_SPAN, OC_SPAN, points)
+    for tier, threshold in results.round.thresholds.items():
+        rows = p[p["tier"] == tier]
+        if rows.empty:
+            continue
+        N = int(rows["N"].median())
+        n = min(int(rows["respondents"].median()), N)
+        rate = np.clip(threshold + shift, 0.0, 1.0)
+        oc = operating_characteristic(N, n, threshold, rate, method=method)
+        frames.append(oc.assign(tier=tier, shift=shift))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def oc_chart(results: RoundResults) -> Any:
+    """The plan's operating characteristic: for each tier's median estate, the probability
+    of 达标 (solid) and of 未达标 (dashed) against the true rate's distance from the
+    threshold (percentage points). None when there is no plan."""
+    curves = oc_curves(results)
+    if curves.empty:
+        return None
+    fig, ax = _figure(7, 3.4)
+    colors = ["#1f4e9c", "#2f855a", "#b7791f", "#805ad5", "#c53030"]
+    for color, (tier, c) in zip(colors * 2, curves.groupby("tier", sort=False), strict=False):
+        label = f"{tier}（约 {int(c['n'].iloc[0])}/{int(c['N'].iloc[0])} 户）"
+        ax.plot(c["shift"] * 100, c["p_pass"], color=color, lw=1.6, label=label)
+        ax.plot(c["shift"] * 100, c["p_fail"], color=color, lw=1.2, ls="--")
+    ax.axvline(0, color="#d62728", lw=1)
+    ax.axhline(0.8, color="#888", lw=0.6, ls=":")
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("真实满意率与达标线之差（百分点）")
+    ax.set_ylabel("被判为该结论的概率")
+    ax.set_title("判定的操作特征：实线＝判为达标，虚线＝判为未达标")
+    ax.legend(loc="center right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def to_svg(fig: Any) -> str:
+    """SVG text of a Figure, glyphs as paths (no font needed where it is shown)."""
+    import io
+
+    buffer = io.StringIO()
+    with _svg_paths():
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def _svg_paths():
+    from matplotlib import rc_context
+
+    return rc_context({"svg.fonttype": "path", "svg.hashsalt": "wuye-eval"})
+
+
+LIST_COLORS = {"红榜": "#c53030", "黑榜": "#1a1a1a"}
+
+
+def caterpillar_chart(results: RoundResults, level: str = "estates", max_rows: int = 80) -> Any:
+    """Ranks with their simultaneous 95% intervals (Klein, Wright & Wieczorek 2020), best
+    first: each row an estate (or firm) from ``rank_low`` to ``rank_high`` with its point
+    rank; listed ones in their list's colour. None when there are no rank intervals."""
+    frame = getattr(results, level)
+    if frame.empty or not {"rank", "rank_low", "rank_high"} <= set(frame.columns):
+        return None
+    f = frame.assign(
+        _r=pd.to_numeric(frame["rank"], errors="coerce"),
+        _lo=pd.to_numeric(frame["rank_low"], errors="coerce"),
+        _hi=pd.to_numeric(frame["rank_high"], errors="coerce"),
+    ).dropna(subset=["_r", "_lo", "_hi"])
+    if f.empty:
+        return None
+    f = f.sort_values(["_r", "_lo"]).head(max_rows)
+    name_col = "estate_name" if level == "estates" else "firm"
+    names = f.get(name_col, f.iloc[:, 0]).astype(str).str.slice(0, 12)
+    colors = [LIST_COLORS.get(v, "#1f4e9c") for v in f.get("list", pd.Series("", index=f.index))]
+    y = np.arange(len(f))[::-1]
+    fig, ax = _figure(7, 0.16 * len(f) + 1.3)
+    ax.hlines(y, f["_lo"], f["_hi"], colors=colors, lw=1.4)
+    ax.scatter(f["_r"], y, c=colors, s=12, zorder=3)
+    if len(f) <= 40:
+        ax.set_yticks(y, names)
+        ax.tick_params(axis="y", labelsize=7)
+    else:
+        ax.set_yticks([])
+    total = int(pd.to_numeric(frame["rank"], errors="coerce").notna().sum())
+    ax.set_xlim(0.5, max(total, 1) + 0.5)
+    ax.set_xlabel(f"名次（共 {total} 个参与排名；线段为 95% 联合名次区间）")
+    ax.set_title("名次及其不确定性（毛虫图）")
+    fig.tight_layout()
+    return fig
+
+
+def funnel_chart(results: RoundResults) -> Any:
+    """Funnel plot per tier (Spiegelhalter 2005, *Stat. Med.* 24:1185–1202) with the tier's
+    threshold as target: each estate's rate against its effective sample size n* (the
+    design-based p̂(1−p̂)/se²), with 95% and 99.8% limits ``T ± z·√(T(1−T)/n*)`` around the
+    threshold; an estate outside the funnel differs from its threshold by more than chance.
+    None when there is nothing to draw."""
+    e = results.estates
+    need = {"tier", "rate", "rate_se", "threshold"}
+    if e.empty or not need <= set(e.columns):
+        return None
+    e = e.assign(
+        rate=pd.to_numeric(e["rate"], errors="coerce"),
+        se=pd.to_numeric(e["rate_se"], errors="coerce"),
+        threshold=pd.to_numeric(e["threshold"], errors="coerce"),
+        n=pd.to_numeric(e.get("n", np.nan), errors="coerce"),
+    ).dropna(subset=["rate", "threshold"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        neff = np.where(
+            (e["se"] > 0) & (e["rate"] > 0) & (e["rate"] < 1),
+            e["rate"] * (1 - e["rate"]) / e["se"] ** 2,
+            e["n"],
+        )
+    e = e.assign(neff=neff).dropna(subset=["neff"])
+    order = {t: i for i, t in enumerate(results.round.thresholds)}
+    tiers = sorted(e["tier"].dropna().unique(), key=lambda t: order.get(t, 99))
+    if not tiers:
+        return None
+    setup_matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 2.6 * ((len(tiers) + 2) // 3)), dpi=100)
+    for k, tier in enumerate(tiers):
+        ax = fig.add_subplot((len(tiers) + 2) // 3, 3, k + 1)
+        _funnel_panel(ax, e[e["tier"] == tier], tier)
+    _funnel_legend(fig)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def _funnel_legend(fig: Any) -> None:
+    """Fill = verdict, ring = list, lines = target and limits."""
+    from matplotlib.lines import Line2D
+
+    def dot(face: str, edge: str = "none") -> Line2D:
+        return Line2D([], [], marker="o", ls="", markerfacecolor=face, markeredgecolor=edge)
+
+    handles = [
+        *(dot(c) for c in VERDICT_COLORS.values()),
+        *(dot("white", c) for c in LIST_COLORS.values()),
+        Line2D([], [], color="#d62728"),
+        Line2D([], [], color="#777", ls="--"),
+        Line2D([], [], color="#777", ls=":"),
+    ]
+    labels = [*VERDICT_COLORS, *LIST_COLORS, "达标线", "95% 控制限", "99.8% 控制限"]
+    fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=7, frameon=False)
+
+
+def _funnel_panel(ax: Any, e: pd.DataFrame, tier: str) -> None:
+    t = float(e["threshold"].iloc[0])
+    top = max(float(e["neff"].max()) * 1.1, 40.0)
+    n = np.linspace(5, top, 200)
+    for z, style in ((1.96, "--"), (3.09, ":")):
+        half = z * np.sqrt(t * (1 - t) / n)
+        ax.plot(n, np.clip(t + half, 0, 1), style, color="#777", lw=0.8)
+        ax.plot(n, np.clip(t - half, 0, 1), style, color="#777", lw=0.8)
+    ax.axhline(t, color="#d62728", lw=1.2)
+    colors = [VERDICT_COLORS.get(v, "#1f4e9c") for v in e.get("verdict", pd.Series("", e.index))]
+    edge = [LIST_COLORS.get(v, "none") for v in e.get("list", pd.Series("", e.index))]
+    ax.scatter(e["neff"], e["rate"], c=colors, s=16, edgecolors=edge, linewidths=1.2, zorder=3)
+    ax.set_xlim(0, top)
+    ax.set_ylim(max(0.0, t - 0.45), 1.02)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_title(f"{tier}（达标线 {t:.0%}）", fontsize=9)
+    ax.set_xlabel("有效样本量", fontsize=8)
+    ax.tick_params(labelsize=7)

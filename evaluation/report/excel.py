@@ -74,6 +74,7 @@ INTEGER_COLUMNS = {
     "N_h",
     "n_h",
     "reserve_h",
+    "n_topup",
 }
 
 
@@ -248,9 +249,26 @@ ESTATE_COLUMNS = (
     "index_high",
     "n",
     "response_rate",
+    "cooperation_rate",
+    "refusal_rate",
+    "contact_rate",
+    "completion_rate",
     "verdict",
     "point_pass",
+    "p_value",
+    "q_value",
+    "p_value_red",
+    "q_value_red",
+    "nr_delta",
+    "interval_method",
+    "sae_rate",
+    "sae_low",
+    "sae_high",
     "composite",
+    "rank_low",
+    "rank_high",
+    "p_top",
+    "p_bottom",
     "complaints",
     "credit_grade",
     "list",
@@ -548,9 +566,46 @@ def _comments(w: _Writer, ws: Any, results: RoundResults) -> None:
 
 def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
     w.text(ws, 0, 0, "测评方法说明", "title")
-    for i, (k, v) in enumerate(method_rows(results), start=2):
+    rows = method_rows(results)
+    for i, (k, v) in enumerate(rows, start=2):
         w.text(ws, i, 0, k, "bold")
         ws.write_string(i, 1, v, w.f["wrap"])
+    row = len(rows) + 3
+    power = tables.plan_power_table(results)
+    if not power.empty:
+        w.text(ws, row, 0, "抽样方案的检验功效（分等级）", "bold")
+        row = w.table(ws, power, row + 1, {}, labels={}, autofilter=False)
+    curves = _oc_rows(results)
+    if not curves.empty:
+        w.text(ws, row, 0, "判定的操作特征（各等级中位数小区）", "bold")
+        ws.write_string(row + 1, 0, tables.OC_SENTENCE, w.f["wrap"])
+        kinds = {c: "pct" for c in ("真实满意率", "判为达标", "判为临界", "判为未达标")}
+        kinds.update({c: "int" for c in ("户数", "应答户数", "与达标线之差(百分点)")})
+        w.table(ws, curves, row + 2, kinds, autofilter=False)
     ws.set_column(0, 0, 12)
     ws.set_column(1, 1, 90)
+    ws.set_column(2, 8, 12)
     w.widths.pop(ws, None)
+
+
+def _oc_rows(results: RoundResults) -> pd.DataFrame:
+    """The operating characteristic at T − 10, −5, 0, +5, +10 points, per tier."""
+    from evaluation.report.charts import oc_curves
+
+    curves = oc_curves(results, points=5)
+    if curves.empty:
+        return curves
+    out = curves.assign(shift=(curves["shift"] * 100).round().astype(int))
+    out = out[["tier", "N", "n", "shift", "rate", "p_pass", "p_borderline", "p_fail"]]
+    return out.rename(
+        columns={
+            "tier": "服务等级",
+            "N": "户数",
+            "n": "应答户数",
+            "shift": "与达标线之差(百分点)",
+            "rate": "真实满意率",
+            "p_pass": "判为达标",
+            "p_borderline": "判为临界",
+            "p_fail": "判为未达标",
+        }
+    )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.report import fonts, tables
+from evaluation.report import charts, fonts, tables
 from evaluation.report import format as fmt
 from evaluation.report.manifest import Failure
 from evaluation.results import RoundResults
@@ -66,6 +66,9 @@ def table_payload(frame: pd.DataFrame) -> dict | None:
 
 
 INTERVAL_LABELS = {
+    "exact": "精确区间（超几何分布，Konijn 1973）：全小区简单随机抽样的小区用精确区间，"
+    "满意率恰在达标线上的小区被误判为「未达标」的概率严格不超过 2.5%；其他抽样设计的小区用 "
+    "Korn–Graubard 区间（R survey svyciprop beta）",
     "beta": "Korn–Graubard 区间（Clopper–Pearson 区间按有效样本量调整，R survey svyciprop beta）",
     "logit": "Logit 变换区间（R survey svyciprop logit）",
     "xlogit": "Logit 变换区间（R survey svyciprop xlogit）",
@@ -76,25 +79,36 @@ INTERVAL_LABELS = {
 
 
 def method_rows(results: RoundResults) -> list[list[str]]:
-    """The method appendix as key/value rows."""
+    """The method appendix as key/value rows (also the workbook's 方法说明)."""
     rnd, meta = results.round, results.meta
     s = rnd.sampling
     sampling = meta.get("sampling") if isinstance(meta.get("sampling"), dict) else {}
     design = meta.get("design") or sampling.get("design")
     if isinstance(design, dict):
-        design = "；".join(str(design[k]) for k in ("stratified_srs", "fallback") if k in design)
+        keys = (
+            ("simple_srs",) if design.get("method") == "simple" else ("stratified_srs", "fallback")
+        )
+        design = "；".join(str(design[k]) for k in keys if k in design)
     design_text = str(design or f"按楼栋分层抽样（{s.method}）")
-    design_text += (
-        f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
-        f"预计应答率 {fmt.pct(s.response_rate, 0)}"
-    )
+    if getattr(s, "sizing", "margin") == "power":
+        design_text += (
+            f"。样本量按检验功效确定：满意率比达标线低 {s.delta * 100:g} 个百分点的小区，"
+            f"被判为「未达标」的概率不低于 {fmt.pct(s.power, 0)}（精确计算），最少 {s.minimum} 户，"
+            f"预计应答率 {fmt.pct(s.response_rate, 0)}"
+        )
+    else:
+        design_text += (
+            f"。样本量按达标线处误差 ±{s.margin * 100:.0f} 个百分点确定，最少 {s.minimum} 户，"
+            f"预计应答率 {fmt.pct(s.response_rate, 0)}"
+        )
     method = str(meta.get("interval_method") or rnd.interval_method)
     interval = meta.get("interval") or INTERVAL_LABELS.get(method, method)
-    return [
+    rows = [
         ["抽样设计", design_text],
         [
             "满意率",
-            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 楼栋户数 / 楼栋样本数）",
+            "总体评价题选择「非常满意」「满意」的加权比例（设计权数 = 户数 / 样本数：全小区简单随机"
+            "抽样的小区各户相同，按楼栋分层抽样的小区按楼栋计算）",
         ],
         [
             "估计方法",
@@ -110,7 +124,134 @@ def method_rows(results: RoundResults) -> list[list[str]]:
             "区间下限不低于达标线为「达标」，区间上限低于达标线为「未达标」，其余为「临界」",
         ],
         ["达标线", "；".join(f"{t} {fmt.pct(v)}" for t, v in rnd.thresholds.items())],
+        *list_method_rows(rnd),
     ]
+    power = power_sentence(results)
+    if power:
+        rows.append(["检验功效", power])
+    rows.append(["小区域估计", tables.SAE_SENTENCE + _sae_switch(results)])
+    return rows
+
+
+def power_sentence(results: RoundResults) -> str:
+    """One plain sentence on the plan's exact power (empty without a plan)."""
+    plan = results.plan
+    if plan.empty or "power" not in plan.columns:
+        return ""
+    s = results.round.sampling
+    p = plan[pd.to_numeric(plan["N"], errors="coerce") > 0]
+    census = p["census_recommended"].astype(bool) if "census_recommended" in p else p["N"] < 0
+    decided = p.loc[~census, "power"].dropna()
+    half = (1 - results.round.confidence) / 2
+    text = (
+        f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」的概率为"
+        f" {fmt.pct(decided.min(), 0)}{fmt.DASH}{fmt.pct(decided.max(), 0)}"
+        if len(decided)
+        else f"按本轮抽样方案，满意率比达标线低 {s.delta * 100:g} 个百分点的小区被判为「未达标」"
+    )
+    text += f"（目标 {fmt.pct(s.power, 0)}）；恰在达标线上的小区被误判为「未达标」的概率不超过 {fmt.pct(half)}"
+    if census.any():
+        text += f"；{int(census.sum())} 个小区户数较少，抽样达不到目标，建议全部入户"
+    total = int(p["n"].sum() + (p["n_topup"].sum() if "n_topup" in p else 0))
+    return text + f"。本方案共需入户 {total} 户。"
+
+
+def _sae_switch(results: RoundResults) -> str:
+    on = bool((getattr(results.round, "scoring", None) or {}).get("small_area", False))
+    return "本轮按 [scoring] small_area = true 以小区域估计判定。" if on else ""
+
+
+def list_method_rows(rnd: Any) -> list[list[str]]:
+    """How the 红黑榜 is decided (issue #18): the rows of the methods section."""
+    from evaluation.ranking.rules import parse_rules
+
+    rules = parse_rules(getattr(rnd, "rules", None))
+    w, el = rules.weights, rules.eligibility
+    parts = [
+        (w.compliance, "相对达标线的满意率"),
+        (w.index, "满意度指数"),
+        (w.verdict, "判定"),
+        (w.credit, "信用积分"),
+        (w.complaints, "每百户投诉"),
+        (w.inspection, "检查考评"),
+    ]
+    weights = "、".join(f"{name} {weight:g}" for weight, name in parts if weight > 0)
+    return [
+        [
+            "综合得分",
+            f"各分项（0–100 分）按权重加权平均：{weights}。相对达标线的满意率 = 50 + 50 × h / "
+            f"{w.compliance_scale:g}（截在 0–100），h = 2·arcsin√p̂ − 2·arcsin√T（Cohen h，"
+            "p̂ 为满意率、T 为本等级达标线）：恰在达标线的小区在任何等级都得 50 分，"
+            "同样高出达标线的小区在各等级得分相同、名次期望相同。",
+        ],
+        [
+            "多重检验",
+            "每个小区和企业检验「满意率不低于达标线」（黑榜）与「满意率达不到达标线」（红榜）两个"
+            "单侧假设。全小区简单随机抽样的小区用超几何分布算出精确 p 值（与精确区间的判定一致，"
+            "任何抽样比例下误判概率都不超过名义水平），其他小区和企业由设计估计及其有效样本量"
+            "算出（Korn–Graubard）；全轮按 "
+            f"Benjamini–Hochberg 方法校正为 q 值。上黑榜须 q ≤ {rules.black.fdr:g}，上红榜须"
+            f" q ≤ {rules.red.fdr:g}，使被列入者中误判的比例平均不超过该值。",
+        ],
+        [
+            "名次区间",
+            "名次的 95% 联合区间（Klein、Wright、Wieczorek 2020）：各小区满意率取 Šidák 联合"
+            "区间，区间两端的综合得分决定名次可能的范围，所有小区的名次同时落在区间内的概率"
+            "不低于 95%。「进入前列概率」「落入末位概率」由 1000 次参数抽样（按有效样本量的"
+            " Beta 分布）得出。按名次上红榜（前若干名、前若干比例）须同时满足：高于达标线的检验"
+            "通过、名次在入选线之内、进入入选线的概率不低于 50%（多半确在前列）；按名次上黑榜"
+            "（倒数若干名）须整个名次区间都在倒数范围之内：点名批评须确定无疑。",
+        ],
+        [
+            "企业汇总",
+            "企业满意率以旗下各小区为层作分层估计（按户数加权，各小区有限总体校正），区间方法"
+            "与小区相同；样本中全部满意（或全部不满意）的小区按企业满意率计方差，不当作零方差。"
+            "企业判定以户数加权的达标线为准；旗下小区因自身测评结果（检验通过）上黑榜的户数"
+            f"占比 ≥ {rules.firms.black_estate_share:.0%} 时企业上黑榜。",
+        ],
+        [
+            "应答率",
+            "应答率为 AAPOR RR1：完成户数 ÷ 所有接触过的合格住户（主样本与已启用的备用样本，"
+            "备用样本按顺序使用，排在已完成者之前的均视为已接触）；同时给出合作率、拒访率、"
+            f"接触率和样本完成率（完成户数 ÷ 主样本）。RR1 低于 {el.min_response_rate:.0%} "
+            f"或有效样本少于 {el.min_n} 的小区不参与排名，评分提示用同一标准。",
+        ],
+        [
+            "未应答敏感性",
+            "按模式混合模型，未应答住户的满意率在 logit 尺度上与应答住户相差 δ（δ 即满意与不满意"
+            "住户应答几率之比的对数）；「未应答敏感度」为使判定改变所需的 δ。若满意与不满意住户"
+            f"应答几率相差 {el.nr_odds_ratio:g} 倍以内即可改变判定，标注「应答偏差敏感」，不按该"
+            "小区测评结果上榜；上榜所需的检验也按这一范围内最不利的情形计算。",
+        ],
+        [
+            "数据问题",
+            "答卷数多于抽样记录户数的楼栋不作有限总体校正、不视为普查（标注「样本多于户数」，"
+            "该小区不按测评结果上榜）；无抽样记录且 round.toml 未写明 [sampling] design 的小区"
+            "视为非概率样本（不作有限总体校正，不参与排名"
+            + ("" if not rules.allow_nonprobability else "；本轮规则允许其上榜")
+            + "）；只有一个样本户的楼栋与相邻楼栋合并计算方差（标注「分层合并」）。",
+        ],
+    ]
+
+
+def _sensitivity_note(verdict: pd.Series, delta: pd.Series) -> np.ndarray:
+    """The non-response sensitivity beside a decided verdict, in plain words:
+    ``；满意与不满意住户应答意愿相差 2.1 倍即可改变判定`` (nothing for 临界 or unknown)."""
+    decided = verdict.isin(["达标", "未达标"]).to_numpy() & delta.notna().to_numpy()
+    odds = np.exp(np.minimum(np.abs(delta.to_numpy(dtype=float)), 50.0))
+    text = np.where(
+        np.isinf(delta.to_numpy(dtype=float)),
+        "；任何未应答情形都不改变判定",
+        "；满意与不满意住户应答意愿相差 "
+        + np.char.mod("%.1f", odds).astype(object)
+        + " 倍即可改变判定",
+    )
+    return np.where(decided, text, "")
+
+
+def _svg(fig: Any) -> str | None:
+    """A chart as SVG text for the Typst template (None: nothing to draw)."""
+    return None if fig is None else charts.to_svg(fig)
 
 
 def _font_list(results: RoundResults) -> list[str]:
@@ -174,6 +315,14 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "escalations": table_payload(tables.escalations_table(results)),
         "indicators": table_payload(tables.indicators_table(results)),
         "method": method_rows(results),
+        "caterpillar": _svg(charts.caterpillar_chart(results)),
+        "firm_caterpillar": _svg(charts.caterpillar_chart(results, "firms")),
+        "funnel": _svg(charts.funnel_chart(results)),
+        "plan_power": table_payload(tables.plan_power_table(results)),
+        "oc_chart": _oc_svg(results),
+        "oc_note": tables.OC_SENTENCE,
+        "small_area": table_payload(tables.small_area_table(results)),
+        "small_area_note": tables.SAE_SENTENCE,
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
         "quality": quality_payload(results),
@@ -233,6 +382,32 @@ def themes_payload(results: RoundResults) -> list[dict[str, Any]]:
     ]
 
 
+def _plan_column(results: RoundResults, estate_ids: pd.Series, column: str) -> pd.Series:
+    """``column`` of the sampling plan for each estate (NaN without a plan)."""
+    plan = results.plan
+    if plan.empty or column not in plan.columns:
+        return pd.Series(np.nan, index=estate_ids.index)
+    first = plan.drop_duplicates("estate_id")
+    values = pd.Series(first[column].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    return estate_ids.astype(str).map(values).astype(float)
+
+
+def _small_sample_sae(col: Any) -> pd.Series:
+    """The small-area estimate with its interval for estates with few answers, else ``""``."""
+    n = pd.to_numeric(col("n"), errors="coerce")
+    sae = pd.to_numeric(col("sae_rate"), errors="coerce")
+    text = fmt.interval_series(sae, col("sae_low"), col("sae_high"))
+    return text.where((n < tables.SMALL_SAMPLE) & sae.notna(), "")
+
+
+def _oc_svg(results: RoundResults) -> str | None:
+    """The operating-characteristic chart as SVG text (None without a plan)."""
+    from evaluation.report.charts import oc_chart, to_svg
+
+    fig = oc_chart(results)
+    return None if fig is None else to_svg(fig)
+
+
 def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     """One payload per estate (keyed by ``estate_id``), built column-wise for the whole round."""
     results = tables.prepare(results)
@@ -256,6 +431,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         ],
         "",
     )
+    note = note + _sensitivity_note(verdict, pd.to_numeric(col("nr_delta"), errors="coerce"))
     frame = pd.DataFrame(
         {
             "id": e["estate_id"].astype(str),
@@ -281,6 +457,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
                 r"^(红榜|黑榜)[：:]\s*", "", regex=True
             ),
             "flags": fmt.text_series(col("flags", "")),
+            "sae_text": _small_sample_sae(col),
         }
     )
     for c in ("rate", "rate_low", "rate_high"):
@@ -294,6 +471,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             "有效样本": fmt.number_series(col("n"), 0),
             "应答率": fmt.pct_series(col("response_rate")),
             "排名": fmt.number_series(col("rank"), 0),
+            "检验功效": fmt.pct_series(_plan_column(results, e["estate_id"], "power"), 0),
         }
     )
     fact_rows = [
@@ -356,6 +534,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
         f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
         f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
+        f"检验功效：按本轮抽样方案，满意率比达标线低 {results.round.sampling.delta * 100:g} "
+        f"个百分点的小区被判为未达标的概率。"
     )
     return {
         r["id"]: {

@@ -9,7 +9,6 @@ manifest) while the others still complete.
 from __future__ import annotations
 
 import errno
-import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
@@ -24,8 +23,9 @@ from evaluation.report.tables import prepare
 from evaluation.results import RoundResults, save_results
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import safe_filename
+from wuye_common.scrub import scrubbed_logger
 
-log = logging.getLogger("wuye.report")
+log = scrubbed_logger("wuye.report")
 
 
 def workbook_name(results: RoundResults) -> str:

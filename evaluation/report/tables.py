@@ -36,7 +36,26 @@ LABELS: dict[str, str] = {
     "index_low": "指数下限",
     "index_high": "指数上限",
     "n": "有效样本",
-    "response_rate": "应答率",
+    "response_rate": "应答率（RR1）",
+    "cooperation_rate": "合作率",
+    "refusal_rate": "拒访率",
+    "contact_rate": "接触率",
+    "completion_rate": "样本完成率",
+    "q_value": "q 值（全轮校正）",
+    "p_value_red": "p 值（高于达标线）",
+    "q_value_red": "q 值（高于达标线）",
+    "p_threshold": "检验门槛（低于）",
+    "p_threshold_red": "检验门槛（高于）",
+    "rank_low": "名次区间下限",
+    "rank_high": "名次区间上限",
+    "p_top": "进入前列概率",
+    "p_bottom": "落入末位概率",
+    "nr_delta": "未应答敏感度 δ",
+    "n_eff": "有效样本量",
+    "nonprobability": "非概率样本",
+    "collapsed_strata": "分层合并",
+    "record_problem": "抽样记录问题",
+    "margin_low": "下限超出达标线",
     "verdict": "结论",
     "point_pass": "点估计达标",
     "flags": "提示",
@@ -71,6 +90,7 @@ LABELS: dict[str, str] = {
     "read": "读入",
     "accepted": "接受",
     "quarantined": "隔离",
+    "blank_rows": "跳过空行",
     "source_file": "来源文件",
     "level": "级别",
     "action": "处理",
@@ -150,7 +170,6 @@ LABELS: dict[str, str] = {
     "score": "造假风险分",
     "fabrication_flag": "风险分超阈值",
     "effect_flag": "满意率差异显著",
-    "q_value": "q 值",
     "cmh_z": "差异 z 值",
     "checked": "已回访",
     "failed": "回访不实",
@@ -164,6 +183,15 @@ LABELS: dict[str, str] = {
     "dissatisfied": "不满意人数",
     "share_dissatisfied": "占不满意者比例",
     "question": "题目",
+    "interval_method": "区间方法",
+    "sae_rate": "小区域估计",
+    "sae_low": "小区域估计下限",
+    "sae_high": "小区域估计上限",
+    "power": "检验功效",
+    "power_pass": "达标把握",
+    "detectable_delta": "可识别差距",
+    "census_recommended": "建议普查",
+    "n_topup": "补充样本",
 }
 HIDDEN_COLUMNS = {"round_id"}
 LEVELS = {"estate": "小区", "firm": "物业企业", "file": "文件"}
@@ -195,6 +223,20 @@ PERCENT_COLUMNS = {
     "fail_low",
     "fail_high",
     "share_dissatisfied",
+    "cooperation_rate",
+    "refusal_rate",
+    "contact_rate",
+    "completion_rate",
+    "p_top",
+    "p_bottom",
+    "p_threshold",
+    "p_threshold_red",
+    "sae_rate",
+    "sae_low",
+    "sae_high",
+    "power",
+    "power_pass",
+    "detectable_delta",
 }
 POINT_COLUMNS = {"diff", "diff_low", "diff_high", "change", "change_low", "change_high"}
 NUMBER_COLUMNS = {
@@ -397,10 +439,97 @@ def estates_table(results: RoundResults, estate_ids: Iterable[str] | None = None
             ),
             "样本": fmt.text_series(_col(e, "n").astype("Int64")) if "n" in e else "",
             "结论": fmt.text_series(_col(e, "verdict", "")),
+            "q 值": fmt.number_series(pd.to_numeric(_col(e, "q_value"), errors="coerce"), 3),
+            "名次（95% 区间）": rank_interval_series(e),
             "榜单": fmt.text_series(_col(e, "list", "")),
         }
     )
     return out.reset_index(drop=True)
+
+
+def rank_interval_series(frame: pd.DataFrame) -> pd.Series:
+    """``3（1–12）``: the rank and its simultaneous 95% interval; — when not ranked."""
+    rank, low, high = (
+        pd.to_numeric(_col(frame, c), errors="coerce") for c in ("rank", "rank_low", "rank_high")
+    )
+    text = (
+        rank.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "（"
+        + low.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "–"
+        + high.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+        + "）"
+    )
+    plain = rank.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
+    return text.fillna(plain).fillna(fmt.MISSING).astype(str)
+
+
+SMALL_SAMPLE = 30
+"""Estates with fewer valid answers than this get their small-area estimate shown."""
+SAE_SENTENCE = (
+    "小区域估计借用同一服务等级其他小区的调查结果，使样本较少的小区的满意率估计更稳定；"
+    "它仅作参考，达标判定仍以本小区的直接调查结果为准。"
+)
+OC_SENTENCE = (
+    "图中曲线表示：按本轮抽样方案，一个小区的真实满意率比达标线高或低若干个百分点时，被判为"
+    "「达标」（实线）或「未达标」（虚线）的概率；真实满意率恰在达标线上的小区被误判为"
+    "「未达标」的概率不超过 2.5%。"
+)
+
+
+def small_area_table(results: RoundResults, below: int = SMALL_SAMPLE) -> pd.DataFrame:
+    """Estates with fewer than ``below`` valid answers: the direct rate with its interval
+    beside the small-area estimate with its interval."""
+    results = prepare(results)
+    e = results.estates
+    if e.empty or not {"sae_rate", "n"} <= set(e.columns):
+        return pd.DataFrame()
+    e = e[(pd.to_numeric(e["n"], errors="coerce") < below) & e["sae_rate"].notna()]
+    if e.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "小区名称": fmt.text_series(_col(e, "estate_name", "")),
+            "等级": fmt.text_series(_col(e, "tier", "")),
+            "有效样本": fmt.text_series(e["n"].astype("Int64")),
+            "直接估计（区间）": fmt.interval_series(e["rate"], e["rate_low"], e["rate_high"]),
+            "小区域估计（区间）": fmt.interval_series(e["sae_rate"], e["sae_low"], e["sae_high"]),
+            "结论": fmt.text_series(_col(e, "verdict", "")),
+        }
+    ).reset_index(drop=True)
+
+
+def plan_power_table(results: RoundResults) -> pd.DataFrame:
+    """Per tier the plan's cost and exact power: estates, households to approach, expected
+    respondents, power at T − delta (lowest–highest), 达标把握 at T + delta, census
+    recommendations."""
+    results = prepare(results)
+    plan, e = results.plan, results.estates
+    if plan.empty or "power" not in plan.columns or e.empty or "tier" not in e.columns:
+        return pd.DataFrame()
+    first = e.drop_duplicates("estate_id")
+    tiers = pd.Series(first["tier"].to_numpy(), index=first["estate_id"].astype(str).to_numpy())
+    p = plan.assign(tier=plan["estate_id"].astype(str).map(tiers))
+    p = p[p["N"] > 0]
+    order = [t for t in results.round.thresholds if t in set(p["tier"])]
+    rows = []
+    for tier in order:
+        g = p[p["tier"] == tier]
+        census = g["census_recommended"].astype(bool) if "census_recommended" in g else False
+        topup = g["n_topup"].sum() if "n_topup" in g else 0
+        rows.append(
+            {
+                "服务等级": tier,
+                "小区数": str(len(g)),
+                "计划入户": str(int(g["n"].sum() + topup)),
+                "预计应答": str(int(g["respondents"].sum())),
+                "检验功效": f"{fmt.pct(g['power'].min(), 0)}{fmt.DASH}{fmt.pct(g['power'].max(), 0)}",
+                "达标把握": f"{fmt.pct(g['power_pass'].min(), 0)}{fmt.DASH}"
+                f"{fmt.pct(g['power_pass'].max(), 0)}",
+                "建议普查": str(int(np.sum(census))),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def lists_table(results: RoundResults, which: str) -> pd.DataFrame:
@@ -436,6 +565,8 @@ def firms_table(results: RoundResults) -> pd.DataFrame:
         out["满意率（区间）"] = fmt.interval_series(
             f["rate"], _col(f, "ci_low"), _col(f, "ci_high")
         ).to_numpy()
+    if "rank" in f.columns:
+        out["名次（95% 区间）"] = rank_interval_series(f).to_numpy()
     for col in ("verdict", "credit_grade", "list", "reasons"):
         if col in f.columns:
             out[LABELS[col]] = fmt.text_series(f[col]).to_numpy()
@@ -623,14 +754,16 @@ def importance_table(results: RoundResults) -> pd.DataFrame:
 
 
 def ingest_table(results: RoundResults, files_only: bool = False) -> pd.DataFrame:
-    """Read / accepted / quarantined counts (per file only when ``files_only``)."""
+    """Read / accepted / quarantined counts and skipped blank rows (per file only when
+    ``files_only``; a round ingested before blank rows were counted has no such column)."""
     results = prepare(results)
     ic = results.ingest_counts
     if ic.empty:
         return pd.DataFrame()
     if files_only and "level" in ic.columns:
         ic = ic[ic["level"] == "file"]
-        return format_frame(ic, ["source_file", "read", "accepted", "quarantined"])
+        columns = ["source_file", "read", "accepted", "quarantined", "blank_rows"]
+        return format_frame(ic, [c for c in columns if c in ic.columns])
     return format_frame(ic)
 
 

@@ -16,6 +16,9 @@ _WHERE = {
     "key_drivers": "evaluation.scoring.drivers",
     "importance_performance": "evaluation.scoring.drivers",
     "round_drivers": "evaluation.scoring.drivers",
+    "exact_interval": "evaluation.scoring.exact",
+    "exact_p_value": "evaluation.scoring.exact",
+    "operating_characteristic": "evaluation.scoring.exact",
 }
 __all__ = sorted(_WHERE)
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -24,6 +24,7 @@ string → code mapping is the only per-row pandas work.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -38,7 +39,9 @@ from evaluation.scoring.estimation import (
     mean_interval,
     proportion_interval,
 )
-from evaluation.scoring.verdict import verdicts
+from evaluation.scoring.nonresponse import robust_thresholds
+from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
+from evaluation.scoring.verdict import Limits, verdicts
 from evaluation.scoring.weights import respondent_weights
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
@@ -47,6 +50,186 @@ if TYPE_CHECKING:
     from evaluation.round import Round
 
 DISTRICT_LABEL = "全区"
+EXACT = "exact"
+#: the interval where the exact one does not apply (designs other than an SRS of the
+#: estate, dimension rates, district rows): Korn–Graubard
+BASE_METHOD = "beta"
+#: the sampling record's design of an estate drawn by simple random sampling
+EXACT_DESIGN = "simple_srs"
+ALL_BUILDINGS = "全部楼栋"
+
+
+def exact_estates(strata: pd.DataFrame | None) -> set[str]:
+    """Estates whose sampling record says they were drawn by simple random sampling of the
+    whole estate (every row ``design = simple_srs``): the exact interval's guarantee holds
+    for them. A stratified sample (proportional allocation across buildings) does not
+    qualify: its pooled count can vary more than an SRS count and the SRS exact interval's
+    one-sided error then exceeds α/2 (``tests/scoring/test_exact.py``); systematic samples
+    and estates without a record do not either."""
+    if strata is None or strata.empty or "design" not in strata.columns:
+        return set()
+    design = strata["design"].astype(str) == EXACT_DESIGN
+    every = design.groupby(strata["estate_id"].astype(str)).all()
+    return set(every.index[every.to_numpy()])
+
+
+def stale_estates(
+    respondents: pd.DataFrame, strata: pd.DataFrame | None, estates: set[str]
+) -> set[str]:
+    """Those of ``estates`` whose record has a building with fewer households than
+    respondents giving it (a stale record or duplicates), or fewer households in all than
+    respondents: their N is wrong, so they are not analysed as one SRS stratum with the
+    exact interval (which would call them a census) but stratified, where the weights
+    locate the problem per building and drop the finite-population correction there."""
+    if strata is None or not estates:
+        return set()
+    ids = respondents["estate_id"].astype(str)
+    mine = ids.isin(estates)
+    rec = strata.assign(estate_id=strata["estate_id"].astype(str))
+    rec = rec[rec["estate_id"].isin(estates)]
+    whole_n = ids[mine].value_counts()
+    whole_N = pd.to_numeric(rec["N_h"], errors="coerce").groupby(rec["estate_id"]).sum()
+    stale = set(whole_n.index[whole_n.to_numpy() > whole_N.reindex(whole_n.index).to_numpy()])
+    if "building" in respondents.columns:
+        keys = [ids[mine], respondents.loc[mine, "building"].astype(str)]
+        n_b = pd.Series(1, index=ids[mine].index).groupby(keys).sum()
+        N_b = (
+            pd.to_numeric(rec["N_h"], errors="coerce")
+            .groupby([rec["estate_id"], rec["building"].astype(str)])
+            .sum()
+        )
+        over = n_b.to_frame("n").join(N_b.rename("N"), how="inner")
+        stale |= set(over.index.get_level_values(0)[over["n"] > over["N"]])
+    return stale
+
+
+def one_stratum(strata: pd.DataFrame | None, estates: set[str]) -> pd.DataFrame | None:
+    """The sampling record with each of ``estates`` as one stratum (``building`` =
+    全部楼栋, ``N_h`` summed): an SRS of the estate is analysed as one, so its weights are
+    equal and its rate is k/n, the statistic of the exact interval."""
+    if strata is None or not estates:
+        return strata
+    ids = strata["estate_id"].astype(str)
+    whole = ids.isin(estates)
+    merged = (
+        strata[whole]
+        .assign(estate_id=ids[whole])
+        .groupby("estate_id", as_index=False, sort=False)
+        .agg({"N_h": "sum"})
+        .assign(building=ALL_BUILDINGS, design=EXACT_DESIGN)
+    )
+    return pd.concat([strata[~whole], merged], ignore_index=True)
+
+
+@dataclass
+class _WaveCounts:
+    """Per estate and wave: satisfied (``x``) and answered (``m``) on the overall item."""
+
+    x: pd.DataFrame
+    m: pd.DataFrame
+
+    @classmethod
+    def of(cls, answers: pd.DataFrame, respondents: pd.DataFrame, overall: str) -> _WaveCounts:
+        ov = answers[(answers["item_id"].astype(str) == overall) & answers["satisfied"].notna()]
+        wave = (
+            respondents.set_index(respondents["response_id"].astype(str))["wave"]
+            if "wave" in respondents.columns
+            else pd.Series(dtype="int64")
+        )
+        w = ov["response_id"].astype(str).map(wave).fillna(1).astype(int).to_numpy()
+        keys = [ov["estate_id"].astype(str).to_numpy(), w]
+        grouped = ov["satisfied"].astype(float).groupby(keys)
+        return cls(
+            x=grouped.sum().unstack(fill_value=0).reindex(columns=[1, 2], fill_value=0),
+            m=grouped.size().unstack(fill_value=0).reindex(columns=[1, 2], fill_value=0),
+        )
+
+
+def _two_wave_verdicts(
+    est: pd.DataFrame,
+    waves: _WaveCounts,
+    plan: pd.DataFrame,
+    sampling: Any,
+    exact_ids: set[str],
+    wts: pd.DataFrame,
+    confidence: float,
+) -> pd.DataFrame:
+    """The group-sequential verdict of the estates drawn by SRS in a two-wave round
+    (:func:`evaluation.scoring.exact.two_wave_boundaries`): the first wave judged at the
+    error spent by ``t1 = m1/(m1 + planned m2)`` (planned m2 = ⌊n_topup · rr⌋, fixed by the
+    plan), and after a top-up both waves at what is left of α/2. Flags say which."""
+    from evaluation.scoring.exact import two_wave_boundaries, two_wave_verdict
+
+    ids = est["estate_id"].astype(str)
+    topup = plan.assign(estate_id=plan["estate_id"].astype(str)).set_index("estate_id")["n_topup"]
+    rows = ids.isin(exact_ids) & est["threshold"].notna() & ids.isin(waves.m.index)
+    rows &= ids.map(waves.m[1]).fillna(0).gt(0)
+    if not rows.any():
+        return est
+    e = ids[rows]
+    m1 = e.map(waves.m[1]).to_numpy(dtype=np.int64)
+    m2 = e.map(waves.m[2]).fillna(0).to_numpy(dtype=np.int64)
+    x1 = e.map(waves.x[1]).to_numpy(dtype=np.int64)
+    x2 = e.map(waves.x[2]).fillna(0).to_numpy(dtype=np.int64)
+    households = wts.groupby(wts["estate_id"].astype(str))["N_h"].max()
+    N = np.maximum(e.map(households).to_numpy(dtype=float), m1 + m2).astype(np.int64)
+    rr = float(getattr(sampling, "response_rate", 1.0))
+    planned = np.floor(e.map(topup).fillna(0).to_numpy(dtype=float) * rr + 1e-9)
+    planned = np.minimum(planned.astype(np.int64), N - m1)
+    bounds = two_wave_boundaries(
+        N,
+        m1,
+        np.minimum(m2, N - m1),
+        est.loc[rows, "threshold"].to_numpy(dtype=float),
+        planned_m2=planned,
+        confidence=confidence,
+    )
+    verdict = two_wave_verdict(x1, x2, bounds, surveyed=m2 > 0)
+    out = est.copy()
+    out.loc[rows, "verdict"] = verdict
+    stage = np.where(m2 > 0, "两轮判定（含补充调查）", "两轮设计·首轮判定")
+    flags = out.loc[rows, "flags"].astype(str).to_numpy()
+    out.loc[rows, "flags"] = np.where(flags == "", stage, flags + "；" + stage)
+    return out
+
+
+def _with_small_area(est: pd.DataFrame, fpc: np.ndarray, confidence: float) -> pd.DataFrame:
+    """``sae_rate, sae_low, sae_high``: the Fay–Herriot estimate on the logit scale shrinking
+    each estate toward its tier (:mod:`evaluation.scoring.small_area`); NaN where it cannot
+    be fitted."""
+    from evaluation.scoring.small_area import SAE_COLUMNS, small_area_estimates
+
+    frame = est.assign(fpc=fpc)
+    try:
+        sae = small_area_estimates(frame, by="tier", confidence=confidence)
+    except WuyeError:  # too few estates, or a degenerate design: no small-area estimates
+        sae = pd.DataFrame(np.nan, index=est.index, columns=list(SAE_COLUMNS))
+    return est.assign(**{c: sae[c].to_numpy(dtype=float) for c in SAE_COLUMNS})
+
+
+def _exact_rows(
+    table: pd.DataFrame, estates: set[str], wts: pd.DataFrame, confidence: float
+) -> pd.DataFrame:
+    """Exact intervals (:func:`evaluation.scoring.exact.exact_interval`) for the rows of
+    ``estates``: one stratum, equal weights, so ``k = rate·n`` satisfied of ``n`` answers
+    out of the estate's ``N`` households (item non-response taken as random)."""
+    from evaluation.scoring.exact import exact_interval
+
+    if not estates:
+        return table
+    households = wts.groupby(wts["estate_id"].astype(str))["N_h"].max()
+    rows = table["estate_id"].astype(str).isin(estates) & table["rate"].notna()
+    rows &= table["n"] > 0
+    if not rows.any():
+        return table
+    n = table.loc[rows, "n"].to_numpy(dtype=np.int64)
+    k = np.rint(table.loc[rows, "rate"].to_numpy(dtype=float) * n).astype(np.int64)
+    N = np.maximum(table.loc[rows, "estate_id"].astype(str).map(households).to_numpy(), n)
+    low, high = exact_interval(k, n, N.astype(np.int64), confidence=confidence)
+    out = table.copy()
+    out.loc[rows, "ci_low"] = low
+    out.loc[rows, "ci_high"] = high
+    return out
 
 
 @dataclass
@@ -209,27 +392,46 @@ def score_round(
     method: str | None = None,
     confidence: float | None = None,
     lonely: str = "adjust",
-    min_n: int = 30,
-    min_response_rate: float = 0.5,
+    min_n: int | None = None,
+    min_response_rate: float | None = None,
+    plan: pd.DataFrame | None = None,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
     ``round`` gives ``register`` (estate_id, tier, households, threshold, firm),
-    ``confidence``, ``interval_method`` and its loaded ``questionnaire`` (the items, unless
-    ``items`` is given); ``ingest`` gives ``respondents``, ``answers`` and optionally
-    ``response_rates`` (estate_id, response_rate; NaN when absent); ``strata`` is the
-    sampling record (``None`` → one stratum per estate, N = 台账 户数).
+    ``confidence``, ``interval_method``, its loaded ``questionnaire`` (the items, unless
+    ``items`` is given), ``sampling.design`` (the external design of respondents without a
+    sampling record) and ``rules.eligibility`` (``min_n``, ``min_response_rate``,
+    ``nr_odds_ratio``: the same minimum ranking uses; ``min_n``/``min_response_rate``
+    given here override it); ``ingest`` gives ``respondents``, ``answers`` and optionally
+    ``response_rates`` (estate_id, response_rate = AAPOR RR1 and the other rates of the
+    dispositions; NaN when absent); ``strata`` is the sampling record (``None`` → one
+    stratum per estate, N = 台账 户数: a non-probability sample unless the design is named).
+    Estates drawn by SRS of the whole estate (:func:`exact_estates`) are analysed as one
+    stratum with the exact interval and exact p-values. In a two-wave round
+    (``round.sampling.waves == 2``) the sampling ``plan`` (its ``n_topup``) and the
+    respondents' ``wave`` give the group-sequential verdicts (:func:`_two_wave_verdicts`).
     """
-    method = check_method(method or getattr(round, "interval_method", "beta") or "beta")
+    requested = method or getattr(round, "interval_method", EXACT) or EXACT
+    method = BASE_METHOD if requested == EXACT else check_method(requested)
     confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
+    limits = eligibility_limits(round, min_n=min_n, min_response_rate=min_response_rate)
     respondents, answers = _checked_responses(ingest)
     if items is None:
         items = _questionnaire_items(round)
     item_codes, item_uniq, dim_of_item = _item_encoding(answers)
     overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
-    wts = respondent_weights(respondents, strata, register)
+    design = getattr(getattr(round, "sampling", None), "design", None)
+    exact_ids = exact_estates(strata) if requested == EXACT else set()
+    exact_ids -= stale_estates(respondents, strata, exact_ids)
+    if exact_ids and "building" in respondents.columns:
+        whole = respondents["estate_id"].astype(str).isin(exact_ids).to_numpy()
+        building = respondents["building"].astype(object).to_numpy().copy()
+        building[whole] = ALL_BUILDINGS
+        respondents = respondents.assign(building=building)
+    wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     res = score_arrays(
@@ -248,6 +450,7 @@ def score_round(
     )
 
     item_tab = _item_table(res, units.estate_ids, item_uniq, dim_of_item, method, confidence)
+    item_tab = _exact_rows(item_tab, exact_ids, wts, confidence)
     dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
     if overall not in set(item_uniq):
         raise WuyeError(
@@ -262,11 +465,23 @@ def score_round(
         register,
         confidence,
     )
-    est = verdicts(est, min_n=min_n, min_response_rate=min_response_rate)
-
+    est["interval_method"] = np.where(est["estate_id"].isin(exact_ids), EXACT, method)
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
         :, list(item_uniq).index(overall)
     ]
+    est = _with_small_area(est, ov_fpc, confidence)
+    on_sae = bool((getattr(round, "scoring", None) or {}).get("small_area", False))
+    est = _tests(est, ov_fpc, confidence, limits)
+    est = verdicts(
+        est,
+        limits=limits,
+        low="sae_low" if on_sae else "rate_low",
+        high="sae_high" if on_sae else "rate_high",
+    )
+    sampling = getattr(round, "sampling", None)
+    if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
+        waves = _WaveCounts.of(answers, respondents, overall)
+        est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est,
@@ -276,11 +491,67 @@ def score_round(
         weights=wts,
         meta={
             "overall_item": overall,
-            "method": method,
+            "method": requested,
+            "base_method": method,
+            "exact_estates": len(exact_ids),
+            "small_area_verdicts": on_sae,
             "confidence": confidence,
             "lonely": lonely,
         },
     )
+
+
+def eligibility_limits(
+    rnd: Any, *, min_n: int | None = None, min_response_rate: float | None = None
+) -> Limits:
+    """The round's ``[rules.eligibility]`` (its parsed ``rules``; a stand-in round's dict,
+    or none: the defaults of :mod:`wuye_common.vocabulary`), with explicit overrides."""
+    rules = getattr(rnd, "rules", None)
+    table = getattr(rules, "eligibility", None)
+    if table is None and isinstance(rules, dict):
+        table = SimpleNamespace(**rules.get("eligibility", {}))
+    base = Limits()
+    return Limits(
+        min_n=int(min_n if min_n is not None else getattr(table, "min_n", base.min_n)),
+        min_response_rate=float(
+            min_response_rate
+            if min_response_rate is not None
+            else getattr(table, "min_response_rate", base.min_response_rate)
+        ),
+        nr_odds_ratio=float(getattr(table, "nr_odds_ratio", base.nr_odds_ratio)),
+    )
+
+
+def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits) -> pd.DataFrame:
+    """One-sided p-values against T allowing for a plausible non-response difference
+    (:mod:`evaluation.scoring.pvalues`, :func:`~evaluation.scoring.nonresponse.
+    robust_thresholds`: the thresholds tested are ``p_threshold`` / ``p_threshold_red``),
+    exact for the estates with the exact interval (N = ``N_record``), and their
+    BH q-values over the round's estates."""
+    est["fpc"] = fpc
+    below_t, above_t = robust_thresholds(
+        pd.to_numeric(est["threshold"], errors="coerce").to_numpy(dtype=float),
+        est["response_rate"].to_numpy(dtype=float),
+        limits.nr_odds_ratio,
+    )
+    args = (
+        est["rate"].to_numpy(dtype=float),
+        est["rate_se"].to_numpy(dtype=float) ** 2,
+        est["n"].to_numpy(dtype=float),
+        est["df"].to_numpy(dtype=float),
+        est["census"].to_numpy(dtype=bool),
+        fpc,
+    )
+    exact = {
+        "exact": (est["interval_method"] == EXACT).to_numpy(dtype=bool),
+        "households": est["N_record"].to_numpy(dtype=float),
+    }
+    p_below = threshold_p_values(*args, below_t, confidence=confidence, **exact)[0]
+    p_above = threshold_p_values(*args, above_t, confidence=confidence, **exact)[1]
+    est["p_threshold"], est["p_threshold_red"] = below_t, above_t
+    est["p_value"], est["q_value"] = p_below, bh_q_values(p_below)
+    est["p_value_red"], est["q_value_red"] = p_above, bh_q_values(p_above)
+    return est
 
 
 def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -329,7 +600,7 @@ def _encode_units(
     s_codes, _ = pd.factorize(wts["stratum"])
     first = np.unique(s_codes, return_index=True)[1]
     stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
-    N_h = wts["N_h"].to_numpy()[first]
+    N_h = wts["N_fpc"].to_numpy()[first]  # the FPC's stratum size (∞: none)
     n_h = wts["n_h"].to_numpy()[first]
     f_h = np.clip(1 - n_h / N_h, 0, 1)
     ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
@@ -409,12 +680,24 @@ def _estate_table(
     est["respondents"] = np.bincount(
         units.stratum_estate[units.resp_stratum], minlength=len(units.estate_ids)
     )
-    est["response_rate"] = _response_rates(ingest, units.estate_ids)
+    for col, values in _response_rates(ingest, units.estate_ids).items():
+        est[col] = values
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
-    fallback = wts.groupby("estate_id")["fallback"].any()
-    est["fallback_strata"] = est["estate_id"].map(fallback).fillna(False).astype(bool)
+    by = wts.groupby("estate_id")
+    for flag, col in (
+        ("fallback", "fallback_strata"),
+        ("nonprobability", "nonprobability"),
+        ("collapsed", "collapsed_strata"),
+    ):
+        est[col] = est["estate_id"].map(by[flag].any()).fillna(False).astype(bool)
+    strata_once = wts.drop_duplicates("stratum")
+    est["N_record"] = est["estate_id"].map(
+        strata_once.groupby(strata_once["estate_id"].astype(str))["N_record"].sum()
+    )
+    problems = est["estate_id"].map(_exceeding_strata(wts)).astype(object)
+    est["record_problem"] = problems.where(problems.notna(), "").astype(str)
     if register is not None and len(register):
         reg = by_estate(register)
         for col in ("tier", "threshold", "firm", "households"):
@@ -538,9 +821,20 @@ def _prop_table(m: DomainMoments, method: str, confidence: float) -> pd.DataFram
     )
 
 
-def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
-    """Per-estate response rate from ``ingest.response_rates`` or, failing that, the
-    ``response_rate`` column of ``ingest.dispositions``; NaN when neither has it."""
+#: the dispositions' per-estate rates carried into the estates table (AAPOR RR1 first)
+RATE_COLUMNS = (
+    "response_rate",
+    "cooperation_rate",
+    "refusal_rate",
+    "contact_rate",
+    "completion_rate",
+)
+
+
+def _response_rates(ingest: Responses, estate_ids: pd.Index) -> dict[str, np.ndarray]:
+    """Per-estate rates (:data:`RATE_COLUMNS`) from ``ingest.response_rates`` or, failing
+    that, ``ingest.dispositions``; NaN for a rate neither has."""
+    out = {c: np.full(len(estate_ids), np.nan) for c in RATE_COLUMNS}
     for name in ("response_rates", "dispositions"):
         rates = getattr(ingest, name, None)
         if (
@@ -548,9 +842,32 @@ def _response_rates(ingest: Responses, estate_ids: pd.Index) -> np.ndarray:
             and not rates.empty
             and {"estate_id", "response_rate"} <= set(rates.columns)
         ):
-            r = by_estate(rates)["response_rate"]
-            return pd.Series(estate_ids).map(r).to_numpy(dtype=float)
-    return np.full(len(estate_ids), np.nan)
+            table = by_estate(rates)
+            for col in RATE_COLUMNS:
+                if col in table.columns:
+                    values = pd.to_numeric(table[col], errors="coerce")
+                    out[col] = pd.Series(estate_ids).map(values).to_numpy(dtype=float)
+            return out
+    return out
+
+
+def _exceeding_strata(wts: pd.DataFrame) -> pd.Series:
+    """Per estate, where respondents outnumber the record's households (a stale record or
+    duplicates): ``3栋：答卷 25 份 > 记录 20 户`` per stratum, ``、``-joined."""
+    bad = wts.loc[wts["n_exceeds_N"], ["estate_id", "stratum", "n_h", "N_record"]]
+    if bad.empty:
+        return pd.Series(dtype=object)
+    bad = bad.drop_duplicates("stratum")
+    where = bad["stratum"].str.split("|", n=1).str[1]
+    text = (
+        where
+        + "：答卷 "
+        + bad["n_h"].astype(str)
+        + " 份 > 记录 "
+        + bad["N_record"].round().astype("int64").astype(str)
+        + " 户"
+    )
+    return text.groupby(bad["estate_id"].to_numpy()).agg("、".join)
 
 
 def _district(

@@ -7,21 +7,45 @@
 * ``未评估`` when the estate has no valid answer on the overall item (no estimate).
 
 ``point_pass`` is the plain comparison the regulation reads, ``p̂ ≥ T``; both are shown.
-Flags (Chinese, ``；``-joined): ``样本量不足`` (n < ``min_n``), ``应答率偏低``
-(response rate < ``min_response_rate``), ``普查`` (every household surveyed: zero-width
-interval), ``无有效样本``, ``无门槛`` (no threshold for the tier), ``分层回退`` (the
-sampling record did not cover the estate; one stratum with N = 台账 户数).
+``nr_delta`` (when the response rate is known) is the non-response sensitivity of
+:mod:`evaluation.scoring.nonresponse`.
+
+Flags (Chinese, ``；``-joined): ``样本量不足`` (n < ``min_n``, the eligibility minimum
+ranking uses too), ``应答率偏低`` (AAPOR RR1 < ``min_response_rate``), ``普查`` (every
+household surveyed: zero-width interval), ``无有效样本``, ``无门槛`` (no threshold for the
+tier), ``非概率样本`` (no sampling record covers the estate and ``[sampling] design`` names
+no external design: no finite-population correction, not listed), ``分层回退`` (no
+sampling record, but the named external design: one stratum with N = 台账 户数),
+``样本多于户数（…）`` (respondents outnumber a stratum's recorded households, located per
+building: no finite-population correction there, never a census), ``分层合并`` (buildings
+with a single respondent collapsed with their neighbours for the variance),
+``应答偏差敏感`` (a decided verdict that a plausible difference between responders and
+non-responders would flip).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from evaluation.scoring.nonresponse import nr_delta, sensitive
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.vocabulary import MIN_N, MIN_RESPONSE_RATE, NR_ODDS_RATIO
 
 VERDICTS: tuple[str, ...] = ("达标", "临界", "未达标")
 NOT_SCORED = "未评估"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The eligibility minimum scoring's flags share with ranking's eligibility
+    (``[rules.eligibility]``; defaults from :mod:`wuye_common.vocabulary`)."""
+
+    min_n: int = MIN_N
+    min_response_rate: float = MIN_RESPONSE_RATE
+    nr_odds_ratio: float = NR_ODDS_RATIO
 
 
 def verdicts(
@@ -32,14 +56,16 @@ def verdicts(
     estimate: str = "rate",
     low: str = "rate_low",
     high: str = "rate_high",
-    min_n: int = 30,
-    min_response_rate: float = 0.5,
+    limits: Limits | None = None,
 ) -> pd.DataFrame:
-    """Add ``verdict``, ``point_pass`` and ``flags`` to a copy of ``estimates``.
+    """Add ``verdict``, ``point_pass``, ``nr_delta`` and ``flags`` to a copy of
+    ``estimates``.
 
     The threshold comes from column ``threshold`` or, when ``thresholds`` (tier → T) is
-    given, from the ``tier`` column. Optional columns used for flags: ``n``,
-    ``response_rate``, ``census``, ``fallback_strata``.
+    given, from the ``tier`` column. ``limits``: the eligibility minimum (:class:`Limits`,
+    default the vocabulary's). Optional columns used for flags: ``n``,
+    ``response_rate``, ``census``, ``fallback_strata``, ``nonprobability``,
+    ``record_problem``, ``collapsed_strata``.
     """
     for col in (estimate, low, high):
         if col not in estimates.columns:
@@ -64,20 +90,46 @@ def verdicts(
     out["verdict"] = np.where(scored, verdict, NOT_SCORED)
     out["point_pass"] = scored & (p >= t)
 
-    flags = []
+    rr = (
+        pd.to_numeric(out["response_rate"], errors="coerce").to_numpy(dtype=float)
+        if "response_rate" in out.columns
+        else np.full(len(out), np.nan)
+    )
+    out["nr_delta"] = nr_delta(out["verdict"].to_numpy(dtype=object), lo, hi, t, rr)
+    out["flags"] = _flags(out, p, t, rr, limits or Limits())
+    return out
+
+
+def _flags(
+    out: pd.DataFrame, p: np.ndarray, t: np.ndarray, rr: np.ndarray, limits: Limits
+) -> np.ndarray:
+    """The flags of the module docstring, ``；``-joined, in that order."""
+
+    def col(name: str) -> np.ndarray:
+        if name not in out.columns:
+            return np.zeros(len(out), dtype=bool)
+        return out[name].fillna(False).to_numpy(dtype=bool)
+
     n = out["n"].to_numpy(dtype=float) if "n" in out.columns else np.full(len(out), np.nan)
-    flags.append((np.isnan(p) | (n == 0), "无有效样本"))
-    flags.append(((n > 0) & (n < min_n), "样本量不足"))
-    if "response_rate" in out.columns:
-        rr = pd.to_numeric(out["response_rate"], errors="coerce").to_numpy(dtype=float)
-        flags.append((rr < min_response_rate, "应答率偏低"))
-    if "census" in out.columns:
-        flags.append((out["census"].fillna(False).to_numpy(dtype=bool) & (n > 0), "普查"))
-    flags.append((np.isnan(t), "无门槛"))
-    if "fallback_strata" in out.columns:
-        flags.append((out["fallback_strata"].fillna(False).to_numpy(dtype=bool), "分层回退"))
+    nonprob = col("nonprobability")
+    problem = (
+        out["record_problem"].fillna("").astype(str).to_numpy(dtype=object)
+        if "record_problem" in out.columns
+        else np.full(len(out), "", dtype=object)
+    )
+    flags = [
+        (np.isnan(p) | (n == 0), "无有效样本"),
+        ((n > 0) & (n < limits.min_n), "样本量不足"),
+        (rr < limits.min_response_rate, "应答率偏低"),
+        (col("census") & (n > 0), "普查"),
+        (np.isnan(t), "无门槛"),
+        (nonprob, "非概率样本"),
+        (col("fallback_strata") & ~nonprob, "分层回退"),
+        (problem != "", "样本多于户数（" + problem + "）"),
+        (col("collapsed_strata"), "分层合并"),
+        (sensitive(out["verdict"], out["nr_delta"], limits.nr_odds_ratio), "应答偏差敏感"),
+    ]
     text = np.full(len(out), "", dtype=object)
     for mask, label in flags:
         text = np.where(mask, np.where(text == "", label, text + "；" + label), text)
-    out["flags"] = text.astype(str)
-    return out
+    return text.astype(str)

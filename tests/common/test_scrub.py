@@ -134,3 +134,57 @@ def test_scrub_values_is_vectorised_over_distinct_texts() -> None:
     values = pd.Series(rng.choice(["停车难", "电话13812345678", "3栋1单元502漏水"], 50_000))
     out = scrub_values(values)
     assert set(out) == {"停车难", "电话〔电话〕", "〔门牌〕漏水"}
+
+
+def test_id_numbers_next_to_letters_are_found() -> None:
+    """A planted ID number glued to letters (``身份证ID420102199003071234``) is still one."""
+    assert scrub_text("IDno420102199003071234x") == "IDno〔证件号〕x"
+
+
+def test_log_records_are_scrubbed_before_any_handler(caplog) -> None:
+    import logging
+
+    from wuye_common.scrub import scrubbed_logger
+
+    log = scrubbed_logger("wuye.test_scrub")
+    assert scrubbed_logger("wuye.test_scrub") is log and len(log.filters) == 1
+    with caplog.at_level(logging.INFO, logger="wuye.test_scrub"):
+        log.info("读取 %s 第 %d 行", "问卷_13812345678.xlsx", 5)
+        log.info("%s", ["58.19.3.4", "zhang.san@qq.com"])
+    assert "13812345678" not in caplog.text and "58.19.3.4" not in caplog.text
+    assert "问卷_〔电话〕.xlsx 第 5 行" in caplog.text and "〔邮箱〕" in caplog.text
+
+
+def test_problems_clean_their_text() -> None:
+    """Error messages are an edge too: personal data scrubbed, terminal control characters
+    replaced, enormous values cut."""
+    from wuye_common.errors import MAX_FIELD, Problem, shown
+
+    p = Problem(
+        f"小区名称「{shown('锦绣 13812345678' + 'x' * 1000)}」\x1b[2J",
+        "改为 zhang.san@qq.com",
+        file="/data/张三_110101199003074578/台账.xlsx",
+        sheet="58.19.3.4",
+        column="a\u202eb",
+    )
+    text = str(p)
+    for raw in ("13812345678", "zhang.san@qq.com", "110101199003074578", "58.19.3.4"):
+        assert raw not in text
+    assert "\x1b" not in text and "\u202e" not in text and "〔电话〕" in text
+    assert len(Problem("x" * 100_000).message) == MAX_FIELD
+    assert len(shown("y" * 1000)) == 40
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("问卷_58.19.3.4.xlsx", "问卷_〔IP〕.xlsx"),  # a file extension after the address
+        ("我的IP是58.19.3.4。", "我的IP是〔IP〕。"),
+        ("IP: 58.19.3.4.", "IP: 〔IP〕."),
+        ("问卷.13812345678.xlsx", "问卷.〔电话〕.xlsx"),
+        ("3.13812345678", "3.13812345678"),  # a decimal number, not a phone
+        ("v1.2.3.4.5", "v1.2.3.4.5"),  # five groups: a version, not an address
+    ],
+)
+def test_dots_around_a_value_neither_hide_nor_invent_it(text: str, expected: str) -> None:
+    assert scrub_text(text) == expected

@@ -156,8 +156,11 @@ def matrix_questionnaire() -> str:
 
 
 def read_source(path: Path) -> pd.DataFrame:
-    """The demo export as text cells (NA for empty)."""
+    """The demo export as text cells (NA for empty), its blank rows back in their places
+    (the reader skips them), so that a rewritten export keeps the source's row numbers."""
     from evaluation.ingest.readers import read_survey_export
 
-    frame, _ = read_survey_export(path)
-    return frame.astype(object).where(frame.notna(), np.nan)
+    frame, info = read_survey_export(path)
+    frame.index = info.source_rows
+    frame = frame.reindex(range(info.header_row + 1, int(info.source_rows.max()) + 1))
+    return frame.reset_index(drop=True).astype(object).where(frame.notna().to_numpy(), np.nan)

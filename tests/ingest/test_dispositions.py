@@ -1,6 +1,6 @@
 """Dispositions (integer codes and bincounts) equal the plain pandas statement of the rules
-on random samples: completed / refused / not_reached / substituted / unused, and the
-response rates per estate."""
+on random samples: completed / refused / not_reached / substituted / unused (reserves before
+a completed one were approached), and the AAPOR rates per estate; RR1 by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.ingest.ingest import _dispositions
+from evaluation.ingest.dispositions import RATE_COLUMNS
+from evaluation.ingest.dispositions import dispositions as _dispositions
 from evaluation.ingest.pseudonym import pseudonymise
 
 KEY = b"d" * 32
@@ -43,6 +44,10 @@ def _reference(
     subst = rank < allowed
     status[subst[subst].index] = "substituted"
     status[open_main & status.eq("")] = "not_reached"
+    # reserves before their building's last completed reserve (in order) were approached
+    last = s["order"].where(completed & ~is_main).groupby(keys).transform("max")
+    tried = ~is_main & status.eq("") & (s["order"] < last)
+    status[tried] = "not_reached"
     status[~is_main & status.eq("")] = "unused"
     s["status"] = status
     disp = s[["estate_id", "household_key", "role", "status", "building", "order"]].reset_index(
@@ -57,23 +62,19 @@ def _reference(
             "refused": s["status"].eq("refused").groupby(est).sum(),
             "not_reached": s["status"].eq("not_reached").groupby(est).sum(),
             "substituted": s["status"].eq("substituted").groupby(est).sum(),
+            "approached_reserve": (~is_main & s["status"].ne("unused")).groupby(est).sum(),
         }
     ).reset_index()
+    rates["eligible"] = rates["n_main"] + rates["approached_reserve"]
     rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
-    rates["response_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
-    return disp, rates[
-        [
-            "estate_id",
-            "n_main",
-            "completed_main",
-            "completed_reserve",
-            "completed",
-            "refused",
-            "not_reached",
-            "substituted",
-            "response_rate",
-        ]
-    ]
+    eligible = rates["eligible"].where(rates["eligible"] > 0)
+    contacted = rates["completed"] + rates["refused"]
+    rates["response_rate"] = rates["completed"] / eligible
+    rates["cooperation_rate"] = rates["completed"] / contacted.where(contacted > 0)
+    rates["refusal_rate"] = rates["refused"] / eligible
+    rates["contact_rate"] = contacted / eligible
+    rates["completion_rate"] = rates["completed"] / rates["n_main"].where(rates["n_main"] > 0)
+    return disp, rates[RATE_COLUMNS]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -119,3 +120,37 @@ def test_dispositions_equal_the_groupby_statement(seed: int) -> None:
             resp, sample, c, KEY, pd.DataFrame({"estate_id": []}), sample_keys=keys
         )
         pd.testing.assert_frame_equal(again_d, want_d)
+
+
+def test_rr1_counts_the_reserves_that_replaced_refusals() -> None:
+    """One building, 10 mains and 10 reserves; true cooperation 0.45: mains 1–4 answer, the
+    rest refuse (recorded for mains 5–6 only); reserves 1–9 are tried in order, 3, 6 and 9
+    answer. Completed 7 of 10 mains' places (样本完成率 0.7), but 19 households were
+    approached: RR1 = 7/19; the 2 recorded refusals: REF1 = 2/19, COOP1 = 7/9, CON1 = 9/19."""
+    ids = [f"E1|1栋|1|{i}" for i in range(20)]
+    sample = pd.DataFrame(
+        {
+            "estate_id": "E1",
+            "building": "1栋",
+            "household_id": ids,
+            "role": ["main"] * 10 + ["reserve"] * 10,
+            "order": list(range(1, 11)) * 2,
+        }
+    )
+    keys = pseudonymise(sample["household_id"], KEY, "household")
+    done = [0, 1, 2, 3, 12, 15, 18]  # mains 1–4, reserves 3, 6, 9
+    resp = pd.DataFrame({"household_key": keys[done].to_numpy(), "estate_id": "E1"})
+    contacts = pd.DataFrame({"household_id": ids[4:6], "status": "refused"})
+    disp, rates = _dispositions(resp, sample, contacts, KEY, pd.DataFrame({"estate_id": []}))
+    status = disp["status"].tolist()
+    assert status[4:6] == ["refused"] * 2
+    # 3 reserves used − 2 refused mains: one open main was substituted, the rest not reached
+    assert status[6:10] == ["substituted"] + ["not_reached"] * 3
+    assert status[10:19].count("not_reached") == 6 and status[19] == "unused"
+    r = rates.iloc[0]
+    assert r["eligible"] == 19 and r["approached_reserve"] == 9
+    assert r["response_rate"] == pytest.approx(7 / 19)
+    assert r["completion_rate"] == pytest.approx(0.7)
+    assert r["refusal_rate"] == pytest.approx(2 / 19)
+    assert r["cooperation_rate"] == pytest.approx(7 / 9)
+    assert r["contact_rate"] == pytest.approx(9 / 19)

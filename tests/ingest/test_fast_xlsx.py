@@ -16,7 +16,9 @@ from python_calamine import CalamineWorkbook
 
 from evaluation.ingest import readers, xlsx
 from evaluation.ingest.readers import read_survey_export
+from wuye_common.cells import text_frame
 from wuye_common.errors import WuyeError
+from wuye_common.sheets import Limits, calamine_rows
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -96,12 +98,10 @@ def write_parts(
 
 
 def calamine_raw(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
-    book = CalamineWorkbook.from_path(str(path))
-    names = [str(s) for s in book.sheet_names]
-    rows = book.get_sheet_by_name(readers._pick_sheet(names, sheet, path.name)).to_python(
-        skip_empty_area=False
+    rows, numbers, *_ = calamine_rows(
+        path, lambda names: readers._pick_sheet(names, sheet, path.name), Limits(), file="x"
     )
-    return readers._text_frame(rows, categorical=True)
+    return text_frame(rows, numbers - 1, categorical=True)
 
 
 def fast_raw(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
@@ -206,7 +206,7 @@ def test_demo_export_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.Monk
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
     frame, info = read_survey_export(path)
-    assert len(frame) == len(export) and info.platform == "wjx"
+    assert len(frame) + info.blank_rows == len(export) and info.platform == "wjx"
 
 
 def test_constant_memory_inline_strings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,17 +288,21 @@ def test_hand_made_edge_cases_same_as_calamine(
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
     raw = fast_raw(path)
-    assert raw.iloc[1, 1] == "a&b<c>\"'你A"
-    assert raw.iloc[1, 2] == "\r回车_x000D_字面 _x4E2D_ A"
-    assert raw.iloc[3, 3] == "  两端空格  " and raw.iloc[4, 1] == "去掉空格 \n 换行"
-    assert raw.iloc[4, 2] == "粗体 普通" and raw.iloc[4, 3] == "漢字"
-    assert raw.iloc[7, 1] == "内联&<" and raw.iloc[7, 2] == "多 段 "
-    assert pd.isna(raw.iloc[5, 3]) and pd.isna(raw.iloc[6, 1])  # B holds TRUE: mixed
-    assert raw.iloc[10, 0] == "15" and raw.iloc[11, 0] == "13800138000"
-    assert raw.iloc[11, 1] == "TRUE" and raw.iloc[11, 3] == "-0.25"
-    assert raw.iloc[12, 0] == "1.2345678901234567e+19" and raw.shape == (13, 27)
+    assert raw.loc[1, 1] == "a&b<c>\"'你A"
+    assert raw.loc[1, 2] == "\r回车_x000D_字面 _x4E2D_ A"
+    assert raw.loc[3, 3] == "  两端空格  " and raw.loc[4, 1] == "去掉空格 \n 换行"
+    assert raw.loc[4, 2] == "粗体 普通" and raw.loc[4, 3] == "漢字"
+    assert raw.loc[7, 1] == "内联&<" and raw.loc[7, 2] == "多 段 "
+    assert pd.isna(raw.loc[5, 3]) and pd.isna(
+        raw.loc[6, 1]
+    )  # B holds TRUE: mixed (blank rows and columns are left out: cells by label)
+    assert raw.loc[10, 0] == "15" and raw.loc[11, 0] == "13800138000"
+    assert raw.loc[11, 1] == "TRUE" and raw.loc[11, 3] == "-0.25"
+    assert (
+        raw.loc[12, 0] == "1.2345678901234567e+19" and raw.index[-1] == 12 and raw.columns[-1] == 26
+    )
     # "1" as text and 1 as a number are one category
-    assert raw.iloc[:, 3].cat.categories.tolist().count("1") == 1
+    assert raw[3].cat.categories.tolist().count("1") == 1
 
 
 def test_leading_empty_rows_and_columns_keep_row_numbers(
@@ -314,7 +318,7 @@ def test_leading_empty_rows_and_columns_keep_row_numbers(
     assert_same_raw(path)
     assert_same_export(monkeypatch, path)
     _, info = read_survey_export(path)
-    assert info.header_row == 3 and info.source_rows.tolist() == [4, 5]
+    assert info.header_row == 3 and info.source_rows.tolist() == [5] and info.blank_rows == 1
 
 
 def test_chunks_cut_between_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

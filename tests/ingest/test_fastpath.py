@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from evaluation.ingest.ingest import ingest_round
 from evaluation.ingest.pseudonym import pseudonym, pseudonymise
-from evaluation.ingest.readers import _text_frame, read_survey_export
+from evaluation.ingest.readers import read_survey_export
 from tests.ingest.test_ingest_round import HEADERS, make_round, messy_rows, row, write_export
+from wuye_common.cells import text_frame
 from wuye_common.errors import WuyeError
 
 CELLS = st.one_of(
@@ -36,8 +37,8 @@ def _plain(frame: pd.DataFrame) -> list[list[object]]:
 
 
 def _same(rows: list[list[object]]) -> None:
-    plain = _text_frame(rows)
-    cat = _text_frame(rows, categorical=True)
+    plain = text_frame(rows, np.arange(len(rows)))
+    cat = text_frame(rows, np.arange(len(rows)), categorical=True)
     assert list(plain.columns) == list(cat.columns) and len(plain) == len(cat)
     assert all(isinstance(cat[c].dtype, pd.CategoricalDtype) for c in cat.columns)
     assert _plain(plain) == _plain(cat)

@@ -100,7 +100,9 @@ def write_export(path: Path, rows: list[list[object]], headers: list[str] = HEAD
 
 
 def messy_rows() -> list[list[object]]:
-    blank = [None] * len(HEADERS)
+    # metadata but no answer (fully blank rows are no rows at all: test_readers)
+    blank = [2, "2025-06-01 10:00:00", "200秒", "手机提交", "直接访问", f"{IP}(湖北-鄂州)"]
+    blank += [None] * (len(HEADERS) - len(blank))
     return [
         row(1, phone=PHONE),  # 2 duplicate (older)
         blank,  # 3 blank_row
@@ -161,7 +163,8 @@ def test_every_rule_and_every_row_accounted(messy) -> None:
     assert by_estate.loc["E001", "accepted"] == 1 and by_estate.loc["E003", "accepted"] == 2
     assert by_estate["read"].sum() == 13
     summary = result.summary()
-    assert list(summary.columns) == ["层级", "文件", "小区编号", "读入", "接受", "隔离"]
+    assert list(summary.columns) == ["层级", "文件", "小区编号", "读入", "接受", "隔离", "跳过空行"]
+    assert "整行空白的行已跳过，不计入读入：0 行" in result.report()
     assert "隔离原因" in result.report()
 
 
@@ -336,7 +339,11 @@ def test_sample_linking_and_dispositions(tmp_path: Path) -> None:
     }
     rates = result.response_rates.set_index("estate_id")
     assert rates.loc["E001", "n_main"] == 4 and rates.loc["E001", "completed"] == 3
-    assert rates.loc["E001", "response_rate"] == pytest.approx(3 / 4)
+    # AAPOR RR1: 3 completes of 5 households approached (4 mains + reserve 104)
+    assert rates.loc["E001", "eligible"] == 5
+    assert rates.loc["E001", "response_rate"] == pytest.approx(3 / 5)
+    assert rates.loc["E001", "completion_rate"] == pytest.approx(3 / 4)  # 样本完成率
+    assert rates.loc["E001", "refusal_rate"] == pytest.approx(1 / 5)
     assert rates.loc["E002", "response_rate"] == 0
     assert "household_id" not in result.dispositions.columns
 
@@ -354,7 +361,10 @@ def test_substitution_rule_without_contacts(tmp_path: Path) -> None:
         "completed",
         "completed",
     ]
-    assert result.response_rates.set_index("estate_id").loc["E001", "response_rate"] == 0.75
+    rates = result.response_rates.set_index("estate_id")
+    # two reserves and four mains approached, three completes: RR1 = 3/6 (样本完成率 3/4)
+    assert rates.loc["E001", "response_rate"] == 0.5
+    assert rates.loc["E001", "completion_rate"] == 0.75
 
 
 def test_files_per_estate_and_accounting_per_file(tmp_path: Path) -> None:
@@ -415,9 +425,7 @@ def test_clear_errors(tmp_path: Path) -> None:
         ingest_round(make_round(tmp_path), [other, tmp_path / "x" / "other.xlsx"])
     # the same stem with another extension would give the same response ids
     (tmp_path / "other.csv").write_text("序号\n1\n", encoding="utf-8")
-    with pytest.raises(
-        WuyeError, match=re.escape("文件名重复（不计扩展名）：other.csv、other.xlsx")
-    ):
+    with pytest.raises(WuyeError, match=re.escape("：other.csv、other.xlsx")):
         ingest_round(make_round(tmp_path), [other, tmp_path / "other.csv"])
 
 
@@ -439,13 +447,14 @@ def test_demo_export_ingests_with_every_row_accounted(tmp_path: Path) -> None:
         questionnaire="default",
     )
     result = ingest_round(rnd, [path], sample=drawn.sample)
-    n = len(visits.export)
-    assert len(result.respondents) + len(result.quarantine) == n
-    assert result.counts.query("level == 'total'")["read"].iat[0] == n
     key = visits.key.assign(source_row=visits.key["row"] + 2).set_index("source_row")
-    q = result.quarantine.set_index("source_row")
     blank = key.index[key["role"] == "blank"]
-    assert (q.loc[blank, "reason_code"] == "blank_row").all()
+    n = len(visits.export) - len(blank)  # fully blank rows are skipped, and counted
+    assert len(result.respondents) + len(result.quarantine) == n
+    total = result.counts.query("level == 'total'")
+    assert total["read"].iat[0] == n and total["blank_rows"].iat[0] == len(blank) > 0
+    q = result.quarantine.set_index("source_row")
+    assert not set(blank) & (set(q.index) | set(result.respondents["source_row"]))
     unknown = key.index[key["role"] == "unknown"]
     assert q.loc[unknown, "reason_code"].isin(["unknown_estate", "ambiguous_estate"]).all()
     speeders = key.index[key["mess"].str.contains("speeder")]

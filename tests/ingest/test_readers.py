@@ -94,7 +94,7 @@ def test_header_classification() -> None:
 # ----------------------------------------------------------------------- synthetic layouts
 
 
-def test_skipped_markers_and_blank_rows_are_kept(tmp_path: Path) -> None:
+def test_skipped_markers_kept_and_blank_rows_skipped_and_counted(tmp_path: Path) -> None:
     rows = [
         [*META, "1、小区", "2、满意度"],
         [
@@ -113,8 +113,8 @@ def test_skipped_markers_and_blank_rows_are_kept(tmp_path: Path) -> None:
         [None] * 8,
     ]
     frame, info = read_survey_export(write_rows(tmp_path / "a.xlsx", rows))
-    assert len(frame) == 3  # interior blank row kept, trailing blank rows dropped
-    assert info.source_rows.tolist() == [2, 3, 4]
+    assert len(frame) == 2  # blank rows are not rows: skipped, and counted
+    assert info.source_rows.tolist() == [2, 4] and info.blank_rows == 1
     assert frame["2、满意度"].iloc[0] == "(跳过)"
     assert info.kind == "text"
     skipped = expand_multiselect(pd.Series(["A┋B", "(跳过)", None, "B"]))

@@ -66,6 +66,25 @@ def test_outputs_carry_chinese_names_and_numeric_percentages(demo: Path, period:
     assert "红黑榜" in book.sheetnames
 
 
+@pytest.mark.parametrize("period", DEMO_PERIODS)
+def test_data_files_carry_the_lists_evidence(demo: Path, period: str) -> None:
+    """The column contract of #18: estates.csv and firms.csv carry each unit's tests,
+    rank interval and rank chances, estates.csv its non-response sensitivity; a listed
+    estate's evidence holds (q ≤ 5%, inside its rank interval)."""
+    evidence = ["p_value", "q_value", "rank_low", "rank_high", "p_bottom", "p_top"]
+    estates = pd.read_csv(demo / period / "data" / "estates.csv", encoding="utf-8-sig")
+    firms = pd.read_csv(demo / period / "data" / "firms.csv", encoding="utf-8-sig")
+    assert set(evidence) | {"nr_delta"} <= set(estates.columns)
+    assert set(evidence) <= set(firms.columns)
+    ranked = estates[estates["rank"].notna()]
+    assert ((ranked["rank_low"] <= ranked["rank"]) & (ranked["rank"] <= ranked["rank_high"])).all()
+    on_verdict = estates["criteria"].fillna("").str.split(",").apply(lambda c: "verdict" in c)
+    black = estates[(estates["list"] == "黑榜") & on_verdict]
+    assert (black["q_value"] <= 0.05).all()
+    assert estates["response_rate"].between(0, 1).all()
+    assert (estates["response_rate"] <= estates["completion_rate"] + 1e-12).all()
+
+
 def test_history_exists_after_two_rounds(demo: Path) -> None:
     from evaluation.history import history
 

@@ -289,9 +289,14 @@ def test_disk_full_during_the_database_write_keeps_the_database(small_round, bas
     try:
         before = _db_tables(ws / "wuye.sqlite")
 
+        # room for the quarantine workbook the ingest writes first (tens of kB), none for
+        # the database (hundreds of kB already): the write that fails is the database's
+        limit = 120_000
+        assert (ws / "wuye.sqlite").stat().st_size > limit
+
         def limited() -> None:
             _no_file_size_limit()
-            resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
         full = _run(["ingest", str(_root(ws))], preexec_fn=limited)
         assert full.returncode == 2, full.stdout + full.stderr

@@ -165,7 +165,8 @@ def test_odd_export_shapes_through_the_cli(ws, tmp_path, capsys):
     with Store(ws / "wuye.sqlite") as store:
         counts = store.read("ingest_counts", round_id=PERIOD)
     files = counts[counts["level"] == "file"].set_index("source_file")
-    assert {Path(f).name: int(n) for f, n in files["read"].items()} == rows
+    read = files["read"] + files["blank_rows"]  # blank rows are skipped, and counted
+    assert {Path(f).name: int(n) for f, n in read.items()} == rows
     assert (counts["read"] == counts["accepted"] + counts["quarantined"]).all()
 
 
@@ -216,3 +217,18 @@ def test_demo_arguments_out_of_range_are_usage_errors(tmp_path, capsys, args):
     err = capsys.readouterr().err
     assert "Traceback" not in err and args[0] in err
     assert not (tmp_path / "ws").exists()
+
+
+def test_unexpected_building_labels_through_the_cli(ws, tmp_path, capsys):
+    """``十十栋`` raised KeyError in chinese_number and the CLI printed a traceback."""
+    from evaluation.demo import write_export
+
+    root = round_folder(ws)
+    export = demo_export(ws)
+    building = next(c for c in export.columns if "楼栋" in c)
+    export.loc[0:5, building] = ["十十栋", "零十栋", "十十十", "一百栋", "十二栋", "两栋"]
+    for old in (root / "fieldwork").glob("*.xlsx"):
+        old.unlink()
+    write_export(export, root / "fieldwork" / "问卷星导出.xlsx")
+    code, err = run_cli(["ingest", root], capsys)
+    assert code == 0, err

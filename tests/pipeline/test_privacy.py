@@ -271,7 +271,11 @@ def test_a_name_column_is_not_kept(demo_run, tmp_path):
     rnd = load_round(root)
     export = next((root / "fieldwork").glob("*.xlsx"))
     data = pd.read_excel(export, dtype=str, engine="calamine")
-    names = [f"欧阳{chr(0x4E00 + 7 * i)}{chr(0x4E00 + 11 * i + 3)}" for i in range(len(data))]
+    cjk = 0x9FFF - 0x4E00  # stay among the CJK ideographs however many rows there are
+    names = [
+        f"欧阳{chr(0x4E00 + 7 * i % cjk)}{chr(0x4E00 + (11 * i + 3) % cjk)}"
+        for i in range(len(data))
+    ]
     data.insert(6, "姓名", names)
     data.insert(7, "99、您的姓名", names[::-1])
     path = tmp_path / "问卷星导出_带姓名.xlsx"

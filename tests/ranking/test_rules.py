@@ -10,18 +10,24 @@ import pytest
 
 from evaluation.ranking.rules import Rules, credit_grade, parse_rules
 from wuye_common.errors import WuyeError
+from wuye_common.vocabulary import MIN_N, MIN_RESPONSE_RATE
 
 
 def test_empty_rules_give_documented_defaults() -> None:
     rules = parse_rules({})
     assert rules == Rules()
-    assert rules.weights.index == 0.6 and rules.weights.verdict == 0.2
+    assert rules.weights.compliance == 0.8 and rules.weights.compliance_scale == 1.0
+    assert rules.weights.index == 0.0 and rules.weights.verdict == 0.0
     assert rules.weights.credit == 0.1 and rules.weights.complaints == 0.1
-    assert rules.eligibility.min_n == 20 and rules.eligibility.min_response_rate == 0.5
+    # the one eligibility minimum, shared with scoring's 样本量不足 / 应答率偏低 flags
+    assert rules.eligibility.min_n == MIN_N == 30
+    assert rules.eligibility.min_response_rate == MIN_RESPONSE_RATE == 0.5
+    assert rules.eligibility.nr_odds_ratio == 8.0
     assert rules.red.verdicts == ("达标",) and rules.red.top_share == 0.10
+    assert rules.red.fdr == rules.black.fdr == 0.05 and rules.allow_nonprobability is False
     assert rules.black.verdicts == ("未达标",) and rules.black.credit_grades == ("C",)
     assert rules.escalation_count == 2
-    assert rules.tie_break == ("composite", "rate_low", "n")
+    assert rules.tie_break == ("composite", "margin_low", "n")
     assert dict(rules.credit_bands) == {"AAA": 85, "AA": 80, "A": 70, "B": 60, "C": 0}
     assert parse_rules(None) == Rules()
 
@@ -30,6 +36,7 @@ def test_every_section_parses_from_toml() -> None:
     text = """
     tie_break = ["composite", "complaints_per_100"]
     escalation_count = 3
+    allow_nonprobability = true
     commendation_count = 1
     [weights]
     index = 1
@@ -40,12 +47,15 @@ def test_every_section_parses_from_toml() -> None:
     [eligibility]
     min_n = 10
     min_response_rate = 0.0
+    nr_odds_ratio = 2
     [red]
+    fdr = 0.1
     top_k = 2
     top_share = 0.0
     mode = "both"
     [black]
     verdicts = []
+    fdr = 0.01
     bottom_k = 2
     bottom_among = ["未达标"]
     credit_grades = ["C", "B"]
@@ -61,7 +71,8 @@ def test_every_section_parses_from_toml() -> None:
     rules = parse_rules(tomllib.loads(text))
     assert rules.weights.index == 1.0 and rules.weights.verdict == 0.0
     assert rules.weights.inspection_column == "检查得分" and rules.weights.complaints_cap == 5
-    assert rules.eligibility.min_n == 10
+    assert rules.eligibility.min_n == 10 and rules.eligibility.nr_odds_ratio == 2.0
+    assert rules.red.fdr == 0.1 and rules.black.fdr == 0.01 and rules.allow_nonprobability
     assert rules.red.top_k == 2 and rules.red.mode == "both"
     assert rules.black.verdicts == () and rules.black.bottom_k == 2
     assert rules.black.credit_grades == ("C", "B")
@@ -76,12 +87,20 @@ def test_every_section_parses_from_toml() -> None:
     [
         ({"weights": {"index": -0.1}}, "rules.weights.index"),
         ({"weights": {"credit": "high"}}, "rules.weights.credit"),
-        ({"weights": {"index": 0, "verdict": 0, "credit": 0, "complaints": 0}}, "rules.weights"),
+        (
+            {"weights": {"compliance": 0, "index": 0, "verdict": 0, "credit": 0, "complaints": 0}},
+            "rules.weights",
+        ),
         ({"weights": {"complaints_cap": 0}}, "rules.weights.complaints_cap"),
         ({"weights": {"speed": 1}}, "rules.weights.speed"),
         ({"eligibility": {"min_n": 2.5}}, "rules.eligibility.min_n"),
         ({"eligibility": {"min_n": -1}}, "rules.eligibility.min_n"),
         ({"eligibility": {"min_response_rate": 1.5}}, "rules.eligibility.min_response_rate"),
+        ({"eligibility": {"nr_odds_ratio": 0.5}}, "rules.eligibility.nr_odds_ratio"),
+        ({"black": {"fdr": 0}}, "rules.black.fdr"),
+        ({"red": {"fdr": 1.5}}, "rules.red.fdr"),
+        ({"weights": {"compliance_scale": 0}}, "rules.weights.compliance_scale"),
+        ({"allow_nonprobability": "yes"}, "rules.allow_nonprobability"),
         ({"red": {"top_share": 1.2}}, "rules.red.top_share"),
         ({"red": {"mode": "any"}}, "rules.red.mode"),
         ({"red": {"verdicts": ["优秀"]}}, "rules.red.verdicts"),

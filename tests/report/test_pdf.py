@@ -194,3 +194,24 @@ def test_stage_column_names_are_understood(results) -> None:
     assert dict(card["facts"])["物业企业"] == results.estates.iloc[2]["firm"]
     assert card["change"]["diff"].endswith("个百分点）")
     assert "（" in tables.firms_table(staged)["满意率（区间）"].iloc[0]
+
+
+def test_cards_show_the_non_response_sensitivity_beside_the_verdict(results) -> None:
+    from dataclasses import replace
+
+    e = results.estates
+    delta = np.where(e["verdict"] == "临界", 0.3, np.where(e["verdict"] == "达标", 0.74, -np.inf))
+    cards = pdf.card_payloads(replace(results, estates=e.assign(nr_delta=delta)))
+    notes = {k: v["estate"]["verdict_note"] for k, v in cards.items()}
+    verdict = e.set_index("estate_id")["verdict"]
+    for estate, note in notes.items():
+        if verdict[estate] == "达标":
+            assert note.endswith("满意与不满意住户应答意愿相差 2.1 倍即可改变判定")
+        elif verdict[estate] == "未达标":
+            assert note.endswith("任何未应答情形都不改变判定")
+        else:
+            assert "应答意愿" not in note
+    # the district report shows the caterpillar and funnel plots (SVG, glyphs as paths)
+    payload = pdf.district_payload(results)
+    assert payload["caterpillar"].startswith("<?xml") and "<svg" in payload["funnel"]
+    assert any(row[0] == "多重检验" for row in payload["method"])

@@ -124,6 +124,8 @@ def _kobo_export(source: pd.DataFrame, q) -> pd.DataFrame:
     frame["_id"] = source["序号"]
     frame["_uuid"] = [f"uuid-{i}" for i in range(len(frame))]
     frame["_submission_time"] = out["end"]
+    blank = source.isna().all(axis=1).to_numpy()  # a blank row stays blank (not a row)
+    frame.loc[blank, :] = np.nan
     return frame
 
 

@@ -16,8 +16,10 @@ from evaluation.store import Store
 from wuye_common.errors import WuyeError
 
 Z = stats.norm.ppf(0.975)
+# B's and C's rates precise enough that the top rank is certain (its rank interval)
+SE = {"A": 0.02, "B": 0.005, "C": 0.005}
 RULES = {
-    "weights": {"index": 1, "verdict": 0, "credit": 0, "complaints": 0},
+    "weights": {"compliance": 1, "index": 0, "verdict": 0, "credit": 0, "complaints": 0},
     "red": {"top_k": 1, "top_share": 0},
 }
 # estate → (rate, verdict) per round; ids deliberately not in period order
@@ -44,13 +46,14 @@ def run_round(store: Store, round_id: str, period: str, data: dict) -> None:
         }
     )
     rate = np.array([data[i][0] for i in ids])
+    se = np.array([SE[i] for i in ids])
     sc = pd.DataFrame(
         {
             "estate_id": ids,
             "rate": rate,
-            "rate_se": 0.02,
-            "rate_low": rate - Z * 0.02,
-            "rate_high": rate + Z * 0.02,
+            "rate_se": se,
+            "rate_low": rate - Z * se,
+            "rate_high": rate + Z * se,
             "index": 100 * rate,
             "n": 60,
             "response_rate": 0.9,

@@ -95,7 +95,7 @@ def test_three_and_four_point_scales_with_default_points(tmp_path: Path) -> None
         (("number = 3", "number = 2"), "题号重复"),
         (("overall = true", "overall = false"), "总体评价题"),
         (('missing = ["不清楚"]', 'missing = ["一般"]'), "同时出现"),
-        (("number = 2\n", "number = 0\n"), "正整数"),
+        (("number = 2\n", "number = 0\n"), "的整数"),
         (('dimension = "环境卫生"', 'dimension = ""'), "维度"),
     ],
 )

@@ -56,6 +56,14 @@ def test_half_year_round_loads_all_estates_with_thresholds(tmp_path: Path) -> No
     assert rnd.label == "葛店经开区 2025年上半年"
 
 
+def test_sampling_design_names_the_external_design(tmp_path: Path) -> None:
+    """``[sampling] design``: none by default (answers without a sampling record are then a
+    non-probability sample); "srs" or "systematic" when an external design drew them."""
+    assert load_round(make_round(tmp_path)).sampling.design is None
+    toml = TOML.format(period="2025H1") + '\n[sampling]\ndesign = "srs"\n'
+    assert load_round(make_round(tmp_path, toml=toml)).sampling.design == "srs"
+
+
 def test_quarterly_round_covers_only_resettlement_estates(tmp_path: Path) -> None:
     rnd = load_round(make_round(tmp_path, period="2025Q3"))
     assert list(rnd.register["estate_id"]) == ["E3"]
@@ -169,6 +177,11 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
             "sampling.margn",
         ),
         (
+            '[round]\ndistrict = "X"\nperiod = "2025H1"\n[sampling]\ndesign = "quota"\n'
+            '[inputs]\nregister = "台账.csv"\n',
+            "sampling.design",
+        ),
+        (
             '[round]\ndistrict = "X"\nperiod = "2025H1"\nid = "../x"\n'
             '[inputs]\nregister = "台账.csv"\n',
             "round.id",
@@ -200,3 +213,55 @@ def test_period_helpers() -> None:
     assert previous_period("2025Q1") == "2024Q4"
     assert period_label("2025Q3") == "2025年第三季度"
     assert period_label("2025H2") == "2025年下半年"
+
+
+@pytest.mark.parametrize(
+    ("section", "column"),
+    [
+        ('[sampling]\nsizing = "both"\n', "sampling.sizing"),
+        ("[sampling]\ndelta = 0.6\n", "sampling.delta"),  # not below the lowest threshold
+        ("[sampling]\npower = 0.01\n", "sampling.power"),
+        ("[sampling]\npower = 1\n", "sampling.power"),
+        ("[sampling]\nbudget = 0\n", "sampling.budget"),
+        ("[sampling]\nbudget = 2000.5\n", "sampling.budget"),
+        ("[sampling]\nwaves = 3\n", "sampling.waves"),
+        ("[sampling]\nfirst_share = 1.2\n", "sampling.first_share"),
+        ("[sampling]\ntopup_share = 0\n", "sampling.topup_share"),
+        ('[sampling]\nwaves = 2\nmethod = "srs"\n', "sampling.waves"),
+        ('[sampling]\nmethod = "cluster"\n', "sampling.method"),
+        ('[scoring]\nsmall_area = "yes"\n', "scoring.small_area"),
+        ("[scoring]\nsmallarea = true\n", "scoring.smallarea"),
+        ('[round]\ninterval_method = "exakt"\n', "round.interval_method"),
+    ],
+)
+def test_power_sampling_and_scoring_keys_are_validated(
+    tmp_path: Path, section: str, column: str
+) -> None:
+    toml = TOML.format(period="2025H1")
+    if section.startswith("[round]"):
+        toml = toml.replace("seed = 7", "seed = 7\n" + section.split("\n", 1)[1])
+    else:
+        toml += section
+    with pytest.raises(WuyeError) as info:
+        load_round(make_round(tmp_path, toml=toml))
+    assert column in {p.column for p in info.value.problems}
+
+
+def test_power_defaults_and_keys_load(tmp_path: Path) -> None:
+    rnd = load_round(make_round(tmp_path))
+    s = rnd.sampling
+    assert (s.sizing, s.delta, s.power, s.budget, s.waves, s.method) == (
+        "power",
+        0.05,
+        0.8,
+        None,
+        1,
+        "simple",
+    )
+    assert rnd.interval_method == "exact" and rnd.scoring == {}
+    toml = TOML.format(period="2025H1") + (
+        "[sampling]\nbudget = 5000\nwaves = 2\ndelta = 0.08\n[scoring]\nsmall_area = true\n"
+    )
+    rnd = load_round(make_round(tmp_path, toml=toml))
+    assert (rnd.sampling.budget, rnd.sampling.waves, rnd.sampling.delta) == (5000, 2, 0.08)
+    assert rnd.scoring == {"small_area": True}

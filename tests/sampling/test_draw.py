@@ -50,7 +50,11 @@ def make_round(
 
 
 SPEC = {"A01": [40, 35, 60], "B02": [120, 80], "C03": [15] * 6, "D04": [300], "E05": [9, 4]}
-CONFIG = SamplingConfig(margin=0.1, minimum=10, response_rate=0.85, reserve_ratio=0.5)
+# the stratified design sized by margin: what these tests pin down (power sizing and the
+# simple random sample of the estate are tested in test_power.py)
+CONFIG = SamplingConfig(
+    margin=0.1, minimum=10, response_rate=0.85, reserve_ratio=0.5, sizing="margin", method="srs"
+)
 
 
 def draw(register, frame, config=CONFIG, seed=11):

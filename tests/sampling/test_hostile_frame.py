@@ -26,6 +26,7 @@ from tests.hostile import (
     round_folder,
     run_cli,
     set_toml,
+    tally,
     typed_workbook,
 )
 from wuye_common.errors import WuyeError
@@ -75,8 +76,10 @@ def test_frame_wrong_values_sample_or_are_located(
         assert int(drawn.plan["N"].sum()) <= len(frame)
         for book in (folder / "out").rglob("*.xlsx"):
             assert formula_count(book) == 0
+        tally("住户清册 cell", "sampled")
     except WuyeError as exc:
         assert all(p.file and path.name in p.file for p in exc.problems), exc
+        tally("住户清册 cell", "located error")
     finally:
         shutil.rmtree(folder)
 

@@ -15,7 +15,9 @@ from sampling.fieldsheets import sheet_names, write_field_sheets
 from sampling.record import read_sampling_record, write_sampling_record
 from wuye_common.errors import WuyeError
 
-CONFIG = SamplingConfig(margin=0.15, minimum=5, response_rate=0.85, reserve_ratio=0.5)
+CONFIG = SamplingConfig(
+    margin=0.15, minimum=5, response_rate=0.85, reserve_ratio=0.5, sizing="margin", method="srs"
+)
 
 
 def make(names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

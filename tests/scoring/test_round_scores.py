@@ -187,10 +187,26 @@ def test_verdict_columns_and_response_rate_flag(scored):
 
 
 def test_fallback_without_sampling_record():
+    """No sampling record and no [sampling] design: a non-probability sample, estimated
+    without the finite-population correction; with the external design named, the FPC
+    with N = 台账 户数 and the 分层回退 flag."""
     rnd, ing, _ = synth(n_estates=2)
     s = score_round(rnd, ing, None, overall_item="S05")
-    assert s.estates["flags"].str.contains("分层回退").all()
+    e = s.estates.set_index("estate_id")
+    assert e["flags"].str.contains("非概率样本").all() and e["nonprobability"].all()
+    assert not e["flags"].str.contains("分层回退").any()
     assert s.weights.groupby("estate_id").weight.sum().tolist() == pytest.approx([150, 150])
+    # no FPC: R's svyby(~y, ~estate, svydesign(ids=~1, strata=~estate, weights=~w)) with
+    # the domain of answered overall items; with the design named, fpc = 台账 户数
+    ov = ing.answers[ing.answers["item_id"] == "S05"].assign(w=150 / 40, N=150.0)
+    plain = survey_proportion(ov, "satisfied", strata="estate_id", weights="w", by="estate_id")
+    assert e["rate_se"].to_numpy() == pytest.approx(plain["se"].to_numpy())
+    rnd.sampling = SimpleNamespace(design="srs")
+    named = score_round(rnd, ing, None, overall_item="S05").estates.set_index("estate_id")
+    assert named["flags"].str.contains("分层回退").all() and not named["nonprobability"].any()
+    fpc = survey_proportion(ov, "satisfied", strata="estate_id", fpc="N", by="estate_id")
+    assert named["rate_se"].to_numpy() == pytest.approx(fpc["se"].to_numpy())
+    assert (named["rate_se"] < e["rate_se"]).all()
 
 
 def test_collapse_empty_and_unknown_buildings():
@@ -273,7 +289,14 @@ def test_estate_missing_from_record_uses_register_households():
     w = respondent_weights(resp, rec, reg).set_index("response_id")
     assert w.loc["c", "fallback"] and w.loc["c", "stratum"] == "E2|*"
     assert w.loc["c", "weight"] == pytest.approx(45.0)
-    assert not w.loc["a", "fallback"] and w.loc["b", "weight"] == pytest.approx(30.0)
+    # E1's buildings hold one respondent each: collapsed into one stratum (N = 10 + 30)
+    assert not w.loc["a", "fallback"] and w.loc["b", "weight"] == pytest.approx(20.0)
+    assert w.loc["a", "stratum"] == "E1|1+2" and w.loc[["a", "b"], "collapsed"].all()
+    # E2 has no record and no [sampling] design: a non-probability sample without FPC
+    assert w.loc["c", "nonprobability"] and np.isinf(w.loc["c", "N_fpc"])
+    assert w.loc["a", "N_fpc"] == 40 and not w.loc["a", "nonprobability"]
+    named = respondent_weights(resp, rec, reg, design="srs").set_index("response_id")
+    assert not named.loc["c", "nonprobability"] and named.loc["c", "N_fpc"] == 90
 
 
 def test_empty_answers_raise():
@@ -296,8 +319,12 @@ def test_weights_of_no_respondents_are_an_empty_table() -> None:
         "weight",
         "N_h",
         "n_h",
+        "N_fpc",
+        "N_record",
         "fallback",
         "n_exceeds_N",
+        "nonprobability",
+        "collapsed",
     ]
 
 
@@ -311,3 +338,21 @@ def test_duplicate_respondent_ids_are_rejected(categorical: bool) -> None:
         ing.answers["response_id"] = ing.answers["response_id"].astype("category")
     with pytest.raises(WuyeError, match="response_id 有重复"):
         score_round(rnd, ing, rec, overall_item="S05")
+
+
+def test_one_eligibility_minimum_for_the_flag_and_the_ranking():
+    """The round's [rules.eligibility] min_n is the n below which scoring flags 样本量不足
+    and ranking leaves the estate out — one number, not two."""
+    from evaluation.ranking.lists import rank_round
+    from evaluation.ranking.rules import parse_rules
+
+    rnd, ing, rec = synth(n_estates=4, resp_per=40)
+    for min_n in (30, 45):
+        rnd.rules = parse_rules({"eligibility": {"min_n": min_n, "min_response_rate": 0}})
+        rnd.round_id = rnd.period = "2025H1"
+        e = score_round(rnd, ing, rec, overall_item="S05").estates
+        short = e["n"] < min_n
+        assert (e["flags"].str.contains("样本量不足") == short).all()
+        ranked = rank_round(rnd, e).estates.set_index("estate_id")
+        assert (ranked.loc[e["estate_id"], "eligible"].to_numpy() == ~short.to_numpy()).all()
+    assert short.all()  # 40 answers (some skipped the overall item) < 45

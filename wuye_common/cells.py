@@ -1,5 +1,6 @@
-"""Cell values as text, shared by both spreadsheet readers (:mod:`evaluation.ingest.readers`
-via calamine and the streaming :mod:`evaluation.ingest.xlsx`), so that both give the same
+"""Cell values as text, shared by every spreadsheet reader (:mod:`evaluation.ingest.readers`
+via calamine, the streaming :mod:`evaluation.ingest.xlsx`, and :func:`sampling.tables.read_table`
+through :mod:`wuye_common.sheets`), so that all give the same
 frame: integral numbers without ``.0``, dates as ``YYYY-MM-DD HH:MM:SS``, blank text as NA,
 and each column a ``Categorical`` converted once per distinct value."""
 
@@ -10,6 +11,56 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 from pandas._libs import lib
+
+
+def text_frame(
+    rows: list[list[object]], index: np.ndarray, *, categorical: bool = False
+) -> pd.DataFrame:
+    """Calamine's cell values as text columns (``str`` dtype, NA for empty cells; with
+    ``categorical``, ``category`` columns of the same text), rows labelled by ``index``;
+    rows and columns without any text are left out (:func:`without_blanks`), columns
+    labelled by their position.
+
+    Each column is converted once per distinct value: integral numbers without ``.0``,
+    dates as ``YYYY-MM-DD HH:MM:SS``. (This is what pandas' ``engine="calamine"`` reader
+    does cell by cell in Python; doing it per distinct value is ~10× faster.)
+    """
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    width = int(lengths.max(initial=0))
+    if (lengths != width).any():
+        rows = [list(r) + [""] * (width - len(r)) for r in rows]
+    if rows and width:
+        table = lib.to_object_array(rows, min_width=width)
+    else:
+        table = np.empty((len(rows), width), dtype=object)
+    labels = pd.Index(np.asarray(index, dtype=np.int64))
+    if categorical:  # contiguous columns hash about twice as fast
+        by_column = np.ascontiguousarray(table.T)
+        frame = pd.DataFrame(
+            {c: categorical_texts(by_column[c]) for c in range(width)}, index=labels
+        )
+        return without_blanks(frame)
+    columns = {}
+    for c in range(width):
+        column = table[:, c]
+        if lib.is_string_array(column, skipna=False):  # the usual case: text cells only
+            column = column.copy()
+            column[column == ""] = None
+            columns[c] = pd.Series(column, dtype="str", index=labels)
+            continue
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        texts = np.array([cell_text(u) for u in uniques] + [None], dtype=object)
+        columns[c] = pd.Series(texts[codes], dtype="str", index=labels)
+    return without_blanks(pd.DataFrame(columns, index=labels))
+
+
+def without_blanks(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows and the columns that hold no text (labels kept)."""
+    filled = frame.notna().to_numpy()
+    rows, cols = filled.any(axis=1), filled.any(axis=0)
+    if rows.all() and cols.all():
+        return frame
+    return frame.iloc[np.flatnonzero(rows), np.flatnonzero(cols)]
 
 
 def categorical_texts(column: np.ndarray, *, text_only: bool = False) -> pd.Categorical:
