@@ -230,7 +230,7 @@ def simulate_visits(
         resp,
         households,
         visits,
-        truth["threshold"].to_numpy(dtype=float),
+        _estate_sizes(district, truth),
         overall,
         q["items"][overall]["satisfied"],
     )
@@ -249,6 +249,17 @@ def simulate_visits(
     export, key = _with_blank_rows(rng, columns, resp, submissions)
     return Fieldwork(
         export=export, key=key, dispositions=_dispositions(households, visits), mess=resp.mess
+    )
+
+
+def _estate_sizes(district: DemoDistrict, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per truth row: the estate's ``threshold`` and ``households`` (its frame's size)."""
+    sizes = district.frame.groupby("estate_id").size().reindex(truth["estate_id"]).fillna(0)
+    return pd.DataFrame(
+        {
+            "threshold": truth["threshold"].to_numpy(dtype=float),
+            "households": sizes.to_numpy(dtype=np.int64),
+        }
     )
 
 

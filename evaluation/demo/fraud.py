@@ -125,44 +125,52 @@ def forged_target(
     resp: Responses,
     households: Any,
     visits: Any,
-    thresholds: np.ndarray,
+    estates: pd.DataFrame,
     overall: int,
     satisfied: list[str],
 ) -> tuple[int, int]:
     """The estate (truth row) the batch is forged for and its size: the estate where the
     fewest forged 非常满意 forms (at least :data:`FORGED_FORMS` // 2, at most the estate's
     non-responding main households and :data:`FORGED_MAX`) lift the verdict from 未达标 to 临界
-    — judged with a 95 % Wilson interval on the responses so far, as a forger reading the
-    last report would; ``(-1, 0)`` when no estate can be lifted."""
-    from scipy.stats import norm
+    — judged as a forger reading the last report would, with the interval that report
+    gives an SRS of the estate (the exact hypergeometric interval,
+    :func:`evaluation.scoring.exact.exact_interval`; ``estates``: ``threshold`` and
+    ``households`` N per truth row) on the sampled responses so far that ingest will accept (speeders and
+    households outside the sample aside). When no estate can be lifted, :data:`FORGED_FORMS`
+    forms for the answered estate whose rate is nearest its threshold (the pattern is still
+    planted); ``(-1, 0)`` when no estate has that many non-responding main households."""
+    from evaluation.scoring.exact import exact_interval
 
     e = resp.estate
     answer = resp.answers[:, overall]
-    known = resp.known & (answer != "不清楚")
+    counted = resp.rows["role"].isin(["main", "reserve"]).to_numpy() & ~resp.speeder
+    known = resp.known & counted & (answer != "不清楚")
+    thresholds = estates["threshold"].to_numpy(dtype=float)
     n_e = len(thresholds)
-    n = np.bincount(e[known], minlength=n_e).astype(float)
+    n = np.bincount(e[known], minlength=n_e)
     s = np.bincount(e[known], weights=np.isin(answer[known], satisfied), minlength=n_e)
+    s = s.astype(np.int64)
+    big_n = np.maximum(estates["households"].to_numpy(dtype=np.int64), n + FORGED_MAX)
     idle = np.bincount(
         households.estate[visits.main & (visits.status != "completed")], minlength=n_e
     )
-    z = norm.ppf(0.975)
-    best = (-1, 0)
-    for k in range(FORGED_FORMS // 2, FORGED_MAX + 1):  # a few dozen sizes, vectorised over estates
-        before = _wilson_upper(s, n, z) < thresholds
-        after = _wilson_upper(s + k, n + k, z) >= thresholds
-        ok = np.flatnonzero(before & after & (idle >= k) & (n > 0))
+    sizes = np.arange(FORGED_FORMS // 2, FORGED_MAX + 1)
+    ok_n = n > 0
+    before = np.zeros(n_e, dtype=bool)
+    before[ok_n] = exact_interval(s[ok_n], n[ok_n], big_n[ok_n])[1] < thresholds[ok_n]
+    for k in sizes:  # a few dozen sizes, vectorised over estates
+        at = np.flatnonzero(before & (idle >= k))
+        if not len(at):
+            break
+        after = exact_interval(s[at] + k, n[at] + k, big_n[at])[1] >= thresholds[at]
+        ok = at[after]
         if len(ok):
-            return int(ok[np.argmin(thresholds[ok] - s[ok] / n[ok])]), k
-    return best
-
-
-def _wilson_upper(s: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
-    """Upper end of the Wilson score interval of ``s`` successes in ``n``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = s / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return np.nan_to_num(centre + half, nan=0.0)
+            return int(ok[np.argmin(thresholds[ok] - s[ok] / n[ok])]), int(k)
+    # none can be lifted: the forger still tries, on the answered estate nearest its line
+    tries = np.flatnonzero(ok_n & (idle >= FORGED_FORMS))
+    if not len(tries):
+        return -1, 0
+    return int(tries[np.argmin(np.abs(thresholds[tries] - s[tries] / n[tries]))]), FORGED_FORMS
 
 
 def forged_batch(

@@ -555,10 +555,15 @@ def _quality_checks(w: _Writer, ws: Any, results: RoundResults, row: int) -> int
 
 
 def _comments(w: _Writer, ws: Any, results: RoundResults) -> None:
-    """居民意见: theme counts per estate, then the scrubbed comments with their themes."""
+    """居民意见: theme counts per estate and per firm, then the scrubbed comments with their
+    themes."""
     w.text(ws, 0, 0, "居民意见主题（按小区；占比 = 提及该主题的不满意者 ÷ 不满意者）", "bold")
     themes = tables.themes_by_estate(results)
     row = w.table(ws, themes, 1, _kinds(themes.columns))
+    firms = tables.themes_by_firm(results)
+    if not firms.empty:
+        w.text(ws, row, 0, "居民意见主题（按物业企业，合计其各小区）", "bold")
+        row = w.table(ws, firms, row + 1, _kinds(firms.columns), autofilter=False)
     w.text(ws, row, 0, "居民意见原文（电话、门牌、姓名等已替换为〔…〕）", "bold")
     comments = _with_names(results.comments, results)
     w.table(ws, comments, row + 1, _kinds(comments.columns), autofilter=False)

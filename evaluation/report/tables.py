@@ -921,6 +921,26 @@ def themes_by_estate(results: RoundResults) -> pd.DataFrame:
     return t
 
 
+def themes_by_firm(results: RoundResults) -> pd.DataFrame:
+    """Comment themes per firm: ``firm, theme, mentions, dissatisfied_mentions`` summed over
+    the firm's estates, ``dissatisfied`` (the dissatisfied respondents of its estates that
+    have comments) and ``share_dissatisfied``; most mentioned first within each firm."""
+    t = results.comment_themes
+    names = estate_label_map(results)
+    if t.empty or "firm" not in names.columns:
+        return pd.DataFrame()
+    firm = pd.Series(names["firm"].to_numpy(), index=names["estate_id"].astype(str).to_numpy())
+    t = t.assign(firm=t["estate_id"].astype(str).map(firm)).dropna(subset=["firm"])
+    base = t.drop_duplicates("estate_id").groupby("firm")["dissatisfied"].sum()
+    out = t.groupby(["firm", "theme"], as_index=False)[["mentions", "dissatisfied_mentions"]].sum()
+    out["dissatisfied"] = out["firm"].map(base).fillna(0).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_dissatisfied"] = out["dissatisfied_mentions"] / out["dissatisfied"].where(
+            out["dissatisfied"] > 0
+        )
+    return out.sort_values(["firm", "mentions"], ascending=[True, False]).reset_index(drop=True)
+
+
 def district_themes(results: RoundResults, top: int = 12) -> pd.DataFrame:
     """Themes over the district: ``theme, mentions, dissatisfied_mentions`` (``其他``
     last), the ``top`` most mentioned."""
