@@ -225,14 +225,8 @@ def simulate_visits(
     fraud.dishonest_surveyor(quality, resp, q["items"], _window_start(period))
     fraud.personal_comments(quality, resp)
     submissions = _with_duplicates(rng, resp)
-    overall = next(j for j, item in enumerate(q["items"]) if item["overall"])
     target = fraud.forged_target(
-        resp,
-        households,
-        visits,
-        _estate_sizes(district, truth),
-        overall,
-        q["items"][overall]["satisfied"],
+        resp, households, visits, _estate_sizes(district, truth), q["items"]
     )
     names = district.register["estate_name"].to_numpy(dtype=object)
     submissions = fraud.forged_batch(
@@ -242,7 +236,7 @@ def simulate_visits(
         households,
         visits,
         target,
-        str(names[target[0]]) if target[0] >= 0 else "",
+        str(names[target.estate]) if target.estate >= 0 else "",
         _window_start(period),
     )
     columns = _export_columns(q, resp, submissions)

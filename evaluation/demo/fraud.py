@@ -23,7 +23,7 @@ these steps existed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -121,26 +121,37 @@ def personal_comments(rng: np.random.Generator, resp: Responses) -> None:
     resp.mark(mask, "comment_personal")
 
 
+class Forgery(NamedTuple):
+    """The forged batch's estate (truth row, −1: none), size and answer to each item."""
+
+    estate: int
+    size: int
+    tops: tuple[str, ...]
+
+
 def forged_target(
     resp: Responses,
     households: Any,
     visits: Any,
     estates: pd.DataFrame,
-    overall: int,
-    satisfied: list[str],
-) -> tuple[int, int]:
+    items: list[dict[str, Any]],
+) -> Forgery:
     """The estate (truth row) the batch is forged for and its size: the estate where the
-    fewest forged 非常满意 forms (at least :data:`FORGED_FORMS` // 2, at most the estate's
+    fewest forged forms (every item its top option, 非常满意) (at least :data:`FORGED_FORMS` // 2, at most the estate's
     non-responding main households and :data:`FORGED_MAX`) lift the verdict from 未达标 to 临界
     — judged as a forger reading the last report would, with the interval that report
     gives an SRS of the estate (the exact hypergeometric interval,
     :func:`evaluation.scoring.exact.exact_interval`; ``estates``: ``threshold`` and
-    ``households`` N per truth row) on the sampled responses so far that ingest will accept (speeders and
-    households outside the sample aside). When no estate can be lifted, :data:`FORGED_FORMS`
+    ``households`` N per truth row) on the sampled responses so far that ingest will accept
+    (speeders and households outside the sample aside). When no estate can be lifted, :data:`FORGED_FORMS`
     forms for the answered estate whose rate is nearest its threshold (the pattern is still
-    planted); ``(-1, 0)`` when no estate has that many non-responding main households."""
+    planted); estate −1 when no estate has that many non-responding main households.
+    ``items``: the questionnaire's items (the batch answers each with its top option)."""
     from evaluation.scoring.exact import exact_interval
 
+    overall = next(j for j, item in enumerate(items) if item["overall"])
+    satisfied = items[overall]["satisfied"]
+    tops = tuple(str(item["satisfied"][0]) for item in items)
     e = resp.estate
     answer = resp.answers[:, overall]
     counted = resp.rows["role"].isin(["main", "reserve"]).to_numpy() & ~resp.speeder
@@ -165,12 +176,13 @@ def forged_target(
         after = exact_interval(s[at] + k, n[at] + k, big_n[at])[1] >= thresholds[at]
         ok = at[after]
         if len(ok):
-            return int(ok[np.argmin(thresholds[ok] - s[ok] / n[ok])]), int(k)
+            return Forgery(int(ok[np.argmin(thresholds[ok] - s[ok] / n[ok])]), int(k), tops)
     # none can be lifted: the forger still tries, on the answered estate nearest its line
     tries = np.flatnonzero(ok_n & (idle >= FORGED_FORMS))
     if not len(tries):
-        return -1, 0
-    return int(tries[np.argmin(np.abs(thresholds[tries] - s[tries] / n[tries]))]), FORGED_FORMS
+        return Forgery(-1, 0, tops)
+    nearest = int(tries[np.argmin(np.abs(thresholds[tries] - s[tries] / n[tries]))])
+    return Forgery(nearest, FORGED_FORMS, tops)
 
 
 def forged_batch(
@@ -179,14 +191,14 @@ def forged_batch(
     subs: Submissions,
     households: Any,
     visits: Any,
-    target: tuple[int, int],
+    target: Forgery,
     name: str,
     start: np.datetime64,
 ) -> Submissions:
-    """Append the forged batch (module doc) to ``resp`` and ``subs``; ``e``: the estate's
-    truth row and the batch size (:func:`forged_target`; nothing is forged when it is −1),
-    ``name`` its register name."""
-    e, size = target
+    """Append the forged batch (module doc) to ``resp`` and ``subs``; ``target``: the
+    estate's truth row, the batch size and the answers (:func:`forged_target`; nothing is
+    forged when the estate is −1), ``name`` its register name."""
+    e, size = target.estate, target.size
     table = households.table
     idle = np.flatnonzero((households.estate == e) & visits.main & (visits.status != "completed"))
     if e < 0 or not len(idle):
@@ -198,7 +210,7 @@ def forged_batch(
     )
     first = resp.n
     resp.rows = pd.concat([resp.rows, new], ignore_index=True)
-    top = np.full((k, resp.answers.shape[1]), "非常满意", dtype=object)
+    top = np.tile(np.array(target.tops, dtype=object), (k, 1))
     resp.answers = np.vstack([resp.answers, top])
     when = (
         start

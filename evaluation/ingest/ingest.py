@@ -312,29 +312,7 @@ def ingest_round(
         estate_for_file = {str(Path(p)): str(e) for p, e in files.items()}
         files = list(files)
     files = [Path(f) for f in files]
-    if not files:
-        raise WuyeError(
-            Problem(
-                "没有要导入的问卷导出文件",
-                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
-            )
-        )
-    # response ids hash "{file stem}:{row}" of the name outputs show (scrubbed of personal
-    # data): those stems must differ too (a.xlsx and a.csv; 问卷_13812345678.xlsx and
-    # 问卷_13912345678.xlsx both show as 问卷_〔电话〕)
-    stems = [Path(scrub_text(f.name)).stem for f in files]
-    if len(set(stems)) != len(stems):
-        dup = sorted(
-            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
-        )
-        raise WuyeError(
-            Problem(
-                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
-                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
-                "以便按文件名和行号追溯",
-            )
-        )
-
+    _check_files(files)
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
     limits = Limits(
         max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
@@ -369,6 +347,31 @@ def ingest_round(
         seed=int(getattr(round, "seed", 0) or 0),
     )
     return _validate(rows, context, exports)
+
+
+def _check_files(files: list[Path]) -> None:
+    """At least one file, and distinct file stems as outputs show them: response ids hash
+    "{file stem}:{row}" of the name scrubbed of personal data (a.xlsx and a.csv;
+    问卷_13812345678.xlsx and 问卷_13912345678.xlsx both show as 问卷_〔电话〕)."""
+    if not files:
+        raise WuyeError(
+            Problem(
+                "没有要导入的问卷导出文件",
+                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
+            )
+        )
+    stems = [Path(scrub_text(f.name)).stem for f in files]
+    if len(set(stems)) != len(stems):
+        dup = sorted(
+            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
+        )
+        raise WuyeError(
+            Problem(
+                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
+                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
+                "以便按文件名和行号追溯",
+            )
+        )
 
 
 # --------------------------------------------------------------------------- column mapping

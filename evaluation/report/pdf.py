@@ -480,52 +480,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     ]
     records = _records(frame)
 
-    dims: dict[str, list] = {}
-    d = results.dimensions
-    if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
-        dd = pd.DataFrame(
-            {
-                "estate_id": d["estate_id"].astype(str),
-                "name": fmt.text_series(d["dimension"]),
-                "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
-                "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
-                if "ci_low" in d
-                else np.nan,
-                "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
-                if "ci_high" in d
-                else np.nan,
-                "text": fmt.interval_series(
-                    d["rate"], d.get("ci_low", d["rate"]), d.get("ci_high", d["rate"])
-                ),
-            }
-        )
-        for rec in _records(dd):
-            dims.setdefault(rec.pop("estate_id"), []).append(rec)
-
-    changes: dict[str, dict] = {}
-    c = results.changes
-    if not c.empty and {"estate_id", "diff"} <= set(c.columns):
-        sig = c["significant"] if "significant" in c.columns else pd.Series(None, index=c.index)
-        diff = fmt.points_series(c["diff"])
-        if {"diff_low", "diff_high"} <= set(c.columns):
-            diff = (
-                diff
-                + "（"
-                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
-                + fmt.DASH
-                + fmt.points_series(c["diff_high"])
-                + "）"
-            )
-        cc = pd.DataFrame(
-            {
-                "estate_id": c["estate_id"].astype(str),
-                "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
-                "diff": diff,
-                "significant": sig.astype(object),
-            }
-        )
-        changes = {r.pop("estate_id"): r for r in _records(cc)}
-
+    dims = _card_dimensions(results)
+    changes = _card_changes(results)
     quality = _card_quality(results)
     voices = _card_voices(results)
     title = _title(results)
@@ -551,6 +507,60 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         }
         for r, f in zip(records, fact_rows, strict=True)
     }
+
+
+def _card_dimensions(results: RoundResults) -> dict[str, list]:
+    """Per estate: its dimensions' rates with intervals (the card's bars)."""
+    dims: dict[str, list] = {}
+    d = results.dimensions
+    if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
+        dd = pd.DataFrame(
+            {
+                "estate_id": d["estate_id"].astype(str),
+                "name": fmt.text_series(d["dimension"]),
+                "rate": pd.to_numeric(d["rate"], errors="coerce").clip(0, 1),
+                "low": pd.to_numeric(d.get("ci_low"), errors="coerce").clip(0, 1)
+                if "ci_low" in d
+                else np.nan,
+                "high": pd.to_numeric(d.get("ci_high"), errors="coerce").clip(0, 1)
+                if "ci_high" in d
+                else np.nan,
+                "text": fmt.interval_series(
+                    d["rate"], d.get("ci_low", d["rate"]), d.get("ci_high", d["rate"])
+                ),
+            }
+        )
+        for rec in _records(dd):
+            dims.setdefault(rec.pop("estate_id"), []).append(rec)
+    return dims
+
+
+def _card_changes(results: RoundResults) -> dict[str, dict]:
+    """Per estate: the change since the previous round, with its interval."""
+    changes: dict[str, dict] = {}
+    c = results.changes
+    if not c.empty and {"estate_id", "diff"} <= set(c.columns):
+        sig = c["significant"] if "significant" in c.columns else pd.Series(None, index=c.index)
+        diff = fmt.points_series(c["diff"])
+        if {"diff_low", "diff_high"} <= set(c.columns):
+            diff = (
+                diff
+                + "（"
+                + fmt.points_series(c["diff_low"]).str.replace("个百分点", "")
+                + fmt.DASH
+                + fmt.points_series(c["diff_high"])
+                + "）"
+            )
+        cc = pd.DataFrame(
+            {
+                "estate_id": c["estate_id"].astype(str),
+                "previous": fmt.pct_series(c.get("previous_rate", c["diff"] * np.nan)),
+                "diff": diff,
+                "significant": sig.astype(object),
+            }
+        )
+        changes = {r.pop("estate_id"): r for r in _records(cc)}
+    return changes
 
 
 def _card_quality(results: RoundResults) -> dict[str, str]:

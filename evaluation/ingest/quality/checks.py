@@ -258,12 +258,14 @@ def surveyor_table(
         alpha=config.get("surveyor_effect", "alpha"),
         eligible=enough["surveyor_effect"],
     )
-    styles = surveyors.response_styles(inputs, n_s)
+    styles, styles_se = surveyors.response_styles(inputs, n_s)
     dups = surveyors.duplicate_excess(inputs, n_s)
     indicators = pd.concat([styles.reset_index(drop=True), dups, effect], axis=1)
     indicators["effect"] = indicators["cmh_z"].abs().fillna(0.0)
     eligible = enough["fabrication"] & (len(names) >= config.min_surveyors)
-    indicators["score"] = surveyors.fabrication_score(indicators, enough["fabrication"])
+    indicators["score"] = surveyors.fabrication_score(
+        indicators, enough["fabrication"], styles_se.reset_index(drop=True)
+    )
     table = pd.concat([table, indicators], axis=1)
     table["flagged_share"] = table["flagged_forms"] / table["forms"].where(table["forms"] > 0)
     effect_hit = table["effect_flag"].to_numpy(dtype=bool)

@@ -20,7 +20,11 @@ a Chinese detail. The rules and their defaults are described in
   number of forms with pattern *v* in the cell *c* (estate × answer to the overall item) is
   ``E_v = n_c Π_j p_cj(v_j)``, the answers to the other items being independent given the
   overall answer (local independence given the overall rating, which carries most of the
-  halo between items; missing answers are a category). A pattern seen ``k ≥ 2`` times with
+  halo between items; missing answers are a category), or, when larger, from the pattern's
+  frequency among the round's other estates with the same overall answer,
+  ``E_v = n_c (K_v − k_v) / (N_o − n_c)`` — which carries what local independence misses:
+  items correlate beyond the overall rating (a very satisfied resident answers every item
+  非常满意), while a batch or a surveyor's copies crowd one estate. A pattern seen ``k ≥ 2`` times with
   Poisson tail ``P(X ≥ k; E_v) < alpha`` is beyond chance: its copies beyond
   ``max(1, round(E_v))`` are flagged, the earliest submissions kept (the excess, not the
   first). Cf. Kuriakose & Robbins (2016) on duplicated interviews, whose fixed 85 % match
@@ -167,7 +171,10 @@ def near_duplicates(
     pattern = _pattern_codes(codes)
     key = pd.factorize(cell.astype(np.int64) * (int(pattern.max()) + 1) + pattern)[0]
     copies = np.bincount(key)[key]
-    expected = cell_size[cell] * np.exp(log_p)
+    expected = np.maximum(
+        cell_size[cell] * np.exp(log_p),
+        _elsewhere(codes[:, overall], pattern, copies, cell_size[cell]),
+    )
     answered = (codes > 0).sum(axis=1) >= min_items
     beyond = answered & (copies >= 2) & (poisson.sf(copies - 1, expected) < alpha)
     keep = np.maximum(1, np.round(expected)).astype(np.int64)
@@ -178,6 +185,23 @@ def near_duplicates(
         for c, e in zip(copies[mask].tolist(), expected[mask].tolist(), strict=True)
     ]
     return Hit(mask, _details(mask, texts))
+
+
+def _elsewhere(
+    overall: np.ndarray, pattern: np.ndarray, copies: np.ndarray, cell_size: np.ndarray
+) -> np.ndarray:
+    """Each form's expected copies in its cell from the pattern's frequency in the other
+    estates' forms with the same overall answer: ``n_c · (K_v − k_v) / (N_o − n_c)`` (0
+    when there are no such forms)."""
+    width = int(pattern.max(initial=0)) + 1
+    key = overall.astype(np.int64) * width + pattern
+    codes = pd.factorize(key)[0]
+    total = np.bincount(codes)[codes]
+    by_overall = np.bincount(overall.astype(np.int64))[overall]
+    others = by_overall - cell_size
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(others > 0, (total - copies) / others, 0.0)
+    return cell_size * rate
 
 
 # --------------------------------------------------------------------------- sources

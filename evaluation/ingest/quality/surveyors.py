@@ -34,7 +34,14 @@ Kötschau (2012), Menold & Kemper (2014) and De Haas & Winker (2016):
 - ``flagged``: share of the surveyor's forms carrying a row-level flag;
 - ``effect``: the surveyor effect's ``|A − E| / √V`` (from the step-down).
 
-Each indicator becomes a robust z across surveyors (median, 1.4826 · MAD); the score is the
+Each indicator becomes a robust z across surveyors that allows for each surveyor's own
+sampling noise, as a funnel plot with over-dispersion does (Spiegelhalter 2005, "Funnel
+plots for comparing institutional performance", *Stat. Med.* 24:1185–1202):
+``z_s = (x_s − median) / √(τ² + se_s²)`` with the between-surveyor spread
+``τ² = max(0, (1.4826 · MAD)² − median(se²))`` and ``se_s`` the standard error of the
+surveyor's effect (residual standard deviation of his forms ÷ √n; 1 for the indicators
+that are already z statistics: ``duplicates``, ``effect``) — so that a surveyor with few
+forms is not an outlier by chance alone. The score is the
 root mean square of the indicators' z (directional ones counted only in the suspicious
 direction): about 1 for an ordinary surveyor, above ``threshold`` for one whose forms stand
 apart on several indicators at once — a multivariate outlier in the sense of the cluster
@@ -199,10 +206,10 @@ def duplicate_excess(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
     return pd.DataFrame({"dup_observed": obs, "dup_expected": E, "duplicates": z})
 
 
-def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
+def response_styles(forms: SurveyorForms, n_surveyors: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per surveyor, net of the estates (backfitting, module doc): ``fast`` (duration z),
     ``nondifferentiation``, ``extreme_share``, ``middle_share``, ``nonresponse_share``,
-    ``flagged_share``."""
+    ``flagged_share``; and the standard errors of these effects (same columns)."""
     codes = forms.codes.astype(float)
     answered = codes > 0
     k = answered.sum(axis=1)
@@ -228,7 +235,7 @@ def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
         }
     )
     has = forms.surveyor >= 0
-    effects = {
+    fits = {
         name: backfit(
             per_form[name].to_numpy(dtype=float)[has],
             forms.surveyor[has],
@@ -237,46 +244,67 @@ def response_styles(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
         )
         for name in per_form.columns
     }
-    return pd.DataFrame(effects)
+    effects = pd.DataFrame({name: fit[0] for name, fit in fits.items()})
+    return effects, pd.DataFrame({name: fit[1] for name, fit in fits.items()})
 
 
 def backfit(
     y: np.ndarray, surveyor: np.ndarray, estate: np.ndarray, n_surveyors: int, rounds: int = 25
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Surveyor effects of ``y = estate effect + surveyor effect + noise`` by backfitting
-    (alternating group means; Hastie & Tibshirani 1990), NaN values left out; a surveyor
-    without values gets NaN."""
+    (alternating group means; Hastie & Tibshirani 1990), NaN values left out, and their
+    standard errors (the residual standard deviation of the surveyor's values ÷ √n, n − 1
+    in the variance); a surveyor without values gets NaN (and NaN with one value)."""
     ok = ~np.isnan(y)
     y, s, e = y[ok], surveyor[ok], estate[ok]
     n_e = int(estate.max(initial=-1)) + 1
     ns = np.bincount(s, minlength=n_surveyors).astype(float)
     ne = np.bincount(e, minlength=n_e).astype(float)
     s_eff = np.zeros(n_surveyors)
+    e_eff = np.zeros(n_e)
     with np.errstate(invalid="ignore", divide="ignore"):
         for _ in range(rounds):
-            e_eff = np.bincount(e, weights=y - s_eff[s], minlength=n_e) / ne
-            s_eff = np.bincount(s, weights=y - np.nan_to_num(e_eff)[e], minlength=n_surveyors) / ns
-    return np.where(ns > 0, s_eff, np.nan)
+            e_eff = np.nan_to_num(np.bincount(e, weights=y - s_eff[s], minlength=n_e) / ne)
+            s_eff = np.bincount(s, weights=y - e_eff[e], minlength=n_surveyors) / ns
+        resid = y - e_eff[e] - np.nan_to_num(s_eff)[s]
+        var = np.bincount(s, weights=resid**2, minlength=n_surveyors) / (ns - 1)
+        se = np.sqrt(var / ns)
+    return np.where(ns > 0, s_eff, np.nan), np.where(ns > 1, se, np.nan)
 
 
-def robust_z(values: pd.Series) -> pd.Series:
-    """``(x − median) / (1.4826 · MAD)`` across surveyors (the standard deviation when the
-    MAD is zero; 0 when both are)."""
+def robust_z(values: pd.Series, se: pd.Series | None = None) -> pd.Series:
+    """``(x − median) / √(τ² + se²)`` across surveyors with ``τ² = max(0, (1.4826 · MAD)² −
+    median(se²))`` (module doc); without ``se``, ``(x − median) / (1.4826 · MAD)`` (the
+    standard deviation when the MAD is zero; 0 when both are)."""
     x = values.astype(float)
     median = x.median()
     mad = 1.4826 * (x - median).abs().median()
+    if se is not None:
+        se2 = se.astype(float).reindex(x.index) ** 2
+        tau2 = max(0.0, mad**2 - float(se2.median())) if se2.notna().any() else mad**2
+        scale = np.sqrt(tau2 + se2.fillna(se2.median()))
+        ok = scale > 0
+        return ((x - median) / scale.where(ok)).fillna(0.0)
     scale = mad if mad > 0 else x.std()
     if not scale or np.isnan(scale):
         return pd.Series(0.0, index=x.index)
     return (x - median) / scale
 
 
-def fabrication_score(indicators: pd.DataFrame, eligible: np.ndarray) -> pd.Series:
+def fabrication_score(
+    indicators: pd.DataFrame, eligible: np.ndarray, se: pd.DataFrame | None = None
+) -> pd.Series:
     """Root mean square of the indicators' robust z across the ``eligible`` surveyors, each
-    counted in its suspicious direction (:data:`INDICATORS`); NaN for the others."""
+    counted in its suspicious direction (:data:`INDICATORS`); NaN for the others. ``se``:
+    the standard errors of the indicators it has (the others count as z statistics, se 1;
+    without ``se``, the plain robust z)."""
     parts = []
     for name, direction in INDICATORS.items():
-        z = robust_z(indicators.loc[eligible, name]).reindex(indicators.index)
+        noise = None
+        if se is not None:
+            noise = se[name] if name in se.columns else pd.Series(1.0, index=indicators.index)
+            noise = noise.loc[eligible]
+        z = robust_z(indicators.loc[eligible, name], noise).reindex(indicators.index)
         if direction == "up":
             z = z.clip(lower=0)
         elif direction == "down":
