@@ -236,9 +236,10 @@ def theme_table(comments: pd.DataFrame, respondents: pd.DataFrame) -> pd.DataFra
     ]
     if comments.empty:
         return pd.DataFrame(columns=columns)
-    long = comments[["estate_id", "response_id", "theme"]].assign(
-        theme=comments["theme"].astype(str).str.split(THEME_SEPARATOR)
-    )
+    # few distinct theme strings: split each once, then spread by code
+    codes, labels = pd.factorize(comments["theme"].astype(str))
+    split = pd.Series([t.split(THEME_SEPARATOR) for t in labels], dtype=object)
+    long = comments[["estate_id", "response_id"]].assign(theme=split.to_numpy()[codes])
     long = long.explode("theme").drop_duplicates(["response_id", "theme"])
     unhappy = respondents.set_index("response_id")["dissatisfied"]
     long["unhappy"] = long["response_id"].map(unhappy).fillna(False).astype(bool)

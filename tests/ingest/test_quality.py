@@ -13,7 +13,7 @@ from evaluation.ingest.comments import clean_comments
 from evaluation.ingest.quality.backcheck import clopper_pearson, draw_backcheck
 from evaluation.ingest.quality.config import QualityConfig, parse_quality
 from evaluation.ingest.quality.rules import near_duplicates, straightline
-from evaluation.ingest.quality.surveyors import bh_qvalues
+from evaluation.ingest.quality.surveyors import bh_qvalues, robust_z
 from wuye_common.errors import WuyeError
 
 
@@ -151,6 +151,39 @@ def test_straightline_needs_speed_and_near_duplicates_keep_the_expected() -> Non
     found = near_duplicates(codes, np.zeros(206, int), 9, np.arange(206), min_items=8, alpha=0.001)
     assert found.mask[:1].sum() == 0 and found.mask[200:].sum() == 6  # 7 copies, E ≈ 0: keep 1
     assert found.mask[1:200].sum() == 0
+
+
+def test_near_duplicates_expect_a_pattern_as_often_as_elsewhere() -> None:
+    # a pattern every estate has at the same rate (items correlated beyond the overall
+    # answer) is no excess; the same pattern crowding one estate is
+    rng = np.random.default_rng(2)
+    estates, n = 8, 150
+    codes = rng.integers(1, 6, (estates * n, 10))
+    codes[:, 9] = 1  # one overall answer: one cell per estate
+    same = rng.random(estates * n) < 0.06
+    codes[same, :9] = 1  # 6 % answer every item alike, in every estate
+    estate = np.repeat(np.arange(estates), n)
+    order = np.arange(len(codes))
+    found = near_duplicates(codes, estate, 9, order, min_items=8, alpha=0.001)
+    assert found.mask.sum() == 0
+    extra = np.ones((12, 10), dtype=int)  # a batch of 12 more in estate 0
+    codes = np.vstack([codes, extra])
+    estate = np.concatenate([estate, np.zeros(12, int)])
+    found = near_duplicates(codes, estate, 9, np.arange(len(codes)), min_items=8, alpha=0.001)
+    in_zero = same[:n].sum() + 12
+    expected = n * same[n:].sum() / (len(same) - n) * (n + 12) / n
+    assert found.mask[len(same) :].all() and found.mask[n : len(same)].sum() == 0
+    assert found.mask.sum() == in_zero - round(expected)  # the excess over E, latest first
+
+
+def test_fabrication_score_allows_for_each_surveyors_noise() -> None:
+    # six honest surveyors: one with few forms is far from the median by chance alone
+    x = pd.Series([0.040, 0.038, 0.042, 0.041, 0.039, 0.094])
+    se = pd.Series([0.003, 0.003, 0.003, 0.004, 0.003, 0.03])
+    assert robust_z(x).iat[5] > 10  # the plain robust z calls him an outlier
+    assert robust_z(x, se).iat[5] < 2  # (x − median) / √(τ² + se²) does not
+    tau2 = max(0.0, (1.4826 * (x - x.median()).abs().median()) ** 2 - (se**2).median())
+    assert robust_z(x, se).iat[5] == pytest.approx((0.094 - x.median()) / np.sqrt(tau2 + 0.03**2))
 
 
 def test_statistics_against_independent_values() -> None:

@@ -246,9 +246,8 @@ def bursts(
         have = keys.notna().to_numpy() & ~np.isnan(seconds)
         if have.sum() < forms:
             continue
-        group = pd.factorize(pd.Series(estate.astype(str)) + "\x1f" + keys.astype(str).fillna(""))[
-            0
-        ]
+        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
+        group = pd.factorize(estate.astype(np.int64) * (int(k.max(initial=0)) + 2) + k + 1)[0]
         group = np.where(have, group, -1)
         at = np.flatnonzero(have)
         at = at[np.lexsort((seconds[at], group[at]))]
