@@ -253,6 +253,50 @@ def firm_status(results: RoundResults) -> dict[str, str]:
     return dict(zip(f["firm"].astype(str), text.astype(str), strict=True))
 
 
+def card_quality(results: RoundResults) -> dict[str, str]:
+    """Per estate, the card's line on flagged forms (rules counted)."""
+    by_estate = tables.quality_by_estate(results)
+    if by_estate.empty:
+        return {}
+    rules = [c for c in by_estate.columns if c in tables.RULE_LABELS.values()]
+    out = {}
+    for row in by_estate.to_dict("records"):
+        parts = [f"{c} {int(row[c])}" for c in rules if row.get(c)]
+        out[str(row["estate_id"])] = f"被标记问卷 {int(row['被标记问卷'])} 份（{'、'.join(parts)}）"
+    return out
+
+
+def card_voices(results: RoundResults, quotes: int = 3) -> dict[str, dict[str, Any]]:
+    """Per estate: its top three comment themes and up to ``quotes`` scrubbed comments
+    (from the dissatisfied first, the longest first, one per theme)."""
+    themes, comments = results.comment_themes, results.comments
+    out: dict[str, dict[str, Any]] = {}
+    if themes.empty:
+        return out
+    named = themes[themes["theme"] != "其他"]
+    top = named.groupby(named["estate_id"].astype(str)).head(3)
+    for estate, group in top.groupby(top["estate_id"].astype(str)):
+        out[estate] = {
+            "themes": "、".join(
+                f"{t}（{int(m)}）" for t, m in zip(group["theme"], group["mentions"], strict=True)
+            ),
+            "quotes": [],
+        }
+    if not comments.empty:
+        c = comments.assign(
+            estate_id=comments["estate_id"].astype(str),
+            length=comments["comment"].astype(str).str.len(),
+        )
+        c = c[(c["theme"] != "其他") & c["length"].between(6, 80)]
+        c = c.sort_values(["estate_id", "length"], ascending=[True, False])
+        c = c.drop_duplicates(["estate_id", "theme"]).drop_duplicates(["estate_id", "comment"])
+        for estate, group in c.groupby("estate_id"):
+            out.setdefault(estate, {"themes": "", "quotes": []})["quotes"] = (
+                group["comment"].astype(str).head(quotes).tolist()
+            )
+    return out
+
+
 def card_method(results: RoundResults) -> str:
     """The card's footnote: what the figures mean."""
     rnd = results.round
@@ -276,6 +320,7 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     dims, overall = dimension_bars(results)
     changes, trends = change_lines(results), trend_points(results)
     firms = firm_status(results)
+    quality, voices = card_quality(results), card_voices(results)
     firm_of = fmt.text_series(e["firm"] if "firm" in e.columns else pd.Series("", index=e.index))
     common = {
         "title": results.round.label,
@@ -292,6 +337,8 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             "change": changes.get(r["id"]),
             "trend": trends.get(r["id"], []),
             "firm": firms.get(firm, ""),
+            "quality": quality.get(r["id"], ""),
+            "voices": voices.get(r["id"], {"themes": "", "quotes": []}),
         }
         for r, facts, firm in zip(
             records(frame), fact_rows(results, e), firm_of.tolist(), strict=True

@@ -44,6 +44,13 @@ SHEETS = (  # the order of SHEET_BUILDERS
     "数据录入",
     "隔离原因",
     "抽样方案",
+    "质量敏感小区",
+    "问卷标记",
+    "调查员",
+    "被标记问卷",
+    "意见主题",
+    "企业意见主题",
+    "居民意见",
     "方法说明",
 )
 CODE_NAMES = {
@@ -372,6 +379,10 @@ ESTATE_COLUMNS = (
     "list",
     "reasons",
     "flags",
+    "flagged_forms",
+    "rate_clean",
+    "verdict_clean",
+    "list_clean",
 )
 
 
@@ -690,6 +701,45 @@ def _plan(w: _Writer, ws: Any, results: RoundResults) -> None:
     _table(w, ws, _with_names(results.plan, results))
 
 
+def _sensitive(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """质量敏感小区: the verdict or list changes without the flagged forms."""
+    frame = tables.quality_estates_table(results)
+    rows = _table(w, ws, frame, labels={**tables.LABELS, **{c: c for c in frame.columns}})
+    _marks(w, ws, rows)
+
+
+def _flag_counts(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """Flagged forms per estate, counted by rule."""
+    frame = tables.quality_by_estate(results)
+    kinds = {c: "int" for c in frame.columns if c not in ("estate_id", "estate_name")}
+    _table(w, ws, frame, kinds=kinds, labels={**tables.LABELS, **{c: c for c in frame.columns}})
+
+
+def _surveyors(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """Surveyors by pseudonym (the key to the names stays in the secrets folder)."""
+    _table(w, ws, tables.surveyors_table(results))
+
+
+def _flagged(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """Every flagged form (a flag is evidence, not a verdict: the form still counts)."""
+    _table(w, ws, results.quality_flags)
+
+
+def _themes(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """Comment themes per estate."""
+    _table(w, ws, tables.themes_by_estate(results))
+
+
+def _firm_themes(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """Comment themes per firm (its estates together)."""
+    _table(w, ws, tables.themes_by_firm(results))
+
+
+def _comments(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """The residents' comments, scrubbed, with their themes."""
+    _table(w, ws, _with_names(results.comments, results))
+
+
 def _method(w: _Writer, ws: Any, results: RoundResults) -> None:
     rows = method_rows(results)
     for j, head in enumerate(("项目", "说明")):
@@ -735,6 +785,13 @@ SHEET_BUILDERS = {
     "数据录入": _ingest,
     "隔离原因": _quarantine,
     "抽样方案": _plan,
+    "质量敏感小区": _sensitive,
+    "问卷标记": _flag_counts,
+    "调查员": _surveyors,
+    "被标记问卷": _flagged,
+    "意见主题": _themes,
+    "企业意见主题": _firm_themes,
+    "居民意见": _comments,
     "方法说明": _method,
 }
 

@@ -270,6 +270,58 @@ def summary_payload(results: RoundResults) -> dict[str, Any]:
     }
 
 
+def quality_payload(results: RoundResults) -> dict[str, Any]:
+    """The district report's 数据质量 section: what was checked, what was found, which
+    verdicts are sensitive."""
+    flags = results.quality_flags
+    surveyors = results.quality_surveyors
+    flagged = int((flags["action"] == "flag").sum()) if "action" in flags else 0
+    suspects = (
+        int(surveyors["fabrication_flag"].astype(bool).sum())
+        if "fabrication_flag" in surveyors
+        else 0
+    )
+    sensitive = tables.quality_estates_table(results)
+    summary = [
+        [
+            "检查内容",
+            "直线作答、同源多份与集中提交、雷同答卷（按本小区答案分布的期望份数）、答题用时"
+            "（相对本小区的稳健 z 值）、提交时段、住户清册、调查员满意率差异（CMH 检验）与"
+            "调查员造假风险分",
+        ],
+        ["被标记问卷", f"{flagged} 份（仍计入结果；下表为剔除后结论）"],
+        ["风险偏高的调查员", f"{suspects} 名（假名见工作簿“调查员”表）"],
+        ["质量敏感小区", f"{len(sensitive)} 个：剔除被标记问卷后结论或榜单改变，发布前应核实"],
+    ]
+    by_estate = tables.quality_by_estate(results)
+    return {
+        "summary": [[k, fmt.restyle(v)] for k, v in summary],
+        "sensitive": table_payload(sensitive),
+        "by_estate": table_payload(
+            by_estate.drop(columns=["estate_id"], errors="ignore").astype(str)
+            if not by_estate.empty
+            else by_estate
+        ),
+    }
+
+
+def themes_payload(results: RoundResults) -> list[dict[str, Any]]:
+    """The district's comment themes as bars: ``theme, mentions, unhappy, frac``."""
+    themes = tables.district_themes(results)
+    if themes.empty:
+        return []
+    top = float(themes["mentions"].max()) or 1.0
+    return [
+        {
+            "theme": str(r.theme),
+            "mentions": int(r.mentions),
+            "unhappy": int(r.dissatisfied_mentions),
+            "frac": float(r.mentions) / top,
+        }
+        for r in themes.itertuples(index=False)
+    ]
+
+
 def _oc_svg(results: RoundResults) -> str | None:
     """The operating-characteristic chart as SVG text (None without a plan)."""
     return _svg(charts.oc_chart(results))
@@ -312,6 +364,8 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "small_area_note": tables.SAE_SENTENCE,
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
+        "quality": quality_payload(results),
+        "themes": themes_payload(results),
     }
 
 

@@ -287,6 +287,18 @@ def requirements(results: RoundResults) -> pd.Series:
     return pd.Series(np.where(due.to_numpy(), text, ""), index=ids.to_numpy())
 
 
+def estate_themes(results: RoundResults, k: int = WEAKEST) -> pd.Series:
+    """Per estate id, its ``k`` most mentioned comment themes (``其他`` aside)."""
+    t = results.comment_themes
+    if t.empty or not {"estate_id", "theme", "mentions"} <= set(t.columns):
+        return pd.Series(dtype=str)
+    t = t[t["theme"].astype(str) != "其他"].sort_values(
+        ["estate_id", "mentions"], ascending=[True, False]
+    )
+    t = t.groupby(t["estate_id"].astype(str)).head(k)
+    return t["theme"].astype(str).groupby(t["estate_id"].astype(str)).agg("、".join)
+
+
 def problems_table(results: RoundResults) -> pd.DataFrame:
     """存在问题与整改建议 per estate: the 未达标 and black-listed estates, worst first, with
     their weakest dimensions and what is required."""
@@ -309,6 +321,12 @@ def problems_table(results: RoundResults) -> pd.DataFrame:
             "结论": fmt.text_series(_col(e, "verdict", "")),
             "榜单": fmt.text_series(_col(e, "list", "")),
             "最弱分项": e["estate_id"].astype(str).map(weak).astype(object).fillna("—").to_numpy(),
+            "居民意见主题": e["estate_id"]
+            .astype(str)
+            .map(estate_themes(results))
+            .astype(object)
+            .fillna("—")
+            .to_numpy(),
         }
     ).reset_index(drop=True)
 
@@ -339,6 +357,13 @@ def district_advice(results: RoundResults) -> list[str]:
                     for d, p in zip(rows["dimension"], perf[rows.index], strict=True)
                 )
                 out.append(f"{names}：{advice}。")
+    themes = tables.district_themes(results, top=4)
+    themes = themes[themes["theme"] != "其他"].head(3) if not themes.empty else themes
+    if len(themes):
+        named = "、".join(
+            f"{t}（{int(m)} 次）" for t, m in zip(themes["theme"], themes["mentions"], strict=True)
+        )
+        out.append(f"居民意见中提及最多的问题：{named}，整改应优先回应（见第十一节）。")
     d = results.drivers
     if not d.empty and {"dimension", "rank"} <= set(d.columns):
         top = d.sort_values("rank").head(3)["dimension"].astype(str).tolist()
