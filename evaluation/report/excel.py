@@ -66,6 +66,7 @@ CODE_NAMES = {
     "mean": "正态近似",
 }
 """Codes of other stages shown in Chinese (sampling designs, interval methods)."""
+ACTION_NAMES = {"flag": "标记", "quarantine": "隔离", "off": "不检查"}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 FORMULA_START = ("=", "+", "-", "@")
 VERDICT_FILL = {"达标": "#C6EFCE", "临界": "#FFEB9C", "未达标": "#FFC7CE"}
@@ -230,6 +231,8 @@ def _texts(series: pd.Series, column: str) -> pd.Series:
         return series.map({True: "是", False: "否"}).fillna("").astype(str)
     if column == "level":
         return fmt.text_series(series.map(lambda v: tables.LEVELS.get(v, v)))
+    if column == "action":
+        return fmt.text_series(series.map(lambda v: ACTION_NAMES.get(v, v)))
     if column in ("design", "interval_method"):
         return fmt.text_series(series.map(lambda v: CODE_NAMES.get(v, v)))
     if column in ("reasons", "flags", "note"):
@@ -701,10 +704,35 @@ def _plan(w: _Writer, ws: Any, results: RoundResults) -> None:
     _table(w, ws, _with_names(results.plan, results))
 
 
+_NUMBER = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?$")
+_PERCENT = re.compile(r"^[−+-]?\d+(\.\d+)?%$")
+
+
+def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A display frame (text) with its number and percentage columns as numbers again,
+    and their kinds (``—`` and blanks are missing)."""
+    out, kinds = frame.copy(), {}
+    for c in frame.columns:
+        text = frame[c].astype(str).str.strip()
+        value = text[~text.isin(["", fmt.MISSING, "nan", "None"])]
+        if value.empty:
+            continue
+        plain = value.str.replace(fmt.MINUS, "-", regex=False)
+        if plain.str.match(_PERCENT).all():
+            out[c] = pd.to_numeric(plain.str.rstrip("%"), errors="coerce").reindex(text.index) / 100
+            kinds[c] = "pct"
+        elif plain.str.match(_NUMBER).all():
+            out[c] = pd.to_numeric(plain.str.replace(",", ""), errors="coerce").reindex(text.index)
+            whole = (out[c].dropna() == out[c].dropna().round()).all()
+            kinds[c] = "int" if whole else "num2"
+    return out, kinds
+
+
 def _sensitive(w: _Writer, ws: Any, results: RoundResults) -> None:
     """质量敏感小区: the verdict or list changes without the flagged forms."""
-    frame = tables.quality_estates_table(results)
-    rows = _table(w, ws, frame, labels={**tables.LABELS, **{c: c for c in frame.columns}})
+    frame, kinds = typed(tables.quality_estates_table(results))
+    labels = {**tables.LABELS, **{c: c for c in frame.columns}}
+    rows = _table(w, ws, frame, kinds=kinds, labels=labels)
     _marks(w, ws, rows)
 
 
