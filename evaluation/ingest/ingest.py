@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -246,6 +247,7 @@ def ingest_round(
     key: bytes | None = None,
     allow_unsampled: bool = False,
     margin: float = linking.DEFAULT_MARGIN,
+    executor: Executor | None = None,
 ) -> IngestResult:
     """Ingest the round's exports.
 
@@ -257,7 +259,9 @@ def ingest_round(
     optional ``household_id, status`` (``refused``/``not_reached``) from field records.
     ``key``: HMAC key (default: read or create ``round.secret_path``).
     ``allow_unsampled``: keep households not in the sample with role ``unsampled``
-    instead of quarantining them.
+    instead of quarantining them. ``executor``: where each file is read and standardised
+    (:func:`read_export`; e.g. a Dask client's executor, :mod:`evaluation.executors`);
+    ``None``: here, one file after another. The rules are applied here, to all rows at once.
     """
     cfg = getattr(round, "ingest", None)
     min_duration = float(getattr(cfg, "min_duration_s", 60.0))
@@ -303,19 +307,17 @@ def ingest_round(
         max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
         max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
     )
-    parts = []
-    exports = []
-    for order, path in enumerate(files):
-        frame, info = read_survey_export(path, categorical=True, limits=limits)
-        exports.append(info)
-        parts.append(
-            _standardise(
-                frame, info, questionnaire, overrides, estate_for_file.get(str(path)), order
-            )
-        )
-        del frame  # the export's other columns (names, free text) are not kept
-    rows = _stack(parts)
-    del parts
+    jobs = [
+        (path, questionnaire, overrides, estate_for_file.get(str(path)), order, limits)
+        for order, path in enumerate(files)
+    ]
+    if executor is None:
+        read = [read_export(*job) for job in jobs]
+    else:  # one task per file; results in the files' order
+        read = [f.result() for f in [executor.submit(read_export, *job) for job in jobs]]
+    exports = [info for _, info in read]
+    rows = _stack([part for part, _ in read])
+    del read
     context = _Context(
         register=round.register,
         questionnaire=questionnaire,
@@ -328,6 +330,21 @@ def ingest_round(
         allow_unsampled=allow_unsampled,
     )
     return _validate(rows, context, exports)
+
+
+def read_export(
+    path: Path,
+    questionnaire: Questionnaire,
+    overrides: dict[str, Any],
+    file_estate: str | None,
+    order: int,
+    limits: Limits,
+) -> tuple[pd.DataFrame, ExportInfo]:
+    """One export read and put in the standard wide layout (:func:`_standardise`), with its
+    :class:`ExportInfo`: the per-file part of the ingest, run where ``ingest_round``'s
+    executor runs it. The export's other columns (names, free text) are not kept."""
+    frame, info = read_survey_export(path, categorical=True, limits=limits)
+    return _standardise(frame, info, questionnaire, overrides, file_estate, order), info
 
 
 # --------------------------------------------------------------------------- column mapping
