@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 GOAL_SCORE_S = 1.0
@@ -299,7 +300,13 @@ def _make_fieldwork(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     queue = ctx.Queue()
     child = ctx.Process(target=_fieldwork, args=(args, work, queue))
     child.start()
-    made = queue.get()
+    while True:  # the child's result, or its failure (it then sends nothing)
+        try:
+            made = queue.get(timeout=5)
+            break
+        except Empty:
+            if not child.is_alive():
+                raise SystemExit(f"fieldwork process failed (exit code {child.exitcode})") from None
     child.join()
     if child.exitcode:
         raise SystemExit(f"fieldwork process failed (exit code {child.exitcode})")
