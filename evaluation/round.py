@@ -126,9 +126,10 @@ class IngestConfig:
     building_question: str | None = None
     room_question: str | None = None
     max_rows: int = DEFAULT_MAX_ROWS
-    """Ceiling of non-blank rows per export (:class:`wuye_common.sheets.Limits`)."""
+    """Ceiling of non-blank rows per export and of the household frame
+    (:class:`wuye_common.sheets.Limits`)."""
     max_cells: int = DEFAULT_MAX_CELLS
-    """Ceiling of cells (rows × columns holding data) per export."""
+    """Ceiling of cells (rows × columns holding data) per export and of the frame."""
 
 
 @dataclass
