@@ -237,6 +237,7 @@ GOALS = {
     "P(≥1 estate 黑榜)": ("≤", 0.05),
     "P(≥1 estate 红榜)": ("≤", 0.05),
     "P(≥1 firm 黑榜)": ("≤", 0.05),
+    "P(≥1 firm 红榜)": ("≤", 0.05),
     "mean rank spread across tiers": ("≤", 8.0),
     "mean false-discovery share (黑榜)": ("≤", 0.05),
     "rank intervals' joint coverage": ("≥", 0.95),

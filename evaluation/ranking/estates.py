@@ -18,6 +18,7 @@ from evaluation.ranking.listing import (
     min_rank,
     num,
     pct,
+    rank_text,
     top_met,
     verdict_text,
 )
@@ -241,20 +242,7 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
     r, b = rules.red, rules.black
     n_el = int(ev.eligible.sum())
     family = int(est["q_value"].notna().sum())
-    comp = num(est["composite"]).astype(object)
-    rank_text = (
-        "综合得分 "
-        + comp
-        + "，第 "
-        + est["rank"].astype(str)
-        + "/"
-        + str(n_el)
-        + " 名（95% 名次区间 "
-        + est["rank_low"].astype(str)
-        + "–"
-        + est["rank_high"].astype(str)
-        + " 名）"
-    )
+    ranked = rank_text(est, n_el)
     together = f"全区 {family} 个小区同时检验、错误发现率控制在 "
     black_pass = (
         together + f"{b.fdr:.0%} 时，仍可认定低于达标线（q = " + _q_text(est["q_value"]) + "）"
@@ -274,9 +262,9 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
     odds = pd.Series("", index=est.index, dtype=object)
     for i, (_, k, _) in enumerate(lists.tops):
         odds = odds + ("、" if i else "") + f"进入前 {k} 名的概率 " + pct(lists.chances[k], 0)
-    red_rank = rank_text + "，名次在入选线（" + zone + "）之内，" + odds + _likely_text()
+    red_rank = ranked + "，名次在入选线（" + zone + "）之内，" + odds + _likely_text()
     short = (
-        rank_text
+        ranked
         + "，名次虽在"
         + zone
         + "之内，但"
@@ -289,7 +277,7 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
         + "小区中综合得分倒数第 "
         + pd.Series(lists.from_bottom).astype("Int64").astype(str)
         + "（"
-        + comp
+        + num(est["composite"]).astype(object)
         + f" 分），名次区间确认其在倒数 {b.bottom_k} 名之内"
     )
     credit_text = (
@@ -311,7 +299,7 @@ def _reasons(est: pd.DataFrame, ev: Evidence, lists: Lists, rules: Rules) -> pd.
             np.where(lists.red_rank_short, short, ""),
             np.where(lists.black_bottom, bottom_text, ""),
             np.where(lists.black_credit, credit_text, ""),
-            np.where(ev.eligible & ~lists.red & ~lists.red_rank_short, rank_text, ""),
+            np.where(ev.eligible & ~lists.red & ~lists.red_rank_short, ranked, ""),
             np.where(blocked & ev.sensitive, _sensitivity_text(est), ""),
             np.where(blocked & ev.record, _record_text(est), ""),
             np.where(~ev.eligible, _why_not(est, ev, rules), ""),

@@ -3,6 +3,8 @@ and verdict), its rank with interval and chances, and its list with reasons."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,7 @@ from evaluation.ranking.listing import (
     min_rank,
     num,
     pct,
+    rank_text,
     top_met,
     verdict_text,
 )
@@ -48,8 +51,8 @@ def firm_rollup(
     estates at rates 0.5–0.97 is in ``benchmarks/bench_lists.py``.
 
     The firm's threshold is the household-weighted mean of its estates' tier thresholds;
-    ``p_value``/``p_value_red`` test its rate against it as the estates' do
-    (:func:`~evaluation.scoring.pvalues.threshold_p_values`), ``q_value``/``q_value_red``
+    ``p_value``/``p_value_red`` test its rate against it (:func:`_firm_p_values`: the
+    variance under the null at the firm's effective sample size), ``q_value``/``q_value_red``
     are their Benjamini–Hochberg q-values across the firms. ``coverage`` is the share of the
     firm's households in scored estates; ``index`` and ``composite`` are weighted the same
     way.
@@ -81,9 +84,7 @@ def firm_rollup(
     lo, hi = proportion_interval(
         rate, var, n_int, df, all_census & ~none, np.ones(k), method=method, confidence=confidence
     )
-    below, above = threshold_p_values(
-        rate, var, n_int, df, all_census & ~none, np.ones(k), threshold, confidence=confidence
-    )
+    below, above = _firm_p_values(rate, n_int, df, all_census & ~none, threshold, confidence)
     out = pd.DataFrame({"firm": firms})
     out["estates"] = np.bincount(codes, minlength=k).astype("int64")
     out["estates_scored"] = np.bincount(codes, scored.astype(float), k).astype("int64")
@@ -111,6 +112,32 @@ def firm_rollup(
     out["p_value"], out["q_value"] = below, bh_q_values(below)
     out["p_value_red"], out["q_value_red"] = above, bh_q_values(above)
     return out
+
+
+def _firm_p_values(
+    rate: np.ndarray,
+    n_eff: np.ndarray,
+    df: np.ndarray,
+    census: np.ndarray,
+    threshold: np.ndarray,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided p-values of the firms' rates against their thresholds (below, above).
+
+    A score-type test: the variance is taken under the null, ``T(1 − T)/n_F*`` at the
+    firm's effective sample size ``n_F* = 1 / Σ W_e²/n_e*`` (as if its estates shared one
+    rate), through the Korn–Graubard beta p-values of
+    :func:`~evaluation.scoring.pvalues.threshold_p_values` at ``n_F*``. The plug-in
+    variance ``Σ W_e² v_e`` at the estimated rates is smaller where the rate is near 1 and
+    made the 红榜 test liberal for firms of two or three estates (rejection rate 6.1% at a
+    nominal 5% at the threshold, exactly computed in ``tests/ranking/test_firm_pvalues.py``);
+    ignoring the estates' differences is conservative (Cochran 1977, §5.5: the stratified
+    variance never exceeds the unstratified one of the same n)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = rate * (1 - rate) / n_eff
+    return threshold_p_values(
+        rate, var, n_eff, df, census, np.ones(len(rate)), threshold, confidence=confidence
+    )
 
 
 def _counts(est: pd.DataFrame) -> pd.DataFrame:
@@ -276,14 +303,10 @@ FIRM_COLUMNS = (
 )
 
 
-def _firm_reasons(
-    firms: pd.DataFrame,
-    m: dict[str, pd.Series],
-    cuts: list[tuple[str, int]],
-    chances: dict[int, np.ndarray],
-    rules: Rules,
-) -> pd.Series:
-    """Plain-Chinese reasons of the firm lists, with the numbers."""
+def _firm_phrases(
+    firms: pd.DataFrame, cuts: list[tuple[str, int]], chances: dict[int, np.ndarray], rules: Rules
+) -> dict[str, Any]:
+    """The numbers of the firm reasons as Chinese phrases (one Series or str per piece)."""
     fr = rules.firms
     n_el = int(firms["eligible"].sum())
     family = int(firms["q_value"].notna().sum())
@@ -296,24 +319,10 @@ def _firm_reasons(
         + firms["households"].astype(str)
         + " 户）"
     )
-    comp = num(firms["composite"]).astype(object)
-    rank_text = (
-        "综合得分 "
-        + comp
-        + "，第 "
-        + firms["rank"].astype(str)
-        + "/"
-        + str(n_el)
-        + " 名（95% 名次区间 "
-        + firms["rank_low"].astype(str)
-        + "–"
-        + firms["rank_high"].astype(str)
-        + " 名）"
-    )
+    ranked = rank_text(firms, n_el)
     together = f"{family} 家企业同时检验、错误发现率控制在 "
     q = num(firms["q_value"], "%.3f").astype(object)
     q_red = num(firms["q_value_red"], "%.3f").astype(object)
-    b = rules.black
     zone = "或".join(f"前 {k} 名" for _, k in cuts)
     odds = pd.Series("", index=firms.index, dtype=object)
     for i, (_, k) in enumerate(cuts):
@@ -330,6 +339,32 @@ def _firm_reasons(
         + num(firms["credit_score"]).astype(object)
         + "）"
     )
+    return {
+        "rate": rate_text,
+        "rank": ranked,
+        "together": together,
+        "q": q,
+        "q_red": q_red,
+        "zone": zone,
+        "odds": odds,
+        "share": share_text,
+        "credit": credit_text,
+    }
+
+
+def _firm_reasons(
+    firms: pd.DataFrame,
+    m: dict[str, pd.Series],
+    cuts: list[tuple[str, int]],
+    chances: dict[int, np.ndarray],
+    rules: Rules,
+) -> pd.Series:
+    """Plain-Chinese reasons of the firm lists, with the numbers."""
+    t = _firm_phrases(firms, cuts, chances, rules)
+    rate_text, ranked, together = t["rate"], t["rank"], t["together"]
+    q, q_red, zone, odds = t["q"], t["q_red"], t["zone"], t["odds"]
+    share_text, credit_text = t["share"], t["credit"]
+    fr, b = rules.firms, rules.black
     eligible = firms["eligible"]
     reasons = join_texts(
         [
@@ -356,7 +391,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["red"],
-                rank_text
+                ranked
                 + "，名次在入选线（"
                 + zone
                 + "）之内，"
@@ -366,7 +401,7 @@ def _firm_reasons(
             ),
             np.where(
                 m["rank_short"],
-                rank_text
+                ranked
                 + "，名次虽在"
                 + zone
                 + "之内，但"
@@ -377,7 +412,7 @@ def _firm_reasons(
             np.where(m["b_share"], share_text, ""),
             np.where(m["b_credit"], credit_text, ""),
             np.where(m["blocked"], "旗下有黑榜小区，不上红榜", ""),
-            np.where(eligible & ~m["red"] & ~m["rank_short"], rank_text, ""),
+            np.where(eligible & ~m["red"] & ~m["rank_short"], ranked, ""),
             np.where(
                 ~eligible,
                 "参评小区 "

@@ -72,6 +72,24 @@ def join_texts(parts: list[Any], index: pd.Index, sep: str = "；") -> pd.Series
     return out.str.removesuffix(sep).astype(str)
 
 
+def rank_text(frame: pd.DataFrame, n_ranked: int) -> pd.Series:
+    """``综合得分 61.2，第 3/40 名（95% 名次区间 1–9 名）`` per row of an estate or firm table
+    (its ``composite``, ``rank``, ``rank_low``, ``rank_high``)."""
+    return (
+        "综合得分 "
+        + num(frame["composite"]).astype(object)
+        + "，第 "
+        + frame["rank"].astype(str)
+        + "/"
+        + str(n_ranked)
+        + " 名（95% 名次区间 "
+        + frame["rank_low"].astype(str)
+        + "–"
+        + frame["rank_high"].astype(str)
+        + " 名）"
+    )
+
+
 def verdict_text(frame: pd.DataFrame) -> pd.Series:
     """``满意率 92.1%（下限 88.3%，门槛 90%）达标`` — the bound that decided the verdict."""
     v = frame["verdict"]

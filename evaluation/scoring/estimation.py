@@ -48,8 +48,9 @@ Edge cases (documented policy):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,6 +190,42 @@ def domain_moments(
     )
 
 
+def _stratum_sums(
+    rows: np.ndarray, w: np.ndarray, n_strata: int
+) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], Any, np.ndarray | None]:
+    """Per-(stratum, column) weighted sums as sparse–dense products.
+
+    Returns ``sums(X, second=True) -> (Σ w·X, Σ w²·X)`` (raveled stratum × column), the
+    stratum-by-unit incidence matrix ``M`` and, when the weights are constant within
+    strata (N_h/n_h designs: Σ w^a y = w_h^a Σ y, one product per moment), the stratum
+    weights ``wh`` (else ``None``)."""
+    from scipy import sparse
+
+    R = len(rows)
+    M = sparse.csr_matrix((np.ones(R), (rows, np.arange(R))), shape=(n_strata, R))
+    n_r = np.bincount(rows, minlength=n_strata).astype(float)
+    w1 = np.bincount(rows, w, n_strata)
+    w2 = np.bincount(rows, w * w, n_strata)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wh = np.where(n_r > 0, w1 / n_r, 0.0)
+    if np.allclose(w2, wh * w1, rtol=1e-12, atol=0.0):
+
+        def constant_sums(X: np.ndarray, second: bool = True) -> tuple[np.ndarray, np.ndarray]:
+            base = M @ X
+            return (base * wh[:, None]).ravel(), (base * (wh * wh)[:, None]).ravel()
+
+        return constant_sums, M, wh
+    Mw = M.copy()
+    Mw.data = w[M.indices]
+    Mw2 = Mw.copy()
+    Mw2.data = Mw.data * Mw.data
+
+    def weighted_sums(X: np.ndarray, second: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        return (Mw @ X).ravel(), ((Mw2 @ X).ravel() if second else np.zeros(0))
+
+    return weighted_sums, M, None
+
+
 def matrix_moments(
     Y: np.ndarray,
     w: np.ndarray,
@@ -213,35 +250,14 @@ def matrix_moments(
     and no per-answer index arrays. Same formulas as :func:`domain_moments`. With
     ``valid`` (float 0/1 mask, same shape) ``Y`` must already hold 0 where invalid.
     """
-    from scipy import sparse
-
     Y = np.asarray(Y, dtype=float)
     if Y.ndim == 1:
         Y = Y[:, None]
     R, K = Y.shape
     n_strata = len(n_h)
-    w = np.asarray(w, dtype=float)
     rows = np.asarray(resp_stratum, dtype=np.int64)
-    M = sparse.csr_matrix((np.ones(R), (rows, np.arange(R))), shape=(n_strata, R))
-    # weights constant within strata (N_h/n_h designs)? then Σ w^a y = w_h^a Σ y per cell
-    n_r = np.bincount(rows, minlength=n_strata).astype(float)
-    w1 = np.bincount(rows, w, n_strata)
-    w2 = np.bincount(rows, w * w, n_strata)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        wh = np.where(n_r > 0, w1 / n_r, 0.0)
-    constant = bool(np.allclose(w2, wh * w1, rtol=1e-12, atol=0.0))
-    if not constant:
-        Mw = M.copy()
-        Mw.data = w[M.indices]
-        Mw2 = Mw.copy()
-        Mw2.data = Mw.data * Mw.data
-
-    def sums(X: np.ndarray, second: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Per (stratum, column) Σ w·X and Σ w²·X (one pass when weights are constant)."""
-        if constant:
-            base = M @ X
-            return (base * wh[:, None]).ravel(), (base * (wh * wh)[:, None]).ravel()
-        return (Mw @ X).ravel(), ((Mw2 @ X).ravel() if second else np.zeros(0))
+    sums, M, wh = _stratum_sums(rows, np.asarray(w, dtype=float), n_strata)
+    constant = wh is not None
 
     if valid is None:
         mask = ~np.isnan(Y)

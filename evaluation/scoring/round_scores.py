@@ -424,13 +424,7 @@ def score_round(
     overall = _overall_item(set(item_uniq), items, answers, overall_item)
 
     design = getattr(getattr(round, "sampling", None), "design", None)
-    exact_ids = exact_estates(strata) if requested == EXACT else set()
-    exact_ids -= stale_estates(respondents, strata, exact_ids)
-    if exact_ids and "building" in respondents.columns:
-        whole = respondents["estate_id"].astype(str).isin(exact_ids).to_numpy()
-        building = respondents["building"].astype(object).to_numpy().copy()
-        building[whole] = ALL_BUILDINGS
-        respondents = respondents.assign(building=building)
+    respondents, exact_ids = _whole_estate_strata(respondents, strata, requested)
     wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
@@ -469,15 +463,8 @@ def score_round(
     ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
         :, list(item_uniq).index(overall)
     ]
-    est = _with_small_area(est, ov_fpc, confidence)
     on_sae = bool((getattr(round, "scoring", None) or {}).get("small_area", False))
-    est = _tests(est, ov_fpc, confidence, limits)
-    est = verdicts(
-        est,
-        limits=limits,
-        low="sae_low" if on_sae else "rate_low",
-        high="sae_high" if on_sae else "rate_high",
-    )
+    est = _judged(est, ov_fpc, confidence, limits, on_sae=on_sae)
     sampling = getattr(round, "sampling", None)
     if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
         waves = _WaveCounts.of(answers, respondents, overall)
@@ -498,6 +485,37 @@ def score_round(
             "confidence": confidence,
             "lonely": lonely,
         },
+    )
+
+
+def _whole_estate_strata(
+    respondents: pd.DataFrame, strata: pd.DataFrame | None, requested: str
+) -> tuple[pd.DataFrame, set[str]]:
+    """The estates analysed as one stratum with the exact interval (an SRS of the whole
+    estate whose record still matches, :func:`exact_estates` less :func:`stale_estates`),
+    and the respondents with those estates' buildings merged into one stratum."""
+    exact_ids = exact_estates(strata) if requested == EXACT else set()
+    exact_ids -= stale_estates(respondents, strata, exact_ids)
+    if exact_ids and "building" in respondents.columns:
+        whole = respondents["estate_id"].astype(str).isin(exact_ids).to_numpy()
+        building = respondents["building"].astype(object).to_numpy().copy()
+        building[whole] = ALL_BUILDINGS
+        respondents = respondents.assign(building=building)
+    return respondents, exact_ids
+
+
+def _judged(
+    est: pd.DataFrame, ov_fpc: np.ndarray, confidence: float, limits: Any, *, on_sae: bool
+) -> pd.DataFrame:
+    """Small-area estimates, the threshold tests and the verdicts of the estates (on the
+    small-area interval when ``[scoring] small_area`` is on)."""
+    est = _with_small_area(est, ov_fpc, confidence)
+    est = _tests(est, ov_fpc, confidence, limits)
+    return verdicts(
+        est,
+        limits=limits,
+        low="sae_low" if on_sae else "rate_low",
+        high="sae_high" if on_sae else "rate_high",
     )
 
 

@@ -129,30 +129,7 @@ def respondent_weights(
     resp["m"] = np.bincount(pair, minlength=len(resp)).astype(float)
     resp["_row"] = np.arange(len(resp))
 
-    if strata is not None and len(strata):
-        _require(strata, ("estate_id", "building", "N_h"), "抽样记录 strata")
-        rec = strata[["estate_id", "building", "N_h"]].copy()
-        rec["estate_id"] = rec["estate_id"].astype(str)
-        rec["building"] = rec["building"].astype(str)
-        rec["N_h"] = pd.to_numeric(rec["N_h"], errors="coerce")
-        if rec["N_h"].isna().any() or (rec["N_h"] <= 0).any():
-            raise WuyeError(
-                Problem(
-                    "抽样记录中有楼栋的户数 N_h 缺失或不为正数",
-                    "检查抽样记录的 N_h 列",
-                    column="N_h",
-                )
-            )
-        rec = rec.groupby(["estate_id", "building"], as_index=False, sort=True)["N_h"].sum()
-    else:
-        rec = pd.DataFrame(
-            {
-                "estate_id": pd.Series(dtype=str),
-                "building": pd.Series(dtype=str),
-                "N_h": pd.Series(dtype=float),
-            }
-        )
-
+    rec = _record_sizes(strata)
     in_record = resp["estate_id"].isin(rec["estate_id"])
     parts = []
     if in_record.any():
@@ -188,6 +165,34 @@ def respondent_weights(
     out["nonprobability"] = u["nonprobability"].to_numpy(dtype=bool)[pair]
     out["collapsed"] = u["collapsed"].to_numpy(dtype=bool)[pair]
     return out[[*WEIGHT_COLUMNS, "N_fpc", "N_record", *FLAG_COLUMNS]]
+
+
+def _record_sizes(strata: pd.DataFrame | None) -> pd.DataFrame:
+    """The sampling record's households per (estate, building): ``estate_id, building,
+    N_h`` (summed over duplicate rows; empty without a record). A missing or non-positive
+    N_h is a located problem."""
+    if strata is None or not len(strata):
+        return pd.DataFrame(
+            {
+                "estate_id": pd.Series(dtype=str),
+                "building": pd.Series(dtype=str),
+                "N_h": pd.Series(dtype=float),
+            }
+        )
+    _require(strata, ("estate_id", "building", "N_h"), "抽样记录 strata")
+    rec = strata[["estate_id", "building", "N_h"]].copy()
+    rec["estate_id"] = rec["estate_id"].astype(str)
+    rec["building"] = rec["building"].astype(str)
+    rec["N_h"] = pd.to_numeric(rec["N_h"], errors="coerce")
+    if rec["N_h"].isna().any() or (rec["N_h"] <= 0).any():
+        raise WuyeError(
+            Problem(
+                "抽样记录中有楼栋的户数 N_h 缺失或不为正数",
+                "检查抽样记录的 N_h 列",
+                column="N_h",
+            )
+        )
+    return rec.groupby(["estate_id", "building"], as_index=False, sort=True)["N_h"].sum()
 
 
 def _record_strata(resp: pd.DataFrame, rec: pd.DataFrame) -> pd.DataFrame:
