@@ -211,15 +211,38 @@ def _register_keys(register: pd.DataFrame) -> _RegisterKeys:
 @dataclass
 class _Matches:
     """Per distinct name: the accepted estate (``None``), the kind of match, the best
-    fuzzy score; for the names scored (``row`` ≥ 0: their row there), the scores against
-    every estate with the top three columns."""
+    fuzzy score; for the names scored (``row`` ≥ 0: their row in ``top``), the three
+    best-scoring estates (``top``, columns of the 台账) and their scores (``top_scores``)."""
 
     estate_ids: np.ndarray
     match: np.ndarray
     best: np.ndarray
-    scores: np.ndarray
     top: np.ndarray
+    top_scores: np.ndarray
     row: np.ndarray
+
+
+FUZZY_BLOCK = 1024
+"""Names scored at a time: memory of the score matrix bounded by block × estates."""
+
+
+def _top_scores(
+    full: np.ndarray, core: np.ndarray, reg: _RegisterKeys
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per name, the three best-scoring estates (:func:`top_columns`) and their scores
+    (max of the ``fuzz.ratio`` of names and of core names), a block of names at a time."""
+    k = min(3, len(reg.full))
+    top = np.zeros((len(full), k), dtype=np.intp)
+    scores = np.zeros((len(full), k), dtype=np.float32)
+    for lo in range(0, len(full), FUZZY_BLOCK):
+        part = slice(lo, lo + FUZZY_BLOCK)
+        block = np.maximum(  # float32, as rapidfuzz gives it
+            cdist(list(full[part]), list(reg.full), scorer=fuzz.ratio, workers=1),
+            cdist(list(core[part]), list(reg.core), scorer=fuzz.ratio, workers=1),
+        )
+        top[part] = top_columns(block, 3)
+        scores[part] = np.take_along_axis(block, top[part], axis=1)
+    return top, scores
 
 
 def _fuzzy_matches(
@@ -234,16 +257,13 @@ def _fuzzy_matches(
     the second best by ``margin`` (else ambiguous), for the names of ``scored`` (the
     others: ``unknown``, best 0, for an exact rule to decide)."""
     at = np.flatnonzero(scored)
-    s_full = cdist(list(full[at]), list(reg.full), scorer=fuzz.ratio, workers=1)
-    s_core = cdist(list(core[at]), list(reg.core), scorer=fuzz.ratio, workers=1)
-    scores = np.maximum(s_full, s_core)  # float32, as rapidfuzz gives it
-    del s_full, s_core
-    top = top_columns(scores, 3)
+    top, top_scores = _top_scores(full[at], core[at], reg)
     best = np.zeros(len(full))
-    best[at] = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
     second = np.zeros(len(full))
-    if scores.shape[1] > 1:
-        second[at] = np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
+    if top.shape[1]:
+        best[at] = top_scores[:, 0].astype(float)
+    if top.shape[1] > 1:
+        second[at] = top_scores[:, 1].astype(float)
     estate_ids = np.full(len(full), None, dtype=object)
     match = np.full(len(full), "unknown", dtype=object)
     fuzzy_ok = scored & (best >= cutoff) & (best - second >= margin)
@@ -253,7 +273,7 @@ def _fuzzy_matches(
     row = np.full(len(full), -1, dtype=np.intp)
     row[at] = np.arange(len(at))
     estate_ids[fuzzy_ok] = reg.ids[top[row[fuzzy_ok], 0]]
-    return _Matches(estate_ids, match, best, scores, top, row)
+    return _Matches(estate_ids, match, best, top, top_scores, row)
 
 
 @dataclass
@@ -323,9 +343,9 @@ def _suggestions(found: _Matches, reg: _RegisterKeys) -> list[str]:
             continue
         r = found.row[i]  # every name not accepted was scored
         parts = [
-            f"{reg.names[j]}（{reg.ids[j]}，{found.scores[r, j]:.0f}分）"
-            for j in found.top[r]
-            if found.scores[r, j] >= SUGGEST_FLOOR
+            f"{reg.names[j]}（{reg.ids[j]}，{score:.0f}分）"
+            for j, score in zip(found.top[r], found.top_scores[r], strict=True)
+            if score >= SUGGEST_FLOOR
         ]
         suggestions.append("；".join(parts))
     return suggestions
