@@ -33,6 +33,7 @@ Run: ``.venv/bin/python -m benchmarks city`` or ``.venv/bin/python benchmarks/be
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -152,6 +153,29 @@ def _calamine_baseline(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+EXCEL_ROWS = 1_048_575
+"""Data rows an .xlsx sheet holds below its header (Excel's 1,048,576 rows)."""
+FILE_ROWS = 1_000_000
+
+
+def _split_export(export: Any) -> list[Any]:
+    """The export as one file, or — beyond what a sheet holds, as a province's districts
+    would send it — files of about :data:`FILE_ROWS` rows, each cut where the estate
+    changes."""
+    import numpy as np
+
+    if len(export) <= EXCEL_ROWS:
+        return [export]
+    estate = export[next(c for c in export.columns if "小区" in str(c))].astype(str).to_numpy()
+    changes = np.flatnonzero(estate[1:] != estate[:-1]) + 1
+    cuts = [0]
+    for target in range(FILE_ROWS, len(export), FILE_ROWS):
+        after = changes[changes >= max(target, cuts[-1] + 1)]
+        cuts.append(int(after[0]) if len(after) and after[0] - target < 10_000 else target)
+    cuts.append(len(export))
+    return [export.iloc[a:b] for a, b in itertools.pairwise(cuts)]
+
+
 def _configure(toml: Path, args: argparse.Namespace) -> None:
     """The bench's ``[sampling] margin`` (where the round sizes by margin); beyond the
     reference size, ``[ingest]`` ceilings that let a province's frame (~7 million
@@ -198,13 +222,22 @@ def _fieldwork(args: argparse.Namespace, work: Path, queue: Any) -> None:
         lambda: simulate_fieldwork(district, drawn.sample, period=PERIOD, seed=args.seed),
         in_round=False,
     )
-    path = round_dir / "fieldwork" / f"问卷星导出_{PERIOD}.xlsx"
-    st.run("write export xlsx", lambda: write_export(export, path), in_round=False)
+    parts = _split_export(export)
+    paths = [
+        round_dir / "fieldwork" / f"问卷星导出_{PERIOD}{'' if len(parts) == 1 else f'_{i}'}.xlsx"
+        for i in range(1, len(parts) + 1)
+    ]
+
+    def write() -> None:
+        for part, path in zip(parts, paths, strict=True):
+            write_export(part, path)
+
+    st.run("write export xlsx", write, in_round=False)
     queue.put(
         {
             "rows": st.rows,
             "round_dir": str(round_dir),
-            "export": str(path),
+            "exports": [str(p) for p in paths],
             "n_rows": len(export),
             "peak": _rss_mb()[0],
         }
@@ -347,10 +380,10 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
     made = _make_fieldwork(args, work)
     st = Stages(args.profile)
     st.rows.extend(made["rows"])
-    path = Path(made["export"])
+    paths = [Path(p) for p in made["exports"]]
     rnd = st.run("load round", lambda: load_round(Path(made["round_dir"])))
     strata = _load_sample(rnd, households=False).strata
-    ingest = st.run("ingest", lambda: ingest_step(rnd, [path]))
+    ingest = st.run("ingest", lambda: ingest_step(rnd, paths))
     n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
     scores = st.run("score", lambda: score_step(rnd, ingest))
     pure = []
@@ -382,7 +415,7 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
         estates=len(rnd.register),
         score=pure_score,
         score_base=base_score,
-        read=_calamine_baseline(path),
+        read=sum(_calamine_baseline(p) for p in paths),
         fieldwork_peak=made["peak"],
         own=own,
         kids=kids,
