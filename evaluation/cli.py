@@ -102,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=_int_between(0, 2**31 - 1), default=None, help="抽样随机种子（默认随机）"
     )
     _questionnaire_parser(sub)
+    backcheck = sub.add_parser(
+        "backcheck", help="导入电话回访结果：证实造假的问卷隔离，重新计算并出报告"
+    )
+    backcheck.add_argument("round", type=Path, help="评估轮次文件夹（含 round.toml）")
+    backcheck.add_argument("file", type=Path, help="填好「回访结果」列的回访名单（.xlsx/.csv）")
+    backcheck.add_argument("--no-cards", action="store_true", help="不生成各小区报告卡")
 
     template = sub.add_parser("template", help="生成纸质问卷录入模板（Excel）")
     template.add_argument("round", type=Path, help="评估轮次文件夹（含 round.toml）")
@@ -277,6 +283,8 @@ def _run_step(args: argparse.Namespace, rnd: Round) -> Manifest | None:
         return pipeline.report_step(rnd, cards=not args.no_cards, echo=_say)
     elif args.command == "run":
         return pipeline.run_round(rnd, cards=not args.no_cards, echo=_say)
+    elif args.command == "backcheck":
+        return pipeline.backcheck_step(rnd, args.file, cards=not args.no_cards, echo=_say)
     return None
 
 

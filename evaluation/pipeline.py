@@ -195,7 +195,9 @@ def _os_error_in(exc: BaseException) -> OSError | None:
     """The ``OSError`` behind ``exc``: itself, one a library wrapped (xlsxwriter's
     ``FileCreateError`` carries it as its argument), or its cause."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         for candidate in (seen, *getattr(seen, "args", ())):
             if isinstance(candidate, OSError):
                 return candidate
@@ -215,7 +217,9 @@ def _release_quietly(exc: BaseException) -> None:
     sys.unraisablehook = lambda _: None
     try:
         seen: BaseException | None = exc
-        while seen is not None:
+        visited: set[int] = set()
+        while seen is not None and id(seen) not in visited:  # a chain may loop back
+            visited.add(id(seen))
             traceback.clear_frames(seen.__traceback__)
             seen = seen.__cause__ or seen.__context__
         gc.collect()
@@ -375,7 +379,12 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
         )
     drawn = ctx.sample()
     result = ingest_round(
-        rnd, files, sample=None if drawn is None else drawn.sample, executor=ctx.executor
+        rnd,
+        files,
+        sample=None if drawn is None else drawn.sample,
+        household_frame=_household_frame(rnd) if drawn is None else None,
+        backchecks=_stored_backchecks(rnd, ctx.store),
+        executor=ctx.executor,
     )
     if drawn is not None and "wave" in drawn.sample.columns:
         result.respondents = _with_waves(rnd, result.respondents, drawn.sample)
@@ -392,6 +401,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     folder = rnd.output_dir / "ingest"
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")
+    secrets = write_secrets(rnd, result.secrets)
     respondents = pd.concat(
         [result.respondents, answer_columns(result.respondents, result.answers)], axis=1
     )
@@ -405,6 +415,10 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
             "ingest_counts": result.counts,
             "quarantine_summary": quarantine_summary(result.quarantine),
             "response_rates": result.response_rates,
+            "quality_flags": result.quality_flags,
+            "quality_surveyors": result.surveyors,
+            "comments": result.comments,
+            "comment_themes": result.comment_themes,
         },
         meta={
             "items": questionnaire.items["item_id"].astype(str).tolist(),
@@ -416,7 +430,83 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
         f"导入完成：接受 {len(result.respondents)} 份，隔离 {len(result.quarantine)} 行，"
         f"整行空白跳过 {result.blank_rows} 行；隔离记录在 {folder / '隔离记录.xlsx'}"
     )
+    flags = result.quality_flags
+    if len(flags):
+        flagged = int((flags["action"] == "flag").sum())
+        echo(
+            f"数据质量：{flagged} 份答卷被标记（仍计入结果，另算剔除后的敏感性），详见工作簿「数据质量」"
+        )
+    for path in secrets:
+        echo(f"回访材料（含电话，仅供回访组，勿外发）：{path}")
     return result
+
+
+def _household_frame(rnd: Round) -> pd.DataFrame | None:
+    """The round's household frame, for the ``household`` quality rule of a round that was
+    not sampled here (``None`` without one)."""
+    from sampling.design import round_limits
+    from sampling.frame import load_frame
+
+    if "frame" not in rnd.paths:
+        return None
+    frame, _ = load_frame(
+        rnd.paths["frame"],
+        rnd.register,
+        known_estates=rnd.all_estate_ids,
+        limits=round_limits(rnd),
+    )
+    return frame
+
+
+def _stored_backchecks(rnd: Round, store: Store) -> pd.DataFrame | None:
+    """The round's stored call results (``None`` when there are none)."""
+    table = store.read("backchecks", round_id=rnd.round_id)
+    return None if table.empty else table.drop(columns="round_id")
+
+
+def write_secrets(rnd: Round, secrets: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write the ingest's secret tables into the round's secrets folder (beside the pseudonym
+    key, never under the reports): ``<round_id>_回访名单.xlsx`` (phone numbers as text) and
+    ``<round_id>_调查员对照.csv``. Returns the written paths."""
+    from wuye_common.files import atomic_path
+
+    folder = rnd.secret_path.parent
+    written = []
+    for name, table in secrets.items():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if name == "回访名单":
+            target = folder / f"{rnd.round_id}_{name}.xlsx"
+            with atomic_path(target) as tmp:
+                _write_text_sheet(table, tmp, name)
+        else:
+            target = folder / f"{rnd.round_id}_{name}.csv"
+            with atomic_path(target) as tmp:
+                table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        target.chmod(0o600)
+        written.append(target)
+    return written
+
+
+def _write_text_sheet(table: pd.DataFrame, path: Path, title: str) -> None:
+    """One sheet, every cell as text (phone numbers stay text, nothing becomes a formula)."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
+    try:
+        sheet = book.add_worksheet(title)
+        sheet.write_row(0, 0, [str(c) for c in table.columns])
+        cells = table.astype(object).where(table.notna(), "").astype(str).to_numpy().tolist()
+        for r, row in enumerate(cells, start=1):
+            for c, value in enumerate(row):
+                if value:
+                    sheet.write_string(r, c, value)
+        sheet.freeze_panes(1, 0)
+        sheet.set_column(0, len(table.columns) - 1, 14)
+    finally:
+        book.close()
 
 
 def _approached(rnd: Round, first: RoundSample, respondents: pd.DataFrame) -> set[str]:
@@ -567,16 +657,15 @@ def score_step(
     :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
     from evaluation.scoring.drivers import round_drivers
     from evaluation.scoring.round_scores import score_round
+    from evaluation.scoring.sensitivity import with_sensitivity
 
     with _context(rnd, context) as ctx:
         ingest = ingest if ingest is not None else _stored_ingest(rnd, ctx.store)
         drawn = ctx.sample(households=False)
-        scores = score_round(
-            rnd,
-            ingest,
-            None if drawn is None else drawn.strata,
-            plan=None if drawn is None else drawn.plan,
-        )
+        strata = None if drawn is None else drawn.strata
+        plan = None if drawn is None else drawn.plan
+        scores = score_round(rnd, ingest, strata, plan=plan)
+        scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata, plan=plan)
         drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
         ctx.store.write_step(
             rnd.round_id,
@@ -596,6 +685,9 @@ def score_step(
         "计算完成："
         + "，".join(f"{k} {int(counts.get(k, 0))} 个" for k in ("达标", "临界", "未达标"))
     )
+    sensitive = scores.estates["verdict_clean"] != scores.estates["verdict"]
+    if sensitive.any():
+        echo(f"质量敏感：{int(sensitive.sum())} 个小区剔除被标记的问卷后结论改变")
     return scores
 
 
@@ -710,9 +802,11 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
 
     scores = _stored_scores(rnd, store)
     ranking = read("ranking")
+    from evaluation.ranking.lists import mark_list_sensitivity
+
     estates = _merge_new_columns(rnd.register, scores.estates)
     if not ranking.empty:
-        estates = _merge_new_columns(estates, ranking)
+        estates = mark_list_sensitivity(_merge_new_columns(estates, ranking))
     previous = read("estates", previous_period(rnd.period))
     changes = firm_changes = pd.DataFrame()
     if not previous.empty:
@@ -744,6 +838,10 @@ def _gather(rnd: Round, ctx: RunContext) -> RoundResults:
         plan=pd.DataFrame() if drawn is None else drawn.plan,
         ingest_counts=read("ingest_counts"),
         quarantine_summary=read("quarantine_summary"),
+        quality_flags=stored("quality_flags"),
+        quality_surveyors=stored("quality_surveyors"),
+        comments=stored("comments"),
+        comment_themes=stored("comment_themes"),
         meta={
             "round_id": rid,
             "period": rnd.period,
@@ -821,6 +919,50 @@ def run_round(rnd: Round, *, cards: bool = True, echo: Echo = _quiet) -> Manifes
         rank_step(rnd, scores, echo=echo, context=context)
         del scores
         return report_step(rnd, cards=cards, echo=echo, context=context)
+
+
+def backcheck_step(
+    rnd: Round, results_file: Path, *, cards: bool = True, echo: Echo = _quiet
+) -> Manifest:
+    """``wuye-eval backcheck ROUND FILE``: read the call results of the 回访名单, store them
+    (step ``backcheck``), and run the round again — the ingest quarantines the forms proven
+    fabricated (非本户, 未入户) and flags those whose answers differ; scores, lists and
+    reports follow. Prints each surveyor's falsification rate with its interval."""
+    from evaluation.ingest.quality.backcheck import RESULT_LABELS, read_results
+
+    results = read_results(results_file)
+    if results.empty:
+        raise WuyeError(
+            Problem(
+                "回访结果文件中没有填写任何回访结果",
+                "在「回访结果」列填写 属实/非本户/未入户/答案不符/未接通 后再导入",
+                file=Path(results_file).name,
+            )
+        )
+    with _store(rnd) as store:
+        known = store.read("respondents", round_id=rnd.round_id)
+        unknown = ~results["response_id"].isin(known.get("response_id", pd.Series(dtype=str)))
+        if unknown.all():
+            raise WuyeError(
+                Problem(
+                    "回访结果中的答卷编号都不在本轮导入的数据中",
+                    "确认回访名单来自本轮（同一轮次的密钥文件夹），并先运行 wuye-eval ingest",
+                    file=Path(results_file).name,
+                )
+            )
+        store.write_step(rnd.round_id, "backcheck", {"backchecks": results})
+    counts = results["result"].map(RESULT_LABELS).value_counts()
+    echo("回访结果：" + "，".join(f"{k} {int(v)} 份" for k, v in counts.items()))
+    manifest = run_round(rnd, cards=cards, echo=echo)
+    with _store(rnd) as store:
+        people = store.read("quality_surveyors", round_id=rnd.round_id)
+    if "checked" in people.columns:
+        for row in people.dropna(subset=["checked"]).itertuples(index=False):
+            echo(
+                f"调查员 {row.surveyor}：回访 {int(row.checked)} 份，不实 {int(row.failed)} 份，"
+                f"不实率 {row.fail_rate:.0%}（95% 区间 {row.fail_low:.0%}–{row.fail_high:.0%}）"
+            )
+    return manifest
 
 
 def template_step(rnd: Round, output: Path | None = None, *, echo: Echo = _quiet) -> Path:

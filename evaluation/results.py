@@ -25,7 +25,10 @@ class RoundResults:
     ``estates`` is one row per estate: the 台账 columns, the scoring columns
     (``rate, rate_low, rate_high, index, index_low, index_high, n, response_rate,
     threshold, verdict, point_pass, flags``) and the ranking columns (``composite,
-    rank, list, reasons``). Frames a stage did not produce are empty.
+    rank, list, reasons``; ``rate_clean, verdict_clean, list_clean`` without the flagged forms,
+    ``质量敏感`` in ``flags`` when the verdict or list changes without them). ``quality_flags``
+    (one row per flagged form), ``quality_surveyors``, ``comments`` (scrubbed) and
+    ``comment_themes`` come from the ingest. Frames a stage did not produce are empty.
     """
 
     round: Round
@@ -45,6 +48,10 @@ class RoundResults:
     plan: pd.DataFrame = field(default_factory=_empty)
     ingest_counts: pd.DataFrame = field(default_factory=_empty)
     quarantine_summary: pd.DataFrame = field(default_factory=_empty)
+    quality_flags: pd.DataFrame = field(default_factory=_empty)
+    quality_surveyors: pd.DataFrame = field(default_factory=_empty)
+    comments: pd.DataFrame = field(default_factory=_empty)
+    comment_themes: pd.DataFrame = field(default_factory=_empty)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +72,10 @@ FRAMES: tuple[str, ...] = (
     "plan",
     "ingest_counts",
     "quarantine_summary",
+    "quality_flags",
+    "quality_surveyors",
+    "comments",
+    "comment_themes",
 )
 
 

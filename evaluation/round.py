@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.ingest.quality.config import QualityConfig, quality_from_table
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from evaluation.ranking.rules import Rules, parse_rules
 from sampling.config import EXTERNAL_DESIGNS, SIZINGS, SamplingConfig
@@ -163,6 +164,7 @@ class Round:
     secret_path: Path
     rules: Rules = field(default_factory=Rules)
     report: dict[str, Any] = field(default_factory=dict)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     scoring: dict[str, Any] = field(default_factory=dict)
     interval_method: str = "exact"
     questionnaire_path: str = "default"
@@ -220,6 +222,7 @@ def load_round(path: str | Path) -> Round:
     questionnaire, questionnaire_path = _questionnaire_section(toml)
     rules = _rules_section(toml)
     report = _report_section(toml)
+    quality = _quality_section(toml)
     scoring = _scoring_section(toml)
     register = _register_section(toml, paths, thresholds)
     if toml.problems or questionnaire is None:
@@ -242,6 +245,7 @@ def load_round(path: str | Path) -> Round:
         scheduler=output.scheduler,
         rules=rules,
         report=report,
+        quality=quality,
         scoring=scoring,
     )
 
@@ -392,7 +396,16 @@ def _round_section(toml: _Toml) -> dict[str, Any]:
 def _check_tables(toml: _Toml) -> None:
     """Sections that must be tables; one that is not is reported and read as empty."""
     config = toml.config
-    for name in ("thresholds", "inputs", "output", "questionnaire", "rules", "report", "scoring"):
+    for name in (
+        "thresholds",
+        "inputs",
+        "output",
+        "questionnaire",
+        "rules",
+        "report",
+        "scoring",
+        "quality",
+    ):
         if name in config and not isinstance(config[name], dict):
             toml.bad(
                 f"[{name}] 应是一个表，而不是 {config[name]!r}",
@@ -708,6 +721,12 @@ def _rules_section(toml: _Toml) -> Rules:
     except WuyeError as exc:
         toml.problems.extend(exc.problems)
         return Rules()
+
+
+def _quality_section(toml: _Toml) -> QualityConfig:
+    """``[quality]``: the fieldwork-quality rules, their actions and thresholds
+    (:mod:`evaluation.ingest.quality.config`)."""
+    return quality_from_table(toml.table("quality"), toml.problems, file=toml.where)
 
 
 def _scoring_section(toml: _Toml) -> dict[str, Any]:

@@ -11,7 +11,9 @@ Data tables (:data:`STEPS`): ``register, firm_register`` (step ``round``), ``str
 (``sample``), ``respondents, answers, quarantine_summary, ingest_counts, dispositions,
 response_rates`` (``ingest``), ``estates, items, dimensions, district, drivers,
 firm_drivers, importance`` (``score``; the last three since schema version 2),
-``ranking, firms, escalations`` (``rank``); ``<step>_<name>`` spellings such as
+``ranking, firms, escalations`` (``rank``), ``quality_flags, quality_surveyors, comments,
+comment_themes`` (``ingest``, since schema version 3) and ``backchecks`` (``backcheck``, the
+call results of the 回访名单; since version 3); ``<step>_<name>`` spellings such as
 ``score_estates`` or ``rank_estates`` are accepted too. Every row carries ``round_id``; the
 ``rounds`` table holds each round's period, year, kind (series) and district. Columns follow the frames written: a column not yet in the table is
 added (``ALTER TABLE``, inside the same transaction) and its pandas kind recorded in
@@ -47,7 +49,12 @@ STEPS: dict[str, tuple[str, ...]] = {
         "ingest_counts",
         "dispositions",
         "response_rates",
+        "quality_flags",
+        "quality_surveyors",
+        "comments",
+        "comment_themes",
     ),
+    "backcheck": ("backchecks",),
     "score": (
         "estates",
         "items",
@@ -79,6 +86,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "ingest": (),
     "score": (),
     "rank": ("score",),
+    "backcheck": ("ingest",),
 }
 STEP_LABELS = {
     "round": "轮次登记",
@@ -86,6 +94,7 @@ STEP_LABELS = {
     "ingest": "问卷导入",
     "score": "评分",
     "rank": "排名",
+    "backcheck": "回访核实",
 }
 #: column names that would carry personal data (compared case-insensitively)
 FORBIDDEN_COLUMNS = frozenset(
@@ -142,6 +151,13 @@ V1_TABLES: tuple[str, ...] = (
     "escalations",
 )
 V2_TABLES: tuple[str, ...] = ("drivers", "firm_drivers", "importance")
+V3_TABLES: tuple[str, ...] = (
+    "quality_flags",
+    "quality_surveyors",
+    "comments",
+    "comment_themes",
+    "backchecks",
+)
 
 
 def _create_data_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
@@ -174,6 +190,10 @@ def _create_v2(con: sqlite3.Connection) -> None:
     _create_data_tables(con, V2_TABLES)
 
 
+def _create_v3(con: sqlite3.Connection) -> None:
+    _create_data_tables(con, V3_TABLES)
+
+
 #: (version, description, function applied inside the upgrade transaction); append only.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "rounds, steps, column registry and one table per step output", _create_v1),
@@ -181,6 +201,12 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
         2,
         "score step: key drivers (district, by firm) and importance-performance tables",
         _create_v2,
+    ),
+    (
+        3,
+        "ingest step: fieldwork-quality flags, surveyors, scrubbed comments and their themes; "
+        "back-check step: the call results",
+        _create_v3,
     ),
 ]
 

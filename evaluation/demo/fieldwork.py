@@ -7,7 +7,7 @@ real-world mess (see :data:`MESS_RATES`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from evaluation.demo import fraud
 from evaluation.demo import names as nm
 from evaluation.demo.district import (
     FIELD_STREAM,
@@ -26,6 +27,7 @@ from evaluation.demo.district import (
     stream_rng,
     truth_for,
 )
+from evaluation.demo.records import Responses, Submissions
 from wuye_common.errors import Problem, WuyeError
 
 RESPONSE_RATE = (0.65, 0.85)
@@ -198,7 +200,7 @@ def simulate_visits(
 
     The steps below draw from one random stream in this order; a new kind of fieldwork
     (another kind of mess, a dishonest surveyor, visit records) is one more step that reads
-    and changes :class:`_Responses` and records what it did with :meth:`_Responses.mark`.
+    and changes :class:`Responses` and records what it did with :meth:`Responses.mark`.
     Add it where it belongs in the order (after the steps whose draws it must not shift).
     """
     _check_sample(sample)
@@ -216,11 +218,42 @@ def simulate_visits(
     _write_addresses(rng, resp, fullwidth)
     _phones_and_comments(rng, resp)
     _submission_metadata(rng, resp, period)
+    # the quality steps (module fraud) draw from their own stream: the draws above and
+    # below are what they were before these steps existed
+    quality = stream_rng(seed, fraud.QUALITY_STREAM, period_tag(period), district.seed)
+    fraud.assign_surveyors(quality, resp, len(truth))
+    fraud.dishonest_surveyor(quality, resp, q["items"], _window_start(period))
+    fraud.personal_comments(quality, resp)
     submissions = _with_duplicates(rng, resp)
+    target = fraud.forged_target(
+        resp, households, visits, _estate_sizes(district, truth), q["items"]
+    )
+    names = district.register["estate_name"].to_numpy(dtype=object)
+    submissions = fraud.forged_batch(
+        quality,
+        resp,
+        submissions,
+        households,
+        visits,
+        target,
+        str(names[target.estate]) if target.estate >= 0 else "",
+        _window_start(period),
+    )
     columns = _export_columns(q, resp, submissions)
     export, key = _with_blank_rows(rng, columns, resp, submissions)
     return Fieldwork(
         export=export, key=key, dispositions=_dispositions(households, visits), mess=resp.mess
+    )
+
+
+def _estate_sizes(district: DemoDistrict, truth: pd.DataFrame) -> pd.DataFrame:
+    """Per truth row: the estate's ``threshold`` and ``households`` (its frame's size)."""
+    sizes = district.frame.groupby("estate_id").size().reindex(truth["estate_id"]).fillna(0)
+    return pd.DataFrame(
+        {
+            "threshold": truth["threshold"].to_numpy(dtype=float),
+            "households": sizes.to_numpy(dtype=np.int64),
+        }
     )
 
 
@@ -364,60 +397,13 @@ def _dispositions(households: _Households, visits: _Visits) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the responses
 
 
-@dataclass
-class _Responses:
-    """One row per response (duplicate submissions come later), filled in step by step."""
-
-    rows: pd.DataFrame
-    """Who answered: ``estate_id, building, unit, room, household_id, role`` and ``e`` (the
-    estate's row in the truth table, -1 for an estate not in the register)."""
-    sampled: int
-    """Completed visits: the base of the rates of :data:`MESS_RATES`."""
-    unknown_names: list[str]
-    """The estate names written by the respondents of estates not in the register."""
-    mess: dict[str, int]
-    """Counts per kind of mess (and of visit outcome), in the order the steps add them."""
-    kinds: np.ndarray
-    """Per row: the kinds of mess applied, each after a ``,``."""
-    answers: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=object))
-    """Per row × item: the answer label."""
-    duration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    """所用时间 in seconds."""
-    speeder: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
-    texts: dict[str, np.ndarray] = field(default_factory=dict)
-    """Answers to the identification and free-text questions, by their key (``estate``,
-    ``building``, ``room``, ``phone``, ``comment``)."""
-    times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="datetime64[s]"))
-    """提交答卷时间."""
-    metadata: dict[str, np.ndarray] = field(default_factory=dict)
-    """The other metadata columns (来源, 来源详情, 来自IP) by header."""
-
-    @property
-    def n(self) -> int:
-        return len(self.rows)
-
-    @property
-    def estate(self) -> np.ndarray:
-        return self.rows["e"].to_numpy(dtype=np.int64)
-
-    @property
-    def known(self) -> np.ndarray:
-        """The respondent's estate is in the register."""
-        return self.estate >= 0
-
-    def mark(self, mask: np.ndarray, kind: str, counted_as: str | None = None) -> None:
-        """Record that ``kind`` of mess was applied to the rows of ``mask``."""
-        self.kinds[mask] = self.kinds[mask] + "," + kind
-        self.mess[counted_as or kind] = int(np.count_nonzero(mask))
-
-
 def _respondents(
     rng: np.random.Generator,
     district: DemoDistrict,
     truth: pd.DataFrame,
     households: _Households,
     visits: _Visits,
-) -> _Responses:
+) -> Responses:
     """Who answers: completed visits, a few unsampled households, unknown estates."""
     completed, main = visits.completed, visits.main
     resp = households.table.loc[
@@ -444,9 +430,7 @@ def _respondents(
     kinds = np.full(len(rows), "", dtype=object)
     kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
     kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
-    return _Responses(
-        rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds
-    )
+    return Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds)
 
 
 def _unsampled(
@@ -497,7 +481,7 @@ def _unknown_estate_rows(rng: np.random.Generator, k: int) -> pd.DataFrame:
 
 
 def _answer_from_truth(
-    rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame
+    rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame
 ) -> None:
     """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
     skipped items."""
@@ -510,7 +494,7 @@ def _answer_from_truth(
         resp.answers[:, j] = _item_answers(item, levels[:, j], u[:, j], gaps[:, j])
 
 
-def _true_levels(resp: _Responses, items: list[dict[str, Any]], truth: pd.DataFrame) -> np.ndarray:
+def _true_levels(resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame) -> np.ndarray:
     """Per respondent × item: the true satisfaction of the respondent's estate on the item's
     dimension (0.7 for estates not in the register)."""
     known, e_row = resp.known, resp.estate
@@ -546,7 +530,7 @@ def _item_answers(
     return label
 
 
-def _speeders(rng: np.random.Generator, resp: _Responses, items: list[dict[str, Any]]) -> None:
+def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]]) -> None:
     """Durations (log-normal, 62–1800 s); speeders answer in under 60 s, straight-lined."""
     n = resp.n
     duration = np.clip(np.round(rng.lognormal(np.log(240), 0.45, n)), 62, 1800).astype(np.int64)
@@ -566,9 +550,7 @@ def _speeders(rng: np.random.Generator, resp: _Responses, items: list[dict[str, 
 # --------------------------------------------------------------------------- identification
 
 
-def _write_estate_names(
-    rng: np.random.Generator, resp: _Responses, names: np.ndarray
-) -> np.ndarray:
+def _write_estate_names(rng: np.random.Generator, resp: Responses, names: np.ndarray) -> np.ndarray:
     """The estate name as respondents write it (the kinds ``name_*`` of
     :data:`MESS_RATES`); returns the rows written in full width."""
     known, e_row = resp.known, resp.estate
@@ -593,7 +575,7 @@ def _write_estate_names(
     return pick_kind == 0
 
 
-def _write_addresses(rng: np.random.Generator, resp: _Responses, fullwidth: np.ndarray) -> None:
+def _write_addresses(rng: np.random.Generator, resp: Responses, fullwidth: np.ndarray) -> None:
     """Building and room as respondents write them (:data:`BUILDING_FORMATS`,
     :data:`ROOM_FORMATS`), in full width where the estate name is."""
     n = resp.n
@@ -614,7 +596,7 @@ def _write_addresses(rng: np.random.Generator, resp: _Responses, fullwidth: np.n
     resp.mess["room_without_unit"] = int((r_fmt == 2).sum())
 
 
-def _phones_and_comments(rng: np.random.Generator, resp: _Responses) -> None:
+def _phones_and_comments(rng: np.random.Generator, resp: Responses) -> None:
     """The optional phone and comment questions; one comment looks like a formula."""
     n = resp.n
     phone = np.full(n, EMPTY, dtype=object)
@@ -639,18 +621,7 @@ def _phones_and_comments(rng: np.random.Generator, resp: _Responses) -> None:
 # --------------------------------------------------------------------------- the export
 
 
-@dataclass
-class _Submissions:
-    """One row per submission, in time order: the response it is (``take``, a row of
-    :class:`_Responses`), when, how long, and the kinds of mess."""
-
-    take: np.ndarray
-    times: np.ndarray
-    duration: np.ndarray
-    kinds: np.ndarray
-
-
-def _submission_metadata(rng: np.random.Generator, resp: _Responses, period: str) -> None:
+def _submission_metadata(rng: np.random.Generator, resp: Responses, period: str) -> None:
     """Time (20 days from :func:`_window_start`, 8:00–21:00), source and IP address."""
     n = resp.n
     start = _window_start(period)
@@ -680,7 +651,7 @@ def _submission_metadata(rng: np.random.Generator, resp: _Responses, period: str
     }
 
 
-def _with_duplicates(rng: np.random.Generator, resp: _Responses) -> _Submissions:
+def _with_duplicates(rng: np.random.Generator, resp: Responses) -> Submissions:
     """Every response once, and some households again, 2–30 minutes later; time order."""
     n, known = resp.n, resp.known
     k_dup = round(MESS_RATES["duplicates"] * resp.sampled)
@@ -695,14 +666,12 @@ def _with_duplicates(rng: np.random.Generator, resp: _Responses) -> _Submissions
     kinds = np.concatenate([resp.kinds, resp.kinds[dup] + ",duplicate"])
     resp.mess["duplicates"] = len(dup)
     order = np.argsort(times, kind="stable")
-    return _Submissions(
+    return Submissions(
         take=take[order], times=times[order], duration=duration[order], kinds=kinds[order]
     )
 
 
-def _export_columns(
-    q: dict[str, Any], resp: _Responses, subs: _Submissions
-) -> dict[str, np.ndarray]:
+def _export_columns(q: dict[str, Any], resp: Responses, subs: Submissions) -> dict[str, np.ndarray]:
     """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
     questions in question order."""
     take = subs.take
@@ -714,7 +683,7 @@ def _export_columns(
     }
     ident, free = q["identification"], q["free_text"]
     by_number: dict[int, tuple[str, np.ndarray]] = {}
-    for key in ("estate", "building", "room", "phone"):
+    for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
             by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key][take])
     for j, item in enumerate(q["items"]):
@@ -738,7 +707,7 @@ def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = No
 
 
 def _with_blank_rows(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], resp: _Responses, subs: _Submissions
+    rng: np.random.Generator, columns: dict[str, np.ndarray], resp: Responses, subs: Submissions
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The export and its hidden key, with fully blank rows somewhere in the sheet."""
     m = len(subs.take)
@@ -760,6 +729,9 @@ def _with_blank_rows(
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
         key[name] = pd.Series(_spread(values, position, total), dtype="str")
+    if "surveyor" in resp.texts:
+        values = resp.texts["surveyor"][subs.take]
+        key["surveyor"] = pd.Series(_spread(values, position, total), dtype="str")
     key.loc[blank, "role"] = "blank"
     key["mess"] = pd.Series(
         _spread([k.strip(",") for k in subs.kinds], position, total, "blank"), dtype="str"

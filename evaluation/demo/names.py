@@ -263,3 +263,53 @@ COMMENTS: tuple[str, ...] = (
 )
 # The one comment that looks like a spreadsheet formula (tests formula safety downstream).
 FORMULA_COMMENT = "=电梯坏了一个月没人修"
+
+# Surveyors (调查员) of the demo agency: fictitious names, pseudonymised at ingest.
+SURVEYOR_NAMES: tuple[str, ...] = (
+    "郑晓峰",
+    "冯丽娟",
+    "韩志强",
+    "曹雪梅",
+    "彭建华",
+    "蒋文静",
+    "蔡国庆",
+    "余海燕",
+    "杜明辉",
+    "叶春兰",
+    "程立新",
+    "苏红英",
+    "魏振国",
+    "吕秀珍",
+    "丁永刚",
+    "沈玉兰",
+    "姚德明",
+    "卢桂芳",
+    "汪建军",
+    "田淑华",
+)
+# Residents' comments holding personal data (planted: the scrubber must remove it). ``{phone}``
+# is a mobile number, ``{b}``/``{u}``/``{r}`` building, unit and room, ``{name}`` a full name,
+# ``{surname}`` a surname.
+PERSONAL_COMMENTS: tuple[str, ...] = (
+    "电梯又坏了，有事请联系我 {phone}",
+    "我家住{b}栋{u}单元{r}，楼上一直漏水没人管",
+    "{b}-{u}-{r} 门口垃圾堆了三天",
+    "{surname}师傅修水管很负责，点赞",
+    "业主{name}反映：停车位被外来车辆占用",
+    "保洁员{name}工作很认真，谢谢",
+    "联系电话 {phone_spaced}，噪音问题希望尽快处理",
+)
+PERSON_NAMES: tuple[str, ...] = (
+    "王建国",
+    "李秀英",
+    "张伟",
+    "刘洋",
+    "陈静",
+    "杨帆",
+    "赵敏",
+    "黄丽萍",
+    "周杰",
+    "吴刚",
+    "孙秀兰",
+    "朱军",
+)

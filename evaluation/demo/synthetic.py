@@ -113,6 +113,8 @@ def synthetic_results(
     rng = np.random.default_rng(seed)
     estates = _estates(rnd.register, rng)
     dims, items = _dimensions_and_items(estates, rng)
+    quality = _synthetic_quality(estates)
+    estates = quality.pop("estates")
     return RoundResults(
         round=rnd,
         plan=_plan(rnd.register, estates["n"].to_numpy()),
@@ -124,6 +126,7 @@ def synthetic_results(
         escalations=_escalations(estates),
         changes=_changes(estates, rng),
         **_context_tables(estates, rng),
+        **quality,
         meta={
             "design": "按楼栋分层简单随机抽样",
             "estimator": "设计加权比例（Horvitz–Thompson）",
@@ -324,4 +327,73 @@ def _context_tables(estates: pd.DataFrame, rng: np.random.Generator) -> dict[str
         "indicators": indicators,
         "ingest_counts": ingest_counts,
         "quarantine_summary": quarantine,
+    }
+
+
+def _synthetic_quality(estates: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Quality flags, a surveyor table, comments and themes for the first estates, and the
+    first estate marked 质量敏感 (its verdict without the flagged forms one step lower)."""
+    ids = estates["estate_id"].astype(str).tolist()[:3]
+    first = estates["estate_id"].astype(str) == ids[0]
+    lower = {"达标": "临界", "临界": "未达标", "未达标": "未达标"}
+    estates = estates.assign(
+        flagged_forms=np.where(first, 12, 0),
+        rate_clean=estates["rate"] - np.where(first, 0.08, 0.0),
+        verdict_clean=np.where(first, estates["verdict"].map(lower), estates["verdict"]),
+        flags=np.where(
+            first,
+            (estates["flags"].astype(str) + "；质量敏感").str.lstrip("；"),
+            estates["flags"].astype(str),
+        ),
+    )
+    flags = pd.DataFrame(
+        {
+            "source_file": "问卷星导出1.xlsx",
+            "source_row": range(200, 212),
+            "estate_id": ids[0],
+            "response_id": [f"{i:016x}" for i in range(12)],
+            "surveyor": "",
+            "rules": "burst;one_source;straightline",
+            "action": "flag",
+            "reasons": "同一来源短时间内集中提交多份答卷",
+        }
+    )
+    surveyors = pd.DataFrame(
+        {
+            "surveyor": ["a1b2c3d4", "e5f6a7b8"],
+            "forms": [120, 98],
+            "estates": [2, 2],
+            "flagged_share": [0.25, 0.0],
+            "cmh_z": [3.1, -0.4],
+            "q_value": [0.004, 0.7],
+            "effect_flag": [True, False],
+            "score": [4.2, 0.8],
+            "fabrication_flag": [True, False],
+        }
+    )
+    comments = pd.DataFrame(
+        {
+            "estate_id": [ids[0], ids[0], ids[1]],
+            "response_id": ["a", "b", "c"],
+            "question": "comment",
+            "theme": ["电梯;维修", "停车", "保洁/环境卫生"],
+            "comment": ["电梯经常出故障，维修太慢", "停车太乱，消防通道被占", "=垃圾清运不及时"],
+        }
+    )
+    themes = pd.DataFrame(
+        {
+            "estate_id": [ids[0], ids[0], ids[0], ids[1]],
+            "theme": ["电梯", "维修", "停车", "保洁/环境卫生"],
+            "mentions": [1, 1, 1, 1],
+            "dissatisfied_mentions": [1, 1, 0, 1],
+            "dissatisfied": [5, 5, 5, 3],
+            "share_dissatisfied": [0.2, 0.2, 0.0, 1 / 3],
+        }
+    )
+    return {
+        "estates": estates,
+        "quality_flags": flags,
+        "quality_surveyors": surveyors,
+        "comments": comments,
+        "comment_themes": themes,
     }

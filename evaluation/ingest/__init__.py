@@ -1,7 +1,19 @@
-"""Ingest of fieldwork exports: readers, linking, validation, pseudonyms, template."""
+"""Ingest of fieldwork exports: readers, linking, validation, pseudonyms, template, fieldwork
+quality checks (:mod:`evaluation.ingest.quality`) and residents' comments
+(:mod:`evaluation.ingest.comments`).
 
-from evaluation.ingest.ingest import IngestResult, ingest_round
-from evaluation.ingest.readers import ExportInfo, read_survey_export
-from evaluation.ingest.template import write_template
+Public names load on first use (PEP 562), so that importing one module of the stage (the
+round model reads :mod:`evaluation.ingest.quality.config`) never imports the readers.
+"""
 
-__all__ = ["ExportInfo", "IngestResult", "ingest_round", "read_survey_export", "write_template"]
+from wuye_common.lazy import lazy_exports
+
+_WHERE = {
+    "IngestResult": "evaluation.ingest.ingest",
+    "ingest_round": "evaluation.ingest.ingest",
+    "ExportInfo": "evaluation.ingest.readers",
+    "read_survey_export": "evaluation.ingest.readers",
+    "write_template": "evaluation.ingest.template",
+}
+__all__ = sorted(_WHERE)
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -53,7 +53,13 @@ from pandas.api.types import union_categoricals
 
 from evaluation.codes import column_codes, is_tiled, narrow
 from evaluation.ingest import linking, pseudonym, validate
+from evaluation.ingest.comments import clean_comments, theme_table
 from evaluation.ingest.dispositions import dispositions as outcome_dispositions
+from evaluation.ingest.quality import backcheck as bc
+from evaluation.ingest.quality.checks import Forms, Quality, run_checks
+from evaluation.ingest.quality.config import QualityConfig
+from evaluation.ingest.quality.rules import REASONS as QUALITY_REASONS
+from evaluation.ingest.quality.rules import Hit
 from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_export, row_matches
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
@@ -78,6 +84,8 @@ RESPONDENT_COLUMNS = [
     "phone_key",
     "ip_key",
     "platform",
+    "surveyor",
+    "quality_rules",
 ]
 ANSWER_COLUMNS = ["response_id", "estate_id", "item_id", "dimension", "code", "satisfied", "points"]
 QUARANTINE_COLUMNS = [
@@ -105,7 +113,15 @@ IDENT_HEADERS: dict[str, set[str]] = {
     "room": {"房号", "房间号", "门牌号", "room"},
     "phone": {"电话", "联系电话", "手机", "手机号", "phone"},
     "name": {"姓名", "name"},
+    "surveyor": {"调查员", "访问员", "调查员编号", "访问员编号", "surveyor", "interviewer"},
 }
+IDENT_KEYS = ("estate", "building", "unit", "room", "phone", "name", "surveyor")
+#: a 来源详情 value on more forms than this share (or 10) says nothing about the device
+GENERIC_SOURCE_SHARE = 0.05
+COMMENT_COLUMNS = ["estate_id", "response_id", "question", "theme", "comment"]
+SURVEYOR_LENGTH = 8
+"""Characters of a surveyor's pseudonym (the agency maps them back with the secrets folder's
+调查员对照 file)."""
 
 
 @dataclass
@@ -119,6 +135,20 @@ class IngestResult:
     dispositions: pd.DataFrame
     response_rates: pd.DataFrame
     exports: list[ExportInfo] = field(default_factory=list)
+    quality_flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per form a quality rule found (:data:`~evaluation.ingest.quality.checks.
+    FLAG_COLUMNS`): flagged ones stay in ``respondents``, quarantined ones are in
+    ``quarantine`` too."""
+    surveyors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per surveyor (pseudonym): forms, flags, surveyor effect, fabrication score,
+    back-check rates (empty without a surveyor column)."""
+    comments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Scrubbed comments: :data:`COMMENT_COLUMNS`."""
+    comment_themes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per estate × theme: mentions and the share among dissatisfied respondents."""
+    secrets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """For the secrets folder only, never stored or reported: ``回访名单`` (the back-check
+    list, with phone numbers) and ``调查员对照`` (surveyor pseudonym → name as written)."""
 
     def summary(self) -> pd.DataFrame:
         """Per-file and per-estate accounting (read = accepted + quarantined), Chinese
@@ -247,6 +277,8 @@ def ingest_round(
     key: bytes | None = None,
     allow_unsampled: bool = False,
     margin: float = linking.DEFAULT_MARGIN,
+    household_frame: pd.DataFrame | None = None,
+    backchecks: pd.DataFrame | None = None,
     executor: Executor | None = None,
 ) -> IngestResult:
     """Ingest the round's exports.
@@ -259,9 +291,15 @@ def ingest_round(
     optional ``household_id, status`` (``refused``/``not_reached``) from field records.
     ``key``: HMAC key (default: read or create ``round.secret_path``).
     ``allow_unsampled``: keep households not in the sample with role ``unsampled``
-    instead of quarantining them. ``executor``: where each file is read and standardised
-    (:func:`read_export`; e.g. a Dask client's executor, :mod:`evaluation.executors`);
-    ``None``: here, one file after another. The rules are applied here, to all rows at once.
+    instead of quarantining them. ``household_frame``: the household frame (``estate_id, building,
+    unit, room``) for the ``household`` quality rule when there is no sample (or unsampled
+    households are allowed). ``backchecks``: the round's call results (``response_id,
+    result``, :func:`evaluation.ingest.quality.backcheck.read_results`).
+    Quality checks (``round.quality``, :mod:`evaluation.ingest.quality`) and comment cleaning
+    (:mod:`evaluation.ingest.comments`) run on the forms every other rule accepted.
+    ``executor``: where each file is read and standardised (:func:`read_export`; e.g. a
+    Dask client's executor, :mod:`evaluation.executors`); ``None``: here, one file after
+    another. The rules are applied here, to all rows at once.
     """
     cfg = getattr(round, "ingest", None)
     min_duration = float(getattr(cfg, "min_duration_s", 60.0))
@@ -279,29 +317,7 @@ def ingest_round(
         estate_for_file = {str(Path(p)): str(e) for p, e in files.items()}
         files = list(files)
     files = [Path(f) for f in files]
-    if not files:
-        raise WuyeError(
-            Problem(
-                "没有要导入的问卷导出文件",
-                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
-            )
-        )
-    # response ids hash "{file stem}:{row}" of the name outputs show (scrubbed of personal
-    # data): those stems must differ too (a.xlsx and a.csv; 问卷_13812345678.xlsx and
-    # 问卷_13912345678.xlsx both show as 问卷_〔电话〕)
-    stems = [Path(scrub_text(f.name)).stem for f in files]
-    if len(set(stems)) != len(stems):
-        dup = sorted(
-            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
-        )
-        raise WuyeError(
-            Problem(
-                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
-                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
-                "以便按文件名和行号追溯",
-            )
-        )
-
+    _check_files(files)
     overrides = {k: getattr(cfg, f"{k}_question", None) for k in ("estate", "building", "room")}
     limits = Limits(
         max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
@@ -328,8 +344,37 @@ def ingest_round(
         cutoff=cutoff,
         margin=margin,
         allow_unsampled=allow_unsampled,
+        quality=getattr(round, "quality", None) or QualityConfig(),
+        frame=household_frame,
+        backchecks=backchecks,
+        seed=int(getattr(round, "seed", 0) or 0),
     )
     return _validate(rows, context, exports)
+
+
+def _check_files(files: list[Path]) -> None:
+    """At least one file, and distinct file stems as outputs show them: response ids hash
+    "{file stem}:{row}" of the name scrubbed of personal data (a.xlsx and a.csv;
+    问卷_13812345678.xlsx and 问卷_13912345678.xlsx both show as 问卷_〔电话〕)."""
+    if not files:
+        raise WuyeError(
+            Problem(
+                "没有要导入的问卷导出文件",
+                "在 round.toml 的 [inputs] responses 中列出文件，或在命令行给出",
+            )
+        )
+    stems = [Path(scrub_text(f.name)).stem for f in files]
+    if len(set(stems)) != len(stems):
+        dup = sorted(
+            {scrub_text(f.name) for f, s in zip(files, stems, strict=True) if stems.count(s) > 1}
+        )
+        raise WuyeError(
+            Problem(
+                f"文件名重复（不计扩展名；文件名中的电话等个人信息不计）：{'、'.join(dup)}",
+                "每个导出文件使用不同的、不含个人信息的文件名（如加上日期或平台），"
+                "以便按文件名和行号追溯",
+            )
+        )
 
 
 def read_export(
@@ -461,10 +506,12 @@ def _standardise(
         index=frame.index,
     )
     out["estate_raw"] = _estate_raw(frame, info, ident["estate"], file_estate)
-    for key_name in ("building", "room", "phone", "name"):
+    for key_name in ("building", "room", "phone", "name", "surveyor"):
         out[f"{key_name}_raw"] = _text_column(frame, ident[key_name])
     if ident["unit"]:
         out["room_raw"] = _with_unit(out["room_raw"], _text_column(frame, ident["unit"]))
+    for key_name, column in _free_text_columns(info, q, ident, item_cols).items():
+        out[f"free:{key_name}"] = _text_column(frame, column)
     _add_metadata(out, frame, info.metadata)
     answered = np.zeros(n, dtype=bool)
     for c in info.question_columns:
@@ -485,7 +532,7 @@ def _map_columns(
     each item; no column serves twice."""
     used: set[str] = set()
     ident: dict[str, str | None] = {}
-    for key_name in ("estate", "building", "unit", "room", "phone", "name"):
+    for key_name in IDENT_KEYS:
         col = _ident_column(
             frame, info, key_name, q.identification.get(key_name), overrides.get(key_name), used
         )
@@ -508,6 +555,23 @@ def _map_columns(
         if col:
             used.add(col)
     return ident, item_cols
+
+
+def _free_text_columns(
+    info: ExportInfo,
+    q: Questionnaire,
+    ident: dict[str, str | None],
+    item_cols: dict[str, str | None],
+) -> dict[str, str]:
+    """The export's column of each free-text question (``[free_text]``) that it has."""
+    used = {c for c in [*ident.values(), *item_cols.values()] if c}
+    out: dict[str, str] = {}
+    for key_name, question in q.free_text.items():
+        col = find_column(info, question.number, question.text, exclude=used)
+        if col is not None:
+            out[key_name] = col
+            used.add(col)
+    return out
 
 
 def _ident_column(
@@ -584,6 +648,7 @@ def _add_metadata(out: pd.DataFrame, frame: pd.DataFrame, meta: dict[str, Any]) 
     """IP, submission time and duration as written (duration from start and end times
     when the export has no duration column)."""
     out["ip_raw"] = _text_column(frame, meta.get("ip"))
+    out["device_raw"] = _text_column(frame, meta.get("kobo_device") or meta.get("source_detail"))
     out["submitted_raw"] = _text_column(frame, meta.get("submitted_at") or meta.get("ended_at"))
     duration = _text_column(frame, meta.get("duration"))
     if meta.get("duration") is None and meta.get("started_at") and meta.get("ended_at"):
@@ -634,6 +699,10 @@ class _Context:
     cutoff: float = 90.0
     margin: float = linking.DEFAULT_MARGIN
     allow_unsampled: bool = False
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    frame: pd.DataFrame | None = None
+    backchecks: pd.DataFrame | None = None
+    seed: int = 0
 
 
 class _Flags:
@@ -641,6 +710,8 @@ class _Flags:
     and its detail text."""
 
     def __init__(self, n: int) -> None:
+        self.given: dict[str, Hit] = {}
+        """Rules that only flag (``[quality]``): their hits, for the quality checks."""
         self.codes = [""]  # reason codes in the order first flagged
         self.reason = np.zeros(n, dtype=np.int8)
         self.detail = np.full(n, "", dtype=object)
@@ -698,29 +769,33 @@ class _Keys:
 
 
 def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) -> IngestResult:
-    """Apply the rules of the module doc to all rows at once, in their order, and build
-    the result tables."""
+    """Apply the rules of the module doc to all rows at once, in their order, then the
+    quality checks on the rows they accepted, and build the result tables."""
     q = context.questionnaire
     flags = _Flags(len(rows))
     flags.flag(~rows["answered_any"].to_numpy(), "blank_row")
     estate_id = _link_estates(rows, context, flags)
     codes, status = _decode_answers(rows, q)
     _flag_answers(flags, q, status)
-    duration = _flag_speeders(rows, flags, context.min_duration)
+    duration = _flag_speeders(rows, flags, context)
     linked = _link_households(rows, context, flags, estate_id)
     keys = _pseudonyms(rows, context, linked)
     submitted = validate.parse_timestamp(rows["submitted_raw"])
-    _flag_duplicates(rows, flags, estate_id, keys, submitted)
+    _flag_duplicates(rows, flags, estate_id, keys, submitted, context)
+    codes = np.where(status == validate.OK, codes, 0)
+    checked = _quality(rows, context, linked, keys, (submitted, duration), codes, flags)
 
     accepted = flags.accepted
     respondents = _respondents_table(rows, context, linked, keys, submitted, duration, accepted)
+    respondents["response_id"] = pd.Series(checked.of_rows("response_id", accepted), dtype="str")
+    respondents["ip_key"] = pd.array(checked.of_rows("ip_key", accepted), dtype="string")
+    respondents["surveyor"] = checked.surveyor_key[accepted].astype("string").to_numpy()
+    respondents["quality_rules"] = checked.rules_of(accepted)
     answers = answers_frame(
-        respondents["response_id"],
-        respondents["estate_id"],
-        np.where(status[accepted] == validate.OK, codes[accepted], 0),
-        q,
+        respondents["response_id"], respondents["estate_id"], codes[accepted], q
     )
-    del codes, status
+    satisfied = _overall_satisfied(codes[accepted], q)
+    del status
     quarantine = _quarantine_table(rows, flags, estate_id, keys)
     counts = _counts(rows, estate_id, accepted, {e.file: e.blank_rows for e in exports})
     dispositions, rates = outcome_dispositions(
@@ -731,7 +806,242 @@ def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) 
         context.register,
         sample_keys=keys.sample,
     )
-    return IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+    comments, themes = _comments(rows, respondents, accepted, satisfied, q)
+    result = IngestResult(respondents, answers, quarantine, counts, dispositions, rates, exports)
+    result.quality_flags = checked.quality.flags
+    result.surveyors = checked.quality.surveyors
+    result.comments, result.comment_themes = comments, themes
+    result.secrets = _secrets(rows, context, respondents, checked, accepted, keys)
+    return result
+
+
+@dataclass
+class _Checked:
+    """The quality checks of the rows accepted before them (``positions``)."""
+
+    positions: np.ndarray
+    response_id: np.ndarray
+    """The checked rows' response ids (made once for them and the respondents)."""
+    ip_key: np.ndarray
+    """The checked rows' IP pseudonyms."""
+    quality: Quality
+    surveyor_key: pd.Series
+    """Every row's surveyor pseudonym (NA: none)."""
+
+    def of_rows(self, name: str, accepted: np.ndarray) -> np.ndarray:
+        """The checked rows' ``name`` values for the ``accepted`` rows (a subset of them)."""
+        per_row = np.full(len(accepted), None, dtype=object)
+        per_row[self.positions] = getattr(self, name)
+        return per_row[accepted]
+
+    def rules_of(self, accepted: np.ndarray) -> pd.Series:
+        """The ``;``-joined flag codes of the ``accepted`` rows, in their order."""
+        per_row = np.full(len(accepted), "", dtype=object)
+        per_row[self.positions] = self.quality.flag_rules
+        return pd.Series(per_row[accepted], dtype="string")
+
+
+def _quality(
+    rows: pd.DataFrame,
+    context: _Context,
+    linked: _Linked,
+    keys: _Keys,
+    times: tuple[pd.Series, np.ndarray],
+    codes: np.ndarray,
+    flags: _Flags,
+) -> _Checked:
+    """Run the quality checks on the rows accepted so far (``times``: submission times and
+    durations) and quarantine the forms a ``quarantine`` rule found."""
+    q = context.questionnaire
+    submitted, duration = times
+    at = np.flatnonzero(flags.accepted)
+    surveyor_key = pseudonym.pseudonymise(
+        rows["surveyor_raw"], context.key, "surveyor", SURVEYOR_LENGTH
+    )
+    pick = rows.iloc[at]
+    forms = Forms(
+        estate_id=linked.estate_id.iloc[at].reset_index(drop=True),
+        response_id=pd.Series(_response_ids(pick[["source_file", "source_row"]]), dtype="str"),
+        source_file=pick["source_file"].reset_index(drop=True),
+        source_row=pick["source_row"].reset_index(drop=True),
+        codes=codes[at],
+        scale_sizes=_scale_sizes(q),
+        overall=int(np.flatnonzero(q.items["is_overall"].to_numpy(dtype=bool))[0]),
+        submitted=submitted.iloc[at].reset_index(drop=True),
+        duration=duration[at],
+        ip_key=pseudonym.pseudonymise(
+            pseudonym.normalise_ip(pick["ip_raw"]), context.key, "ip"
+        ).reset_index(drop=True),
+        device_key=_device_keys(pick["device_raw"], context.key),
+        phone_key=keys.phone.iloc[at].reset_index(drop=True),
+        surveyor=surveyor_key.iloc[at].reset_index(drop=True),
+        satisfied=_overall_satisfied(codes[at], q),
+        in_frame=_in_frame(context, linked, at),
+        given={code: Hit(hit.mask[at], hit.detail[at]) for code, hit in flags.given.items()},
+    )
+    quality = run_checks(forms, context.quality, context.backchecks)
+    for code in pd.unique(quality.quarantine_code[quality.quarantine_code != ""]):
+        mask = np.zeros(len(rows), dtype=bool)
+        hit = quality.quarantine_code == code
+        mask[at[hit]] = True
+        detail = np.full(len(rows), "", dtype=object)
+        detail[at[hit]] = quality.quarantine_detail[hit]
+        flags.flag(mask, str(code), detail)
+    return _Checked(
+        positions=at,
+        response_id=forms.response_id.to_numpy(dtype=object),
+        ip_key=forms.ip_key.to_numpy(dtype=object, na_value=None),
+        quality=quality,
+        surveyor_key=surveyor_key,
+    )
+
+
+def _scale_sizes(q: Questionnaire) -> np.ndarray:
+    """Each item's number of answer options (its missing options aside)."""
+    options = q.options[~q.options["missing"]].groupby("scale")["code"].max()
+    return q.items["scale"].map(options).fillna(0).to_numpy(dtype=np.int64)
+
+
+def _overall_satisfied(codes: np.ndarray, q: Questionnaire) -> np.ndarray:
+    """1.0 / 0.0 on the overall item, NaN without an answer."""
+    j = int(np.flatnonzero(q.items["is_overall"].to_numpy(dtype=bool))[0])
+    options = q.scale_options(q.items["scale"].iloc[j])
+    lookup = np.full(int(options["code"].max()) + 1 if len(options) else 1, np.nan)
+    scored = options[~options["missing"]]
+    lookup[scored["code"].to_numpy()] = scored["satisfied"].to_numpy(dtype=float)
+    column = codes[:, j] if codes.size else np.zeros(len(codes), dtype=np.int64)
+    return lookup[np.clip(column, 0, len(lookup) - 1)]
+
+
+def _device_keys(values: pd.Series, key: bytes) -> pd.Series:
+    """Pseudonyms of a device or source detail, NA for values too common to tell a device
+    (more than :data:`GENERIC_SOURCE_SHARE` of the forms, or 10: 直接访问, 微信)."""
+    text = values.astype("string").reset_index(drop=True)
+    counts = text.value_counts()
+    generic = counts[counts > max(10, GENERIC_SOURCE_SHARE * len(text))].index
+    return pseudonym.pseudonymise(text.mask(text.isin(generic)), key, "device")
+
+
+def _in_frame(context: _Context, linked: _Linked, at: np.ndarray) -> np.ndarray | None:
+    """Whether each checked row's building and room are in the household frame; ``None``
+    without a frame, or with a sample (its own rule quarantines rows not in it) unless
+    unsampled households are allowed."""
+    frame = context.frame
+    if frame is None or (context.sample is not None and not context.allow_unsampled):
+        return None
+    households = frame.assign(
+        household_id=frame.get("household_id", pd.Series(range(len(frame)))).astype(str),
+        role="frame",
+    )
+    resp = pd.DataFrame(
+        {
+            "estate_id": linked.estate_id.iloc[at],
+            "building_key": linked.building_key.iloc[at],
+            "room_key": linked.room["room_key"].iloc[at],
+            "unit_key": linked.room["unit_key"].iloc[at],
+        }
+    )
+    link = linking.link_sample(resp, households)["link"].to_numpy()
+    return (link == "linked") | (link == "no_room")
+
+
+def _comments(
+    rows: pd.DataFrame,
+    respondents: pd.DataFrame,
+    accepted: np.ndarray,
+    satisfied: np.ndarray,
+    q: Questionnaire,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The accepted forms' free-text answers, scrubbed and classified, and the themes per
+    estate (:mod:`evaluation.ingest.comments`)."""
+    parts = []
+    for key_name in q.free_text:
+        column = rows.get(f"free:{key_name}")
+        if column is None:
+            continue
+        cleaned = clean_comments(column[accepted].reset_index(drop=True), q.themes)
+        part = pd.DataFrame(
+            {
+                "estate_id": respondents["estate_id"],
+                "response_id": respondents["response_id"],
+                "question": key_name,
+                "theme": cleaned["theme"],
+                "comment": cleaned["comment"],
+            }
+        )
+        parts.append(part[part["comment"].notna()])
+    comments = (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COMMENT_COLUMNS)
+    )
+    unhappy = pd.DataFrame(
+        {
+            "estate_id": respondents["estate_id"],
+            "response_id": respondents["response_id"],
+            "dissatisfied": satisfied == 0.0,
+        }
+    )
+    return comments[COMMENT_COLUMNS], theme_table(comments, unhappy)
+
+
+def _secrets(
+    rows: pd.DataFrame,
+    context: _Context,
+    respondents: pd.DataFrame,
+    checked: _Checked,
+    accepted: np.ndarray,
+    keys: _Keys,
+) -> dict[str, pd.DataFrame]:
+    """The back-check list (unless the round's call results are in already) and the
+    surveyor pseudonyms' names: for the secrets folder only."""
+    out: dict[str, pd.DataFrame] = {}
+    names = pd.DataFrame(
+        {"surveyor": checked.surveyor_key, "调查员": rows["surveyor_raw"].astype("string")}
+    ).dropna()
+    if len(names):
+        out["调查员对照"] = names.drop_duplicates("surveyor").sort_values("surveyor")
+    if context.backchecks is not None and len(context.backchecks):
+        return out
+    risk = np.zeros(len(rows))
+    surveyor_risk = np.zeros(len(rows))
+    risk[checked.positions] = checked.quality.risk
+    surveyor_risk[checked.positions] = checked.quality.surveyor_risk
+    drawn = bc.draw_backcheck(
+        respondents["surveyor"],
+        risk[accepted],
+        surveyor_risk[accepted],
+        context.quality.backcheck_share,
+        context.seed,
+    )
+    if drawn.empty:
+        return out
+    at = np.flatnonzero(accepted)[drawn["position"].to_numpy()]
+    names_of = (
+        context.register.set_index("estate_id")["estate_name"] if len(context.register) else {}
+    )
+    phone = pseudonym.normalise_phone(rows["phone_raw"].iloc[at]).astype("string")
+    listing = pd.DataFrame(
+        {
+            "response_id": respondents["response_id"].iloc[drawn["position"]].to_numpy(),
+            "estate_name": respondents["estate_id"]
+            .iloc[drawn["position"]]
+            .map(names_of)
+            .to_numpy(),
+            "building": rows["building_raw"].iloc[at].astype("string").to_numpy(),
+            "room": rows["room_raw"].iloc[at].astype("string").to_numpy(),
+            "phone": phone.to_numpy(),
+            "method": np.where(phone.notna().to_numpy(), "电话", "上门"),
+            "surveyor_name": rows["surveyor_raw"].iloc[at].astype("string").to_numpy(),
+            "submitted_at": respondents["submitted_at"].iloc[drawn["position"]].to_numpy(),
+            "source_file": rows["source_file"].iloc[at].to_numpy(),
+            "source_row": rows["source_row"].iloc[at].to_numpy(),
+            "inclusion": drawn["inclusion"].round(4).to_numpy(),
+            "result": "",
+            "note": "",
+        }
+    )
+    del keys
+    out["回访名单"] = listing.rename(columns=bc.LIST_HEADERS)
+    return out
 
 
 def _link_estates(rows: pd.DataFrame, context: _Context, flags: _Flags) -> pd.Series:
@@ -790,15 +1100,21 @@ def _flag_answers(flags: _Flags, q: Questionnaire, status: np.ndarray) -> None:
     )
 
 
-def _flag_speeders(rows: pd.DataFrame, flags: _Flags, min_duration: float) -> np.ndarray:
-    """Flags rows answered in less than ``min_duration`` seconds; returns the durations."""
+def _flag_speeders(rows: pd.DataFrame, flags: _Flags, context: _Context) -> np.ndarray:
+    """Rows answered in less than ``[ingest] min_duration_s`` seconds: quarantined, or only
+    flagged (``flags.given``) as ``[quality.speeder]`` says; returns the durations."""
+    min_duration = context.min_duration
     duration = validate.parse_duration(rows["duration_raw"]).to_numpy()
-    speeder = np.nan_to_num(duration, nan=np.inf) < min_duration
+    action = context.quality.action("speeder")
+    speeder = (np.nan_to_num(duration, nan=np.inf) < min_duration) & (action != "off")
     speed_text = np.full(len(rows), "", dtype=object)
     speed_text[speeder] = [
         f"用时 {d:.0f} 秒，低于 {min_duration:.0f} 秒" for d in duration[speeder]
     ]
-    flags.flag(speeder, "speeder", speed_text)
+    if action == "quarantine":
+        flags.flag(speeder, "speeder", speed_text)
+    else:
+        flags.given["speeder"] = Hit(speeder, speed_text)
     return duration
 
 
@@ -886,11 +1202,20 @@ def _duplicate_keys(estate_id: pd.Series, keys: _Keys) -> pd.Series:
 
 
 def _flag_duplicates(
-    rows: pd.DataFrame, flags: _Flags, estate_id: pd.Series, keys: _Keys, submitted: pd.Series
+    rows: pd.DataFrame,
+    flags: _Flags,
+    estate_id: pd.Series,
+    keys: _Keys,
+    submitted: pd.Series,
+    context: _Context,
 ) -> None:
-    """Among rows passing every other rule, flags all but the latest submission of each
-    household (ties and missing times: the later file, then the later row)."""
+    """Among rows passing every other rule, all but the latest submission of each household
+    (ties and missing times: the later file, then the later row): quarantined, or only
+    flagged (``flags.given``) as ``[quality.duplicate]`` says."""
     n = len(rows)
+    action = context.quality.action("duplicate")
+    if action == "off":
+        return
     dup_key = _duplicate_keys(estate_id, keys)
     # only keys that occur more than once among those rows need sorting
     keyed = flags.accepted & dup_key.notna().to_numpy()
@@ -919,7 +1244,10 @@ def _flag_duplicates(
     ]
     mask = np.zeros(n, dtype=bool)
     mask[losers["i"].to_numpy()] = True
-    flags.flag(mask, "duplicate", text)
+    if action == "quarantine":
+        flags.flag(mask, "duplicate", text)
+    else:
+        flags.given["duplicate"] = Hit(mask, text)
 
 
 def _respondents_table(
@@ -931,8 +1259,8 @@ def _respondents_table(
     duration: np.ndarray,
     accepted: np.ndarray,
 ) -> pd.DataFrame:
-    """The accepted rows (:data:`RESPONDENT_COLUMNS`); response ids and IP pseudonyms are
-    made for those rows only."""
+    """The accepted rows (:data:`RESPONDENT_COLUMNS`); their response ids and IP pseudonyms
+    are the quality checks' (:func:`_quality`, made once for the rows it checks)."""
     respondents = pd.DataFrame(
         {
             "response_id": pd.Series(pd.NA, index=rows.index, dtype="str"),
@@ -950,12 +1278,6 @@ def _respondents_table(
             "platform": rows["platform"],
         }
     )[accepted].reset_index(drop=True)
-    respondents["response_id"] = pd.Series(
-        _response_ids(rows[["source_file", "source_row"]][accepted]), dtype="str"
-    )
-    respondents["ip_key"] = pseudonym.pseudonymise(
-        pseudonym.normalise_ip(rows["ip_raw"][accepted]), context.key, "ip"
-    ).array
     return respondents
 
 
@@ -970,7 +1292,7 @@ def _quarantine_table(
             "sheet": rows["sheet"],
             "source_row": rows["source_row"],
             "reason_code": reason_s,
-            "reason": reason_s.map(validate.REASONS),
+            "reason": reason_s.map({**QUALITY_REASONS, **validate.REASONS}),
             "estate_raw": rows["estate_raw"],
             "detail": pd.Series(flags.detail, dtype=object),
             "estate_id": estate_id,

@@ -38,7 +38,11 @@ def template_headers(questionnaire: Questionnaire) -> list[tuple[str, str]]:
     for q in questionnaire.free_text.values():
         cols.append((q.number or 999, f"{q.number}、{q.text}" if q.number else q.text, "free"))
     cols.sort(key=lambda c: c[0])
-    return [(h, "meta") for h in META_HEADERS] + [(h, k) for _, h, k in cols]
+    # a questionnaire with a surveyor question takes the surveyor there, not in 调查员
+    meta = [
+        h for h in META_HEADERS if h != "调查员" or "surveyor" not in questionnaire.identification
+    ]
+    return [(h, "meta") for h in meta] + [(h, k) for _, h, k in cols]
 
 
 def write_template(

@@ -7,8 +7,13 @@ A questionnaire TOML (see ``evaluation/questionnaire/default.toml``) has:
   per option, for the index), ``satisfied`` (options counted as satisfied), ``missing``
   (options meaning "no answer", e.g. 不清楚/不适用/跳过 — missing, never dissatisfied);
 - ``[identification]``: ``estate``, ``building``, ``unit``, ``room``, ``phone``, ``name``
-  questions as ``{ number = N, text = "..." }``;
-- ``[free_text]``: free-text questions (never scored, never stored: may hold personal data);
+  and ``surveyor`` (调查员/访问员, for forms filled in by interviewers) questions as
+  ``{ number = N, text = "..." }``;
+- ``[free_text]``: free-text questions (never scored; kept only after personal data is
+  scrubbed, see :mod:`evaluation.ingest.comments`);
+- ``[themes]``: extra keywords of the comment themes, ``主题 = ["关键词", …]`` — added to
+  the built-in dictionary (:data:`evaluation.ingest.comments.THEMES`), a new theme name adds a
+  theme;
 - ``[[items]]``: ``id``, ``number``, ``text``, ``dimension``, optional ``scale`` (default
   ``"five"``), ``overall = true`` for the 总体评价 item, optional ``required`` (default:
   true for the overall item, false otherwise).
@@ -48,7 +53,7 @@ from wuye_common.scrub import personal_data_kinds, scrub_text
 from wuye_common.sheets import require_file
 
 DEFAULT_SCALE = "five"
-IDENTIFICATION_KEYS = ("estate", "building", "unit", "room", "phone", "name")
+IDENTIFICATION_KEYS = ("estate", "building", "unit", "room", "phone", "name", "surveyor")
 ITEM_COLUMNS = [
     "item_id",
     "number",
@@ -92,6 +97,8 @@ class Questionnaire:
     options: pd.DataFrame
     identification: dict[str, Question] = field(default_factory=dict)
     free_text: dict[str, Question] = field(default_factory=dict)
+    themes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Comment-theme keywords the questionnaire adds (``[themes]``)."""
     overall_item: str = ""
     source: str = "default"
 
@@ -228,6 +235,7 @@ def questionnaire_from_dict(
     clash = sorted(set(used) & set(items["number"].dropna().astype(int)))
     if clash:
         bad(f"题号 {'、'.join(map(str, clash))} 同时用于评价题和识别/开放题", "检查题号", "items")
+    themes = _themes(config.get("themes", {}), bad)
     if problems:
         raise WuyeError(problems)
     return Questionnaire(
@@ -237,6 +245,7 @@ def questionnaire_from_dict(
         options=options_df,
         identification=identification,
         free_text=free_text,
+        themes=themes,
         overall_item=overall_ids[0],
         source=source,
     )
@@ -538,4 +547,26 @@ def _questions(table: Any, section: str, bad: Any) -> dict[str, Question]:
             )
             text = ""
         out[key] = Question(number, scrub_text(text.strip()))
+    return out
+
+
+def _themes(table: Any, bad: Any) -> dict[str, tuple[str, ...]]:
+    """``[themes]``: theme name → extra keywords (non-empty texts)."""
+    if not isinstance(table, dict):
+        bad("[themes] 应是一个表", '写成 [themes] 小节，如 电梯 = ["轿厢", "困人"]', "themes")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for theme, words in table.items():
+        if (
+            not isinstance(words, list)
+            or not words
+            or not all(isinstance(w, str) and w.strip() for w in words)
+        ):
+            bad(
+                f"[themes] {theme} 应是关键词列表",
+                f'例如 {theme} = ["关键词1", "关键词2"]',
+                f"themes.{theme}",
+            )
+            continue
+        out[str(theme).strip()] = tuple(w.strip() for w in words)
     return out

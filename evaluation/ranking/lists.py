@@ -76,6 +76,7 @@ ESTATE_COLUMNS = (
     "criteria",
     "credit_grade",
     "complaints_per_100",
+    "list_clean",
 )
 SCORE_REQUIRED = ("estate_id", "rate", "rate_se", "rate_low", "rate_high", "index", "n", "verdict")
 #: numeric columns of the scores read when present (design, tests, sensitivity)
@@ -90,6 +91,8 @@ OPTIONAL_NUMBERS = (
     "q_value_red",
     "nr_delta",
 )
+#: the threshold tests of the scores (computed by :func:`_with_tests` when absent)
+TEST_COLUMNS = ("p_value", "q_value", "p_value_red", "q_value_red")
 
 
 @dataclass
@@ -147,6 +150,7 @@ def rank_round(
     )
     frame = _with_tests(_merge_inputs(register, scores_estates), ctx.confidence, rules)
     est, uncertain = rank_estates(frame, rules, ctx)
+    est["list_clean"] = _clean_lists(frame, rules, ctx, est)
     firms = rank_firms(est, rules, uncertain, confidence=ctx.confidence, method=ctx.method)
     esc = escalations(round, frame, est, firms, history, rules)
     return Ranking(
@@ -286,7 +290,7 @@ def _with_tests(frame: pd.DataFrame, confidence: float, rules: Rules) -> pd.Data
     scoring does (:func:`~evaluation.scoring.pvalues.threshold_p_values` against the
     non-response-robust thresholds) from what the scores hold (an SRS's df and no FPC where
     the design columns are absent), q-values over the round."""
-    if {"p_value", "q_value", "p_value_red", "q_value_red"} <= set(frame.columns):
+    if set(TEST_COLUMNS) <= set(frame.columns):
         return frame
     d = Design.of(frame, confidence)
     below_t, above_t = robust_thresholds(
@@ -306,3 +310,42 @@ def _with_tests(frame: pd.DataFrame, confidence: float, rules: Rules) -> pd.Data
         p_value_red=above,
         q_value_red=bh_q_values(above),
     )
+
+
+def _clean_lists(frame: pd.DataFrame, rules: Rules, ctx: Context, est: pd.DataFrame) -> pd.Series:
+    """Each estate's list under the same rules with the scores without the flagged forms
+    (:data:`~evaluation.scoring.sensitivity.CLEAN_SOURCES`: rates, design, p- and q-values
+    of the round scored again without them; tests absent from older scores are computed
+    from the clean design, :func:`_with_tests`), with its own rank intervals and chances;
+    where it differs from the estate's list, the reasons (in ``est``) say so."""
+    from evaluation.scoring.sensitivity import CLEAN_SOURCES
+
+    if not {"rate_clean", "verdict_clean"} <= set(frame.columns):
+        return est["list"].copy()
+    clean = frame.copy()
+    for column, source in CLEAN_SOURCES.items():
+        if source in frame.columns:
+            clean[column] = frame[source]
+        elif column in TEST_COLUMNS:
+            clean = clean.drop(columns=column, errors="ignore")
+    clean = _typed(clean.drop(columns=list(CLEAN_SOURCES.values()), errors="ignore"))
+    clean = _with_tests(clean, ctx.confidence, rules)
+    lists = rank_estates(clean, rules, ctx)[0]["list"]
+    changed = (lists != est["list"]).to_numpy()
+    shown = lists.replace("", "不上榜")
+    est.loc[changed, "reasons"] = (
+        est.loc[changed, "reasons"] + "；质量敏感：剔除被标记的问卷后为「" + shown[changed] + "」"
+    )
+    return lists
+
+
+def mark_list_sensitivity(estates: pd.DataFrame) -> pd.DataFrame:
+    """``estates`` (scores merged with the ranking) with ``质量敏感`` added to ``flags``
+    where ``list_clean`` differs from ``list``."""
+    from evaluation.scoring.sensitivity import add_flag
+
+    if not {"list", "list_clean", "flags"} <= set(estates.columns):
+        return estates
+    listed = estates["list"].astype("string").fillna("")
+    clean = estates["list_clean"].astype("string").fillna("")
+    return estates.assign(flags=add_flag(estates["flags"], (listed != clean).to_numpy()))

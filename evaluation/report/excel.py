@@ -23,7 +23,17 @@ from evaluation.report.pdf import method_rows
 from evaluation.results import RoundResults
 from wuye_common.files import atomic_path
 
-SHEETS = ("汇总", "小区结果", "分项结果", "红黑榜", "企业汇总", "历史趋势", "数据质量", "方法说明")
+SHEETS = (
+    "汇总",
+    "小区结果",
+    "分项结果",
+    "红黑榜",
+    "企业汇总",
+    "历史趋势",
+    "数据质量",
+    "居民意见",
+    "方法说明",
+)
 FORMULA_START = ("=", "+", "-", "@")
 VERDICT_FILL = {"达标": "#C6EFCE", "临界": "#FFEB9C", "未达标": "#FFC7CE"}
 VERDICT_FONT = {"达标": "#006100", "临界": "#9C5700", "未达标": "#9C0006"}
@@ -264,6 +274,10 @@ ESTATE_COLUMNS = (
     "list",
     "reasons",
     "flags",
+    "flagged_forms",
+    "rate_clean",
+    "verdict_clean",
+    "list_clean",
 )
 
 
@@ -292,6 +306,7 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
         _firms(w, sheets["企业汇总"], results)
         _trends(w, sheets["历史趋势"], results)
         _quality(w, sheets["数据质量"], results)
+        _comments(w, sheets["居民意见"], results)
         _method(w, sheets["方法说明"], results)
         for ws in sheets.values():
             w.fit(ws)
@@ -513,9 +528,45 @@ def _quality(w: _Writer, ws: Any, results: RoundResults) -> None:
     w.text(ws, row, 0, "隔离数据（按原因）", "bold")
     qs = results.quarantine_summary
     row = w.table(ws, qs, row + 1, _kinds(qs.columns), autofilter=False)
+    row = _quality_checks(w, ws, results, row)
     plan = _with_names(results.plan, results)
     w.text(ws, row, 0, "抽样方案", "bold")
     w.table(ws, plan, row + 1, _kinds(plan.columns), autofilter=False)
+
+
+def _quality_checks(w: _Writer, ws: Any, results: RoundResults, row: int) -> int:
+    """The fieldwork-quality pieces of the 数据质量 sheet: sensitive estates, rule counts per
+    estate, surveyors, and every flagged form; returns the next free row."""
+    w.text(ws, row, 0, "质量敏感小区（剔除被标记问卷后结论或榜单改变）", "bold")
+    sensitive = tables.quality_estates_table(results)
+    row = w.table(
+        ws, sensitive, row + 1, {}, labels={c: c for c in sensitive.columns}, autofilter=False
+    )
+    w.text(ws, row, 0, "各小区被标记问卷（按规则计数）", "bold")
+    by_estate = tables.quality_by_estate(results)
+    kinds = {c: "int" for c in by_estate.columns if c not in ("estate_id", "estate_name")}
+    row = w.table(ws, by_estate, row + 1, kinds, autofilter=False)
+    w.text(ws, row, 0, "调查员（假名；对照表在密钥文件夹）", "bold")
+    people = tables.surveyors_table(results)
+    row = w.table(ws, people, row + 1, _kinds(people.columns), autofilter=False)
+    w.text(ws, row, 0, "被标记的问卷（标记不等于判定：仍计入结果，另算剔除后的结论）", "bold")
+    flags = results.quality_flags
+    return w.table(ws, flags, row + 1, _kinds(flags.columns), autofilter=False)
+
+
+def _comments(w: _Writer, ws: Any, results: RoundResults) -> None:
+    """居民意见: theme counts per estate and per firm, then the scrubbed comments with their
+    themes."""
+    w.text(ws, 0, 0, "居民意见主题（按小区；占比 = 提及该主题的不满意者 ÷ 不满意者）", "bold")
+    themes = tables.themes_by_estate(results)
+    row = w.table(ws, themes, 1, _kinds(themes.columns))
+    firms = tables.themes_by_firm(results)
+    if not firms.empty:
+        w.text(ws, row, 0, "居民意见主题（按物业企业，合计其各小区）", "bold")
+        row = w.table(ws, firms, row + 1, _kinds(firms.columns), autofilter=False)
+    w.text(ws, row, 0, "居民意见原文（电话、门牌、姓名等已替换为〔…〕）", "bold")
+    comments = _with_names(results.comments, results)
+    w.table(ws, comments, row + 1, _kinds(comments.columns), autofilter=False)
 
 
 def _method(w: _Writer, ws: Any, results: RoundResults) -> None:

@@ -325,7 +325,61 @@ def district_payload(results: RoundResults) -> dict[str, Any]:
         "small_area_note": tables.SAE_SENTENCE,
         "ingest": table_payload(tables.ingest_table(results, files_only=True)),
         "quarantine": table_payload(tables.quarantine_table(results)),
+        "quality": quality_payload(results),
+        "themes": themes_payload(results),
     }
+
+
+def quality_payload(results: RoundResults) -> dict[str, Any]:
+    """The district report's 数据质量 section: what was checked, what was found, which
+    verdicts are sensitive."""
+    flags = results.quality_flags
+    surveyors = results.quality_surveyors
+    flagged = int((flags["action"] == "flag").sum()) if "action" in flags else 0
+    suspects = (
+        int(surveyors["fabrication_flag"].astype(bool).sum())
+        if "fabrication_flag" in surveyors
+        else 0
+    )
+    sensitive = tables.quality_estates_table(results)
+    summary = [
+        [
+            "检查内容",
+            "直线作答、同源多份与集中提交、雷同答卷（按本小区答案分布的期望份数）、答题用时"
+            "（相对本小区的稳健 z 值）、提交时段、住户清册、调查员满意率差异（CMH 检验）与"
+            "调查员造假风险分",
+        ],
+        ["被标记问卷", f"{flagged} 份（仍计入结果；下表为剔除后结论）"],
+        ["风险偏高的调查员", f"{suspects} 名（假名见工作簿「数据质量」）"],
+        ["质量敏感小区", f"{len(sensitive)} 个：剔除被标记问卷后结论或榜单改变，发布前应核实"],
+    ]
+    by_estate = tables.quality_by_estate(results)
+    return {
+        "summary": summary,
+        "sensitive": table_payload(sensitive),
+        "by_estate": table_payload(
+            by_estate.drop(columns=["estate_id"], errors="ignore").astype(str)
+            if not by_estate.empty
+            else by_estate
+        ),
+    }
+
+
+def themes_payload(results: RoundResults) -> list[dict[str, Any]]:
+    """The district's comment themes as bars: ``theme, mentions, unhappy, frac``."""
+    themes = tables.district_themes(results)
+    if themes.empty:
+        return []
+    top = float(themes["mentions"].max()) or 1.0
+    return [
+        {
+            "theme": str(r.theme),
+            "mentions": int(r.mentions),
+            "unhappy": int(r.dissatisfied_mentions),
+            "frac": float(r.mentions) / top,
+        }
+        for r in themes.itertuples(index=False)
+    ]
 
 
 def _plan_column(results: RoundResults, estate_ids: pd.Series, column: str) -> pd.Series:
@@ -426,6 +480,37 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
     ]
     records = _records(frame)
 
+    dims = _card_dimensions(results)
+    changes = _card_changes(results)
+    quality = _card_quality(results)
+    voices = _card_voices(results)
+    title = _title(results)
+    font_list = _font_list(results)
+    method = (
+        f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
+        f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
+        f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
+        f"检验功效：按本轮抽样方案，满意率比达标线低 {results.round.sampling.delta * 100:g} "
+        f"个百分点的小区被判为未达标的概率。"
+    )
+    return {
+        r["id"]: {
+            "title": title,
+            "fonts": font_list,
+            "estate": r,
+            "facts": f,
+            "dimensions": dims.get(r["id"], []),
+            "change": changes.get(r["id"]),
+            "quality": quality.get(r["id"], ""),
+            "voices": voices.get(r["id"], {"themes": "", "quotes": []}),
+            "method": method,
+        }
+        for r, f in zip(records, fact_rows, strict=True)
+    }
+
+
+def _card_dimensions(results: RoundResults) -> dict[str, list]:
+    """Per estate: its dimensions' rates with intervals (the card's bars)."""
     dims: dict[str, list] = {}
     d = results.dimensions
     if not d.empty and {"estate_id", "dimension", "rate"} <= set(d.columns):
@@ -447,7 +532,11 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
         )
         for rec in _records(dd):
             dims.setdefault(rec.pop("estate_id"), []).append(rec)
+    return dims
 
+
+def _card_changes(results: RoundResults) -> dict[str, dict]:
+    """Per estate: the change since the previous round, with its interval."""
     changes: dict[str, dict] = {}
     c = results.changes
     if not c.empty and {"estate_id", "diff"} <= set(c.columns):
@@ -471,28 +560,51 @@ def card_payloads(results: RoundResults) -> dict[str, dict[str, Any]]:
             }
         )
         changes = {r.pop("estate_id"): r for r in _records(cc)}
+    return changes
 
-    title = _title(results)
-    font_list = _font_list(results)
-    method = (
-        f"说明：满意率为总体评价题「满意」及以上的加权比例，括号内为 "
-        f"{fmt.pct(results.round.confidence, 0)} 置信区间；红线为该等级达标线。"
-        f"判定：区间下限 ≥ 达标线为达标，区间上限 < 达标线为未达标，其余为临界。"
-        f"检验功效：按本轮抽样方案，满意率比达标线低 {results.round.sampling.delta * 100:g} "
-        f"个百分点的小区被判为未达标的概率。"
-    )
-    return {
-        r["id"]: {
-            "title": title,
-            "fonts": font_list,
-            "estate": r,
-            "facts": f,
-            "dimensions": dims.get(r["id"], []),
-            "change": changes.get(r["id"]),
-            "method": method,
+
+def _card_quality(results: RoundResults) -> dict[str, str]:
+    """Per estate, the card's line on flagged forms (rules counted)."""
+    by_estate = tables.quality_by_estate(results)
+    if by_estate.empty:
+        return {}
+    rules = [c for c in by_estate.columns if c in tables.RULE_LABELS.values()]
+    out = {}
+    for row in by_estate.to_dict("records"):
+        parts = [f"{c} {int(row[c])}" for c in rules if row.get(c)]
+        out[str(row["estate_id"])] = f"被标记问卷 {int(row['被标记问卷'])} 份（{'、'.join(parts)}）"
+    return out
+
+
+def _card_voices(results: RoundResults, quotes: int = 3) -> dict[str, dict[str, Any]]:
+    """Per estate: its top three comment themes and up to ``quotes`` scrubbed comments
+    (from the dissatisfied first, the longest first, one per theme)."""
+    themes, comments = results.comment_themes, results.comments
+    out: dict[str, dict[str, Any]] = {}
+    if themes.empty:
+        return out
+    named = themes[themes["theme"] != "其他"]
+    top = named.groupby(named["estate_id"].astype(str)).head(3)
+    for estate, group in top.groupby(top["estate_id"].astype(str)):
+        out[estate] = {
+            "themes": "、".join(
+                f"{t}（{int(m)}）" for t, m in zip(group["theme"], group["mentions"], strict=True)
+            ),
+            "quotes": [],
         }
-        for r, f in zip(records, fact_rows, strict=True)
-    }
+    if not comments.empty:
+        c = comments.assign(
+            estate_id=comments["estate_id"].astype(str),
+            length=comments["comment"].astype(str).str.len(),
+        )
+        c = c[(c["theme"] != "其他") & c["length"].between(6, 80)]
+        c = c.sort_values(["estate_id", "length"], ascending=[True, False])
+        c = c.drop_duplicates(["estate_id", "theme"]).drop_duplicates(["estate_id", "comment"])
+        for estate, group in c.groupby("estate_id"):
+            out.setdefault(estate, {"themes": "", "quotes": []})["quotes"] = (
+                group["comment"].astype(str).head(quotes).tolist()
+            )
+    return out
 
 
 # ---------------------------------------------------------------- compiling (I/O)

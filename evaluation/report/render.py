@@ -41,7 +41,9 @@ FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 def fatal_os_error(exc: BaseException) -> OSError | None:
     """The disk-full/read-only ``OSError`` behind ``exc`` (also when a library wraps it)."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:  # a chain may loop back
+        visited.add(id(seen))
         inner = [seen, *(a for a in getattr(seen, "args", ()) if isinstance(a, OSError))]
         for candidate in inner:
             if isinstance(candidate, OSError) and candidate.errno in FATAL_ERRNOS:
@@ -143,7 +145,9 @@ class _Steps:
             return fn(*args, **kwargs)
         except Exception as exc:  # one output failing must not stop the others
             fatal = fatal_os_error(exc)
-            if fatal is not None:  # ... unless the disk is full: the manifest stays as it was
+            if fatal is exc:  # ... unless the disk is full: the manifest stays as it was
+                raise
+            if fatal is not None:
                 raise fatal from exc
             self.failures.append(Failure(kind=kind, target=target, reason=_reason(exc)))
             log.error("生成 %s 失败：%s", target, _reason(exc))

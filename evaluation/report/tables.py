@@ -153,6 +153,36 @@ LABELS: dict[str, str] = {
     "index_significant": "指数变化显著",
     "index_direction": "指数方向",
     "fallback_strata": "回退分层",
+    "rate_clean": "剔除标记后满意率",
+    "rate_clean_low": "剔除后区间下限",
+    "rate_clean_high": "剔除后区间上限",
+    "index_clean": "剔除后指数",
+    "n_clean": "剔除后样本",
+    "verdict_clean": "剔除后结论",
+    "list_clean": "剔除后榜单",
+    "flagged_forms": "被标记问卷",
+    "source_row": "原始行号",
+    "response_id": "答卷编号",
+    "surveyor": "调查员（假名）",
+    "rules": "规则代码",
+    "forms": "问卷数",
+    "flagged_share": "被标记比例",
+    "score": "造假风险分",
+    "fabrication_flag": "风险分超阈值",
+    "effect_flag": "满意率差异显著",
+    "cmh_z": "差异 z 值",
+    "checked": "已回访",
+    "failed": "回访不实",
+    "fail_rate": "不实率",
+    "fail_low": "不实率下限",
+    "fail_high": "不实率上限",
+    "theme": "主题",
+    "comment": "意见原文（已脱敏）",
+    "mentions": "提及数",
+    "dissatisfied_mentions": "不满意者提及数",
+    "dissatisfied": "不满意人数",
+    "share_dissatisfied": "占不满意者比例",
+    "question": "题目",
     "interval_method": "区间方法",
     "sae_rate": "小区域估计",
     "sae_low": "小区域估计下限",
@@ -185,6 +215,14 @@ PERCENT_COLUMNS = {
     "planning_p",
     "change_se",
     "margin_at_threshold",
+    "rate_clean",
+    "rate_clean_low",
+    "rate_clean_high",
+    "flagged_share",
+    "fail_rate",
+    "fail_low",
+    "fail_high",
+    "share_dissatisfied",
     "cooperation_rate",
     "refusal_rate",
     "contact_rate",
@@ -210,6 +248,9 @@ NUMBER_COLUMNS = {
     "index_prev",
     "index_change",
     "complaints_per_100",
+    "index_clean",
+    "score",
+    "cmh_z",
 }
 # column renames from the stages' frames to the names the report reads (old → report)
 ALIASES: dict[str, dict[str, str]] = {
@@ -782,3 +823,132 @@ class Heading:
 def heading(text: str, level: int = 2) -> Heading:
     """A notebook heading for ``text`` (an estate or district name), escaped for HTML."""
     return Heading(text, level)
+
+
+#: rule codes as the reports name them
+RULE_LABELS: dict[str, str] = {
+    "speeder": "答题过快",
+    "duplicate": "重复提交",
+    "straightline": "直线作答",
+    "extreme": "极端作答",
+    "one_source": "同源多份",
+    "burst": "集中提交",
+    "near_duplicate": "雷同答卷",
+    "fast": "用时异常短",
+    "odd_hours": "非正常时段",
+    "not_in_frame": "不在住户清册",
+    "surveyor_effect": "调查员差异",
+    "fabrication": "调查员风险",
+    "backcheck_fabricated": "回访证伪",
+    "backcheck_differs": "回访不符",
+}
+
+
+def quality_by_estate(results: RoundResults) -> pd.DataFrame:
+    """Per estate: flagged forms and the count of each rule (codes as columns, Chinese
+    labels), with the estate's name; empty without flags."""
+    flags = results.quality_flags
+    if flags.empty or "rules" not in flags.columns:
+        return pd.DataFrame()
+    long = flags.assign(rule=flags["rules"].astype(str).str.split(";")).explode("rule")
+    table = pd.crosstab(long["estate_id"].astype(str), long["rule"])
+    table = table[[c for c in RULE_LABELS if c in table.columns]]
+    table.insert(0, "flagged_forms", flags.groupby(flags["estate_id"].astype(str)).size())
+    table = table.reset_index().rename(columns={"estate_id": "estate_id"})
+    names = estate_label_map(results)
+    if not names.empty:
+        names = names.assign(estate_id=names["estate_id"].astype(str))
+        table = names[["estate_id", "estate_name"]].merge(table, on="estate_id", how="right")
+    return table.rename(
+        columns={**RULE_LABELS, "estate_name": "小区名称", "flagged_forms": "被标记问卷"}
+    )
+
+
+def quality_estates_table(results: RoundResults) -> pd.DataFrame:
+    """The estates whose verdict or list depends on the flagged forms: both figures."""
+    e = prepare(results).estates
+    if e.empty or "flags" not in e.columns:
+        return pd.DataFrame()
+    sensitive = e[e["flags"].astype(str).str.contains("质量敏感", na=False)]
+    cols = [
+        "estate_name",
+        "flagged_forms",
+        "rate",
+        "verdict",
+        "rate_clean",
+        "verdict_clean",
+        "list",
+        "list_clean",
+    ]
+    return format_frame(sensitive, [c for c in cols if c in sensitive.columns])
+
+
+def surveyors_table(results: RoundResults) -> pd.DataFrame:
+    """Per surveyor (pseudonym): forms, flagged share, surveyor effect, fabrication score,
+    back-check rates."""
+    s = results.quality_surveyors
+    if s.empty:
+        return pd.DataFrame()
+    cols = [
+        "surveyor",
+        "forms",
+        "estates",
+        "flagged_share",
+        "cmh_z",
+        "q_value",
+        "effect_flag",
+        "score",
+        "fabrication_flag",
+        "checked",
+        "failed",
+        "fail_rate",
+        "fail_low",
+        "fail_high",
+    ]
+    return s[[c for c in cols if c in s.columns]].sort_values("score", ascending=False)
+
+
+def themes_by_estate(results: RoundResults) -> pd.DataFrame:
+    """Comment themes per estate with the estate's name, most mentioned first."""
+    t = results.comment_themes
+    if t.empty:
+        return pd.DataFrame()
+    names = estate_label_map(results)
+    t = t.assign(estate_id=t["estate_id"].astype(str))
+    if not names.empty:
+        names = names.assign(estate_id=names["estate_id"].astype(str))
+        t = names[["estate_id", "estate_name"]].merge(t, on="estate_id", how="right")
+    return t
+
+
+def themes_by_firm(results: RoundResults) -> pd.DataFrame:
+    """Comment themes per firm: ``firm, theme, mentions, dissatisfied_mentions`` summed over
+    the firm's estates, ``dissatisfied`` (the dissatisfied respondents of its estates that
+    have comments) and ``share_dissatisfied``; most mentioned first within each firm."""
+    t = results.comment_themes
+    names = estate_label_map(results)
+    if t.empty or "firm" not in names.columns:
+        return pd.DataFrame()
+    firm = pd.Series(names["firm"].to_numpy(), index=names["estate_id"].astype(str).to_numpy())
+    t = t.assign(firm=t["estate_id"].astype(str).map(firm)).dropna(subset=["firm"])
+    base = t.drop_duplicates("estate_id").groupby("firm")["dissatisfied"].sum()
+    out = t.groupby(["firm", "theme"], as_index=False)[["mentions", "dissatisfied_mentions"]].sum()
+    out["dissatisfied"] = out["firm"].map(base).fillna(0).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_dissatisfied"] = out["dissatisfied_mentions"] / out["dissatisfied"].where(
+            out["dissatisfied"] > 0
+        )
+    return out.sort_values(["firm", "mentions"], ascending=[True, False]).reset_index(drop=True)
+
+
+def district_themes(results: RoundResults, top: int = 12) -> pd.DataFrame:
+    """Themes over the district: ``theme, mentions, dissatisfied_mentions`` (``其他``
+    last), the ``top`` most mentioned."""
+    t = results.comment_themes
+    if t.empty:
+        return pd.DataFrame()
+    total = (
+        t.groupby("theme")[["mentions", "dissatisfied_mentions"]].sum().reset_index()
+    ).sort_values("mentions", ascending=False)
+    total = pd.concat([total[total["theme"] != "其他"], total[total["theme"] == "其他"]])
+    return total.head(top).reset_index(drop=True)

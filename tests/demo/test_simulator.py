@@ -175,12 +175,13 @@ def test_export_columns_and_values(district: DemoDistrict, fieldwork) -> None:
     cols = list(export.columns)
     assert tuple(cols[:6]) == META_COLUMNS
     numbers = [int(c.split("、")[0]) for c in cols[6:]]
-    assert numbers == list(range(1, 19))
+    assert numbers == list(range(1, 20))
     assert cols[6:9] == ["1、您居住的小区名称", "2、您居住的楼栋号", "3、您的房号"]
     assert cols[21] == "16、您对本小区物业服务的总体评价"
     assert cols[22:] == [
         "17、您的联系电话（选填，仅用于回访核实）",
         "18、您对本小区物业服务的意见和建议",
+        "19、调查员（入户调查时由调查员填写）",
     ]
     rows = export.dropna(how="all")
     assert rows["序号"].tolist() == list(range(1, len(rows) + 1))
@@ -200,7 +201,7 @@ def test_export_columns_and_values(district: DemoDistrict, fieldwork) -> None:
 
 def test_answers_follow_the_truth(district: DemoDistrict, fieldwork) -> None:
     export, key = fieldwork.export, fieldwork.key
-    clean = key["role"].isin(["main", "reserve"]) & ~key["mess"].str.contains("speeder")
+    clean = key["role"].isin(["main", "reserve"]) & ~key["mess"].str.contains("speeder|fabricated")
     overall = export.loc[clean, "16、您对本小区物业服务的总体评价"]
     answered = ~overall.isin([DONT_KNOW, SKIPPED])
     rate = (
@@ -342,7 +343,7 @@ def test_written_round_loads(district: DemoDistrict, sample: pd.DataFrame, tmp_p
     ]
     back = pd.read_excel(export, dtype=str, engine="calamine")
     assert back.shape == simulate_fieldwork(district, sample, period=PERIOD, seed=2024).shape
-    assert (back.iloc[:, -1] == FORMULA_COMMENT).sum() == 1  # text, not a formula
+    assert (back.iloc[:, -2] == FORMULA_COMMENT).sum() == 1  # text, not a formula
     quarter = write_demo_round(workspace, "2026Q1", district=district)
     assert set(load_round(quarter).register["tier"]) == {"还建社区"}
 

@@ -124,8 +124,12 @@ def test_several_files_ingest_like_each_file_alone(tmp_path) -> None:
     together = ingest_round(rnd, [a, b, c])
     alone = [ingest_round(rnd, [f]) for f in (a, b, c)]
     for name in ("respondents", "answers", "quarantine"):
+        # the quality checks look across files on purpose (one IP in two exports is one
+        # source): their codes are the only thing that may differ
         want = pd.concat([_text(getattr(r, name)) for r in alone], ignore_index=True)
-        pd.testing.assert_frame_equal(_text(getattr(together, name)), want, check_dtype=True)
+        got = _text(getattr(together, name))
+        want, got = (f.drop(columns=["quality_rules"], errors="ignore") for f in (want, got))
+        pd.testing.assert_frame_equal(got, want, check_dtype=True)
     total = together.counts.query("level == 'total'").iloc[0]
     assert total["read"] == len(messy_rows()) + 8 == total["accepted"] + total["quarantined"]
 

@@ -19,12 +19,17 @@ What is searched for, and why in this form:
   export (``3号楼`` + ``1单元302``, joined, unless that is only digits) — and the room
   text alone when it is at least five characters and not just digits (``1单元302``,
   ``3-302``);
-- names: the demo questionnaire has no name question, so there are no respondent names to
-  search for; the name path (a 姓名 column dropped at ingest) is checked by
-  ``test_a_name_column_is_not_kept``.
+- names: the demo questionnaire has no name question; the names planted in comments
+  (:data:`evaluation.demo.names.PERSON_NAMES`, 王师傅 forms too) and the surveyors' names of the
+  调查员 column are searched for; the name path (a 姓名 column dropped at ingest) is checked
+  by ``test_a_name_column_is_not_kept``;
+- comments: every phone number (also written with spaces) and dwelling address
+  (``3栋1单元502``, ``5-2-301``) planted in the 意见和建议 column.
 
 Files scanned: everything under the workspace except ``demo/inputs/`` (the inputs, which
-hold the raw data by design): text files as UTF-8, ``.xlsx`` as the XML inside the zip,
+hold the raw data by design) and ``demo/.secrets/`` (the pseudonym key, the 回访名单 with
+phone numbers and the surveyor table: for the agency's call team, by design; that they are
+never under the reports is checked by ``test_secrets_stay_out_of_the_reports``): text files as UTF-8, ``.xlsx`` as the XML inside the zip,
 PDF as extracted text (pypdfium2) plus the raw bytes, the SQLite database as a dump of every
 table, and the run's stdout and stderr.
 """
@@ -44,9 +49,12 @@ PERIODS = ("2025H2", "2026H1")
 
 def _raw_values(ws: Path) -> dict[str, set[str]]:
     """The personal values the demo generated, read back from its inputs."""
+    from evaluation.demo.names import PERSON_NAMES
+
     phones: set[str] = set()
     ips: set[str] = set()
     rooms: set[str] = set()
+    names_found: set[str] = set()
     for period in PERIODS:
         root = ws / "demo" / "inputs" / period
         register = pd.read_excel(root / "台账.xlsx", dtype=str, engine="calamine")
@@ -69,13 +77,24 @@ def _raw_values(ws: Path) -> dict[str, set[str]]:
             building_col = next(c for c in data.columns if "楼栋" in c)
             room_col = next(c for c in data.columns if "房号" in c)
             phones |= {p for p in data[phone_col].dropna() if re.fullmatch(r"1\d{10}", p)}
+            comment_col = next(c for c in data.columns if "意见" in c)
+            surveyor_col = next(c for c in data.columns if "调查员" in c)
+            comments = data[comment_col].dropna()
+            for text in comments:
+                phones |= {re.sub(r"\D", "", p) for p in re.findall(r"1\d{2} ?\d{4} ?\d{4}", text)}
+                phones |= set(re.findall(r"1\d{2} \d{4} \d{4}", text))
+                rooms |= set(re.findall(r"\d+栋\d+单元\d+|\d+-\d+-\d{3,4}", text))
+                names_found |= {n for n in PERSON_NAMES if n in text}
+                names_found |= set(re.findall(r"[\u4e00-\u9fff]师傅", text))
+            names_found |= set(data[surveyor_col].dropna()) - {"(空)"}
             ips |= {ip.split("(")[0] for ip in data[ip_col].dropna()}
             typed = data[[building_col, room_col]].dropna()
             joined = {f"{b}{r}" for b, r in typed.itertuples(index=False)}
             rooms |= {j for j in joined if not j.isdigit()}  # "1"+"201" is just a number
             rooms |= {r for r in typed[room_col] if len(r) >= 5 and not r.isdigit()}
     assert len(phones) > 50 and len(ips) > 500 and len(rooms) > 1000  # the demo has them
-    return {"phone": phones, "ip": ips, "room": rooms}
+    assert len(names_found) >= 8  # planted names and the surveyors
+    return {"phone": phones, "ip": ips, "room": rooms, "name": names_found}
 
 
 def _pdf_text(path: Path) -> str:
@@ -117,8 +136,12 @@ def _texts(path: Path) -> list[str]:
 
 
 def _written_files(ws: Path) -> list[Path]:
-    inputs = ws / "demo" / "inputs"
-    return sorted(p for p in ws.rglob("*") if p.is_file() and not p.is_relative_to(inputs))
+    inputs, secrets = ws / "demo" / "inputs", ws / "demo" / ".secrets"
+    return sorted(
+        p
+        for p in ws.rglob("*")
+        if p.is_file() and not p.is_relative_to(inputs) and not p.is_relative_to(secrets)
+    )
 
 
 def _trie_regex(words: set[str]) -> str:
@@ -193,10 +216,21 @@ def test_the_scan_covers_every_kind_of_output(scanned):
     assert any("隔离记录" in n for n in names)
 
 
-@pytest.mark.parametrize("kind", ["phone", "ip", "room"])
+@pytest.mark.parametrize("kind", ["phone", "ip", "room", "name"])
 def test_no_personal_data_in_outputs(scanned, kind):
     hits = _find(scanned["texts"], scanned["values"][kind], kind)
     assert not hits, f"{len(hits)} files hold raw {kind} values: {hits[:10]}"
+
+
+def test_secrets_stay_out_of_the_reports(demo_run):
+    """The 回访名单 (phones) and the surveyor table are written beside the pseudonym key."""
+    ws = demo_run.workspace
+    secrets = sorted((ws / "demo" / ".secrets").iterdir())
+    assert any("回访名单" in p.name for p in secrets) and any(
+        "调查员对照" in p.name for p in secrets
+    )
+    for period in PERIODS:
+        assert not [p for p in (ws / period).rglob("*") if "回访" in p.name or "对照" in p.name]
 
 
 @pytest.mark.parametrize("kind", ["phone", "ip"])

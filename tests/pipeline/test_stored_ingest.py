@@ -84,8 +84,11 @@ def test_score_from_the_store_equals_score_in_memory(ingested) -> None:
     assert list(stored.respondents.columns) == ["round_id", *result.respondents.columns]
     _assert_same_scores(rnd, result, stored, strata)
     # the CLI's separate score step stores the same estimates as the in-memory run
+    from evaluation.scoring.sensitivity import with_sensitivity
+
     from_store = pipeline.score_step(rnd)
-    pd.testing.assert_frame_equal(from_store.estates, score_round(rnd, result, strata).estates)
+    in_memory = with_sensitivity(score_round(rnd, result, strata).estates, rnd, result, strata)
+    pd.testing.assert_frame_equal(from_store.estates, in_memory)
 
 
 def test_a_database_of_the_previous_version_still_scores(ingested, tmp_path: Path) -> None:

@@ -675,3 +675,56 @@ def test_firm_register_checks_firms_and_supplies_credit_scores() -> None:
     out = by_id(rank_round(rnd(reg), sc, firms=firms).estates)
     assert out["credit_grade"].tolist() == ["AAA", "C"]
     assert out.loc["B", "list"] == "黑榜"
+
+
+def with_clean(scores: pd.DataFrame, **changes: dict) -> pd.DataFrame:
+    """``scores`` with the sensitivity columns (:data:`~evaluation.scoring.sensitivity.
+    CLEAN_SOURCES`) equal to the scores, except ``changes``: estate → {source: value}."""
+    from evaluation.scoring.sensitivity import CLEAN_SOURCES
+
+    out = scores.copy()
+    for source, clean in CLEAN_SOURCES.items():
+        if source in out.columns:
+            out[clean] = out[source]
+    for estate, values in changes.items():
+        row = out["estate_id"] == estate
+        for source, value in values.items():
+            out.loc[row, CLEAN_SOURCES.get(source, source)] = value
+    return out
+
+
+def test_list_clean_follows_the_list_rules_without_the_flagged_forms() -> None:
+    """Twenty estates at their threshold and one (F) far below it. Without its flagged
+    forms F would be 临界: its list without them is none, and the reasons say so; an
+    estate whose clean scores equal its own keeps its list. The clean tests are computed
+    from the clean design when the scores hold none (an earlier version's)."""
+    from evaluation.ranking.lists import mark_list_sensitivity
+
+    rows = [
+        {"id": f"Z{i:02d}", "rate": 0.80, "se": 0.036, "verdict": "临界", "n": 120}
+        for i in range(19)
+    ]
+    rows.append({"id": "G", "rate": 0.45, "se": 0.04, "verdict": "未达标", "n": 120})
+    rows.append({"id": "F", "rate": 0.5, "se": 0.04, "verdict": "未达标", "n": 120})
+    reg, sc = make(rows)
+    lifted = {"rate": 0.78, "rate_low": 0.78 - Z * 0.036, "rate_high": 0.78 + Z * 0.036}
+    lifted |= {"rate_se": 0.036, "index": 78.0, "verdict": "临界"}
+    out = by_id(rank_round(rnd(reg), with_clean(sc, F=lifted)).estates)
+    assert out.loc["F", "list"] == "黑榜" and out.loc["F", "list_clean"] == ""
+    assert "质量敏感：剔除被标记的问卷后为「不上榜」" in out.loc["F", "reasons"]
+    assert out.loc["G", "list"] == out.loc["G", "list_clean"] == "黑榜"
+    assert "质量敏感" not in out.loc["G", "reasons"]
+    gathered = sc.assign(flags="").merge(out.reset_index()[["estate_id", "list", "list_clean"]])
+    flags = by_id(mark_list_sensitivity(gathered))["flags"]
+    assert flags["F"] == "质量敏感" and flags["G"] == ""
+    # the same verdict without the flagged forms, but its test no longer holds (the clean
+    # q-value above the black fdr): no black list under the q-gated rule
+    weak = {"q_value": 0.2, "p_value": 0.01}
+    scored = rank_round(rnd(reg), sc).estates  # scores with their tests, as scoring gives
+    tested = sc.merge(scored[["estate_id", "p_value", "q_value", "p_value_red", "q_value_red"]])
+    out = by_id(rank_round(rnd(reg), with_clean(tested, F=weak)).estates)
+    assert out.loc["F", "list"] == "黑榜" and out.loc["F", "list_clean"] == ""
+    assert out.loc["G", "list_clean"] == "黑榜"
+    # scores without any sensitivity columns: the list is its own clean list
+    out = by_id(rank_round(rnd(reg), sc).estates)
+    assert (out["list_clean"] == out["list"]).all()

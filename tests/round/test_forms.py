@@ -53,7 +53,7 @@ def test_wjx_text_round_trips(tmp_path: Path, which: str) -> None:
         )
         assert "4. 请您对以下物业服务进行评价[矩阵单选题]\n非常满意 满意 基本满意" in text
     else:
-        assert [p.number for p in parsed] == list(range(1, 19))
+        assert [p.number for p in parsed] == list(range(1, 20))
 
 
 def test_matrix_options_with_spaces_are_refused(tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ def _kobo_export(source: pd.DataFrame, q) -> pd.DataFrame:
             out[f"ratings/{items[k - 3]}"] = values.map(
                 lambda v: np.nan if pd.isna(v) or v == "(跳过)" else code[v]
             )
-        else:
-            out["phone" if k == 3 + len(items) else "comment"] = values
+        else:  # phone, comment, then the surveyor question
+            out[("phone", "comment", "surveyor")[min(k - 3 - len(items), 2)]] = values
     frame = pd.DataFrame(out)
     frame["_id"] = source["序号"]
     frame["_uuid"] = [f"uuid-{i}" for i in range(len(frame))]

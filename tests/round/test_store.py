@@ -62,7 +62,7 @@ def test_migrations_apply_once_and_refuse_newer_databases(tmp_path: Path, monkey
     path = tmp_path / "w.sqlite"
     latest = max(v for v, _, _ in store_module.MIGRATIONS)
     with Store(path) as store:
-        assert store.schema_version == latest == 2
+        assert store.schema_version == latest == 3
     calls = []
 
     def notes(con) -> None:
@@ -111,12 +111,13 @@ def test_version_1_database_is_upgraded_with_the_driver_tables(tmp_path: Path, m
             assert not tables & set(store_module.V2_TABLES)
             v1_snapshot = store.snapshot()
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         # earlier rounds are kept as they were; the new tables are there, empty, indexed
         upgraded = store.snapshot()
         assert {k: v for k, v in upgraded.items() if k != "schema_version"} == {
             **{k: v for k, v in v1_snapshot.items() if k != "schema_version"},
             **{t: [] for t in store_module.V2_TABLES},
+            **{t: [] for t in store_module.V3_TABLES},
         }
         indexes = _indexes(store)
         for table in store_module.V2_TABLES:

@@ -1,0 +1,70 @@
+"""What the fieldwork simulator builds step by step: the responses (who answered, what,
+when, with which mess) and the export's submissions. Shared by :mod:`evaluation.demo.
+fieldwork` and the quality steps of :mod:`evaluation.demo.fraud`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Responses:
+    """One row per response (duplicate submissions come later), filled in step by step."""
+
+    rows: pd.DataFrame
+    """Who answered: ``estate_id, building, unit, room, household_id, role`` and ``e`` (the
+    estate's row in the truth table, -1 for an estate not in the register)."""
+    sampled: int
+    """Completed visits: the base of the rates of :data:`~evaluation.demo.fieldwork.MESS_RATES`."""
+    unknown_names: list[str]
+    """The estate names written by the respondents of estates not in the register."""
+    mess: dict[str, int]
+    """Counts per kind of mess (and of visit outcome), in the order the steps add them."""
+    kinds: np.ndarray
+    """Per row: the kinds of mess applied, each after a ``,``."""
+    answers: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=object))
+    """Per row × item: the answer label."""
+    duration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """所用时间 in seconds."""
+    speeder: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    texts: dict[str, np.ndarray] = field(default_factory=dict)
+    """Answers to the identification and free-text questions, by their key (``estate``,
+    ``building``, ``room``, ``phone``, ``comment``)."""
+    times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="datetime64[s]"))
+    """提交答卷时间."""
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    """The other metadata columns (来源, 来源详情, 来自IP) by header."""
+    surveyor: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Each response's surveyor (index into the agency's pool)."""
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @property
+    def estate(self) -> np.ndarray:
+        return self.rows["e"].to_numpy(dtype=np.int64)
+
+    @property
+    def known(self) -> np.ndarray:
+        """The respondent's estate is in the register."""
+        return self.estate >= 0
+
+    def mark(self, mask: np.ndarray, kind: str, counted_as: str | None = None) -> None:
+        """Record that ``kind`` of mess was applied to the rows of ``mask``."""
+        self.kinds[mask] = self.kinds[mask] + "," + kind
+        self.mess[counted_as or kind] = int(np.count_nonzero(mask))
+
+
+@dataclass
+class Submissions:
+    """One row per submission, in time order: the response it is (``take``, a row of
+    :class:`Responses`), when, how long, and the kinds of mess."""
+
+    take: np.ndarray
+    times: np.ndarray
+    duration: np.ndarray
+    kinds: np.ndarray

@@ -1,0 +1,1 @@
+"""Fieldwork quality checks at ingest (see :mod:`evaluation.ingest.quality.checks`)."""
