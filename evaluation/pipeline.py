@@ -12,7 +12,8 @@ from __future__ import annotations
 import errno
 import glob
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import Executor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,9 @@ class RunContext:
     def __init__(self, rnd: Round) -> None:
         self.rnd = rnd
         self._store: Store | None = None
+        self._exits = ExitStack()
+        self._executor: Executor | None = None
+        self._executor_open = False
         self._sample: RoundSample | None = None
         self._read = False
         self._households = False
@@ -110,6 +114,18 @@ class RunContext:
         if self._store is None:
             self._store = _store(self.rnd)
         return self._store
+
+    @property
+    def executor(self) -> Executor | None:
+        """Where the per-file ingest and the report fan-out run: ``None`` (this machine,
+        ``[output] executor = "local"``) or a Dask client's executor, connected on first
+        use and kept until the context is closed (:mod:`evaluation.executors`)."""
+        if not self._executor_open:
+            from evaluation.executors import round_executor
+
+            self._executor = self._exits.enter_context(round_executor(self.rnd))
+            self._executor_open = True
+        return self._executor
 
     def sample(self, *, households: bool = True) -> RoundSample | None:
         """The round's sampling record (``None``: the round was not sampled here);
@@ -127,10 +143,12 @@ class RunContext:
             self._households = False
 
     def close(self) -> None:
-        """Close the store, if it was opened."""
+        """Close the store and the executor's connection, if they were opened."""
         if self._store is not None:
             self._store.close()
             self._store = None
+        self._exits.close()
+        self._executor, self._executor_open = None, False
 
     def __enter__(self) -> RunContext:
         return self
@@ -378,6 +396,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
         household_frame=_household_frame(rnd) if drawn is None else None,
         backchecks=_stored_backchecks(rnd, ctx.store),
         contacts=contacts,
+        executor=ctx.executor,
     )
     if drawn is not None and "wave" in drawn.sample.columns:
         result.respondents = _with_waves(rnd, result.respondents, drawn.sample)
@@ -437,11 +456,17 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
 def _household_frame(rnd: Round) -> pd.DataFrame | None:
     """The round's household frame, for the ``household`` quality rule of a round that was
     not sampled here (``None`` without one)."""
+    from sampling.design import round_limits
     from sampling.frame import load_frame
 
     if "frame" not in rnd.paths:
         return None
-    frame, _ = load_frame(rnd.paths["frame"], rnd.register, known_estates=rnd.all_estate_ids)
+    frame, _ = load_frame(
+        rnd.paths["frame"],
+        rnd.register,
+        known_estates=rnd.all_estate_ids,
+        limits=round_limits(rnd),
+    )
     return frame
 
 
@@ -864,18 +889,25 @@ def _merge_new_columns(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
 def report_step(
     rnd: Round, *, cards: bool = True, echo: Echo = _quiet, context: RunContext | None = None
 ) -> Manifest:
-    """Render the workbook, PDFs and notebooks; write the manifest."""
+    """Render the workbook, PDFs and notebooks; write the manifest. The estate cards and
+    notebooks fan out over the round's executor (``[output] executor``)."""
     from evaluation.report import render_reports
 
-    results = build_results(rnd, context=context)
-    remove_stale_temporaries(rnd.output_dir)
-    estates = rnd.report.get("notebook_estates")
-    if estates is None and "list" in results.estates.columns:
-        # by default the black-listed estates, the ones a firm is likely to dispute
-        estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
-    manifest = render_reports(
-        results, cards=cards, notebooks=rnd.report.get("notebooks", True), notebook_estates=estates
-    )
+    with _context(rnd, context) as ctx:
+        results = build_results(rnd, context=ctx)
+        remove_stale_temporaries(rnd.output_dir)
+        estates = rnd.report.get("notebook_estates")
+        if estates is None and "list" in results.estates.columns:
+            # by default the black-listed estates, the ones a firm is likely to dispute
+            estates = results.estates.loc[results.estates["list"] == "黑榜", "estate_id"].tolist()
+        manifest = render_reports(
+            results,
+            cards=cards,
+            notebooks=rnd.report.get("notebooks", True),
+            notebook_estates=estates,
+            executor=ctx.executor,
+            notebook_executor=ctx.executor,
+        )
     failures = getattr(manifest, "failures", [])
     if failures:
         names = "、".join(f.target for f in failures[:10]) + ("等" if len(failures) > 10 else "")

@@ -108,6 +108,10 @@ SCORING_KEYS = ("small_area",)
 small-area (Fay–Herriot) interval instead of the direct one."""
 
 REPORT_KEYS = ("notebooks", "notebook_estates", "font")
+#: keys of ``[output]``
+OUTPUT_KEYS = ("dir", "database", "secrets", "executor", "scheduler")
+#: where the per-file ingest and the report fan-out run (``[output] executor``)
+EXECUTORS = ("local", "dask")
 """Keys of ``[report]``: ``notebooks`` (bool, default true), ``notebook_estates`` (estate ids
 given their own notebook; default the black-listed ones), ``font`` (a system font for the
 PDFs)."""
@@ -123,9 +127,10 @@ class IngestConfig:
     building_question: str | None = None
     room_question: str | None = None
     max_rows: int = DEFAULT_MAX_ROWS
-    """Ceiling of non-blank rows per export (:class:`wuye_common.sheets.Limits`)."""
+    """Ceiling of non-blank rows per export and of the household frame
+    (:class:`wuye_common.sheets.Limits`)."""
     max_cells: int = DEFAULT_MAX_CELLS
-    """Ceiling of cells (rows × columns holding data) per export."""
+    """Ceiling of cells (rows × columns holding data) per export and of the frame."""
 
 
 @dataclass
@@ -164,6 +169,11 @@ class Round:
     interval_method: str = "exact"
     questionnaire_path: str = "default"
     all_estate_ids: tuple[str, ...] = ()
+    executor: str = "local"
+    """``[output] executor``: ``local`` (this machine) or ``dask`` (a Dask distributed
+    cluster at ``scheduler``)."""
+    scheduler: str | None = None
+    """``[output] scheduler``: the Dask scheduler's address (``tcp://host:8786``)."""
 
     @property
     def label(self) -> str:
@@ -208,7 +218,7 @@ def load_round(path: str | Path) -> Round:
     sampling = _sampling_section(toml, thresholds, fields["confidence"])
     ingest = _ingest_section(toml)
     paths = _inputs_section(toml)
-    output_dir, database, secrets = _output_section(toml, fields["round_id"])
+    output = _output_section(toml, fields["round_id"])
     questionnaire, questionnaire_path = _questionnaire_section(toml)
     rules = _rules_section(toml)
     report = _report_section(toml)
@@ -228,9 +238,11 @@ def load_round(path: str | Path) -> Round:
         register=_covered_estates(register, fields["kind"], paths["register"]),
         all_estate_ids=tuple(register["estate_id"].tolist()),
         paths=paths,
-        output_dir=output_dir,
-        database=database,
-        secret_path=secrets / f"{fields['round_id']}.key",
+        output_dir=output.dir,
+        database=output.database,
+        secret_path=output.secrets / f"{fields['round_id']}.key",
+        executor=output.executor,
+        scheduler=output.scheduler,
         rules=rules,
         report=report,
         quality=quality,
@@ -585,14 +597,35 @@ def _inputs_section(toml: _Toml) -> dict[str, Any]:
     return paths
 
 
-def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
+@dataclass(frozen=True)
+class _Output:
+    """The ``[output]`` section read: folders, database, and where fan-out work runs."""
+
+    dir: Path
+    database: Path
+    secrets: Path
+    executor: str = "local"
+    scheduler: str | None = None
+
+
+def _output_section(toml: _Toml, round_id: str) -> _Output:
     """``[output]``: the output folder, the workspace database and the secrets folder
-    (defaults beside the round folder); the secrets never inside the outputs."""
+    (defaults beside the round folder; the secrets never inside the outputs), and the
+    executor of the per-file ingest and the report fan-out (``executor = "dask"`` needs
+    ``scheduler``, the address of a Dask scheduler)."""
+    table = toml.table("output")
     output = {
         k: v
-        for k, v in toml.table("output").items()
-        if k not in ("dir", "database", "secrets") or toml.text("output", k, v) is not None
+        for k, v in table.items()
+        if k in ("dir", "database", "secrets") and toml.text("output", k, v) is not None
     }
+    for key in table:
+        if key not in OUTPUT_KEYS:
+            toml.bad(
+                f"[output] 中有未知的键 {key!r}",
+                f"检查拼写或删除该行（可用：{'、'.join(OUTPUT_KEYS)}）",
+                f"output.{key}",
+            )
     root, workspace = toml.root, toml.root.parent
     output_dir = (
         (root / output["dir"]).resolve() if "dir" in output else (workspace / "reports" / round_id)
@@ -624,7 +657,38 @@ def _output_section(toml: _Toml, round_id: str) -> tuple[Path, Path, Path]:
                 f"把 [output] {key} 改为可用的{what}路径，或移走该路径上的东西",
                 f"output.{key}",
             )
-    return output_dir, database, secrets
+    executor, scheduler = _executor_keys(toml, table)
+    return _Output(output_dir, database, secrets, executor, scheduler)
+
+
+def _executor_keys(toml: _Toml, table: dict[str, Any]) -> tuple[str, str | None]:
+    """``[output] executor`` (``local``/``dask``) and ``scheduler`` (the Dask scheduler's
+    address, required with ``dask``; ``local`` ignores it)."""
+    executor = table.get("executor", "local")
+    if executor not in EXECUTORS:
+        toml.bad(
+            f"[output] executor = {executor!r} 未知",
+            '写 executor = "local"（本机）或 executor = "dask"（Dask 集群，同时写 scheduler）',
+            "output.executor",
+        )
+        executor = "local"
+    scheduler = table.get("scheduler")
+    if scheduler is not None and not (
+        isinstance(scheduler, str) and scheduler.strip() and "\x00" not in scheduler
+    ):
+        toml.bad(
+            f"[output] scheduler 的值 {scheduler!r} 应为带引号的调度器地址",
+            '例如 scheduler = "tcp://10.0.0.5:8786"',
+            "output.scheduler",
+        )
+        scheduler = None
+    if executor == "dask" and scheduler is None:
+        toml.bad(
+            '[output] executor = "dask" 需要 Dask 调度器地址 scheduler',
+            '加上 scheduler = "tcp://调度器主机:8786"（dask scheduler 启动时打印的地址）',
+            "output.scheduler",
+        )
+    return executor, (scheduler.strip() if isinstance(scheduler, str) else None)
 
 
 _KIND_WORDS = {

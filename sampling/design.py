@@ -42,6 +42,7 @@ from sampling.selection import (
 )
 from sampling.size import expected_margin, sample_size
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, Limits
 
 FRAME_REQUIRED = ("estate_id", "building", "unit", "floor", "room")
 STRATIFIED = "stratified_srs"
@@ -483,6 +484,16 @@ def _design_meta(method: str) -> dict[str, str]:
     }
 
 
+def round_limits(round: Any) -> Limits:
+    """The row and cell ceilings of the files a round reads (its ``[ingest] max_rows`` and
+    ``max_cells``; the defaults for a stand-in round without them)."""
+    cfg = getattr(round, "ingest", None)
+    return Limits(
+        max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
+        max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
+    )
+
+
 def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSample:
     """Load the frame of ``round``, draw, write field sheets and the record.
 
@@ -508,7 +519,9 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
         )
     # quarterly rounds cover part of the 台账: its other estates are skipped, not unknown
     known = list(getattr(round, "all_estate_ids", ())) if getattr(round, "kind", "H") == "Q" else []
-    frame, warnings = load_frame(path, round.register, known_estates=known)
+    frame, warnings = load_frame(
+        path, round.register, known_estates=known, limits=round_limits(round)
+    )
     result = draw_round(
         round.register, frame, round.sampling, seed=round.seed, confidence=round.confidence
     )

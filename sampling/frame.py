@@ -12,6 +12,7 @@ import pandas as pd
 from sampling.tables import read_table, rename_columns
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.scrub import scrub_text
+from wuye_common.sheets import Limits
 
 FRAME_COLUMNS: dict[str, str] = {
     "estate_id": "estate_id",
@@ -79,6 +80,7 @@ def load_frame(
     *,
     known_estates: Iterable[str] = (),
     sheet: str | int = 0,
+    limits: Limits | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Read the household frame (Excel or CSV) and check it against the 台账.
 
@@ -91,10 +93,12 @@ def load_frame(
     台账 of a quarterly round, which covers only 还建社区) are removed with a warning
     instead. Warnings also report estates whose number of rows differs from the 台账
     ``households`` (the frame's count is used, since it is what is drawn from) and 台账
-    estates without any frame rows (they cannot be sampled).
+    estates without any frame rows (they cannot be sampled). ``limits``: the row and cell
+    ceilings of the read (default :class:`~wuye_common.sheets.Limits`; a round's
+    ``[ingest] max_rows`` / ``max_cells``, see :func:`sampling.design.run_sampling`).
     """
     name = scrub_text(Path(path).name)
-    frame, rows = _read_frame(path, sheet, name)
+    frame, rows = _read_frame(path, sheet, name, limits)
     out = pd.DataFrame(index=frame.index)
     for col in ("estate_id", "building", "unit", "floor", "room"):
         out[col] = _clean(frame[col]) if col in frame.columns else ""
@@ -131,10 +135,13 @@ def load_frame(
     return out, warnings
 
 
-def _read_frame(path: str | Path, sheet: str | int, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The frame's rows with canonical column names, and their row numbers in the file;
-    refuses a frame without estate, building or room column."""
-    raw = read_table(path, sheet=sheet, what="住户清册")
+def _read_frame(
+    path: str | Path, sheet: str | int, name: str, limits: Limits | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The frame's rows with canonical column names, and their row numbers in the file
+    (read within ``limits``: default :class:`~wuye_common.sheets.Limits`); refuses a frame
+    without estate, building or room column."""
+    raw = read_table(path, sheet=sheet, what="住户清册", limits=limits)
     rows = np.asarray(raw.attrs["source_rows"], dtype=np.int64)
     # pandas deep-copies ``attrs`` on every operation: drop the per-row list at once.
     raw.attrs = {"file": name}

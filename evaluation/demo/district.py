@@ -166,7 +166,7 @@ def _unique_names(
         extra = [c for c in dict.fromkeys(combos) if c not in seen]
         k = 2
         while len(out) + len(extra) < n:  # beyond every combination: 二期, 三期, ...
-            extra += [f"{c}{k}期" for c in combos]
+            extra += [x for x in (f"{c}{k}期" for c in combos) if x not in seen]
             k += 1
         out += extra[: n - len(out)]
     return out
@@ -258,6 +258,10 @@ def _communities(rng: np.random.Generator, resettle: np.ndarray) -> np.ndarray:
             for p in nm.PLACES
             if f"{p}{numerals[k - 1] if k else ''}社区" not in communities
         ]
+    k = 11
+    while len(communities) < n_comm:  # a province-sized district: numbered communities
+        communities += [f"{p}{k}社区" for p in nm.PLACES]
+        k += 1
     communities = communities[:n_comm]
     comm_idx = rng.integers(0, n_comm, n)
     res_comm = [i for i, c in enumerate(communities) if "还建" in c]

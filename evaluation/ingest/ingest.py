@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -278,6 +279,7 @@ def ingest_round(
     margin: float = linking.DEFAULT_MARGIN,
     household_frame: pd.DataFrame | None = None,
     backchecks: pd.DataFrame | None = None,
+    executor: Executor | None = None,
 ) -> IngestResult:
     """Ingest the round's exports.
 
@@ -295,6 +297,9 @@ def ingest_round(
     result``, :func:`evaluation.ingest.quality.backcheck.read_results`).
     Quality checks (``round.quality``, :mod:`evaluation.ingest.quality`) and comment cleaning
     (:mod:`evaluation.ingest.comments`) run on the forms every other rule accepted.
+    ``executor``: where each file is read and standardised (:func:`read_export`; e.g. a
+    Dask client's executor, :mod:`evaluation.executors`); ``None``: here, one file after
+    another. The rules are applied here, to all rows at once.
     """
     cfg = getattr(round, "ingest", None)
     min_duration = float(getattr(cfg, "min_duration_s", 60.0))
@@ -318,19 +323,17 @@ def ingest_round(
         max_rows=int(getattr(cfg, "max_rows", DEFAULT_MAX_ROWS)),
         max_cells=int(getattr(cfg, "max_cells", DEFAULT_MAX_CELLS)),
     )
-    parts = []
-    exports = []
-    for order, path in enumerate(files):
-        frame, info = read_survey_export(path, categorical=True, limits=limits)
-        exports.append(info)
-        parts.append(
-            _standardise(
-                frame, info, questionnaire, overrides, estate_for_file.get(str(path)), order
-            )
-        )
-        del frame  # the export's other columns (names, free text) are not kept
-    rows = _stack(parts)
-    del parts
+    jobs = [
+        (path, questionnaire, overrides, estate_for_file.get(str(path)), order, limits)
+        for order, path in enumerate(files)
+    ]
+    if executor is None:
+        read = [read_export(*job) for job in jobs]
+    else:  # one task per file; results in the files' order
+        read = [f.result() for f in [executor.submit(read_export, *job) for job in jobs]]
+    exports = [info for _, info in read]
+    rows = _stack([part for part, _ in read])
+    del read
     context = _Context(
         register=round.register,
         questionnaire=questionnaire,
@@ -372,6 +375,21 @@ def _check_files(files: list[Path]) -> None:
                 "以便按文件名和行号追溯",
             )
         )
+
+
+def read_export(
+    path: Path,
+    questionnaire: Questionnaire,
+    overrides: dict[str, Any],
+    file_estate: str | None,
+    order: int,
+    limits: Limits,
+) -> tuple[pd.DataFrame, ExportInfo]:
+    """One export read and put in the standard wide layout (:func:`_standardise`), with its
+    :class:`ExportInfo`: the per-file part of the ingest, run where ``ingest_round``'s
+    executor runs it. The export's other columns (names, free text) are not kept."""
+    frame, info = read_survey_export(path, categorical=True, limits=limits)
+    return _standardise(frame, info, questionnaire, overrides, file_estate, order), info
 
 
 # --------------------------------------------------------------------------- column mapping

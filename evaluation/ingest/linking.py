@@ -166,8 +166,12 @@ def match_estates(
     if len(uniq) and len(register):
         core = estate_core(uniq).to_numpy(dtype=object)
         full = uniq.to_numpy(dtype=object)
-        found = _fuzzy_matches(full, core, reg, cutoff, margin)
-        _apply_exact_rules(found, full, core, _exact_lookups(reg))
+        exact = _exact_lookups(reg)
+        hits = [_exact_rule(f, c, exact) for f, c in zip(full, core, strict=True)]
+        # names an exact rule accepts with score 100 need no fuzzy scores (nor suggestions)
+        scored = np.array([h is None or not h[2] for h in hits], dtype=bool)
+        found = _fuzzy_matches(full, core, reg, cutoff, margin, scored)
+        _apply_exact_rules(found, hits)
         out["estate_id"] = pd.array(found.estate_ids, dtype="string")
         out["match"] = found.match
         out["score"] = found.best
@@ -207,39 +211,69 @@ def _register_keys(register: pd.DataFrame) -> _RegisterKeys:
 @dataclass
 class _Matches:
     """Per distinct name: the accepted estate (``None``), the kind of match, the best
-    fuzzy score, and the scores against every estate with the top three columns."""
+    fuzzy score; for the names scored (``row`` ≥ 0: their row in ``top``), the three
+    best-scoring estates (``top``, columns of the 台账) and their scores (``top_scores``)."""
 
     estate_ids: np.ndarray
     match: np.ndarray
     best: np.ndarray
-    scores: np.ndarray
     top: np.ndarray
+    top_scores: np.ndarray
+    row: np.ndarray
+
+
+FUZZY_BLOCK = 1024
+"""Names scored at a time: memory of the score matrix bounded by block × estates."""
+
+
+def _top_scores(
+    full: np.ndarray, core: np.ndarray, reg: _RegisterKeys
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per name, the three best-scoring estates (:func:`top_columns`) and their scores
+    (max of the ``fuzz.ratio`` of names and of core names), a block of names at a time."""
+    k = min(3, len(reg.full))
+    top = np.zeros((len(full), k), dtype=np.intp)
+    scores = np.zeros((len(full), k), dtype=np.float32)
+    for lo in range(0, len(full), FUZZY_BLOCK):
+        part = slice(lo, lo + FUZZY_BLOCK)
+        block = np.maximum(  # float32, as rapidfuzz gives it
+            cdist(list(full[part]), list(reg.full), scorer=fuzz.ratio, workers=1),
+            cdist(list(core[part]), list(reg.core), scorer=fuzz.ratio, workers=1),
+        )
+        top[part] = top_columns(block, 3)
+        scores[part] = np.take_along_axis(block, top[part], axis=1)
+    return top, scores
 
 
 def _fuzzy_matches(
-    full: np.ndarray, core: np.ndarray, reg: _RegisterKeys, cutoff: float, margin: float
+    full: np.ndarray,
+    core: np.ndarray,
+    reg: _RegisterKeys,
+    cutoff: float,
+    margin: float,
+    scored: np.ndarray,
 ) -> _Matches:
     """The fuzzy rule: best ``fuzz.ratio`` of name or core name ≥ ``cutoff`` and ahead of
-    the second best by ``margin`` (else ambiguous)."""
-    s_full = cdist(list(full), list(reg.full), scorer=fuzz.ratio, workers=1)
-    s_core = cdist(list(core), list(reg.core), scorer=fuzz.ratio, workers=1)
-    scores = np.maximum(s_full, s_core)  # float32, as rapidfuzz gives it
-    del s_full, s_core
-    top = top_columns(scores, 3)
-    best = np.take_along_axis(scores, top[:, :1], axis=1)[:, 0].astype(float)
-    second = (
-        np.take_along_axis(scores, top[:, 1:2], axis=1)[:, 0].astype(float)
-        if scores.shape[1] > 1
-        else np.zeros(len(full))
-    )
+    the second best by ``margin`` (else ambiguous), for the names of ``scored`` (the
+    others: ``unknown``, best 0, for an exact rule to decide)."""
+    at = np.flatnonzero(scored)
+    top, top_scores = _top_scores(full[at], core[at], reg)
+    best = np.zeros(len(full))
+    second = np.zeros(len(full))
+    if top.shape[1]:
+        best[at] = top_scores[:, 0].astype(float)
+    if top.shape[1] > 1:
+        second[at] = top_scores[:, 1].astype(float)
     estate_ids = np.full(len(full), None, dtype=object)
     match = np.full(len(full), "unknown", dtype=object)
-    fuzzy_ok = (best >= cutoff) & (best - second >= margin)
-    fuzzy_amb = (best >= cutoff) & ~fuzzy_ok
+    fuzzy_ok = scored & (best >= cutoff) & (best - second >= margin)
+    fuzzy_amb = scored & (best >= cutoff) & ~fuzzy_ok
     match[fuzzy_amb] = "ambiguous"
     match[fuzzy_ok] = "fuzzy"
-    estate_ids[fuzzy_ok] = reg.ids[top[fuzzy_ok, 0]]
-    return _Matches(estate_ids=estate_ids, match=match, best=best, scores=scores, top=top)
+    row = np.full(len(full), -1, dtype=np.intp)
+    row[at] = np.arange(len(at))
+    estate_ids[fuzzy_ok] = reg.ids[top[row[fuzzy_ok], 0]]
+    return _Matches(estate_ids, match, best, top, top_scores, row)
 
 
 @dataclass
@@ -269,10 +303,9 @@ def _exact_lookups(reg: _RegisterKeys) -> _Exact:
     )
 
 
-def _apply_exact_rules(found: _Matches, full: np.ndarray, core: np.ndarray, ex: _Exact) -> None:
-    """Exact rules override fuzzy ones (small dict lookups per distinct name)."""
-    for i, (f, c) in enumerate(zip(full, core, strict=True)):
-        hit = _exact_rule(f, c, ex)
+def _apply_exact_rules(found: _Matches, hits: list[tuple[str | None, str, bool] | None]) -> None:
+    """Exact rules (:func:`_exact_rule` per distinct name) override fuzzy ones."""
+    for i, hit in enumerate(hits):
         if hit is None:
             continue
         found.estate_ids[i], found.match[i] = hit[0], hit[1]
@@ -308,10 +341,11 @@ def _suggestions(found: _Matches, reg: _RegisterKeys) -> list[str]:
         if found.match[i] in ACCEPTED:
             suggestions.append("")
             continue
+        r = found.row[i]  # every name not accepted was scored
         parts = [
-            f"{reg.names[j]}（{reg.ids[j]}，{found.scores[i, j]:.0f}分）"
-            for j in found.top[i]
-            if found.scores[i, j] >= SUGGEST_FLOOR
+            f"{reg.names[j]}（{reg.ids[j]}，{score:.0f}分）"
+            for j, score in zip(found.top[r], found.top_scores[r], strict=True)
+            if score >= SUGGEST_FLOOR
         ]
         suggestions.append("；".join(parts))
     return suggestions

@@ -546,3 +546,25 @@ def test_kobo_export_ingests(tmp_path: Path) -> None:
     assert result.respondents["estate_id"].tolist() == ["E001"]
     assert result.quarantine["reason_code"].tolist() == ["speeder"]  # 20 s from start to end
     assert result.respondents["duration_s"].tolist() == [240.0]
+
+
+def test_files_read_over_an_executor_give_the_same_result(tmp_path: Path) -> None:
+    """``executor`` (a thread pool here; a Dask client's in ``tests/pipeline/
+    test_dask_round.py``) reads each file; the tables equal the in-process ingest's, and a
+    file's located error reaches the caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = write_export(tmp_path / "a.xlsx", messy_rows())
+    b = write_export(tmp_path / "b.xlsx", [row(i, room=f"2-20{i}") for i in (1, 2, 3)])
+    here = ingest_round(make_round(tmp_path), [a, b])
+    with ThreadPoolExecutor(2) as pool:
+        there = ingest_round(make_round(tmp_path), [a, b], executor=pool)
+        bad = write_export(
+            tmp_path / "bad.xlsx", [[1, "t", "1秒", "a", "b", "c", "x"]], [*META, "1、您的性别"]
+        )
+        with pytest.raises(WuyeError, match="评价题列") as info:
+            ingest_round(make_round(tmp_path), [a, bad], executor=pool)
+    assert info.value.problems[0].file == "bad.xlsx"
+    for name in ("respondents", "answers", "quarantine", "counts", "response_rates"):
+        pd.testing.assert_frame_equal(getattr(here, name), getattr(there, name), obj=name)
+    assert [e.file for e in there.exports] == ["a.xlsx", "b.xlsx"]

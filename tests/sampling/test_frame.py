@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from evaluation.round import load_round
 from sampling.frame import load_frame
 from wuye_common.errors import WuyeError
 
@@ -142,3 +143,28 @@ def test_many_bad_rows_are_capped(tmp_path):
     with pytest.raises(WuyeError) as info:
         load_frame(write_csv(tmp_path, rows), REGISTER)
     assert len(info.value.problems) == 51 and "另有 30 行" in info.value.problems[-1].message
+
+
+def test_frame_is_read_within_the_given_ceilings(tmp_path):
+    from wuye_common.sheets import Limits
+
+    path = write_csv(tmp_path, GOOD)
+    with pytest.raises(WuyeError, match="max_rows"):
+        load_frame(path, REGISTER, limits=Limits(max_rows=5))
+    frame, _ = load_frame(path, REGISTER, limits=Limits(max_rows=7))  # header line too
+    assert len(frame) == 6
+
+
+def test_sampling_reads_the_frame_within_the_rounds_ingest_ceilings(ws):
+    """A province's frame (millions of households) passes the default ceiling only when
+    ``[ingest] max_rows`` is raised; the round's ceilings are the ones applied."""
+    from dataclasses import replace
+
+    from sampling.design import run_sampling
+    from tests.hostile import round_folder
+
+    rnd = load_round(round_folder(ws))
+    with pytest.raises(WuyeError, match="max_rows") as info:
+        run_sampling(replace(rnd, ingest=replace(rnd.ingest, max_rows=10)))
+    assert info.value.problems[0].file == "住户清册.csv"
+    assert len(run_sampling(rnd).sample)
