@@ -4,9 +4,13 @@ Per sampled household (with a sample), in this order:
 
 * ``completed`` — an accepted response links to it;
 * ``refused`` / ``not_reached`` — the field records (``contacts``) say so;
+* ``ineligible`` — the field records say the dwelling is vacant (``vacant``, 空置) or not the
+  sampled household (``not_household``, 非本户): AAPOR's "not eligible" (4.x), out of every
+  rate's denominator;
 * a *main* household without a response in a building where reserves were used is
-  ``substituted``: the k = (completed reserves − refused mains) non-responding mains of the
-  building with the *lowest* ``order`` are, the other open mains are ``not_reached``;
+  ``substituted``: the k = (completed reserves − refused and ineligible mains)
+  non-responding mains of the building with the *lowest* ``order`` are, the other open
+  mains are ``not_reached``;
 * a *reserve* without a response was **approached** when a reserve later in its building's
   ``order`` completed (reserves are used in that order, so every one before a completed
   one was tried): ``not_reached`` unless the records say ``refused``; a reserve after the
@@ -14,7 +18,7 @@ Per sampled household (with a sample), in this order:
 
 Outcome rates per estate (AAPOR 2023, *Standard Definitions*, 10th ed.; I = completed,
 R = refused, NC/unknown = not_reached and substituted; the eligible households are every
-main household and every approached reserve — refusals of reserves hidden behind
+main household and every approached reserve, less the ineligible ones — refusals of reserves hidden behind
 replacements count, so the rate cannot read near 1 when reserves replaced refusals):
 
 * ``response_rate`` — **RR1** = I / eligible;
@@ -37,13 +41,17 @@ import pandas as pd
 from evaluation.ingest import pseudonym
 
 LABELS = np.array(
-    ["", "completed", "refused", "not_reached", "substituted", "unused"], dtype=object
+    ["", "completed", "refused", "not_reached", "substituted", "unused", "ineligible"],
+    dtype=object,
 )
-COMPLETED, REFUSED, NOT_REACHED, SUBSTITUTED, UNUSED = 1, 2, 3, 4, 5
+COMPLETED, REFUSED, NOT_REACHED, SUBSTITUTED, UNUSED, INELIGIBLE = 1, 2, 3, 4, 5, 6
+#: field-record statuses (``contacts``) of dwellings outside the survey population
+NOT_ELIGIBLE = ("vacant", "not_household")
 RATE_COLUMNS = [
     "estate_id",
     "n_main",
     "approached_reserve",
+    "ineligible",
     "eligible",
     "completed_main",
     "completed_reserve",
@@ -87,6 +95,7 @@ def dispositions(
         recorded = s["household_id"].map(c["status"]).astype(object)
         for code in (REFUSED, NOT_REACHED):
             status[(recorded.eq(LABELS[code]).to_numpy() & ~completed)] = code
+        status[recorded.isin(NOT_ELIGIBLE).to_numpy() & ~completed] = INELIGIBLE
     is_main = s["role"].eq("main").to_numpy(dtype=bool, na_value=False)
     estate, estates = pd.factorize(s["estate_id"], sort=True, use_na_sentinel=True)
     group = _buildings(estate, s["building"])
@@ -136,8 +145,8 @@ def _substitute(
     n_groups = int(group.max()) + 1 if len(group) else 0
     known = group >= 0
     used = np.bincount(group[known & completed & ~is_main], minlength=n_groups)
-    refused_main = np.bincount(group[known & (status == REFUSED) & is_main], minlength=n_groups)
-    slots = np.clip(used - refused_main, 0, None)
+    replaced = known & is_main & ((status == REFUSED) | (status == INELIGIBLE))
+    slots = np.clip(used - np.bincount(group[replaced], minlength=n_groups), 0, None)
     open_main = np.flatnonzero(is_main & (status == 0) & known)
     ranked = open_main[np.lexsort((order[open_main], group[open_main]))]
     g = group[ranked]
@@ -180,6 +189,7 @@ def _rates(
             "estate_id": pd.Series(estates, dtype=dtype),
             "n_main": per_estate(is_main),
             "approached_reserve": per_estate(~is_main & (status != UNUSED)),
+            "ineligible": per_estate(status == INELIGIBLE),
             "completed_main": per_estate((status == COMPLETED) & is_main),
             "completed_reserve": per_estate((status == COMPLETED) & ~is_main),
             "refused": per_estate(status == REFUSED),
@@ -187,7 +197,7 @@ def _rates(
             "substituted": per_estate(status == SUBSTITUTED),
         }
     )
-    rates["eligible"] = rates["n_main"] + rates["approached_reserve"]
+    rates["eligible"] = rates["n_main"] + rates["approached_reserve"] - rates["ineligible"]
     rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
     eligible = rates["eligible"].where(rates["eligible"] > 0)
     contacted = rates["completed"] + rates["refused"]

@@ -6,8 +6,8 @@ table the cell right of ``小区编号`` holding the estate id. :func:`read_visi
 ``contacts`` that :func:`evaluation.ingest.dispositions.dispositions` takes: a household
 recorded 拒访 is ``refused``, 无人 ``not_reached`` (unless a response links to it), so
 RR1's refusals come from the field and not only from the order of the reserves.
-``空置``/``非本户`` are kept as ``vacant``/``not_household`` (counted as not reached: the
-AAPOR eligibility of such households is not yet estimated).
+``空置``/``非本户`` are kept as ``vacant``/``not_household``: not eligible (AAPOR 4.x), out of
+the response rates' denominators (:mod:`evaluation.ingest.dispositions`).
 """
 
 from __future__ import annotations

@@ -28,10 +28,11 @@ def _reference(
         recorded = s["household_id"].map(c["status"]).astype(object)
         valid = recorded.isin(["refused", "not_reached"]) & ~completed
         status[valid] = recorded[valid]
+        status[recorded.isin(["vacant", "not_household"]) & ~completed] = "ineligible"
     is_main = s["role"].eq("main")
     keys = [s["estate_id"], s["building"]]
     used = (completed & ~is_main).groupby(keys).sum()
-    refused = (status.eq("refused") & is_main).groupby(keys).sum()
+    refused = (status.isin(["refused", "ineligible"]) & is_main).groupby(keys).sum()
     slots = (used - refused).clip(lower=0)
     open_main = is_main & status.eq("")
     cand = s[open_main].sort_values(["estate_id", "building", "order"])
@@ -63,9 +64,10 @@ def _reference(
             "not_reached": s["status"].eq("not_reached").groupby(est).sum(),
             "substituted": s["status"].eq("substituted").groupby(est).sum(),
             "approached_reserve": (~is_main & s["status"].ne("unused")).groupby(est).sum(),
+            "ineligible": s["status"].eq("ineligible").groupby(est).sum(),
         }
     ).reset_index()
-    rates["eligible"] = rates["n_main"] + rates["approached_reserve"]
+    rates["eligible"] = rates["n_main"] + rates["approached_reserve"] - rates["ineligible"]
     rates["completed"] = rates["completed_main"] + rates["completed_reserve"]
     eligible = rates["eligible"].where(rates["eligible"] > 0)
     contacted = rates["completed"] + rates["refused"]
@@ -108,7 +110,9 @@ def test_dispositions_equal_the_groupby_statement(seed: int) -> None:
     contacts = pd.DataFrame(
         {
             "household_id": sample["household_id"][picked],
-            "status": rng.choice(["refused", "not_reached", "其他"], int(picked.sum())),
+            "status": rng.choice(
+                ["refused", "not_reached", "vacant", "not_household", "其他"], int(picked.sum())
+            ),
         }
     )
     for c in (None, contacts):
@@ -154,3 +158,45 @@ def test_rr1_counts_the_reserves_that_replaced_refusals() -> None:
     assert r["refusal_rate"] == pytest.approx(2 / 19)
     assert r["cooperation_rate"] == pytest.approx(7 / 9)
     assert r["contact_rate"] == pytest.approx(9 / 19)
+
+
+def test_vacant_and_other_dwellings_leave_the_denominators() -> None:
+    """AAPOR 4.x: of 6 mains, main 1 answers, main 2 is recorded 空置 (vacant), main 3 非本户,
+    main 4 refuses; reserves 1–3 are tried in order and reserve 3 answers, replacing one of
+    the two ineligible mains' places. Eligible: 6 mains + 3 reserves − 2 ineligible = 7;
+    RR1 = 2/7, REF1 = 1/7; no open main was substituted (1 reserve used − 1 refused − 2
+    ineligible mains leaves no slot)."""
+    ids = [f"E1|1栋|1|{i}" for i in range(10)]
+    sample = pd.DataFrame(
+        {
+            "estate_id": "E1",
+            "building": "1栋",
+            "household_id": ids,
+            "role": ["main"] * 6 + ["reserve"] * 4,
+            "order": [1, 2, 3, 4, 5, 6, 1, 2, 3, 4],
+        }
+    )
+    keys = pseudonymise(sample["household_id"], KEY, "household")
+    resp = pd.DataFrame({"household_key": keys[[0, 8]].to_numpy(), "estate_id": "E1"})
+    contacts = pd.DataFrame(
+        {"household_id": ids[1:4], "status": ["vacant", "not_household", "refused"]}
+    )
+    disp, rates = _dispositions(resp, sample, contacts, KEY, pd.DataFrame({"estate_id": []}))
+    assert disp["status"].tolist() == [
+        "completed",
+        "ineligible",
+        "ineligible",
+        "refused",
+        "not_reached",
+        "not_reached",
+        "not_reached",
+        "not_reached",
+        "completed",
+        "unused",
+    ]
+    r = rates.iloc[0]
+    assert (r["ineligible"], r["approached_reserve"], r["eligible"]) == (2, 3, 7)
+    assert r["response_rate"] == pytest.approx(2 / 7)
+    assert r["refusal_rate"] == pytest.approx(1 / 7)
+    assert r["cooperation_rate"] == pytest.approx(2 / 3)
+    assert r["completion_rate"] == pytest.approx(2 / 6)
