@@ -432,6 +432,17 @@ def _thresholds_section(toml: _Toml) -> dict[str, float]:
     return thresholds
 
 
+def _report_invalid(toml: _Toml, sampling: SamplingConfig, checks: tuple) -> None:
+    """One located problem per ``(key, ok, fix)`` check of ``[sampling]`` that failed."""
+    for key, ok, fix in checks:
+        if not ok:
+            toml.bad(
+                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
+                f"应为 {fix}",
+                f"sampling.{key}",
+            )
+
+
 def _sampling_section(
     toml: _Toml, thresholds: dict[str, float], confidence: float
 ) -> SamplingConfig:
@@ -478,13 +489,7 @@ def _sampling_section(
         ),
         ("reserve_ratio", Domain(0, 10).contains(sampling.reserve_ratio), "0 至 10 的数，例如 0.5"),
     )
-    for key, ok, fix in checks:
-        if not ok:
-            toml.bad(
-                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
-                f"应为 {fix}",
-                f"sampling.{key}",
-            )
+    _report_invalid(toml, sampling, checks)
     if sampling.design is not None and sampling.design not in EXTERNAL_DESIGNS:
         toml.bad(
             f"[sampling] design = {sampling.design!r} 未知",
@@ -538,13 +543,7 @@ def _power_keys(
             "大于 0、不超过 2 的小数，例如 0.8（补充调查入户数占一轮方案的八成）",
         ),
     )
-    for key, ok, fix in checks:
-        if not ok:
-            toml.bad(
-                f"[sampling] {key} = {shown(getattr(sampling, key))} 无效",
-                f"应为 {fix}",
-                f"sampling.{key}",
-            )
+    _report_invalid(toml, sampling, checks)
     if sampling.waves == 2 and sampling.method != "simple":
         toml.bad(
             "两轮设计（waves = 2）的序贯判定只对全小区简单随机抽样精确成立",
