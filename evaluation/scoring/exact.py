@@ -358,6 +358,12 @@ def verdict_probabilities(
     (nn, NN, tt, mm), shape = _flat(n_, big_n, t, m)
     if np.any(mm > NN):
         raise _bad("count", "满意户数不能大于总户数", "count 应在 0 与 N 之间")
+    # identical designs (n, N, T, count) — estates of one size and tier — computed once
+    rows = np.stack([nn.astype(float), NN.astype(float), tt.astype(float), mm.astype(float)])
+    uniq, back = np.unique(rows, axis=1, return_inverse=True)
+    back = back.ravel()
+    nn, NN, mm = (uniq[i].astype(np.int64) for i in (0, 1, 3))
+    tt = uniq[2]
     if method == EXACT:
         k_fail, k_pass = _critical(nn, NN, threshold_count(tt, NN), a, a, sides=sides)
         p_fail = np.where(k_fail >= 0, _cdf(k_fail, NN, mm, nn), 0.0)
@@ -368,8 +374,8 @@ def verdict_probabilities(
             p_pass = np.full(nn.shape, np.nan)
     else:
         p_pass, p_fail = _enumerated(nn, NN, tt, mm, method, confidence)
-    p_pass = np.clip(p_pass, 0.0, 1.0)
-    p_fail = np.clip(p_fail, 0.0, 1.0)
+    p_pass = np.clip(p_pass, 0.0, 1.0)[back]
+    p_fail = np.clip(p_fail, 0.0, 1.0)[back]
     border = np.clip(1.0 - p_pass - p_fail, 0.0, 1.0)  # NaN when a side was not computed
     return p_pass.reshape(shape), border.reshape(shape), p_fail.reshape(shape)
 
