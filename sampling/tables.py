@@ -11,7 +11,7 @@ import pandas as pd
 from wuye_common.cells import text_frame
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.scrub import scrub_text
-from wuye_common.sheets import Limits, calamine_rows, require_file
+from wuye_common.sheets import Limits, calamine_rows, require_file, unique_headers
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
@@ -97,24 +97,10 @@ def _read_excel(
     width = int(cells.columns.max()) + 1
     cells = cells.reindex(columns=range(width))
     header = ["" if pd.isna(v) else str(v) for v in cells.iloc[0].tolist()]
-    headers = _unique([h if h.strip() else f"Unnamed: {i}" for i, h in enumerate(header)])
+    headers = unique_headers([h if h.strip() else f"Unnamed: {i}" for i, h in enumerate(header)])
     body = cells.iloc[1:]
     body.columns = headers
     return body, body.index.to_numpy() + 1
-
-
-def _unique(headers: list[str]) -> list[str]:
-    """Duplicate headers suffixed ``.1``, ``.2``, … (as pandas names them)."""
-    seen: dict[str, int] = {}
-    out = []
-    for h in headers:
-        if h in seen:
-            seen[h] += 1
-            out.append(f"{h}.{seen[h]}")
-        else:
-            seen[h] = 0
-            out.append(h)
-    return out
 
 
 def _read_csv(path: Path, limits: Limits, name: str) -> pd.DataFrame:

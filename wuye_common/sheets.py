@@ -93,6 +93,21 @@ class Limits:
         )
 
 
+def unique_headers(headers: list[str]) -> list[str]:
+    """Repeated header texts numbered as pandas does (``题目``, ``题目.1``, …); blank
+    headers stay blank."""
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        if h and h in seen:
+            seen[h] += 1
+            out.append(f"{h}.{seen[h]}")
+        else:
+            seen[h] = 0
+            out.append(h)
+    return out
+
+
 def path_kind(path: str | Path) -> str:
     """``"file"`` (a regular file), ``"dir"``, ``"missing"``, ``"other"`` (a FIFO, a
     device: never read, it may never end) or ``"unusable"`` (name too long, a NUL, a

@@ -54,7 +54,7 @@ from evaluation.ingest.uniques import on_uniques
 from wuye_common.cells import categorical_texts, text_frame, without_blanks
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.scrub import scrub_text, scrubbed_logger
-from wuye_common.sheets import Limits, calamine_rows, require_file
+from wuye_common.sheets import Limits, calamine_rows, require_file, unique_headers
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -370,7 +370,7 @@ def _header_and_body(raw: pd.DataFrame) -> tuple[int, pd.DataFrame, np.ndarray]:
     """``(header row position, rows under it with the headers as columns, their source
     row numbers)``; columns without a header are dropped (``raw`` holds no blank row)."""
     header_idx = _find_header(raw)
-    headers = _unique([_clean_header(v) for v in raw.iloc[header_idx].tolist()])
+    headers = unique_headers([_clean_header(v) for v in raw.iloc[header_idx].tolist()])
     body = raw.iloc[header_idx + 1 :]
     keep = [i for i, h in enumerate(headers) if h]
     frame = body.iloc[:, keep].copy()
@@ -745,19 +745,6 @@ def _clean_header(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     return unicodedata.normalize("NFKC", str(value)).strip()
-
-
-def _unique(headers: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for h in headers:
-        if h and h in seen:
-            seen[h] += 1
-            out.append(f"{h}.{seen[h]}")
-        else:
-            seen[h] = 0
-            out.append(h)
-    return out
 
 
 def _find_header(raw: pd.DataFrame) -> int:
