@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +127,18 @@ def write_field_sheets(
 
 
 def _write_workbook(
-    tmp: Path, round_sample: RoundSample, register: pd.DataFrame, title: str
+    tmp: Path,
+    round_sample: RoundSample,
+    register: pd.DataFrame,
+    title: str,
+    *,
+    fast: bool | None = None,
 ) -> None:
+    """Write the workbook to ``tmp``. ``fast`` (default: when xlsxwriter's internals allow
+    it) lets xlsxwriter write only each estate sheet's frame (page set-up, checks, column
+    formats) and then inserts all cells of the estate sheets as sheet XML, built over the
+    whole round at once (xlsxwriter spends ~15 µs per cell: minutes for a city); the same
+    cells, formats and shared strings as the per-cell path (``fast=False``)."""
     names = (
         register.assign(estate_id=register["estate_id"].astype(str))
         .set_index("estate_id")["estate_name"]
@@ -140,6 +151,7 @@ def _write_workbook(
     groups = sample.groupby("estate_id", sort=False).indices
     estates = [e for e in plan["estate_id"].astype(str) if e in groups]
     labels = [f"{e} {names.get(e, '')}".strip() for e in estates]
+    sheets = list(zip(estates, labels, sheet_names(labels), strict=True))
 
     workbook = _Workbook(
         tmp,
@@ -150,53 +162,252 @@ def _write_workbook(
             "in_memory": True,
         },
     )
+    cells = None
     try:
         fmt = _formats(workbook)
+        if fast is None:
+            fast = _internals_known(workbook, fmt)
+        if fast:
+            _style_order(fmt, plan, bool(estates))
         _summary_sheet(workbook, fmt, plan, names, title, power_sentence(round_sample.meta))
-        columns = {c: sample[c].astype(str).to_numpy() for c in ("building", "unit", "room")}
-        roles = sample["role"].to_numpy()
-        orders = sample["order"].to_numpy()
-        seqs = sample["seq"].to_numpy()
-        # Fast path: the household rows are written as sheet XML afterwards (xlsxwriter
-        # spends ~15 µs per cell: minutes for a city); the per-cell path is the fallback.
-        fast = all(hasattr(fmt[k], "_get_xf_index") for k in ("main", "reserve"))
-        pending: dict[int, np.ndarray] = {}
-        quotas = _quotas(round_sample.strata)
-        for estate, label, sheet_name in zip(estates, labels, sheet_names(labels), strict=True):
-            rows = groups[estate]
-            ws = workbook.add_worksheet(sheet_name)
-            last = _visit_block(ws, fmt, len(rows), estate, quotas.get(estate))
-            _page_setup(ws, _escape(f"{label}  {title}".strip()), last, fmt)
-            ws.write_row(0, 0, HEADERS, fmt["header"])
-            if fast:
-                pending[len(workbook.worksheets())] = rows
-                continue
-            for i, r in enumerate(rows, start=1):
-                is_main = roles[r] == "main"
-                cell = fmt["main"] if is_main else fmt["reserve"]
-                ws.write_number(i, 0, int(seqs[r]), cell)
-                ws.write_string(i, 1, columns["building"][r], cell)
-                ws.write_string(i, 2, columns["unit"][r], cell)
-                ws.write_string(i, 3, columns["room"][r], cell)
-                ws.write_string(i, 4, "主样本" if is_main else f"替补{int(orders[r])}", cell)
-        styles = (fmt["main"]._get_xf_index(), fmt["reserve"]._get_xf_index()) if fast else ()
+        if fast:
+            cells = _sheet_frames(workbook, fmt, sheets, groups, round_sample.strata, title)
+        else:
+            _sheets_by_cell(workbook, fmt, sheets, groups, sample, round_sample.strata, title)
     finally:
         workbook.close()
-    if pending:
-        _fill_rows(
-            tmp,
-            pending,
-            styles,
-            seqs=seqs,
-            columns=columns,
-            label=np.where(roles == "main", "主样本", "替补" + _numbers(orders)).astype(object),
-            main=roles == "main",
-        )
+    if cells is not None:
+        _fill_sheets(tmp, cells, [groups[e] for e, _, _ in sheets], sample, fmt)
+
+
+def _internals_known(workbook: xlsxwriter.Workbook, fmt: dict) -> bool:
+    """Whether this xlsxwriter has the format indexes and shared-string table the fast
+    path uses."""
+    table = getattr(workbook, "str_table", None)
+    return hasattr(table, "_get_shared_string_index") and all(
+        hasattr(f, "_get_xf_index") for f in fmt.values()
+    )
+
+
+def _style_order(fmt: dict, plan: pd.DataFrame, sheets: bool) -> None:
+    """Number the cell formats in the order the per-cell path first uses them (the
+    summary sheet's, then the estate sheets' column and cell formats), so that both paths
+    write the same ``styles.xml``."""
+    order = ["main", "reserve", "title", "header"]
+    shares = [plan[c] for c in ("margin_at_threshold", "power", "power_pass") if c in plan]
+    if any(
+        np.isfinite(pd.to_numeric(c, errors="coerce").to_numpy(dtype=float)).any() for c in shares
+    ):
+        order.append("percent")
+    if sheets:
+        order += ["date", "bold"]
+    for key in order:
+        fmt[key]._get_xf_index()
+
+
+def _sheets_by_cell(
+    workbook, fmt: dict, sheets: list, groups: dict, sample: pd.DataFrame, strata, title: str
+) -> None:
+    """The estate sheets written cell by cell through xlsxwriter (the fallback path)."""
+    columns = {c: sample[c].astype(str).to_numpy() for c in ("building", "unit", "room")}
+    roles = sample["role"].to_numpy()
+    orders = sample["order"].to_numpy()
+    seqs = sample["seq"].to_numpy()
+    quotas = _quotas(strata)
+    for estate, label, sheet_name in sheets:
+        rows = groups[estate]
+        ws = workbook.add_worksheet(sheet_name)
+        last = _visit_block(ws, fmt, len(rows), estate, quotas.get(estate))
+        _page_setup(ws, _escape(f"{label}  {title}".strip()), last, fmt)
+        ws.write_row(0, 0, HEADERS, fmt["header"])
+        for i, r in enumerate(rows, start=1):
+            is_main = roles[r] == "main"
+            cell = fmt["main"] if is_main else fmt["reserve"]
+            ws.write_number(i, 0, int(seqs[r]), cell)
+            ws.write_string(i, 1, columns["building"][r], cell)
+            ws.write_string(i, 2, columns["unit"][r], cell)
+            ws.write_string(i, 3, columns["room"][r], cell)
+            ws.write_string(i, 4, "主样本" if is_main else f"替补{int(orders[r])}", cell)
+
+
+_STRING, _NUMBER, _BLANK = 0, 1, 2
+_COLUMNS = np.array([chr(ord("A") + k) for k in range(len(HEADERS))], dtype=object)
+# The cells around each estate's table, as the per-cell path writes them (_visit_block,
+# then the header row): (anchor row, column, kind, format, text). Anchors: the header row,
+# the estate-id row below the table, the quota header and the signature row.
+_FIXED = (
+    *[("top", c, _STRING, "header", h) for c, h in enumerate(HEADERS)],
+    ("label", 0, _STRING, "bold", ESTATE_LABEL),
+    ("label", 2, _STRING, "bold", None),  # the estate id
+    ("quota", 0, _STRING, "header", "楼栋配额"),
+    ("quota", 1, _BLANK, "header", ""),
+    ("quota", 2, _STRING, "header", "应完成"),
+    ("quota", 3, _STRING, "header", "替补"),
+    *[("sign", j, _STRING, "bold", t) for j, t in zip((0, 3, 5, 8), SIGNATURES, strict=True)],
+)
+
+
+@dataclass
+class _Cells:
+    """The cells of every estate sheet except its household rows, sorted by sheet, row and
+    column, as sheet XML pieces (one row of ``pieces`` per cell), with per sheet the first
+    cell, the first cell below the header row, and the households and last row."""
+
+    pieces: np.ndarray
+    start: np.ndarray
+    below: np.ndarray
+    households: np.ndarray
+    last: np.ndarray
+
+
+def _sheet_frames(workbook, fmt: dict, sheets: list, groups: dict, strata, title: str) -> _Cells:
+    """Add the estate sheets with their frames only (set-up, checks, column formats);
+    register their cells' texts in the shared-string table in the per-cell path's order;
+    return the cells as XML pieces."""
+    estates = np.array([e for e, _, _ in sheets], dtype=object)
+    households = np.array([len(groups[e]) for e in estates], dtype=np.int64)
+    quota = _quota_rows(strata, estates)
+    counts = np.bincount(quota["sheet"], minlength=len(estates)).astype(np.int64)
+    last = households + counts + 5
+    for (_, label, sheet_name), n_rows, row in zip(sheets, households, last, strict=True):
+        ws = workbook.add_worksheet(sheet_name)
+        _validations(ws, int(n_rows))
+        _page_setup(ws, _escape(f"{label}  {title}".strip()), int(row), fmt)
+    cells = _cell_table(estates, households, counts, quota)
+    # shared strings in the order the per-cell path writes them: below the table first,
+    # the header row last
+    texts = cells[cells["kind"] == _STRING]
+    texts = texts.sort_values(["sheet", "late", "row", "col"], kind="stable")
+    table = workbook.str_table
+    index = [table._get_shared_string_index(t) for t in texts["text"].tolist()]
+    value = cells["value"].to_numpy(dtype=object, copy=True)
+    value[texts.index.to_numpy()] = _numbers(np.asarray(index, dtype=np.int64))
+    styles = {k: f' s="{fmt[k]._get_xf_index()}"' for k in ("header", "bold", "main")}
+    return _cell_pieces(cells.assign(value=value), styles, households, last)
+
+
+def _quota_rows(strata: pd.DataFrame | None, estates: np.ndarray) -> pd.DataFrame:
+    """The quota rows (building, ``n_h``, ``reserve_h``) of each sheet's estate, in sheet
+    order and the strata's order within it."""
+    empty = pd.DataFrame({"sheet": np.empty(0, np.int64), "building": [], "n_h": [], "r_h": []})
+    if strata is None or strata.empty or not {"estate_id", "building", "n_h"} <= set(strata):
+        return empty
+    sheet = pd.Series(np.arange(len(estates)), index=pd.Index(estates.astype(str)))
+    at = sheet.reindex(strata["estate_id"].astype(str)).to_numpy()
+    keep = np.flatnonzero(~np.isnan(at))
+    keep = keep[np.argsort(at[keep], kind="stable")]
+    reserves = strata["reserve_h"] if "reserve_h" in strata else pd.Series(0, index=strata.index)
+    return pd.DataFrame(
+        {
+            "sheet": at[keep].astype(np.int64),
+            "building": strata["building"].astype(str).to_numpy(dtype=object)[keep],
+            "n_h": strata["n_h"].to_numpy()[keep].astype(np.int64),
+            "r_h": reserves.to_numpy()[keep].astype(np.int64),
+        }
+    )
+
+
+def _cell_table(
+    estates: np.ndarray, households: np.ndarray, counts: np.ndarray, quota: pd.DataFrame
+) -> pd.DataFrame:
+    """Every cell around the estates' tables: sheet, row, col (0-based), kind, format,
+    text (strings), value (numbers as text) and ``late`` (the header row: its texts are
+    written last)."""
+    k, f = len(estates), len(_FIXED)
+    anchors = {
+        "top": np.zeros(k, dtype=np.int64),
+        "label": households + 2,
+        "quota": households + 3,
+        "sign": households + counts + 5,
+    }
+    tpl = np.tile(np.arange(f), k)
+    sheet = np.repeat(np.arange(k), f)
+    row = np.empty(k * f, dtype=np.int64)
+    for j, (anchor, *_rest) in enumerate(_FIXED):
+        row[j::f] = anchors[anchor]
+    text = np.array([t for *_rest, t in _FIXED], dtype=object)[tpl]
+    estate_cell = np.array([t is None for *_rest, t in _FIXED])[tpl]
+    text[estate_cell] = estates
+    fixed = pd.DataFrame(
+        {
+            "sheet": sheet,
+            "row": row,
+            "col": np.array([c for _, c, *_rest in _FIXED], dtype=np.int64)[tpl],
+            "kind": np.array([kd for _, _, kd, *_rest in _FIXED], dtype=np.int64)[tpl],
+            "style": np.array([s for *_rest, s, _ in _FIXED], dtype=object)[tpl],
+            "text": text,
+            "value": None,
+        }
+    )
+    q = len(quota)
+    qs = quota["sheet"].to_numpy()
+    within = np.arange(q) - np.searchsorted(qs, qs)
+    number_text = np.empty((q, 4), dtype=object)
+    number_text[:, 2] = _numbers(quota["n_h"].to_numpy())
+    number_text[:, 3] = _numbers(quota["r_h"].to_numpy())
+    texts = np.empty((q, 4), dtype=object)
+    texts[:, 0] = quota["building"].to_numpy(dtype=object)
+    rows = pd.DataFrame(
+        {
+            "sheet": np.repeat(qs, 4),
+            "row": np.repeat(households[qs] + 4 + within, 4),
+            "col": np.tile(np.arange(4), q),
+            "kind": np.tile([_STRING, _BLANK, _NUMBER, _NUMBER], q),
+            "style": "main",
+            "text": texts.ravel(),
+            "value": number_text.ravel(),
+        }
+    )
+    cells = pd.concat([fixed, rows], ignore_index=True)
+    cells["late"] = cells["row"] == 0
+    return cells.sort_values(["sheet", "row", "col"], kind="stable", ignore_index=True)
+
+
+def _cell_pieces(
+    cells: pd.DataFrame, styles: dict, households: np.ndarray, last: np.ndarray
+) -> _Cells:
+    """Sheet XML of the cells as xlsxwriter writes it: ``<row r= spans=>`` (the columns
+    used in the row's block of 16 rows), ``<c r= s= t="s"><v>k</v></c>`` for shared
+    strings, ``<c r= s=><v>x</v></c>`` for numbers, ``<c r= s=/>`` for blanks."""
+    sheet = cells["sheet"].to_numpy()
+    row = cells["row"].to_numpy()
+    col = cells["col"].to_numpy()
+    kind = cells["kind"].to_numpy()
+    block = cells.groupby([sheet, row // 16])["col"]
+    span = (
+        _numbers(block.transform("min").to_numpy() + 1)
+        + ":"
+        + _numbers(block.transform("max").to_numpy() + 1)
+    )
+    new_row = np.ones(len(cells), dtype=bool)
+    new_row[1:] = (sheet[1:] != sheet[:-1]) | (row[1:] != row[:-1])
+    end_row = np.ones(len(cells), dtype=bool)
+    end_row[:-1] = new_row[1:]
+    r = _numbers(row + 1)
+    style = cells["style"].map(styles).to_numpy(dtype=object)
+    tail = np.where(kind == _STRING, ' t="s"><v>', np.where(kind == _NUMBER, "><v>", "/>"))
+    pieces = np.empty((len(cells), 12), dtype=object)
+    pieces[:, 0] = np.where(new_row, '<row r="', "")
+    pieces[:, 1] = np.where(new_row, r, "")
+    pieces[:, 2] = np.where(new_row, '" spans="', "")
+    pieces[:, 3] = np.where(new_row, span, "")
+    pieces[:, 4] = np.where(new_row, '">', "")
+    pieces[:, 5] = '<c r="'
+    pieces[:, 6] = _COLUMNS[col]
+    pieces[:, 7] = r
+    pieces[:, 8] = '"' + style + tail.astype(object)
+    pieces[:, 9] = np.where(kind == _BLANK, "", cells["value"].to_numpy(dtype=object))
+    pieces[:, 10] = np.where(kind == _BLANK, "", "</v></c>")
+    pieces[:, 11] = np.where(end_row, "</row>", "")
+    starts = np.searchsorted(sheet, np.arange(len(households) + 1))
+    below = starts[:-1] + np.bincount(sheet[row == 0], minlength=len(households))
+    return _Cells(pieces=pieces, start=starts, below=below, households=households, last=last)
 
 
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"([\x00-\x08\x0B-\x1F])")
+_DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
 
 
 def xml_text(text: str) -> str:
@@ -218,30 +429,90 @@ def _numbers(values: np.ndarray) -> np.ndarray:
     return table[values]
 
 
-def _fill_rows(
-    path: Path,
-    pending: dict[int, np.ndarray],
-    styles: tuple[int, int],
-    *,
-    seqs: np.ndarray,
-    columns: dict[str, np.ndarray],
-    label: np.ndarray,
-    main: np.ndarray,
-) -> None:
-    """Insert the household rows of each estate sheet (``xl/worksheets/sheet<k>.xml`` →
-    sample row positions) into the workbook xlsxwriter wrote: shared-string cells (the
-    texts appended to ``sharedStrings.xml``, escaped as xlsxwriter does) with the
-    main/reserve cell formats; the sheet dimension is extended to the last row. One sheet's
-    XML is built at a time, so memory stays bounded at city scale."""
-    texts = [
-        np.asarray(v, dtype=object)
-        for v in (columns["building"], columns["unit"], columns["room"], label)
-    ]
+def _shared_strings(sst: str, texts: list[np.ndarray]) -> tuple[str, np.ndarray]:
+    """``sharedStrings.xml`` with the distinct household texts appended (escaped as
+    xlsxwriter does), and each text's shared-string index as text (one row per column)."""
     codes, uniques = pd.factorize(np.concatenate(texts))
-    n_rows = len(texts[0])
-    style = np.where(main, f' s="{styles[0]}"', f' s="{styles[1]}"').astype(object)
-    seq = _numbers(seqs)
-    names = {f"xl/worksheets/sheet{k}.xml": rows for k, rows in pending.items()}
+    found = re.search(r'count="(\d+)" uniqueCount="(\d+)"', sst)
+    assert found is not None, "sharedStrings.xml without counts"
+    base = int(found[2])
+    items = "".join(
+        f'<si><t xml:space="preserve">{xml_text(str(u))}</t></si>'
+        if str(u) != str(u).strip()
+        else f"<si><t>{xml_text(str(u))}</t></si>"
+        for u in uniques
+    )
+    sst = (
+        sst[: found.start()]
+        + f'count="{int(found[1]) + len(codes)}" uniqueCount="{base + len(uniques)}"'
+        + sst[found.end() :].replace("</sst>", items + "</sst>", 1)
+    )
+    return sst, _numbers(base + codes).reshape(len(texts), -1)
+
+
+def _household_pieces(n_max: int) -> np.ndarray:
+    """A ``(n_max, 24)`` table of a household row's XML pieces, the constant ones filled
+    (the row number, format, 序号 and texts are set per sheet; see :func:`_fill_sheets`)."""
+    pieces = np.empty((n_max, 24), dtype=object)
+    for j, text in (
+        (0, '<row r="'),
+        (2, f'" spans="1:{len(HEADERS)}"><c r="A'),
+        (5, "><v>"),
+        (7, '</v></c><c r="B'),
+        (11, '</v></c><c r="C'),
+        (15, '</v></c><c r="D'),
+        (19, '</v></c><c r="E'),
+        (23, "</v></c></row>"),
+    ):
+        pieces[:, j] = text
+    return pieces
+
+
+def _fill_sheets(
+    path: Path, cells: _Cells, groups: list[np.ndarray], sample: pd.DataFrame, fmt: dict
+) -> None:
+    """Insert every estate sheet's cells (``xl/worksheets/sheet<k + 2>.xml`` for the k-th
+    estate sheet) into the workbook xlsxwriter wrote: the header row, the households
+    (shared-string cells, their texts appended to ``sharedStrings.xml``, in the
+    main/reserve formats), the quota and signature rows; the sheet dimension set to the
+    last row. One sheet's XML is built at a time, so memory stays bounded at city scale."""
+    main = sample["role"].to_numpy() == "main"
+    texts = [sample[c].astype(str).to_numpy(dtype=object) for c in ("building", "unit", "room")]
+    texts.append(np.where(main, "主样本", "替补" + _numbers(sample["order"].to_numpy())))
+    texts[-1] = texts[-1].astype(object)
+    ids = (fmt["main"]._get_xf_index(), fmt["reserve"]._get_xf_index())
+    # each piece closes the cell reference before it
+    style = np.where(main, f'" s="{ids[0]}"', f'" s="{ids[1]}"').astype(object)
+    shared = np.where(main, f'" s="{ids[0]}" t="s"><v>', f'" s="{ids[1]}" t="s"><v>')
+    shared = shared.astype(object)
+    seq = _numbers(sample["seq"].to_numpy())
+    n_max = int(cells.households.max(initial=0))
+    number = _numbers(np.arange(int(cells.last.max(initial=0)) + 2))
+    rows_xml = _household_pieces(n_max)
+    names = {f"xl/worksheets/sheet{k + 2}.xml": k for k in range(len(groups))}
+
+    def sheet_data(k: int, ref: np.ndarray) -> str:
+        rows, n = groups[k], len(groups[k])
+        block = rows_xml[:n]
+        r = number[2 : n + 2]
+        for j in (1, 3, 8, 12, 16, 20):
+            block[:, j] = r
+        block[:, 4] = style[rows]
+        block[:, 6] = seq[rows]
+        s = shared[rows]
+        for j, col in ((9, 0), (13, 1), (17, 2), (21, 3)):
+            block[:, j] = s
+            block[:, j + 1] = ref[col][rows]
+        p, a, b, c = cells.pieces, cells.start[k], cells.below[k], cells.start[k + 1]
+        return "".join(
+            [
+                "<sheetData>",
+                "".join(p[a:b].ravel().tolist()),
+                "".join(block.ravel().tolist()),
+                "".join(p[b:c].ravel().tolist()),
+                "</sheetData>",
+            ]
+        )
 
     source = temp_path(path)
     os.replace(path, source)
@@ -250,56 +521,20 @@ def _fill_rows(
             zipfile.ZipFile(source) as zin,
             zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
         ):
-            sst = zin.read("xl/sharedStrings.xml").decode("utf-8")
-            found = re.search(r'count="(\d+)" uniqueCount="(\d+)"', sst)
-            assert found is not None, "sharedStrings.xml without counts"
-            base = int(found[2])
-            ref = _numbers(base + codes).reshape(4, n_rows)  # shared-string index per cell
-            added = sum(len(r) for r in pending.values()) * 4
-            items = "".join(
-                f'<si><t xml:space="preserve">{xml_text(str(u))}</t></si>'
-                if str(u) != str(u).strip()
-                else f"<si><t>{xml_text(str(u))}</t></si>"
-                for u in uniques
-            )
-            sst = (
-                sst[: found.start()]
-                + f'count="{int(found[1]) + added}" uniqueCount="{base + len(uniques)}"'
-                + sst[found.end() :].replace("</sst>", items + "</sst>", 1)
-            )
-
-            def sheet_rows(rows: np.ndarray) -> str:
-                b, u, m, e = ref[:, rows]
-                return "".join(
-                    [
-                        f'<row r="{r}" spans="1:{len(HEADERS)}"><c r="A{r}"{s}><v>{q}</v></c>'
-                        f'<c r="B{r}"{s} t="s"><v>{bb}</v></c><c r="C{r}"{s} t="s"><v>{uu}</v></c>'
-                        f'<c r="D{r}"{s} t="s"><v>{mm}</v></c><c r="E{r}"{s} t="s"><v>{ee}</v></c>'
-                        "</row>"
-                        for r, s, q, bb, uu, mm, ee in zip(
-                            range(2, len(rows) + 2),
-                            style[rows],
-                            seq[rows],
-                            b,
-                            u,
-                            m,
-                            e,
-                            strict=False,
-                        )
-                    ]
-                )
-
+            sst, ref = _shared_strings(zin.read("xl/sharedStrings.xml").decode("utf-8"), texts)
+            del texts
             for info in zin.infolist():
                 data = zin.read(info.filename)
-                rows = names.get(info.filename)
+                k = names.get(info.filename)
                 if info.filename == "xl/sharedStrings.xml":
                     data = sst.encode("utf-8")
-                elif rows is not None and len(rows):
-                    # right after the header row: the quota and signature rows below the
-                    # table were written by xlsxwriter and must stay after them
+                elif k is not None:
                     text = data.decode("utf-8")
-                    cut = text.index("</row>", text.index("<sheetData>")) + len("</row>")
-                    data = (text[:cut] + sheet_rows(rows) + text[cut:]).encode("utf-8")
+                    last = f"{_COLUMNS[-1]}{int(cells.last[k]) + 1}"
+                    text = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', text, count=1)
+                    head, found, rest = text.partition("<sheetData/>")
+                    assert found, "an estate sheet without its empty <sheetData/>"
+                    data = (head + sheet_data(k, ref) + rest).encode("utf-8")
                 out = zipfile.ZipInfo(info.filename, info.date_time)
                 out.compress_type = zipfile.ZIP_DEFLATED
                 zout.writestr(out, data, compresslevel=1)
@@ -350,27 +585,33 @@ def _quotas(strata: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {k: g for k, g in s.groupby("estate_id", sort=False)}
 
 
+def _validations(ws, n_rows: int) -> None:
+    """The drop-down of 访问结果 and the checks of 上门次数 and 访问日期 on the household rows."""
+    if not n_rows:
+        return
+    outcome = HEADERS.index("访问结果")
+    ws.data_validation(
+        1, outcome, n_rows, outcome,
+        {"validate": "list", "source": list(OUTCOMES),
+         "error_message": "请从下拉列表选择：" + "/".join(OUTCOMES)},
+    )  # fmt: skip
+    visits = HEADERS.index("上门次数")
+    ws.data_validation(
+        1, visits, n_rows, visits,
+        {"validate": "integer", "criteria": "between", "minimum": 1,
+         "maximum": MAX_VISITS, "error_message": f"上门次数为 1–{MAX_VISITS}"},
+    )  # fmt: skip
+    ws.data_validation(
+        1, VISIT_COLUMN, n_rows, VISIT_COLUMN,
+        {"validate": "date", "criteria": ">", "value": dt.date(2000, 1, 1),
+         "error_message": "请填写日期，如 2026-03-15"},
+    )  # fmt: skip
+
+
 def _visit_block(ws, fmt: dict, n_rows: int, estate: str, quota: pd.DataFrame | None) -> int:
-    """The drop-down and checks on the visit columns, then below the table the estate id,
-    the per-building quota and the signature block; returns the last row used."""
-    if n_rows:
-        outcome = HEADERS.index("访问结果")
-        ws.data_validation(
-            1, outcome, n_rows, outcome,
-            {"validate": "list", "source": list(OUTCOMES),
-             "error_message": "请从下拉列表选择：" + "/".join(OUTCOMES)},
-        )  # fmt: skip
-        visits = HEADERS.index("上门次数")
-        ws.data_validation(
-            1, visits, n_rows, visits,
-            {"validate": "integer", "criteria": "between", "minimum": 1,
-             "maximum": MAX_VISITS, "error_message": f"上门次数为 1–{MAX_VISITS}"},
-        )  # fmt: skip
-        ws.data_validation(
-            1, VISIT_COLUMN, n_rows, VISIT_COLUMN,
-            {"validate": "date", "criteria": ">", "value": dt.date(2000, 1, 1),
-             "error_message": "请填写日期，如 2026-03-15"},
-        )  # fmt: skip
+    """The checks on the visit columns (:func:`_validations`), then below the table the
+    estate id, the per-building quota and the signature block; returns the last row used."""
+    _validations(ws, n_rows)
     row = n_rows + 2
     ws.write_string(row, 0, ESTATE_LABEL, fmt["bold"])
     ws.write_string(row, 2, str(estate), fmt["bold"])
