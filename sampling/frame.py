@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,21 +58,59 @@ MAX_ROW_PROBLEMS = 50
 
 def household_ids(frame: pd.DataFrame) -> pd.Series:
     """``"{estate_id}|{building}|{unit}|{room}"`` for every row."""
-    parts = [
-        frame[c].astype(str).to_numpy(dtype=object)
+    texts = {
+        c: _Text(*pd.factorize(frame[c].astype(str).to_numpy(dtype=object), use_na_sentinel=False))
         for c in ("estate_id", "building", "unit", "room")
-    ]
-    joined = parts[0] + "|" + parts[1] + "|" + parts[2] + "|" + parts[3]  # numpy, no loop
-    return pd.Series(pd.array(joined, dtype="str"), index=frame.index, name="household_id")
+    }
+    return pd.Series(_joined_ids(texts), index=frame.index, name="household_id")
 
 
-def _clean(values: pd.Series) -> pd.Series:
+@dataclass
+class _Text:
+    """A text column as codes into its distinct values."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    def series(self, index: pd.Index) -> pd.Series:
+        return pd.Series(pd.array(self.values[self.codes], dtype="str"), index=index)
+
+    def rows(self, wanted: np.ndarray) -> np.ndarray:
+        """Per row: ``wanted`` (one flag per distinct value) of its value."""
+        return np.asarray(wanted, dtype=bool)[self.codes]
+
+    def take(self, keep: np.ndarray) -> _Text:
+        return _Text(self.codes[keep], self.values)
+
+
+def _joined_ids(texts: dict[str, _Text]) -> pd.arrays.StringArray:
+    """``estate|building|unit|room`` per row: the prefix is joined once per distinct
+    (estate, building, unit), then one concatenation per row."""
+    group = _group_codes([texts[c] for c in ("estate_id", "building", "unit")])
+    first = np.flatnonzero(~pd.Series(group).duplicated().to_numpy())  # code k first at first[k]
+    parts = [texts[c].values[texts[c].codes[first]] for c in ("estate_id", "building", "unit")]
+    prefix = parts[0] + "|" + parts[1] + "|" + parts[2] + "|"
+    room = texts["room"]
+    return pd.array(prefix[group] + room.values[room.codes], dtype="str")
+
+
+def _group_codes(texts: list[_Text]) -> np.ndarray:
+    """Codes of the rows' value combinations, numbered in order of first appearance."""
+    key = np.zeros(len(texts[0].codes), dtype=np.int64)
+    for text in texts:
+        key = key * max(len(text.values), 1) + text.codes
+        key = pd.factorize(key)[0]  # stays below the number of rows: never overflows
+    return key
+
+
+def _clean(values: pd.Series) -> _Text:
     """Text as users mean it: NFKC, stripped; missing → ``""``. Work on distinct values."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object))
     cleaned = np.array(
         [unicodedata.normalize("NFKC", str(u)).strip() for u in uniques] + [""], dtype=object
     )
-    return pd.Series(pd.array(cleaned[codes], dtype="str"), index=values.index)
+    distinct, values_ = pd.factorize(cleaned)  # a missing value's code -1 takes the last, ""
+    return _Text(distinct[codes], np.asarray(values_, dtype=object))
 
 
 def load_frame(
@@ -96,27 +135,34 @@ def load_frame(
     estates without any frame rows (they cannot be sampled). ``limits``: the row and cell
     ceilings of the read (default :class:`~wuye_common.sheets.Limits`; a round's
     ``[ingest] max_rows`` / ``max_cells``, see :func:`sampling.design.run_sampling`).
+    The checks work on each column's distinct values and codes.
     """
     name = scrub_text(Path(path).name)
     frame, rows = _read_frame(path, sheet, name, limits)
-    out = pd.DataFrame(index=frame.index)
-    for col in ("estate_id", "building", "unit", "floor", "room"):
-        out[col] = _clean(frame[col]) if col in frame.columns else ""
+    empty = _Text(np.zeros(len(frame), dtype=np.int64), np.array([""], dtype=object))
+    texts = {
+        col: _clean(frame[col]) if col in frame.columns else empty
+        for col in ("estate_id", "building", "unit", "floor", "room")
+    }
+    out = pd.DataFrame({col: text.series(frame.index) for col, text in texts.items()})
     problems = _RowProblems(name, rows)
     for col in REQUIRED_FRAME:
         problems.report(
-            (out[col] == "").to_numpy(), col, "不能为空", f"补上{FRAME_LABELS[col]}，或删除该行"
+            texts[col].rows(texts[col].values == ""),
+            col,
+            "不能为空",
+            f"补上{FRAME_LABELS[col]}，或删除该行",
         )
     known = set(register["estate_id"].astype(str)) if "estate_id" in register else set()
     elsewhere = set(map(str, known_estates)) - known
-    _check_estates(out, known | elsewhere, problems)
-    _check_duplicates(out, problems)
+    _check_estates(out, texts["estate_id"], known | elsewhere, problems)
+    _check_duplicates(out, texts, problems)
     out["occupied"] = _occupied(frame, problems)
     if problems.items:
         raise WuyeError(problems.items)
 
     warnings: list[Problem] = []
-    dropped = out["estate_id"].isin(elsewhere)
+    dropped = texts["estate_id"].rows(pd.Index(texts["estate_id"].values).isin(elsewhere))
     if dropped.any():
         counts = out.loc[dropped, "estate_id"].value_counts().sort_index()
         warnings.append(
@@ -128,8 +174,9 @@ def load_frame(
             )
         )
         out = out.loc[~dropped]
+        texts = {col: text.take(~dropped) for col, text in texts.items()}
     out = out.reset_index(drop=True)
-    out["household_id"] = household_ids(out)
+    out["household_id"] = pd.Series(_joined_ids(texts), index=out.index, name="household_id")
     warnings += _count_warnings(out, register, name)
     out.attrs = {"file": name}
     return out, warnings
@@ -201,15 +248,15 @@ class _RowProblems:
             )
 
 
-def _check_estates(out: pd.DataFrame, allowed: set[str], problems: _RowProblems) -> None:
+def _check_estates(
+    out: pd.DataFrame, estates: _Text, allowed: set[str], problems: _RowProblems
+) -> None:
     """One problem per estate id that is neither in the 台账 nor known elsewhere."""
-    present = out["estate_id"] != ""
-    unknown = present & ~out["estate_id"].isin(allowed)
+    values = estates.values
+    unknown = estates.rows((values != "") & ~pd.Index(values).isin(allowed))
     if not unknown.any():
         return
-    bad = pd.DataFrame(
-        {"estate_id": out.loc[unknown, "estate_id"], "row": problems.rows[unknown.to_numpy()]}
-    )
+    bad = pd.DataFrame({"estate_id": out.loc[unknown, "estate_id"], "row": problems.rows[unknown]})
     for estate, group in bad.groupby("estate_id", sort=True):
         shown = "、".join(str(r) for r in group["row"].head(5))
         more = f" 等 {len(group)} 行" if len(group) > 5 else ""
@@ -224,11 +271,14 @@ def _check_estates(out: pd.DataFrame, allowed: set[str], problems: _RowProblems)
         )
 
 
-def _check_duplicates(out: pd.DataFrame, problems: _RowProblems) -> None:
+def _check_duplicates(out: pd.DataFrame, texts: dict[str, _Text], problems: _RowProblems) -> None:
     """Rooms listed twice (same estate, building, unit, room)."""
     key = ["estate_id", "building", "unit", "room"]
-    complete = (out["estate_id"] != "") & (out["building"] != "") & (out["room"] != "")
-    dup = out.duplicated(subset=key, keep="first") & complete
+    complete = np.ones(len(out), dtype=bool)
+    for col in ("estate_id", "building", "room"):
+        complete &= texts[col].rows(texts[col].values != "")
+    group = _group_codes([texts[c] for c in key])
+    dup = pd.Series(group, index=out.index).duplicated(keep="first") & complete
     if not dup.any():
         return
     first_row = (
@@ -254,13 +304,13 @@ def _occupied(frame: pd.DataFrame, problems: _RowProblems) -> pd.Series | bool:
     that are neither yes nor no."""
     if "occupied" not in frame.columns:
         return True
-    text = _clean(frame["occupied"]).str.lower()
-    occupied = ~text.isin(OCCUPIED_FALSE)
-    bad = (text != "") & ~text.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
+    text = _clean(frame["occupied"])
+    lower = pd.Index([v.lower() for v in text.values], dtype=object)
+    bad = (lower != "") & ~lower.isin(OCCUPIED_TRUE | OCCUPIED_FALSE)
     problems.report(
-        bad.to_numpy(), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）"
+        text.rows(bad), "occupied", "是否入住的值无法识别", "填写 是 或 否（空白视为已入住）"
     )
-    return occupied.astype(bool)
+    return pd.Series(text.rows(~lower.isin(OCCUPIED_FALSE)), index=frame.index)
 
 
 def _count_warnings(out: pd.DataFrame, register: pd.DataFrame, name: str) -> list[Problem]:
