@@ -110,7 +110,8 @@ def write_sampling_record(round_sample: RoundSample, directory: str | Path) -> l
     ):
         target = directory / name
         with atomic_path(target) as tmp:
-            table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+            if not _plain_csv(table, tmp):
+                table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
         written.append(target)
     target = directory / META_FILE
     with atomic_path(target) as tmp:
@@ -121,6 +122,49 @@ def write_sampling_record(round_sample: RoundSample, directory: str | Path) -> l
         )
     written.append(target)
     return written
+
+
+def _plain_csv(table: pd.DataFrame, path: Path, *, chunk: int = 100_000) -> bool:
+    """Write ``table`` as ``to_csv(index=False, encoding="utf-8-sig", lineterminator="\\n")``
+    does, byte for byte, when every column is text without missing values or integers and
+    no cell needs quoting (no ``,``, ``"``, line break): each chunk of rows joined into one
+    string (pandas' writer formats cell by cell: seconds for a city's sample). Returns
+    ``False``, leaving ``path`` to the caller, when the table is not that plain."""
+    text = [c for c in table.columns if table[c].dtype == "str"]
+    numbers = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c].dtype)]
+    if len(text) + len(numbers) != len(table.columns) or not len(table.columns):
+        return False
+    if any(table[c].hasnans for c in text):
+        return False
+    if any(ch in str(c) for c in table.columns for ch in ',"\r\n'):
+        return False
+    header = ",".join(map(str, table.columns))
+    width = len(table.columns)
+    with path.open("wb") as out:
+        out.write(("\ufeff" + header + "\n").encode("utf-8"))
+        for start in range(0, len(table), chunk):
+            part = table.iloc[start : start + chunk]
+            pieces = np.empty((len(part), 2 * width), dtype=object)
+            pieces[:, 1::2] = ","
+            pieces[:, -1] = "\n"
+            for j, col in enumerate(table.columns):
+                values = part[col].to_numpy()
+                pieces[:, 2 * j] = values if col in text else _integers(values)
+            lines = "".join(pieces.ravel().tolist())
+            plain = lines.count(",") == (width - 1) * len(part) and lines.count("\n") == len(part)
+            if not plain or '"' in lines or "\r" in lines:
+                return False
+            out.write(lines.encode("utf-8"))
+    return True
+
+
+def _integers(values: np.ndarray) -> np.ndarray:
+    """Integers as text (a lookup table for the small non-negative ones, as counts are)."""
+    values = np.asarray(values)
+    if len(values) and values.min() >= 0 and values.max() <= 2 * len(values) + 1000:
+        table = np.array([str(k) for k in range(int(values.max()) + 1)], dtype=object)
+        return table[values]
+    return values.astype(str).astype(object)
 
 
 def read_sampling_record(directory: str | Path, *, households: bool = True) -> RoundSample:

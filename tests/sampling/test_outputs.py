@@ -247,3 +247,70 @@ def test_run_sampling_on_loaded_rounds(tmp_path):
     same = half.sample[half.sample["estate_id"] == "E3"].reset_index(drop=True)
     pd.testing.assert_frame_equal(quarter.sample, same)  # same seed, same estate → same draw
     assert (quarter.written[0].parent / "meta.json").exists()
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["a", "东湖苑", " x ", ""],
+        ["a,b", "c", "d", "e"],  # needs quoting: pandas writes it
+        ['say "hi"', "c", "d", "e"],
+        ["line\nbreak", "c", "d", "e"],
+        ["cr\r", "c", "d", "e"],
+    ],
+)
+def test_record_csv_is_pandas_csv_byte_for_byte(tmp_path, texts):
+    from sampling.record import _plain_csv
+
+    table = pd.DataFrame(
+        {
+            "estate_id": pd.array(texts, dtype="str"),
+            "order": [1, 2, 3, 10**12],
+            "seq": [-1, 0, 5, 2],
+        }
+    )
+    for part in (table, table.iloc[:0], table.iloc[:1]):
+        written = _plain_csv(part, tmp_path / "fast.csv", chunk=2)
+        part.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8-sig", lineterminator="\n")
+        if written:
+            assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+        else:
+            assert any(ch in "".join(part["estate_id"]) for ch in ',"\r\n')
+    # not plain: missing text, floats
+    assert not _plain_csv(
+        table.assign(estate_id=pd.array(["a", None, "b", "c"], dtype="str")), tmp_path / "x.csv"
+    )
+    assert not _plain_csv(table.assign(order=0.5), tmp_path / "x.csv")
+
+
+def test_field_sheets_fast_path_writes_the_per_cell_workbook(tmp_path):
+    """The sheet-XML path and xlsxwriter's per-cell path give the same cells and formats,
+    including texts XML must escape and an estate whose table fills several row blocks."""
+    from sampling import fieldsheets
+
+    names = {"007": "东湖苑 & <花园>", "008": "西山居[二期]", "009": "小"}
+    register, frame = make(names)
+    frame.loc[frame.index[:5], "room"] = ["_x0041_", " 101", "a\x01b", "<&>", '"q"']
+    frame.loc[frame.index[5:8], "building"] = "甲&乙"
+    config = SamplingConfig(margin=0.5, minimum=40, response_rate=1.0, reserve_ratio=0.5)
+    result = draw_round(register, frame, config, seed=5, confidence=0.95)
+    books = {}
+    for fast in (True, False):
+        path = tmp_path / f"{fast}.xlsx"
+        fieldsheets._write_workbook(path, result, register, "区 & 期", fast=fast)
+        books[fast] = openpyxl.load_workbook(path)
+    fast, slow = books[True], books[False]
+    assert fast.sheetnames == slow.sheetnames and len(fast.sheetnames) == 4
+    for name in fast.sheetnames:
+        a, b = fast[name], slow[name]
+        assert a.dimensions == b.dimensions
+        cells_a = [(c.coordinate, c.value, c.data_type, c.font.i, c.font.b, c.border.left.style)
+                   for row in a.iter_rows() for c in row]  # fmt: skip
+        cells_b = [(c.coordinate, c.value, c.data_type, c.font.i, c.font.b, c.border.left.style)
+                   for row in b.iter_rows() for c in row]  # fmt: skip
+        assert cells_a == cells_b
+        assert [str(d.sqref) for d in a.data_validations.dataValidation] == [
+            str(d.sqref) for d in b.data_validations.dataValidation
+        ]
+    rooms = [c.value for c in fast[fast.sheetnames[1]]["D"]]
+    assert "_x0041_" in rooms and "<&>" in rooms and " 101" in rooms
