@@ -525,6 +525,7 @@ def run_sampling(round: Any, *, frame_path: str | Path | None = None) -> RoundSa
     result = draw_round(
         round.register, frame, round.sampling, seed=round.seed, confidence=round.confidence
     )
+    del frame  # the drawn households keep what they need of it; the writers need memory
     result.meta["round_id"] = round.round_id
     result.meta["frame_file"] = Path(path).name
     result.meta["warnings"] = [str(w) for w in warnings]

@@ -478,13 +478,15 @@ def _fill_sheets(
     last row. One sheet's XML is built at a time, so memory stays bounded at city scale."""
     main = sample["role"].to_numpy() == "main"
     texts = [sample[c].astype(str).to_numpy(dtype=object) for c in ("building", "unit", "room")]
-    texts.append(np.where(main, "主样本", "替补" + _numbers(sample["order"].to_numpy())))
-    texts[-1] = texts[-1].astype(object)
+    # texts through lookup tables: one object per distinct text, not per household
+    order = np.maximum(sample["order"].to_numpy(dtype=np.int64), 0)
+    roles = np.array(["主样本", *("替补" + _numbers(np.arange(order.max(initial=0) + 1)))])
+    texts.append(roles.astype(object)[np.where(main, 0, order + 1)])
     ids = (fmt["main"]._get_xf_index(), fmt["reserve"]._get_xf_index())
+    reserve = (~main).astype(np.int64)
     # each piece closes the cell reference before it
-    style = np.where(main, f'" s="{ids[0]}"', f'" s="{ids[1]}"').astype(object)
-    shared = np.where(main, f'" s="{ids[0]}" t="s"><v>', f'" s="{ids[1]}" t="s"><v>')
-    shared = shared.astype(object)
+    style = np.array([f'" s="{ids[0]}"', f'" s="{ids[1]}"'], dtype=object)[reserve]
+    shared = np.array([f'" s="{i}" t="s"><v>' for i in ids], dtype=object)[reserve]
     seq = _numbers(sample["seq"].to_numpy())
     n_max = int(cells.households.max(initial=0))
     number = _numbers(np.arange(int(cells.last.max(initial=0)) + 2))
