@@ -134,8 +134,6 @@ def _plain_csv(table: pd.DataFrame, path: Path, *, chunk: int = 100_000) -> bool
     numbers = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c].dtype)]
     if len(text) + len(numbers) != len(table.columns) or not len(table.columns):
         return False
-    if any(table[c].hasnans for c in text):
-        return False
     if any(ch in str(c) for c in table.columns for ch in ',"\r\n'):
         return False
     header = ",".join(map(str, table.columns))
@@ -150,7 +148,10 @@ def _plain_csv(table: pd.DataFrame, path: Path, *, chunk: int = 100_000) -> bool
             for j, col in enumerate(table.columns):
                 values = part[col].to_numpy()
                 pieces[:, 2 * j] = values if col in text else _integers(values)
-            lines = "".join(pieces.ravel().tolist())
+            try:
+                lines = "".join(pieces.ravel().tolist())
+            except TypeError:  # a missing text (NaN): pandas writes it as an empty cell
+                return False
             plain = lines.count(",") == (width - 1) * len(part) and lines.count("\n") == len(part)
             if not plain or '"' in lines or "\r" in lines:
                 return False

@@ -151,6 +151,17 @@ def rank_within(stratum: np.ndarray, n_strata: int, *keys: np.ndarray) -> np.nda
             | ((keys[1].astype(np.uint64) >> np.uint64(64 - zbits)).astype(np.int64))
         )
         order = np.argsort(combined, kind="stable")
+    elif len(keys) == 1 and keys[0].dtype == np.uint64 and sbits <= 30:
+        # One sortable int64: stratum | top bits of the key; the exact lexsort only when
+        # two keys of a stratum share those bits
+        zbits = 62 - sbits
+        combined = (stratum.astype(np.int64) << np.int64(zbits)) | (
+            (keys[0] >> np.uint64(64 - zbits)).astype(np.int64)
+        )
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        if (ordered[1:] == ordered[:-1]).any():
+            order = np.lexsort((keys[0], stratum))
     else:
         order = np.lexsort(tuple(reversed((stratum, *keys))))
     sorted_stratum = stratum[order]

@@ -326,3 +326,25 @@ def test_bad_inputs():
         draw(register, stray)
     with pytest.raises(WuyeError, match="缺少列"):
         draw(register, frame.drop(columns="building"))
+
+
+def test_rank_within_one_random_key_is_the_exact_lexsort_rank():
+    """The packed-key sort of one uint64 key gives lexsort's ranks, ties in the packed
+    bits (then lexsort decides) included."""
+    from sampling.selection import rank_within
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n, k = int(rng.integers(1, 300)), int(rng.integers(1, 20))
+        stratum = rng.permutation(np.sort(rng.integers(0, k, n)))
+        if trial % 3 == 0:  # equal top bits, different low bits
+            z = (rng.integers(0, 4, n).astype(np.uint64) << np.uint64(60)) + rng.integers(
+                0, 3, n
+            ).astype(np.uint64)
+        else:
+            z = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+        order = np.lexsort((z, stratum))
+        expected = np.empty(n, dtype=np.int64)
+        ordered = stratum[order]
+        expected[order] = np.arange(n) - np.searchsorted(ordered, ordered)
+        assert (rank_within(stratum, k, z) == expected).all()
