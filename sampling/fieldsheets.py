@@ -6,6 +6,8 @@ import datetime as dt
 import os
 import re
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -521,7 +523,10 @@ def _fill_sheets(
     try:
         with (
             zipfile.ZipFile(source) as zin,
-            zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zout,
+            zipfile.ZipFile(
+                path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+            ) as zip_out,
+            _Background(zip_out) as zout,
         ):
             sst, ref = _shared_strings(zin.read("xl/sharedStrings.xml").decode("utf-8"), texts)
             del texts
@@ -539,9 +544,35 @@ def _fill_sheets(
                     data = (head + sheet_data(k, ref) + rest).encode("utf-8")
                 out = zipfile.ZipInfo(info.filename, info.date_time)
                 out.compress_type = zipfile.ZIP_DEFLATED
-                zout.writestr(out, data, compresslevel=1)
+                zout.write(out, data)
     finally:
         source.unlink(missing_ok=True)
+
+
+class _Background:
+    """Writes zip entries (``writestr`` at level 1) in order on one worker thread while the
+    caller builds the next sheet (zlib and crc32 release the GIL); at most ``ahead``
+    entries wait. Leaving the block waits for them and re-raises the worker's error."""
+
+    def __init__(self, zout: zipfile.ZipFile, ahead: int = 4) -> None:
+        self.zout, self.ahead = zout, ahead
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending: deque = deque()
+
+    def write(self, info: zipfile.ZipInfo, data: bytes) -> None:
+        self.pending.append(self.pool.submit(self.zout.writestr, info, data, compresslevel=1))
+        while len(self.pending) > self.ahead:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, failed: type | None, *exc: object) -> None:
+        try:
+            while self.pending and failed is None:
+                self.pending.popleft().result()
+        finally:  # after a failure the caller's error is the one raised
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _formats(workbook: xlsxwriter.Workbook) -> dict:
