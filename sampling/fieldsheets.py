@@ -260,6 +260,8 @@ class _Cells:
     below: np.ndarray
     households: np.ndarray
     last: np.ndarray
+    headers: list[str] | None = None
+    """Each sheet's page header when the sheets after the first are written from it."""
 
 
 def _sheet_frames(workbook, fmt: dict, sheets: list, groups: dict, strata, title: str) -> _Cells:
@@ -271,10 +273,25 @@ def _sheet_frames(workbook, fmt: dict, sheets: list, groups: dict, strata, title
     quota = _quota_rows(strata, estates)
     counts = np.bincount(quota["sheet"], minlength=len(estates)).astype(np.int64)
     last = households + counts + 5
-    for (_, label, sheet_name), n_rows, row in zip(sheets, households, last, strict=True):
+    # The estate sheets differ only in their cells, the checks' extent and the page header:
+    # xlsxwriter writes the first one in full, the others from it (see _from_template),
+    # unless a sheet has no household rows (no checks) or the first has no page header.
+    template = bool(len(sheets)) and bool((households > 0).all())
+    headers = []
+    for k, ((_, label, sheet_name), n_rows, row) in enumerate(
+        zip(sheets, households, last, strict=True)
+    ):
         ws = workbook.add_worksheet(sheet_name)
-        _validations(ws, int(n_rows))
-        _page_setup(ws, _escape(f"{label}  {title}".strip()), int(row), fmt)
+        header = _escape(f"{label}  {title}".strip())
+        if k and template:
+            ws.set_header(f"&C&12{header}"[:255])  # xlsxwriter's checks decide what is kept
+            ws.repeat_rows(0)  # print titles and area: the workbook's defined names
+            ws.print_area(0, 0, max(int(row), 1), len(HEADERS) - 1)
+        else:
+            _validations(ws, int(n_rows))
+            _page_setup(ws, header, int(row), fmt)
+            template = template and bool(getattr(ws, "header", ""))
+        headers.append(str(getattr(ws, "header", "")))
     cells = _cell_table(estates, households, counts, quota)
     # shared strings in the order the per-cell path writes them: below the table first,
     # the header row last
@@ -285,7 +302,9 @@ def _sheet_frames(workbook, fmt: dict, sheets: list, groups: dict, strata, title
     value = cells["value"].to_numpy(dtype=object, copy=True)
     value[texts.index.to_numpy()] = _numbers(np.asarray(index, dtype=np.int64))
     styles = {k: f' s="{fmt[k]._get_xf_index()}"' for k in ("header", "bold", "main")}
-    return _cell_pieces(cells.assign(value=value), styles, households, last)
+    pieces = _cell_pieces(cells.assign(value=value), styles, households, last)
+    pieces.headers = headers if template else None
+    return pieces
 
 
 def _quota_rows(strata: pd.DataFrame | None, estates: np.ndarray) -> pd.DataFrame:
@@ -530,13 +549,19 @@ def _fill_sheets(
         ):
             sst, ref = _shared_strings(zin.read("xl/sharedStrings.xml").decode("utf-8"), texts)
             del texts
+            template = None
+            if cells.headers:
+                template = zin.read("xl/worksheets/sheet2.xml").decode("utf-8")
             for info in zin.infolist():
                 data = zin.read(info.filename)
                 k = names.get(info.filename)
                 if info.filename == "xl/sharedStrings.xml":
                     data = sst.encode("utf-8")
                 elif k is not None:
-                    text = data.decode("utf-8")
+                    if k and template is not None:
+                        text = _from_template(template, cells, k)
+                    else:
+                        text = data.decode("utf-8")
                     last = f"{_COLUMNS[-1]}{int(cells.last[k]) + 1}"
                     text = _DIMENSION.sub(f'<dimension ref="A1:{last}"/>', text, count=1)
                     head, found, rest = text.partition("<sheetData/>")
@@ -547,6 +572,25 @@ def _fill_sheets(
                 zout.write(out, data)
     finally:
         source.unlink(missing_ok=True)
+
+
+def _from_template(template: str, cells: _Cells, k: int) -> str:
+    """The XML xlsxwriter writes for the k-th estate sheet's frame, from the first sheet's:
+    the checks cover its household rows and the page header is its own."""
+    assert cells.headers is not None
+    start = template.index("<dataValidations")
+    end = template.index("</dataValidations>")
+    checks = template[start:end]
+    first, rows = int(cells.households[0]) + 1, int(cells.households[k]) + 1
+    for col in ("J", "G", "F"):
+        old = f'sqref="{col}2:{col}{first}"'
+        assert old in checks, "the first estate sheet's checks are not where expected"
+        checks = checks.replace(old, f'sqref="{col}2:{col}{rows}"', 1)
+    old = f"<oddHeader>{cells.headers[0].translate(_XML_ESCAPES)}</oddHeader>"
+    header = cells.headers[k]
+    new = f"<oddHeader>{header.translate(_XML_ESCAPES)}</oddHeader>" if header else ""
+    at = template.index(old, end)
+    return template[:start] + checks + template[end:at] + new + template[at + len(old) :]
 
 
 class _Background:

@@ -283,12 +283,20 @@ def test_record_csv_is_pandas_csv_byte_for_byte(tmp_path, texts):
     assert not _plain_csv(table.assign(order=0.5), tmp_path / "x.csv")
 
 
-def test_field_sheets_fast_path_writes_the_per_cell_workbook(tmp_path):
-    """The sheet-XML path and xlsxwriter's per-cell path give the same cells and formats,
-    including texts XML must escape and an estate whose table fills several row blocks."""
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"007": "东湖苑 & <花园>", "008": "西山居[二期]", "009": "小"},
+        # a page header xlsxwriter refuses (an image placeholder &G) on the first sheet
+        {"007": "&G苑", "008": "西山居", "009": "a" * 300},
+    ],
+)
+def test_field_sheets_fast_path_writes_the_per_cell_workbook(tmp_path, names):
+    """The sheet-XML path and xlsxwriter's per-cell path give the same cells, formats and
+    page set-up, including texts XML must escape and an estate whose table fills several
+    row blocks."""
     from sampling import fieldsheets
 
-    names = {"007": "东湖苑 & <花园>", "008": "西山居[二期]", "009": "小"}
     register, frame = make(names)
     frame.loc[frame.index[:5], "room"] = ["_x0041_", " 101", "a\x01b", "<&>", '"q"']
     frame.loc[frame.index[5:8], "building"] = "甲&乙"
@@ -312,5 +320,10 @@ def test_field_sheets_fast_path_writes_the_per_cell_workbook(tmp_path):
         assert [str(d.sqref) for d in a.data_validations.dataValidation] == [
             str(d.sqref) for d in b.data_validations.dataValidation
         ]
+        assert str(a.oddHeader.center.text) == str(b.oddHeader.center.text)
+        assert (a.print_area, a.print_title_rows) == (b.print_area, b.print_title_rows)
+        assert a.freeze_panes == b.freeze_panes and a.page_setup.paperSize == 9
+        widths = [a.column_dimensions[c].width for c in "ABCDEFGHIJK"]
+        assert widths == [b.column_dimensions[c].width for c in "ABCDEFGHIJK"]
     rooms = [c.value for c in fast[fast.sheetnames[1]]["D"]]
     assert "_x0041_" in rooms and "<&>" in rooms and " 101" in rooms
