@@ -283,6 +283,7 @@ def test_record_csv_is_pandas_csv_byte_for_byte(tmp_path, texts):
     assert not _plain_csv(table.assign(order=0.5), tmp_path / "x.csv")
 
 
+@pytest.mark.filterwarnings("ignore:Number of footer images")  # the refused &G header
 @pytest.mark.parametrize(
     "names",
     [
