@@ -41,7 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
@@ -123,6 +124,58 @@ class Stages:
 
     def total(self) -> float:
         return sum(t for _, t, _, r in self.rows if r)
+
+
+#: the ingest's parts timed apart (module, function, label), in the order they run
+INGEST_PARTS = (
+    ("evaluation.ingest.ingest", "read_export", "read + standardise (per file)"),
+    ("evaluation.ingest.ingest", "_stack", "stack files"),
+    ("evaluation.ingest.ingest", "_link_estates", "link estate names"),
+    ("evaluation.ingest.ingest", "_decode_answers", "decode answers"),
+    ("evaluation.ingest.ingest", "_link_households", "link households"),
+    ("evaluation.ingest.ingest", "_pseudonyms", "pseudonymise"),
+    ("evaluation.ingest.ingest", "_flag_duplicates", "duplicates"),
+    ("evaluation.ingest.ingest", "_quality", "quality checks"),
+    ("evaluation.ingest.ingest", "_comments", "comments"),
+    ("evaluation.ingest.ingest", "outcome_dispositions", "dispositions"),
+    ("evaluation.ingest.ingest", "_secrets", "back-check list"),
+    ("evaluation.ingest.ingest.IngestResult", "write_quarantine", "quarantine workbook"),
+    ("evaluation.pipeline", "write_secrets", "secrets files"),
+    ("evaluation.store.Store", "write_step", "store"),
+)
+
+
+@contextmanager
+def _ingest_parts() -> Iterator[dict[str, float]]:
+    """Time the ingest's parts (:data:`INGEST_PARTS`) by wrapping them for the block; the
+    dict is filled with seconds per part (a part called several times: summed)."""
+    import functools
+    import importlib
+
+    times: dict[str, float] = {}
+    patched = []
+    for module_name, name, label in INGEST_PARTS:
+        module_path, _, owner_name = module_name.rpartition(".")
+        try:
+            owner: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError:  # a class inside a module
+            owner = getattr(importlib.import_module(module_path), owner_name)
+        original = getattr(owner, name)
+
+        def timed(*args: Any, _f: Callable = original, _label: str = label, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _f(*args, **kw)
+            finally:
+                times[_label] = times.get(_label, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, functools.wraps(original)(timed))
+        patched.append((owner, name, original))
+    try:
+        yield times
+    finally:
+        for owner, name, original in patched:
+            setattr(owner, name, original)
 
 
 def _bincount_baseline(answers: Any) -> float:
@@ -383,7 +436,10 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
     paths = [Path(p) for p in made["exports"]]
     rnd = st.run("load round", lambda: load_round(Path(made["round_dir"])))
     strata = _load_sample(rnd, households=False).strata
-    ingest = st.run("ingest", lambda: ingest_step(rnd, paths))
+    with _ingest_parts() as parts:
+        ingest = st.run("ingest", lambda: ingest_step(rnd, paths))
+    for name, seconds in parts.items():
+        print(f"    {name:<28} {seconds:7.2f} s", flush=True)
     n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
     scores = st.run("score", lambda: score_step(rnd, ingest))
     pure = []

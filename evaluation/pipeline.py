@@ -501,24 +501,10 @@ def write_secrets(rnd: Round, secrets: dict[str, pd.DataFrame]) -> list[Path]:
 
 def _write_text_sheet(table: pd.DataFrame, path: Path, title: str) -> None:
     """One sheet, every cell as text (phone numbers stay text, nothing becomes a formula)."""
-    import xlsxwriter
+    from wuye_common.plain_xlsx import Table, write_tables
 
-    book = xlsxwriter.Workbook(
-        str(path),
-        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
-    )
-    try:
-        sheet = book.add_worksheet(title)
-        sheet.write_row(0, 0, [str(c) for c in table.columns])
-        cells = table.astype(object).where(table.notna(), "").astype(str).to_numpy().tolist()
-        for r, row in enumerate(cells, start=1):
-            for c, value in enumerate(row):
-                if value:
-                    sheet.write_string(r, c, value)
-        sheet.freeze_panes(1, 0)
-        sheet.set_column(0, len(table.columns) - 1, 14)
-    finally:
-        book.close()
+    text = table.astype(object).where(table.notna(), None).astype(str).where(table.notna())
+    write_tables(path, [Table(title, text)])
 
 
 def _approached(rnd: Round, first: RoundSample, respondents: pd.DataFrame) -> set[str]:

@@ -64,6 +64,7 @@ from evaluation.ingest.readers import ExportInfo, normalise_text, read_survey_ex
 from evaluation.questionnaire import Questionnaire, load_questionnaire
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.files import atomic_path
+from wuye_common.plain_xlsx import Table, write_tables
 from wuye_common.scrub import scrub_text, scrub_values
 from wuye_common.sheets import DEFAULT_MAX_CELLS, DEFAULT_MAX_ROWS, Limits
 
@@ -118,6 +119,20 @@ IDENT_HEADERS: dict[str, set[str]] = {
 IDENT_KEYS = ("estate", "building", "unit", "room", "phone", "name", "surveyor")
 #: a 来源详情 value on more forms than this share (or 10) says nothing about the device
 GENERIC_SOURCE_SHARE = 0.05
+#: the quarantine workbook's Chinese headers
+QUARANTINE_HEADERS = {
+    "source_file": "文件",
+    "sheet": "工作表",
+    "source_row": "原始行号",
+    "reason_code": "原因代码",
+    "reason": "原因",
+    "estate_raw": "填写的小区名称",
+    "detail": "说明",
+    "estate_id": "小区编号",
+    "household_key": "住户假名",
+    "room_key": "房号假名",
+    "phone_key": "电话假名",
+}
 COMMENT_COLUMNS = ["estate_id", "response_id", "question", "theme", "comment"]
 SURVEYOR_LENGTH = 8
 """Characters of a surveyor's pseudonym (the agency maps them back with the secrets folder's
@@ -186,85 +201,17 @@ class IngestResult:
 
     def write_quarantine(self, path: str | Path) -> Path:
         """Write the quarantine workbook (隔离记录 + 导入核对) via a temporary file."""
-        import xlsxwriter
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            headers = {
-                "source_file": "文件",
-                "sheet": "工作表",
-                "source_row": "原始行号",
-                "reason_code": "原因代码",
-                "reason": "原因",
-                "estate_raw": "填写的小区名称",
-                "detail": "说明",
-                "estate_id": "小区编号",
-                "household_key": "住户假名",
-                "room_key": "房号假名",
-                "phone_key": "电话假名",
-            }
-            book = xlsxwriter.Workbook(
-                str(tmp),
-                {
-                    "strings_to_formulas": False,
-                    "strings_to_urls": False,
-                    "strings_to_numbers": False,
-                },
+            write_tables(
+                tmp,
+                [
+                    Table("隔离记录", self.quarantine, QUARANTINE_HEADERS),
+                    Table("导入核对", self.summary()),
+                ],
             )
-            try:
-                for title, frame, names in (
-                    ("隔离记录", self.quarantine, headers),
-                    ("导入核对", self.summary(), None),
-                ):
-                    sheet = book.add_worksheet(title)
-                    bold = book.add_format({"bold": True})
-                    cols = list(frame.columns)
-                    sheet.write_row(0, 0, [names.get(c, c) if names else c for c in cols], bold)
-                    for c, col in enumerate(cols):  # one typed call per non-empty cell
-                        numbers, values = _sheet_column(frame[col])
-                        write = sheet.write_number if numbers else sheet.write_string
-                        for r, v in enumerate(values, start=1):
-                            if v is not None and v != "":  # as write_row: None and "" stay blank
-                                write(r, c, v)
-                    sheet.freeze_panes(1, 0)
-                    sheet.set_column(0, len(cols) - 1, 14)
-            finally:
-                book.close()
         return path
-
-
-def _sheet_column(values: pd.Series) -> tuple[bool, list[Any]]:
-    """A column's cells as Python values (``None``: blank): ``(True, numbers)`` for an
-    integer or float column, else ``(False, texts)``; an object column must hold one
-    kind only (else it is written as text)."""
-    dtype = values.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return False, [
-            None if v is None else str(v)
-            for v in values.to_numpy(dtype=object, na_value=None).tolist()
-        ]
-    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
-        cells = values.to_numpy(dtype=object, na_value=None).tolist()
-        return True, [None if v is None or v != v else v for v in cells]
-    cells = values.to_numpy(dtype=object, na_value=None).tolist()
-    present = [v for v in cells if v is not None and not (isinstance(v, float) and v != v)]
-    if present and all(
-        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-        for v in present
-    ):
-        return True, [
-            None
-            if v is None or v != v
-            else (int(v) if isinstance(v, (int, np.integer)) else float(v))
-            for v in cells
-        ]
-    return False, [
-        None
-        if v is None or (isinstance(v, float) and v != v)
-        else (v if type(v) is str else str(v))
-        for v in cells
-    ]
 
 
 def ingest_round(

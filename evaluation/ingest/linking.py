@@ -439,6 +439,21 @@ def frame_building_labels(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.S
     return pd.Series(merged["building"].to_numpy(), index=responses.index, dtype="string")
 
 
+def _joint_codes(
+    left: pd.DataFrame, right: pd.DataFrame, on: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per distinct combination of the ``on`` columns, shared by both frames,
+    so that a merge on it is a merge on the columns (a missing value is a value, as in
+    pandas' merge) at the speed of an integer key."""
+    n_left = len(left)
+    joint = np.zeros(n_left + len(right), dtype=np.int64)
+    for column in on:
+        both = pd.concat([left[column], right[column]], ignore_index=True).astype("string")
+        codes, uniques = pd.factorize(both, use_na_sentinel=False)
+        joint, _ = pd.factorize(joint * (len(uniques) + 1) + codes)
+    return joint[:n_left], joint[n_left:]
+
+
 def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """Link responses to sampled households.
 
@@ -454,10 +469,9 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     s["s_unit"] = unit_key(s["unit"]) if "unit" in s else pd.NA
     r = responses[["estate_id", "building_key", "room_key", "unit_key"]].copy()
     r["_i"] = np.arange(len(r))
-    cand = r.merge(
-        s[["estate_id", "building_key", "room_key", "s_unit", "household_id", "role"]],
-        on=["estate_id", "building_key", "room_key"],
-        how="inner",
+    r["_k"], s["_k"] = _joint_codes(r, s, ["estate_id", "building_key", "room_key"])
+    cand = r[["_k", "_i", "unit_key", "room_key"]].merge(
+        s[["_k", "s_unit", "household_id", "role"]], on="_k", how="inner"
     )
     given = cand["unit_key"].notna().to_numpy()
     same_unit = (cand["unit_key"] == cand["s_unit"]).fillna(False).to_numpy(dtype=bool)
