@@ -25,6 +25,7 @@ import pandas as pd
 
 from evaluation.report import format as fmt
 from evaluation.report import tables
+from evaluation.report.bulk_sheet import BulkSheet, NumberColumn, TextColumn
 from evaluation.report.pdf import method_rows
 from evaluation.results import RoundResults
 from wuye_common.files import atomic_path
@@ -73,6 +74,8 @@ VERDICT_FILL = {"达标": "#C6EFCE", "临界": "#FFEB9C", "未达标": "#FFC7CE"
 VERDICT_FONT = {"达标": "#006100", "临界": "#9C5700", "未达标": "#9C0006"}
 LIST_FILL = {"红榜": "#F8CBAD", "黑榜": "#BFBFBF"}
 MAX_WIDTH = 60
+BULK_ROWS = 1000
+"""Tables of at least this many rows are written a column at a time (:mod:`.bulk_sheet`)."""
 INTEGER_COLUMNS = {
     "n",
     "households",
@@ -144,6 +147,7 @@ class _Writer:
         }
         self.widths: dict[Any, dict[int, int]] = {}
         self.headers: dict[Any, list[str]] = {}
+        self.bulk_rows = BULK_ROWS
 
     def column(self, ws: Any, label: str) -> int | None:
         """Position of the column headed ``label`` in the sheet's table (None: absent)."""
@@ -162,6 +166,36 @@ class _Writer:
             style = "quoted"
         ws.write_string(row, col, s, self.f[style])
         self._track(ws, col, s)
+
+    def _numbers(self, ws: Any, row: int, col: int, values: np.ndarray, f: Any) -> None:
+        for i, (v, ok) in enumerate(
+            zip(values.tolist(), np.isfinite(values).tolist(), strict=True)
+        ):
+            if ok:
+                ws.write_number(row + i, col, v, f)
+            else:
+                ws.write_blank(row + i, col, None, f)
+
+    def _strings(self, ws: Any, row: int, col: int, values: list[str]) -> None:
+        text_f, quoted_f = self.f["text"], self.f["quoted"]
+        for i, s in enumerate(values):
+            ws.write_string(row + i, col, s, quoted_f if _formula_like(s) else text_f)
+
+    def _track_all(self, ws: Any, col: int, texts: pd.Series) -> None:
+        """:meth:`_track` over a whole column, measuring only the strings that could be the
+        widest: a string is at most as wide as its UTF-8 bytes and at least its length, and
+        any width past :data:`MAX_WIDTH` fits the same."""
+        values = pd.unique(texts.to_numpy(dtype=object))
+        if not len(values):
+            return
+        upper = np.fromiter((len(s.encode()) for s in values), dtype=np.int64, count=len(values))
+        w = self.widths.setdefault(ws, {})
+        best = w.get(col, 0)
+        for k in np.argsort(-upper, kind="stable").tolist():
+            if upper[k] <= best or best + 2 >= MAX_WIDTH:
+                break
+            self._track(ws, col, values[k])
+            best = w[col]
 
     def table(
         self,
@@ -187,6 +221,8 @@ class _Writer:
             head = labels.get(c, str(c))
             ws.write_string(row, j, head, self.f["head"])
             self._track(ws, j, head)
+        bulk = isinstance(ws, BulkSheet) and len(frame) >= self.bulk_rows
+        block = []
         for j, c in enumerate(cols):
             kind = kinds.get(c)
             series = frame[c]
@@ -196,23 +232,24 @@ class _Writer:
                 and not pd.api.types.is_bool_dtype(series)
             ):
                 values = pd.to_numeric(series, errors="coerce").astype(float).to_numpy()
-                finite = np.isfinite(values)
-                for i, (v, ok) in enumerate(zip(values.tolist(), finite.tolist(), strict=True)):
-                    if ok:
-                        ws.write_number(row + 1 + i, j, v, self.f[kind])
-                    else:
-                        ws.write_blank(row + 1 + i, j, None, self.f[kind])
+                if bulk:
+                    block.append(NumberColumn(values, self.f[kind]))
+                else:
+                    self._numbers(ws, row + 1, j, values, self.f[kind])
                 self._track(ws, j, "100.0%")
             else:
                 texts = _texts(series, c)
-                values = texts.tolist()
-                text_f, quoted_f = self.f["text"], self.f["quoted"]
-                for i, s in enumerate(values):  # as self.text, widths once per distinct value
-                    ws.write_string(
-                        row + 1 + i, j, s, quoted_f if s.startswith(FORMULA_START) else text_f
+                if bulk:
+                    block.append(
+                        TextColumn(
+                            texts.to_numpy(), self.f["text"], self.f["quoted"], _formula_like
+                        )
                     )
-                for s in set(values):
-                    self._track(ws, j, s)
+                else:
+                    self._strings(ws, row + 1, j, texts.tolist())
+                self._track_all(ws, j, texts)
+        if block:
+            ws.add_block(row + 1, 0, block)
         last = row + len(frame)
         if autofilter:
             ws.autofilter(row, 0, last, len(cols) - 1)
@@ -223,6 +260,11 @@ class _Writer:
         """Column widths from content, wide (Chinese) characters counting two."""
         for col, width in self.widths.get(ws, {}).items():
             ws.set_column(col, col, min(MAX_WIDTH, max(minimum, width + 2)))
+
+
+def _formula_like(text: str) -> bool:
+    """Text Excel would take for a formula (written with a quote prefix)."""
+    return text.startswith(FORMULA_START)
 
 
 def _texts(series: pd.Series, column: str) -> pd.Series:
@@ -407,7 +449,7 @@ def write_workbook(results: RoundResults, target: Path) -> Path:
         )
         w = _Writer(wb)
         for name, build in SHEET_BUILDERS.items():
-            ws = wb.add_worksheet(name)
+            ws = wb.add_worksheet(name, worksheet_class=BulkSheet)
             build(w, ws, results)
             w.fit(ws)
             print_setup(ws, results, len(w.headers.get(ws, [])))
