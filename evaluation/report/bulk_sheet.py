@@ -166,50 +166,46 @@ class BulkSheet(Worksheet):
         letters = [xl_col_to_name(block.col + j) for j in range(len(block.columns))]
         for start in range(0, block.last - block.first + 1, CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, block.last - block.first + 1)
-            self.fh.write("".join(self._chunk(block, letters, start, stop)))
+            self.fh.write(self._chunk(block, letters, start, stop))
 
-    def _chunk(self, block: _Block, letters: list[str], start: int, stop: int) -> Iterator[str]:
-        rows = [str(block.first + 1 + i) for i in range(start, stop)]
+    def _chunk(self, block: _Block, letters: list[str], start: int, stop: int) -> str:
+        """Rows ``start:stop`` of the block as XML (a formatting call per cell, no Python
+        loop body per cell)."""
+        first = block.first + start  # 0-based
+        rows = list(map(str, range(first + 1, first + 1 + stop - start)))
+        extra = ' x14ac:dyDescent="0.25"' if self.excel_version == 2010 else ""
+        spans = self.row_spans
+        heads = [
+            f'<row r="{rows[i]}" spans="{span}"{extra}>' if span else f'<row r="{rows[i]}"{extra}>'
+            for i, span in enumerate(spans.get(r // 16) for r in range(first, first + len(rows)))
+        ]
         cells = [
             _cells(c, letter, rows, start, stop)
             for c, letter in zip(block.columns, letters, strict=True)
         ]
-        spans = self.row_spans
-        extra = ' x14ac:dyDescent="0.25"' if self.excel_version == 2010 else ""
-        for i, parts in enumerate(zip(*cells, strict=True)):
-            r = block.first + start + i
-            span = spans.get(r // 16)
-            head = (
-                f'<row r="{rows[i]}" spans="{span}"{extra}>'
-                if span
-                else f'<row r="{rows[i]}"{extra}>'
-            )
-            yield head + "".join(parts) + "</row>"
+        tails = ["</row>"] * len(rows)
+        return "".join(map("".join, zip(heads, *cells, tails, strict=True)))
 
 
 def _cells(column: Any, letter: str, rows: list[str], start: int, stop: int) -> list[str]:
     """One column's ``<c>`` elements for rows ``start:stop`` of the block."""
+    s = column.cell_format._get_xf_index()
     if isinstance(column, _Shared):
-        s = column.cell_format._get_xf_index()
         index = column.index[start:stop].tolist()
         if column.quoted is None:
-            return [
-                f'<c r="{letter}{r}" s="{s}" t="s"><v>{k}</v></c>'
-                for r, k in zip(rows, index, strict=True)
-            ]
+            cell = f'<c r="{letter}{{}}" s="{s}" t="s"><v>{{}}</v></c>'.format
+            return list(map(cell, rows, index))
         q = column.alt_format._get_xf_index()
-        alt = column.quoted[start:stop].tolist()
-        return [
-            f'<c r="{letter}{r}" s="{q if a else s}" t="s"><v>{k}</v></c>'
-            for r, k, a in zip(rows, index, alt, strict=True)
-        ]
-    s = column.cell_format._get_xf_index()
+        styles = np.where(column.quoted[start:stop], q, s).tolist()
+        cell = f'<c r="{letter}{{}}" s="{{}}" t="s"><v>{{}}</v></c>'.format
+        return list(map(cell, rows, styles, index))
     values = column.values[start:stop]
-    finite = np.isfinite(values).tolist()
-    return [
-        f'<c r="{letter}{r}" s="{s}"><v>{v:.16G}</v></c>' if ok else f'<c r="{letter}{r}" s="{s}"/>'
-        for r, v, ok in zip(rows, values.tolist(), finite, strict=True)
-    ]
+    out = list(
+        map(f'<c r="{letter}{{}}" s="{s}"><v>{{:.16G}}</v></c>'.format, rows, values.tolist())
+    )
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = f'<c r="{letter}{rows[i]}" s="{s}"/>'  # NaN and ±inf: a blank with the format
+    return out
 
 
 def _first_uses(block: _Block) -> Iterator[tuple[int, int, Any]]:
