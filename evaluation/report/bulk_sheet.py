@@ -99,6 +99,8 @@ class BulkSheet(Worksheet):
         appearance, as ``write_string`` row by row would add them."""
         values = np.asarray(column.strings, dtype=object)[:n]
         codes, uniques = pd.factorize(values, sort=False)
+        if len(codes) and codes.min() < 0:
+            raise TypeError("a TextColumn holds strings only (no None or NaN)")
         uniques = np.asarray(uniques, dtype=object).tolist()
         limit, table = self.xls_strmax, self.str_table
         index = np.empty(len(uniques), dtype=np.int64)

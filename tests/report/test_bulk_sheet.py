@@ -93,3 +93,11 @@ def test_workbook_same_with_and_without_blocks(
     fast = _parts(excel.write_workbook(results, tmp_path / "fast.xlsx"))
     assert fast.keys() == slow.keys()
     assert [n for n in fast if fast[n] != slow[n]] == []
+
+
+def test_text_column_takes_strings_only(tmp_path: Path) -> None:
+    wb = xlsxwriter.Workbook(str(tmp_path / "x.xlsx"))
+    ws = wb.add_worksheet("表", worksheet_class=BulkSheet)
+    with pytest.raises(TypeError, match="strings only"):
+        ws.add_block(0, 0, [TextColumn(["a", None, "b"], None)])
+    wb.close()
