@@ -32,9 +32,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +50,6 @@ from wuye_common.sheets import (
 )
 
 CHUNK_BYTES = 8 << 20
-AHEAD = 2
-"""Chunks scanned ahead of the one being stored."""
-SCANNERS = 2
-"""Threads scanning chunks (the machines we aim at have two cores or more)."""
 #: builtin number formats calamine reads as plain numbers (not dates or durations)
 PLAIN_BUILTIN_FORMATS = frozenset({*range(0, 14), *range(37, 45), 48, 49})
 
@@ -243,30 +236,7 @@ def _shared_strings(data: bytes) -> np.ndarray:
 
 
 def _read_cells(fh, state: _State) -> _Cells:
-    """The sheet's cells, read from the sheet part ``fh`` chunk by chunk into ``state``.
-
-    Pipelined: while this thread decompresses and stores one chunk, :data:`SCANNERS`
-    helper threads find the tags and cells of the next ones (:func:`_scan`: numpy passes
-    over the bytes, which release the GIL); at most :data:`AHEAD` + 1 chunks are in
-    flight, so memory stays a few chunks' worth."""
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=SCANNERS, thread_name_prefix="xlsx-scan") as pool:
-        try:
-            for buf in _row_chunks(fh):
-                pending.append(pool.submit(_scan, buf))
-                if len(pending) > AHEAD:
-                    state.scanned(pending.popleft().result())
-            while pending:
-                state.scanned(pending.popleft().result())
-        finally:
-            for future in pending:
-                future.cancel()
-    return state.result()
-
-
-def _row_chunks(fh) -> Iterator[bytes]:
-    """The sheet part's ``<row>`` elements in chunks of about :data:`CHUNK_BYTES`, each cut
-    after a ``</row>`` (the last one before ``</sheetData>``)."""
+    """The sheet's cells, read from the sheet part ``fh`` chunk by chunk into ``state``."""
     buf = b""
     while True:  # the part before <sheetData>
         data = fh.read(CHUNK_BYTES)
@@ -274,7 +244,7 @@ def _row_chunks(fh) -> Iterator[bytes]:
         m = re.search(rb"<sheetData\s*(/?)>", buf)
         if m:
             if m[1]:
-                return
+                return state.result()
             buf = buf[m.end() :]
             break
         if b":sheetData" in buf:
@@ -285,16 +255,20 @@ def _row_chunks(fh) -> Iterator[bytes]:
             raise Unsupported("no <sheetData> near the start")
     while True:
         data = fh.read(CHUNK_BYTES)
+        if not data:
+            end = buf.find(b"</sheetData>")
+            if end < 0:
+                raise Unsupported("no </sheetData>")
+            state.chunk(buf[:end])
+            return state.result()
         buf += data
         end = buf.find(b"</sheetData>")
         if end >= 0:
-            yield buf[:end]
-            return
-        if not data:
-            raise Unsupported("no </sheetData>")
+            state.chunk(buf[:end])
+            return state.result()
         cut = buf.rfind(b"</row>")
         if cut >= 0:
-            yield buf[: cut + 6]
+            state.chunk(buf[: cut + 6])
             buf = buf[cut + 6 :]
 
 
@@ -476,46 +450,6 @@ def _chunk_cells(t: _Tags, el: _Elements, at: _Attributes, rows: np.ndarray) -> 
     )
 
 
-@dataclass
-class _Scan:
-    """What a chunk's bytes alone tell: its tags, elements and attributes, each row's
-    ``r`` (−1: none) and, when every row has one, its cells."""
-
-    tags: _Tags
-    elements: _Elements
-    attributes: _Attributes
-    row_at: np.ndarray
-    cells: _ChunkCells | None
-
-
-def _scan(buf: bytes) -> _Scan | None:
-    """:class:`_Scan` of a chunk (``None``: nothing in it); depends on the chunk's bytes
-    only, so chunks are scanned ahead on another thread."""
-    if not buf:
-        return None
-    tags = _tags(buf)
-    if tags is None:
-        return None
-    elements = _elements(tags)
-    if elements is None:
-        return None
-    attributes = _attributes(tags, elements)
-    row_at = _row_refs(tags, elements, attributes)
-    cells = None
-    if len(row_at) and (row_at >= 0).all():  # rows without r follow the previous chunk's
-        cells = _chunk_cells(tags, elements, attributes, row_at)
-    return _Scan(tags, elements, attributes, row_at, cells)
-
-
-def _row_refs(t: _Tags, el: _Elements, at: _Attributes) -> np.ndarray:
-    """Each ``<row>``'s ``r="N"`` (−1 where it has none)."""
-    is_r = at.single & (at.name == 114)
-    row_at = np.full(len(el.start), -1, dtype=np.int64)
-    row_ref = is_r & el.is_row[at.owner]
-    row_at[at.owner[row_ref]] = _digits(t.a, at.open[row_ref] + 1, at.close[row_ref], 7)
-    return row_at[el.is_row]
-
-
 class _State:
     """Codes gathered chunk by chunk, in a table of the rows and columns that hold a value
     (row and column *slots*): a sheet's positions never size it, so a stray cell at
@@ -555,22 +489,32 @@ class _State:
 
     def chunk(self, buf: bytes) -> None:
         """Parse one chunk of ``<row>`` elements (cut after a ``</row>``)."""
-        self.scanned(_scan(buf))
-
-    def scanned(self, scan: _Scan | None) -> None:
-        """Store the cells of a chunk :func:`_scan` read."""
-        if scan is None:
+        if not buf:
             return
-        rows = _follow(scan.row_at, self.last_row)  # the row numbers: ``r``, else the last + 1
+        tags = _tags(buf)
+        if tags is None:
+            return
+        elements = _elements(tags)
+        if elements is None:
+            return
+        attributes = _attributes(tags, elements)
+        rows = self._row_numbers(tags, elements, attributes)
+        cells = _chunk_cells(tags, elements, attributes, rows)
+        if cells is None:
+            return
+        codes, has = self._values(tags, cells)
+        self._store(cells.col[has], cells.row[has], codes[has], cells.kind[has])
+
+    def _row_numbers(self, t: _Tags, el: _Elements, at: _Attributes) -> np.ndarray:
+        """The number of each ``<row>``: ``r="N"``, or the previous row's + 1."""
+        is_r = at.single & (at.name == 114)
+        row_at = np.full(len(el.start), -1, dtype=np.int64)
+        row_ref = is_r & el.is_row[at.owner]
+        row_at[at.owner[row_ref]] = _digits(t.a, at.open[row_ref] + 1, at.close[row_ref], 7)
+        rows = _follow(row_at[el.is_row], self.last_row)
         if len(rows):
             self.last_row = int(rows[-1])
-        cells = scan.cells
-        if cells is None:
-            cells = _chunk_cells(scan.tags, scan.elements, scan.attributes, rows)
-        if cells is None:
-            return
-        codes, has = self._values(scan.tags, cells)
-        self._store(cells.col[has], cells.row[has], codes[has], cells.kind[has])
+        return rows
 
     def _values(self, t: _Tags, cells: _ChunkCells) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's code (see the module docstring) and whether it has a value."""
