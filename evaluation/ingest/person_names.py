@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 #: common single-character surnames (《百家姓》 by modern frequency; 区 and 时 left out: 小区, 小时)
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
@@ -263,6 +265,7 @@ _DIMINUTIVE_NEXT = "说讲和跟与同很都也就还的是在把给对帮来去
 _CJK = "\u4e00-\u9fff"
 _NAME_TAGS = frozenset({"nr", "nrt", "nrfg"})
 TAG = "〔姓名〕"
+_JOIN = "\x00"  # joins texts for one search: no pattern consumes it, and it is not CJK
 
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + f"|[{SURNAMES}])"
 _TITLE_RE = re.compile(_SURNAME + "(?:" + "|".join(sorted(TITLES, key=len, reverse=True)) + ")")
@@ -303,6 +306,23 @@ def scrub_names(text: str, tagged: Tagged, known: Callable[[str], bool]) -> str:
     return "".join(parts)
 
 
+def may_hold_names(texts: Sequence[str]) -> set[int]:
+    """Positions of the texts where a regex of rules 1–3 matches: searched once over the texts
+    joined by a character no pattern consumes, which ends a match as a text's end does. A text
+    outside them holds a name only if :func:`has_name_token` says so for its tokens."""
+    joined = _JOIN.join(texts)
+    if joined.count(_JOIN) != len(texts) - 1:  # a text holds the separator itself
+        return set(range(len(texts)))
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts])
+    found = [m.start() for rx in (_TITLE_RE, _DIMINUTIVE_RE, _CUE_RE) for m in rx.finditer(joined)]
+    return set((np.searchsorted(starts, found, side="right") - 1).tolist())
+
+
+def has_name_token(tagged: Tagged) -> bool:
+    """Whether a token is tagged as a name (rules 4 and 5 start from one)."""
+    return not _NAME_TAGS.isdisjoint([tag for _, tag in tagged])
+
+
 def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tuple[int, int] | None:
     """Rule 3: the surname and a one- or two-character given name after a cue."""
     surname, given = m.group(1), m.group(2)
@@ -318,7 +338,7 @@ def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tup
 def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[int, int]]:
     """Rules 4 and 5 over the segmenter's tokens."""
     spans: list[tuple[int, int]] = []
-    if not any(tag in _NAME_TAGS for _, tag in tagged):
+    if not has_name_token(tagged):
         return spans  # most comments: no name token at all
     words = [w for w, _ in tagged]
     starts = [0]
