@@ -225,17 +225,24 @@ def _elsewhere(
 # --------------------------------------------------------------------------- sources
 
 
-def one_source(estate: np.ndarray, sources: dict[str, tuple[pd.Series, int, bool]]) -> Hit:
+def source_codes(keys: pd.Series) -> np.ndarray:
+    """One integer per distinct pseudonym of a source (``-1``: none), for :func:`one_source`
+    and :func:`bursts` (factorised once for both)."""
+    if not keys.notna().any():
+        return np.full(len(keys), -1, dtype=np.int64)
+    return pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
+
+
+def one_source(estate: np.ndarray, sources: dict[str, tuple[np.ndarray, int, bool]]) -> Hit:
     """Forms sharing a source beyond its limit. ``sources``: kind (``IP``/``设备``/``电话``)
-    → (pseudonyms, limit, per estate)."""
+    → (pseudonym codes of :func:`source_codes`, limit, per estate)."""
     n = len(estate)
     mask = np.zeros(n, dtype=bool)
     detail = np.full(n, "", dtype=object)
-    for label, (keys, limit, per_estate) in sources.items():
-        have = keys.notna().to_numpy()
+    for label, (k, limit, per_estate) in sources.items():
+        have = k >= 0
         if not have.any():
             continue
-        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
         group = pd.factorize(k * (int(estate.max(initial=0)) + 1) + estate if per_estate else k)[0]
         size = np.zeros(n)
         size[have] = np.bincount(group[have])[group[have]]
@@ -249,22 +256,21 @@ def one_source(estate: np.ndarray, sources: dict[str, tuple[pd.Series, int, bool
 def bursts(
     estate: np.ndarray,
     seconds: np.ndarray,
-    sources: dict[str, pd.Series],
+    sources: dict[str, np.ndarray],
     *,
     forms: int,
     minutes: float,
 ) -> Hit:
     """Every form of a window of ``forms`` forms within ``minutes`` from one source and
     estate. ``seconds``: submission times in seconds (NaN unknown); ``sources``: label →
-    pseudonyms."""
+    pseudonym codes (:func:`source_codes`)."""
     n = len(estate)
     mask = np.zeros(n, dtype=bool)
     detail = np.full(n, "", dtype=object)
-    for label, keys in sources.items():
-        have = keys.notna().to_numpy() & ~np.isnan(seconds)
+    for label, k in sources.items():
+        have = (k >= 0) & ~np.isnan(seconds)
         if have.sum() < forms:
             continue
-        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
         group = pd.factorize(estate.astype(np.int64) * (int(k.max(initial=0)) + 2) + k + 1)[0]
         group = np.where(have, group, -1)
         at = np.flatnonzero(have)
