@@ -157,11 +157,9 @@ def scrub_values(values: pd.Series) -> pd.Series:
         return values
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = np.asarray(uniques, dtype=object)
-    candidates = pd.Series(texts).map(lambda t: isinstance(t, str) and bool(_MAYBE.search(t)))
-    if not candidates.any():
-        return values
+    is_text = np.fromiter((isinstance(t, str) for t in texts), dtype=bool, count=len(texts))
     cleaned = texts.copy()
-    cleaned[candidates.to_numpy()] = scrub_texts(texts[candidates.to_numpy()].tolist())
+    cleaned[is_text] = scrub_texts(texts[is_text].tolist())
     if (cleaned == texts).all():
         return values
     out = np.append(cleaned, None)[codes]

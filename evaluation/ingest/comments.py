@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.ingest.person_names import has_name_token, may_hold_names, scrub_names
+from evaluation.ingest.person_names import NAME_TAGS, may_hold_names, scrub_names
 from wuye_common.scrub import scrub_values
 
 #: property-service themes and their keywords (the questionnaire's ``[themes]`` extend them)
@@ -204,8 +204,9 @@ def clean_comments(
     out_text, words = list(scrubbed), []
     for i, text in enumerate(scrubbed):
         tagged = seg.tag(text, True)
-        words.append(_WORDS.join([w for w, _ in tagged]))
-        if i in named or has_name_token(tagged):
+        tokens, tags = zip(*tagged, strict=True) if tagged else ((), ())
+        words.append(_WORDS.join(tokens))
+        if i in named or not NAME_TAGS.isdisjoint(tags):
             out_text[i] = scrub_names(text, tagged, seg.has_word)
     comment = np.full(len(texts) + 1, None, dtype=object)
     theme = np.full(len(texts) + 1, None, dtype=object)

@@ -263,7 +263,8 @@ NOT_NAMES = frozenset(
 #: characters after 小/老 + surname that make it a person (小刘很好, 老王家)
 _DIMINUTIVE_NEXT = "说讲和跟与同很都也就还的是在把给对帮来去家人等不没"
 _CJK = "\u4e00-\u9fff"
-_NAME_TAGS = frozenset({"nr", "nrt", "nrfg"})
+#: the tags jieba gives personal names
+NAME_TAGS = frozenset({"nr", "nrt", "nrfg"})
 TAG = "〔姓名〕"
 _JOIN = "\x00"  # joins texts for one search: no pattern consumes it, and it is not CJK
 
@@ -308,19 +309,15 @@ def scrub_names(text: str, tagged: Tagged, known: Callable[[str], bool]) -> str:
 
 def may_hold_names(texts: Sequence[str]) -> set[int]:
     """Positions of the texts where a regex of rules 1–3 matches: searched once over the texts
-    joined by a character no pattern consumes, which ends a match as a text's end does. A text
-    outside them holds a name only if :func:`has_name_token` says so for its tokens."""
+    joined by a character no pattern consumes, which ends a match as a text's end does. A
+    text outside them holds a name only if one of its tokens is tagged as one
+    (:data:`NAME_TAGS`: rules 4 and 5 start from such a token)."""
     joined = _JOIN.join(texts)
     if joined.count(_JOIN) != len(texts) - 1:  # a text holds the separator itself
         return set(range(len(texts)))
     starts = np.cumsum([0] + [len(t) + 1 for t in texts])
     found = [m.start() for rx in (_TITLE_RE, _DIMINUTIVE_RE, _CUE_RE) for m in rx.finditer(joined)]
     return set((np.searchsorted(starts, found, side="right") - 1).tolist())
-
-
-def has_name_token(tagged: Tagged) -> bool:
-    """Whether a token is tagged as a name (rules 4 and 5 start from one)."""
-    return not _NAME_TAGS.isdisjoint([tag for _, tag in tagged])
 
 
 def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tuple[int, int] | None:
@@ -338,7 +335,7 @@ def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tup
 def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[int, int]]:
     """Rules 4 and 5 over the segmenter's tokens."""
     spans: list[tuple[int, int]] = []
-    if not has_name_token(tagged):
+    if NAME_TAGS.isdisjoint([tag for _, tag in tagged]):
         return spans  # most comments: no name token at all
     words = [w for w, _ in tagged]
     starts = [0]
@@ -346,10 +343,10 @@ def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[in
         starts.append(starts[-1] + len(w))
     for i, (word, tag) in enumerate(tagged):
         nxt = tagged[i + 1] if i + 1 < len(tagged) else ("", "")
-        if _surname_of(word) == word and nxt[1] in _NAME_TAGS and 1 <= len(nxt[0]) <= 2:
+        if _surname_of(word) == word and nxt[1] in NAME_TAGS and 1 <= len(nxt[0]) <= 2:
             spans.append((starts[i], starts[i + 2]))  # rule 5: 孙 + 秀英
             continue
-        if tag not in _NAME_TAGS or not 2 <= len(word) <= 4 or word in NOT_NAMES:
+        if tag not in NAME_TAGS or not 2 <= len(word) <= 4 or word in NOT_NAMES:
             continue
         surname = _surname_of(word)
         if not surname or len(word) == len(surname):
