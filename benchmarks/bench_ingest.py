@@ -266,14 +266,14 @@ def main() -> None:
         print(
             f"ingest without quality checks and comment cleaning: {plain:.2f} s wall, "
             f"{plain_cpu:.2f} s CPU; with them: {ours:.2f} s wall, {ours_cpu:.2f} s CPU — "
-            f"+{(ours / plain - 1):.0%} wall, +{(ours_cpu / plain_cpu - 1):.0%} CPU (goal ≤ 30 %); "
+            f"{ours / plain - 1:+.0%} wall, {ours_cpu / plain_cpu - 1:+.0%} CPU (goal ≤ 30 %); "
             f"{len(result.quality_flags):,} forms flagged, {len(result.comments):,} comments kept"
         )
         print(
-            f"  of which the quality checks: +{checked - plain:.2f} s wall, "
-            f"+{checked_cpu - plain_cpu:.2f} s CPU (+{(checked_cpu / plain_cpu - 1):.0%}); "
-            f"comment cleaning: +{ours - checked:.2f} s wall, +{ours_cpu - checked_cpu:.2f} s CPU "
-            f"(+{(ours_cpu - checked_cpu) / plain_cpu:.0%})"
+            f"  of which the quality checks: {checked - plain:+.2f} s wall, "
+            f"{checked_cpu - plain_cpu:+.2f} s CPU ({checked_cpu / plain_cpu - 1:+.0%}); "
+            f"comment cleaning: {ours - checked:+.2f} s wall, {ours_cpu - checked_cpu:+.2f} s CPU "
+            f"({(ours_cpu - checked_cpu) / plain_cpu:+.0%})"
         )
         total = result.counts.query("level == 'total'").iloc[0]
         assert total["read"] == args.rows == total["accepted"] + total["quarantined"]
