@@ -11,7 +11,10 @@ HMM and tags; jieba's own ``posseg`` costs about 0.35 ms per comment, ``rjieba``
 which keeps comment cleaning inside the ingest's time budget) with every theme keyword added
 to the dictionary, and a comment belongs to each theme one of whose keywords occurs within
 one of its words (:data:`THEMES`; the questionnaire's ``[themes]`` add keywords or themes).
-A comment without any is ``其他``. Work is done once per distinct text.
+A comment without any is ``其他``. Work is done once per distinct text, and the searches run
+once over all of them joined: the scrubber's (:func:`wuye_common.scrub.scrub_texts`), the name
+rules' patterns (only texts they or a name tag point at are searched for names:
+:func:`~evaluation.ingest.person_names.may_hold_names`) and the theme keywords'.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.ingest.person_names import scrub_names
+from evaluation.ingest.person_names import NAME_TAGS, may_hold_names, scrub_names
 from wuye_common.scrub import scrub_values
 
 #: property-service themes and their keywords (the questionnaire's ``[themes]`` extend them)
@@ -157,7 +160,10 @@ NO_CONTENT = frozenset(
         "无。",
     ]
 )
-_END_PUNCT = re.compile(r"^[\s。，,.!！?？~～]+|[\s。，,.!！?？~～]+$")
+_WORDS, _TEXTS = "\x1f", "\x1e"  # join a comment's words, and the comments
+#: stripped from both ends before comparing with :data:`NO_CONTENT`: end punctuation and
+#: whitespace (every ``str.isspace`` character lies below U+3001)
+END_STRIP = "。，,.!！?？~～" + "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 
 
 @lru_cache(maxsize=8)
@@ -188,28 +194,24 @@ def clean_comments(
     saying nothing) and ``theme`` (``;``-joined themes, ``其他`` without one), same index."""
     themes = theme_keywords(extra_themes)
     keyword_theme = {w: name for name, words in themes.items() for w in words}
-    pattern = re.compile(
-        "|".join(re.escape(w) for w in sorted(keyword_theme, key=len, reverse=True))
-    )
     seg = _segmenter(tuple(sorted(keyword_theme)))
     codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
     texts = pd.Series(np.asarray(uniques, dtype=object), dtype="string")
-    stripped = texts.str.replace(_END_PUNCT, "", regex=True)
+    stripped = texts.str.strip(END_STRIP)
     keep = ~(stripped.isin(NO_CONTENT) | stripped.fillna("").eq("")).to_numpy()
-    scrubbed = scrub_values(texts[keep].astype(object)).tolist()
+    scrubbed = [" ".join(str(t).split()) for t in scrub_values(texts[keep].astype(object))]
+    named = may_hold_names(scrubbed)
+    out_text, words = list(scrubbed), []
+    for i, text in enumerate(scrubbed):
+        tagged = seg.tag(text, True)
+        tokens, tags = zip(*tagged, strict=True) if tagged else ((), ())
+        words.append(_WORDS.join(tokens))
+        if i in named or not NAME_TAGS.isdisjoint(tags):
+            out_text[i] = scrub_names(text, tagged, seg.has_word)
     comment = np.full(len(texts) + 1, None, dtype=object)
     theme = np.full(len(texts) + 1, None, dtype=object)
-    known = seg.has_word
-    out_text, out_theme = [], []
-    for text in scrubbed:
-        text = " ".join(str(text).split())
-        tagged = seg.tag(text, True)
-        out_text.append(scrub_names(text, tagged, known))
-        words = "\x1f".join(w for w, _ in tagged)
-        found = dict.fromkeys(keyword_theme[m.group()] for m in pattern.finditer(words))
-        out_theme.append(THEME_SEPARATOR.join(found) if found else OTHER)
     comment[np.flatnonzero(keep)] = out_text
-    theme[np.flatnonzero(keep)] = out_theme
+    theme[np.flatnonzero(keep)] = _themes(words, keyword_theme)
     return pd.DataFrame(
         {
             "comment": pd.array(comment[codes], dtype="string"),
@@ -217,6 +219,26 @@ def clean_comments(
         },
         index=values.index,
     )
+
+
+def _themes(words: list[str], keyword_theme: dict[str, str]) -> list[str]:
+    """Each text's themes (``;``-joined in the order their first keyword occurs, ``其他``
+    without one): the keywords found within one of its ``words`` (each text's words joined
+    by ``\\x1f``), in one search over all texts, each closed by ``\\x1e`` (whitespace: in
+    no word), which the search also finds."""
+    keywords = [w for w in keyword_theme if _TEXTS not in w]  # others never match a word
+    pattern = re.compile(
+        "|".join(re.escape(w) for w in [_TEXTS, *sorted(keywords, key=len, reverse=True)])
+    )
+    out: list[str] = []
+    found: dict[str, None] = {}
+    for word in pattern.findall("".join([text + _TEXTS for text in words])):
+        if word == _TEXTS:
+            out.append(THEME_SEPARATOR.join(found) if found else OTHER)
+            found = {}
+        else:
+            found[keyword_theme[word]] = None
+    return out
 
 
 def theme_table(comments: pd.DataFrame, respondents: pd.DataFrame) -> pd.DataFrame:

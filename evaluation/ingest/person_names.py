@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 #: common single-character surnames (《百家姓》 by modern frequency; 区 and 时 left out: 小区, 小时)
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
@@ -261,8 +263,10 @@ NOT_NAMES = frozenset(
 #: characters after 小/老 + surname that make it a person (小刘很好, 老王家)
 _DIMINUTIVE_NEXT = "说讲和跟与同很都也就还的是在把给对帮来去家人等不没"
 _CJK = "\u4e00-\u9fff"
-_NAME_TAGS = frozenset({"nr", "nrt", "nrfg"})
+#: the tags jieba gives personal names
+NAME_TAGS = frozenset({"nr", "nrt", "nrfg"})
 TAG = "〔姓名〕"
+_JOIN = "\x00"  # joins texts for one search: no pattern consumes it, and it is not CJK
 
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + f"|[{SURNAMES}])"
 _TITLE_RE = re.compile(_SURNAME + "(?:" + "|".join(sorted(TITLES, key=len, reverse=True)) + ")")
@@ -303,6 +307,19 @@ def scrub_names(text: str, tagged: Tagged, known: Callable[[str], bool]) -> str:
     return "".join(parts)
 
 
+def may_hold_names(texts: Sequence[str]) -> set[int]:
+    """Positions of the texts where a regex of rules 1–3 matches: searched once over the texts
+    joined by a character no pattern consumes, which ends a match as a text's end does. A
+    text outside them holds a name only if one of its tokens is tagged as one
+    (:data:`NAME_TAGS`: rules 4 and 5 start from such a token)."""
+    joined = _JOIN.join(texts)
+    if joined.count(_JOIN) != len(texts) - 1:  # a text holds the separator itself
+        return set(range(len(texts)))
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts])
+    found = [m.start() for rx in (_TITLE_RE, _DIMINUTIVE_RE, _CUE_RE) for m in rx.finditer(joined)]
+    return set((np.searchsorted(starts, found, side="right") - 1).tolist())
+
+
 def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tuple[int, int] | None:
     """Rule 3: the surname and a one- or two-character given name after a cue."""
     surname, given = m.group(1), m.group(2)
@@ -318,7 +335,7 @@ def _cued_name(m: re.Match[str], text: str, known: Callable[[str], bool]) -> tup
 def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[int, int]]:
     """Rules 4 and 5 over the segmenter's tokens."""
     spans: list[tuple[int, int]] = []
-    if not any(tag in _NAME_TAGS for _, tag in tagged):
+    if NAME_TAGS.isdisjoint([tag for _, tag in tagged]):
         return spans  # most comments: no name token at all
     words = [w for w, _ in tagged]
     starts = [0]
@@ -326,10 +343,10 @@ def _tagged_names(tagged: Tagged, known: Callable[[str], bool]) -> list[tuple[in
         starts.append(starts[-1] + len(w))
     for i, (word, tag) in enumerate(tagged):
         nxt = tagged[i + 1] if i + 1 < len(tagged) else ("", "")
-        if _surname_of(word) == word and nxt[1] in _NAME_TAGS and 1 <= len(nxt[0]) <= 2:
+        if _surname_of(word) == word and nxt[1] in NAME_TAGS and 1 <= len(nxt[0]) <= 2:
             spans.append((starts[i], starts[i + 2]))  # rule 5: 孙 + 秀英
             continue
-        if tag not in _NAME_TAGS or not 2 <= len(word) <= 4 or word in NOT_NAMES:
+        if tag not in NAME_TAGS or not 2 <= len(word) <= 4 or word in NOT_NAMES:
             continue
         surname = _surname_of(word)
         if not surname or len(word) == len(surname):

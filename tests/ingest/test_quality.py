@@ -12,7 +12,7 @@ import pytest
 from evaluation.ingest.comments import clean_comments
 from evaluation.ingest.quality.backcheck import clopper_pearson, draw_backcheck
 from evaluation.ingest.quality.config import QualityConfig, parse_quality
-from evaluation.ingest.quality.rules import near_duplicates, straightline
+from evaluation.ingest.quality.rules import _pattern_codes, near_duplicates, straightline
 from evaluation.ingest.quality.surveyors import bh_qvalues, robust_z
 from wuye_common.errors import WuyeError
 
@@ -151,6 +151,20 @@ def test_straightline_needs_speed_and_near_duplicates_keep_the_expected() -> Non
     found = near_duplicates(codes, np.zeros(206, int), 9, np.arange(206), min_items=8, alpha=0.001)
     assert found.mask[:1].sum() == 0 and found.mask[200:].sum() == 6  # 7 copies, E ≈ 0: keep 1
     assert found.mask[1:200].sum() == 0
+
+
+def test_answer_patterns_label_each_distinct_row_once() -> None:
+    """Packed a few columns at a time (here 70 items of 9 codes: three packs), exactly one
+    label per distinct answer vector, numbered in order of first appearance."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 9, (3000, 70)).astype(np.int8)
+    codes[1000:2000] = codes[rng.integers(0, 1000, 1000)]  # copies of earlier rows
+    codes[2000:, 1:] = codes[0, 1:]  # rows that differ in the first column only
+    labels = _pattern_codes(codes)
+    _, first, expected = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    assert len(set(zip(labels.tolist(), expected.ravel().tolist(), strict=True))) == len(first)
+    assert labels.max() + 1 == len(first)
+    assert (np.unique(labels, return_index=True)[1] == np.sort(first)).all()
 
 
 def test_near_duplicates_expect_a_pattern_as_often_as_elsewhere() -> None:

@@ -134,17 +134,22 @@ def _row_hits(
             )
         )
     no_surveyor = forms.surveyor.isna().to_numpy()
+    ip, device = rules.source_codes(forms.ip_key), rules.source_codes(forms.device_key)
     if config.on("one_source"):
         hits["one_source"] = rules.one_source(
             estate,
             {
-                "IP": (forms.ip_key.where(no_surveyor), config.get("one_source", "max_ip"), True),
+                "IP": (np.where(no_surveyor, ip, -1), config.get("one_source", "max_ip"), True),
                 "设备": (
-                    forms.device_key.where(no_surveyor),
+                    np.where(no_surveyor, device, -1),
                     config.get("one_source", "max_device"),
                     True,
                 ),
-                "电话": (forms.phone_key, config.get("one_source", "max_phone"), False),
+                "电话": (
+                    rules.source_codes(forms.phone_key),
+                    config.get("one_source", "max_phone"),
+                    False,
+                ),
             },
         )
     seconds = _seconds(forms.submitted)
@@ -152,7 +157,7 @@ def _row_hits(
         hits["burst"] = rules.bursts(
             estate,
             seconds,
-            {"IP": forms.ip_key, "设备": forms.device_key, "调查员": forms.surveyor},
+            {"IP": ip, "设备": device, "调查员": rules.source_codes(forms.surveyor)},
             forms=config.get("burst", "forms"),
             minutes=config.get("burst", "minutes"),
         )

@@ -134,10 +134,24 @@ def straightline(
 
 
 def _pattern_codes(codes: np.ndarray) -> np.ndarray:
-    """One integer per distinct answer vector (row of ``codes``)."""
-    rows = np.ascontiguousarray(codes.astype(np.int16))
-    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
-    return np.unique(view.ravel(), return_inverse=True)[1].ravel()
+    """One integer per distinct answer vector (row of ``codes``): 0, 1, … in order of first
+    appearance. Exact, no hashing: the columns are packed into 62-bit integers a few at a
+    time, each pack factorised together with the labels so far."""
+    n, k = codes.shape
+    labels, n_labels = np.zeros(n, dtype=np.int64), 1
+    if n == 0 or k == 0:
+        return labels
+    low = int(codes.min())
+    width = int(codes.max()) - low + 1
+    columns = np.ascontiguousarray(codes.T, dtype=np.int64) - low
+    j = 0
+    while j < k:
+        packed, span = labels, n_labels
+        while j < k and (span == n_labels or span * width < 2**62):
+            packed, span, j = packed * width + columns[j], span * width, j + 1
+        labels, uniques = pd.factorize(packed)
+        n_labels = len(uniques)
+    return labels.astype(np.int64, copy=False)
 
 
 def near_duplicates(
@@ -163,11 +177,15 @@ def near_duplicates(
     cell_size = np.bincount(cell, minlength=n_cells).astype(float)
     # log p_cj(v_j) of every form's answers, from the cell × item × option counts
     log_p = np.zeros(n)
+    base, columns = cell * width, np.ascontiguousarray(codes.T)
+    bin_size = np.repeat(cell_size, width)  # the cell size of each cell × option bin
     for j in range(k):  # one bincount per item column (a dozen), not per form
         if j == overall:
             continue
-        counts = np.bincount(cell * width + codes[:, j], minlength=n_cells * width)
-        log_p += np.log(counts[cell * width + codes[:, j]] / cell_size[cell])
+        at = base + columns[j]
+        with np.errstate(divide="ignore"):  # options nobody in the cell chose: never read
+            log_share = np.log(np.bincount(at, minlength=n_cells * width) / bin_size)
+        log_p += log_share[at]
     pattern = _pattern_codes(codes)
     key = pd.factorize(cell.astype(np.int64) * (int(pattern.max()) + 1) + pattern)[0]
     copies = np.bincount(key)[key]
@@ -207,17 +225,24 @@ def _elsewhere(
 # --------------------------------------------------------------------------- sources
 
 
-def one_source(estate: np.ndarray, sources: dict[str, tuple[pd.Series, int, bool]]) -> Hit:
+def source_codes(keys: pd.Series) -> np.ndarray:
+    """One integer per distinct pseudonym of a source (``-1``: none), for :func:`one_source`
+    and :func:`bursts` (factorised once for both)."""
+    if not keys.notna().any():
+        return np.full(len(keys), -1, dtype=np.int64)
+    return pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
+
+
+def one_source(estate: np.ndarray, sources: dict[str, tuple[np.ndarray, int, bool]]) -> Hit:
     """Forms sharing a source beyond its limit. ``sources``: kind (``IP``/``设备``/``电话``)
-    → (pseudonyms, limit, per estate)."""
+    → (pseudonym codes of :func:`source_codes`, limit, per estate)."""
     n = len(estate)
     mask = np.zeros(n, dtype=bool)
     detail = np.full(n, "", dtype=object)
-    for label, (keys, limit, per_estate) in sources.items():
-        have = keys.notna().to_numpy()
+    for label, (k, limit, per_estate) in sources.items():
+        have = k >= 0
         if not have.any():
             continue
-        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
         group = pd.factorize(k * (int(estate.max(initial=0)) + 1) + estate if per_estate else k)[0]
         size = np.zeros(n)
         size[have] = np.bincount(group[have])[group[have]]
@@ -231,22 +256,21 @@ def one_source(estate: np.ndarray, sources: dict[str, tuple[pd.Series, int, bool
 def bursts(
     estate: np.ndarray,
     seconds: np.ndarray,
-    sources: dict[str, pd.Series],
+    sources: dict[str, np.ndarray],
     *,
     forms: int,
     minutes: float,
 ) -> Hit:
     """Every form of a window of ``forms`` forms within ``minutes`` from one source and
     estate. ``seconds``: submission times in seconds (NaN unknown); ``sources``: label →
-    pseudonyms."""
+    pseudonym codes (:func:`source_codes`)."""
     n = len(estate)
     mask = np.zeros(n, dtype=bool)
     detail = np.full(n, "", dtype=object)
-    for label, keys in sources.items():
-        have = keys.notna().to_numpy() & ~np.isnan(seconds)
+    for label, k in sources.items():
+        have = (k >= 0) & ~np.isnan(seconds)
         if have.sum() < forms:
             continue
-        k = pd.factorize(keys, use_na_sentinel=True)[0].astype(np.int64)
         group = pd.factorize(estate.astype(np.int64) * (int(k.max(initial=0)) + 2) + k + 1)[0]
         group = np.where(have, group, -1)
         at = np.flatnonzero(have)
