@@ -407,6 +407,10 @@ class Store:
             ),
         )
 
+    def columns(self, table: str) -> list[str]:
+        """The stored column names of data table ``table`` (union over rounds), in order."""
+        return [str(c) for c in self._columns(READ_ALIASES.get(table, table))["column_name"]]
+
     def _columns(self, table: str) -> pd.DataFrame:
         return pd.read_sql_query(
             'SELECT column_name, sql_name, kind, position FROM "columns" WHERE table_name = ? '
@@ -468,8 +472,12 @@ class Store:
         return len(frame)
 
     # -- reading
-    def read(self, table: str, round_id: str | None = None) -> pd.DataFrame:
-        """Rows of ``table`` (all rounds, or one), with the dtypes they were written with."""
+    def read(
+        self, table: str, round_id: str | None = None, columns: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Rows of ``table`` (all rounds, or one), with the dtypes they were written with;
+        ``columns``: only these of the stored columns (in stored order; names the table
+        does not have are skipped), besides ``round_id``."""
         if table in ("rounds", "steps", "schema_version"):
             where = (
                 " WHERE round_id = ?" if round_id is not None and table != "schema_version" else ""
@@ -482,6 +490,8 @@ class Store:
                 Problem(f"历史数据库中没有表 {table!r}", f"可用的表：{'、'.join(DATA_TABLES)}")
             )
         cols = self._columns(table)
+        if columns is not None:
+            cols = cols[cols["column_name"].isin([str(c) for c in columns])]
         # one round: its id is not fetched row by row (millions of answers at city scale)
         constant = round_id is not None and len(cols) > 0
         select = ", ".join(
@@ -495,25 +505,21 @@ class Store:
         sql += " ORDER BY rowid"
         names = [*([] if constant else ["round_id"]), *cols["column_name"]]
         kinds = [*([] if constant else ["str"]), *cols["kind"]]
-        parts: list[list[np.ndarray]] = [[] for _ in names]
+        parts: list[list[Any]] = [[] for _ in names]
         cursor = self.con.execute(sql, params)
+        n = 0
         while rows := cursor.fetchmany(CHUNK_ROWS):  # bounded memory for millions of rows
-            for j, column in enumerate(zip(*rows, strict=True)):
-                parts[j].append(_compact(np.array(column, dtype=object), kinds[j]))
-        raw = pd.DataFrame(
-            {
-                str(j): (np.concatenate(p) if p else np.empty(0, dtype=object))
-                for j, p in enumerate(parts)
-            }
-        )
-        raw.columns = names
-        ids = (
-            pd.Series(str(round_id), index=raw.index, dtype=object) if constant else raw["round_id"]
-        )
-        out = {"round_id": ids.astype(str)}
-        for name, kind in zip(cols["column_name"], cols["kind"], strict=True):
-            out[name] = _from_sql(raw[name], kind)
-        return pd.DataFrame(out)
+            n += len(rows)
+            block = np.empty((len(rows), len(names)), dtype=object)
+            block[:] = rows  # one pass in C (zip(*rows) makes a tuple per column)
+            for j, kind in enumerate(kinds):
+                parts[j].append(_fetched(block[:, j], kind))
+        out = {name: _joined(p, kind) for name, kind, p in zip(names, kinds, parts, strict=True)}
+        if constant:
+            out["round_id"] = pd.Series(
+                pd.array([str(round_id)], dtype="str").take(np.zeros(n, np.intp))
+            )
+        return pd.DataFrame({"round_id": out.pop("round_id"), **out})
 
     def rounds(self) -> pd.DataFrame:
         """The rounds table, ordered by series (kind), year and part."""
@@ -604,18 +610,59 @@ def _to_sql_values(s: pd.Series, kind: str | None = None) -> tuple[str, np.ndarr
     return kind, data
 
 
-def _compact(values: np.ndarray, kind: str) -> np.ndarray:
-    """A fetched column part, light in memory: floats as float64, repeated texts as one
-    object each (sqlite3 makes a new object per row)."""
-    if kind == "float":
-        return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    if kind == "str" and len(values) and pd.api.types.infer_dtype(values) == "string":
-        codes, uniques = pd.factorize(values)
-        if len(uniques) < len(values):
-            out = np.asarray(uniques, dtype=object).take(np.maximum(codes, 0))
-            out[codes < 0] = None
-            return out
-    return values
+NUMERIC_KINDS = frozenset({"float", "int", "Int64"})
+"""Kinds fetched straight into float64 arrays (NULL → NaN; integers exact up to 2**53)."""
+
+
+def _fetched(values: np.ndarray, kind: str) -> Any:
+    """A fetched part of a column (an object array), converted at once and light in memory
+    (sqlite3 makes a new object per value): numbers as a float64 array, texts as factorize
+    codes and uniques; anything else (or a number column holding texts) as objects."""
+    if kind in NUMERIC_KINDS:
+        try:
+            numbers = values.astype(float)  # None → NaN
+        except (TypeError, ValueError):  # a text in a number column: the general path
+            return np.ascontiguousarray(values)
+        if kind == "float" or _exact_integers(numbers):
+            return numbers
+        return np.ascontiguousarray(values)
+    if kind == "str":
+        return pd.factorize(np.ascontiguousarray(values))
+    return np.ascontiguousarray(values)
+
+
+def _exact_integers(numbers: np.ndarray) -> bool:
+    """Whether float64 ``numbers`` (NaN: NULL) are whole and exactly representable."""
+    finite = numbers[~np.isnan(numbers)]
+    return bool((np.abs(finite) <= 2**53).all() and (finite == np.floor(finite)).all())
+
+
+def _joined(parts: list[Any], kind: str) -> pd.Series:
+    """A column from its fetched parts (:func:`_fetched`), in the dtype of ``kind``."""
+    if not parts:
+        return _from_sql(pd.Series([], dtype=object), kind)
+    if kind == "str":
+        # the parts' uniques made one set; each part's codes mapped to it (-1: NULL)
+        codes, uniques = pd.factorize(np.concatenate([u for _, u in parts]))
+        lookup = np.append(codes, -1)
+        offsets = np.cumsum([0, *(len(u) for _, u in parts[:-1])])
+        index = np.concatenate(
+            [
+                lookup[np.where(c < 0, len(codes), c + o)]
+                for (c, _), o in zip(parts, offsets, strict=True)
+            ]
+        )
+        return pd.Series(pd.array(uniques, dtype="str").take(index, allow_fill=True))
+    if kind in NUMERIC_KINDS and all(p.dtype == float for p in parts):
+        numbers = np.concatenate(parts)
+        if kind == "float":
+            return pd.Series(numbers)
+        missing = np.isnan(numbers)
+        whole = np.where(missing, 0, numbers).astype(np.int64)
+        if kind == "int" and not missing.any():
+            return pd.Series(whole)
+        return pd.Series(pd.arrays.IntegerArray(whole, missing))
+    return _from_sql(pd.Series(np.concatenate([p.astype(object) for p in parts])), kind)
 
 
 def _from_sql(s: pd.Series, kind: str) -> pd.Series:
