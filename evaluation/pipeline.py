@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import glob
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -579,19 +579,29 @@ class StoredScores:
     district: pd.DataFrame
 
 
-def _stored_ingest(rnd: Round, store: Store | None = None) -> StoredIngest:
-    """The round's stored ingest: ``respondents`` (without the answer columns), the long
-    ``answers`` rebuilt from those ``q:<item_id>`` columns and the round's questionnaire
-    (a round stored by an earlier version: its long ``answers`` rows), ``response_rates``.
-    Refused when the questionnaire's scoring changed since the ingest."""
+def _stored_ingest(
+    rnd: Round, store: Store | None = None, columns: Iterable[str] | None = None
+) -> StoredIngest:
+    """The round's stored ingest: ``respondents`` (without the answer columns; only
+    ``columns`` of them when given), the long ``answers`` rebuilt from those
+    ``q:<item_id>`` columns and the round's questionnaire (a round stored by an earlier
+    version: its long ``answers`` rows), ``response_rates``. Refused when the
+    questionnaire's scoring changed since the ingest."""
     with _opened(rnd, store) as opened:
-        return _read_ingest(rnd, opened)
+        return _read_ingest(rnd, opened, columns)
 
 
-def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
+def _read_ingest(rnd: Round, store: Store, columns: Iterable[str] | None = None) -> StoredIngest:
     from evaluation.ingest.ingest import ANSWER_PREFIX, answers_from_columns
 
-    respondents = store.read("respondents", round_id=rnd.round_id)
+    stored = store.columns("respondents")
+    # the table's columns are the union over rounds: other rounds' items are all empty here
+    wide = [c for c in stored if c.startswith(ANSWER_PREFIX)]
+    wanted = None if columns is None else {str(c) for c in columns}
+    plain = [c for c in stored if c not in wide and (wanted is None or c in wanted)]
+    meta = _step_meta(store, rnd.round_id, "ingest")
+    own = [f"{ANSWER_PREFIX}{i}" for i in meta["items"]] if "items" in meta else wide
+    respondents = store.read("respondents", round_id=rnd.round_id, columns=[*plain, *own])
     if respondents.empty:
         raise WuyeError(
             Problem(
@@ -599,11 +609,9 @@ def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
             )
         )
     answers = store.read("answers", round_id=rnd.round_id)
-    # the table's columns are the union over rounds: other rounds' items are all empty here
-    wide = [c for c in respondents.columns if str(c).startswith(ANSWER_PREFIX)]
+    read_wide = [c for c in respondents.columns if c in wide]
     if answers.empty and wide:
         questionnaire = rnd.questionnaire
-        meta = _step_meta(store, rnd.round_id, "ingest")
         if meta.get("questionnaire") not in (None, questionnaire.scoring_fingerprint()):
             raise WuyeError(
                 Problem(
@@ -613,17 +621,14 @@ def _read_ingest(rnd: Round, store: Store) -> StoredIngest:
                     file=questionnaire.source,
                 )
             )
-        own = (
-            [f"{ANSWER_PREFIX}{i}" for i in meta["items"]]
-            if "items" in meta
-            else [c for c in wide if respondents[c].notna().any()]
-        )
+        if "items" not in meta:
+            read_wide = [c for c in read_wide if respondents[c].notna().any()]
         answers = answers_from_columns(
-            respondents[[c for c in respondents.columns if c not in wide or c in own]],
+            respondents[[c for c in respondents.columns if c not in wide or c in read_wide]],
             questionnaire,
         )
     return StoredIngest(
-        respondents=respondents.drop(columns=wide),
+        respondents=respondents.drop(columns=[c for c in respondents.columns if c in wide]),
         answers=answers,
         response_rates=store.read("response_rates", round_id=rnd.round_id),
     )
@@ -654,11 +659,12 @@ def score_step(
     The drivers come from the answers already in memory (one respondent × dimension matrix,
     :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
     from evaluation.scoring.drivers import round_drivers
-    from evaluation.scoring.round_scores import score_round
+    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS, score_round
     from evaluation.scoring.sensitivity import with_sensitivity
 
     with _context(rnd, context) as ctx:
-        ingest = ingest if ingest is not None else _stored_ingest(rnd, ctx.store)
+        if ingest is None:
+            ingest = _stored_ingest(rnd, ctx.store, columns=RESPONDENT_COLUMNS)
         drawn = ctx.sample(households=False)
         strata = None if drawn is None else drawn.strata
         plan = None if drawn is None else drawn.plan

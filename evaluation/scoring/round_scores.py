@@ -57,6 +57,13 @@ BASE_METHOD = "beta"
 #: the sampling record's design of an estate drawn by simple random sampling
 EXACT_DESIGN = "simple_srs"
 ALL_BUILDINGS = "全部楼栋"
+#: the columns of ``respondents`` that scoring reads (:func:`score_round`, the weights, the
+#: two-wave counts and :func:`~evaluation.scoring.sensitivity.with_sensitivity`): the score
+#: step reads only these back from the store
+RESPONDENT_COLUMNS = ("response_id", "estate_id", "building", "wave", "quality_rules")
+#: the columns of ``answers`` that :func:`score_round` reads (``estate_id``: the two-wave
+#: counts only)
+ANSWER_COLUMNS = ("response_id", "estate_id", "item_id", "dimension", "satisfied", "points")
 
 
 def exact_estates(strata: pd.DataFrame | None) -> set[str]:

@@ -87,13 +87,9 @@ def with_sensitivity(
     if not exclude.any():
         clean = out
     else:
-        kept_ids = respondents.loc[~exclude, "response_id"]
-        answers = ingest.answers
         kept = _Kept(
             respondents=respondents[~exclude].reset_index(drop=True),
-            answers=answers[answers["response_id"].isin(kept_ids).to_numpy()].reset_index(
-                drop=True
-            ),
+            answers=kept_answers(ingest.answers, respondents, ~exclude),
             response_rates=getattr(ingest, "response_rates", None),
         )
         if kept.respondents.empty:
@@ -111,6 +107,26 @@ def with_sensitivity(
     changed = (out["verdict_clean"] != out["verdict"]).to_numpy()
     out["flags"] = add_flag(out["flags"], changed)
     return out
+
+
+def kept_answers(
+    answers: pd.DataFrame, respondents: pd.DataFrame, keep: np.ndarray
+) -> pd.DataFrame:
+    """The columns :func:`score_round` reads of the ``answers`` of the respondents ``keep``
+    selects. Answers whose ``response_id`` is a Categorical of the respondents' ids in their
+    order (the ingest's and the stored ingest's) are selected through its codes, one lookup
+    per respondent; others by id."""
+    from evaluation.scoring.round_scores import ANSWER_COLUMNS
+
+    ids = answers["response_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.equals(
+        pd.Index(respondents["response_id"])
+    ):
+        rows = np.append(keep, False)[ids.cat.codes.to_numpy()]  # code −1 (no id): dropped
+    else:
+        rows = ids.isin(respondents.loc[keep, "response_id"]).to_numpy()
+    columns = [c for c in answers.columns if c in ANSWER_COLUMNS]
+    return answers.loc[rows, columns].reset_index(drop=True)
 
 
 def add_flag(flags: pd.Series, mask: np.ndarray, label: str = SENSITIVE) -> pd.Series:

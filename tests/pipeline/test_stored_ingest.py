@@ -200,3 +200,28 @@ def test_a_questionnaire_edited_after_ingest_is_refused(ingested, tmp_path: Path
     with pytest.raises(WuyeError) as err:
         pipeline._stored_ingest(rnd_edit)
     assert "问卷定义被修改" in str(err.value) and "edited.toml" in str(err.value)
+
+
+def test_the_score_step_reads_only_the_columns_scoring_uses(ingested) -> None:
+    """``_stored_ingest(columns=RESPONDENT_COLUMNS)`` (the score step's read) scores exactly
+    as the full read; the flagged forms' answers are dropped through the categorical codes
+    and by id alike."""
+    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS
+    from evaluation.scoring.sensitivity import kept_answers
+
+    rnd, _, strata = ingested
+    full = pipeline._stored_ingest(rnd)
+    some = pipeline._stored_ingest(rnd, columns=RESPONDENT_COLUMNS)
+    assert set(some.respondents.columns) <= {"round_id", *RESPONDENT_COLUMNS}
+    assert len(some.respondents.columns) < len(full.respondents.columns)
+    pd.testing.assert_frame_equal(some.answers, full.answers)
+    _assert_same_scores(rnd, full, some, strata)
+    keep = np.arange(len(full.respondents)) % 3 != 0
+    by_code = kept_answers(full.answers, full.respondents, keep)
+    by_id = kept_answers(full.answers.astype({"response_id": str}), full.respondents, keep).astype(
+        {"response_id": by_code["response_id"].dtype}
+    )
+    pd.testing.assert_frame_equal(by_code, by_id)
+    kept_ids = set(full.respondents.loc[keep, "response_id"])
+    assert set(by_code["response_id"].astype(str)) == kept_ids
+    assert len(by_code) == len(full.answers) * keep.sum() // len(keep)

@@ -219,6 +219,43 @@ def test_round_trip_keeps_dtypes(db: Store) -> None:
     pd.testing.assert_frame_equal(db.read("score_estates"), back)
 
 
+def test_read_in_chunks_keeps_values_dtypes_and_order(db: Store, monkeypatch) -> None:
+    """Parts fetched chunk by chunk (texts factorized per chunk, numbers as float64) join to
+    the values written: NULLs, texts first seen in a later chunk, integers beyond 2**53
+    and a text in a number column (the general path) included; ``columns`` reads a
+    subset in stored order."""
+    monkeypatch.setattr(store_module, "CHUNK_ROWS", 3)
+    n = 10
+    frame = pd.DataFrame(
+        {
+            "estate_id": [f"E{i % 4}" if i % 3 else None for i in range(n)],
+            "building": [None] * 4 + [f"{i}栋" for i in range(n - 4)],
+            "big": np.array([2**62 + i for i in range(n)], dtype="int64"),
+            "code": pd.array([None if i % 4 == 0 else i % 5 + 1 for i in range(n)], "Int64"),
+            "count": np.arange(n, dtype="int64"),
+            "rate": [i / 7 if i % 2 else np.nan for i in range(n)],
+        }
+    )
+    db.write_step("2025H1", "score", {"estates": frame})
+    db.write_step("2025H2", "score", {"estates": frame.head(4).assign(code=pd.NA)})
+    back = db.read("estates", round_id="2025H1")
+    pd.testing.assert_frame_equal(back.drop(columns="round_id"), frame, check_dtype=False)
+    assert str(back["code"].dtype) == "Int64" and back["big"].dtype == "int64"
+    assert back["big"].tolist() == frame["big"].tolist()
+    both = db.read("estates")
+    assert both["round_id"].tolist() == ["2025H1"] * n + ["2025H2"] * 4
+    assert both["code"].isna().sum() == frame["code"].isna().sum() + 4
+    part = db.read("estates", round_id="2025H1", columns=["rate", "estate_id", "nope"])
+    assert part.columns.tolist() == ["round_id", "estate_id", "rate"]
+    pd.testing.assert_frame_equal(part, back[["round_id", "estate_id", "rate"]])
+    assert db.columns("estates") == frame.columns.tolist()
+    db.con.execute(
+        "UPDATE estates SET rate = 'n/a' WHERE rowid = (SELECT min(rowid) + 1 FROM estates)"
+    )
+    rates = db.read("estates", round_id="2025H1")["rate"]
+    assert rates.dtype == float and np.isnan(rates[1]) and rates[3] == 3 / 7
+
+
 def test_case_only_different_columns_are_kept_apart(db: Store) -> None:
     plan = pd.DataFrame({"estate_id": ["A"], "N": [500], "n": [60]})
     db.write_step("2025H1", "sample", {"plan": plan})
