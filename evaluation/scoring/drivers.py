@@ -283,7 +283,9 @@ def _empty(by_cols: list[str], columns: Sequence[str]) -> pd.DataFrame:
 
 def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Logit of ``y`` on ``x`` with a constant: (coef, se, p) of ``x``'s columns and a note."""
-    import statsmodels.api as sm
+    # the model's own modules: statsmodels.api imports all of statsmodels (a second or more)
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.tools import add_constant
 
     k = x.shape[1]
     nan = np.full(k, np.nan)
@@ -297,7 +299,7 @@ def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
             # check_rank=False: no QR of the design when the model is made (it only sets
             # df_model; coef, se and p are the same) — most of the cost of hundreds of firm
             # fits, and slow under multithreaded BLAS
-            res = sm.Logit(y, sm.add_constant(x, has_constant="add"), check_rank=False).fit(
+            res = Logit(y, add_constant(x, has_constant="add"), check_rank=False).fit(
                 disp=0, maxiter=200
             )
     except Exception as exc:  # statsmodels raises several kinds (separation, singular)
