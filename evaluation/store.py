@@ -599,15 +599,28 @@ def _to_sql_values(s: pd.Series, kind: str | None = None) -> tuple[str, np.ndarr
     elif kind == "float":
         data = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float).astype(object)
     elif kind == "datetime":
-        data = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
+        data = _iso_texts(s)
     elif kind == "boolean":
         data = s.fillna(False).astype(bool).to_numpy().astype(object)
     elif kind == "Int64":
         data = pd.to_numeric(s, errors="coerce").fillna(0).astype("int64").to_numpy().astype(object)
+    elif isinstance(s.dtype, pd.StringDtype):
+        data = s.to_numpy(dtype=object)  # already texts: no conversion
     else:
         data = s.astype("string").to_numpy(dtype=object)
     data = np.where(notna, data, None)
     return kind, data
+
+
+def _iso_texts(s: pd.Series) -> np.ndarray:
+    """Datetimes as ``%Y-%m-%dT%H:%M:%S.%f`` texts: numpy's ISO form for plain datetimes
+    of whole microseconds (about 20 times faster than ``strftime``), else ``strftime``."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "M":
+        values = s.to_numpy()
+        micro = values.astype("datetime64[us]")
+        if (micro == values)[~np.isnat(values)].all():
+            return np.datetime_as_string(micro, unit="us").astype(object)
+    return s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
 
 
 NUMERIC_KINDS = frozenset({"float", "int", "Int64"})

@@ -407,3 +407,16 @@ def test_step_killed_mid_write_leaves_previous_state(tmp_path: Path) -> None:
     with Store(path) as store:  # the hot journal is rolled back on open
         assert store.snapshot() == before
         assert store.read("estates")["estate_id"].tolist() == ["E0", "E1", "E2"]
+
+
+def test_datetimes_are_stored_as_strftime_texts() -> None:
+    """The fast ISO form equals ``strftime("%Y-%m-%dT%H:%M:%S.%f")`` (whole microseconds,
+    NaT as NULL); nanoseconds and time zones take ``strftime`` itself."""
+    from evaluation.store import _to_sql_values
+
+    naive = pd.Series(pd.to_datetime(["2025-05-01 10:00:00.123456", None, "1969-12-31 23:59"]))
+    for s in (naive, naive + pd.Timedelta(1, "ns"), naive.dt.tz_localize("Asia/Shanghai")):
+        want = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
+        kind, got = _to_sql_values(s)
+        assert kind == "datetime"
+        assert got.tolist() == [want[0], None, want[2]]
