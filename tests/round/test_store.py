@@ -414,7 +414,7 @@ def test_datetimes_are_stored_as_strftime_texts() -> None:
     NaT as NULL); nanoseconds and time zones take ``strftime`` itself."""
     from evaluation.store import _to_sql_values
 
-    naive = pd.Series(pd.to_datetime(["2025-05-01 10:00:00.123456", None, "1969-12-31 23:59"]))
+    naive = pd.Series(pd.to_datetime(["2025-05-01 10:00:00.123456", None, "1969-12-31 23:59:00.5"]))
     for s in (naive, naive + pd.Timedelta(1, "ns"), naive.dt.tz_localize("Asia/Shanghai")):
         want = s.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object)
         kind, got = _to_sql_values(s)
