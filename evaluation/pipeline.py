@@ -697,6 +697,17 @@ def score_step(
 
 def _stored_scores(rnd: Round, store: Store) -> StoredScores:
     """The round's stored scores (an error naming the score step when there are none)."""
+    return StoredScores(
+        estates=_stored_estates(rnd, store),
+        items=store.read("items", round_id=rnd.round_id),
+        dimensions=store.read("dimensions", round_id=rnd.round_id),
+        district=store.read("district", round_id=rnd.round_id),
+    )
+
+
+def _stored_estates(rnd: Round, store: Store) -> pd.DataFrame:
+    """The round's stored estates table (an error naming the score step when it has none):
+    all that ranking and the top-up read of the scores."""
     estates = store.read("estates", round_id=rnd.round_id)
     if estates.empty:
         raise WuyeError(
@@ -705,12 +716,7 @@ def _stored_scores(rnd: Round, store: Store) -> StoredScores:
                 f"先运行 wuye-eval score {rnd.root}",
             )
         )
-    return StoredScores(
-        estates=estates,
-        items=store.read("items", round_id=rnd.round_id),
-        dimensions=store.read("dimensions", round_id=rnd.round_id),
-        district=store.read("district", round_id=rnd.round_id),
-    )
+    return estates
 
 
 # --------------------------------------------------------------------------- top-up
@@ -732,7 +738,7 @@ def topup_step(rnd: Round, *, echo: Echo = _quiet) -> RoundSample:
         first = ctx.sample(households=True)
         if first is None:
             raise WuyeError(Problem("本轮还没有抽样记录", f"先运行 wuye-eval sample {rnd.root}"))
-        estates = _stored_scores(rnd, ctx.store).estates
+        estates = _stored_estates(rnd, ctx.store)
         respondents = ctx.store.read("respondents", round_id=rnd.round_id)
     undecided = estates.loc[estates["verdict"] == "临界", "estate_id"].astype(str).tolist()
     first_wave = first
@@ -760,8 +766,8 @@ def rank_step(
 
     with _context(rnd, context) as ctx:
         store = ctx.store
-        scores = scores if scores is not None else _stored_scores(rnd, store)
-        ranking = rank_round(rnd, scores.estates, history=store)
+        estates = scores.estates if scores is not None else _stored_estates(rnd, store)
+        ranking = rank_round(rnd, estates, history=store)
         store.write_step(
             rnd.round_id,
             "rank",
