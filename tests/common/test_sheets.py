@@ -55,19 +55,19 @@ def test_sparse_sheet_is_refused_before_calamine_allocates_it(tmp_path: Path) ->
     cells and abort the process; the probe refuses the sheet with a located error."""
     path = raw_workbook(tmp_path / "稀疏.xlsx", {"A1": 1, "XFD1048576": 2}, formula="1+1")
     assert path.stat().st_size < 8192
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(WuyeError) as info:
         _rows(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     problem = info.value.problems[0]
     assert problem.file == "稀疏.xlsx" and problem.sheet == "Sheet1" and "稀疏" in problem.message
 
 
 def test_a_stray_far_cell_in_one_column_is_read_bounded(tmp_path: Path) -> None:
     path = raw_workbook(tmp_path / "far.xlsx", {"A1": 1, "A2": 2, "A1048576": 3}, formula="1")
-    start = time.perf_counter()
+    start = time.process_time()
     _, numbers, _, _, last = _rows(path)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert numbers.tolist() == [1, 2, 1_048_576] and last == 1_048_576
 
 
@@ -109,8 +109,8 @@ def test_ods_repeats_are_counted_before_calamine_expands_them(tmp_path: Path) ->
         f'"16383"/>{ODS_CELL}</table:table-row>',
     )
     for path, needle in ((repeated, "单元格"), (far, "稀疏")):
-        start = time.perf_counter()
+        start = time.process_time()
         with pytest.raises(WuyeError, match=needle) as info:
             _rows(path)
-        assert time.perf_counter() - start < 1.0
+        assert time.process_time() - start < 1.0
         assert info.value.problems[0].file == path.name

@@ -48,9 +48,9 @@ def test_the_8kb_sparse_workbook_reads_in_a_second_and_little_memory(tmp_path: P
     path = raw_workbook(tmp_path / "问卷星导出_稀疏.xlsx", cells)
     assert path.stat().st_size < 8192
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     _frame, info = read_survey_export(path, categorical=True)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert elapsed < 1.0 and peak < 200 * 2**20
@@ -69,19 +69,19 @@ def test_sparse_workbook_on_the_calamine_path_is_located_not_a_crash(tmp_path: P
     allocate 17 billion cells (the process aborts). Refused, named, in milliseconds."""
     cells = {**EXPORT_HEADER, "A2": 1, "XFD1048576": 2}
     path = raw_workbook(tmp_path / "稀疏公式.xlsx", cells, formula="1+1")
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(WuyeError) as info:
         read_survey_export(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert info.value.problems[0].file == "稀疏公式.xlsx"
 
 
 def test_wide_sparse_workbook_costs_its_cells(tmp_path: Path) -> None:
     cells = {**EXPORT_HEADER, **DATA, "XFD1": "备注", "XFD3": "x"}
     path = raw_workbook(tmp_path / "wide.xlsx", cells)
-    start = time.perf_counter()
+    start = time.process_time()
     frame, _info = read_survey_export(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert len(frame) == 3 and "备注" in frame.columns
 
 
@@ -160,9 +160,9 @@ def test_every_text_parser_is_linear(text: str) -> None:
         lambda: scrub_text(text),
     ]
     for parse in parsers:
-        start = time.perf_counter()
+        start = time.process_time()
         parse()
-        assert time.perf_counter() - start < 0.25, parse
+        assert time.process_time() - start < 0.25, parse
 
 
 def test_matrix_header_export_reads_quickly(tmp_path: Path) -> None:
@@ -170,8 +170,8 @@ def test_matrix_header_export_reads_quickly(tmp_path: Path) -> None:
     busy for more than 25 s."""
     cells = {**EXPORT_HEADER, "H1": "17、" + "(矩阵" * 1500, **DATA}
     path = raw_workbook(tmp_path / "矩阵.xlsx", cells)
-    start = time.perf_counter()
+    start = time.process_time()
     read_survey_export(path)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
     q = load_questionnaire()
     assert len(q.items)
