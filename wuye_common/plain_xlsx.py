@@ -39,6 +39,7 @@ _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _LITERAL_ESCAPE = re.compile("_(x[0-9A-Fa-f]{4}_)")
+_JOIN = "\ue000\U000f0000"  # private-use characters: not touched by the escapes
 
 
 @dataclass
@@ -74,6 +75,18 @@ def xml_text(text: str) -> str:
     text = _LITERAL_ESCAPE.sub(r"_x005F_\1", text[:MAX_CELL_TEXT])
     text = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
     return escape(text)
+
+
+def xml_texts(texts: list[str]) -> list[str]:
+    """:func:`xml_text` of each text, in three passes over the texts joined by a separator
+    that no pass changes (per text where a text holds the separator itself)."""
+    cut = [t if len(t) <= MAX_CELL_TEXT else t[:MAX_CELL_TEXT] for t in texts]
+    joined = _JOIN.join(cut)
+    if joined.count(_JOIN) != max(len(cut) - 1, 0):
+        return [xml_text(t) for t in cut]
+    joined = _LITERAL_ESCAPE.sub(r"_x005F_\1", joined)
+    joined = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", joined)
+    return escape(joined).split(_JOIN) if cut else []
 
 
 def column_letters(n: int) -> list[str]:
@@ -117,14 +130,19 @@ def _sheet_parts(table: Table) -> Iterator[str]:
     for start in range(0, len(frame), BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, len(frame))
         numbers = np.arange(start + 2, stop + 2).astype(str).astype(object)
-        row = '<row r="' + numbers + '">'
-        for letter, (fragments, codes) in zip(letters, cells, strict=False):
+        # one row of pieces per sheet row: <row r="n">, then per cell its column's opening,
+        # the row number and its value's XML ("" three times for a blank), then </row>
+        pieces = np.full((stop - start, 3 * len(cells) + 4), "", dtype=object)
+        pieces[:, 0], pieces[:, 1], pieces[:, 2] = '<row r="', numbers, '">'
+        for j, (letter, (fragments, codes)) in enumerate(zip(letters, cells, strict=False)):
             code = codes[start:stop]
             present = code >= 0
-            piece = np.full(stop - start, "", dtype=object)
-            piece[present] = '<c r="' + letter + numbers[present] + fragments[code[present]]
-            row = row + piece
-        yield "".join((row + "</row>").tolist())
+            at = 3 + 3 * j
+            pieces[present, at] = f'<c r="{letter}'
+            pieces[present, at + 1] = numbers[present]
+            pieces[present, at + 2] = fragments[code[present]]
+        pieces[:, -1] = "</row>"
+        yield "".join(pieces.ravel().tolist())
     yield "</sheetData></worksheet>"
 
 
@@ -144,7 +162,7 @@ def _column_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(cells, use_na_sentinel=True)
     texts = [v if type(v) is str else str(v) for v in np.asarray(uniques, dtype=object).tolist()]
     fragments = np.array(
-        [f'" t="inlineStr"><is><t xml:space="preserve">{xml_text(t)}</t></is></c>' for t in texts],
+        [f'" t="inlineStr"><is><t xml:space="preserve">{t}</t></is></c>' for t in xml_texts(texts)],
         dtype=object,
     )
     return _without_blanks(fragments, codes, [t == "" for t in texts])

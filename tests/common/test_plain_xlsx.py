@@ -109,3 +109,11 @@ def test_column_letters() -> None:
     letters = column_letters(800)
     assert letters[:3] == ["A", "B", "C"] and letters[25:28] == ["Z", "AA", "AB"]
     assert letters[701] == "ZZ" and letters[702] == "AAA"
+
+
+def test_xml_texts_equal_each_text_escaped_alone() -> None:
+    texts = ["a&b<c>", "", "_x0041_ and \x01\x1f", "x" * 40_000, "普通文本", '"q"', "\ufffe"]
+    assert plain_xlsx.xml_texts(texts) == [plain_xlsx.xml_text(t) for t in texts]
+    with_separator = ["a", f"b{plain_xlsx._JOIN}c", "d&"]  # falls back to one text at a time
+    assert plain_xlsx.xml_texts(with_separator) == [plain_xlsx.xml_text(t) for t in with_separator]
+    assert plain_xlsx.xml_texts([]) == []
