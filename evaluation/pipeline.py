@@ -503,8 +503,7 @@ def _write_text_sheet(table: pd.DataFrame, path: Path, title: str) -> None:
     """One sheet, every cell as text (phone numbers stay text, nothing becomes a formula)."""
     from wuye_common.plain_xlsx import Table, write_tables
 
-    text = table.astype(object).where(table.notna(), None).astype(str).where(table.notna())
-    write_tables(path, [Table(title, text)])
+    write_tables(path, [Table(title, table.astype("string"))])
 
 
 def _approached(rnd: Round, first: RoundSample, respondents: pd.DataFrame) -> set[str]:

@@ -7,8 +7,8 @@ width, and cells that are numbers (integer and float columns, or object columns 
 numbers only) or text (everything else, booleans included); NA, NaN and ``""`` stay blank.
 Text is written as inline strings, which a spreadsheet never evaluates (``=1+1`` stays
 text, phone numbers stay text). Each column's XML is built once per distinct value and
-spread by code with numpy, rows are assembled by vectorised string concatenation and
-streamed into the zip in blocks of :data:`BLOCK_ROWS` rows, so the memory held is a block's.
+spread by code with numpy; each block of :data:`BLOCK_ROWS` rows is one join of a grid of
+pieces, streamed into the zip, so the memory held is a block's.
 
 The package follows ECMA-376 Part 1 (SpreadsheetML): ``[Content_Types].xml``, the package
 and workbook relationships, ``workbook.xml``, a minimal ``styles.xml`` (cell formats 0:
@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
+from xlsxwriter.utility import xl_col_to_name
 
 BLOCK_ROWS = 20_000
 MAX_CELL_TEXT = 32_767
@@ -72,9 +73,7 @@ def write_tables(path: str | Path, tables: Sequence[Table]) -> Path:
 def xml_text(text: str) -> str:
     """``text`` as the content of a SpreadsheetML text element (escaped, cut to a cell's
     length)."""
-    text = _LITERAL_ESCAPE.sub(r"_x005F_\1", text[:MAX_CELL_TEXT])
-    text = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-    return escape(text)
+    return _escaped(text[:MAX_CELL_TEXT])
 
 
 def xml_texts(texts: list[str]) -> list[str]:
@@ -83,22 +82,20 @@ def xml_texts(texts: list[str]) -> list[str]:
     cut = [t if len(t) <= MAX_CELL_TEXT else t[:MAX_CELL_TEXT] for t in texts]
     joined = _JOIN.join(cut)
     if joined.count(_JOIN) != max(len(cut) - 1, 0):
-        return [xml_text(t) for t in cut]
-    joined = _LITERAL_ESCAPE.sub(r"_x005F_\1", joined)
-    joined = _NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", joined)
-    return escape(joined).split(_JOIN) if cut else []
+        return [_escaped(t) for t in cut]
+    return _escaped(joined).split(_JOIN) if cut else []
+
+
+def _escaped(text: str) -> str:
+    """A literal ``_xHHHH_`` protected, characters XML does not allow as ``_xHHHH_``, then
+    XML's own escapes."""
+    text = _LITERAL_ESCAPE.sub(r"_x005F_\1", text)
+    return escape(_NOT_XML.sub(lambda m: f"_x{ord(m.group()):04X}_", text))
 
 
 def column_letters(n: int) -> list[str]:
     """Excel's letters of the first ``n`` columns (A, B, …, Z, AA, …)."""
-    out = []
-    for i in range(n):
-        letters, k = "", i + 1
-        while k:
-            k, rem = divmod(k - 1, 26)
-            letters = chr(65 + rem) + letters
-        out.append(letters)
-    return out
+    return [xl_col_to_name(i) for i in range(n)]
 
 
 def _sheet_parts(table: Table) -> Iterator[str]:
@@ -188,16 +185,9 @@ def _numeric(values: pd.Series) -> pd.Series | None:
     if not (pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)):
         return None
     present = values.dropna().astype(object)
-    if present.empty:
-        return None
-    kinds = present.map(type)
-    number = kinds.map(
-        lambda t: (
-            issubclass(t, (int, float, np.integer, np.floating))
-            and not issubclass(t, (bool, np.bool_))
-        )
-    )
-    return values if number.all() else None
+    kind = pd.api.types.infer_dtype(present, skipna=True)
+    numbers = not present.empty and kind in ("integer", "floating", "mixed-integer-float")
+    return values if numbers else None
 
 
 def _number_text(value: float | int) -> str:
