@@ -163,7 +163,8 @@ class IngestResult:
     """Per estate × theme: mentions and the share among dissatisfied respondents."""
     secrets: dict[str, pd.DataFrame] = field(default_factory=dict)
     """For the secrets folder only, never stored or reported: ``回访名单`` (the back-check
-    list, with phone numbers) and ``调查员对照`` (surveyor pseudonym → name as written)."""
+    list, with phone numbers) and ``调查员对照`` (surveyor pseudonym → name as written);
+    the ingest step empties it once the files are written."""
 
     def summary(self) -> pd.DataFrame:
         """Per-file and per-estate accounting (read = accepted + quarantined), Chinese
