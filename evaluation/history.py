@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evaluation.round import PERIOD_PATTERN
 from wuye_common.errors import Problem, WuyeError
@@ -271,6 +270,8 @@ def change_test(
     ``p = 2(1 − Φ(|z|))``, interval
     ``Δ ± z_{α/2} se``. When both se are 0 the change is exact: p = 0 if Δ ≠ 0 else 1.
     """
+    from scipy import stats  # here: importing evaluation (every command, every worker) skips it
+
     delta = rate - prev_rate
     dse = np.sqrt(se.astype(float) ** 2 + prev_se.astype(float) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):

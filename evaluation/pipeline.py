@@ -414,6 +414,7 @@ def _ingest(rnd: Round, files: list[Path] | None, ctx: RunContext, echo: Echo) -
     folder.mkdir(parents=True, exist_ok=True)
     result.write_quarantine(folder / "隔离记录.xlsx")
     secrets = write_secrets(rnd, result.secrets)
+    result.secrets = {}  # personal data: kept in the secrets folder only, not in memory
     respondents = pd.concat(
         [result.respondents, answer_columns(result.respondents, result.answers)], axis=1
     )

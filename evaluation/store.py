@@ -565,7 +565,9 @@ def _kind(s: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
     if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        if s.notna().any() and isinstance(dtype, np.dtype) and dtype.kind == "O":
+        if not s.notna().any():
+            return "null"
+        if isinstance(dtype, np.dtype) and dtype.kind == "O":
             sample = s.dropna()
             if sample.map(type).isin([bool, np.bool_]).all():
                 return "boolean"
@@ -573,7 +575,7 @@ def _kind(s: pd.Series) -> str:
                 return "Int64"
             if sample.map(type).isin([float, int, np.float64]).all():
                 return "float"
-        return "str" if s.notna().any() else "null"
+        return "str"
     return "str"
 
 
@@ -608,8 +610,7 @@ def _to_sql_values(s: pd.Series, kind: str | None = None) -> tuple[str, np.ndarr
         data = s.to_numpy(dtype=object)  # already texts: no conversion
     else:
         data = s.astype("string").to_numpy(dtype=object)
-    data = np.where(notna, data, None)
-    return kind, data
+    return kind, data if notna.all() else np.where(notna, data, None)
 
 
 def _iso_texts(s: pd.Series) -> np.ndarray:

@@ -1,32 +1,30 @@
-"""Sampling: sample sizes, allocation across buildings, seeded selection with reserves."""
+"""Sampling: sample sizes, allocation across buildings, seeded selection with reserves.
 
-from sampling.allocation import allocate
-from sampling.config import SamplingConfig
-from sampling.design import draw_round, run_sampling
-from sampling.fieldsheets import write_field_sheets
-from sampling.frame import load_frame
-from sampling.power import allocate_budget, power_sizes
-from sampling.record import RoundSample, frame_sha256, read_sampling_record, write_sampling_record
-from sampling.size import expected_margin, sample_size
-from sampling.topup import draw_topup
+The public API is importable from here; each module loads on first use (PEP 562), so that
+importing one part (``sampling.config`` for a round's settings) does not load the rest
+(scipy, xlsxwriter)."""
+
 from wuye_common.errors import Problem, WuyeError
+from wuye_common.lazy import lazy_exports
 
-__all__ = [
-    "Problem",
-    "RoundSample",
-    "SamplingConfig",
-    "WuyeError",
-    "allocate",
-    "allocate_budget",
-    "draw_round",
-    "draw_topup",
-    "expected_margin",
-    "frame_sha256",
-    "load_frame",
-    "power_sizes",
-    "read_sampling_record",
-    "run_sampling",
-    "sample_size",
-    "write_field_sheets",
-    "write_sampling_record",
-]
+_LAZY: dict[str, str] = {
+    "allocate": "sampling.allocation",
+    "SamplingConfig": "sampling.config",
+    "draw_round": "sampling.design",
+    "run_sampling": "sampling.design",
+    "write_field_sheets": "sampling.fieldsheets",
+    "load_frame": "sampling.frame",
+    "allocate_budget": "sampling.power",
+    "power_sizes": "sampling.power",
+    "RoundSample": "sampling.record",
+    "frame_sha256": "sampling.record",
+    "read_sampling_record": "sampling.record",
+    "write_sampling_record": "sampling.record",
+    "expected_margin": "sampling.size",
+    "sample_size": "sampling.size",
+    "draw_topup": "sampling.topup",
+}
+
+__all__ = ["Problem", "WuyeError", *sorted(_LAZY)]
+
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -163,7 +163,8 @@ class IngestResult:
     """Per estate × theme: mentions and the share among dissatisfied respondents."""
     secrets: dict[str, pd.DataFrame] = field(default_factory=dict)
     """For the secrets folder only, never stored or reported: ``回访名单`` (the back-check
-    list, with phone numbers) and ``调查员对照`` (surveyor pseudonym → name as written)."""
+    list, with phone numbers) and ``调查员对照`` (surveyor pseudonym → name as written);
+    the ingest step empties it once the files are written."""
 
     def summary(self) -> pd.DataFrame:
         """Per-file and per-estate accounting (read = accepted + quarantined), Chinese
@@ -702,6 +703,8 @@ class _Linked:
     """The sample's building label where the row links to it, else ``building_key``."""
     household_id: pd.Series
     role: pd.Series
+    sample_row: np.ndarray | None = None
+    """Each row's linked household's position in the sample (−1: none; None: no sample)."""
 
 
 @dataclass
@@ -1096,6 +1099,7 @@ def _link_households(
     link = linking.link_sample(resp, sample)
     linked.building = linking.frame_building_labels(resp, sample).fillna(bkey)
     linked.household_id = link["household_id"].astype("string")
+    linked.sample_row = link["sample_row"].to_numpy()
     role = link["role"].astype("string")
     lk = link["link"].to_numpy()
     del resp, link
@@ -1125,15 +1129,13 @@ def _pseudonyms(rows: pd.DataFrame, context: _Context, linked: _Linked) -> _Keys
     if sample is None:
         household_key = pseudonym.pseudonymise(linked.household_id, key, "household")
         return _Keys(room=room_key, phone=phone_key, household=household_key, sample=None)
-    both = pseudonym.pseudonymise(
-        pd.concat(
-            [sample["household_id"].astype("string"), linked.household_id], ignore_index=True
-        ),
-        key,
-        "household",
-    ).array
-    sample_keys = pd.Series(both[: len(sample)], index=sample.index, name="household_key")
-    household_key = pd.Series(both[len(sample) :], index=rows.index, name="household_key")
+    # each sampled household is hashed once; a linked row takes its household's key
+    sample_keys = pseudonym.pseudonymise(sample["household_id"], key, "household").array
+    at = linked.sample_row
+    household_key = pd.Series(
+        sample_keys.take(at, allow_fill=True), index=rows.index, name="household_key"
+    )
+    sample_keys = pd.Series(sample_keys, index=sample.index, name="household_key")
     return _Keys(room=room_key, phone=phone_key, household=household_key, sample=sample_keys)
 
 

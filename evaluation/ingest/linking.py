@@ -460,9 +460,11 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     ``responses``: ``estate_id, building_key, room_key, unit_key`` (index kept).
     Returns, on the same index, ``household_id``, ``role`` (NA when not linked) and
     ``link`` — ``linked``, ``no_room`` (no room number), ``ambiguous`` (several units
-    share the room number and none given/matching) or ``not_found``.
+    share the room number and none given/matching) or ``not_found``; ``sample_row``: the
+    position of the linked household in ``sample`` (−1 when not linked).
     """
     s = sample[["estate_id", "building", "unit", "room", "household_id", "role"]].copy()
+    s["_s"] = np.arange(len(s))
     s["building_key"] = building_key(s["building"])
     parts = room_parts(s["room"])
     s["room_key"] = parts["room_key"]
@@ -471,7 +473,7 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     r["_i"] = np.arange(len(r))
     r["_k"], s["_k"] = _joint_codes(r, s, ["estate_id", "building_key", "room_key"])
     cand = r[["_k", "_i", "unit_key", "room_key"]].merge(
-        s[["_k", "s_unit", "household_id", "role"]], on="_k", how="inner"
+        s[["_k", "s_unit", "household_id", "role", "_s"]], on="_k", how="inner"
     )
     given = cand["unit_key"].notna().to_numpy()
     same_unit = (cand["unit_key"] == cand["s_unit"]).fillna(False).to_numpy(dtype=bool)
@@ -481,6 +483,7 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     idx = np.arange(len(r))
     household = pd.Series(chosen["household_id"], dtype="string").reindex(idx)
     role = pd.Series(chosen["role"], dtype="string").reindex(idx)
+    sample_row = chosen["_s"].reindex(idx).fillna(-1).to_numpy(dtype=np.int64)
     link = np.where(
         household.notna().to_numpy(),
         "linked",
@@ -491,6 +494,11 @@ def link_sample(responses: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
         ),
     )
     return pd.DataFrame(
-        {"household_id": household.to_numpy(), "role": role.to_numpy(), "link": link},
+        {
+            "household_id": household.to_numpy(),
+            "role": role.to_numpy(),
+            "link": link,
+            "sample_row": sample_row,
+        },
         index=responses.index,
     )

@@ -143,6 +143,8 @@ def test_link_sample_uses_unit_when_needed() -> None:
         "not_found",
     ]
     assert out["role"].iat[0] == "reserve"
+    # the linked household's position in the sample, −1 where none is linked
+    assert out["sample_row"].tolist() == [1, -1, 2, -1, -1, -1, -1]
 
 
 def test_top_columns_equal_a_stable_argsort_with_many_ties() -> None:

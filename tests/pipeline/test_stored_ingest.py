@@ -225,3 +225,12 @@ def test_the_score_step_reads_only_the_columns_scoring_uses(ingested) -> None:
     kept_ids = set(full.respondents.loc[keep, "response_id"])
     assert set(by_code["response_id"].astype(str)) == kept_ids
     assert len(by_code) == len(full.answers) * keep.sum() // len(keep)
+
+
+def test_the_ingest_step_keeps_the_back_check_list_on_disk_only(ingested) -> None:
+    rnd, result, _ = ingested
+    # the 回访名单 (phone numbers) and the surveyor names are written to the secrets folder
+    # and not handed back in memory, where a notebook could show them
+    assert result.secrets == {}
+    written = {p.name for p in rnd.secret_path.parent.iterdir()}
+    assert any("回访名单" in n for n in written) and any("调查员对照" in n for n in written)
