@@ -12,7 +12,11 @@ rows that hold a value (*slots*, so memory and time grow with the data, never wi
 position: a stray cell at ``XFD1048576`` costs one slot): ``≥ 0`` a shared string, ``-1``
 empty, ``≤ -2`` another value (number, boolean, inline string) kept once per distinct
 value per chunk. Each column is then turned into text once per distinct code. Rows beyond
-the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error.
+the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error. A
+large sheet (:data:`PARALLEL_MIN_BYTES`) is scanned by :data:`READ_PROCESSES` processes:
+each spawned helper decompresses the part itself and scans a later share of the chunks,
+this process the first share, merging the helpers' codes in order (:func:`_read_in_shares`:
+same frame and same errors as one process; threads do not help, the scan holds the GIL).
 
 The result is exactly what ``python-calamine``'s rows (:func:`wuye_common.sheets.calamine_rows`)
 followed by :func:`wuye_common.cells.categorical_texts` give, blank rows and columns left
