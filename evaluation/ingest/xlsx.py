@@ -12,7 +12,11 @@ rows that hold a value (*slots*, so memory and time grow with the data, never wi
 position: a stray cell at ``XFD1048576`` costs one slot): ``≥ 0`` a shared string, ``-1``
 empty, ``≤ -2`` another value (number, boolean, inline string) kept once per distinct
 value per chunk. Each column is then turned into text once per distinct code. Rows beyond
-the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error.
+the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error. A
+large sheet (:data:`PARALLEL_MIN_BYTES`) is scanned by :data:`READ_PROCESSES` processes:
+each spawned helper decompresses the part itself and scans a later share of the chunks,
+this process the first share, merging the helpers' codes in order (:func:`_read_in_shares`:
+same frame and same errors as one process; threads do not help, the scan holds the GIL).
 
 The result is exactly what ``python-calamine``'s rows (:func:`wuye_common.sheets.calamine_rows`)
 followed by :func:`wuye_common.cells.categorical_texts` give, blank rows and columns left
@@ -30,8 +34,12 @@ is a bug here.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +58,10 @@ from wuye_common.sheets import (
 )
 
 CHUNK_BYTES = 8 << 20
+#: a sheet part this large (uncompressed) is scanned by up to READ_PROCESSES processes
+PARALLEL_MIN_BYTES = 128 << 20
+READ_PROCESSES = 2
+FIRST_SHARE_WEIGHT = 1.2  # this process's share of the chunks against a helper's 1
 #: builtin number formats calamine reads as plain numbers (not dates or durations)
 PLAIN_BUILTIN_FORMATS = frozenset({*range(0, 14), *range(37, 45), 48, 49})
 
@@ -114,14 +126,18 @@ class _Cells:
 
 
 def read_xlsx_sheet(
-    path: str | Path, pick, limits: Limits | None = None
+    path: str | Path, pick, limits: Limits | None = None, processes: int | None = None
 ) -> tuple[pd.DataFrame, str, list[str], int]:
     """``(frame, sheet name, all sheet names, last row)``: ``pick(names)`` chooses the
     sheet; ``frame`` has one ``category`` column (categories ``str``) per sheet column
     holding a value, labelled by its position (0 = A), and one row per sheet row holding
     a value, labelled by its number − 1 (blank rows and columns are not there); ``last row``
     is the last row holding a cell (blank rows below the header = that − header row − data
-    rows). Raises :class:`Unsupported`, or a located :class:`WuyeError` over ``limits``."""
+    rows). Raises :class:`Unsupported`, or a located :class:`WuyeError` over ``limits``.
+
+    ``processes``: how many processes scan the sheet's chunks (``None``: up to
+    :data:`READ_PROCESSES` for a sheet part of :data:`PARALLEL_MIN_BYTES` or more, else
+    one); the result and the errors are the same for any number (see :func:`_read_in_shares`)."""
     try:
         book = zipfile.ZipFile(path)
     except NotImplementedError as exc:  # a zip version or feature zipfile does not read
@@ -133,18 +149,30 @@ def read_xlsx_sheet(
         member = dict(sheets).get(target)
         if member is None:
             raise Unsupported("sheet part not found")
-        sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
-        styles_part = rels_of.get("styles", "xl/styles.xml")
-        plain = _plain_styles(read_part(zf, styles_part) if styles_part in zf.NameToInfo else None)
-        shared = (
-            _shared_strings(read_part(zf, sst_part))
-            if sst_part in zf.NameToInfo
-            else np.empty(0, dtype=object)
-        )
-        state = _State(len(shared), plain, limits or Limits(), (Path(path).name, target))
-        with zf.open(zip_member(zf, member)) as fh:
-            cells = _read_cells(fh, state)
+        where = (Path(path).name, target)
+        size = zf.NameToInfo[member].file_size if member in zf.NameToInfo else 0
+        with _helpers(path, member, size, processes, limits or Limits(), where) as helpers:
+            cells, shared = _read_book(zf, member, rels_of, limits or Limits(), where, helpers)
     return _columns(cells, shared), target, names, cells.last_row
+
+
+def _read_book(zf, member, rels_of, limits, where, helpers) -> tuple[_Cells, np.ndarray]:
+    """The cells of sheet part ``member`` and the shared-string table, with ``helpers``
+    (:func:`_helpers`) scanning later shares of the sheet's chunks."""
+    sst_part = rels_of.get("sharedStrings", "xl/sharedStrings.xml")
+    styles_part = rels_of.get("styles", "xl/styles.xml")
+    plain = _plain_styles(read_part(zf, styles_part) if styles_part in zf.NameToInfo else None)
+    shared = (
+        _shared_strings(read_part(zf, sst_part))
+        if sst_part in zf.NameToInfo
+        else np.empty(0, dtype=object)
+    )
+    state = _State(len(shared), plain, limits, where)
+    for helper in helpers:
+        helper.send((len(shared), plain))
+    with zf.open(zip_member(zf, member)) as fh:
+        cells = _read_in_shares(fh, state, helpers) if helpers else _read_cells(fh, state)
+    return cells, shared
 
 
 # --------------------------------------------------------------------------- workbook parts
@@ -237,39 +265,195 @@ def _shared_strings(data: bytes) -> np.ndarray:
 
 def _read_cells(fh, state: _State) -> _Cells:
     """The sheet's cells, read from the sheet part ``fh`` chunk by chunk into ``state``."""
+    for _, chunk in _sheet_chunks(fh, CHUNK_BYTES):
+        state.chunk(chunk)
+    return state.result()
+
+
+def _sheet_chunks(fh, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """The ``<sheetData>`` of the sheet part ``fh`` in chunks cut after a ``</row>``, each
+    with the number of reads of ``chunk_bytes`` made when it was cut: its place in the
+    stream, the same in every process that reads the part."""
     buf = b""
+    reads = 0
     while True:  # the part before <sheetData>
-        data = fh.read(CHUNK_BYTES)
+        data = fh.read(chunk_bytes)
+        reads += 1
         buf += data
         m = re.search(rb"<sheetData\s*(/?)>", buf)
         if m:
             if m[1]:
-                return state.result()
+                return
             buf = buf[m.end() :]
             break
         if b":sheetData" in buf:
             raise Unsupported("namespace prefix")
         if not data:
             raise Unsupported("no <sheetData>")
-        if len(buf) > 64 * CHUNK_BYTES:
+        if len(buf) > 64 * chunk_bytes:
             raise Unsupported("no <sheetData> near the start")
     while True:
-        data = fh.read(CHUNK_BYTES)
+        data = fh.read(chunk_bytes)
+        reads += 1
         if not data:
             end = buf.find(b"</sheetData>")
             if end < 0:
                 raise Unsupported("no </sheetData>")
-            state.chunk(buf[:end])
-            return state.result()
+            yield reads, buf[:end]
+            return
         buf += data
         end = buf.find(b"</sheetData>")
         if end >= 0:
-            state.chunk(buf[:end])
-            return state.result()
+            yield reads, buf[:end]
+            return
         cut = buf.rfind(b"</row>")
         if cut >= 0:
-            state.chunk(buf[: cut + 6])
+            yield reads, buf[: cut + 6]
             buf = buf[cut + 6 :]
+
+
+# --------------------------------------------------------------------------- several processes
+#
+# The scan holds the GIL between its numpy passes, so threads do not help; zlib is cheap
+# next to the scan. A helper process opens the file itself, decompresses the sheet part up
+# to its share of the chunks (whose places, the reads of :func:`_sheet_chunks`, are the same
+# in every process), scans that share into a :class:`_State` of its own and sends it back
+# (:class:`_Part`, a table of codes as large as its share). This process scans the first
+# share meanwhile and merges the parts in order. Processes are spawned (the same on Windows,
+# macOS and Linux) and only for large sheets (:data:`PARALLEL_MIN_BYTES`).
+
+
+@dataclass
+class _Part:
+    """What a helper scanned: its :class:`_State`'s rows, columns and values."""
+
+    table: np.ndarray
+    cols: np.ndarray
+    """Each column slot's column (0-based)."""
+    rows: np.ndarray
+    kinds: np.ndarray
+    extras: _Extras
+    top_row: int
+    last_row: int | None
+    """The number of the last ``<row>`` seen (``None``: none)."""
+    log: list[tuple[int, np.ndarray, int]]
+    """Per chunk stored: rows so far, the columns first seen in it, its last row."""
+
+
+class _Helper:
+    """A process scanning the chunks of one share (reads ``start`` up to ``stop``)."""
+
+    def __init__(self, path, member, start, stop, limits, where) -> None:
+        self.start = start
+        self.conn = self.process = None
+        try:
+            ctx = multiprocessing.get_context("spawn")
+            self.conn, theirs = ctx.Pipe()
+            args = (theirs, str(path), member, CHUNK_BYTES, start, stop, limits, where)
+            process = ctx.Process(target=_scan_share, args=args, daemon=True)
+            process.start()
+            self.process = process
+            theirs.close()
+        except (OSError, RuntimeError, AssertionError, ValueError):  # no process here
+            self.close()
+
+    def send(self, message) -> None:
+        try:
+            if self.conn is not None:
+                self.conn.send(message)
+        except OSError:  # the helper has ended: its share is scanned here
+            self.close()
+
+    def result(self) -> _Part | None:
+        """The helper's part; ``None`` when it failed (for any reason)."""
+        try:
+            return None if self.conn is None else self.conn.recv()
+        except (OSError, EOFError):
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process.join()
+            self.process = None
+
+
+@contextmanager
+def _helpers(path, member, size, processes, limits, where) -> Iterator[list[_Helper]]:
+    """Helpers for all shares but the first (none for a small sheet, see
+    :func:`read_xlsx_sheet`), ended when the read ends."""
+    if processes is None:
+        processes = min(READ_PROCESSES, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+    if processes < 2 or multiprocessing.current_process().daemon:  # daemons have no children
+        yield []
+        return
+    reads = size // CHUNK_BYTES + 2  # the reads of _sheet_chunks, about
+    # this process's share a little larger: a helper first starts Python and decompresses
+    # the part up to its share, this process parses the shared strings meanwhile
+    weights = np.r_[0.0, np.cumsum([FIRST_SHARE_WEIGHT, *[1.0] * (processes - 1)])]
+    starts = [max(1, round(reads * w / weights[-1])) for w in weights[1:-1]]
+    helpers = []
+    try:
+        for start, stop in zip(starts, [*starts[1:], None], strict=True):
+            helpers.append(_Helper(path, member, start, stop, limits, where))
+        yield helpers
+    finally:
+        for helper in helpers:
+            helper.close()
+
+
+def _scan_share(conn, path, member, chunk_bytes, start, stop, limits, where) -> None:
+    """A helper process: the chunks of sheet part ``member`` from read ``start`` up to
+    ``stop`` scanned into a :class:`_State` (the shared-string count and the styles come
+    through ``conn``), sent back as a :class:`_Part`; ``None`` when anything fails (then
+    the parent scans the share itself and raises what the serial read raises)."""
+    part = None
+    try:
+        state = None
+        with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+            for reads, chunk in _sheet_chunks(fh, chunk_bytes):
+                if reads < start:
+                    continue
+                if stop is not None and reads >= stop:
+                    break
+                if state is None:
+                    state = _State.helper(*conn.recv(), limits, where)
+                state.chunk(chunk)
+        part = (state or _State.helper(0, np.ones(1, dtype=bool), limits, where)).part()
+    except Exception:  # any failure: the parent scans this share itself
+        part = None
+    try:
+        conn.send(part)
+    finally:
+        conn.close()
+
+
+def _read_in_shares(fh, state: _State, helpers: list[_Helper]) -> _Cells:
+    """The sheet's cells, this process scanning the chunks before the first helper's share
+    and merging each helper's part in order (:meth:`_State.merge`). From a helper whose
+    part is missing or would not be stored as the serial read stores it, this process scans
+    the rest itself: the result, and any error, are the serial read's."""
+    done = 0  # helpers merged
+    alone = False  # this process scans every chunk from here on
+    for reads, chunk in _sheet_chunks(fh, CHUNK_BYTES):
+        while not alone and done < len(helpers) and reads >= helpers[done].start:
+            if state.merge(helpers[done].result()):
+                done += 1
+            else:
+                alone = True
+                for helper in helpers[done:]:
+                    helper.close()
+        if alone or done == 0:
+            state.chunk(chunk)
+        elif done == len(helpers):
+            break  # the last helper read the sheet to its end
+    return state.result()
 
 
 @dataclass
@@ -468,7 +652,68 @@ class _State:
         self.top_row = 0  # the last row stored
         self.extras = _Extras()
         self.kinds = np.zeros((4, 8), dtype=bool)  # kind × column slot: column holds that kind
-        self.last_row = 0
+        self.last_row: int | None = 0  # the last <row>'s number (None: unknown, in a helper)
+        self.log: list[tuple[int, np.ndarray, int]] | None = None  # see _Part.log
+
+    @classmethod
+    def helper(cls, n_shared: int, plain: np.ndarray, limits: Limits, where: tuple) -> _State:
+        """The state of a helper process (:func:`_scan_share`): the rows before its share
+        are not known, and each chunk stored is logged for :meth:`merge`."""
+        state = cls(n_shared, plain, limits, where)
+        state.last_row, state.log = None, []
+        return state
+
+    def part(self) -> _Part:
+        """What a helper sends back."""
+        n_cols = len(self.slot_cols)
+        return _Part(
+            table=self.table[:n_cols, : self.n_rows].copy(),
+            cols=np.asarray(self.slot_cols, dtype=np.int64),
+            rows=self.row_numbers[: self.n_rows].copy(),
+            kinds=self.kinds[:, :n_cols].copy(),
+            extras=self.extras,
+            top_row=self.top_row,
+            last_row=self.last_row,
+            log=self.log or [],
+        )
+
+    def merge(self, part: _Part | None) -> bool:
+        """Add a helper's part (the chunks that come next) as :meth:`_store` would have
+        stored its chunks; ``False``, nothing changed, when there is no part or it starts
+        at or before the last row stored (rows merged or out of order) or the chunks cross
+        a ceiling here: then this process scans them itself and raises as it must."""
+        if part is None or (len(part.rows) and self.n_rows and part.rows[0] <= self.top_row):
+            return False
+        if self.n_shared + self.extras.size + part.extras.size >= 2**31 - 2:
+            return False
+        seen = self.col_slot >= 0
+        n_cols = len(self.slot_cols)
+        for rows, fresh, _ in part.log:
+            n_cols += int((~seen[fresh]).sum())
+            seen[fresh] = True
+            rows += self.n_rows
+            if rows > self.limits.max_rows or rows * n_cols > self.limits.max_cells:
+                return False
+        fresh = part.cols[self.col_slot[part.cols] < 0]
+        top = self.n_rows + len(part.rows)
+        self._grow(len(self.slot_cols) + len(fresh), top)
+        self.col_slot[fresh] = len(self.slot_cols) + np.arange(len(fresh))
+        self.slot_cols.extend(fresh.tolist())
+        at = self.col_slot[part.cols]
+        shift = np.int32(self.extras.size)  # the part's other values come after ours
+        self.table[at, self.n_rows : top] = np.where(
+            part.table <= -2, part.table - shift, part.table
+        )
+        self.row_numbers[self.n_rows : top] = part.rows
+        self.kinds[:, at] |= part.kinds
+        for name in ("kinds", "numbers", "keys"):
+            getattr(self.extras, name).extend(getattr(part.extras, name))
+        self.extras.size += part.extras.size
+        if len(part.rows):
+            self.n_rows, self.top_row = top, part.top_row
+        if part.last_row is not None:
+            self.last_row = part.last_row
+        return True
 
     def result(self) -> _Cells:
         """The cells, columns in sheet order."""
@@ -511,7 +756,10 @@ class _State:
         row_at = np.full(len(el.start), -1, dtype=np.int64)
         row_ref = is_r & el.is_row[at.owner]
         row_at[at.owner[row_ref]] = _digits(t.a, at.open[row_ref] + 1, at.close[row_ref], 7)
-        rows = _follow(row_at[el.is_row], self.last_row)
+        row_at = row_at[el.is_row]
+        if self.last_row is None and len(row_at) and row_at[0] < 0:
+            raise Unsupported("a helper's first row has no number")  # the parent scans it
+        rows = _follow(row_at, self.last_row or 0)
         if len(rows):
             self.last_row = int(rows[-1])
         return rows
@@ -653,6 +901,8 @@ class _State:
         fresh = np.unique(col[self.col_slot[col] < 0])
         n_cols = len(self.slot_cols) + len(fresh)
         rows = self.n_rows + n_new
+        if self.log is not None:
+            self.log.append((rows, fresh, int(row[-1])))
         if rows > self.limits.max_rows or rows * n_cols > self.limits.max_cells:
             file, sheet = self.where
             self.limits.check(rows, n_cols, file=file, sheet=sheet, row=int(row[-1]))

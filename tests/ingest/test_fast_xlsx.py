@@ -5,6 +5,7 @@ the demo export and hand-made sheets with awkward cells."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 
@@ -536,3 +537,94 @@ def test_fast_path_declines_are_logged_without_cell_text_and_bugs_propagate(
     monkeypatch.setattr(xlsx, "read_xlsx_sheet", broken)
     with pytest.raises(IndexError, match="a bug"):
         read_survey_export(path)
+
+
+# ----------------------------------------------------------------------- several processes
+
+
+def survey_rows(n: int, tail: str = "", first: int = 2) -> str:
+    """Answer rows ``first`` … ``first + n - 1`` (numbers, an inline string, shared strings
+    of :data:`EDGE_SST`) under the header (when ``first`` is 2), then ``tail``."""
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}"><v>{r - 1}</v></c><c r="B{r}" t="inlineStr"><is><t>'
+        f'第{r % 3}批</t></is></c><c r="C{r}" t="s"><v>14</v></c><c r="D{r}" t="s">'
+        f"<v>{16 + r % 2}</v></c></row>"
+        for r in range(first, first + n)
+    )
+    return (HEAD if first == 2 else "") + rows + tail
+
+
+def read_with(path: Path, processes: int, limits: Limits | None = None):
+    """``read_xlsx_sheet``'s result, or the type and text of what it raised."""
+    try:
+        return xlsx.read_xlsx_sheet(path, lambda names: names[0], limits, processes=processes)
+    except (xlsx.Unsupported, WuyeError) as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "limits", "merged"),
+    [
+        ("clean", survey_rows(60), None, True),
+        (
+            "edge cases",
+            edge_rows() + survey_rows(40, first=14),
+            None,
+            True,
+        ),
+        # rows without r at the helper's start: their numbers follow the parent's rows
+        ("no row numbers", re.sub(r'<row r="\d\d">', "<row>", survey_rows(60)), None, False),
+        # one row number over the boundary: one row in the serial read (the last cells win)
+        ("repeated row", survey_rows(25) + survey_rows(1, first=30) * 40, None, False),
+        (
+            "formula at the end",
+            survey_rows(60, '<row r="99"><c r="A99"><f>1</f></c></row>'),
+            None,
+            False,
+        ),
+        ("rows over the ceiling", survey_rows(60), Limits(max_rows=50), False),
+        ("cells over the ceiling", survey_rows(60), Limits(max_cells=200), False),
+    ],
+)
+def test_several_processes_read_what_one_reads(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: str,
+    limits: Limits | None,
+    merged: bool,
+) -> None:
+    """A helper process scans the later chunks; its part is merged, or this process scans
+    them itself: the frame, or the error raised, is always the serial read's."""
+    path = write_parts(tmp_path / "many.xlsx", data, EDGE_SST)
+    monkeypatch.setattr(xlsx, "CHUNK_BYTES", 500)
+    merges: list[bool] = []
+    merge = xlsx._State.merge
+
+    def logged(state, part):
+        merges.append(merge(state, part))
+        return merges[-1]
+
+    monkeypatch.setattr(xlsx._State, "merge", logged)
+    want = read_with(path, 1, limits)
+    got = read_with(path, 2, limits)
+    assert merges == [merged]
+    if isinstance(want[0], pd.DataFrame):
+        pd.testing.assert_frame_equal(got[0], want[0])
+        assert got[1:] == want[1:]
+    else:
+        assert got == want
+
+
+def test_large_sheets_use_helpers_and_small_ones_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_parts(tmp_path / "survey.xlsx", survey_rows(60), EDGE_SST)
+    monkeypatch.setattr(xlsx, "CHUNK_BYTES", 500)
+    starts: list[int] = []
+    monkeypatch.setattr(xlsx._Helper, "result", lambda helper: starts.append(helper.start))
+    fast_raw(path)
+    assert starts == []
+    monkeypatch.setattr(xlsx, "PARALLEL_MIN_BYTES", 1000)
+    assert_same_export(monkeypatch, path)  # helpers fail here: this process reads alone
+    assert starts and set(starts) == {starts[0]}
