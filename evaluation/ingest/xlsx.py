@@ -14,7 +14,7 @@ empty, ``≤ -2`` another value (number, boolean, inline string) kept once per d
 value per chunk. Each column is then turned into text once per distinct code. Rows beyond
 the ceilings (:class:`wuye_common.sheets.Limits`) stop the read with a located error. A
 large sheet (:data:`PARALLEL_MIN_BYTES`) is scanned by :data:`READ_PROCESSES` processes:
-each spawned helper decompresses the part itself and scans a later share of the chunks,
+each helper (a fresh Python process) decompresses the part itself and scans a later share of the chunks,
 this process the first share, merging the helpers' codes in order (:func:`_read_in_shares`:
 same frame and same errors as one process; threads do not help, the scan holds the GIL).
 
@@ -36,10 +36,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import re
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,8 +322,9 @@ def _sheet_chunks(fh, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
 # to its share of the chunks (whose places, the reads of :func:`_sheet_chunks`, are the same
 # in every process), scans that share into a :class:`_State` of its own and sends it back
 # (:class:`_Part`, a table of codes as large as its share). This process scans the first
-# share meanwhile and merges the parts in order. Processes are spawned (the same on Windows,
-# macOS and Linux) and only for large sheets (:data:`PARALLEL_MIN_BYTES`).
+# share meanwhile and merges the parts in order. A helper is a fresh interpreter started
+# with :mod:`subprocess` (the same on Windows, macOS and Linux; it never imports the
+# caller's ``__main__``), and only for large sheets (:data:`PARALLEL_MIN_BYTES`).
 
 
 @dataclass
@@ -340,48 +344,88 @@ class _Part:
     """Per chunk stored: rows so far, the columns first seen in it, its last row."""
 
 
+#: the helper process: a fresh interpreter that imports this module and never the caller's
+#: ``__main__`` (a ``multiprocessing`` spawn would run an unguarded script of the caller's
+#: again in the helper, with all it does); ``sys.path`` comes first, as a pickle on stdin
+_HELPER_CODE = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "from evaluation.ingest.xlsx import _helper_main; _helper_main()"
+)
+
+
 class _Helper:
-    """A process scanning the chunks of one share (reads ``start`` up to ``stop``)."""
+    """A process scanning the chunks of one share (reads ``start`` up to ``stop``); messages
+    are pickles over its stdin and stdout."""
 
     def __init__(self, path, member, start, stop, limits, where) -> None:
         self.start = start
-        self.conn = self.process = None
+        self.process: subprocess.Popen | None = None
         try:
-            ctx = multiprocessing.get_context("spawn")
-            self.conn, theirs = ctx.Pipe()
-            args = (theirs, str(path), member, CHUNK_BYTES, start, stop, limits, where)
-            process = ctx.Process(target=_scan_share, args=args, daemon=True)
-            process.start()
-            self.process = process
-            theirs.close()
-        except (OSError, RuntimeError, AssertionError, ValueError):  # no process here
-            self.close()
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _HELPER_CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
+        except (OSError, ValueError):  # no process here: this process scans every chunk
+            return
+        self.send(list(sys.path))
+        self.send((str(path), member, CHUNK_BYTES, start, stop, limits, where))
 
     def send(self, message) -> None:
         try:
-            if self.conn is not None:
-                self.conn.send(message)
-        except OSError:  # the helper has ended: its share is scanned here
+            if self.process is not None:
+                pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self.process.stdin.flush()
+        except (OSError, ValueError):  # the helper has ended: its share is scanned here
             self.close()
 
     def result(self) -> _Part | None:
         """The helper's part; ``None`` when it failed (for any reason)."""
         try:
-            return None if self.conn is None else self.conn.recv()
-        except (OSError, EOFError):
+            return None if self.process is None else pickle.load(self.process.stdout)
+        except Exception:  # ended early, cut short, not importable there: scanned here
             return None
         finally:
             self.close()
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self.process is not None:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join()
-            self.process = None
+        process, self.process = self.process, None
+        if process is None:
+            return
+        for pipe in (process.stdin, process.stdout):
+            with suppress(OSError):
+                pipe.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+class _Pipes:
+    """The helper's side of :class:`_Helper`: pickles read from ``inp``, sent to ``out``."""
+
+    def __init__(self, inp, out) -> None:
+        self.inp, self.out = inp, out
+
+    def recv(self):
+        return pickle.load(self.inp)
+
+    def send(self, message) -> None:
+        pickle.dump(message, self.out, protocol=pickle.HIGHEST_PROTOCOL)
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def _helper_main() -> None:
+    """The helper process (:data:`_HELPER_CODE`): its arguments, then the shared-string
+    count and styles, come as pickles on stdin; its part goes back as a pickle on stdout
+    (anything else printed there goes to stderr)."""
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _scan_share(_Pipes(sys.stdin.buffer, out), *pickle.load(sys.stdin.buffer))
 
 
 @contextmanager

@@ -5,7 +5,10 @@ the demo export and hand-made sheets with awkward cells."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -628,3 +631,36 @@ def test_large_sheets_use_helpers_and_small_ones_do_not(
     monkeypatch.setattr(xlsx, "PARALLEL_MIN_BYTES", 1000)
     assert_same_export(monkeypatch, path)  # helpers fail here: this process reads alone
     assert starts and set(starts) == {starts[0]}
+
+
+def test_a_helper_never_runs_the_callers_script_again(tmp_path: Path) -> None:
+    """A script without ``if __name__ == "__main__":`` reads a sheet with a helper: the
+    helper scans its share and the script's own code runs once (a ``multiprocessing``
+    spawn would have run the whole script again in the helper)."""
+    path = write_parts(tmp_path / "survey.xlsx", survey_rows(60), EDGE_SST)
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from evaluation.ingest import xlsx\n"
+        f"with open({str(marker)!r}, 'a') as fh:\n"
+        "    fh.write('run\\n')\n"
+        "xlsx.CHUNK_BYTES = 500\n"
+        "merged = []\n"
+        "merge = xlsx._State.merge\n"
+        "xlsx._State.merge = lambda state, part: merged.append(merge(state, part)) or merged[-1]\n"
+        f"frame = xlsx.read_xlsx_sheet({str(path)!r}, lambda names: names[0], processes=2)[0]\n"
+        "print(len(frame), merged)\n",
+        encoding="utf-8",
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["61", "[True]"]  # the header row and 60 answers
+    assert marker.read_text().splitlines() == ["run"]
