@@ -657,7 +657,12 @@ def score_step(
     and by firm) and the importance–performance table; store them all (step ``score``).
 
     The drivers come from the answers already in memory (one respondent × dimension matrix,
-    :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers."""
+    :func:`evaluation.scoring.drivers.round_drivers`), so the report never re-reads the answers.
+    They are computed in a second thread while the estimates are made (both only read the
+    answers; numpy releases the interpreter lock in its array work, so the two overlap on a
+    machine with two cores): the same tables as one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from evaluation.scoring.drivers import round_drivers
     from evaluation.scoring.round_scores import RESPONDENT_COLUMNS, score_round
     from evaluation.scoring.sensitivity import with_sensitivity
@@ -668,9 +673,12 @@ def score_step(
         drawn = ctx.sample(households=False)
         strata = None if drawn is None else drawn.strata
         plan = None if drawn is None else drawn.plan
-        scores = score_round(rnd, ingest, strata, plan=plan)
-        scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata, plan=plan)
-        drivers = round_drivers(ingest.answers, rnd.questionnaire.items, rnd.register)
+        items, register = rnd.questionnaire.items, rnd.register
+        with ThreadPoolExecutor(1, thread_name_prefix="drivers") as pool:
+            driving = pool.submit(round_drivers, ingest.answers, items, register)
+            scores = score_round(rnd, ingest, strata, plan=plan)
+            scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata, plan=plan)
+            drivers = driving.result()
         ctx.store.write_step(
             rnd.round_id,
             "score",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.round import Round, load_round
-from wuye_common.files import atomic_path
+from wuye_common.files import atomic_path, atomic_write_bytes
 from wuye_common.scrub import scrub_text
 
 
@@ -88,8 +89,10 @@ def save_results(results: RoundResults, directory: Path) -> list[Path]:
     written = []
     for name in FRAMES:
         target = directory / f"{name}.csv"
-        with atomic_path(target) as tmp:
-            getattr(results, name).to_csv(tmp, index=False, encoding="utf-8-sig")
+        # the text built in memory and encoded once (a file opened as utf-8-sig text is
+        # encoded row by row); the same bytes
+        text = getattr(results, name).to_csv(index=False, lineterminator=os.linesep)
+        atomic_write_bytes(target, text.encode("utf-8-sig"))
         written.append(target)
     meta = {"round_root": scrub_text(str(results.round.root)), **results.meta}
     target = directory / "meta.json"

@@ -12,8 +12,8 @@ when they answered at least one dimension item and have an overall item row; row
 ordered by ``response_id``, dimensions by name.
 
 **Key drivers** (:func:`key_drivers`, :func:`matrix_drivers`): a logistic regression
-(statsmodels ``Logit``, maximum likelihood, unweighted — a model of association among
-respondents, not a design-based estimate) of *overall dissatisfaction* (1 − satisfied on the
+(maximum likelihood by statsmodels' ``Logit`` Newton–Raphson, :func:`logit_newton`;
+unweighted — a model of association among respondents, not a design-based estimate) of *overall dissatisfaction* (1 − satisfied on the
 overall item) on each dimension's *dissatisfaction* per respondent (1 − share satisfied
 among the dimension's answered items, in [0, 1]). A respondent's missing dimension is
 imputed with that dimension's mean (documented; the count of imputed cells is reported as
@@ -281,12 +281,15 @@ def _empty(by_cols: list[str], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=[*reversed(by_cols), *columns])
 
 
+#: Newton–Raphson settings of statsmodels' ``Logit.fit`` (method ``newton``): step tolerance,
+#: the ridge added to the Hessian's diagonal before each step, and our iteration limit
+NEWTON_TOL = 1e-8
+NEWTON_RIDGE = 1e-10
+NEWTON_MAXITER = 200
+
+
 def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Logit of ``y`` on ``x`` with a constant: (coef, se, p) of ``x``'s columns and a note."""
-    # the model's own modules: statsmodels.api imports all of statsmodels (a second or more)
-    from statsmodels.discrete.discrete_model import Logit
-    from statsmodels.tools.tools import add_constant
-
     k = x.shape[1]
     nan = np.full(k, np.nan)
     if len(y) < 10 * (k + 1):
@@ -294,19 +297,56 @@ def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     if np.unique(y).size < 2:
         return nan, nan, nan, "总体评价全部满意或全部不满意，无法拟合"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            # check_rank=False: no QR of the design when the model is made (it only sets
-            # df_model; coef, se and p are the same) — most of the cost of hundreds of firm
-            # fits, and slow under multithreaded BLAS
-            res = Logit(y, add_constant(x, has_constant="add"), check_rank=False).fit(
-                disp=0, maxiter=200
-            )
-    except Exception as exc:  # statsmodels raises several kinds (separation, singular)
+            params, se, p, converged = logit_newton(y, x)
+    except Exception as exc:  # a singular Hessian (LinAlgError: separation, equal columns)
         return nan, nan, nan, f"模型无法拟合（{type(exc).__name__}）"
-    if not res.mle_retvals.get("converged", True):
+    if not converged:
         return nan, nan, nan, "模型未收敛"
-    return (np.asarray(res.params)[1:], np.asarray(res.bse)[1:], np.asarray(res.pvalues)[1:], "")
+    return params[1:], se[1:], p[1:], ""
+
+
+def logit_newton(
+    y: np.ndarray, x: np.ndarray, *, maxiter: int = NEWTON_MAXITER
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Maximum-likelihood logistic regression of ``y`` (0/1) on ``x`` with a constant first:
+    ``(params, se, p_values, converged)``.
+
+    Newton–Raphson exactly as statsmodels' ``Logit(y, add_constant(x)).fit(method="newton")``
+    does it (statsmodels 0.14/0.15 ``base.optimizer._fit_newton``, ``Logit.score`` and
+    ``Logit.hessian``, ``LikelihoodModel.fit``): from zeros, step ``β ← β − H⁻¹g`` with the
+    mean score ``g = −X'(y − Λ(Xβ))/n`` and mean Hessian ``H = X' diag(Λ(1 − Λ)) X/n`` plus
+    a ridge of 1e-10 on its diagonal, until no parameter moves more than 1e-8 (not
+    converged when ``maxiter`` steps are used); ``se = √diag((n·H)⁻¹)`` at the estimate,
+    Wald ``p = 2·Φ(−|β/se|)``. The same array operations in the same order give the same
+    numbers to the last bit, without the model and results objects (most of the cost of
+    hundreds of per-firm fits). A singular Hessian raises ``numpy.linalg.LinAlgError``."""
+    from scipy import stats
+
+    X = np.column_stack([np.ones(x.shape[0]), np.asarray(x, dtype=float)])
+    nobs = y.shape[0]
+
+    def fitted(params: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(np.dot(X, params) + 0.0)))
+
+    def hess(params: np.ndarray) -> np.ndarray:
+        L = fitted(params)
+        return np.dot(L * (1 - L) * X.T, X) / nobs  # statsmodels negates twice: exact
+
+    iterations = 0
+    old: np.ndarray | float = np.inf
+    new = np.asarray([0.0] * X.shape[1])
+    while iterations < maxiter and np.any(np.abs(new - old) > NEWTON_TOL):
+        H = np.asarray(hess(new))
+        H[np.diag_indices(H.shape[0])] += NEWTON_RIDGE
+        old = new
+        new = old - np.linalg.solve(H, -np.dot(y - fitted(old), X) / nobs)
+        iterations += 1
+    cov = np.linalg.inv(hess(new)) / nobs
+    se = np.sqrt(np.diag(cov * 1.0))
+    p = stats.norm.sf(np.abs(new / se)) * 2
+    return new, se, p, iterations != maxiter
 
 
 def matrix_drivers(

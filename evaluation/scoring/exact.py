@@ -217,6 +217,22 @@ def _normal_count(
     return np.floor(n * p + z * sd).astype(np.int64), (3 + np.ceil(0.3 * sd)).astype(np.int64)
 
 
+def _wald_count(
+    k: np.ndarray, n: np.ndarray, N: np.ndarray, z: float
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Wald bounds on the satisfied count, ``N·(p̂ ∓ z·se)`` with the finite-population
+    correction, and a search half-width: a guess for :func:`_bisect` only (the exact bounds
+    do not depend on it; it saves most of the bisection steps)."""
+    p = k / np.maximum(n, 1)
+    sd = N * np.sqrt(p * (1 - p) / np.maximum(n, 1) * (N - n) / np.maximum(N - 1, 1))
+    centre = N * p
+    width = (3 + np.ceil(0.3 * sd)).astype(np.int64)
+    return (
+        np.floor(centre - z * sd).astype(np.int64),
+        np.floor(centre + z * sd).astype(np.int64),
+    ), width
+
+
 def _flat(*arrays: ArrayLike) -> tuple[tuple[np.ndarray, ...], tuple[int, ...]]:
     try:
         b = np.broadcast_arrays(*[np.asarray(a) for a in arrays])
@@ -239,9 +255,25 @@ def count_bounds(
     (kk, nn, NN), shape = _flat(k_, n_, big_n)
     if np.any(kk > nn):
         raise _bad("k", "满意人数不能大于样本量", "k 应在 0 与 n 之间")
-    low = _bisect(lambda m, i: _at_least(kk[i], NN[i], m, nn[i]) > a, np.full(kk.shape, -1), NN)
+    guess, width = _wald_count(kk, nn, NN, stats.norm.isf(a))
+    low = _bisect(
+        lambda m, i: _at_least(kk[i], NN[i], m, nn[i]) > a,
+        np.full(kk.shape, -1),
+        NN,
+        guess=guess[0],
+        width=width,
+    )
     # largest M with P(X ≤ k | M) > α/2 = (smallest M with P(X ≤ k | M) ≤ α/2) − 1
-    high = _bisect(lambda m, i: _cdf(kk[i], NN[i], m, nn[i]) <= a, np.zeros(kk.shape), NN + 1) - 1
+    high = (
+        _bisect(
+            lambda m, i: _cdf(kk[i], NN[i], m, nn[i]) <= a,
+            np.zeros(kk.shape),
+            NN + 1,
+            guess=guess[1] + 1,
+            width=width,
+        )
+        - 1
+    )
     return low.reshape(shape), high.reshape(shape)
 
 

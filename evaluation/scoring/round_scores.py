@@ -255,10 +255,10 @@ class Scores:
 class ArrayResults:
     """Raw per-domain moments from :func:`score_arrays` (flat domain codes)."""
 
-    items: DomainMoments  # domain = estate * n_items + item
+    items: DomainMoments  # domain = estate * n_items + item (only_item: estate)
     index: DomainMoments  # domain = estate
-    dim_rate: DomainMoments  # domain = estate * n_dims + dim
-    dim_index: DomainMoments
+    dim_rate: DomainMoments | None  # domain = estate * n_dims + dim (None: only_item)
+    dim_index: DomainMoments | None
 
 
 def score_arrays(
@@ -275,11 +275,15 @@ def score_arrays(
     satisfied: np.ndarray,
     points: np.ndarray,
     lonely: str = "adjust",
+    only_item: int | None = None,
 ) -> ArrayResults:
     """All moments of a round from integer codes — the vectorised hot path.
 
     Strata (buildings) nest in estates (``stratum_estate``); respondents index strata;
     answers index respondents and items; items index dimensions (``item_dim``).
+    ``only_item`` (an item code): the item moments of that item alone and the index, no
+    dimension moments — what the estates table reads. Every domain's moments are sums over
+    its own units, column by column, so they are the same numbers as in the full call.
     """
     n_items = len(item_dim)
     n_dims = int(item_dim.max()) + 1 if n_items else 0
@@ -307,17 +311,22 @@ def score_arrays(
             )
     shape = (n_resp, n_items)
 
-    def grid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity;
-        ordered answers already form the grid, others are scattered into it."""
+    def grid(values: np.ndarray, column: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity (only
+        ``column``'s when given); ordered answers already form the grid, others are
+        scattered into it."""
         values = np.asarray(values, dtype=float)
-        ok = ~np.isnan(values)
         if key is None:
-            return np.where(ok, values, 0.0).reshape(shape), ok.astype(float).reshape(shape)
+            values = values.reshape(shape) if column is None else values.reshape(shape)[:, [column]]
+            ok = ~np.isnan(values)
+            return np.where(ok, values, 0.0), ok.astype(float)
+        ok = ~np.isnan(values)
         filled, valid = np.zeros(n_resp * n_items), np.zeros(n_resp * n_items)
         filled[key] = np.where(ok, values, 0.0)
         valid[key] = ok
-        return filled.reshape(shape), valid.reshape(shape)
+        if column is None:
+            return filled.reshape(shape), valid.reshape(shape)
+        return filled.reshape(shape)[:, [column]], valid.reshape(shape)[:, [column]]
 
     common = dict(
         resp_stratum=resp_stratum,
@@ -331,10 +340,12 @@ def score_arrays(
     # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
     D = np.zeros((n_items, n_dims))
     D[np.arange(n_items), item_dim] = 1.0
-    sat, sat_valid = grid(satisfied)
+    sat, sat_valid = grid(satisfied, only_item)
     items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rd_sat = (sat @ D) / (sat_valid @ D)  # share satisfied per dimension
+    rd_sat = None
+    if only_item is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rd_sat = (sat @ D) / (sat_valid @ D)  # share satisfied per dimension
     del sat, sat_valid
     pts, pts_valid = grid(points)
     pts_dim, pcnt_dim = pts @ D, pts_valid @ D
@@ -345,6 +356,8 @@ def score_arrays(
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
     del pts_dim, pcnt_dim
     index = matrix_moments(r_index, weight, **common)
+    if rd_sat is None:
+        return ArrayResults(items=items, index=index, dim_rate=None, dim_index=None)
     dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
     del rd_sat
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
@@ -402,6 +415,7 @@ def score_round(
     min_n: int | None = None,
     min_response_rate: float | None = None,
     plan: pd.DataFrame | None = None,
+    estates_only: bool = False,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
@@ -418,6 +432,9 @@ def score_round(
     stratum with the exact interval and exact p-values. In a two-wave round
     (``round.sampling.waves == 2``) the sampling ``plan`` (its ``n_topup``) and the
     respondents' ``wave`` give the group-sequential verdicts (:func:`_two_wave_verdicts`).
+    ``estates_only``: the estates table alone (items, dimensions and district empty; the
+    small-area columns NaN unless the verdicts use them) — the same numbers, from the
+    overall item's moments and the index only (the quality sensitivity's re-score).
     """
     requested = method or getattr(round, "interval_method", EXACT) or EXACT
     method = BASE_METHOD if requested == EXACT else check_method(requested)
@@ -435,6 +452,9 @@ def score_round(
     wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
     units = _encode_units(wts, register, answers)
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
+    shown = np.arange(len(item_uniq))  # the items whose moments are taken
+    if estates_only and overall in set(item_uniq):
+        shown = np.flatnonzero(np.asarray(item_uniq) == overall)
     res = score_arrays(
         n_estates=len(units.estate_ids),
         stratum_estate=units.stratum_estate,
@@ -448,11 +468,13 @@ def score_round(
         satisfied=_floats(answers["satisfied"]),
         points=_floats(answers["points"]),
         lonely=lonely,
+        only_item=int(shown[0]) if len(shown) < len(item_uniq) else None,
     )
 
-    item_tab = _item_table(res, units.estate_ids, item_uniq, dim_of_item, method, confidence)
+    item_tab = _item_table(
+        res, units.estate_ids, item_uniq[shown], dim_of_item.iloc[shown], method, confidence
+    )
     item_tab = _exact_rows(item_tab, exact_ids, wts, confidence)
-    dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
     if overall not in set(item_uniq):
         raise WuyeError(
             Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果", column="overall_item")
@@ -467,15 +489,24 @@ def score_round(
         confidence,
     )
     est["interval_method"] = np.where(est["estate_id"].isin(exact_ids), EXACT, method)
-    ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(item_uniq))[
-        :, list(item_uniq).index(overall)
+    ov_fpc = res.items.fpc.reshape(len(units.estate_ids), len(shown))[
+        :, list(item_uniq[shown]).index(overall)
     ]
     on_sae = bool((getattr(round, "scoring", None) or {}).get("small_area", False))
-    est = _judged(est, ov_fpc, confidence, limits, on_sae=on_sae)
+    est = _judged(est, ov_fpc, confidence, limits, on_sae=on_sae, sae=on_sae or not estates_only)
     sampling = getattr(round, "sampling", None)
     if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
         waves = _WaveCounts.of(answers, respondents, overall)
         est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
+    if estates_only:
+        return Scores(
+            estates=est,
+            items=pd.DataFrame(),
+            dimensions=pd.DataFrame(),
+            district=pd.DataFrame(),
+            weights=wts,
+        )
+    dim_tab = _dimension_table(res, units.estate_ids, dim_uniq, method, confidence)
     district = _district(est, res, ov_fpc, method, confidence)
     return Scores(
         estates=est,
@@ -512,11 +543,22 @@ def _whole_estate_strata(
 
 
 def _judged(
-    est: pd.DataFrame, ov_fpc: np.ndarray, confidence: float, limits: Any, *, on_sae: bool
+    est: pd.DataFrame,
+    ov_fpc: np.ndarray,
+    confidence: float,
+    limits: Any,
+    *,
+    on_sae: bool,
+    sae: bool = True,
 ) -> pd.DataFrame:
-    """Small-area estimates, the threshold tests and the verdicts of the estates (on the
-    small-area interval when ``[scoring] small_area`` is on)."""
-    est = _with_small_area(est, ov_fpc, confidence)
+    """Small-area estimates (NaN unless ``sae``), the threshold tests and the verdicts of the
+    estates (on the small-area interval when ``[scoring] small_area`` is on)."""
+    if sae:
+        est = _with_small_area(est, ov_fpc, confidence)
+    else:
+        from evaluation.scoring.small_area import SAE_COLUMNS
+
+        est = est.assign(**{c: np.nan for c in SAE_COLUMNS})
     est = _tests(est, ov_fpc, confidence, limits)
     return verdicts(
         est,

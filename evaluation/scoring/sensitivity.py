@@ -96,7 +96,7 @@ def with_sensitivity(
             blank = {c: np.nan for c in CLEAN_SOURCES if c in out.columns}
             clean = out.assign(**blank).assign(n=0, verdict="未评估", census=False)
         else:
-            clean = score_round(round, kept, strata, plan=plan).estates
+            clean = score_round(round, kept, strata, plan=plan, estates_only=True).estates
     clean = clean.set_index(clean["estate_id"].astype(str))
     key = out["estate_id"].astype(str)
     for source, name in CLEAN_SOURCES.items():
@@ -115,17 +115,25 @@ def kept_answers(
     """The columns :func:`score_round` reads of the ``answers`` of the respondents ``keep``
     selects. Answers whose ``response_id`` is a Categorical of the respondents' ids in their
     order (the ingest's and the stored ingest's) are selected through its codes, one lookup
-    per respondent; others by id."""
+    per respondent, and keep that form (the kept respondents as categories); others by
+    id."""
     from evaluation.scoring.round_scores import ANSWER_COLUMNS
 
     ids = answers["response_id"]
+    columns = [c for c in answers.columns if c in ANSWER_COLUMNS]
     if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.equals(
         pd.Index(respondents["response_id"])
     ):
-        rows = np.append(keep, False)[ids.cat.codes.to_numpy()]  # code −1 (no id): dropped
-    else:
-        rows = ids.isin(respondents.loc[keep, "response_id"]).to_numpy()
-    columns = [c for c in answers.columns if c in ANSWER_COLUMNS]
+        codes = ids.cat.codes.to_numpy()
+        rows = np.append(keep, False)[codes]  # code −1 (no id): dropped
+        kept = answers.loc[rows, columns].reset_index(drop=True)
+        # categories: the kept respondents in their order (scoring maps them by code)
+        renumber = (np.cumsum(keep) - 1).astype(codes.dtype)
+        kept["response_id"] = pd.Categorical.from_codes(
+            renumber[codes[rows]], categories=ids.cat.categories[keep], validate=False
+        )
+        return kept
+    rows = ids.isin(respondents.loc[keep, "response_id"]).to_numpy()
     return answers.loc[rows, columns].reset_index(drop=True)
 
 

@@ -356,3 +356,67 @@ def test_one_eligibility_minimum_for_the_flag_and_the_ranking():
         ranked = rank_round(rnd, e).estates.set_index("estate_id")
         assert (ranked.loc[e["estate_id"], "eligible"].to_numpy() == ~short.to_numpy()).all()
     assert short.all()  # 40 answers (some skipped the overall item) < 45
+
+
+@pytest.mark.parametrize("variant", ["beta", "exact", "shuffled", "on_sae"])
+def test_estates_only_gives_the_full_estates_table(variant: str) -> None:
+    """``estates_only`` (the overall item's moments and the index alone, the quality
+    sensitivity's re-score) gives the estates table of the full scoring to the last bit;
+    the small-area columns are NaN unless the verdicts use them."""
+    from evaluation.scoring.small_area import SAE_COLUMNS
+
+    rnd, ing, rec = synth(n_estates=12, seed=4)
+    if variant == "exact":
+        rnd.interval_method = "exact"
+        rec = rec.assign(design="simple_srs")
+    if variant == "shuffled":  # answers not in the respondent × item grid order
+        ing.answers = ing.answers.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    if variant == "on_sae":
+        rnd.scoring = {"small_area": True}
+    full = score_round(rnd, ing, rec, overall_item="S05").estates
+    only = score_round(rnd, ing, rec, overall_item="S05", estates_only=True)
+    assert only.items.empty and only.dimensions.empty and only.district.empty
+    if variant == "on_sae":
+        pd.testing.assert_frame_equal(only.estates, full, check_exact=True)
+    else:
+        assert only.estates[list(SAE_COLUMNS)].isna().all().all()
+        others = [c for c in full.columns if c not in SAE_COLUMNS]
+        assert list(only.estates.columns) == list(full.columns)
+        pd.testing.assert_frame_equal(only.estates[others], full[others], check_exact=True)
+
+
+def test_quality_sensitivity_equals_a_full_rescore_of_the_kept_forms() -> None:
+    """The clean columns (estates-only re-score of the kept forms, answers selected by
+    their categorical codes) equal a full :func:`score_round` of the kept respondents and
+    answers given as plain texts."""
+    from evaluation.scoring.sensitivity import CLEAN_SOURCES, with_sensitivity
+
+    rnd, ing, rec = synth(n_estates=10, seed=5)
+    resp = ing.respondents.copy()
+    rng = np.random.default_rng(6)
+    flagged = rng.random(len(resp)) < 0.15
+    resp["quality_rules"] = np.where(flagged, "答题过快", "")
+    answers = ing.answers.assign(
+        response_id=pd.Categorical(ing.answers["response_id"], categories=resp["response_id"])
+    )
+    ingest = SimpleNamespace(respondents=resp, answers=answers, response_rates=ing.response_rates)
+    estates = score_round(rnd, ingest, rec, overall_item="S05").estates
+    rnd.questionnaire = "default"
+    out = with_sensitivity(estates, rnd, ingest, rec)
+    kept = resp[~flagged].reset_index(drop=True)
+    ref = score_round(
+        rnd,
+        SimpleNamespace(
+            respondents=kept,
+            answers=ing.answers[ing.answers["response_id"].isin(kept["response_id"])],
+            response_rates=ing.response_rates,
+        ),
+        rec,
+    ).estates.set_index("estate_id")
+    for source, name in CLEAN_SOURCES.items():
+        if source in ref.columns and source not in ("n", "verdict"):
+            expected = out["estate_id"].map(ref[source])
+            pd.testing.assert_series_equal(out[name], expected, check_names=False, check_exact=True)
+    assert (out["n_clean"].to_numpy() == out["estate_id"].map(ref["n"]).to_numpy()).all()
+    assert (out["verdict_clean"] == out["estate_id"].map(ref["verdict"])).all()
+    assert out["flagged_forms"].sum() == flagged.sum()
