@@ -188,7 +188,7 @@ def test_killed_at_each_step_then_rerun_equals_uninterrupted(small_round, baseli
                 table = killed_table[point]
                 assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
             con.close()
-        # killed inside the report: the workbook was written, the manifest never was
+        # killed inside the report: the data bundle was written, the manifest never was
         assert (ws / "out" / "data" / "estates.csv").exists()
         assert not (ws / "out" / "manifest.json").exists()
         code, err = _run_here(["run", str(root)])

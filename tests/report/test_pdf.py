@@ -225,3 +225,23 @@ def test_cards_show_the_non_response_sensitivity_beside_the_verdict(results) -> 
     payload = pdf.district_payload(results)
     assert payload["caterpillar"].startswith("<?xml") and "<svg" in payload["funnel"]
     assert any(row[0] == "多重检验" for row in payload["method"])
+
+
+def test_district_pdf_on_the_typst_thread_is_the_same_document(results, tmp_path: Path) -> None:
+    """start_district_pdf (compile on a thread) writes the same pages as render_district_pdf,
+    untagged (DISTRICT_PDF_TAGS), and a second round reuses the thread's compiler."""
+    here = pdf.render_district_pdf(results, tmp_path / "here.pdf")
+    there = pdf.start_district_pdf(results, tmp_path / "there.pdf").result(timeout=300)
+    again = pdf.start_district_pdf(results, tmp_path / "again.pdf").result(timeout=300)
+    assert there == tmp_path / "there.pdf"
+    texts = [page_texts_of(p) for p in (here, there, again)]
+    assert texts[0] == texts[1] == texts[2] and len(texts[0]) > 5
+    assert b"/StructTreeRoot" not in there.read_bytes()
+
+
+def page_texts_of(path: Path) -> list[str]:
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        return [page.get_textpage().get_text_range() for page in doc]
+    finally:
+        doc.close()

@@ -137,3 +137,66 @@ def test_register_only_round_renders(tmp_path: Path) -> None:
     bare = RoundResults(round=results.round, estates=results.round.register.copy())
     manifest = render_reports(bare, progress=False, notebooks=False)
     assert manifest.ok and len(manifest.paths("pdf")) == 4 and manifest.paths("excel")
+
+
+@pytest.mark.parametrize("stage", ["payload", "compile"])
+def test_failed_district_pdf_is_reported_after_the_workbook(
+    tmp_path: Path, monkeypatch, stage: str
+) -> None:
+    """The PDF compiles on a thread beside the workbook; its failure (building the payload in
+    the caller's thread, or compiling on the Typst thread) is still reported per output, after
+    the workbook's, and the other outputs complete."""
+    import xlsxwriter
+
+    from evaluation.report import pdf
+
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError(f"{stage} broke")
+
+    def broken_close(self) -> None:
+        raise PermissionError(13, "denied", str(results.round.output_dir / "x.xlsx"))
+
+    monkeypatch.setattr(pdf, "district_payload" if stage == "payload" else "compile_pdf", broken)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", broken_close)
+    manifest = render_reports(results, progress=False, notebooks=False)
+    assert [(f.kind, f.target) for f in manifest.failures] == [
+        ("excel", workbook_name(results)),
+        ("pdf", "district_report.pdf"),
+    ]
+    assert manifest.failures[1].reason == f"RuntimeError: {stage} broke"
+    out = results.round.output_dir
+    assert not (out / "district_report.pdf").exists() and len(manifest.paths("pdf")) == 3
+    body = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {"excel", "district_pdf", "cards"} <= set(body["timings_s"])
+
+
+def test_fatal_workbook_error_waits_for_the_pdf_thread(tmp_path: Path, monkeypatch) -> None:
+    """A full disk while the workbook is written stops the round, but not before the
+    district PDF's compile thread has finished (no write after render_reports returned)."""
+    import errno
+    import threading
+
+    import xlsxwriter
+
+    from evaluation.report import pdf
+
+    results = synthetic_results(tmp_path / "round", n_estates=3)
+    compiled = threading.Event()
+    real = pdf.compile_pdf
+
+    def slow_compile(*args, **kwargs):
+        out = real(*args, **kwargs)
+        compiled.set()
+        return out
+
+    def full_disk(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pdf, "compile_pdf", slow_compile)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        render_reports(results, progress=False, notebooks=False)
+    assert compiled.is_set()
+    assert not (results.round.output_dir / "manifest.json").exists()
