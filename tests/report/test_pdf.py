@@ -245,3 +245,48 @@ def page_texts_of(path: Path) -> list[str]:
         return [page.get_textpage().get_text_range() for page in doc]
     finally:
         doc.close()
+
+
+def test_a_long_tier_chart_runs_on_over_pages_above_the_footer(tmp_path: Path) -> None:
+    """A tier of 80 estates is longer than a page: its chart continues on the next page
+    (it was one unbreakable block, drawn past the page's end over the footer)."""
+    many = synthetic_results(tmp_path / "round", n_estates=400)
+    path = pdf.render_district_pdf(many, tmp_path / "district.pdf")
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        chart_pages = 0
+        for page in doc:
+            text = page.get_textpage()
+            body = text.get_text_range()
+            if "（达标线" not in body and chart_pages == 0:
+                continue
+            if "三、各社区结果" in body:
+                break
+            chart_pages += 1
+            footer = _footer_chars(text)  # "… 测评报告 · 第 N 页"
+            boxes = {i: text.get_charbox(i) for i in range(text.count_chars())}
+            drawn = {i for i, (left, _, right, _) in boxes.items() if right > left}
+            footer_top = max(boxes[i][3] for i in footer & drawn)
+            assert min(boxes[i][1] for i in drawn - footer) > footer_top
+    finally:
+        doc.close()
+    assert chart_pages > 5  # five tiers of 80 estates: more than one page each
+
+
+def _footer_chars(text) -> set[int]:
+    """The character indices of the page's footer line "<round> 测评报告 · 第 N 页": the run
+    of characters before its last "页" on the same line."""
+    searcher = text.search("页")
+    hits = []
+    while (hit := searcher.get_next()) is not None:
+        hits.append(hit)
+    searcher.close()
+    end = hits[-1][0]
+    _, low, _, high = text.get_charbox(end)
+    start = end
+    while start > 0:
+        left, bottom, right, top = text.get_charbox(start - 1)
+        if (top < low or bottom > high) and right > left:  # another line (a space: no box)
+            break
+        start -= 1
+    return set(range(start, end + 1))
