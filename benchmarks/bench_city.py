@@ -3,8 +3,7 @@
 Stages, each through the pipeline's own functions (``evaluation.pipeline``):
 sample (draw + field sheets + sampling record + store), ingest, score, rank, and the report
 (results gathered from the store, data tables, then the Excel workbook and the district PDF
-as the report step makes them — the PDF compiling beside the workbook; estate cards only
-with ``--cards``, timed apart). The demo inputs, the sample and the simulated 问卷星 export are
+as the report step makes them; estate cards only with ``--cards``, timed apart). The demo inputs, the sample and the simulated 问卷星 export are
 made in a child process — as in real use, where fieldwork lies days between sampling and
 ingest — and the round goes on from ``load round`` in a fresh process; the simulated input
 is timed but left out of the "whole round" figure.
@@ -454,7 +453,7 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
     results = st.run("gather results", lambda: prepare(build_results(rnd)))
     st.run("save data tables", lambda: save_results(results, out / "data"))
 
-    def workbook_and_pdf() -> None:  # as the report step makes them: overlapped
+    def workbook_and_pdf() -> None:  # as the report step makes them
         made = render_reports(
             results, cards=False, notebooks=False, save_data=False, progress=False
         )

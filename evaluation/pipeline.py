@@ -75,13 +75,13 @@ def _install_pause_hooks() -> None:
     elif point == "report":
         import evaluation.report.render as render_module
 
-        original = render_module.start_district_pdf
+        original = render_module.render_district_pdf
 
         def paused(*args: Any, **kwargs: Any) -> Any:
             _pause_here()
             return original(*args, **kwargs)
 
-        render_module.start_district_pdf = paused
+        render_module.render_district_pdf = paused
 
 
 def _store(rnd: Round) -> Store:

@@ -3,9 +3,6 @@
 Data reaches the templates as one JSON string (``sys.inputs.data``); one Typst compiler per
 process (fonts loaded once) renders every card. Cards fan out over any
 :class:`concurrent.futures.Executor` in batches; one estate's failure is collected, not raised.
-Typst's compile releases the GIL (measured: a Python loop runs at full speed beside it), so
-:func:`start_district_pdf` compiles the district report on a thread while Python writes the
-workbook.
 """
 
 from __future__ import annotations
@@ -16,13 +13,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import (
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    as_completed,
-)
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,8 +31,6 @@ from wuye_common.resources import package_dir
 INLINE_BELOW = 150  # fewer cards render in-process: spawning 2 workers costs 2–4 s (measured)
 
 _LOCAL = threading.local()  # one compiler per thread: a Typst compiler is not shareable
-_TYPST_THREAD: list[ThreadPoolExecutor] = []  # the district report's compile thread (lazy)
-_TYPST_THREAD_LOCK = threading.Lock()
 
 #: Tagged PDF (accessibility structure) for the district report. Off: on the 2,000-estate
 #: round the tags made the file 16.2 MB instead of 1.6 MB and cost ~1.4 s of CPU and ~120 MB
@@ -447,27 +436,6 @@ def render_district_pdf(results: RoundResults, target: Path) -> Path:
     """Write the district 红黑榜 report PDF to ``target`` (atomically)."""
     system_fonts = fonts.uses_system_font(results.round.report)
     return _write_district_pdf(_json(district_payload(results)), system_fonts, target)
-
-
-def start_district_pdf(results: RoundResults, target: Path) -> Future[Path]:
-    """:func:`render_district_pdf` with the Typst compile on a background thread.
-
-    The payload (pandas, matplotlib: Python that holds the GIL) is built here, in the
-    caller's thread; the compile and the write run on one long-lived thread (its Typst
-    compiler, fonts loaded, is reused). The future holds the written path or the error,
-    also an error of building the payload.
-    """
-    try:
-        system_fonts = fonts.uses_system_font(results.round.report)
-        data = _json(district_payload(results))
-    except Exception as exc:  # reported through the future, as a compile error would be
-        failed: Future[Path] = Future()
-        failed.set_exception(exc)
-        return failed
-    with _TYPST_THREAD_LOCK:
-        if not _TYPST_THREAD:
-            _TYPST_THREAD.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="typst"))
-    return _TYPST_THREAD[0].submit(_write_district_pdf, data, system_fonts, Path(target))
 
 
 def render_card_batch(

@@ -227,16 +227,11 @@ def test_cards_show_the_non_response_sensitivity_beside_the_verdict(results) -> 
     assert any(row[0] == "多重检验" for row in payload["method"])
 
 
-def test_district_pdf_on_the_typst_thread_is_the_same_document(results, tmp_path: Path) -> None:
-    """start_district_pdf (compile on a thread) writes the same pages as render_district_pdf,
-    untagged (DISTRICT_PDF_TAGS), and a second round reuses the thread's compiler."""
-    here = pdf.render_district_pdf(results, tmp_path / "here.pdf")
-    there = pdf.start_district_pdf(results, tmp_path / "there.pdf").result(timeout=300)
-    again = pdf.start_district_pdf(results, tmp_path / "again.pdf").result(timeout=300)
-    assert there == tmp_path / "there.pdf"
-    texts = [page_texts_of(p) for p in (here, there, again)]
-    assert texts[0] == texts[1] == texts[2] and len(texts[0]) > 5
-    assert b"/StructTreeRoot" not in there.read_bytes()
+def test_district_pdf_is_untagged(results, tmp_path: Path) -> None:
+    """DISTRICT_PDF_TAGS off: no structure tree (a 10× smaller file at 2,000 estates)."""
+    path = pdf.render_district_pdf(results, tmp_path / "district.pdf")
+    assert b"/StructTreeRoot" not in path.read_bytes()
+    assert len(page_texts_of(path)) > 5
 
 
 def page_texts_of(path: Path) -> list[str]:

@@ -143,9 +143,8 @@ def test_register_only_round_renders(tmp_path: Path) -> None:
 def test_failed_district_pdf_is_reported_after_the_workbook(
     tmp_path: Path, monkeypatch, stage: str
 ) -> None:
-    """The PDF compiles on a thread beside the workbook; its failure (building the payload in
-    the caller's thread, or compiling on the Typst thread) is still reported per output, after
-    the workbook's, and the other outputs complete."""
+    """The district PDF's failure (building the payload, or compiling it) is reported per
+    output, after the workbook's, and the other outputs complete."""
     import xlsxwriter
 
     from evaluation.report import pdf
@@ -172,31 +171,24 @@ def test_failed_district_pdf_is_reported_after_the_workbook(
     assert {"excel", "district_pdf", "cards"} <= set(body["timings_s"])
 
 
-def test_fatal_workbook_error_waits_for_the_pdf_thread(tmp_path: Path, monkeypatch) -> None:
-    """A full disk while the workbook is written stops the round, but not before the
-    district PDF's compile thread has finished (no write after render_reports returned)."""
+def test_fatal_workbook_error_stops_before_the_pdf(tmp_path: Path, monkeypatch) -> None:
+    """A full disk while the workbook is written stops the round there: the district PDF
+    is not compiled and no manifest is written."""
     import errno
-    import threading
 
     import xlsxwriter
 
     from evaluation.report import pdf
 
     results = synthetic_results(tmp_path / "round", n_estates=3)
-    compiled = threading.Event()
-    real = pdf.compile_pdf
-
-    def slow_compile(*args, **kwargs):
-        out = real(*args, **kwargs)
-        compiled.set()
-        return out
+    compiled: list[str] = []
 
     def full_disk(self) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pdf, "compile_pdf", slow_compile)
+    monkeypatch.setattr(pdf, "compile_pdf", lambda template, *a, **k: compiled.append(template))
     monkeypatch.setattr(xlsxwriter.Workbook, "close", full_disk)
     with pytest.raises(OSError, match="No space"):
         render_reports(results, progress=False, notebooks=False)
-    assert compiled.is_set()
+    assert compiled == []
     assert not (results.round.output_dir / "manifest.json").exists()
