@@ -402,17 +402,16 @@ def _compiler(template: str, font_dirs: tuple[str, ...], system_fonts: bool) -> 
 
 def compile_pdf(
     template: str,
-    payload: dict[str, Any] | str,
+    payload: dict[str, Any],
     *,
     system_fonts: bool = False,
     fmt_: str = "pdf",
     ppi: float | None = None,
     pdf_tags: bool = True,
 ) -> bytes:
-    """Compile ``templates/<template>`` with ``payload`` (a dict, or its JSON text) as
-    ``sys.inputs.data``."""
+    """Compile ``templates/<template>`` with ``payload`` as ``sys.inputs.data``."""
     compiler = _compiler(template, fonts.typst_font_dirs(), system_fonts)
-    data = payload if isinstance(payload, str) else _json(payload)
+    data = json.dumps(payload, ensure_ascii=False, allow_nan=False)
     kwargs: dict[str, Any] = {"format": fmt_, "sys_inputs": {"data": data}}
     if ppi:
         kwargs["ppi"] = ppi
@@ -422,20 +421,15 @@ def compile_pdf(
     return out[0] if isinstance(out, list) else out
 
 
-def _json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False)
-
-
-def _write_district_pdf(data: str, system_fonts: bool, target: Path) -> Path:
-    """Compile the district template from its JSON payload and write ``target`` atomically."""
-    pdf = compile_pdf("district.typ", data, system_fonts=system_fonts, pdf_tags=DISTRICT_PDF_TAGS)
-    return atomic_write_bytes(Path(target), pdf)
-
-
 def render_district_pdf(results: RoundResults, target: Path) -> Path:
     """Write the district 红黑榜 report PDF to ``target`` (atomically)."""
-    system_fonts = fonts.uses_system_font(results.round.report)
-    return _write_district_pdf(_json(district_payload(results)), system_fonts, target)
+    pdf = compile_pdf(
+        "district.typ",
+        district_payload(results),
+        system_fonts=fonts.uses_system_font(results.round.report),
+        pdf_tags=DISTRICT_PDF_TAGS,
+    )
+    return atomic_write_bytes(Path(target), pdf)
 
 
 def render_card_batch(
