@@ -1165,34 +1165,35 @@ def _flag_duplicates(
     action = context.quality.action("duplicate")
     if action == "off":
         return
-    dup_key = _duplicate_keys(estate_id, keys)
+    code = pd.factorize(_duplicate_keys(estate_id, keys))[0]  # -1: no key
+    keyed = flags.accepted & (code >= 0)
+    counts = np.bincount(code[keyed], minlength=int(code.max(initial=-1)) + 2)
     # only keys that occur more than once among those rows need sorting
-    keyed = flags.accepted & dup_key.notna().to_numpy()
-    repeated = np.zeros(n, dtype=bool)
-    repeated[keyed] = dup_key[keyed].duplicated(keep=False).to_numpy()
-    cand = pd.DataFrame(
-        {
-            "k": dup_key,
-            "t": submitted,
-            "f": rows["file_order"],
-            "r": rows["source_row"],
-            "i": np.arange(n),
-        }
-    )[repeated]
-    cand = cand.sort_values(["k", "t", "f", "r"], na_position="first")
-    last = cand.drop_duplicates("k", keep="last").set_index("k")
-    losers = cand[cand.duplicated("k", keep="last")]
-    if not len(losers):
+    cand = np.flatnonzero(keyed & (counts[np.maximum(code, 0)] > 1))
+    if not len(cand):
         return
-    kept = last.loc[losers["k"], "i"].to_numpy()
+    # by key, then time (missing first), file, row: the last of each key is kept
+    time = submitted.to_numpy(dtype="datetime64[ns]").view(np.int64)[cand]  # NaT: lowest
+    cand = cand[
+        np.lexsort(
+            (
+                rows["source_row"].to_numpy()[cand],
+                rows["file_order"].to_numpy()[cand],
+                time,
+                code[cand],
+            )
+        )
+    ]
+    key = code[cand]
+    is_last = np.r_[key[1:] != key[:-1], True]
+    losers = cand[~is_last]
+    kept = cand[is_last][np.cumsum(is_last)[~is_last]]
     files = rows["source_file"].to_numpy(dtype=object)[kept]
     row_numbers = rows["source_row"].to_numpy(dtype=object)[kept]
     text = np.full(n, "", dtype=object)
-    text[losers["i"].to_numpy()] = [
-        f"保留 {f} 第 {r} 行的答卷" for f, r in zip(files, row_numbers, strict=True)
-    ]
+    text[losers] = [f"保留 {f} 第 {r} 行的答卷" for f, r in zip(files, row_numbers, strict=True)]
     mask = np.zeros(n, dtype=bool)
-    mask[losers["i"].to_numpy()] = True
+    mask[losers] = True
     if action == "quarantine":
         flags.flag(mask, "duplicate", text)
     else:

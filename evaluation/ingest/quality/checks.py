@@ -106,22 +106,30 @@ def run_checks(
     (``response_id, result``)."""
     estate = pd.factorize(forms.estate_id)[0]
     z, median = rules.robust_duration_z(estate, forms.duration, config.get("timing", "min_forms"))
-    hits = _row_hits(forms, config, estate, z)
+    pattern = rules._pattern_codes(forms.codes) if forms.n else np.zeros(0, np.int64)
+    hits = _row_hits(forms, config, estate, z, pattern)
     if config.on("timing"):
         hits["fast"] = rules.fast(z, forms.duration, median, config.get("timing", "robust_z"))
     hits.update(_backcheck_hits(forms, backchecks))
     flagged = np.zeros(forms.n, dtype=bool)
     for hit in hits.values():
         flagged |= hit.mask
-    table, surveyor_hits = _surveyor_checks(forms, config, estate, z, flagged, backchecks)
+    table, surveyor_hits = _surveyor_checks(
+        forms, config, estate, (z, pattern), flagged, backchecks
+    )
     hits.update(surveyor_hits)
     return _assemble(forms, config, hits, table)
 
 
 def _row_hits(
-    forms: Forms, config: QualityConfig, estate: np.ndarray, duration_z: np.ndarray
+    forms: Forms,
+    config: QualityConfig,
+    estate: np.ndarray,
+    duration_z: np.ndarray,
+    pattern: np.ndarray,
 ) -> dict[str, rules.Hit]:
-    """The row-level rules that are on (timing aside)."""
+    """The row-level rules that are on (timing aside); ``pattern``: the forms' answer
+    patterns (:func:`~evaluation.ingest.quality.rules._pattern_codes`)."""
     n, hits = forms.n, dict(forms.given)
     if config.on("straightline"):
         hits.update(
@@ -170,6 +178,7 @@ def _row_hits(
             order,
             min_items=config.get("near_duplicate", "min_items"),
             alpha=config.get("near_duplicate", "alpha"),
+            pattern=pattern,
         )
     if config.on("hours"):
         hits["odd_hours"] = rules.odd_hours(
@@ -210,11 +219,12 @@ def _surveyor_checks(
     forms: Forms,
     config: QualityConfig,
     estate: np.ndarray,
-    duration_z: np.ndarray,
+    z_and_pattern: tuple[np.ndarray, np.ndarray],
     flagged: np.ndarray,
     backchecks: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, dict[str, rules.Hit]]:
-    """The per-surveyor table and the surveyor-level hits (empty without surveyors)."""
+    """The per-surveyor table and the surveyor-level hits (empty without surveyors);
+    ``z_and_pattern``: the forms' robust duration z and answer patterns."""
     if not forms.surveyor.notna().any():
         return pd.DataFrame(), {}
     code, names = pd.factorize(forms.surveyor, use_na_sentinel=True)
@@ -224,8 +234,8 @@ def _surveyor_checks(
         satisfied=forms.satisfied,
         codes=forms.codes,
         scale_sizes=forms.scale_sizes,
-        pattern=rules._pattern_codes(forms.codes) if forms.n else np.zeros(0, np.int64),
-        duration_z=duration_z,
+        pattern=z_and_pattern[1],
+        duration_z=z_and_pattern[0],
         flagged=flagged,
     )
     return surveyor_table(inputs, names, config, forms, backchecks)

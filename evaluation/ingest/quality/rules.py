@@ -162,11 +162,13 @@ def near_duplicates(
     *,
     min_items: int,
     alpha: float,
+    pattern: np.ndarray | None = None,
 ) -> Hit:
     """Copies of an answer pattern beyond chance within an estate (module doc).
 
     ``estate``: each form's estate code; ``overall``: the overall item's column;
-    ``order``: submission order (earlier forms are kept)."""
+    ``order``: submission order, distinct values (earlier forms are kept); ``pattern``:
+    :func:`_pattern_codes` of ``codes`` when the caller has it."""
     n, k = codes.shape
     if n == 0 or k == 0:
         return Hit.none(n)
@@ -186,7 +188,8 @@ def near_duplicates(
         with np.errstate(divide="ignore"):  # options nobody in the cell chose: never read
             log_share = np.log(np.bincount(at, minlength=n_cells * width) / bin_size)
         log_p += log_share[at]
-    pattern = _pattern_codes(codes)
+    if pattern is None:
+        pattern = _pattern_codes(codes)
     key = pd.factorize(cell.astype(np.int64) * (int(pattern.max()) + 1) + pattern)[0]
     copies = np.bincount(key)[key]
     expected = np.maximum(
@@ -194,15 +197,37 @@ def near_duplicates(
         _elsewhere(codes[:, overall], pattern, copies, cell_size[cell]),
     )
     answered = (codes > 0).sum(axis=1) >= min_items
-    beyond = answered & (copies >= 2) & (poisson.sf(copies - 1, expected) < alpha)
+    beyond = answered & (copies >= 2)
+    beyond[beyond] = poisson.sf(copies[beyond] - 1, expected[beyond]) < alpha
     keep = np.maximum(1, np.round(expected)).astype(np.int64)
-    rank = pd.Series(order).groupby(key).rank(method="first").to_numpy() - 1
-    mask = beyond & (rank >= keep)
+    mask = beyond & (rank_within(key, order) >= keep)
     texts = [
         f"同一答案组合共 {c} 份，按本小区答案分布期望 {e:.2g} 份"
         for c, e in zip(copies[mask].tolist(), expected[mask].tolist(), strict=True)
     ]
     return Hit(mask, _details(mask, texts))
+
+
+def rank_within(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each element's 0-based rank by ``order`` (distinct values) among the elements of its
+    ``group`` (non-negative integer codes)."""
+    at = np.lexsort((order, group))
+    g = group[at]
+    start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    first = np.repeat(start, np.diff(np.r_[start, len(at)]))
+    rank = np.empty(len(at), dtype=np.int64)
+    rank[at] = np.arange(len(at)) - first
+    return rank
+
+
+def group_sizes(*keys: np.ndarray) -> np.ndarray:
+    """Per element, how many elements share its combination of ``keys`` (non-negative
+    integer codes, equal length)."""
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        key = key.astype(np.int64, copy=False)
+        combined = pd.factorize(combined * (int(key.max(initial=0)) + 1) + key)[0]
+    return np.bincount(combined)[combined]
 
 
 def _elsewhere(
@@ -288,10 +313,10 @@ def bursts(
         inside = np.cumsum(cover)[:-1] > 0
         hit = np.zeros(n, dtype=bool)
         hit[at[inside]] = True
-        count = pd.Series(hit).groupby(group).transform("sum").to_numpy()
+        count = np.bincount(group[have], weights=hit[have])
         new = hit & ~mask
         detail[new] = [
-            f"同一{label}在 {minutes:g} 分钟内集中提交（共 {int(c)} 份）" for c in count[new]
+            f"同一{label}在 {minutes:g} 分钟内集中提交（共 {int(c)} 份）" for c in count[group[new]]
         ]
         mask |= hit
     return Hit(mask, detail)

@@ -58,6 +58,8 @@ import pandas as pd
 from scipy.special import gammaln
 from scipy.stats import chi2
 
+from evaluation.ingest.quality.rules import group_sizes
+
 INDICATORS: dict[str, str] = {
     "fast": "up",
     "duplicates": "up",
@@ -188,11 +190,10 @@ def duplicate_excess(forms: SurveyorForms, n_surveyors: int) -> pd.DataFrame:
     doc: within-estate permutation null, exact expectation)."""
     has = forms.surveyor >= 0
     s, e, pat = forms.surveyor[has], forms.estate[has], forms.pattern[has]
-    frame = pd.DataFrame({"s": s, "e": e, "p": pat})
-    N = frame.groupby("e")["s"].transform("size").to_numpy(dtype=float)
-    c = frame.groupby(["e", "p"])["s"].transform("size").to_numpy(dtype=float)
-    n = frame.groupby(["s", "e"])["p"].transform("size").to_numpy(dtype=float)
-    own = frame.groupby(["s", "e", "p"])["p"].transform("size").to_numpy()
+    N = np.bincount(e)[e].astype(float)
+    c = group_sizes(e, pat).astype(float)
+    n = group_sizes(s, e).astype(float)
+    own = group_sizes(s, e, pat)
     observed = (own >= 2).astype(float)
     # P(none of the other c − 1 copies among the surveyor's other n − 1 forms)
     log_none = _log_comb(N - c, n - 1) - _log_comb(N - 1, n - 1)

@@ -1,0 +1,73 @@
+"""The integer group helpers of the quality checks and the duplicate rule's choice of the
+answer it keeps, against plain pandas group-bys and sorts."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+
+from evaluation.ingest import ingest
+from evaluation.ingest.quality.rules import group_sizes, rank_within
+
+
+def test_group_sizes_count_each_combination_of_keys() -> None:
+    rng = np.random.default_rng(1)
+    a, b, c = rng.integers(0, 7, 500), rng.integers(0, 3, 500), rng.integers(0, 40, 500)
+    frame = pd.DataFrame({"a": a, "b": b, "c": c})
+    expected = frame.groupby(["a", "b", "c"])["a"].transform("size").to_numpy()
+    assert np.array_equal(group_sizes(a, b, c), expected)
+    assert np.array_equal(group_sizes(a), np.bincount(a)[a])
+    assert np.array_equal(group_sizes(np.array([5]), np.array([2**40])), [1])
+
+
+def test_rank_within_orders_each_group_by_its_own_order() -> None:
+    rng = np.random.default_rng(2)
+    group = rng.integers(0, 25, 400)
+    order = rng.permutation(400)
+    expected = pd.Series(order).groupby(group).rank(method="first").to_numpy() - 1
+    assert np.array_equal(rank_within(group, order), expected.astype(np.int64))
+    assert len(rank_within(np.zeros(0, np.int64), np.zeros(0, np.int64))) == 0
+
+
+def _duplicates(times: list[str | None], files: list[int], rows: list[int], keys: list) -> list:
+    n = len(times)
+    table = pd.DataFrame(
+        {
+            "file_order": files,
+            "source_row": rows,
+            "source_file": [f"导出{f}.xlsx" for f in files],
+        }
+    )
+    flags = ingest._Flags(n)
+    household = pd.Series(keys, dtype="string")
+    none = pd.Series([pd.NA] * n, dtype="string")
+    quality = types.SimpleNamespace(action=lambda rule: "quarantine")
+    ingest._flag_duplicates(
+        table,
+        flags,
+        pd.Series(["E1"] * n, dtype="string"),
+        ingest._Keys(room=none, phone=none, household=household, sample=None),
+        pd.Series(pd.to_datetime(times), dtype="datetime64[ns]"),
+        types.SimpleNamespace(quality=quality),
+    )
+    return [text or None for text in flags.detail]
+
+
+def test_the_latest_answer_of_a_household_is_kept_then_the_later_file_and_row() -> None:
+    found = _duplicates(
+        ["2025-06-02", None, "2025-06-01", "2025-06-01", "2025-06-01", None, "2025-06-03"],
+        [1, 1, 1, 2, 2, 1, 1],
+        [2, 3, 4, 2, 3, 5, 6],
+        ["h1", "h1", "h2", "h2", "h2", None, "h3"],
+    )
+    assert found == [
+        None,  # h1: the dated answer wins over the undated one
+        "保留 导出1.xlsx 第 2 行的答卷",
+        "保留 导出2.xlsx 第 3 行的答卷",  # h2: same time: the later file, then the later row
+        "保留 导出2.xlsx 第 3 行的答卷",
+        None,
+        None,  # no household key: never a duplicate
+        None,  # h3: one answer
+    ]
