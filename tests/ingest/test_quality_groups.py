@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.ingest import ingest
-from evaluation.ingest.quality.rules import group_sizes, rank_within
+from evaluation.ingest.groups import group_sizes, rank_within
 
 
 def test_group_sizes_count_each_combination_of_keys() -> None:

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
+from evaluation.ingest.groups import rank_within
+
 #: rule code → Chinese reason (also of the surveyor-level and back-check codes)
 REASONS: dict[str, str] = {
     "speeder": "答题用时过短（疑似乱答）",
@@ -206,28 +208,6 @@ def near_duplicates(
         for c, e in zip(copies[mask].tolist(), expected[mask].tolist(), strict=True)
     ]
     return Hit(mask, _details(mask, texts))
-
-
-def rank_within(group: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Each element's 0-based rank by ``order`` (distinct values) among the elements of its
-    ``group`` (non-negative integer codes)."""
-    at = np.lexsort((order, group))
-    g = group[at]
-    start = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    first = np.repeat(start, np.diff(np.r_[start, len(at)]))
-    rank = np.empty(len(at), dtype=np.int64)
-    rank[at] = np.arange(len(at)) - first
-    return rank
-
-
-def group_sizes(*keys: np.ndarray) -> np.ndarray:
-    """Per element, how many elements share its combination of ``keys`` (non-negative
-    integer codes, equal length)."""
-    combined = np.zeros(len(keys[0]), dtype=np.int64)
-    for key in keys:
-        key = key.astype(np.int64, copy=False)
-        combined = pd.factorize(combined * (int(key.max(initial=0)) + 1) + key)[0]
-    return np.bincount(combined)[combined]
 
 
 def _elsewhere(

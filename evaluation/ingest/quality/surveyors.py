@@ -58,7 +58,7 @@ import pandas as pd
 from scipy.special import gammaln
 from scipy.stats import chi2
 
-from evaluation.ingest.quality.rules import group_sizes
+from evaluation.ingest.groups import group_sizes
 
 INDICATORS: dict[str, str] = {
     "fast": "up",
