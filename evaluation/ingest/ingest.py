@@ -716,6 +716,9 @@ class _Keys:
     household: pd.Series
     sample: pd.Series | None
     """The sample's households' keys (``None`` without a sample)."""
+    sample_row: np.ndarray | None = None
+    """Each row's household as its position in the sample (-1: not linked; ``None``
+    without a sample)."""
 
 
 def _validate(rows: pd.DataFrame, context: _Context, exports: list[ExportInfo]) -> IngestResult:
@@ -1136,7 +1139,7 @@ def _pseudonyms(rows: pd.DataFrame, context: _Context, linked: _Linked) -> _Keys
         sample_keys.take(at, allow_fill=True), index=rows.index, name="household_key"
     )
     sample_keys = pd.Series(sample_keys, index=sample.index, name="household_key")
-    return _Keys(room=room_key, phone=phone_key, household=household_key, sample=sample_keys)
+    return _Keys(room_key, phone_key, household_key, sample_keys, sample_row=at)
 
 
 def _duplicate_keys(estate_id: pd.Series, keys: _Keys) -> pd.Series:
@@ -1148,6 +1151,28 @@ def _duplicate_keys(estate_id: pd.Series, keys: _Keys) -> pd.Series:
         dup_key = dup_key.copy()
         dup_key[by_phone] = "phone:" + _joined(":", estate_id[by_phone], keys.phone[by_phone])
     return dup_key
+
+
+def _duplicate_codes(estate_id: pd.Series, keys: _Keys) -> np.ndarray:
+    """:func:`_duplicate_keys` as integer codes (-1: no key). A row linked to the sample
+    takes the code of its household's key in the sample: one factorize of the sample's
+    keys, in sample order, instead of one of the rows' keys (a string hash per row, the
+    strings scattered in memory). Household, room and phone keys are HMACs of different
+    kinds: a household key never equals a room or phone key, so the codes of the rows not
+    linked follow those of the sample."""
+    if keys.sample is None or keys.sample_row is None:
+        return pd.factorize(_duplicate_keys(estate_id, keys))[0]
+    sample_code, sample_uniques = pd.factorize(keys.sample)
+    at = keys.sample_row
+    code = np.full(len(at), -1, dtype=np.int64)
+    linked = at >= 0
+    code[linked] = sample_code[at[linked]]
+    rest = np.flatnonzero(code < 0)
+    if len(rest):
+        part = _Keys(keys.room.iloc[rest], keys.phone.iloc[rest], keys.household.iloc[rest], None)
+        other = pd.factorize(_duplicate_keys(estate_id.iloc[rest], part))[0]
+        code[rest] = np.where(other >= 0, other + len(sample_uniques), -1)
+    return code
 
 
 def _flag_duplicates(
@@ -1165,7 +1190,7 @@ def _flag_duplicates(
     action = context.quality.action("duplicate")
     if action == "off":
         return
-    code = pd.factorize(_duplicate_keys(estate_id, keys))[0]  # -1: no key
+    code = _duplicate_codes(estate_id, keys)
     keyed = flags.accepted & (code >= 0)
     counts = np.bincount(code[keyed], minlength=int(code.max(initial=-1)) + 2)
     # only keys that occur more than once among those rows need sorting

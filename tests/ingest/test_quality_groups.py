@@ -71,3 +71,22 @@ def test_the_latest_answer_of_a_household_is_kept_then_the_later_file_and_row() 
         None,  # no household key: never a duplicate
         None,  # h3: one answer
     ]
+
+
+def test_duplicate_codes_from_the_sample_group_rows_as_their_keys_do() -> None:
+    """Rows linked to the sample take their household's code there; the others are coded
+    by room, then estate + phone, as the keys themselves would group them (a sample that
+    lists one household twice, or a household without a key, included)."""
+    sample = pd.Series(["hA", "hB", "hA", pd.NA, "hC"], dtype="string")
+    at = np.array([0, 2, 1, -1, -1, 3, -1, -1, -1, 4])
+    household = pd.Series(sample.array.take(at, allow_fill=True), dtype="string")
+    room = pd.Series(["r1", "r2", "r3", "r9", "r9", "r5", None, None, None, "r6"], dtype="string")
+    phone = pd.Series([None] * 6 + ["p1", "p1", "p2", None], dtype="string")
+    estate = pd.Series(["E1"] * 10, dtype="string")
+    keys = ingest._Keys(room, phone, household, sample, sample_row=at)
+    codes = ingest._duplicate_codes(estate, keys)
+    plain = pd.factorize(ingest._duplicate_keys(estate, keys))[0]
+    assert np.array_equal(codes < 0, plain < 0)
+    assert np.array_equal(pd.factorize(codes)[0], pd.factorize(plain)[0])
+    assert codes[0] == codes[1] and codes[2] != codes[9] and codes[3] == codes[4]
+    assert codes[6] == codes[7] != codes[8]
