@@ -7,6 +7,7 @@ real-world mess (see :data:`MESS_RATES`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from evaluation.demo.district import (
     stream_rng,
     truth_for,
 )
-from evaluation.demo.records import Responses, Submissions
+from evaluation.demo.records import Responses, Submissions, pair_codes
 from wuye_common.errors import Problem, WuyeError
 
 RESPONSE_RATE = (0.65, 0.85)
@@ -69,6 +70,7 @@ META_COLUMNS = ("序号", "提交答卷时间", "所用时间", "来源", "来�
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)} | {" ": "\u3000"})
 
 SAMPLE_COLUMNS = ("estate_id", "building", "unit", "room", "household_id", "role", "order")
+VISIT_STATUS = np.array(["completed", "refused", "not_reached", "unused"], dtype=object)
 
 
 @dataclass
@@ -140,8 +142,14 @@ def _window_start(period: str) -> np.datetime64:
 
 
 def _format_times(times: np.ndarray) -> np.ndarray:
-    """``2025/6/12 14:03:27`` as 问卷星 writes it, via lookup tables (vectorised)."""
-    idx = pd.DatetimeIndex(times)
+    """``2025/6/12 14:03:27`` as 问卷星 writes it, via lookup tables (vectorised); each
+    distinct time formatted once (:func:`_distinct_texts`)."""
+    seconds = np.asarray(times, dtype="datetime64[s]").view(np.int64)
+    return _distinct_texts(seconds, _format_distinct_times)
+
+
+def _format_distinct_times(seconds: np.ndarray) -> np.ndarray:
+    idx = pd.DatetimeIndex(seconds.astype("datetime64[s]"))
     numbers = np.array([str(k) for k in range(10000)], dtype=object)
     two = np.array([f"{k:02d}" for k in range(60)], dtype=object)
     return (
@@ -340,12 +348,12 @@ def _visit(rng: np.random.Generator, households: _Households, n_estates: int) ->
     responds = households.occupied & (rng.random(len(s)) < rate[households.estate])
     refused = households.occupied & (rng.random(len(s)) < REFUSAL_SHARE)
     main = (s["role"] == "main").to_numpy()
-    group = pd.factorize(s["estate_id"] + "|" + s["building"])[0]
+    group = pair_codes(s["estate_id"], s["building"])
     n_groups = int(group.max()) + 1 if len(group) else 0
     by_order = np.lexsort((s["order"].to_numpy(), group))
     contacted = _reserves_contacted(group, n_groups, main, responds, by_order)
-    status = np.where(responds, "completed", np.where(refused, "refused", "not_reached"))
-    status = np.where(contacted, status, "unused").astype(object)
+    outcome = np.where(responds, 0, np.where(refused, 1, 2))
+    status = VISIT_STATUS[np.where(contacted, outcome, 3)]
     replaced = _replaced(group, n_groups, main, status == "completed", by_order)
     return _Visits(main=main, status=status, replaced=replaced)
 
@@ -427,7 +435,7 @@ def _respondents(
         "unsampled": len(extra),
         "unknown_estate": len(unknown_names),
     }
-    kinds = np.full(len(rows), "", dtype=object)
+    kinds = _full(len(rows), "")
     kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
     kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
     return Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds)
@@ -486,24 +494,25 @@ def _answer_from_truth(
     """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
     skipped items."""
     n = resp.n
-    levels = _true_levels(resp, items, truth)
-    u = ndtr(0.6 * rng.standard_normal((n, 1)) + 0.8 * rng.standard_normal((n, len(items))))
+    factor = 0.6 * rng.standard_normal((n, 1))[:, 0]
+    noise = rng.standard_normal((n, len(items)))
     gaps = rng.random((n, len(items)))
     resp.answers = np.empty((n, len(items)), dtype=object)
-    for j, item in enumerate(items):
-        resp.answers[:, j] = _item_answers(item, levels[:, j], u[:, j], gaps[:, j])
+    for j, item in enumerate(items):  # item by item: no respondent × item float matrices
+        u = ndtr(factor + 0.8 * noise[:, j])
+        level = _true_level(resp, item, truth)
+        resp.answers[:, j] = _item_answers(item, level, u, gaps[:, j])
 
 
-def _true_levels(resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame) -> np.ndarray:
-    """Per respondent × item: the true satisfaction of the respondent's estate on the item's
+def _true_level(resp: Responses, item: dict[str, Any], truth: pd.DataFrame) -> np.ndarray:
+    """Per respondent: the true satisfaction of the respondent's estate on the item's
     dimension (0.7 for estates not in the register)."""
     known, e_row = resp.known, resp.estate
-    levels = np.full((resp.n, len(items)), 0.7)
-    for j, item in enumerate(items):  # a dozen items, not respondents
-        col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
-        col = OVERALL if item["overall"] else col
-        levels[known, j] = truth[col].to_numpy()[e_row[known]]
-    return levels
+    level = np.full(resp.n, 0.7)
+    col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
+    col = OVERALL if item["overall"] else col
+    level[known] = truth[col].to_numpy()[e_row[known]]
+    return level
 
 
 def _item_answers(
@@ -579,33 +588,53 @@ def _write_addresses(rng: np.random.Generator, resp: Responses, fullwidth: np.nd
     """Building and room as respondents write them (:data:`BUILDING_FORMATS`,
     :data:`ROOM_FORMATS`), in full width where the estate name is."""
     n = resp.n
-    building = resp.rows["building"].to_numpy(dtype=object)
-    b_suffix = np.array(["栋", "", "号楼"], dtype=object)[_choose(rng, BUILDING_FORMATS, n)]
-    building_text = building + b_suffix
-    unit = resp.rows["unit"].to_numpy(dtype=object)
-    room = resp.rows["room"].to_numpy(dtype=object)
-    r_fmt = _choose(rng, ROOM_FORMATS, n)
-    room_text = np.where(
-        r_fmt == 2, room, unit + np.where(r_fmt == 0, "-", "单元").astype(object) + room
+    suffixes = np.array(["栋", "", "号楼"], dtype=object)
+    b_fmt = _choose(rng, BUILDING_FORMATS, n)
+    building = pd.factorize(resp.rows["building"].to_numpy(dtype=object))
+    building_text = _distinct_texts(
+        building[0] * 3 + b_fmt, lambda k: building[1][k // 3] + suffixes[k % 3]
     )
-    building_text[fullwidth] = [x.translate(FULLWIDTH) for x in building_text[fullwidth]]
-    room_text[fullwidth] = [x.translate(FULLWIDTH) for x in room_text[fullwidth]]
+    r_fmt = _choose(rng, ROOM_FORMATS, n)
+    room_text = _room_texts(resp.rows, r_fmt)
+    fw = np.flatnonzero(fullwidth)
+    building_text[fw] = _distinct_texts(building_text[fw], _to_fullwidth)
+    room_text[fw] = _distinct_texts(room_text[fw], _to_fullwidth)
     resp.texts["building"], resp.texts["room"] = building_text, room_text
-    resp.mess["building_plain"] = int((b_suffix == "").sum())
-    resp.mess["building_haolou"] = int((b_suffix == "号楼").sum())
+    resp.mess["building_plain"] = int((b_fmt == 1).sum())
+    resp.mess["building_haolou"] = int((b_fmt == 2).sum())
     resp.mess["room_without_unit"] = int((r_fmt == 2).sum())
+
+
+def _room_texts(rows: pd.DataFrame, r_fmt: np.ndarray) -> np.ndarray:
+    """The room as written in format ``r_fmt`` of :data:`ROOM_FORMATS` (each distinct
+    text made once)."""
+    unit = pd.factorize(rows["unit"].to_numpy(dtype=object))
+    room = pd.factorize(rows["room"].to_numpy(dtype=object))
+    k_room = max(len(room[1]), 1)
+    key = (unit[0].astype(np.int64) * k_room + room[0]) * 3 + r_fmt
+
+    def texts(k: np.ndarray) -> np.ndarray:
+        fmt, pair = k % 3, k // 3
+        u, r = unit[1][pair // k_room].astype(object), room[1][pair % k_room].astype(object)
+        return np.where(fmt == 2, r, u + np.where(fmt == 0, "-", "单元").astype(object) + r)
+
+    return _distinct_texts(key, texts)
+
+
+def _to_fullwidth(texts: np.ndarray) -> np.ndarray:
+    return np.array([x.translate(FULLWIDTH) for x in texts], dtype=object)
 
 
 def _phones_and_comments(rng: np.random.Generator, resp: Responses) -> None:
     """The optional phone and comment questions; one comment looks like a formula."""
     n = resp.n
-    phone = np.full(n, EMPTY, dtype=object)
+    phone = _full(n, EMPTY)
     given = rng.random(n) < MESS_RATES["phone_given"]
     digits = pd.Series(rng.integers(0, 10**9, int(given.sum()))).astype(str).str.zfill(9)
     phone[given] = np.array(["13", "15", "18"], dtype=object)[
         rng.integers(0, 3, len(digits))
     ] + digits.to_numpy(dtype=object)
-    comment = np.full(n, EMPTY, dtype=object)
+    comment = _full(n, EMPTY)
     said = rng.random(n) < MESS_RATES["comment_given"]
     comment[said] = np.array(nm.COMMENTS, dtype=object)[
         rng.integers(0, len(nm.COMMENTS), int(said.sum()))
@@ -634,16 +663,15 @@ def _submission_metadata(rng: np.random.Generator, resp: Responses, period: str)
     ip_kind = _choose(rng, tuple(x[2] for x in IP_PREFIXES), n)
     octets = rng.integers(1, 255, (n, 2))
     numbers = np.array([str(k) for k in range(256)], dtype=object)
-    ip = (
-        np.array([x[0] for x in IP_PREFIXES], dtype=object)[ip_kind]
-        + "."
-        + numbers[octets[:, 0]]
-        + "."
-        + numbers[octets[:, 1]]
-        + "("
-        + np.array([x[1] for x in IP_PREFIXES], dtype=object)[ip_kind]
-        + ")"
-    )
+    prefixes = np.array([x[0] for x in IP_PREFIXES], dtype=object)
+    places = np.array([x[1] for x in IP_PREFIXES], dtype=object)
+
+    def texts(k: np.ndarray) -> np.ndarray:
+        kind = k >> 16
+        a, b = numbers[(k >> 8) & 255], numbers[k & 255]
+        return prefixes[kind] + "." + a + "." + b + "(" + places[kind] + ")"
+
+    ip = _distinct_texts((ip_kind << 16) | (octets[:, 0] << 8) | octets[:, 1], texts)
     resp.metadata = {
         "来源": np.array([x[0] for x in SOURCES], dtype=object)[source],
         "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source],
@@ -671,43 +699,44 @@ def _with_duplicates(rng: np.random.Generator, resp: Responses) -> Submissions:
     )
 
 
-def _export_columns(q: dict[str, Any], resp: Responses, subs: Submissions) -> dict[str, np.ndarray]:
+def _export_columns(
+    q: dict[str, Any], resp: Responses, subs: Submissions
+) -> Iterator[tuple[str, np.ndarray]]:
     """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
-    questions in question order."""
+    questions in question order; made one at a time, so that a city's export is not
+    held twice."""
     take = subs.take
-    columns: dict[str, np.ndarray] = {
-        "序号": np.arange(1, len(take) + 1),
-        "提交答卷时间": _format_times(subs.times),
-        "所用时间": numbers_text(subs.duration) + "秒",
-        **{name: values[take] for name, values in resp.metadata.items()},
-    }
+    yield "序号", np.arange(1, len(take) + 1)
+    yield "提交答卷时间", _format_times(subs.times)
+    yield "所用时间", numbers_text(subs.duration, "秒")
+    for name, values in resp.metadata.items():
+        yield name, values[take]
     ident, free = q["identification"], q["free_text"]
     by_number: dict[int, tuple[str, np.ndarray]] = {}
     for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
-            by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key][take])
+            by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key])
     for j, item in enumerate(q["items"]):
-        by_number[item["number"]] = (item["text"], resp.answers[take, j])
+        by_number[item["number"]] = (item["text"], resp.answers[:, j])
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (
-            free["comment"]["text"],
-            resp.texts["comment"][take],
-        )
+        by_number[free["comment"]["number"]] = (free["comment"]["text"], resp.texts["comment"])
     for number in sorted(by_number):
         text, values = by_number[number]
-        columns[f"{number}、{text}"] = values
-    return columns
+        yield f"{number}、{text}", values[take]
 
 
 def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None) -> np.ndarray:
     """``values`` at ``position`` of ``total`` rows, ``fill`` elsewhere."""
-    full = np.full(total, fill, dtype=object)
+    full = _full(total, fill)
     full[position] = values
     return full
 
 
 def _with_blank_rows(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], resp: Responses, subs: Submissions
+    rng: np.random.Generator,
+    columns: Iterable[tuple[str, np.ndarray]],
+    resp: Responses,
+    subs: Submissions,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The export and its hidden key, with fully blank rows somewhere in the sheet."""
     m = len(subs.take)
@@ -719,12 +748,14 @@ def _with_blank_rows(
     blank[position] = False
     resp.mess["blank_rows"] = k_blank
     data: dict[str, Any] = {}
-    for name, values in columns.items():
+    for name, values in columns:
         full = _spread(values, position, total)
         data[name] = (
             pd.array(full, dtype="Int64") if name == "序号" else pd.Series(full, dtype="str")
         )
-    export = pd.DataFrame(data)
+        del values, full  # one column's copies at a time
+    export = pd.DataFrame(data, copy=False)
+    del data
     key = pd.DataFrame({"row": np.arange(total), "序号": export["序号"]})
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
@@ -742,8 +773,26 @@ def _with_blank_rows(
     return export, key
 
 
-def numbers_text(values: np.ndarray) -> np.ndarray:
-    """Non-negative integers as text through a lookup table (vectorised ``str``)."""
+def numbers_text(values: np.ndarray, suffix: str = "") -> np.ndarray:
+    """Non-negative integers as text (followed by ``suffix``) through a lookup table
+    (vectorised ``str``; equal values share one string object)."""
     values = np.asarray(values, dtype=np.int64)
-    table = np.array([str(k) for k in range(int(values.max(initial=0)) + 1)], dtype=object)
+    table = np.array([f"{k}{suffix}" for k in range(int(values.max(initial=0)) + 1)], dtype=object)
     return table[values]
+
+
+def _distinct_texts(keys: np.ndarray, texts: Any) -> np.ndarray:
+    """``texts(unique keys)`` spread back over ``keys``: each distinct text made once and
+    shared by the rows that have it (a city's export holds millions of rows but far fewer
+    distinct times, addresses or IP addresses; one string object per row would cost
+    gigabytes)."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+    return np.asarray(texts(np.asarray(uniques)), dtype=object)[codes]
+
+
+def _full(n: int, value: Any) -> np.ndarray:
+    """An object array of ``n`` references to one ``value`` (``np.full`` of a text makes
+    ``n`` copies of it)."""
+    out = np.empty(n, dtype=object)
+    out[:] = value
+    return out

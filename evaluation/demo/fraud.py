@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.demo import names as nm
-from evaluation.demo.records import Responses, Submissions
+from evaluation.demo.records import Responses, Submissions, pair_codes
 
 QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
@@ -46,7 +46,7 @@ def assign_surveyors(rng: np.random.Generator, resp: Responses, n_estates: int) 
     k = rng.integers(SURVEYORS_PER_ESTATE[0], SURVEYORS_PER_ESTATE[1] + 1, n_estates)
     crew = np.argsort(rng.random((n_estates, pool)), axis=1)[:, : SURVEYORS_PER_ESTATE[1]]
     rows = resp.rows
-    building = pd.factorize(rows["e"].astype(str) + "|" + rows["building"].astype(str))[0]
+    building = pair_codes(rows["e"].to_numpy(), rows["building"].astype(str).to_numpy())
     pick = rng.random(int(building.max()) + 1)
     estate = np.maximum(resp.estate, 0)
     who = crew[estate, (pick[building] * k[estate]).astype(np.int64)]

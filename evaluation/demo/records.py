@@ -5,6 +5,7 @@ fieldwork` and the quality steps of :mod:`evaluation.demo.fraud`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,3 +69,11 @@ class Submissions:
     times: np.ndarray
     duration: np.ndarray
     kinds: np.ndarray
+
+
+def pair_codes(a: Any, b: Any) -> np.ndarray:
+    """Group numbers of the pairs ``(a, b)`` in order of first appearance: the codes
+    ``pd.factorize`` gives the texts ``a + "|" + b``, without making a text per row."""
+    first = pd.factorize(np.asarray(a), use_na_sentinel=False)[0].astype(np.int64)
+    second, seconds = pd.factorize(np.asarray(b), use_na_sentinel=False)
+    return pd.factorize(first * max(len(seconds), 1) + second)[0]
