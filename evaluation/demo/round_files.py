@@ -17,7 +17,7 @@ import tomli_w
 import xlsxwriter
 
 from evaluation.demo.district import DemoDistrict, build_district, period_parts, register_for
-from evaluation.demo.fieldwork import numbers_text, simulate_fieldwork
+from evaluation.demo.fieldwork import simulate_fieldwork
 from evaluation.round import REGISTER_LABELS, period_label
 from wuye_common.files import atomic_path, temp_path
 
@@ -209,6 +209,8 @@ def _write_cells(sheet: Any, export: pd.DataFrame) -> None:
 
 
 _EXPORT_CHUNK = 20_000
+_ESCAPE = re.compile(r"[&<>\x00-\x08\x0B-\x1F\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+"""What :func:`sampling.fieldsheets.xml_text` changes in a text (elsewhere it keeps it)."""
 _MAX_TEXT = 32_767  # Excel's cell limit; xlsxwriter truncates longer strings the same way
 
 
@@ -278,26 +280,17 @@ def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
     n = len(export)
     strings: dict[str, int] = {}
     cells = _Cells(values=[], numeric=[], strings=strings, refs=0)
-    for name in export.columns:
-        values = export[name].to_numpy(dtype=object)
+    for c in range(export.shape[1]):
+        column = export.iloc[:, c]
+        values = column.to_numpy(dtype=object)
         present = np.asarray(pd.notna(values), dtype=bool)
-        is_number = (
-            np.fromiter(
-                (isinstance(v, (int, float, np.integer, np.floating)) for v in values),
-                dtype=bool,
-                count=n,
-            )
-            & present
-        )
+        is_number = _numbers(column.dtype, values) & present
         text_at = present & ~is_number
         v = np.full(n, None, dtype=object)
         if text_at.any():
             codes, uniques = pd.factorize(values[text_at])
-            index = np.array(
-                [strings.setdefault(str(u)[:_MAX_TEXT], len(strings)) for u in uniques],
-                dtype=np.int64,
-            )
-            v[text_at] = numbers_text(base + index[codes])
+            index = [strings.setdefault(str(u)[:_MAX_TEXT], len(strings)) for u in uniques]
+            v[text_at] = np.array([str(base + i) for i in index], dtype=object)[codes]
         if is_number.any():
             numbers = values[is_number]
             if not np.isfinite(np.asarray(numbers, dtype=float)).all():
@@ -307,6 +300,20 @@ def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
         cells.values.append(v)
         cells.numeric.append(is_number)
     return cells
+
+
+def _numbers(dtype: Any, values: np.ndarray) -> np.ndarray:
+    """Which of a column's ``values`` are numbers: none in a text column, all in an
+    integer or float one (bool aside), else value by value."""
+    if isinstance(dtype, pd.StringDtype):
+        return np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return np.fromiter(
+            (isinstance(v, (int, float, np.integer, np.floating)) for v in values),
+            dtype=bool,
+            count=len(values),
+        )
+    return np.ones(len(values), dtype=bool)
 
 
 def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
@@ -348,12 +355,13 @@ def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
     """The shared-string part with the new strings appended and its counts updated."""
     from sampling.fieldsheets import xml_text
 
-    items = "".join(
-        f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
-        if u != u.strip()
-        else f"<si><t>{xml_text(u)}</t></si>"
-        for u in cells.strings
-    )
+    def item(u: str) -> str:
+        text = xml_text(u) if _ESCAPE.search(u) else u  # most texts need no escape
+        if u != u.strip():
+            return f'<si><t xml:space="preserve">{text}</t></si>'
+        return f"<si><t>{text}</t></si>"
+
+    items = "".join([item(u) for u in cells.strings])
     base = int(found[2])
     return (
         sst[: found.start()]
