@@ -182,9 +182,8 @@ def simulate_fieldwork(
     counts (see :data:`MESS_RATES`) are in ``export.attrs["mess"]``; use
     :func:`simulate_visits` for the hidden key and dispositions as well.
     """
-    return simulate_visits(
-        district, sample, period=period, seed=seed, questionnaire_path=questionnaire_path
-    ).export
+    export, _ = _simulate(district, sample, period, seed, questionnaire_path)
+    return export  # the hidden key and dispositions are not made (a city's key is long)
 
 
 def simulate_visits(
@@ -211,6 +210,24 @@ def simulate_visits(
     and changes :class:`Responses` and records what it did with :meth:`Responses.mark`.
     Add it where it belongs in the order (after the steps whose draws it must not shift).
     """
+    export, hidden = _simulate(district, sample, period, seed, questionnaire_path)
+    return Fieldwork(
+        export=export,
+        key=_key(export, hidden),
+        dispositions=_dispositions(hidden.households, hidden.visits),
+        mess=hidden.resp.mess,
+    )
+
+
+def _simulate(
+    district: DemoDistrict,
+    sample: pd.DataFrame,
+    period: str,
+    seed: int,
+    questionnaire_path: str | Path,
+) -> tuple[pd.DataFrame, _Hidden]:
+    """The export and what the key and the dispositions are made of (the steps of
+    :func:`simulate_visits`)."""
     _check_sample(sample)
     q = questionnaire_spec(questionnaire_path)
     truth = truth_for(district, period)
@@ -247,11 +264,9 @@ def simulate_visits(
         str(names[target.estate]) if target.estate >= 0 else "",
         _window_start(period),
     )
-    columns = _export_columns(q, resp, submissions)
-    export, key = _with_blank_rows(rng, columns, resp, submissions)
-    return Fieldwork(
-        export=export, key=key, dispositions=_dispositions(households, visits), mess=resp.mess
-    )
+    position, total = _blank_rows(rng, resp, len(submissions.take))
+    export = _export_frame(_export_columns(q, resp, submissions), position, total, resp)
+    return export, _Hidden(resp, submissions, households, visits, position)
 
 
 def _estate_sizes(district: DemoDistrict, truth: pd.DataFrame) -> pd.DataFrame:
@@ -325,8 +340,11 @@ def _canonical_sample(
         if "household_id" in sample.columns
         else s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"]
     )
-    perm = np.lexsort(
-        [s[c].to_numpy() for c in ("household_id", "order", "role", "building", "estate_id")]
+    perm = np.lexsort(  # texts sorted as their codes in sorted order (not as objects: slow)
+        [
+            pd.factorize(s[c], sort=True)[0] if c != "order" else s[c].to_numpy()
+            for c in ("household_id", "order", "role", "building", "estate_id")
+        ]
     )
     s = s.iloc[perm].reset_index(drop=True)
     e = pd.Index(truth["estate_id"]).get_indexer(s["estate_id"])
@@ -732,21 +750,21 @@ def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = No
     return full
 
 
-def _with_blank_rows(
-    rng: np.random.Generator,
-    columns: Iterable[tuple[str, np.ndarray]],
-    resp: Responses,
-    subs: Submissions,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The export and its hidden key, with fully blank rows somewhere in the sheet."""
-    m = len(subs.take)
+def _blank_rows(rng: np.random.Generator, resp: Responses, m: int) -> tuple[np.ndarray, int]:
+    """Fully blank rows somewhere in the sheet: the row of each of the ``m`` submissions
+    and the sheet's number of rows."""
     k_blank = max(1, round(MESS_RATES["blank_rows"] * m))
     at = np.sort(rng.choice(m + 1, k_blank, replace=True))
     position = np.arange(m) + np.searchsorted(at, np.arange(m), side="right")
-    total = m + k_blank
-    blank = np.ones(total, dtype=bool)
-    blank[position] = False
     resp.mess["blank_rows"] = k_blank
+    return position, m + k_blank
+
+
+def _export_frame(
+    columns: Iterable[tuple[str, np.ndarray]], position: np.ndarray, total: int, resp: Responses
+) -> pd.DataFrame:
+    """The export: ``columns`` (one value per submission) at ``position`` of ``total`` rows,
+    blank elsewhere; text columns of ``str`` dtype, ``序号`` ``Int64``."""
     data: dict[str, Any] = {}
     for name, values in columns:
         full = _spread(values, position, total)
@@ -756,6 +774,29 @@ def _with_blank_rows(
         del values, full  # one column's copies at a time
     export = pd.DataFrame(data, copy=False)
     del data
+    resp.mess["rows"] = total
+    resp.mess["responses"] = len(position)
+    export.attrs["mess"] = dict(resp.mess)
+    return export
+
+
+@dataclass
+class _Hidden:
+    """What the key and the dispositions of :func:`simulate_visits` are made of."""
+
+    resp: Responses
+    subs: Submissions
+    households: _Households
+    visits: _Visits
+    position: np.ndarray
+    """Each submission's row in the export."""
+
+
+def _key(export: pd.DataFrame, hidden: _Hidden) -> pd.DataFrame:
+    """The hidden key (see :class:`Fieldwork`): one row per export row."""
+    resp, subs, position, total = hidden.resp, hidden.subs, hidden.position, len(export)
+    blank = np.ones(total, dtype=bool)
+    blank[position] = False
     key = pd.DataFrame({"row": np.arange(total), "序号": export["序号"]})
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
@@ -767,10 +808,7 @@ def _with_blank_rows(
     key["mess"] = pd.Series(
         _spread([k.strip(",") for k in subs.kinds], position, total, "blank"), dtype="str"
     )
-    resp.mess["rows"] = total
-    resp.mess["responses"] = m
-    export.attrs["mess"] = dict(resp.mess)
-    return export, key
+    return key
 
 
 def numbers_text(values: np.ndarray, suffix: str = "") -> np.ndarray:
