@@ -28,7 +28,7 @@ from evaluation.demo.district import (
     stream_rng,
     truth_for,
 )
-from evaluation.demo.records import Responses, Submissions, pair_codes
+from evaluation.demo.records import Responses, Submissions, full_of, pair_codes
 from wuye_common.errors import Problem, WuyeError
 
 RESPONSE_RATE = (0.65, 0.85)
@@ -69,6 +69,8 @@ IP_PREFIXES = (
 META_COLUMNS = ("序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP")
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)} | {" ": "\u3000"})
 
+DRAW_ROWS = 100_000
+"""Respondents whose answers are drawn at a time (the numbers do not depend on it)."""
 SAMPLE_COLUMNS = ("estate_id", "building", "unit", "room", "household_id", "role", "order")
 VISIT_STATUS = np.array(["completed", "refused", "not_reached", "unused"], dtype=object)
 
@@ -182,8 +184,8 @@ def simulate_fieldwork(
     counts (see :data:`MESS_RATES`) are in ``export.attrs["mess"]``; use
     :func:`simulate_visits` for the hidden key and dispositions as well.
     """
-    export, _ = _simulate(district, sample, period, seed, questionnaire_path)
-    return export  # the hidden key and dispositions are not made (a city's key is long)
+    export, _ = _simulate(district, sample, period, seed, questionnaire_path, hidden=False)
+    return export
 
 
 def simulate_visits(
@@ -210,7 +212,8 @@ def simulate_visits(
     and changes :class:`Responses` and records what it did with :meth:`Responses.mark`.
     Add it where it belongs in the order (after the steps whose draws it must not shift).
     """
-    export, hidden = _simulate(district, sample, period, seed, questionnaire_path)
+    export, hidden = _simulate(district, sample, period, seed, questionnaire_path, hidden=True)
+    assert hidden is not None
     return Fieldwork(
         export=export,
         key=_key(export, hidden),
@@ -225,9 +228,12 @@ def _simulate(
     period: str,
     seed: int,
     questionnaire_path: str | Path,
-) -> tuple[pd.DataFrame, _Hidden]:
-    """The export and what the key and the dispositions are made of (the steps of
-    :func:`simulate_visits`)."""
+    *,
+    hidden: bool,
+) -> tuple[pd.DataFrame, _Hidden | None]:
+    """The export and, with ``hidden``, what the key and the dispositions are made of (the
+    steps of :func:`simulate_visits`). Without, the visits are let go before the export
+    is made: a city's export is built within what its fieldwork took."""
     _check_sample(sample)
     q = questionnaire_spec(questionnaire_path)
     truth = truth_for(district, period)
@@ -265,8 +271,10 @@ def _simulate(
         _window_start(period),
     )
     position, total = _blank_rows(rng, resp, len(submissions.take))
+    made = _Hidden(resp, submissions, households, visits, position) if hidden else None
+    del households, visits
     export = _export_frame(_export_columns(q, resp, submissions), position, total, resp)
-    return export, _Hidden(resp, submissions, households, visits, position)
+    return export, made
 
 
 def _estate_sizes(district: DemoDistrict, truth: pd.DataFrame) -> pd.DataFrame:
@@ -453,7 +461,7 @@ def _respondents(
         "unsampled": len(extra),
         "unknown_estate": len(unknown_names),
     }
-    kinds = _full(len(rows), "")
+    kinds = full_of(len(rows), "")
     kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
     kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
     return Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds)
@@ -510,34 +518,54 @@ def _answer_from_truth(
     rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame
 ) -> None:
     """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
-    skipped items."""
-    n = resp.n
+    skipped items.
+
+    The respondent × item draws are made :data:`DRAW_ROWS` rows at a time (the same
+    numbers as in one draw) and kept as option numbers, not as floats: a city's
+    respondents × items would take gigabytes."""
+    n, k = resp.n, len(items)
     factor = 0.6 * rng.standard_normal((n, 1))[:, 0]
-    noise = rng.standard_normal((n, len(items)))
-    gaps = rng.random((n, len(items)))
-    resp.answers = np.empty((n, len(items)), dtype=object)
-    for j, item in enumerate(items):  # item by item: no respondent × item float matrices
-        u = ndtr(factor + 0.8 * noise[:, j])
-        level = _true_level(resp, item, truth)
-        resp.answers[:, j] = _item_answers(item, level, u, gaps[:, j])
+    levels = np.column_stack([_true_levels(item, truth) for item in items])
+    e_row, known = resp.estate, resp.known
+    option = np.empty((n, k), dtype=np.int8)
+    for lo in range(0, n, DRAW_ROWS):
+        rows = slice(lo, min(n, lo + DRAW_ROWS))
+        u = ndtr(factor[rows, None] + 0.8 * rng.standard_normal((rows.stop - lo, k)))
+        p = np.where(known[rows, None], levels[np.maximum(e_row[rows], 0)], 0.7)
+        for j, item in enumerate(items):
+            option[rows, j] = _item_options(item, p[:, j], u[:, j])
+    for lo in range(0, n, DRAW_ROWS):
+        rows = slice(lo, min(n, lo + DRAW_ROWS))
+        gaps = rng.random((rows.stop - lo, k))
+        for j, item in enumerate(items):
+            dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
+            skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
+            gap, chosen = gaps[:, j], option[rows, j]
+            chosen[gap < dont_know] = _n_options(item)
+            chosen[(gap >= dont_know) & (gap < dont_know + skipped)] = _n_options(item) + 1
+    resp.answers = [
+        np.array([*item["satisfied"], *item["not_satisfied"], DONT_KNOW, SKIPPED], dtype=object)[
+            option[:, j]
+        ]
+        for j, item in enumerate(items)
+    ]
 
 
-def _true_level(resp: Responses, item: dict[str, Any], truth: pd.DataFrame) -> np.ndarray:
-    """Per respondent: the true satisfaction of the respondent's estate on the item's
-    dimension (0.7 for estates not in the register)."""
-    known, e_row = resp.known, resp.estate
-    level = np.full(resp.n, 0.7)
+def _true_levels(item: dict[str, Any], truth: pd.DataFrame) -> np.ndarray:
+    """Per truth row: the estate's true satisfaction on the item's dimension."""
     col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
     col = OVERALL if item["overall"] else col
-    level[known] = truth[col].to_numpy()[e_row[known]]
-    return level
+    return truth[col].to_numpy(dtype=float)
 
 
-def _item_answers(
-    item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.ndarray
-) -> np.ndarray:
-    """One item's answer labels: satisfied iff ``u < p``; the satisfied and the other
-    options split by cuts within each part; ``gap`` decides 不清楚 and skips."""
+def _n_options(item: dict[str, Any]) -> int:
+    return len(item["satisfied"]) + len(item["not_satisfied"])
+
+
+def _item_options(item: dict[str, Any], p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One item's answers as option numbers (satisfied options first): satisfied iff
+    ``u < p`` (``p``: the respondent's true level, 0.7 for an estate not in the
+    register); the satisfied and the other options split by cuts within each part."""
     n = len(p)
     sat, non = item["satisfied"], item["not_satisfied"]
     if len(sat) == 2:
@@ -548,13 +576,7 @@ def _item_answers(
     w = 0.5 ** np.arange(len(non))
     non_cum = np.cumsum(w / w.sum())
     cuts = np.column_stack([p[:, None] * sat_cum, p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
-    idx = np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
-    label = np.array(sat + non, dtype=object)[idx]
-    dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
-    skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
-    label[gap < dont_know] = DONT_KNOW
-    label[(gap >= dont_know) & (gap < dont_know + skipped)] = SKIPPED
-    return label
+    return np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
 
 
 def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]]) -> None:
@@ -569,7 +591,7 @@ def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, A
     ]
     for j, item in enumerate(items):
         ok = np.isin(straight, item["satisfied"] + item["not_satisfied"])
-        resp.answers[np.flatnonzero(speeder)[ok], j] = straight[ok]
+        resp.answers[j][np.flatnonzero(speeder)[ok]] = straight[ok]
     resp.duration, resp.speeder = duration, speeder
     resp.mark(speeder, "speeder", counted_as="speeders")
 
@@ -646,13 +668,13 @@ def _to_fullwidth(texts: np.ndarray) -> np.ndarray:
 def _phones_and_comments(rng: np.random.Generator, resp: Responses) -> None:
     """The optional phone and comment questions; one comment looks like a formula."""
     n = resp.n
-    phone = _full(n, EMPTY)
+    phone = full_of(n, EMPTY)
     given = rng.random(n) < MESS_RATES["phone_given"]
     digits = pd.Series(rng.integers(0, 10**9, int(given.sum()))).astype(str).str.zfill(9)
     phone[given] = np.array(["13", "15", "18"], dtype=object)[
         rng.integers(0, 3, len(digits))
     ] + digits.to_numpy(dtype=object)
-    comment = _full(n, EMPTY)
+    comment = full_of(n, EMPTY)
     said = rng.random(n) < MESS_RATES["comment_given"]
     comment[said] = np.array(nm.COMMENTS, dtype=object)[
         rng.integers(0, len(nm.COMMENTS), int(said.sum()))
@@ -721,31 +743,36 @@ def _export_columns(
     q: dict[str, Any], resp: Responses, subs: Submissions
 ) -> Iterator[tuple[str, np.ndarray]]:
     """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
-    questions in question order; made one at a time, so that a city's export is not
-    held twice."""
+    questions in question order; made one at a time, each taking its values out of
+    ``resp`` (its answers, metadata and texts but the surveyor's, which the key reads),
+    so that a city's export is not held twice."""
     take = subs.take
     yield "序号", np.arange(1, len(take) + 1)
     yield "提交答卷时间", _format_times(subs.times)
     yield "所用时间", numbers_text(subs.duration, "秒")
-    for name, values in resp.metadata.items():
-        yield name, values[take]
+    for name in list(resp.metadata):
+        yield name, resp.metadata.pop(name)[take]
     ident, free = q["identification"], q["free_text"]
     by_number: dict[int, tuple[str, np.ndarray]] = {}
     for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
-            by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key])
-    for j, item in enumerate(q["items"]):
-        by_number[item["number"]] = (item["text"], resp.answers[:, j])
+            values = resp.texts[key] if key == "surveyor" else resp.texts.pop(key)
+            by_number[ident[key]["number"]] = (ident[key]["text"], values)
+    for item, answers in zip(q["items"], resp.answers, strict=True):
+        by_number[item["number"]] = (item["text"], answers)
+    resp.answers = []
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (free["comment"]["text"], resp.texts["comment"])
+        by_number[free["comment"]["number"]] = (free["comment"]["text"], resp.texts.pop("comment"))
     for number in sorted(by_number):
-        text, values = by_number[number]
-        yield f"{number}、{text}", values[take]
+        text, values = by_number.pop(number)
+        column = values[take]
+        del values
+        yield f"{number}、{text}", column
 
 
 def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None) -> np.ndarray:
     """``values`` at ``position`` of ``total`` rows, ``fill`` elsewhere."""
-    full = _full(total, fill)
+    full = full_of(total, fill)
     full[position] = values
     return full
 
@@ -826,11 +853,3 @@ def _distinct_texts(keys: np.ndarray, texts: Any) -> np.ndarray:
     gigabytes)."""
     codes, uniques = pd.factorize(keys, use_na_sentinel=False)
     return np.asarray(texts(np.asarray(uniques)), dtype=object)[codes]
-
-
-def _full(n: int, value: Any) -> np.ndarray:
-    """An object array of ``n`` references to one ``value`` (``np.full`` of a text makes
-    ``n`` copies of it)."""
-    out = np.empty(n, dtype=object)
-    out[:] = value
-    return out

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.demo import names as nm
-from evaluation.demo.records import Responses, Submissions, pair_codes
+from evaluation.demo.records import Responses, Submissions, full_of, pair_codes
 
 QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
@@ -67,7 +67,7 @@ def dishonest_surveyor(
     fake = np.sort(rng.choice(mine, round(DISHONEST_SHARE * len(mine)), replace=False))
     for j, item in enumerate(items):
         top = item["satisfied"]
-        resp.answers[fake, j] = np.array(top, dtype=object)[
+        resp.answers[j][fake] = np.array(top, dtype=object)[
             (rng.random(len(fake)) < 0.3).astype(int) % len(top)
         ]
     resp.duration[fake] = rng.integers(70, 131, len(fake))
@@ -153,7 +153,7 @@ def forged_target(
     satisfied = items[overall]["satisfied"]
     tops = tuple(str(item["satisfied"][0]) for item in items)
     e = resp.estate
-    answer = resp.answers[:, overall]
+    answer = resp.answers[overall]
     counted = resp.rows["role"].isin(["main", "reserve"]).to_numpy() & ~resp.speeder
     known = resp.known & counted & (answer != "不清楚")
     thresholds = estates["threshold"].to_numpy(dtype=float)
@@ -210,8 +210,10 @@ def forged_batch(
     )
     first = resp.n
     resp.rows = pd.concat([resp.rows, new], ignore_index=True)
-    top = np.tile(np.array(target.tops, dtype=object), (k, 1))
-    resp.answers = np.vstack([resp.answers, top])
+    resp.answers = [
+        np.concatenate([column, full_of(k, top)])
+        for column, top in zip(resp.answers, target.tops, strict=True)
+    ]
     when = (
         start
         + np.timedelta64(int(rng.integers(3, 18)), "D")

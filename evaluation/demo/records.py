@@ -26,8 +26,9 @@ class Responses:
     """Counts per kind of mess (and of visit outcome), in the order the steps add them."""
     kinds: np.ndarray
     """Per row: the kinds of mess applied, each after a ``,``."""
-    answers: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=object))
-    """Per row × item: the answer label."""
+    answers: list[np.ndarray] = field(default_factory=list)
+    """Per item: each row's answer label (a column per item, so that rows are appended and
+    the export takes the columns one by one without copying them all at once)."""
     duration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """所用时间 in seconds."""
     speeder: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
@@ -77,3 +78,11 @@ def pair_codes(a: Any, b: Any) -> np.ndarray:
     first = pd.factorize(np.asarray(a), use_na_sentinel=False)[0].astype(np.int64)
     second, seconds = pd.factorize(np.asarray(b), use_na_sentinel=False)
     return pd.factorize(first * max(len(seconds), 1) + second)[0]
+
+
+def full_of(n: int, value: Any) -> np.ndarray:
+    """An object array of ``n`` references to one ``value`` (``np.full`` of a text makes
+    ``n`` copies of it: a gigabyte at a city's scale)."""
+    out = np.empty(n, dtype=object)
+    out[:] = value
+    return out
