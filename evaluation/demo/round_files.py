@@ -332,23 +332,32 @@ def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
     sink.write(("</sheetData>" + tail).encode("utf-8"))
 
 
+_KINDS = np.array(['" t="s"><v>', '"><v>'], dtype=object)
+"""The end of a cell's ``<c>`` tag: a shared-string index, or a number."""
+
+
 def _rows_xml(cells: _Cells, letters: list[str], filled: np.ndarray, lo: int, hi: int) -> str:
-    """``<row>`` elements of export rows ``lo``..``hi`` (sheet rows from ``lo + 2``)."""
-    rows = np.arange(lo + 2, hi + 2).astype(str).astype(object)
-    parts = []
-    for c in range(len(letters)):
-        v = cells.values[c][lo:hi]
-        kind = np.where(cells.numeric[c][lo:hi], '"><v>', '" t="s"><v>').astype(object)
+    """``<row>`` elements of export rows ``lo``..``hi`` (sheet rows from ``lo + 2``),
+    joined once from a row × piece table (no string made per cell)."""
+    keep = np.flatnonzero(filled[lo:hi]) + lo
+    rows = (keep + 2).astype(str).astype(object)
+    width = len(letters)
+    pieces = np.empty((len(keep), 5 * width + 4), dtype=object)
+    pieces[:, 0] = '<row r="'
+    pieces[:, 1] = rows
+    pieces[:, 2] = '">'
+    for c in range(width):
+        v = cells.values[c][keep]
         there = np.not_equal(v, None)
-        frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
-        parts.append(np.where(there, frag, ""))
-    return "".join(
-        [
-            f'<row r="{r}">{"".join(p)}</row>'
-            for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True), strict=True)
-            if f
-        ]
-    )
+        cell = pieces[:, 3 + 5 * c : 8 + 5 * c]
+        cell[:, 0] = f'<c r="{letters[c]}'
+        cell[:, 1] = rows
+        cell[:, 2] = _KINDS[cells.numeric[c][keep].astype(np.intp)]
+        cell[:, 3] = v
+        cell[:, 4] = "</v></c>"
+        cell[~there] = ""
+    pieces[:, -1] = "</row>"
+    return "".join(pieces.ravel().tolist())
 
 
 def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
