@@ -336,25 +336,30 @@ def _canonical_sample(
     sample: pd.DataFrame, district: DemoDistrict, truth: pd.DataFrame
 ) -> _Households:
     """The sample's households sorted canonically, with their estate and frame rows."""
-    s = pd.DataFrame(
-        {
-            c: sample[c].astype(str).to_numpy()
-            for c in ("estate_id", "building", "unit", "room", "role")
-        }
-    )
-    s["order"] = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
-    s["household_id"] = (
+    texts = {c: sample[c].astype(str).to_numpy() for c in ("estate_id", "building", "unit", "room")}
+    role = sample["role"].astype(str).to_numpy()
+    order = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
+    household_id = (
         sample["household_id"].astype(str).to_numpy()
         if "household_id" in sample.columns
-        else s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"]
+        else texts["estate_id"]
+        + "|"
+        + texts["building"]
+        + "|"
+        + texts["unit"]
+        + "|"
+        + texts["room"]
     )
-    perm = np.lexsort(  # texts sorted as their codes in sorted order (not as objects: slow)
-        [
-            pd.factorize(s[c], sort=True)[0] if c != "order" else s[c].to_numpy()
-            for c in ("household_id", "order", "role", "building", "estate_id")
-        ]
+    perm = _canonical_order(texts["estate_id"], texts["building"], role, order, household_id)
+    s = pd.DataFrame(
+        {
+            **{c: values[perm] for c, values in texts.items()},
+            "role": role[perm],
+            "order": order[perm],
+            "household_id": household_id[perm],
+        },
+        copy=False,
     )
-    s = s.iloc[perm].reset_index(drop=True)
     e = pd.Index(truth["estate_id"]).get_indexer(s["estate_id"])
     if (e < 0).any():
         unknown = "、".join(pd.unique(s["estate_id"][e < 0])[:5])
@@ -365,6 +370,25 @@ def _canonical_sample(
     at = pd.Index(frame["household_id"]).get_indexer(s["household_id"])
     occupied = np.where(at >= 0, frame["occupied"].to_numpy()[np.maximum(at, 0)], True)
     return _Households(table=s, perm=perm, estate=e, frame_row=at, occupied=occupied)
+
+
+def _canonical_order(*keys: np.ndarray) -> np.ndarray:
+    """The rows sorted by ``keys`` (most significant first; the last, household ids, only
+    where the others tie: sorting millions of distinct texts is slow); texts compare as
+    their codes in sorted order (not as Python objects: slow)."""
+
+    def codes(key: np.ndarray) -> np.ndarray:
+        return key if key.dtype.kind in "iuf" else pd.factorize(key, sort=True)[0]
+
+    first = [codes(k) for k in keys[:-1]]
+    perm = np.lexsort(first[::-1])
+    tied = np.ones(max(len(perm) - 1, 0), dtype=bool)
+    for key in first:
+        ordered = key[perm]
+        tied &= ordered[1:] == ordered[:-1]
+    if tied.any():
+        perm = np.lexsort([codes(keys[-1]), *first[::-1]])
+    return perm
 
 
 def _visit(rng: np.random.Generator, households: _Households, n_estates: int) -> _Visits:
@@ -543,12 +567,11 @@ def _answer_from_truth(
             gap, chosen = gaps[:, j], option[rows, j]
             chosen[gap < dont_know] = _n_options(item)
             chosen[(gap >= dont_know) & (gap < dont_know + skipped)] = _n_options(item) + 1
-    resp.answers = [
-        np.array([*item["satisfied"], *item["not_satisfied"], DONT_KNOW, SKIPPED], dtype=object)[
-            option[:, j]
-        ]
-        for j, item in enumerate(items)
+    resp.options = [
+        np.array([*item["satisfied"], *item["not_satisfied"], DONT_KNOW, SKIPPED], dtype=object)
+        for item in items
     ]
+    resp.answers = [option[:, j].copy() for j in range(k)]
 
 
 def _true_levels(item: dict[str, Any], truth: pd.DataFrame) -> np.ndarray:
@@ -586,12 +609,12 @@ def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, A
     speeder = np.zeros(n, dtype=bool)
     speeder[rng.choice(n, round(MESS_RATES["speeders"] * n), replace=False)] = True
     duration[speeder] = rng.integers(12, 60, int(speeder.sum()))
-    straight = np.array(["满意", "非常满意", "基本满意"], dtype=object)[
-        rng.integers(0, 3, int(speeder.sum()))
-    ]
-    for j, item in enumerate(items):
-        ok = np.isin(straight, item["satisfied"] + item["not_satisfied"])
-        resp.answers[j][np.flatnonzero(speeder)[ok]] = straight[ok]
+    straight_labels = ("满意", "非常满意", "基本满意")
+    straight = rng.integers(0, 3, int(speeder.sum()))
+    for j in range(len(items)):
+        code = np.array([resp.option(j, x) for x in straight_labels])[straight]
+        ok = code >= 0  # the label is one of the item's options
+        resp.answers[j][np.flatnonzero(speeder)[ok]] = code[ok]
     resp.duration, resp.speeder = duration, speeder
     resp.mark(speeder, "speeder", counted_as="speeders")
 
@@ -753,19 +776,20 @@ def _export_columns(
     for name in list(resp.metadata):
         yield name, resp.metadata.pop(name)[take]
     ident, free = q["identification"], q["free_text"]
-    by_number: dict[int, tuple[str, np.ndarray]] = {}
+    by_number: dict[int, tuple[str, np.ndarray, np.ndarray | None]] = {}
     for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
             values = resp.texts[key] if key == "surveyor" else resp.texts.pop(key)
-            by_number[ident[key]["number"]] = (ident[key]["text"], values)
-    for item, answers in zip(q["items"], resp.answers, strict=True):
-        by_number[item["number"]] = (item["text"], answers)
+            by_number[ident[key]["number"]] = (ident[key]["text"], values, None)
+    for j, item in enumerate(q["items"]):  # option numbers, labelled column by column
+        by_number[item["number"]] = (item["text"], resp.answers[j], resp.options[j])
     resp.answers = []
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (free["comment"]["text"], resp.texts.pop("comment"))
+        comment = resp.texts.pop("comment")
+        by_number[free["comment"]["number"]] = (free["comment"]["text"], comment, None)
     for number in sorted(by_number):
-        text, values = by_number.pop(number)
-        column = values[take]
+        text, values, labels = by_number.pop(number)
+        column = values[take] if labels is None else labels[values[take]]
         del values
         yield f"{number}、{text}", column
 

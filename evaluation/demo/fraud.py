@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.demo import names as nm
-from evaluation.demo.records import Responses, Submissions, full_of, pair_codes
+from evaluation.demo.records import Responses, Submissions, pair_codes
 
 QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
@@ -67,9 +67,8 @@ def dishonest_surveyor(
     fake = np.sort(rng.choice(mine, round(DISHONEST_SHARE * len(mine)), replace=False))
     for j, item in enumerate(items):
         top = item["satisfied"]
-        resp.answers[j][fake] = np.array(top, dtype=object)[
-            (rng.random(len(fake)) < 0.3).astype(int) % len(top)
-        ]
+        # option numbers: the satisfied options come first
+        resp.answers[j][fake] = (rng.random(len(fake)) < 0.3).astype(int) % len(top)
     resp.duration[fake] = rng.integers(70, 131, len(fake))
     session = np.arange(len(fake)) // 6
     days = rng.integers(0, 20, int(session.max(initial=0)) + 1)
@@ -95,22 +94,19 @@ def personal_comments(rng: np.random.Generator, resp: Responses) -> None:
     pick = np.sort(
         rng.choice(said, max(3, round(PERSONAL_COMMENT_SHARE * len(said))), replace=False)
     )
-    rows = resp.rows
+    templates = rng.integers(0, len(nm.PERSONAL_COMMENTS), len(pick))
+    b, u, r = (resp.rows[c].to_numpy(dtype=object)[pick] for c in ("building", "unit", "room"))
     texts = []
-    for i, t in zip(pick, rng.integers(0, len(nm.PERSONAL_COMMENTS), len(pick)), strict=True):
-        phone = (
-            "1"
-            + "".join(str(d) for d in rng.integers(3, 10, 1))
-            + "".join(str(d) for d in rng.integers(0, 10, 9))
-        )
+    for i, t in enumerate(templates):  # the draws in the same order, pick by pick
+        phone = "1" + "".join(map(str, [*rng.integers(3, 10, 1), *rng.integers(0, 10, 9)]))
         name = nm.PERSON_NAMES[int(rng.integers(0, len(nm.PERSON_NAMES)))]
         texts.append(
             nm.PERSONAL_COMMENTS[t].format(
                 phone=phone,
                 phone_spaced=f"{phone[:3]} {phone[3:7]} {phone[7:]}",
-                b=rows["building"].iat[i],
-                u=rows["unit"].iat[i],
-                r=rows["room"].iat[i],
+                b=b[i],
+                u=u[i],
+                r=r[i],
                 name=name,
                 surname=name[0],
             )
@@ -153,7 +149,7 @@ def forged_target(
     satisfied = items[overall]["satisfied"]
     tops = tuple(str(item["satisfied"][0]) for item in items)
     e = resp.estate
-    answer = resp.answers[overall]
+    answer = resp.labels(overall)
     counted = resp.rows["role"].isin(["main", "reserve"]).to_numpy() & ~resp.speeder
     known = resp.known & counted & (answer != "不清楚")
     thresholds = estates["threshold"].to_numpy(dtype=float)
@@ -211,8 +207,8 @@ def forged_batch(
     first = resp.n
     resp.rows = pd.concat([resp.rows, new], ignore_index=True)
     resp.answers = [
-        np.concatenate([column, full_of(k, top)])
-        for column, top in zip(resp.answers, target.tops, strict=True)
+        np.concatenate([column, np.full(k, resp.option(j, top), dtype=column.dtype)])
+        for j, (column, top) in enumerate(zip(resp.answers, target.tops, strict=True))
     ]
     when = (
         start

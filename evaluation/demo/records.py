@@ -27,8 +27,10 @@ class Responses:
     kinds: np.ndarray
     """Per row: the kinds of mess applied, each after a ``,``."""
     answers: list[np.ndarray] = field(default_factory=list)
-    """Per item: each row's answer label (a column per item, so that rows are appended and
-    the export takes the columns one by one without copying them all at once)."""
+    """Per item: each row's answer as an option number into ``options`` (a small integer
+    column per item, not a label per cell: a city has tens of millions of answers)."""
+    options: list[np.ndarray] = field(default_factory=list)
+    """Per item: its answer labels (object array), the satisfied options first."""
     duration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """所用时间 in seconds."""
     speeder: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
@@ -54,6 +56,15 @@ class Responses:
     def known(self) -> np.ndarray:
         """The respondent's estate is in the register."""
         return self.estate >= 0
+
+    def labels(self, item: int) -> np.ndarray:
+        """Each row's answer label to item number ``item`` (0-based)."""
+        return self.options[item][self.answers[item]]
+
+    def option(self, item: int, label: str) -> int:
+        """The option number of ``label`` in item ``item``; -1 when it has no such option."""
+        found = np.flatnonzero(self.options[item] == label)
+        return int(found[0]) if len(found) else -1
 
     def mark(self, mask: np.ndarray, kind: str, counted_as: str | None = None) -> None:
         """Record that ``kind`` of mess was applied to the rows of ``mask``."""
