@@ -244,11 +244,41 @@ def _fieldwork(args: argparse.Namespace, work: Path, queue: Any) -> None:
     """Child process: the round's inputs, its sample (a round stage, timed with its own
     peak) and the simulated 问卷星 export — fieldwork input that an agency receives days
     later, so its memory is not the round's."""
-    from evaluation.demo import build_district, simulate_fieldwork, write_demo_round, write_export
+    from evaluation.demo import write_export
+
+    st = Stages(args.profile)
+    round_dir, export = _simulated_export(st, args, work)
+    n_rows = len(export)
+    parts = _split_export(export)
+    del export  # the parts are views of it
+    paths = [
+        round_dir / "fieldwork" / f"问卷星导出_{PERIOD}{'' if len(parts) == 1 else f'_{i}'}.xlsx"
+        for i in range(1, len(parts) + 1)
+    ]
+
+    def write() -> None:
+        for part, path in zip(parts, paths, strict=True):
+            write_export(part, path)
+
+    st.run("write export xlsx", write, in_round=False)
+    queue.put(
+        {
+            "rows": st.rows,
+            "round_dir": str(round_dir),
+            "exports": [str(p) for p in paths],
+            "n_rows": n_rows,
+            "peak": _rss_mb()[0],
+        }
+    )
+
+
+def _simulated_export(st: Stages, args: argparse.Namespace, work: Path) -> tuple[Path, Any]:
+    """The round folder and its simulated export; the district, the round and its sample
+    are let go on return (only the export is written after)."""
+    from evaluation.demo import build_district, simulate_fieldwork, write_demo_round
     from evaluation.pipeline import sample_step
     from evaluation.round import load_round
 
-    st = Stages(args.profile)
     demo = work / "demo"
     district = st.run(
         "build district", lambda: build_district(args.seed, estates=args.estates), in_round=False
@@ -275,26 +305,7 @@ def _fieldwork(args: argparse.Namespace, work: Path, queue: Any) -> None:
         lambda: simulate_fieldwork(district, drawn.sample, period=PERIOD, seed=args.seed),
         in_round=False,
     )
-    parts = _split_export(export)
-    paths = [
-        round_dir / "fieldwork" / f"问卷星导出_{PERIOD}{'' if len(parts) == 1 else f'_{i}'}.xlsx"
-        for i in range(1, len(parts) + 1)
-    ]
-
-    def write() -> None:
-        for part, path in zip(parts, paths, strict=True):
-            write_export(part, path)
-
-    st.run("write export xlsx", write, in_round=False)
-    queue.put(
-        {
-            "rows": st.rows,
-            "round_dir": str(round_dir),
-            "exports": [str(p) for p in paths],
-            "n_rows": len(export),
-            "peak": _rss_mb()[0],
-        }
-    )
+    return round_dir, export
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -7,6 +7,7 @@ real-world mess (see :data:`MESS_RATES`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from evaluation.demo.district import (
     stream_rng,
     truth_for,
 )
-from evaluation.demo.records import Responses, Submissions
+from evaluation.demo.records import Responses, Submissions, full_of, pair_codes
 from wuye_common.errors import Problem, WuyeError
 
 RESPONSE_RATE = (0.65, 0.85)
@@ -68,7 +69,10 @@ IP_PREFIXES = (
 META_COLUMNS = ("序号", "提交答卷时间", "所用时间", "来源", "来源详情", "来自IP")
 FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)} | {" ": "\u3000"})
 
+DRAW_ROWS = 100_000
+"""Respondents whose answers are drawn at a time (the numbers do not depend on it)."""
 SAMPLE_COLUMNS = ("estate_id", "building", "unit", "room", "household_id", "role", "order")
+VISIT_STATUS = np.array(["completed", "refused", "not_reached", "unused"], dtype=object)
 
 
 @dataclass
@@ -140,8 +144,14 @@ def _window_start(period: str) -> np.datetime64:
 
 
 def _format_times(times: np.ndarray) -> np.ndarray:
-    """``2025/6/12 14:03:27`` as 问卷星 writes it, via lookup tables (vectorised)."""
-    idx = pd.DatetimeIndex(times)
+    """``2025/6/12 14:03:27`` as 问卷星 writes it, via lookup tables (vectorised); each
+    distinct time formatted once (:func:`_distinct_texts`)."""
+    seconds = np.asarray(times, dtype="datetime64[s]").view(np.int64)
+    return _distinct_texts(seconds, _format_distinct_times)
+
+
+def _format_distinct_times(seconds: np.ndarray) -> np.ndarray:
+    idx = pd.DatetimeIndex(seconds.astype("datetime64[s]"))
     numbers = np.array([str(k) for k in range(10000)], dtype=object)
     two = np.array([f"{k:02d}" for k in range(60)], dtype=object)
     return (
@@ -174,9 +184,8 @@ def simulate_fieldwork(
     counts (see :data:`MESS_RATES`) are in ``export.attrs["mess"]``; use
     :func:`simulate_visits` for the hidden key and dispositions as well.
     """
-    return simulate_visits(
-        district, sample, period=period, seed=seed, questionnaire_path=questionnaire_path
-    ).export
+    export, _ = _simulate(district, sample, period, seed, questionnaire_path, hidden=False)
+    return export
 
 
 def simulate_visits(
@@ -203,6 +212,28 @@ def simulate_visits(
     and changes :class:`Responses` and records what it did with :meth:`Responses.mark`.
     Add it where it belongs in the order (after the steps whose draws it must not shift).
     """
+    export, hidden = _simulate(district, sample, period, seed, questionnaire_path, hidden=True)
+    assert hidden is not None
+    return Fieldwork(
+        export=export,
+        key=_key(export, hidden),
+        dispositions=_dispositions(hidden.households, hidden.visits),
+        mess=hidden.resp.mess,
+    )
+
+
+def _simulate(
+    district: DemoDistrict,
+    sample: pd.DataFrame,
+    period: str,
+    seed: int,
+    questionnaire_path: str | Path,
+    *,
+    hidden: bool,
+) -> tuple[pd.DataFrame, _Hidden | None]:
+    """The export and, with ``hidden``, what the key and the dispositions are made of (the
+    steps of :func:`simulate_visits`). Without, the visits are let go before the export
+    is made: a city's export is built within what its fieldwork took."""
     _check_sample(sample)
     q = questionnaire_spec(questionnaire_path)
     truth = truth_for(district, period)
@@ -239,11 +270,11 @@ def simulate_visits(
         str(names[target.estate]) if target.estate >= 0 else "",
         _window_start(period),
     )
-    columns = _export_columns(q, resp, submissions)
-    export, key = _with_blank_rows(rng, columns, resp, submissions)
-    return Fieldwork(
-        export=export, key=key, dispositions=_dispositions(households, visits), mess=resp.mess
-    )
+    position, total = _blank_rows(rng, resp, len(submissions.take))
+    made = _Hidden(resp, submissions, households, visits, position) if hidden else None
+    del households, visits
+    export = _export_frame(_export_columns(q, resp, submissions), position, total, resp)
+    return export, made
 
 
 def _estate_sizes(district: DemoDistrict, truth: pd.DataFrame) -> pd.DataFrame:
@@ -305,22 +336,30 @@ def _canonical_sample(
     sample: pd.DataFrame, district: DemoDistrict, truth: pd.DataFrame
 ) -> _Households:
     """The sample's households sorted canonically, with their estate and frame rows."""
-    s = pd.DataFrame(
-        {
-            c: sample[c].astype(str).to_numpy()
-            for c in ("estate_id", "building", "unit", "room", "role")
-        }
-    )
-    s["order"] = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
-    s["household_id"] = (
+    texts = {c: sample[c].astype(str).to_numpy() for c in ("estate_id", "building", "unit", "room")}
+    role = sample["role"].astype(str).to_numpy()
+    order = pd.to_numeric(sample["order"], errors="coerce").fillna(0).to_numpy()
+    household_id = (
         sample["household_id"].astype(str).to_numpy()
         if "household_id" in sample.columns
-        else s["estate_id"] + "|" + s["building"] + "|" + s["unit"] + "|" + s["room"]
+        else texts["estate_id"]
+        + "|"
+        + texts["building"]
+        + "|"
+        + texts["unit"]
+        + "|"
+        + texts["room"]
     )
-    perm = np.lexsort(
-        [s[c].to_numpy() for c in ("household_id", "order", "role", "building", "estate_id")]
+    perm = _canonical_order(texts["estate_id"], texts["building"], role, order, household_id)
+    s = pd.DataFrame(
+        {
+            **{c: values[perm] for c, values in texts.items()},
+            "role": role[perm],
+            "order": order[perm],
+            "household_id": household_id[perm],
+        },
+        copy=False,
     )
-    s = s.iloc[perm].reset_index(drop=True)
     e = pd.Index(truth["estate_id"]).get_indexer(s["estate_id"])
     if (e < 0).any():
         unknown = "、".join(pd.unique(s["estate_id"][e < 0])[:5])
@@ -333,6 +372,25 @@ def _canonical_sample(
     return _Households(table=s, perm=perm, estate=e, frame_row=at, occupied=occupied)
 
 
+def _canonical_order(*keys: np.ndarray) -> np.ndarray:
+    """The rows sorted by ``keys`` (most significant first; the last, household ids, only
+    where the others tie: sorting millions of distinct texts is slow); texts compare as
+    their codes in sorted order (not as Python objects: slow)."""
+
+    def codes(key: np.ndarray) -> np.ndarray:
+        return key if key.dtype.kind in "iuf" else pd.factorize(key, sort=True)[0]
+
+    first = [codes(k) for k in keys[:-1]]
+    perm = np.lexsort(first[::-1])
+    tied = np.ones(max(len(perm) - 1, 0), dtype=bool)
+    for key in first:
+        ordered = key[perm]
+        tied &= ordered[1:] == ordered[:-1]
+    if tied.any():
+        perm = np.lexsort([codes(keys[-1]), *first[::-1]])
+    return perm
+
+
 def _visit(rng: np.random.Generator, households: _Households, n_estates: int) -> _Visits:
     """Response, refusal, and substitutes taken in order within the building."""
     s = households.table
@@ -340,12 +398,12 @@ def _visit(rng: np.random.Generator, households: _Households, n_estates: int) ->
     responds = households.occupied & (rng.random(len(s)) < rate[households.estate])
     refused = households.occupied & (rng.random(len(s)) < REFUSAL_SHARE)
     main = (s["role"] == "main").to_numpy()
-    group = pd.factorize(s["estate_id"] + "|" + s["building"])[0]
+    group = pair_codes(s["estate_id"], s["building"])
     n_groups = int(group.max()) + 1 if len(group) else 0
     by_order = np.lexsort((s["order"].to_numpy(), group))
     contacted = _reserves_contacted(group, n_groups, main, responds, by_order)
-    status = np.where(responds, "completed", np.where(refused, "refused", "not_reached"))
-    status = np.where(contacted, status, "unused").astype(object)
+    outcome = np.where(responds, 0, np.where(refused, 1, 2))
+    status = VISIT_STATUS[np.where(contacted, outcome, 3)]
     replaced = _replaced(group, n_groups, main, status == "completed", by_order)
     return _Visits(main=main, status=status, replaced=replaced)
 
@@ -427,7 +485,7 @@ def _respondents(
         "unsampled": len(extra),
         "unknown_estate": len(unknown_names),
     }
-    kinds = np.full(len(rows), "", dtype=object)
+    kinds = full_of(len(rows), "")
     kinds[(rows["role"] == "unsampled").to_numpy()] = "unsampled"
     kinds[rows["e"].to_numpy(dtype=np.int64) < 0] = "unknown_estate"
     return Responses(rows=rows, sampled=n_resp, unknown_names=unknown_names, mess=mess, kinds=kinds)
@@ -484,33 +542,53 @@ def _answer_from_truth(
     rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame
 ) -> None:
     """Answers through a Gaussian copula (see :func:`simulate_visits`), with 不清楚 and
-    skipped items."""
-    n = resp.n
-    levels = _true_levels(resp, items, truth)
-    u = ndtr(0.6 * rng.standard_normal((n, 1)) + 0.8 * rng.standard_normal((n, len(items))))
-    gaps = rng.random((n, len(items)))
-    resp.answers = np.empty((n, len(items)), dtype=object)
-    for j, item in enumerate(items):
-        resp.answers[:, j] = _item_answers(item, levels[:, j], u[:, j], gaps[:, j])
+    skipped items.
+
+    The respondent × item draws are made :data:`DRAW_ROWS` rows at a time (the same
+    numbers as in one draw) and kept as option numbers, not as floats: a city's
+    respondents × items would take gigabytes."""
+    n, k = resp.n, len(items)
+    factor = 0.6 * rng.standard_normal((n, 1))[:, 0]
+    levels = np.column_stack([_true_levels(item, truth) for item in items])
+    e_row, known = resp.estate, resp.known
+    option = np.empty((n, k), dtype=np.int8)
+    for lo in range(0, n, DRAW_ROWS):
+        rows = slice(lo, min(n, lo + DRAW_ROWS))
+        u = ndtr(factor[rows, None] + 0.8 * rng.standard_normal((rows.stop - lo, k)))
+        p = np.where(known[rows, None], levels[np.maximum(e_row[rows], 0)], 0.7)
+        for j, item in enumerate(items):
+            option[rows, j] = _item_options(item, p[:, j], u[:, j])
+    for lo in range(0, n, DRAW_ROWS):
+        rows = slice(lo, min(n, lo + DRAW_ROWS))
+        gaps = rng.random((rows.stop - lo, k))
+        for j, item in enumerate(items):
+            dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
+            skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
+            gap, chosen = gaps[:, j], option[rows, j]
+            chosen[gap < dont_know] = _n_options(item)
+            chosen[(gap >= dont_know) & (gap < dont_know + skipped)] = _n_options(item) + 1
+    resp.options = [
+        np.array([*item["satisfied"], *item["not_satisfied"], DONT_KNOW, SKIPPED], dtype=object)
+        for item in items
+    ]
+    resp.answers = [option[:, j].copy() for j in range(k)]
 
 
-def _true_levels(resp: Responses, items: list[dict[str, Any]], truth: pd.DataFrame) -> np.ndarray:
-    """Per respondent × item: the true satisfaction of the respondent's estate on the item's
-    dimension (0.7 for estates not in the register)."""
-    known, e_row = resp.known, resp.estate
-    levels = np.full((resp.n, len(items)), 0.7)
-    for j, item in enumerate(items):  # a dozen items, not respondents
-        col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
-        col = OVERALL if item["overall"] else col
-        levels[known, j] = truth[col].to_numpy()[e_row[known]]
-    return levels
+def _true_levels(item: dict[str, Any], truth: pd.DataFrame) -> np.ndarray:
+    """Per truth row: the estate's true satisfaction on the item's dimension."""
+    col = item["dimension"] if item["dimension"] in truth.columns else OVERALL
+    col = OVERALL if item["overall"] else col
+    return truth[col].to_numpy(dtype=float)
 
 
-def _item_answers(
-    item: dict[str, Any], p: np.ndarray, u: np.ndarray, gap: np.ndarray
-) -> np.ndarray:
-    """One item's answer labels: satisfied iff ``u < p``; the satisfied and the other
-    options split by cuts within each part; ``gap`` decides 不清楚 and skips."""
+def _n_options(item: dict[str, Any]) -> int:
+    return len(item["satisfied"]) + len(item["not_satisfied"])
+
+
+def _item_options(item: dict[str, Any], p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One item's answers as option numbers (satisfied options first): satisfied iff
+    ``u < p`` (``p``: the respondent's true level, 0.7 for an estate not in the
+    register); the satisfied and the other options split by cuts within each part."""
     n = len(p)
     sat, non = item["satisfied"], item["not_satisfied"]
     if len(sat) == 2:
@@ -521,13 +599,7 @@ def _item_answers(
     w = 0.5 ** np.arange(len(non))
     non_cum = np.cumsum(w / w.sum())
     cuts = np.column_stack([p[:, None] * sat_cum, p[:, None] + (1 - p)[:, None] * non_cum[None, :]])
-    idx = np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
-    label = np.array(sat + non, dtype=object)[idx]
-    dont_know = 0.005 if item["overall"] else MESS_RATES["dont_know"]
-    skipped = 0.0 if item["overall"] else MESS_RATES["skipped"]
-    label[gap < dont_know] = DONT_KNOW
-    label[(gap >= dont_know) & (gap < dont_know + skipped)] = SKIPPED
-    return label
+    return np.minimum((u[:, None] > cuts[:, :-1]).sum(axis=1), len(sat) + len(non) - 1)
 
 
 def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, Any]]) -> None:
@@ -537,12 +609,12 @@ def _speeders(rng: np.random.Generator, resp: Responses, items: list[dict[str, A
     speeder = np.zeros(n, dtype=bool)
     speeder[rng.choice(n, round(MESS_RATES["speeders"] * n), replace=False)] = True
     duration[speeder] = rng.integers(12, 60, int(speeder.sum()))
-    straight = np.array(["满意", "非常满意", "基本满意"], dtype=object)[
-        rng.integers(0, 3, int(speeder.sum()))
-    ]
-    for j, item in enumerate(items):
-        ok = np.isin(straight, item["satisfied"] + item["not_satisfied"])
-        resp.answers[np.flatnonzero(speeder)[ok], j] = straight[ok]
+    straight_labels = ("满意", "非常满意", "基本满意")
+    straight = rng.integers(0, 3, int(speeder.sum()))
+    for j in range(len(items)):
+        code = np.array([resp.option(j, x) for x in straight_labels])[straight]
+        ok = code >= 0  # the label is one of the item's options
+        resp.answers[j][np.flatnonzero(speeder)[ok]] = code[ok]
     resp.duration, resp.speeder = duration, speeder
     resp.mark(speeder, "speeder", counted_as="speeders")
 
@@ -579,33 +651,53 @@ def _write_addresses(rng: np.random.Generator, resp: Responses, fullwidth: np.nd
     """Building and room as respondents write them (:data:`BUILDING_FORMATS`,
     :data:`ROOM_FORMATS`), in full width where the estate name is."""
     n = resp.n
-    building = resp.rows["building"].to_numpy(dtype=object)
-    b_suffix = np.array(["栋", "", "号楼"], dtype=object)[_choose(rng, BUILDING_FORMATS, n)]
-    building_text = building + b_suffix
-    unit = resp.rows["unit"].to_numpy(dtype=object)
-    room = resp.rows["room"].to_numpy(dtype=object)
-    r_fmt = _choose(rng, ROOM_FORMATS, n)
-    room_text = np.where(
-        r_fmt == 2, room, unit + np.where(r_fmt == 0, "-", "单元").astype(object) + room
+    suffixes = np.array(["栋", "", "号楼"], dtype=object)
+    b_fmt = _choose(rng, BUILDING_FORMATS, n)
+    building = pd.factorize(resp.rows["building"].to_numpy(dtype=object))
+    building_text = _distinct_texts(
+        building[0] * 3 + b_fmt, lambda k: building[1][k // 3] + suffixes[k % 3]
     )
-    building_text[fullwidth] = [x.translate(FULLWIDTH) for x in building_text[fullwidth]]
-    room_text[fullwidth] = [x.translate(FULLWIDTH) for x in room_text[fullwidth]]
+    r_fmt = _choose(rng, ROOM_FORMATS, n)
+    room_text = _room_texts(resp.rows, r_fmt)
+    fw = np.flatnonzero(fullwidth)
+    building_text[fw] = _distinct_texts(building_text[fw], _to_fullwidth)
+    room_text[fw] = _distinct_texts(room_text[fw], _to_fullwidth)
     resp.texts["building"], resp.texts["room"] = building_text, room_text
-    resp.mess["building_plain"] = int((b_suffix == "").sum())
-    resp.mess["building_haolou"] = int((b_suffix == "号楼").sum())
+    resp.mess["building_plain"] = int((b_fmt == 1).sum())
+    resp.mess["building_haolou"] = int((b_fmt == 2).sum())
     resp.mess["room_without_unit"] = int((r_fmt == 2).sum())
+
+
+def _room_texts(rows: pd.DataFrame, r_fmt: np.ndarray) -> np.ndarray:
+    """The room as written in format ``r_fmt`` of :data:`ROOM_FORMATS` (each distinct
+    text made once)."""
+    unit = pd.factorize(rows["unit"].to_numpy(dtype=object))
+    room = pd.factorize(rows["room"].to_numpy(dtype=object))
+    k_room = max(len(room[1]), 1)
+    key = (unit[0].astype(np.int64) * k_room + room[0]) * 3 + r_fmt
+
+    def texts(k: np.ndarray) -> np.ndarray:
+        fmt, pair = k % 3, k // 3
+        u, r = unit[1][pair // k_room].astype(object), room[1][pair % k_room].astype(object)
+        return np.where(fmt == 2, r, u + np.where(fmt == 0, "-", "单元").astype(object) + r)
+
+    return _distinct_texts(key, texts)
+
+
+def _to_fullwidth(texts: np.ndarray) -> np.ndarray:
+    return np.array([x.translate(FULLWIDTH) for x in texts], dtype=object)
 
 
 def _phones_and_comments(rng: np.random.Generator, resp: Responses) -> None:
     """The optional phone and comment questions; one comment looks like a formula."""
     n = resp.n
-    phone = np.full(n, EMPTY, dtype=object)
+    phone = full_of(n, EMPTY)
     given = rng.random(n) < MESS_RATES["phone_given"]
     digits = pd.Series(rng.integers(0, 10**9, int(given.sum()))).astype(str).str.zfill(9)
     phone[given] = np.array(["13", "15", "18"], dtype=object)[
         rng.integers(0, 3, len(digits))
     ] + digits.to_numpy(dtype=object)
-    comment = np.full(n, EMPTY, dtype=object)
+    comment = full_of(n, EMPTY)
     said = rng.random(n) < MESS_RATES["comment_given"]
     comment[said] = np.array(nm.COMMENTS, dtype=object)[
         rng.integers(0, len(nm.COMMENTS), int(said.sum()))
@@ -634,16 +726,15 @@ def _submission_metadata(rng: np.random.Generator, resp: Responses, period: str)
     ip_kind = _choose(rng, tuple(x[2] for x in IP_PREFIXES), n)
     octets = rng.integers(1, 255, (n, 2))
     numbers = np.array([str(k) for k in range(256)], dtype=object)
-    ip = (
-        np.array([x[0] for x in IP_PREFIXES], dtype=object)[ip_kind]
-        + "."
-        + numbers[octets[:, 0]]
-        + "."
-        + numbers[octets[:, 1]]
-        + "("
-        + np.array([x[1] for x in IP_PREFIXES], dtype=object)[ip_kind]
-        + ")"
-    )
+    prefixes = np.array([x[0] for x in IP_PREFIXES], dtype=object)
+    places = np.array([x[1] for x in IP_PREFIXES], dtype=object)
+
+    def texts(k: np.ndarray) -> np.ndarray:
+        kind = k >> 16
+        a, b = numbers[(k >> 8) & 255], numbers[k & 255]
+        return prefixes[kind] + "." + a + "." + b + "(" + places[kind] + ")"
+
+    ip = _distinct_texts((ip_kind << 16) | (octets[:, 0] << 8) | octets[:, 1], texts)
     resp.metadata = {
         "来源": np.array([x[0] for x in SOURCES], dtype=object)[source],
         "来源详情": np.array([x[1] for x in SOURCES], dtype=object)[source],
@@ -671,60 +762,92 @@ def _with_duplicates(rng: np.random.Generator, resp: Responses) -> Submissions:
     )
 
 
-def _export_columns(q: dict[str, Any], resp: Responses, subs: Submissions) -> dict[str, np.ndarray]:
+def _export_columns(
+    q: dict[str, Any], resp: Responses, subs: Submissions
+) -> Iterator[tuple[str, np.ndarray]]:
     """The export's columns, one value per submission: :data:`META_COLUMNS`, then the
-    questions in question order."""
+    questions in question order; made one at a time, each taking its values out of
+    ``resp`` (its answers, metadata and texts but the surveyor's, which the key reads),
+    so that a city's export is not held twice."""
     take = subs.take
-    columns: dict[str, np.ndarray] = {
-        "序号": np.arange(1, len(take) + 1),
-        "提交答卷时间": _format_times(subs.times),
-        "所用时间": numbers_text(subs.duration) + "秒",
-        **{name: values[take] for name, values in resp.metadata.items()},
-    }
+    yield "序号", np.arange(1, len(take) + 1)
+    yield "提交答卷时间", _format_times(subs.times)
+    yield "所用时间", numbers_text(subs.duration, "秒")
+    for name in list(resp.metadata):
+        yield name, resp.metadata.pop(name)[take]
     ident, free = q["identification"], q["free_text"]
-    by_number: dict[int, tuple[str, np.ndarray]] = {}
+    by_number: dict[int, tuple[str, np.ndarray, np.ndarray | None]] = {}
     for key in ("estate", "building", "room", "phone", "surveyor"):
         if key in ident:
-            by_number[ident[key]["number"]] = (ident[key]["text"], resp.texts[key][take])
-    for j, item in enumerate(q["items"]):
-        by_number[item["number"]] = (item["text"], resp.answers[take, j])
+            values = resp.texts[key] if key == "surveyor" else resp.texts.pop(key)
+            by_number[ident[key]["number"]] = (ident[key]["text"], values, None)
+    for j, item in enumerate(q["items"]):  # option numbers, labelled column by column
+        by_number[item["number"]] = (item["text"], resp.answers[j], resp.options[j])
+    resp.answers = []
     if "comment" in free:
-        by_number[free["comment"]["number"]] = (
-            free["comment"]["text"],
-            resp.texts["comment"][take],
-        )
+        comment = resp.texts.pop("comment")
+        by_number[free["comment"]["number"]] = (free["comment"]["text"], comment, None)
     for number in sorted(by_number):
-        text, values = by_number[number]
-        columns[f"{number}、{text}"] = values
-    return columns
+        text, values, labels = by_number.pop(number)
+        column = values[take] if labels is None else labels[values[take]]
+        del values
+        yield f"{number}、{text}", column
 
 
 def _spread(values: np.ndarray, position: np.ndarray, total: int, fill: Any = None) -> np.ndarray:
     """``values`` at ``position`` of ``total`` rows, ``fill`` elsewhere."""
-    full = np.full(total, fill, dtype=object)
+    full = full_of(total, fill)
     full[position] = values
     return full
 
 
-def _with_blank_rows(
-    rng: np.random.Generator, columns: dict[str, np.ndarray], resp: Responses, subs: Submissions
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The export and its hidden key, with fully blank rows somewhere in the sheet."""
-    m = len(subs.take)
+def _blank_rows(rng: np.random.Generator, resp: Responses, m: int) -> tuple[np.ndarray, int]:
+    """Fully blank rows somewhere in the sheet: the row of each of the ``m`` submissions
+    and the sheet's number of rows."""
     k_blank = max(1, round(MESS_RATES["blank_rows"] * m))
     at = np.sort(rng.choice(m + 1, k_blank, replace=True))
     position = np.arange(m) + np.searchsorted(at, np.arange(m), side="right")
-    total = m + k_blank
-    blank = np.ones(total, dtype=bool)
-    blank[position] = False
     resp.mess["blank_rows"] = k_blank
+    return position, m + k_blank
+
+
+def _export_frame(
+    columns: Iterable[tuple[str, np.ndarray]], position: np.ndarray, total: int, resp: Responses
+) -> pd.DataFrame:
+    """The export: ``columns`` (one value per submission) at ``position`` of ``total`` rows,
+    blank elsewhere; text columns of ``str`` dtype, ``序号`` ``Int64``."""
     data: dict[str, Any] = {}
-    for name, values in columns.items():
+    for name, values in columns:
         full = _spread(values, position, total)
         data[name] = (
             pd.array(full, dtype="Int64") if name == "序号" else pd.Series(full, dtype="str")
         )
-    export = pd.DataFrame(data)
+        del values, full  # one column's copies at a time
+    export = pd.DataFrame(data, copy=False)
+    del data
+    resp.mess["rows"] = total
+    resp.mess["responses"] = len(position)
+    export.attrs["mess"] = dict(resp.mess)
+    return export
+
+
+@dataclass
+class _Hidden:
+    """What the key and the dispositions of :func:`simulate_visits` are made of."""
+
+    resp: Responses
+    subs: Submissions
+    households: _Households
+    visits: _Visits
+    position: np.ndarray
+    """Each submission's row in the export."""
+
+
+def _key(export: pd.DataFrame, hidden: _Hidden) -> pd.DataFrame:
+    """The hidden key (see :class:`Fieldwork`): one row per export row."""
+    resp, subs, position, total = hidden.resp, hidden.subs, hidden.position, len(export)
+    blank = np.ones(total, dtype=bool)
+    blank[position] = False
     key = pd.DataFrame({"row": np.arange(total), "序号": export["序号"]})
     for name in ("household_id", "estate_id", "role"):
         values = resp.rows[name].to_numpy(dtype=object)[subs.take]
@@ -736,14 +859,21 @@ def _with_blank_rows(
     key["mess"] = pd.Series(
         _spread([k.strip(",") for k in subs.kinds], position, total, "blank"), dtype="str"
     )
-    resp.mess["rows"] = total
-    resp.mess["responses"] = m
-    export.attrs["mess"] = dict(resp.mess)
-    return export, key
+    return key
 
 
-def numbers_text(values: np.ndarray) -> np.ndarray:
-    """Non-negative integers as text through a lookup table (vectorised ``str``)."""
+def numbers_text(values: np.ndarray, suffix: str = "") -> np.ndarray:
+    """Non-negative integers as text (followed by ``suffix``) through a lookup table
+    (vectorised ``str``; equal values share one string object)."""
     values = np.asarray(values, dtype=np.int64)
-    table = np.array([str(k) for k in range(int(values.max(initial=0)) + 1)], dtype=object)
+    table = np.array([f"{k}{suffix}" for k in range(int(values.max(initial=0)) + 1)], dtype=object)
     return table[values]
+
+
+def _distinct_texts(keys: np.ndarray, texts: Any) -> np.ndarray:
+    """``texts(unique keys)`` spread back over ``keys``: each distinct text made once and
+    shared by the rows that have it (a city's export holds millions of rows but far fewer
+    distinct times, addresses or IP addresses; one string object per row would cost
+    gigabytes)."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+    return np.asarray(texts(np.asarray(uniques)), dtype=object)[codes]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.demo import names as nm
-from evaluation.demo.records import Responses, Submissions
+from evaluation.demo.records import Responses, Submissions, pair_codes
 
 QUALITY_STREAM = 7
 SURVEYORS_PER_ESTATE = (2, 3)
@@ -46,7 +46,7 @@ def assign_surveyors(rng: np.random.Generator, resp: Responses, n_estates: int) 
     k = rng.integers(SURVEYORS_PER_ESTATE[0], SURVEYORS_PER_ESTATE[1] + 1, n_estates)
     crew = np.argsort(rng.random((n_estates, pool)), axis=1)[:, : SURVEYORS_PER_ESTATE[1]]
     rows = resp.rows
-    building = pd.factorize(rows["e"].astype(str) + "|" + rows["building"].astype(str))[0]
+    building = pair_codes(rows["e"].to_numpy(), rows["building"].astype(str).to_numpy())
     pick = rng.random(int(building.max()) + 1)
     estate = np.maximum(resp.estate, 0)
     who = crew[estate, (pick[building] * k[estate]).astype(np.int64)]
@@ -67,9 +67,8 @@ def dishonest_surveyor(
     fake = np.sort(rng.choice(mine, round(DISHONEST_SHARE * len(mine)), replace=False))
     for j, item in enumerate(items):
         top = item["satisfied"]
-        resp.answers[fake, j] = np.array(top, dtype=object)[
-            (rng.random(len(fake)) < 0.3).astype(int) % len(top)
-        ]
+        # option numbers: the satisfied options come first
+        resp.answers[j][fake] = (rng.random(len(fake)) < 0.3).astype(int) % len(top)
     resp.duration[fake] = rng.integers(70, 131, len(fake))
     session = np.arange(len(fake)) // 6
     days = rng.integers(0, 20, int(session.max(initial=0)) + 1)
@@ -95,22 +94,19 @@ def personal_comments(rng: np.random.Generator, resp: Responses) -> None:
     pick = np.sort(
         rng.choice(said, max(3, round(PERSONAL_COMMENT_SHARE * len(said))), replace=False)
     )
-    rows = resp.rows
+    templates = rng.integers(0, len(nm.PERSONAL_COMMENTS), len(pick))
+    b, u, r = (resp.rows[c].to_numpy(dtype=object)[pick] for c in ("building", "unit", "room"))
     texts = []
-    for i, t in zip(pick, rng.integers(0, len(nm.PERSONAL_COMMENTS), len(pick)), strict=True):
-        phone = (
-            "1"
-            + "".join(str(d) for d in rng.integers(3, 10, 1))
-            + "".join(str(d) for d in rng.integers(0, 10, 9))
-        )
+    for i, t in enumerate(templates):  # the draws in the same order, pick by pick
+        phone = "1" + "".join(map(str, [*rng.integers(3, 10, 1), *rng.integers(0, 10, 9)]))
         name = nm.PERSON_NAMES[int(rng.integers(0, len(nm.PERSON_NAMES)))]
         texts.append(
             nm.PERSONAL_COMMENTS[t].format(
                 phone=phone,
                 phone_spaced=f"{phone[:3]} {phone[3:7]} {phone[7:]}",
-                b=rows["building"].iat[i],
-                u=rows["unit"].iat[i],
-                r=rows["room"].iat[i],
+                b=b[i],
+                u=u[i],
+                r=r[i],
                 name=name,
                 surname=name[0],
             )
@@ -153,7 +149,7 @@ def forged_target(
     satisfied = items[overall]["satisfied"]
     tops = tuple(str(item["satisfied"][0]) for item in items)
     e = resp.estate
-    answer = resp.answers[:, overall]
+    answer = resp.labels(overall)
     counted = resp.rows["role"].isin(["main", "reserve"]).to_numpy() & ~resp.speeder
     known = resp.known & counted & (answer != "不清楚")
     thresholds = estates["threshold"].to_numpy(dtype=float)
@@ -210,8 +206,10 @@ def forged_batch(
     )
     first = resp.n
     resp.rows = pd.concat([resp.rows, new], ignore_index=True)
-    top = np.tile(np.array(target.tops, dtype=object), (k, 1))
-    resp.answers = np.vstack([resp.answers, top])
+    resp.answers = [
+        np.concatenate([column, np.full(k, resp.option(j, top), dtype=column.dtype)])
+        for j, (column, top) in enumerate(zip(resp.answers, target.tops, strict=True))
+    ]
     when = (
         start
         + np.timedelta64(int(rng.integers(3, 18)), "D")

@@ -17,7 +17,7 @@ import tomli_w
 import xlsxwriter
 
 from evaluation.demo.district import DemoDistrict, build_district, period_parts, register_for
-from evaluation.demo.fieldwork import numbers_text, simulate_fieldwork
+from evaluation.demo.fieldwork import simulate_fieldwork
 from evaluation.round import REGISTER_LABELS, period_label
 from wuye_common.files import atomic_path, temp_path
 
@@ -209,6 +209,8 @@ def _write_cells(sheet: Any, export: pd.DataFrame) -> None:
 
 
 _EXPORT_CHUNK = 20_000
+_ESCAPE = re.compile(r"[&<>\x00-\x08\x0B-\x1F\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+"""What :func:`sampling.fieldsheets.xml_text` changes in a text (elsewhere it keeps it)."""
 _MAX_TEXT = 32_767  # Excel's cell limit; xlsxwriter truncates longer strings the same way
 
 
@@ -278,26 +280,17 @@ def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
     n = len(export)
     strings: dict[str, int] = {}
     cells = _Cells(values=[], numeric=[], strings=strings, refs=0)
-    for name in export.columns:
-        values = export[name].to_numpy(dtype=object)
+    for c in range(export.shape[1]):
+        column = export.iloc[:, c]
+        values = column.to_numpy(dtype=object)
         present = np.asarray(pd.notna(values), dtype=bool)
-        is_number = (
-            np.fromiter(
-                (isinstance(v, (int, float, np.integer, np.floating)) for v in values),
-                dtype=bool,
-                count=n,
-            )
-            & present
-        )
+        is_number = _numbers(column.dtype, values) & present
         text_at = present & ~is_number
         v = np.full(n, None, dtype=object)
         if text_at.any():
             codes, uniques = pd.factorize(values[text_at])
-            index = np.array(
-                [strings.setdefault(str(u)[:_MAX_TEXT], len(strings)) for u in uniques],
-                dtype=np.int64,
-            )
-            v[text_at] = numbers_text(base + index[codes])
+            index = [strings.setdefault(str(u)[:_MAX_TEXT], len(strings)) for u in uniques]
+            v[text_at] = np.array([str(base + i) for i in index], dtype=object)[codes]
         if is_number.any():
             numbers = values[is_number]
             if not np.isfinite(np.asarray(numbers, dtype=float)).all():
@@ -307,6 +300,20 @@ def _sheet_cells(export: pd.DataFrame, base: int) -> _Cells | None:
         cells.values.append(v)
         cells.numeric.append(is_number)
     return cells
+
+
+def _numbers(dtype: Any, values: np.ndarray) -> np.ndarray:
+    """Which of a column's ``values`` are numbers: none in a text column, all in an
+    integer or float one (bool aside), else value by value."""
+    if isinstance(dtype, pd.StringDtype):
+        return np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return np.fromiter(
+            (isinstance(v, (int, float, np.integer, np.floating)) for v in values),
+            dtype=bool,
+            count=len(values),
+        )
+    return np.ones(len(values), dtype=bool)
 
 
 def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
@@ -325,35 +332,45 @@ def _write_sheet(sink: Any, sheet: str, cells: _Cells, n: int) -> None:
     sink.write(("</sheetData>" + tail).encode("utf-8"))
 
 
+_KINDS = np.array(['" t="s"><v>', '"><v>'], dtype=object)
+"""The end of a cell's ``<c>`` tag: a shared-string index, or a number."""
+
+
 def _rows_xml(cells: _Cells, letters: list[str], filled: np.ndarray, lo: int, hi: int) -> str:
-    """``<row>`` elements of export rows ``lo``..``hi`` (sheet rows from ``lo + 2``)."""
-    rows = np.arange(lo + 2, hi + 2).astype(str).astype(object)
-    parts = []
-    for c in range(len(letters)):
-        v = cells.values[c][lo:hi]
-        kind = np.where(cells.numeric[c][lo:hi], '"><v>', '" t="s"><v>').astype(object)
+    """``<row>`` elements of export rows ``lo``..``hi`` (sheet rows from ``lo + 2``),
+    joined once from a row × piece table (no string made per cell)."""
+    keep = np.flatnonzero(filled[lo:hi]) + lo
+    rows = (keep + 2).astype(str).astype(object)
+    width = len(letters)
+    pieces = np.empty((len(keep), 5 * width + 4), dtype=object)
+    pieces[:, 0] = '<row r="'
+    pieces[:, 1] = rows
+    pieces[:, 2] = '">'
+    for c in range(width):
+        v = cells.values[c][keep]
         there = np.not_equal(v, None)
-        frag = '<c r="' + letters[c] + rows + kind + np.where(there, v, "") + "</v></c>"
-        parts.append(np.where(there, frag, ""))
-    return "".join(
-        [
-            f'<row r="{r}">{"".join(p)}</row>'
-            for r, f, p in zip(rows, filled[lo:hi], zip(*parts, strict=True), strict=True)
-            if f
-        ]
-    )
+        cell = pieces[:, 3 + 5 * c : 8 + 5 * c]
+        cell[:, 0] = f'<c r="{letters[c]}'
+        cell[:, 1] = rows
+        cell[:, 2] = _KINDS[cells.numeric[c][keep].astype(np.intp)]
+        cell[:, 3] = v
+        cell[:, 4] = "</v></c>"
+        cell[~there] = ""
+    pieces[:, -1] = "</row>"
+    return "".join(pieces.ravel().tolist())
 
 
 def _shared_strings(sst: str, found: re.Match[str], cells: _Cells) -> str:
     """The shared-string part with the new strings appended and its counts updated."""
     from sampling.fieldsheets import xml_text
 
-    items = "".join(
-        f'<si><t xml:space="preserve">{xml_text(u)}</t></si>'
-        if u != u.strip()
-        else f"<si><t>{xml_text(u)}</t></si>"
-        for u in cells.strings
-    )
+    def item(u: str) -> str:
+        text = xml_text(u) if _ESCAPE.search(u) else u  # most texts need no escape
+        if u != u.strip():
+            return f'<si><t xml:space="preserve">{text}</t></si>'
+        return f"<si><t>{text}</t></si>"
+
+    items = "".join([item(u) for u in cells.strings])
     base = int(found[2])
     return (
         sst[: found.start()]
