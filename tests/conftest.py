@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,7 +129,68 @@ def _demo_job(
     so that it runs beside the tests before them (on the second core of a 2-core machine,
     which the serial test run leaves idle) instead of in front of its first test."""
     job = _DemoJob(tmp_path_factory)
-    if any("demo_run" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    if _selected(request, "demo_run"):
+        job.start()
+    yield job
+    job.stop()
+
+
+def _selected(request: pytest.FixtureRequest, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
+class _WheelJob:
+    """``tests/pipeline/test_wheel.py``'s build, install and demo in a background thread,
+    after the shared demo run (two demos at once would crowd the tests off both cores)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, after: _DemoJob) -> None:
+        self.factory, self.after = tmp_path_factory, after
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        if self.thread is not None:
+            return
+        tmp = self.factory.mktemp("wheel")
+        self.thread = threading.Thread(target=self._run, args=(tmp,), daemon=True)
+        self.thread.start()
+
+    def _run(self, tmp: Path) -> None:
+        from tests.pipeline.test_wheel import wheel_and_demo
+
+        try:
+            if self.after.proc is not None:
+                self.after.proc.wait()
+            wheel_and_demo(tmp)
+        except BaseException as exc:  # re-raised in the test by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.start()
+        assert self.thread is not None
+        self.thread.join(timeout=1800)
+        assert not self.thread.is_alive(), "the wheel build and demo did not finish"
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        from tests.pipeline.test_wheel import RUNNING
+
+        if self.thread is not None and self.thread.is_alive():  # the session was cut short
+            for proc in RUNNING:
+                proc.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wheel_job(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _demo_job: _DemoJob,
+) -> Iterator[_WheelJob]:
+    """The wheel test's work, started in the background when the session begins if that test
+    is selected (see ``_demo_job``); the test waits for it."""
+    job = _WheelJob(tmp_path_factory, _demo_job)
+    if any(item.path.name == "test_wheel.py" for item in request.session.items):
         job.start()
     yield job
     job.stop()
