@@ -5,10 +5,12 @@ copy and break (``small_round``, ``ws``)."""
 from __future__ import annotations
 
 import hashlib
+import locale
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,37 +81,137 @@ def _fingerprint(root: Path) -> dict[str, str]:
     }
 
 
+class _DemoJob:
+    """The shared demo run as a background subprocess: started once, waited for once. Its
+    stdout and stderr go to files beside the workspace (a pipe nobody reads while the tests
+    run would fill up and stall the run)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.factory = tmp_path_factory
+        self.proc: subprocess.Popen | None = None
+        self.ws = self.logs = Path()
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        self.ws = self.factory.mktemp("demo_run") / "ws"
+        self.logs = self.ws.parent
+        argv = [sys.executable, "-m", "evaluation.cli", "-v", "demo", "--workspace", str(self.ws)]
+        with (
+            open(self.logs / "stdout.txt", "wb") as out,
+            open(self.logs / "stderr.txt", "wb") as err,
+        ):
+            self.proc = subprocess.Popen(
+                [*argv, "--estates", str(DEMO_ESTATES)], stdout=out, stderr=err
+            )
+
+    def wait(self) -> DemoRun:
+        self.start()
+        assert self.proc is not None
+        code = self.proc.wait(timeout=900)
+        encoding = locale.getpreferredencoding(False)  # what subprocess.run(text=True) reads
+        stdout = (self.logs / "stdout.txt").read_text(encoding=encoding)
+        stderr = (self.logs / "stderr.txt").read_text(encoding=encoding)
+        assert code == 0, stderr
+        return DemoRun(self.ws, DEMO_ESTATES, stdout, stderr)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:  # the session was cut short
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_job(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_DemoJob]:
+    """Starts the shared demo run at the start of the session when a selected test uses it,
+    so that it runs beside the tests before them (on the second core of a 2-core machine,
+    which the serial test run leaves idle) instead of in front of its first test."""
+    job = _DemoJob(tmp_path_factory)
+    if _selected(request, "demo_run"):
+        job.start()
+    yield job
+    job.stop()
+
+
+def _selected(request: pytest.FixtureRequest, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
+class _WheelJob:
+    """``tests/pipeline/test_wheel.py``'s build, install and demo in a background thread,
+    after the shared demo run (two demos at once would crowd the tests off both cores)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, after: _DemoJob) -> None:
+        self.factory, self.after = tmp_path_factory, after
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        if self.thread is not None:
+            return
+        tmp = self.factory.mktemp("wheel")
+        self.thread = threading.Thread(target=self._run, args=(tmp,), daemon=True)
+        self.thread.start()
+
+    def _run(self, tmp: Path) -> None:
+        from tests.pipeline.test_wheel import wheel_and_demo
+
+        try:
+            if self.after.proc is not None:
+                self.after.proc.wait()
+            wheel_and_demo(tmp)
+        except BaseException as exc:  # re-raised in the test by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.start()
+        assert self.thread is not None
+        self.thread.join(timeout=1800)
+        assert not self.thread.is_alive(), "the wheel build and demo did not finish"
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        from tests.pipeline.test_wheel import RUNNING
+
+        if self.thread is not None and self.thread.is_alive():  # the session was cut short
+            for proc in RUNNING:
+                proc.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wheel_job(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _demo_job: _DemoJob,
+) -> Iterator[_WheelJob]:
+    """The wheel test's work, started in the background when the session begins if that test
+    is selected (see ``_demo_job``); the test waits for it."""
+    job = _WheelJob(tmp_path_factory, _demo_job)
+    if any(item.path.name == "test_wheel.py" for item in request.session.items):
+        job.start()
+    yield job
+    job.stop()
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+def demo_run(_demo_job: _DemoJob) -> Iterator[DemoRun]:
     """ONE demo run shared by the test session (test_demo_end_to_end, test_privacy).
 
     ``python -m evaluation.cli -v demo --estates 16``, both rounds with cards, in a
     subprocess so that its stdout and stderr (INFO logs included) are captured for the
-    privacy scan. The workspace is read-only for the tests using it: write to
+    privacy scan; it is started in the background at the start of the session
+    (``_demo_job``). The workspace is read-only for the tests using it: write to
     ``tmp_path`` instead. At the end of the session the workspace is compared with its
     state right after the run, and a test that changed it fails the teardown.
     """
-    ws = tmp_path_factory.mktemp("demo_run") / "ws"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluation.cli",
-            "-v",
-            "demo",
-            "--workspace",
-            str(ws),
-            "--estates",
-            str(DEMO_ESTATES),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    run = _demo_job.wait()
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+    ws = run.workspace
     before = _fingerprint(ws)
-    yield DemoRun(ws, DEMO_ESTATES, done.stdout, done.stderr)
+    yield run
     after = _fingerprint(ws)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"the shared demo workspace was changed by a test: {changed[:10]}"

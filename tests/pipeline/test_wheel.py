@@ -8,6 +8,10 @@ test's own environment through a ``.pth`` line naming that environment's site-pa
 Jupyter data (nbconvert's templates), as pip would have installed them beside the package.
 Nothing of the repository is on the path: the notebooks, Typst templates, questionnaires and
 fonts must come from the installed wheel.
+
+The build, the install and the demo run in the background (``wheel_job`` in ``conftest.py``,
+started when the session begins, after the shared demo run), beside the other tests; the
+test waits for them.
 """
 
 from __future__ import annotations
@@ -34,14 +38,39 @@ PACKAGE_DATA = (
 )
 
 
-def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+RUNNING: list[subprocess.Popen] = []
+"""The background build's current subprocess (killed if the session ends first)."""
+
+
+def _run(
+    cmd: list[str], timeout: float | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    with subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    ) as proc:
+        RUNNING[:] = [proc]
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    done = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     assert done.returncode == 0, f"{cmd}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
 
 @pytest.mark.slow
-def test_wheel_installs_and_runs_the_demo(tmp_path: Path) -> None:
+def test_wheel_installs_and_runs_the_demo(wheel_job) -> None:
+    wheel_job.wait()
+
+
+def wheel_and_demo(tmp_path: Path) -> None:
+    """Build the wheel, install it into a fresh virtual environment, run its demo and check
+    what it wrote (the body of the test, run in the background)."""
     dist = tmp_path / "dist"
     _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],

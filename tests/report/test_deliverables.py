@@ -49,8 +49,15 @@ def page_texts(path: Path) -> list[str]:
         doc.close()
 
 
-def test_cover_then_summary_with_the_lists_on_the_first_two_pages(results, tmp_path) -> None:
-    pages = page_texts(pdf.render_district_pdf(results, tmp_path / "district.pdf"))
+@pytest.fixture(scope="module")
+def district_pages(results, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The page texts of ``results``' district PDF, rendered once for the tests that read it."""
+    target = tmp_path_factory.mktemp("deliver_pdf") / "district.pdf"
+    return page_texts(pdf.render_district_pdf(results, target))
+
+
+def test_cover_then_summary_with_the_lists_on_the_first_two_pages(results, district_pages) -> None:
+    pages = district_pages
     cover, first_two = pages[0], "".join(pages[:2])
     for text in ("示例区住房和城市更新局", "示例调查咨询有限公司", "WY-2025H1-007", "考评办法"):
         assert text in cover
@@ -66,8 +73,8 @@ def test_cover_then_summary_with_the_lists_on_the_first_two_pages(results, tmp_p
     assert "「" not in "".join(pages) and "门槛" not in "".join(pages)
 
 
-def test_report_sections_in_order(results, tmp_path) -> None:
-    text = "".join(page_texts(pdf.render_district_pdf(results, tmp_path / "district.pdf")))
+def test_report_sections_in_order(district_pages) -> None:
+    text = "".join(district_pages)
     order = [
         "摘要",
         "一、测评方法",

@@ -35,9 +35,14 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def test_district_pdf_text(results, tmp_path: Path) -> None:
-    path = pdf.render_district_pdf(results, tmp_path / "district.pdf")
-    text = pdf_text(path)
+@pytest.fixture(scope="module")
+def district_pdf(results, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The district PDF of ``results``, rendered once for the tests that read it."""
+    return pdf.render_district_pdf(results, tmp_path_factory.mktemp("district") / "district.pdf")
+
+
+def test_district_pdf_text(results, district_pdf: Path) -> None:
+    text = pdf_text(district_pdf)
     e = results.estates
     for name in e["estate_name"].head(8):
         assert squash(name) in text
@@ -227,9 +232,9 @@ def test_cards_show_the_non_response_sensitivity_beside_the_verdict(results) -> 
     assert any(row[0] == "多重检验" for row in payload["method"])
 
 
-def test_district_pdf_is_untagged(results, tmp_path: Path) -> None:
+def test_district_pdf_is_untagged(district_pdf: Path) -> None:
     """DISTRICT_PDF_TAGS off: no structure tree (a 10× smaller file at 2,000 estates)."""
-    path = pdf.render_district_pdf(results, tmp_path / "district.pdf")
+    path = district_pdf
     assert b"/StructTreeRoot" not in path.read_bytes()
     assert len(page_texts_of(path)) > 5
 
