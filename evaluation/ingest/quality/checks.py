@@ -114,9 +114,7 @@ def run_checks(
     flagged = np.zeros(forms.n, dtype=bool)
     for hit in hits.values():
         flagged |= hit.mask
-    table, surveyor_hits = _surveyor_checks(
-        forms, config, estate, (z, pattern), flagged, backchecks
-    )
+    table, surveyor_hits = _surveyor_checks(forms, config, estate, z, pattern, flagged, backchecks)
     hits.update(surveyor_hits)
     return _assemble(forms, config, hits, table)
 
@@ -219,12 +217,12 @@ def _surveyor_checks(
     forms: Forms,
     config: QualityConfig,
     estate: np.ndarray,
-    z_and_pattern: tuple[np.ndarray, np.ndarray],
+    duration_z: np.ndarray,
+    pattern: np.ndarray,
     flagged: np.ndarray,
     backchecks: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, dict[str, rules.Hit]]:
-    """The per-surveyor table and the surveyor-level hits (empty without surveyors);
-    ``z_and_pattern``: the forms' robust duration z and answer patterns."""
+    """The per-surveyor table and the surveyor-level hits (empty without surveyors)."""
     if not forms.surveyor.notna().any():
         return pd.DataFrame(), {}
     code, names = pd.factorize(forms.surveyor, use_na_sentinel=True)
@@ -234,8 +232,8 @@ def _surveyor_checks(
         satisfied=forms.satisfied,
         codes=forms.codes,
         scale_sizes=forms.scale_sizes,
-        pattern=z_and_pattern[1],
-        duration_z=z_and_pattern[0],
+        pattern=pattern,
+        duration_z=duration_z,
         flagged=flagged,
     )
     return surveyor_table(inputs, names, config, forms, backchecks)
