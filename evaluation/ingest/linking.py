@@ -237,8 +237,8 @@ def _top_scores(
     for lo in range(0, len(full), FUZZY_BLOCK):
         part = slice(lo, lo + FUZZY_BLOCK)
         block = np.maximum(  # float32, as rapidfuzz gives it
-            cdist(list(full[part]), list(reg.full), scorer=fuzz.ratio, workers=-1),
-            cdist(list(core[part]), list(reg.core), scorer=fuzz.ratio, workers=-1),
+            cdist(list(full[part]), list(reg.full), scorer=fuzz.ratio, workers=1),
+            cdist(list(core[part]), list(reg.core), scorer=fuzz.ratio, workers=1),
         )
         top[part] = top_columns(block, 3)
         scores[part] = np.take_along_axis(block, top[part], axis=1)
