@@ -425,7 +425,15 @@ def _make_fieldwork(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def _round(args: argparse.Namespace) -> dict[str, Any]:
     """One city round at ``--estates``, stage by stage; prints the figures, returns a
     summary (rows, seconds, peak MB)."""
-    from evaluation.pipeline import _load_sample, build_results, ingest_step, rank_step, score_step
+    from evaluation.pipeline import (
+        _load_sample,
+        _return_freed_memory,
+        build_results,
+        ingest_step,
+        rank_step,
+        score_step,
+        scoring_view,
+    )
     from evaluation.report.pdf import render_cards
     from evaluation.report.render import render_reports
     from evaluation.report.tables import prepare
@@ -447,7 +455,8 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
     rnd = st.run("load round", lambda: load_round(Path(made["round_dir"])))
     strata = _load_sample(rnd, households=False).strata
     with _ingest_parts() as parts:
-        ingest = st.run("ingest", lambda: ingest_step(rnd, paths))
+        # as in run_round: only what scoring reads is kept of the ingest result
+        ingest = st.run("ingest", lambda: scoring_view(ingest_step(rnd, paths)))
     for name, seconds in parts.items():
         print(f"    {name:<28} {seconds:7.2f} s", flush=True)
     n_resp, n_ans = len(ingest.respondents), len(ingest.answers)
@@ -460,7 +469,12 @@ def _round(args: argparse.Namespace) -> dict[str, Any]:
     pure_score = min(pure)
     base_score = min(_bincount_baseline(ingest.answers) for _ in range(3))
     ingest = None  # as in run_round: the ingest result is not held past scoring
-    st.run("rank", lambda: rank_step(rnd, scores))
+
+    def rank() -> None:  # as run_round: rank, then hand the freed heap back before the report
+        rank_step(rnd, scores)
+        _return_freed_memory()
+
+    st.run("rank", rank)
     results = st.run("gather results", lambda: prepare(build_results(rnd)))
     st.run("save data tables", lambda: save_results(results, out / "data"))
 
