@@ -227,6 +227,40 @@ def test_the_score_step_reads_only_the_columns_scoring_uses(ingested) -> None:
     assert len(by_code) == len(full.answers) * keep.sum() // len(keep)
 
 
+def test_the_scoring_view_scores_exactly_as_the_whole_ingest_result(ingested) -> None:
+    """``run_round`` scores from :func:`pipeline.scoring_view` (the whole ingest result is
+    let go): the same estimates, sensitivity and drivers; the dispositions kept only where
+    the response rates are missing (scoring falls back on them)."""
+    from dataclasses import replace
+
+    from evaluation.scoring.drivers import round_drivers
+    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS
+    from evaluation.scoring.sensitivity import with_sensitivity
+
+    rnd, result, strata = ingested
+    view = pipeline.scoring_view(result)
+    assert set(view.respondents.columns) <= set(RESPONDENT_COLUMNS)
+    assert view.answers is result.answers and view.dispositions is None
+    _assert_same_scores(rnd, result, view, strata)
+    for a, b in [(result, view), (replace(result, response_rates=pd.DataFrame()), None)]:
+        b = pipeline.scoring_view(a) if b is None else b
+        pd.testing.assert_frame_equal(
+            with_sensitivity(score_round(rnd, a, strata).estates, rnd, a, strata),
+            with_sensitivity(score_round(rnd, b, strata).estates, rnd, b, strata),
+            check_exact=True,
+        )
+    assert pipeline.scoring_view(replace(result, response_rates=pd.DataFrame())).dispositions is (
+        result.dispositions
+    )
+    items, register = rnd.questionnaire.items, rnd.register
+    one, two = (
+        round_drivers(result.answers, items, register),
+        round_drivers(view.answers, items, register),
+    )
+    for name in one:
+        pd.testing.assert_frame_equal(one[name], two[name], check_exact=True)
+
+
 def test_the_ingest_step_keeps_the_back_check_list_on_disk_only(ingested) -> None:
     rnd, result, _ = ingested
     # the 回访名单 (phone numbers) and the surveyor names are written to the secrets folder
