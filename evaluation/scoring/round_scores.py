@@ -261,6 +261,89 @@ class ArrayResults:
     dim_index: DomainMoments | None
 
 
+@dataclass
+class AnswerGrids:
+    """A round's answers as respondent × item grids (:func:`answer_grids`: rows the
+    respondents in their order, columns the items in sorted order, NaN = no answer) with
+    the item encoding of :func:`_item_encoding`: the string → code work done once, shared by
+    :func:`score_round` and the quality sensitivity's re-score of the kept forms
+    (:meth:`kept`, :func:`~evaluation.scoring.sensitivity.with_sensitivity`), which then
+    neither copies nor encodes the answers again.
+
+    ``ordered``: the answers were ingest's grid (each respondent's items consecutive, in
+    code order), so the grids are views of their columns and ``rows`` (each grid row's
+    first answer row in ``answers``) locates any answer; only such grids give :meth:`kept`.
+    """
+
+    item_uniq: np.ndarray
+    dim_of_item: pd.Series
+    satisfied: np.ndarray
+    points: np.ndarray
+    ordered: bool
+    answers: pd.DataFrame
+    rows: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, ingest: Responses) -> AnswerGrids:
+        """The grids of ``ingest``'s answers, rows in the order of its respondents (errors
+        as :func:`score_round` gives them: no answers, a missing column, an answer whose
+        respondent is not among the respondents, an item twice)."""
+        respondents, answers = _checked_responses(ingest)
+        item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+        ans_resp = _respondent_positions(
+            answers["response_id"], pd.Index(respondents["response_id"])
+        )
+        _check_orphans(ans_resp)
+        return cls.build(answers, len(respondents), ans_resp, item_codes, item_uniq, dim_of_item)
+
+    @classmethod
+    def build(
+        cls,
+        answers: pd.DataFrame,
+        n_resp: int,
+        ans_resp: np.ndarray,
+        item_codes: np.ndarray,
+        item_uniq: np.ndarray,
+        dim_of_item: pd.Series,
+    ) -> AnswerGrids:
+        """The grids from the answers' respondent positions and item codes."""
+        sat, pts, ordered = answer_grids(
+            n_resp,
+            len(item_uniq),
+            ans_resp,
+            item_codes,
+            _floats(answers["satisfied"]),
+            _floats(answers["points"]),
+        )
+        rows = np.arange(n_resp, dtype=np.int64) * len(item_uniq) if ordered else None
+        return cls(item_uniq, dim_of_item, sat, pts, ordered, answers, rows)
+
+    def kept(self, keep: np.ndarray) -> AnswerGrids:
+        """The grids of the respondents ``keep`` selects (at least one), as
+        :meth:`of` gives them for those respondents' answers alone (ordered grids only):
+        their rows, and each item's dimension from the first kept respondent's answers."""
+        assert self.ordered and self.rows is not None
+        rows = self.rows[np.asarray(keep, dtype=bool)]
+        dims = self.answers["dimension"].iloc[rows[0] + np.arange(len(self.item_uniq))]
+        return AnswerGrids(
+            item_uniq=self.item_uniq,
+            dim_of_item=pd.Series(np.asarray(dims.astype(object)), dtype=object),
+            satisfied=self.satisfied[np.asarray(keep, dtype=bool)],
+            points=self.points[np.asarray(keep, dtype=bool)],
+            ordered=True,
+            answers=self.answers,
+            rows=rows,
+        )
+
+    def item_answers(self, item: str) -> pd.DataFrame:
+        """The answer rows of ``item`` of the grid's respondents, in their order (ordered
+        grids; others: all answers)."""
+        if self.rows is None:
+            return self.answers
+        code = int(np.flatnonzero(np.asarray(self.item_uniq) == item)[0])
+        return self.answers.iloc[self.rows + code]
+
+
 def score_arrays(
     *,
     n_estates: int,
@@ -284,49 +367,98 @@ def score_arrays(
     ``only_item`` (an item code): the item moments of that item alone and the index, no
     dimension moments — what the estates table reads. Every domain's moments are sums over
     its own units, column by column, so they are the same numbers as in the full call.
+    The answers are laid out as respondent × item grids (:func:`answer_grids`) and
+    estimated from those (:func:`grid_moments`).
     """
-    n_items = len(item_dim)
-    n_dims = int(item_dim.max()) + 1 if n_items else 0
-    n_resp = len(resp_stratum)
+    sat, pts, _ = answer_grids(
+        len(resp_stratum), len(item_dim), ans_resp, ans_item, satisfied, points
+    )
+    return grid_moments(
+        n_estates=n_estates,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        resp_stratum=resp_stratum,
+        weight=weight,
+        item_dim=item_dim,
+        satisfied=sat,
+        points=pts,
+        lonely=lonely,
+        only_item=only_item,
+    )
+
+
+def answer_grids(
+    n_resp: int,
+    n_items: int,
+    ans_resp: np.ndarray,
+    ans_item: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The answers' ``satisfied`` and ``points`` as respondent × item grids (NaN = no
+    answer or no row) and whether the answers already were that grid (each respondent's
+    items consecutive, in code order: ingest's layout; the grids are then views of the
+    two columns, no copy). Others are scattered into new grids; a respondent with the
+    same item twice is an error."""
     ans_resp = np.asarray(ans_resp)
     ans_item = np.asarray(ans_item)
+    satisfied = np.asarray(satisfied, dtype=float)
+    points = np.asarray(points, dtype=float)
+    shape = (n_resp, n_items)
     ordered = (
         len(ans_resp) == n_resp * n_items
         and n_items > 0
         and bool(
-            (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
-            and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all()
+            (ans_item.reshape(shape) == np.arange(n_items)).all()
+            and (ans_resp.reshape(shape) == np.arange(n_resp)[:, None]).all()
         )
     )
-    key = None
-    if not ordered:
-        key = ans_resp.astype(np.int64) * n_items + ans_item
-        if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
-            raise WuyeError(
-                Problem(
-                    "answers 中同一答卷的同一题出现了不止一次",
-                    "检查导入结果：每份答卷每题只能有一行",
-                    column="item_id",
-                )
+    if ordered:
+        return satisfied.reshape(shape), points.reshape(shape), True
+    key = ans_resp.astype(np.int64) * n_items + ans_item
+    if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
+        raise WuyeError(
+            Problem(
+                "answers 中同一答卷的同一题出现了不止一次",
+                "检查导入结果：每份答卷每题只能有一行",
+                column="item_id",
             )
-    shape = (n_resp, n_items)
+        )
+    grids = []
+    for values in (satisfied, points):
+        filled = np.full(n_resp * n_items, np.nan)
+        filled[key] = values
+        grids.append(filled.reshape(shape))
+    return grids[0], grids[1], False
+
+
+def grid_moments(
+    *,
+    n_estates: int,
+    stratum_estate: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
+    resp_stratum: np.ndarray,
+    weight: np.ndarray,
+    item_dim: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+    lonely: str = "adjust",
+    only_item: int | None = None,
+) -> ArrayResults:
+    """:func:`score_arrays` from the respondent × item grids of :func:`answer_grids`
+    (``satisfied``, ``points``: NaN = missing)."""
+    n_items = len(item_dim)
+    n_dims = int(item_dim.max()) + 1 if n_items else 0
 
     def grid(values: np.ndarray, column: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity (only
-        ``column``'s when given); ordered answers already form the grid, others are
-        scattered into it."""
-        values = np.asarray(values, dtype=float)
-        if key is None:
-            values = values.reshape(shape) if column is None else values.reshape(shape)[:, [column]]
-            ok = ~np.isnan(values)
-            return np.where(ok, values, 0.0), ok.astype(float)
+        """The grid ``values`` with 0 where missing and its 0/1 validity (only ``column``'s
+        when given)."""
+        if column is not None:
+            values = values[:, [column]]
         ok = ~np.isnan(values)
-        filled, valid = np.zeros(n_resp * n_items), np.zeros(n_resp * n_items)
-        filled[key] = np.where(ok, values, 0.0)
-        valid[key] = ok
-        if column is None:
-            return filled.reshape(shape), valid.reshape(shape)
-        return filled.reshape(shape)[:, [column]], valid.reshape(shape)[:, [column]]
+        return np.where(ok, values, 0.0), ok.astype(float)
 
     common = dict(
         resp_stratum=resp_stratum,
@@ -416,6 +548,7 @@ def score_round(
     min_response_rate: float | None = None,
     plan: pd.DataFrame | None = None,
     estates_only: bool = False,
+    grids: AnswerGrids | None = None,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
@@ -435,38 +568,47 @@ def score_round(
     ``estates_only``: the estates table alone (items, dimensions and district empty; the
     small-area columns NaN unless the verdicts use them) — the same numbers, from the
     overall item's moments and the index only (the quality sensitivity's re-score).
+    ``grids``: ``ingest``'s answers as :class:`AnswerGrids` when already made (the score
+    step shares them with the re-score; ``ingest.answers`` may then be ``None``).
     """
     requested = method or getattr(round, "interval_method", EXACT) or EXACT
     method = BASE_METHOD if requested == EXACT else check_method(requested)
     confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
     limits = eligibility_limits(round, min_n=min_n, min_response_rate=min_response_rate)
-    respondents, answers = _checked_responses(ingest)
+    respondents, answers = _checked_responses(ingest, grids)
     if items is None:
         items = _questionnaire_items(round)
-    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
-    overall = _overall_item(set(item_uniq), items, answers, overall_item)
+    if grids is None:
+        item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+    else:
+        item_codes, item_uniq, dim_of_item = None, grids.item_uniq, grids.dim_of_item
+    overall = _overall_item(
+        set(item_uniq), items, grids.answers if grids else answers, overall_item
+    )
 
     design = getattr(getattr(round, "sampling", None), "design", None)
     respondents, exact_ids = _whole_estate_strata(respondents, strata, requested)
     wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
-    units = _encode_units(wts, register, answers)
+    units = _encode_units(wts, register, answers if grids is None else None)
+    if grids is None:
+        grids = AnswerGrids.build(
+            answers, len(wts), units.ans_resp, item_codes, item_uniq, dim_of_item
+        )
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     shown = np.arange(len(item_uniq))  # the items whose moments are taken
     if estates_only and overall in set(item_uniq):
         shown = np.flatnonzero(np.asarray(item_uniq) == overall)
-    res = score_arrays(
+    res = grid_moments(
         n_estates=len(units.estate_ids),
         stratum_estate=units.stratum_estate,
         n_h=units.n_h,
         f_h=units.f_h,
         resp_stratum=units.resp_stratum,
         weight=wts["weight"].to_numpy(dtype=float),
-        ans_resp=units.ans_resp,
-        ans_item=item_codes,
         item_dim=dim_codes,
-        satisfied=_floats(answers["satisfied"]),
-        points=_floats(answers["points"]),
+        satisfied=grids.satisfied,
+        points=grids.points,
         lonely=lonely,
         only_item=int(shown[0]) if len(shown) < len(item_uniq) else None,
     )
@@ -496,7 +638,7 @@ def score_round(
     est = _judged(est, ov_fpc, confidence, limits, on_sae=on_sae, sae=on_sae or not estates_only)
     sampling = getattr(round, "sampling", None)
     if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
-        waves = _WaveCounts.of(answers, respondents, overall)
+        waves = _WaveCounts.of(grids.item_answers(overall), respondents, overall)
         est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
     if estates_only:
         return Scores(
@@ -621,11 +763,19 @@ def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits
     return est
 
 
-def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _checked_responses(
+    ingest: Responses, grids: AnswerGrids | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ingest's respondents and answers; an error when there are none, or the answers
-    lack a column scoring reads."""
+    lack a column scoring reads. With ``grids`` and no answers: the grids' (checked when
+    they were made)."""
     respondents = ingest.respondents
     answers = ingest.answers
+    if grids is not None and answers is None:
+        if respondents is None or len(respondents) == 0:
+            answers = None  # the error below
+        else:
+            return respondents, grids.answers
     if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
         raise WuyeError(
             Problem(
@@ -652,14 +802,15 @@ class _Units:
     stratum_estate: np.ndarray
     n_h: np.ndarray
     f_h: np.ndarray
-    ans_resp: np.ndarray
+    ans_resp: np.ndarray | None
 
 
 def _encode_units(
-    wts: pd.DataFrame, register: pd.DataFrame | None, answers: pd.DataFrame
+    wts: pd.DataFrame, register: pd.DataFrame | None, answers: pd.DataFrame | None
 ) -> _Units:
     """The string → code mapping of estates, strata and respondents (the only string work);
-    an error for answers whose respondent is not among the respondents."""
+    an error for answers whose respondent is not among the respondents (no ``answers``:
+    no ``ans_resp``)."""
     ids = wts["estate_id"].unique().astype(str)
     if register is not None and "estate_id" in register.columns:
         ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
@@ -670,7 +821,22 @@ def _encode_units(
     N_h = wts["N_fpc"].to_numpy()[first]  # the FPC's stratum size (∞: none)
     n_h = wts["n_h"].to_numpy()[first]
     f_h = np.clip(1 - n_h / N_h, 0, 1)
-    ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
+    ans_resp = None
+    if answers is not None:
+        ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
+        _check_orphans(ans_resp)
+    return _Units(
+        estate_ids=estate_ids,
+        resp_stratum=s_codes,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        ans_resp=ans_resp,
+    )
+
+
+def _check_orphans(ans_resp: np.ndarray) -> None:
+    """An error for answers whose respondent is not among the respondents (position −1)."""
     orphan = ans_resp < 0
     if orphan.any():
         raise WuyeError(
@@ -680,14 +846,6 @@ def _encode_units(
                 column="response_id",
             )
         )
-    return _Units(
-        estate_ids=estate_ids,
-        resp_stratum=s_codes,
-        stratum_estate=stratum_estate,
-        n_h=n_h,
-        f_h=f_h,
-        ans_resp=ans_resp,
-    )
 
 
 def _item_table(
