@@ -468,20 +468,17 @@ def grid_moments(
         f_h=f_h,
         lonely=lonely,
     )
-    # dimensions: respondent × dimension sums (D partitions the items into dimensions);
-    # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
-    D = np.zeros((n_items, n_dims))
-    D[np.arange(n_items), item_dim] = 1.0
+    # dimensions: respondent × dimension sums (:func:`dimension_sums`)
     sat, sat_valid = grid(satisfied, only_item)
     items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
+    del sat, sat_valid
     rd_sat = None
     if only_item is None:
+        sat_dim, scnt_dim = dimension_sums(satisfied, item_dim, n_dims)
         with np.errstate(invalid="ignore", divide="ignore"):
-            rd_sat = (sat @ D) / (sat_valid @ D)  # share satisfied per dimension
-    del sat, sat_valid
-    pts, pts_valid = grid(points)
-    pts_dim, pcnt_dim = pts @ D, pts_valid @ D
-    del pts, pts_valid
+            rd_sat = sat_dim / scnt_dim  # share satisfied per dimension
+        del sat_dim, scnt_dim
+    pts_dim, pcnt_dim = dimension_sums(points, item_dim, n_dims)
     with np.errstate(invalid="ignore", divide="ignore"):
         rd_pts = pts_dim / pcnt_dim  # mean points per dimension
         # respondent index: mean of all answered item points (row sums over dimensions)
@@ -494,6 +491,25 @@ def grid_moments(
     del rd_sat
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
+
+
+def dimension_sums(
+    grid: np.ndarray, item_dim: np.ndarray, n_dims: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a respondent × item ``grid`` (NaN = missing) and dimension: the sum of
+    the answered items' values and their count — ``filled @ D`` and ``valid @ D`` for the
+    item → dimension incidence matrix ``D`` (``item_dim``), to the last bit: each
+    dimension's items are added in item order from zero, as the matrix product adds them.
+    One pass per item column (a dozen or so), without the product's filled and 0/1 copies
+    of the grid (BLAS on these tall, thin grids is also several times slower)."""
+    n = grid.shape[0]
+    total, count = np.zeros((n, n_dims)), np.zeros((n, n_dims))
+    for i, d in enumerate(np.asarray(item_dim, dtype=np.int64)):  # per item, not per row
+        column = grid[:, i]
+        ok = ~np.isnan(column)
+        total[:, d] += np.where(ok, column, 0.0)
+        count[:, d] += ok
+    return total, count
 
 
 def _overall_item(
