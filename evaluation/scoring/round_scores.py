@@ -273,6 +273,8 @@ class AnswerGrids:
     ``ordered``: the answers were ingest's grid (each respondent's items consecutive, in
     code order), so the grids are views of their columns and ``rows`` (each grid row's
     first answer row in ``answers``) locates any answer; only such grids give :meth:`kept`.
+    ``take``: the grid's respondents are these rows of ``satisfied`` and ``points`` (the
+    kept forms': the full grids are shared, not copied), else all rows.
     """
 
     item_uniq: np.ndarray
@@ -282,6 +284,7 @@ class AnswerGrids:
     ordered: bool
     answers: pd.DataFrame
     rows: np.ndarray | None = None
+    take: np.ndarray | None = None
 
     @classmethod
     def of(cls, ingest: Responses) -> AnswerGrids:
@@ -322,17 +325,19 @@ class AnswerGrids:
         """The grids of the respondents ``keep`` selects (at least one), as
         :meth:`of` gives them for those respondents' answers alone (ordered grids only):
         their rows, and each item's dimension from the first kept respondent's answers."""
-        assert self.ordered and self.rows is not None
-        rows = self.rows[np.asarray(keep, dtype=bool)]
+        assert self.ordered and self.rows is not None and self.take is None
+        take = np.flatnonzero(np.asarray(keep, dtype=bool))
+        rows = self.rows[take]
         dims = self.answers["dimension"].iloc[rows[0] + np.arange(len(self.item_uniq))]
         return AnswerGrids(
             item_uniq=self.item_uniq,
             dim_of_item=pd.Series(np.asarray(dims.astype(object)), dtype=object),
-            satisfied=self.satisfied[np.asarray(keep, dtype=bool)],
-            points=self.points[np.asarray(keep, dtype=bool)],
+            satisfied=self.satisfied,
+            points=self.points,
             ordered=True,
             answers=self.answers,
             rows=rows,
+            take=take,
         )
 
     def item_answers(self, item: str) -> pd.DataFrame:
@@ -446,16 +451,20 @@ def grid_moments(
     points: np.ndarray,
     lonely: str = "adjust",
     only_item: int | None = None,
+    take: np.ndarray | None = None,
 ) -> ArrayResults:
     """:func:`score_arrays` from the respondent × item grids of :func:`answer_grids`
-    (``satisfied``, ``points``: NaN = missing)."""
+    (``satisfied``, ``points``: NaN = missing; ``take``: the respondents are these rows of
+    the grids, else all)."""
     n_items = len(item_dim)
     n_dims = int(item_dim.max()) + 1 if n_items else 0
 
     def grid(values: np.ndarray, column: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The grid ``values`` with 0 where missing and its 0/1 validity (only ``column``'s
         when given)."""
-        if column is not None:
+        if take is not None:
+            values = values[take] if column is None else values[take, column][:, None]
+        elif column is not None:
             values = values[:, [column]]
         ok = ~np.isnan(values)
         return np.where(ok, values, 0.0), ok.astype(float)
@@ -474,13 +483,14 @@ def grid_moments(
     del sat, sat_valid
     rd_sat = None
     if only_item is None:
-        sat_dim, scnt_dim = dimension_sums(satisfied, item_dim, n_dims)
+        sat_dim, scnt_dim = dimension_sums(satisfied, item_dim, n_dims, take)
         with np.errstate(invalid="ignore", divide="ignore"):
             rd_sat = sat_dim / scnt_dim  # share satisfied per dimension
         del sat_dim, scnt_dim
-    pts_dim, pcnt_dim = dimension_sums(points, item_dim, n_dims)
+    pts_dim, pcnt_dim = dimension_sums(points, item_dim, n_dims, take)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_pts = pts_dim / pcnt_dim  # mean points per dimension
+        # mean points per dimension (not for the estates table alone)
+        rd_pts = pts_dim / pcnt_dim if only_item is None else None
         # respondent index: mean of all answered item points (row sums over dimensions)
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
     del pts_dim, pcnt_dim
@@ -493,22 +503,32 @@ def grid_moments(
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
 
+#: respondents per block of :func:`dimension_sums` (its transposed copies stay ~5 MB)
+SUM_BLOCK = 1 << 15
+
+
 def dimension_sums(
-    grid: np.ndarray, item_dim: np.ndarray, n_dims: int
+    grid: np.ndarray, item_dim: np.ndarray, n_dims: int, take: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row of a respondent × item ``grid`` (NaN = missing) and dimension: the sum of
     the answered items' values and their count — ``filled @ D`` and ``valid @ D`` for the
     item → dimension incidence matrix ``D`` (``item_dim``), to the last bit: each
     dimension's items are added in item order from zero, as the matrix product adds them.
-    One pass per item column (a dozen or so), without the product's filled and 0/1 copies
-    of the grid (BLAS on these tall, thin grids is also several times slower)."""
-    n = grid.shape[0]
+    Block by block of rows, one pass per item over the block transposed (its item columns
+    contiguous), without the product's filled and 0/1 copies of the whole grid (BLAS is
+    also slower on these tall, thin grids). ``take``: of these rows of ``grid`` only."""
+    n = grid.shape[0] if take is None else len(take)
+    item_dim = np.asarray(item_dim, dtype=np.int64)
     total, count = np.zeros((n, n_dims)), np.zeros((n, n_dims))
-    for i, d in enumerate(np.asarray(item_dim, dtype=np.int64)):  # per item, not per row
-        column = grid[:, i]
-        ok = ~np.isnan(column)
-        total[:, d] += np.where(ok, column, 0.0)
-        count[:, d] += ok
+    for lo in range(0, n, SUM_BLOCK):
+        block = grid[lo : lo + SUM_BLOCK] if take is None else grid[take[lo : lo + SUM_BLOCK]]
+        by_item = block.T.copy()  # item × respondent
+        t, c = np.zeros((n_dims, by_item.shape[1])), np.zeros((n_dims, by_item.shape[1]))
+        for i, d in enumerate(item_dim):  # per item, not per row
+            ok = ~np.isnan(by_item[i])
+            t[d] += np.where(ok, by_item[i], 0.0)
+            c[d] += ok
+        total[lo : lo + SUM_BLOCK], count[lo : lo + SUM_BLOCK] = t.T, c.T
     return total, count
 
 
@@ -625,6 +645,7 @@ def score_round(
         item_dim=dim_codes,
         satisfied=grids.satisfied,
         points=grids.points,
+        take=grids.take,
         lonely=lonely,
         only_item=int(shown[0]) if len(shown) < len(item_uniq) else None,
     )

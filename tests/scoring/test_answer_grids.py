@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evaluation.scoring import round_scores
 from evaluation.scoring.round_scores import AnswerGrids, answer_grids, dimension_sums
 from evaluation.scoring.sensitivity import kept_answers
 from tests.scoring.test_round_scores import synth
@@ -36,7 +37,9 @@ def test_an_item_twice_is_an_error():
         answer_grids(2, 2, np.array([0, 0, 1]), np.array([1, 1, 0]), np.ones(3), np.ones(3))
 
 
-def test_dimension_sums_are_the_pandas_sums_over_each_dimensions_items():
+@pytest.mark.parametrize("block", [7, 1 << 15])
+def test_dimension_sums_are_the_pandas_sums_over_each_dimensions_items(monkeypatch, block):
+    monkeypatch.setattr(round_scores, "SUM_BLOCK", block)
     rng = np.random.default_rng(0)
     grid = rng.random((50, 7)) * rng.choice([1.0, 1e-3, 1e5, 100 / 3], (50, 7))
     grid[rng.random(grid.shape) < 0.2] = np.nan
@@ -50,6 +53,8 @@ def test_dimension_sums_are_the_pandas_sums_over_each_dimensions_items():
     D = np.zeros((7, 4))
     D[np.arange(7), item_dim] = 1.0  # the matrix product it replaces: the same bits
     np.testing.assert_array_equal(total, np.where(np.isnan(grid), 0.0, grid) @ D)
+    take = np.array([3, 0, 49, 7, 7, 20])
+    np.testing.assert_array_equal(dimension_sums(grid, item_dim, 4, take)[0], total[take])
 
 
 def test_kept_grids_are_the_grids_of_the_kept_answers():
@@ -62,8 +67,8 @@ def test_kept_grids_are_the_grids_of_the_kept_answers():
         answers=kept_answers(ing.answers, resp, keep),
     )
     direct = AnswerGrids.of(kept)
-    np.testing.assert_array_equal(grids.satisfied, direct.satisfied)
-    np.testing.assert_array_equal(grids.points, direct.points)
+    np.testing.assert_array_equal(grids.satisfied[grids.take], direct.satisfied)
+    np.testing.assert_array_equal(grids.points[grids.take], direct.points)
     pd.testing.assert_series_equal(grids.dim_of_item, direct.dim_of_item)
     overall = grids.item_answers("S04")
     assert list(overall["response_id"]) == list(kept.respondents["response_id"])
