@@ -42,7 +42,7 @@ from evaluation.scoring.estimation import (
 from evaluation.scoring.nonresponse import robust_thresholds
 from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
 from evaluation.scoring.verdict import Limits, verdicts
-from evaluation.scoring.weights import respondent_weights
+from evaluation.scoring.weights import weights_and_strata
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
 
@@ -164,7 +164,8 @@ def _two_wave_verdicts(
     """The group-sequential verdict of the estates drawn by SRS in a two-wave round
     (:func:`evaluation.scoring.exact.two_wave_boundaries`): the first wave judged at the
     error spent by ``t1 = m1/(m1 + planned m2)`` (planned m2 = ⌊n_topup · rr⌋, fixed by the
-    plan), and after a top-up both waves at what is left of α/2. Flags say which."""
+    plan), and after a top-up both waves at what is left of α/2. Flags say which. ``wts``:
+    the weights, or one row of them per stratum."""
     from evaluation.scoring.exact import two_wave_boundaries, two_wave_verdict
 
     ids = est["estate_id"].astype(str)
@@ -219,7 +220,8 @@ def _exact_rows(
 ) -> pd.DataFrame:
     """Exact intervals (:func:`evaluation.scoring.exact.exact_interval`) for the rows of
     ``estates``: one stratum, equal weights, so ``k = rate·n`` satisfied of ``n`` answers
-    out of the estate's ``N`` households (item non-response taken as random)."""
+    out of the estate's ``N`` households (item non-response taken as random). ``wts``: the
+    weights, or one row of them per stratum (N = the largest stratum ``N_h``)."""
     from evaluation.scoring.exact import exact_interval
 
     if not estates:
@@ -625,8 +627,10 @@ def score_round(
 
     design = getattr(getattr(round, "sampling", None), "design", None)
     respondents, exact_ids = _whole_estate_strata(respondents, strata, requested)
-    wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
-    units = _encode_units(wts, register, answers if grids is None else None)
+    wts, s_codes = weights_and_strata(
+        respondents, one_stratum(strata, exact_ids), register, design=design
+    )
+    units = _encode_units(wts, s_codes, register, answers if grids is None else None)
     if grids is None:
         grids = AnswerGrids.build(
             answers, len(wts), units.ans_resp, item_codes, item_uniq, dim_of_item
@@ -653,7 +657,7 @@ def score_round(
     item_tab = _item_table(
         res, units.estate_ids, item_uniq[shown], dim_of_item.iloc[shown], method, confidence
     )
-    item_tab = _exact_rows(item_tab, exact_ids, wts, confidence)
+    item_tab = _exact_rows(item_tab, exact_ids, units.strata_rows, confidence)
     if overall not in set(item_uniq):
         raise WuyeError(
             Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果", column="overall_item")
@@ -662,7 +666,6 @@ def score_round(
         item_tab[item_tab["item_id"] == overall].reset_index(drop=True),
         res,
         units,
-        wts,
         ingest,
         register,
         confidence,
@@ -676,7 +679,9 @@ def score_round(
     sampling = getattr(round, "sampling", None)
     if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
         waves = _WaveCounts.of(grids.item_answers(overall), respondents, overall)
-        est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
+        est = _two_wave_verdicts(
+            est, waves, plan, sampling, exact_ids, units.strata_rows, confidence
+        )
     if estates_only:
         return Scores(
             estates=est,
@@ -840,20 +845,27 @@ class _Units:
     n_h: np.ndarray
     f_h: np.ndarray
     ans_resp: np.ndarray | None
+    #: one row of the weights per stratum (its first respondent's): what is constant
+    #: within a stratum (sizes, flags) is read from these, not from every respondent
+    strata_rows: pd.DataFrame
 
 
 def _encode_units(
-    wts: pd.DataFrame, register: pd.DataFrame | None, answers: pd.DataFrame | None
+    wts: pd.DataFrame,
+    s_codes: np.ndarray,
+    register: pd.DataFrame | None,
+    answers: pd.DataFrame | None,
 ) -> _Units:
-    """The string → code mapping of estates, strata and respondents (the only string work);
+    """The string → code mapping of estates, strata (``s_codes``: each respondent's, as
+    ``pd.factorize(wts["stratum"])`` numbers them) and respondents (the only string work);
     an error for answers whose respondent is not among the respondents (no ``answers``:
     no ``ans_resp``)."""
-    ids = wts["estate_id"].unique().astype(str)
+    first = np.unique(s_codes, return_index=True)[1]
+    strata_rows = wts.iloc[first]  # = wts.drop_duplicates("stratum")
+    ids = strata_rows["estate_id"].unique().astype(str)  # each estate has a stratum
     if register is not None and "estate_id" in register.columns:
         ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
     estate_ids = pd.Index(np.unique(np.asarray(ids, dtype=object).astype(str)))
-    s_codes, _ = pd.factorize(wts["stratum"])
-    first = np.unique(s_codes, return_index=True)[1]
     stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
     N_h = wts["N_fpc"].to_numpy()[first]  # the FPC's stratum size (∞: none)
     n_h = wts["n_h"].to_numpy()[first]
@@ -869,6 +881,7 @@ def _encode_units(
         n_h=n_h,
         f_h=f_h,
         ans_resp=ans_resp,
+        strata_rows=strata_rows,
     )
 
 
@@ -922,7 +935,6 @@ def _estate_table(
     ov: pd.DataFrame,
     res: ArrayResults,
     units: _Units,
-    wts: pd.DataFrame,
     ingest: Responses,
     register: pd.DataFrame | None,
     confidence: float,
@@ -947,18 +959,18 @@ def _estate_table(
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
-    by = wts.groupby("estate_id")
+    strata_once = units.strata_rows  # stratum-level flags: any over strata = over respondents
+    by = strata_once.groupby("estate_id")
     for flag, col in (
         ("fallback", "fallback_strata"),
         ("nonprobability", "nonprobability"),
         ("collapsed", "collapsed_strata"),
     ):
         est[col] = est["estate_id"].map(by[flag].any()).fillna(False).astype(bool)
-    strata_once = wts.drop_duplicates("stratum")
     est["N_record"] = est["estate_id"].map(
         strata_once.groupby(strata_once["estate_id"].astype(str))["N_record"].sum()
     )
-    problems = est["estate_id"].map(_exceeding_strata(wts)).astype(object)
+    problems = est["estate_id"].map(_exceeding_strata(strata_once)).astype(object)
     est["record_problem"] = problems.where(problems.notna(), "").astype(str)
     if register is not None and len(register):
         reg = by_estate(register)

@@ -1,5 +1,6 @@
-"""The respondent × item grids scoring shares between the estimates and the quality
-sensitivity's re-score (AnswerGrids, answer_grids, dimension_sums), against plain pandas."""
+"""What scoring encodes once and shares, against plain pandas: the respondent × item grids of
+the estimates and the quality sensitivity's re-score (AnswerGrids, answer_grids,
+dimension_sums) and the respondents' stratum codes (weights_and_strata)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from evaluation.scoring import round_scores
 from evaluation.scoring.round_scores import AnswerGrids, answer_grids, dimension_sums
 from evaluation.scoring.sensitivity import kept_answers
+from evaluation.scoring.weights import respondent_weights, weights_and_strata
 from tests.scoring.test_round_scores import synth
 
 
@@ -73,3 +75,13 @@ def test_kept_grids_are_the_grids_of_the_kept_answers():
     overall = grids.item_answers("S04")
     assert list(overall["response_id"]) == list(kept.respondents["response_id"])
     assert (overall["item_id"] == "S04").all()
+
+
+@pytest.mark.parametrize("with_record", [True, False])
+def test_stratum_codes_are_the_factorized_stratum_labels(with_record):
+    rnd, ing, rec = synth(n_estates=5, resp_per=7, buildings=4, seed=5)
+    resp = ing.respondents.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    record = rec.iloc[:-3] if with_record else None  # an estate partly out of the record
+    wts, codes = weights_and_strata(resp, record, rnd.register)
+    np.testing.assert_array_equal(codes, pd.factorize(wts["stratum"])[0])
+    pd.testing.assert_frame_equal(wts, respondent_weights(resp, record, rnd.register))
