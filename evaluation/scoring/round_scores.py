@@ -90,23 +90,33 @@ def stale_estates(
     locate the problem per building and drop the finite-population correction there."""
     if strata is None or not estates:
         return set()
-    ids = respondents["estate_id"].astype(str)
-    mine = ids.isin(estates)
+    # respondents counted per estate and per (estate, building) by integer codes
+    codes, labels = pd.factorize(respondents["estate_id"].astype(str))
+    labels = pd.Index(labels)
+    in_set = np.asarray(labels.isin(estates))
+    mine = np.append(in_set, False)[codes]  # a missing id (code −1): not one of them
     rec = strata.assign(estate_id=strata["estate_id"].astype(str))
     rec = rec[rec["estate_id"].isin(estates)]
-    whole_n = ids[mine].value_counts()
+    whole_n = np.bincount(codes[mine], minlength=len(labels))[in_set]
     whole_N = pd.to_numeric(rec["N_h"], errors="coerce").groupby(rec["estate_id"]).sum()
-    stale = set(whole_n.index[whole_n.to_numpy() > whole_N.reindex(whole_n.index).to_numpy()])
+    stale = set(labels[in_set][whole_n > whole_N.reindex(labels[in_set]).to_numpy()])
     if "building" in respondents.columns:
-        keys = [ids[mine], respondents.loc[mine, "building"].astype(str)]
-        n_b = pd.Series(1, index=ids[mine].index).groupby(keys).sum()
+        b_codes, b_labels = pd.factorize(respondents["building"].astype(str).to_numpy()[mine])
+        n_b_labels = max(len(b_labels), 1)
+        known = b_codes >= 0  # a missing building forms no group (as groupby drops it)
+        cell = codes[mine][known].astype(np.int64) * n_b_labels + b_codes[known]
+        n_b = np.bincount(cell, minlength=len(labels) * n_b_labels)
+        used = np.flatnonzero(n_b)
+        keys = pd.MultiIndex.from_arrays(
+            [labels[used // n_b_labels], np.asarray(b_labels, dtype=object)[used % n_b_labels]]
+        )
         N_b = (
             pd.to_numeric(rec["N_h"], errors="coerce")
             .groupby([rec["estate_id"], rec["building"].astype(str)])
             .sum()
         )
-        over = n_b.to_frame("n").join(N_b.rename("N"), how="inner")
-        stale |= set(over.index.get_level_values(0)[over["n"] > over["N"]])
+        over = n_b[used] > N_b.reindex(keys).to_numpy()  # not in the record: NaN, not over
+        stale |= set(keys.get_level_values(0)[over])
     return stale
 
 
