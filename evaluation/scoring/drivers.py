@@ -330,20 +330,21 @@ def logit_newton(
     def fitted(params: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-(np.dot(X, params) + 0.0)))
 
-    def hess(params: np.ndarray) -> np.ndarray:
-        L = fitted(params)
+    def hess(L: np.ndarray) -> np.ndarray:
+        """The mean Hessian at the fitted values ``L``."""
         return np.dot(L * (1 - L) * X.T, X) / nobs  # statsmodels negates twice: exact
 
     iterations = 0
     old: np.ndarray | float = np.inf
     new = np.asarray([0.0] * X.shape[1])
     while iterations < maxiter and np.any(np.abs(new - old) > NEWTON_TOL):
-        H = np.asarray(hess(new))
+        L = fitted(new)  # once per step: the Hessian's and the score's (the same numbers)
+        H = np.asarray(hess(L))
         H[np.diag_indices(H.shape[0])] += NEWTON_RIDGE
         old = new
-        new = old - np.linalg.solve(H, -np.dot(y - fitted(old), X) / nobs)
+        new = old - np.linalg.solve(H, -np.dot(y - L, X) / nobs)
         iterations += 1
-    cov = np.linalg.inv(hess(new)) / nobs
+    cov = np.linalg.inv(hess(fitted(new))) / nobs
     se = np.sqrt(np.diag(cov * 1.0))
     p = stats.norm.sf(np.abs(new / se)) * 2
     return new, se, p, iterations != maxiter
