@@ -493,12 +493,14 @@ def grid_moments(
     sat, sat_valid = grid(satisfied, only_item)
     items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
     del sat, sat_valid
-    rd_sat = None
-    if only_item is None:
+    dim_rate = None
+    if only_item is None:  # each respondent × dimension matrix estimated as soon as made
         sat_dim, scnt_dim = dimension_sums(satisfied, item_dim, n_dims, take)
         with np.errstate(invalid="ignore", divide="ignore"):
             rd_sat = sat_dim / scnt_dim  # share satisfied per dimension
         del sat_dim, scnt_dim
+        dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
+        del rd_sat
     pts_dim, pcnt_dim = dimension_sums(points, item_dim, n_dims, take)
     with np.errstate(invalid="ignore", divide="ignore"):
         # mean points per dimension (not for the estates table alone)
@@ -507,10 +509,8 @@ def grid_moments(
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
     del pts_dim, pcnt_dim
     index = matrix_moments(r_index, weight, **common)
-    if rd_sat is None:
+    if dim_rate is None:
         return ArrayResults(items=items, index=index, dim_rate=None, dim_index=None)
-    dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
-    del rd_sat
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
 
