@@ -528,7 +528,8 @@ def dimension_sums(
     dimension's items are added in item order from zero, as the matrix product adds them.
     Block by block of rows, one pass per item over the block transposed (its item columns
     contiguous), without the product's filled and 0/1 copies of the whole grid (BLAS is
-    also slower on these tall, thin grids). ``take``: of these rows of ``grid`` only."""
+    also slower on these tall, thin grids). ``take``: of these rows of ``grid`` only; an item
+    whose dimension is negative is left out."""
     n = grid.shape[0] if take is None else len(take)
     item_dim = np.asarray(item_dim, dtype=np.int64)
     total, count = np.zeros((n, n_dims)), np.zeros((n, n_dims))
@@ -537,6 +538,8 @@ def dimension_sums(
         by_item = block.T.copy()  # item × respondent
         t, c = np.zeros((n_dims, by_item.shape[1])), np.zeros((n_dims, by_item.shape[1]))
         for i, d in enumerate(item_dim):  # per item, not per row
+            if d < 0:
+                continue
             ok = ~np.isnan(by_item[i])
             t[d] += np.where(ok, by_item[i], 0.0)
             c[d] += ok

@@ -85,3 +85,23 @@ def test_stratum_codes_are_the_factorized_stratum_labels(with_record):
     wts, codes = weights_and_strata(resp, record, rnd.register)
     np.testing.assert_array_equal(codes, pd.factorize(wts["stratum"])[0])
     pd.testing.assert_frame_equal(wts, respondent_weights(resp, record, rnd.register))
+
+
+def test_driver_matrix_of_the_grid_is_the_one_summed_over_answer_rows():
+    """respondent_matrix sums ingest's grid column by column (drivers._grid_sums); shuffled
+    answer rows take the bincount path (drivers._row_sums): the same matrix, bit for bit."""
+    from evaluation.scoring.drivers import _grid_runs, respondent_matrix
+
+    _, ing, _ = synth(n_estates=4, resp_per=15, n_items=6, seed=6)
+    answers = ing.answers.copy()
+    answers["satisfied"] = answers["satisfied"] * np.where(np.arange(len(answers)) % 3, 1, 0.3)
+    for col in ("response_id", "item_id", "dimension"):
+        answers[col] = answers[col].astype("category")
+    shuffled = answers.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    grid, rows = respondent_matrix(answers), respondent_matrix(shuffled)
+    assert grid.dimensions == rows.dimensions
+    pd.testing.assert_frame_equal(grid.frame, rows.frame, check_exact=True)
+    resp = answers["response_id"].cat.codes.to_numpy()
+    starts = np.arange(0, len(answers), 6)
+    codes = [answers[c].cat.codes.to_numpy() for c in ("item_id", "dimension")]
+    assert _grid_runs(resp, starts, *codes, 6, len(ing.respondents)) is not None
