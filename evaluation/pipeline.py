@@ -688,7 +688,7 @@ def score_step(
     from concurrent.futures import ThreadPoolExecutor
 
     from evaluation.scoring.drivers import round_drivers
-    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS, score_round
+    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS, AnswerGrids, score_round
     from evaluation.scoring.sensitivity import with_sensitivity
 
     with _context(rnd, context) as ctx:
@@ -700,8 +700,12 @@ def score_step(
         items, register = rnd.questionnaire.items, rnd.register
         with ThreadPoolExecutor(1, thread_name_prefix="drivers") as pool:
             driving = pool.submit(round_drivers, ingest.answers, items, register)
-            scores = score_round(rnd, ingest, strata, plan=plan)
-            scores.estates = with_sensitivity(scores.estates, rnd, ingest, strata, plan=plan)
+            grids = AnswerGrids.of(ingest)  # the answers encoded once for both scorings
+            scores = score_round(rnd, ingest, strata, plan=plan, grids=grids)
+            scores.estates = with_sensitivity(
+                scores.estates, rnd, ingest, strata, plan=plan, grids=grids
+            )
+            del grids
             drivers = driving.result()
         ctx.store.write_step(
             rnd.round_id,

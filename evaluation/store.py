@@ -424,6 +424,7 @@ class Store:
         frame = frame.drop(columns=[c for c in frame.columns if str(c) == "round_id"])
         known = self._columns(table)
         mapping = dict(zip(known["column_name"], known["sql_name"], strict=True))
+        stored_kinds = dict(zip(known["column_name"], known["kind"], strict=True))
         used = {s.lower() for s in known["sql_name"]} | {"round_id"}
         position = len(known)
         kinds: list[str] = []
@@ -444,7 +445,7 @@ class Store:
                 position += 1
                 mapping[col_name] = sql_name
             else:
-                old = known.loc[known["column_name"] == col_name, "kind"].iloc[0]
+                old = stored_kinds[col_name]
                 if old != kind and kind != "null":
                     merged = _merge_kinds(old, kind)
                     self.con.execute(

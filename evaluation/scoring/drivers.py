@@ -186,24 +186,14 @@ def respondent_matrix(
     else:
         dim_overall = np.asarray(dim_labels == OVERALL_DIMENSION, dtype=bool)
         row_overall = np.append(dim_overall, False)[dim]
+    grid = _grid_runs(resp, starts, item, dim, period, n_resp)
     del item
-    valid = resp >= 0
-    answered = ~np.isnan(satisfied)
-
-    on = row_overall & valid
-    has_overall = np.bincount(resp[on], minlength=n_resp) > 0
-    on &= answered
-    overall_sum = np.bincount(resp[on], satisfied[on], n_resp)
-    overall_n = np.bincount(resp[on], minlength=n_resp)
-    del on
-
-    use = ~row_overall & valid & answered & (dim >= 0)
-    del row_overall, answered
-    cell = resp[use].astype(np.int64) * n_dim
-    cell += dim[use]
-    total = np.bincount(cell, satisfied[use], n_resp * n_dim).reshape(n_resp, n_dim)
-    count = np.bincount(cell, minlength=n_resp * n_dim).reshape(n_resp, n_dim)
-    del cell, use
+    if grid is not None:  # ingest's respondent × item grid: sums over its columns
+        sums = _grid_sums(grid, satisfied, row_overall[:period], dim[:period], n_resp, n_dim)
+    else:
+        sums = _row_sums(resp, dim, satisfied, row_overall, n_resp, n_dim)
+    del row_overall
+    has_overall, overall_sum, overall_n, total, count = sums
 
     # dimensions with an answer (sorted by name); respondents with one and an overall row
     dim_order = np.flatnonzero(count.any(axis=0))
@@ -212,7 +202,7 @@ def respondent_matrix(
     rows = np.flatnonzero(has_overall & count.any(axis=1))
     rows = rows[_argsort(resp_labels[rows])]
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = (total[rows] / count[rows])[:, dim_order]
+        share = (total / count)[np.ix_(rows, dim_order)]  # one gather of the kept cells
         overall = overall_sum[rows] / overall_n[rows]
     del total, count
     index = pd.Index(resp_labels[rows], name="response_id")
@@ -225,6 +215,85 @@ def respondent_matrix(
         for col in carried:
             frame[col] = answers[col].iloc[first[rows]].set_axis(index)
     return RespondentMatrix(frame=frame, dimensions=dims)
+
+
+def _row_sums(
+    resp: np.ndarray,
+    dim: np.ndarray,
+    satisfied: np.ndarray,
+    row_overall: np.ndarray,
+    n_resp: int,
+    n_dim: int,
+) -> tuple[np.ndarray, ...]:
+    """Per respondent: whether it has an overall row, the satisfied sum and answered count
+    on the overall item(s), and per dimension (``n_resp × n_dim``) the satisfied sum and
+    answered count over its other items — one ``bincount`` per sum over the answer rows
+    (counts as integers or floats: the same numbers)."""
+    valid = resp >= 0
+    answered = ~np.isnan(satisfied)
+    on = row_overall & valid
+    has_overall = np.bincount(resp[on], minlength=n_resp) > 0
+    on &= answered
+    overall_sum = np.bincount(resp[on], satisfied[on], n_resp)
+    overall_n = np.bincount(resp[on], minlength=n_resp)
+    del on
+    use = ~row_overall & valid & answered & (dim >= 0)
+    del answered
+    cell = resp[use].astype(np.int64) * n_dim
+    cell += dim[use]
+    total = np.bincount(cell, satisfied[use], n_resp * n_dim).reshape(n_resp, n_dim)
+    count = np.bincount(cell, minlength=n_resp * n_dim).reshape(n_resp, n_dim)
+    return has_overall, overall_sum, overall_n, total, count
+
+
+def _grid_runs(
+    resp: np.ndarray,
+    starts: np.ndarray,
+    item: np.ndarray,
+    dim: np.ndarray,
+    period: int,
+    n_resp: int,
+) -> np.ndarray | None:
+    """Each run's respondent when the answers are ingest's grid — every respondent one run
+    of the same items in the same order (with the same dimensions) — else ``None``."""
+    if not period or len(starts) * period != len(resp):
+        return None
+    run_resp = resp[starts]
+    if (run_resp < 0).any() or np.bincount(run_resp, minlength=n_resp).max() > 1:
+        return None
+    for codes in (item, dim):
+        if not bool((codes.reshape(-1, period) == codes[:period]).all()):
+            return None
+    return run_resp
+
+
+def _grid_sums(
+    run_resp: np.ndarray,
+    satisfied: np.ndarray,
+    col_overall: np.ndarray,
+    col_dim: np.ndarray,
+    n_resp: int,
+    n_dim: int,
+) -> tuple[np.ndarray, ...]:
+    """:func:`_row_sums` of ingest's grid (``run_resp``: :func:`_grid_runs`; ``col_*``:
+    the first run's columns), by :func:`~evaluation.scoring.round_scores.dimension_sums`
+    over its columns: each respondent's items added in their order from zero, as
+    ``bincount`` adds its rows — the same numbers."""
+    from evaluation.scoring.round_scores import dimension_sums
+
+    grid = satisfied.reshape(len(run_resp), len(col_overall))
+    has_overall = np.zeros(n_resp, dtype=bool)
+    has_overall[run_resp] = bool(col_overall.any())
+    ov_sum, ov_n = dimension_sums(grid, np.where(col_overall, 0, -1), 1)
+    dims = np.where(col_overall, -1, col_dim.astype(np.int64))  # overall / no dimension: out
+    run_total, run_count = dimension_sums(grid, dims, n_dim)
+    if len(run_resp) == n_resp and bool((run_resp == np.arange(n_resp)).all()):
+        return has_overall, ov_sum[:, 0], ov_n[:, 0], run_total, run_count  # runs in order
+    overall_sum, overall_n = np.zeros(n_resp), np.zeros(n_resp)
+    overall_sum[run_resp], overall_n[run_resp] = ov_sum[:, 0], ov_n[:, 0]
+    total, count = np.zeros((n_resp, n_dim)), np.zeros((n_resp, n_dim))
+    total[run_resp], count[run_resp] = run_total, run_count
+    return has_overall, overall_sum, overall_n, total, count
 
 
 def _by_list(by: str | Sequence[str] | None) -> list[str]:
@@ -330,20 +399,21 @@ def logit_newton(
     def fitted(params: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-(np.dot(X, params) + 0.0)))
 
-    def hess(params: np.ndarray) -> np.ndarray:
-        L = fitted(params)
+    def hess(L: np.ndarray) -> np.ndarray:
+        """The mean Hessian at the fitted values ``L``."""
         return np.dot(L * (1 - L) * X.T, X) / nobs  # statsmodels negates twice: exact
 
     iterations = 0
     old: np.ndarray | float = np.inf
     new = np.asarray([0.0] * X.shape[1])
     while iterations < maxiter and np.any(np.abs(new - old) > NEWTON_TOL):
-        H = np.asarray(hess(new))
+        L = fitted(new)  # once per step: the Hessian's and the score's (the same numbers)
+        H = np.asarray(hess(L))
         H[np.diag_indices(H.shape[0])] += NEWTON_RIDGE
         old = new
-        new = old - np.linalg.solve(H, -np.dot(y - fitted(old), X) / nobs)
+        new = old - np.linalg.solve(H, -np.dot(y - L, X) / nobs)
         iterations += 1
-    cov = np.linalg.inv(hess(new)) / nobs
+    cov = np.linalg.inv(hess(fitted(new))) / nobs
     se = np.sqrt(np.diag(cov * 1.0))
     p = stats.norm.sf(np.abs(new / se)) * 2
     return new, se, p, iterations != maxiter

@@ -42,7 +42,7 @@ from evaluation.scoring.estimation import (
 from evaluation.scoring.nonresponse import robust_thresholds
 from evaluation.scoring.pvalues import bh_q_values, threshold_p_values
 from evaluation.scoring.verdict import Limits, verdicts
-from evaluation.scoring.weights import respondent_weights
+from evaluation.scoring.weights import weights_and_strata
 from wuye_common.errors import Problem, WuyeError
 from wuye_common.vocabulary import OVERALL_DIMENSION, TIERS
 
@@ -90,23 +90,33 @@ def stale_estates(
     locate the problem per building and drop the finite-population correction there."""
     if strata is None or not estates:
         return set()
-    ids = respondents["estate_id"].astype(str)
-    mine = ids.isin(estates)
+    # respondents counted per estate and per (estate, building) by integer codes
+    codes, labels = pd.factorize(respondents["estate_id"].astype(str))
+    labels = pd.Index(labels)
+    in_set = np.asarray(labels.isin(estates))
+    mine = np.append(in_set, False)[codes]  # a missing id (code −1): not one of them
     rec = strata.assign(estate_id=strata["estate_id"].astype(str))
     rec = rec[rec["estate_id"].isin(estates)]
-    whole_n = ids[mine].value_counts()
+    whole_n = np.bincount(codes[mine], minlength=len(labels))[in_set]
     whole_N = pd.to_numeric(rec["N_h"], errors="coerce").groupby(rec["estate_id"]).sum()
-    stale = set(whole_n.index[whole_n.to_numpy() > whole_N.reindex(whole_n.index).to_numpy()])
+    stale = set(labels[in_set][whole_n > whole_N.reindex(labels[in_set]).to_numpy()])
     if "building" in respondents.columns:
-        keys = [ids[mine], respondents.loc[mine, "building"].astype(str)]
-        n_b = pd.Series(1, index=ids[mine].index).groupby(keys).sum()
+        b_codes, b_labels = pd.factorize(respondents["building"].astype(str).to_numpy()[mine])
+        n_b_labels = max(len(b_labels), 1)
+        known = b_codes >= 0  # a missing building forms no group (as groupby drops it)
+        cell = codes[mine][known].astype(np.int64) * n_b_labels + b_codes[known]
+        n_b = np.bincount(cell, minlength=len(labels) * n_b_labels)
+        used = np.flatnonzero(n_b)
+        keys = pd.MultiIndex.from_arrays(
+            [labels[used // n_b_labels], np.asarray(b_labels, dtype=object)[used % n_b_labels]]
+        )
         N_b = (
             pd.to_numeric(rec["N_h"], errors="coerce")
             .groupby([rec["estate_id"], rec["building"].astype(str)])
             .sum()
         )
-        over = n_b.to_frame("n").join(N_b.rename("N"), how="inner")
-        stale |= set(over.index.get_level_values(0)[over["n"] > over["N"]])
+        over = n_b[used] > N_b.reindex(keys).to_numpy()  # not in the record: NaN, not over
+        stale |= set(keys.get_level_values(0)[over])
     return stale
 
 
@@ -164,7 +174,8 @@ def _two_wave_verdicts(
     """The group-sequential verdict of the estates drawn by SRS in a two-wave round
     (:func:`evaluation.scoring.exact.two_wave_boundaries`): the first wave judged at the
     error spent by ``t1 = m1/(m1 + planned m2)`` (planned m2 = ⌊n_topup · rr⌋, fixed by the
-    plan), and after a top-up both waves at what is left of α/2. Flags say which."""
+    plan), and after a top-up both waves at what is left of α/2. Flags say which. ``wts``:
+    the weights, or one row of them per stratum."""
     from evaluation.scoring.exact import two_wave_boundaries, two_wave_verdict
 
     ids = est["estate_id"].astype(str)
@@ -219,7 +230,8 @@ def _exact_rows(
 ) -> pd.DataFrame:
     """Exact intervals (:func:`evaluation.scoring.exact.exact_interval`) for the rows of
     ``estates``: one stratum, equal weights, so ``k = rate·n`` satisfied of ``n`` answers
-    out of the estate's ``N`` households (item non-response taken as random)."""
+    out of the estate's ``N`` households (item non-response taken as random). ``wts``: the
+    weights, or one row of them per stratum (N = the largest stratum ``N_h``)."""
     from evaluation.scoring.exact import exact_interval
 
     if not estates:
@@ -261,6 +273,94 @@ class ArrayResults:
     dim_index: DomainMoments | None
 
 
+@dataclass
+class AnswerGrids:
+    """A round's answers as respondent × item grids (:func:`answer_grids`: rows the
+    respondents in their order, columns the items in sorted order, NaN = no answer) with
+    the item encoding of :func:`_item_encoding`: the string → code work done once, shared by
+    :func:`score_round` and the quality sensitivity's re-score of the kept forms
+    (:meth:`kept`, :func:`~evaluation.scoring.sensitivity.with_sensitivity`), which then
+    neither copies nor encodes the answers again.
+
+    ``ordered``: the answers were ingest's grid (each respondent's items consecutive, in
+    code order), so the grids are views of their columns and ``rows`` (each grid row's
+    first answer row in ``answers``) locates any answer; only such grids give :meth:`kept`.
+    ``take``: the grid's respondents are these rows of ``satisfied`` and ``points`` (the
+    kept forms': the full grids are shared, not copied), else all rows.
+    """
+
+    item_uniq: np.ndarray
+    dim_of_item: pd.Series
+    satisfied: np.ndarray
+    points: np.ndarray
+    ordered: bool
+    answers: pd.DataFrame
+    rows: np.ndarray | None = None
+    take: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, ingest: Responses) -> AnswerGrids:
+        """The grids of ``ingest``'s answers, rows in the order of its respondents (errors
+        as :func:`score_round` gives them: no answers, a missing column, an answer whose
+        respondent is not among the respondents, an item twice)."""
+        respondents, answers = _checked_responses(ingest)
+        item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+        ans_resp = _respondent_positions(
+            answers["response_id"], pd.Index(respondents["response_id"])
+        )
+        _check_orphans(ans_resp)
+        return cls.build(answers, len(respondents), ans_resp, item_codes, item_uniq, dim_of_item)
+
+    @classmethod
+    def build(
+        cls,
+        answers: pd.DataFrame,
+        n_resp: int,
+        ans_resp: np.ndarray,
+        item_codes: np.ndarray,
+        item_uniq: np.ndarray,
+        dim_of_item: pd.Series,
+    ) -> AnswerGrids:
+        """The grids from the answers' respondent positions and item codes."""
+        sat, pts, ordered = answer_grids(
+            n_resp,
+            len(item_uniq),
+            ans_resp,
+            item_codes,
+            _floats(answers["satisfied"]),
+            _floats(answers["points"]),
+        )
+        rows = np.arange(n_resp, dtype=np.int64) * len(item_uniq) if ordered else None
+        return cls(item_uniq, dim_of_item, sat, pts, ordered, answers, rows)
+
+    def kept(self, keep: np.ndarray) -> AnswerGrids:
+        """The grids of the respondents ``keep`` selects (at least one), as
+        :meth:`of` gives them for those respondents' answers alone (ordered grids only):
+        their rows, and each item's dimension from the first kept respondent's answers."""
+        assert self.ordered and self.rows is not None and self.take is None
+        take = np.flatnonzero(np.asarray(keep, dtype=bool))
+        rows = self.rows[take]
+        dims = self.answers["dimension"].iloc[rows[0] + np.arange(len(self.item_uniq))]
+        return AnswerGrids(
+            item_uniq=self.item_uniq,
+            dim_of_item=pd.Series(np.asarray(dims.astype(object)), dtype=object),
+            satisfied=self.satisfied,
+            points=self.points,
+            ordered=True,
+            answers=self.answers,
+            rows=rows,
+            take=take,
+        )
+
+    def item_answers(self, item: str) -> pd.DataFrame:
+        """The answer rows of ``item`` of the grid's respondents, in their order (ordered
+        grids; others: all answers)."""
+        if self.rows is None:
+            return self.answers
+        code = int(np.flatnonzero(np.asarray(self.item_uniq) == item)[0])
+        return self.answers.iloc[self.rows + code]
+
+
 def score_arrays(
     *,
     n_estates: int,
@@ -284,49 +384,102 @@ def score_arrays(
     ``only_item`` (an item code): the item moments of that item alone and the index, no
     dimension moments — what the estates table reads. Every domain's moments are sums over
     its own units, column by column, so they are the same numbers as in the full call.
+    The answers are laid out as respondent × item grids (:func:`answer_grids`) and
+    estimated from those (:func:`grid_moments`).
     """
-    n_items = len(item_dim)
-    n_dims = int(item_dim.max()) + 1 if n_items else 0
-    n_resp = len(resp_stratum)
+    sat, pts, _ = answer_grids(
+        len(resp_stratum), len(item_dim), ans_resp, ans_item, satisfied, points
+    )
+    return grid_moments(
+        n_estates=n_estates,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        resp_stratum=resp_stratum,
+        weight=weight,
+        item_dim=item_dim,
+        satisfied=sat,
+        points=pts,
+        lonely=lonely,
+        only_item=only_item,
+    )
+
+
+def answer_grids(
+    n_resp: int,
+    n_items: int,
+    ans_resp: np.ndarray,
+    ans_item: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The answers' ``satisfied`` and ``points`` as respondent × item grids (NaN = no
+    answer or no row) and whether the answers already were that grid (each respondent's
+    items consecutive, in code order: ingest's layout; the grids are then views of the
+    two columns, no copy). Others are scattered into new grids; a respondent with the
+    same item twice is an error."""
     ans_resp = np.asarray(ans_resp)
     ans_item = np.asarray(ans_item)
+    satisfied = np.asarray(satisfied, dtype=float)
+    points = np.asarray(points, dtype=float)
+    shape = (n_resp, n_items)
     ordered = (
         len(ans_resp) == n_resp * n_items
         and n_items > 0
         and bool(
-            (ans_item.reshape(n_resp, n_items) == np.arange(n_items)).all()
-            and (ans_resp.reshape(n_resp, n_items) == np.arange(n_resp)[:, None]).all()
+            (ans_item.reshape(shape) == np.arange(n_items)).all()
+            and (ans_resp.reshape(shape) == np.arange(n_resp)[:, None]).all()
         )
     )
-    key = None
-    if not ordered:
-        key = ans_resp.astype(np.int64) * n_items + ans_item
-        if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
-            raise WuyeError(
-                Problem(
-                    "answers 中同一答卷的同一题出现了不止一次",
-                    "检查导入结果：每份答卷每题只能有一行",
-                    column="item_id",
-                )
+    if ordered:
+        return satisfied.reshape(shape), points.reshape(shape), True
+    key = ans_resp.astype(np.int64) * n_items + ans_item
+    if len(key) and np.bincount(key, minlength=n_resp * n_items).max() > 1:
+        raise WuyeError(
+            Problem(
+                "answers 中同一答卷的同一题出现了不止一次",
+                "检查导入结果：每份答卷每题只能有一行",
+                column="item_id",
             )
-    shape = (n_resp, n_items)
+        )
+    grids = []
+    for values in (satisfied, points):
+        filled = np.full(n_resp * n_items, np.nan)
+        filled[key] = values
+        grids.append(filled.reshape(shape))
+    return grids[0], grids[1], False
+
+
+def grid_moments(
+    *,
+    n_estates: int,
+    stratum_estate: np.ndarray,
+    n_h: np.ndarray,
+    f_h: np.ndarray,
+    resp_stratum: np.ndarray,
+    weight: np.ndarray,
+    item_dim: np.ndarray,
+    satisfied: np.ndarray,
+    points: np.ndarray,
+    lonely: str = "adjust",
+    only_item: int | None = None,
+    take: np.ndarray | None = None,
+) -> ArrayResults:
+    """:func:`score_arrays` from the respondent × item grids of :func:`answer_grids`
+    (``satisfied``, ``points``: NaN = missing; ``take``: the respondents are these rows of
+    the grids, else all)."""
+    n_items = len(item_dim)
+    n_dims = int(item_dim.max()) + 1 if n_items else 0
 
     def grid(values: np.ndarray, column: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Respondent × item grid of ``values`` (0 where missing) and its 0/1 validity (only
-        ``column``'s when given); ordered answers already form the grid, others are
-        scattered into it."""
-        values = np.asarray(values, dtype=float)
-        if key is None:
-            values = values.reshape(shape) if column is None else values.reshape(shape)[:, [column]]
-            ok = ~np.isnan(values)
-            return np.where(ok, values, 0.0), ok.astype(float)
+        """The grid ``values`` with 0 where missing and its 0/1 validity (only ``column``'s
+        when given)."""
+        if take is not None:
+            values = values[take] if column is None else values[take, column][:, None]
+        elif column is not None:
+            values = values[:, [column]]
         ok = ~np.isnan(values)
-        filled, valid = np.zeros(n_resp * n_items), np.zeros(n_resp * n_items)
-        filled[key] = np.where(ok, values, 0.0)
-        valid[key] = ok
-        if column is None:
-            return filled.reshape(shape), valid.reshape(shape)
-        return filled.reshape(shape)[:, [column]], valid.reshape(shape)[:, [column]]
+        return np.where(ok, values, 0.0), ok.astype(float)
 
     common = dict(
         resp_stratum=resp_stratum,
@@ -336,32 +489,62 @@ def score_arrays(
         f_h=f_h,
         lonely=lonely,
     )
-    # dimensions: respondent × dimension sums (D partitions the items into dimensions);
-    # each grid is dropped as soon as its sums are taken (city rounds: 60 MB per grid)
-    D = np.zeros((n_items, n_dims))
-    D[np.arange(n_items), item_dim] = 1.0
+    # dimensions: respondent × dimension sums (:func:`dimension_sums`)
     sat, sat_valid = grid(satisfied, only_item)
     items = matrix_moments(sat, weight, binary=True, valid=sat_valid, **common)
-    rd_sat = None
-    if only_item is None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rd_sat = (sat @ D) / (sat_valid @ D)  # share satisfied per dimension
     del sat, sat_valid
-    pts, pts_valid = grid(points)
-    pts_dim, pcnt_dim = pts @ D, pts_valid @ D
-    del pts, pts_valid
+    dim_rate = None
+    if only_item is None:  # each respondent × dimension matrix estimated as soon as made
+        sat_dim, scnt_dim = dimension_sums(satisfied, item_dim, n_dims, take)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rd_sat = sat_dim / scnt_dim  # share satisfied per dimension
+        del sat_dim, scnt_dim
+        dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
+        del rd_sat
+    pts_dim, pcnt_dim = dimension_sums(points, item_dim, n_dims, take)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rd_pts = pts_dim / pcnt_dim  # mean points per dimension
+        # mean points per dimension (not for the estates table alone)
+        rd_pts = pts_dim / pcnt_dim if only_item is None else None
         # respondent index: mean of all answered item points (row sums over dimensions)
         r_index = pts_dim.sum(axis=1) / pcnt_dim.sum(axis=1)
     del pts_dim, pcnt_dim
     index = matrix_moments(r_index, weight, **common)
-    if rd_sat is None:
+    if dim_rate is None:
         return ArrayResults(items=items, index=index, dim_rate=None, dim_index=None)
-    dim_rate = matrix_moments(rd_sat, weight, deff=True, **common)
-    del rd_sat
     dim_index = matrix_moments(rd_pts, weight, deff=False, **common)
     return ArrayResults(items=items, index=index, dim_rate=dim_rate, dim_index=dim_index)
+
+
+#: respondents per block of :func:`dimension_sums` (its transposed copies stay ~5 MB)
+SUM_BLOCK = 1 << 15
+
+
+def dimension_sums(
+    grid: np.ndarray, item_dim: np.ndarray, n_dims: int, take: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a respondent × item ``grid`` (NaN = missing) and dimension: the sum of
+    the answered items' values and their count — ``filled @ D`` and ``valid @ D`` for the
+    item → dimension incidence matrix ``D`` (``item_dim``), to the last bit: each
+    dimension's items are added in item order from zero, as the matrix product adds them.
+    Block by block of rows, one pass per item over the block transposed (its item columns
+    contiguous), without the product's filled and 0/1 copies of the whole grid (BLAS is
+    also slower on these tall, thin grids). ``take``: of these rows of ``grid`` only; an item
+    whose dimension is negative is left out."""
+    n = grid.shape[0] if take is None else len(take)
+    item_dim = np.asarray(item_dim, dtype=np.int64)
+    total, count = np.zeros((n, n_dims)), np.zeros((n, n_dims))
+    for lo in range(0, n, SUM_BLOCK):
+        block = grid[lo : lo + SUM_BLOCK] if take is None else grid[take[lo : lo + SUM_BLOCK]]
+        by_item = block.T.copy()  # item × respondent
+        t, c = np.zeros((n_dims, by_item.shape[1])), np.zeros((n_dims, by_item.shape[1]))
+        for i, d in enumerate(item_dim):  # per item, not per row
+            if d < 0:
+                continue
+            ok = ~np.isnan(by_item[i])
+            t[d] += np.where(ok, by_item[i], 0.0)
+            c[d] += ok
+        total[lo : lo + SUM_BLOCK], count[lo : lo + SUM_BLOCK] = t.T, c.T
+    return total, count
 
 
 def _overall_item(
@@ -416,6 +599,7 @@ def score_round(
     min_response_rate: float | None = None,
     plan: pd.DataFrame | None = None,
     estates_only: bool = False,
+    grids: AnswerGrids | None = None,
 ) -> Scores:
     """Estimate every rate and index of a round and judge each estate (see module doc).
 
@@ -435,38 +619,50 @@ def score_round(
     ``estates_only``: the estates table alone (items, dimensions and district empty; the
     small-area columns NaN unless the verdicts use them) — the same numbers, from the
     overall item's moments and the index only (the quality sensitivity's re-score).
+    ``grids``: ``ingest``'s answers as :class:`AnswerGrids` when already made (the score
+    step shares them with the re-score; ``ingest.answers`` may then be ``None``).
     """
     requested = method or getattr(round, "interval_method", EXACT) or EXACT
     method = BASE_METHOD if requested == EXACT else check_method(requested)
     confidence = float(confidence if confidence is not None else getattr(round, "confidence", 0.95))
     register = getattr(round, "register", None)
     limits = eligibility_limits(round, min_n=min_n, min_response_rate=min_response_rate)
-    respondents, answers = _checked_responses(ingest)
+    respondents, answers = _checked_responses(ingest, grids)
     if items is None:
         items = _questionnaire_items(round)
-    item_codes, item_uniq, dim_of_item = _item_encoding(answers)
-    overall = _overall_item(set(item_uniq), items, answers, overall_item)
+    if grids is None:
+        item_codes, item_uniq, dim_of_item = _item_encoding(answers)
+    else:
+        item_codes, item_uniq, dim_of_item = None, grids.item_uniq, grids.dim_of_item
+    overall = _overall_item(
+        set(item_uniq), items, grids.answers if grids else answers, overall_item
+    )
 
     design = getattr(getattr(round, "sampling", None), "design", None)
     respondents, exact_ids = _whole_estate_strata(respondents, strata, requested)
-    wts = respondent_weights(respondents, one_stratum(strata, exact_ids), register, design=design)
-    units = _encode_units(wts, register, answers)
+    wts, s_codes = weights_and_strata(
+        respondents, one_stratum(strata, exact_ids), register, design=design
+    )
+    units = _encode_units(wts, s_codes, register, answers if grids is None else None)
+    if grids is None:
+        grids = AnswerGrids.build(
+            answers, len(wts), units.ans_resp, item_codes, item_uniq, dim_of_item
+        )
     dim_codes, dim_uniq = pd.factorize(dim_of_item, sort=True)
     shown = np.arange(len(item_uniq))  # the items whose moments are taken
     if estates_only and overall in set(item_uniq):
         shown = np.flatnonzero(np.asarray(item_uniq) == overall)
-    res = score_arrays(
+    res = grid_moments(
         n_estates=len(units.estate_ids),
         stratum_estate=units.stratum_estate,
         n_h=units.n_h,
         f_h=units.f_h,
         resp_stratum=units.resp_stratum,
         weight=wts["weight"].to_numpy(dtype=float),
-        ans_resp=units.ans_resp,
-        ans_item=item_codes,
         item_dim=dim_codes,
-        satisfied=_floats(answers["satisfied"]),
-        points=_floats(answers["points"]),
+        satisfied=grids.satisfied,
+        points=grids.points,
+        take=grids.take,
         lonely=lonely,
         only_item=int(shown[0]) if len(shown) < len(item_uniq) else None,
     )
@@ -474,7 +670,7 @@ def score_round(
     item_tab = _item_table(
         res, units.estate_ids, item_uniq[shown], dim_of_item.iloc[shown], method, confidence
     )
-    item_tab = _exact_rows(item_tab, exact_ids, wts, confidence)
+    item_tab = _exact_rows(item_tab, exact_ids, units.strata_rows, confidence)
     if overall not in set(item_uniq):
         raise WuyeError(
             Problem(f"答案中没有总体评价题 {overall}", "检查问卷与导入结果", column="overall_item")
@@ -483,7 +679,6 @@ def score_round(
         item_tab[item_tab["item_id"] == overall].reset_index(drop=True),
         res,
         units,
-        wts,
         ingest,
         register,
         confidence,
@@ -496,8 +691,10 @@ def score_round(
     est = _judged(est, ov_fpc, confidence, limits, on_sae=on_sae, sae=on_sae or not estates_only)
     sampling = getattr(round, "sampling", None)
     if plan is not None and int(getattr(sampling, "waves", 1)) == 2 and not on_sae:
-        waves = _WaveCounts.of(answers, respondents, overall)
-        est = _two_wave_verdicts(est, waves, plan, sampling, exact_ids, wts, confidence)
+        waves = _WaveCounts.of(grids.item_answers(overall), respondents, overall)
+        est = _two_wave_verdicts(
+            est, waves, plan, sampling, exact_ids, units.strata_rows, confidence
+        )
     if estates_only:
         return Scores(
             estates=est,
@@ -621,11 +818,19 @@ def _tests(est: pd.DataFrame, fpc: np.ndarray, confidence: float, limits: Limits
     return est
 
 
-def _checked_responses(ingest: Responses) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _checked_responses(
+    ingest: Responses, grids: AnswerGrids | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ingest's respondents and answers; an error when there are none, or the answers
-    lack a column scoring reads."""
+    lack a column scoring reads. With ``grids`` and no answers: the grids' (checked when
+    they were made)."""
     respondents = ingest.respondents
     answers = ingest.answers
+    if grids is not None and answers is None:
+        if respondents is None or len(respondents) == 0:
+            answers = None  # the error below
+        else:
+            return respondents, grids.answers
     if respondents is None or answers is None or len(respondents) == 0 or len(answers) == 0:
         raise WuyeError(
             Problem(
@@ -652,25 +857,49 @@ class _Units:
     stratum_estate: np.ndarray
     n_h: np.ndarray
     f_h: np.ndarray
-    ans_resp: np.ndarray
+    ans_resp: np.ndarray | None
+    #: one row of the weights per stratum (its first respondent's): what is constant
+    #: within a stratum (sizes, flags) is read from these, not from every respondent
+    strata_rows: pd.DataFrame
 
 
 def _encode_units(
-    wts: pd.DataFrame, register: pd.DataFrame | None, answers: pd.DataFrame
+    wts: pd.DataFrame,
+    s_codes: np.ndarray,
+    register: pd.DataFrame | None,
+    answers: pd.DataFrame | None,
 ) -> _Units:
-    """The string → code mapping of estates, strata and respondents (the only string work);
-    an error for answers whose respondent is not among the respondents."""
-    ids = wts["estate_id"].unique().astype(str)
+    """The string → code mapping of estates, strata (``s_codes``: each respondent's, as
+    ``pd.factorize(wts["stratum"])`` numbers them) and respondents (the only string work);
+    an error for answers whose respondent is not among the respondents (no ``answers``:
+    no ``ans_resp``)."""
+    first = np.unique(s_codes, return_index=True)[1]
+    strata_rows = wts.iloc[first]  # = wts.drop_duplicates("stratum")
+    ids = strata_rows["estate_id"].unique().astype(str)  # each estate has a stratum
     if register is not None and "estate_id" in register.columns:
         ids = np.concatenate([ids, register["estate_id"].astype(str).unique()])
     estate_ids = pd.Index(np.unique(np.asarray(ids, dtype=object).astype(str)))
-    s_codes, _ = pd.factorize(wts["stratum"])
-    first = np.unique(s_codes, return_index=True)[1]
     stratum_estate = estate_ids.get_indexer(wts["estate_id"].to_numpy()[first])
     N_h = wts["N_fpc"].to_numpy()[first]  # the FPC's stratum size (∞: none)
     n_h = wts["n_h"].to_numpy()[first]
     f_h = np.clip(1 - n_h / N_h, 0, 1)
-    ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
+    ans_resp = None
+    if answers is not None:
+        ans_resp = _respondent_positions(answers["response_id"], pd.Index(wts["response_id"]))
+        _check_orphans(ans_resp)
+    return _Units(
+        estate_ids=estate_ids,
+        resp_stratum=s_codes,
+        stratum_estate=stratum_estate,
+        n_h=n_h,
+        f_h=f_h,
+        ans_resp=ans_resp,
+        strata_rows=strata_rows,
+    )
+
+
+def _check_orphans(ans_resp: np.ndarray) -> None:
+    """An error for answers whose respondent is not among the respondents (position −1)."""
     orphan = ans_resp < 0
     if orphan.any():
         raise WuyeError(
@@ -680,14 +909,6 @@ def _encode_units(
                 column="response_id",
             )
         )
-    return _Units(
-        estate_ids=estate_ids,
-        resp_stratum=s_codes,
-        stratum_estate=stratum_estate,
-        n_h=n_h,
-        f_h=f_h,
-        ans_resp=ans_resp,
-    )
 
 
 def _item_table(
@@ -727,7 +948,6 @@ def _estate_table(
     ov: pd.DataFrame,
     res: ArrayResults,
     units: _Units,
-    wts: pd.DataFrame,
     ingest: Responses,
     register: pd.DataFrame | None,
     confidence: float,
@@ -752,18 +972,18 @@ def _estate_table(
     est["df"] = ov["df"].to_numpy()
     est["deff"] = ov["deff"].to_numpy()
     est["census"] = ov["census"].to_numpy()
-    by = wts.groupby("estate_id")
+    strata_once = units.strata_rows  # stratum-level flags: any over strata = over respondents
+    by = strata_once.groupby("estate_id")
     for flag, col in (
         ("fallback", "fallback_strata"),
         ("nonprobability", "nonprobability"),
         ("collapsed", "collapsed_strata"),
     ):
         est[col] = est["estate_id"].map(by[flag].any()).fillna(False).astype(bool)
-    strata_once = wts.drop_duplicates("stratum")
     est["N_record"] = est["estate_id"].map(
         strata_once.groupby(strata_once["estate_id"].astype(str))["N_record"].sum()
     )
-    problems = est["estate_id"].map(_exceeding_strata(wts)).astype(object)
+    problems = est["estate_id"].map(_exceeding_strata(strata_once)).astype(object)
     est["record_problem"] = problems.where(problems.notna(), "").astype(str)
     if register is not None and len(register):
         reg = by_estate(register)

@@ -22,6 +22,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from evaluation.round import Round
+    from evaluation.scoring.round_scores import AnswerGrids
 
 SENSITIVE = "质量敏感"
 #: each form-dependent column of the scores the ranking reads → its value without the
@@ -71,12 +72,15 @@ def with_sensitivity(
     exclude: np.ndarray | None = None,
     *,
     plan: pd.DataFrame | None = None,
+    grids: AnswerGrids | None = None,
 ) -> pd.DataFrame:
     """``estates`` (of :func:`score_round`) with :data:`CLEAN_COLUMNS` and ``质量敏感`` added
     to ``flags`` where the verdict without the ``exclude``d respondents (default: the
     flagged ones, :func:`flagged_mask`) differs. ``strata`` and ``plan`` are the sampling
     record and plan the estimates were made with (the same design, exact interval and
-    two-wave boundaries apply to the kept forms)."""
+    two-wave boundaries apply to the kept forms). ``grids``: ``ingest``'s answers as
+    :class:`~evaluation.scoring.round_scores.AnswerGrids` (the score step's): the kept
+    forms' rows are taken from them instead of copying and encoding the kept answers."""
     from evaluation.scoring.round_scores import score_round
 
     respondents = ingest.respondents
@@ -87,16 +91,20 @@ def with_sensitivity(
     if not exclude.any():
         clean = out
     else:
+        shared = grids is not None and grids.ordered and not exclude.all()
         kept = _Kept(
             respondents=respondents[~exclude].reset_index(drop=True),
-            answers=kept_answers(ingest.answers, respondents, ~exclude),
+            answers=None if shared else kept_answers(ingest.answers, respondents, ~exclude),
             response_rates=getattr(ingest, "response_rates", None),
         )
         if kept.respondents.empty:
             blank = {c: np.nan for c in CLEAN_SOURCES if c in out.columns}
             clean = out.assign(**blank).assign(n=0, verdict="未评估", census=False)
         else:
-            clean = score_round(round, kept, strata, plan=plan, estates_only=True).estates
+            kept_grids = grids.kept(~exclude) if shared and grids is not None else None
+            clean = score_round(
+                round, kept, strata, plan=plan, estates_only=True, grids=kept_grids
+            ).estates
     clean = clean.set_index(clean["estate_id"].astype(str))
     key = out["estate_id"].astype(str)
     for source, name in CLEAN_SOURCES.items():

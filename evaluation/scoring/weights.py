@@ -91,6 +91,17 @@ def respondent_weights(
     *,
     design: str | None = None,
 ) -> pd.DataFrame:
+    """Weights and variance strata per respondent (:func:`weights_and_strata`)."""
+    return weights_and_strata(respondents, strata, register, design=design)[0]
+
+
+def weights_and_strata(
+    respondents: pd.DataFrame,
+    strata: pd.DataFrame | None = None,
+    register: pd.DataFrame | None = None,
+    *,
+    design: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Weights and variance strata per respondent (see module docstring for the rules).
 
     Returns one row per respondent, in the input order: ``response_id, estate_id, stratum``
@@ -101,6 +112,8 @@ def respondent_weights(
     and ``design`` names no external design) and ``collapsed`` (the stratum joins
     buildings left with one respondent). ``design``: ``[sampling] design`` (one of
     ``sampling.config.EXTERNAL_DESIGNS``, checked when the round loads) or ``None``.
+    Also each respondent's stratum code, ``pd.factorize(stratum)[0]`` (strata numbered in
+    order of their first respondent), from the thousands of strata, not the respondents.
     """
     _require(respondents, ("response_id", "estate_id"), "respondents")
     # the rules act on distinct (estate, building) pairs — thousands, not one row per
@@ -137,9 +150,11 @@ def respondent_weights(
     if (~in_record).any():
         parts.append(_register_strata(resp[~in_record], register, design))
     if not parts:  # no respondents
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_DTYPES.items()})
+        empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY_DTYPES.items()})
+        return empty, np.zeros(0, dtype=np.int64)
     u = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
-    # respondents per stratum: Σ m over the pairs of the stratum
+    # respondents per stratum: Σ m over the pairs of the stratum (pairs are numbered in order
+    # of their first respondent, so the strata's codes are those of the respondents' labels)
     s_code, s_labels = pd.factorize(u["stratum"])
     n_s = np.bincount(s_code, u["m"].to_numpy(dtype=float), len(s_labels))
     n_h_u = n_s[s_code]
@@ -164,7 +179,7 @@ def respondent_weights(
     out["n_exceeds_N"] = exceeds[pair]
     out["nonprobability"] = u["nonprobability"].to_numpy(dtype=bool)[pair]
     out["collapsed"] = u["collapsed"].to_numpy(dtype=bool)[pair]
-    return out[[*WEIGHT_COLUMNS, "N_fpc", "N_record", *FLAG_COLUMNS]]
+    return out[[*WEIGHT_COLUMNS, "N_fpc", "N_record", *FLAG_COLUMNS]], s_code[pair]
 
 
 def _record_sizes(strata: pd.DataFrame | None) -> pd.DataFrame:
