@@ -29,10 +29,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/wuye-eval demo
 
+# Two pytest-xdist workers (each test file whole to one worker; tests/conftest.py schedules
+# them): about half the wall time of one process on 2 cores.
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # The hostile-input tests (tests/*/test_hostile_*.py) with the long Hypothesis profile:
 # WUYE_FUZZ_FACTOR (default 25) times the examples of `make test`, fresh random draws each

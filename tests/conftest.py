@@ -38,6 +38,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.hostile)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its hostile tally to the controller (``workeroutput``)."""
+    from tests.hostile import TALLY
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["hostile_tally"] = dict(TALLY)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller adds up the workers' hostile tallies (printed at the end)."""
+    from tests.hostile import TALLY
+
+    TALLY.update(getattr(node, "workeroutput", {}).get("hostile_tally", {}))
+
+
+#: Test files that use the shared demo run (``demo_run``): one work unit under pytest-xdist,
+#: so that one worker runs the demo for all of them.
+DEMO_FILES = ("tests/pipeline/test_demo_end_to_end.py", "tests/pipeline/test_privacy.py")
+DEMO_UNIT = "shared demo run"
+#: Work units handed out first under pytest-xdist, longest first (the two that wait for
+#: background work, then the longest files): no long file left to run alone at the end.
+FIRST_UNITS = (
+    DEMO_UNIT,
+    "tests/pipeline/test_wheel.py",
+    "tests/pipeline/test_faults.py",
+    "tests/ranking/test_operating.py",
+    "tests/pipeline/test_dask_round.py",
+    "tests/report/test_render.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``make test`` runs two pytest-xdist workers (``-n 2``): each test file goes whole to
+    one worker (its module fixtures built once), the files that use the shared demo run
+    together, and the long files first."""
+    if config.getvalue("dist") not in ("load", "loadfile"):
+        return None  # an explicit other --dist: xdist's own
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return DEMO_UNIT if scope in DEMO_FILES else scope
+
+        def _assign_work_unit(self, node) -> None:
+            for unit in reversed(FIRST_UNITS):
+                if unit in self.workqueue:
+                    self.workqueue.move_to_end(unit, last=False)
+            super()._assign_work_unit(node)
+
+    return Scheduling(config, log)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Totals of the hostile property tests' generated cases, by stage and outcome."""
     from tests.hostile import FUZZ, TALLY
@@ -127,9 +182,11 @@ def _demo_job(
 ) -> Iterator[_DemoJob]:
     """Starts the shared demo run at the start of the session when a selected test uses it,
     so that it runs beside the tests before them (on the second core of a 2-core machine,
-    which the serial test run leaves idle) instead of in front of its first test."""
+    which the serial test run leaves idle) instead of in front of its first test. Under
+    pytest-xdist (``make test``) a worker starts it when its first user asks: the scheduler
+    hands those files out first, as one unit (``pytest_xdist_make_scheduler``)."""
     job = _DemoJob(tmp_path_factory)
-    if _selected(request, "demo_run"):
+    if _selected(request, "demo_run") and not _xdist_worker(request):
         job.start()
     yield job
     job.stop()
@@ -137,6 +194,12 @@ def _demo_job(
 
 def _selected(request: pytest.FixtureRequest, fixture: str) -> bool:
     return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
+def _xdist_worker(request: pytest.FixtureRequest) -> bool:
+    """A pytest-xdist worker collects every test but runs only some: it starts background
+    work when its first user asks (the scheduler hands those files out first)."""
+    return hasattr(request.config, "workerinput")
 
 
 class _WheelJob:
@@ -188,9 +251,11 @@ def wheel_job(
     _demo_job: _DemoJob,
 ) -> Iterator[_WheelJob]:
     """The wheel test's work, started in the background when the session begins if that test
-    is selected (see ``_demo_job``); the test waits for it."""
+    is selected (see ``_demo_job``; under pytest-xdist, when the test starts); the test
+    waits for it."""
     job = _WheelJob(tmp_path_factory, _demo_job)
-    if any(item.path.name == "test_wheel.py" for item in request.session.items):
+    selected = any(item.path.name == "test_wheel.py" for item in request.session.items)
+    if selected and not _xdist_worker(request):
         job.start()
     yield job
     job.stop()

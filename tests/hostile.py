@@ -10,6 +10,7 @@ import re
 import tomllib
 import zipfile
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -266,6 +267,13 @@ FRAME_HEADERS = ["小区编号", "楼栋", "单元", "楼层", "房号", "是否
 
 
 def demo_export(template: Path) -> pd.DataFrame:
+    """The template round's 问卷星 export as text cells (a fresh copy to break)."""
+    return _demo_export(template).copy()
+
+
+@cache
+def _demo_export(template: Path) -> pd.DataFrame:
+    """Read once per session: the template round is read-only (``small_round``)."""
     from evaluation.ingest.readers import read_survey_export
 
     path = next((round_folder(template) / "fieldwork").glob("*.xlsx"))
@@ -279,15 +287,20 @@ def ingest_export(template: Path, data: pd.DataFrame, path: Path, *, csv: bool =
     from evaluation.demo import write_export
     from evaluation.ingest import ingest_round
     from evaluation.round import load_round
-    from sampling.record import read_sampling_record
 
     if csv:
         data.to_csv(path, index=False, encoding="utf-8-sig")
     else:
         write_export(data, path)
     rnd = load_round(round_folder(template))
-    sample = read_sampling_record(template / "out" / "sampling").sample
-    return ingest_round(rnd, [path], sample=sample)
+    return ingest_round(rnd, [path], sample=_template_sample(template).copy())
+
+
+@cache
+def _template_sample(template: Path) -> pd.DataFrame:
+    from sampling.record import read_sampling_record
+
+    return read_sampling_record(template / "out" / "sampling").sample
 
 
 def assert_accounted(result, n_rows: int) -> None:

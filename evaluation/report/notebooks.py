@@ -134,8 +134,27 @@ def _failing_cell(nb: Any) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _finish(nb: Any, job: NotebookJob, error: str | None, cell: int | None) -> list[str]:
-    """Drop the reset cell, add a failure banner, write ``.ipynb`` and ``.html`` atomically."""
+def html_exporter() -> Any:
+    """The notebooks' HTML exporter: no code cells, no prompts, no cells tagged
+    ``developer``. A batch builds one and reuses it (its templates load on first use)."""
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    # the analyst's notes (cells tagged ``developer``) stay out of the bureau's HTML
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags={DEVELOPER_TAG}, enabled=True), enabled=True
+    )
+    return exporter
+
+
+def _finish(
+    nb: Any, job: NotebookJob, error: str | None, cell: int | None, exporter: Any = None
+) -> list[str]:
+    """Drop the reset cell, add a failure banner, write ``.ipynb`` and ``.html`` atomically
+    (with ``exporter``, else a new :func:`html_exporter`)."""
     import nbformat
 
     nb.cells = [c for c in nb.cells if RESET_TAG not in c.get("metadata", {}).get("tags", [])]
@@ -149,17 +168,7 @@ def _finish(nb: Any, job: NotebookJob, error: str | None, cell: int | None) -> l
     target = Path(job.target)
     written = [str(atomic_write_bytes(target, nbformat.writes(nb).encode("utf-8")))]
     if job.html:
-        from nbconvert import HTMLExporter
-        from nbconvert.preprocessors import TagRemovePreprocessor
-
-        exporter = HTMLExporter(
-            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-        )
-        # the analyst's notes (cells tagged ``developer``) stay out of the bureau's HTML
-        exporter.register_preprocessor(
-            TagRemovePreprocessor(remove_cell_tags={DEVELOPER_TAG}, enabled=True), enabled=True
-        )
-        body, _ = exporter.from_notebook_node(nb)
+        body, _ = (exporter or html_exporter()).from_notebook_node(nb)
         body = embed_font(body)  # renders without system CJK fonts
         written.append(str(atomic_write_bytes(target.with_suffix(".html"), body.encode("utf-8"))))
     return written
@@ -177,6 +186,7 @@ def run_notebook_batch(
 
     outcomes: list[NotebookOutcome] = []
     km: KernelManager | None = None
+    exporter = None  # built at the first HTML, reused for the batch's others
 
     def start() -> KernelManager:
         manager = KernelManager(kernel_name=kernel_name)
@@ -221,7 +231,9 @@ def run_notebook_batch(
                 outcome.error = f"{type(exc).__name__}: {exc}"[:500]
             if nb is not None:
                 try:
-                    outcome.written = _finish(nb, job, outcome.error, outcome.cell)
+                    if job.html and exporter is None:
+                        exporter = html_exporter()
+                    outcome.written = _finish(nb, job, outcome.error, outcome.cell, exporter)
                 except Exception as exc:
                     outcome.error = outcome.error or f"写出失败：{type(exc).__name__}: {exc}"
             outcome.seconds = time.perf_counter() - t0
