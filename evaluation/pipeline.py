@@ -578,18 +578,15 @@ def scoring_view(result: IngestResult) -> StoredIngest:
     rates are missing: scoring falls back on them). The whole result — pseudonymised keys,
     source files, quarantine, dispositions, comments — is not held while the round is scored
     (at 10,000 estates it is ~4 GB)."""
-    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS
+    from evaluation.scoring.round_scores import RESPONDENT_COLUMNS, has_response_rates
 
     respondents = result.respondents
     rates = result.response_rates
-    has_rates = isinstance(rates, pd.DataFrame) and {"estate_id", "response_rate"} <= set(
-        rates.columns
-    )
     return StoredIngest(
         respondents=respondents[[c for c in RESPONDENT_COLUMNS if c in respondents.columns]],
         answers=result.answers,
         response_rates=rates,
-        dispositions=None if has_rates and not rates.empty else result.dispositions,
+        dispositions=None if has_response_rates(rates) else result.dispositions,
     )
 
 

@@ -151,10 +151,10 @@ def html_exporter() -> Any:
 
 
 def _finish(
-    nb: Any, job: NotebookJob, error: str | None, cell: int | None, exporter: Any = None
+    nb: Any, job: NotebookJob, error: str | None, cell: int | None, exporter: Any
 ) -> list[str]:
-    """Drop the reset cell, add a failure banner, write ``.ipynb`` and ``.html`` atomically
-    (with ``exporter``, else a new :func:`html_exporter`)."""
+    """Drop the reset cell, add a failure banner, write ``.ipynb`` and, for an HTML job,
+    ``.html`` (with the batch's :func:`html_exporter`) atomically."""
     import nbformat
 
     nb.cells = [c for c in nb.cells if RESET_TAG not in c.get("metadata", {}).get("tags", [])]
@@ -168,7 +168,7 @@ def _finish(
     target = Path(job.target)
     written = [str(atomic_write_bytes(target, nbformat.writes(nb).encode("utf-8")))]
     if job.html:
-        body, _ = (exporter or html_exporter()).from_notebook_node(nb)
+        body, _ = exporter.from_notebook_node(nb)
         body = embed_font(body)  # renders without system CJK fonts
         written.append(str(atomic_write_bytes(target.with_suffix(".html"), body.encode("utf-8"))))
     return written

@@ -1118,17 +1118,23 @@ RATE_COLUMNS = (
 )
 
 
+def has_response_rates(rates: object) -> bool:
+    """Whether ``rates`` (``response_rates`` or ``dispositions``) gives per-estate response
+    rates that scoring reads (:func:`_response_rates`)."""
+    return (
+        isinstance(rates, pd.DataFrame)
+        and not rates.empty
+        and {"estate_id", "response_rate"} <= set(rates.columns)
+    )
+
+
 def _response_rates(ingest: Responses, estate_ids: pd.Index) -> dict[str, np.ndarray]:
     """Per-estate rates (:data:`RATE_COLUMNS`) from ``ingest.response_rates`` or, failing
     that, ``ingest.dispositions``; NaN for a rate neither has."""
     out = {c: np.full(len(estate_ids), np.nan) for c in RATE_COLUMNS}
     for name in ("response_rates", "dispositions"):
         rates = getattr(ingest, name, None)
-        if (
-            isinstance(rates, pd.DataFrame)
-            and not rates.empty
-            and {"estate_id", "response_rate"} <= set(rates.columns)
-        ):
+        if has_response_rates(rates):
             table = by_estate(rates)
             for col in RATE_COLUMNS:
                 if col in table.columns:
